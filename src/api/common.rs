@@ -1,0 +1,184 @@
+//! Fields shared by every Perimeter kind: provider references, modes, conditions.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The API group of every Perimeter kind.
+pub const GROUP: &str = "perimeter.dev";
+/// The API version served by this operator.
+pub const VERSION: &str = "v1alpha1";
+
+/// Every provider Perimeter knows. Only some have a working client yet; a `CloudProvider`
+/// of another type is accepted by the schema and reported `Ready=False` with reason
+/// `ProviderNotSupported`, so manifests can be written ahead of support.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderType {
+    Cloudflare,
+    Vercel,
+    Supabase,
+    Turso,
+    Qdrant,
+    Upstash,
+    Modal,
+    Triggerdev,
+    Aws,
+    Gcp,
+    Betterstack,
+    Slack,
+}
+
+impl ProviderType {
+    /// The lowercase name used in manifests and as the `provider` metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cloudflare => "cloudflare",
+            Self::Vercel => "vercel",
+            Self::Supabase => "supabase",
+            Self::Turso => "turso",
+            Self::Qdrant => "qdrant",
+            Self::Upstash => "upstash",
+            Self::Modal => "modal",
+            Self::Triggerdev => "triggerdev",
+            Self::Aws => "aws",
+            Self::Gcp => "gcp",
+            Self::Betterstack => "betterstack",
+            Self::Slack => "slack",
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the controller may change the provider.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Mode {
+    /// Read and report only; never writes to the provider.
+    #[default]
+    Observe,
+    /// Change the provider so that it matches the declared state.
+    Enforce,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Observe => "Observe",
+            Self::Enforce => "Enforce",
+        }
+    }
+}
+
+/// What happens at the provider when the policy is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Leave the provider as it is. Deleting a policy never opens a firewall.
+    #[default]
+    Orphan,
+    /// Remove the rules this policy manages (only in `Enforce` mode).
+    Delete,
+}
+
+/// What to do with rules that exist at the provider but are not declared.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum UnmanagedPolicy {
+    /// Leave them alone and report them (status `unmanaged`, finding `UnmanagedRule`).
+    #[default]
+    Report,
+    /// Treat them as drift; in `Enforce` mode remove them.
+    Remove,
+}
+
+/// A reference to a `CloudProvider` in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct ProviderRef {
+    /// Name of the `CloudProvider` in the policy's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Settings shared by `FirewallPolicy` and `MonitoringPolicy`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyControls {
+    pub provider_ref: ProviderRef,
+    /// `Observe` (default) never writes to the provider; `Enforce` changes it to match.
+    #[serde(default)]
+    pub mode: Mode,
+    /// `Orphan` (default) leaves the provider untouched when the policy is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// `Report` (default) leaves undeclared provider rules alone and lists them;
+    /// `Remove` treats them as drift (removed in `Enforce` mode).
+    #[serde(default)]
+    pub unmanaged: UnmanagedPolicy,
+    /// Stop reconciling this policy (no reads, no writes) until set back to false.
+    #[serde(default)]
+    pub paused: bool,
+    /// How often the provider is read again, e.g. `30s`, `5m`, `1h` (default `5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[1-9][0-9]*(s|m|h)$"))]
+    pub sync_interval: Option<String>,
+}
+
+/// Status shared by the policy kinds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Synced` and `InSync`, following the Kubernetes API conventions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Number of drifted fields (also when `drift` is truncated).
+    #[serde(default)]
+    pub drift_count: u32,
+    /// One entry per drifted field, at most 50.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<DriftEntry>,
+    /// Declared rules/items found at the provider (managed by this policy).
+    #[serde(default)]
+    pub managed: u32,
+    /// Rules/items present at the provider but not declared.
+    #[serde(default)]
+    pub unmanaged: u32,
+    /// Facts worth an operator's attention that are not drift (unmanaged rules, failing log jobs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<FindingEntry>,
+    /// Changes written to the provider by the last sync (Enforce mode only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_applied: Vec<String>,
+    /// When the provider was last read successfully and this status changed as a result.
+    /// Freshness between changes is the metric `perimeter_policy_last_sync_timestamp_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<String>,
+}
+
+/// One drifted field.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftEntry {
+    /// Path of the field, e.g. `wafCustomRules[block-admin].action`.
+    pub field: String,
+    /// `Missing`, `Changed`, `Unexpected` or `Order`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+}
+
+/// Something observed that is not drift but matters (bounded code, readable message).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingEntry {
+    pub code: String,
+    pub subject: String,
+    pub message: String,
+}

@@ -1,0 +1,30 @@
+//! The Kubernetes API of Perimeter (`perimeter.dev/v1alpha1`): custom resource types from
+//! which the CRDs in `crds/` are generated.
+
+pub mod cloudflare;
+pub mod common;
+pub mod firewall;
+pub mod monitoring;
+pub mod provider;
+
+pub use common::*;
+pub use firewall::{FirewallPolicy, FirewallPolicySpec};
+pub use monitoring::{MonitoringPolicy, MonitoringPolicySpec};
+pub use provider::{CloudProvider, CloudProviderSpec, CloudProviderStatus};
+
+use kube::CustomResourceExt;
+
+/// All CRDs, in the order they are written to `crds/`.
+pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
+    vec![CloudProvider::crd(), FirewallPolicy::crd(), MonitoringPolicy::crd()]
+}
+
+/// The CRDs as one multi-document YAML stream (what `perimeter crds` prints).
+pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&crd)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,35 @@
+//! `MonitoringPolicy`: the network monitoring one provider account must have.
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::cloudflare::CloudflareMonitoring;
+use super::common::{PolicyControls, PolicyStatus};
+
+/// Declared monitoring state (log pipelines, alert policies) for one provider account,
+/// observed or enforced.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "perimeter.dev",
+    version = "v1alpha1",
+    kind = "MonitoringPolicy",
+    namespaced,
+    status = "PolicyStatus",
+    shortname = "monp",
+    category = "perimeter",
+    printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.providerRef.name"}"#,
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
+    printcolumn = r#"{"name":"InSync","type":"string","jsonPath":".status.conditions[?(@.type==\"InSync\")].status"}"#,
+    printcolumn = r#"{"name":"Drift","type":"integer","jsonPath":".status.driftCount"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[x_kube(validation = Rule::new("[has(self.cloudflare)].filter(b, b).size() == 1").message("exactly one provider block (e.g. spec.cloudflare) must be set").reason(Reason::FieldValueRequired))]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringPolicySpec {
+    #[serde(flatten)]
+    pub controls: PolicyControls,
+    /// Cloudflare notification policies and Logpush jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudflare: Option<CloudflareMonitoring>,
+}

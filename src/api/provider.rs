@@ -1,0 +1,87 @@
+//! `CloudProvider`: one provider account and how to reach it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::ProviderType;
+
+/// A provider account: its type, where its credentials are, and how hard it may be called.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "perimeter.dev",
+    version = "v1alpha1",
+    kind = "CloudProvider",
+    namespaced,
+    status = "CloudProviderStatus",
+    shortname = "cprov",
+    category = "perimeter",
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[x_kube(validation = Rule::new("self.type != 'cloudflare' || has(self.accountId)").message("a cloudflare provider needs spec.accountId (the Cloudflare account id)").reason(Reason::FieldValueRequired))]
+#[serde(rename_all = "camelCase")]
+pub struct CloudProviderSpec {
+    /// Which provider this account belongs to.
+    #[serde(rename = "type")]
+    pub provider_type: ProviderType,
+    /// Where the API credential is stored.
+    pub credentials: Credentials,
+    /// Base URL override (proxies, emulators, tests), e.g. `https://api.cloudflare.com/client/v4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^\s]+$"))]
+    pub endpoint: Option<String>,
+    /// The provider's account identifier (Cloudflare account id, AWS account id, GCP project id…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"))]
+    pub account_id: Option<String>,
+    /// Request-rate budget for this account, shared by every policy that uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Timeout of one provider request in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 300))]
+    pub request_timeout_seconds: Option<u32>,
+}
+
+/// A reference to one key of a Secret in the provider's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    pub secret_ref: SecretKeyRef,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct SecretKeyRef {
+    /// Secret name (same namespace as the `CloudProvider`).
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key inside the Secret's `data`.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// Requests per minute allowed for this account, with a short burst.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Sustained requests per minute (Cloudflare allows 1200 per 5 minutes; default 200).
+    #[schemars(range(min = 1, max = 100000))]
+    pub requests_per_minute: u32,
+    /// Requests allowed at once before pacing starts (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub burst: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudProviderStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`: the credential was accepted and the API answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

@@ -1,0 +1,9 @@
+//! The pure core: the provider-neutral model, normalisation and the diff.
+//! No HTTP, no Kubernetes, no clock — everything here is tested with tables.
+
+pub mod drift;
+pub mod model;
+pub mod normalize;
+
+pub use drift::{Change, Diff, Drift, DriftKind, diff};
+pub use model::{Item, Section, SectionKind, State};

@@ -1,0 +1,12 @@
+//! Perimeter: firewall and network-monitoring state of every provider, declared as
+//! Kubernetes resources, checked continuously and enforced where asked.
+//!
+//! - [`api`]: the custom resource types (generated CRDs live in `crds/`).
+//! - [`core`]: the pure model, drift computation and plan; no I/O.
+//! - [`providers`]: one module per provider behind one trait; [`http`] is their shared HTTP layer.
+//! - [`reconcile`]: one sync of one policy as a pipeline, used by the operator, `check` and `demo`.
+//! - [`controller`]: the Kubernetes controllers around that pipeline (status, Events, finalizers).
+//! - [`metrics`]: the Prometheus series and the `/metrics` server.
+
+pub mod api;
+pub mod core;
