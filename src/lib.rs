@@ -10,3 +10,11 @@
 
 pub mod api;
 pub mod core;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod secret;
+
+pub use error::{Category, Error, ProviderError};
+pub use secret::SecretString;
+pub mod providers;

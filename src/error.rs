@@ -1,0 +1,127 @@
+//! Typed errors with a bounded category. The category — never the message — becomes a
+//! metric label, an Event reason and a condition reason.
+
+use std::time::Duration;
+
+/// Why something failed, from a closed list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Category {
+    /// The policy or provider resource cannot be acted on as written.
+    InvalidSpec,
+    /// The referenced `CloudProvider` does not exist.
+    ProviderNotFound,
+    /// The `CloudProvider` type has no client yet, or does not match the policy's block.
+    ProviderNotSupported,
+    /// The credential Secret or key is absent or empty.
+    CredentialsMissing,
+    /// The provider rejected the credential (401/403).
+    CredentialsRejected,
+    /// The provider answered 429 and asked to wait longer than we are willing to.
+    Throttled,
+    /// The provider did not answer in time.
+    Timeout,
+    /// The provider could not be reached (connection refused, DNS, TLS).
+    Unreachable,
+    /// The provider answered 5xx.
+    ProviderError,
+    /// The provider answered something that is not its documented shape.
+    BadResponse,
+    /// The provider refused a write (4xx other than auth and throttling).
+    WriteRejected,
+    /// A call to the Kubernetes API failed.
+    Kubernetes,
+}
+
+impl Category {
+    /// CamelCase, for condition and Event reasons.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::InvalidSpec => "InvalidSpec",
+            Self::ProviderNotFound => "ProviderNotFound",
+            Self::ProviderNotSupported => "ProviderNotSupported",
+            Self::CredentialsMissing => "CredentialsMissing",
+            Self::CredentialsRejected => "CredentialsRejected",
+            Self::Throttled => "Throttled",
+            Self::Timeout => "Timeout",
+            Self::Unreachable => "Unreachable",
+            Self::ProviderError => "ProviderError",
+            Self::BadResponse => "BadResponse",
+            Self::WriteRejected => "WriteRejected",
+            Self::Kubernetes => "KubernetesError",
+        }
+    }
+
+    /// snake_case, for metric labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InvalidSpec => "invalid_spec",
+            Self::ProviderNotFound => "provider_not_found",
+            Self::ProviderNotSupported => "provider_not_supported",
+            Self::CredentialsMissing => "credentials_missing",
+            Self::CredentialsRejected => "credentials_rejected",
+            Self::Throttled => "throttled",
+            Self::Timeout => "timeout",
+            Self::Unreachable => "unreachable",
+            Self::ProviderError => "provider_error",
+            Self::BadResponse => "bad_response",
+            Self::WriteRejected => "write_rejected",
+            Self::Kubernetes => "kubernetes",
+        }
+    }
+
+    /// Whether the provider's state is unknown after this error (a read could not complete).
+    pub fn is_provider_read_failure(self) -> bool {
+        matches!(
+            self,
+            Self::CredentialsRejected | Self::Throttled | Self::Timeout | Self::Unreachable | Self::ProviderError | Self::BadResponse
+        )
+    }
+}
+
+/// A failed provider call. The message is built by the HTTP layer from the status and the
+/// provider's error codes, with the credential redacted; it never contains request headers.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct ProviderError {
+    pub category: Category,
+    pub operation: &'static str,
+    pub message: String,
+    /// How long the provider asked us to wait, when it said so.
+    pub retry_after: Option<Duration>,
+}
+
+impl ProviderError {
+    pub fn new(category: Category, operation: &'static str, message: impl Into<String>) -> Self {
+        Self { category, operation, message: message.into(), retry_after: None }
+    }
+}
+
+/// Everything that can stop one sync of one policy.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid spec: {0}")]
+    InvalidSpec(String),
+    #[error("CloudProvider {0:?} not found in the policy's namespace")]
+    ProviderNotFound(String),
+    #[error("{0}")]
+    ProviderNotSupported(String),
+    #[error("credentials: {0}")]
+    CredentialsMissing(String),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    pub fn category(&self) -> Category {
+        match self {
+            Self::InvalidSpec(_) => Category::InvalidSpec,
+            Self::ProviderNotFound(_) => Category::ProviderNotFound,
+            Self::ProviderNotSupported(_) => Category::ProviderNotSupported,
+            Self::CredentialsMissing(_) => Category::CredentialsMissing,
+            Self::Provider(e) => e.category,
+            Self::Kube(_) => Category::Kubernetes,
+        }
+    }
+}

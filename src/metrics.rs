@@ -1,0 +1,155 @@
+//! Prometheus series and the `/metrics`, `/healthz`, `/readyz` server.
+//!
+//! Labels are bounded: provider type, kind, operation names from code, HTTP status codes,
+//! error categories, and — for per-policy series — namespace and name of the object.
+//! No error text and no secret ever becomes a label.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// All series of the operator, registered in one registry.
+pub struct Metrics {
+    registry: Registry,
+    pub drift_fields: IntGaugeVec,
+    pub policy_in_sync: IntGaugeVec,
+    pub unmanaged_items: IntGaugeVec,
+    pub last_sync_timestamp: IntGaugeVec,
+    pub reconcile_total: IntCounterVec,
+    pub reconcile_duration: HistogramVec,
+    pub provider_requests_total: IntCounterVec,
+    pub provider_up: IntGaugeVec,
+    pub changes_applied_total: IntCounterVec,
+    /// Set once the process can serve its purpose (controllers started, or demo seeded).
+    ready: AtomicBool,
+}
+
+const POLICY_LABELS: [&str; 4] = ["provider", "kind", "namespace", "name"];
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let gauge = |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let drift_fields = gauge("perimeter_drift_fields", "Drifted fields of one policy (0 when in sync).", &POLICY_LABELS)?;
+        let policy_in_sync =
+            gauge("perimeter_policy_in_sync", "1 when the policy matches the provider, 0 when drifted or unknown.", &POLICY_LABELS)?;
+        let unmanaged_items =
+            gauge("perimeter_unmanaged_items", "Items present at the provider but not declared by the policy.", &POLICY_LABELS)?;
+        let last_sync_timestamp = gauge(
+            "perimeter_policy_last_sync_timestamp_seconds",
+            "Unix time of the last successful read of the provider for this policy.",
+            &POLICY_LABELS,
+        )?;
+        let reconcile_total = counter("perimeter_reconcile_total", "Reconciliations by kind and result.", &["kind", "result"])?;
+        let reconcile_duration = HistogramVec::new(
+            HistogramOpts::new("perimeter_reconcile_duration_seconds", "Duration of one reconciliation.")
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            &["kind"],
+        )?;
+        registry.register(Box::new(reconcile_duration.clone()))?;
+        let provider_requests_total = counter(
+            "perimeter_provider_requests_total",
+            "Provider API requests by provider, operation and HTTP status code (or timeout/error).",
+            &["provider", "operation", "code"],
+        )?;
+        let provider_up = gauge(
+            "perimeter_provider_up",
+            "1 when the last call to this CloudProvider succeeded, 0 otherwise.",
+            &["provider", "namespace", "name"],
+        )?;
+        let changes_applied_total = counter(
+            "perimeter_changes_applied_total",
+            "Changes written to providers in Enforce mode, by provider, kind and result.",
+            &["provider", "kind", "result"],
+        )?;
+        Ok(Self {
+            registry,
+            drift_fields,
+            policy_in_sync,
+            unmanaged_items,
+            last_sync_timestamp,
+            reconcile_total,
+            reconcile_duration,
+            provider_requests_total,
+            provider_up,
+            changes_applied_total,
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+
+    /// Drops the per-policy series of a deleted policy so they do not linger as stale values.
+    pub fn forget_policy(&self, provider: &str, kind: &str, namespace: &str, name: &str) {
+        let labels = [provider, kind, namespace, name];
+        for g in [&self.drift_fields, &self.policy_in_sync, &self.unmanaged_items, &self.last_sync_timestamp] {
+            let _ = g.remove_label_values(&labels);
+        }
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+async fn metrics_handler(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    match metrics.render() {
+        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering metrics failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+async fn ready_handler(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    if metrics.is_ready() { (StatusCode::OK, "ready\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "starting\n") }
+}
+
+/// The HTTP routes of the operator: `/metrics`, `/healthz` (alive), `/readyz` (serving).
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready_handler))
+        .with_state(metrics)
+}
+
+/// Binds `addr` and serves [`router`] until the task is dropped.
+pub async fn serve(metrics: Arc<Metrics>, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let handle = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(metrics)).await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+    Ok((local, handle))
+}

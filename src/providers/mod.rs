@@ -1,0 +1,116 @@
+//! One module per provider, all behind the [`Provider`] trait. The controller, `check` and
+//! `demo` only ever see this trait; each module owns its API shapes, auth and quirks, and
+//! calls its API through the shared [`crate::http`] layer.
+
+pub mod cloudflare;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::api::{CloudProviderSpec, FirewallPolicySpec, MonitoringPolicySpec, ProviderType};
+use crate::core::{Change, State};
+use crate::error::{Error, ProviderError};
+use crate::metrics::Metrics;
+use crate::secret::SecretString;
+
+/// What a policy declares at one provider, mapped into the neutral model.
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    /// Human-readable scope for messages, e.g. `zone 023e…`.
+    pub scope: String,
+    /// Provider-specific scope identifiers (zone id, account id…).
+    pub ids: std::collections::BTreeMap<String, String>,
+    /// Declared sections; each desired item's `raw` is the API body that creates it.
+    pub desired: State,
+}
+
+/// Something observed that is not drift but deserves attention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Bounded, CamelCase: `UnmanagedRule`, `LogJobFailing`, …
+    pub code: &'static str,
+    pub subject: String,
+    pub message: String,
+}
+
+/// The provider's state for the declared sections, read in one pass.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    pub state: State,
+    pub findings: Vec<Finding>,
+}
+
+/// A write that stopped part-way: what had been applied, and why it stopped.
+/// Each applied change is whole (a ruleset is replaced in one call), so the provider is
+/// never left with a half-written rule set — only with a plan that is partly done.
+#[derive(Debug, thiserror::Error)]
+#[error("{error} (after {} change(s) applied)", applied.len())]
+pub struct ApplyError {
+    pub applied: Vec<String>,
+    pub error: ProviderError,
+}
+
+/// A provider account that can be read and, in `Enforce` mode, written.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn provider_type(&self) -> ProviderType;
+
+    /// Checks that the credential is accepted and the API answers; returns a short description.
+    async fn verify(&self) -> Result<String, ProviderError>;
+
+    /// Reads the provider's state for the sections `target` declares (and only those).
+    async fn observe(&self, target: &Target) -> Result<Observation, ProviderError>;
+
+    /// Carries out `plan` (from [`crate::core::diff`]), in order. Returns what was applied.
+    async fn apply(&self, target: &Target, observed: &Observation, plan: &[Change]) -> Result<Vec<String>, ApplyError>;
+}
+
+/// The provider block of a policy, whichever kind the policy is.
+#[derive(Clone, Copy, Debug)]
+pub enum Declared<'a> {
+    CloudflareFirewall(&'a crate::api::cloudflare::CloudflareFirewall),
+    CloudflareMonitoring(&'a crate::api::cloudflare::CloudflareMonitoring),
+}
+
+impl<'a> Declared<'a> {
+    pub fn from_firewall(spec: &'a FirewallPolicySpec) -> Result<Self, Error> {
+        match &spec.cloudflare {
+            Some(cf) => Ok(Self::CloudflareFirewall(cf)),
+            None => Err(Error::InvalidSpec("exactly one provider block (e.g. spec.cloudflare) must be set".into())),
+        }
+    }
+
+    pub fn from_monitoring(spec: &'a MonitoringPolicySpec) -> Result<Self, Error> {
+        match &spec.cloudflare {
+            Some(cf) => Ok(Self::CloudflareMonitoring(cf)),
+            None => Err(Error::InvalidSpec("exactly one provider block (e.g. spec.cloudflare) must be set".into())),
+        }
+    }
+
+    pub fn provider_type(self) -> ProviderType {
+        match self {
+            Self::CloudflareFirewall(_) | Self::CloudflareMonitoring(_) => ProviderType::Cloudflare,
+        }
+    }
+
+    /// Maps the block into the neutral model, validating what the schema cannot.
+    pub fn target(self) -> Result<Target, Error> {
+        match self {
+            Self::CloudflareFirewall(fw) => cloudflare::firewall_target(fw),
+            Self::CloudflareMonitoring(mon) => cloudflare::monitoring_target(mon),
+        }
+        .map_err(|e| Error::InvalidSpec(e.0))
+    }
+}
+
+/// Builds the client for a `CloudProvider`. Fails for provider types without a client yet.
+pub fn connect(spec: &CloudProviderSpec, credential: SecretString, metrics: Option<Arc<Metrics>>) -> Result<Arc<dyn Provider>, Error> {
+    if credential.is_empty() {
+        return Err(Error::CredentialsMissing("the credential is empty".into()));
+    }
+    match spec.provider_type {
+        ProviderType::Cloudflare => Ok(Arc::new(cloudflare::Cloudflare::new(spec, credential, metrics)?)),
+        other => Err(Error::ProviderNotSupported(format!("provider type {other} has no client in this version of Perimeter"))),
+    }
+}
