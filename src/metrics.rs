@@ -153,3 +153,22 @@ pub async fn serve(metrics: Arc<Metrics>, addr: SocketAddr) -> std::io::Result<(
     });
     Ok((local, handle))
 }
+
+impl Metrics {
+    /// Publishes the outcome of one policy sync. Unknown state counts as not in sync.
+    pub fn record_policy(&self, provider: &str, kind: &str, namespace: &str, name: &str, outcome: &crate::reconcile::SyncOutcome, now_unix: i64) {
+        let labels = [provider, kind, namespace, name];
+        self.policy_in_sync.with_label_values(&labels).set(i64::from(outcome.in_sync()));
+        if let Some(remaining) = &outcome.remaining {
+            self.drift_fields.with_label_values(&labels).set(i64::try_from(remaining.drift.len()).unwrap_or(i64::MAX));
+            self.unmanaged_items.with_label_values(&labels).set(i64::try_from(remaining.unmanaged.len()).unwrap_or(i64::MAX));
+            self.last_sync_timestamp.with_label_values(&labels).set(now_unix);
+        }
+        if !outcome.applied.is_empty() {
+            self.changes_applied_total.with_label_values(&[provider, kind, "success"]).inc_by(outcome.applied.len() as u64);
+        }
+        if outcome.error.is_some() && outcome.found.as_ref().is_some_and(|f| !f.plan.is_empty()) && outcome.remaining.is_some() {
+            self.changes_applied_total.with_label_values(&[provider, kind, "error"]).inc();
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Fault injection shared by every emulator, so tests can prove the operator survives throttling,
+//! outages, timeouts and garbage answers.
+//!
+//! ```
+//! use perimeter_emulators::faults::{Fault, FaultRule, Faults};
+//!
+//! let faults = Faults::default();
+//! // The next two PUTs to any entrypoint are throttled, then requests go through again.
+//! faults.inject(
+//!     FaultRule::new("/rulesets/phases/", Fault::RateLimited { retry_after_secs: 1 })
+//!         .method("PUT")
+//!         .times(2),
+//! );
+//! ```
+//!
+//! Rules are matched against the same path the request log records (relative to the provider's
+//! API prefix), in insertion order; the first matching rule answers. Faults take effect before
+//! authentication, so they also hit unauthenticated requests.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::server::{ProviderStyle, json_response};
+
+/// What an injected fault does to a matching request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `429` with a `retry-after` header and the provider's throttling error.
+    RateLimited { retry_after_secs: u64 },
+    /// The provider's error envelope with this status (meant for 5xx; anything outside
+    /// 100..=599 becomes 500).
+    ServerError { status: u16 },
+    /// Sleep, then answer normally. Longer than the client's timeout simulates a timeout.
+    Hang { millis: u64 },
+    /// `200`, `content-type: application/json`, body that is not JSON.
+    Malformed,
+    /// `200` with a valid envelope whose payload has the wrong type.
+    WrongShape,
+}
+
+/// When a [`Fault`] fires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultRule {
+    /// HTTP method to match (case-insensitive); `None` matches every method.
+    pub method: Option<String>,
+    /// Substring of the request path; empty matches every path.
+    pub path_contains: String,
+    pub fault: Fault,
+    /// How many more requests this rule answers; `None` means forever.
+    pub times: Option<u32>,
+}
+
+impl FaultRule {
+    /// A rule for any method that fires forever until [`FaultRule::times`] limits it.
+    pub fn new(path_contains: impl Into<String>, fault: Fault) -> Self {
+        Self {
+            method: None,
+            path_contains: path_contains.into(),
+            fault,
+            times: None,
+        }
+    }
+
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = Some(method.into());
+        self
+    }
+
+    pub fn times(mut self, times: u32) -> Self {
+        self.times = Some(times);
+        self
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.times != Some(0)
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && path.contains(&self.path_contains)
+    }
+}
+
+/// The active fault rules of one emulator. Clones share the rules, so a test can keep a handle
+/// while the server runs.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    rules: Arc<Mutex<Vec<FaultRule>>>,
+}
+
+impl Faults {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<FaultRule>> {
+        self.rules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn inject(&self, rule: FaultRule) {
+        self.lock().push(rule);
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Rules still armed (exhausted ones are removed).
+    pub fn rules(&self) -> Vec<FaultRule> {
+        self.lock().clone()
+    }
+
+    /// Consumes one use of the first rule matching the request, if any.
+    fn take(&self, method: &str, path: &str) -> Option<Fault> {
+        let mut rules = self.lock();
+        let index = rules.iter().position(|r| r.matches(method, path))?;
+        let fault = rules[index].fault.clone();
+        if let Some(times) = rules[index].times.as_mut() {
+            *times = times.saturating_sub(1);
+            if *times == 0 {
+                rules.remove(index);
+            }
+        }
+        Some(fault)
+    }
+}
+
+/// The axum middleware (`axum::middleware::from_fn_with_state((faults, style), middleware)`);
+/// [`crate::server::instrument`] installs it for every emulator.
+pub async fn middleware(
+    State((faults, style)): State<(Faults, ProviderStyle)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(fault) = faults.take(req.method().as_str(), req.uri().path()) else {
+        return next.run(req).await;
+    };
+    tracing::debug!(?fault, path = req.uri().path(), "emulator injecting fault");
+    match fault {
+        Fault::RateLimited { retry_after_secs } => {
+            let body = (style.error_body)(
+                429,
+                "Please wait and consider throttling your request speed",
+            );
+            let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
+        Fault::ServerError { status } => {
+            let status =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let message = format!(
+                "{} (injected fault)",
+                status.canonical_reason().unwrap_or("Server error")
+            );
+            json_response(status, &(style.error_body)(status.as_u16(), &message))
+        }
+        Fault::Hang { millis } => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            next.run(req).await
+        }
+        Fault::Malformed => {
+            let mut response = (StatusCode::OK, "<html>oops").into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Fault::WrongShape => json_response(StatusCode::OK, &(style.wrong_shape_body)()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_match_in_order_and_run_out() {
+        let faults = Faults::new();
+        faults.inject(
+            FaultRule::new("/rules", Fault::ServerError { status: 502 })
+                .method("put")
+                .times(1),
+        );
+        faults.inject(FaultRule::new("", Fault::Malformed).times(2));
+        assert_eq!(faults.take("GET", "/zones/x/rules"), Some(Fault::Malformed));
+        assert_eq!(
+            faults.take("PUT", "/zones/x/rules"),
+            Some(Fault::ServerError { status: 502 })
+        );
+        assert_eq!(faults.take("PUT", "/zones/x/rules"), Some(Fault::Malformed));
+        assert_eq!(faults.take("PUT", "/zones/x/rules"), None);
+        assert!(faults.rules().is_empty());
+    }
+
+    #[test]
+    fn forever_rules_stay_and_zero_never_fires() {
+        let faults = Faults::new();
+        faults.inject(FaultRule::new("/a", Fault::WrongShape).times(0));
+        faults.inject(FaultRule::new("/b", Fault::WrongShape));
+        assert_eq!(faults.take("GET", "/a"), None);
+        for _ in 0..5 {
+            assert_eq!(faults.take("GET", "/b"), Some(Fault::WrongShape));
+        }
+        faults.clear();
+        assert_eq!(faults.take("GET", "/b"), None);
+    }
+}

@@ -1,0 +1,32 @@
+//! The CRDs in `crds/` are generated from the Rust types; this fails when they differ.
+//! Regenerate with `cargo run -- crds > crds/perimeter.yaml`
+//! (or `PERIMETER_UPDATE_CRDS=1 cargo test --test crds`).
+
+use std::path::PathBuf;
+
+#[test]
+fn committed_crds_match_the_code() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crds/perimeter.yaml");
+    let generated = perimeter::api::crds_yaml().expect("CRDs serialise");
+    if std::env::var_os("PERIMETER_UPDATE_CRDS").is_some() {
+        std::fs::write(&path, &generated).expect("write crds");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(committed == generated, "crds/perimeter.yaml is stale: run `cargo run -- crds > crds/perimeter.yaml`");
+}
+
+#[test]
+fn crds_carry_printer_columns_and_status_subresources() {
+    let crds = perimeter::api::crds();
+    let names: Vec<_> = crds.iter().map(|c| c.metadata.name.clone().unwrap_or_default()).collect();
+    assert_eq!(names, ["cloudproviders.perimeter.dev", "firewallpolicies.perimeter.dev", "monitoringpolicies.perimeter.dev"]);
+    for crd in &crds {
+        let v = &crd.spec.versions[0];
+        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(), "{:?} has a status subresource", crd.metadata.name);
+        let columns: Vec<_> = v.additional_printer_columns.iter().flatten().map(|c| c.name.as_str()).collect();
+        assert!(columns.contains(&"Ready") && columns.contains(&"Age"), "{columns:?}");
+    }
+    let fw = &crds[1].spec.versions[0];
+    let columns: Vec<_> = fw.additional_printer_columns.iter().flatten().map(|c| c.name.as_str()).collect();
+    assert_eq!(columns, ["Provider", "Mode", "InSync", "Drift", "Ready", "Age"]);
+}
