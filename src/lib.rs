@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod secret;
 
 pub use error::{Category, Error, ProviderError};
+pub use metrics::Metrics;
 pub use secret::SecretString;
 pub mod providers;
 pub mod reconcile;

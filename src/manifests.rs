@@ -100,3 +100,8 @@ where
 pub fn namespace_of(meta: &ObjectMeta) -> &str {
     meta.namespace.as_deref().unwrap_or("default")
 }
+
+/// Parses one YAML document into JSON (test fixtures, seeds).
+pub fn yaml_to_json(text: &str) -> Result<Value, String> {
+    serde_yaml::from_str(text).map_err(|e| e.to_string())
+}

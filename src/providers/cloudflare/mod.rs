@@ -109,6 +109,9 @@ impl Cloudflare {
         let path = format!("/zones/{zone}/rulesets/phases/{phase}/entrypoint");
         let rules = match self.call(Request::get("get_entrypoint_ruleset", path)).await? {
             None => Vec::new(),
+            Some((result, _)) if !result.is_object() => {
+                return Err(ProviderError::new(Category::BadResponse, "get_entrypoint_ruleset", "result is not a ruleset object"));
+            }
             Some((result, _)) => match result.get("rules") {
                 None | Some(Value::Null) => Vec::new(),
                 Some(Value::Array(rules)) => rules.clone(),
