@@ -17,10 +17,22 @@ use crate::metrics::{self, Metrics};
 /// The example manifests and the drifted account, built into the binary so the demo runs
 /// from any directory.
 const EXAMPLES: [(&str, &str); 4] = [
-    ("examples/cloudflare/provider.yaml", include_str!("../examples/cloudflare/provider.yaml")),
-    ("examples/cloudflare/firewall-edge.yaml", include_str!("../examples/cloudflare/firewall-edge.yaml")),
-    ("examples/cloudflare/firewall-access.yaml", include_str!("../examples/cloudflare/firewall-access.yaml")),
-    ("examples/cloudflare/monitoring.yaml", include_str!("../examples/cloudflare/monitoring.yaml")),
+    (
+        "examples/cloudflare/provider.yaml",
+        include_str!("../examples/cloudflare/provider.yaml"),
+    ),
+    (
+        "examples/cloudflare/firewall-edge.yaml",
+        include_str!("../examples/cloudflare/firewall-edge.yaml"),
+    ),
+    (
+        "examples/cloudflare/firewall-access.yaml",
+        include_str!("../examples/cloudflare/firewall-access.yaml"),
+    ),
+    (
+        "examples/cloudflare/monitoring.yaml",
+        include_str!("../examples/cloudflare/monitoring.yaml"),
+    ),
 ];
 const CLOUDFLARE_SEED: &str = include_str!("../examples/demo/cloudflare-account.yaml");
 const DEMO_TOKEN: &str = "demo-token";
@@ -35,9 +47,13 @@ pub struct DemoOptions {
 
 /// Runs the demo; returns the process exit code.
 pub async fn run(opts: DemoOptions) -> Result<i32, String> {
-    let seed: Seed = serde_yaml::from_str(CLOUDFLARE_SEED).map_err(|e| format!("demo seed: {e}"))?;
+    let seed: Seed =
+        serde_yaml::from_str(CLOUDFLARE_SEED).map_err(|e| format!("demo seed: {e}"))?;
     let emulator = CloudflareEmulator::new(seed);
-    let running = emulator.start("127.0.0.1:0").await.map_err(|e| format!("starting the Cloudflare emulator: {e}"))?;
+    let running = emulator
+        .start("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("starting the Cloudflare emulator: {e}"))?;
     let endpoint = format!("{}/client/v4", running.base_url());
 
     let manifests = match &opts.manifests {
@@ -61,11 +77,15 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
     }
 
     let metrics = Arc::new(Metrics::new().map_err(|e| e.to_string())?);
-    let (addr, _server) = metrics::serve(metrics.clone(), opts.metrics_addr).await.map_err(|e| format!("serving metrics on {}: {e}", opts.metrics_addr))?;
+    let (addr, _server) = metrics::serve(metrics.clone(), opts.metrics_addr)
+        .await
+        .map_err(|e| format!("serving metrics on {}: {e}", opts.metrics_addr))?;
     metrics.set_ready(true);
 
     println!("Perimeter demo");
-    println!("  Cloudflare emulator: {endpoint} (seeded from examples/demo/cloudflare-account.yaml)");
+    println!(
+        "  Cloudflare emulator: {endpoint} (seeded from examples/demo/cloudflare-account.yaml)"
+    );
     println!("  metrics:             http://{addr}/metrics");
     println!();
 
@@ -73,13 +93,24 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
     let report = runner.run_once().await;
     print_first_pass(&report);
     let writes = emulator.log().writes().len();
-    println!("Provider calls: {} ({} writes)", emulator.log().entries().len(), writes);
-    let healthy = report.providers.iter().all(|p| p.readable) && report.policies.iter().all(|p| matches!(p.state, PolicyState::InSync | PolicyState::Drifted));
+    println!(
+        "Provider calls: {} ({} writes)",
+        emulator.log().entries().len(),
+        writes
+    );
+    let healthy = report.providers.iter().all(|p| p.readable)
+        && report
+            .policies
+            .iter()
+            .all(|p| matches!(p.state, PolicyState::InSync | PolicyState::Drifted));
     if opts.once {
         return Ok(if healthy { 0 } else { 1 });
     }
     println!();
-    println!("Reconciling every {}s; try `curl -s http://{addr}/metrics | grep perimeter_`. Ctrl-C to stop.", opts.interval.as_secs());
+    println!(
+        "Reconciling every {}s; try `curl -s http://{addr}/metrics | grep perimeter_`. Ctrl-C to stop.",
+        opts.interval.as_secs()
+    );
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(0),
@@ -100,7 +131,13 @@ fn print_first_pass(report: &Report) {
     let mut enforced = 0;
     let mut remaining_observe = 0;
     for p in &report.policies {
-        println!("{} {}/{} [{}]", p.kind, p.namespace, p.name, p.mode.as_str());
+        println!(
+            "{} {}/{} [{}]",
+            p.kind,
+            p.namespace,
+            p.name,
+            p.mode.as_str()
+        );
         if p.drift_found.is_empty() {
             println!("  drift found: none");
         } else {
@@ -126,13 +163,25 @@ fn print_first_pass(report: &Report) {
         match p.state {
             PolicyState::InSync => println!("  now: in sync"),
             PolicyState::Drifted => {
-                println!("  now: {} field(s) still drifted{}", p.drift.len(), if p.mode == crate::api::Mode::Observe { " (Observe mode: reported, not changed)" } else { "" });
+                println!(
+                    "  now: {} field(s) still drifted{}",
+                    p.drift.len(),
+                    if p.mode == crate::api::Mode::Observe {
+                        " (Observe mode: reported, not changed)"
+                    } else {
+                        ""
+                    }
+                );
                 if p.mode == crate::api::Mode::Observe {
                     remaining_observe += p.drift.len();
                 }
             }
             PolicyState::Unknown | PolicyState::Invalid => {
-                println!("  now: {:?} — {}", p.state, p.message.as_deref().unwrap_or(""));
+                println!(
+                    "  now: {:?} — {}",
+                    p.state,
+                    p.message.as_deref().unwrap_or("")
+                );
             }
         }
         for f in &p.findings {
@@ -140,5 +189,7 @@ fn print_first_pass(report: &Report) {
         }
         println!();
     }
-    println!("Summary: {found} drifted field(s) found, {enforced} change(s) enforced, {remaining_observe} left in Observe mode.");
+    println!(
+        "Summary: {found} drifted field(s) found, {enforced} change(s) enforced, {remaining_observe} left in Observe mode."
+    );
 }

@@ -73,7 +73,12 @@ impl Category {
     pub fn is_provider_read_failure(self) -> bool {
         matches!(
             self,
-            Self::CredentialsRejected | Self::Throttled | Self::Timeout | Self::Unreachable | Self::ProviderError | Self::BadResponse
+            Self::CredentialsRejected
+                | Self::Throttled
+                | Self::Timeout
+                | Self::Unreachable
+                | Self::ProviderError
+                | Self::BadResponse
         )
     }
 }
@@ -92,7 +97,12 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(category: Category, operation: &'static str, message: impl Into<String>) -> Self {
-        Self { category, operation, message: message.into(), retry_after: None }
+        Self {
+            category,
+            operation,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 }
 

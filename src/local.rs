@@ -29,22 +29,45 @@ pub struct CredentialSource {
 
 impl CredentialSource {
     pub fn from_env() -> Self {
-        Self { file: BTreeMap::new(), env: std::env::vars().filter(|(k, _)| k.starts_with("PERIMETER_SECRET_")).collect() }
+        Self {
+            file: BTreeMap::new(),
+            env: std::env::vars()
+                .filter(|(k, _)| k.starts_with("PERIMETER_SECRET_"))
+                .collect(),
+        }
     }
 
     pub fn with_file(mut self, path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         // The error text of a YAML parser can quote the input, which holds secrets: keep it out.
-        self.file = serde_yaml::from_str(&text).map_err(|_| format!("{}: not a mapping of secret name → key → value", path.display()))?;
+        self.file = serde_yaml::from_str(&text).map_err(|_| {
+            format!(
+                "{}: not a mapping of secret name → key → value",
+                path.display()
+            )
+        })?;
         Ok(self)
     }
 
     pub fn insert(&mut self, secret: &str, key: &str, value: &str) {
-        self.file.entry(secret.to_string()).or_default().insert(key.to_string(), value.to_string());
+        self.file
+            .entry(secret.to_string())
+            .or_default()
+            .insert(key.to_string(), value.to_string());
     }
 
     pub fn env_name(secret: &str, key: &str) -> String {
-        let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect::<String>();
+        let clean = |s: &str| {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        };
         format!("PERIMETER_SECRET_{}_{}", clean(secret), clean(key))
     }
 
@@ -125,10 +148,17 @@ impl Report {
     /// `terraform plan -detailed-exitcode` style: 0 in sync, 2 drift, 1 error or unreadable provider.
     pub fn exit_code(&self) -> i32 {
         let failed = self.providers.iter().any(|p| !p.readable)
-            || self.policies.iter().any(|p| matches!(p.state, PolicyState::Unknown | PolicyState::Invalid));
+            || self
+                .policies
+                .iter()
+                .any(|p| matches!(p.state, PolicyState::Unknown | PolicyState::Invalid));
         if failed {
             1
-        } else if self.policies.iter().any(|p| p.state == PolicyState::Drifted) {
+        } else if self
+            .policies
+            .iter()
+            .any(|p| p.state == PolicyState::Drifted)
+        {
             2
         } else {
             0
@@ -140,22 +170,35 @@ fn drift_entries(d: Option<&crate::core::Diff>) -> Vec<DriftEntry> {
     d.map(|d| {
         d.drift
             .iter()
-            .map(|x| DriftEntry { field: x.path.clone(), kind: x.kind.as_str().into(), desired: x.desired.clone(), observed: x.observed.clone() })
+            .map(|x| DriftEntry {
+                field: x.path.clone(),
+                kind: x.kind.as_str().into(),
+                desired: x.desired.clone(),
+                observed: x.observed.clone(),
+            })
             .collect()
     })
     .unwrap_or_default()
 }
+
+/// A provider client, or why there is none (bounded reason, readable message).
+type ClientSlot = Result<Arc<dyn Provider>, (String, String)>;
 
 /// Holds provider clients across passes, so rate limits persist (demo loops over passes).
 pub struct Runner {
     manifests: Manifests,
     options: Options,
     metrics: Option<Arc<Metrics>>,
-    clients: BTreeMap<(String, String), Result<Arc<dyn Provider>, (String, String)>>,
+    clients: BTreeMap<(String, String), ClientSlot>,
 }
 
 impl Runner {
-    pub fn new(manifests: Manifests, credentials: &CredentialSource, options: Options, metrics: Option<Arc<Metrics>>) -> Self {
+    pub fn new(
+        manifests: Manifests,
+        credentials: &CredentialSource,
+        options: Options,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
         let mut clients = BTreeMap::new();
         for p in &manifests.providers {
             let ns = namespace_of(&p.metadata).to_string();
@@ -174,9 +217,17 @@ impl Runner {
                 ))),
                 Some(token) => providers::connect(&spec, token, metrics.clone()),
             };
-            clients.insert((ns, name), client.map_err(|e| (e.category().reason().to_string(), e.to_string())));
+            clients.insert(
+                (ns, name),
+                client.map_err(|e| (e.category().reason().to_string(), e.to_string())),
+            );
         }
-        Self { manifests, options, metrics, clients }
+        Self {
+            manifests,
+            options,
+            metrics,
+            clients,
+        }
     }
 
     /// One pass: verify each provider, then sync each policy.
@@ -184,28 +235,64 @@ impl Runner {
         let mut report = Report::default();
         let mut readable: BTreeMap<(String, String), bool> = BTreeMap::new();
         for p in &self.manifests.providers {
-            let key = (namespace_of(&p.metadata).to_string(), p.metadata.name.clone().unwrap_or_default());
+            let key = (
+                namespace_of(&p.metadata).to_string(),
+                p.metadata.name.clone().unwrap_or_default(),
+            );
             let (ok, reason, message) = match self.clients.get(&key) {
                 Some(Ok(client)) => match client.verify().await {
                     Ok(_) => (true, None, None),
-                    Err(e) => (false, Some(e.category.reason().to_string()), Some(e.to_string())),
+                    Err(e) => (
+                        false,
+                        Some(e.category.reason().to_string()),
+                        Some(e.to_string()),
+                    ),
                 },
-                Some(Err((reason, message))) => (false, Some(reason.clone()), Some(message.clone())),
+                Some(Err((reason, message))) => {
+                    (false, Some(reason.clone()), Some(message.clone()))
+                }
                 None => (false, Some("ProviderNotFound".into()), None),
             };
             if let Some(m) = &self.metrics {
-                m.provider_up.with_label_values(&[p.spec.provider_type.as_str(), &key.0, &key.1]).set(i64::from(ok));
+                m.provider_up
+                    .with_label_values(&[p.spec.provider_type.as_str(), &key.0, &key.1])
+                    .set(i64::from(ok));
             }
             readable.insert(key.clone(), ok);
-            report.providers.push(ProviderReport { namespace: key.0, name: key.1, provider_type: p.spec.provider_type, readable: ok, reason, message });
+            report.providers.push(ProviderReport {
+                namespace: key.0,
+                name: key.1,
+                provider_type: p.spec.provider_type,
+                readable: ok,
+                reason,
+                message,
+            });
         }
         for fw in &self.manifests.firewalls {
             let declared = Declared::from_firewall(&fw.spec);
-            report.policies.push(self.sync_one("FirewallPolicy", &fw.metadata, &fw.spec.controls, declared, &readable).await);
+            report.policies.push(
+                self.sync_one(
+                    "FirewallPolicy",
+                    &fw.metadata,
+                    &fw.spec.controls,
+                    declared,
+                    &readable,
+                )
+                .await,
+            );
         }
         for mon in &self.manifests.monitors {
             let declared = Declared::from_monitoring(&mon.spec);
-            report.policies.push(self.sync_one("MonitoringPolicy", &mon.metadata, &mon.spec.controls, declared, &readable).await);
+            report.policies.push(
+                self.sync_one(
+                    "MonitoringPolicy",
+                    &mon.metadata,
+                    &mon.spec.controls,
+                    declared,
+                    &readable,
+                )
+                .await,
+            );
         }
         report
     }
@@ -221,7 +308,11 @@ impl Runner {
         let namespace = namespace_of(meta).to_string();
         let name = meta.name.clone().unwrap_or_default();
         let provider_name = controls.provider_ref.name.clone();
-        let mode = if self.options.force_observe { Mode::Observe } else { controls.mode };
+        let mode = if self.options.force_observe {
+            Mode::Observe
+        } else {
+            controls.mode
+        };
         let mut report = PolicyReport {
             kind,
             namespace: namespace.clone(),
@@ -245,32 +336,76 @@ impl Runner {
             r
         };
         if controls.paused {
-            return fail(report, PolicyState::Unknown, "Paused", "spec.paused is true".into());
+            return fail(
+                report,
+                PolicyState::Unknown,
+                "Paused",
+                "spec.paused is true".into(),
+            );
         }
         let declared = match declared {
             Ok(d) => d,
-            Err(e) => return fail(report, PolicyState::Invalid, e.category().reason(), e.to_string()),
+            Err(e) => {
+                return fail(
+                    report,
+                    PolicyState::Invalid,
+                    e.category().reason(),
+                    e.to_string(),
+                );
+            }
         };
         let key = (namespace.clone(), provider_name.clone());
         let client = match self.clients.get(&key) {
-            None => return fail(report, PolicyState::Invalid, "ProviderNotFound", format!("CloudProvider {provider_name:?} is not in the manifests")),
-            Some(Err((reason, message))) => return fail(report, PolicyState::Unknown, reason, message.clone()),
+            None => {
+                return fail(
+                    report,
+                    PolicyState::Invalid,
+                    "ProviderNotFound",
+                    format!("CloudProvider {provider_name:?} is not in the manifests"),
+                );
+            }
+            Some(Err((reason, message))) => {
+                return fail(report, PolicyState::Unknown, reason, message.clone());
+            }
             Some(Ok(c)) => c,
         };
         if client.provider_type() != declared.provider_type() {
-            let msg = format!("the policy has a {} block but CloudProvider {provider_name:?} is {}", declared.provider_type(), client.provider_type());
+            let msg = format!(
+                "the policy has a {} block but CloudProvider {provider_name:?} is {}",
+                declared.provider_type(),
+                client.provider_type()
+            );
             return fail(report, PolicyState::Invalid, "ProviderMismatch", msg);
         }
         if readable.get(&key) == Some(&false) {
-            return fail(report, PolicyState::Unknown, "ProviderNotReady", format!("CloudProvider {provider_name:?} could not be read"));
+            return fail(
+                report,
+                PolicyState::Unknown,
+                "ProviderNotReady",
+                format!("CloudProvider {provider_name:?} could not be read"),
+            );
         }
         let target = match declared.target() {
             Ok(t) => t,
-            Err(e) => return fail(report, PolicyState::Invalid, e.category().reason(), e.to_string()),
+            Err(e) => {
+                return fail(
+                    report,
+                    PolicyState::Invalid,
+                    e.category().reason(),
+                    e.to_string(),
+                );
+            }
         };
         let outcome = reconcile::sync(client.as_ref(), &target, mode, controls.unmanaged).await;
         if let Some(m) = &self.metrics {
-            m.record_policy(declared.provider_type().as_str(), kind, &namespace, &name, &outcome, now_unix());
+            m.record_policy(
+                declared.provider_type().as_str(),
+                kind,
+                &namespace,
+                &name,
+                &outcome,
+                now_unix(),
+            );
         }
         fill(&mut report, &outcome);
         report
@@ -281,9 +416,20 @@ fn fill(report: &mut PolicyReport, outcome: &SyncOutcome) {
     report.drift_found = drift_entries(outcome.found.as_ref());
     report.drift = drift_entries(outcome.remaining.as_ref());
     report.applied = outcome.applied.clone();
-    report.findings = outcome.findings.iter().map(|f| FindingEntry { code: f.code.into(), subject: f.subject.clone(), message: f.message.clone() }).collect();
+    report.findings = outcome
+        .findings
+        .iter()
+        .map(|f| FindingEntry {
+            code: f.code.into(),
+            subject: f.subject.clone(),
+            message: f.message.clone(),
+        })
+        .collect();
     report.managed = outcome.remaining.as_ref().map_or(0, |d| d.managed);
-    report.unmanaged = outcome.remaining.as_ref().map_or(0, |d| u32::try_from(d.unmanaged.len()).unwrap_or(u32::MAX));
+    report.unmanaged = outcome
+        .remaining
+        .as_ref()
+        .map_or(0, |d| u32::try_from(d.unmanaged.len()).unwrap_or(u32::MAX));
     report.state = match &outcome.remaining {
         None => PolicyState::Unknown,
         Some(d) if d.in_sync() => PolicyState::InSync,
@@ -296,15 +442,26 @@ fn fill(report: &mut PolicyReport, outcome: &SyncOutcome) {
 }
 
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Human-readable rendering of a report.
 pub fn render_text(report: &Report, out: &mut String) {
     use std::fmt::Write;
     for p in &report.providers {
-        let state = if p.readable { "reachable".to_string() } else { format!("UNREADABLE ({})", p.reason.as_deref().unwrap_or("?")) };
-        let _ = writeln!(out, "provider {}/{} ({}): {state}", p.namespace, p.name, p.provider_type);
+        let state = if p.readable {
+            "reachable".to_string()
+        } else {
+            format!("UNREADABLE ({})", p.reason.as_deref().unwrap_or("?"))
+        };
+        let _ = writeln!(
+            out,
+            "provider {}/{} ({}): {state}",
+            p.namespace, p.name, p.provider_type
+        );
         if let Some(m) = &p.message {
             let _ = writeln!(out, "    {m}");
         }
@@ -316,9 +473,22 @@ pub fn render_text(report: &Report, out: &mut String) {
             PolicyState::Unknown => format!("UNKNOWN ({})", p.reason.as_deref().unwrap_or("?")),
             PolicyState::Invalid => format!("INVALID ({})", p.reason.as_deref().unwrap_or("?")),
         };
-        let _ = writeln!(out, "{} {}/{} → {} [{}]: {state}", p.kind, p.namespace, p.name, p.provider, p.mode.as_str());
+        let _ = writeln!(
+            out,
+            "{} {}/{} → {} [{}]: {state}",
+            p.kind,
+            p.namespace,
+            p.name,
+            p.provider,
+            p.mode.as_str()
+        );
         if !p.applied.is_empty() {
-            let _ = writeln!(out, "    enforced {} change(s) (drift found: {}):", p.applied.len(), p.drift_found.len());
+            let _ = writeln!(
+                out,
+                "    enforced {} change(s) (drift found: {}):",
+                p.applied.len(),
+                p.drift_found.len()
+            );
             for a in &p.applied {
                 let _ = writeln!(out, "      ✔ {a}");
             }
@@ -326,7 +496,11 @@ pub fn render_text(report: &Report, out: &mut String) {
         for d in &p.drift {
             let desired = d.desired.as_deref().unwrap_or("(absent)");
             let observed = d.observed.as_deref().unwrap_or("(absent)");
-            let _ = writeln!(out, "    ~ {} [{}]: desired {desired}, observed {observed}", d.field, d.kind);
+            let _ = writeln!(
+                out,
+                "    ~ {} [{}]: desired {desired}, observed {observed}",
+                d.field, d.kind
+            );
         }
         for f in &p.findings {
             let _ = writeln!(out, "    ! {} {}: {}", f.code, f.subject, f.message);
@@ -340,10 +514,20 @@ pub fn render_text(report: &Report, out: &mut String) {
 }
 
 /// Loads manifests and runs one pass (what `perimeter check` does).
-pub async fn check(dir: &Path, credentials: &CredentialSource, options: Options, metrics: Option<Arc<Metrics>>) -> Result<Report, String> {
+pub async fn check(
+    dir: &Path,
+    credentials: &CredentialSource,
+    options: Options,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Report, String> {
     let manifests = Manifests::load_dir(dir).map_err(|e| e.to_string())?;
     if manifests.firewalls.is_empty() && manifests.monitors.is_empty() {
-        return Err(format!("{}: no FirewallPolicy or MonitoringPolicy found", dir.display()));
+        return Err(format!(
+            "{}: no FirewallPolicy or MonitoringPolicy found",
+            dir.display()
+        ));
     }
-    Ok(Runner::new(manifests, credentials, options, metrics).run_once().await)
+    Ok(Runner::new(manifests, credentials, options, metrics)
+        .run_once()
+        .await)
 }

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use perimeter::local::{self, CredentialSource, Options};
 
 #[derive(Parser)]
-#[command(name = "perimeter", version, about = "Provider firewalls and network monitoring, declared, checked and enforced")]
+#[command(
+    name = "perimeter",
+    version,
+    about = "Provider firewalls and network monitoring, declared, checked and enforced"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,12 +72,17 @@ enum Command {
 }
 
 fn parse_endpoint(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| "expected NAME=URL".to_string())
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| "expected NAME=URL".to_string())
 }
 
 fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PERIMETER_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PERIMETER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -83,7 +92,10 @@ fn init_tracing(json: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -99,16 +111,27 @@ fn main() -> ExitCode {
                 }
                 Err(e) => Err(e.to_string()),
             },
-            Command::Check { manifests, credentials, endpoints, output } => {
+            Command::Check {
+                manifests,
+                credentials,
+                endpoints,
+                output,
+            } => {
                 init_tracing(false);
                 let mut creds = CredentialSource::from_env();
                 if let Some(path) = credentials {
                     creds = creds.with_file(&path)?;
                 }
-                let options = Options { force_observe: true, endpoints: endpoints.into_iter().collect::<BTreeMap<_, _>>() };
+                let options = Options {
+                    force_observe: true,
+                    endpoints: endpoints.into_iter().collect::<BTreeMap<_, _>>(),
+                };
                 let report = local::check(&manifests, &creds, options, None).await?;
                 match output {
-                    Output::Json => println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?),
+                    Output::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                    ),
                     Output::Text => {
                         let mut text = String::new();
                         local::render_text(&report, &mut text);
@@ -117,11 +140,25 @@ fn main() -> ExitCode {
                 }
                 Ok(report.exit_code())
             }
-            Command::Demo { metrics_addr, once, interval, manifests } => {
+            Command::Demo {
+                metrics_addr,
+                once,
+                interval,
+                manifests,
+            } => {
                 init_tracing(false);
-                perimeter::demo::run(perimeter::demo::DemoOptions { metrics_addr, once, interval: Duration::from_secs(interval.max(1)), manifests }).await
+                perimeter::demo::run(perimeter::demo::DemoOptions {
+                    metrics_addr,
+                    once,
+                    interval: Duration::from_secs(interval.max(1)),
+                    manifests,
+                })
+                .await
             }
-            Command::Operator { metrics_addr, log_json } => {
+            Command::Operator {
+                metrics_addr,
+                log_json,
+            } => {
                 init_tracing(log_json);
                 perimeter::controller::run(metrics_addr).await.map(|()| 0)
             }

@@ -22,7 +22,10 @@ pub enum ManifestError {
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Deserialize)]
@@ -36,17 +39,26 @@ struct Head {
 impl Manifests {
     /// Reads every `*.yaml`/`*.yml` file in `dir` (not recursive), in name order.
     pub fn load_dir(dir: &Path) -> Result<Self, ManifestError> {
-        let io = |e| ManifestError::Io { path: dir.display().to_string(), source: e };
+        let io = |e| ManifestError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        };
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            .filter(|p| {
+                p.is_file()
+                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+            })
             .collect();
         files.sort();
         let mut out = Self::default();
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|e| ManifestError::Io { path: file.display().to_string(), source: e })?;
+            let text = std::fs::read_to_string(&file).map_err(|e| ManifestError::Io {
+                path: file.display().to_string(),
+                source: e,
+            })?;
             out.add_yaml(&file.display().to_string(), &text)?;
         }
         Ok(out)
@@ -56,25 +68,39 @@ impl Manifests {
     pub fn add_yaml(&mut self, origin: &str, text: &str) -> Result<(), ManifestError> {
         for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
             let where_ = format!("{origin} (document {})", i + 1);
-            let invalid = |message: String| ManifestError::Invalid { path: where_.clone(), message };
+            let invalid = |message: String| ManifestError::Invalid {
+                path: where_.clone(),
+                message,
+            };
             let value = Value::deserialize(doc).map_err(|e| invalid(e.to_string()))?;
             if value.is_null() {
                 continue;
             }
-            let head: Head = serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
+            let head: Head =
+                serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
             if head.api_version != "perimeter.dev/v1alpha1" {
                 continue;
             }
-            let label = format!("{} {}", head.kind, value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?"));
+            let label = format!(
+                "{} {}",
+                head.kind,
+                value
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+            );
             match head.kind.as_str() {
                 "CloudProvider" => {
-                    self.providers.push(parse(&value).map_err(|e| invalid(format!("{label}: {e}")))?);
+                    self.providers
+                        .push(parse(&value).map_err(|e| invalid(format!("{label}: {e}")))?);
                 }
                 "FirewallPolicy" => {
-                    self.firewalls.push(parse(&value).map_err(|e| invalid(format!("{label}: {e}")))?);
+                    self.firewalls
+                        .push(parse(&value).map_err(|e| invalid(format!("{label}: {e}")))?);
                 }
                 "MonitoringPolicy" => {
-                    self.monitors.push(parse(&value).map_err(|e| invalid(format!("{label}: {e}")))?);
+                    self.monitors
+                        .push(parse(&value).map_err(|e| invalid(format!("{label}: {e}")))?);
                 }
                 other => return Err(invalid(format!("unknown Perimeter kind {other:?}"))),
             }
@@ -83,7 +109,9 @@ impl Manifests {
     }
 
     pub fn provider(&self, namespace: &str, name: &str) -> Option<&CloudProvider> {
-        self.providers.iter().find(|p| p.metadata.name.as_deref() == Some(name) && namespace_of(&p.metadata) == namespace)
+        self.providers.iter().find(|p| {
+            p.metadata.name.as_deref() == Some(name) && namespace_of(&p.metadata) == namespace
+        })
     }
 }
 

@@ -38,30 +38,51 @@ const POLICY_LABELS: [&str; 4] = ["provider", "kind", "namespace", "name"];
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let gauge = |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
-            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok(g)
-        };
-        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        };
-        let drift_fields = gauge("perimeter_drift_fields", "Drifted fields of one policy (0 when in sync).", &POLICY_LABELS)?;
-        let policy_in_sync =
-            gauge("perimeter_policy_in_sync", "1 when the policy matches the provider, 0 when drifted or unknown.", &POLICY_LABELS)?;
-        let unmanaged_items =
-            gauge("perimeter_unmanaged_items", "Items present at the provider but not declared by the policy.", &POLICY_LABELS)?;
+        let gauge =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+                let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(g.clone()))?;
+                Ok(g)
+            };
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let drift_fields = gauge(
+            "perimeter_drift_fields",
+            "Drifted fields of one policy (0 when in sync).",
+            &POLICY_LABELS,
+        )?;
+        let policy_in_sync = gauge(
+            "perimeter_policy_in_sync",
+            "1 when the policy matches the provider, 0 when drifted or unknown.",
+            &POLICY_LABELS,
+        )?;
+        let unmanaged_items = gauge(
+            "perimeter_unmanaged_items",
+            "Items present at the provider but not declared by the policy.",
+            &POLICY_LABELS,
+        )?;
         let last_sync_timestamp = gauge(
             "perimeter_policy_last_sync_timestamp_seconds",
             "Unix time of the last successful read of the provider for this policy.",
             &POLICY_LABELS,
         )?;
-        let reconcile_total = counter("perimeter_reconcile_total", "Reconciliations by kind and result.", &["kind", "result"])?;
+        let reconcile_total = counter(
+            "perimeter_reconcile_total",
+            "Reconciliations by kind and result.",
+            &["kind", "result"],
+        )?;
         let reconcile_duration = HistogramVec::new(
-            HistogramOpts::new("perimeter_reconcile_duration_seconds", "Duration of one reconciliation.")
-                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            HistogramOpts::new(
+                "perimeter_reconcile_duration_seconds",
+                "Duration of one reconciliation.",
+            )
+            .buckets(vec![
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
             &["kind"],
         )?;
         registry.register(Box::new(reconcile_duration.clone()))?;
@@ -105,7 +126,12 @@ impl Metrics {
     /// Drops the per-policy series of a deleted policy so they do not linger as stale values.
     pub fn forget_policy(&self, provider: &str, kind: &str, namespace: &str, name: &str) {
         let labels = [provider, kind, namespace, name];
-        for g in [&self.drift_fields, &self.policy_in_sync, &self.unmanaged_items, &self.last_sync_timestamp] {
+        for g in [
+            &self.drift_fields,
+            &self.policy_in_sync,
+            &self.unmanaged_items,
+            &self.last_sync_timestamp,
+        ] {
             let _ = g.remove_label_values(&labels);
         }
     }
@@ -121,7 +147,15 @@ impl Metrics {
 
 async fn metrics_handler(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     match metrics.render() {
-        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
+        Ok(body) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "rendering metrics failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -130,7 +164,11 @@ async fn metrics_handler(State(metrics): State<Arc<Metrics>>) -> impl IntoRespon
 }
 
 async fn ready_handler(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    if metrics.is_ready() { (StatusCode::OK, "ready\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "starting\n") }
+    if metrics.is_ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
 }
 
 /// The HTTP routes of the operator: `/metrics`, `/healthz` (alive), `/readyz` (serving).
@@ -143,7 +181,10 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
 }
 
 /// Binds `addr` and serves [`router`] until the task is dropped.
-pub async fn serve(metrics: Arc<Metrics>, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    metrics: Arc<Metrics>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let handle = tokio::spawn(async move {
@@ -156,19 +197,42 @@ pub async fn serve(metrics: Arc<Metrics>, addr: SocketAddr) -> std::io::Result<(
 
 impl Metrics {
     /// Publishes the outcome of one policy sync. Unknown state counts as not in sync.
-    pub fn record_policy(&self, provider: &str, kind: &str, namespace: &str, name: &str, outcome: &crate::reconcile::SyncOutcome, now_unix: i64) {
+    pub fn record_policy(
+        &self,
+        provider: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        outcome: &crate::reconcile::SyncOutcome,
+        now_unix: i64,
+    ) {
         let labels = [provider, kind, namespace, name];
-        self.policy_in_sync.with_label_values(&labels).set(i64::from(outcome.in_sync()));
+        self.policy_in_sync
+            .with_label_values(&labels)
+            .set(i64::from(outcome.in_sync()));
         if let Some(remaining) = &outcome.remaining {
-            self.drift_fields.with_label_values(&labels).set(i64::try_from(remaining.drift.len()).unwrap_or(i64::MAX));
-            self.unmanaged_items.with_label_values(&labels).set(i64::try_from(remaining.unmanaged.len()).unwrap_or(i64::MAX));
-            self.last_sync_timestamp.with_label_values(&labels).set(now_unix);
+            self.drift_fields
+                .with_label_values(&labels)
+                .set(i64::try_from(remaining.drift.len()).unwrap_or(i64::MAX));
+            self.unmanaged_items
+                .with_label_values(&labels)
+                .set(i64::try_from(remaining.unmanaged.len()).unwrap_or(i64::MAX));
+            self.last_sync_timestamp
+                .with_label_values(&labels)
+                .set(now_unix);
         }
         if !outcome.applied.is_empty() {
-            self.changes_applied_total.with_label_values(&[provider, kind, "success"]).inc_by(outcome.applied.len() as u64);
+            self.changes_applied_total
+                .with_label_values(&[provider, kind, "success"])
+                .inc_by(outcome.applied.len() as u64);
         }
-        if outcome.error.is_some() && outcome.found.as_ref().is_some_and(|f| !f.plan.is_empty()) && outcome.remaining.is_some() {
-            self.changes_applied_total.with_label_values(&[provider, kind, "error"]).inc();
+        if outcome.error.is_some()
+            && outcome.found.as_ref().is_some_and(|f| !f.plan.is_empty())
+            && outcome.remaining.is_some()
+        {
+            self.changes_applied_total
+                .with_label_values(&[provider, kind, "error"])
+                .inc();
         }
     }
 }

@@ -33,10 +33,20 @@ impl SyncOutcome {
     }
 }
 
-pub async fn sync(provider: &dyn Provider, target: &Target, mode: Mode, unmanaged: UnmanagedPolicy) -> SyncOutcome {
+pub async fn sync(
+    provider: &dyn Provider,
+    target: &Target,
+    mode: Mode,
+    unmanaged: UnmanagedPolicy,
+) -> SyncOutcome {
     let observed = match provider.observe(target).await {
         Ok(o) => o,
-        Err(e) => return SyncOutcome { error: Some(e), ..SyncOutcome::default() },
+        Err(e) => {
+            return SyncOutcome {
+                error: Some(e),
+                ..SyncOutcome::default()
+            };
+        }
     };
     let found = diff(&target.desired, &observed.state, unmanaged);
     if mode == Mode::Observe || found.plan.is_empty() {
@@ -62,12 +72,25 @@ pub async fn sync(provider: &dyn Provider, target: &Target, mode: Mode, unmanage
     }
 }
 
-fn settled(found: Diff, remaining: Diff, observed: Observation, applied: Vec<String>, error: Option<ProviderError>) -> SyncOutcome {
+fn settled(
+    found: Diff,
+    remaining: Diff,
+    observed: Observation,
+    applied: Vec<String>,
+    error: Option<ProviderError>,
+) -> SyncOutcome {
     let mut findings = observed.findings;
     findings.extend(remaining.unmanaged.iter().map(|subject| Finding {
         code: "UnmanagedRule",
         subject: subject.clone(),
-        message: "present at the provider but not declared; left alone (unmanaged: Report)".to_string(),
+        message:
+            "present at the provider but not declared; left alone (unmanaged: Report)".to_string(),
     }));
-    SyncOutcome { found: Some(found), applied, remaining: Some(remaining), findings, error }
+    SyncOutcome {
+        found: Some(found),
+        applied,
+        remaining: Some(remaining),
+        findings,
+        error,
+    }
 }

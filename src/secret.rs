@@ -51,7 +51,10 @@ mod tests {
         let s = SecretString::new("cf-token-123456");
         assert_eq!(format!("{s}"), "[REDACTED]");
         assert!(!format!("{s:?}").contains("123456"));
-        assert_eq!(s.redact("bad token cf-token-123456 given"), "bad token [REDACTED] given");
+        assert_eq!(
+            s.redact("bad token cf-token-123456 given"),
+            "bad token [REDACTED] given"
+        );
         assert_eq!(s.expose(), "cf-token-123456");
     }
 }

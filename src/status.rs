@@ -25,15 +25,28 @@ pub struct Blocked {
 
 impl Blocked {
     pub fn new(category: Category, message: impl Into<String>) -> Self {
-        Self { reason: category.reason(), message: message.into() }
+        Self {
+            reason: category.reason(),
+            message: message.into(),
+        }
     }
 
     pub fn paused() -> Self {
-        Self { reason: "Paused", message: "spec.paused is true: the provider is neither read nor written".into() }
+        Self {
+            reason: "Paused",
+            message: "spec.paused is true: the provider is neither read nor written".into(),
+        }
     }
 }
 
-fn condition(type_: &str, status: &str, reason: &str, message: String, generation: Option<i64>, now: &Time) -> Condition {
+fn condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
     Condition {
         type_: type_.to_string(),
         status: status.to_string(),
@@ -56,24 +69,61 @@ fn carry_transition(new: &mut [Condition], previous: &[Condition]) {
 }
 
 /// Status after a sync that reached the provider.
-pub fn from_outcome(previous: Option<&PolicyStatus>, generation: Option<i64>, mode: Mode, outcome: &SyncOutcome, now: &Time) -> PolicyStatus {
+pub fn from_outcome(
+    previous: Option<&PolicyStatus>,
+    generation: Option<i64>,
+    mode: Mode,
+    outcome: &SyncOutcome,
+    now: &Time,
+) -> PolicyStatus {
     let remaining = outcome.remaining.as_ref();
     let drift_count = outcome.drift_count();
     let (synced, synced_reason, synced_msg) = match &outcome.error {
-        None => ("True", "ReconcileSuccess", match (mode, outcome.applied.len()) {
-            (Mode::Enforce, 0) => "provider read; nothing to change".to_string(),
-            (Mode::Enforce, n) => format!("provider read; {n} change(s) applied"),
-            (Mode::Observe, _) => "provider read (Observe mode: never writes)".to_string(),
-        }),
-        Some(e) if remaining.is_none() => ("False", e.category.reason(), format!("provider could not be read: {e}")),
-        Some(e) => ("False", "ApplyFailed", format!("writing to the provider failed after {} change(s): {e}", outcome.applied.len())),
+        None => (
+            "True",
+            "ReconcileSuccess",
+            match (mode, outcome.applied.len()) {
+                (Mode::Enforce, 0) => "provider read; nothing to change".to_string(),
+                (Mode::Enforce, n) => format!("provider read; {n} change(s) applied"),
+                (Mode::Observe, _) => "provider read (Observe mode: never writes)".to_string(),
+            },
+        ),
+        Some(e) if remaining.is_none() => (
+            "False",
+            e.category.reason(),
+            format!("provider could not be read: {e}"),
+        ),
+        Some(e) => (
+            "False",
+            "ApplyFailed",
+            format!(
+                "writing to the provider failed after {} change(s): {e}",
+                outcome.applied.len()
+            ),
+        ),
     };
     let (in_sync, in_sync_reason, in_sync_msg) = match remaining {
-        None => ("Unknown", "ProviderUnreadable", "the provider state is unknown; never assumed compliant".to_string()),
-        Some(d) if d.in_sync() => ("True", "InSync", "the provider matches the policy".to_string()),
+        None => (
+            "Unknown",
+            "ProviderUnreadable",
+            "the provider state is unknown; never assumed compliant".to_string(),
+        ),
+        Some(d) if d.in_sync() => (
+            "True",
+            "InSync",
+            "the provider matches the policy".to_string(),
+        ),
         Some(_) => {
-            let why = if mode == Mode::Observe { "Observe mode: not enforced" } else { "not yet corrected" };
-            ("False", "Drifted", format!("{drift_count} field(s) drifted ({why})"))
+            let why = if mode == Mode::Observe {
+                "Observe mode: not enforced"
+            } else {
+                "not yet corrected"
+            };
+            (
+                "False",
+                "Drifted",
+                format!("{drift_count} field(s) drifted ({why})"),
+            )
         }
     };
     let (ready, ready_reason, ready_msg) = if synced == "True" && in_sync == "True" {
@@ -88,7 +138,14 @@ pub fn from_outcome(previous: Option<&PolicyStatus>, generation: Option<i64>, mo
     let mut conditions = vec![
         condition("Ready", ready, ready_reason, ready_msg, generation, now),
         condition("Synced", synced, synced_reason, synced_msg, generation, now),
-        condition("InSync", in_sync, in_sync_reason, in_sync_msg, generation, now),
+        condition(
+            "InSync",
+            in_sync,
+            in_sync_reason,
+            in_sync_msg,
+            generation,
+            now,
+        ),
     ];
     if let Some(prev) = previous {
         carry_transition(&mut conditions, &prev.conditions);
@@ -98,7 +155,12 @@ pub fn from_outcome(previous: Option<&PolicyStatus>, generation: Option<i64>, mo
             d.drift
                 .iter()
                 .take(MAX_DRIFT_ENTRIES)
-                .map(|x| DriftEntry { field: x.path.clone(), kind: x.kind.as_str().to_string(), desired: x.desired.clone(), observed: x.observed.clone() })
+                .map(|x| DriftEntry {
+                    field: x.path.clone(),
+                    kind: x.kind.as_str().to_string(),
+                    desired: x.desired.clone(),
+                    observed: x.observed.clone(),
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -106,7 +168,11 @@ pub fn from_outcome(previous: Option<&PolicyStatus>, generation: Option<i64>, mo
         .findings
         .iter()
         .take(MAX_FINDINGS)
-        .map(|f| FindingEntry { code: f.code.to_string(), subject: f.subject.clone(), message: f.message.clone() })
+        .map(|f| FindingEntry {
+            code: f.code.to_string(),
+            subject: f.subject.clone(),
+            message: f.message.clone(),
+        })
         .collect();
     let status = PolicyStatus {
         observed_generation: generation,
@@ -124,12 +190,38 @@ pub fn from_outcome(previous: Option<&PolicyStatus>, generation: Option<i64>, mo
 
 /// Status when the sync did not reach the provider (invalid spec, missing provider, paused…).
 /// Drift details from the last successful read are kept; compliance becomes Unknown.
-pub fn blocked(previous: Option<&PolicyStatus>, generation: Option<i64>, why: &Blocked, now: &Time) -> PolicyStatus {
+pub fn blocked(
+    previous: Option<&PolicyStatus>,
+    generation: Option<i64>,
+    why: &Blocked,
+    now: &Time,
+) -> PolicyStatus {
     let paused = why.reason == "Paused";
     let mut conditions = vec![
-        condition("Ready", "False", why.reason, why.message.clone(), generation, now),
-        condition("Synced", "False", why.reason, why.message.clone(), generation, now),
-        condition("InSync", "Unknown", if paused { "Paused" } else { "NotChecked" }, "the provider was not read".to_string(), generation, now),
+        condition(
+            "Ready",
+            "False",
+            why.reason,
+            why.message.clone(),
+            generation,
+            now,
+        ),
+        condition(
+            "Synced",
+            "False",
+            why.reason,
+            why.message.clone(),
+            generation,
+            now,
+        ),
+        condition(
+            "InSync",
+            "Unknown",
+            if paused { "Paused" } else { "NotChecked" },
+            "the provider was not read".to_string(),
+            generation,
+            now,
+        ),
     ];
     let mut status = previous.cloned().unwrap_or_default();
     if let Some(prev) = previous {
@@ -147,14 +239,19 @@ pub fn blocked(previous: Option<&PolicyStatus>, generation: Option<i64>, why: &B
 /// Sets `lastSyncTime` only when something else changed, so an unchanged sync writes nothing.
 fn stamp(previous: Option<&PolicyStatus>, mut status: PolicyStatus, now: &Time) -> PolicyStatus {
     match previous {
-        Some(prev) if same_apart_from_time(prev, &status) => status.last_sync_time = prev.last_sync_time.clone(),
+        Some(prev) if same_apart_from_time(prev, &status) => {
+            status.last_sync_time = prev.last_sync_time.clone()
+        }
         _ => status.last_sync_time = Some(now.0.to_string()),
     }
     status
 }
 
 fn same_apart_from_time(a: &PolicyStatus, b: &PolicyStatus) -> bool {
-    let strip = |s: &PolicyStatus| PolicyStatus { last_sync_time: None, ..s.clone() };
+    let strip = |s: &PolicyStatus| PolicyStatus {
+        last_sync_time: None,
+        ..s.clone()
+    };
     strip(a) == strip(b)
 }
 
@@ -181,7 +278,14 @@ mod tests {
 
     fn drifted(n: usize) -> Diff {
         Diff {
-            drift: (0..n).map(|i| Drift { path: format!("f{i}"), kind: DriftKind::Changed, desired: Some("a".into()), observed: Some("b".into()) }).collect(),
+            drift: (0..n)
+                .map(|i| Drift {
+                    path: format!("f{i}"),
+                    kind: DriftKind::Changed,
+                    desired: Some("a".into()),
+                    observed: Some("b".into()),
+                })
+                .collect(),
             ..Diff::default()
         }
     }
@@ -196,63 +300,139 @@ mod tests {
     }
 
     fn conds(s: &PolicyStatus) -> Vec<(String, String, String)> {
-        s.conditions.iter().map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone())).collect()
+        s.conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect()
     }
 
-    fn triple(ready: (&str, &str), synced: (&str, &str), in_sync: (&str, &str)) -> Vec<(String, String, String)> {
-        [("Ready", ready), ("Synced", synced), ("InSync", in_sync)].iter().map(|(t, (s, r))| (t.to_string(), s.to_string(), r.to_string())).collect()
+    fn triple(
+        ready: (&str, &str),
+        synced: (&str, &str),
+        in_sync: (&str, &str),
+    ) -> Vec<(String, String, String)> {
+        [("Ready", ready), ("Synced", synced), ("InSync", in_sync)]
+            .iter()
+            .map(|(t, (s, r))| (t.to_string(), s.to_string(), r.to_string()))
+            .collect()
     }
 
     #[test]
     fn condition_table() {
         let cases = [
-            ("in sync", Mode::Observe, outcome(Some(Diff::default()), None), triple(("True", "Ready"), ("True", "ReconcileSuccess"), ("True", "InSync"))),
-            ("drifted in Observe", Mode::Observe, outcome(Some(drifted(2)), None), triple(("False", "Drifted"), ("True", "ReconcileSuccess"), ("False", "Drifted"))),
+            (
+                "in sync",
+                Mode::Observe,
+                outcome(Some(Diff::default()), None),
+                triple(
+                    ("True", "Ready"),
+                    ("True", "ReconcileSuccess"),
+                    ("True", "InSync"),
+                ),
+            ),
+            (
+                "drifted in Observe",
+                Mode::Observe,
+                outcome(Some(drifted(2)), None),
+                triple(
+                    ("False", "Drifted"),
+                    ("True", "ReconcileSuccess"),
+                    ("False", "Drifted"),
+                ),
+            ),
             (
                 "throttled read is unknown, never in sync",
                 Mode::Observe,
                 outcome(None, Some(Category::Throttled)),
-                triple(("False", "Throttled"), ("False", "Throttled"), ("Unknown", "ProviderUnreadable")),
+                triple(
+                    ("False", "Throttled"),
+                    ("False", "Throttled"),
+                    ("Unknown", "ProviderUnreadable"),
+                ),
             ),
             (
                 "malformed answer is unknown",
                 Mode::Enforce,
                 outcome(None, Some(Category::BadResponse)),
-                triple(("False", "BadResponse"), ("False", "BadResponse"), ("Unknown", "ProviderUnreadable")),
+                triple(
+                    ("False", "BadResponse"),
+                    ("False", "BadResponse"),
+                    ("Unknown", "ProviderUnreadable"),
+                ),
             ),
             (
                 "write refused leaves drift and says so",
                 Mode::Enforce,
                 outcome(Some(drifted(1)), Some(Category::WriteRejected)),
-                triple(("False", "Drifted"), ("False", "ApplyFailed"), ("False", "Drifted")),
+                triple(
+                    ("False", "Drifted"),
+                    ("False", "ApplyFailed"),
+                    ("False", "Drifted"),
+                ),
             ),
         ];
         let now = t("2026-11-28T10:00:00Z");
         for (name, mode, out, want) in cases {
             let s = from_outcome(None, Some(3), mode, &out, &now);
             assert_eq!(conds(&s), want, "{name}");
-            assert!(s.conditions.iter().all(|c| c.observed_generation == Some(3)), "{name}");
+            assert!(
+                s.conditions
+                    .iter()
+                    .all(|c| c.observed_generation == Some(3)),
+                "{name}"
+            );
             assert_eq!(s.observed_generation, Some(3));
         }
     }
 
     #[test]
     fn transition_time_moves_only_on_a_real_transition() {
-        let first = from_outcome(None, Some(1), Mode::Observe, &outcome(Some(drifted(1)), None), &t("2026-11-28T10:00:00Z"));
-        let again = from_outcome(Some(&first), Some(1), Mode::Observe, &outcome(Some(drifted(1)), None), &t("2026-11-28T10:05:00Z"));
-        assert_eq!(again, first, "an identical sync yields an identical status (nothing to write)");
+        let first = from_outcome(
+            None,
+            Some(1),
+            Mode::Observe,
+            &outcome(Some(drifted(1)), None),
+            &t("2026-11-28T10:00:00Z"),
+        );
+        let again = from_outcome(
+            Some(&first),
+            Some(1),
+            Mode::Observe,
+            &outcome(Some(drifted(1)), None),
+            &t("2026-11-28T10:05:00Z"),
+        );
+        assert_eq!(
+            again, first,
+            "an identical sync yields an identical status (nothing to write)"
+        );
         assert!(!needs_write(Some(&first), &again));
-        let fixed = from_outcome(Some(&again), Some(1), Mode::Observe, &outcome(Some(Diff::default()), None), &t("2026-11-28T10:10:00Z"));
+        let fixed = from_outcome(
+            Some(&again),
+            Some(1),
+            Mode::Observe,
+            &outcome(Some(Diff::default()), None),
+            &t("2026-11-28T10:10:00Z"),
+        );
         let ready = get(&fixed, "Ready").expect("ready");
         assert_eq!(ready.last_transition_time, t("2026-11-28T10:10:00Z"));
         let synced = get(&fixed, "Synced").expect("synced");
-        assert_eq!(synced.last_transition_time, t("2026-11-28T10:00:00Z"), "Synced stayed True");
+        assert_eq!(
+            synced.last_transition_time,
+            t("2026-11-28T10:00:00Z"),
+            "Synced stayed True"
+        );
         assert!(needs_write(Some(&again), &fixed));
     }
 
     #[test]
     fn drift_entries_are_capped_but_counted() {
-        let s = from_outcome(None, None, Mode::Observe, &outcome(Some(drifted(80)), None), &t("2026-11-28T10:00:00Z"));
+        let s = from_outcome(
+            None,
+            None,
+            Mode::Observe,
+            &outcome(Some(drifted(80)), None),
+            &t("2026-11-28T10:00:00Z"),
+        );
         assert_eq!(s.drift.len(), MAX_DRIFT_ENTRIES);
         assert_eq!(s.drift_count, 80);
     }
@@ -260,11 +440,32 @@ mod tests {
     #[test]
     fn blocked_keeps_last_drift_but_drops_compliance() {
         let now = t("2026-11-28T10:00:00Z");
-        let first = from_outcome(None, Some(1), Mode::Observe, &outcome(Some(drifted(2)), None), &now);
-        let b = blocked(Some(&first), Some(2), &Blocked::new(Category::InvalidSpec, "bad cidr"), &t("2026-11-28T11:00:00Z"));
-        assert_eq!(conds(&b), triple(("False", "InvalidSpec"), ("False", "InvalidSpec"), ("Unknown", "NotChecked")));
+        let first = from_outcome(
+            None,
+            Some(1),
+            Mode::Observe,
+            &outcome(Some(drifted(2)), None),
+            &now,
+        );
+        let b = blocked(
+            Some(&first),
+            Some(2),
+            &Blocked::new(Category::InvalidSpec, "bad cidr"),
+            &t("2026-11-28T11:00:00Z"),
+        );
+        assert_eq!(
+            conds(&b),
+            triple(
+                ("False", "InvalidSpec"),
+                ("False", "InvalidSpec"),
+                ("Unknown", "NotChecked")
+            )
+        );
         assert_eq!(b.drift_count, 2);
-        assert_eq!(b.last_sync_time, first.last_sync_time, "no successful read happened");
+        assert_eq!(
+            b.last_sync_time, first.last_sync_time,
+            "no successful read happened"
+        );
         assert_eq!(b.observed_generation, Some(2));
     }
 }

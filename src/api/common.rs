@@ -12,7 +12,9 @@ pub const VERSION: &str = "v1alpha1";
 /// Every provider Perimeter knows. Only some have a working client yet; a `CloudProvider`
 /// of another type is accepted by the schema and reported `Ready=False` with reason
 /// `ProviderNotSupported`, so manifests can be written ahead of support.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderType {
     Cloudflare,

@@ -15,8 +15,14 @@ pub use provider::{CloudProvider, CloudProviderSpec, CloudProviderStatus};
 use kube::CustomResourceExt;
 
 /// All CRDs, in the order they are written to `crds/`.
-pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
-    vec![CloudProvider::crd(), FirewallPolicy::crd(), MonitoringPolicy::crd()]
+pub fn crds()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+{
+    vec![
+        CloudProvider::crd(),
+        FirewallPolicy::crd(),
+        MonitoringPolicy::crd(),
+    ]
 }
 
 /// The CRDs as one multi-document YAML stream (what `perimeter crds` prints).

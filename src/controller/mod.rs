@@ -2,8 +2,8 @@
 //! policy kinds, whose reconcile wraps [`crate::reconcile::sync`] with everything Kubernetes:
 //! reading the provider and its Secret, finalizers, status, Events and requeueing.
 
-mod policy;
-mod provider;
+pub mod policy;
+pub mod provider;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,17 +49,29 @@ struct CachedClient {
 
 impl Context {
     pub fn new(client: Client, metrics: Arc<Metrics>) -> Arc<Self> {
-        let reporter = Reporter { controller: "perimeter".into(), instance: std::env::var("POD_NAME").ok() };
+        let reporter = Reporter {
+            controller: "perimeter".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
         let recorder = Recorder::new(client.clone(), reporter);
-        Arc::new(Self { client, metrics, recorder, clients: Mutex::new(HashMap::new()) })
+        Arc::new(Self {
+            client,
+            metrics,
+            recorder,
+            clients: Mutex::new(HashMap::new()),
+        })
     }
 }
 
 /// Runs all controllers until SIGTERM/SIGINT.
 pub async fn run(metrics_addr: SocketAddr) -> Result<(), String> {
-    let client = Client::try_default().await.map_err(|e| format!("connecting to Kubernetes: {e}"))?;
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
     let metrics = Arc::new(Metrics::new().map_err(|e| e.to_string())?);
-    let (addr, _server) = crate::metrics::serve(metrics.clone(), metrics_addr).await.map_err(|e| format!("serving metrics on {metrics_addr}: {e}"))?;
+    let (addr, _server) = crate::metrics::serve(metrics.clone(), metrics_addr)
+        .await
+        .map_err(|e| format!("serving metrics on {metrics_addr}: {e}"))?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
     let ctx = Context::new(client.clone(), metrics.clone());
     metrics.set_ready(true);
@@ -81,16 +93,23 @@ async fn run_providers(client: Client, ctx: Arc<Context>) {
     let controller = Controller::new(providers, watcher::Config::default());
     let store = controller.store();
     controller
-        .watches(secrets, watcher::Config::default(), move |secret: Secret| {
-            let ns = secret.namespace().unwrap_or_default();
-            let name = secret.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && p.spec.credentials.secret_ref.name == name)
-                .map(|p| ObjectRef::from_obj(&*p))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            secrets,
+            watcher::Config::default(),
+            move |secret: Secret| {
+                let ns = secret.namespace().unwrap_or_default();
+                let name = secret.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|p| {
+                        p.namespace().as_deref() == Some(ns.as_str())
+                            && p.spec.credentials.secret_ref.name == name
+                    })
+                    .map(|p| ObjectRef::from_obj(&*p))
+                    .collect::<Vec<_>>()
+            },
+        )
         .shutdown_on_signal()
         .run(provider::reconcile, provider::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -110,16 +129,23 @@ async fn run_policies<K: PolicyKind>(client: Client, ctx: Arc<Context>) {
         .predicate_filter(spec_or_deletion, Default::default());
     let store = reader.clone();
     Controller::for_stream(changes, reader)
-        .watches(providers, watcher::Config::default(), move |p: CloudProvider| {
-            let ns = p.namespace().unwrap_or_default();
-            let name = p.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|pol| pol.namespace().as_deref() == Some(ns.as_str()) && pol.controls().provider_ref.name == name)
-                .map(|pol| ObjectRef::from_obj(&*pol))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            providers,
+            watcher::Config::default(),
+            move |p: CloudProvider| {
+                let ns = p.namespace().unwrap_or_default();
+                let name = p.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|pol| {
+                        pol.namespace().as_deref() == Some(ns.as_str())
+                            && pol.controls().provider_ref.name == name
+                    })
+                    .map(|pol| ObjectRef::from_obj(&*pol))
+                    .collect::<Vec<_>>()
+            },
+        )
         .shutdown_on_signal()
         .run(policy::reconcile::<K>, policy::error_policy::<K>, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -149,7 +175,9 @@ pub fn parse_interval(s: Option<&str>) -> Duration {
     const DEFAULT: Duration = Duration::from_secs(300);
     let Some(s) = s else { return DEFAULT };
     let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let Ok(n) = num.parse::<u64>() else { return DEFAULT };
+    let Ok(n) = num.parse::<u64>() else {
+        return DEFAULT;
+    };
     let secs = match unit {
         "s" => n,
         "m" => n * 60,
@@ -165,9 +193,21 @@ mod tests {
 
     #[test]
     fn intervals() {
-        let cases = [(None, 300), (Some("30s"), 30), (Some("5m"), 300), (Some("2h"), 7200), (Some("1s"), 10), (Some("x"), 300), (Some("999h"), 86400)];
+        let cases = [
+            (None, 300),
+            (Some("30s"), 30),
+            (Some("5m"), 300),
+            (Some("2h"), 7200),
+            (Some("1s"), 10),
+            (Some("x"), 300),
+            (Some("999h"), 86400),
+        ];
         for (input, secs) in cases {
-            assert_eq!(parse_interval(input), Duration::from_secs(secs), "{input:?}");
+            assert_eq!(
+                parse_interval(input),
+                Duration::from_secs(secs),
+                "{input:?}"
+            );
         }
     }
 }

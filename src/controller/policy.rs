@@ -14,7 +14,10 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::{Context, FIELD_MANAGER, FINALIZER, backoff_for, parse_interval, provider::client_for};
-use crate::api::{CloudProvider, DeletionPolicy, FirewallPolicy, Mode, MonitoringPolicy, PolicyControls, PolicyStatus};
+use crate::api::{
+    CloudProvider, DeletionPolicy, FirewallPolicy, Mode, MonitoringPolicy, PolicyControls,
+    PolicyStatus,
+};
 use crate::error::Error;
 use crate::providers::{Declared, cloudflare};
 use crate::reconcile;
@@ -22,7 +25,15 @@ use crate::status::{self, Blocked};
 
 /// What the controller needs of a policy kind.
 pub trait PolicyKind:
-    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + CustomResourceExt + Clone + Debug + DeserializeOwned + Serialize + Send + Sync + 'static
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + CustomResourceExt
+    + Clone
+    + Debug
+    + DeserializeOwned
+    + Serialize
+    + Send
+    + Sync
+    + 'static
 {
     const KIND: &'static str;
     fn controls(&self) -> &PolicyControls;
@@ -57,14 +68,21 @@ impl PolicyKind for MonitoringPolicy {
 }
 
 pub async fn reconcile<K: PolicyKind>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let timer = ctx.metrics.reconcile_duration.with_label_values(&[K::KIND]).start_timer();
+    let timer = ctx
+        .metrics
+        .reconcile_duration
+        .with_label_values(&[K::KIND])
+        .start_timer();
     let result = reconcile_inner(obj.as_ref(), &ctx).await;
     timer.observe_duration();
     let label = match &result {
         Ok(_) => "success",
         Err(e) => e.category().label(),
     };
-    ctx.metrics.reconcile_total.with_label_values(&[K::KIND, label]).inc();
+    ctx.metrics
+        .reconcile_total
+        .with_label_values(&[K::KIND, label])
+        .inc();
     result
 }
 
@@ -114,18 +132,43 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
     let (client, target) = match prepare(obj, ctx, &ns).await {
         Ok(x) => x,
         Err(e) => {
-            let st = status::blocked(previous, generation, &Blocked::new(e.category(), e.to_string()), &now);
+            let st = status::blocked(
+                previous,
+                generation,
+                &Blocked::new(e.category(), e.to_string()),
+                &now,
+            );
             write_status(&api, obj, ctx, st).await?;
             set_unknown(obj, ctx);
             return Err(e);
         }
     };
-    let outcome = reconcile::sync(client.as_ref(), &target, controls.mode, controls.unmanaged).await;
+    let outcome =
+        reconcile::sync(client.as_ref(), &target, controls.mode, controls.unmanaged).await;
     let provider = client.provider_type();
-    ctx.metrics.record_policy(provider.as_str(), K::KIND, &ns, &name, &outcome, crate::local::now_unix());
+    ctx.metrics.record_policy(
+        provider.as_str(),
+        K::KIND,
+        &ns,
+        &name,
+        &outcome,
+        crate::local::now_unix(),
+    );
     let st = status::from_outcome(previous, generation, controls.mode, &outcome, &now);
     if !outcome.applied.is_empty() {
-        publish(ctx, obj, EventType::Normal, "Enforced", "Enforce", format!("{} change(s) applied: {}", outcome.applied.len(), outcome.applied.join("; "))).await;
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "Enforced",
+            "Enforce",
+            format!(
+                "{} change(s) applied: {}",
+                outcome.applied.len(),
+                outcome.applied.join("; ")
+            ),
+        )
+        .await;
     }
     write_status(&api, obj, ctx, st).await?;
     match outcome.error {
@@ -135,12 +178,25 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
 }
 
 /// Resolves the CloudProvider and its client, and maps the policy into the neutral model.
-async fn prepare<K: PolicyKind>(obj: &K, ctx: &Context, ns: &str) -> Result<(Arc<dyn crate::providers::Provider>, crate::providers::Target), Error> {
+async fn prepare<K: PolicyKind>(
+    obj: &K,
+    ctx: &Context,
+    ns: &str,
+) -> Result<
+    (
+        Arc<dyn crate::providers::Provider>,
+        crate::providers::Target,
+    ),
+    Error,
+> {
     let declared = obj.declared()?;
     let target = declared.target()?;
     let providers: Api<CloudProvider> = Api::namespaced(ctx.client.clone(), ns);
     let provider_name = &obj.controls().provider_ref.name;
-    let provider = providers.get_opt(provider_name).await?.ok_or_else(|| Error::ProviderNotFound(provider_name.clone()))?;
+    let provider = providers
+        .get_opt(provider_name)
+        .await?
+        .ok_or_else(|| Error::ProviderNotFound(provider_name.clone()))?;
     if provider.spec.provider_type != declared.provider_type() {
         return Err(Error::ProviderNotSupported(format!(
             "the policy has a {} block but CloudProvider {provider_name:?} is of type {}",
@@ -161,37 +217,78 @@ async fn cleanup<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<(), Error> {
     if plan.is_empty() {
         return Ok(());
     }
-    let applied = client.apply(&emptied, &observed, &plan).await.map_err(|e| Error::Provider(e.error))?;
-    publish(ctx, obj, EventType::Normal, "CleanedUp", "Delete", format!("deletionPolicy Delete: {} change(s) applied", applied.len())).await;
+    let applied = client
+        .apply(&emptied, &observed, &plan)
+        .await
+        .map_err(|e| Error::Provider(e.error))?;
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        "CleanedUp",
+        "Delete",
+        format!("deletionPolicy Delete: {} change(s) applied", applied.len()),
+    )
+    .await;
     Ok(())
 }
 
 /// Writes the status with server-side apply, only when it differs from the current one, and
 /// publishes an Event when `Ready` changes.
-async fn write_status<K: PolicyKind>(api: &Api<K>, obj: &K, ctx: &Context, new: PolicyStatus) -> Result<(), Error> {
+async fn write_status<K: PolicyKind>(
+    api: &Api<K>,
+    obj: &K,
+    ctx: &Context,
+    new: PolicyStatus,
+) -> Result<(), Error> {
     let previous = obj.policy_status();
     if !status::needs_write(previous, &new) {
         return Ok(());
     }
-    let old_ready = previous.and_then(|s| status::get(s, "Ready")).map(|c| (c.status.clone(), c.reason.clone()));
-    let new_ready = status::get(&new, "Ready").map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
+    let old_ready = previous
+        .and_then(|s| status::get(s, "Ready"))
+        .map(|c| (c.status.clone(), c.reason.clone()));
+    let new_ready =
+        status::get(&new, "Ready").map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
     let body = json!({
         "apiVersion": K::api_resource().api_version,
         "kind": K::KIND,
         "status": new,
     });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
     if let Some((status, reason, message)) = new_ready
         && old_ready.as_ref() != Some(&(status.clone(), reason.clone()))
     {
-        let type_ = if status == "True" { EventType::Normal } else { EventType::Warning };
+        let type_ = if status == "True" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
         publish(ctx, obj, type_, &reason, "Reconcile", message).await;
     }
     Ok(())
 }
 
-async fn publish<K: PolicyKind>(ctx: &Context, obj: &K, type_: EventType, reason: &str, action: &str, note: String) {
-    let event = Event { type_, reason: reason.to_string(), note: Some(note.chars().take(1000).collect()), action: action.to_string(), secondary: None };
+async fn publish<K: PolicyKind>(
+    ctx: &Context,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.to_string(),
+        secondary: None,
+    };
     if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, "publishing an Event failed");
     }
@@ -200,28 +297,57 @@ async fn publish<K: PolicyKind>(ctx: &Context, obj: &K, type_: EventType, reason
 async fn add_finalizer<K: PolicyKind>(api: &Api<K>, obj: &K) -> Result<(), Error> {
     let mut finalizers = obj.finalizers().to_vec();
     finalizers.push(FINALIZER.to_string());
-    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-    api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    let patch =
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     Ok(())
 }
 
 async fn remove_finalizer<K: PolicyKind>(api: &Api<K>, obj: &K) -> Result<(), Error> {
-    let finalizers: Vec<String> = obj.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
-    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-    api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    let finalizers: Vec<String> = obj
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    let patch =
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     Ok(())
 }
 
 fn provider_label<K: PolicyKind>(obj: &K) -> &'static str {
-    obj.declared().map(|d| d.provider_type().as_str()).unwrap_or("unknown")
+    obj.declared()
+        .map(|d| d.provider_type().as_str())
+        .unwrap_or("unknown")
 }
 
 /// The provider was not read: the policy is not in sync (never "compliant" by default).
 fn set_unknown<K: PolicyKind>(obj: &K, ctx: &Context) {
-    let labels = [provider_label(obj), K::KIND, &obj.namespace().unwrap_or_default(), &obj.name_any()];
+    let labels = [
+        provider_label(obj),
+        K::KIND,
+        &obj.namespace().unwrap_or_default(),
+        &obj.name_any(),
+    ];
     ctx.metrics.policy_in_sync.with_label_values(&labels).set(0);
 }
 
 fn forget_metrics<K: PolicyKind>(obj: &K, ctx: &Context) {
-    ctx.metrics.forget_policy(provider_label(obj), K::KIND, &obj.namespace().unwrap_or_default(), &obj.name_any());
+    ctx.metrics.forget_policy(
+        provider_label(obj),
+        K::KIND,
+        &obj.namespace().unwrap_or_default(),
+        &obj.name_any(),
+    );
 }

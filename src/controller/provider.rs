@@ -28,14 +28,25 @@ pub async fn reconcile(p: Arc<CloudProvider>, ctx: Arc<Context>) -> Result<Actio
         Ok(client) => client.verify().await.map_err(Error::from),
         Err(e) => Err(e),
     };
-    ctx.metrics.provider_up.with_label_values(&[p.spec.provider_type.as_str(), &ns, &name]).set(i64::from(outcome.is_ok()));
+    ctx.metrics
+        .provider_up
+        .with_label_values(&[p.spec.provider_type.as_str(), &ns, &name])
+        .set(i64::from(outcome.is_ok()));
     let (status, reason, message) = match &outcome {
         Ok(msg) => ("True", "Ready", msg.clone()),
         Err(e) => ("False", e.category().reason(), e.to_string()),
     };
-    let previous = p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready")).cloned();
-    let transition = previous.as_ref().is_none_or(|c| c.status != status || c.reason != reason);
-    let unchanged = previous.as_ref().is_some_and(|c| c.status == status && c.reason == reason && c.message == message)
+    let previous = p
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .cloned();
+    let transition = previous
+        .as_ref()
+        .is_none_or(|c| c.status != status || c.reason != reason);
+    let unchanged = previous
+        .as_ref()
+        .is_some_and(|c| c.status == status && c.reason == reason && c.message == message)
         && p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
     if !unchanged {
         let now = Time(jiff::Timestamp::now());
@@ -45,7 +56,11 @@ pub async fn reconcile(p: Arc<CloudProvider>, ctx: Arc<Context>) -> Result<Actio
             reason: reason.into(),
             message: message.clone(),
             observed_generation: p.metadata.generation,
-            last_transition_time: if transition { now } else { previous.map(|c| c.last_transition_time).unwrap_or(now) },
+            last_transition_time: if transition {
+                now
+            } else {
+                previous.map(|c| c.last_transition_time).unwrap_or(now)
+            },
         };
         let body = json!({
             "apiVersion": "perimeter.dev/v1alpha1",
@@ -53,11 +68,20 @@ pub async fn reconcile(p: Arc<CloudProvider>, ctx: Arc<Context>) -> Result<Actio
             "status": CloudProviderStatus { observed_generation: p.metadata.generation, conditions: vec![condition] },
         });
         let api: Api<CloudProvider> = Api::namespaced(ctx.client.clone(), &ns);
-        api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
+        api.patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
     }
     if transition {
         let event = Event {
-            type_: if outcome.is_ok() { EventType::Normal } else { EventType::Warning },
+            type_: if outcome.is_ok() {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            },
             reason: reason.to_string(),
             note: Some(message.chars().take(1000).collect()),
             action: "VerifyCredentials".into(),
@@ -88,18 +112,29 @@ pub async fn client_for(ctx: &Context, p: &CloudProvider) -> Result<Arc<dyn Prov
     let name = p.name_any();
     let secret_ref = &p.spec.credentials.secret_ref;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let secret = secrets
-        .get_opt(&secret_ref.name)
-        .await?
-        .ok_or_else(|| Error::CredentialsMissing(format!("Secret {:?} not found in namespace {ns:?}", secret_ref.name)))?;
+    let secret = secrets.get_opt(&secret_ref.name).await?.ok_or_else(|| {
+        Error::CredentialsMissing(format!(
+            "Secret {:?} not found in namespace {ns:?}",
+            secret_ref.name
+        ))
+    })?;
     let value = secret
         .data
         .as_ref()
         .and_then(|d| d.get(&secret_ref.key))
         .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
-        .ok_or_else(|| Error::CredentialsMissing(format!("Secret {:?} has no key {:?}", secret_ref.name, secret_ref.key)))?;
+        .ok_or_else(|| {
+            Error::CredentialsMissing(format!(
+                "Secret {:?} has no key {:?}",
+                secret_ref.name, secret_ref.key
+            ))
+        })?;
     // Generation, not resourceVersion: our own status writes must not reset the rate limiter.
-    let fingerprint = format!("{}/{}", p.metadata.generation.unwrap_or_default(), secret.resource_version().unwrap_or_default());
+    let fingerprint = format!(
+        "{}/{}",
+        p.metadata.generation.unwrap_or_default(),
+        secret.resource_version().unwrap_or_default()
+    );
     let mut cache = ctx.clients.lock().await;
     if let Some(cached) = cache.get(&(ns.clone(), name.clone()))
         && cached.fingerprint == fingerprint
@@ -107,6 +142,12 @@ pub async fn client_for(ctx: &Context, p: &CloudProvider) -> Result<Arc<dyn Prov
         return Ok(cached.client.clone());
     }
     let client = providers::connect(&p.spec, SecretString::new(value), Some(ctx.metrics.clone()))?;
-    cache.insert((ns, name), CachedClient { fingerprint, client: client.clone() });
+    cache.insert(
+        (ns, name),
+        CachedClient {
+            fingerprint,
+            client: client.clone(),
+        },
+    );
     Ok(client)
 }

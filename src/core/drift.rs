@@ -45,10 +45,22 @@ pub struct Drift {
 /// replaced as a whole (a ruleset) is written once whatever the number of changes in it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    Create { section: String, key: String },
-    Update { section: String, key: String, fields: Vec<String> },
-    Delete { section: String, key: String },
-    Reorder { section: String },
+    Create {
+        section: String,
+        key: String,
+    },
+    Update {
+        section: String,
+        key: String,
+        fields: Vec<String>,
+    },
+    Delete {
+        section: String,
+        key: String,
+    },
+    Reorder {
+        section: String,
+    },
 }
 
 impl Change {
@@ -65,7 +77,11 @@ impl Change {
     pub fn describe(&self) -> String {
         match self {
             Self::Create { section, key } => format!("create {section}[{key}]"),
-            Self::Update { section, key, fields } => format!("update {section}[{key}] ({})", fields.join(", ")),
+            Self::Update {
+                section,
+                key,
+                fields,
+            } => format!("update {section}[{key}] ({})", fields.join(", ")),
             Self::Delete { section, key } => format!("delete {section}[{key}]"),
             Self::Reorder { section } => format!("reorder {section}"),
         }
@@ -105,7 +121,13 @@ pub fn diff(desired: &State, observed: &State, unmanaged: UnmanagedPolicy) -> Di
     out
 }
 
-fn diff_section(want: &Section, have: &Section, unmanaged: UnmanagedPolicy, out: &mut Diff, deletes: &mut Vec<Change>) {
+fn diff_section(
+    want: &Section,
+    have: &Section,
+    unmanaged: UnmanagedPolicy,
+    out: &mut Diff,
+    deletes: &mut Vec<Change>,
+) {
     let name = &want.name;
     let declared: BTreeSet<&str> = want.items.iter().map(|i| i.key.as_str()).collect();
     for item in &want.items {
@@ -118,13 +140,20 @@ fn diff_section(want: &Section, have: &Section, unmanaged: UnmanagedPolicy, out:
                     desired: Some(render_item(item)),
                     observed: None,
                 });
-                out.plan.push(Change::Create { section: name.clone(), key: item.key.clone() });
+                out.plan.push(Change::Create {
+                    section: name.clone(),
+                    key: item.key.clone(),
+                });
             }
             Some(seen) => {
                 out.managed += 1;
                 let changed = diff_fields(&path, item, seen, want.kind, &mut out.drift);
                 if !changed.is_empty() {
-                    out.plan.push(Change::Update { section: name.clone(), key: item.key.clone(), fields: changed });
+                    out.plan.push(Change::Update {
+                        section: name.clone(),
+                        key: item.key.clone(),
+                        fields: changed,
+                    });
                 }
             }
         }
@@ -133,7 +162,11 @@ fn diff_section(want: &Section, have: &Section, unmanaged: UnmanagedPolicy, out:
         return;
     }
     let mut removed = BTreeSet::new();
-    for seen in have.items.iter().filter(|i| !declared.contains(i.key.as_str())) {
+    for seen in have
+        .items
+        .iter()
+        .filter(|i| !declared.contains(i.key.as_str()))
+    {
         match unmanaged {
             UnmanagedPolicy::Report => out.unmanaged.push(format!("{name}[{}]", seen.key)),
             UnmanagedPolicy::Remove => {
@@ -143,14 +176,27 @@ fn diff_section(want: &Section, have: &Section, unmanaged: UnmanagedPolicy, out:
                     desired: None,
                     observed: Some(render_item(seen)),
                 });
-                deletes.push(Change::Delete { section: name.clone(), key: seen.key.clone() });
+                deletes.push(Change::Delete {
+                    section: name.clone(),
+                    key: seen.key.clone(),
+                });
                 removed.insert(seen.key.as_str());
             }
         }
     }
     if want.kind == SectionKind::Ordered {
-        let desired_order: Vec<&str> = want.items.iter().map(|i| i.key.as_str()).filter(|k| have.get(k).is_some()).collect();
-        let observed_order: Vec<&str> = have.items.iter().map(|i| i.key.as_str()).filter(|k| declared.contains(k)).collect();
+        let desired_order: Vec<&str> = want
+            .items
+            .iter()
+            .map(|i| i.key.as_str())
+            .filter(|k| have.get(k).is_some())
+            .collect();
+        let observed_order: Vec<&str> = have
+            .items
+            .iter()
+            .map(|i| i.key.as_str())
+            .filter(|k| declared.contains(k))
+            .collect();
         if desired_order != observed_order {
             out.drift.push(Drift {
                 path: format!("{name}.order"),
@@ -158,13 +204,21 @@ fn diff_section(want: &Section, have: &Section, unmanaged: UnmanagedPolicy, out:
                 desired: Some(desired_order.join(", ")),
                 observed: Some(observed_order.join(", ")),
             });
-            out.plan.push(Change::Reorder { section: name.clone() });
+            out.plan.push(Change::Reorder {
+                section: name.clone(),
+            });
         }
     }
 }
 
 /// Compares the fields the desired item declares; returns the names of those that differ.
-fn diff_fields(path: &str, want: &Item, have: &Item, kind: SectionKind, drift: &mut Vec<Drift>) -> Vec<String> {
+fn diff_fields(
+    path: &str,
+    want: &Item,
+    have: &Item,
+    kind: SectionKind,
+    drift: &mut Vec<Drift>,
+) -> Vec<String> {
     let mut changed = Vec::new();
     for (field, value) in &want.fields {
         let seen = have.fields.get(field);
@@ -196,7 +250,11 @@ pub fn render(value: &Value) -> String {
 }
 
 fn render_item(item: &Item) -> String {
-    let map: serde_json::Map<String, Value> = item.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let map: serde_json::Map<String, Value> = item
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Value::Object(map).to_string()
 }
 
@@ -207,15 +265,21 @@ mod tests {
     use super::*;
 
     fn rule(key: &str, action: &str) -> Item {
-        Item::new(key).field("expression", "(ip.src eq 192.0.2.1)").field("action", action)
+        Item::new(key)
+            .field("expression", "(ip.src eq 192.0.2.1)")
+            .field("action", action)
     }
 
     fn ordered(items: Vec<Item>) -> State {
-        State { sections: vec![Section::new("wafCustomRules", SectionKind::Ordered, items)] }
+        State {
+            sections: vec![Section::new("wafCustomRules", SectionKind::Ordered, items)],
+        }
     }
 
     fn unordered(items: Vec<Item>) -> State {
-        State { sections: vec![Section::new("ipAccessRules", SectionKind::Unordered, items)] }
+        State {
+            sections: vec![Section::new("ipAccessRules", SectionKind::Unordered, items)],
+        }
     }
 
     struct Case {
@@ -250,7 +314,11 @@ mod tests {
                 observed: ordered(vec![rule("a", "block"), rule("b", "log")]),
                 unmanaged: UnmanagedPolicy::Report,
                 drift: vec![("wafCustomRules[b].action", DriftKind::Changed)],
-                plan: vec![Change::Update { section: s.clone(), key: k.clone(), fields: vec!["action".into()] }],
+                plan: vec![Change::Update {
+                    section: s.clone(),
+                    key: k.clone(),
+                    fields: vec!["action".into()],
+                }],
                 unmanaged_found: vec![],
             },
             Case {
@@ -274,7 +342,11 @@ mod tests {
             Case {
                 name: "an unmanaged rule between declared ones is reported, not drift",
                 desired: ordered(vec![rule("a", "block"), rule("b", "log")]),
-                observed: ordered(vec![rule("a", "block"), rule("x", "skip"), rule("b", "log")]),
+                observed: ordered(vec![
+                    rule("a", "block"),
+                    rule("x", "skip"),
+                    rule("b", "log"),
+                ]),
                 unmanaged: UnmanagedPolicy::Report,
                 drift: vec![],
                 plan: vec![],
@@ -286,7 +358,10 @@ mod tests {
                 observed: ordered(vec![rule("x", "skip"), rule("a", "block")]),
                 unmanaged: UnmanagedPolicy::Remove,
                 drift: vec![("wafCustomRules[x]", DriftKind::Unexpected)],
-                plan: vec![Change::Delete { section: s.clone(), key: "x".into() }],
+                plan: vec![Change::Delete {
+                    section: s.clone(),
+                    key: "x".into(),
+                }],
                 unmanaged_found: vec![],
             },
             Case {
@@ -294,10 +369,19 @@ mod tests {
                 desired: unordered(vec![rule("new", "block")]),
                 observed: unordered(vec![rule("old", "block")]),
                 unmanaged: UnmanagedPolicy::Remove,
-                drift: vec![("ipAccessRules[new]", DriftKind::Missing), ("ipAccessRules[old]", DriftKind::Unexpected)],
+                drift: vec![
+                    ("ipAccessRules[new]", DriftKind::Missing),
+                    ("ipAccessRules[old]", DriftKind::Unexpected),
+                ],
                 plan: vec![
-                    Change::Create { section: "ipAccessRules".into(), key: "new".into() },
-                    Change::Delete { section: "ipAccessRules".into(), key: "old".into() },
+                    Change::Create {
+                        section: "ipAccessRules".into(),
+                        key: "new".into(),
+                    },
+                    Change::Delete {
+                        section: "ipAccessRules".into(),
+                        key: "old".into(),
+                    },
                 ],
                 unmanaged_found: vec![],
             },
@@ -325,7 +409,10 @@ mod tests {
                 observed: State::default(),
                 unmanaged: UnmanagedPolicy::Report,
                 drift: vec![("wafCustomRules[a]", DriftKind::Missing)],
-                plan: vec![Change::Create { section: s.clone(), key: "a".into() }],
+                plan: vec![Change::Create {
+                    section: s.clone(),
+                    key: "a".into(),
+                }],
                 unmanaged_found: vec![],
             },
             Case {
@@ -340,31 +427,54 @@ mod tests {
             Case {
                 name: "settings compare only declared keys and never report unmanaged ones",
                 desired: State {
-                    sections: vec![Section::new("settings", SectionKind::Settings, vec![Item::new("ssl").field("value", "strict")])],
+                    sections: vec![Section::new(
+                        "settings",
+                        SectionKind::Settings,
+                        vec![Item::new("ssl").field("value", "strict")],
+                    )],
                 },
                 observed: State {
                     sections: vec![Section::new(
                         "settings",
                         SectionKind::Settings,
-                        vec![Item::new("ssl").field("value", "full"), Item::new("waf").field("value", "off")],
+                        vec![
+                            Item::new("ssl").field("value", "full"),
+                            Item::new("waf").field("value", "off"),
+                        ],
                     )],
                 },
                 unmanaged: UnmanagedPolicy::Remove,
                 drift: vec![("settings[ssl]", DriftKind::Changed)],
-                plan: vec![Change::Update { section: "settings".into(), key: "ssl".into(), fields: vec!["value".into()] }],
+                plan: vec![Change::Update {
+                    section: "settings".into(),
+                    key: "ssl".into(),
+                    fields: vec!["value".into()],
+                }],
                 unmanaged_found: vec![],
             },
             Case {
                 name: "a missing setting value is drift with no observed value",
                 desired: State {
-                    sections: vec![Section::new("settings", SectionKind::Settings, vec![Item::new("ssl").field("value", "strict")])],
+                    sections: vec![Section::new(
+                        "settings",
+                        SectionKind::Settings,
+                        vec![Item::new("ssl").field("value", "strict")],
+                    )],
                 },
                 observed: State {
-                    sections: vec![Section::new("settings", SectionKind::Settings, vec![Item::new("ssl")])],
+                    sections: vec![Section::new(
+                        "settings",
+                        SectionKind::Settings,
+                        vec![Item::new("ssl")],
+                    )],
                 },
                 unmanaged: UnmanagedPolicy::Report,
                 drift: vec![("settings[ssl]", DriftKind::Changed)],
-                plan: vec![Change::Update { section: "settings".into(), key: "ssl".into(), fields: vec!["value".into()] }],
+                plan: vec![Change::Update {
+                    section: "settings".into(),
+                    key: "ssl".into(),
+                    fields: vec!["value".into()],
+                }],
                 unmanaged_found: vec![],
             },
             Case {
@@ -373,7 +483,10 @@ mod tests {
                 observed: ordered(vec![rule("a", "block"), rule("c", "log")]),
                 unmanaged: UnmanagedPolicy::Report,
                 drift: vec![("wafCustomRules[b]", DriftKind::Missing)],
-                plan: vec![Change::Create { section: s.clone(), key: "b".into() }],
+                plan: vec![Change::Create {
+                    section: s.clone(),
+                    key: "b".into(),
+                }],
                 unmanaged_found: vec![],
             },
         ]
@@ -383,17 +496,34 @@ mod tests {
     fn diff_table() {
         for case in cases() {
             let got = diff(&case.desired, &case.observed, case.unmanaged);
-            let drift: Vec<(&str, DriftKind)> = got.drift.iter().map(|d| (d.path.as_str(), d.kind)).collect();
+            let drift: Vec<(&str, DriftKind)> = got
+                .drift
+                .iter()
+                .map(|d| (d.path.as_str(), d.kind))
+                .collect();
             assert_eq!(drift, case.drift, "{}: drift", case.name);
             assert_eq!(got.plan, case.plan, "{}: plan", case.name);
-            assert_eq!(got.unmanaged, case.unmanaged_found, "{}: unmanaged", case.name);
-            assert_eq!(got.in_sync(), case.drift.is_empty(), "{}: in_sync", case.name);
+            assert_eq!(
+                got.unmanaged, case.unmanaged_found,
+                "{}: unmanaged",
+                case.name
+            );
+            assert_eq!(
+                got.in_sync(),
+                case.drift.is_empty(),
+                "{}: in_sync",
+                case.name
+            );
         }
     }
 
     #[test]
     fn drift_shows_desired_and_observed_values() {
-        let got = diff(&ordered(vec![rule("a", "block")]), &ordered(vec![rule("a", "log")]), UnmanagedPolicy::Report);
+        let got = diff(
+            &ordered(vec![rule("a", "block")]),
+            &ordered(vec![rule("a", "log")]),
+            UnmanagedPolicy::Report,
+        );
         assert_eq!(
             got.drift,
             vec![Drift {
@@ -409,7 +539,10 @@ mod tests {
     #[test]
     fn non_string_values_render_as_json() {
         assert_eq!(render(&json!(true)), "true");
-        assert_eq!(render(&json!(["ip.src", "cf.colo.id"])), r#"["ip.src","cf.colo.id"]"#);
+        assert_eq!(
+            render(&json!(["ip.src", "cf.colo.id"])),
+            r#"["ip.src","cf.colo.id"]"#
+        );
         assert_eq!(render(&json!("strict")), "strict");
     }
 }

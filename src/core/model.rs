@@ -35,7 +35,10 @@ pub struct Item {
 
 impl Item {
     pub fn new(key: impl Into<String>) -> Self {
-        Self { key: key.into(), ..Self::default() }
+        Self {
+            key: key.into(),
+            ..Self::default()
+        }
     }
 
     pub fn field(mut self, name: &str, value: impl Into<Value>) -> Self {
@@ -73,7 +76,11 @@ pub struct Section {
 
 impl Section {
     pub fn new(name: impl Into<String>, kind: SectionKind, items: Vec<Item>) -> Self {
-        Self { name: name.into(), kind, items }
+        Self {
+            name: name.into(),
+            kind,
+            items,
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&Item> {

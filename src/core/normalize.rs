@@ -37,11 +37,19 @@ pub fn cidr(value: &str) -> Result<String, Invalid> {
     }
     let network = match addr {
         IpAddr::V4(a) => {
-            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix))
+            };
             IpAddr::from((u32::from(a) & mask).to_be_bytes())
         }
         IpAddr::V6(a) => {
-            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix))
+            };
             IpAddr::from((u128::from(a) & mask).to_be_bytes())
         }
     };
@@ -155,7 +163,10 @@ mod tests {
             ("(ip.src eq 1.2.3.4)", "(ip.src eq 1.2.3.4)"),
             ("  ( ip.src   eq 1.2.3.4 )\n", "(ip.src eq 1.2.3.4)"),
             ("(http.host eq \"a  b\")", "(http.host eq \"a  b\")"),
-            ("(a eq \"x\\\"  y\")  and\n(b)", "(a eq \"x\\\"  y\") and (b)"),
+            (
+                "(a eq \"x\\\"  y\")  and\n(b)",
+                "(a eq \"x\\\"  y\") and (b)",
+            ),
             ("(a)\tor (b)", "(a) or (b)"),
         ];
         for (input, want) in cases {
@@ -165,7 +176,10 @@ mod tests {
 
     #[test]
     fn expressions_that_differ_in_meaning_stay_different() {
-        assert_ne!(expression("(http.host eq \"a b\")"), expression("(http.host eq \"ab\")"));
+        assert_ne!(
+            expression("(http.host eq \"a b\")"),
+            expression("(http.host eq \"ab\")")
+        );
         assert_ne!(expression("(a eq 1)"), expression("(a eq 2)"));
     }
 
@@ -176,8 +190,14 @@ mod tests {
                 "s3://logs/cf?region=eu-west-1&access-key-id=AKIA123&secret-access-key=abc",
                 "s3://logs/cf?region=***&access-key-id=***&secret-access-key=***",
             ),
-            ("https://user:pass@siem.example.com/ingest", "https://***@siem.example.com/ingest"),
-            ("https://siem.example.com/ingest", "https://siem.example.com/ingest"),
+            (
+                "https://user:pass@siem.example.com/ingest",
+                "https://***@siem.example.com/ingest",
+            ),
+            (
+                "https://siem.example.com/ingest",
+                "https://siem.example.com/ingest",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(mask_destination(input), want);

@@ -72,7 +72,13 @@ pub struct Request {
 
 impl Request {
     pub fn new(method: Method, operation: &'static str, path: impl Into<String>) -> Self {
-        Self { method, path: path.into(), operation, query: Vec::new(), body: None }
+        Self {
+            method,
+            path: path.into(),
+            operation,
+            query: Vec::new(),
+            body: None,
+        }
     }
 
     pub fn get(operation: &'static str, path: impl Into<String>) -> Self {
@@ -90,7 +96,10 @@ impl Request {
     }
 
     fn idempotent(&self) -> bool {
-        matches!(self.method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::PATCH)
+        matches!(
+            self.method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::PATCH
+        )
     }
 }
 
@@ -105,7 +114,11 @@ impl Response {
     /// Parses the body as JSON; a body that is not JSON is a `BadResponse`.
     pub fn json(&self, operation: &'static str) -> Result<Value, ProviderError> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            ProviderError::new(Category::BadResponse, operation, format!("HTTP {}: body is not JSON ({e})", self.status))
+            ProviderError::new(
+                Category::BadResponse,
+                operation,
+                format!("HTTP {}: body is not JSON ({e})", self.status),
+            )
         })
     }
 }
@@ -122,20 +135,42 @@ pub struct HttpClient {
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClient").field("provider", &self.settings.provider).field("base_url", &self.settings.base_url).finish()
+        f.debug_struct("HttpClient")
+            .field("provider", &self.settings.provider)
+            .field("base_url", &self.settings.base_url)
+            .finish()
     }
 }
 
 impl HttpClient {
-    pub fn new(settings: HttpSettings, auth: Auth, metrics: Option<Arc<Metrics>>) -> Result<Self, ProviderError> {
+    pub fn new(
+        settings: HttpSettings,
+        auth: Auth,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Self, ProviderError> {
         let inner = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("perimeter/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ProviderError::new(Category::Unreachable, "client", format!("cannot build HTTP client: {e}")))?;
-        let limiter = Arc::new(RateLimiter::new(settings.requests_per_minute, settings.burst));
-        Ok(Self { inner, settings: Arc::new(settings), auth, limiter, metrics })
+            .map_err(|e| {
+                ProviderError::new(
+                    Category::Unreachable,
+                    "client",
+                    format!("cannot build HTTP client: {e}"),
+                )
+            })?;
+        let limiter = Arc::new(RateLimiter::new(
+            settings.requests_per_minute,
+            settings.burst,
+        ));
+        Ok(Self {
+            inner,
+            settings: Arc::new(settings),
+            auth,
+            limiter,
+            metrics,
+        })
     }
 
     pub fn settings(&self) -> &HttpSettings {
@@ -183,20 +218,30 @@ impl HttpClient {
                 Some(wait) => Some(wait),
                 None => Some(self.backoff(attempt)),
             },
-            Category::Timeout | Category::ProviderError | Category::Unreachable if req.idempotent() => Some(self.backoff(attempt)),
+            Category::Timeout | Category::ProviderError | Category::Unreachable
+                if req.idempotent() =>
+            {
+                Some(self.backoff(attempt))
+            }
             _ => None,
         }
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self.settings.backoff.saturating_mul(2u32.saturating_pow(attempt));
+        let cap = self
+            .settings
+            .backoff
+            .saturating_mul(2u32.saturating_pow(attempt));
         let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX).max(1);
         Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
     }
 
     async fn send_once(&self, req: &Request) -> Result<Response, ProviderError> {
         let url = format!("{}{}", self.settings.base_url, req.path);
-        let mut builder = self.inner.request(req.method.clone(), &url).headers(self.headers());
+        let mut builder = self
+            .inner
+            .request(req.method.clone(), &url)
+            .headers(self.headers());
         if !req.query.is_empty() {
             builder = builder.query(&req.query);
         }
@@ -207,9 +252,17 @@ impl HttpClient {
         let resp = match result {
             Ok(r) => r,
             Err(e) => {
-                let (category, code) = if e.is_timeout() { (Category::Timeout, "timeout") } else { (Category::Unreachable, "error") };
+                let (category, code) = if e.is_timeout() {
+                    (Category::Timeout, "timeout")
+                } else {
+                    (Category::Unreachable, "error")
+                };
                 self.count(req.operation, code);
-                return Err(ProviderError::new(category, req.operation, self.redact(&describe_transport_error(&e))));
+                return Err(ProviderError::new(
+                    category,
+                    req.operation,
+                    self.redact(&describe_transport_error(&e)),
+                ));
             }
         };
         let status = resp.status().as_u16();
@@ -222,9 +275,17 @@ impl HttpClient {
         let body = match resp.bytes().await {
             Ok(b) => b.to_vec(),
             Err(e) => {
-                let (category, code) = if e.is_timeout() { (Category::Timeout, "timeout") } else { (Category::Unreachable, "error") };
+                let (category, code) = if e.is_timeout() {
+                    (Category::Timeout, "timeout")
+                } else {
+                    (Category::Unreachable, "error")
+                };
                 self.count(req.operation, code);
-                return Err(ProviderError::new(category, req.operation, self.redact(&describe_transport_error(&e))));
+                return Err(ProviderError::new(
+                    category,
+                    req.operation,
+                    self.redact(&describe_transport_error(&e)),
+                ));
             }
         };
         self.count(req.operation, &status.to_string());
@@ -238,7 +299,11 @@ impl HttpClient {
             _ if req.method == Method::GET => Category::BadResponse,
             _ => Category::WriteRejected,
         };
-        let mut err = ProviderError::new(category, req.operation, self.redact(&format!("HTTP {status}: {}", error_summary(&body))));
+        let mut err = ProviderError::new(
+            category,
+            req.operation,
+            self.redact(&format!("HTTP {status}: {}", error_summary(&body))),
+        );
         err.retry_after = retry_after;
         Err(err)
     }
@@ -256,7 +321,9 @@ impl HttpClient {
 
     fn count(&self, operation: &'static str, code: &str) {
         if let Some(m) = &self.metrics {
-            m.provider_requests_total.with_label_values(&[self.settings.provider, operation, code]).inc();
+            m.provider_requests_total
+                .with_label_values(&[self.settings.provider, operation, code])
+                .inc();
         }
     }
 
@@ -290,20 +357,27 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
 /// else the first bytes of the body. Bounded in length.
 fn error_summary(body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let from_envelope = parsed.as_ref().and_then(|v| v.get("errors")).and_then(Value::as_array).map(|errors| {
-        errors
-            .iter()
-            .map(|e| {
-                let code = e.get("code").map(|c| c.to_string()).unwrap_or_default();
-                let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
-                format!("{code} {msg}").trim().to_string()
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    });
+    let from_envelope = parsed
+        .as_ref()
+        .and_then(|v| v.get("errors"))
+        .and_then(Value::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    let code = e.get("code").map(|c| c.to_string()).unwrap_or_default();
+                    let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
+                    format!("{code} {msg}").trim().to_string()
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
     let text = match from_envelope {
         Some(s) if !s.is_empty() => s,
-        _ => String::from_utf8_lossy(body).chars().filter(|c| !c.is_control()).collect(),
+        _ => String::from_utf8_lossy(body)
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect(),
     };
     text.chars().take(300).collect()
 }

@@ -27,7 +27,8 @@ impl RateLimiter {
         let mut state = self.state.lock().await;
         let (tokens, last) = &mut *state;
         let now = Instant::now();
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
         if *tokens < 1.0 {
             let wait = Duration::from_secs_f64((1.0 - *tokens) / self.per_second);
@@ -50,10 +51,16 @@ mod tests {
         for _ in 0..3 {
             limiter.acquire().await;
         }
-        assert!(start.elapsed() < Duration::from_millis(1), "the burst is free");
+        assert!(
+            start.elapsed() < Duration::from_millis(1),
+            "the burst is free"
+        );
         limiter.acquire().await;
         limiter.acquire().await;
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(1999) && elapsed < Duration::from_millis(2100), "then one per second: {elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(1999) && elapsed < Duration::from_millis(2100),
+            "then one per second: {elapsed:?}"
+        );
     }
 }

@@ -63,7 +63,12 @@ pub trait Provider: Send + Sync {
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError>;
 
     /// Carries out `plan` (from [`crate::core::diff`]), in order. Returns what was applied.
-    async fn apply(&self, target: &Target, observed: &Observation, plan: &[Change]) -> Result<Vec<String>, ApplyError>;
+    async fn apply(
+        &self,
+        target: &Target,
+        observed: &Observation,
+        plan: &[Change],
+    ) -> Result<Vec<String>, ApplyError>;
 }
 
 /// The provider block of a policy, whichever kind the policy is.
@@ -77,14 +82,18 @@ impl<'a> Declared<'a> {
     pub fn from_firewall(spec: &'a FirewallPolicySpec) -> Result<Self, Error> {
         match &spec.cloudflare {
             Some(cf) => Ok(Self::CloudflareFirewall(cf)),
-            None => Err(Error::InvalidSpec("exactly one provider block (e.g. spec.cloudflare) must be set".into())),
+            None => Err(Error::InvalidSpec(
+                "exactly one provider block (e.g. spec.cloudflare) must be set".into(),
+            )),
         }
     }
 
     pub fn from_monitoring(spec: &'a MonitoringPolicySpec) -> Result<Self, Error> {
         match &spec.cloudflare {
             Some(cf) => Ok(Self::CloudflareMonitoring(cf)),
-            None => Err(Error::InvalidSpec("exactly one provider block (e.g. spec.cloudflare) must be set".into())),
+            None => Err(Error::InvalidSpec(
+                "exactly one provider block (e.g. spec.cloudflare) must be set".into(),
+            )),
         }
     }
 
@@ -105,12 +114,20 @@ impl<'a> Declared<'a> {
 }
 
 /// Builds the client for a `CloudProvider`. Fails for provider types without a client yet.
-pub fn connect(spec: &CloudProviderSpec, credential: SecretString, metrics: Option<Arc<Metrics>>) -> Result<Arc<dyn Provider>, Error> {
+pub fn connect(
+    spec: &CloudProviderSpec,
+    credential: SecretString,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Arc<dyn Provider>, Error> {
     if credential.is_empty() {
         return Err(Error::CredentialsMissing("the credential is empty".into()));
     }
     match spec.provider_type {
-        ProviderType::Cloudflare => Ok(Arc::new(cloudflare::Cloudflare::new(spec, credential, metrics)?)),
-        other => Err(Error::ProviderNotSupported(format!("provider type {other} has no client in this version of Perimeter"))),
+        ProviderType::Cloudflare => Ok(Arc::new(cloudflare::Cloudflare::new(
+            spec, credential, metrics,
+        )?)),
+        other => Err(Error::ProviderNotSupported(format!(
+            "provider type {other} has no client in this version of Perimeter"
+        ))),
     }
 }

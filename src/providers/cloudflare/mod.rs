@@ -35,8 +35,17 @@ pub struct Cloudflare {
 }
 
 impl Cloudflare {
-    pub fn new(spec: &CloudProviderSpec, token: SecretString, metrics: Option<Arc<Metrics>>) -> Result<Self, Error> {
-        let mut settings = HttpSettings::new("cloudflare", spec.endpoint.clone().unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()));
+    pub fn new(
+        spec: &CloudProviderSpec,
+        token: SecretString,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Self, Error> {
+        let mut settings = HttpSettings::new(
+            "cloudflare",
+            spec.endpoint
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()),
+        );
         if let Some(t) = spec.request_timeout_seconds {
             settings.timeout = Duration::from_secs(u64::from(t));
         }
@@ -47,15 +56,24 @@ impl Cloudflare {
         Self::with_settings(settings, spec.account_id.clone(), token, metrics)
     }
 
-    pub fn with_settings(settings: HttpSettings, account_id: Option<String>, token: SecretString, metrics: Option<Arc<Metrics>>) -> Result<Self, Error> {
+    pub fn with_settings(
+        settings: HttpSettings,
+        account_id: Option<String>,
+        token: SecretString,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Self, Error> {
         let http = HttpClient::new(settings, Auth::Bearer(token), metrics)?;
         Ok(Self { http, account_id })
     }
 
     fn account(&self, operation: &'static str) -> Result<&str, ProviderError> {
-        self.account_id
-            .as_deref()
-            .ok_or_else(|| ProviderError::new(Category::InvalidSpec, operation, "the CloudProvider has no accountId"))
+        self.account_id.as_deref().ok_or_else(|| {
+            ProviderError::new(
+                Category::InvalidSpec,
+                operation,
+                "the CloudProvider has no accountId",
+            )
+        })
     }
 
     /// Sends a request and unwraps the envelope. `Ok(None)` for a 404 (absent).
@@ -65,7 +83,11 @@ impl Cloudflare {
             return Ok(None);
         }
         if body.get("success").and_then(Value::as_bool) != Some(true) {
-            return Err(ProviderError::new(Category::BadResponse, req.operation, format!("HTTP {status}: answer without success=true")));
+            return Err(ProviderError::new(
+                Category::BadResponse,
+                req.operation,
+                format!("HTTP {status}: answer without success=true"),
+            ));
         }
         let result = body.get("result").cloned().unwrap_or(Value::Null);
         let info = body.get("result_info").cloned().unwrap_or(Value::Null);
@@ -75,22 +97,42 @@ impl Cloudflare {
     /// Like [`Self::call`] but a 404 is an error (the zone or account does not exist).
     async fn call_present(&self, req: Request) -> Result<(Value, Value), ProviderError> {
         let op = req.operation;
-        self.call(req).await?.ok_or_else(|| ProviderError::new(Category::BadResponse, op, "HTTP 404: not found (check the zone and account ids)"))
+        self.call(req).await?.ok_or_else(|| {
+            ProviderError::new(
+                Category::BadResponse,
+                op,
+                "HTTP 404: not found (check the zone and account ids)",
+            )
+        })
     }
 
-    async fn list_all(&self, operation: &'static str, path: &str, per_page: u32) -> Result<Vec<Value>, ProviderError> {
+    async fn list_all(
+        &self,
+        operation: &'static str,
+        path: &str,
+        per_page: u32,
+    ) -> Result<Vec<Value>, ProviderError> {
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {
-            let req = Request::get(operation, path).query("page", page).query("per_page", per_page);
+            let req = Request::get(operation, path)
+                .query("page", page)
+                .query("per_page", per_page);
             let (result, info) = self.call_present(req).await?;
             let Value::Array(items) = result else {
-                return Err(ProviderError::new(Category::BadResponse, operation, "result is not a list"));
+                return Err(ProviderError::new(
+                    Category::BadResponse,
+                    operation,
+                    "result is not a list",
+                ));
             };
             let got = items.len();
             out.extend(items);
             let total_pages = info.get("total_pages").and_then(Value::as_u64).or_else(|| {
                 let total = info.get("total_count").and_then(Value::as_u64)?;
-                let per = info.get("per_page").and_then(Value::as_u64).filter(|p| *p > 0)?;
+                let per = info
+                    .get("per_page")
+                    .and_then(Value::as_u64)
+                    .filter(|p| *p > 0)?;
                 Some(total.div_ceil(per))
             });
             let more = match total_pages {
@@ -101,84 +143,202 @@ impl Cloudflare {
                 return Ok(out);
             }
         }
-        Err(ProviderError::new(Category::BadResponse, operation, format!("more than {MAX_PAGES} pages")))
+        Err(ProviderError::new(
+            Category::BadResponse,
+            operation,
+            format!("more than {MAX_PAGES} pages"),
+        ))
     }
 
     async fn read_ruleset(&self, zone: &str, section: &str) -> Result<Section, ProviderError> {
         let phase = model::phase_of(section).unwrap_or_default();
         let path = format!("/zones/{zone}/rulesets/phases/{phase}/entrypoint");
-        let rules = match self.call(Request::get("get_entrypoint_ruleset", path)).await? {
+        let rules = match self
+            .call(Request::get("get_entrypoint_ruleset", path))
+            .await?
+        {
             None => Vec::new(),
             Some((result, _)) if !result.is_object() => {
-                return Err(ProviderError::new(Category::BadResponse, "get_entrypoint_ruleset", "result is not a ruleset object"));
+                return Err(ProviderError::new(
+                    Category::BadResponse,
+                    "get_entrypoint_ruleset",
+                    "result is not a ruleset object",
+                ));
             }
             Some((result, _)) => match result.get("rules") {
                 None | Some(Value::Null) => Vec::new(),
                 Some(Value::Array(rules)) => rules.clone(),
-                Some(_) => return Err(ProviderError::new(Category::BadResponse, "get_entrypoint_ruleset", "rules is not a list")),
+                Some(_) => {
+                    return Err(ProviderError::new(
+                        Category::BadResponse,
+                        "get_entrypoint_ruleset",
+                        "rules is not a list",
+                    ));
+                }
             },
         };
-        let items = rules.iter().map(|r| model::observed_rule(section, r)).collect::<Option<Vec<_>>>().ok_or_else(|| {
-            ProviderError::new(Category::BadResponse, "get_entrypoint_ruleset", "a rule has neither ref nor id")
-        })?;
+        let items = rules
+            .iter()
+            .map(|r| model::observed_rule(section, r))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                ProviderError::new(
+                    Category::BadResponse,
+                    "get_entrypoint_ruleset",
+                    "a rule has neither ref nor id",
+                )
+            })?;
         Ok(Section::new(section, SectionKind::Ordered, items))
     }
 
-    fn list_of(operation: &'static str, values: &[Value], f: fn(&Value) -> Option<Item>) -> Result<Vec<Item>, ProviderError> {
-        values.iter().map(f).collect::<Option<Vec<_>>>().ok_or_else(|| ProviderError::new(Category::BadResponse, operation, "an item lacks its id or key fields"))
+    fn list_of(
+        operation: &'static str,
+        values: &[Value],
+        f: fn(&Value) -> Option<Item>,
+    ) -> Result<Vec<Item>, ProviderError> {
+        values
+            .iter()
+            .map(f)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                ProviderError::new(
+                    Category::BadResponse,
+                    operation,
+                    "an item lacks its id or key fields",
+                )
+            })
     }
 
-    async fn read_section(&self, target: &Target, section: &Section) -> Result<(Section, Vec<Finding>), ProviderError> {
+    async fn read_section(
+        &self,
+        target: &Target,
+        section: &Section,
+    ) -> Result<(Section, Vec<Finding>), ProviderError> {
         let zone = |op: &'static str| -> Result<&str, ProviderError> {
-            target.ids.get("zone_id").map(String::as_str).ok_or_else(|| ProviderError::new(Category::InvalidSpec, op, "zone id missing"))
+            target
+                .ids
+                .get("zone_id")
+                .map(String::as_str)
+                .ok_or_else(|| ProviderError::new(Category::InvalidSpec, op, "zone id missing"))
         };
         let name = section.name.as_str();
         let mut findings = Vec::new();
         let observed = match name {
-            model::WAF | model::RATE_LIMIT => self.read_ruleset(zone("get_entrypoint_ruleset")?, name).await?,
+            model::WAF | model::RATE_LIMIT => {
+                self.read_ruleset(zone("get_entrypoint_ruleset")?, name)
+                    .await?
+            }
             ACCESS => {
                 let op = "list_access_rules";
-                let rules = self.list_all(op, &format!("/zones/{}/firewall/access_rules/rules", zone(op)?), ACCESS_RULES_PER_PAGE).await?;
-                Section::new(name, SectionKind::Unordered, Self::list_of(op, &rules, model::observed_access_rule)?)
+                let rules = self
+                    .list_all(
+                        op,
+                        &format!("/zones/{}/firewall/access_rules/rules", zone(op)?),
+                        ACCESS_RULES_PER_PAGE,
+                    )
+                    .await?;
+                Section::new(
+                    name,
+                    SectionKind::Unordered,
+                    Self::list_of(op, &rules, model::observed_access_rule)?,
+                )
             }
             SETTINGS => {
                 let op = "get_zone_settings";
-                let (result, _) = self.call_present(Request::get(op, format!("/zones/{}/settings", zone(op)?))).await?;
-                let Value::Array(all) = result else { return Err(ProviderError::new(Category::BadResponse, op, "result is not a list")) };
-                Section::new(name, SectionKind::Settings, Self::list_of(op, &all, model::observed_setting)?)
+                let (result, _) = self
+                    .call_present(Request::get(op, format!("/zones/{}/settings", zone(op)?)))
+                    .await?;
+                let Value::Array(all) = result else {
+                    return Err(ProviderError::new(
+                        Category::BadResponse,
+                        op,
+                        "result is not a list",
+                    ));
+                };
+                Section::new(
+                    name,
+                    SectionKind::Settings,
+                    Self::list_of(op, &all, model::observed_setting)?,
+                )
             }
             POLICIES => {
                 let op = "list_alerting_policies";
-                let policies = self.list_all(op, &format!("/accounts/{}/alerting/v3/policies", self.account(op)?), POLICIES_PER_PAGE).await?;
-                Section::new(name, SectionKind::Unordered, Self::list_of(op, &policies, model::observed_policy)?)
+                let policies = self
+                    .list_all(
+                        op,
+                        &format!("/accounts/{}/alerting/v3/policies", self.account(op)?),
+                        POLICIES_PER_PAGE,
+                    )
+                    .await?;
+                Section::new(
+                    name,
+                    SectionKind::Unordered,
+                    Self::list_of(op, &policies, model::observed_policy)?,
+                )
             }
             LOGPUSH => {
                 let op = "list_logpush_jobs";
-                let (result, _) = self.call_present(Request::get(op, format!("/zones/{}/logpush/jobs", zone(op)?))).await?;
-                let Value::Array(jobs) = result else { return Err(ProviderError::new(Category::BadResponse, op, "result is not a list")) };
+                let (result, _) = self
+                    .call_present(Request::get(
+                        op,
+                        format!("/zones/{}/logpush/jobs", zone(op)?),
+                    ))
+                    .await?;
+                let Value::Array(jobs) = result else {
+                    return Err(ProviderError::new(
+                        Category::BadResponse,
+                        op,
+                        "result is not a list",
+                    ));
+                };
                 for job in &jobs {
-                    let failing = job.get("error_message").and_then(Value::as_str).filter(|m| !m.is_empty());
+                    let failing = job
+                        .get("error_message")
+                        .and_then(Value::as_str)
+                        .filter(|m| !m.is_empty());
                     if let Some(msg) = failing {
                         let job_name = job.get("name").and_then(Value::as_str).unwrap_or("unnamed");
                         findings.push(Finding {
                             code: "LogJobFailing",
                             subject: format!("{LOGPUSH}[{job_name}]"),
-                            message: format!("Logpush reports: {}", msg.chars().take(200).collect::<String>()),
+                            message: format!(
+                                "Logpush reports: {}",
+                                msg.chars().take(200).collect::<String>()
+                            ),
                         });
                     }
                 }
-                Section::new(name, SectionKind::Unordered, Self::list_of(op, &jobs, model::observed_logpush_job)?)
+                Section::new(
+                    name,
+                    SectionKind::Unordered,
+                    Self::list_of(op, &jobs, model::observed_logpush_job)?,
+                )
             }
-            other => return Err(ProviderError::new(Category::InvalidSpec, "observe", format!("unknown section {other}"))),
+            other => {
+                return Err(ProviderError::new(
+                    Category::InvalidSpec,
+                    "observe",
+                    format!("unknown section {other}"),
+                ));
+            }
         };
         Ok((observed, findings))
     }
 
     /// Replaces a phase entry point with the declared rules in order, followed by the
     /// undeclared rules that are kept. One PUT: the ruleset is never half-written.
-    async fn put_ruleset(&self, target: &Target, observed: &Observation, section: &str, deleted: &[&str]) -> Result<(), ProviderError> {
+    async fn put_ruleset(
+        &self,
+        target: &Target,
+        observed: &Observation,
+        section: &str,
+        deleted: &[&str],
+    ) -> Result<(), ProviderError> {
         let op = "put_entrypoint_ruleset";
-        let zone = target.ids.get("zone_id").ok_or_else(|| ProviderError::new(Category::InvalidSpec, op, "zone id missing"))?;
+        let zone = target
+            .ids
+            .get("zone_id")
+            .ok_or_else(|| ProviderError::new(Category::InvalidSpec, op, "zone id missing"))?;
         let phase = model::phase_of(section).unwrap_or_default();
         let want = target.desired.section(section);
         let have = observed.state.section(section);
@@ -186,7 +346,10 @@ impl Cloudflare {
         for item in want.map(|s| s.items.as_slice()).unwrap_or_default() {
             let mut body = item.raw.clone().unwrap_or(Value::Null);
             // Keeping the rule id lets Cloudflare keep the rule's history and analytics.
-            if let Some(id) = have.and_then(|h| h.get(&item.key)).and_then(|o| o.handle.clone()) {
+            if let Some(id) = have
+                .and_then(|h| h.get(&item.key))
+                .and_then(|o| o.handle.clone())
+            {
                 body["id"] = Value::from(id);
             }
             rules.push(body);
@@ -204,56 +367,116 @@ impl Cloudflare {
                 rules.push(Value::Object(kept));
             }
         }
-        let req = Request::new(Method::PUT, op, format!("/zones/{zone}/rulesets/phases/{phase}/entrypoint")).json(json!({ "rules": rules }));
+        let req = Request::new(
+            Method::PUT,
+            op,
+            format!("/zones/{zone}/rulesets/phases/{phase}/entrypoint"),
+        )
+        .json(json!({ "rules": rules }));
         self.call_present(req).await.map(|_| ())
     }
 
-    async fn apply_item(&self, target: &Target, observed: &Observation, change: &Change) -> Result<(), ProviderError> {
+    async fn apply_item(
+        &self,
+        target: &Target,
+        observed: &Observation,
+        change: &Change,
+    ) -> Result<(), ProviderError> {
         let zone = target.ids.get("zone_id").cloned().unwrap_or_default();
         let section = change.section();
-        let desired = |key: &str| target.desired.section(section).and_then(|s| s.get(key)).and_then(|i| i.raw.clone()).unwrap_or(Value::Null);
+        let desired = |key: &str| {
+            target
+                .desired
+                .section(section)
+                .and_then(|s| s.get(key))
+                .and_then(|i| i.raw.clone())
+                .unwrap_or(Value::Null)
+        };
         let handle = |key: &str| -> Result<String, ProviderError> {
             observed
                 .state
                 .section(section)
                 .and_then(|s| s.get(key))
                 .and_then(|i| i.handle.clone())
-                .ok_or_else(|| ProviderError::new(Category::BadResponse, "apply", format!("{section}[{key}] has no id")))
+                .ok_or_else(|| {
+                    ProviderError::new(
+                        Category::BadResponse,
+                        "apply",
+                        format!("{section}[{key}] has no id"),
+                    )
+                })
         };
         let req = match (section, change) {
-            (ACCESS, Change::Create { key, .. }) => {
-                Request::new(Method::POST, "create_access_rule", format!("/zones/{zone}/firewall/access_rules/rules")).json(desired(key))
-            }
+            (ACCESS, Change::Create { key, .. }) => Request::new(
+                Method::POST,
+                "create_access_rule",
+                format!("/zones/{zone}/firewall/access_rules/rules"),
+            )
+            .json(desired(key)),
             (ACCESS, Change::Update { key, .. }) => {
                 let body = desired(key);
-                Request::new(Method::PATCH, "update_access_rule", format!("/zones/{zone}/firewall/access_rules/rules/{}", handle(key)?))
-                    .json(json!({"mode": body["mode"], "notes": body["notes"]}))
+                Request::new(
+                    Method::PATCH,
+                    "update_access_rule",
+                    format!("/zones/{zone}/firewall/access_rules/rules/{}", handle(key)?),
+                )
+                .json(json!({"mode": body["mode"], "notes": body["notes"]}))
             }
-            (ACCESS, Change::Delete { key, .. }) => {
-                Request::new(Method::DELETE, "delete_access_rule", format!("/zones/{zone}/firewall/access_rules/rules/{}", handle(key)?))
-            }
+            (ACCESS, Change::Delete { key, .. }) => Request::new(
+                Method::DELETE,
+                "delete_access_rule",
+                format!("/zones/{zone}/firewall/access_rules/rules/{}", handle(key)?),
+            ),
             (POLICIES, Change::Create { key, .. }) => {
                 let account = self.account("create_alerting_policy")?;
-                Request::new(Method::POST, "create_alerting_policy", format!("/accounts/{account}/alerting/v3/policies")).json(desired(key))
+                Request::new(
+                    Method::POST,
+                    "create_alerting_policy",
+                    format!("/accounts/{account}/alerting/v3/policies"),
+                )
+                .json(desired(key))
             }
             (POLICIES, Change::Update { key, .. }) => {
                 let account = self.account("update_alerting_policy")?;
-                Request::new(Method::PUT, "update_alerting_policy", format!("/accounts/{account}/alerting/v3/policies/{}", handle(key)?)).json(desired(key))
+                Request::new(
+                    Method::PUT,
+                    "update_alerting_policy",
+                    format!("/accounts/{account}/alerting/v3/policies/{}", handle(key)?),
+                )
+                .json(desired(key))
             }
             (POLICIES, Change::Delete { key, .. }) => {
                 let account = self.account("delete_alerting_policy")?;
-                Request::new(Method::DELETE, "delete_alerting_policy", format!("/accounts/{account}/alerting/v3/policies/{}", handle(key)?))
+                Request::new(
+                    Method::DELETE,
+                    "delete_alerting_policy",
+                    format!("/accounts/{account}/alerting/v3/policies/{}", handle(key)?),
+                )
             }
-            (LOGPUSH, Change::Create { key, .. }) => {
-                Request::new(Method::POST, "create_logpush_job", format!("/zones/{zone}/logpush/jobs")).json(desired(key))
+            (LOGPUSH, Change::Create { key, .. }) => Request::new(
+                Method::POST,
+                "create_logpush_job",
+                format!("/zones/{zone}/logpush/jobs"),
+            )
+            .json(desired(key)),
+            (LOGPUSH, Change::Update { key, .. }) => Request::new(
+                Method::PUT,
+                "update_logpush_job",
+                format!("/zones/{zone}/logpush/jobs/{}", handle(key)?),
+            )
+            .json(desired(key)),
+            (LOGPUSH, Change::Delete { key, .. }) => Request::new(
+                Method::DELETE,
+                "delete_logpush_job",
+                format!("/zones/{zone}/logpush/jobs/{}", handle(key)?),
+            ),
+            _ => {
+                return Err(ProviderError::new(
+                    Category::InvalidSpec,
+                    "apply",
+                    format!("cannot apply {}", change.describe()),
+                ));
             }
-            (LOGPUSH, Change::Update { key, .. }) => {
-                Request::new(Method::PUT, "update_logpush_job", format!("/zones/{zone}/logpush/jobs/{}", handle(key)?)).json(desired(key))
-            }
-            (LOGPUSH, Change::Delete { key, .. }) => {
-                Request::new(Method::DELETE, "delete_logpush_job", format!("/zones/{zone}/logpush/jobs/{}", handle(key)?))
-            }
-            _ => return Err(ProviderError::new(Category::InvalidSpec, "apply", format!("cannot apply {}", change.describe()))),
         };
         self.call_present(req).await.map(|_| ())
     }
@@ -266,11 +489,21 @@ impl Provider for Cloudflare {
     }
 
     async fn verify(&self) -> Result<String, ProviderError> {
-        let (result, _) = self.call_present(Request::get("verify_token", "/user/tokens/verify")).await?;
+        let (result, _) = self
+            .call_present(Request::get("verify_token", "/user/tokens/verify"))
+            .await?;
         match result.get("status").and_then(Value::as_str) {
             Some("active") => Ok("API token is active".to_string()),
-            Some(other) => Err(ProviderError::new(Category::CredentialsRejected, "verify_token", format!("token status is {other}"))),
-            None => Err(ProviderError::new(Category::BadResponse, "verify_token", "no token status in the answer")),
+            Some(other) => Err(ProviderError::new(
+                Category::CredentialsRejected,
+                "verify_token",
+                format!("token status is {other}"),
+            )),
+            None => Err(ProviderError::new(
+                Category::BadResponse,
+                "verify_token",
+                "no token status in the answer",
+            )),
         }
     }
 
@@ -284,7 +517,12 @@ impl Provider for Cloudflare {
         Ok(obs)
     }
 
-    async fn apply(&self, target: &Target, observed: &Observation, plan: &[Change]) -> Result<Vec<String>, ApplyError> {
+    async fn apply(
+        &self,
+        target: &Target,
+        observed: &Observation,
+        plan: &[Change],
+    ) -> Result<Vec<String>, ApplyError> {
         let mut applied = Vec::new();
         let mut done_sections: Vec<&str> = Vec::new();
         for change in plan {
@@ -295,17 +533,28 @@ impl Provider for Cloudflare {
                     continue;
                 }
                 done_sections.push(section);
-                let in_section: Vec<&Change> = plan.iter().filter(|c| c.section() == section).collect();
+                let in_section: Vec<&Change> =
+                    plan.iter().filter(|c| c.section() == section).collect();
                 let r = if section == SETTINGS {
                     self.patch_settings(target, &in_section).await
                 } else {
-                    let deleted: Vec<&str> =
-                        in_section.iter().filter_map(|c| if let Change::Delete { key, .. } = c { Some(key.as_str()) } else { None }).collect();
+                    let deleted: Vec<&str> = in_section
+                        .iter()
+                        .filter_map(|c| {
+                            if let Change::Delete { key, .. } = c {
+                                Some(key.as_str())
+                            } else {
+                                None
+                            }
+                        })
+                        .collect();
                     self.put_ruleset(target, observed, section, &deleted).await
                 };
                 r.map(|()| in_section.iter().map(|c| c.describe()).collect::<Vec<_>>())
             } else {
-                self.apply_item(target, observed, change).await.map(|()| vec![change.describe()])
+                self.apply_item(target, observed, change)
+                    .await
+                    .map(|()| vec![change.describe()])
             };
             match result {
                 Ok(descriptions) => applied.extend(descriptions),
@@ -317,21 +566,31 @@ impl Provider for Cloudflare {
 }
 
 impl Cloudflare {
-    async fn patch_settings(&self, target: &Target, changes: &[&Change]) -> Result<(), ProviderError> {
+    async fn patch_settings(
+        &self,
+        target: &Target,
+        changes: &[&Change],
+    ) -> Result<(), ProviderError> {
         let op = "edit_zone_settings";
-        let zone = target.ids.get("zone_id").ok_or_else(|| ProviderError::new(Category::InvalidSpec, op, "zone id missing"))?;
+        let zone = target
+            .ids
+            .get("zone_id")
+            .ok_or_else(|| ProviderError::new(Category::InvalidSpec, op, "zone id missing"))?;
         let wanted = target.desired.section(SETTINGS);
         let items: Vec<Value> = changes
             .iter()
             .filter_map(|c| match c {
-                Change::Update { key, .. } | Change::Create { key, .. } => wanted.and_then(|s| s.get(key)).and_then(|i| i.raw.clone()),
+                Change::Update { key, .. } | Change::Create { key, .. } => {
+                    wanted.and_then(|s| s.get(key)).and_then(|i| i.raw.clone())
+                }
                 _ => None,
             })
             .collect();
         if items.is_empty() {
             return Ok(());
         }
-        let req = Request::new(Method::PATCH, op, format!("/zones/{zone}/settings")).json(json!({ "items": items }));
+        let req = Request::new(Method::PATCH, op, format!("/zones/{zone}/settings"))
+            .json(json!({ "items": items }));
         self.call_present(req).await.map(|_| ())
     }
 }
@@ -346,11 +605,16 @@ pub fn cleanup_plan(target: &Target, observed: &Observation) -> (Target, Vec<Cha
         if section.kind == SectionKind::Settings {
             continue; // settings cannot be "removed"; they are left as they are
         }
-        emptied.desired.push(Section::new(section.name.clone(), section.kind, Vec::new()));
+        emptied
+            .desired
+            .push(Section::new(section.name.clone(), section.kind, Vec::new()));
         if let Some(seen) = observed.state.section(&section.name) {
             for item in &section.items {
                 if seen.get(&item.key).is_some() {
-                    plan.push(Change::Delete { section: section.name.clone(), key: item.key.clone() });
+                    plan.push(Change::Delete {
+                        section: section.name.clone(),
+                        key: item.key.clone(),
+                    });
                 }
             }
         }

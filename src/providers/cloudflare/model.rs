@@ -4,8 +4,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::api::cloudflare::{
-    AccessRuleTarget, CloudflareFirewall, CloudflareMonitoring, IpAccessRule, LogpushJob, NotificationPolicy, RateLimitRule,
-    WafCustomRule, ZoneSecuritySettings,
+    AccessRuleTarget, CloudflareFirewall, CloudflareMonitoring, IpAccessRule, LogpushJob,
+    NotificationPolicy, RateLimitRule, WafCustomRule, ZoneSecuritySettings,
 };
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
@@ -43,15 +43,33 @@ pub fn firewall_target(fw: &CloudflareFirewall) -> Result<Target, Invalid> {
         state.push(Section::new(WAF, SectionKind::Ordered, unique(WAF, items)?));
     }
     if let Some(rules) = &fw.rate_limit_rules {
-        let items = rules.iter().map(desired_rate_limit_rule).collect::<Result<Vec<_>, _>>()?;
-        state.push(Section::new(RATE_LIMIT, SectionKind::Ordered, unique(RATE_LIMIT, items)?));
+        let items = rules
+            .iter()
+            .map(desired_rate_limit_rule)
+            .collect::<Result<Vec<_>, _>>()?;
+        state.push(Section::new(
+            RATE_LIMIT,
+            SectionKind::Ordered,
+            unique(RATE_LIMIT, items)?,
+        ));
     }
     if let Some(rules) = &fw.ip_access_rules {
-        let items = rules.iter().map(desired_access_rule).collect::<Result<Vec<_>, _>>()?;
-        state.push(Section::new(ACCESS, SectionKind::Unordered, unique(ACCESS, items)?));
+        let items = rules
+            .iter()
+            .map(desired_access_rule)
+            .collect::<Result<Vec<_>, _>>()?;
+        state.push(Section::new(
+            ACCESS,
+            SectionKind::Unordered,
+            unique(ACCESS, items)?,
+        ));
     }
     if let Some(settings) = &fw.settings {
-        state.push(Section::new(SETTINGS, SectionKind::Settings, desired_settings(settings)));
+        state.push(Section::new(
+            SETTINGS,
+            SectionKind::Settings,
+            desired_settings(settings),
+        ));
     }
     Ok(Target {
         scope: format!("zone {}", fw.zone_id),
@@ -64,17 +82,33 @@ pub fn monitoring_target(mon: &CloudflareMonitoring) -> Result<Target, Invalid> 
     let mut state = State::default();
     if let Some(policies) = &mon.notification_policies {
         let items = policies.iter().map(desired_policy).collect();
-        state.push(Section::new(POLICIES, SectionKind::Unordered, unique(POLICIES, items)?));
+        state.push(Section::new(
+            POLICIES,
+            SectionKind::Unordered,
+            unique(POLICIES, items)?,
+        ));
     }
     if let Some(jobs) = &mon.logpush_jobs {
         let items = jobs.iter().map(desired_logpush_job).collect();
-        state.push(Section::new(LOGPUSH, SectionKind::Unordered, unique(LOGPUSH, items)?));
+        state.push(Section::new(
+            LOGPUSH,
+            SectionKind::Unordered,
+            unique(LOGPUSH, items)?,
+        ));
     }
     let mut ids = std::collections::BTreeMap::new();
     if let Some(zone) = &mon.zone_id {
         ids.insert("zone_id".to_string(), zone.clone());
     }
-    Ok(Target { scope: mon.zone_id.as_ref().map(|z| format!("zone {z}")).unwrap_or_else(|| "account".into()), ids, desired: state })
+    Ok(Target {
+        scope: mon
+            .zone_id
+            .as_ref()
+            .map(|z| format!("zone {z}"))
+            .unwrap_or_else(|| "account".into()),
+        ids,
+        desired: state,
+    })
 }
 
 /// The schema rejects duplicate keys at admission; this catches them in `check` and demo runs
@@ -83,7 +117,10 @@ fn unique(section: &str, items: Vec<Item>) -> Result<Vec<Item>, Invalid> {
     let mut seen = std::collections::BTreeSet::new();
     for item in &items {
         if !seen.insert(item.key.clone()) {
-            return Err(Invalid(format!("{section}: {:?} is declared twice", item.key)));
+            return Err(Invalid(format!(
+                "{section}: {:?} is declared twice",
+                item.key
+            )));
         }
     }
     Ok(items)
@@ -91,7 +128,11 @@ fn unique(section: &str, items: Vec<Item>) -> Result<Vec<Item>, Invalid> {
 
 fn desired_waf_rule(rule: &WafCustomRule) -> Item {
     let action = to_value(&rule.action);
-    let params = rule.action_parameters.as_ref().map(action_parameters_api).unwrap_or(Value::Null);
+    let params = rule
+        .action_parameters
+        .as_ref()
+        .map(action_parameters_api)
+        .unwrap_or(Value::Null);
     let mut raw = json!({
         "ref": rule.rule_ref,
         "description": rule.description.clone().unwrap_or_default(),
@@ -102,10 +143,24 @@ fn desired_waf_rule(rule: &WafCustomRule) -> Item {
     if !params.is_null() {
         raw["action_parameters"] = params.clone();
     }
-    rule_item(&rule.rule_ref, rule.description.as_deref(), &rule.expression, &action, rule.enabled.unwrap_or(true)).field("action_parameters", params).with_raw(raw)
+    rule_item(
+        &rule.rule_ref,
+        rule.description.as_deref(),
+        &rule.expression,
+        &action,
+        rule.enabled.unwrap_or(true),
+    )
+    .field("action_parameters", params)
+    .with_raw(raw)
 }
 
-fn rule_item(key: &str, description: Option<&str>, expression: &str, action: &Value, enabled: bool) -> Item {
+fn rule_item(
+    key: &str,
+    description: Option<&str>,
+    expression: &str,
+    action: &Value,
+    enabled: bool,
+) -> Item {
     Item::new(key)
         .field("description", description.unwrap_or_default())
         .field("expression", normalize::expression(expression))
@@ -123,12 +178,22 @@ fn action_parameters_api(p: &crate::api::cloudflare::ActionParameters) -> Value 
         out.insert("ruleset".into(), to_value(rs));
     }
     if let Some(phases) = &p.phases {
-        out.insert("phases".into(), sorted_strings(phases.iter().map(String::as_str)));
+        out.insert(
+            "phases".into(),
+            sorted_strings(phases.iter().map(String::as_str)),
+        );
     }
     if let Some(products) = &p.products {
-        out.insert("products".into(), sorted_strings(products.iter().map(String::as_str)));
+        out.insert(
+            "products".into(),
+            sorted_strings(products.iter().map(String::as_str)),
+        );
     }
-    if out.is_empty() { Value::Null } else { Value::Object(out) }
+    if out.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(out)
+    }
 }
 
 fn sorted_strings<'a>(values: impl Iterator<Item = &'a str>) -> Value {
@@ -140,7 +205,10 @@ fn sorted_strings<'a>(values: impl Iterator<Item = &'a str>) -> Value {
 
 fn desired_rate_limit_rule(rule: &RateLimitRule) -> Result<Item, Invalid> {
     if !rule.characteristics.iter().any(|c| c == "cf.colo.id") {
-        return Err(Invalid(format!("rateLimitRules[{}]: characteristics must include cf.colo.id", rule.rule_ref)));
+        return Err(Invalid(format!(
+            "rateLimitRules[{}]: characteristics must include cf.colo.id",
+            rule.rule_ref
+        )));
     }
     let action = to_value(&rule.action);
     let mut ratelimit = json!({
@@ -160,13 +228,28 @@ fn desired_rate_limit_rule(rule: &RateLimitRule) -> Result<Item, Invalid> {
         "enabled": rule.enabled.unwrap_or(true),
         "ratelimit": ratelimit,
     });
-    let item = rule_item(&rule.rule_ref, rule.description.as_deref(), &rule.expression, &action, rule.enabled.unwrap_or(true))
-        .field("characteristics", sorted_strings(rule.characteristics.iter().map(String::as_str)))
-        .field("period", rule.period)
-        .field("requests_per_period", rule.requests_per_period)
-        .field("mitigation_timeout", rule.mitigation_timeout)
-        .field("counting_expression", rule.counting_expression.as_deref().map(normalize::expression).unwrap_or_default())
-        .with_raw(raw);
+    let item = rule_item(
+        &rule.rule_ref,
+        rule.description.as_deref(),
+        &rule.expression,
+        &action,
+        rule.enabled.unwrap_or(true),
+    )
+    .field(
+        "characteristics",
+        sorted_strings(rule.characteristics.iter().map(String::as_str)),
+    )
+    .field("period", rule.period)
+    .field("requests_per_period", rule.requests_per_period)
+    .field("mitigation_timeout", rule.mitigation_timeout)
+    .field(
+        "counting_expression",
+        rule.counting_expression
+            .as_deref()
+            .map(normalize::expression)
+            .unwrap_or_default(),
+    )
+    .with_raw(raw);
     Ok(item)
 }
 
@@ -177,7 +260,11 @@ pub fn access_key(target: &str, value: &str) -> Result<String, Invalid> {
         "ip_range" => normalize::cidr(value)?,
         "asn" => {
             let v = value.trim().to_ascii_uppercase();
-            if v.starts_with("AS") { v } else { format!("AS{v}") }
+            if v.starts_with("AS") {
+                v
+            } else {
+                format!("AS{v}")
+            }
         }
         "country" => value.trim().to_ascii_uppercase(),
         other => return Err(Invalid(format!("unknown access rule target {other:?}"))),
@@ -188,17 +275,27 @@ pub fn access_key(target: &str, value: &str) -> Result<String, Invalid> {
 fn desired_access_rule(rule: &IpAccessRule) -> Result<Item, Invalid> {
     let target = to_value(&rule.target);
     let target_str = target.as_str().unwrap_or_default().to_string();
-    let key = access_key(&target_str, &rule.value).map_err(|e| Invalid(format!("ipAccessRules: {}", e.0)))?;
+    let key = access_key(&target_str, &rule.value)
+        .map_err(|e| Invalid(format!("ipAccessRules: {}", e.0)))?;
     if rule.target == AccessRuleTarget::Ip6 && !rule.value.contains(':') {
-        return Err(Invalid(format!("ipAccessRules: {:?} is not an IPv6 address", rule.value)));
+        return Err(Invalid(format!(
+            "ipAccessRules: {:?} is not an IPv6 address",
+            rule.value
+        )));
     }
     if rule.target == AccessRuleTarget::Ip && rule.value.contains(':') {
-        return Err(Invalid(format!("ipAccessRules: {:?} is IPv6; use target ip6", rule.value)));
+        return Err(Invalid(format!(
+            "ipAccessRules: {:?} is IPv6; use target ip6",
+            rule.value
+        )));
     }
     let mode = to_value(&rule.mode);
     let notes = rule.notes.clone().unwrap_or_default();
     let raw = json!({"mode": mode, "configuration": {"target": target_str, "value": rule.value.trim()}, "notes": notes});
-    Ok(Item::new(key).field("mode", mode).field("notes", notes).with_raw(raw))
+    Ok(Item::new(key)
+        .field("mode", mode)
+        .field("notes", notes)
+        .with_raw(raw))
 }
 
 fn desired_settings(s: &ZoneSecuritySettings) -> Vec<Item> {
@@ -213,17 +310,34 @@ fn desired_settings(s: &ZoneSecuritySettings) -> Vec<Item> {
     pairs
         .into_iter()
         .filter(|(_, v)| !v.is_null())
-        .map(|(id, v)| Item::new(id).field("value", v.clone()).with_raw(json!({"id": id, "value": v})))
+        .map(|(id, v)| {
+            Item::new(id)
+                .field("value", v.clone())
+                .with_raw(json!({"id": id, "value": v}))
+        })
         .collect()
 }
 
 fn mechanisms_value(email: &[String], webhooks: &[String], pagerduty: &[String]) -> Value {
     let mut out = Map::new();
-    for (name, ids, fold) in [("email", email, true), ("webhooks", webhooks, false), ("pagerduty", pagerduty, false)] {
+    for (name, ids, fold) in [
+        ("email", email, true),
+        ("webhooks", webhooks, false),
+        ("pagerduty", pagerduty, false),
+    ] {
         if ids.is_empty() {
             continue;
         }
-        let mut v: Vec<String> = ids.iter().map(|i| if fold { normalize::folded(i) } else { i.trim().to_string() }).collect();
+        let mut v: Vec<String> = ids
+            .iter()
+            .map(|i| {
+                if fold {
+                    normalize::folded(i)
+                } else {
+                    i.trim().to_string()
+                }
+            })
+            .collect();
         v.sort();
         v.dedup();
         out.insert(name.to_string(), Value::from(v));
@@ -241,12 +355,25 @@ fn filters_value(filters: &std::collections::BTreeMap<String, Vec<String>>) -> V
 
 fn desired_policy(p: &NotificationPolicy) -> Item {
     let enabled = p.enabled.unwrap_or(true);
-    let mechanisms = mechanisms_value(&p.mechanisms.email, &p.mechanisms.webhooks, &p.mechanisms.pagerduty);
-    let api_mechanisms: Map<String, Value> = [("email", &p.mechanisms.email), ("webhooks", &p.mechanisms.webhooks), ("pagerduty", &p.mechanisms.pagerduty)]
-        .into_iter()
-        .filter(|(_, ids)| !ids.is_empty())
-        .map(|(name, ids)| (name.to_string(), Value::from(ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>())))
-        .collect();
+    let mechanisms = mechanisms_value(
+        &p.mechanisms.email,
+        &p.mechanisms.webhooks,
+        &p.mechanisms.pagerduty,
+    );
+    let api_mechanisms: Map<String, Value> = [
+        ("email", &p.mechanisms.email),
+        ("webhooks", &p.mechanisms.webhooks),
+        ("pagerduty", &p.mechanisms.pagerduty),
+    ]
+    .into_iter()
+    .filter(|(_, ids)| !ids.is_empty())
+    .map(|(name, ids)| {
+        (
+            name.to_string(),
+            Value::from(ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()),
+        )
+    })
+    .collect();
     let raw = json!({
         "name": p.name,
         "alert_type": p.alert_type,
@@ -275,8 +402,14 @@ fn desired_logpush_job(j: &LogpushJob) -> Item {
     let mut raw = json!({"name": j.name, "dataset": j.dataset, "destination_conf": j.destination_conf, "enabled": enabled});
     let mut item = Item::new(&j.name)
         .field("dataset", j.dataset.as_str())
-        .field("destination", normalize::mask_destination(j.destination_conf.trim()))
-        .field("destination_digest", destination_digest(&j.destination_conf))
+        .field(
+            "destination",
+            normalize::mask_destination(j.destination_conf.trim()),
+        )
+        .field(
+            "destination_digest",
+            destination_digest(&j.destination_conf),
+        )
         .field("enabled", enabled);
     if let Some(fields) = &j.fields {
         raw["output_options"] = json!({"field_names": fields, "output_type": "ndjson"});
@@ -296,18 +429,44 @@ pub fn observed_rule(section: &str, rule: &Value) -> Option<Item> {
     let id = str_field(rule, "id");
     let key = str_field(rule, "ref").or(id)?;
     let action = rule.get("action").cloned().unwrap_or(Value::Null);
-    let mut item = rule_item(key, str_field(rule, "description"), str_field(rule, "expression").unwrap_or_default(), &action, rule.get("enabled").and_then(Value::as_bool).unwrap_or(true));
+    let mut item = rule_item(
+        key,
+        str_field(rule, "description"),
+        str_field(rule, "expression").unwrap_or_default(),
+        &action,
+        rule.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+    );
     if section == RATE_LIMIT {
         let rl = rule.get("ratelimit").cloned().unwrap_or(Value::Null);
-        let chars: Vec<&str> = rl.get("characteristics").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let chars: Vec<&str> = rl
+            .get("characteristics")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         item = item
             .field("characteristics", sorted_strings(chars.into_iter()))
             .field("period", rl.get("period").cloned().unwrap_or(Value::Null))
-            .field("requests_per_period", rl.get("requests_per_period").cloned().unwrap_or(Value::Null))
-            .field("mitigation_timeout", rl.get("mitigation_timeout").cloned().unwrap_or(Value::Null))
-            .field("counting_expression", str_field(&rl, "counting_expression").map(normalize::expression).unwrap_or_default());
+            .field(
+                "requests_per_period",
+                rl.get("requests_per_period")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            )
+            .field(
+                "mitigation_timeout",
+                rl.get("mitigation_timeout").cloned().unwrap_or(Value::Null),
+            )
+            .field(
+                "counting_expression",
+                str_field(&rl, "counting_expression")
+                    .map(normalize::expression)
+                    .unwrap_or_default(),
+            );
     } else {
-        item = item.field("action_parameters", normalize_action_parameters(rule.get("action_parameters")));
+        item = item.field(
+            "action_parameters",
+            normalize_action_parameters(rule.get("action_parameters")),
+        );
     }
     if let Some(id) = id {
         item = item.with_handle(id);
@@ -316,19 +475,28 @@ pub fn observed_rule(section: &str, rule: &Value) -> Option<Item> {
 }
 
 fn normalize_action_parameters(v: Option<&Value>) -> Value {
-    let Some(Value::Object(map)) = v else { return Value::Null };
+    let Some(Value::Object(map)) = v else {
+        return Value::Null;
+    };
     let mut out = Map::new();
     for (k, v) in map {
         match (k.as_str(), v) {
             ("phases" | "products", Value::Array(a)) => {
-                out.insert(k.clone(), sorted_strings(a.iter().filter_map(Value::as_str)));
+                out.insert(
+                    k.clone(),
+                    sorted_strings(a.iter().filter_map(Value::as_str)),
+                );
             }
             _ => {
                 out.insert(k.clone(), v.clone());
             }
         }
     }
-    if out.is_empty() { Value::Null } else { Value::Object(out) }
+    if out.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(out)
+    }
 }
 
 pub fn observed_access_rule(rule: &Value) -> Option<Item> {
@@ -346,7 +514,10 @@ pub fn observed_access_rule(rule: &Value) -> Option<Item> {
 
 pub fn observed_setting(setting: &Value) -> Option<Item> {
     let id = str_field(setting, "id")?;
-    Some(Item::new(id).field("value", setting.get("value").cloned().unwrap_or(Value::Null)))
+    Some(Item::new(id).field(
+        "value",
+        setting.get("value").cloned().unwrap_or(Value::Null),
+    ))
 }
 
 pub fn observed_policy(p: &Value) -> Option<Item> {
@@ -356,22 +527,46 @@ pub fn observed_policy(p: &Value) -> Option<Item> {
         p.get("mechanisms")
             .and_then(|m| m.get(kind))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|e| e.get("id").and_then(Value::as_str).map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.get("id").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut filters = std::collections::BTreeMap::new();
     if let Some(Value::Object(map)) = p.get("filters") {
         for (k, v) in map {
-            let values: Vec<String> = v.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+            let values: Vec<String> = v
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
             filters.insert(k.clone(), values);
         }
     }
     Some(
         Item::new(name)
-            .field("alert_type", p.get("alert_type").cloned().unwrap_or(Value::Null))
-            .field("enabled", p.get("enabled").and_then(Value::as_bool).unwrap_or(false))
-            .field("description", str_field(p, "description").unwrap_or_default())
-            .field("mechanisms", mechanisms_value(&ids("email"), &ids("webhooks"), &ids("pagerduty")))
+            .field(
+                "alert_type",
+                p.get("alert_type").cloned().unwrap_or(Value::Null),
+            )
+            .field(
+                "enabled",
+                p.get("enabled").and_then(Value::as_bool).unwrap_or(false),
+            )
+            .field(
+                "description",
+                str_field(p, "description").unwrap_or_default(),
+            )
+            .field(
+                "mechanisms",
+                mechanisms_value(&ids("email"), &ids("webhooks"), &ids("pagerduty")),
+            )
             .field("filters", filters_value(&filters))
             .with_handle(id)
             .with_raw(p.clone()),
@@ -384,15 +579,25 @@ pub fn observed_logpush_job(j: &Value) -> Option<Item> {
         other => other.to_string(),
     })?;
     // Unnamed jobs cannot be declared; key them by id so they still show as unmanaged.
-    let key = str_field(j, "name").filter(|n| !n.is_empty()).map(str::to_string).unwrap_or_else(|| format!("id-{id}"));
+    let key = str_field(j, "name")
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("id-{id}"));
     let dest = str_field(j, "destination_conf").unwrap_or_default();
-    let fields = j.get("output_options").and_then(|o| o.get("field_names")).cloned().unwrap_or(Value::Null);
+    let fields = j
+        .get("output_options")
+        .and_then(|o| o.get("field_names"))
+        .cloned()
+        .unwrap_or(Value::Null);
     Some(
         Item::new(key)
             .field("dataset", j.get("dataset").cloned().unwrap_or(Value::Null))
             .field("destination", normalize::mask_destination(dest.trim()))
             .field("destination_digest", destination_digest(dest))
-            .field("enabled", j.get("enabled").and_then(Value::as_bool).unwrap_or(false))
+            .field(
+                "enabled",
+                j.get("enabled").and_then(Value::as_bool).unwrap_or(false),
+            )
             .field("fields", fields)
             .with_handle(id)
             .with_raw(j.clone()),
@@ -410,7 +615,9 @@ mod tests {
     }
 
     fn observed(section: &str, kind: SectionKind, items: Vec<Item>) -> State {
-        State { sections: vec![Section::new(section, kind, items)] }
+        State {
+            sections: vec![Section::new(section, kind, items)],
+        }
     }
 
     #[test]
@@ -433,8 +640,16 @@ ipAccessRules:
             json!({"id": "a2", "mode": "whitelist", "configuration": {"target": "ip_range", "value": "192.0.2.0/24"}, "notes": "office"}),
             json!({"id": "a3", "mode": "block", "configuration": {"target": "country", "value": "kp"}, "notes": ""}),
         ];
-        let mut obs = observed(WAF, SectionKind::Ordered, vec![observed_rule(WAF, &cf_rule).expect("rule")]);
-        obs.push(Section::new(ACCESS, SectionKind::Unordered, cf_access.iter().filter_map(observed_access_rule).collect()));
+        let mut obs = observed(
+            WAF,
+            SectionKind::Ordered,
+            vec![observed_rule(WAF, &cf_rule).expect("rule")],
+        );
+        obs.push(Section::new(
+            ACCESS,
+            SectionKind::Unordered,
+            cf_access.iter().filter_map(observed_access_rule).collect(),
+        ));
         let d = diff(&target.desired, &obs, UnmanagedPolicy::Report);
         assert!(d.in_sync(), "{:?}", d.drift);
         assert_eq!(d.managed, 4);
@@ -449,10 +664,20 @@ wafCustomRules:
 "#);
         let target = firewall_target(&desired).expect("valid");
         let cf_rule = json!({"id": "r1", "ref": "block-admin", "expression": "(http.request.uri.path contains \"/admin\")", "action": "log", "enabled": false});
-        let obs = observed(WAF, SectionKind::Ordered, vec![observed_rule(WAF, &cf_rule).expect("rule")]);
+        let obs = observed(
+            WAF,
+            SectionKind::Ordered,
+            vec![observed_rule(WAF, &cf_rule).expect("rule")],
+        );
         let d = diff(&target.desired, &obs, UnmanagedPolicy::Report);
         let paths: Vec<&str> = d.drift.iter().map(|x| x.path.as_str()).collect();
-        assert_eq!(paths, ["wafCustomRules[block-admin].action", "wafCustomRules[block-admin].enabled"]);
+        assert_eq!(
+            paths,
+            [
+                "wafCustomRules[block-admin].action",
+                "wafCustomRules[block-admin].enabled"
+            ]
+        );
     }
 
     #[test]
@@ -466,8 +691,15 @@ rateLimitRules:
         let same = json!({"id": "r", "ref": "login", "expression": "(http.request.uri.path eq \"/login\")", "action": "block", "ratelimit": {"characteristics": ["cf.colo.id", "ip.src"], "period": 60, "requests_per_period": 10, "mitigation_timeout": 600}});
         let mut looser = same.clone();
         looser["ratelimit"]["requests_per_period"] = json!(100);
-        for (obs_rule, want) in [(same, vec![]), (looser, vec!["rateLimitRules[login].requests_per_period"])] {
-            let obs = observed(RATE_LIMIT, SectionKind::Ordered, vec![observed_rule(RATE_LIMIT, &obs_rule).expect("rule")]);
+        for (obs_rule, want) in [
+            (same, vec![]),
+            (looser, vec!["rateLimitRules[login].requests_per_period"]),
+        ] {
+            let obs = observed(
+                RATE_LIMIT,
+                SectionKind::Ordered,
+                vec![observed_rule(RATE_LIMIT, &obs_rule).expect("rule")],
+            );
             let d = diff(&target.desired, &obs, UnmanagedPolicy::Report);
             let paths: Vec<&str> = d.drift.iter().map(|x| x.path.as_str()).collect();
             assert_eq!(paths, want);
@@ -477,13 +709,27 @@ rateLimitRules:
     #[test]
     fn invalid_blocks_are_rejected_with_a_reason() {
         let cases = [
-            ("ipAccessRules: [{mode: block, target: ip_range, value: \"10.0.0.0/99\"}]", "not a CIDR"),
-            ("ipAccessRules: [{mode: block, target: ip, value: \"2001:db8::1\"}]", "use target ip6"),
-            ("ipAccessRules: [{mode: block, target: ip, value: \"10.0.0.1\"}, {mode: challenge, target: ip, value: \" 10.0.0.1\"}]", "declared twice"),
-            ("rateLimitRules: [{ref: a, expression: x, action: block, characteristics: [ip.src], period: 60, requestsPerPeriod: 1, mitigationTimeout: 60}]", "cf.colo.id"),
+            (
+                "ipAccessRules: [{mode: block, target: ip_range, value: \"10.0.0.0/99\"}]",
+                "not a CIDR",
+            ),
+            (
+                "ipAccessRules: [{mode: block, target: ip, value: \"2001:db8::1\"}]",
+                "use target ip6",
+            ),
+            (
+                "ipAccessRules: [{mode: block, target: ip, value: \"10.0.0.1\"}, {mode: challenge, target: ip, value: \" 10.0.0.1\"}]",
+                "declared twice",
+            ),
+            (
+                "rateLimitRules: [{ref: a, expression: x, action: block, characteristics: [ip.src], period: 60, requestsPerPeriod: 1, mitigationTimeout: 60}]",
+                "cf.colo.id",
+            ),
         ];
         for (block, want) in cases {
-            let desired = fw(&format!("zoneId: 023e105f4ecef8ad9ca31a8372d0c353\n{block}"));
+            let desired = fw(&format!(
+                "zoneId: 023e105f4ecef8ad9ca31a8372d0c353\n{block}"
+            ));
             match firewall_target(&desired) {
                 Ok(_) => panic!("{block} should be invalid"),
                 Err(e) => assert!(e.0.contains(want), "{block}: {} should mention {want}", e.0),
@@ -502,9 +748,17 @@ rateLimitRules:
         let shown = serde_json::to_string(&item.fields).expect("json");
         assert!(!shown.contains("TOPSECRET"), "{shown}");
         let other = json!({"id": 1, "name": "fw", "dataset": "firewall_events", "destination_conf": "s3://b/p?region=us-east-1&secret-access-key=OTHER", "enabled": true});
-        let obs = observed(LOGPUSH, SectionKind::Unordered, vec![observed_logpush_job(&other).expect("job")]);
+        let obs = observed(
+            LOGPUSH,
+            SectionKind::Unordered,
+            vec![observed_logpush_job(&other).expect("job")],
+        );
         let d = diff(&target.desired, &obs, UnmanagedPolicy::Report);
         let paths: Vec<&str> = d.drift.iter().map(|x| x.path.as_str()).collect();
-        assert_eq!(paths, ["logpushJobs[fw].destination_digest"], "a changed key is drift even though it is masked");
+        assert_eq!(
+            paths,
+            ["logpushJobs[fw].destination_digest"],
+            "a changed key is drift even though it is masked"
+        );
     }
 }
