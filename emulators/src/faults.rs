@@ -104,8 +104,11 @@ impl Faults {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Arms a rule. A rule limited to zero uses is dropped straight away.
     pub fn inject(&self, rule: FaultRule) {
-        self.lock().push(rule);
+        if rule.times != Some(0) {
+            self.lock().push(rule);
+        }
     }
 
     pub fn clear(&self) {
@@ -156,8 +159,7 @@ pub async fn middleware(
             response
         }
         Fault::ServerError { status } => {
-            let status =
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let message = format!(
                 "{} (injected fault)",
                 status.canonical_reason().unwrap_or("Server error")
@@ -209,6 +211,7 @@ mod tests {
         faults.inject(FaultRule::new("/a", Fault::WrongShape).times(0));
         faults.inject(FaultRule::new("/b", Fault::WrongShape));
         assert_eq!(faults.take("GET", "/a"), None);
+        assert_eq!(faults.rules().len(), 1);
         for _ in 0..5 {
             assert_eq!(faults.take("GET", "/b"), Some(Fault::WrongShape));
         }

@@ -48,7 +48,9 @@ impl RunningEmulator {
             let _ = signal.send(());
         }
         if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err()
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
         {
             task.abort();
         }
@@ -110,7 +112,10 @@ pub fn instrument(router: Router, log: RequestLog, faults: Faults, style: Provid
             (faults, style),
             faults::middleware,
         ))
-        .layer(middleware::from_fn_with_state((log, style), record_requests))
+        .layer(middleware::from_fn_with_state(
+            (log, style),
+            record_requests,
+        ))
 }
 
 /// One request as the emulator saw it.
@@ -148,7 +153,9 @@ impl RequestLog {
 
     fn lock(&self) -> MutexGuard<'_, LogInner> {
         // A panicking test thread must not make the log unreadable for the others.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn start(&self, entry: RecordedRequest) -> u64 {
@@ -184,7 +191,9 @@ impl RequestLog {
         self.lock()
             .entries
             .iter()
-            .filter(|(_, e)| e.method.eq_ignore_ascii_case(method) && e.path.contains(path_contains))
+            .filter(|(_, e)| {
+                e.method.eq_ignore_ascii_case(method) && e.path.contains(path_contains)
+            })
             .count()
     }
 
@@ -231,7 +240,9 @@ async fn record_requests(
         body: body_value(&bytes),
         status: 0,
     });
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     log.finish(seq, response.status().as_u16());
     response
 }
@@ -371,11 +382,18 @@ mod tests {
 
     #[test]
     fn rfc3339_formats_known_instants() {
-        let at = |secs: u64, micros: u64| UNIX_EPOCH + Duration::from_micros(secs * 1_000_000 + micros);
+        let at =
+            |secs: u64, micros: u64| UNIX_EPOCH + Duration::from_micros(secs * 1_000_000 + micros);
         assert_eq!(rfc3339(at(0, 0)), "1970-01-01T00:00:00.000000Z");
         assert_eq!(rfc3339(at(951_782_400, 0)), "2000-02-29T00:00:00.000000Z");
-        assert_eq!(rfc3339(at(1_722_470_400 + 3661, 42)), "2024-08-01T01:01:01.000042Z");
-        assert_eq!(rfc3339(at(4_102_444_799, 999_999)), "2099-12-31T23:59:59.999999Z");
+        assert_eq!(
+            rfc3339(at(1_722_470_400 + 3661, 42)),
+            "2024-08-01T01:01:01.000042Z"
+        );
+        assert_eq!(
+            rfc3339(at(4_102_444_799, 999_999)),
+            "2099-12-31T23:59:59.999999Z"
+        );
     }
 
     #[test]
@@ -387,8 +405,12 @@ mod tests {
         assert_eq!(first, second);
         let unique: std::collections::BTreeSet<_> = first.iter().collect();
         assert_eq!(unique.len(), 100);
-        assert!(first.iter().all(|id| id.len() == 32
-            && id.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))));
+        assert!(first.iter().all(|id| {
+            id.len() == 32
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        }));
         let uuid = a.uuid();
         assert_eq!(uuid.len(), 36);
         assert_eq!(uuid.matches('-').count(), 4);

@@ -53,7 +53,11 @@ fn one_of<'a>(
 
 /// Lists with real pagination and the documented filters (`mode`, `configuration.target`,
 /// `configuration.value`, `notes`, `match`) and ordering (`order`, `direction`).
-pub(crate) async fn list(State(shared): Ctx, Path(zone_id): Path<String>, query: QueryParams) -> ApiResult {
+pub(crate) async fn list(
+    State(shared): Ctx,
+    Path(zone_id): Path<String>,
+    query: QueryParams,
+) -> ApiResult {
     let query = query_params(query)?;
     let paging = Paging::from_query(&query, 20, 1, 1000)?;
     let mode = one_of(&query, "mode", ACCESS_MODES)?;
@@ -107,7 +111,11 @@ pub(crate) async fn list(State(shared): Ctx, Path(zone_id): Path<String>, query:
         };
         rules.sort_by(|a, b| {
             let ordering: Ordering = key(a).cmp(&key(b));
-            if descending { ordering.reverse() } else { ordering }
+            if descending {
+                ordering.reverse()
+            } else {
+                ordering
+            }
         });
     }
     let items = rules.into_iter().map(|r| rule_json(zone, r)).collect();
@@ -115,7 +123,11 @@ pub(crate) async fn list(State(shared): Ctx, Path(zone_id): Path<String>, query:
     Ok(super::success_paged(page, info))
 }
 
-pub(crate) async fn create(State(shared): Ctx, Path(zone_id): Path<String>, body: Bytes) -> ApiResult {
+pub(crate) async fn create(
+    State(shared): Ctx,
+    Path(zone_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let body = json_body(&body)?;
     let mut guard = shared.store();
     let store = &mut *guard;

@@ -47,9 +47,8 @@ fn parse(body: &Bytes) -> Result<AlertingPolicy, ApiError> {
         // Explicit nulls mean "unset", which serde would reject for maps.
         obj.retain(|_, v| !v.is_null());
     }
-    serde_json::from_value(body).map_err(|err| {
-        ApiError::bad_request(CODE_POLICY_INVALID, format!("invalid policy: {err}"))
-    })
+    serde_json::from_value(body)
+        .map_err(|err| ApiError::bad_request(CODE_POLICY_INVALID, format!("invalid policy: {err}")))
 }
 
 pub(crate) async fn list(
@@ -81,7 +80,10 @@ pub(crate) async fn create(
     policy.id = Some(id.clone());
     policy.created = Some(now.clone());
     policy.modified = Some(now);
-    store.account_mut(&account_id)?.alerting_policies.push(policy);
+    store
+        .account_mut(&account_id)?
+        .alerting_policies
+        .push(policy);
     Ok(super::success(json!({ "id": id })))
 }
 

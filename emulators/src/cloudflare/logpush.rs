@@ -20,7 +20,10 @@ fn jobs<'s>(store: &'s Store, scope: Scope<'_>) -> Result<&'s Vec<LogpushJob>, A
     }
 }
 
-fn jobs_mut<'s>(store: &'s mut Store, scope: Scope<'_>) -> Result<&'s mut Vec<LogpushJob>, ApiError> {
+fn jobs_mut<'s>(
+    store: &'s mut Store,
+    scope: Scope<'_>,
+) -> Result<&'s mut Vec<LogpushJob>, ApiError> {
     match scope {
         Scope::Zone(id) => Ok(&mut store.zone_mut(id)?.logpush_jobs),
         Scope::Account(id) => Ok(&mut store.account_mut(id)?.logpush_jobs),
@@ -29,7 +32,7 @@ fn jobs_mut<'s>(store: &'s mut Store, scope: Scope<'_>) -> Result<&'s mut Vec<Lo
 
 /// Every field of the spec's job object, nullable ones as `null` when unset.
 fn job_json(job: &LogpushJob) -> Value {
-    json!({
+    let mut value = json!({
         "id": job.id,
         "name": job.name,
         "dataset": job.dataset,
@@ -38,14 +41,18 @@ fn job_json(job: &LogpushJob) -> Value {
         "output_options": job.output_options,
         "logpull_options": job.logpull_options,
         "frequency": job.frequency,
-        "kind": job.kind,
         "max_upload_bytes": job.max_upload_bytes,
         "max_upload_interval_seconds": job.max_upload_interval_seconds,
         "max_upload_records": job.max_upload_records,
         "last_complete": job.last_complete,
         "last_error": job.last_error,
         "error_message": job.error_message,
-    })
+    });
+    // The spec's enum for kind is only "edge" (and lists no null), so unset means absent.
+    if let Some(kind) = job.kind.as_deref().filter(|k| !k.is_empty()) {
+        value["kind"] = json!(kind);
+    }
+    value
 }
 
 fn job_id(raw: &str) -> Result<u64, ApiError> {
@@ -58,7 +65,10 @@ fn job_id(raw: &str) -> Result<u64, ApiError> {
 }
 
 fn not_found(id: u64) -> ApiError {
-    ApiError::not_found(CODE_LOGPUSH_NOT_FOUND, format!("no Logpush job with id {id}"))
+    ApiError::not_found(
+        CODE_LOGPUSH_NOT_FOUND,
+        format!("no Logpush job with id {id}"),
+    )
 }
 
 /// Copies the writable fields present in a validated body; health fields are read-only and
@@ -88,7 +98,7 @@ fn apply(job: &mut LogpushJob, body: &Map<String, Value>) {
         job.frequency = Some(text("frequency").unwrap_or_else(|| "high".to_owned()));
     }
     if body.contains_key("kind") {
-        job.kind = Some(text("kind").unwrap_or_default());
+        job.kind = text("kind").filter(|k| !k.is_empty());
     }
     if body.contains_key("max_upload_bytes") {
         job.max_upload_bytes = number("max_upload_bytes");
@@ -115,7 +125,6 @@ fn create(shared: &Ctx, scope: Scope<'_>, body: &Bytes) -> ApiResult {
     let mut job = LogpushJob {
         id: Some(store.next_job_id),
         frequency: Some("high".to_owned()),
-        kind: Some(String::new()),
         ..LogpushJob::default()
     };
     apply(&mut job, &body);
@@ -231,4 +240,3 @@ pub(crate) async fn delete_account(
 ) -> ApiResult {
     delete(&shared, Scope::Account(&account), &id)
 }
-

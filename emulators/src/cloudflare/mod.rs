@@ -214,7 +214,10 @@ impl Store {
                 zone.settings.entry(id.to_owned()).or_insert(default);
             }
             for ruleset in zone.rulesets.values_mut() {
-                let updated = ruleset.last_updated.get_or_insert_with(|| now.clone()).clone();
+                let updated = ruleset
+                    .last_updated
+                    .get_or_insert_with(|| now.clone())
+                    .clone();
                 ruleset.id.get_or_insert_with(|| ids.hex32());
                 ruleset.name.get_or_insert_with(|| "default".to_owned());
                 ruleset.description.get_or_insert_with(String::new);
@@ -278,7 +281,6 @@ fn normalize_job(job: &mut LogpushJob, next_job_id: &mut u64) {
         *next_job_id += 1;
     }
     job.frequency.get_or_insert_with(|| "high".to_owned());
-    job.kind.get_or_insert_with(String::new);
 }
 
 /// Fixed-window throttle modelled on Cloudflare's per-token limit.
@@ -429,7 +431,11 @@ impl CloudflareEmulator {
     /// Like [`Self::set_rate_limit`] with an explicit window (Cloudflare's real limit is 1200
     /// requests per 5 minutes). `0` requests disables throttling.
     pub fn set_rate_limit_window(&self, max_requests_per_window: u32, window: Duration) {
-        let mut throttle = self.shared.throttle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut throttle = self
+            .shared
+            .throttle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         *throttle = (max_requests_per_window > 0 && !window.is_zero()).then(|| Throttle {
             max: max_requests_per_window,
             window,
@@ -594,7 +600,10 @@ impl Paging {
         };
         let page = number("page", 1)?;
         if page == 0 {
-            return Err(ApiError::bad_request(CODE_BAD_QUERY, "page must be 1 or more"));
+            return Err(ApiError::bad_request(
+                CODE_BAD_QUERY,
+                "page must be 1 or more",
+            ));
         }
         let per_page = number("per_page", default_per_page)?.clamp(min, max);
         Ok(Self { page, per_page })
@@ -626,7 +635,10 @@ async fn authenticate(State(shared): Ctx, req: Request, next: Next) -> Response 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let accepted =
         presented.is_some_and(|token| shared.store().seed.tokens.iter().any(|t| t == token));

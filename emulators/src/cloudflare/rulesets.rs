@@ -33,10 +33,19 @@ pub(crate) fn rule_json(rule: &Rule) -> Value {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     obj.insert("id".into(), json!(rule.id));
-    obj.insert("ref".into(), json!(rule.reference.as_ref().or(rule.id.as_ref())));
-    obj.insert("version".into(), json!(rule.version.as_deref().unwrap_or("1")));
+    obj.insert(
+        "ref".into(),
+        json!(rule.reference.as_ref().or(rule.id.as_ref())),
+    );
+    obj.insert(
+        "version".into(),
+        json!(rule.version.as_deref().unwrap_or("1")),
+    );
     obj.insert("last_updated".into(), json!(rule.last_updated));
-    obj.insert("description".into(), json!(rule.description.as_deref().unwrap_or("")));
+    obj.insert(
+        "description".into(),
+        json!(rule.description.as_deref().unwrap_or("")),
+    );
     obj.insert("expression".into(), json!(rule.expression));
     obj.insert("action".into(), json!(rule.action));
     obj.insert("enabled".into(), json!(rule.enabled.unwrap_or(true)));
@@ -145,10 +154,16 @@ pub(crate) async fn put_entrypoint(
         }
     }
     if matches!(body.get("name"), Some(Value::String(n)) if n.is_empty()) {
-        return Err(ApiError::bad_request(CODE_RULESET_INVALID, "name must not be empty"));
+        return Err(ApiError::bad_request(
+            CODE_RULESET_INVALID,
+            "name must not be empty",
+        ));
     }
     let previous = store.zone(&zone_id)?.rulesets.get(&phase).cloned();
-    let existing = previous.as_ref().map(|r| r.rules.as_slice()).unwrap_or_default();
+    let existing = previous
+        .as_ref()
+        .map(|r| r.rules.as_slice())
+        .unwrap_or_default();
     validate::rules(&phase, rules, existing).map_err(ApiError::invalid)?;
 
     let now = now_rfc3339();
@@ -197,8 +212,14 @@ fn build_rule(body: &Value, existing: &[Rule], ids: &mut IdGen, now: &str) -> Ru
     let obj = body.as_object().unwrap_or(&empty);
     let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_owned);
     let present = |key: &str| obj.get(key).filter(|v| !v.is_null()).cloned();
-    let old = text("id").and_then(|id| existing.iter().find(|r| r.id.as_deref() == Some(id.as_str())));
-    let id = old.and_then(|r| r.id.clone()).unwrap_or_else(|| ids.hex32());
+    let old = text("id").and_then(|id| {
+        existing
+            .iter()
+            .find(|r| r.id.as_deref() == Some(id.as_str()))
+    });
+    let id = old
+        .and_then(|r| r.id.clone())
+        .unwrap_or_else(|| ids.hex32());
     let extra: BTreeMap<String, Value> = obj
         .iter()
         .filter(|(k, _)| {

@@ -185,7 +185,7 @@ pub struct LogpushJob {
     /// `high` (default) or `low`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frequency: Option<String>,
-    /// `""` (default) or `edge`.
+    /// Unset (the default) or `edge`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -60,7 +60,10 @@ pub(crate) async fn get_one(
 ) -> ApiResult {
     let store = shared.store();
     let zone = store.zone(&zone_id)?;
-    let value = zone.settings.get(&setting_id).ok_or_else(|| unknown(&setting_id))?;
+    let value = zone
+        .settings
+        .get(&setting_id)
+        .ok_or_else(|| unknown(&setting_id))?;
     Ok(super::success(setting_json(
         &store,
         &zone_id,

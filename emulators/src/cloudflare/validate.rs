@@ -132,15 +132,23 @@ fn phase_actions(phase: &str) -> Option<&'static [&'static str]> {
 
 /// Managed rulesets every zone can deploy with an `execute` rule: (id, name).
 pub const MANAGED_RULESETS: &[(&str, &str)] = &[
-    ("efb7b8c949ac4650a09736fc376e9aee", "Cloudflare Managed Ruleset"),
-    ("4814384a9e5d4991b9815dcfc25d2f1f", "Cloudflare OWASP Core Ruleset"),
-    ("c2e184081120413c86c3ab7e14069605", "Cloudflare Exposed Credentials Check Ruleset"),
-    ("77454fe2d30c4220b5701f6fdfb893ba", "Cloudflare Free Managed Ruleset"),
+    (
+        "efb7b8c949ac4650a09736fc376e9aee",
+        "Cloudflare Managed Ruleset",
+    ),
+    (
+        "4814384a9e5d4991b9815dcfc25d2f1f",
+        "Cloudflare OWASP Core Ruleset",
+    ),
+    (
+        "c2e184081120413c86c3ab7e14069605",
+        "Cloudflare Exposed Credentials Check Ruleset",
+    ),
+    (
+        "77454fe2d30c4220b5701f6fdfb893ba",
+        "Cloudflare Free Managed Ruleset",
+    ),
 ];
-
-fn is_hex32(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
 
 fn positive_int(v: Option<&Value>) -> bool {
     v.and_then(Value::as_u64).is_some_and(|n| n > 0)
@@ -192,15 +200,26 @@ pub fn rules(phase: &str, rules: &[Value], existing: &[Rule]) -> Result<(), Vec<
             _ => problems.push(Problem::at(
                 code,
                 at("action"),
-                format!("action is required and must be one of: {}", ACTIONS.join(", ")),
+                format!(
+                    "action is required and must be one of: {}",
+                    ACTIONS.join(", ")
+                ),
             )),
         }
         check_action_parameters(action, obj.get("action_parameters"), &at, &mut problems);
         if !matches!(obj.get("enabled"), None | Some(Value::Bool(_))) {
-            problems.push(Problem::at(code, at("enabled"), "enabled must be a boolean"));
+            problems.push(Problem::at(
+                code,
+                at("enabled"),
+                "enabled must be a boolean",
+            ));
         }
         if !matches!(obj.get("description"), None | Some(Value::String(_))) {
-            problems.push(Problem::at(code, at("description"), "description must be a string"));
+            problems.push(Problem::at(
+                code,
+                at("description"),
+                "description must be a string",
+            ));
         }
         if let Some(logging) = obj.get("logging")
             && !logging.get("enabled").is_some_and(Value::is_boolean)
@@ -215,16 +234,24 @@ pub fn rules(phase: &str, rules: &[Value], existing: &[Rule]) -> Result<(), Vec<
         match obj.get("id") {
             None => {}
             Some(Value::String(id)) => {
-                existing_rule = existing.iter().find(|r| r.id.as_deref() == Some(id.as_str()));
+                existing_rule = existing
+                    .iter()
+                    .find(|r| r.id.as_deref() == Some(id.as_str()));
                 if existing_rule.is_none() {
                     problems.push(Problem::at(
                         code,
                         at("id"),
-                        format!("rule id {id} does not exist in this ruleset; omit id to create a rule"),
+                        format!(
+                            "rule id {id} does not exist in this ruleset; omit id to create a rule"
+                        ),
                     ));
                 }
                 if !ids.insert(id.clone()) {
-                    problems.push(Problem::at(code, at("id"), format!("rule id {id} appears twice")));
+                    problems.push(Problem::at(
+                        code,
+                        at("id"),
+                        format!("rule id {id} appears twice"),
+                    ));
                 }
             }
             Some(_) => problems.push(Problem::at(code, at("id"), "id must be a string")),
@@ -233,7 +260,11 @@ pub fn rules(phase: &str, rules: &[Value], existing: &[Rule]) -> Result<(), Vec<
             None => existing_rule.and_then(|r| r.reference.clone()),
             Some(Value::String(r)) if !r.is_empty() => Some(r.clone()),
             Some(_) => {
-                problems.push(Problem::at(code, at("ref"), "ref must be a non-empty string"));
+                problems.push(Problem::at(
+                    code,
+                    at("ref"),
+                    "ref must be a non-empty string",
+                ));
                 None
             }
         };
@@ -267,7 +298,11 @@ fn check_action_parameters(
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map),
         Some(_) => {
-            problems.push(Problem::at(code, ptr, "action_parameters must be an object"));
+            problems.push(Problem::at(
+                code,
+                ptr,
+                "action_parameters must be an object",
+            ));
             return;
         }
     };
@@ -275,7 +310,10 @@ fn check_action_parameters(
         (Some("execute"), None) | (Some("skip"), None) => problems.push(Problem::at(
             code,
             ptr,
-            format!("action_parameters are required for action '{}'", action.unwrap_or_default()),
+            format!(
+                "action_parameters are required for action '{}'",
+                action.unwrap_or_default()
+            ),
         )),
         (Some("execute"), Some(p)) => match p.get("id").and_then(Value::as_str) {
             Some(id) if MANAGED_RULESETS.iter().any(|(known, _)| *known == id) => {}
@@ -296,7 +334,10 @@ fn check_action_parameters(
                 problems.push(Problem::at(
                     code,
                     ptr.clone(),
-                    format!("skip rules need one of action_parameters.{}", keys.join(", .")),
+                    format!(
+                        "skip rules need one of action_parameters.{}",
+                        keys.join(", .")
+                    ),
                 ));
             }
             if let Some(ruleset) = p.get("ruleset")
@@ -403,14 +444,20 @@ fn check_ratelimit(
             "ratelimit.requests_per_period must be a positive integer",
         ));
     }
-    if rl.get("mitigation_timeout").is_some_and(|v| v.as_u64().is_none()) {
+    if rl
+        .get("mitigation_timeout")
+        .is_some_and(|v| v.as_u64().is_none())
+    {
         problems.push(Problem::at(
             code,
             format!("{ptr}/mitigation_timeout"),
             "ratelimit.mitigation_timeout must be a non-negative integer (seconds)",
         ));
     }
-    if rl.get("requests_to_origin").is_some_and(|v| !v.is_boolean()) {
+    if rl
+        .get("requests_to_origin")
+        .is_some_and(|v| !v.is_boolean())
+    {
         problems.push(Problem::at(
             code,
             format!("{ptr}/requests_to_origin"),
@@ -484,7 +531,10 @@ pub fn setting(id: &str, value: &Value) -> Option<Result<(), String>> {
 }
 
 fn security_header(value: &Value) -> Result<(), String> {
-    let Some(hsts) = value.get("strict_transport_security").and_then(Value::as_object) else {
+    let Some(hsts) = value
+        .get("strict_transport_security")
+        .and_then(Value::as_object)
+    else {
         return Err("security_header must be an object with strict_transport_security".into());
     };
     for (key, field) in hsts {
@@ -513,7 +563,10 @@ fn access_mode(value: Option<&Value>) -> Result<(), Problem> {
         Some(m) if ACCESS_MODES.contains(&m) => Ok(()),
         _ => Err(Problem::new(
             CODE_ACCESS_RULE_INVALID,
-            format!("mode is required and must be one of: {}", ACCESS_MODES.join(", ")),
+            format!(
+                "mode is required and must be one of: {}",
+                ACCESS_MODES.join(", ")
+            ),
         )),
     }
 }
@@ -524,10 +577,19 @@ pub fn access_rule(body: &Value) -> Result<(), Problem> {
     access_mode(body.get("mode"))?;
     notes(body.get("notes"))?;
     let Some(config) = body.get("configuration").and_then(Value::as_object) else {
-        return Err(Problem::new(code, "configuration {target, value} is required"));
+        return Err(Problem::new(
+            code,
+            "configuration {target, value} is required",
+        ));
     };
-    let target = config.get("target").and_then(Value::as_str).unwrap_or_default();
-    let value = config.get("value").and_then(Value::as_str).unwrap_or_default();
+    let target = config
+        .get("target")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let value = config
+        .get("value")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if value.is_empty() {
         return Err(Problem::new(code, "configuration.value is required"));
     }
@@ -536,10 +598,10 @@ pub fn access_rule(body: &Value) -> Result<(), Problem> {
         "ip6" => value.parse::<Ipv6Addr>().is_ok(),
         // Cloudflare only accepts these prefix lengths for IP access rules.
         "ip_range" => match value.split_once('/') {
-            Some((addr, len)) => match (addr.parse::<IpAddr>(), len.parse::<u8>()) {
-                (Ok(IpAddr::V4(_)), Ok(16 | 24)) | (Ok(IpAddr::V6(_)), Ok(32 | 48 | 64)) => true,
-                _ => false,
-            },
+            Some((addr, len)) => matches!(
+                (addr.parse::<IpAddr>(), len.parse::<u8>()),
+                (Ok(IpAddr::V4(_)), Ok(16 | 24)) | (Ok(IpAddr::V6(_)), Ok(32 | 48 | 64))
+            ),
             None => false,
         },
         "asn" => value
@@ -548,7 +610,9 @@ pub fn access_rule(body: &Value) -> Result<(), Problem> {
         "country" => {
             value.len() == 2
                 && value.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
-                && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         }
         _ => {
             return Err(Problem::new(
@@ -577,13 +641,19 @@ pub fn access_rule(body: &Value) -> Result<(), Problem> {
 fn notes(value: Option<&Value>) -> Result<(), Problem> {
     match value {
         None | Some(Value::Null) | Some(Value::String(_)) => Ok(()),
-        Some(_) => Err(Problem::new(CODE_ACCESS_RULE_INVALID, "notes must be a string")),
+        Some(_) => Err(Problem::new(
+            CODE_ACCESS_RULE_INVALID,
+            "notes must be a string",
+        )),
     }
 }
 
 /// A PATCH body: only `mode` and `notes` may change.
 pub fn access_rule_patch(body: &Map<String, Value>) -> Result<(), Problem> {
-    if let Some(key) = body.keys().find(|k| !matches!(k.as_str(), "mode" | "notes")) {
+    if let Some(key) = body
+        .keys()
+        .find(|k| !matches!(k.as_str(), "mode" | "notes"))
+    {
         return Err(Problem::new(
             CODE_ACCESS_RULE_INVALID,
             format!("{key} cannot be changed; only mode and notes can be edited"),
@@ -668,7 +738,11 @@ pub fn alerting_policy(body: &Value) -> Result<(), Problem> {
     if !body.is_object() {
         return bad("request body must be a JSON object".into());
     }
-    if !body.get("name").and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty()) {
+    if body
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(|s| s.trim().is_empty())
+    {
         return bad("name is required and must be a non-empty string".into());
     }
     match body.get("alert_type").and_then(Value::as_str) {
@@ -691,15 +765,24 @@ pub fn alerting_policy(body: &Value) -> Result<(), Problem> {
             ));
         }
         let Some(list) = list.as_array() else {
-            return bad(format!("mechanisms.{kind} must be a list of {{id}} objects"));
+            return bad(format!(
+                "mechanisms.{kind} must be a list of {{id}} objects"
+            ));
         };
         for target in list {
-            let Some(id) = target.get("id").and_then(Value::as_str).filter(|s| !s.is_empty())
+            let Some(id) = target
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
             else {
-                return bad(format!("every mechanisms.{kind} entry needs a non-empty id"));
+                return bad(format!(
+                    "every mechanisms.{kind} entry needs a non-empty id"
+                ));
             };
             if kind == "email" && !id.contains('@') {
-                return bad(format!("mechanisms.email id {id:?} is not an email address"));
+                return bad(format!(
+                    "mechanisms.email id {id:?} is not an email address"
+                ));
             }
             targets += 1;
         }
@@ -707,10 +790,16 @@ pub fn alerting_policy(body: &Value) -> Result<(), Problem> {
     if targets == 0 {
         return bad("mechanisms must name at least one destination".into());
     }
-    if !matches!(body.get("description"), None | Some(Value::Null | Value::String(_))) {
+    if !matches!(
+        body.get("description"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
         return bad("description must be a string".into());
     }
-    if !matches!(body.get("alert_interval"), None | Some(Value::Null | Value::String(_))) {
+    if !matches!(
+        body.get("alert_interval"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
         return bad("alert_interval must be a string such as \"30m\"".into());
     }
     match body.get("filters") {
@@ -737,7 +826,8 @@ pub fn logpush_job(body: &Value, creating: bool) -> Result<(), Problem> {
     let Some(obj) = body.as_object() else {
         return bad("request body must be a JSON object".into());
     };
-    let nullable_string = |key: &str| matches!(obj.get(key), None | Some(Value::Null | Value::String(_)));
+    let nullable_string =
+        |key: &str| matches!(obj.get(key), None | Some(Value::Null | Value::String(_)));
     match obj.get("destination_conf") {
         None if !creating => {}
         Some(Value::String(dest)) if destination_ok(dest) => {}
@@ -753,21 +843,32 @@ pub fn logpush_job(body: &Value, creating: bool) -> Result<(), Problem> {
         Some(Value::String(ds))
             if !ds.is_empty()
                 && ds.len() <= 256
-                && ds.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => {}
-        _ => return bad("dataset is required and must match ^[a-zA-Z0-9_-]+$ (e.g. firewall_events)".into()),
+                && ds
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => {}
+        _ => {
+            return bad(
+                "dataset is required and must match ^[a-zA-Z0-9_-]+$ (e.g. firewall_events)".into(),
+            );
+        }
     }
     match obj.get("name") {
         None | Some(Value::Null) => {}
         Some(Value::String(name))
             if name.len() <= 512
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') => {}
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') => {}
         _ => return bad("name must match ^[a-zA-Z0-9.-]*$ (e.g. example.com)".into()),
     }
     if !matches!(obj.get("enabled"), None | Some(Value::Bool(_))) {
         return bad("enabled must be a boolean".into());
     }
     if !matches!(obj.get("frequency"), None | Some(Value::Null))
-        && !matches!(obj.get("frequency").and_then(Value::as_str), Some("high" | "low"))
+        && !matches!(
+            obj.get("frequency").and_then(Value::as_str),
+            Some("high" | "low")
+        )
     {
         return bad("frequency must be \"high\" or \"low\"".into());
     }
@@ -787,7 +888,11 @@ pub fn logpush_job(body: &Value, creating: bool) -> Result<(), Problem> {
         match obj.get(key) {
             None | Some(Value::Null) => {}
             Some(v) if v.as_u64().is_some_and(|n| (min..=max).contains(&n)) => {}
-            Some(v) => return bad(format!("{key} must be an integer in {min}..={max}, got {v}")),
+            Some(v) => {
+                return bad(format!(
+                    "{key} must be an integer in {min}..={max}, got {v}"
+                ));
+            }
         }
     }
     match obj.get("output_options") {
@@ -844,9 +949,7 @@ mod tests {
 
     #[test]
     fn access_rule_values_are_checked_per_target() {
-        let rule = |target: &str, value: &str| {
-            json!({"mode": "block", "configuration": {"target": target, "value": value}})
-        };
+        let rule = |target: &str, value: &str| json!({"mode": "block", "configuration": {"target": target, "value": value}});
         assert!(access_rule(&rule("ip", "198.51.100.4")).is_ok());
         assert!(access_rule(&rule("ip", "198.51.100.400")).is_err());
         assert!(access_rule(&rule("ip6", "2001:db8::1")).is_ok());
@@ -863,7 +966,10 @@ mod tests {
     fn settings_enums() {
         assert_eq!(setting("ssl", &json!("strict")), Some(Ok(())));
         assert!(matches!(setting("ssl", &json!("bogus")), Some(Err(_))));
-        assert!(matches!(setting("min_tls_version", &json!(1.2)), Some(Err(_))));
+        assert!(matches!(
+            setting("min_tls_version", &json!(1.2)),
+            Some(Err(_))
+        ));
         assert_eq!(setting("challenge_ttl", &json!(300)), Some(Ok(())));
         assert_eq!(setting("unknown_thing", &json!("x")), None);
         for (id, default) in known_settings() {
@@ -873,7 +979,8 @@ mod tests {
 
     #[test]
     fn logpush_bodies() {
-        let ok = json!({"dataset": "firewall_events", "destination_conf": "s3://b/p?region=us-east-1"});
+        let ok =
+            json!({"dataset": "firewall_events", "destination_conf": "s3://b/p?region=us-east-1"});
         assert!(logpush_job(&ok, true).is_ok());
         assert!(logpush_job(&json!({"dataset": "firewall_events"}), true).is_err());
         assert!(logpush_job(&json!({"enabled": true}), false).is_ok());

@@ -9,7 +9,10 @@ use super::validate::{CODE_AUTH, CODE_BAD_QUERY};
 use super::{ApiError, ApiResult, Ctx, Paging, QueryParams, Store, Zone, query_params};
 use crate::server::json_response;
 
-pub(crate) async fn verify_token(axum::extract::State(shared): Ctx, headers: HeaderMap) -> ApiResult {
+pub(crate) async fn verify_token(
+    axum::extract::State(shared): Ctx,
+    headers: HeaderMap,
+) -> ApiResult {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -24,7 +27,9 @@ pub(crate) async fn verify_token(axum::extract::State(shared): Ctx, headers: Hea
         .tokens
         .iter()
         .position(|t| t == presented)
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, CODE_AUTH, "Authentication error"))?;
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, CODE_AUTH, "Authentication error")
+        })?;
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -116,7 +121,10 @@ pub(crate) async fn list_zones(axum::extract::State(shared): Ctx, query: QueryPa
     Ok(super::success_paged(page, info))
 }
 
-pub(crate) async fn get_zone(axum::extract::State(shared): Ctx, Path(zone_id): Path<String>) -> ApiResult {
+pub(crate) async fn get_zone(
+    axum::extract::State(shared): Ctx,
+    Path(zone_id): Path<String>,
+) -> ApiResult {
     let store = shared.store();
     let zone = store.zone(&zone_id)?;
     Ok(super::success(zone_json(&store, zone)))
