@@ -108,23 +108,63 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
     }
     println!();
     println!(
-        "Reconciling every {}s; try `curl -s http://{addr}/metrics | grep perimeter_`. Ctrl-C to stop.",
+        "Reconciling every {}s; before each pass someone \"edits the dashboard\". Try `curl -s http://{addr}/metrics | grep perimeter_`. Ctrl-C to stop.",
         opts.interval.as_secs()
     );
+    let mut pass = 0usize;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(0),
             _ = tokio::time::sleep(opts.interval) => {
+                let edit = DASHBOARD_EDITS[pass % DASHBOARD_EDITS.len()];
+                pass += 1;
+                emulator.mutate(edit.1);
+                println!("dashboard edit: {}", edit.0);
                 let before = emulator.log().entries().len();
                 let report = runner.run_once().await;
                 let calls = emulator.log().entries().len() - before;
                 let drifted = report.policies.iter().filter(|p| p.state == PolicyState::Drifted).count();
                 let in_sync = report.policies.iter().filter(|p| p.state == PolicyState::InSync).count();
-                println!("pass: {in_sync} in sync, {drifted} drifted, {calls} provider calls");
+                let enforced: usize = report.policies.iter().map(|p| p.applied.len()).sum();
+                println!("pass: {in_sync} in sync, {drifted} drifted, {enforced} change(s) enforced, {calls} provider calls");
             }
         }
     }
 }
+
+type Edit = (&'static str, fn(&mut Seed));
+
+/// Hand-made changes applied to the emulated account between passes, so the loop has
+/// something to find: Enforce policies put them back, Observe ones report them.
+const DASHBOARD_EDITS: [Edit; 3] = [
+    ("WAF rule block-known-scanners disabled", |seed| {
+        for zone in &mut seed.zones {
+            for rs in zone.rulesets.values_mut() {
+                for rule in rs
+                    .rules
+                    .iter_mut()
+                    .filter(|r| r.reference.as_deref() == Some("block-known-scanners"))
+                {
+                    rule.enabled = Some(false);
+                }
+            }
+        }
+    }),
+    ("security level lowered to essentially_off", |seed| {
+        for zone in &mut seed.zones {
+            zone.settings.insert(
+                "security_level".into(),
+                serde_json::Value::from("essentially_off"),
+            );
+        }
+    }),
+    ("abuse ASN AS64496 unblocked", |seed| {
+        for zone in &mut seed.zones {
+            zone.access_rules
+                .retain(|r| r.configuration.value != "AS64496");
+        }
+    }),
+];
 
 fn print_first_pass(report: &Report) {
     let mut found = 0;
