@@ -15,26 +15,41 @@ fn root() -> PathBuf {
 }
 
 fn demo_seed() -> Seed {
-    let text = std::fs::read_to_string(root().join("examples/demo/cloudflare-account.yaml")).expect("seed file");
+    let text = std::fs::read_to_string(root().join("examples/demo/cloudflare-account.yaml"))
+        .expect("seed file");
     serde_json::from_value(perimeter::manifests::yaml_to_json(&text).expect("yaml")).expect("seed")
 }
 
 /// Runs `perimeter check` in a blocking thread (the emulator lives on this test's runtime).
 async fn check(dir: &Path, endpoint: &str, token: &str, json: bool) -> (i32, String, String) {
     let mut cmd = Command::new(BIN);
-    cmd.arg("check").arg("--manifests").arg(dir).arg("--endpoint").arg(format!("cloudflare-main={endpoint}"));
+    cmd.arg("check")
+        .arg("--manifests")
+        .arg(dir)
+        .arg("--endpoint")
+        .arg(format!("cloudflare-main={endpoint}"));
     if json {
         cmd.args(["--output", "json"]);
     }
     cmd.env("PERIMETER_SECRET_CLOUDFLARE_API_TOKEN", token);
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run perimeter")).await.expect("join");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run perimeter"))
+        .await
+        .expect("join");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn copy_examples(files: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     for f in files {
-        std::fs::copy(root().join("examples/cloudflare").join(f), dir.path().join(f)).expect("copy example");
+        std::fs::copy(
+            root().join("examples/cloudflare").join(f),
+            dir.path().join(f),
+        )
+        .expect("copy example");
     }
     dir
 }
@@ -49,8 +64,16 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     // Drift: the demo account differs from the examples.
     let (code, stdout, stderr) = check(&examples, &endpoint, "demo-token", false).await;
     assert_eq!(code, 2, "drift → 2\n{stdout}\n{stderr}");
-    assert!(stdout.contains("wafCustomRules[block-admin-from-outside].action [Changed]: desired block, observed log"), "{stdout}");
-    assert!(emulator.log().writes().is_empty(), "check never writes, even for Enforce policies");
+    assert!(
+        stdout.contains(
+            "wafCustomRules[block-admin-from-outside].action [Changed]: desired block, observed log"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        emulator.log().writes().is_empty(),
+        "check never writes, even for Enforce policies"
+    );
 
     // JSON for machines: every policy with its drift, every provider with whether it was read.
     let (code, stdout, _) = check(&examples, &endpoint, "demo-token", true).await;
@@ -59,19 +82,35 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     assert_eq!(report["providers"][0]["readable"], true);
     let policies = report["policies"].as_array().expect("policies");
     assert_eq!(policies.len(), 3);
-    let access = policies.iter().find(|p| p["name"] == "edge-access-rules").expect("access policy");
+    let access = policies
+        .iter()
+        .find(|p| p["name"] == "edge-access-rules")
+        .expect("access policy");
     assert_eq!(access["state"], "Drifted");
     assert_eq!(access["drift"].as_array().map(Vec::len), Some(2));
-    assert!(access["findings"].as_array().is_some_and(|f| f.iter().any(|x| x["code"] == "UnmanagedRule")));
+    assert!(
+        access["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x["code"] == "UnmanagedRule"))
+    );
 
     // Wrong credential → 1, the token never printed.
     let (code, stdout, stderr) = check(&examples, &endpoint, "not-the-token-9876", false).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
-    assert!(stdout.contains("UNREADABLE (CredentialsRejected)"), "{stdout}");
+    assert!(
+        stdout.contains("UNREADABLE (CredentialsRejected)"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("not-the-token-9876") && !stderr.contains("not-the-token-9876"));
 
     // Unreachable provider → 1.
-    let (code, stdout, _) = check(&examples, "http://127.0.0.1:9/client/v4", "demo-token", false).await;
+    let (code, stdout, _) = check(
+        &examples,
+        "http://127.0.0.1:9/client/v4",
+        "demo-token",
+        false,
+    )
+    .await;
     assert_eq!(code, 1, "{stdout}");
 
     // In sync → 0: enforce the edge policy through the library, then check it alone.
@@ -79,8 +118,13 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     let manifests = perimeter::manifests::Manifests::load_dir(only_edge.path()).expect("manifests");
     let mut creds = perimeter::local::CredentialSource::default();
     creds.insert("cloudflare-api", "token", "demo-token");
-    let options = perimeter::local::Options { force_observe: false, endpoints: [("cloudflare-main".to_string(), endpoint.clone())].into() };
-    let enforced = perimeter::local::Runner::new(manifests, &creds, options, None).run_once().await;
+    let options = perimeter::local::Options {
+        force_observe: false,
+        endpoints: [("cloudflare-main".to_string(), endpoint.clone())].into(),
+    };
+    let enforced = perimeter::local::Runner::new(manifests, &creds, options, None)
+        .run_once()
+        .await;
     assert_eq!(enforced.exit_code(), 0, "{enforced:?}");
     let (code, stdout, _) = check(only_edge.path(), &endpoint, "demo-token", false).await;
     assert_eq!(code, 0, "{stdout}");
@@ -94,9 +138,13 @@ async fn check_rejects_an_invalid_manifest_with_a_clear_error() {
         "apiVersion: perimeter.dev/v1alpha1\nkind: FirewallPolicy\nmetadata: {name: bad, namespace: perimeter}\nspec:\n  providerRef: {name: cloudflare-main}\n  cloudflare:\n    zoneId: 023e105f4ecef8ad9ca31a8372d0c353\n    rateLimitRules:\n      - {ref: a, expression: x, action: block, characteristics: [ip.src], period: 60, requestsPerPeriod: 1, mitigationTimeout: 60}\n",
     )
     .expect("write");
-    let (code, stdout, stderr) = check(dir.path(), "http://127.0.0.1:9/client/v4", "t", false).await;
+    let (code, stdout, stderr) =
+        check(dir.path(), "http://127.0.0.1:9/client/v4", "t", false).await;
     assert_eq!(code, 1);
-    assert!(stderr.contains("characteristics must include cf.colo.id"), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("characteristics must include cf.colo.id"),
+        "{stdout}{stderr}"
+    );
 }
 
 #[test]
@@ -109,20 +157,45 @@ fn crds_command_prints_what_crds_holds() {
 
 #[test]
 fn demo_once_shows_found_enforced_and_observed_drift() {
-    let out = Command::new(BIN).args(["demo", "--once", "--metrics-addr", "127.0.0.1:0"]).output().expect("run demo");
+    let out = Command::new(BIN)
+        .args(["demo", "--once", "--metrics-addr", "127.0.0.1:0"])
+        .output()
+        .expect("run demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("drift found"), "{stdout}");
-    assert!(stdout.contains("✔ update wafCustomRules[block-admin-from-outside] (action)"), "{stdout}");
-    assert!(stdout.contains("(Observe mode: reported, not changed)"), "{stdout}");
-    assert!(stdout.contains("Summary: 8 drifted field(s) found, 6 change(s) enforced, 2 left in Observe mode."), "{stdout}");
-    assert!(!stdout.contains("demo-token"), "no credential in the output");
+    assert!(
+        stdout.contains("✔ update wafCustomRules[block-admin-from-outside] (action)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(Observe mode: reported, not changed)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "Summary: 8 drifted field(s) found, 6 change(s) enforced, 2 left in Observe mode."
+        ),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("demo-token"),
+        "no credential in the output"
+    );
 }
 
 fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     buf.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
@@ -130,13 +203,22 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
 
 #[test]
 fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN).args(["demo", "--metrics-addr", &addr, "--interval", "3600"]).stdout(Stdio::piped()).spawn().expect("demo");
+    let mut child = Command::new(BIN)
+        .args(["demo", "--metrics-addr", &addr, "--interval", "3600"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("demo");
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut body = None;
     while Instant::now() < deadline {
-        if let Some(b) = http_get(&addr, "/metrics").filter(|b| b.contains(r#"perimeter_policy_in_sync{kind="MonitoringPolicy""#)) {
+        if let Some(b) = http_get(&addr, "/metrics")
+            .filter(|b| b.contains(r#"perimeter_policy_in_sync{kind="MonitoringPolicy""#))
+        {
             body = Some(b);
             break;
         }
@@ -166,7 +248,17 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool is installed (scripts/setup installs Debian's prometheus package)");
-    promtool.stdin.take().expect("stdin").write_all(body.as_bytes()).expect("write");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("write");
     let out = promtool.wait_with_output().expect("promtool");
-    assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -40,19 +40,35 @@ struct Env {
 
 async fn env(seed: Seed, timeout: Duration) -> Env {
     let emulator = CloudflareEmulator::new(seed);
-    let running = emulator.start("127.0.0.1:0").await.expect("emulator starts");
+    let running = emulator
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator starts");
     let mut settings = HttpSettings::new("cloudflare", format!("{}/client/v4", running.base_url()));
     settings.timeout = timeout;
     settings.backoff = Duration::from_millis(5);
     settings.requests_per_minute = 60_000;
     settings.burst = 1000;
     let metrics = Arc::new(Metrics::new().expect("metrics"));
-    let client = Cloudflare::with_settings(settings, Some(ACCOUNT.into()), SecretString::new(TOKEN), Some(metrics.clone())).expect("client");
-    Env { emulator, _running: running, client, metrics }
+    let client = Cloudflare::with_settings(
+        settings,
+        Some(ACCOUNT.into()),
+        SecretString::new(TOKEN),
+        Some(metrics.clone()),
+    )
+    .expect("client");
+    Env {
+        emulator,
+        _running: running,
+        client,
+        metrics,
+    }
 }
 
 fn firewall(yaml: &str) -> Target {
-    let fw: CloudflareFirewall = serde_json::from_value(serde_yaml_value(&format!("zoneId: {ZONE}\n{yaml}"))).expect("firewall block");
+    let fw: CloudflareFirewall =
+        serde_json::from_value(serde_yaml_value(&format!("zoneId: {ZONE}\n{yaml}")))
+            .expect("firewall block");
     firewall_target(&fw).expect("valid target")
 }
 
@@ -72,18 +88,51 @@ const WAF_SEEDED: &str = r#"    rulesets:
 #[tokio::test]
 async fn observe_reports_drift_and_never_writes() {
     let e = env(seed(WAF_SEEDED), Duration::from_secs(5)).await;
-    let out = sync(&e.client, &firewall(WAF_DECLARED), Mode::Observe, UnmanagedPolicy::Report).await;
-    let drift: Vec<_> = out.remaining.as_ref().expect("read").drift.iter().map(|d| d.path.clone()).collect();
-    assert_eq!(drift, ["wafCustomRules[block-admin].action", "wafCustomRules[challenge-bots]"]);
+    let out = sync(
+        &e.client,
+        &firewall(WAF_DECLARED),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    let drift: Vec<_> = out
+        .remaining
+        .as_ref()
+        .expect("read")
+        .drift
+        .iter()
+        .map(|d| d.path.clone())
+        .collect();
+    assert_eq!(
+        drift,
+        [
+            "wafCustomRules[block-admin].action",
+            "wafCustomRules[challenge-bots]"
+        ]
+    );
     assert!(!out.in_sync());
-    assert!(e.emulator.log().writes().is_empty(), "Observe mode never writes");
-    assert_eq!(out.findings.len(), 1, "the undeclared rule is reported: {:?}", out.findings);
+    assert!(
+        e.emulator.log().writes().is_empty(),
+        "Observe mode never writes"
+    );
+    assert_eq!(
+        out.findings.len(),
+        1,
+        "the undeclared rule is reported: {:?}",
+        out.findings
+    );
 }
 
 #[tokio::test]
 async fn enforce_replaces_the_ruleset_in_one_put_and_keeps_unmanaged_rules() {
     let e = env(seed(WAF_SEEDED), Duration::from_secs(5)).await;
-    let out = sync(&e.client, &firewall(WAF_DECLARED), Mode::Enforce, UnmanagedPolicy::Report).await;
+    let out = sync(
+        &e.client,
+        &firewall(WAF_DECLARED),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
     assert!(out.in_sync(), "{:?}", out.remaining);
     assert_eq!(out.applied.len(), 2);
     let writes = e.emulator.log().writes();
@@ -91,11 +140,20 @@ async fn enforce_replaces_the_ruleset_in_one_put_and_keeps_unmanaged_rules() {
     assert_eq!(writes[0].method, "PUT");
     let snapshot = e.emulator.snapshot();
     let rules = &snapshot.zones[0].rulesets["http_request_firewall_custom"].rules;
-    let refs: Vec<_> = rules.iter().map(|r| r.reference.clone().unwrap_or_default()).collect();
+    let refs: Vec<_> = rules
+        .iter()
+        .map(|r| r.reference.clone().unwrap_or_default())
+        .collect();
     assert_eq!(refs, ["block-admin", "challenge-bots", "hand-made"]);
     // A second pass finds nothing to do and writes nothing.
     e.emulator.log().clear();
-    let again = sync(&e.client, &firewall(WAF_DECLARED), Mode::Enforce, UnmanagedPolicy::Report).await;
+    let again = sync(
+        &e.client,
+        &firewall(WAF_DECLARED),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
     assert!(again.in_sync() && again.applied.is_empty());
     assert!(e.emulator.log().writes().is_empty());
 }
@@ -103,7 +161,13 @@ async fn enforce_replaces_the_ruleset_in_one_put_and_keeps_unmanaged_rules() {
 #[tokio::test]
 async fn enforce_with_remove_deletes_undeclared_rules() {
     let e = env(seed(WAF_SEEDED), Duration::from_secs(5)).await;
-    let out = sync(&e.client, &firewall(WAF_DECLARED), Mode::Enforce, UnmanagedPolicy::Remove).await;
+    let out = sync(
+        &e.client,
+        &firewall(WAF_DECLARED),
+        Mode::Enforce,
+        UnmanagedPolicy::Remove,
+    )
+    .await;
     assert!(out.in_sync(), "{:?}", out.remaining);
     let snapshot = e.emulator.snapshot();
     let rules = &snapshot.zones[0].rulesets["http_request_firewall_custom"].rules;
@@ -114,13 +178,27 @@ async fn enforce_with_remove_deletes_undeclared_rules() {
 async fn access_rules_are_read_across_pages_and_enforced_item_by_item() {
     let mut rules = String::from("    access_rules:\n");
     for i in 0..1100 {
-        rules.push_str(&format!("      - {{mode: block, configuration: {{target: ip, value: 10.0.{}.{}}}, notes: n}}\n", i / 250, i % 250));
+        rules.push_str(&format!(
+            "      - {{mode: block, configuration: {{target: ip, value: 10.0.{}.{}}}, notes: n}}\n",
+            i / 250,
+            i % 250
+        ));
     }
     let e = env(seed(&rules), Duration::from_secs(5)).await;
-    let target = firewall("ipAccessRules:\n  - {mode: whitelist, target: ip, value: 10.0.0.1, notes: n}\n  - {mode: block, target: ip_range, value: 198.51.100.0/24}\n");
+    let target = firewall(
+        "ipAccessRules:\n  - {mode: whitelist, target: ip, value: 10.0.0.1, notes: n}\n  - {mode: block, target: ip_range, value: 198.51.100.0/24}\n",
+    );
     let observed = e.client.observe(&target).await.expect("observe");
-    assert_eq!(observed.state.sections[0].items.len(), 1100, "all pages read");
-    assert_eq!(e.emulator.log().count("GET", "access_rules"), 3, "1100 rules at 500 per page");
+    assert_eq!(
+        observed.state.sections[0].items.len(),
+        1100,
+        "all pages read"
+    );
+    assert_eq!(
+        e.emulator.log().count("GET", "access_rules"),
+        3,
+        "1100 rules at 500 per page"
+    );
     let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
     assert!(out.in_sync(), "{:?}", out.remaining.map(|d| d.drift));
     assert_eq!(e.emulator.log().count("POST", "access_rules"), 1);
@@ -130,7 +208,11 @@ async fn access_rules_are_read_across_pages_and_enforced_item_by_item() {
 
 #[tokio::test]
 async fn settings_are_changed_in_one_bulk_patch() {
-    let e = env(seed("    settings: {ssl: full, min_tls_version: \"1.0\", security_level: high}\n"), Duration::from_secs(5)).await;
+    let e = env(
+        seed("    settings: {ssl: full, min_tls_version: \"1.0\", security_level: high}\n"),
+        Duration::from_secs(5),
+    )
+    .await;
     let target = firewall("settings: {ssl: strict, minTlsVersion: \"1.2\", securityLevel: high}\n");
     let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
     assert!(out.in_sync(), "{:?}", out.remaining);
@@ -150,17 +232,40 @@ async fn monitoring_policies_and_logpush_jobs_are_enforced() {
     let target = monitoring_target(&mon).expect("valid");
     let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
     assert!(out.in_sync(), "{:?}", out.remaining);
-    assert_eq!(out.applied, ["create notificationPolicies[ddos]", "update logpushJobs[fw] (enabled)"]);
+    assert_eq!(
+        out.applied,
+        [
+            "create notificationPolicies[ddos]",
+            "update logpushJobs[fw] (enabled)"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn throttling_with_retry_after_is_retried_and_counted() {
     let e = env(seed(WAF_SEEDED), Duration::from_secs(5)).await;
-    e.emulator.faults().inject(FaultRule::new("rulesets", Fault::RateLimited { retry_after_secs: 1 }).times(1));
+    e.emulator.faults().inject(
+        FaultRule::new(
+            "rulesets",
+            Fault::RateLimited {
+                retry_after_secs: 1,
+            },
+        )
+        .times(1),
+    );
     let started = std::time::Instant::now();
-    let out = sync(&e.client, &firewall(WAF_DECLARED), Mode::Observe, UnmanagedPolicy::Report).await;
+    let out = sync(
+        &e.client,
+        &firewall(WAF_DECLARED),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    assert!(started.elapsed() >= Duration::from_millis(950), "Retry-After was honoured");
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After was honoured"
+    );
     let text = e.metrics.render().expect("metrics");
     assert!(text.contains(r#"perimeter_provider_requests_total{code="429",operation="get_entrypoint_ruleset",provider="cloudflare"} 1"#), "{text}");
 }
@@ -168,7 +273,12 @@ async fn throttling_with_retry_after_is_retried_and_counted() {
 #[tokio::test]
 async fn persistent_faults_leave_the_state_unknown_never_in_sync() {
     let faults = [
-        (Fault::RateLimited { retry_after_secs: 3600 }, Category::Throttled),
+        (
+            Fault::RateLimited {
+                retry_after_secs: 3600,
+            },
+            Category::Throttled,
+        ),
         (Fault::ServerError { status: 503 }, Category::ProviderError),
         (Fault::Malformed, Category::BadResponse),
         (Fault::WrongShape, Category::BadResponse),
@@ -176,26 +286,65 @@ async fn persistent_faults_leave_the_state_unknown_never_in_sync() {
     ];
     for (fault, category) in faults {
         let e = env(seed(WAF_SEEDED), Duration::from_millis(300)).await;
-        e.emulator.faults().inject(FaultRule::new("rulesets", fault.clone()));
-        let out = sync(&e.client, &firewall(WAF_DECLARED), Mode::Enforce, UnmanagedPolicy::Report).await;
-        let err = out.error.as_ref().unwrap_or_else(|| panic!("{fault:?} must fail"));
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("rulesets", fault.clone()));
+        let out = sync(
+            &e.client,
+            &firewall(WAF_DECLARED),
+            Mode::Enforce,
+            UnmanagedPolicy::Report,
+        )
+        .await;
+        let err = out
+            .error
+            .as_ref()
+            .unwrap_or_else(|| panic!("{fault:?} must fail"));
         assert_eq!(err.category, category, "{fault:?}: {err}");
-        assert!(out.remaining.is_none() && !out.in_sync(), "{fault:?}: unknown, never in sync");
-        assert!(e.emulator.log().writes().is_empty(), "{fault:?}: nothing written on a failed read");
-        assert!(!err.to_string().contains(TOKEN), "{fault:?}: no credential in errors");
+        assert!(
+            out.remaining.is_none() && !out.in_sync(),
+            "{fault:?}: unknown, never in sync"
+        );
+        assert!(
+            e.emulator.log().writes().is_empty(),
+            "{fault:?}: nothing written on a failed read"
+        );
+        assert!(
+            !err.to_string().contains(TOKEN),
+            "{fault:?}: no credential in errors"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_failed_ruleset_write_leaves_the_old_ruleset_whole() {
     let e = env(seed(WAF_SEEDED), Duration::from_secs(5)).await;
-    e.emulator.faults().inject(FaultRule::new("rulesets", Fault::ServerError { status: 500 }).method("PUT"));
+    e.emulator
+        .faults()
+        .inject(FaultRule::new("rulesets", Fault::ServerError { status: 500 }).method("PUT"));
     let before = e.emulator.snapshot();
-    let out = sync(&e.client, &firewall(WAF_DECLARED), Mode::Enforce, UnmanagedPolicy::Report).await;
-    assert_eq!(out.error.as_ref().map(|e| e.category), Some(Category::ProviderError));
+    let out = sync(
+        &e.client,
+        &firewall(WAF_DECLARED),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.category),
+        Some(Category::ProviderError)
+    );
     assert!(out.applied.is_empty());
-    assert_eq!(e.emulator.snapshot(), before, "the ruleset is exactly as it was");
-    assert_eq!(out.remaining.map(|d| d.drift.len()), Some(2), "drift is still reported after the failed write");
+    assert_eq!(
+        e.emulator.snapshot(),
+        before,
+        "the ruleset is exactly as it was"
+    );
+    assert_eq!(
+        out.remaining.map(|d| d.drift.len()),
+        Some(2),
+        "drift is still reported after the failed write"
+    );
 }
 
 #[tokio::test]

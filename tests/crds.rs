@@ -12,21 +12,57 @@ fn committed_crds_match_the_code() {
         std::fs::write(&path, &generated).expect("write crds");
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(committed == generated, "crds/perimeter.yaml is stale: run `cargo run -- crds > crds/perimeter.yaml`");
+    assert!(
+        committed == generated,
+        "crds/perimeter.yaml is stale: run `cargo run -- crds > crds/perimeter.yaml`"
+    );
 }
 
 #[test]
 fn crds_carry_printer_columns_and_status_subresources() {
     let crds = perimeter::api::crds();
-    let names: Vec<_> = crds.iter().map(|c| c.metadata.name.clone().unwrap_or_default()).collect();
-    assert_eq!(names, ["cloudproviders.perimeter.dev", "firewallpolicies.perimeter.dev", "monitoringpolicies.perimeter.dev"]);
+    let names: Vec<_> = crds
+        .iter()
+        .map(|c| c.metadata.name.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cloudproviders.perimeter.dev",
+            "firewallpolicies.perimeter.dev",
+            "monitoringpolicies.perimeter.dev"
+        ]
+    );
     for crd in &crds {
         let v = &crd.spec.versions[0];
-        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(), "{:?} has a status subresource", crd.metadata.name);
-        let columns: Vec<_> = v.additional_printer_columns.iter().flatten().map(|c| c.name.as_str()).collect();
-        assert!(columns.contains(&"Ready") && columns.contains(&"Age"), "{columns:?}");
+        assert!(
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some(),
+            "{:?} has a status subresource",
+            crd.metadata.name
+        );
+        let columns: Vec<_> = v
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert!(
+            columns.contains(&"Ready") && columns.contains(&"Age"),
+            "{columns:?}"
+        );
     }
     let fw = &crds[1].spec.versions[0];
-    let columns: Vec<_> = fw.additional_printer_columns.iter().flatten().map(|c| c.name.as_str()).collect();
-    assert_eq!(columns, ["Provider", "Mode", "InSync", "Drift", "Ready", "Age"]);
+    let columns: Vec<_> = fw
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        columns,
+        ["Provider", "Mode", "InSync", "Drift", "Ready", "Age"]
+    );
 }

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Write a copy of an OpenAPI spec with read-only properties removed from `required` lists.
+
+Usage: scripts/fix-openapi-for-prism.py SPEC OUT
+
+Why: OpenAPI says a required readOnly property applies to responses only, but Prism 5
+enforces it on requests too. Cloudflare's spec marks e.g. `id`, `version`, `last_updated` of
+rulesets_Rule / rulesets_Ruleset as required *and* readOnly, so every valid ruleset PUT
+would be rejected (see shared/provider-apis/CONFORMANCE.md). Tests run Prism on this fixed
+copy; the committed spec stays as published. Standard library only for JSON specs; a YAML
+spec needs PyYAML (run it with .venv/bin/python). The copy is always written as JSON.
+"""
+import json
+import sys
+
+
+def resolve(root, node):
+    """Follow a local `$ref` chain to the schema it names."""
+    seen = set()
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        ref = node["$ref"]
+        if ref in seen or not ref.startswith("#/"):
+            break
+        seen.add(ref)
+        target = root
+        for token in ref[2:].split("/"):
+            token = token.replace("~1", "/").replace("~0", "~")
+            target = target.get(token) if isinstance(target, dict) else None
+        if target is None:
+            break
+        node = target
+    return node
+
+
+def read_only(root, schema, depth=0):
+    """True if the schema, or any `allOf` part of it, is marked readOnly (following $refs)."""
+    schema = resolve(root, schema)
+    if not isinstance(schema, dict) or depth > 20:
+        return False
+    if schema.get("readOnly") is True:
+        return True
+    return any(read_only(root, part, depth + 1) for part in schema.get("allOf", []))
+
+
+def fix(root):
+    removed = 0
+
+    def visit(node):
+        nonlocal removed
+        if isinstance(node, dict):
+            props = node.get("properties")
+            required = node.get("required")
+            if isinstance(props, dict) and isinstance(required, list):
+                keep = [
+                    name for name in required
+                    if not (name in props and read_only(root, props[name]))
+                ]
+                removed += len(required) - len(keep)
+                if keep:
+                    node["required"] = keep
+                else:
+                    del node["required"]  # OpenAPI 3.0 forbids an empty `required` array
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(root)
+    return removed
+
+
+def main(argv):
+    if len(argv) != 3:
+        raise SystemExit(__doc__)
+    with open(argv[1], encoding="utf-8") as f:
+        text = f.read()
+    try:
+        spec = json.loads(text)
+    except ValueError:
+        import yaml  # only YAML specs need it; .venv has it
+
+        spec = yaml.safe_load(text)
+    removed = fix(spec)
+    with open(argv[2], "w", encoding="utf-8") as f:
+        json.dump(spec, f, ensure_ascii=False, default=str)  # default: YAML dates
+    print(f"{argv[2]}: removed {removed} read-only entries from required lists")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,250 @@
+//! Helpers shared by integration tests (`mod support;`): start the Kubernetes API emulator
+//! and a validating Prism mock as child processes, killed when their handle drops.
+//!
+//! Standard library only. The tools come from `scripts/setup`: `.venv/` (kmock emulator)
+//! and `node_modules/` (Prism); each start panics with "run scripts/setup first" when missing.
+
+// Each test binary compiles its own copy of this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The workspace root (this crate's manifest directory).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+fn tool(relative: &str) -> PathBuf {
+    let path = repo_root().join(relative);
+    if !path.exists() {
+        panic!(
+            "{} is missing: run scripts/setup first (it installs the test tools into the clone)",
+            path.display()
+        );
+    }
+    path
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A server running as a child process; killed on drop.
+pub struct ChildServer {
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    child: Child,
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// Starts `tests/kube-emulator/server.py` on a free port and waits (up to 20 s) for its
+/// `READY <url>` line. The emulator's stderr goes to the test's stderr.
+pub fn start_kube_emulator() -> ChildServer {
+    let python = tool(".venv/bin/python");
+    let mut child = Command::new(python)
+        .arg(repo_root().join("tests/kube-emulator/server.py"))
+        .args(["--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the kube emulator");
+
+    // Read stdout on a thread so the wait can time out; it keeps draining the pipe afterwards.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("READY ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(url) => ChildServer { url, child },
+        Err(_) => {
+            kill(&mut child);
+            panic!("the kube emulator did not print READY within 20 s (see its stderr above)");
+        }
+    }
+}
+
+/// Prism (`prism mock`) validating requests against an OpenAPI spec; killed on drop.
+pub struct PrismServer {
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    child: Child,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+const VALIDATOR_ERROR: &str = "[VALIDATOR] ✖";
+const HTTP_SERVER_ERROR: &str = "Request terminated with error";
+
+impl PrismServer {
+    /// The log's current length in bytes: pass it to `violations_since` after a request.
+    pub fn log_len(&self) -> usize {
+        self.settle();
+        fs::metadata(&self.log)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0)
+    }
+
+    /// `[VALIDATOR] ✖ error` lines about *requests* logged after `offset` (from `log_len`).
+    /// Prism also validates its own generated responses ("Violation: response…"); those say
+    /// nothing about our client and are left out. One bad request yields several lines
+    /// (one per `oneOf` branch, and each again as "Violation: request…").
+    pub fn violations_since(&self, offset: usize) -> Vec<String> {
+        self.lines_since(offset)
+            .into_iter()
+            .filter(|line| line.contains(VALIDATOR_ERROR) && !line.contains("Violation: response"))
+            .collect()
+    }
+
+    /// Requests Prism could not route at all (no such path or method in the spec, e.g.
+    /// NO_PATH_MATCHED_ERROR): not `[VALIDATOR]` lines, but a conformance failure all the same.
+    pub fn server_errors_since(&self, offset: usize) -> Vec<String> {
+        self.lines_since(offset)
+            .into_iter()
+            .filter(|line| line.contains("[HTTP SERVER]") && line.contains(HTTP_SERVER_ERROR))
+            .collect()
+    }
+
+    /// The whole log, for failure messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn lines_since(&self, offset: usize) -> Vec<String> {
+        self.settle();
+        let mut text = Vec::new();
+        if let Ok(mut file) = File::open(&self.log) {
+            let _ = file.seek(SeekFrom::Start(offset as u64));
+            let _ = file.read_to_end(&mut text);
+        }
+        String::from_utf8_lossy(&text)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Prism logs through an in-process stream, possibly just after it answers: wait until the
+    /// log stops growing (50 ms apart, at most 2 s) so a request's lines are all there.
+    fn settle(&self) {
+        let size = || fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut last = size();
+        loop {
+            thread::sleep(Duration::from_millis(50));
+            let now = size();
+            if now == last || Instant::now() > deadline {
+                return;
+            }
+            last = now;
+        }
+    }
+}
+
+impl Drop for PrismServer {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+        if thread::panicking() {
+            eprintln!("Prism log kept for the failed test: {}", self.log.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Starts Prism on a copy of `spec` fixed by `scripts/fix-openapi-for-prism.py` (read-only
+/// properties taken out of `required`, see CONFORMANCE.md) and waits (up to 60 s) until its
+/// port answers. Requests need the spec's credentials (e.g. any `Authorization: Bearer` token)
+/// or Prism answers 401.
+pub fn start_prism(spec: &Path) -> PrismServer {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let prism = tool("node_modules/.bin/prism");
+    let python = tool(".venv/bin/python");
+    let dir = std::env::temp_dir().join(format!(
+        "perimeter-prism-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    fs::create_dir_all(&dir).expect("create Prism temp dir");
+    let fixed = dir.join("spec.json");
+    let out = Command::new(python)
+        .arg(repo_root().join("scripts/fix-openapi-for-prism.py"))
+        .arg(spec)
+        .arg(&fixed)
+        .output()
+        .expect("run scripts/fix-openapi-for-prism.py");
+    assert!(
+        out.status.success(),
+        "fix-openapi-for-prism.py failed on {}: {}",
+        spec.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let port = free_port();
+    let log = dir.join("prism.log");
+    let log_file = File::create(&log).expect("create Prism log");
+    let mut child = Command::new(prism)
+        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .arg(&fixed)
+        .env("FORCE_COLOR", "0") // plain log lines, whatever CI variables say
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("clone log handle"))
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn Prism");
+
+    // Prism opens its port only once the spec is loaded.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "Prism exited ({status}) before listening; log:\n{}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        if Instant::now() > deadline {
+            kill(&mut child);
+            panic!(
+                "Prism did not listen on port {port} within 60 s; log:\n{}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    PrismServer {
+        url: format!("http://127.0.0.1:{port}"),
+        child,
+        dir,
+        log,
+    }
+}
