@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Write a copy of an OpenAPI spec with read-only properties removed from `required` lists.
+"""Write a copy of an OpenAPI spec with the quirks that make Prism reject valid requests fixed.
 
 Usage: scripts/fix-openapi-for-prism.py SPEC OUT
 
 Why: OpenAPI says a required readOnly property applies to responses only, but Prism 5
 enforces it on requests too. Cloudflare's spec marks e.g. `id`, `version`, `last_updated` of
 rulesets_Rule / rulesets_Ruleset as required *and* readOnly, so every valid ruleset PUT
-would be rejected (see shared/provider-apis/CONFORMANCE.md). Tests run Prism on this fixed
+would be rejected (see shared/provider-apis/CONFORMANCE.md).
+
+Also: where a spec defines a bearer-token scheme (Cloudflare's `api_token`) but an operation
+lists only the legacy key schemes, the token scheme is added as an alternative. Cloudflare's
+2024 document does that for IP access rules and Logpush jobs, which the live API serves to
+API tokens (permissions "Firewall Services" and "Logs"). Tests run Prism on this fixed
 copy; the committed spec stays as published. Standard library only for JSON specs; a YAML
 spec needs PyYAML (run it with .venv/bin/python). The copy is always written as JSON.
 """
@@ -70,6 +75,20 @@ def fix(root):
     return removed
 
 
+def allow_bearer(spec, scheme="api_token"):
+    """Add `scheme` as an alternative to operations whose security omits it."""
+    if scheme not in spec.get("components", {}).get("securitySchemes", {}):
+        return 0
+    added = 0
+    for ops in spec.get("paths", {}).values():
+        for op in ops.values():
+            security = op.get("security") if isinstance(op, dict) else None
+            if isinstance(security, list) and security and not any(scheme in alt for alt in security):
+                security.append({scheme: []})
+                added += 1
+    return added
+
+
 def main(argv):
     if len(argv) != 3:
         raise SystemExit(__doc__)
@@ -82,9 +101,11 @@ def main(argv):
 
         spec = yaml.safe_load(text)
     removed = fix(spec)
+    bearer = allow_bearer(spec)
     with open(argv[2], "w", encoding="utf-8") as f:
         json.dump(spec, f, ensure_ascii=False, default=str)  # default: YAML dates
-    print(f"{argv[2]}: removed {removed} read-only entries from required lists")
+    print(f"{argv[2]}: removed {removed} read-only entries from required lists; "
+          f"allowed the bearer token on {bearer} operation(s)")
 
 
 if __name__ == "__main__":

@@ -207,7 +207,7 @@ async fn access_rules_are_read_across_pages_and_enforced_item_by_item() {
 }
 
 #[tokio::test]
-async fn settings_are_changed_in_one_bulk_patch() {
+async fn only_declared_settings_are_read_and_only_changed_ones_written() {
     let e = env(
         seed("    settings: {ssl: full, min_tls_version: \"1.0\", security_level: high}\n"),
         Duration::from_secs(5),
@@ -217,9 +217,25 @@ async fn settings_are_changed_in_one_bulk_patch() {
     let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
     assert!(out.in_sync(), "{:?}", out.remaining);
     assert_eq!(out.found.map(|d| d.drift.len()), Some(2));
-    let writes = e.emulator.log().writes();
-    assert_eq!(writes.len(), 1, "{writes:?}");
-    assert_eq!(writes[0].method, "PATCH");
+    let writes: Vec<String> = e
+        .emulator
+        .log()
+        .writes()
+        .iter()
+        .map(|w| format!("{} {}", w.method, w.path))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("PATCH /zones/{ZONE}/settings/ssl"),
+            format!("PATCH /zones/{ZONE}/settings/min_tls_version")
+        ]
+    );
+    assert_eq!(
+        e.emulator.log().count("GET", "/settings/"),
+        6,
+        "3 declared settings, read twice (before and after the write)"
+    );
 }
 
 #[tokio::test]

@@ -133,6 +133,14 @@ impl PrismServer {
             .collect()
     }
 
+    /// How many requests Prism received after `offset` (its `Request received` lines).
+    pub fn lines_since_count(&self, offset: usize) -> usize {
+        self.lines_since(offset)
+            .iter()
+            .filter(|line| line.contains("[HTTP SERVER]") && line.contains("Request received"))
+            .count()
+    }
+
     /// The whole log, for failure messages.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()

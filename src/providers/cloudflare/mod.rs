@@ -1,5 +1,5 @@
 //! Cloudflare API v4: rulesets (replaced atomically per phase entry point), IP access rules,
-//! zone settings (changed in one bulk PATCH), alerting v3 policies and Logpush jobs.
+//! zone settings (one setting per call), alerting v3 policies and Logpush jobs.
 //! Every answer is the `{success, errors, messages, result, result_info}` envelope.
 
 pub mod model;
@@ -244,22 +244,19 @@ impl Cloudflare {
                 )
             }
             SETTINGS => {
-                let op = "get_zone_settings";
-                let (result, _) = self
-                    .call_present(Request::get(op, format!("/zones/{}/settings", zone(op)?)))
-                    .await?;
-                let Value::Array(all) = result else {
-                    return Err(ProviderError::new(
-                        Category::BadResponse,
-                        op,
-                        "result is not a list",
-                    ));
-                };
-                Section::new(
-                    name,
-                    SectionKind::Settings,
-                    Self::list_of(op, &all, model::observed_setting)?,
-                )
+                // One GET per declared setting: the all-settings endpoint is deprecated, and a
+                // policy declares a handful of settings at most.
+                let op = "get_zone_setting";
+                let zone = zone(op)?;
+                let mut items = Vec::new();
+                for wanted in &section.items {
+                    let req = Request::get(op, format!("/zones/{zone}/settings/{}", wanted.key));
+                    let (result, _) = self.call_present(req).await?;
+                    items.push(model::observed_setting(&result).ok_or_else(|| {
+                        ProviderError::new(Category::BadResponse, op, "setting without id")
+                    })?);
+                }
+                Section::new(name, SectionKind::Settings, items)
             }
             POLICIES => {
                 let op = "list_alerting_policies";
@@ -422,11 +419,13 @@ impl Cloudflare {
                 )
                 .json(json!({"mode": body["mode"], "notes": body["notes"]}))
             }
+            // `cascade: none` deletes this zone's rule only, never look-alikes in other zones.
             (ACCESS, Change::Delete { key, .. }) => Request::new(
                 Method::DELETE,
                 "delete_access_rule",
                 format!("/zones/{zone}/firewall/access_rules/rules/{}", handle(key)?),
-            ),
+            )
+            .json(json!({"cascade": "none"})),
             (POLICIES, Change::Create { key, .. }) => {
                 let account = self.account("create_alerting_policy")?;
                 Request::new(
@@ -465,11 +464,13 @@ impl Cloudflare {
                 format!("/zones/{zone}/logpush/jobs/{}", handle(key)?),
             )
             .json(desired(key)),
+            // The spec requires a JSON body (empty) on this DELETE.
             (LOGPUSH, Change::Delete { key, .. }) => Request::new(
                 Method::DELETE,
                 "delete_logpush_job",
                 format!("/zones/{zone}/logpush/jobs/{}", handle(key)?),
-            ),
+            )
+            .json(json!({})),
             _ => {
                 return Err(ProviderError::new(
                     Category::InvalidSpec,
@@ -527,30 +528,46 @@ impl Provider for Cloudflare {
         let mut done_sections: Vec<&str> = Vec::new();
         for change in plan {
             let section = change.section();
-            let result = if model::phase_of(section).is_some() || section == SETTINGS {
-                // Whole-section writes: one call carries every change of the section.
+            if section == SETTINGS {
                 if done_sections.contains(&section) {
                     continue;
                 }
                 done_sections.push(section);
                 let in_section: Vec<&Change> =
                     plan.iter().filter(|c| c.section() == section).collect();
-                let r = if section == SETTINGS {
-                    self.patch_settings(target, &in_section).await
-                } else {
-                    let deleted: Vec<&str> = in_section
-                        .iter()
-                        .filter_map(|c| {
-                            if let Change::Delete { key, .. } = c {
-                                Some(key.as_str())
-                            } else {
-                                None
-                            }
-                        })
-                        .collect();
-                    self.put_ruleset(target, observed, section, &deleted).await
-                };
-                r.map(|()| in_section.iter().map(|c| c.describe()).collect::<Vec<_>>())
+                match self.patch_settings(target, &in_section).await {
+                    Ok(done) => applied.extend(done),
+                    Err(mut e) => {
+                        applied.append(&mut e.applied);
+                        return Err(ApplyError {
+                            applied,
+                            error: e.error,
+                        });
+                    }
+                }
+                continue;
+            }
+            let result = if model::phase_of(section).is_some() {
+                // The whole ruleset in one PUT, whatever the number of changes in it.
+                if done_sections.contains(&section) {
+                    continue;
+                }
+                done_sections.push(section);
+                let in_section: Vec<&Change> =
+                    plan.iter().filter(|c| c.section() == section).collect();
+                let deleted: Vec<&str> = in_section
+                    .iter()
+                    .filter_map(|c| {
+                        if let Change::Delete { key, .. } = c {
+                            Some(key.as_str())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                self.put_ruleset(target, observed, section, &deleted)
+                    .await
+                    .map(|()| in_section.iter().map(|c| c.describe()).collect::<Vec<_>>())
             } else {
                 self.apply_item(target, observed, change)
                     .await
@@ -566,32 +583,45 @@ impl Provider for Cloudflare {
 }
 
 impl Cloudflare {
+    /// One PATCH per changed setting, each carrying the whole value: a setting is never
+    /// half-written, though a failure part-way leaves the later settings unchanged (reported).
     async fn patch_settings(
         &self,
         target: &Target,
         changes: &[&Change],
-    ) -> Result<(), ProviderError> {
-        let op = "edit_zone_settings";
-        let zone = target
-            .ids
-            .get("zone_id")
-            .ok_or_else(|| ProviderError::new(Category::InvalidSpec, op, "zone id missing"))?;
+    ) -> Result<Vec<String>, ApplyError> {
+        let op = "edit_zone_setting";
+        let mut applied = Vec::new();
+        let fail = |applied: &Vec<String>, error| ApplyError {
+            applied: applied.clone(),
+            error,
+        };
+        let zone = target.ids.get("zone_id").ok_or_else(|| {
+            fail(
+                &applied,
+                ProviderError::new(Category::InvalidSpec, op, "zone id missing"),
+            )
+        })?;
         let wanted = target.desired.section(SETTINGS);
-        let items: Vec<Value> = changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::Update { key, .. } | Change::Create { key, .. } => {
-                    wanted.and_then(|s| s.get(key)).and_then(|i| i.raw.clone())
-                }
-                _ => None,
-            })
-            .collect();
-        if items.is_empty() {
-            return Ok(());
+        for change in changes {
+            let (Change::Update { key, .. } | Change::Create { key, .. }) = change else {
+                continue;
+            };
+            let Some(value) = wanted
+                .and_then(|s| s.get(key))
+                .and_then(|i| i.fields.get("value"))
+                .cloned()
+            else {
+                continue;
+            };
+            let req = Request::new(Method::PATCH, op, format!("/zones/{zone}/settings/{key}"))
+                .json(json!({ "value": value }));
+            self.call_present(req)
+                .await
+                .map_err(|e| fail(&applied, e))?;
+            applied.push(change.describe());
         }
-        let req = Request::new(Method::PATCH, op, format!("/zones/{zone}/settings"))
-            .json(json!({ "items": items }));
-        self.call_present(req).await.map(|_| ())
+        Ok(applied)
     }
 }
 
