@@ -82,10 +82,11 @@ pub fn from_outcome(
         None => (
             "True",
             "ReconcileSuccess",
-            match (mode, outcome.applied.len()) {
-                (Mode::Enforce, 0) => "provider read; nothing to change".to_string(),
-                (Mode::Enforce, n) => format!("provider read; {n} change(s) applied"),
-                (Mode::Observe, _) => "provider read (Observe mode: never writes)".to_string(),
+            // Constant per mode, so a settled policy's status stays byte-identical; what was
+            // changed is in `lastApplied` and in the `Enforced` Event.
+            match mode {
+                Mode::Enforce => "provider read (Enforce mode: drift is corrected)".to_string(),
+                Mode::Observe => "provider read (Observe mode: never writes)".to_string(),
             },
         ),
         Some(e) if remaining.is_none() => (
@@ -182,7 +183,12 @@ pub fn from_outcome(
         managed: remaining.map_or(0, |d| d.managed),
         unmanaged: remaining.map_or(0, |d| u32::try_from(d.unmanaged.len()).unwrap_or(u32::MAX)),
         findings,
-        last_applied: outcome.applied.clone(),
+        // The most recent changes stay listed until the next sync that writes something.
+        last_applied: if outcome.applied.is_empty() {
+            previous.map(|p| p.last_applied.clone()).unwrap_or_default()
+        } else {
+            outcome.applied.clone()
+        },
         last_sync_time: None,
     };
     stamp(previous, status, now)
@@ -229,7 +235,6 @@ pub fn blocked(
     }
     status.observed_generation = generation;
     status.conditions = conditions;
-    status.last_applied = Vec::new();
     let last = status.last_sync_time.take();
     let mut out = stamp(previous, status, now);
     out.last_sync_time = last;

@@ -153,7 +153,7 @@ pub struct PolicyStatus {
     /// Facts worth an operator's attention that are not drift (unmanaged rules, failing log jobs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<FindingEntry>,
-    /// Changes written to the provider by the last sync (Enforce mode only).
+    /// Changes written to the provider by the most recent sync that wrote any (Enforce mode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub last_applied: Vec<String>,
     /// When the provider was last read successfully and this status changed as a result.

@@ -128,24 +128,25 @@ async fn run_policies<K: PolicyKind>(client: Client, ctx: Arc<Context>) {
         .applied_objects()
         .predicate_filter(spec_or_deletion, Default::default());
     let store = reader.clone();
+    // Status writes of a CloudProvider matter only when its readiness flips.
+    let provider_changes = watcher(providers, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(spec_or_readiness, Default::default());
     Controller::for_stream(changes, reader)
-        .watches(
-            providers,
-            watcher::Config::default(),
-            move |p: CloudProvider| {
-                let ns = p.namespace().unwrap_or_default();
-                let name = p.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|pol| {
-                        pol.namespace().as_deref() == Some(ns.as_str())
-                            && pol.controls().provider_ref.name == name
-                    })
-                    .map(|pol| ObjectRef::from_obj(&*pol))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(provider_changes, move |p: CloudProvider| {
+            let ns = p.namespace().unwrap_or_default();
+            let name = p.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|pol| {
+                    pol.namespace().as_deref() == Some(ns.as_str())
+                        && pol.controls().provider_ref.name == name
+                })
+                .map(|pol| ObjectRef::from_obj(&*pol))
+                .collect::<Vec<_>>()
+        })
         .shutdown_on_signal()
         .run(policy::reconcile::<K>, policy::error_policy::<K>, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -156,6 +157,17 @@ async fn run_policies<K: PolicyKind>(client: Client, ctx: Arc<Context>) {
 fn spec_or_deletion<K: Resource>(obj: &K) -> Option<u64> {
     let generation = predicates::generation(obj).unwrap_or(0);
     Some(generation ^ u64::from(obj.meta().deletion_timestamp.is_some()).rotate_left(63))
+}
+
+/// A CloudProvider change worth re-syncing its policies: a new spec or a flip of `Ready`.
+fn spec_or_readiness(p: &CloudProvider) -> Option<u64> {
+    let ready = p
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True");
+    let generation = predicates::generation(p).unwrap_or(0);
+    Some(generation ^ u64::from(ready).rotate_left(62))
 }
 
 /// How long to wait after an error: longer for errors a retry will not fix soon.
