@@ -10,8 +10,10 @@ pub enum Category {
     InvalidSpec,
     /// The referenced `CloudProvider` does not exist.
     ProviderNotFound,
-    /// The `CloudProvider` type has no client yet, or does not match the policy's block.
+    /// The `CloudProvider` type has no client in this version.
     ProviderNotSupported,
+    /// The policy's provider block does not match the referenced `CloudProvider`'s type.
+    ProviderMismatch,
     /// The credential Secret or key is absent or empty.
     CredentialsMissing,
     /// The provider rejected the credential (401/403).
@@ -39,6 +41,7 @@ impl Category {
             Self::InvalidSpec => "InvalidSpec",
             Self::ProviderNotFound => "ProviderNotFound",
             Self::ProviderNotSupported => "ProviderNotSupported",
+            Self::ProviderMismatch => "ProviderMismatch",
             Self::CredentialsMissing => "CredentialsMissing",
             Self::CredentialsRejected => "CredentialsRejected",
             Self::Throttled => "Throttled",
@@ -57,6 +60,7 @@ impl Category {
             Self::InvalidSpec => "invalid_spec",
             Self::ProviderNotFound => "provider_not_found",
             Self::ProviderNotSupported => "provider_not_supported",
+            Self::ProviderMismatch => "provider_mismatch",
             Self::CredentialsMissing => "credentials_missing",
             Self::CredentialsRejected => "credentials_rejected",
             Self::Throttled => "throttled",
@@ -115,6 +119,8 @@ pub enum Error {
     ProviderNotFound(String),
     #[error("{0}")]
     ProviderNotSupported(String),
+    #[error("{0}")]
+    ProviderMismatch(String),
     #[error("credentials: {0}")]
     CredentialsMissing(String),
     #[error(transparent)]
@@ -129,6 +135,7 @@ impl Error {
             Self::InvalidSpec(_) => Category::InvalidSpec,
             Self::ProviderNotFound(_) => Category::ProviderNotFound,
             Self::ProviderNotSupported(_) => Category::ProviderNotSupported,
+            Self::ProviderMismatch(_) => Category::ProviderMismatch,
             Self::CredentialsMissing(_) => Category::CredentialsMissing,
             Self::Provider(e) => e.category,
             Self::Kube(_) => Category::Kubernetes,

@@ -375,7 +375,12 @@ impl Runner {
                 declared.provider_type(),
                 client.provider_type()
             );
-            return fail(report, PolicyState::Invalid, "ProviderMismatch", msg);
+            return fail(
+                report,
+                PolicyState::Invalid,
+                crate::error::Category::ProviderMismatch.reason(),
+                msg,
+            );
         }
         if readable.get(&key) == Some(&false) {
             return fail(

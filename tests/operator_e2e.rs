@@ -2,7 +2,9 @@
 //! (kmock, tests/kube-emulator) and the Cloudflare emulator seeded with the drifted demo
 //! account. An Enforce policy reaches Ready/in sync; an Observe policy shows its drift; the
 //! CloudProvider is Ready; Events and metrics are published; a settled operator writes no
-//! status; an Orphan policy is deleted without a finalizer and without touching the provider.
+//! status; a rejected credential and an unreadable provider are reported (never in sync, no
+//! token anywhere) and recovered from; an Orphan policy is deleted without touching the
+//! provider, and a `Delete` policy removes exactly the rules it manages.
 
 mod support;
 
@@ -10,9 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
+use perimeter_emulators::faults::{Fault, FaultRule};
 use serde_json::{Value, json};
 
 const NS: &str = "perimeter";
+const BAD_TOKEN: &str = "wrong-token-e2e-7781";
 const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
 
 struct Operator(Child);
@@ -119,26 +123,30 @@ async fn operator_reconciles_policies_in_a_cluster() {
         &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS}, "data": {"token": "ZGVtby10b2tlbg=="}}),
     )
     .await;
-    let mut provider = example("provider.yaml");
-    provider["spec"]["endpoint"] = json!(format!("{}/client/v4", running.base_url()));
     create(
         &http,
         &k,
-        &format!("{GROUP}/namespaces/{NS}/cloudproviders"),
-        &provider,
+        &format!("/api/v1/namespaces/{NS}/secrets"),
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad-api", "namespace": NS}, "stringData": {"token": BAD_TOKEN}}),
     )
     .await;
-    for file in ["firewall-edge.yaml", "firewall-access.yaml"] {
-        create(
-            &http,
-            &k,
-            &format!("{GROUP}/namespaces/{NS}/firewallpolicies"),
-            &example(file),
-        )
-        .await;
-    }
+    let mut provider = example("provider.yaml");
+    provider["spec"]["endpoint"] = json!(format!("{}/client/v4", running.base_url()));
+    let mut bad = provider.clone();
+    bad["metadata"]["name"] = json!("cloudflare-bad");
+    bad["spec"]["credentials"]["secretRef"]["name"] = json!("bad-api");
+    // A short interval so the outage below is noticed quickly.
+    let mut edge = example("firewall-edge.yaml");
+    edge["spec"]["syncInterval"] = json!("10s");
+    let providers_path = format!("{GROUP}/namespaces/{NS}/cloudproviders");
+    let policies_path = format!("{GROUP}/namespaces/{NS}/firewallpolicies");
+    create(&http, &k, &providers_path, &provider).await;
+    create(&http, &k, &providers_path, &bad).await;
+    create(&http, &k, &policies_path, &edge).await;
+    create(&http, &k, &policies_path, &example("firewall-access.yaml")).await;
 
     let metrics_port = support::free_port();
+    let log = dir.path().join("operator.log");
     let _operator = Operator(
         Command::new(env!("CARGO_BIN_EXE_perimeter"))
             .args([
@@ -149,7 +157,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
             .env("KUBECONFIG", &kubeconfig)
             .env("PERIMETER_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start the operator"),
     );
@@ -242,6 +250,20 @@ async fn operator_reconciles_policies_in_a_cluster() {
     assert!(metrics.contains(r#"perimeter_drift_fields{kind="FirewallPolicy",name="edge-access-rules",namespace="perimeter",provider="cloudflare"} 2"#));
     assert!(!metrics.contains("demo-token"));
 
+    let bad = wait_for("cloudflare-bad rejected", async || {
+        let obj = get(
+            &http,
+            &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders/cloudflare-bad"),
+        )
+        .await;
+        (condition(&obj, "Ready")?["reason"] == "CredentialsRejected").then_some(obj)
+    })
+    .await;
+    assert_eq!(
+        condition(&bad, "Ready").map(|c| c["status"].clone()),
+        Some(json!("False"))
+    );
+
     // Settled: nothing changes, so nothing is written.
     let before = status_patches(&http, &k).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -258,6 +280,46 @@ async fn operator_reconciles_policies_in_a_cluster() {
         }
     }
     assert_eq!(after, before, "no status writes once settled");
+
+    // An unreadable provider: the policy becomes Unknown (never in sync), the process survives,
+    // and a spec change after the outage brings it back.
+    cloudflare.faults().inject(
+        FaultRule::new("rulesets/phases", Fault::ServerError { status: 503 }).method("GET"),
+    );
+    let down = wait_for("edge-firewall unknown during the outage", async || {
+        let obj = get(&http, &format!("{policies}/edge-firewall")).await;
+        (condition(&obj, "InSync")?["status"] == "Unknown").then_some(obj)
+    })
+    .await;
+    assert_eq!(
+        condition(&down, "InSync").map(|c| c["reason"].clone()),
+        Some(json!("ProviderUnreadable"))
+    );
+    assert_eq!(
+        condition(&down, "Synced").map(|c| c["reason"].clone()),
+        Some(json!("ProviderError"))
+    );
+    let metrics = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains(r#"perimeter_policy_in_sync{kind="FirewallPolicy",name="edge-firewall",namespace="perimeter",provider="cloudflare"} 0"#));
+    cloudflare.faults().clear();
+    merge_patch(
+        &http,
+        &format!("{policies}/edge-firewall"),
+        &json!({"spec": {"syncInterval": "11s"}}),
+    )
+    .await;
+    wait_for("edge-firewall back in sync", async || {
+        let obj = get(&http, &format!("{policies}/edge-firewall")).await;
+        (condition(&obj, "Ready")?["status"] == "True").then_some(obj)
+    })
+    .await;
 
     // Deleting an Orphan policy never touches the provider.
     let writes_before = cloudflare.log().writes().len();
@@ -280,5 +342,88 @@ async fn operator_reconciles_policies_in_a_cluster() {
         cloudflare.log().writes().len(),
         writes_before,
         "Orphan: the provider is left as it is"
+    );
+
+    // deletionPolicy Delete: a finalizer appears; deleting removes the managed rules only.
+    merge_patch(
+        &http,
+        &format!("{policies}/edge-firewall"),
+        &json!({"spec": {"deletionPolicy": "Delete"}}),
+    )
+    .await;
+    wait_for("the cleanup finalizer", async || {
+        let obj = get(&http, &format!("{policies}/edge-firewall")).await;
+        obj["metadata"]["finalizers"]
+            .as_array()?
+            .iter()
+            .any(|f| f == "perimeter.dev/cleanup")
+            .then_some(obj)
+    })
+    .await;
+    let resp = http
+        .delete(format!("{policies}/edge-firewall"))
+        .send()
+        .await
+        .expect("delete");
+    assert!(resp.status().is_success());
+    wait_for("edge-firewall gone", async || {
+        let resp = http
+            .get(format!("{policies}/edge-firewall"))
+            .send()
+            .await
+            .ok()?;
+        (resp.status() == reqwest::StatusCode::NOT_FOUND).then_some(Value::Null)
+    })
+    .await;
+    let zone = &cloudflare.snapshot().zones[0];
+    let custom: Vec<String> = zone.rulesets["http_request_firewall_custom"]
+        .rules
+        .iter()
+        .filter_map(|r| r.reference.clone())
+        .collect();
+    assert_eq!(
+        custom,
+        ["allow-partner-api"],
+        "only the unmanaged rule is left"
+    );
+    assert!(zone.rulesets["http_ratelimit"].rules.is_empty());
+    assert_eq!(
+        zone.settings["ssl"],
+        json!("strict"),
+        "settings are never removed"
+    );
+
+    // No credential anywhere: logs, and everything the operator sent to the API server
+    // (statuses, Events) — the test's own Secret creations aside.
+    let logs = std::fs::read_to_string(&log).expect("operator log");
+    assert!(
+        logs.contains("CloudProvider not ready"),
+        "the rejected credential is logged: {logs}"
+    );
+    let sent = get(&http, &format!("{k}/_emulator/requests")).await;
+    let by_operator: Vec<&Value> = sent
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| !r["path"].as_str().is_some_and(|p| p.ends_with("/secrets")))
+        .collect();
+    let everything = format!("{logs}{}", json!(by_operator));
+    for secret in ["demo-token", BAD_TOKEN] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+}
+
+async fn merge_patch(http: &reqwest::Client, url: &str, patch: &Value) {
+    let resp = http
+        .patch(url)
+        .header("content-type", "application/merge-patch+json")
+        .body(patch.to_string())
+        .send()
+        .await
+        .expect("patch");
+    assert!(
+        resp.status().is_success(),
+        "patch {url}: {}",
+        resp.text().await.unwrap_or_default()
     );
 }

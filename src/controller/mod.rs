@@ -175,7 +175,7 @@ fn backoff_for(error: &Error) -> Action {
     use crate::error::Category::*;
     let secs = match error.category() {
         Throttled => 120,
-        InvalidSpec | ProviderNotSupported => 600,
+        InvalidSpec | ProviderNotSupported | ProviderMismatch => 600,
         CredentialsMissing | CredentialsRejected | ProviderNotFound => 120,
         _ => 30,
     };

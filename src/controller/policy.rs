@@ -19,7 +19,7 @@ use crate::api::{
     PolicyStatus,
 };
 use crate::error::Error;
-use crate::providers::{Declared, cloudflare};
+use crate::providers::Declared;
 use crate::reconcile;
 use crate::status::{self, Blocked};
 
@@ -198,7 +198,7 @@ async fn prepare<K: PolicyKind>(
         .await?
         .ok_or_else(|| Error::ProviderNotFound(provider_name.clone()))?;
     if provider.spec.provider_type != declared.provider_type() {
-        return Err(Error::ProviderNotSupported(format!(
+        return Err(Error::ProviderMismatch(format!(
             "the policy has a {} block but CloudProvider {provider_name:?} is of type {}",
             declared.provider_type(),
             provider.spec.provider_type
@@ -213,7 +213,11 @@ async fn cleanup<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<(), Error> {
     let ns = obj.namespace().unwrap_or_default();
     let (client, target) = prepare(obj, ctx, &ns).await?;
     let observed = client.observe(&target).await?;
-    let (emptied, plan) = cloudflare::cleanup_plan(&target, &observed);
+    let (emptied_state, plan) = crate::core::cleanup(&target.desired, &observed.state);
+    let emptied = crate::providers::Target {
+        desired: emptied_state,
+        ..target.clone()
+    };
     if plan.is_empty() {
         return Ok(());
     }

@@ -241,6 +241,31 @@ fn diff_fields(
     changed
 }
 
+/// What deleting a policy with `deletionPolicy: Delete` does: every declared section stays
+/// declared but empty, and each declared item found at the provider becomes a delete.
+/// Undeclared items are kept; settings cannot be "removed" and are left as they are.
+pub fn cleanup(desired: &State, observed: &State) -> (State, Vec<Change>) {
+    let mut emptied = State::default();
+    let mut plan = Vec::new();
+    for section in desired
+        .sections
+        .iter()
+        .filter(|s| s.kind != SectionKind::Settings)
+    {
+        emptied.push(Section::new(section.name.clone(), section.kind, Vec::new()));
+        let Some(seen) = observed.section(&section.name) else {
+            continue;
+        };
+        for item in section.items.iter().filter(|i| seen.get(&i.key).is_some()) {
+            plan.push(Change::Delete {
+                section: section.name.clone(),
+                key: item.key.clone(),
+            });
+        }
+    }
+    (emptied, plan)
+}
+
 /// A compact, stable rendering of a value for status and terminals.
 pub fn render(value: &Value) -> String {
     match value {
@@ -534,6 +559,27 @@ mod tests {
             }]
         );
         assert_eq!(got.managed, 1);
+    }
+
+    #[test]
+    fn cleanup_deletes_declared_items_found_and_keeps_the_rest() {
+        let mut desired = ordered(vec![rule("a", "block"), rule("gone", "block")]);
+        desired.push(Section::new(
+            "settings",
+            SectionKind::Settings,
+            vec![Item::new("ssl").field("value", "strict")],
+        ));
+        let observed = ordered(vec![rule("x", "skip"), rule("a", "block")]);
+        let (emptied, plan) = cleanup(&desired, &observed);
+        assert_eq!(
+            plan,
+            vec![Change::Delete {
+                section: "wafCustomRules".into(),
+                key: "a".into()
+            }]
+        );
+        assert_eq!(emptied.sections.len(), 1, "settings are never removed");
+        assert!(emptied.sections[0].items.is_empty());
     }
 
     #[test]

@@ -5,5 +5,5 @@ pub mod drift;
 pub mod model;
 pub mod normalize;
 
-pub use drift::{Change, Diff, Drift, DriftKind, diff};
+pub use drift::{Change, Diff, Drift, DriftKind, cleanup, diff};
 pub use model::{Item, Section, SectionKind, State};

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use self::model::{ACCESS, LOGPUSH, POLICIES, SETTINGS};
 use super::{ApplyError, Finding, Observation, Provider, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
-use crate::core::{Change, Item, Section, SectionKind, State};
+use crate::core::{Change, Item, Section, SectionKind};
 use crate::error::{Category, Error, ProviderError};
 use crate::http::{Auth, HttpClient, HttpSettings, Request};
 use crate::metrics::Metrics;
@@ -623,31 +623,4 @@ impl Cloudflare {
         }
         Ok(applied)
     }
-}
-
-/// The empty state used when a policy is deleted with `deletionPolicy: Delete`: every
-/// declared section stays declared but holds nothing, so its managed items become deletes.
-pub fn cleanup_plan(target: &Target, observed: &Observation) -> (Target, Vec<Change>) {
-    let mut emptied = target.clone();
-    let mut plan = Vec::new();
-    emptied.desired = State::default();
-    for section in &target.desired.sections {
-        if section.kind == SectionKind::Settings {
-            continue; // settings cannot be "removed"; they are left as they are
-        }
-        emptied
-            .desired
-            .push(Section::new(section.name.clone(), section.kind, Vec::new()));
-        if let Some(seen) = observed.state.section(&section.name) {
-            for item in &section.items {
-                if seen.get(&item.key).is_some() {
-                    plan.push(Change::Delete {
-                        section: section.name.clone(),
-                        key: item.key.clone(),
-                    });
-                }
-            }
-        }
-    }
-    (emptied, plan)
 }
