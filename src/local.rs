@@ -403,13 +403,10 @@ impl Runner {
         };
         let outcome = reconcile::sync(client.as_ref(), &target, mode, controls.unmanaged).await;
         if let Some(m) = &self.metrics {
-            m.record_policy(
-                declared.provider_type().as_str(),
-                kind,
-                &namespace,
-                &name,
-                &outcome,
-                now_unix(),
+            outcome.record(
+                m,
+                [declared.provider_type().as_str(), kind, &namespace, &name],
+                crate::metrics::unix_now(),
             );
         }
         fill(&mut report, &outcome);
@@ -444,13 +441,6 @@ fn fill(report: &mut PolicyReport, outcome: &SyncOutcome) {
         report.reason = Some(e.category.reason().to_string());
         report.message = Some(e.to_string());
     }
-}
-
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Human-readable rendering of a report.

@@ -133,3 +133,99 @@ pub fn namespace_of(meta: &ObjectMeta) -> &str {
 pub fn yaml_to_json(text: &str) -> Result<Value, String> {
     serde_yaml::from_str(text).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROVIDER: &str = "apiVersion: perimeter.dev/v1alpha1\nkind: CloudProvider\nmetadata: {name: cf}\nspec:\n  type: cloudflare\n  accountId: a1\n  credentials: {secretRef: {name: s, key: k}}\n";
+    const POLICY: &str = "apiVersion: perimeter.dev/v1alpha1\nkind: FirewallPolicy\nmetadata: {name: p}\nspec:\n  providerRef: {name: cf}\n";
+
+    /// The CEL rules of the CRDs, evaluated locally: each case is a manifest and the message
+    /// it must be rejected with (or None when valid).
+    #[test]
+    fn schema_rules_table() {
+        let zone = "  cloudflare:\n    zoneId: 023e105f4ecef8ad9ca31a8372d0c353\n";
+        let cases: Vec<(String, Option<&str>)> = vec![
+            (PROVIDER.to_string(), None),
+            (
+                PROVIDER.replace("  accountId: a1\n", ""),
+                Some("needs spec.accountId"),
+            ),
+            (
+                format!("{PROVIDER}  endpoint: http://api.example.com/client/v4\n"),
+                Some("endpoint must use https"),
+            ),
+            (
+                format!("{PROVIDER}  endpoint: http://127.0.0.1:8080/client/v4\n"),
+                None,
+            ),
+            (
+                format!("{PROVIDER}  endpoint: \"http://[::1]:8080\"\n"),
+                None,
+            ),
+            (
+                format!("{PROVIDER}  endpoint: http://localhost.evil.com/\n"),
+                Some("endpoint must use https"),
+            ),
+            (
+                format!("{PROVIDER}  endpoint: https://proxy.example.com/client/v4\n"),
+                None,
+            ),
+            (format!("{POLICY}{zone}"), None),
+            (POLICY.to_string(), Some("exactly one provider block")),
+            (
+                format!(
+                    "{POLICY}{zone}    ipAccessRules: [{{mode: block, target: country, value: Germany}}]\n"
+                ),
+                Some("two-letter ISO code"),
+            ),
+            (
+                format!(
+                    "{POLICY}{zone}    ipAccessRules: [{{mode: block, target: asn, value: \"13335\"}}]\n"
+                ),
+                Some("AS13335"),
+            ),
+            (
+                format!(
+                    "{POLICY}{zone}    rateLimitRules: [{{ref: a, expression: x, action: block, characteristics: [ip.src, cf.colo.id], period: 45, requestsPerPeriod: 1, mitigationTimeout: 0}}]\n"
+                ),
+                Some("period must be one of"),
+            ),
+            (
+                format!(
+                    "{POLICY}{zone}    wafCustomRules: [{{ref: a, expression: x, action: block, actionParameters: {{phases: [http_ratelimit]}}}}]\n"
+                ),
+                Some("only valid for action skip"),
+            ),
+        ];
+        for (yaml, want) in cases {
+            let got = Manifests::default().add_yaml("case", &yaml);
+            match (got, want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(msg)) => assert!(
+                    e.to_string().contains(msg),
+                    "{yaml}\n→ {e}\nshould mention {msg:?}"
+                ),
+                (Ok(()), Some(msg)) => panic!("{yaml}\nshould be rejected with {msg:?}"),
+                (Err(e), None) => panic!("{yaml}\nshould be valid: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn other_kinds_are_ignored_and_unknown_perimeter_kinds_rejected() {
+        let mut m = Manifests::default();
+        assert!(
+            m.add_yaml(
+                "x",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n"
+            )
+            .is_ok()
+        );
+        assert!(
+            m.add_yaml("x", "apiVersion: perimeter.dev/v1alpha1\nkind: Mystery\n")
+                .is_err()
+        );
+    }
+}

@@ -195,44 +195,10 @@ pub async fn serve(
     Ok((local, handle))
 }
 
-impl Metrics {
-    /// Publishes the outcome of one policy sync. Unknown state counts as not in sync.
-    pub fn record_policy(
-        &self,
-        provider: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-        outcome: &crate::reconcile::SyncOutcome,
-        now_unix: i64,
-    ) {
-        let labels = [provider, kind, namespace, name];
-        self.policy_in_sync
-            .with_label_values(&labels)
-            .set(i64::from(outcome.in_sync()));
-        if let Some(remaining) = &outcome.remaining {
-            self.drift_fields
-                .with_label_values(&labels)
-                .set(i64::try_from(remaining.drift.len()).unwrap_or(i64::MAX));
-            self.unmanaged_items
-                .with_label_values(&labels)
-                .set(i64::try_from(remaining.unmanaged.len()).unwrap_or(i64::MAX));
-            self.last_sync_timestamp
-                .with_label_values(&labels)
-                .set(now_unix);
-        }
-        if !outcome.applied.is_empty() {
-            self.changes_applied_total
-                .with_label_values(&[provider, kind, "success"])
-                .inc_by(outcome.applied.len() as u64);
-        }
-        if outcome.error.is_some()
-            && outcome.found.as_ref().is_some_and(|f| !f.plan.is_empty())
-            && outcome.remaining.is_some()
-        {
-            self.changes_applied_total
-                .with_label_values(&[provider, kind, "error"])
-                .inc();
-        }
-    }
+/// Seconds since the Unix epoch, for timestamp gauges.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

@@ -4,8 +4,9 @@
 //! Kubernetes, so its callers decide where the outcome is written.
 
 use crate::api::{Mode, UnmanagedPolicy};
-use crate::core::{Diff, diff};
+use crate::core::{Diff, Undeclared, diff};
 use crate::error::ProviderError;
+use crate::metrics::Metrics;
 use crate::providers::{Finding, Observation, Provider, Target};
 
 /// What one sync found and did.
@@ -31,6 +32,46 @@ impl SyncOutcome {
     pub fn drift_count(&self) -> usize {
         self.remaining.as_ref().map_or(0, |d| d.drift.len())
     }
+
+    /// Publishes this outcome as the policy's series. `labels` are provider, kind, namespace,
+    /// name. Unknown state counts as not in sync; drift gauges keep their last known value.
+    pub fn record(&self, metrics: &Metrics, labels: [&str; 4], now_unix: i64) {
+        let [provider, kind, ..] = labels;
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        metrics
+            .policy_in_sync
+            .with_label_values(&labels)
+            .set(i64::from(self.in_sync()));
+        if let Some(remaining) = &self.remaining {
+            metrics
+                .drift_fields
+                .with_label_values(&labels)
+                .set(count(remaining.drift.len()));
+            metrics
+                .unmanaged_items
+                .with_label_values(&labels)
+                .set(count(remaining.unmanaged.len()));
+            metrics
+                .last_sync_timestamp
+                .with_label_values(&labels)
+                .set(now_unix);
+        }
+        if !self.applied.is_empty() {
+            metrics
+                .changes_applied_total
+                .with_label_values(&[provider, kind, "success"])
+                .inc_by(self.applied.len() as u64);
+        }
+        let write_failed = self.error.is_some()
+            && self.found.as_ref().is_some_and(|f| !f.plan.is_empty())
+            && self.remaining.is_some();
+        if write_failed {
+            metrics
+                .changes_applied_total
+                .with_label_values(&[provider, kind, "error"])
+                .inc();
+        }
+    }
 }
 
 pub async fn sync(
@@ -47,6 +88,10 @@ pub async fn sync(
                 ..SyncOutcome::default()
             };
         }
+    };
+    let unmanaged = match unmanaged {
+        UnmanagedPolicy::Report => Undeclared::Report,
+        UnmanagedPolicy::Remove => Undeclared::Remove,
     };
     let found = diff(&target.desired, &observed.state, unmanaged);
     if mode == Mode::Observe || found.plan.is_empty() {

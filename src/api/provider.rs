@@ -22,6 +22,7 @@ use super::common::ProviderType;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("self.type != 'cloudflare' || has(self.accountId)").message("a cloudflare provider needs spec.accountId (the Cloudflare account id)").reason(Reason::FieldValueRequired))]
+#[x_kube(validation = Rule::new("!has(self.endpoint) || self.endpoint.startsWith('https://') || self.endpoint.matches('^http://(localhost|127[.]0[.]0[.]1)(:[0-9]+)?(/.*)?$') || self.endpoint.startsWith('http://[::1]:') || self.endpoint.startsWith('http://[::1]/')").message("endpoint must use https (plain http only to localhost, for emulators), so the credential never crosses a network in clear text").reason(Reason::FieldValueForbidden))]
 #[serde(rename_all = "camelCase")]
 pub struct CloudProviderSpec {
     /// Which provider this account belongs to.
@@ -30,6 +31,7 @@ pub struct CloudProviderSpec {
     /// Where the API credential is stored.
     pub credentials: Credentials,
     /// Base URL override (proxies, emulators, tests), e.g. `https://api.cloudflare.com/client/v4`.
+    /// Must be https, except for `http://localhost`/`127.0.0.1`/`[::1]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^https?://[^\s]+$"))]
     pub endpoint: Option<String>,

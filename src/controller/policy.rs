@@ -146,13 +146,10 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
     let outcome =
         reconcile::sync(client.as_ref(), &target, controls.mode, controls.unmanaged).await;
     let provider = client.provider_type();
-    ctx.metrics.record_policy(
-        provider.as_str(),
-        K::KIND,
-        &ns,
-        &name,
-        &outcome,
-        crate::local::now_unix(),
+    outcome.record(
+        &ctx.metrics,
+        [provider.as_str(), K::KIND, &ns, &name],
+        crate::metrics::unix_now(),
     );
     let st = status::from_outcome(previous, generation, controls.mode, &outcome, &now);
     if !outcome.applied.is_empty() {

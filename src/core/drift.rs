@@ -5,7 +5,15 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::model::{Item, Section, SectionKind, State};
-use crate::api::UnmanagedPolicy;
+
+/// What undeclared items at the provider are: left alone and listed, or drift to remove.
+/// (The policy field `unmanaged: Report | Remove`.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Undeclared {
+    #[default]
+    Report,
+    Remove,
+}
 
 /// What kind of difference a drift entry describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -109,7 +117,7 @@ impl Diff {
 
 /// Compares the declared sections of `desired` with what was observed.
 /// A desired section absent from `observed` is treated as empty at the provider.
-pub fn diff(desired: &State, observed: &State, unmanaged: UnmanagedPolicy) -> Diff {
+pub fn diff(desired: &State, observed: &State, unmanaged: Undeclared) -> Diff {
     let mut out = Diff::default();
     let mut deletes = Vec::new();
     let empty = Section::new("", SectionKind::Unordered, Vec::new());
@@ -124,7 +132,7 @@ pub fn diff(desired: &State, observed: &State, unmanaged: UnmanagedPolicy) -> Di
 fn diff_section(
     want: &Section,
     have: &Section,
-    unmanaged: UnmanagedPolicy,
+    unmanaged: Undeclared,
     out: &mut Diff,
     deletes: &mut Vec<Change>,
 ) {
@@ -168,8 +176,8 @@ fn diff_section(
         .filter(|i| !declared.contains(i.key.as_str()))
     {
         match unmanaged {
-            UnmanagedPolicy::Report => out.unmanaged.push(format!("{name}[{}]", seen.key)),
-            UnmanagedPolicy::Remove => {
+            Undeclared::Report => out.unmanaged.push(format!("{name}[{}]", seen.key)),
+            Undeclared::Remove => {
                 out.drift.push(Drift {
                     path: format!("{name}[{}]", seen.key),
                     kind: DriftKind::Unexpected,
@@ -311,7 +319,7 @@ mod tests {
         name: &'static str,
         desired: State,
         observed: State,
-        unmanaged: UnmanagedPolicy,
+        unmanaged: Undeclared,
         drift: Vec<(&'static str, DriftKind)>,
         plan: Vec<Change>,
         unmanaged_found: Vec<&'static str>,
@@ -328,7 +336,7 @@ mod tests {
                 name: "identical ordered rules are in sync",
                 desired: ordered(vec![rule("a", "block"), rule("b", "log")]),
                 observed: ordered(vec![rule("a", "block"), rule("b", "log")]),
-                unmanaged: UnmanagedPolicy::Report,
+                unmanaged: Undeclared::Report,
                 drift: vec![],
                 plan: vec![],
                 unmanaged_found: vec![],
@@ -337,7 +345,7 @@ mod tests {
                 name: "a changed action is one drifted field and one update",
                 desired: ordered(vec![rule("a", "block"), rule("b", "block")]),
                 observed: ordered(vec![rule("a", "block"), rule("b", "log")]),
-                unmanaged: UnmanagedPolicy::Report,
+                unmanaged: Undeclared::Report,
                 drift: vec![("wafCustomRules[b].action", DriftKind::Changed)],
                 plan: vec![Change::Update {
                     section: s.clone(),
@@ -350,7 +358,7 @@ mod tests {
                 name: "reordered rules in an ordered section are order drift",
                 desired: ordered(vec![rule("a", "block"), rule("b", "log")]),
                 observed: ordered(vec![rule("b", "log"), rule("a", "block")]),
-                unmanaged: UnmanagedPolicy::Report,
+                unmanaged: Undeclared::Report,
                 drift: vec![("wafCustomRules.order", DriftKind::Order)],
                 plan: vec![Change::Reorder { section: s.clone() }],
                 unmanaged_found: vec![],
@@ -359,7 +367,7 @@ mod tests {
                 name: "reordered items in an unordered section are in sync",
                 desired: unordered(vec![rule("a", "block"), rule("b", "log")]),
                 observed: unordered(vec![rule("b", "log"), rule("a", "block")]),
-                unmanaged: UnmanagedPolicy::Report,
+                unmanaged: Undeclared::Report,
                 drift: vec![],
                 plan: vec![],
                 unmanaged_found: vec![],
@@ -372,7 +380,7 @@ mod tests {
                     rule("x", "skip"),
                     rule("b", "log"),
                 ]),
-                unmanaged: UnmanagedPolicy::Report,
+                unmanaged: Undeclared::Report,
                 drift: vec![],
                 plan: vec![],
                 unmanaged_found: vec!["wafCustomRules[x]"],
@@ -381,7 +389,7 @@ mod tests {
                 name: "an unmanaged rule is drift and a delete when the policy removes them",
                 desired: ordered(vec![rule("a", "block")]),
                 observed: ordered(vec![rule("x", "skip"), rule("a", "block")]),
-                unmanaged: UnmanagedPolicy::Remove,
+                unmanaged: Undeclared::Remove,
                 drift: vec![("wafCustomRules[x]", DriftKind::Unexpected)],
                 plan: vec![Change::Delete {
                     section: s.clone(),
@@ -393,7 +401,7 @@ mod tests {
                 name: "deletes come after creates so protection is never removed first",
                 desired: unordered(vec![rule("new", "block")]),
                 observed: unordered(vec![rule("old", "block")]),
-                unmanaged: UnmanagedPolicy::Remove,
+                unmanaged: Undeclared::Remove,
                 drift: vec![
                     ("ipAccessRules[new]", DriftKind::Missing),
                     ("ipAccessRules[old]", DriftKind::Unexpected),
@@ -414,7 +422,7 @@ mod tests {
                 name: "a declared empty section reports everything observed as unmanaged",
                 desired: unordered(vec![]),
                 observed: unordered(vec![rule("x", "block")]),
-                unmanaged: UnmanagedPolicy::Report,
+                unmanaged: Undeclared::Report,
                 drift: vec![],
                 plan: vec![],
                 unmanaged_found: vec!["ipAccessRules[x]"],
@@ -423,7 +431,7 @@ mod tests {
                 name: "a section that is not declared is not compared at all",
                 desired: State::default(),
                 observed: unordered(vec![rule("x", "block")]),
-                unmanaged: UnmanagedPolicy::Remove,
+                unmanaged: Undeclared::Remove,
                 drift: vec![],
                 plan: vec![],
                 unmanaged_found: vec![],
@@ -432,7 +440,7 @@ mod tests {
                 name: "a section missing from the observation counts as empty",
                 desired: ordered(vec![rule("a", "block")]),
                 observed: State::default(),
-                unmanaged: UnmanagedPolicy::Report,
+                unmanaged: Undeclared::Report,
                 drift: vec![("wafCustomRules[a]", DriftKind::Missing)],
                 plan: vec![Change::Create {
                     section: s.clone(),
@@ -444,7 +452,7 @@ mod tests {
                 name: "a field the desired item leaves out is not compared",
                 desired: ordered(vec![Item::new("a").field("action", "block")]),
                 observed: ordered(vec![rule("a", "block").field("description", "set by hand")]),
-                unmanaged: UnmanagedPolicy::Report,
+                unmanaged: Undeclared::Report,
                 drift: vec![],
                 plan: vec![],
                 unmanaged_found: vec![],
@@ -468,7 +476,7 @@ mod tests {
                         ],
                     )],
                 },
-                unmanaged: UnmanagedPolicy::Remove,
+                unmanaged: Undeclared::Remove,
                 drift: vec![("settings[ssl]", DriftKind::Changed)],
                 plan: vec![Change::Update {
                     section: "settings".into(),
@@ -493,7 +501,7 @@ mod tests {
                         vec![Item::new("ssl")],
                     )],
                 },
-                unmanaged: UnmanagedPolicy::Report,
+                unmanaged: Undeclared::Report,
                 drift: vec![("settings[ssl]", DriftKind::Changed)],
                 plan: vec![Change::Update {
                     section: "settings".into(),
@@ -506,7 +514,7 @@ mod tests {
                 name: "a missing declared rule does not also count as order drift",
                 desired: ordered(vec![rule("a", "block"), rule("b", "log"), rule("c", "log")]),
                 observed: ordered(vec![rule("a", "block"), rule("c", "log")]),
-                unmanaged: UnmanagedPolicy::Report,
+                unmanaged: Undeclared::Report,
                 drift: vec![("wafCustomRules[b]", DriftKind::Missing)],
                 plan: vec![Change::Create {
                     section: s.clone(),
@@ -547,7 +555,7 @@ mod tests {
         let got = diff(
             &ordered(vec![rule("a", "block")]),
             &ordered(vec![rule("a", "log")]),
-            UnmanagedPolicy::Report,
+            Undeclared::Report,
         );
         assert_eq!(
             got.drift,

@@ -5,5 +5,5 @@ pub mod drift;
 pub mod model;
 pub mod normalize;
 
-pub use drift::{Change, Diff, Drift, DriftKind, cleanup, diff};
+pub use drift::{Change, Diff, Drift, DriftKind, Undeclared, cleanup, diff};
 pub use model::{Item, Section, SectionKind, State};

@@ -248,23 +248,10 @@ impl HttpClient {
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
-        let result = builder.send().await;
-        let resp = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let (category, code) = if e.is_timeout() {
-                    (Category::Timeout, "timeout")
-                } else {
-                    (Category::Unreachable, "error")
-                };
-                self.count(req.operation, code);
-                return Err(ProviderError::new(
-                    category,
-                    req.operation,
-                    self.redact(&describe_transport_error(&e)),
-                ));
-            }
-        };
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| self.transport_error(req, &e))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -272,22 +259,12 @@ impl HttpClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = match resp.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(e) => {
-                let (category, code) = if e.is_timeout() {
-                    (Category::Timeout, "timeout")
-                } else {
-                    (Category::Unreachable, "error")
-                };
-                self.count(req.operation, code);
-                return Err(ProviderError::new(
-                    category,
-                    req.operation,
-                    self.redact(&describe_transport_error(&e)),
-                ));
-            }
-        };
+        // A timeout can also strike while the body is read (a provider that stalls mid-answer).
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(req, &e))?
+            .to_vec();
         self.count(req.operation, &status.to_string());
         if (200..300).contains(&status) || status == 404 {
             return Ok(Response { status, body });
@@ -306,6 +283,21 @@ impl HttpClient {
         );
         err.retry_after = retry_after;
         Err(err)
+    }
+
+    /// A request that got no complete answer: counted as `timeout` or `error`, redacted.
+    fn transport_error(&self, req: &Request, e: &reqwest::Error) -> ProviderError {
+        let (category, code) = if e.is_timeout() {
+            (Category::Timeout, "timeout")
+        } else {
+            (Category::Unreachable, "error")
+        };
+        self.count(req.operation, code);
+        ProviderError::new(
+            category,
+            req.operation,
+            self.redact(&describe_transport_error(e)),
+        )
     }
 
     fn headers(&self) -> HeaderMap {

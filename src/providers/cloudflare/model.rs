@@ -607,7 +607,7 @@ pub fn observed_logpush_job(j: &Value) -> Option<Item> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::UnmanagedPolicy;
+    use crate::core::Undeclared;
     use crate::core::diff;
 
     fn fw(yaml: &str) -> CloudflareFirewall {
@@ -650,7 +650,7 @@ ipAccessRules:
             SectionKind::Unordered,
             cf_access.iter().filter_map(observed_access_rule).collect(),
         ));
-        let d = diff(&target.desired, &obs, UnmanagedPolicy::Report);
+        let d = diff(&target.desired, &obs, Undeclared::Report);
         assert!(d.in_sync(), "{:?}", d.drift);
         assert_eq!(d.managed, 4);
     }
@@ -669,7 +669,7 @@ wafCustomRules:
             SectionKind::Ordered,
             vec![observed_rule(WAF, &cf_rule).expect("rule")],
         );
-        let d = diff(&target.desired, &obs, UnmanagedPolicy::Report);
+        let d = diff(&target.desired, &obs, Undeclared::Report);
         let paths: Vec<&str> = d.drift.iter().map(|x| x.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -700,7 +700,7 @@ rateLimitRules:
                 SectionKind::Ordered,
                 vec![observed_rule(RATE_LIMIT, &obs_rule).expect("rule")],
             );
-            let d = diff(&target.desired, &obs, UnmanagedPolicy::Report);
+            let d = diff(&target.desired, &obs, Undeclared::Report);
             let paths: Vec<&str> = d.drift.iter().map(|x| x.path.as_str()).collect();
             assert_eq!(paths, want);
         }
@@ -753,7 +753,7 @@ rateLimitRules:
             SectionKind::Unordered,
             vec![observed_logpush_job(&other).expect("job")],
         );
-        let d = diff(&target.desired, &obs, UnmanagedPolicy::Report);
+        let d = diff(&target.desired, &obs, Undeclared::Report);
         let paths: Vec<&str> = d.drift.iter().map(|x| x.path.as_str()).collect();
         assert_eq!(
             paths,
