@@ -108,6 +108,13 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
     }
     println!();
     println!(
+        "Check this account the way a CI pipeline would (exit code 0 in sync, 2 drift, 1 error):"
+    );
+    println!(
+        "  PERIMETER_SECRET_CLOUDFLARE_API_TOKEN={DEMO_TOKEN} cargo run -- check --manifests examples/cloudflare --endpoint cloudflare-main={endpoint}"
+    );
+    println!();
+    println!(
         "Reconciling every {}s; before each pass someone \"edits the dashboard\". Try `curl -s http://{addr}/metrics | grep perimeter_`. Ctrl-C to stop.",
         opts.interval.as_secs()
     );

@@ -121,6 +121,7 @@ pub struct PolicyReport {
     pub namespace: String,
     pub name: String,
     pub provider: String,
+    /// The mode the policy declares (`check` reads only, whatever it is).
     pub mode: Mode,
     pub state: PolicyState,
     /// Drift found before any write.
@@ -318,7 +319,7 @@ impl Runner {
             namespace: namespace.clone(),
             name: name.clone(),
             provider: provider_name.clone(),
-            mode,
+            mode: controls.mode,
             state: PolicyState::Unknown,
             drift_found: Vec::new(),
             applied: Vec::new(),

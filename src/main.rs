@@ -133,7 +133,7 @@ fn main() -> ExitCode {
                         serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
                     ),
                     Output::Text => {
-                        let mut text = String::new();
+                        let mut text = String::from("perimeter check: read-only, nothing is written whatever a policy's mode\n");
                         local::render_text(&report, &mut text);
                         print!("{text}");
                     }
