@@ -35,6 +35,27 @@ pub enum Category {
 }
 
 impl Category {
+    pub const ALL: [Category; 13] = [
+        Self::InvalidSpec,
+        Self::ProviderNotFound,
+        Self::ProviderNotSupported,
+        Self::ProviderMismatch,
+        Self::CredentialsMissing,
+        Self::CredentialsRejected,
+        Self::Throttled,
+        Self::Timeout,
+        Self::Unreachable,
+        Self::ProviderError,
+        Self::BadResponse,
+        Self::WriteRejected,
+        Self::Kubernetes,
+    ];
+
+    /// The category whose reason this is.
+    pub fn from_reason(reason: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.reason() == reason)
+    }
+
     /// CamelCase, for condition and Event reasons.
     pub fn reason(self) -> &'static str {
         match self {

@@ -298,7 +298,35 @@ impl Runner {
         report
     }
 
+    /// Syncs one policy, counted and timed like an operator reconcile.
     async fn sync_one(
+        &self,
+        kind: &'static str,
+        meta: &kube::api::ObjectMeta,
+        controls: &PolicyControls,
+        declared: Result<Declared<'_>, Error>,
+        readable: &BTreeMap<(String, String), bool>,
+    ) -> PolicyReport {
+        let started = std::time::Instant::now();
+        let report = self
+            .sync_one_inner(kind, meta, controls, declared, readable)
+            .await;
+        if let Some(m) = &self.metrics {
+            let result = match report.reason.as_deref() {
+                None => "success",
+                Some(reason) => {
+                    crate::error::Category::from_reason(reason).map_or("paused", |c| c.label())
+                }
+            };
+            m.reconcile_total.with_label_values(&[kind, result]).inc();
+            m.reconcile_duration
+                .with_label_values(&[kind])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        report
+    }
+
+    async fn sync_one_inner(
         &self,
         kind: &'static str,
         meta: &kube::api::ObjectMeta,
@@ -407,6 +435,7 @@ impl Runner {
             outcome.record(
                 m,
                 [declared.provider_type().as_str(), kind, &namespace, &name],
+                &provider_name,
                 crate::metrics::unix_now(),
             );
         }

@@ -34,14 +34,24 @@ impl SyncOutcome {
     }
 
     /// Publishes this outcome as the policy's series. `labels` are provider, kind, namespace,
-    /// name. Unknown state counts as not in sync; drift gauges keep their last known value.
-    pub fn record(&self, metrics: &Metrics, labels: [&str; 4], now_unix: i64) {
-        let [provider, kind, ..] = labels;
+    /// name; `account` is the CloudProvider's name (for `perimeter_provider_up`). Unknown state
+    /// counts as not in sync; drift gauges keep their last known value.
+    pub fn record(&self, metrics: &Metrics, labels: [&str; 4], account: &str, now_unix: i64) {
+        let [provider, kind, namespace, _] = labels;
         let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         metrics
             .policy_in_sync
             .with_label_values(&labels)
             .set(i64::from(self.in_sync()));
+        // A refused write still means the provider answered; only failed reads mean "down".
+        let up = self
+            .error
+            .as_ref()
+            .is_none_or(|e| !e.category.is_provider_read_failure());
+        metrics
+            .provider_up
+            .with_label_values(&[provider, namespace, account])
+            .set(i64::from(up));
         if let Some(remaining) = &self.remaining {
             metrics
                 .drift_fields

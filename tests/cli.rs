@@ -237,6 +237,9 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_policy_in_sync{kind="FirewallPolicy",name="edge-access-rules",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_provider_up{name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 1"#,
         r#"perimeter_provider_requests_total{code="200",operation="put_entrypoint_ruleset",provider="cloudflare"} 2"#,
+        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 2"#,
+        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 1"#,
+        r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="cloudflare",result="success"} 4"#,
     ] {
         assert!(body.contains(series), "missing {series}\n{body}");
     }

@@ -393,6 +393,26 @@ async fn operator_reconciles_policies_in_a_cluster() {
         "settings are never removed"
     );
 
+    // Fixing the Secret is enough: its change re-verifies the CloudProvider that uses it.
+    merge_patch(
+        &http,
+        &format!("{k}/api/v1/namespaces/{NS}/secrets/bad-api"),
+        &json!({"data": {"token": "ZGVtby10b2tlbg=="}}),
+    )
+    .await;
+    wait_for(
+        "cloudflare-bad Ready after the Secret was fixed",
+        async || {
+            let obj = get(
+                &http,
+                &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders/cloudflare-bad"),
+            )
+            .await;
+            (condition(&obj, "Ready")?["status"] == "True").then_some(obj)
+        },
+    )
+    .await;
+
     // No credential anywhere: logs, and everything the operator sent to the API server
     // (statuses, Events) — the test's own Secret creations aside.
     let logs = std::fs::read_to_string(&log).expect("operator log");

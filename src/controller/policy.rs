@@ -149,6 +149,7 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
     outcome.record(
         &ctx.metrics,
         [provider.as_str(), K::KIND, &ns, &name],
+        &obj.controls().provider_ref.name,
         crate::metrics::unix_now(),
     );
     let st = status::from_outcome(previous, generation, controls.mode, &outcome, &now);

@@ -22,9 +22,28 @@ use crate::secret::SecretString;
 const VERIFY_INTERVAL: Duration = Duration::from_secs(600);
 
 pub async fn reconcile(p: Arc<CloudProvider>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let timer = ctx
+        .metrics
+        .reconcile_duration
+        .with_label_values(&["CloudProvider"])
+        .start_timer();
+    let result = reconcile_inner(&p, &ctx).await;
+    timer.observe_duration();
+    let label = match &result {
+        Ok(_) => "success",
+        Err(e) => e.category().label(),
+    };
+    ctx.metrics
+        .reconcile_total
+        .with_label_values(&["CloudProvider", label])
+        .inc();
+    result
+}
+
+async fn reconcile_inner(p: &CloudProvider, ctx: &Context) -> Result<Action, Error> {
     let ns = p.namespace().unwrap_or_default();
     let name = p.name_any();
-    let outcome = match client_for(&ctx, &p).await {
+    let outcome = match client_for(ctx, p).await {
         Ok(client) => client.verify().await.map_err(Error::from),
         Err(e) => Err(e),
     };
@@ -95,13 +114,17 @@ pub async fn reconcile(p: Arc<CloudProvider>, ctx: Arc<Context>) -> Result<Actio
         Ok(_) => Ok(Action::requeue(VERIFY_INTERVAL)),
         Err(e) => {
             tracing::info!(namespace = %ns, name = %name, reason = e.category().reason(), error = %e, "CloudProvider not ready");
-            Ok(backoff_for(&e))
+            // Returned so it is counted by category; `error_policy` backs off by category.
+            Err(e)
         }
     }
 }
 
-pub fn error_policy(_p: Arc<CloudProvider>, error: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(reason = error.category().reason(), error = %error, "CloudProvider reconcile failed");
+pub fn error_policy(p: Arc<CloudProvider>, error: &Error, _ctx: Arc<Context>) -> Action {
+    // Provider-side failures were logged by the reconcile with their context.
+    if error.category() == crate::error::Category::Kubernetes {
+        tracing::warn!(name = %p.name_any(), error = %error, "CloudProvider reconcile failed");
+    }
     backoff_for(error)
 }
 
