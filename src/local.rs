@@ -318,10 +318,7 @@ impl Runner {
                     crate::error::Category::from_reason(reason).map_or("paused", |c| c.label())
                 }
             };
-            m.reconcile_total.with_label_values(&[kind, result]).inc();
-            m.reconcile_duration
-                .with_label_values(&[kind])
-                .observe(started.elapsed().as_secs_f64());
+            m.observe_reconcile(kind, result, started.elapsed());
         }
         report
     }

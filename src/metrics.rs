@@ -123,6 +123,16 @@ impl Metrics {
         String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
 
+    /// Counts and times one reconciliation; `result` is `success` or an error category label.
+    pub fn observe_reconcile(&self, kind: &str, result: &str, elapsed: std::time::Duration) {
+        self.reconcile_total
+            .with_label_values(&[kind, result])
+            .inc();
+        self.reconcile_duration
+            .with_label_values(&[kind])
+            .observe(elapsed.as_secs_f64());
+    }
+
     /// Drops the per-policy series of a deleted policy so they do not linger as stale values.
     pub fn forget_policy(&self, provider: &str, kind: &str, namespace: &str, name: &str) {
         let labels = [provider, kind, namespace, name];

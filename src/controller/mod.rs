@@ -170,6 +170,22 @@ fn spec_or_readiness(p: &CloudProvider) -> Option<u64> {
     Some(generation ^ u64::from(ready).rotate_left(62))
 }
 
+/// Runs one reconcile, counted and timed by kind and result.
+async fn measured(
+    metrics: &Metrics,
+    kind: &str,
+    work: impl std::future::Future<Output = Result<Action, Error>>,
+) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = work.await;
+    let label = match &result {
+        Ok(_) => "success",
+        Err(e) => e.category().label(),
+    };
+    metrics.observe_reconcile(kind, label, started.elapsed());
+    result
+}
+
 /// How long to wait after an error: longer for errors a retry will not fix soon.
 fn backoff_for(error: &Error) -> Action {
     use crate::error::Category::*;

@@ -13,7 +13,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::{Context, FIELD_MANAGER, FINALIZER, backoff_for, parse_interval, provider::client_for};
+use super::{
+    Context, FIELD_MANAGER, FINALIZER, backoff_for, measured, parse_interval, provider::client_for,
+};
 use crate::api::{
     CloudProvider, DeletionPolicy, FirewallPolicy, Mode, MonitoringPolicy, PolicyControls,
     PolicyStatus,
@@ -68,22 +70,7 @@ impl PolicyKind for MonitoringPolicy {
 }
 
 pub async fn reconcile<K: PolicyKind>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let timer = ctx
-        .metrics
-        .reconcile_duration
-        .with_label_values(&[K::KIND])
-        .start_timer();
-    let result = reconcile_inner(obj.as_ref(), &ctx).await;
-    timer.observe_duration();
-    let label = match &result {
-        Ok(_) => "success",
-        Err(e) => e.category().label(),
-    };
-    ctx.metrics
-        .reconcile_total
-        .with_label_values(&[K::KIND, label])
-        .inc();
-    result
+    measured(&ctx.metrics, K::KIND, reconcile_inner(obj.as_ref(), &ctx)).await
 }
 
 pub fn error_policy<K: PolicyKind>(obj: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {

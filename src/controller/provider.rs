@@ -12,7 +12,7 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::{CachedClient, Context, FIELD_MANAGER, backoff_for};
+use super::{CachedClient, Context, FIELD_MANAGER, backoff_for, measured};
 use crate::api::{CloudProvider, CloudProviderStatus};
 use crate::error::Error;
 use crate::providers::{self, Provider};
@@ -22,22 +22,7 @@ use crate::secret::SecretString;
 const VERIFY_INTERVAL: Duration = Duration::from_secs(600);
 
 pub async fn reconcile(p: Arc<CloudProvider>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let timer = ctx
-        .metrics
-        .reconcile_duration
-        .with_label_values(&["CloudProvider"])
-        .start_timer();
-    let result = reconcile_inner(&p, &ctx).await;
-    timer.observe_duration();
-    let label = match &result {
-        Ok(_) => "success",
-        Err(e) => e.category().label(),
-    };
-    ctx.metrics
-        .reconcile_total
-        .with_label_values(&["CloudProvider", label])
-        .inc();
-    result
+    measured(&ctx.metrics, "CloudProvider", reconcile_inner(&p, &ctx)).await
 }
 
 async fn reconcile_inner(p: &CloudProvider, ctx: &Context) -> Result<Action, Error> {
