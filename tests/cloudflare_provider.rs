@@ -384,3 +384,31 @@ impl Env {
         format!("{}/client/v4", self._running.base_url())
     }
 }
+
+#[tokio::test]
+async fn a_failing_logpush_job_is_reported_as_a_finding() {
+    let e = env(
+        seed("    logpush_jobs:\n      - {name: fw, dataset: firewall_events, destination_conf: \"s3://b/p?region=eu-west-1\", enabled: true, error_message: \"access denied to bucket\"}\n"),
+        Duration::from_secs(5),
+    )
+    .await;
+    let mon: CloudflareMonitoring = serde_json::from_value(serde_yaml_value(&format!(
+        "zoneId: {ZONE}\nlogpushJobs:\n  - {{name: fw, dataset: firewall_events, destinationConf: \"s3://b/p?region=eu-west-1\"}}\n"
+    )))
+    .expect("monitoring block");
+    let out = sync(
+        &e.client,
+        &monitoring_target(&mon).expect("valid"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "configured as declared");
+    let codes: Vec<(&str, &str)> = out
+        .findings
+        .iter()
+        .map(|f| (f.code, f.subject.as_str()))
+        .collect();
+    assert_eq!(codes, [("LogJobFailing", "logpushJobs[fw]")]);
+    assert!(out.findings[0].message.contains("access denied to bucket"));
+}

@@ -131,3 +131,39 @@ pub fn connect(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(provider_type: &str) -> CloudProviderSpec {
+        serde_json::from_value(serde_json::json!({
+            "type": provider_type, "accountId": "a", "credentials": {"secretRef": {"name": "s", "key": "k"}}
+        }))
+        .expect("spec")
+    }
+
+    #[test]
+    fn connect_reports_missing_credentials_and_unsupported_types_by_category() {
+        let cases = [
+            ("cloudflare", "token", None),
+            (
+                "cloudflare",
+                "  ",
+                Some(crate::Category::CredentialsMissing),
+            ),
+            (
+                "vercel",
+                "token",
+                Some(crate::Category::ProviderNotSupported),
+            ),
+            ("aws", "token", Some(crate::Category::ProviderNotSupported)),
+        ];
+        for (t, credential, want) in cases {
+            let got = connect(&spec(t), SecretString::new(credential), None)
+                .err()
+                .map(|e| e.category());
+            assert_eq!(got, want, "{t} with {credential:?}");
+        }
+    }
+}
