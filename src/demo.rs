@@ -69,8 +69,9 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
     let mut credentials = CredentialSource::default();
     let mut options = Options::default();
     for p in &manifests.providers {
-        let secret = &p.spec.credentials.secret_ref;
-        credentials.insert(&secret.name, &secret.key, DEMO_TOKEN);
+        if let Some(secret) = &p.spec.credentials.secret_ref {
+            credentials.insert(&secret.name, &secret.key, DEMO_TOKEN);
+        }
         if let Some(name) = &p.metadata.name {
             options.endpoints.insert(name.clone(), endpoint.clone());
         }
@@ -89,7 +90,7 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
     println!("  metrics:             http://{addr}/metrics");
     println!();
 
-    let runner = Runner::new(manifests, &credentials, options, Some(metrics.clone()));
+    let runner = Runner::new(manifests, &credentials, options, Some(metrics.clone())).await;
     let report = runner.run_once().await;
     print_first_pass(&report);
     let writes = emulator.log().writes().len();

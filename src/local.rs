@@ -194,7 +194,7 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn new(
+    pub async fn new(
         manifests: Manifests,
         credentials: &CredentialSource,
         options: Options,
@@ -208,15 +208,22 @@ impl Runner {
             if let Some(url) = options.endpoints.get(&name) {
                 spec.endpoint = Some(url.clone());
             }
-            let secret = &spec.credentials.secret_ref;
-            let client = match credentials.get(&secret.name, &secret.key) {
-                None => Err(Error::CredentialsMissing(format!(
-                    "no value for secret {:?} key {:?} (set {} or use --credentials)",
-                    secret.name,
-                    secret.key,
-                    CredentialSource::env_name(&secret.name, &secret.key)
-                ))),
-                Some(token) => providers::connect(&spec, token, metrics.clone()),
+            let client = match (&spec.credentials.source, &spec.credentials.secret_ref) {
+                (crate::api::provider::CredentialSource::Ambient, _) => {
+                    providers::connect(&spec, None, metrics.clone()).await
+                }
+                (_, None) => Err(Error::CredentialsMissing(
+                    "credentials.secretRef is not set".into(),
+                )),
+                (_, Some(secret)) => match credentials.get(&secret.name, &secret.key) {
+                    None => Err(Error::CredentialsMissing(format!(
+                        "no value for secret {:?} key {:?} (set {} or use --credentials)",
+                        secret.name,
+                        secret.key,
+                        CredentialSource::env_name(&secret.name, &secret.key)
+                    ))),
+                    Some(token) => providers::connect(&spec, Some(token), metrics.clone()).await,
+                },
             };
             clients.insert(
                 (ns, name),
@@ -550,6 +557,7 @@ pub async fn check(
         ));
     }
     Ok(Runner::new(manifests, credentials, options, metrics)
+        .await
         .run_once()
         .await)
 }

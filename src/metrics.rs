@@ -24,6 +24,7 @@ pub struct Metrics {
     pub policy_in_sync: IntGaugeVec,
     pub unmanaged_items: IntGaugeVec,
     pub last_sync_timestamp: IntGaugeVec,
+    pub findings: IntGaugeVec,
     pub reconcile_total: IntCounterVec,
     pub reconcile_duration: HistogramVec,
     pub provider_requests_total: IntCounterVec,
@@ -70,6 +71,11 @@ impl Metrics {
             "Unix time of the last successful read of the provider for this policy.",
             &POLICY_LABELS,
         )?;
+        let findings = gauge(
+            "perimeter_findings",
+            "Findings of one policy by code (e.g. WorldOpenIngress, VpcWithoutFlowLogs, UnmanagedRule).",
+            &["provider", "kind", "namespace", "name", "code"],
+        )?;
         let reconcile_total = counter(
             "perimeter_reconcile_total",
             "Reconciliations by kind and result.",
@@ -107,6 +113,7 @@ impl Metrics {
             policy_in_sync,
             unmanaged_items,
             last_sync_timestamp,
+            findings,
             reconcile_total,
             reconcile_duration,
             provider_requests_total,
@@ -143,6 +150,11 @@ impl Metrics {
             &self.last_sync_timestamp,
         ] {
             let _ = g.remove_label_values(&labels);
+        }
+        for code in crate::core::model::FINDING_CODES {
+            let _ = self
+                .findings
+                .remove_label_values(&[provider, kind, namespace, name, code]);
         }
     }
 

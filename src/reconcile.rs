@@ -52,6 +52,24 @@ impl SyncOutcome {
             .provider_up
             .with_label_values(&[provider, namespace, account])
             .set(i64::from(up));
+        if self.remaining.is_some() {
+            // Every code this outcome could carry is set, so a resolved finding drops to 0.
+            let mut by_code: std::collections::BTreeMap<&str, i64> =
+                crate::core::model::FINDING_CODES
+                    .iter()
+                    .map(|c| (*c, 0))
+                    .collect();
+            for f in &self.findings {
+                *by_code.entry(f.code).or_default() += 1;
+            }
+            for (code, n) in by_code {
+                let [provider, kind, namespace, name] = labels;
+                metrics
+                    .findings
+                    .with_label_values(&[provider, kind, namespace, name, code])
+                    .set(n);
+            }
+        }
         if let Some(remaining) = &self.remaining {
             metrics
                 .drift_fields

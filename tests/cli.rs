@@ -123,6 +123,7 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
         endpoints: [("cloudflare-main".to_string(), endpoint.clone())].into(),
     };
     let enforced = perimeter::local::Runner::new(manifests, &creds, options, None)
+        .await
         .run_once()
         .await;
     assert_eq!(enforced.exit_code(), 0, "{enforced:?}");

@@ -1,9 +1,11 @@
 //! The Kubernetes API of Perimeter (`perimeter.dev/v1alpha1`): custom resource types from
 //! which the CRDs in `crds/` are generated.
 
+pub mod aws;
 pub mod cloudflare;
 pub mod common;
 pub mod firewall;
+pub mod gcp;
 pub mod monitoring;
 pub mod provider;
 

@@ -3,8 +3,10 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::aws::AwsMonitoring;
 use super::cloudflare::CloudflareMonitoring;
 use super::common::{PolicyControls, PolicyStatus};
+use super::gcp::GcpMonitoring;
 
 /// Declared monitoring state (log pipelines, alert policies) for one provider account,
 /// observed or enforced.
@@ -24,7 +26,7 @@ use super::common::{PolicyControls, PolicyStatus};
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[x_kube(validation = Rule::new("[has(self.cloudflare)].filter(b, b).size() == 1").message("exactly one provider block (e.g. spec.cloudflare) must be set").reason(Reason::FieldValueRequired))]
+#[x_kube(validation = Rule::new("[has(self.cloudflare), has(self.aws), has(self.gcp)].filter(b, b).size() == 1").message("exactly one provider block (spec.cloudflare, spec.aws or spec.gcp) must be set").reason(Reason::FieldValueRequired))]
 #[serde(rename_all = "camelCase")]
 pub struct MonitoringPolicySpec {
     #[serde(flatten)]
@@ -32,4 +34,10 @@ pub struct MonitoringPolicySpec {
     /// Cloudflare notification policies and Logpush jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloudflare: Option<CloudflareMonitoring>,
+    /// AWS (one region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsMonitoring>,
+    /// GCP (the CloudProvider's project).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpMonitoring>,
 }

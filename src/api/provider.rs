@@ -21,6 +21,7 @@ use super::common::ProviderType;
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
+#[x_kube(validation = Rule::new("self.type != 'cloudflare' || self.credentials.source == 'Secret'").message("Cloudflare has no ambient identity: use credentials.source Secret").reason(Reason::FieldValueInvalid))]
 #[x_kube(validation = Rule::new("self.type != 'cloudflare' || has(self.accountId)").message("a cloudflare provider needs spec.accountId (the Cloudflare account id)").reason(Reason::FieldValueRequired))]
 #[x_kube(validation = Rule::new("!has(self.endpoint) || self.endpoint.startsWith('https://') || self.endpoint.matches('^http://(localhost|127[.]0[.]0[.]1)(:[0-9]+)?(/.*)?$') || self.endpoint.startsWith('http://[::1]:') || self.endpoint.startsWith('http://[::1]/')").message("endpoint must use https (plain http only to localhost, for emulators), so the credential never crosses a network in clear text").reason(Reason::FieldValueForbidden))]
 #[serde(rename_all = "camelCase")]
@@ -42,17 +43,39 @@ pub struct CloudProviderSpec {
     /// Request-rate budget for this account, shared by every policy that uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// Regions to observe (AWS regions, GCP regions), where the provider is regional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 40))]
+    pub regions: Option<Vec<String>>,
     /// Timeout of one provider request in seconds (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 300))]
     pub request_timeout_seconds: Option<u32>,
 }
 
-/// A reference to one key of a Secret in the provider's namespace.
+/// Where the credential comes from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.source == 'Ambient' || has(self.secretRef)").message("credentials.secretRef is required unless source is Ambient").reason(Reason::FieldValueRequired))]
 pub struct Credentials {
-    pub secret_ref: SecretKeyRef,
+    /// `Secret` (default): one key of a Secret. `Ambient`: the workload's own identity —
+    /// AWS IAM Roles for Service Accounts / EKS Pod Identity / instance profile, GCP Workload
+    /// Identity / metadata server. Cloudflare has no ambient identity.
+    #[serde(default)]
+    pub source: CredentialSource,
+    /// The Secret key holding the credential: a Cloudflare API token; for AWS a JSON object
+    /// `{"accessKeyId", "secretAccessKey", "sessionToken"?}`; for GCP a service-account key JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+}
+
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum CredentialSource {
+    #[default]
+    Secret,
+    Ambient,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]

@@ -104,7 +104,11 @@ async fn run_providers(client: Client, ctx: Arc<Context>) {
                     .into_iter()
                     .filter(|p| {
                         p.namespace().as_deref() == Some(ns.as_str())
-                            && p.spec.credentials.secret_ref.name == name
+                            && p.spec
+                                .credentials
+                                .secret_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name)
                     })
                     .map(|p| ObjectRef::from_obj(&*p))
                     .collect::<Vec<_>>()

@@ -13,6 +13,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::{CachedClient, Context, FIELD_MANAGER, backoff_for, measured};
+use crate::api::provider::{CredentialSource, SecretKeyRef};
 use crate::api::{CloudProvider, CloudProviderStatus};
 use crate::error::Error;
 use crate::providers::{self, Provider};
@@ -118,8 +119,48 @@ pub fn error_policy(p: Arc<CloudProvider>, error: &Error, _ctx: Arc<Context>) ->
 pub async fn client_for(ctx: &Context, p: &CloudProvider) -> Result<Arc<dyn Provider>, Error> {
     let ns = p.namespace().unwrap_or_default();
     let name = p.name_any();
-    let secret_ref = &p.spec.credentials.secret_ref;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let (credential, secret_version) =
+        match (&p.spec.credentials.source, &p.spec.credentials.secret_ref) {
+            (CredentialSource::Ambient, _) => (None, String::new()),
+            (CredentialSource::Secret, None) => {
+                return Err(Error::CredentialsMissing(
+                    "credentials.secretRef is not set".into(),
+                ));
+            }
+            (CredentialSource::Secret, Some(secret_ref)) => {
+                let (value, version) = read_secret(ctx, &ns, secret_ref).await?;
+                (Some(value), version)
+            }
+        };
+    // Generation, not resourceVersion: our own status writes must not reset the rate limiter.
+    let fingerprint = format!(
+        "{}/{secret_version}",
+        p.metadata.generation.unwrap_or_default()
+    );
+    let mut cache = ctx.clients.lock().await;
+    if let Some(cached) = cache.get(&(ns.clone(), name.clone()))
+        && cached.fingerprint == fingerprint
+    {
+        return Ok(cached.client.clone());
+    }
+    let client = providers::connect(&p.spec, credential, Some(ctx.metrics.clone())).await?;
+    cache.insert(
+        (ns, name),
+        CachedClient {
+            fingerprint,
+            client: client.clone(),
+        },
+    );
+    Ok(client)
+}
+
+/// The credential and the Secret's resourceVersion (so a changed Secret rebuilds the client).
+async fn read_secret(
+    ctx: &Context,
+    ns: &str,
+    secret_ref: &SecretKeyRef,
+) -> Result<(SecretString, String), Error> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let secret = secrets.get_opt(&secret_ref.name).await?.ok_or_else(|| {
         Error::CredentialsMissing(format!(
             "Secret {:?} not found in namespace {ns:?}",
@@ -137,25 +178,8 @@ pub async fn client_for(ctx: &Context, p: &CloudProvider) -> Result<Arc<dyn Prov
                 secret_ref.name, secret_ref.key
             ))
         })?;
-    // Generation, not resourceVersion: our own status writes must not reset the rate limiter.
-    let fingerprint = format!(
-        "{}/{}",
-        p.metadata.generation.unwrap_or_default(),
-        secret.resource_version().unwrap_or_default()
-    );
-    let mut cache = ctx.clients.lock().await;
-    if let Some(cached) = cache.get(&(ns.clone(), name.clone()))
-        && cached.fingerprint == fingerprint
-    {
-        return Ok(cached.client.clone());
-    }
-    let client = providers::connect(&p.spec, SecretString::new(value), Some(ctx.metrics.clone()))?;
-    cache.insert(
-        (ns, name),
-        CachedClient {
-            fingerprint,
-            client: client.clone(),
-        },
-    );
-    Ok(client)
+    Ok((
+        SecretString::new(value),
+        secret.resource_version().unwrap_or_default(),
+    ))
 }

@@ -104,3 +104,7 @@ impl State {
         self.sections.push(section);
     }
 }
+
+/// Every finding code a provider may report, so the `perimeter_findings` series stay bounded
+/// and drop back to 0 when a finding is resolved.
+pub const FINDING_CODES: [&str; 2] = ["UnmanagedRule", "LogJobFailing"];

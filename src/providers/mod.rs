@@ -2,7 +2,9 @@
 //! `demo` only ever see this trait; each module owns its API shapes, auth and quirks, and
 //! calls its API through the shared [`crate::http`] layer.
 
+pub mod aws;
 pub mod cloudflare;
+pub mod gcp;
 
 use std::sync::Arc;
 
@@ -76,30 +78,39 @@ pub trait Provider: Send + Sync {
 pub enum Declared<'a> {
     CloudflareFirewall(&'a crate::api::cloudflare::CloudflareFirewall),
     CloudflareMonitoring(&'a crate::api::cloudflare::CloudflareMonitoring),
+    AwsFirewall(&'a crate::api::aws::AwsFirewall),
+    AwsMonitoring(&'a crate::api::aws::AwsMonitoring),
+    GcpFirewall(&'a crate::api::gcp::GcpFirewall),
+    GcpMonitoring(&'a crate::api::gcp::GcpMonitoring),
 }
+
+const ONE_BLOCK: &str =
+    "exactly one provider block (spec.cloudflare, spec.aws or spec.gcp) must be set";
 
 impl<'a> Declared<'a> {
     pub fn from_firewall(spec: &'a FirewallPolicySpec) -> Result<Self, Error> {
-        match &spec.cloudflare {
-            Some(cf) => Ok(Self::CloudflareFirewall(cf)),
-            None => Err(Error::InvalidSpec(
-                "exactly one provider block (e.g. spec.cloudflare) must be set".into(),
-            )),
+        match (&spec.cloudflare, &spec.aws, &spec.gcp) {
+            (Some(cf), None, None) => Ok(Self::CloudflareFirewall(cf)),
+            (None, Some(aws), None) => Ok(Self::AwsFirewall(aws)),
+            (None, None, Some(gcp)) => Ok(Self::GcpFirewall(gcp)),
+            _ => Err(Error::InvalidSpec(ONE_BLOCK.into())),
         }
     }
 
     pub fn from_monitoring(spec: &'a MonitoringPolicySpec) -> Result<Self, Error> {
-        match &spec.cloudflare {
-            Some(cf) => Ok(Self::CloudflareMonitoring(cf)),
-            None => Err(Error::InvalidSpec(
-                "exactly one provider block (e.g. spec.cloudflare) must be set".into(),
-            )),
+        match (&spec.cloudflare, &spec.aws, &spec.gcp) {
+            (Some(cf), None, None) => Ok(Self::CloudflareMonitoring(cf)),
+            (None, Some(aws), None) => Ok(Self::AwsMonitoring(aws)),
+            (None, None, Some(gcp)) => Ok(Self::GcpMonitoring(gcp)),
+            _ => Err(Error::InvalidSpec(ONE_BLOCK.into())),
         }
     }
 
     pub fn provider_type(self) -> ProviderType {
         match self {
             Self::CloudflareFirewall(_) | Self::CloudflareMonitoring(_) => ProviderType::Cloudflare,
+            Self::AwsFirewall(_) | Self::AwsMonitoring(_) => ProviderType::Aws,
+            Self::GcpFirewall(_) | Self::GcpMonitoring(_) => ProviderType::Gcp,
         }
     }
 
@@ -108,24 +119,37 @@ impl<'a> Declared<'a> {
         match self {
             Self::CloudflareFirewall(fw) => cloudflare::firewall_target(fw),
             Self::CloudflareMonitoring(mon) => cloudflare::monitoring_target(mon),
+            Self::AwsFirewall(fw) => aws::firewall_target(fw),
+            Self::AwsMonitoring(mon) => aws::monitoring_target(mon),
+            Self::GcpFirewall(fw) => gcp::firewall_target(fw),
+            Self::GcpMonitoring(mon) => gcp::monitoring_target(mon),
         }
         .map_err(|e| Error::InvalidSpec(e.0))
     }
 }
 
-/// Builds the client for a `CloudProvider`. Fails for provider types without a client yet.
-pub fn connect(
+/// Builds the client for a `CloudProvider`. `credential` is `None` for `source: Ambient`.
+/// Fails for provider types without a client yet.
+pub async fn connect(
     spec: &CloudProviderSpec,
-    credential: SecretString,
+    credential: Option<SecretString>,
     metrics: Option<Arc<Metrics>>,
 ) -> Result<Arc<dyn Provider>, Error> {
-    if credential.is_empty() {
+    if credential.as_ref().is_some_and(SecretString::is_empty) {
         return Err(Error::CredentialsMissing("the credential is empty".into()));
     }
     match spec.provider_type {
-        ProviderType::Cloudflare => Ok(Arc::new(cloudflare::Cloudflare::new(
-            spec, credential, metrics,
-        )?)),
+        ProviderType::Cloudflare => {
+            let token = credential
+                .ok_or_else(|| Error::CredentialsMissing("Cloudflare needs an API token".into()))?;
+            Ok(Arc::new(cloudflare::Cloudflare::new(spec, token, metrics)?))
+        }
+        ProviderType::Aws => Ok(Arc::new(
+            aws::Aws::connect(spec, credential, metrics).await?,
+        )),
+        ProviderType::Gcp => Ok(Arc::new(
+            gcp::Gcp::connect(spec, credential, metrics).await?,
+        )),
         other => Err(Error::ProviderNotSupported(format!(
             "provider type {other} has no client in this version of Perimeter"
         ))),
@@ -143,8 +167,8 @@ mod tests {
         .expect("spec")
     }
 
-    #[test]
-    fn connect_reports_missing_credentials_and_unsupported_types_by_category() {
+    #[tokio::test]
+    async fn connect_reports_missing_credentials_and_unsupported_types_by_category() {
         let cases = [
             ("cloudflare", "token", None),
             (
@@ -157,10 +181,11 @@ mod tests {
                 "token",
                 Some(crate::Category::ProviderNotSupported),
             ),
-            ("aws", "token", Some(crate::Category::ProviderNotSupported)),
+            ("vercel", "", Some(crate::Category::CredentialsMissing)),
         ];
         for (t, credential, want) in cases {
-            let got = connect(&spec(t), SecretString::new(credential), None)
+            let got = connect(&spec(t), Some(SecretString::new(credential)), None)
+                .await
                 .err()
                 .map(|e| e.category());
             assert_eq!(got, want, "{t} with {credential:?}");
