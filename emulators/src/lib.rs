@@ -11,4 +11,5 @@
 
 pub mod cloudflare;
 pub mod faults;
+pub mod gcp;
 pub mod server;

@@ -55,7 +55,23 @@ impl HttpSettings {
 #[derive(Clone, Debug)]
 pub enum Auth {
     Bearer(SecretString),
+    /// A bearer token that its owner refreshes in place (OAuth2 access tokens that expire,
+    /// e.g. GCP's): every request reads the current value.
+    Shared(SharedToken),
     None,
+}
+
+/// A bearer token slot shared between a token source and the clients that present it.
+pub type SharedToken = Arc<std::sync::RwLock<SecretString>>;
+
+impl Auth {
+    fn current(&self) -> Option<SecretString> {
+        match self {
+            Self::Bearer(token) => Some(token.clone()),
+            Self::Shared(slot) => Some(slot.read().unwrap_or_else(|p| p.into_inner()).clone()),
+            Self::None => None,
+        }
+    }
 }
 
 /// One request, described without headers: the layer adds authentication itself.
@@ -68,6 +84,10 @@ pub struct Request {
     pub operation: &'static str,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// A form-encoded body instead of JSON (OAuth2 token endpoints).
+    pub form: Option<Vec<(String, String)>>,
+    /// Extra headers that carry no credential (e.g. GCP's `Metadata-Flavor: Google`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Request {
@@ -78,6 +98,8 @@ impl Request {
             operation,
             query: Vec::new(),
             body: None,
+            form: None,
+            headers: Vec::new(),
         }
     }
 
@@ -87,6 +109,16 @@ impl Request {
 
     pub fn query(mut self, key: &str, value: impl ToString) -> Self {
         self.query.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn form(mut self, pairs: Vec<(String, String)>) -> Self {
+        self.form = Some(pairs);
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -245,8 +277,13 @@ impl HttpClient {
         if !req.query.is_empty() {
             builder = builder.query(&req.query);
         }
+        for (name, value) in &req.headers {
+            builder = builder.header(*name, value);
+        }
         if let Some(body) = &req.body {
             builder = builder.json(body);
+        } else if let Some(form) = &req.form {
+            builder = builder.form(form);
         }
         let resp = builder
             .send()
@@ -302,7 +339,8 @@ impl HttpClient {
 
     fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        if let Auth::Bearer(token) = &self.auth
+        if let Some(token) = self.auth.current()
+            && !token.is_empty()
             && let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
         {
             v.set_sensitive(true);
@@ -320,9 +358,9 @@ impl HttpClient {
     }
 
     fn redact(&self, text: &str) -> String {
-        match &self.auth {
-            Auth::Bearer(token) => token.redact(text),
-            Auth::None => text.to_string(),
+        match self.auth.current() {
+            Some(token) => token.redact(text),
+            None => text.to_string(),
         }
     }
 }
@@ -364,7 +402,17 @@ fn error_summary(body: &[u8]) -> String {
                 .collect::<Vec<_>>()
                 .join("; ")
         });
-    let text = match from_envelope {
+    // Google's form: `{"error": {"code": 404, "message": "...", "status": "NOT_FOUND"}}`.
+    let from_google = parsed
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .filter(|e| e.is_object())
+        .map(|e| {
+            let status = e.get("status").and_then(Value::as_str).unwrap_or("");
+            let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
+            format!("{status} {msg}").trim().to_string()
+        });
+    let text = match from_envelope.or(from_google) {
         Some(s) if !s.is_empty() => s,
         _ => String::from_utf8_lossy(body)
             .chars()
@@ -383,6 +431,11 @@ mod tests {
         let body = br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"result":null}"#;
         assert_eq!(error_summary(body), "10000 Authentication error");
         assert_eq!(error_summary(b"<html>oops</html>"), "<html>oops</html>");
+        let google = br#"{"error":{"code":412,"message":"Fingerprint mismatch","status":"FAILED_PRECONDITION"}}"#;
+        assert_eq!(
+            error_summary(google),
+            "FAILED_PRECONDITION Fingerprint mismatch"
+        );
         assert_eq!(error_summary(&[b'x'; 1000]).len(), 300);
     }
 }

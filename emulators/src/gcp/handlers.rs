@@ -1,0 +1,978 @@
+//! Request dispatch for the GCP emulator. Paths are matched by segments in one handler: the
+//! three APIs share one server, and their paths are easier to read side by side here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+
+use super::{PendingOp, Shared, Store, error_body};
+use crate::server::{self, json_response};
+
+const METADATA_TOKEN: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+const DEFAULT_ARMOR_PRIORITY: u64 = 2_147_483_647;
+
+const FIREWALL_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "network",
+    "priority",
+    "sourceRanges",
+    "destinationRanges",
+    "sourceTags",
+    "targetTags",
+    "sourceServiceAccounts",
+    "targetServiceAccounts",
+    "allowed",
+    "denied",
+    "direction",
+    "logConfig",
+    "disabled",
+    "params",
+    "id",
+    "kind",
+    "selfLink",
+    "creationTimestamp",
+];
+const POLICY_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "rules",
+    "fingerprint",
+    "type",
+    "id",
+    "kind",
+    "selfLink",
+    "creationTimestamp",
+    "adaptiveProtectionConfig",
+    "advancedOptionsConfig",
+    "labels",
+];
+const RULE_FIELDS: &[&str] = &[
+    "priority",
+    "action",
+    "description",
+    "preview",
+    "match",
+    "kind",
+    "rateLimitOptions",
+    "redirectOptions",
+    "headerAction",
+];
+const SUBNET_PATCH_FIELDS: &[&str] = &[
+    "logConfig",
+    "fingerprint",
+    "name",
+    "description",
+    "privateIpGoogleAccess",
+    "secondaryIpRanges",
+    "stackType",
+    "region",
+    "network",
+    "ipCidrRange",
+];
+const ALERT_FIELDS: &[&str] = &[
+    "name",
+    "displayName",
+    "documentation",
+    "userLabels",
+    "conditions",
+    "combiner",
+    "enabled",
+    "validity",
+    "notificationChannels",
+    "creationRecord",
+    "mutationRecord",
+    "alertStrategy",
+    "severity",
+];
+const UPTIME_FIELDS: &[&str] = &[
+    "name",
+    "displayName",
+    "monitoredResource",
+    "resourceGroup",
+    "httpCheck",
+    "tcpCheck",
+    "period",
+    "timeout",
+    "contentMatchers",
+    "checkerType",
+    "selectedRegions",
+    "isInternal",
+    "internalCheckers",
+    "userLabels",
+    "syntheticMonitor",
+];
+
+type Reply = Result<(StatusCode, Value), (u16, String)>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(dispatch).with_state(shared)
+}
+
+fn fail<T>(status: u16, message: impl Into<String>) -> Result<T, (u16, String)> {
+    Err((status, message.into()))
+}
+
+fn ok(v: Value) -> Reply {
+    Ok((StatusCode::OK, v))
+}
+
+async fn dispatch(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let query = parse_pairs(uri.query().unwrap_or(""));
+    let reply = if path == "/token" && method == Method::POST {
+        token(&shared, &body)
+    } else if path == METADATA_TOKEN && method == Method::GET {
+        metadata_token(&shared, &headers)
+    } else {
+        let mut store = shared.store();
+        match authorised(&store, &headers) {
+            false => fail(
+                401,
+                "Request is missing required authentication credential.",
+            ),
+            true => route(&mut store, &method, &path, &query, &body),
+        }
+    };
+    match reply {
+        Ok((status, v)) => json_response(status, &v),
+        Err((status, message)) => {
+            if path == "/token" {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                return json_response(
+                    status,
+                    &json!({"error": "invalid_grant", "error_description": message}),
+                );
+            }
+            json_response(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                &error_body(status, &message),
+            )
+        }
+    }
+}
+
+fn authorised(store: &Store, headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| store.issued.contains(t) || store.seed.tokens.iter().any(|s| s == t))
+}
+
+// ---- tokens ------------------------------------------------------------------------------
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn issue(store: &mut Store) -> Value {
+    let token = format!("ya29.emulated-{}", store.ids.hex32());
+    store.issued.insert(token.clone());
+    json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+}
+
+fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    let b64: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::trim)
+        .collect();
+    STANDARD.decode(b64.as_bytes()).ok()
+}
+
+fn token(shared: &Shared, body: &Bytes) -> Reply {
+    let form = parse_pairs(&String::from_utf8_lossy(body));
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        return fail(400, "unsupported grant_type");
+    }
+    let Some(jwt) = form.get("assertion") else {
+        return fail(400, "assertion missing");
+    };
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, signature] = parts.as_slice() else {
+        return fail(400, "assertion is not a JWT");
+    };
+    let decode = |s: &str| -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(s).ok()?).ok()
+    };
+    let (Some(header_v), Some(claims_v), Ok(sig)) = (
+        decode(header),
+        decode(claims),
+        URL_SAFE_NO_PAD.decode(signature),
+    ) else {
+        return fail(400, "assertion is not a JWT");
+    };
+    if header_v.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return fail(400, "alg must be RS256");
+    }
+    let iss = claims_v.get("iss").and_then(Value::as_str).unwrap_or("");
+    let aud_ok = claims_v
+        .get("aud")
+        .and_then(Value::as_str)
+        .is_some_and(|a| a.ends_with("/token"));
+    let exp = claims_v.get("exp").and_then(Value::as_u64).unwrap_or(0);
+    let iat = claims_v.get("iat").and_then(Value::as_u64).unwrap_or(0);
+    if !aud_ok || exp <= now() || exp > iat + 3600 || claims_v.get("scope").is_none() {
+        return fail(400, "Invalid JWT: bad aud, scope, iat or exp");
+    }
+    let mut store = shared.store();
+    let Some(account) = store
+        .seed
+        .service_accounts
+        .iter()
+        .find(|a| a.client_email == iss)
+    else {
+        return fail(400, "Invalid JWT Signature.");
+    };
+    let Some(public) = pem_der(&account.public_key_pem) else {
+        return fail(400, "Invalid JWT Signature.");
+    };
+    let key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        public,
+    );
+    if key
+        .verify(format!("{header}.{claims}").as_bytes(), &sig)
+        .is_err()
+    {
+        return fail(400, "Invalid JWT Signature.");
+    }
+    ok(issue(&mut store))
+}
+
+fn metadata_token(shared: &Shared, headers: &HeaderMap) -> Reply {
+    if headers.get("metadata-flavor").and_then(|v| v.to_str().ok()) != Some("Google") {
+        return fail(403, "Missing Metadata-Flavor: Google header");
+    }
+    let mut store = shared.store();
+    if !store.seed.metadata_server {
+        return fail(404, "no service account for this workload");
+    }
+    ok(issue(&mut store))
+}
+
+// ---- routing -----------------------------------------------------------------------------
+
+fn route(
+    store: &mut Store,
+    method: &Method,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    body: &Bytes,
+) -> Reply {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let body = || -> Result<Value, (u16, String)> {
+        if body.is_empty() {
+            return Ok(json!({}));
+        }
+        serde_json::from_slice(body)
+            .map_err(|_| (400, "Invalid JSON payload received.".to_string()))
+    };
+    let project = store.seed.project.clone();
+    match segs.as_slice() {
+        ["compute", "v1", "projects", p, rest @ ..] => {
+            if *p != project {
+                return fail(404, format!("The resource 'projects/{p}' was not found"));
+            }
+            compute(store, method, rest, query, body)
+        }
+        [
+            "v1",
+            "projects",
+            p,
+            "locations",
+            "global",
+            "vpcFlowLogsConfigs",
+        ] if *p == project => {
+            if method != Method::GET {
+                return fail(405, "method not allowed");
+            }
+            let items = store.seed.vpc_flow_logs_configs.clone();
+            page(&items, query, "vpcFlowLogsConfigs", "pageSize", 100, 1000)
+        }
+        [
+            "v3",
+            "projects",
+            p,
+            collection @ ("alertPolicies" | "uptimeCheckConfigs"),
+            rest @ ..,
+        ] if *p == project => monitoring(store, method, collection, rest, query, body),
+        _ => fail(404, format!("The requested URL {path} was not found.")),
+    }
+}
+
+/// One page of `items`. The page token is the offset, wrapped so it looks opaque.
+fn page(
+    items: &[Value],
+    query: &BTreeMap<String, String>,
+    key: &str,
+    size_param: &str,
+    default: usize,
+    max: usize,
+) -> Reply {
+    let size = match query.get(size_param) {
+        None => default,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n <= max => {
+                if n == 0 {
+                    default
+                } else {
+                    n
+                }
+            }
+            _ => return fail(400, format!("Invalid value for field '{size_param}': {s}")),
+        },
+    };
+    let start = match query.get("pageToken").filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => match STANDARD
+            .decode(t)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+        {
+            Some(n) => n,
+            None => return fail(400, "Invalid page token"),
+        },
+    };
+    let end = (start + size).min(items.len());
+    let chunk: Vec<Value> = items
+        .get(start..end)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
+    let mut out = json!({ key: chunk });
+    if end < items.len() {
+        out["nextPageToken"] = json!(STANDARD.encode(format!("offset:{end}")));
+    }
+    ok(out)
+}
+
+fn unknown_fields(v: &Value, known: &[&str]) -> Result<(), (u16, String)> {
+    let Some(map) = v.as_object() else {
+        return fail(400, "Invalid JSON payload received. Expected an object.");
+    };
+    match map.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => fail(
+            400,
+            format!("Invalid JSON payload received. Unknown name \"{k}\": Cannot find field."),
+        ),
+        None => Ok(()),
+    }
+}
+
+fn position(items: &[Value], name: &str) -> Option<usize> {
+    items
+        .iter()
+        .position(|v| v.get("name").and_then(Value::as_str) == Some(name))
+}
+
+/// Starts an operation for a write. With an injected failure the write is not made.
+fn operation(
+    store: &mut Store,
+    op_type: &str,
+    target: &str,
+    region: Option<&str>,
+    write: impl FnOnce(&mut Store),
+) -> Reply {
+    let n = store.next();
+    let name = format!("operation-{n}-{}", &store.ids.hex32()[..8]);
+    let base = store.base();
+    let scope = region.map_or("global".to_string(), |r| format!("regions/{r}"));
+    let mut op = json!({
+        "kind": "compute#operation", "id": n.to_string(), "name": name,
+        "operationType": op_type, "targetLink": format!("{base}/{target}"),
+        "status": "RUNNING", "progress": 0, "insertTime": server::now_rfc3339(),
+        "selfLink": format!("{base}/{scope}/operations/{name}"),
+    });
+    if let Some(r) = region {
+        op["region"] = json!(format!("{base}/regions/{r}"));
+    }
+    let failure = store.fail_next.take();
+    if failure.is_none() {
+        write(store);
+    }
+    let polls = store.operation_polls;
+    let mut done = op.clone();
+    done["status"] = json!("DONE");
+    done["progress"] = json!(100);
+    done["endTime"] = json!(server::now_rfc3339());
+    if let Some(message) = failure {
+        done["error"] = json!({"errors": [{"code": "INVALID_USAGE", "message": message}]});
+        done["httpErrorStatusCode"] = json!(400);
+        done["httpErrorMessage"] = json!("BAD REQUEST");
+    }
+    let first = if polls == 0 { done.clone() } else { op };
+    store.operations.insert(
+        name,
+        PendingOp {
+            op: done,
+            polls_left: polls,
+        },
+    );
+    ok(first)
+}
+
+fn poll(store: &mut Store, name: &str) -> Reply {
+    let Some(pending) = store.operations.get_mut(name) else {
+        return fail(
+            404,
+            format!("The resource 'operations/{name}' was not found"),
+        );
+    };
+    if pending.polls_left > 0 {
+        pending.polls_left -= 1;
+    }
+    let mut op = pending.op.clone();
+    if pending.polls_left > 0 {
+        op["status"] = json!("RUNNING");
+        op["progress"] = json!(50);
+        if let Some(m) = op.as_object_mut() {
+            m.remove("error");
+            m.remove("endTime");
+            m.remove("httpErrorStatusCode");
+            m.remove("httpErrorMessage");
+        }
+    }
+    ok(op)
+}
+
+fn compute(
+    store: &mut Store,
+    method: &Method,
+    rest: &[&str],
+    query: &BTreeMap<String, String>,
+    body: impl Fn() -> Result<Value, (u16, String)>,
+) -> Reply {
+    match (method.as_str(), rest) {
+        ("GET", ["global", "firewalls"]) => {
+            let items = store.seed.firewalls.clone();
+            page(&items, query, "items", "maxResults", 500, 500)
+        }
+        ("POST", ["global", "firewalls"]) => {
+            let mut fw = body()?;
+            unknown_fields(&fw, FIREWALL_FIELDS)?;
+            let name = validate_firewall(&fw)?;
+            if position(&store.seed.firewalls, &name).is_some() {
+                return fail(
+                    409,
+                    format!("The resource 'firewalls/{name}' already exists"),
+                );
+            }
+            store.fill_firewall(&mut fw);
+            operation(
+                store,
+                "insert",
+                &format!("global/firewalls/{name}"),
+                None,
+                |s| s.seed.firewalls.push(fw),
+            )
+        }
+        ("GET", ["global", "firewalls", name]) => match position(&store.seed.firewalls, name) {
+            Some(i) => ok(store.seed.firewalls[i].clone()),
+            None => fail(
+                404,
+                format!("The resource 'firewalls/{name}' was not found"),
+            ),
+        },
+        (m @ ("PATCH" | "PUT"), ["global", "firewalls", name]) => {
+            let patch = body()?;
+            unknown_fields(&patch, FIREWALL_FIELDS)?;
+            let Some(i) = position(&store.seed.firewalls, name) else {
+                return fail(
+                    404,
+                    format!("The resource 'firewalls/{name}' was not found"),
+                );
+            };
+            let mut updated = if m == "PUT" {
+                json!({"name": name})
+            } else {
+                store.seed.firewalls[i].clone()
+            };
+            for (k, v) in patch.as_object().into_iter().flatten() {
+                updated[k] = v.clone();
+            }
+            if m == "PUT" {
+                for k in ["id", "creationTimestamp"] {
+                    updated[k] = store.seed.firewalls[i][k].clone();
+                }
+            }
+            validate_firewall(&updated)?;
+            store.fill_firewall(&mut updated);
+            operation(
+                store,
+                if m == "PUT" { "update" } else { "patch" },
+                &format!("global/firewalls/{name}"),
+                None,
+                move |s| s.seed.firewalls[i] = updated,
+            )
+        }
+        ("DELETE", ["global", "firewalls", name]) => {
+            let Some(i) = position(&store.seed.firewalls, name) else {
+                return fail(
+                    404,
+                    format!("The resource 'firewalls/{name}' was not found"),
+                );
+            };
+            operation(
+                store,
+                "delete",
+                &format!("global/firewalls/{name}"),
+                None,
+                move |s| {
+                    s.seed.firewalls.remove(i);
+                },
+            )
+        }
+        ("GET", ["global", "securityPolicies"]) => {
+            let items = store.seed.security_policies.clone();
+            page(&items, query, "items", "maxResults", 500, 500)
+        }
+        ("POST", ["global", "securityPolicies"]) => {
+            let mut p = body()?;
+            unknown_fields(&p, POLICY_FIELDS)?;
+            let Some(name) = p.get("name").and_then(Value::as_str).map(str::to_string) else {
+                return fail(400, "Required field 'name' not specified");
+            };
+            if position(&store.seed.security_policies, &name).is_some() {
+                return fail(
+                    409,
+                    format!("The resource 'securityPolicies/{name}' already exists"),
+                );
+            }
+            for r in p
+                .get("rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                validate_rule(r)?;
+            }
+            store.fill_policy(&mut p);
+            operation(
+                store,
+                "insert",
+                &format!("global/securityPolicies/{name}"),
+                None,
+                |s| s.seed.security_policies.push(p),
+            )
+        }
+        ("GET", ["global", "securityPolicies", name]) => {
+            match position(&store.seed.security_policies, name) {
+                Some(i) => ok(store.seed.security_policies[i].clone()),
+                None => fail(
+                    404,
+                    format!("The resource 'securityPolicies/{name}' was not found"),
+                ),
+            }
+        }
+        ("PATCH", ["global", "securityPolicies", name]) => {
+            let patch = body()?;
+            unknown_fields(&patch, POLICY_FIELDS)?;
+            if patch.get("rules").is_some() {
+                return fail(
+                    400,
+                    "Rules cannot be updated with patch; use addRule, patchRule or removeRule",
+                );
+            }
+            let Some(i) = position(&store.seed.security_policies, name) else {
+                return fail(
+                    404,
+                    format!("The resource 'securityPolicies/{name}' was not found"),
+                );
+            };
+            check_fingerprint(&store.seed.security_policies[i], &patch)?;
+            let mut updated = store.seed.security_policies[i].clone();
+            for (k, v) in patch.as_object().into_iter().flatten() {
+                updated[k] = v.clone();
+            }
+            store.fill_policy(&mut updated);
+            operation(
+                store,
+                "patch",
+                &format!("global/securityPolicies/{name}"),
+                None,
+                move |s| s.seed.security_policies[i] = updated,
+            )
+        }
+        ("DELETE", ["global", "securityPolicies", name]) => {
+            let Some(i) = position(&store.seed.security_policies, name) else {
+                return fail(
+                    404,
+                    format!("The resource 'securityPolicies/{name}' was not found"),
+                );
+            };
+            operation(
+                store,
+                "delete",
+                &format!("global/securityPolicies/{name}"),
+                None,
+                move |s| {
+                    s.seed.security_policies.remove(i);
+                },
+            )
+        }
+        (
+            m,
+            [
+                "global",
+                "securityPolicies",
+                name,
+                verb @ ("addRule" | "patchRule" | "removeRule" | "getRule"),
+            ],
+        ) => {
+            let expected = if *verb == "getRule" { "GET" } else { "POST" };
+            if m != expected {
+                return fail(405, "method not allowed");
+            }
+            let Some(i) = position(&store.seed.security_policies, name) else {
+                return fail(
+                    404,
+                    format!("The resource 'securityPolicies/{name}' was not found"),
+                );
+            };
+            let priority = match query.get("priority").map(|p| p.parse::<u64>()) {
+                None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(_)) => return fail(400, "Invalid value for field 'priority'"),
+            };
+            rule_verb(store, i, name, verb, priority, body)
+        }
+        ("GET", ["regions", region, "subnetworks"]) => {
+            let items: Vec<Value> = store
+                .seed
+                .subnetworks
+                .iter()
+                .filter(|s| in_region(s, region))
+                .cloned()
+                .collect();
+            page(&items, query, "items", "maxResults", 500, 500)
+        }
+        ("GET", ["regions", region, "subnetworks", name]) => {
+            match subnet_index(store, region, name) {
+                Some(i) => ok(store.seed.subnetworks[i].clone()),
+                None => fail(
+                    404,
+                    format!("The resource 'subnetworks/{name}' was not found"),
+                ),
+            }
+        }
+        ("PATCH", ["regions", region, "subnetworks", name]) => {
+            let patch = body()?;
+            unknown_fields(&patch, SUBNET_PATCH_FIELDS)?;
+            let Some(i) = subnet_index(store, region, name) else {
+                return fail(
+                    404,
+                    format!("The resource 'subnetworks/{name}' was not found"),
+                );
+            };
+            check_fingerprint(&store.seed.subnetworks[i], &patch)?;
+            let mut updated = store.seed.subnetworks[i].clone();
+            if let Some(lc) = patch.get("logConfig") {
+                let mut merged = updated
+                    .get("logConfig")
+                    .cloned()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({}));
+                for (k, v) in lc.as_object().into_iter().flatten() {
+                    merged[k] = v.clone();
+                }
+                if merged.get("enable") == Some(&json!(true)) {
+                    for (k, d) in [
+                        ("aggregationInterval", json!("INTERVAL_5_SEC")),
+                        ("flowSampling", json!(0.5)),
+                        ("metadata", json!("INCLUDE_ALL_METADATA")),
+                    ] {
+                        if merged.get(k).is_none() {
+                            merged[k] = d;
+                        }
+                    }
+                }
+                updated["logConfig"] = merged;
+            }
+            updated["fingerprint"] = json!(store.fingerprint());
+            let region = region.to_string();
+            operation(
+                store,
+                "patch",
+                &format!("regions/{region}/subnetworks/{name}"),
+                Some(&region),
+                move |s| s.seed.subnetworks[i] = updated,
+            )
+        }
+        ("GET", ["global", "operations", name])
+        | ("POST", ["global", "operations", name, "wait"]) => poll(store, name),
+        ("GET", ["regions", _, "operations", name])
+        | ("POST", ["regions", _, "operations", name, "wait"]) => poll(store, name),
+        _ => fail(404, "The requested URL was not found on this server."),
+    }
+}
+
+fn rule_verb(
+    store: &mut Store,
+    i: usize,
+    name: &str,
+    verb: &str,
+    priority: Option<u64>,
+    body: impl Fn() -> Result<Value, (u16, String)>,
+) -> Reply {
+    let target = format!("global/securityPolicies/{name}");
+    let rules = store.seed.security_policies[i]
+        .get("rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let at = |p: u64| {
+        rules
+            .iter()
+            .position(|r| r.get("priority").and_then(Value::as_u64) == Some(p))
+    };
+    let mut rules = rules.clone();
+    match verb {
+        "getRule" => match at(priority.unwrap_or(0)) {
+            Some(j) => ok(rules[j].clone()),
+            None => fail(404, "No rule with the given priority exists"),
+        },
+        "addRule" => {
+            let rule = body()?;
+            validate_rule(&rule)?;
+            let p = rule.get("priority").and_then(Value::as_u64).unwrap_or(0);
+            if at(p).is_some() {
+                return fail(400, format!("A rule with priority {p} already exists"));
+            }
+            rules.push(rule);
+            set_rules(store, i, rules, "addRule", &target)
+        }
+        "patchRule" => {
+            let rule = body()?;
+            unknown_fields(&rule, RULE_FIELDS)?;
+            let Some(j) = at(priority.unwrap_or(0)) else {
+                return fail(400, "No rule with the given priority exists");
+            };
+            for (k, v) in rule.as_object().into_iter().flatten() {
+                rules[j][k] = v.clone();
+            }
+            validate_rule(&rules[j])?;
+            set_rules(store, i, rules, "patchRule", &target)
+        }
+        _ => {
+            let p = priority.unwrap_or(0);
+            if p == DEFAULT_ARMOR_PRIORITY {
+                return fail(400, "The default rule cannot be removed");
+            }
+            let Some(j) = at(p) else {
+                return fail(400, "No rule with the given priority exists");
+            };
+            rules.remove(j);
+            set_rules(store, i, rules, "removeRule", &target)
+        }
+    }
+}
+
+fn set_rules(store: &mut Store, i: usize, rules: Vec<Value>, op: &str, target: &str) -> Reply {
+    let mut updated = store.seed.security_policies[i].clone();
+    updated["rules"] = Value::from(rules);
+    store.fill_policy(&mut updated);
+    operation(store, op, target, None, move |s| {
+        s.seed.security_policies[i] = updated
+    })
+}
+
+fn check_fingerprint(current: &Value, patch: &Value) -> Result<(), (u16, String)> {
+    match patch.get("fingerprint").and_then(Value::as_str) {
+        None => fail(400, "Required field 'fingerprint' not specified"),
+        Some(f) if Some(f) != current.get("fingerprint").and_then(Value::as_str) => fail(
+            412,
+            "Supplied fingerprint does not match current metadata fingerprint.",
+        ),
+        Some(_) => Ok(()),
+    }
+}
+
+fn in_region(s: &Value, region: &str) -> bool {
+    s.get("region")
+        .and_then(Value::as_str)
+        .is_some_and(|r| r.rsplit('/').next() == Some(region))
+}
+
+fn subnet_index(store: &Store, region: &str, name: &str) -> Option<usize> {
+    store
+        .seed
+        .subnetworks
+        .iter()
+        .position(|s| in_region(s, region) && s.get("name").and_then(Value::as_str) == Some(name))
+}
+
+fn validate_firewall(fw: &Value) -> Result<String, (u16, String)> {
+    let Some(name) = fw.get("name").and_then(Value::as_str) else {
+        return fail(400, "Required field 'resource.name' not specified");
+    };
+    let has = |k: &str| {
+        fw.get(k)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    if has("allowed") == has("denied") {
+        return fail(
+            400,
+            "Exactly one of 'allowed' and 'denied' must be specified",
+        );
+    }
+    if let Some(p) = fw.get("priority")
+        && p.as_u64().is_none_or(|p| p > 65535)
+    {
+        return fail(400, "Invalid value for field 'resource.priority'");
+    }
+    for key in ["allowed", "denied"] {
+        for entry in fw.get(key).and_then(Value::as_array).into_iter().flatten() {
+            if entry.get("IPProtocol").and_then(Value::as_str).is_none() {
+                return fail(
+                    400,
+                    format!("Required field 'resource.{key}[].IPProtocol' not specified"),
+                );
+            }
+        }
+    }
+    Ok(name.to_string())
+}
+
+fn validate_rule(rule: &Value) -> Result<(), (u16, String)> {
+    unknown_fields(rule, RULE_FIELDS)?;
+    if rule.get("priority").and_then(Value::as_u64).is_none()
+        || rule.get("action").and_then(Value::as_str).is_none()
+    {
+        return fail(400, "A rule needs priority and action");
+    }
+    let m = rule.get("match");
+    let ips = m.and_then(|m| m.pointer("/config/srcIpRanges")).is_some();
+    let expr = m.and_then(|m| m.pointer("/expr/expression")).is_some();
+    if ips == expr {
+        return fail(
+            400,
+            "A rule match needs either config.srcIpRanges or expr.expression",
+        );
+    }
+    Ok(())
+}
+
+fn monitoring(
+    store: &mut Store,
+    method: &Method,
+    collection: &str,
+    rest: &[&str],
+    query: &BTreeMap<String, String>,
+    body: impl Fn() -> Result<Value, (u16, String)>,
+) -> Reply {
+    let alerts = collection == "alertPolicies";
+    let known = if alerts { ALERT_FIELDS } else { UPTIME_FIELDS };
+    let project = store.seed.project.clone();
+    fn collection_of(s: &mut Store, alerts: bool) -> &mut Vec<Value> {
+        if alerts {
+            &mut s.seed.alert_policies
+        } else {
+            &mut s.seed.uptime_checks
+        }
+    }
+
+    match (method.as_str(), rest) {
+        ("GET", []) => {
+            let all = collection_of(store, alerts).clone();
+            page(&all, query, collection, "pageSize", 100, 1000)
+        }
+        ("POST", []) => {
+            let mut v = body()?;
+            unknown_fields(&v, known)?;
+            if v.get("displayName").and_then(Value::as_str).is_none() {
+                return fail(400, "displayName is required");
+            }
+            if let Some(m) = v.as_object_mut() {
+                // The server assigns the name.
+                m.remove("name");
+            }
+            store.fill_monitoring(&mut v, collection);
+            collection_of(store, alerts).push(v.clone());
+            ok(v)
+        }
+        (m, [id]) => {
+            let name = format!("projects/{project}/{collection}/{id}");
+            let Some(i) = position(collection_of(store, alerts), &name) else {
+                return fail(404, format!("Requested entity was not found: {name}"));
+            };
+            match m {
+                "GET" => ok(collection_of(store, alerts)[i].clone()),
+                "DELETE" => {
+                    collection_of(store, alerts).remove(i);
+                    ok(json!({}))
+                }
+                "PATCH" => {
+                    let patch = body()?;
+                    unknown_fields(&patch, known)?;
+                    let mut updated = patch;
+                    updated["name"] = json!(name);
+                    store.fill_monitoring(&mut updated, collection);
+                    collection_of(store, alerts)[i] = updated.clone();
+                    ok(updated)
+                }
+                _ => fail(405, "method not allowed"),
+            }
+        }
+        _ => fail(404, "The requested URL was not found on this server."),
+    }
+}
+
+/// `a=b&c=d` with `+` and `%XX` decoded (query strings and form bodies).
+fn parse_pairs(s: &str) -> BTreeMap<String, String> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

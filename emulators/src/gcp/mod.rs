@@ -1,0 +1,439 @@
+//! Stateful emulator of the GCP APIs Perimeter uses: Compute v1 (firewalls, security policies,
+//! subnetworks, operations), Network Management v1 (`vpcFlowLogsConfigs`, read), Monitoring v3
+//! (alert policies, uptime checks), the OAuth2 token endpoint and the metadata server's token
+//! endpoint. One server serves every API; a client's bases are
+//! `{base}/compute/v1`, `{base}` (for `/v3/…` and `/v1/…`), `{base}/token`, and the metadata
+//! host `{addr}`.
+//!
+//! Shapes follow the discovery documents (compute v1 rev. 20261106, monitoring v3 rev.
+//! 20260129, networkmanagement v1 rev. 20261028). Resources are kept as JSON objects; writes
+//! with properties the emulator does not know are refused (400), like the real API's
+//! "Invalid JSON payload received. Unknown name" error.
+//!
+//! # Seed
+//!
+//! ```
+//! use perimeter_emulators::gcp::{GcpEmulator, Seed};
+//!
+//! let seed: Seed = serde_json::from_value(serde_json::json!({
+//!     "project": "demo-project",
+//!     "tokens": ["static-token"],
+//!     "firewalls": [{"name": "allow-ssh", "network": "default", "sourceRanges": ["0.0.0.0/0"],
+//!                    "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}],
+//!     "subnetworks": [{"name": "app", "region": "europe-west1", "network": "default",
+//!                      "ipCidrRange": "10.0.0.0/24"}]
+//! })).unwrap();
+//! let emulator = GcpEmulator::new(seed);
+//! let state = emulator.snapshot();
+//! // selfLink, id, fingerprint and full network URLs were filled in.
+//! assert!(state.subnetworks[0]["fingerprint"].is_string());
+//! assert!(state.firewalls[0]["network"].as_str().unwrap().ends_with("/global/networks/default"));
+//! ```
+//!
+//! # Endpoints
+//!
+//! | Method | Path |
+//! |---|---|
+//! | POST | `/token` (form: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, `assertion`) |
+//! | GET | `/computeMetadata/v1/instance/service-accounts/default/token` (`Metadata-Flavor: Google`) |
+//! | GET, POST | `/compute/v1/projects/{p}/global/firewalls` |
+//! | GET, PATCH, PUT, DELETE | `/compute/v1/projects/{p}/global/firewalls/{name}` |
+//! | GET, POST | `/compute/v1/projects/{p}/global/securityPolicies` |
+//! | GET, PATCH, DELETE | `/compute/v1/projects/{p}/global/securityPolicies/{name}` (PATCH needs `fingerprint`) |
+//! | POST | `…/securityPolicies/{name}/addRule`, `patchRule?priority=`, `removeRule?priority=`; GET `getRule?priority=` |
+//! | GET | `/compute/v1/projects/{p}/regions/{r}/subnetworks` |
+//! | GET, PATCH | `/compute/v1/projects/{p}/regions/{r}/subnetworks/{name}` (PATCH needs `fingerprint`) |
+//! | GET, POST `…/wait` | `/compute/v1/projects/{p}/global/operations/{op}`, `…/regions/{r}/operations/{op}` |
+//! | GET | `/v1/projects/{p}/locations/global/vpcFlowLogsConfigs` |
+//! | GET, POST | `/v3/projects/{p}/alertPolicies`, `/v3/projects/{p}/uptimeCheckConfigs` |
+//! | GET, PATCH, DELETE | `/v3/projects/{p}/alertPolicies/{id}`, `/v3/projects/{p}/uptimeCheckConfigs/{id}` |
+//!
+//! Lists page with `maxResults` (Compute, 1..=500, default 500) or `pageSize` (others, default
+//! 100) and `pageToken` → `nextPageToken`. Compute writes answer an `Operation` that is
+//! `RUNNING` until it has been polled [`GcpEmulator::set_operation_polls`] times (default 1),
+//! then `DONE`; [`GcpEmulator::fail_next_operation`] makes the next write end `DONE` with
+//! `error.errors[]` and change nothing.
+//!
+//! # Errors
+//!
+//! Google's form `{"error": {"code", "message", "status", "errors": [{"domain", "reason", "message"}]}}`:
+//! 401 `UNAUTHENTICATED` (no or unknown bearer token), 400 `INVALID_ARGUMENT` (bad body or
+//! paging), 404 `NOT_FOUND`, 409 `ALREADY_EXISTS`, 412 `FAILED_PRECONDITION` with reason
+//! `conditionNotMet` (stale `fingerprint`), 429 `RESOURCE_EXHAUSTED` (injected). The token
+//! endpoint answers OAuth2's `{"error": "invalid_grant", "error_description"}` with 400.
+
+mod handlers;
+pub mod seed;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use serde_json::{Value, json};
+
+pub use seed::{Seed, ServiceAccount};
+
+use crate::faults::Faults;
+use crate::server::{self, IdGen, ProviderStyle, RequestLog, RunningEmulator};
+
+/// A GCP emulator. Clones share state, faults and log.
+#[derive(Clone)]
+pub struct GcpEmulator {
+    shared: Arc<Shared>,
+    faults: Faults,
+    log: RequestLog,
+}
+
+pub(crate) struct Shared {
+    store: Mutex<Store>,
+}
+
+impl Shared {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub(crate) struct PendingOp {
+    pub(crate) op: Value,
+    pub(crate) polls_left: u32,
+}
+
+pub(crate) struct Store {
+    pub(crate) seed: Seed,
+    pub(crate) ids: IdGen,
+    pub(crate) issued: HashSet<String>,
+    pub(crate) operations: BTreeMap<String, PendingOp>,
+    pub(crate) operation_polls: u32,
+    pub(crate) fail_next: Option<String>,
+    pub(crate) counter: u64,
+}
+
+impl Store {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    /// A new fingerprint (base64 of 8 bytes, as Compute's look).
+    pub(crate) fn fingerprint(&mut self) -> String {
+        use base64::Engine;
+        let n = self.next();
+        base64::engine::general_purpose::STANDARD
+            .encode(n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes())
+    }
+
+    pub(crate) fn base(&self) -> String {
+        format!(
+            "https://www.googleapis.com/compute/v1/projects/{}",
+            self.seed.project
+        )
+    }
+
+    fn normalize(&mut self) {
+        let base = self.base();
+        let project = self.seed.project.clone();
+        let mut firewalls = std::mem::take(&mut self.seed.firewalls);
+        for fw in &mut firewalls {
+            self.fill_firewall(fw);
+        }
+        self.seed.firewalls = firewalls;
+        let mut policies = std::mem::take(&mut self.seed.security_policies);
+        for p in &mut policies {
+            self.fill_policy(p);
+        }
+        self.seed.security_policies = policies;
+        let mut subnets = std::mem::take(&mut self.seed.subnetworks);
+        for s in &mut subnets {
+            let region = s
+                .get("region")
+                .and_then(Value::as_str)
+                .map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
+                .unwrap_or_else(|| "us-central1".into());
+            let name = s
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            s["region"] = json!(format!("{base}/regions/{region}"));
+            s["selfLink"] = json!(format!("{base}/regions/{region}/subnetworks/{name}"));
+            let network = network_url(&base, s.get("network").and_then(Value::as_str));
+            s["network"] = json!(network);
+            s["kind"] = json!("compute#subnetwork");
+            if s.get("id").is_none() {
+                s["id"] = json!(self.next().to_string());
+            }
+            if s.get("fingerprint").is_none() {
+                s["fingerprint"] = json!(self.fingerprint());
+            }
+        }
+        self.seed.subnetworks = subnets;
+        let mut configs = std::mem::take(&mut self.seed.vpc_flow_logs_configs);
+        for (i, c) in configs.iter_mut().enumerate() {
+            if c.get("name").is_none() {
+                c["name"] = json!(format!(
+                    "projects/{project}/locations/global/vpcFlowLogsConfigs/config-{}",
+                    i + 1
+                ));
+            }
+            if c.get("state").is_none() {
+                c["state"] = json!("ENABLED");
+            }
+        }
+        self.seed.vpc_flow_logs_configs = configs;
+        let mut alerts = std::mem::take(&mut self.seed.alert_policies);
+        for a in &mut alerts {
+            self.fill_monitoring(a, "alertPolicies");
+        }
+        self.seed.alert_policies = alerts;
+        let mut checks = std::mem::take(&mut self.seed.uptime_checks);
+        for c in &mut checks {
+            self.fill_monitoring(c, "uptimeCheckConfigs");
+        }
+        self.seed.uptime_checks = checks;
+    }
+
+    pub(crate) fn fill_firewall(&mut self, fw: &mut Value) {
+        let base = self.base();
+        let name = fw
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        fw["network"] = json!(network_url(
+            &base,
+            fw.get("network").and_then(Value::as_str)
+        ));
+        fw["selfLink"] = json!(format!("{base}/global/firewalls/{name}"));
+        fw["kind"] = json!("compute#firewall");
+        if fw.get("id").is_none() {
+            fw["id"] = json!(self.next().to_string());
+        }
+        if fw.get("creationTimestamp").is_none() {
+            fw["creationTimestamp"] = json!(server::now_rfc3339());
+        }
+        for (key, default) in [
+            ("direction", json!("INGRESS")),
+            ("priority", json!(1000)),
+            ("disabled", json!(false)),
+            ("logConfig", json!({"enable": false})),
+        ] {
+            if fw.get(key).is_none() {
+                fw[key] = default;
+            }
+        }
+        if fw.get("direction") == Some(&json!("INGRESS"))
+            && fw.get("sourceRanges").is_none()
+            && fw.get("sourceTags").is_none()
+            && fw.get("sourceServiceAccounts").is_none()
+        {
+            // Compute's default for an ingress rule without sources.
+            fw["sourceRanges"] = json!(["0.0.0.0/0"]);
+        }
+    }
+
+    pub(crate) fn fill_policy(&mut self, p: &mut Value) {
+        let base = self.base();
+        let name = p
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        p["selfLink"] = json!(format!("{base}/global/securityPolicies/{name}"));
+        p["kind"] = json!("compute#securityPolicy");
+        if p.get("id").is_none() {
+            p["id"] = json!(self.next().to_string());
+        }
+        if p.get("type").is_none() {
+            p["type"] = json!("CLOUD_ARMOR");
+        }
+        let mut rules = p
+            .get("rules")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !rules
+            .iter()
+            .any(|r| r.get("priority").and_then(Value::as_u64) == Some(2_147_483_647))
+        {
+            rules.push(json!({
+                "priority": 2_147_483_647u64, "action": "allow", "description": "default rule",
+                "preview": false,
+                "match": {"versionedExpr": "SRC_IPS_V1", "config": {"srcIpRanges": ["*"]}},
+            }));
+        }
+        for r in &mut rules {
+            r["kind"] = json!("compute#securityPolicyRule");
+            if r.get("preview").is_none() {
+                r["preview"] = json!(false);
+            }
+        }
+        rules.sort_by_key(|r| r.get("priority").and_then(Value::as_u64).unwrap_or(0));
+        p["rules"] = Value::from(rules);
+        p["fingerprint"] = json!(self.fingerprint());
+    }
+
+    pub(crate) fn fill_monitoring(&mut self, v: &mut Value, collection: &str) {
+        if v.get("name").and_then(Value::as_str).is_none() {
+            let n = self.next();
+            v["name"] = json!(format!("projects/{}/{collection}/{n}", self.seed.project));
+        }
+        if collection == "alertPolicies" {
+            for (key, default) in [("combiner", json!("OR")), ("enabled", json!(true))] {
+                if v.get(key).is_none() {
+                    v[key] = default;
+                }
+            }
+            let name = v.get("name").cloned().unwrap_or(Value::Null);
+            if let Some(conditions) = v.get_mut("conditions").and_then(Value::as_array_mut) {
+                for (i, c) in conditions.iter_mut().enumerate() {
+                    if c.get("name").is_none() {
+                        c["name"] = json!(format!(
+                            "{}/conditions/{}",
+                            name.as_str().unwrap_or(""),
+                            i + 1
+                        ));
+                    }
+                }
+            }
+        } else {
+            if v.get("period").is_none() {
+                v["period"] = json!("60s");
+            }
+            let ssl = v.pointer("/httpCheck/useSsl").and_then(Value::as_bool) == Some(true);
+            if let Some(http) = v.get_mut("httpCheck").filter(|h| h.is_object())
+                && http.get("port").is_none()
+            {
+                http["port"] = json!(if ssl { 443 } else { 80 });
+            }
+        }
+    }
+}
+
+/// A network given by name, partial URL or full URL → the full URL.
+fn network_url(base: &str, given: Option<&str>) -> String {
+    let name = given
+        .map(|n| n.rsplit('/').next().unwrap_or(n))
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default");
+    format!("{base}/global/networks/{name}")
+}
+
+/// Google's error body.
+pub fn error_body(status: u16, message: &str) -> Value {
+    let (code_name, reason) = match status {
+        400 => ("INVALID_ARGUMENT", "invalid"),
+        401 => ("UNAUTHENTICATED", "authError"),
+        403 => ("PERMISSION_DENIED", "forbidden"),
+        404 => ("NOT_FOUND", "notFound"),
+        405 => ("INVALID_ARGUMENT", "methodNotAllowed"),
+        409 => ("ALREADY_EXISTS", "alreadyExists"),
+        412 => ("FAILED_PRECONDITION", "conditionNotMet"),
+        429 => ("RESOURCE_EXHAUSTED", "rateLimitExceeded"),
+        500..=599 => ("INTERNAL", "backendError"),
+        _ => ("UNKNOWN", "unknown"),
+    };
+    json!({"error": {
+        "code": status, "message": message, "status": code_name,
+        "errors": [{"domain": "global", "reason": reason, "message": message}],
+    }})
+}
+
+fn wrong_shape_body() -> Value {
+    json!({"items": "not a list", "alertPolicies": 7, "status": 42})
+}
+
+pub const STYLE: ProviderStyle = ProviderStyle {
+    error_body,
+    wrong_shape_body,
+};
+
+impl GcpEmulator {
+    pub fn new(seed: Seed) -> Self {
+        let mut store = Store {
+            seed,
+            ids: IdGen::new(),
+            issued: HashSet::new(),
+            operations: BTreeMap::new(),
+            operation_polls: 1,
+            fail_next: None,
+            counter: 0,
+        };
+        if store.seed.project.is_empty() {
+            store.seed.project = "demo-project".into();
+        }
+        store.normalize();
+        Self {
+            shared: Arc::new(Shared {
+                store: Mutex::new(store),
+            }),
+            faults: Faults::new(),
+            log: RequestLog::new(),
+        }
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn log(&self) -> &RequestLog {
+        &self.log
+    }
+
+    /// The current state, in the seed's shape.
+    pub fn snapshot(&self) -> Seed {
+        self.shared.store().seed.clone()
+    }
+
+    /// How many polls an operation stays `RUNNING` (0: writes answer `DONE` at once).
+    pub fn set_operation_polls(&self, polls: u32) {
+        self.shared.store().operation_polls = polls;
+    }
+
+    /// The next Compute write ends as a `DONE` operation with this error, and changes nothing.
+    pub fn fail_next_operation(&self, message: impl Into<String>) {
+        self.shared.store().fail_next = Some(message.into());
+    }
+
+    /// Another writer changes the policy: its fingerprint moves on.
+    pub fn touch_security_policy(&self, name: &str) {
+        let mut store = self.shared.store();
+        let fp = store.fingerprint();
+        if let Some(p) = store
+            .seed
+            .security_policies
+            .iter_mut()
+            .find(|p| p.get("name").and_then(Value::as_str) == Some(name))
+        {
+            p["fingerprint"] = json!(fp);
+        }
+    }
+
+    /// Another writer changes the subnet: its fingerprint moves on.
+    pub fn touch_subnetwork(&self, name: &str) {
+        let mut store = self.shared.store();
+        let fp = store.fingerprint();
+        if let Some(s) = store
+            .seed
+            .subnetworks
+            .iter_mut()
+            .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
+        {
+            s["fingerprint"] = json!(fp);
+        }
+    }
+
+    /// The API router, wrapped in the shared log and fault middleware.
+    pub fn router(&self) -> Router {
+        server::instrument(
+            handlers::router(self.shared.clone()),
+            self.log.clone(),
+            self.faults.clone(),
+            STYLE,
+        )
+    }
+
+    pub async fn start(&self, bind: &str) -> std::io::Result<RunningEmulator> {
+        server::serve(self.router(), bind).await
+    }
+}

@@ -1,0 +1,39 @@
+//! The emulator's seed document (YAML- or JSON-friendly). Resources are the API's own JSON
+//! objects; what Compute assigns (`id`, `selfLink`, `fingerprint`, full URLs, defaults) is
+//! filled in when missing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Seed {
+    /// Project id; `demo-project` when empty.
+    pub project: String,
+    /// Service accounts whose key-signed JWTs the token endpoint accepts.
+    pub service_accounts: Vec<ServiceAccount>,
+    /// Bearer tokens accepted as they are (besides the ones the emulator issues).
+    pub tokens: Vec<String>,
+    /// Whether the metadata server hands out tokens (a workload with Workload Identity).
+    pub metadata_server: bool,
+    /// Compute `Firewall` objects; `network` may be a name.
+    pub firewalls: Vec<Value>,
+    /// Compute `SecurityPolicy` objects; the default rule is added when missing.
+    pub security_policies: Vec<Value>,
+    /// Compute `Subnetwork` objects; `region` and `network` may be names.
+    pub subnetworks: Vec<Value>,
+    /// Network Management `VpcFlowLogsConfig` objects (`subnet` or `network` as URLs).
+    pub vpc_flow_logs_configs: Vec<Value>,
+    /// Monitoring `AlertPolicy` objects.
+    pub alert_policies: Vec<Value>,
+    /// Monitoring `UptimeCheckConfig` objects.
+    pub uptime_checks: Vec<Value>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccount {
+    pub client_email: String,
+    /// `-----BEGIN RSA PUBLIC KEY-----` (PKCS#1) of the key pair.
+    pub public_key_pem: String,
+}

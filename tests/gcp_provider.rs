@@ -1,0 +1,670 @@
+//! The GCP client against the stateful GCP emulator: Observe and Enforce (firewall rules,
+//! Cloud Armor with fingerprints, subnet flow logs, alert policies, uptime checks), paging,
+//! long-running operations, every injected fault, and both ways of getting a token.
+
+use std::time::Duration;
+
+use perimeter::SecretString;
+use perimeter::api::gcp::{GcpFirewall, GcpMonitoring};
+use perimeter::api::{CloudProviderSpec, Mode, UnmanagedPolicy};
+use perimeter::core::{Undeclared, diff};
+use perimeter::error::Category;
+use perimeter::http::HttpSettings;
+use perimeter::providers::gcp::{Gcp, Options, firewall_target, monitoring_target};
+use perimeter::providers::{Provider, Target};
+use perimeter::reconcile::sync;
+use perimeter_emulators::faults::{Fault, FaultRule};
+use perimeter_emulators::gcp::{GcpEmulator, Seed};
+use perimeter_emulators::server::RunningEmulator;
+use serde_json::{Value, json};
+
+const PROJECT: &str = "demo-project";
+const SA: &str = "perimeter@demo-project.iam.gserviceaccount.com";
+const TEST_KEY: &str = include_str!("fixtures/gcp/test-sa.key.pem");
+const TEST_PUB: &str = include_str!("fixtures/gcp/test-sa.pub.pem");
+const OTHER_KEY: &str = include_str!("fixtures/gcp/other-sa.key.pem");
+
+fn yaml(text: &str) -> Value {
+    perimeter::manifests::yaml_to_json(text).expect("valid YAML")
+}
+
+fn seed(resources_yaml: &str) -> Seed {
+    let mut v = yaml(resources_yaml);
+    if v.is_null() {
+        v = json!({});
+    }
+    v["project"] = json!(PROJECT);
+    v["serviceAccounts"] = json!([{"clientEmail": SA, "publicKeyPem": TEST_PUB}]);
+    v["metadataServer"] = json!(true);
+    serde_json::from_value(v).expect("seed")
+}
+
+fn key_json(private_key: &str, base: &str) -> SecretString {
+    SecretString::new(
+        json!({
+            "type": "service_account", "project_id": PROJECT, "private_key_id": "k1",
+            "private_key": private_key, "client_email": SA, "token_uri": format!("{base}/token"),
+        })
+        .to_string(),
+    )
+}
+
+fn spec(base: &str, source: &str) -> CloudProviderSpec {
+    let credentials = if source == "Ambient" {
+        json!({"source": "Ambient"})
+    } else {
+        json!({"secretRef": {"name": "gcp", "key": "key.json"}})
+    };
+    serde_json::from_value(json!({
+        "type": "gcp", "accountId": PROJECT, "endpoint": base, "credentials": credentials,
+        "regions": ["europe-west1"],
+    }))
+    .expect("spec")
+}
+
+fn options(timeout: Duration, metadata_host: Option<String>) -> Options {
+    let mut settings = HttpSettings::new("gcp", "");
+    settings.timeout = timeout;
+    settings.backoff = Duration::from_millis(5);
+    settings.requests_per_minute = 60_000;
+    settings.burst = 1000;
+    Options {
+        metadata_host,
+        operation_timeout: Some(Duration::from_secs(5)),
+        settings: Some(settings),
+    }
+}
+
+struct Env {
+    emulator: GcpEmulator,
+    running: RunningEmulator,
+    client: Gcp,
+}
+
+async fn env_with(seed: Seed, timeout: Duration) -> Env {
+    let emulator = GcpEmulator::new(seed);
+    let running = emulator
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator starts");
+    let base = running.base_url();
+    let client = Gcp::connect_with(
+        &spec(&base, "Secret"),
+        Some(key_json(TEST_KEY, &base)),
+        None,
+        options(timeout, None),
+    )
+    .expect("client");
+    Env {
+        emulator,
+        running,
+        client,
+    }
+}
+
+async fn env(resources_yaml: &str) -> Env {
+    env_with(seed(resources_yaml), Duration::from_secs(5)).await
+}
+
+fn firewall(block_yaml: &str) -> Target {
+    let fw: GcpFirewall = serde_json::from_value(yaml(block_yaml)).expect("firewall block");
+    firewall_target(&fw).expect("valid target")
+}
+
+fn monitoring(block_yaml: &str) -> Target {
+    let mon: GcpMonitoring = serde_json::from_value(yaml(block_yaml)).expect("monitoring block");
+    monitoring_target(&mon).expect("valid target")
+}
+
+const FIREWALLS_SEEDED: &str = r#"
+firewalls:
+  - {name: allow-ssh-anywhere, network: default, sourceRanges: [0.0.0.0/0], allowed: [{IPProtocol: tcp, ports: ["22"]}]}
+  - {name: allow-internal, network: default, sourceRanges: [10.128.0.0/9], allowed: [{IPProtocol: "6"}, {IPProtocol: "17"}, {IPProtocol: icmp}], priority: 65534}
+  - {name: allow-https, network: default, sourceRanges: [0.0.0.0/0], allowed: [{IPProtocol: tcp, ports: ["443"]}], targetTags: [web]}
+  - {name: other-net-open, network: other, sourceRanges: [0.0.0.0/0], allowed: [{IPProtocol: all}]}
+"#;
+
+const FIREWALL_DECLARED: &str = r#"
+network: default
+firewallRules:
+  - {name: allow-internal, priority: 65534, sourceRanges: [10.128.0.0/9], allowed: [{IPProtocol: tcp}, {IPProtocol: udp}, {IPProtocol: icmp}]}
+  - {name: allow-https, sourceRanges: [0.0.0.0/0], allowed: [{IPProtocol: tcp, ports: ["443"]}], targetTags: [web], logConfig: {enable: true}}
+  - {name: allow-iap-ssh, sourceRanges: [35.235.240.0/20], allowed: [{IPProtocol: tcp, ports: ["22"]}]}
+"#;
+
+#[tokio::test]
+async fn observe_reports_firewall_drift_field_by_field_and_world_open_findings_without_writing() {
+    let e = env(FIREWALLS_SEEDED).await;
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL_DECLARED),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let drift: Vec<String> = out
+        .remaining
+        .as_ref()
+        .expect("read")
+        .drift
+        .iter()
+        .map(|d| d.path.clone())
+        .collect();
+    assert_eq!(
+        drift,
+        [
+            "firewallRules[allow-https].logging",
+            "firewallRules[allow-iap-ssh]"
+        ]
+    );
+    let mut findings: Vec<(&str, &str)> = out
+        .findings
+        .iter()
+        .map(|f| (f.code, f.subject.as_str()))
+        .collect();
+    findings.sort();
+    assert_eq!(
+        findings,
+        [
+            ("UnmanagedRule", "firewallRules[allow-ssh-anywhere]"),
+            ("WorldOpenIngress", "firewallRules[allow-https]"),
+            ("WorldOpenIngress", "firewallRules[allow-ssh-anywhere]"),
+        ],
+        "rules of other networks are not looked at"
+    );
+    let writes: Vec<String> = e
+        .emulator
+        .log()
+        .writes()
+        .iter()
+        .filter(|w| w.path != "/token")
+        .map(|w| format!("{} {}", w.method, w.path))
+        .collect();
+    assert!(writes.is_empty(), "Observe never writes: {writes:?}");
+}
+
+#[tokio::test]
+async fn enforce_inserts_patches_and_deletes_firewall_rules_waiting_on_each_operation() {
+    let e = env(FIREWALLS_SEEDED).await;
+    e.emulator.set_operation_polls(2);
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL_DECLARED),
+        Mode::Enforce,
+        UnmanagedPolicy::Remove,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    assert_eq!(out.applied.len(), 3, "{:?}", out.applied);
+    let log = e.emulator.log();
+    assert_eq!(log.count("POST", "/global/firewalls"), 1);
+    assert_eq!(log.count("PATCH", "/global/firewalls/allow-https"), 1);
+    assert_eq!(
+        log.count("DELETE", "/global/firewalls/allow-ssh-anywhere"),
+        1
+    );
+    assert_eq!(log.count("POST", "/wait"), 6, "two polls per operation");
+    let state = e.emulator.snapshot();
+    let names: Vec<&str> = state
+        .firewalls
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "allow-internal",
+            "allow-https",
+            "other-net-open",
+            "allow-iap-ssh"
+        ]
+    );
+    let https = &state.firewalls[1];
+    assert_eq!(https["logConfig"]["enable"], true);
+    // A second pass writes nothing.
+    log.clear();
+    let again = sync(
+        &e.client,
+        &firewall(FIREWALL_DECLARED),
+        Mode::Enforce,
+        UnmanagedPolicy::Remove,
+    )
+    .await;
+    assert!(again.in_sync() && again.applied.is_empty());
+    assert!(log.writes().iter().all(|w| w.path == "/token"));
+}
+
+#[tokio::test]
+async fn an_operation_that_ends_with_an_error_is_a_write_rejection() {
+    let e = env(FIREWALLS_SEEDED).await;
+    e.emulator
+        .fail_next_operation("Invalid value for field 'resource.sourceRanges[0]'");
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL_DECLARED),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    let err = out.error.clone().expect("the write failed");
+    assert_eq!(err.category, Category::WriteRejected);
+    assert!(
+        err.message.contains("INVALID_USAGE") && err.message.contains("sourceRanges[0]"),
+        "{err}"
+    );
+    assert!(!out.in_sync());
+}
+
+const ARMOR_SEEDED: &str = r#"
+securityPolicies:
+  - name: edge
+    description: old
+    rules:
+      - {priority: 1000, action: "deny(403)", match: {versionedExpr: SRC_IPS_V1, config: {srcIpRanges: [198.51.100.0/24]}}}
+      - {priority: 3000, action: allow, match: {expr: {expression: "origin.region_code == 'CH'"}}}
+"#;
+
+const ARMOR_DECLARED: &str = r#"
+network: default
+cloudArmorPolicies:
+  - name: edge
+    description: managed by perimeter
+    rules:
+      - {priority: 1000, action: "deny(404)", match: {versionedExpr: SRC_IPS_V1, config: {srcIpRanges: [198.51.100.0/24, 203.0.113.9/32]}}}
+      - {priority: 2000, action: "deny(403)", description: block a region, match: {expr: {expression: "origin.region_code  == 'XX'"}}}
+"#;
+
+#[tokio::test]
+async fn cloud_armor_rules_are_enforced_and_a_stale_fingerprint_is_reread_once() {
+    let e = env(ARMOR_SEEDED).await;
+    let target = firewall(ARMOR_DECLARED);
+    let observed = e.client.observe(&target).await.expect("observe");
+    let found = diff(&target.desired, &observed.state, Undeclared::Remove);
+    let paths: Vec<&str> = found.drift.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "cloudArmorPolicies[edge].description",
+            "cloudArmorPolicies[edge/1000].action",
+            "cloudArmorPolicies[edge/1000].srcIpRanges",
+            "cloudArmorPolicies[edge/2000]",
+            "cloudArmorPolicies[edge/3000]",
+        ]
+    );
+    // Someone else writes the policy between our read and our write.
+    e.emulator.touch_security_policy("edge");
+    let applied = e
+        .client
+        .apply(&target, &observed, &found.plan)
+        .await
+        .expect("applied");
+    assert_eq!(applied.len(), 4);
+    let log = e.emulator.log().entries();
+    let patches: Vec<u16> = log
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(patches, [412, 200], "stale fingerprint, re-read, retried");
+    for verb in ["addRule", "patchRule", "removeRule"] {
+        assert_eq!(e.emulator.log().count("POST", verb), 1, "{verb}");
+    }
+    let again = e.client.observe(&target).await.expect("observe");
+    let left = diff(&target.desired, &again.state, Undeclared::Remove);
+    assert!(left.in_sync(), "{:?}", left.drift);
+    let state = e.emulator.snapshot();
+    let priorities: Vec<u64> = state.security_policies[0]["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["priority"].as_u64())
+        .collect();
+    assert_eq!(priorities, [1000, 2000, 2_147_483_647], "default rule kept");
+}
+
+#[tokio::test]
+async fn a_missing_cloud_armor_policy_is_created_then_filled() {
+    let e = env("").await;
+    let out = sync(
+        &e.client,
+        &firewall(ARMOR_DECLARED),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    assert_eq!(
+        e.emulator.log().count("POST", "/global/securityPolicies"),
+        3
+    );
+}
+
+const SUBNETS_SEEDED: &str = r#"
+subnetworks:
+  - {name: logged, region: europe-west1, network: default, ipCidrRange: 10.0.0.0/24, logConfig: {enable: true}}
+  - {name: by-config, region: europe-west1, network: default, ipCidrRange: 10.0.1.0/24}
+  - {name: dark, region: europe-west1, network: default, ipCidrRange: 10.0.2.0/24, logConfig: {enable: false}}
+  - {name: dark-too, region: europe-west1, network: default, ipCidrRange: 10.0.3.0/24}
+  - {name: elsewhere, region: us-east1, network: default, ipCidrRange: 10.1.0.0/24}
+vpcFlowLogsConfigs:
+  - {subnet: "projects/demo-project/regions/europe-west1/subnetworks/by-config", state: ENABLED}
+"#;
+
+#[tokio::test]
+async fn subnets_without_flow_logs_are_findings_then_drift_then_enforced_with_fingerprints() {
+    let e = env(SUBNETS_SEEDED).await;
+    // Without the requirement: findings for the CloudProvider's regions, no drift.
+    let watch = monitoring("alertPolicies: []\n");
+    let out = sync(&e.client, &watch, Mode::Observe, UnmanagedPolicy::Report).await;
+    let subjects: Vec<&str> = out
+        .findings
+        .iter()
+        .filter(|f| f.code == "SubnetWithoutFlowLogs")
+        .map(|f| f.subject.as_str())
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "subnets[europe-west1/dark]",
+            "subnets[europe-west1/dark-too]"
+        ]
+    );
+    assert!(out.in_sync());
+
+    let required = monitoring("flowLogs: {regions: [europe-west1]}\n");
+    let observed = e.client.observe(&required).await.expect("observe");
+    let found = diff(&required.desired, &observed.state, Undeclared::Report);
+    assert_eq!(found.drift.len(), 1);
+    assert_eq!(
+        found.drift[0].path,
+        "subnetFlowLogs[europe-west1].subnetsWithoutFlowLogs"
+    );
+    assert_eq!(
+        found.drift[0].observed.as_deref(),
+        Some(r#"["dark","dark-too"]"#)
+    );
+    e.emulator.touch_subnetwork("dark");
+    e.client
+        .apply(&required, &observed, &found.plan)
+        .await
+        .expect("applied");
+    let statuses: Vec<u16> = e
+        .emulator
+        .log()
+        .entries()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [412, 200, 200], "dark re-read once after a 412");
+    let out = sync(&e.client, &required, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    assert!(out.findings.is_empty(), "{:?}", out.findings);
+    let state = e.emulator.snapshot();
+    assert_eq!(state.subnetworks[2]["logConfig"]["enable"], true);
+}
+
+const MONITORING_DECLARED: &str = r#"
+alertPolicies:
+  - displayName: Denied firewall connections
+    combiner: OR
+    conditions:
+      - displayName: denied > 100/min
+        conditionThreshold:
+          filter: metric.type="logging.googleapis.com/user/firewall-denied" AND resource.type="gce_subnetwork"
+          comparison: COMPARISON_GT
+          thresholdValue: 100
+          duration: 60s
+          aggregations: [{alignmentPeriod: 60s, perSeriesAligner: ALIGN_RATE}]
+    notificationChannels: [projects/demo-project/notificationChannels/123]
+uptimeChecks:
+  - displayName: www
+    monitoredResource: {type: uptime_url, labels: {project_id: demo-project, host: www.example.com}}
+    httpCheck: {path: /healthz, useSsl: true, validateSsl: true}
+    period: 300s
+    timeout: 10s
+"#;
+
+const MONITORING_SEEDED: &str = r#"
+uptimeChecks:
+  - displayName: www
+    monitoredResource: {type: uptime_url, labels: {project_id: demo-project, host: www.example.com}}
+    httpCheck: {path: /, useSsl: true, validateSsl: true}
+    period: 60s
+    timeout: 10s
+"#;
+
+#[tokio::test]
+async fn alert_policies_and_uptime_checks_are_created_and_replaced() {
+    let e = env(MONITORING_SEEDED).await;
+    let target = monitoring(MONITORING_DECLARED);
+    let out = sync(&e.client, &target, Mode::Observe, UnmanagedPolicy::Report).await;
+    let drift: Vec<String> = out
+        .remaining
+        .expect("read")
+        .drift
+        .iter()
+        .map(|d| d.path.clone())
+        .collect();
+    assert_eq!(
+        drift,
+        [
+            "alertPolicies[Denied firewall connections]",
+            "uptimeChecks[www].path",
+            "uptimeChecks[www].period"
+        ]
+    );
+    let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    let log = e.emulator.log();
+    assert_eq!(
+        log.count("POST", "/v3/projects/demo-project/alertPolicies"),
+        1
+    );
+    assert_eq!(
+        log.count("PATCH", "/v3/projects/demo-project/uptimeCheckConfigs/"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn lists_are_read_across_pages() {
+    let mut resources = String::from("firewalls:\n");
+    for i in 0..1203 {
+        resources.push_str(&format!(
+            "  - {{name: fw-{i}, network: default, sourceRanges: [10.0.0.0/8], allowed: [{{IPProtocol: tcp}}]}}\n"
+        ));
+    }
+    resources.push_str("subnetworks:\n");
+    for i in 0..510 {
+        resources.push_str(&format!(
+            "  - {{name: s-{i}, region: europe-west1, network: default, logConfig: {{enable: true}}}}\n"
+        ));
+    }
+    resources.push_str("alertPolicies:\n");
+    for i in 0..250 {
+        resources.push_str(&format!("  - {{displayName: p-{i}, conditions: []}}\n"));
+    }
+    let e = env(&resources).await;
+    let observed = e
+        .client
+        .observe(&firewall("network: default\nfirewallRules: []\n"))
+        .await
+        .expect("observe");
+    assert_eq!(observed.state.sections[0].items.len(), 1203);
+    assert_eq!(e.emulator.log().count("GET", "/global/firewalls"), 3);
+    let observed = e
+        .client
+        .observe(&monitoring(
+            "flowLogs: {regions: [europe-west1]}\nalertPolicies: []\n",
+        ))
+        .await
+        .expect("observe");
+    assert_eq!(e.emulator.log().count("GET", "/subnetworks"), 2);
+    assert_eq!(e.emulator.log().count("GET", "/alertPolicies"), 3);
+    assert_eq!(observed.state.sections[1].items.len(), 250);
+    assert!(observed.findings.is_empty());
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried_and_reads_that_fail_are_unknown() {
+    let e = env(FIREWALLS_SEEDED).await;
+    let target = firewall(FIREWALL_DECLARED);
+    e.emulator.faults().inject(
+        FaultRule::new(
+            "/global/firewalls",
+            Fault::RateLimited {
+                retry_after_secs: 1,
+            },
+        )
+        .times(1),
+    );
+    e.emulator
+        .faults()
+        .inject(FaultRule::new("/global/firewalls", Fault::ServerError { status: 503 }).times(1));
+    let started = std::time::Instant::now();
+    e.client.observe(&target).await.expect("retried");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
+
+    e.emulator
+        .faults()
+        .inject(FaultRule::new("/global/firewalls", Fault::Malformed));
+    let out = sync(&e.client, &target, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        out.error.clone().expect("unknown").category,
+        Category::BadResponse
+    );
+    assert!(!out.in_sync() && out.remaining.is_none());
+    e.emulator.faults().clear();
+
+    e.emulator
+        .faults()
+        .inject(FaultRule::new("/global/firewalls", Fault::WrongShape));
+    let err = e.client.observe(&target).await.expect_err("wrong shape");
+    assert_eq!(err.category, Category::BadResponse);
+    e.emulator.faults().clear();
+
+    e.emulator.faults().inject(FaultRule::new(
+        "/global/firewalls",
+        Fault::ServerError { status: 500 },
+    ));
+    let err = e.client.observe(&target).await.expect_err("5xx");
+    assert_eq!(err.category, Category::ProviderError);
+}
+
+#[tokio::test]
+async fn a_hanging_api_is_a_timeout() {
+    let e = env_with(seed(FIREWALLS_SEEDED), Duration::from_millis(300)).await;
+    e.emulator.faults().inject(FaultRule::new(
+        "/global/firewalls",
+        Fault::Hang { millis: 2000 },
+    ));
+    let err = e
+        .client
+        .observe(&firewall(FIREWALL_DECLARED))
+        .await
+        .expect_err("hang");
+    assert_eq!(err.category, Category::Timeout);
+}
+
+#[tokio::test]
+async fn a_service_account_key_is_exchanged_once_for_a_cached_token() {
+    let e = env(FIREWALLS_SEEDED).await;
+    let described = e.client.verify().await.expect("verified");
+    assert!(described.contains(PROJECT));
+    e.client
+        .observe(&firewall(FIREWALL_DECLARED))
+        .await
+        .expect("observe");
+    let log = e.emulator.log();
+    assert_eq!(log.count("POST", "/token"), 1, "token cached");
+    let exchange = log
+        .entries()
+        .into_iter()
+        .find(|r| r.path == "/token")
+        .expect("token request");
+    let form = exchange
+        .body
+        .and_then(|b| b.as_str().map(str::to_string))
+        .unwrap_or_default();
+    assert!(form.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"));
+}
+
+#[tokio::test]
+async fn ambient_credentials_come_from_the_metadata_server() {
+    let emulator = GcpEmulator::new(seed(FIREWALLS_SEEDED));
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let client = Gcp::connect_with(
+        &spec(&base, "Ambient"),
+        None,
+        None,
+        options(Duration::from_secs(5), Some(running.addr.to_string())),
+    )
+    .expect("client");
+    client.verify().await.expect("verified");
+    assert_eq!(emulator.log().count("GET", "/computeMetadata/v1/"), 1);
+
+    let without = GcpEmulator::new(Seed {
+        metadata_server: false,
+        ..seed("")
+    });
+    let running = without.start("127.0.0.1:0").await.expect("starts");
+    let client = Gcp::connect_with(
+        &spec(&running.base_url(), "Ambient"),
+        None,
+        None,
+        options(Duration::from_secs(5), Some(running.addr.to_string())),
+    )
+    .expect("client");
+    let err = client.verify().await.expect_err("no identity");
+    assert_eq!(err.category, Category::CredentialsRejected);
+}
+
+#[tokio::test]
+async fn a_key_the_provider_does_not_know_is_rejected_without_printing_it() {
+    let e = env("").await;
+    let base = e.running.base_url();
+    let client = Gcp::connect_with(
+        &spec(&base, "Secret"),
+        Some(key_json(OTHER_KEY, &base)),
+        None,
+        options(Duration::from_secs(5), None),
+    )
+    .expect("a well-formed key");
+    let err = client.verify().await.expect_err("unknown key");
+    assert_eq!(err.category, Category::CredentialsRejected);
+    let text = format!("{err} {err:?}");
+    let key_line = OTHER_KEY.lines().nth(1).unwrap_or("x");
+    assert!(!text.contains(key_line), "{text}");
+    assert!(text.contains("Invalid JWT Signature"), "{text}");
+
+    let broken = key_json(
+        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+        &base,
+    );
+    let err = Gcp::connect_with(
+        &spec(&base, "Secret"),
+        Some(broken),
+        None,
+        options(Duration::from_secs(5), None),
+    )
+    .err()
+    .expect("unparsable key");
+    assert_eq!(err.category(), Category::CredentialsRejected);
+    assert!(!err.to_string().contains("bm90IGEga2V5"));
+
+    // A request without a token is refused by the API itself.
+    let resp = reqwest::get(format!(
+        "{base}/compute/v1/projects/{PROJECT}/global/firewalls"
+    ))
+    .await
+    .expect("answer");
+    assert_eq!(resp.status(), 401);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
+}
