@@ -668,3 +668,83 @@ async fn a_key_the_provider_does_not_know_is_rejected_without_printing_it() {
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
 }
+
+/// `examples/gcp/` against the demo seed `examples/demo/gcp-project.yaml`: the drift the demo
+/// shows, then Enforce brings the project in line.
+#[tokio::test]
+async fn the_examples_find_the_demo_drift_and_enforce_fixes_it() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifests =
+        perimeter::manifests::Manifests::load_dir(&root.join("examples/gcp")).expect("examples");
+    let text =
+        std::fs::read_to_string(root.join("examples/demo/gcp-project.yaml")).expect("demo seed");
+    let mut demo: Seed = serde_json::from_value(yaml(&text)).expect("demo seed");
+    demo.service_accounts = seed("").service_accounts;
+    let emulator = GcpEmulator::new(demo);
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let mut provider_spec = manifests.providers[0].spec.clone();
+    provider_spec.endpoint = Some(base.clone());
+    let client = Gcp::connect_with(
+        &provider_spec,
+        None,
+        None,
+        options(Duration::from_secs(5), Some(running.addr.to_string())),
+    )
+    .expect("client");
+    let fw = perimeter::providers::Declared::from_firewall(&manifests.firewalls[0].spec)
+        .and_then(|d| d.target())
+        .expect("firewall target");
+    let mon = perimeter::providers::Declared::from_monitoring(&manifests.monitors[0].spec)
+        .and_then(|d| d.target())
+        .expect("monitoring target");
+    let mut drift = Vec::new();
+    let mut findings = Vec::new();
+    for target in [&fw, &mon] {
+        let out = sync(&client, target, Mode::Observe, UnmanagedPolicy::Report).await;
+        assert!(out.error.is_none(), "{:?}", out.error);
+        drift.extend(
+            out.remaining
+                .expect("read")
+                .drift
+                .into_iter()
+                .map(|d| d.path),
+        );
+        findings.extend(
+            out.findings
+                .into_iter()
+                .map(|f| format!("{} {}", f.code, f.subject)),
+        );
+    }
+    assert_eq!(
+        drift,
+        [
+            "firewallRules[default-allow-ssh].description",
+            "firewallRules[default-allow-ssh].logging",
+            "firewallRules[default-allow-ssh].priority",
+            "firewallRules[default-allow-ssh].sourceRanges",
+            "firewallRules[allow-lb-health-checks].allowed",
+            "firewallRules[allow-lb-health-checks].description",
+            "firewallRules[deny-egress-smtp]",
+            "cloudArmorPolicies[web-edge/1000].srcIpRanges",
+            "cloudArmorPolicies[web-edge/2000]",
+            "subnetFlowLogs[europe-west1].subnetsWithoutFlowLogs",
+            "alertPolicies[Denied firewall connections spike]",
+            "uptimeChecks[www.example.com].path",
+        ]
+    );
+    findings.sort();
+    assert_eq!(
+        findings,
+        [
+            "SubnetWithoutFlowLogs subnets[europe-west1/gke-nodes]",
+            "UnmanagedRule firewallRules[default-allow-rdp]",
+            "WorldOpenIngress firewallRules[default-allow-rdp]",
+            "WorldOpenIngress firewallRules[default-allow-ssh]",
+        ]
+    );
+    for target in [&fw, &mon] {
+        let out = sync(&client, target, Mode::Enforce, UnmanagedPolicy::Report).await;
+        assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    }
+}
