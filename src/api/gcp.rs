@@ -357,3 +357,59 @@ pub struct HttpCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validate_ssl: Option<bool>,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn cel<T: schemars::JsonSchema>(value: Value) -> bool {
+        kube::core::cel::validate_cel_schema::<T>(&value, None).is_ok()
+    }
+
+    #[test]
+    fn cel_rules_accept_and_reject_as_documented() {
+        let rule = |extra: Value| {
+            let mut v = json!({"name": "r"});
+            for (k, x) in extra.as_object().into_iter().flatten() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        let cases = [
+            (rule(json!({"allowed": [{"IPProtocol": "tcp"}]})), true),
+            (rule(json!({"denied": [{"IPProtocol": "all"}]})), true),
+            (rule(json!({})), false),
+            (
+                rule(
+                    json!({"allowed": [{"IPProtocol": "tcp"}], "denied": [{"IPProtocol": "udp"}]}),
+                ),
+                false,
+            ),
+            (
+                rule(
+                    json!({"direction": "EGRESS", "sourceTags": ["a"], "allowed": [{"IPProtocol": "tcp"}]}),
+                ),
+                false,
+            ),
+        ];
+        for (v, ok) in cases {
+            assert_eq!(cel::<FirewallRule>(v.clone()), ok, "{v}");
+        }
+        assert!(cel::<ProtocolPorts>(
+            json!({"IPProtocol": "udp", "ports": ["53"]})
+        ));
+        assert!(!cel::<ProtocolPorts>(
+            json!({"IPProtocol": "icmp", "ports": ["1"]})
+        ));
+        let ips = json!({"versionedExpr": "SRC_IPS_V1", "config": {"srcIpRanges": ["*"]}});
+        let expr = json!({"expr": {"expression": "true"}});
+        assert!(cel::<RuleMatch>(ips.clone()));
+        assert!(cel::<RuleMatch>(expr));
+        assert!(!cel::<RuleMatch>(json!({"versionedExpr": "SRC_IPS_V1"})));
+        let mut both = ips;
+        both["expr"] = json!({"expression": "true"});
+        assert!(!cel::<RuleMatch>(both));
+    }
+}
