@@ -748,3 +748,47 @@ async fn the_examples_find_the_demo_drift_and_enforce_fixes_it() {
         assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
     }
 }
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_once_and_the_call_repeated() {
+    let e = env(FIREWALLS_SEEDED).await;
+    e.client.verify().await.expect("verified");
+    e.emulator.revoke_tokens();
+    e.client.verify().await.expect("refreshed");
+    let log = e.emulator.log();
+    assert_eq!(log.count("POST", "/token"), 2);
+    let statuses: Vec<u16> = log
+        .entries()
+        .iter()
+        .filter(|r| r.path.ends_with("/global/firewalls"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [200, 401, 200]);
+}
+
+#[tokio::test]
+async fn an_operation_that_never_finishes_times_out() {
+    let emulator = GcpEmulator::new(seed(FIREWALLS_SEEDED));
+    emulator.set_operation_polls(u32::MAX);
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let mut opts = options(Duration::from_secs(5), None);
+    opts.operation_timeout = Some(Duration::from_millis(300));
+    let client = Gcp::connect_with(
+        &spec(&base, "Secret"),
+        Some(key_json(TEST_KEY, &base)),
+        None,
+        opts,
+    )
+    .expect("client");
+    let out = sync(
+        &client,
+        &firewall(FIREWALL_DECLARED),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    let err = out.error.clone().expect("timed out");
+    assert_eq!(err.category, Category::Timeout, "{err}");
+    assert!(err.message.contains("not done after"), "{err}");
+}

@@ -395,6 +395,11 @@ impl GcpEmulator {
         self.shared.store().fail_next = Some(message.into());
     }
 
+    /// Every token issued so far stops working (as when they expire); seeded tokens stay.
+    pub fn revoke_tokens(&self) {
+        self.shared.store().issued.clear();
+    }
+
     /// Another writer changes the policy: its fingerprint moves on.
     pub fn touch_security_policy(&self, name: &str) {
         let mut store = self.shared.store();

@@ -230,6 +230,7 @@ impl Gcp {
     async fn wait(&self, operation: &'static str, op: Value) -> Result<(), ProviderError> {
         let deadline = tokio::time::Instant::now() + self.operation_timeout;
         let mut op = op;
+        let mut polls = 0u32;
         loop {
             if op.get("status").and_then(Value::as_str) == Some("DONE") {
                 return operation_outcome(operation, &op);
@@ -251,7 +252,18 @@ impl Gcp {
                 Some(r) => format!("regions/{}", model::last_segment(r)),
                 None => "global".to_string(),
             };
-            // `wait` returns when the operation is DONE or after a server-side timeout.
+            // `wait` returns when the operation is DONE or after a server-side timeout; a
+            // server that answers sooner is not polled in a tight loop.
+            if polls > 0 {
+                let pause = Duration::from_millis(100)
+                    .saturating_mul(polls)
+                    .min(Duration::from_secs(2));
+                tokio::time::sleep(
+                    pause.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+                )
+                .await;
+            }
+            polls += 1;
             let req = Request::new(
                 Method::POST,
                 "wait_operation",
