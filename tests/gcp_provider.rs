@@ -792,3 +792,47 @@ async fn an_operation_that_never_finishes_times_out() {
     assert_eq!(err.category, Category::Timeout, "{err}");
     assert!(err.message.contains("not done after"), "{err}");
 }
+
+/// `perimeter check` as a user runs it: the examples, Workload Identity through the metadata
+/// server named by `GCE_METADATA_HOST`, and exit code 2 for drift.
+#[tokio::test]
+async fn check_runs_the_examples_with_ambient_credentials_and_exits_2_on_drift() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text =
+        std::fs::read_to_string(root.join("examples/demo/gcp-project.yaml")).expect("demo seed");
+    let demo: Seed = serde_json::from_value(yaml(&text)).expect("demo seed");
+    let emulator = GcpEmulator::new(demo);
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_perimeter"));
+    cmd.arg("check")
+        .arg("--manifests")
+        .arg(root.join("examples/gcp"))
+        .arg("--endpoint")
+        .arg(format!("gcp-prod={}", running.base_url()))
+        .env("GCE_METADATA_HOST", running.addr.to_string());
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run perimeter"))
+        .await
+        .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "firewallRules[default-allow-ssh].sourceRanges",
+        "subnetFlowLogs[europe-west1].subnetsWithoutFlowLogs",
+        "WorldOpenIngress",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected} missing from:\n{stdout}"
+        );
+    }
+    assert!(
+        emulator.log().writes().is_empty(),
+        "check never writes: {:?}",
+        emulator.log().writes()
+    );
+}
