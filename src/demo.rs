@@ -9,6 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
+use perimeter_emulators::gcp::{GcpEmulator, Seed as GcpSeed, ServiceAccount};
+
+use crate::api::ProviderType;
+use crate::api::provider::{CredentialSource as Source, SecretKeyRef};
 
 use crate::local::{CredentialSource, Options, PolicyState, Report, Runner};
 use crate::manifests::Manifests;
@@ -16,7 +20,7 @@ use crate::metrics::{self, Metrics};
 
 /// The example manifests and the drifted account, built into the binary so the demo runs
 /// from any directory.
-const EXAMPLES: [(&str, &str); 4] = [
+const EXAMPLES: [(&str, &str); 7] = [
     (
         "examples/cloudflare/provider.yaml",
         include_str!("../examples/cloudflare/provider.yaml"),
@@ -33,7 +37,25 @@ const EXAMPLES: [(&str, &str); 4] = [
         "examples/cloudflare/monitoring.yaml",
         include_str!("../examples/cloudflare/monitoring.yaml"),
     ),
+    (
+        "examples/gcp/provider.yaml",
+        include_str!("../examples/gcp/provider.yaml"),
+    ),
+    (
+        "examples/gcp/firewall.yaml",
+        include_str!("../examples/gcp/firewall.yaml"),
+    ),
+    (
+        "examples/gcp/monitoring.yaml",
+        include_str!("../examples/gcp/monitoring.yaml"),
+    ),
 ];
+const GCP_SEED: &str = include_str!("../examples/demo/gcp-project.yaml");
+/// A test-only key pair (tests/fixtures/gcp): the demo's GCP provider signs its token request
+/// with it, and the emulator's token endpoint knows the public half. Never valid anywhere real.
+const GCP_DEMO_KEY: &str = include_str!("../tests/fixtures/gcp/test-sa.key.pem");
+const GCP_DEMO_PUB: &str = include_str!("../tests/fixtures/gcp/test-sa.pub.pem");
+const GCP_DEMO_SA: &str = "perimeter-demo@demo.iam.gserviceaccount.com";
 const CLOUDFLARE_SEED: &str = include_str!("../examples/demo/cloudflare-account.yaml");
 const DEMO_TOKEN: &str = "demo-token";
 
@@ -56,7 +78,20 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         .map_err(|e| format!("starting the Cloudflare emulator: {e}"))?;
     let endpoint = format!("{}/client/v4", running.base_url());
 
-    let manifests = match &opts.manifests {
+    let mut gcp_seed: GcpSeed =
+        serde_yaml::from_str(GCP_SEED).map_err(|e| format!("gcp demo seed: {e}"))?;
+    gcp_seed.service_accounts.push(ServiceAccount {
+        client_email: GCP_DEMO_SA.into(),
+        public_key_pem: GCP_DEMO_PUB.into(),
+    });
+    let gcp = GcpEmulator::new(gcp_seed);
+    let gcp_running = gcp
+        .start("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("starting the GCP emulator: {e}"))?;
+    let gcp_endpoint = gcp_running.base_url();
+
+    let mut manifests = match &opts.manifests {
         Some(dir) => Manifests::load_dir(dir).map_err(|e| e.to_string())?,
         None => {
             let mut m = Manifests::default();
@@ -68,12 +103,30 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
     };
     let mut credentials = CredentialSource::default();
     let mut options = Options::default();
-    for p in &manifests.providers {
-        if let Some(secret) = &p.spec.credentials.secret_ref {
-            credentials.insert(&secret.name, &secret.key, DEMO_TOKEN);
-        }
-        if let Some(name) = &p.metadata.name {
-            options.endpoints.insert(name.clone(), endpoint.clone());
+    for p in &mut manifests.providers {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        match p.spec.provider_type {
+            ProviderType::Gcp => {
+                // The examples use Workload Identity; here a key in a (local) Secret stands in.
+                let secret = SecretKeyRef {
+                    name: "gcp-demo".into(),
+                    key: "key.json".into(),
+                };
+                let key = serde_json::json!({
+                    "type": "service_account", "client_email": GCP_DEMO_SA, "private_key": GCP_DEMO_KEY,
+                    "token_uri": format!("{gcp_endpoint}/token"),
+                });
+                credentials.insert(&secret.name, &secret.key, &key.to_string());
+                p.spec.credentials.source = Source::Secret;
+                p.spec.credentials.secret_ref = Some(secret);
+                options.endpoints.insert(name, gcp_endpoint.clone());
+            }
+            _ => {
+                if let Some(secret) = &p.spec.credentials.secret_ref {
+                    credentials.insert(&secret.name, &secret.key, DEMO_TOKEN);
+                }
+                options.endpoints.insert(name, endpoint.clone());
+            }
         }
     }
 
@@ -87,16 +140,17 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
     println!(
         "  Cloudflare emulator: {endpoint} (seeded from examples/demo/cloudflare-account.yaml)"
     );
+    println!("  GCP emulator:        {gcp_endpoint} (seeded from examples/demo/gcp-project.yaml)");
     println!("  metrics:             http://{addr}/metrics");
     println!();
 
     let runner = Runner::new(manifests, &credentials, options, Some(metrics.clone())).await;
     let report = runner.run_once().await;
     print_first_pass(&report);
-    let writes = emulator.log().writes().len();
+    let writes = emulator.log().writes().len() + gcp.log().writes().len();
     println!(
         "Provider calls: {} ({} writes)",
-        emulator.log().entries().len(),
+        emulator.log().entries().len() + gcp.log().entries().len(),
         writes
     );
     let healthy = report.providers.iter().all(|p| p.readable)
@@ -128,9 +182,9 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
                 pass += 1;
                 emulator.mutate(edit.1);
                 println!("dashboard edit: {}", edit.0);
-                let before = emulator.log().entries().len();
+                let before = emulator.log().entries().len() + gcp.log().entries().len();
                 let report = runner.run_once().await;
-                let calls = emulator.log().entries().len() - before;
+                let calls = emulator.log().entries().len() + gcp.log().entries().len() - before;
                 let drifted = report.policies.iter().filter(|p| p.state == PolicyState::Drifted).count();
                 let in_sync = report.policies.iter().filter(|p| p.state == PolicyState::InSync).count();
                 let enforced: usize = report.policies.iter().map(|p| p.applied.len()).sum();

@@ -179,7 +179,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 8 drifted field(s) found, 6 change(s) enforced, 2 left in Observe mode."
+            "Summary: 20 drifted field(s) found, 14 change(s) enforced, 2 left in Observe mode."
         ),
         "{stdout}"
     );
@@ -217,9 +217,9 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut body = None;
     while Instant::now() < deadline {
-        if let Some(b) = http_get(&addr, "/metrics")
-            .filter(|b| b.contains(r#"perimeter_policy_in_sync{kind="MonitoringPolicy""#))
-        {
+        if let Some(b) = http_get(&addr, "/metrics").filter(|b| {
+            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 2"#)
+        }) {
             body = Some(b);
             break;
         }
@@ -238,8 +238,8 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_policy_in_sync{kind="FirewallPolicy",name="edge-access-rules",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_provider_up{name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 1"#,
         r#"perimeter_provider_requests_total{code="200",operation="put_entrypoint_ruleset",provider="cloudflare"} 2"#,
-        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 2"#,
-        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 1"#,
+        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 3"#,
+        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 2"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="cloudflare",result="success"} 4"#,
     ] {
         assert!(body.contains(series), "missing {series}\n{body}");
