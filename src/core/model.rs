@@ -107,4 +107,9 @@ impl State {
 
 /// Every finding code a provider may report, so the `perimeter_findings` series stay bounded
 /// and drop back to 0 when a finding is resolved.
-pub const FINDING_CODES: [&str; 2] = ["UnmanagedRule", "LogJobFailing"];
+pub const FINDING_CODES: [&str; 4] = [
+    "UnmanagedRule",
+    "LogJobFailing",
+    "WorldOpenIngress",
+    "VpcWithoutFlowLogs",
+];
