@@ -932,39 +932,49 @@ impl Aws {
                         .map_err(|e| self.err(op_auth, true, &e))?;
                 }
             }
+            // ModifySecurityGroupRules carries the whole rule (identity + description), so the
+            // rule keeps its id; the identity fields are unchanged by construction of the key.
             Change::Update { key, .. } => {
+                let op = "ModifySecurityGroupRules";
                 let rule_id = observed_item(key)
                     .and_then(|i| i.handle.clone())
                     .unwrap_or_default();
-                let description = target
+                let raw = target
                     .desired
                     .section(section)
                     .and_then(|s| s.get(key))
-                    .and_then(|i| i.fields.get("description"))
-                    .and_then(|d| d.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let desc = t::SecurityGroupRuleDescription::builder()
-                    .security_group_rule_id(rule_id)
-                    .description(description)
+                    .and_then(|i| i.raw.clone())
+                    .unwrap_or_default();
+                let s = |k: &str| raw.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                let n = |k: &str| {
+                    raw.get(k)
+                        .and_then(serde_json::Value::as_i64)
+                        .and_then(|v| i32::try_from(v).ok())
+                };
+                let peer = s("peer");
+                let kind = s("peerKind").unwrap_or_default();
+                let v6 = peer.as_deref().is_some_and(|p| p.contains(':'));
+                let rule = t::SecurityGroupRuleRequest::builder()
+                    .ip_protocol(s("protocol").unwrap_or_else(|| "-1".into()))
+                    .set_from_port(n("fromPort").or(Some(-1)))
+                    .set_to_port(n("toPort").or(Some(-1)))
+                    .set_cidr_ipv4(peer.clone().filter(|_| kind == "cidr" && !v6))
+                    .set_cidr_ipv6(peer.clone().filter(|_| kind == "cidr" && v6))
+                    .set_prefix_list_id(peer.clone().filter(|_| kind == "prefixListId"))
+                    .set_referenced_group_id(peer.filter(|_| kind == "groupId"))
+                    .description(s("description").unwrap_or_default())
                     .build();
-                if egress {
-                    let op = "UpdateSecurityGroupRuleDescriptionsEgress";
-                    ec2.update_security_group_rule_descriptions_egress()
-                        .group_id(&group_id)
-                        .security_group_rule_descriptions(desc)
-                        .send()
-                        .await
-                        .map_err(|e| self.err(op, true, &e))?;
-                } else {
-                    let op = "UpdateSecurityGroupRuleDescriptionsIngress";
-                    ec2.update_security_group_rule_descriptions_ingress()
-                        .group_id(&group_id)
-                        .security_group_rule_descriptions(desc)
-                        .send()
-                        .await
-                        .map_err(|e| self.err(op, true, &e))?;
-                }
+                ec2.modify_security_group_rules()
+                    .group_id(&group_id)
+                    .security_group_rules(
+                        t::SecurityGroupRuleUpdate::builder()
+                            .security_group_rule_id(rule_id)
+                            .security_group_rule(rule)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| self.err(op, true, &e))?;
             }
             Change::Delete { key, .. } => {
                 let rule_id = observed_item(key)
