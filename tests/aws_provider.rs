@@ -582,3 +582,100 @@ fn schema_rules_refuse_bad_aws_blocks() {
         assert!(m.add_yaml("case", &yaml).is_err(), "accepted: {case}");
     }
 }
+
+/// moto ignores MaxResults and never pages: a fake that answers every list in two pages
+/// (EC2 `NextToken`, WAFv2 `NextMarker`) proves each page is followed, and only once.
+#[tokio::test]
+async fn every_list_follows_its_pages() {
+    use axum::http::{HeaderMap, StatusCode, header};
+    const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+    async fn fake(
+        headers: HeaderMap,
+        body: String,
+    ) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
+        let xml = |b: String| (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml")], b);
+        let json = |b: Value| {
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/x-amz-json-1.1")],
+                b.to_string(),
+            )
+        };
+        let second = body.contains("NextToken=p2") || body.contains("\"NextMarker\":\"m2\"");
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if body.contains("Action=DescribeSecurityGroups&") {
+            let (id, next) = if second {
+                ("sg-00000002", "")
+            } else {
+                ("sg-00000001", "<nextToken>p2</nextToken>")
+            };
+            return xml(format!(
+                "<DescribeSecurityGroupsResponse xmlns=\"{NS}\"><requestId>r</requestId><securityGroupInfo><item><groupId>{id}</groupId><groupName>g</groupName><vpcId>vpc-1</vpcId></item></securityGroupInfo>{next}</DescribeSecurityGroupsResponse>"
+            ));
+        }
+        if body.contains("Action=DescribeSecurityGroupRules&") {
+            let (id, port, cidr, next) = if second {
+                ("sgr-2", 443, "10.0.0.0/8", "")
+            } else {
+                ("sgr-1", 22, "0.0.0.0/0", "<nextToken>p2</nextToken>")
+            };
+            return xml(format!(
+                "<DescribeSecurityGroupRulesResponse xmlns=\"{NS}\"><requestId>r</requestId><securityGroupRuleSet><item><securityGroupRuleId>{id}</securityGroupRuleId><groupId>sg-00000002</groupId><isEgress>false</isEgress><ipProtocol>tcp</ipProtocol><fromPort>{port}</fromPort><toPort>{port}</toPort><cidrIpv4>{cidr}</cidrIpv4></item></securityGroupRuleSet>{next}</DescribeSecurityGroupRulesResponse>"
+            ));
+        }
+        if target.ends_with(".ListIPSets") {
+            return json(if second {
+                json!({"IPSets": [{"Name": "b", "Id": "id-b", "ARN": "arn:aws:wafv2:eu-west-1:1:regional/ipset/b/id-b", "LockToken": "t"}]})
+            } else {
+                json!({"IPSets": [{"Name": "a", "Id": "id-a", "ARN": "arn:aws:wafv2:eu-west-1:1:regional/ipset/a/id-a", "LockToken": "t"}], "NextMarker": "m2"})
+            });
+        }
+        if target.ends_with(".GetIPSet") {
+            let name = if body.contains("id-b") { "b" } else { "a" };
+            return json(
+                json!({"IPSet": {"Name": name, "Id": format!("id-{name}"), "ARN": format!("arn:aws:wafv2:eu-west-1:1:regional/ipset/{name}/id-{name}"),
+                "IPAddressVersion": "IPV4", "Addresses": ["192.0.2.0/24"]}, "LockToken": "t"}),
+            );
+        }
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain")],
+            format!("unexpected {target} {body}"),
+        )
+    }
+    let app = axum::Router::new().fallback(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let aws = client(&format!("http://{addr}"), metrics.clone()).await;
+    let fw = firewall(json!({"region": REGION,
+        "securityGroups": [{"groupId": "sg-00000002", "ingress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidr": "10.0.0.0/8"}]}],
+        "ipSets": [{"name": "a", "scope": "REGIONAL", "ipAddressVersion": "IPV4", "addresses": ["192.0.2.0/24"]}]}));
+    let obs = aws.observe(&fw).await.expect("observe");
+    let rules = obs
+        .state
+        .section("securityGroups[sg-00000002].ingress")
+        .expect("section");
+    let keys: Vec<&str> = rules.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["tcp:22:0.0.0.0/0", "tcp:443:10.0.0.0/8"],
+        "a rule from each page"
+    );
+    assert_eq!(obs.findings.len(), 1, "{:?}", obs.findings);
+    assert_eq!(obs.state.section("ipSets").expect("ipSets").items.len(), 2);
+    for (op, n) in [
+        ("DescribeSecurityGroups", 2),
+        ("DescribeSecurityGroupRules", 2),
+        ("ListIPSets", 2),
+        ("GetIPSet", 2),
+    ] {
+        assert_eq!(calls(&metrics, op), n, "{op}");
+    }
+}
