@@ -679,3 +679,88 @@ async fn every_list_follows_its_pages() {
         assert_eq!(calls(&metrics, op), n, "{op}");
     }
 }
+
+#[tokio::test]
+async fn nacl_entries_are_created_replaced_and_removed() {
+    let moto = support::start_moto();
+    let cfg = seeder(&moto.url).await;
+    let ec2 = aws_sdk_ec2::Client::new(&cfg);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .expect("vpc");
+    let vpc = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("vpc id")
+        .to_string();
+    let acl = ec2
+        .create_network_acl()
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .expect("acl");
+    let acl = acl
+        .network_acl()
+        .and_then(|a| a.network_acl_id())
+        .expect("acl id")
+        .to_string();
+    let entry = |n: i32, egress: bool, proto: &str, action: aws_sdk_ec2::types::RuleAction| {
+        ec2.create_network_acl_entry()
+            .network_acl_id(&acl)
+            .rule_number(n)
+            .egress(egress)
+            .protocol(proto)
+            .rule_action(action)
+            .cidr_block("0.0.0.0/0")
+            .port_range(
+                aws_sdk_ec2::types::PortRange::builder()
+                    .from(22)
+                    .to(22)
+                    .build(),
+            )
+            .send()
+    };
+    entry(100, false, "6", aws_sdk_ec2::types::RuleAction::Allow)
+        .await
+        .expect("entry 100");
+    entry(200, true, "-1", aws_sdk_ec2::types::RuleAction::Allow)
+        .await
+        .expect("entry 200");
+
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let aws = client(&moto.url, metrics.clone()).await;
+    let fw = firewall(
+        json!({"region": REGION, "networkAcls": [{"networkAclId": acl, "entries": [
+        {"ruleNumber": 100, "protocol": "tcp", "ruleAction": "deny", "cidr": "0.0.0.0/0", "fromPort": 22, "toPort": 22},
+        {"ruleNumber": 110, "protocol": "tcp", "ruleAction": "allow", "cidr": "10.0.0.0/8", "fromPort": 443, "toPort": 443}]}]}),
+    );
+    let out = sync(&aws, &fw, Mode::Enforce, UnmanagedPolicy::Remove).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    let found: Vec<&str> = out
+        .found
+        .as_ref()
+        .expect("read")
+        .drift
+        .iter()
+        .map(|d| d.path.as_str())
+        .collect();
+    assert_eq!(
+        found,
+        [
+            format!("networkAcls[{acl}][ingress:100].ruleAction").as_str(),
+            format!("networkAcls[{acl}][ingress:110]").as_str(),
+            format!("networkAcls[{acl}][egress:200]").as_str(),
+        ]
+    );
+    for op in [
+        "ReplaceNetworkAclEntry",
+        "CreateNetworkAclEntry",
+        "DeleteNetworkAclEntry",
+    ] {
+        assert_eq!(calls(&metrics, op), 1, "{op}");
+    }
+}

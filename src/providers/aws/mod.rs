@@ -17,7 +17,6 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_sdk_ec2::types::Filter;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -264,12 +263,9 @@ impl Aws {
         let mut pages = self
             .ec2(region)
             .describe_network_acls()
-            .filters(
-                Filter::builder()
-                    .name("network-acl-id")
-                    .set_values(Some(ids))
-                    .build(),
-            )
+            // By id, not by the `network-acl-id` filter (moto answers that filter with a 500):
+            // a declared ACL that does not exist is then an error naming it.
+            .set_network_acl_ids(Some(ids))
             .into_paginator()
             .send();
         let mut out = BTreeMap::new();
