@@ -107,9 +107,10 @@ impl State {
 
 /// Every finding code a provider may report, so the `perimeter_findings` series stay bounded
 /// and drop back to 0 when a finding is resolved.
-pub const FINDING_CODES: [&str; 4] = [
+pub const FINDING_CODES: [&str; 5] = [
     "UnmanagedRule",
     "LogJobFailing",
     "WorldOpenIngress",
     "SubnetWithoutFlowLogs",
+    "VpcWithoutFlowLogs",
 ];

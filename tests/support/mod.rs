@@ -256,3 +256,29 @@ pub fn start_prism(spec: &Path) -> PrismServer {
         log,
     }
 }
+
+/// A moto server (the AWS emulator, `moto[server]` pinned in tests/requirements.txt) on a free
+/// loopback port; every AWS service answers on the same base URL. Killed on drop.
+pub fn start_moto() -> ChildServer {
+    let server = tool(".venv/bin/moto_server");
+    let port = free_port();
+    let mut child = Command::new(server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn moto_server");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return ChildServer {
+                url: format!("http://127.0.0.1:{port}"),
+                child,
+            };
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    kill(&mut child);
+    panic!("moto_server did not listen on port {port} within 30 s");
+}

@@ -1,0 +1,323 @@
+//! The AWS SDK's side of the shared HTTP layer (`crate::http`). The SDK owns signing, retries (standard mode:
+//! `RequestLimitExceeded`, `Throttling`, `ThrottlingException`, 5xx) and timeouts; this module
+//! plugs the project's own concerns into it:
+//! - [`RateLimitedClient`] wraps the SDK's HTTP client so every attempt (retries included, and
+//!   the credential chain's own calls) first waits on the account's [`RateLimiter`];
+//! - [`CallCounter`], an SDK interceptor, counts every attempt in
+//!   `perimeter_provider_requests_total{provider="aws",operation,code}`;
+//! - [`sdk_error`] maps SDK errors to a [`ProviderError`] with a category, quoting only the AWS
+//!   error code and message.
+
+use std::fmt;
+use std::sync::Arc;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::error::{Category, ProviderError};
+use crate::http::RateLimiter;
+use crate::metrics::Metrics;
+
+/// The SDK's HTTP client, pacing every attempt through the account's token bucket.
+#[derive(Clone)]
+pub struct RateLimitedClient {
+    inner: SharedHttpClient,
+    limiter: Arc<RateLimiter>,
+}
+
+impl RateLimitedClient {
+    pub fn new(inner: SharedHttpClient, limiter: Arc<RateLimiter>) -> Self {
+        Self { inner, limiter }
+    }
+}
+
+impl fmt::Debug for RateLimitedClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RateLimitedClient")
+    }
+}
+
+impl HttpClient for RateLimitedClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(RateLimitedConnector {
+            inner: self.inner.http_connector(settings, components),
+            limiter: self.limiter.clone(),
+        })
+    }
+}
+
+struct RateLimitedConnector {
+    inner: SharedHttpConnector,
+    limiter: Arc<RateLimiter>,
+}
+
+impl fmt::Debug for RateLimitedConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RateLimitedConnector")
+    }
+}
+
+impl HttpConnector for RateLimitedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let inner = self.inner.clone();
+        let limiter = self.limiter.clone();
+        HttpConnectorFuture::new(async move {
+            limiter.acquire().await;
+            inner.call(request).await
+        })
+    }
+}
+
+/// Counts every attempt by SDK operation name (`DescribeSecurityGroups`, `UpdateWebACL`, …) and
+/// HTTP status, or `timeout` / `error` when no response came back.
+#[derive(Clone, Default)]
+pub struct CallCounter {
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl CallCounter {
+    pub fn new(metrics: Option<Arc<Metrics>>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl fmt::Debug for CallCounter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallCounter")
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "PerimeterCallCounter"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(metrics) = &self.metrics else {
+            return Ok(());
+        };
+        let operation = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
+        let code = match context.response() {
+            Some(response) => response.status().as_u16().to_string(),
+            None => match context.output_or_error() {
+                Some(Err(e)) if e.is_timeout_error() => "timeout".to_string(),
+                _ => "error".to_string(),
+            },
+        };
+        metrics
+            .provider_requests_total
+            .with_label_values(&["aws", operation, &code])
+            .inc();
+        Ok(())
+    }
+}
+
+const THROTTLING: [&str; 7] = [
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+];
+
+const AUTH: [&str; 11] = [
+    "AuthFailure",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "MissingAuthenticationToken",
+];
+
+/// The category of an AWS error answer, from its code and HTTP status. `write` marks calls
+/// that change state: their other 4xx answers are refusals (`WriteRejected`), while a 4xx on a
+/// read means Perimeter asked something the API does not understand (`BadResponse`).
+pub fn classify(code: Option<&str>, status: u16, write: bool) -> Category {
+    let code = code.unwrap_or_default();
+    if THROTTLING.contains(&code) || status == 429 {
+        Category::Throttled
+    } else if AUTH.contains(&code)
+        || code.starts_with("AccessDenied")
+        || status == 401
+        || status == 403
+    {
+        Category::CredentialsRejected
+    } else if status >= 500 {
+        Category::ProviderError
+    } else if write {
+        Category::WriteRejected
+    } else {
+        Category::BadResponse
+    }
+}
+
+/// Maps an SDK error to a [`ProviderError`]. The message carries the AWS error code and message
+/// (never a request, so never a credential) and goes through `redact` as a last defence.
+pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &'static str,
+    write: bool,
+    err: &SdkError<E, HttpResponse>,
+    redact: &dyn Fn(&str) -> String,
+) -> ProviderError {
+    let (category, message) = match err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let e = ctx.err();
+            let code = e.code();
+            (
+                classify(code, status, write),
+                format!(
+                    "HTTP {status} {}: {}",
+                    code.unwrap_or("(no error code)"),
+                    e.message().unwrap_or("(no message)")
+                ),
+            )
+        }
+        SdkError::TimeoutError(_) => (Category::Timeout, "no answer in time".to_string()),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            (Category::Timeout, "no answer in time".to_string())
+        }
+        SdkError::DispatchFailure(d) => (
+            Category::Unreachable,
+            format!(
+                "could not reach the endpoint: {}",
+                d.as_connector_error()
+                    .map(|c| aws_smithy_types::error::display::DisplayErrorContext(c).to_string())
+                    .unwrap_or_default()
+            ),
+        ),
+        SdkError::ResponseError(_) => (
+            Category::BadResponse,
+            "the answer could not be parsed".to_string(),
+        ),
+        SdkError::ConstructionFailure(_) => {
+            let text = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+            // The most common local failure: the ambient credential chain found no identity.
+            let category = if text.contains("credential") || text.contains("identity") {
+                Category::CredentialsRejected
+            } else {
+                Category::BadResponse
+            };
+            (category, format!("the request could not be built: {text}"))
+        }
+        _ => (Category::BadResponse, "unexpected SDK error".to_string()),
+    };
+    ProviderError::new(category, operation, redact(&message))
+}
+
+/// The AWS error code of a service error, if it is one.
+pub fn error_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(ctx) => ctx.err().code(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_error_codes_map_to_categories() {
+        let cases = [
+            (
+                Some("RequestLimitExceeded"),
+                503,
+                false,
+                Category::Throttled,
+            ),
+            (Some("Throttling"), 400, true, Category::Throttled),
+            (Some("ThrottlingException"), 400, false, Category::Throttled),
+            (None, 429, false, Category::Throttled),
+            (
+                Some("AuthFailure"),
+                401,
+                false,
+                Category::CredentialsRejected,
+            ),
+            (
+                Some("UnrecognizedClientException"),
+                400,
+                false,
+                Category::CredentialsRejected,
+            ),
+            (
+                Some("InvalidClientTokenId"),
+                403,
+                false,
+                Category::CredentialsRejected,
+            ),
+            (
+                Some("ExpiredToken"),
+                400,
+                false,
+                Category::CredentialsRejected,
+            ),
+            (
+                Some("AccessDeniedException"),
+                400,
+                true,
+                Category::CredentialsRejected,
+            ),
+            (
+                Some("AccessDenied.Something"),
+                400,
+                true,
+                Category::CredentialsRejected,
+            ),
+            (Some("InternalError"), 500, false, Category::ProviderError),
+            (None, 503, true, Category::ProviderError),
+            (
+                Some("InvalidPermission.Duplicate"),
+                400,
+                true,
+                Category::WriteRejected,
+            ),
+            (
+                Some("WAFOptimisticLockException"),
+                400,
+                true,
+                Category::WriteRejected,
+            ),
+            (
+                Some("InvalidParameterValue"),
+                400,
+                false,
+                Category::BadResponse,
+            ),
+        ];
+        for (code, status, write, want) in cases {
+            assert_eq!(
+                classify(code, status, write),
+                want,
+                "{code:?} {status} {write}"
+            );
+        }
+    }
+}
