@@ -92,10 +92,11 @@ pub struct SecretKeyRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimit {
-    /// Sustained requests per minute (Cloudflare allows 1200 per 5 minutes; default 200).
+    /// Sustained requests per minute. Defaults: 200 for Cloudflare (which allows 1200 per 5
+    /// minutes) and GCP, 1200 for AWS.
     #[schemars(range(min = 1, max = 100000))]
     pub requests_per_minute: u32,
-    /// Requests allowed at once before pacing starts (default 10).
+    /// Requests allowed at once before pacing starts (default 10; 50 for AWS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
     pub burst: Option<u32>,
