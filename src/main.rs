@@ -52,6 +52,10 @@ enum Command {
         endpoints: Vec<(String, String)>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+        /// Print the provider API requests made (perimeter_provider_requests_total: provider,
+        /// operation, HTTP status) and the total on stderr.
+        #[arg(long)]
+        stats: bool,
     },
     /// Run the whole loop locally against emulated providers (no cluster, no credentials).
     Demo {
@@ -75,6 +79,18 @@ fn parse_endpoint(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| "expected NAME=URL".to_string())
+}
+
+/// `check --stats`: one line per (provider, operation, status), then the total.
+fn render_stats(rows: &[(String, String, String, u64)]) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("provider API requests (provider operation status: count)\n");
+    for (provider, operation, code, n) in rows {
+        let _ = writeln!(out, "  {provider} {operation} {code}: {n}");
+    }
+    let total: u64 = rows.iter().map(|r| r.3).sum();
+    let _ = writeln!(out, "  total: {total}");
+    out
 }
 
 fn init_tracing(json: bool) {
@@ -116,6 +132,7 @@ fn main() -> ExitCode {
                 credentials,
                 endpoints,
                 output,
+                stats,
             } => {
                 init_tracing(false);
                 let mut creds = CredentialSource::from_env();
@@ -126,7 +143,17 @@ fn main() -> ExitCode {
                     force_observe: true,
                     endpoints: endpoints.into_iter().collect::<BTreeMap<_, _>>(),
                 };
-                let report = local::check(&manifests, &creds, options, None).await?;
+                let metrics = if stats {
+                    Some(std::sync::Arc::new(
+                        perimeter::Metrics::new().map_err(|e| e.to_string())?,
+                    ))
+                } else {
+                    None
+                };
+                let report = local::check(&manifests, &creds, options, metrics.clone()).await?;
+                if let Some(m) = &metrics {
+                    eprint!("{}", render_stats(&m.provider_requests()));
+                }
                 match output {
                     Output::Json => println!(
                         "{}",

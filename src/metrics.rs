@@ -130,6 +130,32 @@ impl Metrics {
         String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
 
+    /// `perimeter_provider_requests_total` as (provider, operation, code, count), sorted; what
+    /// `perimeter check --stats` prints.
+    pub fn provider_requests(&self) -> Vec<(String, String, String, u64)> {
+        let text = self.render().unwrap_or_default();
+        let mut out: Vec<(String, String, String, u64)> = text
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix("perimeter_provider_requests_total{")?;
+                let (labels, value) = rest.split_once("} ")?;
+                let label = |name: &str| {
+                    let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
+                    let len = labels[start..].find('"')?;
+                    Some(labels[start..start + len].to_string())
+                };
+                Some((
+                    label("provider")?,
+                    label("operation")?,
+                    label("code")?,
+                    value.trim().parse::<f64>().ok()? as u64,
+                ))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Counts and times one reconciliation; `result` is `success` or an error category label.
     pub fn observe_reconcile(&self, kind: &str, result: &str, elapsed: std::time::Duration) {
         self.reconcile_total
@@ -223,4 +249,29 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+
+    #[test]
+    fn provider_requests_lists_every_counter_sorted() {
+        let m = Metrics::new().expect("metrics");
+        m.provider_requests_total
+            .with_label_values(&["aws", "DescribeVpcs", "200"])
+            .inc_by(2);
+        m.provider_requests_total
+            .with_label_values(&["aws", "CreateFlowLogs", "timeout"])
+            .inc();
+        let row =
+            |op: &str, code: &str, n: u64| ("aws".to_string(), op.to_string(), code.to_string(), n);
+        assert_eq!(
+            m.provider_requests(),
+            [
+                row("CreateFlowLogs", "timeout", 1),
+                row("DescribeVpcs", "200", 2)
+            ]
+        );
+    }
 }
