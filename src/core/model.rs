@@ -105,6 +105,25 @@ impl State {
     }
 }
 
+/// Checks that no two desired items of a section share a key. The CRD schema rejects
+/// duplicates at admission; this catches them in `check` and demo runs, where no API server
+/// validated the manifest, and after normalisation (two spellings of one CIDR).
+pub fn unique_keys(
+    section: &str,
+    items: Vec<Item>,
+) -> Result<Vec<Item>, crate::core::normalize::Invalid> {
+    let mut seen = std::collections::BTreeSet::new();
+    for item in &items {
+        if !seen.insert(item.key.as_str()) {
+            return Err(crate::core::normalize::Invalid(format!(
+                "{section}: {:?} is declared twice",
+                item.key
+            )));
+        }
+    }
+    Ok(items)
+}
+
 /// Every finding code a provider may report, so the `perimeter_findings` series stay bounded
 /// and drop back to 0 when a finding is resolved.
 pub const FINDING_CODES: [&str; 5] = [

@@ -28,6 +28,7 @@ use crate::api::aws::{
     Alarm, AwsFirewall, AwsMonitoring, FindingPolicy, FlowLogDestinationType, FlowLogRequirement,
     IpSet, NetworkAclEntry, SecurityGroupRule, SecurityGroupRules, WafRule, WebAcl,
 };
+use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
 use crate::providers::{Finding, Target};
@@ -183,19 +184,6 @@ fn sorted(values: impl IntoIterator<Item = String>) -> Vec<String> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
-}
-
-fn unique(section: &str, items: Vec<Item>) -> Result<Vec<Item>, Invalid> {
-    let mut seen = BTreeSet::new();
-    for item in &items {
-        if !seen.insert(item.key.clone()) {
-            return Err(Invalid(format!(
-                "{section}: two entries have the same identity {}",
-                item.key
-            )));
-        }
-    }
-    Ok(items)
 }
 
 // ---- security groups ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ use crate::api::cloudflare::{
     AccessRuleTarget, CloudflareFirewall, CloudflareMonitoring, IpAccessRule, LogpushJob,
     NotificationPolicy, RateLimitRule, WafCustomRule, ZoneSecuritySettings,
 };
+use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
 use crate::providers::Target;
@@ -109,21 +110,6 @@ pub fn monitoring_target(mon: &CloudflareMonitoring) -> Result<Target, Invalid> 
         ids,
         desired: state,
     })
-}
-
-/// The schema rejects duplicate keys at admission; this catches them in `check` and demo runs
-/// where no API server validated the manifest (and after normalisation, e.g. two CIDR spellings).
-fn unique(section: &str, items: Vec<Item>) -> Result<Vec<Item>, Invalid> {
-    let mut seen = std::collections::BTreeSet::new();
-    for item in &items {
-        if !seen.insert(item.key.clone()) {
-            return Err(Invalid(format!(
-                "{section}: {:?} is declared twice",
-                item.key
-            )));
-        }
-    }
-    Ok(items)
 }
 
 fn desired_waf_rule(rule: &WafCustomRule) -> Item {

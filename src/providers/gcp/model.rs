@@ -7,6 +7,7 @@ use crate::api::gcp::{
     AlertPolicy, Direction, FirewallRule, GcpFirewall, GcpMonitoring, ProtocolPorts,
     SecurityPolicy, SecurityPolicyRule, UptimeCheck,
 };
+use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
 use crate::providers::{Finding, Target};
@@ -27,19 +28,6 @@ pub const DEFAULT_ARMOR_PRIORITY: u64 = 2_147_483_647;
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-fn unique(section: &str, items: Vec<Item>) -> Result<Vec<Item>, Invalid> {
-    let mut seen = std::collections::BTreeSet::new();
-    for item in &items {
-        if !seen.insert(item.key.clone()) {
-            return Err(Invalid(format!(
-                "{section}: {:?} is declared twice",
-                item.key
-            )));
-        }
-    }
-    Ok(items)
 }
 
 // ---- normalisation ------------------------------------------------------------------------
