@@ -321,8 +321,10 @@ impl Runner {
         if let Some(m) = &self.metrics {
             let result = match report.reason.as_deref() {
                 None => "success",
+                Some("Paused") => "paused",
+                Some("ProviderNotReady") => "provider_not_ready",
                 Some(reason) => {
-                    crate::error::Category::from_reason(reason).map_or("paused", |c| c.label())
+                    crate::error::Category::from_reason(reason).map_or("error", |c| c.label())
                 }
             };
             m.observe_reconcile(kind, result, started.elapsed());

@@ -61,6 +61,20 @@ struct StaticKeys {
     session_token: Option<String>,
 }
 
+/// One SDK client per service and region, sharing the config (credentials, endpoint, rate-
+/// limited HTTP client) and the call-counting interceptor.
+macro_rules! service_client {
+    ($name:ident, $sdk:ident) => {
+        fn $name(&self, region: &str) -> $sdk::Client {
+            let conf = $sdk::config::Builder::from(&self.config)
+                .region(Region::new(region.to_string()))
+                .interceptor(self.counter.clone())
+                .build();
+            $sdk::Client::from_conf(conf)
+        }
+    };
+}
+
 pub struct Aws {
     config: SdkConfig,
     counter: CallCounter,
@@ -157,37 +171,13 @@ impl Aws {
         sdk_error(operation, write, e, &|t| self.redact(t))
     }
 
-    fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
-        let conf = aws_sdk_ec2::config::Builder::from(&self.config)
-            .region(Region::new(region.to_string()))
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_ec2::Client::from_conf(conf)
-    }
+    service_client!(ec2, aws_sdk_ec2);
 
-    fn waf(&self, region: &str) -> aws_sdk_wafv2::Client {
-        let conf = aws_sdk_wafv2::config::Builder::from(&self.config)
-            .region(Region::new(region.to_string()))
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_wafv2::Client::from_conf(conf)
-    }
+    service_client!(waf, aws_sdk_wafv2);
 
-    fn guardduty(&self, region: &str) -> aws_sdk_guardduty::Client {
-        let conf = aws_sdk_guardduty::config::Builder::from(&self.config)
-            .region(Region::new(region.to_string()))
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_guardduty::Client::from_conf(conf)
-    }
+    service_client!(guardduty, aws_sdk_guardduty);
 
-    fn cloudwatch(&self, region: &str) -> aws_sdk_cloudwatch::Client {
-        let conf = aws_sdk_cloudwatch::config::Builder::from(&self.config)
-            .region(Region::new(region.to_string()))
-            .interceptor(self.counter.clone())
-            .build();
-        aws_sdk_cloudwatch::Client::from_conf(conf)
-    }
+    service_client!(cloudwatch, aws_sdk_cloudwatch);
 
     // ---- EC2 reads (paginators follow NextToken) ------------------------------------------
 
