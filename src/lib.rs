@@ -9,6 +9,7 @@
 //! - [`metrics`]: the Prometheus series and the `/metrics` server.
 
 pub mod api;
+pub mod compliance;
 pub mod core;
 pub mod error;
 pub mod http;
