@@ -25,6 +25,7 @@ use super::common::ProviderType;
     printcolumn = r#"{"name":"Maturity","type":"integer","jsonPath":".status.maturity.level"}"#,
     printcolumn = r#"{"name":"Score","type":"string","jsonPath":".status.score"}"#,
     printcolumn = r#"{"name":"Gaps","type":"integer","jsonPath":".status.gapCount"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
