@@ -25,4 +25,5 @@ pub mod local;
 pub mod manifests;
 pub mod providers;
 pub mod reconcile;
+pub mod report;
 pub mod status;

@@ -35,7 +35,10 @@ fn crds_carry_printer_columns_and_status_subresources() {
         ]
     );
     let scopes: Vec<_> = crds.iter().map(|c| c.spec.scope.as_str()).collect();
-    assert_eq!(scopes, ["Namespaced", "Namespaced", "Namespaced", "Cluster"]);
+    assert_eq!(
+        scopes,
+        ["Namespaced", "Namespaced", "Namespaced", "Cluster"]
+    );
     for crd in &crds {
         let v = &crd.spec.versions[0];
         assert!(

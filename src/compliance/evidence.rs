@@ -303,17 +303,17 @@ impl Trail {
             prev_seq = r.seq;
         }
         let head = self.head().map(|r| r.digest.clone());
-        if let Some(want) = expected_head {
-            if head.as_deref() != Some(want) {
-                push(
-                    "HeadMismatch",
-                    prev_seq,
-                    format!(
-                        "the newest record is {} but {want} was expected",
-                        head.as_deref().unwrap_or("(none)")
-                    ),
-                );
-            }
+        if let Some(want) = expected_head
+            && head.as_deref() != Some(want)
+        {
+            push(
+                "HeadMismatch",
+                prev_seq,
+                format!(
+                    "the newest record is {} but {want} was expected",
+                    head.as_deref().unwrap_or("(none)")
+                ),
+            );
         }
         Verification {
             records: self.records.len(),

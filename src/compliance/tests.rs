@@ -436,7 +436,8 @@ fn records_are_written_on_change_and_on_heartbeat_only() {
 fn verification_finds_tampering_and_holes() {
     let hb = Duration::from_secs(3600);
     type Tamper = fn(&mut Trail);
-    let rows: Vec<(&str, Tamper, Vec<(&str, u64)>)> = vec![
+    type Row = (&'static str, Tamper, Vec<(&'static str, u64)>);
+    let rows: Vec<Row> = vec![
         ("untouched", |_| {}, vec![]),
         (
             "a result edited",

@@ -2,6 +2,7 @@
 //! policy kinds, whose reconcile wraps [`crate::reconcile::sync`] with everything Kubernetes:
 //! reading the provider and its Secret, finalizers, status, Events and requeueing.
 
+pub mod assessment;
 pub mod policy;
 pub mod provider;
 
@@ -78,7 +79,8 @@ pub async fn run(metrics_addr: SocketAddr) -> Result<(), String> {
     tokio::join!(
         run_providers(client.clone(), ctx.clone()),
         run_policies::<FirewallPolicy>(client.clone(), ctx.clone()),
-        run_policies::<MonitoringPolicy>(client, ctx),
+        run_policies::<MonitoringPolicy>(client.clone(), ctx.clone()),
+        assessment::run(client, ctx),
     );
     metrics.set_ready(false);
     tracing::info!("controllers stopped");
