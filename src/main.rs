@@ -123,6 +123,9 @@ enum Command {
         /// Use the manifests in this folder instead of the built-in examples.
         #[arg(long)]
         manifests: Option<PathBuf>,
+        /// Where to write this run's evidence trail (started afresh each run).
+        #[arg(long)]
+        evidence: Option<PathBuf>,
     },
     /// Print the CustomResourceDefinitions (what crds/ holds).
     Crds,
@@ -314,6 +317,7 @@ fn main() -> ExitCode {
                 once,
                 interval,
                 manifests,
+                evidence,
             } => {
                 init_tracing(false);
                 perimeter::demo::run(perimeter::demo::DemoOptions {
@@ -321,6 +325,9 @@ fn main() -> ExitCode {
                     once,
                     interval: Duration::from_secs(interval.max(1)),
                     manifests,
+                    evidence: evidence.unwrap_or_else(|| {
+                        std::env::temp_dir().join("perimeter-demo-evidence.json")
+                    }),
                 })
                 .await
             }

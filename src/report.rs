@@ -41,7 +41,7 @@ impl EvidenceFile {
     /// Writes atomically (temporary file, then rename), so a crash never leaves half a trail.
     pub fn save(&self, path: &Path) -> Result<(), String> {
         let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        let tmp = path.with_extension("tmp");
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
     }
@@ -73,7 +73,7 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
             reason: p.reason.clone(),
         })
         .collect();
-    let observed_at = Some(now.to_string());
+    let observed_at = Some(crate::compliance::rfc3339(now));
     let policies = report
         .policies
         .iter()
@@ -188,7 +188,7 @@ pub fn assess_all(
         })
         .collect();
     Export {
-        generated_at: now.to_string(),
+        generated_at: crate::compliance::rfc3339(now),
         generated_by: format!("perimeter {}", env!("CARGO_PKG_VERSION")),
         reports,
     }

@@ -170,7 +170,7 @@ impl Trail {
             seq: 0,
             assessment: name.to_string(),
             control: assessment.control.clone(),
-            recorded_at: now.to_string(),
+            recorded_at: super::rfc3339(now),
             state: assessment.state,
             satisfied: assessment.satisfied,
             total: assessment.total,

@@ -410,7 +410,7 @@ pub fn evaluate(
     let maturity = maturity(state, all_enforced, implemented_since, now);
     Assessment {
         control: spec.control.as_str().into(),
-        evaluated_at: now.to_string(),
+        evaluated_at: rfc3339(now),
         state,
         satisfied,
         total,
@@ -699,6 +699,11 @@ pub fn maturity(
             }
         }
     }
+}
+
+/// RFC 3339 in UTC to the second: how every time in reports and evidence is written.
+pub fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Counts of requirements per state, for metrics and summaries.

@@ -489,7 +489,7 @@ pub async fn export_from_cluster(namespace: &str) -> Result<Export, String> {
         ));
     }
     Ok(Export {
-        generated_at: Timestamp::now().to_string(),
+        generated_at: crate::compliance::rfc3339(Timestamp::now()),
         generated_by: format!("perimeter {} (cluster)", env!("CARGO_PKG_VERSION")),
         reports,
     })
