@@ -17,6 +17,9 @@ subclass keeps kmock's server, request parsing and discovery documents (`/api`, 
 - `metadata.uid`, `creationTimestamp`, `namespace` (from the URL) and `generation` (1 on
   create, +1 when `spec` changes or when deletion is first requested, as the real server does,
   never for status/metadata-only writes) are set and protected from clients.
+- Cluster-scoped kinds (`namespaced=False`, e.g. ControlAssessment): served only without
+  `/namespaces/NS` in the URL (404 with it), stored without `metadata.namespace` (cleared on
+  create, as the real server does), `namespaced: false` in discovery.
 - `/status` subresource for the perimeter.dev kinds: a status write changes only `.status`,
   a main-resource write (and create) ignores `.status`.
 - PATCH: merge-patch (RFC 7386, also used for strategic-merge), apply-patch (server-side
@@ -67,6 +70,7 @@ class Kind:
     singular: str
     status: bool = False  # has the /status subresource
     shortnames: tuple = ()
+    namespaced: bool = True  # False: URLs without /namespaces/NS, objects without a namespace
 
     @property
     def api_version(self):
@@ -77,12 +81,15 @@ class Kind:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
-# All namespaced. Add a line here to serve another resource.
+# Add a line here to serve another resource.
 KINDS = [
     Kind("perimeter.dev", "v1alpha1", "cloudproviders", "CloudProvider", "cloudprovider", True),
     Kind("perimeter.dev", "v1alpha1", "firewallpolicies", "FirewallPolicy", "firewallpolicy", True),
     Kind("perimeter.dev", "v1alpha1", "monitoringpolicies", "MonitoringPolicy", "monitoringpolicy", True),
+    Kind("perimeter.dev", "v1alpha1", "controlassessments", "ControlAssessment", "controlassessment", True,
+         shortnames=("ctla",), namespaced=False),
     Kind("", "v1", "secrets", "Secret", "secret"),
+    Kind("", "v1", "configmaps", "ConfigMap", "configmap", shortnames=("cm",)),
     Kind("events.k8s.io", "v1", "events", "Event", "event", shortnames=("ev",)),
     Kind("coordination.k8s.io", "v1", "leases", "Lease", "lease"),
 ]
@@ -201,6 +208,12 @@ def field_matcher(text):
     return lambda obj: all(check(obj) for check in checks)
 
 
+def store_order(item):
+    """Sort key of `_store` items: namespace (none for cluster-scoped objects), then name."""
+    (_, ns, name), _ = item
+    return (ns or "", name)
+
+
 @dataclass
 class Event:
     rv: int
@@ -227,7 +240,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             self._kinds[(kind.group, kind.version, kind.plural)] = kind
             # Feeds kmock's discovery documents, which kubectl and kube-rs's discovery read.
             self.resources[kmock.resource(kind.group, kind.version, kind.plural)] = kmock.ResourceInfo(
-                kind=kind.kind, singular=kind.singular, namespaced=True, verbs=VERBS,
+                kind=kind.kind, singular=kind.singular, namespaced=kind.namespaced, verbs=VERBS,
                 shortnames=set(kind.shortnames), subresources={"status"} if kind.status else set())
 
     async def _serve_version(self, request):
@@ -278,7 +291,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
         if not kinds:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         paths = {
-            f"/{gv_path}/namespaces/{{namespace}}/{k.plural}/{{name}}": {"patch": {
+            f"/{gv_path}{'/namespaces/{namespace}' if k.namespaced else ''}/{k.plural}/{{name}}": {"patch": {
                 "x-kubernetes-group-version-kind": {"group": k.group, "version": k.version, "kind": k.kind},
                 "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "OK"}},
@@ -323,6 +336,8 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
         if sub is not None and not (sub == "status" and kind.status and request.name):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         method, params, ns, name = request.method.value, request.params, request.namespace, request.name
+        if ns is not None and not kind.namespaced:  # as the real server: no such URL
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         ctype = (self._header(request, "Content-Type") or "").split(";")[0].strip()
         if request.body and ("protobuf" in ctype or "cbor" in ctype):
             # kube-rs always sends JSON; kubectl's typed commands (`create secret`) send protobuf.
@@ -386,7 +401,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
 
     def _list(self, kind, ns, params):
         matches = self._matching(kind, ns, params)
-        items = [copy.deepcopy(obj) for (k, _, _), obj in sorted(self._store.items(), key=lambda kv: kv[0][1:])
+        items = [copy.deepcopy(obj) for (k, _, _), obj in sorted(self._store.items(), key=store_order)
                  if k == kind and matches(obj)]
         return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List",
                 "metadata": {"resourceVersion": str(self._rv)}, "items": items}
@@ -411,7 +426,8 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
         if ns is not None and meta.get("namespace") not in (None, "", ns):
             raise ApiError(400, "BadRequest",
                            "the namespace of the provided object does not match the namespace sent on the request")
-        ns = ns or meta.get("namespace") or "default"
+        # The real server clears metadata.namespace of cluster-scoped objects.
+        ns = (ns or meta.get("namespace") or "default") if kind.namespaced else None
         name = meta.get("name") or (meta["generateName"] + secrets.token_hex(3)[:5]
                                     if meta.get("generateName") else None)
         if not name:
@@ -420,7 +436,9 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             raise ApiError(409, "AlreadyExists", f'{kind.qualified} "{name}" already exists', kind, name)
         for field in SERVER_META:
             meta.pop(field, None)
-        meta.update(name=name, namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
+        meta.update(name=name, uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
+        if ns is not None:
+            meta["namespace"] = ns
         if kind.status:
             obj.pop("status", None)  # status only via /status, as for CRDs with the subresource
         self._normalize(kind, obj)
@@ -457,7 +475,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             result["metadata"]["generation"] = old["metadata"].get("generation", 0) + 1
         if dry_run:
             return result
-        key = (kind, old["metadata"]["namespace"], old["metadata"]["name"])
+        key = (kind, old["metadata"].get("namespace"), old["metadata"]["name"])
         meta = result["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             return self._commit("DELETED", key, result)
@@ -561,7 +579,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
         if since == "0" or params.get("sendInitialEvents") == "true":
             # "Any version": synthetic ADDED for the current state, then changes after it.
             cursor = self._rv
-            for (k, _, _), obj in sorted(self._store.items(), key=lambda kv: kv[0][1:]):
+            for (k, _, _), obj in sorted(self._store.items(), key=store_order):
                 if k == kind and matches(obj):
                     await response.write(Event(cursor, kind, obj).line("ADDED"))
             if params.get("sendInitialEvents") == "true" and params.get("allowWatchBookmarks") == "true":

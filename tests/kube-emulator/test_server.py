@@ -17,6 +17,8 @@ FP = "/apis/perimeter.dev/v1alpha1/namespaces/{ns}/firewallpolicies"
 MERGE = "application/merge-patch+json"
 APPLY = "application/apply-patch+yaml"
 JSONPATCH = "application/json-patch+json"
+CA = "/apis/perimeter.dev/v1alpha1/controlassessments"
+CM = "/api/v1/namespaces/{ns}/configmaps"
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +233,7 @@ def test_other_kinds_and_request_log(api):
              "reason": "Reconciled", "action": "Reconcile", "type": "Normal", "eventTime": "2024-01-01T00:00:00.000000Z"}
     status, event = api("POST", "/apis/events.k8s.io/v1/namespaces/default/events", event)
     assert status == 201 and event["metadata"]["name"].startswith("web.")
-    assert api("GET", "/api/v1/namespaces/default/configmaps")[0] == 404
+    assert api("GET", "/api/v1/namespaces/default/nodes")[0] == 404  # not served
 
     log = api("GET", "/_emulator/requests")[1]
     assert [(r["method"], r["path"]) for r in log][:2] == [
@@ -255,3 +257,90 @@ def test_discovery(api):
     assert api("GET", "/api/v1")[1]["groupVersion"] == "v1"
     groups = {g["name"] for g in api("GET", "/apis")[1]["groups"]}
     assert {"perimeter.dev", "events.k8s.io", "coordination.k8s.io"} <= groups
+
+
+def assessment(name, **spec):
+    return {"apiVersion": "perimeter.dev/v1alpha1", "kind": "ControlAssessment",
+            "metadata": {"name": name}, "spec": spec or {"control": "DE.CM-1"}}
+
+
+def test_cluster_scoped_kind(api, watch):
+    start = api("GET", CA)[1]["metadata"]["resourceVersion"]
+    live = watch(CA + f"?watch=true&resourceVersion={start}&timeoutSeconds=30")
+    body = assessment("de-cm-1")
+    body["metadata"]["namespace"] = "ignored"  # cleared, as the real server does
+    body["status"] = {"state": "Faked"}
+    status, created = api("POST", CA, body)
+    assert status == 201
+    assert "namespace" not in created["metadata"] and "status" not in created
+    assert created["metadata"]["generation"] == 1
+    assert api("GET", CA + "/de-cm-1")[1] == created
+    assert (api("POST", CA, assessment("de-cm-1"))[0]) == 409
+    # Namespaced URLs do not exist for a cluster-scoped kind.
+    assert api("GET", "/apis/perimeter.dev/v1alpha1/namespaces/default/controlassessments")[0] == 404
+    assert api("GET", "/apis/perimeter.dev/v1alpha1/namespaces/default/controlassessments/de-cm-1")[0] == 404
+    assert api("POST", "/apis/perimeter.dev/v1alpha1/namespaces/default/controlassessments",
+               assessment("other"))[0] == 404
+
+    # Status through /status only (server-side apply as kube-rs sends it), no-ops write nothing.
+    applied = api("PATCH", CA + "/de-cm-1/status?fieldManager=perimeter&force=true",
+                  {"apiVersion": "perimeter.dev/v1alpha1", "kind": "ControlAssessment",
+                   "status": {"state": "PartiallyImplemented", "gapCount": 1}}, APPLY)[1]
+    assert applied["status"] == {"state": "PartiallyImplemented", "gapCount": 1}
+    assert applied["metadata"]["generation"] == 1 and rv(applied) > rv(created)
+    assert "namespace" not in applied["metadata"]
+    again = api("PATCH", CA + "/de-cm-1/status", {"status": {"state": "PartiallyImplemented"}}, MERGE)[1]
+    assert rv(again) == rv(applied)
+    spec = api("PATCH", CA + "/de-cm-1", {"spec": {"scope": {"namespaces": ["a"]}}, "status": None}, MERGE)[1]
+    assert spec["metadata"]["generation"] == 2 and spec["status"] == applied["status"]
+
+    # Listing and watching need no namespace; objects from every namespace never mix in.
+    api("POST", FP.format(ns="default"), policy("web"))
+    api("POST", CA, assessment("second"))
+    listing = api("GET", CA)[1]
+    assert listing["kind"] == "ControlAssessmentList"
+    assert [o["metadata"]["name"] for o in listing["items"]] == ["de-cm-1", "second"]
+    events = live(4)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "de-cm-1"), ("MODIFIED", "de-cm-1"), ("MODIFIED", "de-cm-1"), ("ADDED", "second")]
+    initial = watch(CA + "?watch=true&resourceVersion=0")(2)
+    assert [e["object"]["metadata"]["name"] for e in initial] == ["de-cm-1", "second"]
+
+    assert api("DELETE", CA + "/second")[0] == 200
+    assert api("GET", CA + "/second")[0] == 404
+
+
+def test_configmaps(api):
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "perimeter-evidence-x"},
+          "data": {"trail.json": "{}"}}
+    status, created = api("POST", CM.format(ns="perimeter"), cm)
+    assert status == 201 and created["metadata"]["namespace"] == "perimeter"
+    assert created["data"] == {"trail.json": "{}"}
+    url = CM.format(ns="perimeter") + "/perimeter-evidence-x"
+
+    # PUT with the resourceVersion read (what kube-rs `replace` sends); a stale one is a 409.
+    updated = api("PUT", url, dict(created, data={"trail.json": "[1]"}))[1]
+    assert updated["data"] == {"trail.json": "[1]"} and rv(updated) > rv(created)
+    status, err = api("PUT", url, dict(created, data={"trail.json": "[2]"}))
+    assert (status, err["reason"]) == (409, "Conflict")
+    patched = api("PATCH", url, {"data": {"assessment.json": "{}"}}, MERGE)[1]
+    assert patched["data"] == {"trail.json": "[1]", "assessment.json": "{}"}
+    assert api("PATCH", url + "/status", {"data": {}}, MERGE)[0] == 404  # no status subresource
+
+    assert api("GET", CM.format(ns="other") + "/perimeter-evidence-x")[0] == 404
+    everywhere = api("GET", "/api/v1/configmaps")[1]["items"]
+    assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in everywhere] == [
+        ("perimeter", "perimeter-evidence-x")]
+
+
+def test_discovery_scopes(api):
+    by_name = {r["name"]: r for r in api("GET", "/apis/perimeter.dev/v1alpha1")[1]["resources"]}
+    assert by_name["controlassessments"]["namespaced"] is False
+    assert by_name["controlassessments"]["kind"] == "ControlAssessment"
+    assert "controlassessments/status" in by_name
+    assert by_name["firewallpolicies"]["namespaced"] is True
+    core = {r["name"]: r for r in api("GET", "/api/v1")[1]["resources"]}
+    assert core["configmaps"]["namespaced"] is True and core["configmaps"]["kind"] == "ConfigMap"
+    paths = api("GET", "/openapi/v3/apis/perimeter.dev/v1alpha1")[1]["paths"]
+    assert "/apis/perimeter.dev/v1alpha1/controlassessments/{name}" in paths
+    assert "/apis/perimeter.dev/v1alpha1/namespaces/{namespace}/firewallpolicies/{name}" in paths
