@@ -324,6 +324,49 @@ impl Trail {
         }
     }
 
+    /// What makes a stored trail unsafe to extend: a broken chain (holes in time aside: they
+    /// only say nobody evaluated for a while), or a trail that no longer holds the record
+    /// `expected` (seq and digest, as the status last published it) — an edited or cut tail.
+    /// Appending to such a trail would make the new head vouch for the edit. Records after
+    /// `expected` are fine: the trail is written before the status.
+    pub fn extension_problems(
+        &self,
+        heartbeat: Duration,
+        expected: Option<(u64, &str)>,
+    ) -> Vec<Problem> {
+        let mut problems: Vec<Problem> = self
+            .verify(heartbeat, None)
+            .problems
+            .into_iter()
+            .filter(|p| p.kind != "TimeGap")
+            .collect();
+        let Some((seq, digest)) = expected else {
+            return problems;
+        };
+        let kept = self
+            .records
+            .iter()
+            .map(|r| (r.seq, r.digest.as_str()))
+            .chain(self.anchor.iter().map(|a| (a.seq, a.digest.as_str())))
+            .find(|(s, _)| *s == seq);
+        let last = self.head().map(|r| r.seq).unwrap_or(0);
+        match kept {
+            Some((_, stored)) if stored != digest => problems.push(Problem {
+                kind: "HeadMismatch".into(),
+                seq,
+                message: format!("record {seq} is {stored} but {digest} was recorded"),
+            }),
+            None if last < seq => problems.push(Problem {
+                kind: "MissingRecords".into(),
+                seq,
+                message: format!("the trail ends at record {last} but record {seq} was recorded"),
+            }),
+            // Kept and unchanged, or dropped from the front by the cap.
+            _ => {}
+        }
+        problems
+    }
+
     /// Since when the trail shows the control implemented at every record with no time hole
     /// (and up to now); `None` if the newest record is not Implemented or the trail is broken.
     pub fn implemented_since(&self, heartbeat: Duration, now: Timestamp) -> Option<Timestamp> {

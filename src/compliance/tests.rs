@@ -590,3 +590,56 @@ fn observations_name_api_time_and_digest() {
     assert_eq!(obs[0].observed_at.as_deref(), Some("2026-11-28T11:59:00Z"));
     assert!(obs[5].digest.starts_with("sha256:") && obs[5].result == "Valid");
 }
+
+#[test]
+fn a_trail_is_extended_only_from_the_head_recorded_earlier() {
+    let hb = Duration::from_secs(3600);
+    let t = trail_of(4, hb);
+    let third = (3, t.records[2].digest.clone());
+    let head = (4, t.records[3].digest.clone());
+    let kinds = |t: &Trail, expected: Option<(u64, &str)>| -> Vec<(String, u64)> {
+        t.extension_problems(hb, expected)
+            .into_iter()
+            .map(|p| (p.kind, p.seq))
+            .collect()
+    };
+    assert_eq!(kinds(&t, None), []);
+    assert_eq!(kinds(&t, Some((head.0, &head.1))), []);
+    // Records after the published head: the status write that follows a trail write failed.
+    assert_eq!(kinds(&t, Some((third.0, &third.1))), []);
+    // The head edited and re-digested: the chain alone cannot tell, the published head can.
+    let mut edited = t.clone();
+    edited.records[3].satisfied = 1;
+    edited.records[3].digest = edited.records[3].compute_digest();
+    assert_eq!(kinds(&edited, None), []);
+    assert_eq!(
+        kinds(&edited, Some((head.0, &head.1))),
+        [("HeadMismatch".to_string(), 4)]
+    );
+    // The tail cut off.
+    let mut cut = t.clone();
+    cut.records.truncate(2);
+    assert_eq!(
+        kinds(&cut, Some((head.0, &head.1))),
+        [("MissingRecords".to_string(), 4)]
+    );
+    // An edit inside the chain, whatever the head.
+    let mut tampered = t.clone();
+    tampered.records[0].state = ImplementationState::NotImplemented;
+    assert_eq!(
+        kinds(&tampered, Some((head.0, &head.1))),
+        [("Tampered".to_string(), 1)]
+    );
+    // A hole in time alone does not stop the trail: it is evidence in its own right.
+    let mut late = t.clone();
+    let retention = Retention {
+        heartbeat: hb,
+        ..Retention::default()
+    };
+    let at = now() + Duration::from_secs(3600 * 10);
+    assert!(
+        late.record("de-cm-1", &assessed(true), vec![], at, &retention)
+            .is_some()
+    );
+    assert_eq!(kinds(&late, Some((head.0, &head.1))), []);
+}

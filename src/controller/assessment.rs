@@ -128,22 +128,32 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
             Ok(t) => t,
             Err(e) => {
                 // Never overwrite a trail we cannot read: that would erase the evidence.
-                let status = ControlAssessmentStatus {
-                    observed_generation: obj.meta().generation,
-                    conditions: vec![ready_condition(
-                        obj.status.as_ref(),
-                        "False",
-                        "EvidenceUnreadable",
-                        format!("{store}: {TRAIL_KEY} is not a trail ({e}); fix or move it"),
-                        obj.meta().generation,
-                    )],
-                    ..obj.status.clone().unwrap_or_default()
-                };
-                write_status(&obj, &ctx, status).await?;
-                return Ok(Action::requeue(Duration::from_secs(300)));
+                let message = format!("{store}: {TRAIL_KEY} is not a trail ({e}); fix or move it");
+                return hold(&obj, &ctx, "EvidenceUnreadable", message).await;
             }
         },
     };
+    // Never extend a trail edited since the status published its head: the new head would
+    // vouch for the edit (an edited, re-digested head would then verify).
+    let published = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.evidence.as_ref())
+        .map(|e| (e.seq, e.digest.as_str()));
+    let problems =
+        trail.extension_problems(crate::report::retention_of(&obj.spec).heartbeat, published);
+    if !problems.is_empty() {
+        let found: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{} at #{}", p.kind, p.seq))
+            .collect();
+        let message = format!(
+            "{store}: the trail was changed outside the operator ({}); it is not extended \
+             until restored (perimeter evidence verify shows the details)",
+            found.join(", ")
+        );
+        return hold(&obj, &ctx, "EvidenceTampered", message).await;
+    }
     let now = Timestamp::now();
     let (report, written) = crate::report::assess(&obj, &snapshot, &mut trail, &store, now);
     if written {
@@ -192,6 +202,29 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
     Ok(Action::requeue(Duration::from_secs(
         heartbeat.clamp(60, 300),
     )))
+}
+
+/// Keeps the last result but marks the assessment not Ready, writing no evidence.
+async fn hold(
+    obj: &ControlAssessment,
+    ctx: &Context,
+    reason: &str,
+    message: String,
+) -> Result<Action, Error> {
+    tracing::warn!(assessment = %obj.name_any(), reason, %message, "evidence not written");
+    let status = ControlAssessmentStatus {
+        observed_generation: obj.meta().generation,
+        conditions: vec![ready_condition(
+            obj.status.as_ref(),
+            "False",
+            reason,
+            message,
+            obj.meta().generation,
+        )],
+        ..obj.status.clone().unwrap_or_default()
+    };
+    write_status(obj, ctx, status).await?;
+    Ok(Action::requeue(Duration::from_secs(300)))
 }
 
 async fn save_trail(
@@ -457,40 +490,65 @@ pub async fn export_from_cluster(namespace: &str) -> Result<Export, String> {
         .map_err(|e| format!("listing ControlAssessments: {e}"))?;
     let mut reports = Vec::new();
     for a in list.items {
-        let name = a.name_any();
-        let cm_name = evidence_configmap(&name);
-        let cm = cms
-            .get_opt(&cm_name)
-            .await
-            .map_err(|e| format!("reading ConfigMap {namespace}/{cm_name}: {e}"))?;
-        let data = cm.and_then(|c| c.data).unwrap_or_default();
-        let (Some(trail), Some(result)) = (data.get(TRAIL_KEY), data.get(RESULT_KEY)) else {
-            return Err(format!(
-                "ControlAssessment {name}: no evidence in ConfigMap {namespace}/{cm_name} yet"
-            ));
-        };
-        let trail: Trail = serde_json::from_str(trail)
-            .map_err(|e| format!("{namespace}/{cm_name}: {TRAIL_KEY}: {e}"))?;
-        let result: Assessment = serde_json::from_str(result)
-            .map_err(|e| format!("{namespace}/{cm_name}: {RESULT_KEY}: {e}"))?;
-        let expected = a
-            .status
-            .as_ref()
-            .and_then(|s| s.evidence.as_ref())
-            .map(|e| e.digest.clone());
-        let retention = crate::report::retention_of(&a.spec);
-        let verification = trail.verify(retention.heartbeat, expected.as_deref());
-        reports.push(ControlReport::new(
-            &name,
-            result,
-            format!("ConfigMap {namespace}/{cm_name}"),
-            verification,
-            trail,
-        ));
+        let mut report = report_of(&a, &cms, namespace).await?;
+        // The operator writes the trail, then the status: read between the two, the trail's
+        // head is one record ahead of the status. Read both again once before reporting it.
+        if report
+            .verification
+            .problems
+            .iter()
+            .any(|p| p.kind == "HeadMismatch")
+        {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let a = assessments
+                .get(&a.name_any())
+                .await
+                .map_err(|e| format!("reading ControlAssessment {}: {e}", a.name_any()))?;
+            report = report_of(&a, &cms, namespace).await?;
+        }
+        reports.push(report);
     }
     Ok(Export {
         generated_at: crate::compliance::rfc3339(Timestamp::now()),
         generated_by: format!("perimeter {} (cluster)", env!("CARGO_PKG_VERSION")),
         reports,
     })
+}
+
+/// One assessment's stored result and trail, verified against the head in its status.
+async fn report_of(
+    a: &ControlAssessment,
+    cms: &Api<ConfigMap>,
+    namespace: &str,
+) -> Result<ControlReport, String> {
+    let name = a.name_any();
+    let cm_name = evidence_configmap(&name);
+    let cm = cms
+        .get_opt(&cm_name)
+        .await
+        .map_err(|e| format!("reading ConfigMap {namespace}/{cm_name}: {e}"))?;
+    let data = cm.and_then(|c| c.data).unwrap_or_default();
+    let (Some(trail), Some(result)) = (data.get(TRAIL_KEY), data.get(RESULT_KEY)) else {
+        return Err(format!(
+            "ControlAssessment {name}: no evidence in ConfigMap {namespace}/{cm_name} yet"
+        ));
+    };
+    let trail: Trail = serde_json::from_str(trail)
+        .map_err(|e| format!("{namespace}/{cm_name}: {TRAIL_KEY}: {e}"))?;
+    let result: Assessment = serde_json::from_str(result)
+        .map_err(|e| format!("{namespace}/{cm_name}: {RESULT_KEY}: {e}"))?;
+    let expected = a
+        .status
+        .as_ref()
+        .and_then(|s| s.evidence.as_ref())
+        .map(|e| e.digest.clone());
+    let retention = crate::report::retention_of(&a.spec);
+    let verification = trail.verify(retention.heartbeat, expected.as_deref());
+    Ok(ControlReport::new(
+        &name,
+        result,
+        format!("ConfigMap {namespace}/{cm_name}"),
+        verification,
+        trail,
+    ))
 }
