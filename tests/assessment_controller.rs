@@ -1,7 +1,8 @@
 //! The ControlAssessment reconcile against a mocked Kubernetes API (tower-test): what it reads,
 //! the evidence ConfigMap it creates and then replaces (with the resourceVersion it read), the
 //! server-side-apply status, the Event when compliance regresses, and no write at all when
-//! nothing changed or when the stored trail cannot be read.
+//! nothing changed or when the stored trail cannot be read, and no evidence write when the trail
+//! was edited since the status published its head.
 
 use std::sync::Arc;
 
@@ -270,12 +271,12 @@ async fn assessment_lifecycle_writes_evidence_status_and_events_only_on_change()
     );
 
     // 4. A trail that does not parse is never overwritten: Ready=False, no ConfigMap write.
-    let mut broken = stored_cm;
+    let mut broken = stored_cm.clone();
     broken["data"]["trail.json"] = json!("{not json");
     let (result, writes) = run_once(World {
         lists: cluster("True"),
         configmap: Some(broken),
-        current: assessment(Some(status)),
+        current: assessment(Some(status.clone())),
     })
     .await;
     assert_eq!(result, Ok(()));
@@ -284,4 +285,36 @@ async fn assessment_lifecycle_writes_evidence_status_and_events_only_on_change()
     let c = &writes[0].body["status"]["conditions"][0];
     assert_eq!(c["status"], "False");
     assert_eq!(c["reason"], "EvidenceUnreadable");
+
+    // 5. Record #1 edited and re-digested since the status published it: the chain alone looks
+    //    intact, but extending it would make record #2 vouch for the edit. The drift is not
+    //    recorded; Ready=False says why; the ConfigMap is left as it is.
+    let mut edited = trail.clone();
+    let mut record: perimeter::compliance::evidence::Record =
+        serde_json::from_value(edited["records"][0].clone()).expect("record");
+    record.satisfied = 3;
+    record.digest = record.compute_digest();
+    edited["records"][0] = serde_json::to_value(&record).expect("json");
+    let mut forged = stored_cm;
+    forged["data"]["trail.json"] = json!(edited.to_string());
+    let (result, writes) = run_once(World {
+        lists: cluster("False"),
+        configmap: Some(forged),
+        current: assessment(Some(status)),
+    })
+    .await;
+    assert_eq!(result, Ok(()));
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    assert!(writes[0].uri.contains("/status"));
+    let held = &writes[0].body["status"];
+    assert_eq!(held["conditions"][0]["status"], "False");
+    assert_eq!(held["conditions"][0]["reason"], "EvidenceTampered");
+    assert!(
+        held["conditions"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HeadMismatch at #1")),
+        "{held}"
+    );
+    assert_eq!(held["evidence"]["seq"], 1);
+    assert_eq!(held["state"], "Implemented", "the last result is kept");
 }
