@@ -324,11 +324,12 @@ impl Trail {
         }
     }
 
-    /// What makes a stored trail unsafe to extend: a broken chain (holes in time aside: they
-    /// only say nobody evaluated for a while), or a trail that no longer holds the record
-    /// `expected` (seq and digest, as the status last published it) — an edited or cut tail.
-    /// Appending to such a trail would make the new head vouch for the edit. Records after
-    /// `expected` are fine: the trail is written before the status.
+    /// What makes a stored trail unsafe to extend: a broken chain (an edited digest, link or
+    /// sequence; not time: a hole only says nobody evaluated for a while, and a record older
+    /// than the one before it can be clock skew between operator pods), or a trail that no
+    /// longer holds the record `expected` (seq and digest, as the status last published it):
+    /// an edited, cut or deleted tail. Appending to such a trail would make the new head vouch
+    /// for the edit. Records after `expected` are fine: the trail is written before the status.
     pub fn extension_problems(
         &self,
         heartbeat: Duration,
@@ -338,7 +339,12 @@ impl Trail {
             .verify(heartbeat, None)
             .problems
             .into_iter()
-            .filter(|p| p.kind != "TimeGap")
+            .filter(|p| {
+                matches!(
+                    p.kind.as_str(),
+                    "Tampered" | "BrokenLink" | "MissingRecords"
+                )
+            })
             .collect();
         let Some((seq, digest)) = expected else {
             return problems;
@@ -359,7 +365,11 @@ impl Trail {
             None if last < seq => problems.push(Problem {
                 kind: "MissingRecords".into(),
                 seq,
-                message: format!("the trail ends at record {last} but record {seq} was recorded"),
+                message: if self.records.is_empty() {
+                    format!("the trail is empty (deleted?) but record {seq} was recorded")
+                } else {
+                    format!("the trail ends at record {last} but record {seq} was recorded")
+                },
             }),
             // Kept and unchanged, or dropped from the front by the cap.
             _ => {}

@@ -630,16 +630,34 @@ fn a_trail_is_extended_only_from_the_head_recorded_earlier() {
         kinds(&tampered, Some((head.0, &head.1))),
         [("Tampered".to_string(), 1)]
     );
-    // A hole in time alone does not stop the trail: it is evidence in its own right.
-    let mut late = t.clone();
+    // The trail deleted (a new, empty one) while the status names a record.
+    assert_eq!(
+        kinds(&Trail::default(), Some((head.0, &head.1))),
+        [("MissingRecords".to_string(), 4)]
+    );
+    // Time alone does not stop the trail: a hole is evidence in its own right, and a record
+    // older than the one before it can be clock skew between two operator pods.
     let retention = Retention {
         heartbeat: hb,
         ..Retention::default()
     };
+    let mut late = t.clone();
     let at = now() + Duration::from_secs(3600 * 10);
     assert!(
         late.record("de-cm-1", &assessed(true), vec![], at, &retention)
             .is_some()
     );
     assert_eq!(kinds(&late, Some((head.0, &head.1))), []);
+    let mut skewed = t.clone();
+    let at = now() + hb * 3 - Duration::from_secs(1);
+    assert!(
+        skewed
+            .record("de-cm-1", &assessed(false), vec![], at, &retention)
+            .is_some()
+    );
+    assert!(
+        !skewed.verify(hb, None).ok(),
+        "verification still reports it"
+    );
+    assert_eq!(kinds(&skewed, Some((head.0, &head.1))), []);
 }
