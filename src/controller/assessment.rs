@@ -169,19 +169,14 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
     let status = status_from(&obj, &report, &trail, &store);
     let new_state = status.state.clone();
     write_status(&obj, &ctx, status).await?;
-    if previous_state.is_some() && previous_state != new_state {
-        let implemented = report.result.state == ImplementationState::Implemented;
+    let change = previous_state
+        .as_deref()
+        .filter(|_| previous_state != new_state)
+        .and_then(|previous| state_event(previous, report.result.state));
+    if let Some((type_, reason)) = change {
         let event = Event {
-            type_: if implemented {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            },
-            reason: if implemented {
-                "ComplianceImplemented".into()
-            } else {
-                "ComplianceRegressed".into()
-            },
+            type_,
+            reason: reason.into(),
             note: Some(format!(
                 "{} is {} ({}/{}); evidence #{} {}",
                 report.result.control,
@@ -202,6 +197,26 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
     Ok(Action::requeue(Duration::from_secs(
         heartbeat.clamp(60, 300),
     )))
+}
+
+/// The Event for a change of the implementation state: a Warning when it got worse, Normal
+/// when it got better (`ComplianceImplemented` once it is implemented).
+fn state_event(previous: &str, new: ImplementationState) -> Option<(EventType, &'static str)> {
+    use ImplementationState::*;
+    let rank = |s: ImplementationState| match s {
+        NotImplemented => 0,
+        PartiallyImplemented => 1,
+        Implemented => 2,
+    };
+    let old = ImplementationState::ALL
+        .into_iter()
+        .find(|s| format!("{s:?}") == previous)?;
+    match rank(new).cmp(&rank(old)) {
+        std::cmp::Ordering::Less => Some((EventType::Warning, "ComplianceRegressed")),
+        std::cmp::Ordering::Equal => None,
+        _ if new == Implemented => Some((EventType::Normal, "ComplianceImplemented")),
+        _ => Some((EventType::Normal, "ComplianceImproved")),
+    }
 }
 
 /// Keeps the last result but marks the assessment not Ready, writing no evidence.
@@ -551,4 +566,49 @@ async fn report_of(
         verification,
         trail,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_per_change_of_state_in_its_direction() {
+        use ImplementationState::*;
+        let rows = [
+            (
+                "PartiallyImplemented",
+                Implemented,
+                Some("ComplianceImplemented"),
+            ),
+            ("NotImplemented", Implemented, Some("ComplianceImplemented")),
+            (
+                "NotImplemented",
+                PartiallyImplemented,
+                Some("ComplianceImproved"),
+            ),
+            (
+                "Implemented",
+                PartiallyImplemented,
+                Some("ComplianceRegressed"),
+            ),
+            (
+                "PartiallyImplemented",
+                NotImplemented,
+                Some("ComplianceRegressed"),
+            ),
+            ("Implemented", Implemented, None),
+            ("Whatever", NotImplemented, None),
+        ];
+        for (previous, new, want) in rows {
+            let got = state_event(previous, new);
+            assert_eq!(got.map(|(_, reason)| reason), want, "{previous} -> {new}");
+            let warning = got.is_some_and(|(t, _)| t == EventType::Warning);
+            assert_eq!(
+                warning,
+                want == Some("ComplianceRegressed"),
+                "{previous} -> {new}"
+            );
+        }
+    }
 }
