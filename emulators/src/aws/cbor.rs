@@ -12,7 +12,7 @@ use serde_json::{Map, Number, Value};
 /// Deepest nesting accepted when decoding (the SDK's inputs are a few levels deep).
 const MAX_DEPTH: u32 = 32;
 
-pub(crate) fn encode(value: &Value) -> Vec<u8> {
+pub fn encode(value: &Value) -> Vec<u8> {
     let mut encoder = Encoder::new(Vec::new());
     // Writing into a Vec cannot fail.
     let _ = write(&mut encoder, value);
@@ -60,7 +60,7 @@ fn write(
 }
 
 /// The body as JSON, `None` when it is not one well-formed CBOR item.
-pub(crate) fn decode(bytes: &[u8]) -> Option<Value> {
+pub fn decode(bytes: &[u8]) -> Option<Value> {
     let mut d = Decoder::new(bytes);
     let value = read(&mut d, 0)?;
     (d.position() == bytes.len()).then_some(value)

@@ -48,7 +48,7 @@
 //! assert!(state.security_groups[0].ingress[0].rule_id.starts_with("sgr-"));
 //! ```
 
-mod cbor;
+pub mod cbor;
 mod cloudwatch;
 mod ec2;
 mod guardduty;
