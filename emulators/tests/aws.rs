@@ -12,7 +12,7 @@ const KEY: &str = "AKIDEXAMPLE";
 
 fn seed() -> Seed {
     serde_json::from_value(json!({
-        "accessKeyIds": [KEY],
+        "accessKeys": [{"accessKeyId": KEY}],
         "pageSize": 2,
         "vpcs": [{"vpcId": "vpc-1", "cidrBlock": "10.0.0.0/16"},
                  {"vpcId": "vpc-2", "cidrBlock": "10.1.0.0/16"},

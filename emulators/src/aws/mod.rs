@@ -23,9 +23,11 @@
 //! with at most [`Seed::page_size`] items per page.
 //!
 //! Authentication: a SigV4 `Authorization` header is required and its `Credential` must name
-//! one of [`Seed::access_key_ids`] (any id when the list is empty); otherwise the protocol's
+//! one of [`Seed::access_keys`] (any id when the list is empty); otherwise the protocol's
 //! authentication error (`AuthFailure` 401, `UnrecognizedClientException` 400/403,
-//! `InvalidClientTokenId` 403). The signature itself is not verified.
+//! `InvalidClientTokenId` 403). When the seed gives the key's secret, the signature is verified
+//! as well (`SignatureDoesNotMatch` / `InvalidSignatureException`, 403); the request time is
+//! not checked.
 //!
 //! The request log records each call as `POST /<service>/<Operation>` (`/ec2/DescribeVpcs`,
 //! `/cloudwatch/PutMetricAlarm`, `/guardduty/GetDetector`, `/wafv2/UpdateWebACL`) with the
@@ -37,7 +39,7 @@
 //! use perimeter_emulators::aws::{AwsEmulator, Seed};
 //!
 //! let seed: Seed = serde_json::from_value(serde_json::json!({
-//!     "accessKeyIds": ["AKIDEXAMPLE"],
+//!     "accessKeys": [{"accessKeyId": "AKIDEXAMPLE"}],
 //!     "vpcs": [{"vpcId": "vpc-1", "cidrBlock": "10.0.0.0/16"}],
 //!     "securityGroups": [{"groupName": "web", "vpcId": "vpc-1",
 //!         "ingress": [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}]}],
@@ -53,6 +55,7 @@ mod cloudwatch;
 mod ec2;
 mod guardduty;
 pub mod seed;
+mod sigv4;
 mod waf;
 
 use std::collections::BTreeMap;
@@ -67,8 +70,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub use seed::{
-    Alarm, Detector, FlowLog, IpSet, NaclEntry, NetworkAcl, SecurityGroup, Seed, SgRule, Vpc,
-    WebAcl,
+    AccessKey, Alarm, Detector, FlowLog, IpSet, NaclEntry, NetworkAcl, SecurityGroup, Seed, SgRule,
+    Vpc, WebAcl,
 };
 
 use crate::faults::{Fault, Faults};
@@ -277,6 +280,19 @@ impl Protocol {
         }
     }
 
+    fn bad_signature(self) -> Failure {
+        let message =
+            "The request signature we calculated does not match the signature you provided.";
+        match self {
+            Protocol::Ec2Query | Protocol::RpcV2Cbor => {
+                Failure::new(403, "SignatureDoesNotMatch", message)
+            }
+            Protocol::AwsJson11 | Protocol::RestJson => {
+                Failure::new(403, "InvalidSignatureException", message)
+            }
+        }
+    }
+
     fn throttled(self) -> Failure {
         let message = "Rate exceeded";
         match self {
@@ -431,19 +447,6 @@ pub(crate) fn page<T: Clone>(
     Ok((items[start..end].to_vec(), next))
 }
 
-/// The access key id in a SigV4 `Authorization` header
-/// (`AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/ec2/aws4_request, …`).
-fn access_key_id(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let rest = value.strip_prefix("AWS4-HMAC-SHA256")?;
-    let credential = rest
-        .split(',')
-        .map(str::trim)
-        .find_map(|p| p.strip_prefix("Credential="))?;
-    let (key, scope) = credential.split_once('/')?;
-    (!key.is_empty() && scope.ends_with("aws4_request")).then(|| key.to_string())
-}
-
 /// What a request asks, whatever its protocol.
 struct Call {
     protocol: Protocol,
@@ -541,19 +544,38 @@ async fn dispatch(
         body: Some(call.input.clone()),
         status: 0,
     });
-    let response = answer(&shared, &method, &path, &headers, &call, &request_id).await;
+    let request = Request {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+    };
+    let response = answer(&shared, &request, &path, &call, &request_id).await;
     shared.log.finish(seq, response.status().as_u16());
     response
 }
 
+/// The parts of a request that authentication looks at.
+struct Request<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+}
+
 async fn answer(
     shared: &Shared,
-    method: &Method,
+    request: &Request<'_>,
     path: &str,
-    headers: &HeaderMap,
     call: &Call,
     request_id: &str,
 ) -> Response {
+    let Request {
+        method,
+        uri,
+        headers,
+        body,
+    } = *request;
     let protocol = call.protocol;
     match shared.faults.take(method.as_str(), path) {
         None => {}
@@ -577,10 +599,18 @@ async fn answer(
         Some(Fault::WrongShape) => return protocol.wrong_shape(&call.operation, request_id),
     }
     let mut store = shared.store();
-    let known = store.seed.access_key_ids.clone();
-    match access_key_id(headers) {
-        Some(key) if known.is_empty() || known.contains(&key) => {}
-        _ => return protocol.error(&protocol.auth_failure(), request_id),
+    let Some(auth) = sigv4::parse(headers) else {
+        return protocol.error(&protocol.auth_failure(), request_id);
+    };
+    let keys = &store.seed.access_keys;
+    let key = keys.iter().find(|k| k.access_key_id == auth.key_id);
+    if !keys.is_empty() && key.is_none() {
+        return protocol.error(&protocol.auth_failure(), request_id);
+    }
+    if let Some(secret) = key.and_then(|k| k.secret_access_key.as_deref())
+        && !sigv4::verify(&auth, secret, method, uri, headers, body)
+    {
+        return protocol.error(&protocol.bad_signature(), request_id);
     }
     if call.input.is_null() {
         let failure = Failure::new(

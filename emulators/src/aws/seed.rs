@@ -12,9 +12,9 @@ pub struct Seed {
     pub account_id: String,
     /// The one region this account answers for (`DescribeRegions`, ARNs).
     pub region: String,
-    /// Access key ids whose SigV4 `Credential` is accepted; any other id gets the protocol's
-    /// authentication error.
-    pub access_key_ids: Vec<String>,
+    /// Keys whose SigV4-signed requests are accepted (any key id when empty); any other id
+    /// gets the protocol's authentication error.
+    pub access_keys: Vec<AccessKey>,
     /// Largest page any list answers (smaller `MaxResults`/`Limit` wins), so paging is
     /// exercised with a handful of objects.
     pub page_size: usize,
@@ -33,7 +33,7 @@ impl Default for Seed {
         Self {
             account_id: "123456789012".into(),
             region: "eu-west-1".into(),
-            access_key_ids: Vec::new(),
+            access_keys: Vec::new(),
             page_size: 100,
             vpcs: Vec::new(),
             security_groups: Vec::new(),
@@ -45,6 +45,14 @@ impl Default for Seed {
             web_acls: Vec::new(),
         }
     }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AccessKey {
+    pub access_key_id: String,
+    /// When set, the signature is verified too; without it only the key id is checked.
+    pub secret_access_key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
