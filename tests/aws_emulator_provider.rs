@@ -553,3 +553,40 @@ async fn web_acls_are_created_then_written_whole_with_the_current_lock_token() {
     assert_eq!(acl.default_action, json!({"Block": {}}));
     assert_eq!(acl.rules.len(), 2);
 }
+
+/// Answers of the right protocol but the wrong shape (numbers that are not numbers, a list
+/// that is a scalar) are `BadResponse`, whichever service sent them: never an empty, compliant
+/// account.
+#[tokio::test]
+async fn wrongly_shaped_answers_are_bad_responses_in_every_protocol() {
+    let (emulator, _running, aws) = start().await;
+    let fw = firewall(json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"}}));
+    for (path, target) in [
+        ("/ec2/DescribeSecurityGroups", fw.clone()),
+        ("/ec2/DescribeSecurityGroupRules", fw.clone()),
+        ("/ec2/DescribeVpcs", flow_log_target()),
+        ("/ec2/DescribeFlowLogs", flow_log_target()),
+        ("/guardduty/ListDetectors", flow_log_target()),
+        ("/cloudwatch/DescribeAlarms", alarms_target()),
+        (
+            "/wafv2/ListWebACLs",
+            firewall(
+                json!({"region": REGION, "webAcls": [{"name": "edge", "scope": "REGIONAL",
+                "defaultAction": "Allow", "rules": []}]}),
+            ),
+        ),
+    ] {
+        emulator.faults().clear();
+        emulator
+            .faults()
+            .inject(FaultRule::new(path, Fault::WrongShape));
+        let out = sync(&aws, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+        assert_eq!(
+            out.error.as_ref().map(|e| e.category),
+            Some(Category::BadResponse),
+            "{path}: {:?}",
+            out.error
+        );
+        assert!(!out.in_sync() && out.applied.is_empty(), "{path}");
+    }
+}

@@ -108,10 +108,17 @@ pub(crate) fn error_response(status: StatusCode, failure: &Failure, request_id: 
     )
 }
 
-/// The right root element with members of the wrong type (a set that is a number).
+/// The right root element whose members have the wrong types: numbers that are not numbers,
+/// booleans that are not booleans. (A list replaced by text is no use here: the SDK's XML
+/// reader takes it for an empty list.)
 pub(crate) fn wrong_shape(operation: &str, request_id: &str) -> Response {
-    let junk = "<securityGroupRuleSet>7</securityGroupRuleSet><securityGroupInfo>7</securityGroupInfo>\
-        <vpcSet>7</vpcSet><flowLogSet>7</flowLogSet><networkAclSet>7</networkAclSet><regionInfo>7</regionInfo>\
+    let junk = "<securityGroupInfo><item><groupId>sg-1</groupId><ipPermissions><item>\
+        <fromPort>x</fromPort></item></ipPermissions></item></securityGroupInfo>\
+        <securityGroupRuleSet><item><securityGroupRuleId>sgr-1</securityGroupRuleId>\
+        <fromPort>x</fromPort><isEgress>maybe</isEgress></item></securityGroupRuleSet>\
+        <vpcSet><item><vpcId>vpc-1</vpcId><isDefault>maybe</isDefault></item></vpcSet>\
+        <flowLogSet><item><maxAggregationInterval>x</maxAggregationInterval></item></flowLogSet>\
+        <networkAclSet><item><default>maybe</default></item></networkAclSet>\
         <return>maybe</return>";
     ok_response(operation, junk, request_id)
 }
