@@ -341,6 +341,10 @@ const DASHBOARD_EDITS: [Edit; 4] = [
     ("WAF rule block-known-scanners disabled", |a| {
         a.cloudflare.mutate(cloudflare_waf_rule_disabled)
     }),
+    (
+        "AWS: SSH on security group web re-opened to 0.0.0.0/0",
+        |a| a.aws.mutate(aws_ssh_reopened),
+    ),
     ("security level lowered to essentially_off", |a| {
         a.cloudflare.mutate(|seed| {
             for zone in &mut seed.zones {
@@ -351,27 +355,6 @@ const DASHBOARD_EDITS: [Edit; 4] = [
             }
         })
     }),
-    (
-        "AWS: SSH on security group web re-opened to 0.0.0.0/0",
-        |a| {
-            a.aws.mutate(|seed| {
-                for group in seed
-                    .security_groups
-                    .iter_mut()
-                    .filter(|g| g.group_name == "web")
-                {
-                    group.ingress.push(SgRule {
-                        protocol: "tcp".into(),
-                        from_port: Some(22),
-                        to_port: Some(22),
-                        cidr_ipv4: Some("0.0.0.0/0".into()),
-                        description: Some("quick fix, remove later".into()),
-                        ..SgRule::default()
-                    });
-                }
-            })
-        },
-    ),
     ("abuse ASN AS64496 unblocked", |a| {
         a.cloudflare.mutate(|seed| {
             for zone in &mut seed.zones {
@@ -382,19 +365,36 @@ const DASHBOARD_EDITS: [Edit; 4] = [
     }),
 ];
 
+/// The first dashboard edit: the scanner-blocking WAF rule switched off.
 fn cloudflare_waf_rule_disabled(seed: &mut Seed) {
-    {
-        for zone in &mut seed.zones {
-            for rs in zone.rulesets.values_mut() {
-                for rule in rs
-                    .rules
-                    .iter_mut()
-                    .filter(|r| r.reference.as_deref() == Some("block-known-scanners"))
-                {
-                    rule.enabled = Some(false);
-                }
+    for zone in &mut seed.zones {
+        for rs in zone.rulesets.values_mut() {
+            for rule in rs
+                .rules
+                .iter_mut()
+                .filter(|r| r.reference.as_deref() == Some("block-known-scanners"))
+            {
+                rule.enabled = Some(false);
             }
         }
+    }
+}
+
+/// An AWS dashboard edit: someone "temporarily" re-opens SSH on the web group to the world.
+fn aws_ssh_reopened(seed: &mut AwsSeed) {
+    for group in seed
+        .security_groups
+        .iter_mut()
+        .filter(|g| g.group_name == "web")
+    {
+        group.ingress.push(SgRule {
+            protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            cidr_ipv4: Some("0.0.0.0/0".into()),
+            description: Some("quick fix, remove later".into()),
+            ..SgRule::default()
+        });
     }
 }
 
@@ -464,4 +464,32 @@ fn print_first_pass(report: &Report) {
     println!(
         "Summary: {found} drifted field(s) found, {enforced} change(s) enforced, {remaining_observe} left in Observe mode."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AWS dashboard edit leaves what the AWS firewall example forbids: SSH open to the
+    /// world on the web group, as a rule with an id like any other.
+    #[test]
+    fn the_aws_edit_reopens_ssh_to_the_world_on_the_web_group() {
+        let seed: AwsSeed = serde_yaml::from_str(AWS_SEED).expect("the demo seed parses");
+        let aws = AwsEmulator::new(seed);
+        let open = |aws: &AwsEmulator| {
+            aws.snapshot()
+                .security_groups
+                .iter()
+                .filter(|g| g.group_name == "web")
+                .flat_map(|g| g.ingress.clone())
+                .filter(|r| r.cidr_ipv4.as_deref() == Some("0.0.0.0/0") && r.from_port == Some(22))
+                .map(|r| r.rule_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(open(&aws).len(), 1, "the seed's own drift");
+        aws.mutate(aws_ssh_reopened);
+        let ids = open(&aws);
+        assert_eq!(ids.len(), 2);
+        assert!(ids.iter().all(|id| id.starts_with("sgr-")), "{ids:?}");
+    }
 }

@@ -63,6 +63,10 @@ fn seed() -> Seed {
 }
 
 fn spec(endpoint: &str) -> CloudProviderSpec {
+    spec_with_timeout(endpoint, 5)
+}
+
+fn spec_with_timeout(endpoint: &str, seconds: u32) -> CloudProviderSpec {
     serde_json::from_value(json!({
         "type": "aws",
         "accountId": "123456789012",
@@ -70,7 +74,7 @@ fn spec(endpoint: &str) -> CloudProviderSpec {
         "endpoint": endpoint,
         "regions": [REGION],
         "rateLimit": {"requestsPerMinute": 60000, "burst": 1000},
-        "requestTimeoutSeconds": 5,
+        "requestTimeoutSeconds": seconds,
     }))
     .expect("spec")
 }
@@ -589,4 +593,39 @@ async fn wrongly_shaped_answers_are_bad_responses_in_every_protocol() {
         );
         assert!(!out.in_sync() && out.applied.is_empty(), "{path}");
     }
+}
+
+/// An answer slower than `requestTimeoutSeconds` is a `Timeout`, after the SDK's retries.
+#[tokio::test]
+async fn a_hanging_endpoint_times_out_and_the_state_is_unknown() {
+    let (emulator, running, _aws) = start().await;
+    let credential = SecretString::new(
+        json!({"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}).to_string(),
+    );
+    let aws = Aws::connect(
+        &spec_with_timeout(&running.base_url(), 1),
+        Some(credential),
+        None,
+    )
+    .await
+    .expect("connect");
+    emulator.faults().inject(FaultRule::new(
+        "/cloudwatch/DescribeAlarms",
+        Fault::Hang { millis: 1500 },
+    ));
+    let out = sync(
+        &aws,
+        &alarms_target(),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.category),
+        Some(Category::Timeout),
+        "{:?}",
+        out.error
+    );
+    assert!(out.remaining.is_none() && out.applied.is_empty());
+    assert_eq!(count(&emulator, "/cloudwatch/PutMetricAlarm"), 0);
 }
