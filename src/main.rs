@@ -131,6 +131,22 @@ enum Command {
     Crds,
 }
 
+/// Credentials (environment, then `--credentials`) and options of a read-only local pass.
+fn read_only_inputs(
+    credentials: Option<PathBuf>,
+    endpoints: Vec<(String, String)>,
+) -> Result<(CredentialSource, Options), String> {
+    let mut creds = CredentialSource::from_env();
+    if let Some(path) = credentials {
+        creds = creds.with_file(&path)?;
+    }
+    let options = Options {
+        force_observe: true,
+        endpoints: endpoints.into_iter().collect::<BTreeMap<_, _>>(),
+    };
+    Ok((creds, options))
+}
+
 /// `report --manifests`: a read-only pass, then the rollup, then the evidence file.
 async fn report_local(
     dir: &std::path::Path,
@@ -225,14 +241,7 @@ fn main() -> ExitCode {
                 stats,
             } => {
                 init_tracing(false);
-                let mut creds = CredentialSource::from_env();
-                if let Some(path) = credentials {
-                    creds = creds.with_file(&path)?;
-                }
-                let options = Options {
-                    force_observe: true,
-                    endpoints: endpoints.into_iter().collect::<BTreeMap<_, _>>(),
-                };
+                let (creds, options) = read_only_inputs(credentials, endpoints)?;
                 let metrics = if stats {
                     Some(std::sync::Arc::new(
                         perimeter::Metrics::new().map_err(|e| e.to_string())?,
@@ -271,14 +280,7 @@ fn main() -> ExitCode {
                     perimeter::controller::assessment::export_from_cluster(&namespace).await?
                 } else {
                     let dir = manifests.ok_or("--manifests or --cluster is required")?;
-                    let mut creds = CredentialSource::from_env();
-                    if let Some(path) = credentials {
-                        creds = creds.with_file(&path)?;
-                    }
-                    let options = Options {
-                        force_observe: true,
-                        endpoints: endpoints.into_iter().collect::<BTreeMap<_, _>>(),
-                    };
+                    let (creds, options) = read_only_inputs(credentials, endpoints)?;
                     report_local(&dir, &creds, options, evidence.as_deref()).await?
                 };
                 match format {

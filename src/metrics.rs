@@ -41,6 +41,9 @@ pub struct Metrics {
     pub compliance_maturity_level: IntGaugeVec,
     pub compliance_coverage: IntGaugeVec,
     pub compliance_evidence_timestamp: IntGaugeVec,
+    /// Unix time of the last successful provider read per policy (kind, namespace, name):
+    /// how the assessment tells a continuously verified policy from a stalled one.
+    last_reads: std::sync::Mutex<std::collections::HashMap<(String, String, String), i64>>,
     /// Coverage label sets written per assessment, so rows of removed providers are dropped.
     coverage_rows: std::sync::Mutex<std::collections::HashMap<String, Vec<[String; 4]>>>,
     /// Set once the process can serve its purpose (controllers started, or demo seeded).
@@ -162,6 +165,7 @@ impl Metrics {
             compliance_coverage,
             compliance_evidence_timestamp,
             coverage_rows: Default::default(),
+            last_reads: Default::default(),
             drift_fields,
             policy_in_sync,
             unmanaged_items,
@@ -235,6 +239,22 @@ impl Metrics {
                 .findings
                 .remove_label_values(&[provider, kind, namespace, name, code]);
         }
+    }
+
+    /// Notes a successful provider read for a policy (see [`Metrics::last_read`]).
+    pub fn note_read(&self, kind: &str, namespace: &str, name: &str, unix: i64) {
+        if let Ok(mut m) = self.last_reads.lock() {
+            m.insert((kind.into(), namespace.into(), name.into()), unix);
+        }
+    }
+
+    /// Unix time of the last successful provider read of a policy by this process.
+    pub fn last_read(&self, kind: &str, namespace: &str, name: &str) -> Option<i64> {
+        self.last_reads
+            .lock()
+            .ok()?
+            .get(&(kind.to_string(), namespace.to_string(), name.to_string()))
+            .copied()
     }
 
     /// Publishes one assessment; `evidence_at` is the Unix time of its newest evidence record.

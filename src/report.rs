@@ -111,6 +111,7 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
                 drift_count: u32::try_from(r.drift.len()).unwrap_or(u32::MAX),
                 alert_routes,
                 observed_at: observed_at.clone(),
+                stale: false,
                 digest: evidence::digest_of(r),
             }
         })

@@ -311,7 +311,7 @@ async fn enforce_fixes_rules_revokes_world_open_and_covers_every_vpc() {
             "destination": "arn:aws:logs:eu-west-1:123456789012:log-group:vpc-flow:*",
             "deliverLogsPermissionArn": ROLE},
         // cloudWatchAlarms are not exercised here: aws-sdk-cloudwatch speaks Smithy RPCv2
-        // CBOR, which moto 5.2.5 does not route (HTTP 404); see the table tests in model.rs.
+        // CBOR, which moto 5.2.5 does not route (HTTP 404); tests/aws_emulator_provider.rs covers them.
         "guardDuty": {"enabled": true, "findingPublishingFrequency": "FIFTEEN_MINUTES"}}));
     let out = sync(&aws, &mon, Mode::Enforce, UnmanagedPolicy::Report).await;
     assert!(out.error.is_none(), "{:?}", out.error);

@@ -115,6 +115,9 @@ pub struct PolicyFacts {
     pub alert_routes: usize,
     /// When the provider was read for this verdict (RFC 3339), if known.
     pub observed_at: Option<String>,
+    /// Not re-read for longer than its sync interval allows: the verdict is old news, so it
+    /// counts as unknown.
+    pub stale: bool,
     /// `sha256:<hex>` of the policy's observed status: what the evidence record points at.
     pub digest: String,
 }
@@ -440,6 +443,7 @@ fn cell(provider: &ProviderFacts, policies: &[&PolicyFacts]) -> Cell {
             Cell::Unknown
         } else {
             match p.in_sync {
+                _ if p.stale => Cell::Unknown,
                 InSync::True => Cell::Verified,
                 InSync::False => Cell::Drifted,
                 InSync::Unknown => Cell::Unknown,
@@ -536,6 +540,19 @@ fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFact
         Cell::Paused => (
             names(&|x| x.paused),
             "The policy is paused, so nothing is verified: set spec.paused to false".into(),
+        ),
+        Cell::Unknown if p.ready != Some(false) && policies.iter().any(|x| x.stale) => (
+            names(&|x| x.stale),
+            format!(
+                "Not re-read within its sync interval (last read {}): the operator may be \
+                 stalled; a verdict this old is never counted as compliant",
+                policies
+                    .iter()
+                    .filter(|x| x.stale)
+                    .filter_map(|x| x.observed_at.as_deref())
+                    .next()
+                    .unwrap_or("never")
+            ),
         ),
         Cell::Unknown => (
             if p.ready == Some(false) {

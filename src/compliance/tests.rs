@@ -88,6 +88,7 @@ fn facts(list: Vec<P>) -> Vec<PolicyFacts> {
             drift_count: if p.in_sync == InSync::False { 2 } else { 0 },
             alert_routes: p.alerts,
             observed_at: Some("2026-11-28T11:59:00Z".into()),
+            stale: false,
             digest: format!("sha256:{i}"),
         })
         .collect()
@@ -282,6 +283,33 @@ fn rollup_table() {
         }
         assert_eq!(a.satisfied, 4 - unsatisfied, "{name}: score");
     }
+}
+
+#[test]
+fn a_stale_verdict_is_unknown_and_says_so() {
+    let mut policies = facts(healthy());
+    policies[2].stale = true;
+    let snap = Snapshot {
+        providers: two_providers(),
+        policies,
+    };
+    let a = evaluate(&spec(valid()), &snap, None, now());
+    assert_eq!(
+        a.requirement(Requirement::BoundaryFirewall)
+            .map(|r| r.state),
+        Some(RequirementState::Unknown)
+    );
+    assert_eq!(a.state, ImplementationState::PartiallyImplemented);
+    let gap = a
+        .gaps
+        .iter()
+        .find(|g| g.requirement == Requirement::BoundaryFirewall);
+    assert!(
+        gap.is_some_and(|g| g.subject == "FirewallPolicy perimeter/aws-2"
+            && g.action.contains("Not re-read")
+            && g.action.contains("2026-11-28T11:59:00Z")),
+        "{gap:?}"
+    );
 }
 
 #[test]

@@ -100,7 +100,16 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
     let client = ctx.client.clone();
     let name = obj.name_any();
     let namespace = operator_namespace();
+    let now_unix = crate::metrics::unix_now();
+    let uptime = ctx.started.elapsed();
+    let last_read = |kind: &str, ns: &str, name: &str| ctx.metrics.last_read(kind, ns, name);
+    let freshness = Freshness {
+        last_read: &last_read,
+        now_unix,
+        uptime,
+    };
     let snapshot = snapshot_from(
+        &freshness,
         &Api::<CloudProvider>::all(client.clone())
             .list(&ListParams::default())
             .await?
@@ -415,8 +424,38 @@ fn condition_status(conditions: &[Condition], type_: &str) -> Option<String> {
         .map(|c| c.status.clone())
 }
 
+/// What the process knows of its own reads, to tell a fresh verdict from a stalled one.
+pub struct Freshness<'a> {
+    /// Unix time of the last successful provider read of (kind, namespace, name).
+    pub last_read: &'a (dyn Fn(&str, &str, &str) -> Option<i64> + Sync),
+    pub now_unix: i64,
+    /// How long this process has been reconciling.
+    pub uptime: Duration,
+}
+
+impl Freshness<'_> {
+    /// A policy not read successfully within three sync intervals (plus two minutes) is stale,
+    /// once the process has run that long. `status.lastSyncTime` cannot tell: it moves only
+    /// when the status changes.
+    fn stale(&self, kind: &str, meta: &ObjectMeta, controls: &crate::api::PolicyControls) -> bool {
+        if controls.paused {
+            return false;
+        }
+        let max_age =
+            super::parse_interval(controls.sync_interval.as_deref()) * 3 + Duration::from_secs(120);
+        if self.uptime < max_age {
+            return false;
+        }
+        let ns = meta.namespace.as_deref().unwrap_or_default();
+        let name = meta.name.as_deref().unwrap_or_default();
+        (self.last_read)(kind, ns, name)
+            .is_none_or(|t| u64::try_from(self.now_unix - t).unwrap_or(0) > max_age.as_secs())
+    }
+}
+
 /// The facts of the cluster's objects.
 pub fn snapshot_from(
+    freshness: &Freshness<'_>,
     providers: &[CloudProvider],
     firewalls: &[FirewallPolicy],
     monitors: &[MonitoringPolicy],
@@ -460,7 +499,15 @@ pub fn snapshot_from(
             in_sync: evidence::in_sync_of(condition_status(&s.conditions, "InSync").as_deref()),
             drift_count: s.drift_count,
             alert_routes,
-            observed_at: s.last_sync_time.clone(),
+            observed_at: (freshness.last_read)(
+                kind_name(kind),
+                meta.namespace.as_deref().unwrap_or_default(),
+                meta.name.as_deref().unwrap_or_default(),
+            )
+            .and_then(|t| jiff::Timestamp::from_second(t).ok())
+            .map(crate::compliance::rfc3339)
+            .or_else(|| s.last_sync_time.clone()),
+            stale: freshness.stale(kind_name(kind), meta, controls),
             digest: evidence::digest_of(s),
         }
     };
@@ -488,6 +535,13 @@ pub fn snapshot_from(
     Snapshot {
         providers,
         policies,
+    }
+}
+
+fn kind_name(kind: PolicyKind) -> &'static str {
+    match kind {
+        PolicyKind::FirewallPolicy => "FirewallPolicy",
+        PolicyKind::MonitoringPolicy => "MonitoringPolicy",
     }
 }
 
@@ -609,6 +663,48 @@ mod tests {
                 want == Some("ComplianceRegressed"),
                 "{previous} -> {new}"
             );
+        }
+    }
+
+    fn policy(paused: bool) -> FirewallPolicy {
+        serde_json::from_value(json!({
+            "apiVersion": "perimeter.dev/v1alpha1", "kind": "FirewallPolicy",
+            "metadata": {"name": "edge", "namespace": "team"},
+            "spec": {"providerRef": {"name": "cf"}, "syncInterval": "1m", "paused": paused,
+                     "cloudflare": {"zoneId": "023e105f4ecef8ad9ca31a8372d0c353"}},
+            "status": {"conditions": [{"type": "InSync", "status": "True", "reason": "InSync",
+                       "message": "", "lastTransitionTime": "2026-11-28T10:00:00Z"}]}
+        }))
+        .unwrap_or_else(|e| panic!("policy: {e}"))
+    }
+
+    #[test]
+    fn staleness_needs_uptime_and_an_old_or_missing_read() {
+        const NOW: i64 = 1_800_000_000;
+        // syncInterval 1m → stale after 3 × 60 s + 120 s = 300 s.
+        let cases: [(&str, bool, u64, Option<i64>, bool); 6] = [
+            ("read a minute ago", false, 3600, Some(NOW - 60), false),
+            ("read 301 s ago", false, 3600, Some(NOW - 301), true),
+            ("never read, running an hour", false, 3600, None, true),
+            ("never read, just started", false, 10, None, false),
+            ("paused is never stale", true, 3600, None, false),
+            (
+                "read exactly at the limit",
+                false,
+                3600,
+                Some(NOW - 300),
+                false,
+            ),
+        ];
+        for (name, paused, uptime, read, want) in cases {
+            let last_read = move |_: &str, _: &str, _: &str| read;
+            let f = Freshness {
+                last_read: &last_read,
+                now_unix: NOW,
+                uptime: Duration::from_secs(uptime),
+            };
+            let snap = snapshot_from(&f, &[], &[policy(paused)], &[]);
+            assert_eq!(snap.policies[0].stale, want, "{name}");
         }
     }
 }

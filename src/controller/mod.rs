@@ -38,6 +38,9 @@ pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
+    /// When this process started reconciling (a verdict can only be called stale after the
+    /// policies had the time to be read once).
+    pub started: std::time::Instant,
     /// Provider clients, kept across reconciles so each account's rate limit is shared.
     /// Keyed by namespace/name; rebuilt when the CloudProvider or its Secret changes.
     clients: Mutex<HashMap<(String, String), CachedClient>>,
@@ -59,6 +62,7 @@ impl Context {
             client,
             metrics,
             recorder,
+            started: std::time::Instant::now(),
             clients: Mutex::new(HashMap::new()),
         })
     }
