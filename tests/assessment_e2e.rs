@@ -7,8 +7,9 @@
 //! a trail whose head is the status' digest. Switching that policy to Enforce makes the control
 //! Implemented, and a rejected credential makes it regress: each change appends a record linked
 //! to the previous one and sends an Event. `perimeter report --cluster` exits with the
-//! documented code and exports a trail that `perimeter evidence verify` accepts; a record edited
-//! inside the ConfigMap shows up in both. A settled operator writes nothing.
+//! documented code and exports a trail that `perimeter evidence verify` accepts. A settled
+//! operator writes nothing. A record edited inside the ConfigMap shows up in both commands, and
+//! the operator stops extending that trail (`Ready=False`, `EvidenceTampered`).
 
 mod support;
 
@@ -138,7 +139,8 @@ fn cli(kubeconfig: &Path, args: &[&str]) -> Output {
 
 /// Compliance Events about the assessment (a cluster-scoped object's Events go to `default`).
 async fn assessment_events(http: &reqwest::Client, k: &str) -> Vec<(String, String)> {
-    let events = get(http, &format!("{k}/apis/events.k8s.io/v1/events")).await;
+    let url = format!("{k}/apis/events.k8s.io/v1/namespaces/default/events");
+    let events = get(http, &url).await;
     events["items"]
         .as_array()
         .into_iter()
