@@ -10,7 +10,7 @@ pub mod interceptor;
 pub mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -61,22 +61,42 @@ struct StaticKeys {
     session_token: Option<String>,
 }
 
-/// One SDK client per service and region, sharing the config (credentials, endpoint, rate-
-/// limited HTTP client) and the call-counting interceptor.
+/// One SDK client per service and region, built on first use and kept: they share the config
+/// (credentials, endpoint, rate-limited HTTP client) and the call-counting interceptor.
 macro_rules! service_client {
     ($name:ident, $sdk:ident) => {
         fn $name(&self, region: &str) -> $sdk::Client {
-            let conf = $sdk::config::Builder::from(&self.config)
-                .region(Region::new(region.to_string()))
-                .interceptor(self.counter.clone())
-                .build();
-            $sdk::Client::from_conf(conf)
+            let mut cache = self
+                .clients
+                .$name
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache
+                .entry(region.to_string())
+                .or_insert_with(|| {
+                    let conf = $sdk::config::Builder::from(&self.config)
+                        .region(Region::new(region.to_string()))
+                        .interceptor(self.counter.clone())
+                        .build();
+                    $sdk::Client::from_conf(conf)
+                })
+                .clone()
         }
     };
 }
 
+/// The clients built so far, by region.
+#[derive(Default)]
+struct Clients {
+    ec2: Mutex<BTreeMap<String, aws_sdk_ec2::Client>>,
+    waf: Mutex<BTreeMap<String, aws_sdk_wafv2::Client>>,
+    guardduty: Mutex<BTreeMap<String, aws_sdk_guardduty::Client>>,
+    cloudwatch: Mutex<BTreeMap<String, aws_sdk_cloudwatch::Client>>,
+}
+
 pub struct Aws {
     config: SdkConfig,
+    clients: Clients,
     counter: CallCounter,
     /// The secret parts of a static credential, removed from every error message.
     secrets: Vec<SecretString>,
@@ -153,6 +173,7 @@ impl Aws {
         }
         Ok(Self {
             config: loader.load().await,
+            clients: Clients::default(),
             counter: CallCounter::new(metrics),
             secrets,
             region,
