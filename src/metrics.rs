@@ -14,7 +14,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// All series of the operator, registered in one registry.
@@ -30,6 +31,8 @@ pub struct Metrics {
     pub provider_requests_total: IntCounterVec,
     pub provider_up: IntGaugeVec,
     pub changes_applied_total: IntCounterVec,
+    /// 1 while this replica holds the leader Lease and runs the controllers.
+    pub leader: IntGauge,
     /// Set once the process can serve its purpose (controllers started, or demo seeded).
     ready: AtomicBool,
 }
@@ -107,6 +110,11 @@ impl Metrics {
             "Changes written to providers in Enforce mode, by provider, kind and result.",
             &["provider", "kind", "result"],
         )?;
+        let leader = IntGauge::new(
+            "perimeter_leader",
+            "1 when this replica is the leader (runs the controllers and writes), 0 on standby.",
+        )?;
+        registry.register(Box::new(leader.clone()))?;
         Ok(Self {
             registry,
             drift_fields,
@@ -119,6 +127,7 @@ impl Metrics {
             provider_requests_total,
             provider_up,
             changes_applied_total,
+            leader,
             ready: AtomicBool::new(false),
         })
     }
