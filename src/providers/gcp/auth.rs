@@ -68,7 +68,7 @@ pub struct ExternalAccount {
 }
 
 /// Where the workload's own (subject) token is read, at every exchange.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum SubjectSource {
     /// A file the platform keeps fresh (EKS/AKS projected service-account tokens).
     File { path: String, format: SubjectFormat },
@@ -78,6 +78,32 @@ pub enum SubjectSource {
         headers: Vec<(String, String)>,
         format: SubjectFormat,
     },
+}
+
+/// Header values are left out: they may carry a credential.
+impl std::fmt::Debug for SubjectSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File { path, format } => f
+                .debug_struct("File")
+                .field("path", path)
+                .field("format", format)
+                .finish(),
+            Self::Url {
+                url,
+                headers,
+                format,
+            } => f
+                .debug_struct("Url")
+                .field("url", url)
+                .field(
+                    "headers",
+                    &headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                )
+                .field("format", format)
+                .finish(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -122,19 +148,40 @@ fn unsupported(message: impl Into<String>) -> ProviderError {
 }
 
 /// The credential configuration names the URLs its tokens are sent to; like the CRD's
-/// `endpoint`, they must be https (plain http only to the local host, for emulators).
+/// `endpoint`, they must be https (plain http only to this host, for emulators).
 fn checked_url(field: &str, url: &str) -> Result<String, ProviderError> {
-    let local = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
-        .iter()
-        .any(|p| {
-            url.strip_prefix(p)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-        });
-    if url.starts_with("https://") || local {
+    checked(
+        field,
+        url,
+        &["http://localhost", "http://127.0.0.1", "http://[::1]"],
+    )
+}
+
+/// A subject token URL may also be the link-local instance metadata service (Azure IMDS
+/// answers plain http on 169.254.169.254; the request never leaves the host).
+fn checked_source_url(url: &str) -> Result<String, ProviderError> {
+    checked(
+        "credential_source.url",
+        url,
+        &[
+            "http://localhost",
+            "http://127.0.0.1",
+            "http://[::1]",
+            "http://169.254.169.254",
+        ],
+    )
+}
+
+fn checked(field: &str, url: &str, plain_ok: &[&str]) -> Result<String, ProviderError> {
+    let plain = plain_ok.iter().any(|p| {
+        url.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+    });
+    if url.starts_with("https://") || plain {
         Ok(url.to_string())
     } else {
         Err(rejected(format!(
-            "{field} must be an https URL (plain http only to localhost)"
+            "{field} must be an https URL (plain http only to this host)"
         )))
     }
 }
@@ -204,7 +251,7 @@ impl ExternalAccount {
                 })
                 .unwrap_or_default();
             SubjectSource::Url {
-                url: checked_url("credential_source.url", &url)?,
+                url: checked_source_url(&url)?,
                 headers,
                 format,
             }
@@ -664,15 +711,24 @@ mod tests {
             ),
             ("https://sts.googleapis.com/v1/token", &file, None)
         );
-        let url = external(
-            json!({"credential_source": {"url": "http://169.254.169.254/token",
+        let imds = json!({"credential_source": {"url": "http://169.254.169.254/metadata/identity/oauth2/token",
             "headers": {"Metadata": "True"},
-            "format": {"type": "json", "subject_token_field_name": "access_token"}}}),
+            "format": {"type": "json", "subject_token_field_name": "access_token"}}});
+        assert!(
+            external(imds).is_ok(),
+            "the link-local metadata service may be plain http"
         );
-        // IMDS-style link-local http is refused: only https or the local host.
+        let remote = json!({"credential_source": {"url": "http://tokens.example.com/token"}});
         assert_eq!(
-            url.err().map(|e| e.category),
-            Some(Category::CredentialsRejected)
+            external(remote).err().map(|e| e.category),
+            Some(Category::CredentialsRejected),
+            "other plain-http sources are refused"
+        );
+        let link_local_sts = json!({"token_url": "http://169.254.169.254/v1/token"});
+        assert_eq!(
+            external(link_local_sts).err().map(|e| e.category),
+            Some(Category::CredentialsRejected),
+            "tokens are only ever sent over https"
         );
         let url = external(json!({"credential_source": {"url": "http://127.0.0.1:8080/token",
             "headers": {"Metadata": "True"},
@@ -691,6 +747,16 @@ mod tests {
             }
         );
         assert_eq!(url.impersonation_lifetime, 1200);
+        let with_secret = external(
+            json!({"credential_source": {"url": "https://idp.example.com/token",
+            "headers": {"Authorization": "Bearer sekrit"}}}),
+        )
+        .expect("url with a credential header");
+        let shown = format!("{with_secret:?}");
+        assert!(
+            shown.contains("Authorization") && !shown.contains("sekrit"),
+            "{shown}"
+        );
         let cases = [
             (json!({"audience": ""}), Category::CredentialsRejected),
             (
