@@ -29,6 +29,10 @@ pub const LEASE_DURATION: Duration = Duration::from_secs(15);
 pub const RENEW_DEADLINE: Duration = Duration::from_secs(10);
 /// How often candidates try to acquire and the leader renews.
 pub const RETRY_PERIOD: Duration = Duration::from_secs(2);
+/// After SIGTERM, how long the leader waits for its controllers to finish what they are doing
+/// before it stops them anyway and releases the Lease (well within Kubernetes' default 30 s
+/// termination grace period).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -356,8 +360,16 @@ where
     tracing::info!(identity = %config.identity, "leading: starting the controllers");
     let lost = {
         let run = controllers();
+        // The controllers stop by themselves on SIGTERM; one that does not (e.g. a watch stuck
+        // retrying) must not keep the Lease from being released.
+        let overdue = async {
+            shutdown_signal().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "controllers still running after SIGTERM; stopping them");
+        };
         tokio::select! {
             () = run => None,
+            () = overdue => None,
             why = elector.keep() => Some(why),
         }
     };
