@@ -271,8 +271,8 @@ async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
         failover.as_secs_f64()
     );
     assert!(
-        failover < Duration::from_secs(10),
-        "a released Lease is taken at the standby's next try (retry period 2 s), not after expiry: {failover:?}"
+        failover < perimeter::controller::leader::LEASE_DURATION,
+        "a released Lease is taken at the standby's next try (retry period 2 s), not after it expires (15 s): {failover:?}"
     );
     let exit = wait_for(
         "the old leader to exit",
