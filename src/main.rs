@@ -98,7 +98,8 @@ enum Command {
     /// With --manifests: observes the providers like `check` (read-only), evaluates the
     /// ControlAssessments in the folder (or a default DE.CM-1) and appends to --evidence.
     /// With --cluster: prints what the operator assessed and stored.
-    /// Exit code: 0 implemented, 2 not (fully) implemented, 1 error.
+    /// Exit code: 0 implemented, 2 not (fully) implemented, 1 error or evidence that does not
+    /// verify.
     Report {
         #[arg(long, conflicts_with = "cluster", required_unless_present = "cluster")]
         manifests: Option<PathBuf>,

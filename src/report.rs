@@ -195,9 +195,12 @@ pub fn assess_all(
     }
 }
 
-/// 0 when every assessment is Implemented, 2 otherwise (1 is left for errors).
+/// 1 when an evidence trail does not verify, else 0 when every assessment is Implemented,
+/// else 2.
 pub fn exit_code(export: &Export) -> i32 {
-    if export
+    if export.reports.iter().any(|r| !r.verification.ok()) {
+        1
+    } else if export
         .reports
         .iter()
         .all(|r| r.result.state == ImplementationState::Implemented)

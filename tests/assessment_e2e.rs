@@ -477,6 +477,11 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     let edited_at = assessment_writes(&http, &k).await.len();
     let out = cli(&kubeconfig, &["report", "--cluster", "--namespace", NS]);
     let markdown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "evidence that fails → 1: {markdown}"
+    );
     assert!(markdown.contains("**1 problem(s)**"), "{markdown}");
     assert!(markdown.contains("Tampered at #1"), "{markdown}");
     let out = cli(
