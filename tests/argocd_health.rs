@@ -120,12 +120,27 @@ fn every_kind_has_a_health_check() {
 fn policies_map_conditions_to_health() {
     let ready = cond("Ready", "True", "Ready", "in sync with the provider");
     let synced = cond("Synced", "True", "ReconcileSuccess", "provider read");
-    let in_sync = cond("InSync", "True", "InSync", "the provider matches the policy");
+    let in_sync = cond(
+        "InSync",
+        "True",
+        "InSync",
+        "the provider matches the policy",
+    );
     let drifted = cond("InSync", "False", "Drifted", "2 field(s) drifted");
     let not_ready_drift = cond("Ready", "False", "Drifted", "2 field(s) drifted");
-    let unreadable = cond("Synced", "False", "ProviderUnauthorized", "provider could not be read");
+    let unreadable = cond(
+        "Synced",
+        "False",
+        "ProviderUnauthorized",
+        "provider could not be read",
+    );
     let unknown = cond("InSync", "Unknown", "ProviderUnreadable", "state unknown");
-    let ready_unreadable = cond("Ready", "False", "ProviderUnauthorized", "provider could not be read");
+    let ready_unreadable = cond(
+        "Ready",
+        "False",
+        "ProviderUnauthorized",
+        "provider could not be read",
+    );
     let paused_ready = cond("Ready", "False", "Paused", "spec.paused is true");
     let paused_synced = cond("Synced", "False", "Paused", "spec.paused is true");
     let paused_in_sync = cond("InSync", "Unknown", "Paused", "the provider was not read");
@@ -133,46 +148,82 @@ fn policies_map_conditions_to_health() {
     let in_sync_unknown = cond("InSync", "Unknown", "NotChecked", "not checked yet");
 
     let cases: Vec<(&str, Value, &str, &str)> = vec![
-        ("no status yet", policy(false, 1, None), "Progressing", "Waiting"),
+        (
+            "no status yet",
+            policy(false, 1, None),
+            "Progressing",
+            "Waiting",
+        ),
         (
             "status of an older generation",
-            policy(false, 3, conditions(2, vec![ready.clone(), synced.clone(), in_sync.clone()])),
+            policy(
+                false,
+                3,
+                conditions(2, vec![ready.clone(), synced.clone(), in_sync.clone()]),
+            ),
             "Progressing",
             "latest spec",
         ),
         (
             "ready",
-            policy(false, 2, conditions(2, vec![ready.clone(), synced.clone(), in_sync.clone()])),
+            policy(
+                false,
+                2,
+                conditions(2, vec![ready.clone(), synced.clone(), in_sync.clone()]),
+            ),
             "Healthy",
             "in sync with the provider",
         ),
         (
             "drifted",
-            policy(false, 2, conditions(2, vec![not_ready_drift.clone(), synced.clone(), drifted.clone()])),
+            policy(
+                false,
+                2,
+                conditions(
+                    2,
+                    vec![not_ready_drift.clone(), synced.clone(), drifted.clone()],
+                ),
+            ),
             "Degraded",
             "Drifted: 2 field(s) drifted",
         ),
         (
             "provider unreadable",
-            policy(false, 2, conditions(2, vec![ready_unreadable, unreadable, unknown])),
+            policy(
+                false,
+                2,
+                conditions(2, vec![ready_unreadable, unreadable, unknown]),
+            ),
             "Degraded",
             "ProviderUnauthorized",
         ),
         (
             "paused in spec",
-            policy(true, 2, conditions(2, vec![ready.clone(), synced.clone(), in_sync.clone()])),
+            policy(
+                true,
+                2,
+                conditions(2, vec![ready.clone(), synced.clone(), in_sync.clone()]),
+            ),
             "Suspended",
             "spec.paused",
         ),
         (
             "paused reported by the operator",
-            policy(false, 2, conditions(2, vec![paused_ready, paused_synced, paused_in_sync])),
+            policy(
+                false,
+                2,
+                conditions(2, vec![paused_ready, paused_synced, paused_in_sync]),
+            ),
             "Suspended",
             "Paused",
         ),
         (
             "not checked yet",
-            policy(false, 1, conditions(1, vec![ready_unknown, in_sync_unknown])),
+            policy(
+                false,
+                1,
+                conditions(1, vec![ready_unknown, in_sync_unknown]),
+            ),
             "Progressing",
             "Waiting",
         ),
@@ -208,20 +259,29 @@ fn cloud_provider_health_follows_ready() {
         ("no status", provider(1, None), "Progressing"),
         (
             "verified",
-            provider(1, conditions(1, vec![cond("Ready", "True", "Ready", "account reachable")])),
+            provider(
+                1,
+                conditions(1, vec![cond("Ready", "True", "Ready", "account reachable")]),
+            ),
             "Healthy",
         ),
         (
             "bad credentials",
             provider(
                 1,
-                conditions(1, vec![cond("Ready", "False", "ProviderUnauthorized", "401")]),
+                conditions(
+                    1,
+                    vec![cond("Ready", "False", "ProviderUnauthorized", "401")],
+                ),
             ),
             "Degraded",
         ),
         (
             "unknown",
-            provider(1, conditions(1, vec![cond("Ready", "Unknown", "Checking", "")])),
+            provider(
+                1,
+                conditions(1, vec![cond("Ready", "Unknown", "Checking", "")]),
+            ),
             "Progressing",
         ),
         (
@@ -250,19 +310,30 @@ fn control_assessment_is_healthy_only_when_implemented() {
     };
     let cases = [
         ("not evaluated", assessment(false, None), "Progressing"),
-        ("implemented", assessment(false, Some("Implemented")), "Healthy"),
+        (
+            "implemented",
+            assessment(false, Some("Implemented")),
+            "Healthy",
+        ),
         (
             "partially implemented",
             assessment(false, Some("PartiallyImplemented")),
             "Degraded",
         ),
-        ("not implemented", assessment(false, Some("NotImplemented")), "Degraded"),
+        (
+            "not implemented",
+            assessment(false, Some("NotImplemented")),
+            "Degraded",
+        ),
         ("paused", assessment(true, Some("Implemented")), "Suspended"),
     ];
     for (name, obj, want) in &cases {
         let (got, message) = health("ControlAssessment", obj);
         assert_eq!(&got, want, "{name}: {message}");
     }
-    let (_, message) = health("ControlAssessment", &assessment(false, Some("PartiallyImplemented")));
+    let (_, message) = health(
+        "ControlAssessment",
+        &assessment(false, Some("PartiallyImplemented")),
+    );
     assert_eq!(message, "PartiallyImplemented (score 0.75)");
 }

@@ -74,7 +74,10 @@ fn collect_targets(panels: &[Value], out: &mut Vec<Query>) {
         let title = panel["title"].as_str().unwrap_or("?");
         for target in panel["targets"].as_array().into_iter().flatten() {
             let expr = target["expr"].as_str().unwrap_or_default();
-            assert!(!expr.is_empty(), "panel {title:?} has a target without expr");
+            assert!(
+                !expr.is_empty(),
+                "panel {title:?} has a target without expr"
+            );
             out.push(Query {
                 origin: format!(
                     "panel {title:?} target {}",
@@ -166,7 +169,10 @@ fn start_prometheus(dir: &Path, port: u16, target_port: u16) -> Killed {
     .expect("write prometheus.yml");
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -179,14 +185,19 @@ fn start_prometheus(dir: &Path, port: u16, target_port: u16) -> Killed {
 #[test]
 fn substitution_and_label_values() {
     assert_eq!(
-        substitute(r#"rate(x{provider=~"$provider", namespace=~"${namespace}"}[$__rate_interval])"#),
+        substitute(
+            r#"rate(x{provider=~"$provider", namespace=~"${namespace}"}[$__rate_interval])"#
+        ),
         r#"rate(x{provider=~".*", namespace=~".*"}[30s])"#
     );
     assert_eq!(
         label_values_query(r#"label_values(m{provider=~"$provider"}, namespace)"#).as_deref(),
         Some(r#"count by (namespace) (m{provider=~"$provider"})"#)
     );
-    assert!(expected_missing("max(perimeter_compliance_score)") || EXPECTED_MISSING_UNTIL_COMPLIANCE_MERGE.is_empty());
+    assert!(
+        expected_missing("max(perimeter_compliance_score)")
+            || EXPECTED_MISSING_UNTIL_COMPLIANCE_MERGE.is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -225,7 +236,10 @@ async fn every_dashboard_query_returns_data_from_the_demo() {
                 Err(e) => errors.push(format!("{}: {e}\n    {}", q.origin, q.expr)),
             }
         }
-        let unexpected = missing.iter().filter(|q| !expected_missing(&q.expr)).count();
+        let unexpected = missing
+            .iter()
+            .filter(|q| !expected_missing(&q.expr))
+            .count();
         // Counter rates need a few scrapes of a changing counter: give it at least 15 s.
         if (unexpected == 0 && errors.is_empty() && started.elapsed() > Duration::from_secs(15))
             || started.elapsed() > DEADLINE
