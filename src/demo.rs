@@ -17,6 +17,7 @@ use crate::api::provider::{CredentialSource as Source, SecretKeyRef};
 use crate::local::{CredentialSource, Options, PolicyState, Report, Runner};
 use crate::manifests::Manifests;
 use crate::metrics::{self, Metrics};
+use crate::report::EvidenceFile;
 
 /// The example manifests and the drifted account, built into the binary so the demo runs
 /// from any directory.
@@ -50,6 +51,10 @@ const EXAMPLES: [(&str, &str); 7] = [
         include_str!("../examples/gcp/monitoring.yaml"),
     ),
 ];
+const ASSESSMENT: (&str, &str) = (
+    "examples/compliance/de-cm-1.yaml",
+    include_str!("../examples/compliance/de-cm-1.yaml"),
+);
 const GCP_SEED: &str = include_str!("../examples/demo/gcp-project.yaml");
 /// A test-only key pair (tests/fixtures/gcp): the demo's GCP provider signs its token request
 /// with it, and the emulator's token endpoint knows the public half. Never valid anywhere real.
@@ -65,6 +70,8 @@ pub struct DemoOptions {
     pub interval: Duration,
     /// Read manifests from this folder instead of the built-in examples.
     pub manifests: Option<PathBuf>,
+    /// Where the evidence trail of this run is written (a fresh trail each run).
+    pub evidence: PathBuf,
 }
 
 /// Runs the demo; returns the process exit code.
@@ -95,7 +102,7 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         Some(dir) => Manifests::load_dir(dir).map_err(|e| e.to_string())?,
         None => {
             let mut m = Manifests::default();
-            for (origin, text) in EXAMPLES {
+            for (origin, text) in EXAMPLES.into_iter().chain([ASSESSMENT]) {
                 m.add_yaml(origin, text).map_err(|e| e.to_string())?;
             }
             m
@@ -153,6 +160,14 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         emulator.log().entries().len() + gcp.log().entries().len(),
         writes
     );
+    let mut evidence = EvidenceFile::default();
+    let export = assess(&runner, &report, &mut evidence, &opts.evidence, &metrics)?;
+    println!();
+    print!("{}", crate::report::markdown(&export, 3));
+    println!(
+        "Evidence trail written to {0}. Verify it (and see tampering caught by editing a record):\n  cargo run -- evidence verify {0}",
+        opts.evidence.display()
+    );
     let healthy = report.providers.iter().all(|p| p.readable)
         && report
             .policies
@@ -189,9 +204,55 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
                 let in_sync = report.policies.iter().filter(|p| p.state == PolicyState::InSync).count();
                 let enforced: usize = report.policies.iter().map(|p| p.applied.len()).sum();
                 println!("pass: {in_sync} in sync, {drifted} drifted, {enforced} change(s) enforced, {calls} provider calls");
+                match assess(&runner, &report, &mut evidence, &opts.evidence, &metrics) {
+                    Ok(export) => {
+                        for r in &export.reports {
+                            println!(
+                                "      {} {}: {} ({}/{}), maturity {}, evidence #{}",
+                                r.assessment,
+                                r.result.control,
+                                r.result.state,
+                                r.result.satisfied,
+                                r.result.total,
+                                r.result.maturity.level,
+                                r.evidence.head().map_or(0, |h| h.seq)
+                            );
+                        }
+                    }
+                    Err(e) => println!("      assessment: {e}"),
+                }
             }
         }
     }
+}
+
+/// Evaluates the ControlAssessments for a pass, keeps the evidence in `path`, and publishes
+/// the compliance metrics.
+fn assess(
+    runner: &Runner,
+    report: &Report,
+    evidence: &mut EvidenceFile,
+    path: &std::path::Path,
+    metrics: &Metrics,
+) -> Result<crate::compliance::report::Export, String> {
+    let store = format!("file {}", path.display());
+    let export = crate::report::assess_all(
+        runner.manifests(),
+        report,
+        evidence,
+        &store,
+        jiff::Timestamp::now(),
+    );
+    evidence.save(path)?;
+    for r in &export.reports {
+        let at = r
+            .evidence
+            .head()
+            .and_then(|h| h.recorded_at.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_second());
+        metrics.observe_assessment(&r.assessment, &r.result, at);
+    }
+    Ok(export)
 }
 
 type Edit = (&'static str, fn(&mut Seed));

@@ -9,6 +9,7 @@
 //! - [`metrics`]: the Prometheus series and the `/metrics` server.
 
 pub mod api;
+pub mod compliance;
 pub mod core;
 pub mod error;
 pub mod http;
@@ -24,4 +25,5 @@ pub mod local;
 pub mod manifests;
 pub mod providers;
 pub mod reconcile;
+pub mod report;
 pub mod status;

@@ -239,6 +239,11 @@ impl Runner {
     }
 
     /// One pass: verify each provider, then sync each policy.
+    /// The manifests this runner reconciles.
+    pub fn manifests(&self) -> &Manifests {
+        &self.manifests
+    }
+
     pub async fn run_once(&self) -> Report {
         let mut report = Report::default();
         let mut readable: BTreeMap<(String, String), bool> = BTreeMap::new();

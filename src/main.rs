@@ -1,4 +1,4 @@
-//! The `perimeter` command: `operator`, `check`, `demo`, `crds`.
+//! The `perimeter` command: `operator`, `check`, `report`, `evidence verify`, `demo`, `crds`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,6 +24,30 @@ struct Cli {
 enum Output {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Markdown,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Check an evidence trail: every record's digest, the links between records, the
+    /// sequence, and holes in time. Input: `perimeter report --format json` output, a
+    /// `--evidence` file, or a trail (`-` reads stdin). Exit code 0 intact, 1 otherwise.
+    Verify {
+        file: PathBuf,
+        /// The evaluation heartbeat the trail was written with (a hole longer than twice it is
+        /// reported as a gap).
+        #[arg(long, default_value_t = 60)]
+        heartbeat_minutes: u64,
+        /// The head digest expected (from `kubectl get controlassessment NAME -o
+        /// jsonpath='{.status.evidence.digest}'` or an earlier export): catches a rewritten tail.
+        #[arg(long)]
+        expect_head: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -57,6 +81,35 @@ enum Command {
         #[arg(long)]
         stats: bool,
     },
+    /// The compliance assessment (DE.CM-1 and its cross-references) with gaps and evidence.
+    /// With --manifests: observes the providers like `check` (read-only), evaluates the
+    /// ControlAssessments in the folder (or a default DE.CM-1) and appends to --evidence.
+    /// With --cluster: prints what the operator assessed and stored.
+    /// Exit code: 0 implemented, 2 not (fully) implemented, 1 error.
+    Report {
+        #[arg(long, conflicts_with = "cluster", required_unless_present = "cluster")]
+        manifests: Option<PathBuf>,
+        /// Read ControlAssessments and their evidence from the cluster (kubeconfig).
+        #[arg(long)]
+        cluster: bool,
+        /// Namespace holding the evidence ConfigMaps (the operator's namespace).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "perimeter")]
+        namespace: String,
+        /// JSON file keeping the evidence trail across runs (created if missing).
+        #[arg(long, conflicts_with = "cluster")]
+        evidence: Option<PathBuf>,
+        #[arg(long)]
+        credentials: Option<PathBuf>,
+        #[arg(long = "endpoint", value_parser = parse_endpoint)]
+        endpoints: Vec<(String, String)>,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: Format,
+    },
+    /// Evidence trail tools.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Run the whole loop locally against emulated providers (no cluster, no credentials).
     Demo {
         #[arg(long, default_value = "127.0.0.1:9464")]
@@ -70,9 +123,62 @@ enum Command {
         /// Use the manifests in this folder instead of the built-in examples.
         #[arg(long)]
         manifests: Option<PathBuf>,
+        /// Where to write this run's evidence trail (started afresh each run).
+        #[arg(long)]
+        evidence: Option<PathBuf>,
     },
     /// Print the CustomResourceDefinitions (what crds/ holds).
     Crds,
+}
+
+/// Credentials (environment, then `--credentials`) and options of a read-only local pass.
+fn read_only_inputs(
+    credentials: Option<PathBuf>,
+    endpoints: Vec<(String, String)>,
+) -> Result<(CredentialSource, Options), String> {
+    let mut creds = CredentialSource::from_env();
+    if let Some(path) = credentials {
+        creds = creds.with_file(&path)?;
+    }
+    let options = Options {
+        force_observe: true,
+        endpoints: endpoints.into_iter().collect::<BTreeMap<_, _>>(),
+    };
+    Ok((creds, options))
+}
+
+/// `report --manifests`: a read-only pass, then the rollup, then the evidence file.
+async fn report_local(
+    dir: &std::path::Path,
+    creds: &CredentialSource,
+    options: Options,
+    evidence: Option<&std::path::Path>,
+) -> Result<perimeter::compliance::report::Export, String> {
+    use perimeter::report::{EvidenceFile, assess_all};
+    let manifests = perimeter::manifests::Manifests::load_dir(dir).map_err(|e| e.to_string())?;
+    let report = local::Runner::new(manifests.clone(), creds, options, None)
+        .await
+        .run_once()
+        .await;
+    let mut store = match evidence {
+        Some(path) => EvidenceFile::load(path)?,
+        None => EvidenceFile::default(),
+    };
+    let store_name = match evidence {
+        Some(path) => format!("file {}", path.display()),
+        None => "not kept (pass --evidence FILE to keep the trail)".to_string(),
+    };
+    let export = assess_all(
+        &manifests,
+        &report,
+        &mut store,
+        &store_name,
+        jiff::Timestamp::now(),
+    );
+    if let Some(path) = evidence {
+        store.save(path)?;
+    }
+    Ok(export)
 }
 
 fn parse_endpoint(s: &str) -> Result<(String, String), String> {
@@ -135,14 +241,7 @@ fn main() -> ExitCode {
                 stats,
             } => {
                 init_tracing(false);
-                let mut creds = CredentialSource::from_env();
-                if let Some(path) = credentials {
-                    creds = creds.with_file(&path)?;
-                }
-                let options = Options {
-                    force_observe: true,
-                    endpoints: endpoints.into_iter().collect::<BTreeMap<_, _>>(),
-                };
+                let (creds, options) = read_only_inputs(credentials, endpoints)?;
                 let metrics = if stats {
                     Some(std::sync::Arc::new(
                         perimeter::Metrics::new().map_err(|e| e.to_string())?,
@@ -167,11 +266,60 @@ fn main() -> ExitCode {
                 }
                 Ok(report.exit_code())
             }
+            Command::Report {
+                manifests,
+                cluster,
+                namespace,
+                evidence,
+                credentials,
+                endpoints,
+                format,
+            } => {
+                init_tracing(false);
+                let export = if cluster {
+                    perimeter::controller::assessment::export_from_cluster(&namespace).await?
+                } else {
+                    let dir = manifests.ok_or("--manifests or --cluster is required")?;
+                    let (creds, options) = read_only_inputs(credentials, endpoints)?;
+                    report_local(&dir, &creds, options, evidence.as_deref()).await?
+                };
+                match format {
+                    Format::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&export).map_err(|e| e.to_string())?
+                    ),
+                    Format::Markdown => print!("{}", perimeter::report::markdown(&export, 10)),
+                }
+                Ok(perimeter::report::exit_code(&export))
+            }
+            Command::Evidence {
+                command:
+                    EvidenceCommand::Verify {
+                        file,
+                        heartbeat_minutes,
+                        expect_head,
+                    },
+            } => {
+                let text = if file.as_os_str() == "-" {
+                    std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
+                } else {
+                    std::fs::read_to_string(&file)
+                        .map_err(|e| format!("{}: {e}", file.display()))?
+                };
+                let (out, ok) = perimeter::report::verify_text(
+                    &text,
+                    Duration::from_secs(heartbeat_minutes.max(1) * 60),
+                    expect_head.as_deref(),
+                )?;
+                print!("{out}");
+                Ok(if ok { 0 } else { 1 })
+            }
             Command::Demo {
                 metrics_addr,
                 once,
                 interval,
                 manifests,
+                evidence,
             } => {
                 init_tracing(false);
                 perimeter::demo::run(perimeter::demo::DemoOptions {
@@ -179,6 +327,9 @@ fn main() -> ExitCode {
                     once,
                     interval: Duration::from_secs(interval.max(1)),
                     manifests,
+                    evidence: evidence.unwrap_or_else(|| {
+                        std::env::temp_dir().join("perimeter-demo-evidence.json")
+                    }),
                 })
                 .await
             }

@@ -7,14 +7,15 @@ use kube::api::ObjectMeta;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{CloudProvider, FirewallPolicy, MonitoringPolicy};
+use crate::api::{CloudProvider, ControlAssessment, FirewallPolicy, MonitoringPolicy};
 
 /// The Perimeter objects found in a folder; other kinds are ignored.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Manifests {
     pub providers: Vec<CloudProvider>,
     pub firewalls: Vec<FirewallPolicy>,
     pub monitors: Vec<MonitoringPolicy>,
+    pub assessments: Vec<ControlAssessment>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +101,10 @@ impl Manifests {
                 }
                 "MonitoringPolicy" => {
                     self.monitors
+                        .push(parse(&value).map_err(|e| invalid(format!("{label}: {e}")))?);
+                }
+                "ControlAssessment" => {
+                    self.assessments
                         .push(parse(&value).map_err(|e| invalid(format!("{label}: {e}")))?);
                 }
                 other => return Err(invalid(format!("unknown Perimeter kind {other:?}"))),

@@ -14,7 +14,12 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::compliance::{
+    Assessment, FRAMEWORKS, ImplementationState, Requirement, RequirementState,
 };
 
 /// All series of the operator, registered in one registry.
@@ -30,6 +35,17 @@ pub struct Metrics {
     pub provider_requests_total: IntCounterVec,
     pub provider_up: IntGaugeVec,
     pub changes_applied_total: IntCounterVec,
+    pub compliance_state: IntGaugeVec,
+    pub compliance_score: GaugeVec,
+    pub compliance_requirement_state: IntGaugeVec,
+    pub compliance_maturity_level: IntGaugeVec,
+    pub compliance_coverage: IntGaugeVec,
+    pub compliance_evidence_timestamp: IntGaugeVec,
+    /// Unix time of the last successful provider read per policy (kind, namespace, name):
+    /// how the assessment tells a continuously verified policy from a stalled one.
+    last_reads: std::sync::Mutex<std::collections::HashMap<(String, String, String), i64>>,
+    /// Coverage label sets written per assessment, so rows of removed providers are dropped.
+    coverage_rows: std::sync::Mutex<std::collections::HashMap<String, Vec<[String; 4]>>>,
     /// Set once the process can serve its purpose (controllers started, or demo seeded).
     ready: AtomicBool,
 }
@@ -107,8 +123,49 @@ impl Metrics {
             "Changes written to providers in Enforce mode, by provider, kind and result.",
             &["provider", "kind", "result"],
         )?;
+        let compliance_state = gauge(
+            "perimeter_compliance_state",
+            "1 for the control's current implementation state in each framework, 0 for the others.",
+            &["assessment", "control", "framework", "reference", "state"],
+        )?;
+        let compliance_score = GaugeVec::new(
+            Opts::new(
+                "perimeter_compliance_score",
+                "Fraction of the control's requirements satisfied (verified or attested), 0..1.",
+            ),
+            &["assessment", "control"],
+        )?;
+        registry.register(Box::new(compliance_score.clone()))?;
+        let compliance_requirement_state = gauge(
+            "perimeter_compliance_requirement_state",
+            "1 for each requirement's current state (verified, attested, gap, unknown), 0 for the others.",
+            &["assessment", "control", "requirement", "state"],
+        )?;
+        let compliance_maturity_level = gauge(
+            "perimeter_compliance_maturity_level",
+            "Maturity level of the control, 0 (none) to 4 (sustained); the rule is in the README.",
+            &["assessment", "control"],
+        )?;
+        let compliance_coverage = gauge(
+            "perimeter_compliance_coverage",
+            "1 when a provider's area (firewall, monitoring, alerting) is verified, 0 otherwise.",
+            &["assessment", "provider", "namespace", "name", "area"],
+        )?;
+        let compliance_evidence_timestamp = gauge(
+            "perimeter_compliance_evidence_timestamp_seconds",
+            "Unix time of the newest evidence record of the assessment.",
+            &["assessment", "control"],
+        )?;
         Ok(Self {
             registry,
+            compliance_state,
+            compliance_score,
+            compliance_requirement_state,
+            compliance_maturity_level,
+            compliance_coverage,
+            compliance_evidence_timestamp,
+            coverage_rows: Default::default(),
+            last_reads: Default::default(),
             drift_fields,
             policy_in_sync,
             unmanaged_items,
@@ -181,6 +238,131 @@ impl Metrics {
             let _ = self
                 .findings
                 .remove_label_values(&[provider, kind, namespace, name, code]);
+        }
+    }
+
+    /// Notes a successful provider read for a policy (see [`Metrics::last_read`]).
+    pub fn note_read(&self, kind: &str, namespace: &str, name: &str, unix: i64) {
+        if let Ok(mut m) = self.last_reads.lock() {
+            m.insert((kind.into(), namespace.into(), name.into()), unix);
+        }
+    }
+
+    /// Unix time of the last successful provider read of a policy by this process.
+    pub fn last_read(&self, kind: &str, namespace: &str, name: &str) -> Option<i64> {
+        self.last_reads
+            .lock()
+            .ok()?
+            .get(&(kind.to_string(), namespace.to_string(), name.to_string()))
+            .copied()
+    }
+
+    /// Publishes one assessment; `evidence_at` is the Unix time of its newest evidence record.
+    pub fn observe_assessment(&self, name: &str, a: &Assessment, evidence_at: Option<i64>) {
+        let control = a.control.as_str();
+        for f in FRAMEWORKS {
+            for s in ImplementationState::ALL {
+                self.compliance_state
+                    .with_label_values(&[name, control, f.id, f.reference, s.label()])
+                    .set(i64::from(s == a.state));
+            }
+        }
+        self.compliance_score
+            .with_label_values(&[name, control])
+            .set(a.score());
+        for r in Requirement::ALL {
+            let current = a.requirement(r).map(|x| x.state);
+            for s in RequirementState::ALL {
+                self.compliance_requirement_state
+                    .with_label_values(&[name, control, r.label(), s.label()])
+                    .set(i64::from(current == Some(s)));
+            }
+        }
+        self.compliance_maturity_level
+            .with_label_values(&[name, control])
+            .set(i64::from(a.maturity.level));
+        if let Some(t) = evidence_at {
+            self.compliance_evidence_timestamp
+                .with_label_values(&[name, control])
+                .set(t);
+        }
+        let mut rows = Vec::new();
+        for c in &a.coverage {
+            let (ns, n) = c
+                .provider
+                .split_once('/')
+                .unwrap_or(("", c.provider.as_str()));
+            for (area, cell) in [
+                ("firewall", c.firewall),
+                ("monitoring", c.monitoring),
+                ("alerting", c.alerting),
+            ] {
+                self.compliance_coverage
+                    .with_label_values(&[name, c.provider_type.as_str(), ns, n, area])
+                    .set(i64::from(cell == crate::compliance::Cell::Verified));
+            }
+            rows.push([
+                c.provider_type.as_str().to_string(),
+                ns.to_string(),
+                n.to_string(),
+                String::new(),
+            ]);
+        }
+        let previous = match self.coverage_rows.lock() {
+            Ok(mut m) => m.insert(name.to_string(), rows.clone()),
+            Err(_) => None,
+        };
+        for old in previous.unwrap_or_default() {
+            if !rows.contains(&old) {
+                for area in ["firewall", "monitoring", "alerting"] {
+                    let _ = self
+                        .compliance_coverage
+                        .remove_label_values(&[name, &old[0], &old[1], &old[2], area]);
+                }
+            }
+        }
+    }
+
+    /// Drops every series of a deleted assessment.
+    pub fn forget_assessment(&self, name: &str, control: &str) {
+        for f in FRAMEWORKS {
+            for s in ImplementationState::ALL {
+                let _ = self.compliance_state.remove_label_values(&[
+                    name,
+                    control,
+                    f.id,
+                    f.reference,
+                    s.label(),
+                ]);
+            }
+        }
+        let _ = self.compliance_score.remove_label_values(&[name, control]);
+        for r in Requirement::ALL {
+            for s in RequirementState::ALL {
+                let _ = self.compliance_requirement_state.remove_label_values(&[
+                    name,
+                    control,
+                    r.label(),
+                    s.label(),
+                ]);
+            }
+        }
+        let _ = self
+            .compliance_maturity_level
+            .remove_label_values(&[name, control]);
+        let _ = self
+            .compliance_evidence_timestamp
+            .remove_label_values(&[name, control]);
+        let previous = match self.coverage_rows.lock() {
+            Ok(mut m) => m.remove(name),
+            Err(_) => None,
+        };
+        for old in previous.unwrap_or_default() {
+            for area in ["firewall", "monitoring", "alerting"] {
+                let _ = self
+                    .compliance_coverage
+                    .remove_label_values(&[name, &old[0], &old[1], &old[2], area]);
+            }
         }
     }
 

@@ -83,6 +83,7 @@ impl SyncOutcome {
                 .last_sync_timestamp
                 .with_label_values(&labels)
                 .set(now_unix);
+            metrics.note_read(kind, namespace, labels[3], now_unix);
         }
         if !self.applied.is_empty() {
             metrics

@@ -304,7 +304,7 @@ fn control_assessment_is_healthy_only_when_implemented() {
             "spec": {"control": "DE.CM-1", "paused": paused},
         });
         if let Some(s) = state {
-            obj["status"] = json!({"observedGeneration": 1, "state": s, "score": 0.75});
+            obj["status"] = json!({"observedGeneration": 1, "state": s, "score": "3/4"});
         }
         obj
     };
@@ -326,6 +326,26 @@ fn control_assessment_is_healthy_only_when_implemented() {
             "Degraded",
         ),
         ("paused", assessment(true, Some("Implemented")), "Suspended"),
+        (
+            "not evaluable",
+            {
+                let mut obj = assessment(false, None);
+                obj["status"] = json!({"conditions": [
+                    cond("Ready", "False", "EvidenceUnreadable", "ConfigMap perimeter/x unreadable")
+                ]});
+                obj
+            },
+            "Degraded",
+        ),
+        (
+            "evaluating",
+            {
+                let mut obj = assessment(false, None);
+                obj["status"] = json!({"conditions": [cond("Ready", "Unknown", "Pending", "")]});
+                obj
+            },
+            "Progressing",
+        ),
     ];
     for (name, obj, want) in &cases {
         let (got, message) = health("ControlAssessment", obj);
@@ -335,5 +355,5 @@ fn control_assessment_is_healthy_only_when_implemented() {
         "ControlAssessment",
         &assessment(false, Some("PartiallyImplemented")),
     );
-    assert_eq!(message, "PartiallyImplemented (score 0.75)");
+    assert_eq!(message, "PartiallyImplemented (score 3/4)");
 }

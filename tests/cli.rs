@@ -158,8 +158,17 @@ fn crds_command_prints_what_crds_holds() {
 
 #[test]
 fn demo_once_shows_found_enforced_and_observed_drift() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let evidence = dir.path().join("evidence.json");
     let out = Command::new(BIN)
-        .args(["demo", "--once", "--metrics-addr", "127.0.0.1:0"])
+        .args([
+            "demo",
+            "--once",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--evidence",
+        ])
+        .arg(&evidence)
         .output()
         .expect("run demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -187,6 +196,105 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         !stdout.contains("demo-token"),
         "no credential in the output"
     );
+    // The DE.CM-1 assessment with coverage, gaps and the evidence written.
+    for line in [
+        "# DE.CM-1 network monitoring — de-cm-1",
+        "| perimeter/cloudflare-main | cloudflare | ⚠️ Drifted | ✅ Verified | ✅ Verified |",
+        "| perimeter/gcp-prod | gcp | ✅ Verified | ✅ Verified | ✅ Verified |",
+        "- **BoundaryFirewall** (Gap) — FirewallPolicy perimeter/edge-access-rules: 2 field(s) drifted",
+        "| EndpointFirewall — Endpoint firewall protection covers hosts (attested) | Attested |",
+        "Records kept: 1 (#1–#1). Chain: intact.",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}\n{stdout}");
+    }
+    let verify = |path: &Path| {
+        let out = Command::new(BIN)
+            .args(["evidence", "verify"])
+            .arg(path)
+            .output()
+            .expect("verify");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = verify(&evidence);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("de-cm-1: 1 record(s) #1..#1 — chain intact"),
+        "{text}"
+    );
+    // Someone "improves" the stored result: caught.
+    let stored = std::fs::read_to_string(&evidence).expect("evidence file");
+    let edited = stored.replace("\"PartiallyImplemented\"", "\"Implemented\"");
+    assert_ne!(stored, edited);
+    std::fs::write(&evidence, edited).expect("write");
+    let (code, text) = verify(&evidence);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("Tampered at #1"), "{text}");
+}
+
+/// `perimeter report --manifests`: read-only, evaluates DE.CM-1 (the default assessment when
+/// the folder declares none), keeps the trail in --evidence, writes a record only on change.
+#[tokio::test(flavor = "multi_thread")]
+async fn report_assesses_the_control_and_keeps_evidence_across_runs() {
+    let emulator = CloudflareEmulator::new(demo_seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let endpoint = format!("{}/client/v4", running.base_url());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let evidence = dir.path().join("trail.json");
+    let run = |format: &'static str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["report", "--manifests"])
+            .arg(root().join("examples/cloudflare"))
+            .arg("--endpoint")
+            .arg(format!("cloudflare-main={endpoint}"))
+            .arg("--evidence")
+            .arg(&evidence)
+            .args(["--format", format])
+            .env("PERIMETER_SECRET_CLOUDFLARE_API_TOKEN", "demo-token");
+        async move {
+            let out = tokio::task::spawn_blocking(move || cmd.output().expect("report"))
+                .await
+                .expect("join");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+    };
+    let (code, md) = run("markdown").await;
+    assert_eq!(code, Some(2), "not implemented → 2\n{md}");
+    for line in [
+        "| State | **NotImplemented** |",
+        "| Maturity | 0 (None) |",
+        "| perimeter/cloudflare-main | cloudflare | ⚠️ Drifted | ⚠️ Drifted | ⚠️ Drifted |",
+        "no attestation: endpoint firewalls are outside provider APIs",
+        "Store: file ",
+    ] {
+        assert!(md.contains(line), "missing {line:?}\n{md}");
+    }
+    assert!(emulator.log().writes().is_empty(), "report never writes");
+    let (code, json) = run("json").await;
+    assert_eq!(code, Some(2));
+    let export: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let report = &export["reports"][0];
+    assert_eq!(report["assessment"], "de-cm-1");
+    assert_eq!(report["result"]["state"], "NotImplemented");
+    assert_eq!(report["frameworks"][2]["reference"], "A.8.16");
+    assert_eq!(
+        report["evidence"]["records"].as_array().map(Vec::len),
+        Some(1),
+        "an unchanged result within the heartbeat adds no record"
+    );
+    let path = dir.path().join("export.json");
+    std::fs::write(&path, &json).expect("write export");
+    let out = Command::new(BIN)
+        .args(["evidence", "verify"])
+        .arg(&path)
+        .output()
+        .expect("verify");
+    assert_eq!(out.status.code(), Some(0));
 }
 
 fn http_get(addr: &str, path: &str) -> Option<String> {
@@ -210,7 +318,15 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         .port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
-        .args(["demo", "--metrics-addr", &addr, "--interval", "3600"])
+        .args([
+            "demo",
+            "--metrics-addr",
+            &addr,
+            "--interval",
+            "3600",
+            "--evidence",
+        ])
+        .arg(std::env::temp_dir().join(format!("perimeter-test-evidence-{port}.json")))
         .stdout(Stdio::piped())
         .spawn()
         .expect("demo");
@@ -241,6 +357,14 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 3"#,
         r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 2"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="cloudflare",result="success"} 4"#,
+        r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="endpoint_firewall",state="attested"} 1"#,
+        r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="boundary_firewall",state="gap"} 1"#,
+        r#"perimeter_compliance_state{assessment="de-cm-1",control="DE.CM-1",framework="iso27001",reference="A.8.16",state="partially_implemented"} 1"#,
+        r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="gcp-prod",namespace="perimeter",provider="gcp"} 1"#,
+        r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 0"#,
+        r#"perimeter_compliance_maturity_level{assessment="de-cm-1",control="DE.CM-1"} 1"#,
+        r#"perimeter_compliance_score{assessment="de-cm-1",control="DE.CM-1"} 0.75"#,
+        "perimeter_compliance_evidence_timestamp_seconds{assessment=\"de-cm-1\",control=\"DE.CM-1\"} 1",
     ] {
         assert!(body.contains(series), "missing {series}\n{body}");
     }

@@ -49,8 +49,14 @@ fn crds_carry_printer_columns_and_status_subresources() {
         [
             "cloudproviders.perimeter.dev",
             "firewallpolicies.perimeter.dev",
-            "monitoringpolicies.perimeter.dev"
+            "monitoringpolicies.perimeter.dev",
+            "controlassessments.perimeter.dev"
         ]
+    );
+    let scopes: Vec<_> = crds.iter().map(|c| c.spec.scope.as_str()).collect();
+    assert_eq!(
+        scopes,
+        ["Namespaced", "Namespaced", "Namespaced", "Cluster"]
     );
     for crd in &crds {
         let v = &crd.spec.versions[0];

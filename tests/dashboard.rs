@@ -19,14 +19,7 @@ use serde_json::Value;
 /// Metrics that exist only once the compliance rollup (issue 4, lead's branch) is merged.
 /// Queries using them must return NO data until then, and the test fails when one does —
 /// whoever merges the rollup empties this list (then every query must return data).
-const EXPECTED_MISSING_UNTIL_COMPLIANCE_MERGE: &[&str] = &[
-    "perimeter_compliance_state",
-    "perimeter_compliance_score",
-    "perimeter_compliance_requirement_state",
-    "perimeter_compliance_maturity_level",
-    "perimeter_compliance_coverage",
-    "perimeter_compliance_evidence_timestamp_seconds",
-];
+const EXPECTED_MISSING_UNTIL_COMPLIANCE_MERGE: &[&str] = &[];
 
 /// How long the demo is given to produce every series (passes every 2 s, scrapes every 1 s).
 const DEADLINE: Duration = Duration::from_secs(90);

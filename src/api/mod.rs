@@ -4,12 +4,14 @@
 pub mod aws;
 pub mod cloudflare;
 pub mod common;
+pub mod compliance;
 pub mod firewall;
 pub mod gcp;
 pub mod monitoring;
 pub mod provider;
 
 pub use common::*;
+pub use compliance::{ControlAssessment, ControlAssessmentSpec, ControlAssessmentStatus};
 pub use firewall::{FirewallPolicy, FirewallPolicySpec};
 pub use monitoring::{MonitoringPolicy, MonitoringPolicySpec};
 pub use provider::{CloudProvider, CloudProviderSpec, CloudProviderStatus};
@@ -24,6 +26,7 @@ pub fn crds()
         CloudProvider::crd(),
         FirewallPolicy::crd(),
         MonitoringPolicy::crd(),
+        ControlAssessment::crd(),
     ]
 }
 

@@ -41,3 +41,37 @@ pub struct MonitoringPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpMonitoring>,
 }
+
+impl MonitoringPolicySpec {
+    /// Declared alert rules that notify somebody: Cloudflare notification policies (each has a
+    /// mechanism), GCP alert policies with notification channels, AWS alarms with actions.
+    /// Disabled ones do not count.
+    pub fn alert_routes(&self) -> usize {
+        let cloudflare = self.cloudflare.as_ref().map_or(0, |c| {
+            c.notification_policies
+                .as_deref()
+                .map_or(0, |p| p.iter().filter(|p| p.enabled != Some(false)).count())
+        });
+        let gcp = self.gcp.as_ref().map_or(0, |g| {
+            g.alert_policies.as_deref().map_or(0, |p| {
+                p.iter()
+                    .filter(|p| p.enabled != Some(false))
+                    .filter(|p| {
+                        p.notification_channels
+                            .as_ref()
+                            .is_some_and(|c| !c.is_empty())
+                    })
+                    .count()
+            })
+        });
+        let aws = self.aws.as_ref().map_or(0, |a| {
+            a.cloud_watch_alarms.as_deref().map_or(0, |alarms| {
+                alarms
+                    .iter()
+                    .filter(|a| a.alarm_actions.as_ref().is_some_and(|x| !x.is_empty()))
+                    .count()
+            })
+        });
+        cloudflare + gcp + aws
+    }
+}

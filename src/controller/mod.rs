@@ -2,6 +2,7 @@
 //! policy kinds, whose reconcile wraps [`crate::reconcile::sync`] with everything Kubernetes:
 //! reading the provider and its Secret, finalizers, status, Events and requeueing.
 
+pub mod assessment;
 pub mod policy;
 pub mod provider;
 
@@ -37,6 +38,9 @@ pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
+    /// When this process started reconciling (a verdict can only be called stale after the
+    /// policies had the time to be read once).
+    pub started: std::time::Instant,
     /// Provider clients, kept across reconciles so each account's rate limit is shared.
     /// Keyed by namespace/name; rebuilt when the CloudProvider or its Secret changes.
     clients: Mutex<HashMap<(String, String), CachedClient>>,
@@ -58,6 +62,7 @@ impl Context {
             client,
             metrics,
             recorder,
+            started: std::time::Instant::now(),
             clients: Mutex::new(HashMap::new()),
         })
     }
@@ -78,7 +83,8 @@ pub async fn run(metrics_addr: SocketAddr) -> Result<(), String> {
     tokio::join!(
         run_providers(client.clone(), ctx.clone()),
         run_policies::<FirewallPolicy>(client.clone(), ctx.clone()),
-        run_policies::<MonitoringPolicy>(client, ctx),
+        run_policies::<MonitoringPolicy>(client.clone(), ctx.clone()),
+        assessment::run(client, ctx),
     );
     metrics.set_ready(false);
     tracing::info!("controllers stopped");

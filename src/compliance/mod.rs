@@ -1,0 +1,736 @@
+//! Compliance rollup: one control (DE.CM-1 network monitoring) evaluated across every provider
+//! in scope, from facts the controllers already know (CloudProvider readiness, policy sync
+//! state) plus attestations for what no API can show. Pure: the caller gathers the facts
+//! (from the cluster or from a local `check` run) and stores the evidence.
+//!
+//! The rules, written down once (also in the README):
+//!
+//! * **Requirements** — `BoundaryFirewall`: every provider in scope has a FirewallPolicy, and
+//!   all of them are in sync. `NetworkMonitoring`: the same with MonitoringPolicies.
+//!   `AlertRouting`: every provider in scope has a MonitoringPolicy that declares alert rules
+//!   with a destination (Cloudflare notification policies, GCP alert policies with channels,
+//!   AWS alarms with actions), in sync — so the routing exists at the provider as declared.
+//!   `EndpointFirewall`: host firewalls are outside provider APIs, so only an unexpired
+//!   attestation satisfies it, as `Attested`, never `Verified`.
+//! * **Per provider and area** a cell is `Missing` (nothing declared), `Drifted` (a policy is
+//!   out of sync), `Paused`, `Unknown` (the provider or a policy could not be read) or
+//!   `Verified`. Missing, Drifted and Paused are gaps; Unknown is never counted as compliant.
+//! * **A requirement** is `Gap` if any cell is a gap (or nothing is in scope), else `Unknown`
+//!   if any cell is unknown, else `Verified`.
+//! * **State**: `Implemented` when every requirement is Verified or Attested,
+//!   `NotImplemented` when none is, `PartiallyImplemented` otherwise.
+//! * **Maturity** ([`Maturity`]): 0 none, 1 partial, 2 implemented, 3 enforced as code (every
+//!   policy in scope is in `Enforce` mode, so drift is corrected, not only reported), 4
+//!   sustained (level 3, and the evidence trail shows the control implemented at every
+//!   evaluation for at least 30 days, with no hole in the trail).
+
+pub mod evidence;
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::api::ProviderType;
+use crate::api::common::Mode;
+use crate::api::compliance::{AttestableRequirement, Attestation, ControlAssessmentSpec};
+
+/// How long the control must have held, per the evidence trail, for maturity level 4.
+pub const SUSTAINED_DAYS: i64 = 30;
+/// Gaps listed in status at most (all are counted and exported).
+pub const MAX_STATUS_GAPS: usize = 50;
+
+/// Where the control appears in each framework (the `framework`/`reference` metric labels).
+pub const FRAMEWORKS: [Framework; 4] = [
+    Framework {
+        id: "cyfun",
+        name: "CyFun 2023 (BASIC)",
+        reference: "DE.CM-1",
+    },
+    Framework {
+        id: "nist_csf",
+        name: "NIST CSF 2.0 (1.1: DE.CM-1)",
+        reference: "DE.CM-01",
+    },
+    Framework {
+        id: "iso27001",
+        name: "ISO/IEC 27001:2022 Annex A",
+        reference: "A.8.16",
+    },
+    Framework {
+        id: "cis_v8",
+        name: "CIS Controls v8.1",
+        reference: "13.6",
+    },
+];
+
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Framework {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub reference: &'static str,
+}
+
+/// A CloudProvider as the assessment sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderFacts {
+    pub namespace: String,
+    pub name: String,
+    pub provider_type: ProviderType,
+    /// `Some(true)` when its Ready condition is True, `Some(false)` when False, else None.
+    pub ready: Option<bool>,
+    /// Ready's reason when not ready (a bounded category name, never secret).
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PolicyKind {
+    FirewallPolicy,
+    MonitoringPolicy,
+}
+
+/// The observed sync state of a policy: its `InSync` condition.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InSync {
+    True,
+    False,
+    Unknown,
+}
+
+/// A policy as the assessment sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyFacts {
+    pub kind: PolicyKind,
+    pub namespace: String,
+    pub name: String,
+    /// Name of the CloudProvider (same namespace).
+    pub provider: String,
+    pub mode: Mode,
+    pub paused: bool,
+    pub in_sync: InSync,
+    pub drift_count: u32,
+    /// Alert rules with a destination it declares (MonitoringPolicy only).
+    pub alert_routes: usize,
+    /// When the provider was read for this verdict (RFC 3339), if known.
+    pub observed_at: Option<String>,
+    /// Not re-read for longer than its sync interval allows: the verdict is old news, so it
+    /// counts as unknown.
+    pub stale: bool,
+    /// `sha256:<hex>` of the policy's observed status: what the evidence record points at.
+    pub digest: String,
+}
+
+/// Everything an evaluation looks at.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub providers: Vec<ProviderFacts>,
+    pub policies: Vec<PolicyFacts>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Requirement {
+    BoundaryFirewall,
+    NetworkMonitoring,
+    AlertRouting,
+    EndpointFirewall,
+}
+
+impl Requirement {
+    pub const ALL: [Requirement; 4] = [
+        Self::BoundaryFirewall,
+        Self::NetworkMonitoring,
+        Self::AlertRouting,
+        Self::EndpointFirewall,
+    ];
+
+    /// The metric label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::BoundaryFirewall => "boundary_firewall",
+            Self::NetworkMonitoring => "network_monitoring",
+            Self::AlertRouting => "alert_routing",
+            Self::EndpointFirewall => "endpoint_firewall",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::BoundaryFirewall => {
+                "Every provider in scope has its boundary firewall declared and in sync"
+            }
+            Self::NetworkMonitoring => {
+                "Every provider in scope has network monitoring declared and in sync"
+            }
+            Self::AlertRouting => "Alerts are routed to a channel, declared and in sync",
+            Self::EndpointFirewall => "Endpoint firewall protection covers hosts (attested)",
+        }
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RequirementState {
+    Verified,
+    Attested,
+    Gap,
+    Unknown,
+}
+
+impl RequirementState {
+    pub const ALL: [RequirementState; 4] =
+        [Self::Verified, Self::Attested, Self::Gap, Self::Unknown];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Attested => "attested",
+            Self::Gap => "gap",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn satisfied(self) -> bool {
+        matches!(self, Self::Verified | Self::Attested)
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cell {
+    Verified,
+    Unknown,
+    Paused,
+    Drifted,
+    Missing,
+}
+
+impl Cell {
+    fn state(self) -> RequirementState {
+        match self {
+            Self::Verified => RequirementState::Verified,
+            Self::Unknown => RequirementState::Unknown,
+            Self::Paused | Self::Drifted | Self::Missing => RequirementState::Gap,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImplementationState {
+    Implemented,
+    PartiallyImplemented,
+    NotImplemented,
+}
+
+impl ImplementationState {
+    pub const ALL: [ImplementationState; 3] = [
+        Self::Implemented,
+        Self::PartiallyImplemented,
+        Self::NotImplemented,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Implemented => "implemented",
+            Self::PartiallyImplemented => "partially_implemented",
+            Self::NotImplemented => "not_implemented",
+        }
+    }
+}
+
+impl fmt::Display for ImplementationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Maturity {
+    pub level: u8,
+    pub name: String,
+    /// The rule that produced this level (and what the next level needs).
+    pub rule: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequirementResult {
+    pub requirement: Requirement,
+    pub state: RequirementState,
+    pub message: String,
+    /// The policies, providers or attestations behind the result.
+    pub subjects: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Coverage {
+    /// `namespace/name`.
+    pub provider: String,
+    pub provider_type: ProviderType,
+    pub firewall: Cell,
+    pub monitoring: Cell,
+    pub alerting: Cell,
+    /// Policies counted for this provider (`Kind namespace/name`).
+    pub policies: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Gap {
+    pub requirement: Requirement,
+    pub state: RequirementState,
+    pub subject: String,
+    /// What would close it.
+    pub action: String,
+}
+
+/// The result of one evaluation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Assessment {
+    pub control: String,
+    pub evaluated_at: String,
+    pub state: ImplementationState,
+    pub satisfied: usize,
+    pub total: usize,
+    pub maturity: Maturity,
+    pub requirements: Vec<RequirementResult>,
+    pub coverage: Vec<Coverage>,
+    pub gaps: Vec<Gap>,
+}
+
+impl Assessment {
+    pub fn score(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.satisfied as f64 / self.total as f64
+        }
+    }
+
+    pub fn requirement(&self, r: Requirement) -> Option<&RequirementResult> {
+        self.requirements.iter().find(|x| x.requirement == r)
+    }
+}
+
+/// Evaluates the control. `implemented_since` is when the evidence trail says the control has
+/// been implemented without interruption (see [`evidence::Trail::implemented_since`]).
+pub fn evaluate(
+    spec: &ControlAssessmentSpec,
+    snapshot: &Snapshot,
+    implemented_since: Option<Timestamp>,
+    now: Timestamp,
+) -> Assessment {
+    let providers: Vec<&ProviderFacts> = snapshot
+        .providers
+        .iter()
+        .filter(|p| in_scope(spec, p))
+        .collect();
+    let mut gaps = Vec::new();
+    let mut coverage = Vec::new();
+    let mut all_enforced = true;
+    for p in &providers {
+        let policies: Vec<&PolicyFacts> = snapshot
+            .policies
+            .iter()
+            .filter(|x| x.namespace == p.namespace && x.provider == p.name)
+            .collect();
+        all_enforced &= policies.iter().all(|x| x.mode == Mode::Enforce);
+        let of_kind = |k: PolicyKind| -> Vec<&PolicyFacts> {
+            policies.iter().copied().filter(|x| x.kind == k).collect()
+        };
+        let firewall = of_kind(PolicyKind::FirewallPolicy);
+        let monitoring = of_kind(PolicyKind::MonitoringPolicy);
+        let alerting: Vec<&PolicyFacts> = monitoring
+            .iter()
+            .copied()
+            .filter(|x| x.alert_routes > 0)
+            .collect();
+        let row = Coverage {
+            provider: format!("{}/{}", p.namespace, p.name),
+            provider_type: p.provider_type,
+            firewall: cell(p, &firewall),
+            monitoring: cell(p, &monitoring),
+            alerting: cell(p, &alerting),
+            policies: policies
+                .iter()
+                .map(|x| format!("{:?} {}/{}", x.kind, x.namespace, x.name))
+                .collect(),
+        };
+        for (req, c, list) in [
+            (Requirement::BoundaryFirewall, row.firewall, &firewall),
+            (Requirement::NetworkMonitoring, row.monitoring, &monitoring),
+            (Requirement::AlertRouting, row.alerting, &alerting),
+        ] {
+            if c != Cell::Verified {
+                gaps.push(gap_for(req, c, p, list));
+            }
+        }
+        coverage.push(row);
+    }
+
+    let mut requirements = Vec::new();
+    for (req, pick) in [
+        (Requirement::BoundaryFirewall, 0),
+        (Requirement::NetworkMonitoring, 1),
+        (Requirement::AlertRouting, 2),
+    ] {
+        let cells: Vec<(&Coverage, Cell)> = coverage
+            .iter()
+            .map(|r| (r, [r.firewall, r.monitoring, r.alerting][pick]))
+            .collect();
+        requirements.push(rollup(req, &cells));
+    }
+    if providers.is_empty() {
+        for r in &requirements {
+            gaps.push(Gap {
+                requirement: r.requirement,
+                state: RequirementState::Gap,
+                subject: "scope".into(),
+                action: "No CloudProvider is in scope: declare the providers (or widen spec.scope)"
+                    .into(),
+            });
+        }
+    }
+    let endpoint = attestation_result(&spec.attestations, now, &mut gaps);
+    requirements.push(endpoint);
+
+    let satisfied = requirements.iter().filter(|r| r.state.satisfied()).count();
+    let total = requirements.len();
+    let state = if satisfied == total {
+        ImplementationState::Implemented
+    } else if satisfied == 0 {
+        ImplementationState::NotImplemented
+    } else {
+        ImplementationState::PartiallyImplemented
+    };
+    let maturity = maturity(state, all_enforced, implemented_since, now);
+    Assessment {
+        control: spec.control.as_str().into(),
+        evaluated_at: rfc3339(now),
+        state,
+        satisfied,
+        total,
+        maturity,
+        requirements,
+        coverage,
+        gaps,
+    }
+}
+
+fn in_scope(spec: &ControlAssessmentSpec, p: &ProviderFacts) -> bool {
+    let scope = &spec.scope;
+    (scope.namespaces.is_empty() || scope.namespaces.contains(&p.namespace))
+        && (scope.provider_types.is_empty() || scope.provider_types.contains(&p.provider_type))
+}
+
+/// The worst of the policies' states for one provider and area.
+fn cell(provider: &ProviderFacts, policies: &[&PolicyFacts]) -> Cell {
+    if policies.is_empty() {
+        return Cell::Missing;
+    }
+    let mut worst = Cell::Verified;
+    for p in policies {
+        let c = if p.paused {
+            Cell::Paused
+        } else if provider.ready == Some(false) {
+            Cell::Unknown
+        } else {
+            match p.in_sync {
+                _ if p.stale => Cell::Unknown,
+                InSync::True => Cell::Verified,
+                InSync::False => Cell::Drifted,
+                InSync::Unknown => Cell::Unknown,
+            }
+        };
+        worst = worst.max(c);
+    }
+    worst
+}
+
+fn rollup(req: Requirement, cells: &[(&Coverage, Cell)]) -> RequirementResult {
+    let state = if cells.is_empty()
+        || cells
+            .iter()
+            .any(|(_, c)| c.state() == RequirementState::Gap)
+    {
+        RequirementState::Gap
+    } else if cells.iter().any(|(_, c)| *c == Cell::Unknown) {
+        RequirementState::Unknown
+    } else {
+        RequirementState::Verified
+    };
+    let count = |want: RequirementState| cells.iter().filter(|(_, c)| c.state() == want).count();
+    let message = if cells.is_empty() {
+        "no provider in scope".to_string()
+    } else {
+        format!(
+            "{} of {} providers verified, {} with gaps, {} unknown",
+            count(RequirementState::Verified),
+            cells.len(),
+            count(RequirementState::Gap),
+            count(RequirementState::Unknown)
+        )
+    };
+    RequirementResult {
+        requirement: req,
+        state,
+        message,
+        subjects: cells
+            .iter()
+            .map(|(r, c)| format!("{} {} ({:?})", r.provider_type, r.provider, c))
+            .collect(),
+    }
+}
+
+fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFacts]) -> Gap {
+    let provider = format!("{} {}/{}", p.provider_type, p.namespace, p.name);
+    let names = |pred: &dyn Fn(&PolicyFacts) -> bool| -> String {
+        policies
+            .iter()
+            .filter(|x| pred(x))
+            .map(|x| format!("{:?} {}/{}", x.kind, x.namespace, x.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (subject, action) = match c {
+        Cell::Missing => (
+            provider.clone(),
+            match req {
+                Requirement::BoundaryFirewall => format!(
+                    "Declare a FirewallPolicy for {}/{} ({})",
+                    p.namespace,
+                    p.name,
+                    firewall_hint(p.provider_type)
+                ),
+                Requirement::NetworkMonitoring => format!(
+                    "Declare a MonitoringPolicy for {}/{} ({})",
+                    p.namespace,
+                    p.name,
+                    monitoring_hint(p.provider_type)
+                ),
+                _ => format!(
+                    "Declare alert rules with a destination in a MonitoringPolicy for {}/{} ({})",
+                    p.namespace,
+                    p.name,
+                    alert_hint(p.provider_type)
+                ),
+            },
+        ),
+        Cell::Drifted => {
+            let drifted: u32 = policies
+                .iter()
+                .filter(|x| x.in_sync == InSync::False)
+                .map(|x| x.drift_count)
+                .sum();
+            (
+                names(&|x| x.in_sync == InSync::False && !x.paused),
+                format!(
+                    "{drifted} field(s) drifted from the declaration: fix them at the provider or \
+                     set mode: Enforce (see the policy's status.drift)"
+                ),
+            )
+        }
+        Cell::Paused => (
+            names(&|x| x.paused),
+            "The policy is paused, so nothing is verified: set spec.paused to false".into(),
+        ),
+        Cell::Unknown if p.ready != Some(false) && policies.iter().any(|x| x.stale) => (
+            names(&|x| x.stale),
+            format!(
+                "Not re-read within its sync interval (last read {}): the operator may be \
+                 stalled; a verdict this old is never counted as compliant",
+                policies
+                    .iter()
+                    .filter(|x| x.stale)
+                    .filter_map(|x| x.observed_at.as_deref())
+                    .next()
+                    .unwrap_or("never")
+            ),
+        ),
+        Cell::Unknown => (
+            if p.ready == Some(false) {
+                provider.clone()
+            } else {
+                names(&|x| x.in_sync == InSync::Unknown)
+            },
+            format!(
+                "The provider could not be read{}: fix its credentials or reachability; \
+                 unknown is never counted as compliant",
+                p.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Cell::Verified => (provider, String::new()),
+    };
+    Gap {
+        requirement: req,
+        state: c.state(),
+        subject,
+        action,
+    }
+}
+
+fn firewall_hint(t: ProviderType) -> &'static str {
+    match t {
+        ProviderType::Cloudflare => "WAF custom rules, rate limits, IP access rules",
+        ProviderType::Aws => "security groups, network ACLs, WAF web ACLs",
+        ProviderType::Gcp => "VPC firewall rules, Cloud Armor",
+        _ => "its firewall rules or IP allowlist",
+    }
+}
+
+fn monitoring_hint(t: ProviderType) -> &'static str {
+    match t {
+        ProviderType::Cloudflare => "Logpush jobs, notification policies",
+        ProviderType::Aws => "VPC flow logs, GuardDuty, CloudWatch alarms",
+        ProviderType::Gcp => "subnet flow logs, alert policies, uptime checks",
+        _ => "log drains, uptime checks, alerts",
+    }
+}
+
+fn alert_hint(t: ProviderType) -> &'static str {
+    match t {
+        ProviderType::Cloudflare => "notificationPolicies with a mechanism",
+        ProviderType::Aws => "cloudWatchAlarms with alarmActions",
+        ProviderType::Gcp => "alertPolicies with notificationChannels",
+        _ => "an alert with a destination",
+    }
+}
+
+fn attestation_result(
+    attestations: &[Attestation],
+    now: Timestamp,
+    gaps: &mut Vec<Gap>,
+) -> RequirementResult {
+    let req = Requirement::EndpointFirewall;
+    let mine: Vec<&Attestation> = attestations
+        .iter()
+        .filter(|a| a.requirement == AttestableRequirement::EndpointFirewall)
+        .collect();
+    // The valid attestation that lasts longest counts.
+    let mut valid: Vec<(&Attestation, Timestamp)> = mine
+        .iter()
+        .filter_map(|a| a.expires.parse::<Timestamp>().ok().map(|t| (*a, t)))
+        .filter(|(_, t)| *t > now)
+        .collect();
+    valid.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
+    if let Some((a, t)) = valid.first() {
+        return RequirementResult {
+            requirement: req,
+            state: RequirementState::Attested,
+            message: format!("attested by {} until {t}: {}", a.attested_by, a.statement),
+            subjects: vec![a.evidence_url.clone()],
+        };
+    }
+    let (message, action) = match mine.last() {
+        Some(a) => (
+            format!(
+                "the attestation by {} expired on {}",
+                a.attested_by, a.expires
+            ),
+            format!(
+                "Renew the attestation with fresh evidence (last: {})",
+                a.evidence_url
+            ),
+        ),
+        None => (
+            "no attestation: endpoint firewalls are outside provider APIs".to_string(),
+            "Add an EndpointFirewall attestation (statement, attestedBy, evidenceUrl, expires) \
+             to the ControlAssessment"
+                .to_string(),
+        ),
+    };
+    gaps.push(Gap {
+        requirement: req,
+        state: RequirementState::Gap,
+        subject: "endpoints".into(),
+        action,
+    });
+    RequirementResult {
+        requirement: req,
+        state: RequirementState::Gap,
+        message,
+        subjects: mine.iter().map(|a| a.evidence_url.clone()).collect(),
+    }
+}
+
+/// The maturity rule (see the module documentation).
+pub fn maturity(
+    state: ImplementationState,
+    all_enforced: bool,
+    implemented_since: Option<Timestamp>,
+    now: Timestamp,
+) -> Maturity {
+    let m = |level: u8, name: &str, rule: &str| Maturity {
+        level,
+        name: name.into(),
+        rule: rule.into(),
+    };
+    match state {
+        ImplementationState::NotImplemented => m(
+            0,
+            "None",
+            "0: no requirement is satisfied. Next: declare firewall and monitoring policies.",
+        ),
+        ImplementationState::PartiallyImplemented => m(
+            1,
+            "Partial",
+            "1: some requirements are satisfied, not all. Next: close the gaps listed.",
+        ),
+        ImplementationState::Implemented if !all_enforced => m(
+            2,
+            "Implemented",
+            "2: every requirement is verified (or attested), but some policy is in Observe mode, \
+             so drift is reported, not corrected. Next: mode: Enforce on every policy in scope.",
+        ),
+        ImplementationState::Implemented => {
+            let held = implemented_since
+                .map(|since| now.duration_since(since).as_secs() / 86_400)
+                .unwrap_or(0);
+            if held >= SUSTAINED_DAYS {
+                m(
+                    4,
+                    "Sustained",
+                    "4: declared as code, enforced and continuously verified; the evidence trail \
+                     shows it implemented at every evaluation for 30 days or more.",
+                )
+            } else {
+                m(
+                    3,
+                    "Enforced",
+                    &format!(
+                        "3: every requirement verified (or attested) and every policy in Enforce \
+                         mode. Next: hold it for {SUSTAINED_DAYS} days without a break in the \
+                         evidence trail (now {held} days)."
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// RFC 3339 in UTC to the second: how every time in reports and evidence is written.
+pub fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Counts of requirements per state, for metrics and summaries.
+pub fn requirement_counts(a: &Assessment) -> BTreeMap<RequirementState, usize> {
+    let mut out = BTreeMap::new();
+    for r in &a.requirements {
+        *out.entry(r.state).or_insert(0) += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

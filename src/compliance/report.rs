@@ -1,0 +1,226 @@
+//! `perimeter report`: the current assessment and its evidence trail, as Markdown for people
+//! and JSON for GRC tools. The JSON carries the whole trail, so `perimeter evidence verify`
+//! can check an exported report on its own.
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use super::evidence::{Trail, Verification};
+use super::{Assessment, Cell, FRAMEWORKS, Framework};
+
+/// One assessment with its evidence, as exported.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlReport {
+    /// Name of the ControlAssessment.
+    pub assessment: String,
+    pub frameworks: Vec<FrameworkRef>,
+    pub result: Assessment,
+    /// Where the trail is kept (a file, or `ConfigMap ns/name`).
+    pub evidence_store: String,
+    pub verification: Verification,
+    pub evidence: Trail,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FrameworkRef {
+    pub id: String,
+    pub name: String,
+    pub reference: String,
+}
+
+impl From<&Framework> for FrameworkRef {
+    fn from(f: &Framework) -> Self {
+        Self {
+            id: f.id.into(),
+            name: f.name.into(),
+            reference: f.reference.into(),
+        }
+    }
+}
+
+/// The whole export: every assessment evaluated.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Export {
+    pub generated_at: String,
+    pub generated_by: String,
+    pub reports: Vec<ControlReport>,
+}
+
+impl ControlReport {
+    pub fn new(
+        assessment: &str,
+        result: Assessment,
+        evidence_store: String,
+        verification: Verification,
+        evidence: Trail,
+    ) -> Self {
+        Self {
+            assessment: assessment.into(),
+            frameworks: FRAMEWORKS.iter().map(FrameworkRef::from).collect(),
+            result,
+            evidence_store,
+            verification,
+            evidence,
+        }
+    }
+}
+
+fn cell(c: Cell) -> &'static str {
+    match c {
+        Cell::Verified => "✅ Verified",
+        Cell::Unknown => "❔ Unknown",
+        Cell::Paused => "⏸ Paused",
+        Cell::Drifted => "⚠️ Drifted",
+        Cell::Missing => "❌ Missing",
+    }
+}
+
+/// Markdown for one report. `records_shown` bounds the trail table (newest first).
+pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
+    let a = &r.result;
+    let _ = writeln!(
+        out,
+        "# {} network monitoring — {}\n",
+        a.control, r.assessment
+    );
+    let refs: Vec<String> = r
+        .frameworks
+        .iter()
+        .map(|f| format!("{} {}", f.name, f.reference))
+        .collect();
+    let _ = writeln!(out, "Cross-references: {}.\n", refs.join("; "));
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| Evaluated | {} |", a.evaluated_at);
+    let _ = writeln!(out, "| State | **{}** |", a.state);
+    let _ = writeln!(
+        out,
+        "| Requirements satisfied | {}/{} |",
+        a.satisfied, a.total
+    );
+    let _ = writeln!(
+        out,
+        "| Maturity | {} ({}) |",
+        a.maturity.level, a.maturity.name
+    );
+    let _ = writeln!(out, "\nMaturity rule: {}\n", a.maturity.rule);
+
+    let _ = writeln!(out, "## Requirements\n");
+    let _ = writeln!(out, "| Requirement | State | Detail |\n|---|---|---|");
+    for q in &a.requirements {
+        let _ = writeln!(
+            out,
+            "| {} — {} | {:?} | {} |",
+            q.requirement,
+            q.requirement.describe(),
+            q.state,
+            q.message.replace('|', "\\|")
+        );
+    }
+
+    let _ = writeln!(out, "\n## Coverage per provider\n");
+    if a.coverage.is_empty() {
+        let _ = writeln!(out, "No CloudProvider in scope.");
+    } else {
+        let _ = writeln!(
+            out,
+            "| Provider | Type | Firewall | Monitoring | Alerting |\n|---|---|---|---|---|"
+        );
+        for c in &a.coverage {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                c.provider,
+                c.provider_type,
+                cell(c.firewall),
+                cell(c.monitoring),
+                cell(c.alerting)
+            );
+        }
+    }
+
+    let _ = writeln!(out, "\n## Gaps ({})\n", a.gaps.len());
+    if a.gaps.is_empty() {
+        let _ = writeln!(out, "None.");
+    }
+    for g in &a.gaps {
+        let _ = writeln!(
+            out,
+            "- **{}** ({:?}) — {}: {}",
+            g.requirement, g.state, g.subject, g.action
+        );
+    }
+
+    let v = &r.verification;
+    let _ = writeln!(out, "\n## Evidence\n");
+    let _ = writeln!(
+        out,
+        "Store: {}. Records kept: {}{}. Chain: {}.",
+        r.evidence_store,
+        v.records,
+        match (v.first_seq, v.last_seq) {
+            (Some(f), Some(l)) => format!(" (#{f}–#{l})"),
+            _ => String::new(),
+        },
+        if v.ok() {
+            "intact".to_string()
+        } else {
+            format!("**{} problem(s)**", v.problems.len())
+        }
+    );
+    for p in &v.problems {
+        let _ = writeln!(out, "- {} at #{}: {}", p.kind, p.seq, p.message);
+    }
+    if let Some(h) = &v.head {
+        let _ = writeln!(out, "\nHead: `{h}`");
+    }
+    let _ = writeln!(
+        out,
+        "\nVerify an export: `perimeter report --format json > report.json && perimeter evidence verify report.json`\n"
+    );
+    if !r.evidence.records.is_empty() {
+        let _ = writeln!(
+            out,
+            "| # | Recorded | State | Observations | Digest |\n|---|---|---|---|---|"
+        );
+        for rec in r.evidence.records.iter().rev().take(records_shown) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:?} | {} | `{}` |",
+                rec.seq,
+                rec.recorded_at,
+                rec.state,
+                rec.observations.len(),
+                short(&rec.digest)
+            );
+        }
+        if let Some(head) = r.evidence.head() {
+            let _ = writeln!(out, "\nObserved for #{}:\n", head.seq);
+            for o in &head.observations {
+                let _ = writeln!(
+                    out,
+                    "- {} — {} via {}{}: {} `{}`",
+                    o.subject,
+                    if o.provider.is_empty() {
+                        "-"
+                    } else {
+                        &o.provider
+                    },
+                    o.api,
+                    o.observed_at
+                        .as_deref()
+                        .map(|t| format!(" at {t}"))
+                        .unwrap_or_default(),
+                    o.result,
+                    short(&o.digest)
+                );
+            }
+        }
+    }
+}
+
+fn short(d: &str) -> &str {
+    d.get(..19).unwrap_or(d)
+}

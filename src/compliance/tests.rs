@@ -1,0 +1,620 @@
+//! Table tests of the rollup rules and the evidence chain.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::evidence::{GENESIS, Retention, Trail, observations};
+use super::*;
+use crate::api::compliance::{
+    AttestableRequirement, Attestation, Control, ControlAssessmentSpec, EvidenceSettings, Scope,
+};
+
+fn now() -> Timestamp {
+    "2026-11-28T12:00:00Z".parse().unwrap()
+}
+
+fn attestation(expires: &str) -> Attestation {
+    Attestation {
+        requirement: AttestableRequirement::EndpointFirewall,
+        statement: "Host firewall enforced by MDM on every laptop and server".into(),
+        attested_by: "ciso@example.com".into(),
+        evidence_url: "https://grc.example.com/evidence/42".into(),
+        expires: expires.into(),
+    }
+}
+
+fn spec(attestations: Vec<Attestation>) -> ControlAssessmentSpec {
+    ControlAssessmentSpec {
+        control: Control::DeCm1,
+        scope: Scope::default(),
+        attestations,
+        evidence: EvidenceSettings::default(),
+    }
+}
+
+fn provider(ns: &str, name: &str, t: ProviderType, ready: Option<bool>) -> ProviderFacts {
+    ProviderFacts {
+        namespace: ns.into(),
+        name: name.into(),
+        provider_type: t,
+        ready,
+        reason: (ready == Some(false)).then(|| "ProviderUnreachable".to_string()),
+    }
+}
+
+struct P {
+    kind: PolicyKind,
+    provider: &'static str,
+    mode: Mode,
+    in_sync: InSync,
+    alerts: usize,
+    paused: bool,
+}
+
+fn fw(provider: &'static str, in_sync: InSync) -> P {
+    P {
+        kind: PolicyKind::FirewallPolicy,
+        provider,
+        mode: Mode::Enforce,
+        in_sync,
+        alerts: 0,
+        paused: false,
+    }
+}
+
+fn mon(provider: &'static str, in_sync: InSync, alerts: usize) -> P {
+    P {
+        kind: PolicyKind::MonitoringPolicy,
+        provider,
+        mode: Mode::Enforce,
+        in_sync,
+        alerts,
+        paused: false,
+    }
+}
+
+fn facts(list: Vec<P>) -> Vec<PolicyFacts> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, p)| PolicyFacts {
+            kind: p.kind,
+            namespace: "perimeter".into(),
+            name: format!("{}-{i}", p.provider),
+            provider: p.provider.into(),
+            mode: p.mode,
+            paused: p.paused,
+            in_sync: p.in_sync,
+            drift_count: if p.in_sync == InSync::False { 2 } else { 0 },
+            alert_routes: p.alerts,
+            observed_at: Some("2026-11-28T11:59:00Z".into()),
+            stale: false,
+            digest: format!("sha256:{i}"),
+        })
+        .collect()
+}
+
+fn two_providers() -> Vec<ProviderFacts> {
+    vec![
+        provider("perimeter", "cf", ProviderType::Cloudflare, Some(true)),
+        provider("perimeter", "aws", ProviderType::Aws, Some(true)),
+    ]
+}
+
+fn healthy() -> Vec<P> {
+    vec![
+        fw("cf", InSync::True),
+        mon("cf", InSync::True, 1),
+        fw("aws", InSync::True),
+        mon("aws", InSync::True, 2),
+    ]
+}
+
+fn valid() -> Vec<Attestation> {
+    vec![attestation("2027-03-01T00:00:00Z")]
+}
+
+type Row = (
+    &'static str,
+    Vec<ProviderFacts>,
+    Vec<P>,
+    Vec<Attestation>,
+    [RequirementState; 4],
+    ImplementationState,
+    u8,
+);
+
+#[test]
+fn rollup_table() {
+    use ImplementationState::*;
+    use RequirementState::*;
+    let observe = |mut v: Vec<P>| {
+        v[0].mode = Mode::Observe;
+        v
+    };
+    let rows: Vec<Row> = vec![
+        (
+            "everything declared, in sync, enforced, attested",
+            two_providers(),
+            healthy(),
+            valid(),
+            [Verified, Verified, Verified, Attested],
+            Implemented,
+            3,
+        ),
+        (
+            "one policy only observed: implemented, maturity 2",
+            two_providers(),
+            observe(healthy()),
+            valid(),
+            [Verified, Verified, Verified, Attested],
+            Implemented,
+            2,
+        ),
+        (
+            "expired attestation is a gap, never attested",
+            two_providers(),
+            healthy(),
+            vec![attestation("2026-11-01T00:00:00Z")],
+            [Verified, Verified, Verified, Gap],
+            PartiallyImplemented,
+            1,
+        ),
+        (
+            "no attestation at all",
+            two_providers(),
+            healthy(),
+            vec![],
+            [Verified, Verified, Verified, Gap],
+            PartiallyImplemented,
+            1,
+        ),
+        (
+            "unreadable provider: unknown, never compliant",
+            vec![
+                provider("perimeter", "cf", ProviderType::Cloudflare, Some(true)),
+                provider("perimeter", "aws", ProviderType::Aws, Some(false)),
+            ],
+            healthy(),
+            valid(),
+            [Unknown, Unknown, Unknown, Attested],
+            PartiallyImplemented,
+            1,
+        ),
+        (
+            "policy whose read failed (InSync Unknown)",
+            two_providers(),
+            vec![
+                fw("cf", InSync::Unknown),
+                mon("cf", InSync::True, 1),
+                fw("aws", InSync::True),
+                mon("aws", InSync::True, 2),
+            ],
+            valid(),
+            [Unknown, Verified, Verified, Attested],
+            PartiallyImplemented,
+            1,
+        ),
+        (
+            "gap wins over unknown",
+            two_providers(),
+            vec![
+                fw("cf", InSync::Unknown),
+                mon("cf", InSync::True, 1),
+                fw("aws", InSync::False),
+                mon("aws", InSync::True, 2),
+            ],
+            valid(),
+            [Gap, Verified, Verified, Attested],
+            PartiallyImplemented,
+            1,
+        ),
+        (
+            "a provider without a firewall policy",
+            two_providers(),
+            vec![
+                fw("cf", InSync::True),
+                mon("cf", InSync::True, 1),
+                mon("aws", InSync::True, 2),
+            ],
+            valid(),
+            [Gap, Verified, Verified, Attested],
+            PartiallyImplemented,
+            1,
+        ),
+        (
+            "monitoring without alert routes",
+            two_providers(),
+            vec![
+                fw("cf", InSync::True),
+                mon("cf", InSync::True, 0),
+                fw("aws", InSync::True),
+                mon("aws", InSync::True, 2),
+            ],
+            valid(),
+            [Verified, Verified, Gap, Attested],
+            PartiallyImplemented,
+            1,
+        ),
+        (
+            "drifted monitoring also breaks alert routing of that provider",
+            two_providers(),
+            vec![
+                fw("cf", InSync::True),
+                mon("cf", InSync::False, 1),
+                fw("aws", InSync::True),
+                mon("aws", InSync::True, 2),
+            ],
+            valid(),
+            [Verified, Gap, Gap, Attested],
+            PartiallyImplemented,
+            1,
+        ),
+        (
+            "nothing in scope, nothing attested",
+            vec![],
+            vec![],
+            vec![],
+            [Gap, Gap, Gap, Gap],
+            NotImplemented,
+            0,
+        ),
+    ];
+    for (name, providers, policies, attestations, want, state, level) in rows {
+        let snap = Snapshot {
+            providers,
+            policies: facts(policies),
+        };
+        let a = evaluate(&spec(attestations), &snap, None, now());
+        let got: Vec<RequirementState> = a.requirements.iter().map(|r| r.state).collect();
+        assert_eq!(got, want.to_vec(), "{name}: requirements");
+        assert_eq!(a.state, state, "{name}: state");
+        assert_eq!(a.maturity.level, level, "{name}: maturity");
+        let unsatisfied = want.iter().filter(|s| !s.satisfied()).count();
+        for r in a.requirements.iter().filter(|r| !r.state.satisfied()) {
+            assert!(
+                a.gaps
+                    .iter()
+                    .any(|g| g.requirement == r.requirement && !g.action.is_empty()),
+                "{name}: {} has no gap: {:?}",
+                r.requirement,
+                a.gaps
+            );
+        }
+        assert_eq!(a.satisfied, 4 - unsatisfied, "{name}: score");
+    }
+}
+
+#[test]
+fn a_stale_verdict_is_unknown_and_says_so() {
+    let mut policies = facts(healthy());
+    policies[2].stale = true;
+    let snap = Snapshot {
+        providers: two_providers(),
+        policies,
+    };
+    let a = evaluate(&spec(valid()), &snap, None, now());
+    assert_eq!(
+        a.requirement(Requirement::BoundaryFirewall)
+            .map(|r| r.state),
+        Some(RequirementState::Unknown)
+    );
+    assert_eq!(a.state, ImplementationState::PartiallyImplemented);
+    let gap = a
+        .gaps
+        .iter()
+        .find(|g| g.requirement == Requirement::BoundaryFirewall);
+    assert!(
+        gap.is_some_and(|g| g.subject == "FirewallPolicy perimeter/aws-2"
+            && g.action.contains("Not re-read")
+            && g.action.contains("2026-11-28T11:59:00Z")),
+        "{gap:?}"
+    );
+}
+
+#[test]
+fn paused_policy_is_a_gap_with_the_way_out() {
+    let mut ps = healthy();
+    ps[2].paused = true;
+    let snap = Snapshot {
+        providers: two_providers(),
+        policies: facts(ps),
+    };
+    let a = evaluate(&spec(valid()), &snap, None, now());
+    let row = a.coverage.iter().find(|r| r.provider == "perimeter/aws");
+    assert_eq!(row.map(|r| r.firewall), Some(Cell::Paused));
+    let gap = a
+        .gaps
+        .iter()
+        .find(|g| g.requirement == Requirement::BoundaryFirewall);
+    assert!(
+        gap.is_some_and(
+            |g| g.subject == "FirewallPolicy perimeter/aws-2" && g.action.contains("spec.paused")
+        ),
+        "{gap:?}"
+    );
+}
+
+#[test]
+fn gaps_say_what_closes_them() {
+    let snap = Snapshot {
+        providers: two_providers(),
+        policies: facts(vec![
+            fw("cf", InSync::False),
+            mon("cf", InSync::True, 1),
+            mon("aws", InSync::True, 2),
+        ]),
+    };
+    let a = evaluate(&spec(vec![]), &snap, None, now());
+    let actions: Vec<(Requirement, &str, &str)> = a
+        .gaps
+        .iter()
+        .map(|g| (g.requirement, g.subject.as_str(), g.action.as_str()))
+        .collect();
+    assert_eq!(actions.len(), 3, "{actions:?}");
+    assert_eq!(actions[0].0, Requirement::BoundaryFirewall);
+    assert_eq!(actions[0].1, "FirewallPolicy perimeter/cf-0");
+    assert!(
+        actions[0].2.starts_with("2 field(s) drifted"),
+        "{}",
+        actions[0].2
+    );
+    assert_eq!(actions[1].1, "aws perimeter/aws");
+    assert!(actions[1].2.contains("security groups"), "{}", actions[1].2);
+    assert_eq!(actions[2].0, Requirement::EndpointFirewall);
+    assert!(actions[2].2.contains("attestation"));
+}
+
+#[test]
+fn scope_filters_providers_by_namespace_and_type() {
+    let mut s = spec(valid());
+    s.scope.provider_types = vec![ProviderType::Cloudflare];
+    let snap = Snapshot {
+        providers: two_providers(),
+        policies: facts(vec![fw("cf", InSync::True), mon("cf", InSync::True, 1)]),
+    };
+    let a = evaluate(&s, &snap, None, now());
+    assert_eq!(a.coverage.len(), 1);
+    assert_eq!(a.state, ImplementationState::Implemented);
+    s.scope.provider_types.clear();
+    s.scope.namespaces = vec!["elsewhere".into()];
+    let a = evaluate(&s, &snap, None, now());
+    assert!(a.coverage.is_empty());
+    assert_eq!(
+        a.requirement(Requirement::BoundaryFirewall)
+            .map(|r| r.state),
+        Some(RequirementState::Gap)
+    );
+}
+
+#[test]
+fn maturity_four_needs_thirty_days_of_unbroken_evidence() {
+    let snap = Snapshot {
+        providers: two_providers(),
+        policies: facts(healthy()),
+    };
+    for (days, level) in [(0, 3), (29, 3), (30, 4), (90, 4)] {
+        let since = now() - SignedDuration::from_hours(24 * days);
+        let a = evaluate(&spec(valid()), &snap, Some(since), now());
+        assert_eq!(a.maturity.level, level, "{days} days");
+    }
+}
+
+// ---- evidence ----
+
+fn assessed(state_ok: bool) -> Assessment {
+    let policies = if state_ok {
+        healthy()
+    } else {
+        vec![fw("cf", InSync::False)]
+    };
+    let snap = Snapshot {
+        providers: two_providers(),
+        policies: facts(policies),
+    };
+    evaluate(&spec(valid()), &snap, None, now())
+}
+
+fn trail_of(n: usize, step: Duration) -> Trail {
+    let mut t = Trail::default();
+    let retention = Retention {
+        heartbeat: step,
+        ..Retention::default()
+    };
+    let a = assessed(true);
+    for i in 0..n {
+        let at = now() + step * i as u32;
+        assert!(t.record("de-cm-1", &a, vec![], at, &retention).is_some());
+    }
+    t
+}
+
+#[test]
+fn records_are_written_on_change_and_on_heartbeat_only() {
+    let retention = Retention::default();
+    let mut t = Trail::default();
+    let ok = assessed(true);
+    let first = t.record("de-cm-1", &ok, vec![], now(), &retention).cloned();
+    assert_eq!(
+        first.as_ref().map(|r| (r.seq, r.previous.as_str())),
+        Some((1, GENESIS))
+    );
+    let later = now() + Duration::from_secs(600);
+    assert!(
+        t.record("de-cm-1", &ok, vec![], later, &retention)
+            .is_none(),
+        "unchanged, within heartbeat"
+    );
+    let bad = assessed(false);
+    let second = t
+        .record("de-cm-1", &bad, vec![], later, &retention)
+        .cloned();
+    assert_eq!(second.as_ref().map(|r| r.seq), Some(2));
+    assert_eq!(second.map(|r| r.previous), first.map(|r| r.digest));
+    let much_later = later + Duration::from_secs(3600);
+    assert!(
+        t.record("de-cm-1", &bad, vec![], much_later, &retention)
+            .is_some(),
+        "heartbeat"
+    );
+    assert!(t.verify(retention.heartbeat, None).ok());
+}
+
+#[test]
+fn verification_finds_tampering_and_holes() {
+    let hb = Duration::from_secs(3600);
+    type Tamper = fn(&mut Trail);
+    type Row = (&'static str, Tamper, Vec<(&'static str, u64)>);
+    let rows: Vec<Row> = vec![
+        ("untouched", |_| {}, vec![]),
+        (
+            "a result edited",
+            |t| t.records[2].state = ImplementationState::NotImplemented,
+            vec![("Tampered", 3)],
+        ),
+        (
+            "edited and re-digested",
+            |t| {
+                t.records[2].satisfied = 1;
+                t.records[2].digest = t.records[2].compute_digest();
+            },
+            vec![("BrokenLink", 4)],
+        ),
+        (
+            "a record removed",
+            |t| {
+                t.records.remove(2);
+            },
+            vec![("MissingRecords", 4), ("BrokenLink", 4)],
+        ),
+        (
+            "records swapped",
+            |t| t.records.swap(1, 2),
+            vec![
+                ("MissingRecords", 3),
+                ("BrokenLink", 3),
+                ("OutOfOrder", 2),
+                ("BrokenLink", 2),
+                ("OutOfOrder", 2),
+                ("MissingRecords", 4),
+                ("BrokenLink", 4),
+            ],
+        ),
+        (
+            "the oldest records cut without an anchor",
+            |t| {
+                t.records.remove(0);
+            },
+            vec![("MissingRecords", 2), ("BrokenLink", 2)],
+        ),
+    ];
+    for (name, tamper, want) in rows {
+        let mut t = trail_of(5, hb);
+        tamper(&mut t);
+        let v = t.verify(hb, None);
+        let got: Vec<(&str, u64)> = v
+            .problems
+            .iter()
+            .map(|p| (p.kind.as_str(), p.seq))
+            .collect();
+        assert_eq!(got, want, "{name}: {:?}", v.problems);
+    }
+}
+
+#[test]
+fn a_hole_in_time_and_a_rewritten_head_are_reported() {
+    let hb = Duration::from_secs(3600);
+    let mut t = trail_of(3, hb);
+    let retention = Retention {
+        heartbeat: hb,
+        ..Retention::default()
+    };
+    let a = assessed(true);
+    let late = now() + Duration::from_secs(3600 * 10);
+    assert!(t.record("de-cm-1", &a, vec![], late, &retention).is_some());
+    let v = t.verify(hb, None);
+    assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
+    assert_eq!(v.problems[0].kind, "TimeGap");
+    let head = t.head().map(|r| r.digest.clone()).unwrap_or_default();
+    assert!(
+        t.verify(hb, Some(&head))
+            .problems
+            .iter()
+            .all(|p| p.kind != "HeadMismatch")
+    );
+    let v = t.verify(hb, Some("sha256:other"));
+    assert!(v.problems.iter().any(|p| p.kind == "HeadMismatch"));
+}
+
+#[test]
+fn capped_trail_keeps_an_anchor_and_still_verifies() {
+    let hb = Duration::from_secs(60);
+    let retention = Retention {
+        heartbeat: hb,
+        max_records: 3,
+        max_bytes: usize::MAX,
+    };
+    let mut t = Trail::default();
+    let a = assessed(true);
+    for i in 0..7u32 {
+        t.record("de-cm-1", &a, vec![], now() + hb * i, &retention);
+    }
+    assert_eq!(t.records.len(), 3);
+    assert_eq!(t.anchor.as_ref().map(|a| a.seq), Some(4));
+    assert_eq!(t.records[0].seq, 5);
+    assert!(t.verify(hb, None).ok(), "{:?}", t.verify(hb, None).problems);
+    // The byte cap applies too.
+    let small = Retention {
+        heartbeat: hb,
+        max_records: 100,
+        max_bytes: 2_000,
+    };
+    let mut t = Trail::default();
+    for i in 0..20u32 {
+        t.record("de-cm-1", &a, vec![], now() + hb * i, &small);
+    }
+    assert!(serde_json::to_vec(&t).map_or(0, |b| b.len()) <= 2_000);
+    assert!(t.verify(hb, None).ok());
+}
+
+#[test]
+fn implemented_since_follows_the_unbroken_tail() {
+    let hb = Duration::from_secs(3600);
+    let t = trail_of(48, hb);
+    let end = now() + hb * 47;
+    assert_eq!(t.implemented_since(hb, end), Some(now()));
+    // Too long since the last record: no credit.
+    assert_eq!(t.implemented_since(hb, end + hb * 3), None);
+    // A tampered trail earns nothing.
+    let mut bad = t.clone();
+    bad.records[10].total = 9;
+    assert_eq!(bad.implemented_since(hb, end), None);
+}
+
+#[test]
+fn observations_name_api_time_and_digest() {
+    let snap = Snapshot {
+        providers: vec![
+            provider("perimeter", "cf", ProviderType::Cloudflare, Some(true)),
+            provider("perimeter", "aws", ProviderType::Aws, Some(false)),
+        ],
+        policies: facts(healthy()),
+    };
+    let a = evaluate(&spec(valid()), &snap, None, now());
+    let obs = observations(&a, &snap.providers, &snap.policies, &valid(), now());
+    let subjects: Vec<&str> = obs.iter().map(|o| o.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        vec![
+            "FirewallPolicy perimeter/cf-0",
+            "MonitoringPolicy perimeter/cf-1",
+            "CloudProvider perimeter/aws",
+            "FirewallPolicy perimeter/aws-2",
+            "MonitoringPolicy perimeter/aws-3",
+            "Attestation EndpointFirewall",
+        ]
+    );
+    assert!(obs[0].api.starts_with("Cloudflare API v4"));
+    assert_eq!(obs[0].observed_at.as_deref(), Some("2026-11-28T11:59:00Z"));
+    assert!(obs[5].digest.starts_with("sha256:") && obs[5].result == "Valid");
+}
