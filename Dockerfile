@@ -3,7 +3,8 @@
 # (glibc + libgcc, no shell, no package manager) as the non-root user 65532.
 #   docker build -t perimeter:dev .
 #   docker run --rm perimeter:dev --help
-# TLS is rustls on ring with the bundled webpki roots, so the final image needs no CA files.
+# TLS is rustls on ring (no OpenSSL); distroless cc-debian12 ships the CA bundle
+# (/etc/ssl/certs) for the clients that use the system roots.
 
 ARG RUST_VERSION=1.95
 
