@@ -1,5 +1,5 @@
 //! `perimeter demo`: the whole loop on one machine, with no cluster and no credentials.
-//! Provider emulators start on loopback, seeded with an account that has drifted from the
+//! Provider emulators (Cloudflare, GCP, AWS) start on loopback, seeded with an account that has drifted from the
 //! example manifests; the manifests are reconciled (Observe and Enforce), `/metrics` is
 //! served, and a summary says what drifted, what was enforced and what remains.
 
@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use perimeter_emulators::aws::{AwsEmulator, Seed as AwsSeed, SgRule};
 use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
 use perimeter_emulators::gcp::{GcpEmulator, Seed as GcpSeed, ServiceAccount};
 
@@ -21,7 +22,7 @@ use crate::report::EvidenceFile;
 
 /// The example manifests and the drifted account, built into the binary so the demo runs
 /// from any directory.
-const EXAMPLES: [(&str, &str); 7] = [
+const EXAMPLES: [(&str, &str); 10] = [
     (
         "examples/cloudflare/provider.yaml",
         include_str!("../examples/cloudflare/provider.yaml"),
@@ -50,6 +51,18 @@ const EXAMPLES: [(&str, &str); 7] = [
         "examples/gcp/monitoring.yaml",
         include_str!("../examples/gcp/monitoring.yaml"),
     ),
+    (
+        "examples/aws/provider.yaml",
+        include_str!("../examples/aws/provider.yaml"),
+    ),
+    (
+        "examples/aws/firewall.yaml",
+        include_str!("../examples/aws/firewall.yaml"),
+    ),
+    (
+        "examples/aws/monitoring.yaml",
+        include_str!("../examples/aws/monitoring.yaml"),
+    ),
 ];
 const ASSESSMENT: (&str, &str) = (
     "examples/compliance/de-cm-1.yaml",
@@ -63,6 +76,11 @@ const GCP_DEMO_PUB: &str = include_str!("../tests/fixtures/gcp/test-sa.pub.pem")
 const GCP_DEMO_SA: &str = "perimeter-demo@demo.iam.gserviceaccount.com";
 const CLOUDFLARE_SEED: &str = include_str!("../examples/demo/cloudflare-account.yaml");
 const DEMO_TOKEN: &str = "demo-token";
+const AWS_SEED: &str = include_str!("../examples/demo/aws-account.yaml");
+/// Static keys the demo's AWS emulator accepts (its seed lists the id). Never valid anywhere
+/// real; the examples use the workload's ambient identity instead.
+const AWS_DEMO_KEY_ID: &str = "AKIAPERIMETERDEMO000";
+const AWS_DEMO_SECRET: &str = "perimeter-demo-secret-not-valid-anywhere";
 
 pub struct DemoOptions {
     pub metrics_addr: SocketAddr,
@@ -98,6 +116,15 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         .map_err(|e| format!("starting the GCP emulator: {e}"))?;
     let gcp_endpoint = gcp_running.base_url();
 
+    let aws_seed: AwsSeed =
+        serde_yaml::from_str(AWS_SEED).map_err(|e| format!("aws demo seed: {e}"))?;
+    let aws = AwsEmulator::new(aws_seed);
+    let aws_running = aws
+        .start("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("starting the AWS emulator: {e}"))?;
+    let aws_endpoint = aws_running.base_url();
+
     let mut manifests = match &opts.manifests {
         Some(dir) => Manifests::load_dir(dir).map_err(|e| e.to_string())?,
         None => {
@@ -128,6 +155,21 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
                 p.spec.credentials.secret_ref = Some(secret);
                 options.endpoints.insert(name, gcp_endpoint.clone());
             }
+            ProviderType::Aws => {
+                // The examples use the workload's identity (IRSA); here static demo keys in a
+                // (local) Secret stand in.
+                let secret = SecretKeyRef {
+                    name: "aws-demo".into(),
+                    key: "credentials".into(),
+                };
+                let keys = serde_json::json!({
+                    "accessKeyId": AWS_DEMO_KEY_ID, "secretAccessKey": AWS_DEMO_SECRET,
+                });
+                credentials.insert(&secret.name, &secret.key, &keys.to_string());
+                p.spec.credentials.source = Source::Secret;
+                p.spec.credentials.secret_ref = Some(secret);
+                options.endpoints.insert(name, aws_endpoint.clone());
+            }
             _ => {
                 if let Some(secret) = &p.spec.credentials.secret_ref {
                     credentials.insert(&secret.name, &secret.key, DEMO_TOKEN);
@@ -148,17 +190,22 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         "  Cloudflare emulator: {endpoint} (seeded from examples/demo/cloudflare-account.yaml)"
     );
     println!("  GCP emulator:        {gcp_endpoint} (seeded from examples/demo/gcp-project.yaml)");
+    println!("  AWS emulator:        {aws_endpoint} (seeded from examples/demo/aws-account.yaml)");
     println!("  metrics:             http://{addr}/metrics");
     println!();
 
     let runner = Runner::new(manifests, &credentials, options, Some(metrics.clone())).await;
     let report = runner.run_once().await;
     print_first_pass(&report);
-    let writes = emulator.log().writes().len() + gcp.log().writes().len();
+    let accounts = Accounts {
+        cloudflare: &emulator,
+        gcp: &gcp,
+        aws: &aws,
+    };
     println!(
         "Provider calls: {} ({} writes)",
-        emulator.log().entries().len() + gcp.log().entries().len(),
-        writes
+        accounts.calls(),
+        accounts.writes()
     );
     let mut evidence = EvidenceFile::default();
     let export = assess(&runner, &report, &mut evidence, &opts.evidence, &metrics)?;
@@ -195,11 +242,11 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
             _ = tokio::time::sleep(opts.interval) => {
                 let edit = DASHBOARD_EDITS[pass % DASHBOARD_EDITS.len()];
                 pass += 1;
-                emulator.mutate(edit.1);
+                (edit.1)(&accounts);
                 println!("dashboard edit: {}", edit.0);
-                let before = emulator.log().entries().len() + gcp.log().entries().len();
+                let before = accounts.calls();
                 let report = runner.run_once().await;
-                let calls = emulator.log().entries().len() + gcp.log().entries().len() - before;
+                let calls = accounts.calls().saturating_sub(before);
                 let drifted = report.policies.iter().filter(|p| p.state == PolicyState::Drifted).count();
                 let in_sync = report.policies.iter().filter(|p| p.state == PolicyState::InSync).count();
                 let enforced: usize = report.policies.iter().map(|p| p.applied.len()).sum();
@@ -255,39 +302,101 @@ fn assess(
     Ok(export)
 }
 
-type Edit = (&'static str, fn(&mut Seed));
+/// The emulated accounts of one demo run.
+struct Accounts<'a> {
+    cloudflare: &'a CloudflareEmulator,
+    gcp: &'a GcpEmulator,
+    aws: &'a AwsEmulator,
+}
 
-/// Hand-made changes applied to the emulated account between passes, so the loop has
+impl Accounts<'_> {
+    /// Requests every emulator received so far.
+    fn calls(&self) -> usize {
+        self.cloudflare.log().entries().len()
+            + self.gcp.log().entries().len()
+            + self.aws.log().entries().len()
+    }
+
+    /// Requests that change state. Every AWS call is a POST (EC2 Query, CBOR, JSON-RPC), so
+    /// AWS writes are counted by operation name.
+    fn writes(&self) -> usize {
+        const READS: [&str; 3] = ["/Describe", "/List", "/Get"];
+        self.cloudflare.log().writes().len()
+            + self.gcp.log().writes().len()
+            + self
+                .aws
+                .log()
+                .entries()
+                .iter()
+                .filter(|e| !READS.iter().any(|r| e.path.contains(r)))
+                .count()
+    }
+}
+
+type Edit = (&'static str, fn(&Accounts<'_>));
+
+/// Hand-made changes applied to the emulated accounts between passes, so the loop has
 /// something to find: Enforce policies put them back, Observe ones report them.
-const DASHBOARD_EDITS: [Edit; 3] = [
-    ("WAF rule block-known-scanners disabled", |seed| {
-        for zone in &mut seed.zones {
-            for rs in zone.rulesets.values_mut() {
-                for rule in rs
-                    .rules
-                    .iter_mut()
-                    .filter(|r| r.reference.as_deref() == Some("block-known-scanners"))
-                {
-                    rule.enabled = Some(false);
-                }
+const DASHBOARD_EDITS: [Edit; 4] = [
+    ("WAF rule block-known-scanners disabled", |a| {
+        a.cloudflare.mutate(cloudflare_waf_rule_disabled)
+    }),
+    (
+        "AWS: SSH on security group web re-opened to 0.0.0.0/0",
+        |a| a.aws.mutate(aws_ssh_reopened),
+    ),
+    ("security level lowered to essentially_off", |a| {
+        a.cloudflare.mutate(|seed| {
+            for zone in &mut seed.zones {
+                zone.settings.insert(
+                    "security_level".into(),
+                    serde_json::Value::from("essentially_off"),
+                );
             }
-        }
+        })
     }),
-    ("security level lowered to essentially_off", |seed| {
-        for zone in &mut seed.zones {
-            zone.settings.insert(
-                "security_level".into(),
-                serde_json::Value::from("essentially_off"),
-            );
-        }
-    }),
-    ("abuse ASN AS64496 unblocked", |seed| {
-        for zone in &mut seed.zones {
-            zone.access_rules
-                .retain(|r| r.configuration.value != "AS64496");
-        }
+    ("abuse ASN AS64496 unblocked", |a| {
+        a.cloudflare.mutate(|seed| {
+            for zone in &mut seed.zones {
+                zone.access_rules
+                    .retain(|r| r.configuration.value != "AS64496");
+            }
+        })
     }),
 ];
+
+/// The first dashboard edit: the scanner-blocking WAF rule switched off.
+fn cloudflare_waf_rule_disabled(seed: &mut Seed) {
+    for zone in &mut seed.zones {
+        for rs in zone.rulesets.values_mut() {
+            for rule in rs
+                .rules
+                .iter_mut()
+                .filter(|r| r.reference.as_deref() == Some("block-known-scanners"))
+            {
+                rule.enabled = Some(false);
+            }
+        }
+    }
+}
+
+/// An AWS dashboard edit: someone "temporarily" re-opens SSH on the web group to the world.
+fn aws_ssh_reopened(seed: &mut AwsSeed) {
+    for group in seed
+        .security_groups
+        .iter_mut()
+        .filter(|g| g.group_name == "web")
+    {
+        group.ingress.push(SgRule {
+            protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            cidr_ipv4: Some("0.0.0.0/0".into()),
+            description: Some("quick fix, remove later".into()),
+            ..SgRule::default()
+        });
+    }
+}
 
 fn print_first_pass(report: &Report) {
     let mut found = 0;
@@ -355,4 +464,32 @@ fn print_first_pass(report: &Report) {
     println!(
         "Summary: {found} drifted field(s) found, {enforced} change(s) enforced, {remaining_observe} left in Observe mode."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AWS dashboard edit leaves what the AWS firewall example forbids: SSH open to the
+    /// world on the web group, as a rule with an id like any other.
+    #[test]
+    fn the_aws_edit_reopens_ssh_to_the_world_on_the_web_group() {
+        let seed: AwsSeed = serde_yaml::from_str(AWS_SEED).expect("the demo seed parses");
+        let aws = AwsEmulator::new(seed);
+        let open = |aws: &AwsEmulator| {
+            aws.snapshot()
+                .security_groups
+                .iter()
+                .filter(|g| g.group_name == "web")
+                .flat_map(|g| g.ingress.clone())
+                .filter(|r| r.cidr_ipv4.as_deref() == Some("0.0.0.0/0") && r.from_port == Some(22))
+                .map(|r| r.rule_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(open(&aws).len(), 1, "the seed's own drift");
+        aws.mutate(aws_ssh_reopened);
+        let ids = open(&aws);
+        assert_eq!(ids.len(), 2);
+        assert!(ids.iter().all(|id| id.starts_with("sgr-")), "{ids:?}");
+    }
 }

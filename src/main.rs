@@ -60,6 +60,19 @@ enum Command {
         /// Log as JSON lines (for log pipelines).
         #[arg(long, env = "PERIMETER_LOG_JSON")]
         log_json: bool,
+        /// Run the controllers only while holding the leader Lease (several replicas; the
+        /// others wait as standbys).
+        #[arg(long, env = "PERIMETER_LEADER_ELECT")]
+        leader_elect: bool,
+        /// Name of the coordination.k8s.io/v1 Lease.
+        #[arg(long, env = "PERIMETER_LEASE_NAME", default_value = perimeter::controller::leader::DEFAULT_LEASE_NAME)]
+        lease_name: String,
+        /// Namespace of the Lease (default: the kubeconfig's or in-cluster namespace).
+        #[arg(long, env = "POD_NAMESPACE")]
+        lease_namespace: Option<String>,
+        /// This replica's identity in the Lease (default: the host name with a random suffix).
+        #[arg(long, env = "POD_NAME")]
+        leader_identity: Option<String>,
     },
     /// Observe every provider once for the manifests in a folder; never writes.
     /// Exit code: 0 in sync, 2 drift found, 1 error or a provider that could not be read.
@@ -336,9 +349,22 @@ fn main() -> ExitCode {
             Command::Operator {
                 metrics_addr,
                 log_json,
+                leader_elect,
+                lease_name,
+                lease_namespace,
+                leader_identity,
             } => {
                 init_tracing(log_json);
-                perimeter::controller::run(metrics_addr).await.map(|()| 0)
+                let election = leader_elect.then(|| {
+                    perimeter::controller::leader::Config::new(
+                        lease_name,
+                        lease_namespace.unwrap_or_default(),
+                        perimeter::controller::leader::identity(leader_identity),
+                    )
+                });
+                perimeter::controller::run(metrics_addr, election)
+                    .await
+                    .map(|()| 0)
             }
         }
     });

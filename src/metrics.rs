@@ -14,8 +14,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::compliance::{
@@ -35,6 +35,8 @@ pub struct Metrics {
     pub provider_requests_total: IntCounterVec,
     pub provider_up: IntGaugeVec,
     pub changes_applied_total: IntCounterVec,
+    /// 1 while this replica holds the leader Lease and runs the controllers.
+    pub leader: IntGauge,
     pub compliance_state: IntGaugeVec,
     pub compliance_score: GaugeVec,
     pub compliance_requirement_state: IntGaugeVec,
@@ -123,6 +125,11 @@ impl Metrics {
             "Changes written to providers in Enforce mode, by provider, kind and result.",
             &["provider", "kind", "result"],
         )?;
+        let leader = IntGauge::new(
+            "perimeter_leader",
+            "1 when this replica is the leader (runs the controllers and writes), 0 on standby.",
+        )?;
+        registry.register(Box::new(leader.clone()))?;
         let compliance_state = gauge(
             "perimeter_compliance_state",
             "1 for the control's current implementation state in each framework, 0 for the others.",
@@ -176,6 +183,7 @@ impl Metrics {
             provider_requests_total,
             provider_up,
             changes_applied_total,
+            leader,
             ready: AtomicBool::new(false),
         })
     }

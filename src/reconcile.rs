@@ -109,6 +109,16 @@ pub async fn sync(
     mode: Mode,
     unmanaged: UnmanagedPolicy,
 ) -> SyncOutcome {
+    let resolved = match provider.resolve(target) {
+        Ok(t) => t,
+        Err(e) => {
+            return SyncOutcome {
+                error: Some(e),
+                ..SyncOutcome::default()
+            };
+        }
+    };
+    let target = &resolved;
     let observed = match provider.observe(target).await {
         Ok(o) => o,
         Err(e) => {

@@ -50,13 +50,18 @@ async fn client(endpoint: &str, metrics: Arc<Metrics>) -> Aws {
 
 /// The SDK configuration the tests seed moto with (not Perimeter's client).
 async fn seeder(endpoint: &str) -> SdkConfig {
+    seeder_in(endpoint, REGION).await
+}
+
+/// The same, in another region (moto keeps each region's state apart on one endpoint).
+async fn seeder_in(endpoint: &str, region: &'static str) -> SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
     aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::new(region))
         .endpoint_url(endpoint)
         .http_client(http)
         .credentials_provider(aws_credential_types::Credentials::new(
@@ -311,7 +316,7 @@ async fn enforce_fixes_rules_revokes_world_open_and_covers_every_vpc() {
             "destination": "arn:aws:logs:eu-west-1:123456789012:log-group:vpc-flow:*",
             "deliverLogsPermissionArn": ROLE},
         // cloudWatchAlarms are not exercised here: aws-sdk-cloudwatch speaks Smithy RPCv2
-        // CBOR, which moto 5.2.5 does not route (HTTP 404); see the table tests in model.rs.
+        // CBOR, which moto 5.2.5 does not route (HTTP 404); tests/aws_emulator_provider.rs covers them.
         "guardDuty": {"enabled": true, "findingPublishingFrequency": "FIFTEEN_MINUTES"}}));
     let out = sync(&aws, &mon, Mode::Enforce, UnmanagedPolicy::Report).await;
     assert!(out.error.is_none(), "{:?}", out.error);
@@ -762,5 +767,249 @@ async fn nacl_entries_are_created_replaced_and_removed() {
         "DeleteNetworkAclEntry",
     ] {
         assert_eq!(calls(&metrics, op), 1, "{op}");
+    }
+}
+
+const OTHER_REGION: &str = "us-east-1";
+
+/// An account observed in two regions (moto serves both on one endpoint).
+async fn two_region_client(endpoint: &str, metrics: Arc<Metrics>) -> Aws {
+    let mut spec = spec(endpoint);
+    spec.regions = Some(vec![REGION.into(), OTHER_REGION.into()]);
+    Aws::connect(&spec, Some(credential()), Some(metrics))
+        .await
+        .expect("connect")
+}
+
+fn drift_paths(out: &perimeter::reconcile::SyncOutcome) -> Vec<String> {
+    out.remaining
+        .as_ref()
+        .expect("read")
+        .drift
+        .iter()
+        .map(|d| d.path.clone())
+        .collect()
+}
+
+fn subjects(out: &perimeter::reconcile::SyncOutcome, code: &str) -> Vec<String> {
+    out.findings
+        .iter()
+        .filter(|f| f.code == code)
+        .map(|f| f.subject.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_block_without_region_covers_every_region_of_the_provider() {
+    let moto = support::start_moto();
+    let west = seed_network(&seeder(&moto.url).await).await;
+    let east = seed_network(&seeder_in(&moto.url, OTHER_REGION).await).await;
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let aws = two_region_client(&moto.url, metrics.clone()).await;
+
+    // "GuardDuty on and flow logs on every VPC, in every region."
+    let mon = monitoring(json!({
+        "flowLogs": {"allVpcs": true, "trafficType": "ALL", "destinationType": "cloud-watch-logs",
+            "destination": "arn:aws:logs:eu-west-1:123456789012:log-group:vpc-flow:*",
+            "deliverLogsPermissionArn": ROLE},
+        "guardDuty": {"enabled": true}}));
+    let out = sync(&aws, &mon, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let drift = drift_paths(&out);
+    for region in [REGION, OTHER_REGION] {
+        for path in [
+            format!("{region}/guardDuty[detector]"),
+            format!("{region}/flowLogs[allVpcs].vpcsWithoutFlowLog"),
+        ] {
+            assert!(drift.contains(&path), "{path} not in {drift:?}");
+        }
+    }
+    let no_flow = subjects(&out, "VpcWithoutFlowLogs");
+    for (region, seeded) in [(REGION, &west), (OTHER_REGION, &east)] {
+        assert!(
+            no_flow.contains(&format!("{region}/{}", seeded.vpc_b)),
+            "{no_flow:?}"
+        );
+        assert!(
+            !no_flow.contains(&format!("{region}/{}", seeded.vpc_a)),
+            "{no_flow:?}"
+        );
+    }
+    assert!(
+        !no_flow.contains(&format!("{REGION}/{}", east.vpc_b)),
+        "a VPC is reported in its own region only: {no_flow:?}"
+    );
+
+    let out = sync(&aws, &mon, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    assert!(
+        out.applied.iter().any(|a| a.starts_with("us-east-1: ")),
+        "{:?}",
+        out.applied
+    );
+    assert_eq!(
+        calls(&metrics, "CreateDetector"),
+        2,
+        "one detector per region"
+    );
+    assert_eq!(calls(&metrics, "CreateFlowLogs"), 2, "one call per region");
+    for region in [REGION, OTHER_REGION] {
+        let gd = aws_sdk_guardduty::Client::new(&seeder_in(&moto.url, region).await);
+        let ids = gd.list_detectors().send().await.expect("detectors");
+        assert_eq!(ids.detector_ids().len(), 1, "{region}");
+    }
+
+    // "No world-open ingress in any region", revoked in Enforce, in each region.
+    let fw = firewall(json!({"findings": {"worldOpenIngress": "Forbid"}}));
+    let before = sync(&aws, &fw, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        drift_paths(&before),
+        [
+            format!("{REGION}/findings[worldOpenIngress].openIngress"),
+            format!("{OTHER_REGION}/findings[worldOpenIngress].openIngress"),
+        ]
+    );
+    let open = subjects(&before, "WorldOpenIngress");
+    assert!(
+        open.contains(&format!("{REGION}/securityGroups[{}]", west.web)),
+        "{open:?}"
+    );
+    assert!(
+        open.contains(&format!("{OTHER_REGION}/securityGroups[{}]", east.web)),
+        "{open:?}"
+    );
+    let out = sync(&aws, &fw, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(
+        out.error.is_none() && out.in_sync(),
+        "{:?} {:?}",
+        out.error,
+        out.remaining
+    );
+    assert_eq!(calls(&metrics, "RevokeSecurityGroupIngress"), 2);
+    assert!(subjects(&out, "WorldOpenIngress").is_empty());
+}
+
+#[tokio::test]
+async fn a_provider_without_regions_is_a_clear_error_for_a_block_without_region() {
+    let moto = support::start_moto();
+    let mut spec = spec(&moto.url);
+    spec.regions = None;
+    let aws = Aws::connect(&spec, Some(credential()), None)
+        .await
+        .expect("connect");
+    let mon = monitoring(json!({"guardDuty": {"enabled": true}}));
+    let out = sync(&aws, &mon, Mode::Enforce, UnmanagedPolicy::Report).await;
+    let err = out.error.expect("refused");
+    assert_eq!(err.category, Category::InvalidSpec);
+    assert!(err.message.contains("spec.regions"), "{err}");
+    assert!(out.remaining.is_none() && out.applied.is_empty());
+}
+
+/// One region answers, the other refuses: the policy is unknown (no drift list at all), and
+/// the error names the region; nothing is half-reported as in sync.
+#[tokio::test]
+async fn one_unreadable_region_makes_the_whole_read_fail() {
+    use axum::http::{HeaderMap, StatusCode, header};
+    const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+    async fn fake(
+        headers: HeaderMap,
+        body: String,
+    ) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let xml = |status, b: String| (status, [(header::CONTENT_TYPE, "text/xml")], b);
+        if auth.contains("/us-east-1/") {
+            return xml(
+                StatusCode::FORBIDDEN,
+                "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>r</RequestID></Response>".into(),
+            );
+        }
+        if body.contains("Action=DescribeVpcs&") {
+            return xml(
+                StatusCode::OK,
+                format!(
+                    "<DescribeVpcsResponse xmlns=\"{NS}\"><requestId>r</requestId><vpcSet/></DescribeVpcsResponse>"
+                ),
+            );
+        }
+        if body.contains("Action=DescribeFlowLogs&") {
+            return xml(
+                StatusCode::OK,
+                format!(
+                    "<DescribeFlowLogsResponse xmlns=\"{NS}\"><requestId>r</requestId><flowLogSet/></DescribeFlowLogsResponse>"
+                ),
+            );
+        }
+        xml(StatusCode::BAD_REQUEST, format!("unexpected {body}"))
+    }
+    let app = axum::Router::new().fallback(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let aws = two_region_client(
+        &format!("http://{addr}"),
+        Arc::new(Metrics::new().expect("m")),
+    )
+    .await;
+    let mon = monitoring(json!({"flowLogs": {"allVpcs": true, "trafficType": "ALL",
+        "destinationType": "s3", "destination": "arn:aws:s3:::central-flow-logs"}}));
+    let one = aws
+        .observe(&aws.resolve(&monitoring(json!({"region": REGION, "flowLogs": {"allVpcs": true,
+            "trafficType": "ALL", "destinationType": "s3", "destination": "arn:aws:s3:::central-flow-logs"}}))).expect("resolve"))
+        .await;
+    assert!(one.is_ok(), "eu-west-1 alone reads: {:?}", one.err());
+    let out = sync(&aws, &mon, Mode::Observe, UnmanagedPolicy::Report).await;
+    let err = out.error.expect("unreadable region");
+    assert_eq!(err.category, Category::CredentialsRejected, "{err}");
+    assert!(err.message.starts_with("us-east-1: "), "{err}");
+    assert!(
+        out.found.is_none() && out.remaining.is_none(),
+        "never partially in sync"
+    );
+}
+
+#[test]
+fn schema_rules_require_a_region_for_resources_addressed_by_id() {
+    let cases = [
+        (
+            "FirewallPolicy",
+            "findings: {worldOpenIngress: Forbid}",
+            true,
+        ),
+        (
+            "FirewallPolicy",
+            "securityGroups: [{groupId: sg-0123456789abcdef0, ingress: []}]",
+            false,
+        ),
+        ("FirewallPolicy", "ipSets: []", false),
+        ("MonitoringPolicy", "guardDuty: {enabled: true}", true),
+        (
+            "MonitoringPolicy",
+            "flowLogs: {allVpcs: true, trafficType: ALL, destinationType: s3, destination: 'arn:aws:s3:::b'}",
+            true,
+        ),
+        (
+            "MonitoringPolicy",
+            "flowLogs: {vpcIds: [vpc-0a1b2c3d], trafficType: ALL, destinationType: s3, destination: 'arn:aws:s3:::b'}",
+            false,
+        ),
+        (
+            "MonitoringPolicy",
+            "cloudWatchAlarms: [{name: a, namespace: N, metricName: M, statistic: Sum, period: 60, evaluationPeriods: 1, threshold: 1, comparisonOperator: GreaterThanThreshold}]",
+            false,
+        ),
+    ];
+    for (kind, case, ok) in cases {
+        let yaml = format!(
+            "apiVersion: perimeter.dev/v1alpha1\nkind: {kind}\nmetadata: {{name: p, namespace: n}}\nspec:\n  providerRef: {{name: aws}}\n  aws:\n    {case}\n"
+        );
+        let mut m = perimeter::manifests::Manifests::default();
+        let got = m.add_yaml("case", &yaml);
+        assert_eq!(got.is_ok(), ok, "{kind} {case}: {:?}", got.err());
     }
 }

@@ -188,12 +188,16 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 20 drifted field(s) found, 14 change(s) enforced, 2 left in Observe mode."
+            "Summary: 31 drifted field(s) found, 23 change(s) enforced, 2 left in Observe mode."
         ),
         "{stdout}"
     );
     assert!(
-        !stdout.contains("demo-token"),
+        stdout.contains("Provider calls: 92 (30 writes)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("demo-token") && !stdout.contains("perimeter-demo-secret"),
         "no credential in the output"
     );
     // The DE.CM-1 assessment with coverage, gaps and the evidence written.
@@ -201,6 +205,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "# DE.CM-1 network monitoring — de-cm-1",
         "| perimeter/cloudflare-main | cloudflare | ⚠️ Drifted | ✅ Verified | ✅ Verified |",
         "| perimeter/gcp-prod | gcp | ✅ Verified | ✅ Verified | ✅ Verified |",
+        "| perimeter/aws-prod | aws | ✅ Verified | ✅ Verified | ✅ Verified |",
         "- **BoundaryFirewall** (Gap) — FirewallPolicy perimeter/edge-access-rules: 2 field(s) drifted",
         "| EndpointFirewall — Endpoint firewall protection covers hosts (attested) | Attested |",
         "Records kept: 1 (#1–#1). Chain: intact.",
@@ -297,6 +302,70 @@ async fn report_assesses_the_control_and_keeps_evidence_across_runs() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// The AWS part of the demo: the Rust AWS emulator seeded from examples/demo/aws-account.yaml,
+/// reconciled against examples/aws/ (both policies in Enforce).
+#[test]
+fn demo_once_finds_and_fixes_the_aws_drift() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args([
+            "demo",
+            "--once",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--evidence",
+        ])
+        .arg(dir.path().join("evidence.json"))
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("AWS emulator:"), "{stdout}");
+    let section = |name: &str| -> String {
+        stdout
+            .split("\n\n")
+            .find(|block| block.contains(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let firewall = section("FirewallPolicy perimeter/prod-network [Enforce]");
+    for line in [
+        "drift found (7):",
+        r#"~ findings[worldOpenIngress].openIngress [Changed]: desired [], observed ["sg-0f00dfeed1234abcd:tcp:22:0.0.0.0/0"]"#,
+        r#"~ securityGroups[vpc-0a1b2c3d4e5f60718/web].ingress[tcp:22:10.20.0.0/24] [Missing]: desired {"description":"SSH from the bastion subnet only"}, observed (absent)"#,
+        "~ securityGroups[vpc-0a1b2c3d4e5f60718/web].ingress[tcp:443:pl-4fa04526].description [Changed]: desired CloudFront origin-facing, observed CloudFront",
+        "~ networkAcls[acl-0f1e2d3c4b5a69788][ingress:90] [Missing]",
+        "~ webAcls[REGIONAL/prod-alb].rules[per-ip-flood].action [Changed]: desired Block, observed Count",
+        "~ webAcls[REGIONAL/prod-alb].rules[per-ip-flood].statement [Changed]: desired rateBased:2000/300s, observed rateBased:10000/300s",
+        r#"~ ipSets[REGIONAL/office].addresses [Changed]: desired ["198.51.100.0/24","203.0.113.10/32"], observed ["198.51.100.0/24"]"#,
+        "enforced (6):",
+        "✔ update findings[worldOpenIngress] (openIngress)",
+        "✔ create securityGroups[vpc-0a1b2c3d4e5f60718/web].ingress[tcp:22:10.20.0.0/24]",
+        "✔ create networkAcls[acl-0f1e2d3c4b5a69788][ingress:90]",
+        "✔ write webAcls[REGIONAL/prod-alb] (whole rule list, one call)",
+        "✔ update ipSets[REGIONAL/office] (addresses)",
+        "now: in sync",
+    ] {
+        assert!(firewall.contains(line), "missing {line}\n{firewall}");
+    }
+    let monitoring = section("MonitoringPolicy perimeter/prod-monitoring [Enforce]");
+    for line in [
+        "drift found (4):",
+        r#"~ flowLogs[allVpcs].vpcsWithoutFlowLog [Changed]: desired [], observed ["vpc-0c9d8e7f6a5b40312"]"#,
+        "~ guardDuty[detector].enabled [Changed]: desired true, observed false",
+        "~ guardDuty[detector].findingPublishingFrequency [Changed]: desired FIFTEEN_MINUTES, observed SIX_HOURS",
+        "~ cloudWatchAlarms[vpc-rejected-traffic] [Missing]",
+        "enforced (3):",
+        "✔ update flowLogs[allVpcs] (vpcsWithoutFlowLog)",
+        "✔ update guardDuty[detector] (enabled, findingPublishingFrequency)",
+        "✔ create cloudWatchAlarms[vpc-rejected-traffic]",
+        "now: in sync",
+    ] {
+        assert!(monitoring.contains(line), "missing {line}\n{monitoring}");
+    }
+    assert!(!stdout.contains("perimeter-demo-secret"), "{stdout}");
+}
+
 fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -334,7 +403,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
     let mut body = None;
     while Instant::now() < deadline {
         if let Some(b) = http_get(&addr, "/metrics").filter(|b| {
-            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 2"#)
+            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 3"#)
         }) {
             body = Some(b);
             break;
@@ -354,13 +423,19 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_policy_in_sync{kind="FirewallPolicy",name="edge-access-rules",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_provider_up{name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 1"#,
         r#"perimeter_provider_requests_total{code="200",operation="put_entrypoint_ruleset",provider="cloudflare"} 2"#,
-        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 3"#,
-        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 2"#,
+        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 4"#,
+        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 3"#,
+        r#"perimeter_provider_up{name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
+        r#"perimeter_policy_in_sync{kind="MonitoringPolicy",name="prod-monitoring",namespace="perimeter",provider="aws"} 1"#,
+        r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="aws",result="success"} 6"#,
+        r#"perimeter_changes_applied_total{kind="MonitoringPolicy",provider="aws",result="success"} 3"#,
+        r#"perimeter_provider_requests_total{code="200",operation="PutMetricAlarm",provider="aws"} 1"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="cloudflare",result="success"} 4"#,
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="endpoint_firewall",state="attested"} 1"#,
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="boundary_firewall",state="gap"} 1"#,
         r#"perimeter_compliance_state{assessment="de-cm-1",control="DE.CM-1",framework="iso27001",reference="A.8.16",state="partially_implemented"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="gcp-prod",namespace="perimeter",provider="gcp"} 1"#,
+        r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_compliance_maturity_level{assessment="de-cm-1",control="DE.CM-1"} 1"#,
         r#"perimeter_compliance_score{assessment="de-cm-1",control="DE.CM-1"} 0.75"#,
@@ -368,7 +443,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
     ] {
         assert!(body.contains(series), "missing {series}\n{body}");
     }
-    assert!(!body.contains("demo-token"));
+    assert!(!body.contains("demo-token") && !body.contains("perimeter-demo-secret"));
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -72,6 +72,7 @@ fn options(timeout: Duration, metadata_host: Option<String>) -> Options {
         metadata_host,
         operation_timeout: Some(Duration::from_secs(5)),
         settings: Some(settings),
+        credentials_file: None,
     }
 }
 
@@ -835,4 +836,223 @@ async fn check_runs_the_examples_with_ambient_credentials_and_exits_2_on_drift()
         "check never writes: {:?}",
         emulator.log().writes()
     );
+}
+
+// ---- Workload Identity Federation (external_account) --------------------------------------
+
+const POOL_PROVIDER: &str = "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/eks/providers/prod";
+
+/// A project whose pool provider trusts EKS tokens and may act as the operator's account.
+fn federated_seed() -> Seed {
+    let mut s = seed(FIREWALLS_SEEDED);
+    s.metadata_server = false;
+    s.workload_identity_providers = vec![perimeter_emulators::gcp::WorkloadIdentityProvider {
+        audience: POOL_PROVIDER.into(),
+        subject_tokens: Vec::new(),
+        service_accounts: vec![SA.into()],
+    }];
+    s
+}
+
+fn external_config(base: &str, source: Value, impersonate: Option<&str>) -> SecretString {
+    let mut v = json!({
+        "type": "external_account", "audience": POOL_PROVIDER,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": format!("{base}/v1/token"), "credential_source": source,
+    });
+    if let Some(email) = impersonate {
+        v["service_account_impersonation_url"] = json!(format!(
+            "{base}/v1/projects/-/serviceAccounts/{email}:generateAccessToken"
+        ));
+    }
+    SecretString::new(v.to_string())
+}
+
+fn federated_client(base: &str, config: SecretString) -> Gcp {
+    Gcp::connect_with(
+        &spec(base, "Secret"),
+        Some(config),
+        None,
+        options(Duration::from_secs(5), None),
+    )
+    .expect("client")
+}
+
+fn form_of(entry: &perimeter_emulators::server::RecordedRequest) -> String {
+    entry
+        .body
+        .as_ref()
+        .and_then(|b| b.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn external_account_file_token_is_exchanged_at_sts_and_impersonates_the_account() {
+    let emulator = GcpEmulator::new(federated_seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let dir = tempfile_dir();
+    let token_file = dir.join("eks-token");
+    let subject = emulator.mint_subject_token(POOL_PROVIDER);
+    std::fs::write(&token_file, format!("{subject}\n")).expect("token file");
+
+    let client = federated_client(
+        &base,
+        external_config(
+            &base,
+            json!({"file": token_file.to_string_lossy()}),
+            Some(SA),
+        ),
+    );
+    client.verify().await.expect("federated and impersonated");
+    let log = emulator.log().entries();
+    let sts: Vec<_> = log.iter().filter(|e| e.path == "/v1/token").collect();
+    assert_eq!(sts.len(), 1, "one exchange");
+    let form = form_of(sts[0]);
+    for field in [
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange",
+        "requested_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token",
+        "subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt",
+        "scope=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform",
+        "audience=%2F%2Fiam.googleapis.com%2Fprojects%2F123456789",
+    ] {
+        assert!(form.contains(field), "{field} not in the STS form");
+    }
+    let impersonation = log
+        .iter()
+        .filter(|e| e.path.ends_with(":generateAccessToken"))
+        .collect::<Vec<_>>();
+    assert_eq!(impersonation.len(), 1);
+    assert_eq!(impersonation[0].status, 200);
+    let body = impersonation[0].body.clone().unwrap_or_default();
+    assert_eq!(
+        body["scope"],
+        json!(["https://www.googleapis.com/auth/cloud-platform"])
+    );
+
+    // The token is cached: more calls, no new exchange.
+    let out = sync(
+        &client,
+        &firewall("network: default\nfindings: {worldOpenIngress: Report}\n"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(emulator.log().count("POST", "/v1/token"), 1);
+
+    // Tokens expire (revoked here): the next call exchanges the file's current token again.
+    emulator.revoke_tokens();
+    let rotated = emulator.mint_subject_token(POOL_PROVIDER);
+    std::fs::write(&token_file, &rotated).expect("rotated token");
+    client.verify().await.expect("re-exchanged after a 401");
+    assert_eq!(emulator.log().count("POST", "/v1/token"), 2);
+    let last = emulator
+        .log()
+        .entries()
+        .into_iter()
+        .rfind(|e| e.path == "/v1/token")
+        .map(|e| form_of(&e))
+        .unwrap_or_default();
+    assert!(
+        last.contains(&rotated),
+        "the file is read at every exchange"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn external_account_url_sourced_json_token_without_impersonation() {
+    let emulator = GcpEmulator::new(federated_seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let subject = emulator.mint_subject_token(POOL_PROVIDER);
+    // A local token endpoint (as Azure IMDS or a sidecar serves one) that wants a header.
+    let answer = json!({"access_token": subject, "token_type": "JWT"}).to_string();
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let answer = answer.clone();
+            async move {
+                if headers.get("metadata").and_then(|v| v.to_str().ok()) == Some("True") {
+                    (axum::http::StatusCode::OK, answer)
+                } else {
+                    (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "Metadata header missing".to_string(),
+                    )
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let source = json!({"url": format!("http://{addr}/token"), "headers": {"Metadata": "True"},
+        "format": {"type": "json", "subject_token_field_name": "access_token"}});
+    let client = federated_client(&base, external_config(&base, source, None));
+    client
+        .verify()
+        .await
+        .expect("the federated token itself is used");
+    assert_eq!(emulator.log().count("POST", "/v1/token"), 1);
+    assert_eq!(emulator.log().count("POST", ":generateAccessToken"), 0);
+}
+
+#[tokio::test]
+async fn external_account_refusals_are_credentials_rejected_and_never_show_tokens() {
+    let emulator = GcpEmulator::new(federated_seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let dir = tempfile_dir();
+    let token_file = dir.join("token");
+    let unknown = "eyJ.not-issued-by-the-idp.sekrit";
+    std::fs::write(&token_file, unknown).expect("token file");
+    let source = json!({"file": token_file.to_string_lossy()});
+
+    let client = federated_client(&base, external_config(&base, source.clone(), Some(SA)));
+    let err = client.verify().await.expect_err("unknown subject token");
+    assert_eq!(err.category, Category::CredentialsRejected, "{err}");
+    assert!(err.message.contains("invalid_grant"), "{err}");
+    assert!(!err.to_string().contains("sekrit"), "{err}");
+
+    // A known subject, but a service account the pool may not act as: the STS token works,
+    // impersonation is refused, and neither token shows.
+    let subject = emulator.mint_subject_token(POOL_PROVIDER);
+    std::fs::write(&token_file, &subject).expect("token file");
+    let other = "someone-else@demo-project.iam.gserviceaccount.com";
+    let client = federated_client(&base, external_config(&base, source.clone(), Some(other)));
+    let err = client
+        .verify()
+        .await
+        .expect_err("not allowed to impersonate");
+    assert_eq!(err.category, Category::CredentialsRejected, "{err}");
+    assert!(err.message.contains("PERMISSION_DENIED"), "{err}");
+    let text = err.to_string();
+    assert!(
+        !text.contains(&subject) && !text.contains("ya29."),
+        "{text}"
+    );
+
+    // The token file is gone: a clear error naming the file, not the token.
+    std::fs::remove_file(&token_file).expect("rm");
+    let client = federated_client(&base, external_config(&base, source, Some(SA)));
+    let err = client.verify().await.expect_err("no token file");
+    assert_eq!(err.category, Category::CredentialsMissing, "{err}");
+    assert!(err.message.contains("credential_source.file"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A fresh directory under the target dir (tests must not depend on /tmp layout).
+fn tempfile_dir() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "gcp-external-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }

@@ -121,7 +121,7 @@ impl Faults {
     }
 
     /// Consumes one use of the first rule matching the request, if any.
-    fn take(&self, method: &str, path: &str) -> Option<Fault> {
+    pub(crate) fn take(&self, method: &str, path: &str) -> Option<Fault> {
         let mut rules = self.lock();
         let index = rules.iter().position(|r| r.matches(method, path))?;
         let fault = rules[index].fault.clone();

@@ -158,7 +158,7 @@ impl RequestLog {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn start(&self, entry: RecordedRequest) -> u64 {
+    pub(crate) fn start(&self, entry: RecordedRequest) -> u64 {
         let mut inner = self.lock();
         inner.next_seq += 1;
         let seq = inner.next_seq;
@@ -166,7 +166,7 @@ impl RequestLog {
         seq
     }
 
-    fn finish(&self, seq: u64, status: u16) {
+    pub(crate) fn finish(&self, seq: u64, status: u16) {
         let mut inner = self.lock();
         if let Some((_, entry)) = inner.entries.iter_mut().find(|(s, _)| *s == seq) {
             entry.status = status;

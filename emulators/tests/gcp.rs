@@ -404,3 +404,138 @@ async fn monitoring_names_are_assigned_and_patch_replaces() {
     let (s, _) = call(&running, Method::GET, &format!("/v3/{name}"), None).await;
     assert_eq!(s, 404);
 }
+
+const POOL: &str =
+    "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/oidc";
+const SA: &str = "perimeter@demo-project.iam.gserviceaccount.com";
+
+/// STS token exchange: each form field is checked, only subject tokens the pool provider
+/// knows are exchanged, and the federated token impersonates only allowed accounts.
+#[tokio::test]
+async fn sts_exchanges_known_subject_tokens_and_iam_impersonates_allowed_accounts() {
+    let mut s = seed();
+    s.workload_identity_providers = vec![perimeter_emulators::gcp::WorkloadIdentityProvider {
+        audience: POOL.into(),
+        subject_tokens: Vec::new(),
+        service_accounts: vec![SA.into()],
+    }];
+    let (emulator, running) = start(s).await;
+    let subject = emulator.mint_subject_token(POOL);
+    let client = reqwest::Client::new();
+    let exchange = |fields: Vec<(&'static str, String)>| {
+        let client = client.clone();
+        let url = format!("{}/v1/token", running.base_url());
+        async move {
+            let resp = client.post(url).form(&fields).send().await.expect("answer");
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.expect("json");
+            (status, body)
+        }
+    };
+    let good = |subject: &str| {
+        vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange".to_string(),
+            ),
+            ("audience", POOL.to_string()),
+            (
+                "scope",
+                "https://www.googleapis.com/auth/cloud-platform".to_string(),
+            ),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:access_token".to_string(),
+            ),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:jwt".to_string(),
+            ),
+            ("subject_token", subject.to_string()),
+        ]
+    };
+    let without = |name: &str| {
+        good(&subject)
+            .into_iter()
+            .filter(|(k, _)| *k != name)
+            .collect::<Vec<_>>()
+    };
+    let cases = [
+        (without("grant_type"), "unsupported_grant_type"),
+        (without("scope"), "invalid_request"),
+        (without("requested_token_type"), "invalid_request"),
+        (without("subject_token_type"), "invalid_request"),
+        (without("audience"), "invalid_target"),
+        (good("eyJ.forged"), "invalid_grant"),
+    ];
+    for (fields, error) in cases {
+        let (status, body) = exchange(fields).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some(error)),
+            "{body}"
+        );
+        assert!(
+            !body.to_string().contains("forged"),
+            "never echoes the subject token"
+        );
+    }
+    let (status, body) = exchange(good(&subject)).await;
+    assert_eq!(status, 200, "{body}");
+    let federated = body["access_token"].as_str().expect("token").to_string();
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+
+    let impersonate = |email: &str, bearer: &str| {
+        let req = client
+            .post(format!(
+                "{}/v1/projects/-/serviceAccounts/{email}:generateAccessToken",
+                running.base_url()
+            ))
+            .bearer_auth(bearer)
+            .json(&json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "600s"}));
+        async move {
+            let resp = req.send().await.expect("answer");
+            (
+                resp.status().as_u16(),
+                resp.json::<Value>().await.expect("json"),
+            )
+        }
+    };
+    assert_eq!(impersonate(SA, "ya29.unknown").await.0, 401);
+    assert_eq!(
+        impersonate(SA, TOKEN).await.0,
+        403,
+        "not a federated identity"
+    );
+    assert_eq!(
+        impersonate("other@demo-project.iam.gserviceaccount.com", &federated)
+            .await
+            .0,
+        403
+    );
+    let (status, body) = impersonate(SA, &federated).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["accessToken"]
+        .as_str()
+        .expect("accessToken")
+        .to_string();
+    assert!(
+        body["expireTime"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    let listed = reqwest::Client::new()
+        .get(format!("{}{P}/global/firewalls", running.base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(
+        listed.status().as_u16(),
+        200,
+        "the impersonated token is usable"
+    );
+}

@@ -1,6 +1,9 @@
 //! The AWS blocks of `FirewallPolicy` and `MonitoringPolicy`: security-group rules, network
 //! ACL entries and WAFv2 (web ACLs, IP sets); VPC flow logs, GuardDuty and CloudWatch alarms.
-//! Everything is regional: one policy block covers one region.
+//! Everything is regional. A block with `region` covers that region; a block without it covers
+//! every region of the `CloudProvider` (`spec.regions`), which only region-wide controls can
+//! do: world-open ingress findings, flow logs on all VPCs, GuardDuty. Resources addressed by id
+//! (security groups, network ACLs, web ACLs, IP sets, named VPCs, alarms) need a `region`.
 
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
@@ -9,14 +12,18 @@ const REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-[0-9]$";
 /// A WAFv2 / CloudWatch name: letters, digits, `_` and `-`.
 const NAME_PATTERN: &str = r"^[A-Za-z0-9_-]{1,128}$";
 
-/// AWS firewall state in one region. A list that is absent is not managed at all;
-/// an empty list is managed and means "no rules".
+/// AWS firewall state in one region, or (without `region`) the region-wide findings in every
+/// region of the `CloudProvider`. A list that is absent is not managed at all; an empty list is
+/// managed and means "no rules".
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.region) || !(has(self.securityGroups) || has(self.networkAcls) || has(self.webAcls) || has(self.ipSets))").message("securityGroups, networkAcls, webAcls and ipSets are addressed by id in one region: set aws.region (without it only findings apply, in every region of the CloudProvider)").reason(Reason::FieldValueRequired))]
 pub struct AwsFirewall {
-    /// Region, e.g. `eu-west-1`.
+    /// Region, e.g. `eu-west-1`. Absent: every region in the `CloudProvider`'s `spec.regions`
+    /// (then only `findings` may be set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = REGION_PATTERN))]
-    pub region: String,
+    pub region: Option<String>,
     /// Security groups whose rules are managed, each identified by `groupId` or by
     /// `vpcId` + `groupName`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,13 +277,17 @@ pub struct IpSet {
     pub addresses: Vec<String>,
 }
 
-/// AWS network monitoring in one region.
+/// AWS network monitoring in one region, or (without `region`) in every region of the
+/// `CloudProvider`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.region) || (!has(self.cloudWatchAlarms) && !(has(self.flowLogs) && has(self.flowLogs.vpcIds)))").message("cloudWatchAlarms and flowLogs.vpcIds are addressed by name or id in one region: set aws.region (without it only flowLogs.allVpcs and guardDuty apply, in every region of the CloudProvider)").reason(Reason::FieldValueRequired))]
 pub struct AwsMonitoring {
-    /// Region, e.g. `eu-west-1`.
+    /// Region, e.g. `eu-west-1`. Absent: every region in the `CloudProvider`'s `spec.regions`
+    /// (then only `flowLogs` with `allVpcs` and `guardDuty` may be set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = REGION_PATTERN))]
-    pub region: String,
+    pub region: Option<String>,
     /// VPC flow logs that must exist (NIST DE.CM-1, CIS 13.6, Security Hub EC2.6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_logs: Option<FlowLogRequirement>,

@@ -64,7 +64,8 @@ pub struct Credentials {
     #[serde(default)]
     pub source: CredentialSource,
     /// The Secret key holding the credential: a Cloudflare API token; for AWS a JSON object
-    /// `{"accessKeyId", "secretAccessKey", "sessionToken"?}`; for GCP a service-account key JSON.
+    /// `{"accessKeyId", "secretAccessKey", "sessionToken"?}`; for GCP a service-account key JSON
+    /// or an `external_account` configuration (Workload Identity Federation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeyRef>,
 }

@@ -3,6 +3,7 @@
 //! reading the provider and its Secret, finalizers, status, Events and requeueing.
 
 pub mod assessment;
+pub mod leader;
 pub mod policy;
 pub mod provider;
 
@@ -68,8 +69,9 @@ impl Context {
     }
 }
 
-/// Runs all controllers until SIGTERM/SIGINT.
-pub async fn run(metrics_addr: SocketAddr) -> Result<(), String> {
+/// Runs all controllers until SIGTERM/SIGINT; with `election`, only while this replica holds
+/// the leader Lease (an empty namespace there means the client's default namespace).
+pub async fn run(metrics_addr: SocketAddr, election: Option<leader::Config>) -> Result<(), String> {
     let client = Client::try_default()
         .await
         .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
@@ -79,16 +81,35 @@ pub async fn run(metrics_addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("serving metrics on {metrics_addr}: {e}"))?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
     let ctx = Context::new(client.clone(), metrics.clone());
+    // A standby is ready too: it serves its probes and is one Lease away from working.
     metrics.set_ready(true);
-    tokio::join!(
-        run_providers(client.clone(), ctx.clone()),
-        run_policies::<FirewallPolicy>(client.clone(), ctx.clone()),
-        run_policies::<MonitoringPolicy>(client.clone(), ctx.clone()),
-        assessment::run(client, ctx),
-    );
+    let controllers = {
+        let client = client.clone();
+        async move || {
+            tokio::join!(
+                run_providers(client.clone(), ctx.clone()),
+                run_policies::<FirewallPolicy>(client.clone(), ctx.clone()),
+                run_policies::<MonitoringPolicy>(client.clone(), ctx.clone()),
+                assessment::run(client, ctx),
+            );
+        }
+    };
+    let result = match election {
+        None => {
+            metrics.leader.set(1);
+            controllers().await;
+            Ok(())
+        }
+        Some(mut config) => {
+            if config.namespace.is_empty() {
+                config.namespace = client.default_namespace().to_string();
+            }
+            leader::run_elected(client, config, metrics.clone(), controllers).await
+        }
+    };
     metrics.set_ready(false);
     tracing::info!("controllers stopped");
-    Ok(())
+    result
 }
 
 /// A Secret change reconciles the CloudProviders that use it, so a fixed credential is

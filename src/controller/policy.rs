@@ -197,6 +197,7 @@ async fn prepare<K: PolicyKind>(
 async fn cleanup<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<(), Error> {
     let ns = obj.namespace().unwrap_or_default();
     let (client, target) = prepare(obj, ctx, &ns).await?;
+    let target = client.resolve(&target)?;
     let observed = client.observe(&target).await?;
     let (emptied_state, plan) = crate::core::cleanup(&target.desired, &observed.state);
     let emptied = crate::providers::Target {

@@ -75,7 +75,7 @@ impl Auth {
 }
 
 /// One request, described without headers: the layer adds authentication itself.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Request {
     pub method: Method,
     /// Path below the base URL, starting with `/`.
@@ -86,8 +86,25 @@ pub struct Request {
     pub body: Option<Value>,
     /// A form-encoded body instead of JSON (OAuth2 token endpoints).
     pub form: Option<Vec<(String, String)>>,
-    /// Extra headers that carry no credential (e.g. GCP's `Metadata-Flavor: Google`).
-    pub headers: Vec<(&'static str, String)>,
+    /// Extra headers (e.g. GCP's `Metadata-Flavor: Google`, or those an external-account
+    /// credential source names); never logged.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Header values and bodies are left out: they can carry credentials (OAuth2 forms, headers of
+/// an external-account credential source).
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("operation", &self.operation)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {
@@ -117,8 +134,8 @@ impl Request {
         self
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 
@@ -278,7 +295,7 @@ impl HttpClient {
             builder = builder.query(&req.query);
         }
         for (name, value) in &req.headers {
-            builder = builder.header(*name, value);
+            builder = builder.header(name.as_str(), value);
         }
         if let Some(body) = &req.body {
             builder = builder.json(body);

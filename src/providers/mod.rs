@@ -61,6 +61,13 @@ pub trait Provider: Send + Sync {
     /// Checks that the credential is accepted and the API answers; returns a short description.
     async fn verify(&self) -> Result<String, ProviderError>;
 
+    /// Resolves what a policy's target covers at this account, before it is read: AWS expands a
+    /// block without a region into one set of sections per region of the `CloudProvider`.
+    /// Most providers have nothing to resolve.
+    fn resolve(&self, target: &Target) -> Result<Target, ProviderError> {
+        Ok(target.clone())
+    }
+
     /// Reads the provider's state for the sections `target` declares (and only those).
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError>;
 

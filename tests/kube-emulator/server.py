@@ -85,6 +85,9 @@ KINDS = [
     Kind("", "v1", "secrets", "Secret", "secret"),
     Kind("events.k8s.io", "v1", "events", "Event", "event", shortnames=("ev",)),
     Kind("coordination.k8s.io", "v1", "leases", "Lease", "lease"),
+    # Cluster-scoped in a real cluster; served here only so the operator's watch on it lists
+    # (empty) instead of failing with 404 (a failing watch also stalls graceful shutdown).
+    Kind("perimeter.dev", "v1alpha1", "controlassessments", "ControlAssessment", "controlassessment", True),
 ]
 VERBS = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 # Fields only the server sets; restored from the stored object on every update.

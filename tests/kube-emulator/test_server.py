@@ -255,3 +255,29 @@ def test_discovery(api):
     assert api("GET", "/api/v1")[1]["groupVersion"] == "v1"
     groups = {g["name"] for g in api("GET", "/apis")[1]["groups"]}
     assert {"perimeter.dev", "events.k8s.io", "coordination.k8s.io"} <= groups
+
+
+def test_lease_optimistic_concurrency(api):
+    """Leader election as perimeter does it: create once, then replace with the read's
+    resourceVersion; of two candidates racing with the same read, one gets 409 Conflict."""
+    leases = "/apis/coordination.k8s.io/v1/namespaces/perimeter/leases"
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "perimeter-leader"},
+             "spec": {"holderIdentity": "pod-a", "leaseDurationSeconds": 15}}
+    status, created = api("POST", leases, lease)
+    assert status == 201
+    status, err = api("POST", leases, dict(lease, spec={"holderIdentity": "pod-b"}))
+    assert (status, err["reason"]) == (409, "AlreadyExists")
+
+    read = api("GET", leases + "/perimeter-leader")[1]
+    take_b = dict(read, spec=dict(read["spec"], holderIdentity="pod-b", leaseTransitions=1))
+    take_c = dict(read, spec=dict(read["spec"], holderIdentity="pod-c", leaseTransitions=1))
+    status, won = api("PUT", leases + "/perimeter-leader", take_b)
+    assert status == 200 and won["spec"]["holderIdentity"] == "pod-b" and rv(won) > rv(read)
+    status, err = api("PUT", leases + "/perimeter-leader", take_c)
+    assert (status, err["reason"]) == (409, "Conflict")
+    assert api("GET", leases + "/perimeter-leader")[1]["spec"]["holderIdentity"] == "pod-b"
+
+    # Released (no holder): the next replace with a fresh read succeeds.
+    released = dict(won, spec={k: v for k, v in won["spec"].items() if k != "holderIdentity"})
+    status, freed = api("PUT", leases + "/perimeter-leader", released)
+    assert status == 200 and "holderIdentity" not in freed["spec"]

@@ -18,6 +18,14 @@ use super::{PendingOp, Shared, Store, error_body};
 use crate::server::{self, json_response};
 
 const METADATA_TOKEN: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+const STS_TOKEN: &str = "/v1/token";
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const SUBJECT_TOKEN_TYPES: &[&str] = &[
+    "urn:ietf:params:oauth:token-type:jwt",
+    "urn:ietf:params:oauth:token-type:id_token",
+    "urn:ietf:params:oauth:token-type:saml2",
+];
 const DEFAULT_ARMOR_PRIORITY: u64 = 2_147_483_647;
 
 const FIREWALL_FIELDS: &[&str] = &[
@@ -135,10 +143,15 @@ async fn dispatch(
 ) -> Response {
     let path = uri.path().to_string();
     let query = parse_pairs(uri.query().unwrap_or(""));
+    let oauth = path == "/token" || path == STS_TOKEN;
     let reply = if path == "/token" && method == Method::POST {
         token(&shared, &body)
+    } else if path == STS_TOKEN && method == Method::POST {
+        sts_token(&shared, &body)
     } else if path == METADATA_TOKEN && method == Method::GET {
         metadata_token(&shared, &headers)
+    } else if let Some(email) = impersonated(&path).filter(|_| method == Method::POST) {
+        generate_access_token(&shared, &headers, email, &body)
     } else {
         let mut store = shared.store();
         match authorised(&store, &headers) {
@@ -152,11 +165,15 @@ async fn dispatch(
     match reply {
         Ok((status, v)) => json_response(status, &v),
         Err((status, message)) => {
-            if path == "/token" {
+            if oauth {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                let (error, description) = message
+                    .split_once(": ")
+                    .filter(|(e, _)| e.starts_with("invalid_") || e.starts_with("unsupported_"))
+                    .unwrap_or(("invalid_grant", message.as_str()));
                 return json_response(
                     status,
-                    &json!({"error": "invalid_grant", "error_description": message}),
+                    &json!({"error": error, "error_description": description}),
                 );
             }
             json_response(
@@ -270,6 +287,123 @@ fn metadata_token(shared: &Shared, headers: &HeaderMap) -> Reply {
         return fail(404, "no service account for this workload");
     }
     ok(issue(&mut store))
+}
+
+/// STS token exchange (RFC 8693, as `sts.googleapis.com/v1/token` does it): a subject token
+/// the pool provider named by `audience` trusts → a federated access token.
+fn sts_token(shared: &Shared, body: &Bytes) -> Reply {
+    let form = parse_pairs(&String::from_utf8_lossy(body));
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    if field("grant_type") != TOKEN_EXCHANGE {
+        return fail(
+            400,
+            "unsupported_grant_type: grant_type must be token-exchange",
+        );
+    }
+    if field("requested_token_type") != ACCESS_TOKEN_TYPE {
+        return fail(
+            400,
+            "invalid_request: requested_token_type must be access_token",
+        );
+    }
+    if !SUBJECT_TOKEN_TYPES.contains(&field("subject_token_type")) {
+        return fail(400, "invalid_request: unsupported subject_token_type");
+    }
+    if field("scope").is_empty() {
+        return fail(400, "invalid_request: scope is required");
+    }
+    let mut store = shared.store();
+    let audience = field("audience");
+    let Some(provider) = store
+        .seed
+        .workload_identity_providers
+        .iter()
+        .find(|p| p.audience == audience)
+    else {
+        return fail(
+            400,
+            "invalid_target: the audience is not a known pool provider",
+        );
+    };
+    let subject = field("subject_token");
+    if subject.is_empty() || !provider.subject_tokens.iter().any(|t| t == subject) {
+        return fail(
+            400,
+            "invalid_grant: the subject token is invalid or has expired",
+        );
+    }
+    let token = format!("ya29.federated-{}", store.ids.hex32());
+    store.issued.insert(token.clone());
+    store.federated.insert(token.clone(), audience.to_string());
+    ok(
+        json!({"access_token": token, "issued_token_type": ACCESS_TOKEN_TYPE,
+        "token_type": "Bearer", "expires_in": 3599}),
+    )
+}
+
+/// `/v1/projects/-/serviceAccounts/{email}:generateAccessToken` → the email.
+fn impersonated(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/projects/-/serviceAccounts/")?
+        .strip_suffix(":generateAccessToken")
+        .filter(|e| e.contains('@'))
+}
+
+/// IAM Credentials `generateAccessToken`, called with a federated token whose pool provider
+/// may act as the service account.
+fn generate_access_token(shared: &Shared, headers: &HeaderMap, email: &str, body: &Bytes) -> Reply {
+    let mut store = shared.store();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let Some(audience) = store.federated.get(bearer).cloned() else {
+        if authorised(&store, headers) {
+            return fail(
+                403,
+                format!(
+                    "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist): {email}"
+                ),
+            );
+        }
+        return fail(
+            401,
+            "Request is missing required authentication credential.",
+        );
+    };
+    let allowed = store
+        .seed
+        .workload_identity_providers
+        .iter()
+        .any(|p| p.audience == audience && p.service_accounts.iter().any(|s| s == email));
+    if !allowed {
+        return fail(
+            403,
+            format!(
+                "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist): {email}"
+            ),
+        );
+    }
+    let request: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => return fail(400, "Invalid JSON payload received."),
+    };
+    unknown_fields(&request, &["scope", "lifetime", "delegates"])?;
+    let scopes = request.get("scope").and_then(Value::as_array);
+    if scopes.is_none_or(|s| s.is_empty()) {
+        return fail(400, "Scope required.");
+    }
+    let lifetime = match request.get("lifetime").and_then(Value::as_str) {
+        None => 3600,
+        Some(l) => match l.strip_suffix('s').and_then(|n| n.parse::<u64>().ok()) {
+            Some(n) if (1..=43200).contains(&n) => n,
+            _ => return fail(400, format!("Invalid value for field 'lifetime': {l}")),
+        },
+    };
+    let token = format!("ya29.impersonated-{}", store.ids.hex32());
+    store.issued.insert(token.clone());
+    let expire = SystemTime::now() + std::time::Duration::from_secs(lifetime);
+    ok(json!({"accessToken": token, "expireTime": server::rfc3339(expire)}))
 }
 
 // ---- routing -----------------------------------------------------------------------------

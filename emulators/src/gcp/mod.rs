@@ -1,7 +1,8 @@
 //! Stateful emulator of the GCP APIs Perimeter uses: Compute v1 (firewalls, security policies,
 //! subnetworks, operations), Network Management v1 (`vpcFlowLogsConfigs`, read), Monitoring v3
-//! (alert policies, uptime checks), the OAuth2 token endpoint and the metadata server's token
-//! endpoint. One server serves every API; a client's bases are
+//! (alert policies, uptime checks), the OAuth2 token endpoint, the metadata server's token
+//! endpoint, and Workload Identity Federation: the STS token exchange and IAM Credentials'
+//! `generateAccessToken`. One server serves every API; a client's bases are
 //! `{base}/compute/v1`, `{base}` (for `/v3/…` and `/v1/…`), `{base}/token`, and the metadata
 //! host `{addr}`.
 //!
@@ -36,6 +37,8 @@
 //! |---|---|
 //! | POST | `/token` (form: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, `assertion`) |
 //! | GET | `/computeMetadata/v1/instance/service-accounts/default/token` (`Metadata-Flavor: Google`) |
+//! | POST | `/v1/token` (STS, form: `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, `audience`, `scope`, `requested_token_type`, `subject_token_type`, `subject_token`) |
+//! | POST | `/v1/projects/-/serviceAccounts/{email}:generateAccessToken` (bearer: a federated token; JSON `scope`, `lifetime`) |
 //! | GET, POST | `/compute/v1/projects/{p}/global/firewalls` |
 //! | GET, PATCH, PUT, DELETE | `/compute/v1/projects/{p}/global/firewalls/{name}` |
 //! | GET, POST | `/compute/v1/projects/{p}/global/securityPolicies` |
@@ -59,8 +62,10 @@
 //! Google's form `{"error": {"code", "message", "status", "errors": [{"domain", "reason", "message"}]}}`:
 //! 401 `UNAUTHENTICATED` (no or unknown bearer token), 400 `INVALID_ARGUMENT` (bad body or
 //! paging), 404 `NOT_FOUND`, 409 `ALREADY_EXISTS`, 412 `FAILED_PRECONDITION` with reason
-//! `conditionNotMet` (stale `fingerprint`), 429 `RESOURCE_EXHAUSTED` (injected). The token
-//! endpoint answers OAuth2's `{"error": "invalid_grant", "error_description"}` with 400.
+//! `conditionNotMet` (stale `fingerprint`), 429 `RESOURCE_EXHAUSTED` (injected), 403
+//! `PERMISSION_DENIED` (impersonating a service account the federated identity may not use).
+//! The token and STS endpoints answer OAuth2's `{"error": "invalid_grant"|"invalid_request",
+//! "error_description"}` with 400; a subject token is never echoed.
 
 mod handlers;
 pub mod seed;
@@ -71,7 +76,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::Router;
 use serde_json::{Value, json};
 
-pub use seed::{Seed, ServiceAccount};
+pub use seed::{Seed, ServiceAccount, WorkloadIdentityProvider};
 
 use crate::faults::Faults;
 use crate::server::{self, IdGen, ProviderStyle, RequestLog, RunningEmulator};
@@ -103,6 +108,8 @@ pub(crate) struct Store {
     pub(crate) seed: Seed,
     pub(crate) ids: IdGen,
     pub(crate) issued: HashSet<String>,
+    /// Federated tokens the STS issued, with the audience (pool provider) they came from.
+    pub(crate) federated: BTreeMap<String, String>,
     pub(crate) operations: BTreeMap<String, PendingOp>,
     pub(crate) operation_polls: u32,
     pub(crate) fail_next: Option<String>,
@@ -354,6 +361,7 @@ impl GcpEmulator {
             seed,
             ids: IdGen::new(),
             issued: HashSet::new(),
+            federated: BTreeMap::new(),
             operations: BTreeMap::new(),
             operation_polls: 1,
             fail_next: None,
@@ -398,6 +406,22 @@ impl GcpEmulator {
     /// Every token issued so far stops working (as when they expire); seeded tokens stay.
     pub fn revoke_tokens(&self) {
         self.shared.store().issued.clear();
+    }
+
+    /// The external identity provider issues a new token for the pool provider `audience`
+    /// (as EKS projects a service-account token): the STS will accept it.
+    pub fn mint_subject_token(&self, audience: &str) -> String {
+        let mut store = self.shared.store();
+        let token = format!("eyJ.subject-{}", store.ids.hex32());
+        if let Some(p) = store
+            .seed
+            .workload_identity_providers
+            .iter_mut()
+            .find(|p| p.audience == audience)
+        {
+            p.subject_tokens.push(token.clone());
+        }
+        token
     }
 
     /// Another writer changes the policy: its fingerprint moves on.

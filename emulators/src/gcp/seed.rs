@@ -16,6 +16,9 @@ pub struct Seed {
     pub tokens: Vec<String>,
     /// Whether the metadata server hands out tokens (a workload with Workload Identity).
     pub metadata_server: bool,
+    /// Workload identity pool providers whose subject tokens the STS endpoint exchanges
+    /// (Workload Identity Federation).
+    pub workload_identity_providers: Vec<WorkloadIdentityProvider>,
     /// Compute `Firewall` objects; `network` may be a name.
     pub firewalls: Vec<Value>,
     /// Compute `SecurityPolicy` objects; the default rule is added when missing.
@@ -36,4 +39,17 @@ pub struct ServiceAccount {
     pub client_email: String,
     /// `-----BEGIN RSA PUBLIC KEY-----` (PKCS#1) of the key pair.
     pub public_key_pem: String,
+}
+
+/// A workload identity pool provider: which external tokens it trusts, and which service
+/// accounts its federated tokens may act as (`roles/iam.workloadIdentityUser`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WorkloadIdentityProvider {
+    /// `//iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{pool}/providers/{provider}`.
+    pub audience: String,
+    /// The external identity provider's tokens (e.g. an EKS service-account JWT) it accepts.
+    pub subject_tokens: Vec<String>,
+    /// Emails of the service accounts its federated tokens may impersonate.
+    pub service_accounts: Vec<String>,
 }

@@ -1,5 +1,6 @@
 //! AWS, through the official SDK: EC2 (security-group rules, network ACLs, VPCs, flow logs),
-//! WAFv2 (web ACLs, IP sets), GuardDuty and CloudWatch alarms, one region per policy.
+//! WAFv2 (web ACLs, IP sets), GuardDuty and CloudWatch alarms: one region per policy block, or
+//! every region of the `CloudProvider` for a block without a region (see [`model::per_region`]).
 //!
 //! The SDK signs, retries (standard mode) and times out; [`interceptor`] adds the project's
 //! per-account rate limit and call counter. Everything that decides *what* differs is pure
@@ -9,7 +10,7 @@ pub mod interceptor;
 pub mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,8 +26,8 @@ use serde::Deserialize;
 
 use self::interceptor::{CallCounter, RateLimitedClient, error_code, sdk_error};
 use self::model::{
-    ALARMS, ALL_VPCS, AlarmObs, FINDINGS, FLOW_LOGS, FlowLogObs, GUARD_DUTY, GroupObs, IP_SETS,
-    NaclEntryObs, SgRuleObs, WEB_ACLS, WafRuleObs,
+    ALARMS, ALL_VPCS, AlarmObs, BLOCK, FINDINGS, FLOW_LOGS, FlowLogObs, GUARD_DUTY, GroupObs,
+    IP_SETS, NaclEntryObs, REGION, REGIONS, SgRuleObs, WEB_ACLS, WafRuleObs,
 };
 use super::{ApplyError, Observation, Provider, Target};
 use crate::api::aws::{Alarm, FlowLogRequirement, GuardDuty, IpSet, WafRule, WebAcl};
@@ -48,7 +49,6 @@ pub const DEFAULT_BURST: u32 = 50;
 const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
 /// Used only to build the shared configuration; every call names the policy's region.
 const FALLBACK_REGION: &str = "us-east-1";
-const BLOCK: &str = "block";
 const MONITORING: &str = "monitoring";
 
 /// `{"accessKeyId", "secretAccessKey", "sessionToken"?}` from the Secret.
@@ -61,26 +61,49 @@ struct StaticKeys {
     session_token: Option<String>,
 }
 
-/// One SDK client per service and region, sharing the config (credentials, endpoint, rate-
-/// limited HTTP client) and the call-counting interceptor.
+/// One SDK client per service and region, built on first use and kept: they share the config
+/// (credentials, endpoint, rate-limited HTTP client) and the call-counting interceptor.
 macro_rules! service_client {
     ($name:ident, $sdk:ident) => {
         fn $name(&self, region: &str) -> $sdk::Client {
-            let conf = $sdk::config::Builder::from(&self.config)
-                .region(Region::new(region.to_string()))
-                .interceptor(self.counter.clone())
-                .build();
-            $sdk::Client::from_conf(conf)
+            let mut cache = self
+                .clients
+                .$name
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache
+                .entry(region.to_string())
+                .or_insert_with(|| {
+                    let conf = $sdk::config::Builder::from(&self.config)
+                        .region(Region::new(region.to_string()))
+                        .interceptor(self.counter.clone())
+                        .build();
+                    $sdk::Client::from_conf(conf)
+                })
+                .clone()
         }
     };
 }
 
+/// The clients built so far, by region.
+#[derive(Default)]
+struct Clients {
+    ec2: Mutex<BTreeMap<String, aws_sdk_ec2::Client>>,
+    waf: Mutex<BTreeMap<String, aws_sdk_wafv2::Client>>,
+    guardduty: Mutex<BTreeMap<String, aws_sdk_guardduty::Client>>,
+    cloudwatch: Mutex<BTreeMap<String, aws_sdk_cloudwatch::Client>>,
+}
+
 pub struct Aws {
     config: SdkConfig,
+    clients: Clients,
     counter: CallCounter,
     /// The secret parts of a static credential, removed from every error message.
     secrets: Vec<SecretString>,
+    /// The region `verify` asks: the first of `regions`, or a fallback.
     region: String,
+    /// `CloudProvider.spec.regions`: what a policy block without a region covers.
+    regions: Vec<String>,
 }
 
 impl Aws {
@@ -150,9 +173,11 @@ impl Aws {
         }
         Ok(Self {
             config: loader.load().await,
+            clients: Clients::default(),
             counter: CallCounter::new(metrics),
             secrets,
             region,
+            regions: spec.regions.clone().unwrap_or_default(),
         })
     }
 
@@ -1543,53 +1568,79 @@ fn sdk_waf_rule(rule: &WafRule) -> Result<aws_sdk_wafv2::types::Rule, ProviderEr
 fn region_of(target: &Target) -> Result<&str, ProviderError> {
     target
         .ids
-        .get("region")
+        .get(REGION)
         .map(String::as_str)
         .ok_or_else(|| ProviderError::new(Category::InvalidSpec, "observe", "no region"))
 }
 
-#[async_trait]
-impl Provider for Aws {
-    fn provider_type(&self) -> ProviderType {
-        ProviderType::Aws
-    }
+/// Names the region in an error of a many-region read or write.
+fn in_region(region: &str, mut e: ProviderError) -> ProviderError {
+    e.message = format!("{region}: {}", e.message);
+    e
+}
 
-    /// `DescribeRegions` is signed and authorised like any EC2 call, reads nothing sensitive,
-    /// and works in moto (STS `GetCallerIdentity` would need one more service endpoint).
-    async fn verify(&self) -> Result<String, ProviderError> {
-        let out = self
-            .ec2(&self.region)
-            .describe_regions()
-            .region_names(&self.region)
-            .send()
-            .await
-            .map_err(|e| self.err("DescribeRegions", false, &e))?;
-        Ok(format!(
-            "credentials accepted; region {} answered ({} region(s) visible)",
-            self.region,
-            out.regions().len()
-        ))
-    }
+/// The regions of a target expanded by [`model::per_region`], or `None` for a one-region target.
+fn regions_of(target: &Target) -> Option<Vec<&str>> {
+    (!target.ids.contains_key(REGION))
+        .then(|| target.ids.get(REGIONS))
+        .flatten()
+        .map(|r| r.split(',').collect())
+}
 
-    async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
-        let region = region_of(target)?;
+/// One region's part of an expanded target, as a one-region target.
+fn region_target(target: &Target, region: &str) -> Target {
+    let mut ids = target.ids.clone();
+    ids.remove(REGIONS);
+    ids.insert(REGION.to_string(), region.to_string());
+    Target {
+        scope: format!("region {region}"),
+        ids,
+        desired: model::region_state(&target.desired, region),
+    }
+}
+
+impl Aws {
+    async fn observe_region(
+        &self,
+        region: &str,
+        target: &Target,
+    ) -> Result<Observation, ProviderError> {
         match target.ids.get(BLOCK).map(String::as_str) {
             Some(MONITORING) => self.observe_monitoring(region, target).await,
             _ => self.observe_firewall(region, target).await,
         }
     }
 
-    async fn apply(
+    /// Reads every region at once; one failed region fails the whole read, so a policy is
+    /// never reported in sync on the strength of the regions that happened to answer.
+    async fn observe_regions(
         &self,
+        regions: &[&str],
+        target: &Target,
+    ) -> Result<Observation, ProviderError> {
+        let reads = regions.iter().map(|region| async move {
+            let sub = region_target(target, region);
+            self.observe_region(region, &sub)
+                .await
+                .map(|obs| model::tag_region(region, obs))
+                .map_err(|e| in_region(region, e))
+        });
+        let mut out = Observation::default();
+        for obs in futures::future::try_join_all(reads).await? {
+            out.state.sections.extend(obs.state.sections);
+            out.findings.extend(obs.findings);
+        }
+        Ok(out)
+    }
+
+    async fn apply_region(
+        &self,
+        region: &str,
         target: &Target,
         observed: &Observation,
         plan: &[Change],
     ) -> Result<Vec<String>, ApplyError> {
         let mut applied = Vec::new();
-        let region = match region_of(target) {
-            Ok(r) => r,
-            Err(error) => return Err(ApplyError { applied, error }),
-        };
         let needs_groups = plan
             .iter()
             .any(|c| model::parse_sg_section(c.section()).is_some());
@@ -1666,6 +1717,99 @@ impl Provider for Aws {
             }
         }
         Ok(applied)
+    }
+
+    /// Applies an expanded target's plan region by region (in the order of `spec.regions`),
+    /// each with its own sections, and stops at the first region that fails.
+    async fn apply_regions(
+        &self,
+        regions: &[&str],
+        target: &Target,
+        observed: &Observation,
+        plan: &[Change],
+    ) -> Result<Vec<String>, ApplyError> {
+        let mut applied = Vec::new();
+        for region in regions {
+            let local: Vec<Change> = plan
+                .iter()
+                .filter_map(|c| model::change_in_region(c, region))
+                .collect();
+            if local.is_empty() {
+                continue;
+            }
+            let sub = region_target(target, region);
+            let sub_observed = Observation {
+                state: model::region_state(&observed.state, region),
+                findings: Vec::new(),
+            };
+            match self.apply_region(region, &sub, &sub_observed, &local).await {
+                Ok(done) => applied.extend(done.into_iter().map(|d| format!("{region}: {d}"))),
+                Err(e) => {
+                    applied.extend(e.applied.into_iter().map(|d| format!("{region}: {d}")));
+                    return Err(ApplyError {
+                        applied,
+                        error: in_region(region, e.error),
+                    });
+                }
+            }
+        }
+        Ok(applied)
+    }
+}
+
+#[async_trait]
+impl Provider for Aws {
+    fn provider_type(&self) -> ProviderType {
+        ProviderType::Aws
+    }
+
+    /// `DescribeRegions` is signed and authorised like any EC2 call, reads nothing sensitive,
+    /// and works in moto (STS `GetCallerIdentity` would need one more service endpoint).
+    async fn verify(&self) -> Result<String, ProviderError> {
+        let out = self
+            .ec2(&self.region)
+            .describe_regions()
+            .region_names(&self.region)
+            .send()
+            .await
+            .map_err(|e| self.err("DescribeRegions", false, &e))?;
+        Ok(format!(
+            "credentials accepted; region {} answered ({} region(s) visible)",
+            self.region,
+            out.regions().len()
+        ))
+    }
+
+    /// A block without a region becomes one set of sections per region of the account.
+    fn resolve(&self, target: &Target) -> Result<Target, ProviderError> {
+        model::per_region(target, &self.regions)
+            .map_err(|e| ProviderError::new(Category::InvalidSpec, "resolve", e.0))
+    }
+
+    async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
+        if let Some(regions) = regions_of(target) {
+            return self.observe_regions(&regions, target).await;
+        }
+        let region = region_of(target)?;
+        self.observe_region(region, target).await
+    }
+
+    async fn apply(
+        &self,
+        target: &Target,
+        observed: &Observation,
+        plan: &[Change],
+    ) -> Result<Vec<String>, ApplyError> {
+        if let Some(regions) = regions_of(target) {
+            return self.apply_regions(&regions, target, observed, plan).await;
+        }
+        match region_of(target) {
+            Ok(region) => self.apply_region(region, target, observed, plan).await,
+            Err(error) => Err(ApplyError {
+                applied: Vec::new(),
+                error,
+            }),
+        }
     }
 }
 

@@ -30,8 +30,8 @@ use crate::api::aws::{
 };
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
-use crate::core::{Item, Section, SectionKind, State};
-use crate::providers::{Finding, Target};
+use crate::core::{Change, Item, Section, SectionKind, State};
+use crate::providers::{Finding, Observation, Target};
 
 pub const WEB_ACLS: &str = "webAcls";
 pub const IP_SETS: &str = "ipSets";
@@ -42,6 +42,11 @@ pub const ALL_VPCS: &str = "allVpcs";
 pub const GUARD_DUTY: &str = "guardDuty";
 pub const DETECTOR: &str = "detector";
 pub const ALARMS: &str = "cloudWatchAlarms";
+
+/// Target ids: the block kind, its region, or (expanded) the comma-separated regions.
+pub const BLOCK: &str = "block";
+pub const REGION: &str = "region";
+pub const REGIONS: &str = "regions";
 
 pub const CODE_WORLD_OPEN: &str = "WorldOpenIngress";
 pub const CODE_NO_FLOW_LOG: &str = "VpcWithoutFlowLogs";
@@ -598,15 +603,32 @@ pub fn firewall_target(fw: &AwsFirewall) -> Result<Target, Invalid> {
             vec![Item::new(WORLD_OPEN).field("openIngress", Vec::<String>::new())],
         ));
     }
-    Ok(Target {
-        scope: format!("region {}", fw.region),
-        ids: [
-            ("region".to_string(), fw.region.clone()),
-            ("block".to_string(), "firewall".to_string()),
-        ]
-        .into(),
-        desired: state,
-    })
+    if fw.region.is_none() && state.sections.iter().any(|s| s.name != FINDINGS) {
+        return Err(Invalid(
+            "securityGroups, networkAcls, webAcls and ipSets are addressed by id in one region: \
+             set aws.region"
+                .into(),
+        ));
+    }
+    Ok(regional_target(fw.region.as_deref(), "firewall", state))
+}
+
+/// The target of one block: in its region, or (no region) in every region of the account,
+/// expanded later by [`per_region`] once the account's regions are known.
+fn regional_target(region: Option<&str>, block: &str, desired: State) -> Target {
+    let mut ids: BTreeMap<String, String> = [(BLOCK.to_string(), block.to_string())].into();
+    let scope = match region {
+        Some(r) => {
+            ids.insert(REGION.to_string(), r.to_string());
+            format!("region {r}")
+        }
+        None => "every region of the CloudProvider".to_string(),
+    };
+    Target {
+        scope,
+        ids,
+        desired,
+    }
 }
 
 // ---- desired: monitoring ------------------------------------------------------------------
@@ -673,15 +695,111 @@ pub fn monitoring_target(mon: &AwsMonitoring) -> Result<Target, Invalid> {
             unique(ALARMS, items)?,
         ));
     }
+    let per_id = mon.cloud_watch_alarms.is_some()
+        || mon.flow_logs.as_ref().is_some_and(|f| f.vpc_ids.is_some());
+    if mon.region.is_none() && per_id {
+        return Err(Invalid(
+            "cloudWatchAlarms and flowLogs.vpcIds are addressed by name or id in one region: \
+             set aws.region"
+                .into(),
+        ));
+    }
+    Ok(regional_target(mon.region.as_deref(), "monitoring", state))
+}
+
+// ---- every region -------------------------------------------------------------------------
+
+/// `eu-west-1/flowLogs`: a section of a block that covers every region.
+pub fn region_section(region: &str, section: &str) -> String {
+    format!("{region}/{section}")
+}
+
+/// `eu-west-1/flowLogs` → (`eu-west-1`, `flowLogs`).
+pub fn split_region_section(section: &str) -> Option<(&str, &str)> {
+    section.split_once('/')
+}
+
+/// Expands a block without a region into one copy of each section per region, so that every
+/// key (and so every drift entry) names its region.
+pub fn per_region(target: &Target, regions: &[String]) -> Result<Target, Invalid> {
+    if target.ids.contains_key(REGION) {
+        return Ok(target.clone());
+    }
+    if regions.is_empty() {
+        return Err(Invalid(
+            "the policy has no aws.region, so it covers every region of the CloudProvider, \
+             but the CloudProvider lists no spec.regions"
+                .into(),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut desired = State::default();
+    for region in regions {
+        if !seen.insert(region.as_str()) {
+            return Err(Invalid(format!(
+                "region {region} is listed twice in the CloudProvider's spec.regions"
+            )));
+        }
+        for section in &target.desired.sections {
+            desired.push(Section {
+                name: region_section(region, &section.name),
+                ..section.clone()
+            });
+        }
+    }
+    let mut ids = target.ids.clone();
+    ids.insert(REGIONS.to_string(), regions.join(","));
     Ok(Target {
-        scope: format!("region {}", mon.region),
-        ids: [
-            ("region".to_string(), mon.region.clone()),
-            ("block".to_string(), "monitoring".to_string()),
-        ]
-        .into(),
-        desired: state,
+        scope: format!("regions {}", regions.join(", ")),
+        ids,
+        desired,
     })
+}
+
+/// The sections of one region of an expanded target, under their one-region names.
+pub fn region_state(state: &State, region: &str) -> State {
+    let mut out = State::default();
+    for section in &state.sections {
+        if let Some((r, name)) = split_region_section(&section.name)
+            && r == region
+        {
+            out.push(Section {
+                name: name.to_string(),
+                ..section.clone()
+            });
+        }
+    }
+    out
+}
+
+/// A change of an expanded target in `region`, under its one-region section name.
+pub fn change_in_region(change: &Change, region: &str) -> Option<Change> {
+    let (r, name) = split_region_section(change.section())?;
+    if r != region {
+        return None;
+    }
+    let section = name.to_string();
+    Some(match change.clone() {
+        Change::Create { key, .. } => Change::Create { section, key },
+        Change::Update { key, fields, .. } => Change::Update {
+            section,
+            key,
+            fields,
+        },
+        Change::Delete { key, .. } => Change::Delete { section, key },
+        Change::Reorder { .. } => Change::Reorder { section },
+    })
+}
+
+/// One region's observation, renamed into the expanded target's sections and subjects.
+pub fn tag_region(region: &str, mut obs: Observation) -> Observation {
+    for section in &mut obs.state.sections {
+        section.name = region_section(region, &section.name);
+    }
+    for finding in &mut obs.findings {
+        finding.subject = region_section(region, &finding.subject);
+    }
+    obs
 }
 
 fn desired_alarm(a: &Alarm) -> Item {
@@ -1068,7 +1186,7 @@ mod tests {
         ];
         let all = requirement(json!({"allVpcs": true}));
         let mon = |req: &FlowLogRequirement| AwsMonitoring {
-            region: "eu-west-1".into(),
+            region: Some("eu-west-1".into()),
             flow_logs: Some(req.clone()),
             guard_duty: None,
             cloud_watch_alarms: None,
@@ -1196,5 +1314,177 @@ mod tests {
             Some(("vpc-1/web", true))
         );
         assert_eq!(parse_nacl_section("networkAcls[acl-1]"), Some("acl-1"));
+    }
+
+    fn monitoring_block(value: Value) -> Result<Target, Invalid> {
+        let mon: AwsMonitoring = serde_json::from_value(value).expect("monitoring block");
+        monitoring_target(&mon)
+    }
+
+    const S3: &str = "arn:aws:s3:::central-flow-logs";
+
+    #[test]
+    fn blocks_without_a_region_allow_only_region_wide_controls() {
+        let flow = |extra: Value| {
+            let mut f = json!({"trafficType": "ALL", "destinationType": "s3", "destination": S3});
+            if let (Some(f), Some(extra)) = (f.as_object_mut(), extra.as_object()) {
+                f.extend(extra.clone());
+            }
+            f
+        };
+        let monitoring_cases = [
+            (json!({"guardDuty": {"enabled": true}}), true),
+            (json!({"flowLogs": flow(json!({"allVpcs": true}))}), true),
+            (
+                json!({"flowLogs": flow(json!({"vpcIds": ["vpc-0a1b2c3d"]}))}),
+                false,
+            ),
+            (
+                json!({"cloudWatchAlarms": [{"name": "a", "namespace": "N", "metricName": "M",
+                "statistic": "Sum", "period": 60, "evaluationPeriods": 1, "threshold": 1.0,
+                "comparisonOperator": "GreaterThanThreshold"}]}),
+                false,
+            ),
+        ];
+        for (block, ok) in monitoring_cases {
+            let got = monitoring_block(block.clone());
+            assert_eq!(got.is_ok(), ok, "{block}: {:?}", got.err());
+            if let Ok(t) = got {
+                assert!(!t.ids.contains_key(REGION), "{block}");
+            }
+        }
+        let firewall_cases = [
+            (json!({"findings": {"worldOpenIngress": "Forbid"}}), true),
+            (json!({"findings": {"worldOpenIngress": "Report"}}), true),
+            (
+                json!({"securityGroups": [{"groupId": "sg-0123456789abcdef0", "ingress": []}]}),
+                false,
+            ),
+            (
+                json!({"networkAcls": [{"networkAclId": "acl-0123456789abcdef0", "entries": []}]}),
+                false,
+            ),
+            (json!({"ipSets": []}), false),
+            (json!({"webAcls": []}), false),
+        ];
+        for (block, ok) in firewall_cases {
+            assert_eq!(firewall_target(&fw(block.clone())).is_ok(), ok, "{block}");
+        }
+    }
+
+    #[test]
+    fn a_block_without_region_expands_to_every_region_of_the_account() {
+        let t = monitoring_block(json!({"guardDuty": {"enabled": true},
+            "flowLogs": {"allVpcs": true, "trafficType": "ALL", "destinationType": "s3", "destination": S3}}))
+        .expect("target");
+        let regions = ["eu-west-1".to_string(), "us-east-1".into()];
+        // (the account's regions, the expanded section names or the error's words)
+        type Want<'a> = Result<Vec<&'a str>, &'a str>;
+        let cases: [(&[String], Want); 3] = [
+            (
+                &regions,
+                Ok(vec![
+                    "eu-west-1/flowLogs",
+                    "eu-west-1/guardDuty",
+                    "us-east-1/flowLogs",
+                    "us-east-1/guardDuty",
+                ]),
+            ),
+            (&[], Err("lists no spec.regions")),
+            (
+                &["eu-west-1".to_string(), "eu-west-1".into()],
+                Err("listed twice"),
+            ),
+        ];
+        for (given, want) in cases {
+            let got = per_region(&t, given);
+            match (got, want) {
+                (Ok(expanded), Ok(names)) => {
+                    let got: Vec<&str> = expanded
+                        .desired
+                        .sections
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect();
+                    assert_eq!(got, names);
+                    assert_eq!(
+                        expanded.ids.get(REGIONS).map(String::as_str),
+                        Some("eu-west-1,us-east-1")
+                    );
+                    assert_eq!(
+                        region_state(&expanded.desired, "us-east-1"),
+                        t.desired,
+                        "one region's part is the block as written"
+                    );
+                }
+                (Err(e), Err(text)) => assert!(e.0.contains(text), "{}", e.0),
+                (got, want) => panic!("{given:?}: got {got:?}, want {want:?}"),
+            }
+        }
+        // A block with a region is left as it is, whatever the account's regions.
+        let one = monitoring_block(json!({"region": "eu-west-1", "guardDuty": {"enabled": true}}))
+            .expect("target");
+        let same = per_region(&one, &regions).expect("unchanged");
+        assert_eq!(
+            (same.desired, same.ids),
+            (one.desired.clone(), one.ids.clone())
+        );
+    }
+
+    #[test]
+    fn drift_findings_and_changes_name_their_region() {
+        let t = monitoring_block(json!({"guardDuty": {"enabled": true}})).expect("target");
+        let regions = ["eu-west-1".to_string(), "us-east-1".into()];
+        let expanded = per_region(&t, &regions).expect("expanded");
+        let detector = |enabled: bool| {
+            Section::new(
+                GUARD_DUTY,
+                SectionKind::Settings,
+                vec![Item::new(DETECTOR).field("enabled", enabled)],
+            )
+        };
+        let read = |region: &str, enabled: bool, vpc: &str| {
+            tag_region(
+                region,
+                Observation {
+                    state: State {
+                        sections: vec![detector(enabled)],
+                    },
+                    findings: flow_log_findings(&[vpc.to_string()], &[]),
+                },
+            )
+        };
+        let mut observed = read("eu-west-1", true, "vpc-1");
+        let other = read("us-east-1", false, "vpc-2");
+        observed.state.sections.extend(other.state.sections);
+        observed.findings.extend(other.findings);
+        let d = diff(&expanded.desired, &observed.state, Undeclared::Report);
+        let paths: Vec<&str> = d.drift.iter().map(|x| x.path.as_str()).collect();
+        assert_eq!(paths, ["us-east-1/guardDuty[detector].enabled"]);
+        let subjects: Vec<&str> = observed
+            .findings
+            .iter()
+            .map(|f| f.subject.as_str())
+            .collect();
+        assert_eq!(subjects, ["eu-west-1/vpc-1", "us-east-1/vpc-2"]);
+        let cases = [
+            ("eu-west-1", None),
+            (
+                "us-east-1",
+                Some(Change::Update {
+                    section: GUARD_DUTY.into(),
+                    key: DETECTOR.into(),
+                    fields: vec!["enabled".into()],
+                }),
+            ),
+        ];
+        for (region, want) in cases {
+            let got: Vec<Change> = d
+                .plan
+                .iter()
+                .filter_map(|c| change_in_region(c, region))
+                .collect();
+            assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "{region}");
+        }
     }
 }

@@ -3,7 +3,13 @@
 //! - a service-account key JSON (from the Secret): an RS256-signed JWT is exchanged at the
 //!   key's `token_uri` (grant `urn:ietf:params:oauth:grant-type:jwt-bearer`);
 //! - `source: Ambient`: the metadata server (GKE Workload Identity, GCE), whose host can be
-//!   overridden with `GCE_METADATA_HOST` as in Google's libraries.
+//!   overridden with `GCE_METADATA_HOST` as in Google's libraries;
+//! - an `external_account` credential configuration (Workload Identity Federation: EKS, AKS,
+//!   GitHub Actions or any OIDC/SAML issuer → GCP): the workload's own token, read from
+//!   `credential_source.file` or `.url`, is exchanged at the Security Token Service
+//!   (RFC 8693 token exchange), and the federated token optionally exchanged again for a
+//!   service account's token (`service_account_impersonation_url`, IAM Credentials
+//!   `generateAccessToken`).
 //!
 //! The token is cached in a [`SharedToken`] that every API client presents, and refreshed a
 //! minute before it expires. Keys and tokens are only ever held as [`SecretString`]s.
@@ -41,7 +47,77 @@ pub enum Source {
         /// `http://HOST` of the metadata server.
         base_url: String,
     },
+    External(ExternalAccount),
 }
+
+/// An `external_account` credential configuration. It holds no secret itself: it says where
+/// the workload's token is and where to exchange it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExternalAccount {
+    /// The workload identity pool provider, `//iam.googleapis.com/projects/…/providers/…`.
+    pub audience: String,
+    /// e.g. `urn:ietf:params:oauth:token-type:jwt`.
+    pub subject_token_type: String,
+    /// The STS token endpoint (`https://sts.googleapis.com/v1/token`).
+    pub token_url: String,
+    pub subject: SubjectSource,
+    /// `…/serviceAccounts/{email}:generateAccessToken`, to act as that service account.
+    pub impersonation_url: Option<String>,
+    /// Lifetime asked for the impersonated token (default 3600 s).
+    pub impersonation_lifetime: u64,
+}
+
+/// Where the workload's own (subject) token is read, at every exchange.
+#[derive(Clone, PartialEq)]
+pub enum SubjectSource {
+    /// A file the platform keeps fresh (EKS/AKS projected service-account tokens).
+    File { path: String, format: SubjectFormat },
+    /// A local URL (e.g. Azure IMDS), fetched with these headers.
+    Url {
+        url: String,
+        headers: Vec<(String, String)>,
+        format: SubjectFormat,
+    },
+}
+
+/// Header values are left out: they may carry a credential.
+impl std::fmt::Debug for SubjectSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File { path, format } => f
+                .debug_struct("File")
+                .field("path", path)
+                .field("format", format)
+                .finish(),
+            Self::Url {
+                url,
+                headers,
+                format,
+            } => f
+                .debug_struct("Url")
+                .field("url", url)
+                .field(
+                    "headers",
+                    &headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                )
+                .field("format", format)
+                .finish(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SubjectFormat {
+    /// The whole content is the token.
+    Text,
+    /// A JSON object; the token is this field.
+    Json { field: String },
+}
+
+const STS_TOKEN_URL: &str = "https://sts.googleapis.com/v1/token";
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const DEFAULT_IMPERSONATION_LIFETIME: u64 = 3600;
 
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,12 +130,184 @@ impl std::fmt::Debug for Source {
                 .debug_struct("Metadata")
                 .field("base_url", base_url)
                 .finish(),
+            Self::External(account) => account.fmt(f),
         }
     }
 }
 
 fn rejected(message: impl Into<String>) -> ProviderError {
     ProviderError::new(Category::CredentialsRejected, "get_access_token", message)
+}
+
+fn missing(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(Category::CredentialsMissing, "get_access_token", message)
+}
+
+fn unsupported(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(Category::ProviderNotSupported, "get_access_token", message)
+}
+
+/// The credential configuration names the URLs its tokens are sent to; like the CRD's
+/// `endpoint`, they must be https (plain http only to this host, for emulators).
+fn checked_url(field: &str, url: &str) -> Result<String, ProviderError> {
+    checked(
+        field,
+        url,
+        &["http://localhost", "http://127.0.0.1", "http://[::1]"],
+    )
+}
+
+/// A subject token URL may also be the link-local instance metadata service (Azure IMDS
+/// answers plain http on 169.254.169.254; the request never leaves the host).
+fn checked_source_url(url: &str) -> Result<String, ProviderError> {
+    checked(
+        "credential_source.url",
+        url,
+        &[
+            "http://localhost",
+            "http://127.0.0.1",
+            "http://[::1]",
+            "http://169.254.169.254",
+        ],
+    )
+}
+
+fn checked(field: &str, url: &str, plain_ok: &[&str]) -> Result<String, ProviderError> {
+    let plain = plain_ok.iter().any(|p| {
+        url.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+    });
+    if url.starts_with("https://") || plain {
+        Ok(url.to_string())
+    } else {
+        Err(rejected(format!(
+            "{field} must be an https URL (plain http only to this host)"
+        )))
+    }
+}
+
+impl ExternalAccount {
+    /// Reads the fields of an `external_account` configuration, as Google's libraries do.
+    pub fn from_json(v: &Value) -> Result<Self, ProviderError> {
+        let text = |name: &str| v.get(name).and_then(Value::as_str).map(str::to_string);
+        let audience = text("audience")
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| rejected("the external_account configuration has no audience"))?;
+        let subject_token_type = text("subject_token_type").ok_or_else(|| {
+            rejected("the external_account configuration has no subject_token_type")
+        })?;
+        if subject_token_type == "urn:ietf:params:aws:token-type:aws4_request" {
+            return Err(unsupported(
+                "AWS-signed subject tokens (credential_source.environment_id aws1) are not supported; use an OIDC token file (e.g. the EKS projected service-account token)",
+            ));
+        }
+        if text("workforce_pool_user_project").is_some() {
+            return Err(unsupported(
+                "workforce pool (user) credentials are not supported; use a workload identity pool",
+            ));
+        }
+        let token_url = checked_url(
+            "token_url",
+            &text("token_url").unwrap_or_else(|| STS_TOKEN_URL.to_string()),
+        )?;
+        let source = v
+            .get("credential_source")
+            .filter(|s| s.is_object())
+            .ok_or_else(|| {
+                rejected("the external_account configuration has no credential_source")
+            })?;
+        let format = match source.get("format") {
+            None => SubjectFormat::Text,
+            Some(f) => match f.get("type").and_then(Value::as_str) {
+                None | Some("text") => SubjectFormat::Text,
+                Some("json") => SubjectFormat::Json {
+                    field: f
+                        .get("subject_token_field_name")
+                        .and_then(Value::as_str)
+                        .filter(|n| !n.is_empty())
+                        .ok_or_else(|| {
+                            rejected("credential_source.format json needs subject_token_field_name")
+                        })?
+                        .to_string(),
+                },
+                Some(other) => {
+                    return Err(rejected(format!(
+                        "credential_source.format.type {other:?} is neither text nor json"
+                    )));
+                }
+            },
+        };
+        let field = |name: &str| source.get(name).and_then(Value::as_str).map(str::to_string);
+        let subject = if let Some(path) = field("file") {
+            SubjectSource::File { path, format }
+        } else if let Some(url) = field("url") {
+            let headers = source
+                .get("headers")
+                .and_then(Value::as_object)
+                .map(|h| {
+                    h.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            SubjectSource::Url {
+                url: checked_source_url(&url)?,
+                headers,
+                format,
+            }
+        } else if source.get("executable").is_some() || source.get("environment_id").is_some() {
+            return Err(unsupported(
+                "executable- and AWS-sourced external-account credentials are not supported; use credential_source.file or .url",
+            ));
+        } else {
+            return Err(rejected("credential_source needs file or url"));
+        };
+        let impersonation_url = text("service_account_impersonation_url")
+            .map(|u| checked_url("service_account_impersonation_url", &u))
+            .transpose()?;
+        let impersonation_lifetime = v
+            .get("service_account_impersonation")
+            .and_then(|i| i.get("token_lifetime_seconds"))
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_IMPERSONATION_LIFETIME);
+        if !(600..=43200).contains(&impersonation_lifetime) {
+            return Err(rejected(
+                "service_account_impersonation.token_lifetime_seconds must be 600..43200",
+            ));
+        }
+        Ok(Self {
+            audience,
+            subject_token_type,
+            token_url,
+            subject,
+            impersonation_url,
+            impersonation_lifetime,
+        })
+    }
+}
+
+/// The token inside a subject-token document, as the configuration's format says.
+pub fn subject_from(content: &str, format: &SubjectFormat) -> Result<SecretString, ProviderError> {
+    let token = match format {
+        SubjectFormat::Text => content.trim().to_string(),
+        SubjectFormat::Json { field } => {
+            // Parse errors are not quoted: they could echo the token.
+            let v: Value = serde_json::from_str(content)
+                .map_err(|_| missing("the subject token source did not answer JSON"))?;
+            v.get(field)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    missing(format!(
+                        "the subject token JSON has no string field {field:?}"
+                    ))
+                })?
+        }
+    };
+    if token.is_empty() {
+        return Err(missing("the subject token is empty"));
+    }
+    Ok(SecretString::new(token))
 }
 
 impl Source {
@@ -70,13 +318,7 @@ impl Source {
         let field = |name: &str| v.get(name).and_then(Value::as_str).map(str::to_string);
         match field("type").as_deref() {
             Some("service_account") | None => {}
-            Some("external_account") => {
-                return Err(ProviderError::new(
-                    Category::ProviderNotSupported,
-                    "get_access_token",
-                    "external-account (workload identity federation) credentials are not supported yet; use a service-account key or source: Ambient",
-                ));
-            }
+            Some("external_account") => return ExternalAccount::from_json(&v).map(Self::External),
             Some(other) => {
                 return Err(rejected(format!(
                     "credential type {other:?} is not a service-account key"
@@ -168,6 +410,9 @@ pub fn signed_assertion(
 pub struct Authenticator {
     source: Source,
     http: HttpClient,
+    /// For the clients an external account needs besides the token endpoint.
+    settings: HttpSettings,
+    metrics: Option<Arc<Metrics>>,
     slot: SharedToken,
     valid_until: Mutex<Option<Instant>>,
 }
@@ -181,10 +426,13 @@ impl Authenticator {
         settings.base_url = match &source {
             Source::ServiceAccount { token_uri, .. } => token_uri.clone(),
             Source::Metadata { base_url } => base_url.clone(),
+            Source::External(account) => account.token_url.clone(),
         };
         Ok(Self {
             source,
-            http: HttpClient::new(settings, Auth::None, metrics)?,
+            http: HttpClient::new(settings.clone(), Auth::None, metrics.clone())?,
+            settings,
+            metrics,
             slot: Arc::new(std::sync::RwLock::new(SecretString::new(""))),
             valid_until: Mutex::new(None),
         })
@@ -235,6 +483,7 @@ impl Authenticator {
             }
             Source::Metadata { .. } => Request::get("get_access_token", METADATA_TOKEN_PATH)
                 .header("metadata-flavor", "Google"),
+            Source::External(account) => return self.fetch_external(account).await,
         };
         let (status, body) = self.http.send_json(&req).await.map_err(|e| {
             // A refused grant is an OAuth2 400 (`invalid_grant`): the credential is at fault.
@@ -266,6 +515,123 @@ impl Authenticator {
             .unwrap_or(300);
         Ok((SecretString::new(token), Duration::from_secs(lifetime)))
     }
+
+    fn client(&self, base_url: &str, auth: Auth) -> Result<HttpClient, ProviderError> {
+        let settings = HttpSettings {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            ..self.settings.clone()
+        };
+        HttpClient::new(settings, auth, self.metrics.clone())
+    }
+
+    /// The workload's own token, read afresh at every exchange (the platform rotates it).
+    async fn subject_token(&self, source: &SubjectSource) -> Result<SecretString, ProviderError> {
+        match source {
+            SubjectSource::File { path, format } => {
+                let content = tokio::fs::read_to_string(path).await.map_err(|e| {
+                    missing(format!(
+                        "credential_source.file {path}: cannot be read ({})",
+                        e.kind()
+                    ))
+                })?;
+                subject_from(&content, format)
+            }
+            SubjectSource::Url {
+                url,
+                headers,
+                format,
+            } => {
+                let mut req = Request::get("get_subject_token", "");
+                for (name, value) in headers {
+                    req = req.header(name.clone(), value.clone());
+                }
+                let resp = self.client(url, Auth::None)?.send(&req).await?;
+                if resp.status == 404 {
+                    return Err(missing("credential_source.url answered 404"));
+                }
+                subject_from(&String::from_utf8_lossy(&resp.body), format)
+            }
+        }
+    }
+
+    /// Subject token → STS federated token → (optionally) the service account's token.
+    async fn fetch_external(
+        &self,
+        account: &ExternalAccount,
+    ) -> Result<(SecretString, Duration), ProviderError> {
+        let subject = self.subject_token(&account.subject).await?;
+        // A refused exchange is the credential's fault; whatever the STS echoes, the subject
+        // token never reaches the error.
+        let refused = |e: ProviderError| {
+            let mut e = match e.category {
+                Category::WriteRejected | Category::BadResponse => rejected(e.message),
+                _ => e,
+            };
+            e.message = subject.redact(&e.message);
+            e
+        };
+        let req = Request::new(Method::POST, "sts_token_exchange", "").form(vec![
+            ("grant_type".into(), TOKEN_EXCHANGE.into()),
+            ("audience".into(), account.audience.clone()),
+            ("scope".into(), SCOPE.into()),
+            ("requested_token_type".into(), ACCESS_TOKEN_TYPE.into()),
+            (
+                "subject_token_type".into(),
+                account.subject_token_type.clone(),
+            ),
+            ("subject_token".into(), subject.expose().to_string()),
+        ]);
+        let (_, body) = self.http.send_json(&req).await.map_err(refused)?;
+        let federated = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(SecretString::new)
+            .ok_or_else(|| {
+                ProviderError::new(
+                    Category::BadResponse,
+                    "sts_token_exchange",
+                    "answer without access_token",
+                )
+            })?;
+        let federated_lifetime = body
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .unwrap_or(300);
+        let Some(url) = &account.impersonation_url else {
+            return Ok((federated, Duration::from_secs(federated_lifetime)));
+        };
+        // The federated token is this client's bearer, so the layer redacts it from errors.
+        let iam = self.client(url, Auth::Bearer(federated))?;
+        let req = Request::new(Method::POST, "generate_access_token", "").json(json!({
+            "scope": [SCOPE],
+            "lifetime": format!("{}s", account.impersonation_lifetime),
+        }));
+        let (status, body) = iam.send_json(&req).await.map_err(refused)?;
+        if status == 404 {
+            return Err(rejected(
+                "service_account_impersonation_url answered 404 (no such service account?)",
+            ));
+        }
+        let token = body
+            .get("accessToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ProviderError::new(
+                    Category::BadResponse,
+                    "generate_access_token",
+                    "answer without accessToken",
+                )
+            })?;
+        let lifetime = body
+            .get("expireTime")
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .and_then(|t| u64::try_from(t.as_second() - jiff::Timestamp::now().as_second()).ok())
+            .unwrap_or(account.impersonation_lifetime);
+        Ok((SecretString::new(token), Duration::from_secs(lifetime)))
+    }
 }
 
 #[cfg(test)]
@@ -286,7 +652,7 @@ mod tests {
             ),
             (
                 r#"{"type":"external_account"}"#,
-                Category::ProviderNotSupported,
+                Category::CredentialsRejected,
             ),
         ];
         for (key, want) in cases {
@@ -301,7 +667,7 @@ mod tests {
     fn metadata_host_override() {
         let base = |s: Source| match s {
             Source::Metadata { base_url } => base_url,
-            Source::ServiceAccount { .. } => String::new(),
+            Source::ServiceAccount { .. } | Source::External(_) => String::new(),
         };
         assert_eq!(
             base(Source::metadata(None)),
@@ -315,5 +681,167 @@ mod tests {
             base(Source::metadata(Some(""))),
             "http://metadata.google.internal"
         );
+    }
+
+    const AUDIENCE: &str =
+        "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/eks";
+
+    fn external(extra: Value) -> Result<ExternalAccount, ProviderError> {
+        let mut v = json!({"type": "external_account", "audience": AUDIENCE,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "credential_source": {"file": "/var/run/secrets/token"}});
+        if let (Some(o), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(extra.clone());
+        }
+        ExternalAccount::from_json(&v)
+    }
+
+    #[test]
+    fn external_account_configurations_are_read_as_google_documents_them() {
+        let file = SubjectSource::File {
+            path: "/var/run/secrets/token".into(),
+            format: SubjectFormat::Text,
+        };
+        let ok = external(json!({})).expect("minimal");
+        assert_eq!(
+            (
+                ok.token_url.as_str(),
+                &ok.subject,
+                ok.impersonation_url.as_deref()
+            ),
+            ("https://sts.googleapis.com/v1/token", &file, None)
+        );
+        let imds = json!({"credential_source": {"url": "http://169.254.169.254/metadata/identity/oauth2/token",
+            "headers": {"Metadata": "True"},
+            "format": {"type": "json", "subject_token_field_name": "access_token"}}});
+        assert!(
+            external(imds).is_ok(),
+            "the link-local metadata service may be plain http"
+        );
+        let remote = json!({"credential_source": {"url": "http://tokens.example.com/token"}});
+        assert_eq!(
+            external(remote).err().map(|e| e.category),
+            Some(Category::CredentialsRejected),
+            "other plain-http sources are refused"
+        );
+        let link_local_sts = json!({"token_url": "http://169.254.169.254/v1/token"});
+        assert_eq!(
+            external(link_local_sts).err().map(|e| e.category),
+            Some(Category::CredentialsRejected),
+            "tokens are only ever sent over https"
+        );
+        let url = external(json!({"credential_source": {"url": "http://127.0.0.1:8080/token",
+            "headers": {"Metadata": "True"},
+            "format": {"type": "json", "subject_token_field_name": "access_token"}},
+            "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@p.iam.gserviceaccount.com:generateAccessToken",
+            "service_account_impersonation": {"token_lifetime_seconds": 1200}}))
+        .expect("url");
+        assert_eq!(
+            url.subject,
+            SubjectSource::Url {
+                url: "http://127.0.0.1:8080/token".into(),
+                headers: vec![("Metadata".into(), "True".into())],
+                format: SubjectFormat::Json {
+                    field: "access_token".into()
+                },
+            }
+        );
+        assert_eq!(url.impersonation_lifetime, 1200);
+        let with_secret = external(
+            json!({"credential_source": {"url": "https://idp.example.com/token",
+            "headers": {"Authorization": "Bearer sekrit"}}}),
+        )
+        .expect("url with a credential header");
+        let shown = format!("{with_secret:?}");
+        assert!(
+            shown.contains("Authorization") && !shown.contains("sekrit"),
+            "{shown}"
+        );
+        let cases = [
+            (json!({"audience": ""}), Category::CredentialsRejected),
+            (
+                json!({"credential_source": {}}),
+                Category::CredentialsRejected,
+            ),
+            (
+                json!({"credential_source": {"file": "/t", "format": {"type": "json"}}}),
+                Category::CredentialsRejected,
+            ),
+            (
+                json!({"credential_source": {"file": "/t", "format": {"type": "yaml"}}}),
+                Category::CredentialsRejected,
+            ),
+            (
+                json!({"token_url": "http://sts.example.com/v1/token"}),
+                Category::CredentialsRejected,
+            ),
+            (
+                json!({"credential_source": {"environment_id": "aws1", "region_url": "http://169.254.169.254"}}),
+                Category::ProviderNotSupported,
+            ),
+            (
+                json!({"credential_source": {"executable": {"command": "/bin/token"}}}),
+                Category::ProviderNotSupported,
+            ),
+            (
+                json!({"workforce_pool_user_project": "p"}),
+                Category::ProviderNotSupported,
+            ),
+            (
+                json!({"service_account_impersonation": {"token_lifetime_seconds": 60}}),
+                Category::CredentialsRejected,
+            ),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(
+                external(extra.clone()).err().map(|e| e.category),
+                Some(want),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn subject_tokens_are_read_as_text_or_a_json_field_without_echoing_them() {
+        let json_format = SubjectFormat::Json {
+            field: "id_token".into(),
+        };
+        let cases = [
+            (
+                "eyJ.sekrit.sig\n",
+                SubjectFormat::Text,
+                Ok("eyJ.sekrit.sig"),
+            ),
+            (
+                r#"{"id_token": "eyJ.sekrit"}"#,
+                json_format.clone(),
+                Ok("eyJ.sekrit"),
+            ),
+            (
+                r#"{"access_token": "sekrit"}"#,
+                json_format.clone(),
+                Err(Category::CredentialsMissing),
+            ),
+            (
+                "not json sekrit",
+                json_format,
+                Err(Category::CredentialsMissing),
+            ),
+            (
+                "  \n",
+                SubjectFormat::Text,
+                Err(Category::CredentialsMissing),
+            ),
+        ];
+        for (content, format, want) in cases {
+            match (subject_from(content, &format), want) {
+                (Ok(token), Ok(text)) => assert_eq!(token.expose(), text),
+                (Err(e), Err(category)) => {
+                    assert_eq!(e.category, category, "{content}");
+                    assert!(!e.to_string().contains("sekrit"), "{e}");
+                }
+                (got, want) => panic!("{content}: {:?} vs {want:?}", got.map(|_| ())),
+            }
+        }
     }
 }

@@ -41,6 +41,10 @@ const MAX_PAGES: u32 = 200;
 pub struct Options {
     /// `GCE_METADATA_HOST`: host[:port] (or URL) of the metadata server for `source: Ambient`.
     pub metadata_host: Option<String>,
+    /// `GOOGLE_APPLICATION_CREDENTIALS`: for `source: Ambient`, a credential file used instead
+    /// of the metadata server (typically an `external_account` configuration mounted from a
+    /// ConfigMap, as Google's libraries read it).
+    pub credentials_file: Option<String>,
     /// How long to wait for a Compute operation; default 120 s.
     pub operation_timeout: Option<Duration>,
     /// Overrides the HTTP settings (retries, backoff) of every client.
@@ -65,6 +69,9 @@ impl Gcp {
     ) -> Result<Self, Error> {
         let options = Options {
             metadata_host: std::env::var("GCE_METADATA_HOST").ok(),
+            credentials_file: std::env::var("GOOGLE_APPLICATION_CREDENTIALS")
+                .ok()
+                .filter(|p| !p.trim().is_empty()),
             ..Options::default()
         };
         Self::connect_with(spec, credential, metrics, options)
@@ -82,7 +89,18 @@ impl Gcp {
             .filter(|p| !p.trim().is_empty())
             .ok_or_else(|| Error::InvalidSpec("GCP needs accountId (the project id)".into()))?;
         let source = match (&spec.credentials.source, credential) {
-            (CredentialSource::Ambient, _) => Source::metadata(options.metadata_host.as_deref()),
+            (CredentialSource::Ambient, _) => match &options.credentials_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        Error::CredentialsMissing(format!(
+                            "GOOGLE_APPLICATION_CREDENTIALS {path}: cannot be read ({})",
+                            e.kind()
+                        ))
+                    })?;
+                    Source::from_key_json(&SecretString::new(text))?
+                }
+                None => Source::metadata(options.metadata_host.as_deref()),
+            },
             (CredentialSource::Secret, Some(key)) => Source::from_key_json(&key)?,
             (CredentialSource::Secret, None) => {
                 return Err(Error::CredentialsMissing(

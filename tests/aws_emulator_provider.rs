@@ -1,0 +1,631 @@
+//! The AWS client (official SDK, one endpoint override) against the in-process Rust AWS
+//! emulator (`perimeter_emulators::aws`): CloudWatch alarms over Smithy RPCv2 CBOR (which moto
+//! does not route), paging across several pages (page size 2), flow logs with `Unsuccessful`
+//! items, GuardDuty, throttling, and an access key the account does not know. moto stays the
+//! independent reference in tests/aws_provider.rs.
+
+use std::sync::Arc;
+
+use perimeter::api::aws::AwsFirewall;
+use perimeter::api::aws::AwsMonitoring;
+use perimeter::api::{CloudProviderSpec, Mode, UnmanagedPolicy};
+use perimeter::error::Category;
+use perimeter::providers::aws::{Aws, firewall_target, monitoring_target};
+use perimeter::providers::{Provider, Target};
+use perimeter::reconcile::sync;
+use perimeter::{Metrics, SecretString};
+use perimeter_emulators::aws::{AwsEmulator, Seed};
+use perimeter_emulators::faults::{Fault, FaultRule};
+use perimeter_emulators::server::RunningEmulator;
+use serde_json::{Value, json};
+
+const REGION: &str = "eu-west-1";
+const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+const SECRET_KEY: &str = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+const ROLE: &str = "arn:aws:iam::123456789012:role/flow-logs";
+const LOG_GROUP: &str = "arn:aws:logs:eu-west-1:123456789012:log-group:vpc-flow:*";
+const SNS: &str = "arn:aws:sns:eu-west-1:123456789012:security-alerts";
+
+fn seed() -> Seed {
+    serde_json::from_value(json!({
+        "accountId": "123456789012",
+        "region": REGION,
+        "accessKeys": [{"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}],
+        "pageSize": 2,
+        "vpcs": [{"vpcId": "vpc-a", "cidrBlock": "10.0.0.0/16"},
+                 {"vpcId": "vpc-b", "cidrBlock": "10.1.0.0/16"},
+                 {"vpcId": "vpc-c", "cidrBlock": "10.2.0.0/16"}],
+        "securityGroups": [
+            {"groupId": "sg-web", "groupName": "web", "vpcId": "vpc-a", "ingress": [
+                {"ruleId": "sgr-ssh", "protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"},
+                {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "10.0.0.0/8", "description": "old"}]},
+            {"groupName": "db", "vpcId": "vpc-a", "ingress": [
+                {"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrIpv4": "10.0.0.0/16"}]},
+            {"groupName": "default", "vpcId": "vpc-b", "egress": [{"protocol": "-1", "cidrIpv4": "0.0.0.0/0"}]},
+            {"groupName": "default", "vpcId": "vpc-c", "egress": [{"protocol": "-1", "cidrIpv4": "0.0.0.0/0"}]}
+        ],
+        "flowLogs": [{"resourceId": "vpc-a", "trafficType": "ALL", "logDestinationType": "cloud-watch-logs",
+                      "logGroupName": "vpc-flow", "deliverLogsPermissionArn": ROLE}],
+        "detectors": [{"detectorId": "d0", "status": "DISABLED", "findingPublishingFrequency": "SIX_HOURS"}],
+        "alarms": [
+            {"alarmName": "rejected", "namespace": "Perimeter/FlowLogs", "metricName": "RejectedPackets",
+             "statistic": "Sum", "period": 60, "evaluationPeriods": 1, "threshold": 5000,
+             "comparisonOperator": "GreaterThanThreshold", "alarmActions": [SNS], "treatMissingData": "notBreaching"},
+            {"alarmName": "legacy-1", "namespace": "AWS/EC2", "metricName": "CPUUtilization", "statistic": "Average",
+             "period": 300, "evaluationPeriods": 2, "threshold": 90, "comparisonOperator": "GreaterThanThreshold"},
+            {"alarmName": "legacy-2", "namespace": "AWS/EC2", "metricName": "CPUUtilization", "statistic": "Average",
+             "period": 300, "evaluationPeriods": 2, "threshold": 95, "comparisonOperator": "GreaterThanThreshold"},
+            {"alarmName": "legacy-3", "namespace": "AWS/EC2", "metricName": "StatusCheckFailed", "statistic": "Maximum",
+             "period": 60, "evaluationPeriods": 1, "threshold": 1, "comparisonOperator": "GreaterThanOrEqualToThreshold"}
+        ]
+    }))
+    .expect("seed")
+}
+
+fn spec(endpoint: &str) -> CloudProviderSpec {
+    spec_with_timeout(endpoint, 5)
+}
+
+fn spec_with_timeout(endpoint: &str, seconds: u32) -> CloudProviderSpec {
+    serde_json::from_value(json!({
+        "type": "aws",
+        "accountId": "123456789012",
+        "credentials": {"source": "Secret", "secretRef": {"name": "aws", "key": "credentials"}},
+        "endpoint": endpoint,
+        "regions": [REGION],
+        "rateLimit": {"requestsPerMinute": 60000, "burst": 1000},
+        "requestTimeoutSeconds": seconds,
+    }))
+    .expect("spec")
+}
+
+async fn client_with(running: &RunningEmulator, key_id: &str) -> Aws {
+    client_with_secret(running, key_id, SECRET_KEY).await
+}
+
+async fn client_with_secret(running: &RunningEmulator, key_id: &str, secret: &str) -> Aws {
+    let credential =
+        SecretString::new(json!({"accessKeyId": key_id, "secretAccessKey": secret}).to_string());
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    Aws::connect(&spec(&running.base_url()), Some(credential), Some(metrics))
+        .await
+        .expect("connect")
+}
+
+async fn start() -> (AwsEmulator, RunningEmulator, Aws) {
+    let emulator = AwsEmulator::new(seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let aws = client_with(&running, KEY_ID).await;
+    (emulator, running, aws)
+}
+
+fn monitoring(block: Value) -> Target {
+    let mon: AwsMonitoring = serde_json::from_value(block).expect("monitoring block");
+    monitoring_target(&mon).expect("valid target")
+}
+
+fn firewall(block: Value) -> Target {
+    let fw: AwsFirewall = serde_json::from_value(block).expect("firewall block");
+    firewall_target(&fw).expect("valid target")
+}
+
+fn alarm(name: &str, threshold: f64) -> Value {
+    json!({"name": name, "namespace": "Perimeter/FlowLogs", "metricName": "RejectedPackets",
+        "statistic": "Sum", "period": 300, "evaluationPeriods": 1, "threshold": threshold,
+        "comparisonOperator": "GreaterThanThreshold", "treatMissingData": "notBreaching",
+        "alarmActions": [SNS]})
+}
+
+fn alarms_target() -> Target {
+    monitoring(json!({"region": REGION,
+        "cloudWatchAlarms": [alarm("rejected", 1000.0), alarm("accepted-spike", 100000.0)]}))
+}
+
+/// Requests the emulator received for one operation (`/cloudwatch/PutMetricAlarm`, …).
+fn count(emulator: &AwsEmulator, path: &str) -> usize {
+    emulator.log().count("POST", path) + emulator.log().count("GET", path)
+}
+
+fn drift(out: &perimeter::reconcile::SyncOutcome) -> Vec<(String, Option<String>, Option<String>)> {
+    out.remaining
+        .as_ref()
+        .expect("read")
+        .drift
+        .iter()
+        .map(|d| (d.path.clone(), d.desired.clone(), d.observed.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn alarms_drift_field_by_field_in_observe_across_pages_and_nothing_is_written() {
+    let (emulator, _running, aws) = start().await;
+    let out = sync(
+        &aws,
+        &alarms_target(),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let drift = drift(&out);
+    let paths: Vec<&str> = drift.iter().map(|d| d.0.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "cloudWatchAlarms[rejected].period",
+            "cloudWatchAlarms[rejected].threshold",
+            "cloudWatchAlarms[accepted-spike]",
+        ],
+        "{drift:?}"
+    );
+    assert_eq!(drift[0].1.as_deref(), Some("300"));
+    assert_eq!(drift[0].2.as_deref(), Some("60"));
+    assert_eq!(drift[1].1.as_deref(), Some("1000.0"));
+    assert_eq!(drift[1].2.as_deref(), Some("5000.0"));
+    assert!(
+        drift[2]
+            .1
+            .as_deref()
+            .is_some_and(|d| d.contains("100000.0")),
+        "{drift:?}"
+    );
+    assert_eq!(drift[2].2, None, "a missing alarm is observed as absent");
+    assert_eq!(
+        out.remaining.as_ref().expect("read").unmanaged,
+        [
+            "cloudWatchAlarms[legacy-1]",
+            "cloudWatchAlarms[legacy-2]",
+            "cloudWatchAlarms[legacy-3]"
+        ]
+    );
+    // Four alarms, two per page.
+    assert_eq!(count(&emulator, "/cloudwatch/DescribeAlarms"), 2);
+    assert!(
+        emulator
+            .log()
+            .entries()
+            .iter()
+            .all(|e| { !e.path.contains("PutMetricAlarm") && !e.path.contains("DeleteAlarms") })
+    );
+    assert_eq!(
+        emulator.snapshot().alarms,
+        seed().alarms,
+        "Observe changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn enforce_puts_missing_and_drifted_alarms_and_removes_undeclared_only_when_told() {
+    let (emulator, _running, aws) = start().await;
+    let out = sync(
+        &aws,
+        &alarms_target(),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    assert_eq!(count(&emulator, "/cloudwatch/PutMetricAlarm"), 2);
+    assert_eq!(count(&emulator, "/cloudwatch/DeleteAlarms"), 0);
+    let state = emulator.snapshot();
+    let rejected = state
+        .alarms
+        .iter()
+        .find(|a| a.alarm_name == "rejected")
+        .expect("kept");
+    assert_eq!((rejected.period, rejected.threshold), (300, 1000.0));
+    assert_eq!(rejected.alarm_actions, [SNS]);
+    assert!(
+        state
+            .alarms
+            .iter()
+            .any(|a| a.alarm_name == "accepted-spike")
+    );
+    assert_eq!(
+        state.alarms.len(),
+        5,
+        "undeclared alarms are reported, not deleted"
+    );
+
+    let out = sync(
+        &aws,
+        &alarms_target(),
+        Mode::Enforce,
+        UnmanagedPolicy::Remove,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    assert_eq!(count(&emulator, "/cloudwatch/DeleteAlarms"), 3);
+    let names: Vec<String> = emulator
+        .snapshot()
+        .alarms
+        .into_iter()
+        .map(|a| a.alarm_name)
+        .collect();
+    assert_eq!(names, ["rejected", "accepted-spike"]);
+}
+
+#[tokio::test]
+async fn security_groups_page_and_world_open_ingress_is_revoked() {
+    let (emulator, _running, aws) = start().await;
+    let fw = firewall(
+        json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"},
+        "securityGroups": [{"groupId": "sg-web", "ingress": [
+            {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidr": "10.0.0.0/8", "description": "https"}]}]}),
+    );
+    let observed = sync(&aws, &fw, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(observed.error.is_none(), "{:?}", observed.error);
+    let paths: Vec<String> = drift(&observed).into_iter().map(|d| d.0).collect();
+    assert_eq!(
+        paths,
+        [
+            "securityGroups[sg-web].ingress[tcp:443:10.0.0.0/8].description",
+            "findings[worldOpenIngress].openIngress",
+        ]
+    );
+    let world: Vec<_> = observed
+        .findings
+        .iter()
+        .filter(|f| f.code == "WorldOpenIngress")
+        .collect();
+    assert_eq!(world.len(), 1, "{:?}", observed.findings);
+    assert!(world[0].message.contains("sgr-ssh"), "{}", world[0].message);
+    // Four groups and six rules, two per page.
+    assert_eq!(count(&emulator, "/ec2/DescribeSecurityGroups"), 2);
+    assert_eq!(count(&emulator, "/ec2/DescribeSecurityGroupRules"), 3);
+
+    let out = sync(&aws, &fw, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    let web = emulator
+        .snapshot()
+        .security_groups
+        .into_iter()
+        .find(|g| g.group_id == "sg-web")
+        .expect("web");
+    assert!(
+        web.ingress
+            .iter()
+            .all(|r| r.cidr_ipv4.as_deref() != Some("0.0.0.0/0")),
+        "{:?}",
+        web.ingress
+    );
+    let https = web
+        .ingress
+        .iter()
+        .find(|r| r.from_port == Some(443))
+        .expect("https");
+    assert_eq!(https.description.as_deref(), Some("https"));
+    assert_eq!(count(&emulator, "/ec2/RevokeSecurityGroupIngress"), 1);
+    assert_eq!(count(&emulator, "/ec2/ModifySecurityGroupRules"), 1);
+}
+
+fn flow_log_target() -> Target {
+    monitoring(json!({"region": REGION,
+        "flowLogs": {"allVpcs": true, "trafficType": "ALL", "destinationType": "cloud-watch-logs",
+            "destination": LOG_GROUP, "deliverLogsPermissionArn": ROLE},
+        "guardDuty": {"enabled": true, "findingPublishingFrequency": "FIFTEEN_MINUTES"}}))
+}
+
+#[tokio::test]
+async fn flow_logs_cover_every_vpc_in_one_call_and_guardduty_is_enabled() {
+    let (emulator, _running, aws) = start().await;
+    let out = sync(
+        &aws,
+        &flow_log_target(),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    let mut uncovered: Vec<&str> = out
+        .findings
+        .iter()
+        .filter(|f| f.code == "VpcWithoutFlowLogs")
+        .map(|f| f.subject.as_str())
+        .collect();
+    uncovered.sort_unstable();
+    assert_eq!(uncovered, ["vpc-b", "vpc-c"]);
+    let paths: Vec<String> = drift(&out).into_iter().map(|d| d.0).collect();
+    assert_eq!(
+        paths,
+        [
+            "flowLogs[allVpcs].vpcsWithoutFlowLog",
+            "guardDuty[detector].enabled",
+            "guardDuty[detector].findingPublishingFrequency"
+        ]
+    );
+    assert_eq!(
+        count(&emulator, "/ec2/DescribeVpcs"),
+        2,
+        "three VPCs, two per page"
+    );
+
+    let out = sync(
+        &aws,
+        &flow_log_target(),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    assert_eq!(count(&emulator, "/ec2/CreateFlowLogs"), 1);
+    let state = emulator.snapshot();
+    let mut covered: Vec<&str> = state
+        .flow_logs
+        .iter()
+        .map(|f| f.resource_id.as_str())
+        .collect();
+    covered.sort_unstable();
+    assert_eq!(covered, ["vpc-a", "vpc-b", "vpc-c"]);
+    assert_eq!(state.detectors[0].status, "ENABLED");
+    assert_eq!(
+        state.detectors[0].finding_publishing_frequency,
+        "FIFTEEN_MINUTES"
+    );
+    assert_eq!(count(&emulator, "/guardduty/UpdateDetector"), 1);
+}
+
+#[tokio::test]
+async fn unsuccessful_flow_log_items_are_a_write_rejection_naming_the_vpc() {
+    let (emulator, _running, aws) = start().await;
+    emulator.refuse_flow_logs(
+        "vpc-c",
+        "FlowLogsLimitExceeded",
+        "You have reached the limit for flow logs",
+    );
+    let out = sync(
+        &aws,
+        &flow_log_target(),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    let error = out.error.clone().expect("the write failed in part");
+    assert_eq!(error.category, Category::WriteRejected);
+    assert!(
+        error.message.contains("vpc-c") && error.message.contains("FlowLogsLimitExceeded"),
+        "{}",
+        error.message
+    );
+    assert!(!out.in_sync());
+    assert!(
+        emulator
+            .snapshot()
+            .flow_logs
+            .iter()
+            .any(|f| f.resource_id == "vpc-b"),
+        "the other VPC was covered"
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_outages_leave_the_state_unknown_never_compliant() {
+    let (emulator, _running, aws) = start().await;
+    emulator.faults().inject(FaultRule::new(
+        "/cloudwatch/DescribeAlarms",
+        Fault::RateLimited {
+            retry_after_secs: 0,
+        },
+    ));
+    let out = sync(
+        &aws,
+        &alarms_target(),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    let error = out.error.as_ref().expect("throttled");
+    assert_eq!(error.category, Category::Throttled, "{error:?}");
+    assert!(out.remaining.is_none() && !out.in_sync());
+    assert_eq!(count(&emulator, "/cloudwatch/PutMetricAlarm"), 0);
+    assert_eq!(
+        count(&emulator, "/cloudwatch/DescribeAlarms"),
+        3,
+        "the SDK's standard retry tries three times"
+    );
+
+    emulator.faults().clear();
+    emulator.faults().inject(FaultRule::new(
+        "/ec2/DescribeSecurityGroupRules",
+        Fault::RateLimited {
+            retry_after_secs: 0,
+        },
+    ));
+    let fw = firewall(json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"}}));
+    let out = sync(&aws, &fw, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.category),
+        Some(Category::Throttled)
+    );
+    assert!(!out.in_sync());
+    assert_eq!(count(&emulator, "/ec2/RevokeSecurityGroupIngress"), 0);
+
+    emulator.faults().clear();
+    emulator.faults().inject(FaultRule::new(
+        "/guardduty/",
+        Fault::ServerError { status: 500 },
+    ));
+    let out = sync(
+        &aws,
+        &flow_log_target(),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.category),
+        Some(Category::ProviderError)
+    );
+    assert!(!out.in_sync());
+
+    emulator.faults().clear();
+    emulator
+        .faults()
+        .inject(FaultRule::new("/cloudwatch/", Fault::Malformed));
+    let out = sync(
+        &aws,
+        &alarms_target(),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.category),
+        Some(Category::BadResponse)
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_access_key_is_rejected_in_every_protocol_without_the_secret() {
+    let (emulator, running, _aws) = start().await;
+    let stranger = client_with(&running, "AKIAUNKNOWNKEY000000").await;
+    let verify = stranger.verify().await.expect_err("unknown key");
+    assert_eq!(verify.category, Category::CredentialsRejected);
+    assert!(verify.message.contains("AuthFailure"), "{}", verify.message);
+    for target in [
+        alarms_target(),
+        flow_log_target(),
+        monitoring(json!({"region": REGION, "guardDuty": {"enabled": true}})),
+        firewall(
+            json!({"region": REGION, "webAcls": [{"name": "edge", "scope": "REGIONAL",
+            "defaultAction": "Allow", "rules": []}]}),
+        ),
+    ] {
+        let out = sync(&stranger, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+        let error = out.error.clone().expect("rejected");
+        assert_eq!(error.category, Category::CredentialsRejected, "{error:?}");
+        assert!(!error.message.contains(SECRET_KEY), "{}", error.message);
+        assert!(!out.in_sync());
+    }
+    assert!(emulator.log().entries().iter().all(|e| e.status >= 400));
+}
+
+/// The emulator knows the key's secret, so it checks every SigV4 signature the SDK makes (the
+/// other tests prove the SDK's signatures verify in all four protocols); a right key id with a
+/// wrong secret is refused.
+#[tokio::test]
+async fn a_wrong_secret_fails_the_signature_check_without_leaking_either_secret() {
+    let (emulator, running, _aws) = start().await;
+    let wrong = "not-the-secret-0123456789abcdefghijklmn";
+    let forger = client_with_secret(&running, KEY_ID, wrong).await;
+    let verify = forger.verify().await.expect_err("bad signature");
+    assert_eq!(verify.category, Category::CredentialsRejected);
+    assert!(
+        verify.message.contains("SignatureDoesNotMatch"),
+        "{}",
+        verify.message
+    );
+    for target in [alarms_target(), flow_log_target()] {
+        let out = sync(&forger, &target, Mode::Observe, UnmanagedPolicy::Report).await;
+        let error = out.error.clone().expect("rejected");
+        assert_eq!(error.category, Category::CredentialsRejected, "{error:?}");
+        assert!(
+            !error.message.contains(wrong) && !error.message.contains(SECRET_KEY),
+            "{}",
+            error.message
+        );
+    }
+    assert!(emulator.log().entries().iter().all(|e| e.status == 403));
+}
+
+#[tokio::test]
+async fn web_acls_are_created_then_written_whole_with_the_current_lock_token() {
+    let (emulator, _running, aws) = start().await;
+    let fw = firewall(
+        json!({"region": REGION, "webAcls": [{"name": "edge", "scope": "REGIONAL",
+        "defaultAction": "Block", "rules": [
+        {"name": "flood", "priority": 1, "action": "Block", "statement": {"rateBased": {"limit": 1000}}},
+        {"name": "common", "priority": 2, "statement": {"managedRuleGroup": {"vendorName": "AWS", "name": "AWSManagedRulesCommonRuleSet"}}}]}]}),
+    );
+    let out = sync(&aws, &fw, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    assert_eq!(count(&emulator, "/wafv2/CreateWebACL"), 1);
+    let token = emulator.snapshot().web_acls[0].lock_token.clone();
+    // Someone else writes: the token moves on; Perimeter reads it fresh before writing.
+    emulator.touch_web_acl("edge");
+    emulator.mutate(|s| s.web_acls[0].default_action = json!({"Allow": {}}));
+    let out = sync(&aws, &fw, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    assert_eq!(count(&emulator, "/wafv2/UpdateWebACL"), 1);
+    let acl = emulator.snapshot().web_acls[0].clone();
+    assert_ne!(acl.lock_token, token);
+    assert_eq!(acl.default_action, json!({"Block": {}}));
+    assert_eq!(acl.rules.len(), 2);
+}
+
+/// Answers of the right protocol but the wrong shape (numbers that are not numbers, a list
+/// that is a scalar) are `BadResponse`, whichever service sent them: never an empty, compliant
+/// account.
+#[tokio::test]
+async fn wrongly_shaped_answers_are_bad_responses_in_every_protocol() {
+    let (emulator, _running, aws) = start().await;
+    let fw = firewall(json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"}}));
+    for (path, target) in [
+        ("/ec2/DescribeSecurityGroups", fw.clone()),
+        ("/ec2/DescribeSecurityGroupRules", fw.clone()),
+        ("/ec2/DescribeVpcs", flow_log_target()),
+        ("/ec2/DescribeFlowLogs", flow_log_target()),
+        ("/guardduty/ListDetectors", flow_log_target()),
+        ("/cloudwatch/DescribeAlarms", alarms_target()),
+        (
+            "/wafv2/ListWebACLs",
+            firewall(
+                json!({"region": REGION, "webAcls": [{"name": "edge", "scope": "REGIONAL",
+                "defaultAction": "Allow", "rules": []}]}),
+            ),
+        ),
+    ] {
+        emulator.faults().clear();
+        emulator
+            .faults()
+            .inject(FaultRule::new(path, Fault::WrongShape));
+        let out = sync(&aws, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+        assert_eq!(
+            out.error.as_ref().map(|e| e.category),
+            Some(Category::BadResponse),
+            "{path}: {:?}",
+            out.error
+        );
+        assert!(!out.in_sync() && out.applied.is_empty(), "{path}");
+    }
+}
+
+/// An answer slower than `requestTimeoutSeconds` is a `Timeout`, after the SDK's retries.
+#[tokio::test]
+async fn a_hanging_endpoint_times_out_and_the_state_is_unknown() {
+    let (emulator, running, _aws) = start().await;
+    let credential = SecretString::new(
+        json!({"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}).to_string(),
+    );
+    let aws = Aws::connect(
+        &spec_with_timeout(&running.base_url(), 1),
+        Some(credential),
+        None,
+    )
+    .await
+    .expect("connect");
+    emulator.faults().inject(FaultRule::new(
+        "/cloudwatch/DescribeAlarms",
+        Fault::Hang { millis: 1500 },
+    ));
+    let out = sync(
+        &aws,
+        &alarms_target(),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.category),
+        Some(Category::Timeout),
+        "{:?}",
+        out.error
+    );
+    assert!(out.remaining.is_none() && out.applied.is_empty());
+    assert_eq!(count(&emulator, "/cloudwatch/PutMetricAlarm"), 0);
+}
