@@ -1,6 +1,7 @@
 //! The CRDs in `crds/` are generated from the Rust types; this fails when they differ.
 //! Regenerate with `cargo run -- crds > crds/perimeter.yaml`
-//! (or `PERIMETER_UPDATE_CRDS=1 cargo test --test crds`).
+//! (or `PERIMETER_UPDATE_CRDS=1 cargo test --test crds`, which also refreshes the chart's copy).
+//! The Helm chart ships a byte-identical copy in `charts/perimeter/crds/perimeter.yaml`.
 
 use std::path::PathBuf;
 
@@ -10,11 +11,29 @@ fn committed_crds_match_the_code() {
     let generated = perimeter::api::crds_yaml().expect("CRDs serialise");
     if std::env::var_os("PERIMETER_UPDATE_CRDS").is_some() {
         std::fs::write(&path, &generated).expect("write crds");
+        std::fs::write(chart_crds(), &generated).expect("write the chart's crds");
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
         "crds/perimeter.yaml is stale: run `cargo run -- crds > crds/perimeter.yaml`"
+    );
+}
+
+fn chart_crds() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("charts/perimeter/crds/perimeter.yaml")
+}
+
+/// One source of truth: the chart's CRDs are a copy of the generated file, byte for byte.
+#[test]
+fn chart_crds_are_a_copy_of_crds() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let committed = std::fs::read(root.join("crds/perimeter.yaml")).expect("read crds/");
+    let chart = std::fs::read(chart_crds()).unwrap_or_default();
+    assert!(
+        chart == committed,
+        "charts/perimeter/crds/perimeter.yaml differs from crds/perimeter.yaml: run \
+         `cp crds/perimeter.yaml charts/perimeter/crds/perimeter.yaml`"
     );
 }
 
