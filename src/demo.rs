@@ -184,6 +184,8 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         .await
         .map_err(|e| format!("serving metrics on {}: {e}", opts.metrics_addr))?;
     metrics.set_ready(true);
+    // One process that reconciles: it leads (the dashboard shows the leader panel as in a cluster).
+    metrics.leader.set(1);
 
     println!("Perimeter demo");
     println!(
