@@ -187,14 +187,7 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     let k = kube.url.clone();
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: e, cluster: {{server: \"{k}\"}}}}]\nusers: [{{name: u, user: {{}}}}]\ncontexts: [{{name: c, context: {{cluster: e, user: u, namespace: {NS}}}}}]\ncurrent-context: c\n"
-        ),
-    )
-    .expect("kubeconfig");
+    let kubeconfig = support::write_kubeconfig(dir.path(), &k, NS);
 
     let secrets = format!("{k}/api/v1/namespaces/{NS}/secrets");
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api"},

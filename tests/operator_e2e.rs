@@ -107,14 +107,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
     let k = kube.url.clone();
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: e, cluster: {{server: \"{k}\"}}}}]\nusers: [{{name: u, user: {{}}}}]\ncontexts: [{{name: c, context: {{cluster: e, user: u, namespace: {NS}}}}}]\ncurrent-context: c\n"
-        ),
-    )
-    .expect("kubeconfig");
+    let kubeconfig = support::write_kubeconfig(dir.path(), &k, NS);
 
     create(
         &http,

@@ -22,6 +22,20 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Writes a kubeconfig for an API server without auth (the kube emulator) with `namespace` as
+/// the context's default, and returns its path.
+pub fn write_kubeconfig(dir: &Path, server: &str, namespace: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: e, cluster: {{server: \"{server}\"}}}}]\nusers: [{{name: u, user: {{}}}}]\ncontexts: [{{name: c, context: {{cluster: e, user: u, namespace: {namespace}}}}}]\ncurrent-context: c\n"
+        ),
+    )
+    .expect("kubeconfig");
+    path
+}
+
 /// A TCP port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
