@@ -11,10 +11,10 @@ use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 
 use crate::api::compliance::{Control, ControlAssessment, ControlAssessmentSpec};
-use crate::compliance::evidence::{self, Retention, Trail};
-use crate::compliance::report::{ControlReport, Export};
+use crate::compliance::evidence::{self, Trail};
+use crate::compliance::report::Export;
 use crate::compliance::{
-    ImplementationState, InSync, PolicyFacts, PolicyKind, ProviderFacts, Snapshot, evaluate,
+    ImplementationState, InSync, PolicyFacts, PolicyKind, ProviderFacts, Snapshot,
 };
 use crate::local::{PolicyState, Report};
 use crate::manifests::{Manifests, namespace_of};
@@ -122,51 +122,6 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
     }
 }
 
-pub fn retention_of(spec: &ControlAssessmentSpec) -> Retention {
-    Retention {
-        heartbeat: Duration::from_secs(u64::from(spec.evidence.heartbeat_minutes) * 60),
-        max_records: spec.evidence.max_records as usize,
-        ..Retention::default()
-    }
-}
-
-/// Evaluates one assessment against a snapshot, appends evidence to its trail when due, and
-/// returns the report (and whether a record was written).
-pub fn assess(
-    assessment: &ControlAssessment,
-    snapshot: &Snapshot,
-    trail: &mut Trail,
-    store: &str,
-    now: Timestamp,
-) -> (ControlReport, bool) {
-    let spec = &assessment.spec;
-    let name = assessment.name_any();
-    let retention = retention_of(spec);
-    let since = trail.implemented_since(retention.heartbeat, now);
-    let result = evaluate(spec, snapshot, since, now);
-    let observed = evidence::observations(
-        &result,
-        &snapshot.providers,
-        &snapshot.policies,
-        &spec.attestations,
-        now,
-    );
-    let written = trail
-        .record(&name, &result, observed, now, &retention)
-        .is_some();
-    let verification = trail.verify(retention.heartbeat, None);
-    (
-        ControlReport::new(
-            &name,
-            result,
-            store.to_string(),
-            verification,
-            trail.clone(),
-        ),
-        written,
-    )
-}
-
 /// Every assessment of the manifests (or the default one) for a finished local run.
 pub fn assess_all(
     manifests: &Manifests,
@@ -185,7 +140,7 @@ pub fn assess_all(
         .iter()
         .map(|a| {
             let trail = store.assessments.entry(a.name_any()).or_default();
-            assess(a, &snap, trail, store_name, now).0
+            crate::compliance::assess(a, &snap, trail, store_name, now).0
         })
         .collect();
     Export {

@@ -30,12 +30,20 @@ pub mod report;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use std::time::Duration;
+
 use jiff::Timestamp;
+use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
+
+use evidence::{Retention, Trail};
+use report::ControlReport;
 
 use crate::api::ProviderType;
 use crate::api::common::Mode;
-use crate::api::compliance::{AttestableRequirement, Attestation, ControlAssessmentSpec};
+use crate::api::compliance::{
+    AttestableRequirement, Attestation, ControlAssessment, ControlAssessmentSpec,
+};
 
 /// How long the control must have held, per the evidence trail, for maturity level 4.
 pub const SUSTAINED_DAYS: i64 = 30;
@@ -422,6 +430,52 @@ pub fn evaluate(
         coverage,
         gaps,
     }
+}
+
+/// The evidence retention an assessment asks for.
+pub fn retention_of(spec: &ControlAssessmentSpec) -> Retention {
+    Retention {
+        heartbeat: Duration::from_secs(u64::from(spec.evidence.heartbeat_minutes) * 60),
+        max_records: spec.evidence.max_records as usize,
+        ..Retention::default()
+    }
+}
+
+/// Evaluates one assessment against a snapshot, appends evidence to its trail when due, and
+/// returns the report (and whether a record was written).
+pub fn assess(
+    assessment: &ControlAssessment,
+    snapshot: &Snapshot,
+    trail: &mut Trail,
+    store: &str,
+    now: Timestamp,
+) -> (ControlReport, bool) {
+    let spec = &assessment.spec;
+    let name = assessment.name_any();
+    let retention = retention_of(spec);
+    let since = trail.implemented_since(retention.heartbeat, now);
+    let result = evaluate(spec, snapshot, since, now);
+    let observed = evidence::observations(
+        &result,
+        &snapshot.providers,
+        &snapshot.policies,
+        &spec.attestations,
+        now,
+    );
+    let written = trail
+        .record(&name, &result, observed, now, &retention)
+        .is_some();
+    let verification = trail.verify(retention.heartbeat, None);
+    (
+        ControlReport::new(
+            &name,
+            result,
+            store.to_string(),
+            verification,
+            trail.clone(),
+        ),
+        written,
+    )
 }
 
 fn in_scope(spec: &ControlAssessmentSpec, p: &ProviderFacts) -> bool {

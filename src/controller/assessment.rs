@@ -149,8 +149,10 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
         .as_ref()
         .and_then(|s| s.evidence.as_ref())
         .map(|e| (e.seq, e.digest.as_str()));
-    let problems =
-        trail.extension_problems(crate::report::retention_of(&obj.spec).heartbeat, published);
+    let problems = trail.extension_problems(
+        crate::compliance::retention_of(&obj.spec).heartbeat,
+        published,
+    );
     if !problems.is_empty() {
         let found: Vec<String> = problems
             .iter()
@@ -164,7 +166,7 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
         return hold(&obj, &ctx, "EvidenceTampered", message).await;
     }
     let now = Timestamp::now();
-    let (report, written) = crate::report::assess(&obj, &snapshot, &mut trail, &store, now);
+    let (report, written) = crate::compliance::assess(&obj, &snapshot, &mut trail, &store, now);
     if written {
         save_trail(&cms, existing, &cm_name, &trail, &report.result).await?;
     }
@@ -611,7 +613,7 @@ async fn report_of(
         .as_ref()
         .and_then(|s| s.evidence.as_ref())
         .map(|e| e.digest.clone());
-    let retention = crate::report::retention_of(&a.spec);
+    let retention = crate::compliance::retention_of(&a.spec);
     let verification = trail.verify(retention.heartbeat, expected.as_deref());
     Ok(ControlReport::new(
         &name,
