@@ -45,6 +45,8 @@ pub struct Metrics {
     pub compliance_evidence_timestamp: IntGaugeVec,
     /// Unix time of the last successful provider read per policy (kind, namespace, name):
     /// how the assessment tells a continuously verified policy from a stalled one.
+    /// Assessments published (name → control), so deleted ones can be dropped.
+    known_assessments: std::sync::Mutex<std::collections::HashMap<String, String>>,
     last_reads: std::sync::Mutex<std::collections::HashMap<(String, String, String), i64>>,
     /// Coverage label sets written per assessment, so rows of removed providers are dropped.
     coverage_rows: std::sync::Mutex<std::collections::HashMap<String, Vec<[String; 4]>>>,
@@ -173,6 +175,7 @@ impl Metrics {
             compliance_evidence_timestamp,
             coverage_rows: Default::default(),
             last_reads: Default::default(),
+            known_assessments: Default::default(),
             drift_fields,
             policy_in_sync,
             unmanaged_items,
@@ -268,6 +271,9 @@ impl Metrics {
     /// Publishes one assessment; `evidence_at` is the Unix time of its newest evidence record.
     pub fn observe_assessment(&self, name: &str, a: &Assessment, evidence_at: Option<i64>) {
         let control = a.control.as_str();
+        if let Ok(mut m) = self.known_assessments.lock() {
+            m.insert(name.to_string(), control.to_string());
+        }
         for f in FRAMEWORKS {
             for s in ImplementationState::ALL {
                 self.compliance_state
@@ -328,6 +334,25 @@ impl Metrics {
                         .remove_label_values(&[name, &old[0], &old[1], &old[2], area]);
                 }
             }
+        }
+    }
+
+    /// Drops the series of every assessment not in `names` (deleted ones).
+    pub fn retain_assessments(&self, names: &[String]) {
+        let gone: Vec<(String, String)> = match self.known_assessments.lock() {
+            Ok(mut m) => {
+                let gone = m
+                    .iter()
+                    .filter(|(n, _)| !names.contains(n))
+                    .map(|(n, c)| (n.clone(), c.clone()))
+                    .collect();
+                m.retain(|n, _| names.contains(n));
+                gone
+            }
+            Err(_) => Vec::new(),
+        };
+        for (name, control) in gone {
+            self.forget_assessment(&name, &control);
         }
     }
 
@@ -444,6 +469,33 @@ pub fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::Metrics;
+
+    #[test]
+    fn series_of_deleted_assessments_are_dropped() {
+        use crate::api::ProviderType;
+        use crate::compliance::{Snapshot, evaluate};
+        let m = Metrics::new().expect("metrics");
+        let spec: crate::api::ControlAssessmentSpec =
+            serde_json::from_value(serde_json::json!({"control": "DE.CM-1"})).expect("spec");
+        let snap = Snapshot {
+            providers: vec![crate::compliance::ProviderFacts {
+                namespace: "ns".into(),
+                name: "cf".into(),
+                provider_type: ProviderType::Cloudflare,
+                ready: Some(true),
+                reason: None,
+            }],
+            policies: vec![],
+        };
+        let a = evaluate(&spec, &snap, None, jiff::Timestamp::UNIX_EPOCH);
+        m.observe_assessment("kept", &a, Some(1));
+        m.observe_assessment("deleted", &a, Some(1));
+        m.retain_assessments(&["kept".to_string()]);
+        let text = m.render().expect("render");
+        assert!(text.contains(r#"assessment="kept""#), "{text}");
+        assert!(!text.contains(r#"assessment="deleted""#), "{text}");
+        assert!(text.contains(r#"perimeter_compliance_coverage{area="firewall",assessment="kept",name="cf",namespace="ns",provider="cloudflare"} 0"#), "{text}");
+    }
 
     #[test]
     fn provider_requests_lists_every_counter_sorted() {

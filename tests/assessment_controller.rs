@@ -1,4 +1,5 @@
-//! The ControlAssessment reconcile against a mocked Kubernetes API (tower-test): what it reads,
+//! The ControlAssessment reconcile against a mocked Kubernetes API (tower-test): providers and
+//! policies come from the watch caches (any other request is recorded and fails the counts);
 //! the evidence ConfigMap it creates and then replaces (with the resourceVersion it read), the
 //! server-side-apply status, the Event when compliance regresses, and no write at all when
 //! nothing changed or when the stored trail cannot be read, and no evidence write when the trail
@@ -11,7 +12,7 @@ use kube::client::Body;
 use perimeter::Metrics;
 use perimeter::api::ControlAssessment;
 use perimeter::controller::Context;
-use perimeter::controller::assessment::reconcile;
+use perimeter::controller::assessment::{AssessmentContext, Sources, reconcile};
 use serde_json::{Value, json};
 use tower_test::mock::{Handle, SendResponse};
 
@@ -110,15 +111,6 @@ async fn serve(mut handle: MockHandle, world: World) -> Vec<Write> {
         let uri = req.uri().to_string();
         let path = uri.split('?').next().unwrap_or_default().to_string();
         match (method.clone(), path.as_str()) {
-            (Method::GET, "/apis/perimeter.dev/v1alpha1/cloudproviders") => {
-                respond(send, StatusCode::OK, &world.lists.0)
-            }
-            (Method::GET, "/apis/perimeter.dev/v1alpha1/firewallpolicies") => {
-                respond(send, StatusCode::OK, &world.lists.1)
-            }
-            (Method::GET, "/apis/perimeter.dev/v1alpha1/monitoringpolicies") => {
-                respond(send, StatusCode::OK, &world.lists.2)
-            }
             (Method::GET, p) if p == format!("{CM_PATH}/{CM_NAME}") => match &world.configmap {
                 Some(cm) => respond(send, StatusCode::OK, cm),
                 None => respond(
@@ -147,13 +139,24 @@ async fn serve(mut handle: MockHandle, world: World) -> Vec<Write> {
     }
 }
 
+fn items<K: serde::de::DeserializeOwned>(list: &Value) -> Vec<K> {
+    serde_json::from_value(list["items"].clone()).expect("items")
+}
+
 async fn run_once(world: World) -> (Result<(), String>, Vec<Write>) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let ctx = Context::new(client, Arc::new(Metrics::new().expect("metrics")));
+    // The controller reads providers and policies from its watch caches, not the API.
+    let sources = Sources::from_objects(
+        items(&world.lists.0),
+        items(&world.lists.1),
+        items(&world.lists.2),
+    );
+    let actx = Arc::new(AssessmentContext { ctx, sources });
     let obj = world.current.clone();
     let server = tokio::spawn(serve(handle, world));
-    let result = reconcile(Arc::new(obj), ctx)
+    let result = reconcile(Arc::new(obj), actx)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string());

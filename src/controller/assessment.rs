@@ -18,8 +18,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -51,11 +51,106 @@ pub fn operator_namespace() -> String {
     std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "perimeter".into())
 }
 
-/// Any provider or policy change re-evaluates every assessment (there are few, cluster-wide).
+/// The objects an assessment reads: the watch caches this controller keeps, so an
+/// evaluation costs no API call.
+#[derive(Clone)]
+pub struct Sources {
+    pub providers: Store<CloudProvider>,
+    pub firewalls: Store<FirewallPolicy>,
+    pub monitors: Store<MonitoringPolicy>,
+}
+
+impl Sources {
+    /// Caches filled from lists of objects (tests and tools without watches).
+    pub fn from_objects(
+        providers: Vec<CloudProvider>,
+        firewalls: Vec<FirewallPolicy>,
+        monitors: Vec<MonitoringPolicy>,
+    ) -> Self {
+        Self {
+            providers: filled(providers),
+            firewalls: filled(firewalls),
+            monitors: filled(monitors),
+        }
+    }
+
+    async fn ready(&self) -> bool {
+        let all = async {
+            self.providers.wait_until_ready().await.is_ok()
+                && self.firewalls.wait_until_ready().await.is_ok()
+                && self.monitors.wait_until_ready().await.is_ok()
+        };
+        tokio::time::timeout(Duration::from_secs(30), all)
+            .await
+            .unwrap_or(false)
+    }
+}
+
+fn filled<K>(objects: Vec<K>) -> Store<K>
+where
+    K: Resource + Clone + std::fmt::Debug + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (reader, mut writer) = reflector::store::<K>();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for o in objects {
+        writer.apply_watcher_event(&watcher::Event::InitApply(o));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    reader
+}
+
+/// What the ControlAssessment reconcile gets: the shared context and the caches.
+pub struct AssessmentContext {
+    pub ctx: Arc<Context>,
+    pub sources: Sources,
+}
+
+/// Any provider or policy change (including a deletion) re-evaluates every assessment (there
+/// are few, cluster-wide).
 pub async fn run(client: Client, ctx: Arc<Context>) {
-    let api: Api<ControlAssessment> = Api::all(client.clone());
+    fn cached<K>(
+        client: &Client,
+    ) -> (
+        Store<K>,
+        impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    )
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
+        let (reader, writer) = reflector::store::<K>();
+        let stream = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .touched_objects();
+        (reader, stream)
+    }
+    let (providers, provider_changes) = cached::<CloudProvider>(&client);
+    let (firewalls, firewall_changes) = cached::<FirewallPolicy>(&client);
+    let (monitors, monitor_changes) = cached::<MonitoringPolicy>(&client);
+    let api: Api<ControlAssessment> = Api::all(client);
     let controller = Controller::new(api, watcher::Config::default());
     let store = controller.store();
+    // Series of deleted assessments are dropped (no reconcile runs for a deleted object).
+    let metrics = ctx.metrics.clone();
+    let known = store.clone();
+    let sweeper = tokio::spawn(async move {
+        if known.wait_until_ready().await.is_err() {
+            return;
+        }
+        loop {
+            let names: Vec<String> = known.state().iter().map(|a| a.name_any()).collect();
+            metrics.retain_assessments(&names);
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    });
     let all = move || {
         store
             .state()
@@ -64,39 +159,52 @@ pub async fn run(client: Client, ctx: Arc<Context>) {
             .collect::<Vec<_>>()
     };
     let (a1, a2, a3) = (all.clone(), all.clone(), all);
+    let actx = Arc::new(AssessmentContext {
+        ctx,
+        sources: Sources {
+            providers,
+            firewalls,
+            monitors,
+        },
+    });
     controller
-        .watches(
-            Api::<CloudProvider>::all(client.clone()),
-            watcher::Config::default(),
-            move |_| a1(),
-        )
-        .watches(
-            Api::<FirewallPolicy>::all(client.clone()),
-            watcher::Config::default(),
-            move |_| a2(),
-        )
-        .watches(
-            Api::<MonitoringPolicy>::all(client),
-            watcher::Config::default(),
-            move |_| a3(),
-        )
+        .watches_stream(provider_changes, move |_| a1())
+        .watches_stream(firewall_changes, move |_| a2())
+        .watches_stream(monitor_changes, move |_| a3())
         .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
         .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, error_policy, actx)
         .for_each(|_| futures::future::ready(()))
         .await;
+    sweeper.abort();
 }
 
-pub async fn reconcile(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Result<Action, Error> {
-    measured(&ctx.metrics, KIND, reconcile_inner(obj, ctx.clone())).await
+pub async fn reconcile(
+    obj: Arc<ControlAssessment>,
+    actx: Arc<AssessmentContext>,
+) -> Result<Action, Error> {
+    measured(&actx.ctx.metrics, KIND, reconcile_inner(obj, actx.clone())).await
 }
 
-pub fn error_policy(_obj: Arc<ControlAssessment>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(
+    _obj: Arc<ControlAssessment>,
+    error: &Error,
+    _ctx: Arc<AssessmentContext>,
+) -> Action {
     tracing::warn!(category = error.category().label(), error = %error, "assessment failed");
     Action::requeue(Duration::from_secs(30))
 }
 
-async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile_inner(
+    obj: Arc<ControlAssessment>,
+    actx: Arc<AssessmentContext>,
+) -> Result<Action, Error> {
+    let ctx = &actx.ctx;
+    let sources = &actx.sources;
+    if !sources.ready().await {
+        // Never evaluate from half-filled caches: that would record providers as missing.
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
     let client = ctx.client.clone();
     let name = obj.name_any();
     let namespace = operator_namespace();
@@ -110,18 +218,9 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
     };
     let snapshot = snapshot_from(
         &freshness,
-        &Api::<CloudProvider>::all(client.clone())
-            .list(&ListParams::default())
-            .await?
-            .items,
-        &Api::<FirewallPolicy>::all(client.clone())
-            .list(&ListParams::default())
-            .await?
-            .items,
-        &Api::<MonitoringPolicy>::all(client.clone())
-            .list(&ListParams::default())
-            .await?
-            .items,
+        &owned(&sources.providers),
+        &owned(&sources.firewalls),
+        &owned(&sources.monitors),
     );
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
     let cm_name = evidence_configmap(&name);
@@ -138,7 +237,7 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
             Err(e) => {
                 // Never overwrite a trail we cannot read: that would erase the evidence.
                 let message = format!("{store}: {TRAIL_KEY} is not a trail ({e}); fix or move it");
-                return hold(&obj, &ctx, "EvidenceUnreadable", message).await;
+                return hold(&obj, ctx, "EvidenceUnreadable", message).await;
             }
         },
     };
@@ -163,7 +262,7 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
              until restored (perimeter evidence verify shows the details)",
             found.join(", ")
         );
-        return hold(&obj, &ctx, "EvidenceTampered", message).await;
+        return hold(&obj, ctx, "EvidenceTampered", message).await;
     }
     let now = Timestamp::now();
     let (report, written) = crate::compliance::assess(&obj, &snapshot, &mut trail, &store, now);
@@ -179,7 +278,7 @@ async fn reconcile_inner(obj: Arc<ControlAssessment>, ctx: Arc<Context>) -> Resu
     let previous_state = obj.status.as_ref().and_then(|s| s.state.clone());
     let status = status_from(&obj, &report, &trail, &store);
     let new_state = status.state.clone();
-    write_status(&obj, &ctx, status).await?;
+    write_status(&obj, ctx, status).await?;
     let change = previous_state
         .as_deref()
         .filter(|_| previous_state != new_state)
@@ -538,6 +637,14 @@ pub fn snapshot_from(
         providers,
         policies,
     }
+}
+
+fn owned<K>(store: &Store<K>) -> Vec<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    store.state().iter().map(|o| (**o).clone()).collect()
 }
 
 fn kind_name(kind: PolicyKind) -> &'static str {
