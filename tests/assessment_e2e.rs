@@ -14,73 +14,21 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use perimeter::compliance::ImplementationState;
 use perimeter::compliance::evidence::Trail;
-use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
 use serde_json::{Value, json};
+use support::kube::{
+    KillOnDrop, demo_cloudflare, get, manifest, merge_patch, send, try_get, wait_for,
+};
 
 const NS: &str = "perimeter";
 const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
 const ASSESSMENTS: &str = "/apis/perimeter.dev/v1alpha1/controlassessments";
 const CM: &str = "perimeter-evidence-de-cm-1";
 const DRIFTED: &str = "FirewallPolicy perimeter/edge-access-rules";
-
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn manifest(path: &str) -> Value {
-    let text = std::fs::read_to_string(support::repo_root().join(path)).expect("example");
-    perimeter::manifests::yaml_to_json(&text).expect("yaml")
-}
-
-async fn send(req: reqwest::RequestBuilder, what: &str) -> Value {
-    let resp = req.send().await.expect(what);
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
-    assert!(status.is_success(), "{what}: {status} {body}");
-    serde_json::from_str(&body).unwrap_or(Value::Null)
-}
-
-async fn get(http: &reqwest::Client, url: &str) -> Value {
-    send(http.get(url), &format!("GET {url}")).await
-}
-
-/// `None` while the object does not exist (or the server is not answering).
-async fn try_get(http: &reqwest::Client, url: &str) -> Option<Value> {
-    let resp = http.get(url).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    resp.json().await.ok()
-}
-
-async fn merge_patch(http: &reqwest::Client, url: &str, patch: &Value) -> Value {
-    let req = http
-        .patch(url)
-        .header("content-type", "application/merge-patch+json")
-        .body(patch.to_string());
-    send(req, &format!("PATCH {url}")).await
-}
-
-async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// The assessment and the trail in its ConfigMap, once the ConfigMap's head is the status'
 /// head (they are written one after the other).
@@ -176,9 +124,7 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     let kube = tokio::task::spawn_blocking(support::start_kube_emulator)
         .await
         .expect("kube emulator");
-    let seed: Seed =
-        serde_json::from_value(manifest("examples/demo/cloudflare-account.yaml")).expect("seed");
-    let cloudflare = CloudflareEmulator::new(seed);
+    let cloudflare = demo_cloudflare();
     let running = cloudflare
         .start("127.0.0.1:0")
         .await
@@ -225,7 +171,7 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     );
 
     let log = dir.path().join("operator.log");
-    let _operator = Operator(
+    let _operator = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_perimeter"))
             .args([
                 "operator",

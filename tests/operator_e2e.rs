@@ -8,76 +8,22 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
 use perimeter_emulators::faults::{Fault, FaultRule};
 use serde_json::{Value, json};
+use support::kube::{
+    KillOnDrop, cloudflare_example, condition, create, demo_cloudflare, get_any, merge_patch,
+    wait_for,
+};
 
 const NS: &str = "perimeter";
 const BAD_TOKEN: &str = "wrong-token-e2e-7781";
 const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
 
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn example(file: &str) -> Value {
-    let text = std::fs::read_to_string(support::repo_root().join("examples/cloudflare").join(file))
-        .expect("example");
-    perimeter::manifests::yaml_to_json(&text).expect("yaml")
-}
-
-async fn create(http: &reqwest::Client, base: &str, path: &str, body: &Value) {
-    let resp = http
-        .post(format!("{base}{path}"))
-        .json(body)
-        .send()
-        .await
-        .expect("create");
-    assert!(
-        resp.status().is_success(),
-        "create {path}: {}",
-        resp.text().await.unwrap_or_default()
-    );
-}
-
-async fn get(http: &reqwest::Client, url: &str) -> Value {
-    http.get(url)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json")
-}
-
-fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
-    obj["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
-}
-
-async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
 async fn status_patches(http: &reqwest::Client, kube: &str) -> usize {
-    let recorded = get(http, &format!("{kube}/_emulator/requests")).await;
+    let recorded = get_any(http, &format!("{kube}/_emulator/requests")).await;
     recorded.as_array().map_or(0, |r| {
         r.iter()
             .filter(|q| {
@@ -92,13 +38,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
     let kube = tokio::task::spawn_blocking(support::start_kube_emulator)
         .await
         .expect("kube emulator");
-    let seed_text =
-        std::fs::read_to_string(support::repo_root().join("examples/demo/cloudflare-account.yaml"))
-            .expect("seed");
-    let seed: Seed =
-        serde_json::from_value(perimeter::manifests::yaml_to_json(&seed_text).expect("yaml"))
-            .expect("seed");
-    let cloudflare = CloudflareEmulator::new(seed);
+    let cloudflare = demo_cloudflare();
     let running = cloudflare
         .start("127.0.0.1:0")
         .await
@@ -111,36 +51,39 @@ async fn operator_reconciles_policies_in_a_cluster() {
 
     create(
         &http,
-        &k,
-        &format!("/api/v1/namespaces/{NS}/secrets"),
+        &format!("{k}/api/v1/namespaces/{NS}/secrets"),
         &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS}, "data": {"token": "ZGVtby10b2tlbg=="}}),
     )
     .await;
     create(
         &http,
-        &k,
-        &format!("/api/v1/namespaces/{NS}/secrets"),
+        &format!("{k}/api/v1/namespaces/{NS}/secrets"),
         &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad-api", "namespace": NS}, "stringData": {"token": BAD_TOKEN}}),
     )
     .await;
-    let mut provider = example("provider.yaml");
+    let mut provider = cloudflare_example("provider.yaml");
     provider["spec"]["endpoint"] = json!(format!("{}/client/v4", running.base_url()));
     let mut bad = provider.clone();
     bad["metadata"]["name"] = json!("cloudflare-bad");
     bad["spec"]["credentials"]["secretRef"]["name"] = json!("bad-api");
     // A short interval so the outage below is noticed quickly.
-    let mut edge = example("firewall-edge.yaml");
+    let mut edge = cloudflare_example("firewall-edge.yaml");
     edge["spec"]["syncInterval"] = json!("10s");
-    let providers_path = format!("{GROUP}/namespaces/{NS}/cloudproviders");
-    let policies_path = format!("{GROUP}/namespaces/{NS}/firewallpolicies");
-    create(&http, &k, &providers_path, &provider).await;
-    create(&http, &k, &providers_path, &bad).await;
-    create(&http, &k, &policies_path, &edge).await;
-    create(&http, &k, &policies_path, &example("firewall-access.yaml")).await;
+    let providers_path = format!("{k}{GROUP}/namespaces/{NS}/cloudproviders");
+    let policies_path = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
+    create(&http, &providers_path, &provider).await;
+    create(&http, &providers_path, &bad).await;
+    create(&http, &policies_path, &edge).await;
+    create(
+        &http,
+        &policies_path,
+        &cloudflare_example("firewall-access.yaml"),
+    )
+    .await;
 
     let metrics_port = support::free_port();
     let log = dir.path().join("operator.log");
-    let _operator = Operator(
+    let _operator = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_perimeter"))
             .args([
                 "operator",
@@ -157,7 +100,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
 
     let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
     let edge = wait_for("edge-firewall Ready=True", async || {
-        let obj = get(&http, &format!("{policies}/edge-firewall")).await;
+        let obj = get_any(&http, &format!("{policies}/edge-firewall")).await;
         (condition(&obj, "Ready")?["status"] == "True").then_some(obj)
     })
     .await;
@@ -178,7 +121,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
     );
 
     let access = wait_for("edge-access-rules drift", async || {
-        let obj = get(&http, &format!("{policies}/edge-access-rules")).await;
+        let obj = get_any(&http, &format!("{policies}/edge-access-rules")).await;
         (condition(&obj, "InSync")?["status"] == "False").then_some(obj)
     })
     .await;
@@ -202,7 +145,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
     );
 
     let provider = wait_for("CloudProvider Ready", async || {
-        let obj = get(
+        let obj = get_any(
             &http,
             &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders/cloudflare-main"),
         )
@@ -215,7 +158,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
         Some(json!("Ready"))
     );
 
-    let events = get(
+    let events = get_any(
         &http,
         &format!("{k}/apis/events.k8s.io/v1/namespaces/{NS}/events"),
     )
@@ -244,7 +187,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
     assert!(!metrics.contains("demo-token"));
 
     let bad = wait_for("cloudflare-bad rejected", async || {
-        let obj = get(
+        let obj = get_any(
             &http,
             &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders/cloudflare-bad"),
         )
@@ -262,7 +205,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = status_patches(&http, &k).await;
     if after != before {
-        let recorded = get(&http, &format!("{k}/_emulator/requests")).await;
+        let recorded = get_any(&http, &format!("{k}/_emulator/requests")).await;
         for r in recorded
             .as_array()
             .into_iter()
@@ -280,7 +223,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
         FaultRule::new("rulesets/phases", Fault::ServerError { status: 503 }).method("GET"),
     );
     let down = wait_for("edge-firewall unknown during the outage", async || {
-        let obj = get(&http, &format!("{policies}/edge-firewall")).await;
+        let obj = get_any(&http, &format!("{policies}/edge-firewall")).await;
         (condition(&obj, "InSync")?["status"] == "Unknown").then_some(obj)
     })
     .await;
@@ -309,7 +252,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
     )
     .await;
     wait_for("edge-firewall back in sync", async || {
-        let obj = get(&http, &format!("{policies}/edge-firewall")).await;
+        let obj = get_any(&http, &format!("{policies}/edge-firewall")).await;
         (condition(&obj, "Ready")?["status"] == "True").then_some(obj)
     })
     .await;
@@ -345,7 +288,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
     )
     .await;
     wait_for("the cleanup finalizer", async || {
-        let obj = get(&http, &format!("{policies}/edge-firewall")).await;
+        let obj = get_any(&http, &format!("{policies}/edge-firewall")).await;
         obj["metadata"]["finalizers"]
             .as_array()?
             .iter()
@@ -396,7 +339,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
     wait_for(
         "cloudflare-bad Ready after the Secret was fixed",
         async || {
-            let obj = get(
+            let obj = get_any(
                 &http,
                 &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders/cloudflare-bad"),
             )
@@ -413,7 +356,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
         logs.contains("CloudProvider not ready"),
         "the rejected credential is logged: {logs}"
     );
-    let sent = get(&http, &format!("{k}/_emulator/requests")).await;
+    let sent = get_any(&http, &format!("{k}/_emulator/requests")).await;
     let by_operator: Vec<&Value> = sent
         .as_array()
         .into_iter()
@@ -424,19 +367,4 @@ async fn operator_reconciles_policies_in_a_cluster() {
     for secret in ["demo-token", BAD_TOKEN] {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
-}
-
-async fn merge_patch(http: &reqwest::Client, url: &str, patch: &Value) {
-    let resp = http
-        .patch(url)
-        .header("content-type", "application/merge-patch+json")
-        .body(patch.to_string())
-        .send()
-        .await
-        .expect("patch");
-    assert!(
-        resp.status().is_success(),
-        "patch {url}: {}",
-        resp.text().await.unwrap_or_default()
-    );
 }

@@ -10,8 +10,8 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
 use serde_json::{Value, json};
+use support::kube::{cloudflare_example, create, demo_cloudflare, try_get, wait_within};
 
 const NS: &str = "perimeter";
 const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
@@ -54,40 +54,6 @@ fn start(name: &'static str, kubeconfig: &std::path::Path, log_dir: &std::path::
     }
 }
 
-fn example(file: &str) -> Value {
-    let text = std::fs::read_to_string(support::repo_root().join("examples/cloudflare").join(file))
-        .expect("example");
-    perimeter::manifests::yaml_to_json(&text).expect("yaml")
-}
-
-async fn create(http: &reqwest::Client, url: &str, body: &Value) {
-    let resp = http.post(url).json(body).send().await.expect("create");
-    assert!(
-        resp.status().is_success(),
-        "create {url}: {}",
-        resp.text().await.unwrap_or_default()
-    );
-}
-
-async fn get(http: &reqwest::Client, url: &str) -> Option<Value> {
-    let resp = http.get(url).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    resp.json().await.ok()
-}
-
-async fn wait_for<T>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// `perimeter_leader` of one process, or `None` while it does not answer.
 async fn leader_gauge(http: &reqwest::Client, op: &Operator) -> Option<i64> {
     let text = http
@@ -119,7 +85,7 @@ async fn reconciles(http: &reqwest::Client, op: &Operator) -> f64 {
 }
 
 async fn holder(http: &reqwest::Client, kube: &str) -> Option<String> {
-    let lease = get(http, &format!("{kube}{LEASE}")).await?;
+    let lease = try_get(http, &format!("{kube}{LEASE}")).await?;
     lease["spec"]["holderIdentity"]
         .as_str()
         .filter(|h| !h.is_empty())
@@ -136,7 +102,7 @@ fn condition_true(obj: &Value, type_: &str) -> bool {
 
 /// The instances that reported Events about `name`.
 async fn reporters(http: &reqwest::Client, kube: &str, name: &str) -> Vec<String> {
-    let events = get(
+    let events = try_get(
         http,
         &format!("{kube}/apis/events.k8s.io/v1/namespaces/{NS}/events"),
     )
@@ -159,13 +125,7 @@ async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
     let kube = tokio::task::spawn_blocking(support::start_kube_emulator)
         .await
         .expect("kube emulator");
-    let seed_text =
-        std::fs::read_to_string(support::repo_root().join("examples/demo/cloudflare-account.yaml"))
-            .expect("seed");
-    let seed: Seed =
-        serde_json::from_value(perimeter::manifests::yaml_to_json(&seed_text).expect("yaml"))
-            .expect("seed");
-    let cloudflare = CloudflareEmulator::new(seed);
+    let cloudflare = demo_cloudflare();
     let running = cloudflare
         .start("127.0.0.1:0")
         .await
@@ -180,7 +140,7 @@ async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
         &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS}, "data": {"token": "ZGVtby10b2tlbg=="}}),
     )
     .await;
-    let mut provider = example("provider.yaml");
+    let mut provider = cloudflare_example("provider.yaml");
     provider["spec"]["endpoint"] = json!(format!("{}/client/v4", running.base_url()));
     let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
     create(
@@ -189,24 +149,24 @@ async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
         &provider,
     )
     .await;
-    create(&http, &policies, &example("firewall-edge.yaml")).await;
+    create(&http, &policies, &cloudflare_example("firewall-edge.yaml")).await;
 
     let a = start("perimeter-a", &kubeconfig, dir.path());
     let b = start("perimeter-b", &kubeconfig, dir.path());
-    let first = wait_for("a leader", Duration::from_secs(60), async || {
+    let first = wait_within("a leader", Duration::from_secs(60), async || {
         holder(&http, &k).await
     })
     .await;
     let (leader, standby) = if first == a.name { (a, b) } else { (b, a) };
     assert_eq!(first, leader.name);
-    wait_for("edge-firewall Ready", Duration::from_secs(60), async || {
-        let obj = get(&http, &format!("{policies}/edge-firewall")).await?;
+    wait_within("edge-firewall Ready", Duration::from_secs(60), async || {
+        let obj = try_get(&http, &format!("{policies}/edge-firewall")).await?;
         condition_true(&obj, "Ready").then_some(())
     })
     .await;
 
     // Exactly one leads: the gauge, the work and the Events say the same.
-    wait_for("both gauges", Duration::from_secs(20), async || {
+    wait_within("both gauges", Duration::from_secs(20), async || {
         let l = leader_gauge(&http, &leader).await?;
         let s = leader_gauge(&http, &standby).await?;
         (l == 1 && s == 0).then_some(())
@@ -244,14 +204,14 @@ async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
         .status()
         .expect("kill");
     assert!(sent.success());
-    wait_for(
+    wait_within(
         "the standby to hold the Lease",
         Duration::from_secs(30),
         async || (holder(&http, &k).await.as_deref() == Some(standby.name)).then_some(()),
     )
     .await;
     let lease_moved = killed.elapsed();
-    wait_for(
+    wait_within(
         "the new leader's gauge",
         Duration::from_secs(10),
         async || (leader_gauge(&http, &standby).await == Some(1)).then_some(()),
@@ -267,28 +227,33 @@ async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
         failover < perimeter::controller::leader::LEASE_DURATION,
         "a released Lease is taken at the standby's next try (retry period 2 s), not after it expires (15 s): {failover:?}"
     );
-    let exit = wait_for(
+    let exit = wait_within(
         "the old leader to exit",
         Duration::from_secs(20),
         async || leader.child.try_wait().ok().flatten(),
     )
     .await;
     assert_eq!(exit.code(), Some(0), "a graceful shutdown exits 0");
-    let lease = get(&http, &format!("{k}{LEASE}")).await.expect("lease");
+    let lease = try_get(&http, &format!("{k}{LEASE}")).await.expect("lease");
     assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
 
     // The new leader does the work: a new policy gets its status and Events from it.
-    create(&http, &policies, &example("firewall-access.yaml")).await;
-    wait_for(
+    create(
+        &http,
+        &policies,
+        &cloudflare_example("firewall-access.yaml"),
+    )
+    .await;
+    wait_within(
         "edge-access-rules status",
         Duration::from_secs(60),
         async || {
-            let obj = get(&http, &format!("{policies}/edge-access-rules")).await?;
+            let obj = try_get(&http, &format!("{policies}/edge-access-rules")).await?;
             obj["status"]["conditions"].as_array().map(|_| ())
         },
     )
     .await;
-    wait_for(
+    wait_within(
         "Events from the new leader",
         Duration::from_secs(30),
         async || {
@@ -301,11 +266,11 @@ async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
     // Someone else takes the Lease (as after a partition): the leader notices at its next
     // renewal, stops and exits non-zero, to restart as a standby.
     // (read and replace again while the leader's own renewal wins the race: 409)
-    wait_for(
+    wait_within(
         "the Lease taken by an intruder",
         Duration::from_secs(10),
         async || {
-            let mut lease = get(&http, &format!("{k}{LEASE}")).await?;
+            let mut lease = try_get(&http, &format!("{k}{LEASE}")).await?;
             lease["spec"]["holderIdentity"] = json!("intruder");
             let resp = http
                 .put(format!("{k}{LEASE}"))
@@ -318,7 +283,7 @@ async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
     )
     .await;
     let mut standby = standby;
-    let exit = wait_for(
+    let exit = wait_within(
         "the deposed leader to exit",
         Duration::from_secs(20),
         async || standby.child.try_wait().ok().flatten(),

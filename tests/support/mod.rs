@@ -1,11 +1,14 @@
 //! Helpers shared by integration tests (`mod support;`): start the Kubernetes API emulator
 //! and a validating Prism mock as child processes, killed when their handle drops.
 //!
-//! Standard library only. The tools come from `scripts/setup`: `.venv/` (kmock emulator)
-//! and `node_modules/` (Prism); each start panics with "run scripts/setup first" when missing.
+//! Standard library only, but for [`kube`] (the end-to-end helpers over HTTP). The tools come
+//! from `scripts/setup`: `.venv/` (kmock emulator) and `node_modules/` (Prism); each start
+//! panics with "run scripts/setup first" when missing.
 
 // Each test binary compiles its own copy of this module and uses only part of it.
 #![allow(dead_code)]
+
+pub mod kube;
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
