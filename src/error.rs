@@ -16,6 +16,10 @@ pub enum Category {
     ProviderMismatch,
     /// The credential Secret or key is absent or empty.
     CredentialsMissing,
+    /// The operator's admin does not allow what the object asks for (the operator's own
+    /// identity, an endpoint that is not the provider's, a Secret without the credential label,
+    /// a ClusterCloudProvider not shared with the namespace).
+    Forbidden,
     /// The provider rejected the credential (401/403).
     CredentialsRejected,
     /// The provider answered 429 and asked to wait longer than we are willing to.
@@ -35,12 +39,13 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 13] = [
+    pub const ALL: [Category; 14] = [
         Self::InvalidSpec,
         Self::ProviderNotFound,
         Self::ProviderNotSupported,
         Self::ProviderMismatch,
         Self::CredentialsMissing,
+        Self::Forbidden,
         Self::CredentialsRejected,
         Self::Throttled,
         Self::Timeout,
@@ -64,6 +69,7 @@ impl Category {
             Self::ProviderNotSupported => "ProviderNotSupported",
             Self::ProviderMismatch => "ProviderMismatch",
             Self::CredentialsMissing => "CredentialsMissing",
+            Self::Forbidden => "Forbidden",
             Self::CredentialsRejected => "CredentialsRejected",
             Self::Throttled => "Throttled",
             Self::Timeout => "Timeout",
@@ -83,6 +89,7 @@ impl Category {
             Self::ProviderNotSupported => "provider_not_supported",
             Self::ProviderMismatch => "provider_mismatch",
             Self::CredentialsMissing => "credentials_missing",
+            Self::Forbidden => "forbidden",
             Self::CredentialsRejected => "credentials_rejected",
             Self::Throttled => "throttled",
             Self::Timeout => "timeout",
@@ -144,6 +151,8 @@ pub enum Error {
     ProviderMismatch(String),
     #[error("credentials: {0}")]
     CredentialsMissing(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error("kubernetes API: {0}")]
@@ -158,6 +167,7 @@ impl Error {
             Self::ProviderNotSupported(_) => Category::ProviderNotSupported,
             Self::ProviderMismatch(_) => Category::ProviderMismatch,
             Self::CredentialsMissing(_) => Category::CredentialsMissing,
+            Self::Forbidden(_) => Category::Forbidden,
             Self::Provider(e) => e.category,
             Self::Kube(_) => Category::Kubernetes,
         }

@@ -27,3 +27,4 @@ pub mod providers;
 pub mod reconcile;
 pub mod report;
 pub mod status;
+pub mod trust;
