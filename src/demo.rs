@@ -154,6 +154,11 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
                 p.spec.credentials.source = Source::Secret;
                 p.spec.credentials.secret_ref = Some(secret);
                 options.endpoints.insert(name, gcp_endpoint.clone());
+                // The emulator also serves the token endpoint the key names.
+                let token_host =
+                    crate::trust::url::parse(&gcp_endpoint, crate::trust::url::Rules::TOKEN)
+                        .and_then(|u| crate::trust::HostPattern::parse(&u.authority()))?;
+                options.trust.token_hosts.push(token_host);
             }
             ProviderType::Aws => {
                 // The examples use the workload's identity (IRSA); here static demo keys in a

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::api::{DriftEntry, FindingEntry, Mode, PolicyControls, ProviderType};
+use crate::api::{DriftEntry, FindingEntry, Mode, PolicyControls, ProviderKind, ProviderType};
 use crate::error::Error;
 use crate::manifests::{Manifests, namespace_of};
 use crate::metrics::Metrics;
@@ -85,13 +85,21 @@ impl CredentialSource {
 pub struct Options {
     /// `check` never writes, whatever the manifests say.
     pub force_observe: bool,
-    /// Base URL per CloudProvider name, overriding `spec.endpoint` (emulators, proxies).
+    /// Base URL per CloudProvider name, overriding `spec.endpoint` (emulators, proxies). Given
+    /// by whoever runs the command, so trusted; `spec.endpoint` in the manifests is not.
     pub endpoints: BTreeMap<String, String>,
+    /// What the manifests may make this run do (endpoints, credential files and URLs); the
+    /// same rules as the operator's, from the command line.
+    pub trust: crate::trust::Trust,
+    /// The longest one policy's sync may take (default as the operator's).
+    pub sync_deadline: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Serialize, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderReport {
+    /// `CloudProvider` or `ClusterCloudProvider` (namespace empty).
+    pub kind: ProviderKind,
     pub namespace: String,
     pub name: String,
     #[serde(rename = "type")]
@@ -121,6 +129,8 @@ pub struct PolicyReport {
     pub namespace: String,
     pub name: String,
     pub provider: String,
+    /// The kind of account `provider` names.
+    pub provider_kind: ProviderKind,
     /// The mode the policy declares (`check` reads only, whatever it is).
     pub mode: Mode,
     pub state: PolicyState,
@@ -182,6 +192,34 @@ fn drift_entries(d: Option<&crate::core::Diff>) -> Vec<DriftEntry> {
     .unwrap_or_default()
 }
 
+/// A provider account in the manifests: kind, namespace (empty for a ClusterCloudProvider), name.
+type AccountKey = (ProviderKind, String, String);
+
+/// Every account of the manifests, with its key and spec.
+fn accounts(m: &Manifests) -> Vec<(AccountKey, &crate::api::CloudProviderSpec)> {
+    let namespaced = m.providers.iter().map(|p| {
+        (
+            (
+                ProviderKind::CloudProvider,
+                namespace_of(&p.metadata).to_string(),
+                p.metadata.name.clone().unwrap_or_default(),
+            ),
+            &p.spec,
+        )
+    });
+    let cluster = m.cluster_providers.iter().map(|p| {
+        (
+            (
+                ProviderKind::ClusterCloudProvider,
+                String::new(),
+                p.metadata.name.clone().unwrap_or_default(),
+            ),
+            &p.spec.account,
+        )
+    });
+    namespaced.chain(cluster).collect()
+}
+
 /// A provider client, or why there is none (bounded reason, readable message).
 type ClientSlot = Result<Arc<dyn Provider>, (String, String)>;
 
@@ -190,7 +228,7 @@ pub struct Runner {
     manifests: Manifests,
     options: Options,
     metrics: Option<Arc<Metrics>>,
-    clients: BTreeMap<(String, String), ClientSlot>,
+    clients: BTreeMap<AccountKey, ClientSlot>,
 }
 
 impl Runner {
@@ -201,32 +239,55 @@ impl Runner {
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
         let mut clients = BTreeMap::new();
-        for p in &manifests.providers {
-            let ns = namespace_of(&p.metadata).to_string();
-            let name = p.metadata.name.clone().unwrap_or_default();
-            let mut spec = p.spec.clone();
-            if let Some(url) = options.endpoints.get(&name) {
-                spec.endpoint = Some(url.clone());
-            }
-            let client = match (&spec.credentials.source, &spec.credentials.secret_ref) {
-                (crate::api::provider::CredentialSource::Ambient, _) => {
-                    providers::connect(&spec, None, metrics.clone()).await
+        for (key, spec) in accounts(&manifests) {
+            let name = key.2.clone();
+            let mut spec = spec.clone();
+            let mut trust = options.trust.clone();
+            let overridden = match options.endpoints.get(&name) {
+                None => Ok(()),
+                Some(url) => {
+                    spec.endpoint = Some(url.clone());
+                    // The command line's own endpoint: allowed, still parsed by the same rule.
+                    crate::trust::url::parse(url, crate::trust::url::Rules::ENDPOINT)
+                        .map_err(|e| Error::InvalidSpec(format!("--endpoint {name}=…: {e}")))
+                        .and_then(|u| {
+                            crate::trust::HostPattern::parse(&u.authority())
+                                .map_err(Error::InvalidSpec)
+                        })
+                        .map(|pattern| trust.endpoint_hosts.push(pattern))
                 }
-                (_, None) => Err(Error::CredentialsMissing(
+            };
+            // Whoever runs `check` supplies the credentials, and the manifests only name them.
+            let access = providers::Access {
+                trust: &trust,
+                principal: crate::trust::Principal::Admin,
+            };
+            let client = match (
+                overridden,
+                &spec.credentials.source,
+                &spec.credentials.secret_ref,
+            ) {
+                (Err(e), _, _) => Err(e),
+                (Ok(()), crate::api::provider::CredentialSource::Ambient, _) => {
+                    providers::connect(&spec, None, metrics.clone(), access).await
+                }
+                (Ok(()), _, None) => Err(Error::CredentialsMissing(
                     "credentials.secretRef is not set".into(),
                 )),
-                (_, Some(secret)) => match credentials.get(&secret.name, &secret.key) {
+                (Ok(()), _, Some(secret)) => match credentials.get(&secret.name, &secret.key) {
                     None => Err(Error::CredentialsMissing(format!(
                         "no value for secret {:?} key {:?} (set {} or use --credentials)",
                         secret.name,
                         secret.key,
                         CredentialSource::env_name(&secret.name, &secret.key)
                     ))),
-                    Some(token) => providers::connect(&spec, Some(token), metrics.clone()).await,
+                    Some(token) => {
+                        providers::connect(&spec, Some(token), metrics.clone(), access).await
+                    }
                 },
             };
             clients.insert(
-                (ns, name),
+                key,
                 client.map_err(|e| (e.category().reason().to_string(), e.to_string())),
             );
         }
@@ -246,12 +307,8 @@ impl Runner {
 
     pub async fn run_once(&self) -> Report {
         let mut report = Report::default();
-        let mut readable: BTreeMap<(String, String), bool> = BTreeMap::new();
-        for p in &self.manifests.providers {
-            let key = (
-                namespace_of(&p.metadata).to_string(),
-                p.metadata.name.clone().unwrap_or_default(),
-            );
+        let mut readable: BTreeMap<AccountKey, bool> = BTreeMap::new();
+        for (key, spec) in accounts(&self.manifests) {
             let (ok, reason, message) = match self.clients.get(&key) {
                 Some(Ok(client)) => match client.verify().await {
                     Ok(_) => (true, None, None),
@@ -268,14 +325,15 @@ impl Runner {
             };
             if let Some(m) = &self.metrics {
                 m.provider_up
-                    .with_label_values(&[p.spec.provider_type.as_str(), &key.0, &key.1])
+                    .with_label_values(&[spec.provider_type.as_str(), &key.1, &key.2])
                     .set(i64::from(ok));
             }
             readable.insert(key.clone(), ok);
             report.providers.push(ProviderReport {
-                namespace: key.0,
-                name: key.1,
-                provider_type: p.spec.provider_type,
+                kind: key.0,
+                namespace: key.1,
+                name: key.2,
+                provider_type: spec.provider_type,
                 readable: ok,
                 reason,
                 message,
@@ -317,7 +375,7 @@ impl Runner {
         meta: &kube::api::ObjectMeta,
         controls: &PolicyControls,
         declared: Result<Declared<'_>, Error>,
-        readable: &BTreeMap<(String, String), bool>,
+        readable: &BTreeMap<AccountKey, bool>,
     ) -> PolicyReport {
         let started = std::time::Instant::now();
         let report = self
@@ -337,13 +395,43 @@ impl Runner {
         report
     }
 
+    /// As the operator: a ClusterCloudProvider serves only the namespaces it lists, and only
+    /// for observing unless it allows Enforce.
+    fn cluster_denial(
+        &self,
+        reference: &crate::api::ProviderRef,
+        namespace: &str,
+        mode: Mode,
+    ) -> Option<String> {
+        if reference.kind != ProviderKind::ClusterCloudProvider {
+            return None;
+        }
+        let p = self
+            .manifests
+            .cluster_providers
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(reference.name.as_str()))?;
+        if !p.spec.shared_with(namespace) {
+            return Some(format!(
+                "{} is not shared with namespace {namespace:?} (its spec.allowedNamespaces)",
+                reference.describe(namespace)
+            ));
+        }
+        (mode == Mode::Enforce && !p.spec.allow_enforce).then(|| {
+            format!(
+                "{} may only be observed from other namespaces (its spec.allowEnforce is false)",
+                reference.describe(namespace)
+            )
+        })
+    }
+
     async fn sync_one_inner(
         &self,
         kind: &'static str,
         meta: &kube::api::ObjectMeta,
         controls: &PolicyControls,
         declared: Result<Declared<'_>, Error>,
-        readable: &BTreeMap<(String, String), bool>,
+        readable: &BTreeMap<AccountKey, bool>,
     ) -> PolicyReport {
         let namespace = namespace_of(meta).to_string();
         let name = meta.name.clone().unwrap_or_default();
@@ -358,6 +446,7 @@ impl Runner {
             namespace: namespace.clone(),
             name: name.clone(),
             provider: provider_name.clone(),
+            provider_kind: controls.provider_ref.kind,
             mode: controls.mode,
             state: PolicyState::Unknown,
             drift_found: Vec::new(),
@@ -394,14 +483,26 @@ impl Runner {
                 );
             }
         };
-        let key = (namespace.clone(), provider_name.clone());
+        let reference = &controls.provider_ref;
+        let key = match reference.kind {
+            ProviderKind::CloudProvider => {
+                (reference.kind, namespace.clone(), provider_name.clone())
+            }
+            ProviderKind::ClusterCloudProvider => {
+                (reference.kind, String::new(), provider_name.clone())
+            }
+        };
+        let what = reference.describe(&namespace);
+        if let Some(denied) = self.cluster_denial(reference, &namespace, mode) {
+            return fail(report, PolicyState::Invalid, "Forbidden", denied);
+        }
         let client = match self.clients.get(&key) {
             None => {
                 return fail(
                     report,
                     PolicyState::Invalid,
                     "ProviderNotFound",
-                    format!("CloudProvider {provider_name:?} is not in the manifests"),
+                    format!("{what} is not in the manifests"),
                 );
             }
             Some(Err((reason, message))) => {
@@ -411,7 +512,7 @@ impl Runner {
         };
         if client.provider_type() != declared.provider_type() {
             let msg = format!(
-                "the policy has a {} block but CloudProvider {provider_name:?} is {}",
+                "the policy has a {} block but {what} is {}",
                 declared.provider_type(),
                 client.provider_type()
             );
@@ -427,7 +528,7 @@ impl Runner {
                 report,
                 PolicyState::Unknown,
                 "ProviderNotReady",
-                format!("CloudProvider {provider_name:?} could not be read"),
+                format!("{what} could not be read"),
             );
         }
         let target = match declared.target() {
@@ -441,7 +542,13 @@ impl Runner {
                 );
             }
         };
-        let outcome = reconcile::sync(client.as_ref(), &target, mode, controls.unmanaged).await;
+        let deadline = self
+            .options
+            .sync_deadline
+            .unwrap_or(crate::controller::DEFAULT_SYNC_DEADLINE);
+        let outcome =
+            reconcile::sync_within(client.as_ref(), &target, mode, controls.unmanaged, deadline)
+                .await;
         if let Some(m) = &self.metrics {
             outcome.record(
                 m,

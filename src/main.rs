@@ -50,6 +50,74 @@ enum EvidenceCommand {
     },
 }
 
+/// What manifests and credentials may make Perimeter do beyond the defaults (see README,
+/// "Security model"). The same for `operator`, `check` and `report`.
+#[derive(clap::Args, Clone, Default)]
+struct TrustArgs {
+    /// A host `spec.endpoint` may name besides the providers' official API hosts (proxies,
+    /// private endpoints, emulators): NAME, *.SUFFIX, IPv4 or [IPv6], each with an optional
+    /// :PORT. Repeatable.
+    #[arg(
+        long = "allow-endpoint-host",
+        env = "PERIMETER_ALLOW_ENDPOINT_HOSTS",
+        value_delimiter = ','
+    )]
+    allow_endpoint_hosts: Vec<String>,
+    /// A token endpoint a GCP credential may name besides Google's (*.googleapis.com,
+    /// accounts.google.com). Repeatable.
+    #[arg(
+        long = "allow-token-host",
+        env = "PERIMETER_ALLOW_TOKEN_HOSTS",
+        value_delimiter = ','
+    )]
+    allow_token_hosts: Vec<String>,
+    /// A directory an `external_account` credential may read its subject token from (e.g.
+    /// /var/run/secrets/eks.amazonaws.com/serviceaccount). Never the Kubernetes
+    /// service-account token or /proc. Repeatable; none by default.
+    #[arg(
+        long = "credential-source-dir",
+        env = "PERIMETER_CREDENTIAL_SOURCE_DIRS",
+        value_delimiter = ','
+    )]
+    credential_source_dirs: Vec<PathBuf>,
+    /// A host an `external_account` credential_source.url may name. Repeatable.
+    #[arg(
+        long = "allow-credential-source-host",
+        env = "PERIMETER_ALLOW_CREDENTIAL_SOURCE_HOSTS",
+        value_delimiter = ','
+    )]
+    allow_credential_source_hosts: Vec<String>,
+}
+
+impl TrustArgs {
+    fn trust(&self, ambient_namespaces: &[String]) -> Result<perimeter::trust::Trust, String> {
+        use perimeter::trust::{HostPattern, NamespaceSet, Trust};
+        let hosts = |list: &[String], flag: &str| {
+            list.iter()
+                .map(|h| HostPattern::parse(h).map_err(|e| format!("--{flag}: {e}")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        for d in &self.credential_source_dirs {
+            if !d.is_absolute() {
+                return Err(format!(
+                    "--credential-source-dir {}: must be absolute",
+                    d.display()
+                ));
+            }
+        }
+        Ok(Trust {
+            ambient_namespaces: NamespaceSet::new(ambient_namespaces.iter().cloned()),
+            endpoint_hosts: hosts(&self.allow_endpoint_hosts, "allow-endpoint-host")?,
+            token_hosts: hosts(&self.allow_token_hosts, "allow-token-host")?,
+            credential_dirs: self.credential_source_dirs.clone(),
+            credential_url_hosts: hosts(
+                &self.allow_credential_source_hosts,
+                "allow-credential-source-host",
+            )?,
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the controllers against the cluster from the kubeconfig or in-cluster config.
@@ -73,6 +141,34 @@ enum Command {
         /// This replica's identity in the Lease (default: the host name with a random suffix).
         #[arg(long, env = "POD_NAME")]
         leader_identity: Option<String>,
+        /// Serve only this namespace (repeatable): the operator lists and watches the kinds
+        /// and labelled Secrets there only (Roles instead of a ClusterRole). Default: every
+        /// namespace.
+        #[arg(
+            long = "watch-namespace",
+            env = "PERIMETER_WATCH_NAMESPACES",
+            value_delimiter = ','
+        )]
+        watch_namespaces: Vec<String>,
+        /// A namespace whose CloudProviders may use `credentials.source: Ambient`, i.e. the
+        /// operator's own cloud identity (repeatable; `*` for all). Default: none; share the
+        /// identity through a ClusterCloudProvider instead.
+        #[arg(
+            long = "ambient-namespace",
+            env = "PERIMETER_AMBIENT_NAMESPACES",
+            value_delimiter = ','
+        )]
+        ambient_namespaces: Vec<String>,
+        /// Where ClusterCloudProvider credential Secrets are read from (and the evidence trail is
+        /// kept): the operator's own namespace.
+        #[arg(long, env = "POD_NAMESPACE", default_value = "perimeter")]
+        cluster_resource_namespace: String,
+        /// The longest one sync of one policy may take, in seconds (reads, writes and the
+        /// confirming read); past it the policy's state is Unknown until the next sync.
+        #[arg(long, env = "PERIMETER_SYNC_TIMEOUT", default_value_t = 180)]
+        sync_timeout: u64,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
     /// Observe every provider once for the manifests in a folder; never writes.
     /// Exit code: 0 in sync, 2 drift found, 1 error or a provider that could not be read.
@@ -93,6 +189,8 @@ enum Command {
         /// operation, HTTP status) and the total on stderr.
         #[arg(long)]
         stats: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
     /// The compliance assessment (DE.CM-1 and its cross-references) with gaps and evidence.
     /// With --manifests: observes the providers like `check` (read-only), evaluates the
@@ -118,6 +216,8 @@ enum Command {
         endpoints: Vec<(String, String)>,
         #[arg(long, value_enum, default_value = "markdown")]
         format: Format,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
     /// Evidence trail tools.
     Evidence {
@@ -149,6 +249,7 @@ enum Command {
 fn read_only_inputs(
     credentials: Option<PathBuf>,
     endpoints: Vec<(String, String)>,
+    trust: &TrustArgs,
 ) -> Result<(CredentialSource, Options), String> {
     let mut creds = CredentialSource::from_env();
     if let Some(path) = credentials {
@@ -157,6 +258,9 @@ fn read_only_inputs(
     let options = Options {
         force_observe: true,
         endpoints: endpoints.into_iter().collect::<BTreeMap<_, _>>(),
+        // `check` uses whatever identity its runner has; Ambient needs no namespace list.
+        trust: trust.trust(&[])?,
+        sync_deadline: None,
     };
     Ok((creds, options))
 }
@@ -253,9 +357,10 @@ fn main() -> ExitCode {
                 endpoints,
                 output,
                 stats,
+                trust,
             } => {
                 init_tracing(false);
-                let (creds, options) = read_only_inputs(credentials, endpoints)?;
+                let (creds, options) = read_only_inputs(credentials, endpoints, &trust)?;
                 let metrics = if stats {
                     Some(std::sync::Arc::new(
                         perimeter::Metrics::new().map_err(|e| e.to_string())?,
@@ -288,13 +393,14 @@ fn main() -> ExitCode {
                 credentials,
                 endpoints,
                 format,
+                trust,
             } => {
                 init_tracing(false);
                 let export = if cluster {
                     perimeter::controller::assessment::export_from_cluster(&namespace).await?
                 } else {
                     let dir = manifests.ok_or("--manifests or --cluster is required")?;
-                    let (creds, options) = read_only_inputs(credentials, endpoints)?;
+                    let (creds, options) = read_only_inputs(credentials, endpoints, &trust)?;
                     report_local(&dir, &creds, options, evidence.as_deref()).await?
                 };
                 match format {
@@ -354,8 +460,19 @@ fn main() -> ExitCode {
                 lease_name,
                 lease_namespace,
                 leader_identity,
+                watch_namespaces,
+                ambient_namespaces,
+                cluster_resource_namespace,
+                sync_timeout,
+                trust,
             } => {
                 init_tracing(log_json);
+                let settings = perimeter::controller::Settings {
+                    scope: perimeter::controller::watch::Scope::from_list(&watch_namespaces),
+                    cluster_namespace: cluster_resource_namespace,
+                    trust: trust.trust(&ambient_namespaces)?,
+                    sync_deadline: Duration::from_secs(sync_timeout.clamp(10, 3600)),
+                };
                 let election = leader_elect.then(|| {
                     perimeter::controller::leader::Config::new(
                         lease_name,
@@ -363,7 +480,7 @@ fn main() -> ExitCode {
                         perimeter::controller::leader::identity(leader_identity),
                     )
                 });
-                perimeter::controller::run(metrics_addr, election)
+                perimeter::controller::run(metrics_addr, election, settings)
                     .await
                     .map(|()| 0)
             }

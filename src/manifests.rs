@@ -7,12 +7,15 @@ use kube::api::ObjectMeta;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{CloudProvider, ControlAssessment, FirewallPolicy, MonitoringPolicy};
+use crate::api::{
+    CloudProvider, ClusterCloudProvider, ControlAssessment, FirewallPolicy, MonitoringPolicy,
+};
 
 /// The Perimeter objects found in a folder; other kinds are ignored.
 #[derive(Debug, Default, Clone)]
 pub struct Manifests {
     pub providers: Vec<CloudProvider>,
+    pub cluster_providers: Vec<ClusterCloudProvider>,
     pub firewalls: Vec<FirewallPolicy>,
     pub monitors: Vec<MonitoringPolicy>,
     pub assessments: Vec<ControlAssessment>,
@@ -93,6 +96,10 @@ impl Manifests {
             match head.kind.as_str() {
                 "CloudProvider" => {
                     self.providers
+                        .push(parse(&value).map_err(|e| invalid(format!("{label}: {e}")))?);
+                }
+                "ClusterCloudProvider" => {
+                    self.cluster_providers
                         .push(parse(&value).map_err(|e| invalid(format!("{label}: {e}")))?);
                 }
                 "FirewallPolicy" => {

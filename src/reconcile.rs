@@ -5,7 +5,9 @@
 
 use crate::api::{Mode, UnmanagedPolicy};
 use crate::core::{Diff, Undeclared, diff};
-use crate::error::ProviderError;
+use std::time::Duration;
+
+use crate::error::{Category, ProviderError};
 use crate::metrics::Metrics;
 use crate::providers::{Finding, Observation, Provider, Target};
 
@@ -103,12 +105,40 @@ impl SyncOutcome {
     }
 }
 
+/// One sync with the default deadline ([`DEFAULT_DEADLINE`]).
 pub async fn sync(
     provider: &dyn Provider,
     target: &Target,
     mode: Mode,
     unmanaged: UnmanagedPolicy,
 ) -> SyncOutcome {
+    sync_within(provider, target, mode, unmanaged, DEFAULT_DEADLINE).await
+}
+
+/// Long enough for a multi-region AWS read with retries, short enough that a hanging provider
+/// holds a policy for minutes, not forever.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(180);
+
+/// One sync, bounded by `deadline` overall (reads, writes and the confirming read): a provider
+/// that hangs costs at most that, and leaves the state `Unknown`.
+pub async fn sync_within(
+    provider: &dyn Provider,
+    target: &Target,
+    mode: Mode,
+    unmanaged: UnmanagedPolicy,
+    deadline: Duration,
+) -> SyncOutcome {
+    let until = tokio::time::Instant::now() + deadline;
+    let late = |step: &'static str| {
+        ProviderError::new(
+            Category::Timeout,
+            step,
+            format!(
+                "the sync did not finish within {} s; the provider state is unknown until the next sync",
+                deadline.as_secs()
+            ),
+        )
+    };
     let resolved = match provider.resolve(target) {
         Ok(t) => t,
         Err(e) => {
@@ -119,11 +149,17 @@ pub async fn sync(
         }
     };
     let target = &resolved;
-    let observed = match provider.observe(target).await {
-        Ok(o) => o,
-        Err(e) => {
+    let observed = match tokio::time::timeout_at(until, provider.observe(target)).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => {
             return SyncOutcome {
                 error: Some(e),
+                ..SyncOutcome::default()
+            };
+        }
+        Err(_) => {
+            return SyncOutcome {
+                error: Some(late("observe")),
                 ..SyncOutcome::default()
             };
         }
@@ -136,25 +172,44 @@ pub async fn sync(
     if mode == Mode::Observe || found.plan.is_empty() {
         return settled(found.clone(), found, observed, Vec::new(), None);
     }
-    let (applied, write_error) = match provider.apply(target, &observed, &found.plan).await {
-        Ok(applied) => (applied, None),
-        Err(e) => (e.applied, Some(e.error)),
+    let (applied, write_error) = match tokio::time::timeout_at(
+        until,
+        provider.apply(target, &observed, &found.plan),
+    )
+    .await
+    {
+        Ok(Ok(applied)) => (applied, None),
+        Ok(Err(e)) => (e.applied, Some(e.error)),
+        // Each change is one whole request; which of them landed is read below.
+        Err(_) => (Vec::new(), Some(late("apply"))),
     };
     // Read again: the status must describe the provider as it is, not as we hoped it to be.
-    match provider.observe(target).await {
-        Ok(after) => {
+    // Even past the deadline a write was attempted, so one bounded confirming read is made.
+    let confirm_until = until.max(tokio::time::Instant::now() + CONFIRM_GRACE);
+    match tokio::time::timeout_at(confirm_until, provider.observe(target)).await {
+        Ok(Ok(after)) => {
             let remaining = diff(&target.desired, &after.state, unmanaged);
             settled(found, remaining, after, applied, write_error)
         }
-        Err(read_error) => SyncOutcome {
+        Ok(Err(read_error)) => SyncOutcome {
             found: Some(found),
             applied,
             remaining: None,
             findings: observed.findings,
             error: Some(write_error.unwrap_or(read_error)),
         },
+        Err(_) => SyncOutcome {
+            found: Some(found),
+            applied,
+            remaining: None,
+            findings: observed.findings,
+            error: Some(write_error.unwrap_or_else(|| late("observe"))),
+        },
     }
 }
+
+/// The confirming read after a write gets at least this long, even past the deadline.
+const CONFIRM_GRACE: Duration = Duration::from_secs(30);
 
 fn settled(
     found: Diff,

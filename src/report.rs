@@ -101,6 +101,7 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
                 namespace: r.namespace.clone(),
                 name: r.name.clone(),
                 provider: r.provider.clone(),
+                provider_kind: r.provider_kind,
                 mode: r.mode,
                 paused,
                 in_sync: match r.state {

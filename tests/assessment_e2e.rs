@@ -136,7 +136,7 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     let kubeconfig = support::write_kubeconfig(dir.path(), &k, NS);
 
     let secrets = format!("{k}/api/v1/namespaces/{NS}/secrets");
-    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api"},
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "labels": {"perimeter.dev/credential": "true"}},
                         "data": {"token": "ZGVtby10b2tlbg=="}});
     send(http.post(&secrets).json(&secret), "create the Secret").await;
     let mut provider = manifest("examples/cloudflare/provider.yaml");
@@ -175,6 +175,8 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
         Command::new(env!("CARGO_BIN_EXE_perimeter"))
             .args([
                 "operator",
+                "--allow-endpoint-host",
+                "127.0.0.1",
                 "--metrics-addr",
                 &format!("127.0.0.1:{}", support::free_port()),
             ])

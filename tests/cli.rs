@@ -121,6 +121,7 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     let options = perimeter::local::Options {
         force_observe: false,
         endpoints: [("cloudflare-main".to_string(), endpoint.clone())].into(),
+        ..Default::default()
     };
     let enforced = perimeter::local::Runner::new(manifests, &creds, options, None)
         .await

@@ -1,14 +1,16 @@
 //! The policy reconcile against a mocked Kubernetes API (tower-test): the exact requests it
-//! sends — finalizer patch, reads of the CloudProvider and Secret, the server-side-apply
-//! status patch with its field manager, the Event — and that an unchanged status is not written.
+//! sends — finalizer patch, the server-side-apply status patch with its field manager, the
+//! Event — and that an unchanged status is not written. The CloudProvider and its Secret come
+//! from the watch caches, so a reconcile reads nothing from the API server.
 
 use std::sync::Arc;
 
 use http::{Method, Request, Response};
 use kube::client::Body;
 use kube::runtime::controller::Action;
-use perimeter::api::FirewallPolicy;
+use perimeter::api::{CloudProvider, FirewallPolicy};
 use perimeter::controller::Context;
+use perimeter::controller::guard::Parsed;
 use perimeter::controller::policy::reconcile;
 use perimeter::{Error, Metrics};
 use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
@@ -58,8 +60,42 @@ fn provider(endpoint: &str) -> Value {
 
 fn secret() -> Value {
     // base64("tok-123456")
-    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cf-api", "namespace": "team", "resourceVersion": "7"},
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cf-api", "namespace": "team", "resourceVersion": "7",
+               "labels": {"perimeter.dev/credential": "true"}},
            "data": {"token": "dG9rLTEyMzQ1Ng=="}})
+}
+
+/// A context whose watch caches hold `providers` and the labelled Secret, and whose admin
+/// allows endpoints on loopback (the emulator).
+fn context(client: kube::Client, providers: Vec<Value>) -> Arc<Context> {
+    use perimeter::controller::guard::Parsed;
+    use perimeter::controller::watch::Feed;
+    use perimeter::controller::{Feeds, Settings};
+    let parsed = providers
+        .into_iter()
+        .map(|p| serde_json::from_value::<Parsed<CloudProvider>>(p).expect("provider"));
+    let secret: k8s_openapi::api::core::v1::Secret =
+        serde_json::from_value(secret()).expect("secret");
+    let feeds = Feeds {
+        secrets: Feed::filled([secret]),
+        providers: Feed::filled(parsed),
+        ..Feeds::default()
+    };
+    let settings = Settings {
+        trust: perimeter::trust::Trust {
+            endpoint_hosts: vec![
+                perimeter::trust::HostPattern::parse("127.0.0.1").expect("pattern"),
+            ],
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    Context::with(
+        client,
+        Arc::new(Metrics::new().expect("metrics")),
+        settings,
+        Arc::new(feeds),
+    )
 }
 
 async fn next(handle: &mut MockHandle) -> (Request<Body>, SendResponse<Response<Body>>) {
@@ -133,9 +169,9 @@ async fn serve(mut handle: MockHandle, endpoint: String, current: FirewallPolicy
 async fn run_once(obj: FirewallPolicy, endpoint: &str) -> (Result<Action, Error>, Recorded) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
-    let ctx = Context::new(client, Arc::new(Metrics::new().expect("metrics")));
+    let ctx = context(client, vec![provider(endpoint)]);
     let server = tokio::spawn(serve(handle, endpoint.to_string(), obj.clone()));
-    let result = reconcile(Arc::new(obj), ctx).await;
+    let result = reconcile(Arc::new(Parsed(Ok(obj))), ctx).await;
     let recorded = server.await.expect("mock server");
     (result, recorded)
 }
@@ -263,16 +299,12 @@ async fn an_unchanged_status_is_not_written_again() {
 async fn a_missing_provider_is_reported_in_status_and_nothing_is_sent_to_a_provider() {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
-    let ctx = Context::new(client, Arc::new(Metrics::new().expect("metrics")));
-    let task = tokio::spawn(reconcile(Arc::new(policy("Observe", "Orphan", None)), ctx));
-    let (req, send) = next(&mut handle).await;
-    assert!(req.uri().path().ends_with("/cloudproviders/cf"));
-    send.send_response(
-        Response::builder()
-            .status(404)
-            .body(Body::from(serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"})).expect("json")))
-            .expect("response"),
-    );
+    let ctx = context(client, vec![]);
+    let task = tokio::spawn(reconcile(
+        Arc::new(Parsed(Ok(policy("Observe", "Orphan", None)))),
+        ctx,
+    ));
+    // The provider is looked up in the watch cache: the first request is the status write.
     let (req, send) = next(&mut handle).await;
     assert!(
         req.uri().path().ends_with("/firewallpolicies/edge/status"),

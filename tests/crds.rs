@@ -48,6 +48,7 @@ fn crds_carry_printer_columns_and_status_subresources() {
         names,
         [
             "cloudproviders.perimeter.dev",
+            "clustercloudproviders.perimeter.dev",
             "firewallpolicies.perimeter.dev",
             "monitoringpolicies.perimeter.dev",
             "controlassessments.perimeter.dev"
@@ -56,7 +57,13 @@ fn crds_carry_printer_columns_and_status_subresources() {
     let scopes: Vec<_> = crds.iter().map(|c| c.spec.scope.as_str()).collect();
     assert_eq!(
         scopes,
-        ["Namespaced", "Namespaced", "Namespaced", "Cluster"]
+        [
+            "Namespaced",
+            "Cluster",
+            "Namespaced",
+            "Namespaced",
+            "Cluster"
+        ]
     );
     for crd in &crds {
         let v = &crd.spec.versions[0];
@@ -79,7 +86,7 @@ fn crds_carry_printer_columns_and_status_subresources() {
             "{columns:?}"
         );
     }
-    let fw = &crds[1].spec.versions[0];
+    let fw = &crds[2].spec.versions[0];
     let columns: Vec<_> = fw
         .additional_printer_columns
         .iter()

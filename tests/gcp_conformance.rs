@@ -199,6 +199,12 @@ uptimeChecks:
         None,
         Options {
             settings: Some(settings),
+            trust: perimeter::trust::Trust {
+                token_hosts: vec![
+                    perimeter::trust::HostPattern::parse("127.0.0.1").expect("pattern"),
+                ],
+                ..Default::default()
+            },
             ..Options::default()
         },
     )

@@ -73,6 +73,20 @@ fn options(timeout: Duration, metadata_host: Option<String>) -> Options {
         operation_timeout: Some(Duration::from_secs(5)),
         settings: Some(settings),
         credentials_file: None,
+        trust: lab_trust(),
+        principal: None,
+    }
+}
+
+/// The emulator serves the token endpoints on loopback, and token files live in the temp dir:
+/// what an admin would allow for private endpoints.
+fn lab_trust() -> perimeter::trust::Trust {
+    let loopback = perimeter::trust::HostPattern::parse("127.0.0.1").expect("pattern");
+    perimeter::trust::Trust {
+        token_hosts: vec![loopback.clone()],
+        credential_url_hosts: vec![loopback],
+        credential_dirs: vec![std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))],
+        ..Default::default()
     }
 }
 

@@ -52,13 +52,13 @@ async fn operator_reconciles_policies_in_a_cluster() {
     create(
         &http,
         &format!("{k}/api/v1/namespaces/{NS}/secrets"),
-        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS}, "data": {"token": "ZGVtby10b2tlbg=="}}),
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
     )
     .await;
     create(
         &http,
         &format!("{k}/api/v1/namespaces/{NS}/secrets"),
-        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad-api", "namespace": NS}, "stringData": {"token": BAD_TOKEN}}),
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad-api", "namespace": NS, "labels": {"perimeter.dev/credential": "true"}}, "stringData": {"token": BAD_TOKEN}}),
     )
     .await;
     let mut provider = cloudflare_example("provider.yaml");
@@ -87,6 +87,8 @@ async fn operator_reconciles_policies_in_a_cluster() {
         Command::new(env!("CARGO_BIN_EXE_perimeter"))
             .args([
                 "operator",
+                "--allow-endpoint-host",
+                "127.0.0.1",
                 "--metrics-addr",
                 &format!("127.0.0.1:{metrics_port}"),
             ])
@@ -353,7 +355,7 @@ async fn operator_reconciles_policies_in_a_cluster() {
     // (statuses, Events) — the test's own Secret creations aside.
     let logs = std::fs::read_to_string(&log).expect("operator log");
     assert!(
-        logs.contains("CloudProvider not ready"),
+        logs.contains("provider account not ready"),
         "the rejected credential is logged: {logs}"
     );
     let sent = get_any(&http, &format!("{k}/_emulator/requests")).await;

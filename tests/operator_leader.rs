@@ -36,6 +36,8 @@ fn start(name: &'static str, kubeconfig: &std::path::Path, log_dir: &std::path::
         .args([
             "operator",
             "--leader-elect",
+            "--allow-endpoint-host",
+            "127.0.0.1",
             "--metrics-addr",
             &format!("127.0.0.1:{metrics}"),
         ])
@@ -137,7 +139,7 @@ async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
     create(
         &http,
         &format!("{k}/api/v1/namespaces/{NS}/secrets"),
-        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS}, "data": {"token": "ZGVtby10b2tlbg=="}}),
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
     )
     .await;
     let mut provider = cloudflare_example("provider.yaml");

@@ -96,12 +96,63 @@ pub enum UnmanagedPolicy {
     Remove,
 }
 
-/// A reference to a `CloudProvider` in the same namespace.
+/// Which kind of provider account a policy uses.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    JsonSchema,
+)]
+pub enum ProviderKind {
+    /// A `CloudProvider` in the policy's own namespace.
+    #[default]
+    CloudProvider,
+    /// A cluster-scoped `ClusterCloudProvider` that its admin shares with the policy's
+    /// namespace (`spec.allowedNamespaces`).
+    ClusterCloudProvider,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CloudProvider => "CloudProvider",
+            Self::ClusterCloudProvider => "ClusterCloudProvider",
+        }
+    }
+}
+
+/// A reference to the provider account a policy uses.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct ProviderRef {
-    /// Name of the `CloudProvider` in the policy's namespace.
+    /// `CloudProvider` (default; same namespace) or `ClusterCloudProvider` (shared by the
+    /// cluster admin).
+    #[serde(default, skip_serializing_if = "is_default_kind")]
+    pub kind: ProviderKind,
+    /// Name of the `CloudProvider` in the policy's namespace, or of the `ClusterCloudProvider`.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+}
+
+fn is_default_kind(kind: &ProviderKind) -> bool {
+    *kind == ProviderKind::CloudProvider
+}
+
+impl ProviderRef {
+    /// `CloudProvider team-a/cf` or `ClusterCloudProvider shared-gcp`, for messages.
+    pub fn describe(&self, namespace: &str) -> String {
+        match self.kind {
+            ProviderKind::CloudProvider => format!("CloudProvider {namespace}/{}", self.name),
+            ProviderKind::ClusterCloudProvider => format!("ClusterCloudProvider {}", self.name),
+        }
+    }
 }
 
 /// Settings shared by `FirewallPolicy` and `MonitoringPolicy`.
@@ -124,7 +175,7 @@ pub struct PolicyControls {
     pub paused: bool,
     /// How often the provider is read again, e.g. `30s`, `5m`, `1h` (default `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[1-9][0-9]*(s|m|h)$"))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}(s|m|h)$"))]
     pub sync_interval: Option<String>,
 }
 

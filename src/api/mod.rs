@@ -14,7 +14,10 @@ pub use common::*;
 pub use compliance::{ControlAssessment, ControlAssessmentSpec, ControlAssessmentStatus};
 pub use firewall::{FirewallPolicy, FirewallPolicySpec};
 pub use monitoring::{MonitoringPolicy, MonitoringPolicySpec};
-pub use provider::{CloudProvider, CloudProviderSpec, CloudProviderStatus};
+pub use provider::{
+    CloudProvider, CloudProviderSpec, CloudProviderStatus, ClusterCloudProvider,
+    ClusterCloudProviderSpec,
+};
 
 use kube::CustomResourceExt;
 
@@ -24,6 +27,7 @@ pub fn crds()
 {
     vec![
         CloudProvider::crd(),
+        ClusterCloudProvider::crd(),
         FirewallPolicy::crd(),
         MonitoringPolicy::crd(),
         ControlAssessment::crd(),

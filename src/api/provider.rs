@@ -6,6 +6,16 @@ use serde::{Deserialize, Serialize};
 
 use super::common::ProviderType;
 
+/// The shape of an endpoint URL; the same rule as [`crate::trust::url::parse`]: http(s), a
+/// lower-case host or IP literal, an optional port, a path without `%`, and no user info (`@`),
+/// query (`?`), fragment (`#`) or backslash.
+pub const ENDPOINT_PATTERN: &str =
+    r"^https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?(/[^\s?#@\\%]*)?$";
+const ENDPOINT_SCHEME_RULE: &str = "!has(self.endpoint) || url(self.endpoint).getScheme() == 'https' || (self.endpoint.startsWith('http://') && url(self.endpoint).getHostname() in ['localhost', '127.0.0.1', '::1'])";
+const ENDPOINT_SCHEME_MESSAGE: &str = "endpoint must use https (plain http only to localhost, 127.0.0.1 or [::1], for emulators), so the credential never crosses a network in clear text";
+const ENDPOINT_SHAPE_RULE: &str = "!has(self.endpoint) || (!self.endpoint.matches('/[.][.]?(/|$)') && (!url(self.endpoint).getHostname().matches('^[^:]*[0-9]$') || url(self.endpoint).getHostname().matches('^([0-9]{1,3}[.]){3}[0-9]{1,3}$')))";
+const ENDPOINT_SHAPE_MESSAGE: &str = "endpoint must not contain dot segments, and a host ending in a digit must be a dotted IPv4 address (127.0.0.1, not 127.1 or 0x7f000001)";
+
 /// A provider account: its type, where its credentials are, and how hard it may be called.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -23,7 +33,8 @@ use super::common::ProviderType;
 )]
 #[x_kube(validation = Rule::new("self.type != 'cloudflare' || self.credentials.source == 'Secret'").message("Cloudflare has no ambient identity: use credentials.source Secret").reason(Reason::FieldValueInvalid))]
 #[x_kube(validation = Rule::new("self.type != 'cloudflare' || has(self.accountId)").message("a cloudflare provider needs spec.accountId (the Cloudflare account id)").reason(Reason::FieldValueRequired))]
-#[x_kube(validation = Rule::new("!has(self.endpoint) || self.endpoint.startsWith('https://') || self.endpoint.matches('^http://(localhost|127[.]0[.]0[.]1)(:[0-9]+)?(/.*)?$') || self.endpoint.startsWith('http://[::1]:') || self.endpoint.startsWith('http://[::1]/')").message("endpoint must use https (plain http only to localhost, for emulators), so the credential never crosses a network in clear text").reason(Reason::FieldValueForbidden))]
+#[x_kube(validation = Rule::new(ENDPOINT_SCHEME_RULE).message(ENDPOINT_SCHEME_MESSAGE).reason(Reason::FieldValueForbidden))]
+#[x_kube(validation = Rule::new(ENDPOINT_SHAPE_RULE).message(ENDPOINT_SHAPE_MESSAGE).reason(Reason::FieldValueInvalid))]
 #[serde(rename_all = "camelCase")]
 pub struct CloudProviderSpec {
     /// Which provider this account belongs to.
@@ -31,10 +42,12 @@ pub struct CloudProviderSpec {
     pub provider_type: ProviderType,
     /// Where the API credential is stored.
     pub credentials: Credentials,
-    /// Base URL override (proxies, emulators, tests), e.g. `https://api.cloudflare.com/client/v4`.
-    /// Must be https, except for `http://localhost`/`127.0.0.1`/`[::1]`.
+    /// Base URL override, e.g. `https://api.cloudflare.com/client/v4`. Only the provider's
+    /// official API hosts are used unless the operator's admin allows more (proxies, private
+    /// endpoints, emulators: flag `--allow-endpoint-host`). https, except to
+    /// `localhost`/`127.0.0.1`/`[::1]`; no user info, query or fragment; a lower-case host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://[^\s]+$"))]
+    #[schemars(regex(pattern = ENDPOINT_PATTERN), length(max = 2048))]
     pub endpoint: Option<String>,
     /// The provider's account identifier (Cloudflare account id, AWS account id, GCP project id…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,7 +58,7 @@ pub struct CloudProviderSpec {
     pub rate_limit: Option<RateLimit>,
     /// Regions to observe (AWS regions, GCP regions), where the provider is regional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 40))]
+    #[schemars(length(max = 40), inner(regex(pattern = r"^[a-z][a-z0-9-]{1,31}$")))]
     pub regions: Option<Vec<String>>,
     /// Timeout of one provider request in seconds (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,4 +124,55 @@ pub struct CloudProviderStatus {
     /// `Ready`: the credential was accepted and the API answered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// A provider account shared by the cluster's admin: the operator's own identity
+/// (`credentials.source: Ambient`) or a Secret in the operator's namespace, usable by the
+/// policies of the namespaces it lists. Cluster-scoped, so only whoever may create
+/// cluster-scoped objects can make one.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "perimeter.dev",
+    version = "v1alpha1",
+    kind = "ClusterCloudProvider",
+    status = "CloudProviderStatus",
+    shortname = "ccprov",
+    category = "perimeter",
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type"}"#,
+    printcolumn = r#"{"name":"Namespaces","type":"string","jsonPath":".spec.allowedNamespaces"}"#,
+    printcolumn = r#"{"name":"Enforce","type":"boolean","jsonPath":".spec.allowEnforce"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+// The account's rules (Cloudflare needs a Secret and an account id, the endpoint's shape)
+// come with the flattened `CloudProviderSpec`.
+#[serde(rename_all = "camelCase")]
+pub struct ClusterCloudProviderSpec {
+    /// The account, as in a `CloudProvider`. `credentials.secretRef` names a Secret in the
+    /// operator's own namespace (flag `--cluster-resource-namespace`, default the namespace the
+    /// operator runs in), which must carry the label `perimeter.dev/credential: "true"`.
+    #[serde(flatten)]
+    pub account: CloudProviderSpec,
+    /// Namespaces whose policies may use this account (`providerRef.kind:
+    /// ClusterCloudProvider`); `*` for every namespace. Empty (default): none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 256),
+        inner(regex(pattern = r"^(\*|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$"))
+    )]
+    pub allowed_namespaces: Vec<String>,
+    /// Whether those policies may use `mode: Enforce` (and `deletionPolicy: Delete`). Default
+    /// false: they can only observe this account.
+    #[serde(default)]
+    pub allow_enforce: bool,
+}
+
+impl ClusterCloudProviderSpec {
+    /// Whether a policy in `namespace` may use this account.
+    pub fn shared_with(&self, namespace: &str) -> bool {
+        self.allowed_namespaces
+            .iter()
+            .any(|n| n == "*" || n == namespace)
+    }
 }

@@ -39,11 +39,11 @@ use serde::{Deserialize, Serialize};
 use evidence::{Retention, Trail};
 use report::ControlReport;
 
-use crate::api::ProviderType;
 use crate::api::common::Mode;
 use crate::api::compliance::{
     AttestableRequirement, Attestation, ControlAssessment, ControlAssessmentSpec,
 };
+use crate::api::{ProviderKind, ProviderType};
 
 /// How long the control must have held, per the evidence trail, for maturity level 4.
 pub const SUSTAINED_DAYS: i64 = 30;
@@ -81,9 +81,10 @@ pub struct Framework {
     pub reference: &'static str,
 }
 
-/// A CloudProvider as the assessment sees it.
+/// A provider account as the assessment sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProviderFacts {
+    /// Empty for a ClusterCloudProvider.
     pub namespace: String,
     pub name: String,
     pub provider_type: ProviderType,
@@ -91,6 +92,29 @@ pub struct ProviderFacts {
     pub ready: Option<bool>,
     /// Ready's reason when not ready (a bounded category name, never secret).
     pub reason: Option<String>,
+}
+
+impl ProviderFacts {
+    /// `namespace/name`, or `cluster/name` for a ClusterCloudProvider.
+    pub fn id(&self) -> String {
+        if self.namespace.is_empty() {
+            format!("cluster/{}", self.name)
+        } else {
+            format!("{}/{}", self.namespace, self.name)
+        }
+    }
+
+    /// Whether the policy uses this account.
+    pub fn is_used_by(&self, policy: &PolicyFacts) -> bool {
+        let kind = if self.namespace.is_empty() {
+            ProviderKind::ClusterCloudProvider
+        } else {
+            ProviderKind::CloudProvider
+        };
+        policy.provider_kind == kind
+            && policy.provider == self.name
+            && (kind == ProviderKind::ClusterCloudProvider || policy.namespace == self.namespace)
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -113,8 +137,10 @@ pub struct PolicyFacts {
     pub kind: PolicyKind,
     pub namespace: String,
     pub name: String,
-    /// Name of the CloudProvider (same namespace).
+    /// Name of the provider account: a CloudProvider of the same namespace, or a
+    /// ClusterCloudProvider.
     pub provider: String,
+    pub provider_kind: ProviderKind,
     pub mode: Mode,
     pub paused: bool,
     pub in_sync: InSync,
@@ -347,7 +373,7 @@ pub fn evaluate(
         let policies: Vec<&PolicyFacts> = snapshot
             .policies
             .iter()
-            .filter(|x| x.namespace == p.namespace && x.provider == p.name)
+            .filter(|x| p.is_used_by(x))
             .collect();
         all_enforced &= policies.iter().all(|x| x.mode == Mode::Enforce);
         let of_kind = |k: PolicyKind| -> Vec<&PolicyFacts> {
@@ -361,7 +387,7 @@ pub fn evaluate(
             .filter(|x| x.alert_routes > 0)
             .collect();
         let row = Coverage {
-            provider: format!("{}/{}", p.namespace, p.name),
+            provider: p.id(),
             provider_type: p.provider_type,
             firewall: cell(p, &firewall),
             monitoring: cell(p, &monitoring),
@@ -478,6 +504,7 @@ pub fn assess(
     )
 }
 
+/// A ClusterCloudProvider is in scope of a cluster-wide assessment (no `scope.namespaces`).
 fn in_scope(spec: &ControlAssessmentSpec, p: &ProviderFacts) -> bool {
     let scope = &spec.scope;
     (scope.namespaces.is_empty() || scope.namespaces.contains(&p.namespace))
@@ -544,7 +571,7 @@ fn rollup(req: Requirement, cells: &[(&Coverage, Cell)]) -> RequirementResult {
 }
 
 fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFacts]) -> Gap {
-    let provider = format!("{} {}/{}", p.provider_type, p.namespace, p.name);
+    let provider = format!("{} {}", p.provider_type, p.id());
     let names = |pred: &dyn Fn(&PolicyFacts) -> bool| -> String {
         policies
             .iter()

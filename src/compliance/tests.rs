@@ -82,6 +82,7 @@ fn facts(list: Vec<P>) -> Vec<PolicyFacts> {
             namespace: "perimeter".into(),
             name: format!("{}-{i}", p.provider),
             provider: p.provider.into(),
+            provider_kind: ProviderKind::CloudProvider,
             mode: p.mode,
             paused: p.paused,
             in_sync: p.in_sync,

@@ -18,17 +18,21 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
+use super::guard::Parsed;
+use super::watch::Feed;
 use super::{Context, FIELD_MANAGER, measured};
 use crate::api::compliance::{
     ControlAssessment, ControlAssessmentStatus, CoverageRow, EvidenceHead, GapStatus,
     MaturityStatus, RequirementStatus,
 };
-use crate::api::{CloudProvider, FirewallPolicy, MonitoringPolicy, PolicyStatus};
+use crate::api::{
+    CloudProvider, ClusterCloudProvider, FirewallPolicy, MonitoringPolicy, PolicyStatus,
+};
 use crate::compliance::evidence::{self, Trail};
 use crate::compliance::report::{ControlReport, Export};
 use crate::compliance::{
@@ -51,13 +55,15 @@ pub fn operator_namespace() -> String {
     std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "perimeter".into())
 }
 
-/// The objects an assessment reads: the watch caches this controller keeps, so an
-/// evaluation costs no API call.
+/// The objects an assessment reads: the operator's watch caches, so an evaluation costs no
+/// API call. Objects that do not parse are left out (their policies are reported by their
+/// own controllers; a provider without readable policies shows as a gap).
 #[derive(Clone)]
 pub struct Sources {
-    pub providers: Store<CloudProvider>,
-    pub firewalls: Store<FirewallPolicy>,
-    pub monitors: Store<MonitoringPolicy>,
+    pub providers: Store<Parsed<CloudProvider>>,
+    pub cluster_providers: Store<Parsed<ClusterCloudProvider>>,
+    pub firewalls: Store<Parsed<FirewallPolicy>>,
+    pub monitors: Store<Parsed<MonitoringPolicy>>,
 }
 
 impl Sources {
@@ -67,16 +73,36 @@ impl Sources {
         firewalls: Vec<FirewallPolicy>,
         monitors: Vec<MonitoringPolicy>,
     ) -> Self {
+        Self::with_cluster_providers(providers, Vec::new(), firewalls, monitors)
+    }
+
+    pub fn with_cluster_providers(
+        providers: Vec<CloudProvider>,
+        cluster_providers: Vec<ClusterCloudProvider>,
+        firewalls: Vec<FirewallPolicy>,
+        monitors: Vec<MonitoringPolicy>,
+    ) -> Self {
         Self {
             providers: filled(providers),
+            cluster_providers: filled(cluster_providers),
             firewalls: filled(firewalls),
             monitors: filled(monitors),
+        }
+    }
+
+    fn from_feeds(feeds: &super::Feeds) -> Self {
+        Self {
+            providers: feeds.providers.store(),
+            cluster_providers: feeds.cluster_providers.store(),
+            firewalls: feeds.firewalls.store(),
+            monitors: feeds.monitors.store(),
         }
     }
 
     async fn ready(&self) -> bool {
         let all = async {
             self.providers.wait_until_ready().await.is_ok()
+                && self.cluster_providers.wait_until_ready().await.is_ok()
                 && self.firewalls.wait_until_ready().await.is_ok()
                 && self.monitors.wait_until_ready().await.is_ok()
         };
@@ -86,18 +112,11 @@ impl Sources {
     }
 }
 
-fn filled<K>(objects: Vec<K>) -> Store<K>
+fn filled<K>(objects: Vec<K>) -> Store<Parsed<K>>
 where
-    K: Resource + Clone + std::fmt::Debug + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    let (reader, mut writer) = reflector::store::<K>();
-    writer.apply_watcher_event(&watcher::Event::Init);
-    for o in objects {
-        writer.apply_watcher_event(&watcher::Event::InitApply(o));
-    }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    reader
+    Feed::filled(objects.into_iter().map(|o| Parsed(Ok(o)))).store()
 }
 
 /// What the ControlAssessment reconcile gets: the shared context and the caches.
@@ -109,32 +128,7 @@ pub struct AssessmentContext {
 /// Any provider or policy change (including a deletion) re-evaluates every assessment (there
 /// are few, cluster-wide).
 pub async fn run(client: Client, ctx: Arc<Context>) {
-    fn cached<K>(
-        client: &Client,
-    ) -> (
-        Store<K>,
-        impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-    )
-    where
-        K: Resource<Scope = kube::core::NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
-        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-    {
-        let (reader, writer) = reflector::store::<K>();
-        let stream = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
-            .default_backoff()
-            .reflect(writer)
-            .touched_objects();
-        (reader, stream)
-    }
-    let (providers, provider_changes) = cached::<CloudProvider>(&client);
-    let (firewalls, firewall_changes) = cached::<FirewallPolicy>(&client);
-    let (monitors, monitor_changes) = cached::<MonitoringPolicy>(&client);
+    let feeds = &ctx.feeds;
     let api: Api<ControlAssessment> = Api::all(client);
     let controller = Controller::new(api, watcher::Config::default());
     let store = controller.store();
@@ -158,19 +152,29 @@ pub async fn run(client: Client, ctx: Arc<Context>) {
             .map(|a| ObjectRef::from_obj(&*a))
             .collect::<Vec<_>>()
     };
-    let (a1, a2, a3) = (all.clone(), all.clone(), all);
+    let (a1, a2, a3, a4) = (all.clone(), all.clone(), all.clone(), all);
     let actx = Arc::new(AssessmentContext {
-        ctx,
-        sources: Sources {
-            providers,
-            firewalls,
-            monitors,
-        },
+        sources: Sources::from_feeds(feeds),
+        ctx: ctx.clone(),
     });
+    use super::watch::{any_change, as_watch_results};
     controller
-        .watches_stream(provider_changes, move |_| a1())
-        .watches_stream(firewall_changes, move |_| a2())
-        .watches_stream(monitor_changes, move |_| a3())
+        .watches_stream(
+            as_watch_results(any_change(feeds.providers.subscribe())),
+            move |_| a1(),
+        )
+        .watches_stream(
+            as_watch_results(any_change(feeds.cluster_providers.subscribe())),
+            move |_| a2(),
+        )
+        .watches_stream(
+            as_watch_results(any_change(feeds.firewalls.subscribe())),
+            move |_| a3(),
+        )
+        .watches_stream(
+            as_watch_results(any_change(feeds.monitors.subscribe())),
+            move |_| a4(),
+        )
         .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
         .shutdown_on_signal()
         .run(reconcile, error_policy, actx)
@@ -219,6 +223,7 @@ async fn reconcile_inner(
     let snapshot = snapshot_from(
         &freshness,
         &owned(&sources.providers),
+        &owned(&sources.cluster_providers),
         &owned(&sources.firewalls),
         &owned(&sources.monitors),
     );
@@ -558,30 +563,47 @@ impl Freshness<'_> {
 pub fn snapshot_from(
     freshness: &Freshness<'_>,
     providers: &[CloudProvider],
+    cluster_providers: &[ClusterCloudProvider],
     firewalls: &[FirewallPolicy],
     monitors: &[MonitoringPolicy],
 ) -> Snapshot {
+    let fact = |namespace: String,
+                name: String,
+                spec: &crate::api::CloudProviderSpec,
+                status: Option<&crate::api::CloudProviderStatus>| {
+        let ready = status.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+        ProviderFacts {
+            namespace,
+            name,
+            provider_type: spec.provider_type,
+            ready: ready.and_then(|c| match c.status.as_str() {
+                "True" => Some(true),
+                "False" => Some(false),
+                _ => None,
+            }),
+            reason: ready
+                .filter(|c| c.status != "True")
+                .map(|c| c.reason.clone()),
+        }
+    };
     let providers = providers
         .iter()
         .map(|p| {
-            let ready = p
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
-            ProviderFacts {
-                namespace: p.namespace().unwrap_or_default(),
-                name: p.name_any(),
-                provider_type: p.spec.provider_type,
-                ready: ready.and_then(|c| match c.status.as_str() {
-                    "True" => Some(true),
-                    "False" => Some(false),
-                    _ => None,
-                }),
-                reason: ready
-                    .filter(|c| c.status != "True")
-                    .map(|c| c.reason.clone()),
-            }
+            fact(
+                p.namespace().unwrap_or_default(),
+                p.name_any(),
+                &p.spec,
+                p.status.as_ref(),
+            )
         })
+        .chain(cluster_providers.iter().map(|p| {
+            fact(
+                String::new(),
+                p.name_any(),
+                &p.spec.account,
+                p.status.as_ref(),
+            )
+        }))
         .collect();
     let facts = |kind: PolicyKind,
                  meta: &ObjectMeta,
@@ -595,6 +617,7 @@ pub fn snapshot_from(
             namespace: meta.namespace.clone().unwrap_or_default(),
             name: meta.name.clone().unwrap_or_default(),
             provider: controls.provider_ref.name.clone(),
+            provider_kind: controls.provider_ref.kind,
             mode: controls.mode,
             paused: controls.paused,
             in_sync: evidence::in_sync_of(condition_status(&s.conditions, "InSync").as_deref()),
@@ -639,12 +662,16 @@ pub fn snapshot_from(
     }
 }
 
-fn owned<K>(store: &Store<K>) -> Vec<K>
+/// The objects of a cache that parse.
+fn owned<K>(store: &Store<Parsed<K>>) -> Vec<K>
 where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
+    K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    store.state().iter().map(|o| (**o).clone()).collect()
+    store
+        .state()
+        .iter()
+        .filter_map(|o| o.ok().cloned())
+        .collect()
 }
 
 fn kind_name(kind: PolicyKind) -> &'static str {
@@ -812,7 +839,7 @@ mod tests {
                 now_unix: NOW,
                 uptime: Duration::from_secs(uptime),
             };
-            let snap = snapshot_from(&f, &[], &[policy(paused)], &[]);
+            let snap = snapshot_from(&f, &[], &[], &[policy(paused)], &[]);
             assert_eq!(snap.policies[0].stale, want, "{name}");
         }
     }

@@ -2,10 +2,13 @@
 //! policy kinds, whose reconcile wraps [`crate::reconcile::sync`] with everything Kubernetes:
 //! reading the provider and its Secret, finalizers, status, Events and requeueing.
 
+pub mod account;
 pub mod assessment;
+pub mod guard;
 pub mod leader;
 pub mod policy;
 pub mod provider;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,23 +19,90 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{WatchStreamExt, predicates, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
 use tokio::sync::Mutex;
 
 pub use policy::PolicyKind;
 
-use crate::api::{CloudProvider, FirewallPolicy, MonitoringPolicy};
+use self::guard::Parsed;
+use self::watch::{Feed, Scope};
+use crate::api::{
+    CloudProvider, ClusterCloudProvider, FirewallPolicy, MonitoringPolicy, ProviderKind,
+};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::providers::Provider;
+use crate::trust::{CREDENTIAL_LABEL, CREDENTIAL_LABEL_VALUE, Trust};
 
 /// The field manager of every write the operator makes (server-side apply).
 pub const FIELD_MANAGER: &str = "perimeter";
 /// Added only to policies whose deletion must clean up the provider (`deletionPolicy: Delete`
 /// in `Enforce` mode); every other policy is deleted without waiting on the operator.
 pub const FINALIZER: &str = "perimeter.dev/cleanup";
+/// `perimeter.dev/cleanup: skip` on a policy being deleted: give up the provider cleanup and
+/// let the policy go (the admin's way out when the provider can no longer be cleaned).
+pub const SKIP_CLEANUP_ANNOTATION: &str = "perimeter.dev/cleanup";
+
+/// What the operator's admin decided (flags, Helm values).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The namespaces served.
+    pub scope: Scope,
+    /// Where `ClusterCloudProvider` credentials and the evidence trail live: the operator's own
+    /// namespace.
+    pub cluster_namespace: String,
+    pub trust: Trust,
+    /// The longest one sync of one policy (reads, writes, confirming read) may take.
+    pub sync_deadline: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            scope: Scope::Cluster,
+            cluster_namespace: assessment::operator_namespace(),
+            trust: Trust::default(),
+            sync_deadline: DEFAULT_SYNC_DEADLINE,
+        }
+    }
+}
+
+pub use crate::reconcile::DEFAULT_DEADLINE as DEFAULT_SYNC_DEADLINE;
+
+/// The caches every controller reads, one watch per kind.
+#[derive(Default)]
+pub struct Feeds {
+    /// Only Secrets labelled `perimeter.dev/credential: "true"`.
+    pub secrets: Feed<Secret>,
+    pub providers: Feed<Parsed<CloudProvider>>,
+    pub cluster_providers: Feed<Parsed<ClusterCloudProvider>>,
+    pub firewalls: Feed<Parsed<FirewallPolicy>>,
+    pub monitors: Feed<Parsed<MonitoringPolicy>>,
+}
+
+impl Feeds {
+    /// Drives every watch until the process stops.
+    pub async fn run(&self, client: &Client, settings: &Settings) {
+        let labelled = watcher::Config::default()
+            .labels(&format!("{CREDENTIAL_LABEL}={CREDENTIAL_LABEL_VALUE}"));
+        let all = watcher::Config::default();
+        let secret_scope = settings.scope.with(&settings.cluster_namespace);
+        tokio::join!(
+            self.secrets
+                .run(watch::namespaced(client, &secret_scope, labelled)),
+            self.providers
+                .run(watch::namespaced(client, &settings.scope, all.clone())),
+            self.cluster_providers
+                .run(watch::cluster(client, all.clone())),
+            self.firewalls
+                .run(watch::namespaced(client, &settings.scope, all.clone())),
+            self.monitors
+                .run(watch::namespaced(client, &settings.scope, all)),
+        );
+    }
+}
 
 /// Shared by every reconcile.
 pub struct Context {
@@ -42,9 +112,16 @@ pub struct Context {
     /// When this process started reconciling (a verdict can only be called stale after the
     /// policies had the time to be read once).
     pub started: std::time::Instant,
+    pub config: Settings,
+    pub feeds: Arc<Feeds>,
+    /// Credential Secrets (labelled ones only), from the watch cache.
+    pub secrets: Store<Secret>,
     /// Provider clients, kept across reconciles so each account's rate limit is shared.
-    /// Keyed by namespace/name; rebuilt when the CloudProvider or its Secret changes.
-    clients: Mutex<HashMap<(String, String), CachedClient>>,
+    /// Keyed by kind/namespace/name; rebuilt when the account's uid, spec or Secret changes,
+    /// dropped when it is deleted.
+    clients: Mutex<HashMap<(ProviderKind, String, String), CachedClient>>,
+    /// Statuses written and not yet seen back through the watch.
+    pub written: Written,
 }
 
 struct CachedClient {
@@ -52,8 +129,67 @@ struct CachedClient {
     client: Arc<dyn Provider>,
 }
 
+/// The last status this process wrote per object (by uid), with the resourceVersion the object
+/// had when it was written. A reconcile that starts before the watch delivered that write sees
+/// the object at the same resourceVersion, and takes the written status as the previous one
+/// (otherwise it would write again, moving `lastTransitionTime` and repeating Events).
+#[derive(Default)]
+pub struct Written(std::sync::Mutex<HashMap<String, (String, serde_json::Value)>>);
+
+impl Written {
+    pub fn remember(&self, meta: &kube::api::ObjectMeta, status: &impl serde::Serialize) {
+        let (Some(uid), Ok(value)) = (meta.uid.clone(), serde_json::to_value(status)) else {
+            return;
+        };
+        let rv = meta.resource_version.clone().unwrap_or_default();
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(uid, (rv, value));
+    }
+
+    /// The status written over this very version of the object, if any.
+    pub fn over<T: serde::de::DeserializeOwned>(&self, meta: &kube::api::ObjectMeta) -> Option<T> {
+        let uid = meta.uid.as_deref()?;
+        let rv = meta.resource_version.as_deref().unwrap_or_default();
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (written_over, value) = map.get(uid)?;
+        (written_over == rv)
+            .then(|| serde_json::from_value(value.clone()).ok())
+            .flatten()
+    }
+
+    pub fn forget(&self, meta: &kube::api::ObjectMeta) {
+        if let Some(uid) = &meta.uid {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(uid);
+        }
+    }
+}
+
 impl Context {
+    /// A context with the default settings (cluster-wide, nothing trusted beyond the official
+    /// API hosts) and caches that are not driven (tests fill them).
     pub fn new(client: Client, metrics: Arc<Metrics>) -> Arc<Self> {
+        Self::with(
+            client,
+            metrics,
+            Settings::default(),
+            Arc::new(Feeds::default()),
+        )
+    }
+
+    pub fn with(
+        client: Client,
+        metrics: Arc<Metrics>,
+        config: Settings,
+        feeds: Arc<Feeds>,
+    ) -> Arc<Self> {
         let reporter = Reporter {
             controller: "perimeter".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -64,14 +200,23 @@ impl Context {
             metrics,
             recorder,
             started: std::time::Instant::now(),
+            secrets: feeds.secrets.store(),
+            config,
+            feeds,
             clients: Mutex::new(HashMap::new()),
+            written: Written::default(),
         })
     }
 }
 
 /// Runs all controllers until SIGTERM/SIGINT; with `election`, only while this replica holds
-/// the leader Lease (an empty namespace there means the client's default namespace).
-pub async fn run(metrics_addr: SocketAddr, election: Option<leader::Config>) -> Result<(), String> {
+/// the leader Lease (an empty namespace there means the client's default namespace). The
+/// watch caches run in every replica, so a standby takes over with warm caches.
+pub async fn run(
+    metrics_addr: SocketAddr,
+    election: Option<leader::Config>,
+    settings: Settings,
+) -> Result<(), String> {
     let client = Client::try_default()
         .await
         .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
@@ -79,63 +224,88 @@ pub async fn run(metrics_addr: SocketAddr, election: Option<leader::Config>) -> 
     let (addr, _server) = crate::metrics::serve(metrics.clone(), metrics_addr)
         .await
         .map_err(|e| format!("serving metrics on {metrics_addr}: {e}"))?;
-    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
-    let ctx = Context::new(client.clone(), metrics.clone());
+    tracing::info!(%addr, scope = ?settings.scope, "serving /metrics, /healthz and /readyz");
+    let feeds = Arc::new(Feeds::default());
+    let ctx = Context::with(client.clone(), metrics.clone(), settings, feeds.clone());
     // A standby is ready too: it serves its probes and is one Lease away from working.
     metrics.set_ready(true);
     let controllers = {
-        let client = client.clone();
+        let ctx = ctx.clone();
         async move || {
             tokio::join!(
-                run_providers(client.clone(), ctx.clone()),
-                run_policies::<FirewallPolicy>(client.clone(), ctx.clone()),
-                run_policies::<MonitoringPolicy>(client.clone(), ctx.clone()),
-                assessment::run(client, ctx),
+                run_providers(ctx.clone()),
+                run_cluster_providers(ctx.clone()),
+                run_policies::<FirewallPolicy>(ctx.clone(), &ctx.feeds.firewalls),
+                run_policies::<MonitoringPolicy>(ctx.clone(), &ctx.feeds.monitors),
+                assessment::run(client.clone(), ctx.clone()),
             );
         }
     };
-    let result = match election {
-        None => {
-            metrics.leader.set(1);
-            controllers().await;
-            Ok(())
-        }
-        Some(mut config) => {
-            if config.namespace.is_empty() {
-                config.namespace = client.default_namespace().to_string();
+    let elected = async {
+        match election {
+            None => {
+                metrics.leader.set(1);
+                controllers().await;
+                Ok(())
             }
-            leader::run_elected(client, config, metrics.clone(), controllers).await
+            Some(mut config) => {
+                if config.namespace.is_empty() {
+                    config.namespace = ctx.client.default_namespace().to_string();
+                }
+                leader::run_elected(ctx.client.clone(), config, metrics.clone(), controllers).await
+            }
         }
+    };
+    let result = tokio::select! {
+        r = elected => r,
+        () = feeds.run(&ctx.client, &ctx.config) => Err("the watches stopped".to_string()),
     };
     metrics.set_ready(false);
     tracing::info!("controllers stopped");
     result
 }
 
-/// A Secret change reconciles the CloudProviders that use it, so a fixed credential is
-/// picked up at once.
-async fn run_providers(client: Client, ctx: Arc<Context>) {
-    let providers: Api<CloudProvider> = Api::all(client.clone());
-    let secrets: Api<Secret> = Api::all(client);
-    let controller = Controller::new(providers, watcher::Config::default());
-    let store = controller.store();
-    controller
-        .watches(
-            secrets,
-            watcher::Config::default(),
+/// CloudProviders reconcile on spec changes, on deletion (to drop their client), when their
+/// Secret changes (a fixed credential is picked up at once) and every verify interval.
+async fn run_providers(ctx: Arc<Context>) {
+    let feed = &ctx.feeds.providers;
+    let store = feed.store();
+    let forget = ctx.clone();
+    let changes = feed.subscribe().filter_map(move |c| {
+        let ctx = forget.clone();
+        async move {
+            if let watch::Change::Deleted(p) = &c {
+                account::forget(
+                    &ctx,
+                    ProviderKind::CloudProvider,
+                    p.meta().namespace.as_deref(),
+                    &p.name_any(),
+                )
+                .await;
+            }
+            Some(c)
+        }
+    });
+    let triggers = watch::when_changed(changes, spec_or_deletion_key);
+    let by_secret = store.clone();
+    Controller::for_shared_stream(triggers, store)
+        .watches_stream(
+            watch::as_watch_results(watch::any_change(ctx.feeds.secrets.subscribe())),
             move |secret: Secret| {
                 let ns = secret.namespace().unwrap_or_default();
                 let name = secret.name_any();
-                store
+                by_secret
                     .state()
                     .into_iter()
                     .filter(|p| {
-                        p.namespace().as_deref() == Some(ns.as_str())
-                            && p.spec
-                                .credentials
-                                .secret_ref
-                                .as_ref()
-                                .is_some_and(|r| r.name == name)
+                        p.ok().is_some_and(|p| {
+                            p.namespace().as_deref() == Some(ns.as_str())
+                                && p.spec
+                                    .credentials
+                                    .secret_ref
+                                    .as_ref()
+                                    .is_some_and(|r| r.name == name)
+                        })
                     })
                     .map(|p| ObjectRef::from_obj(&*p))
                     .collect::<Vec<_>>()
@@ -147,58 +317,137 @@ async fn run_providers(client: Client, ctx: Arc<Context>) {
         .await;
 }
 
+/// ClusterCloudProviders: as CloudProviders, their Secrets in the operator's namespace.
+async fn run_cluster_providers(ctx: Arc<Context>) {
+    let feed = &ctx.feeds.cluster_providers;
+    let store = feed.store();
+    let forget = ctx.clone();
+    let changes = feed.subscribe().filter_map(move |c| {
+        let ctx = forget.clone();
+        async move {
+            if let watch::Change::Deleted(p) = &c {
+                account::forget(
+                    &ctx,
+                    ProviderKind::ClusterCloudProvider,
+                    None,
+                    &p.name_any(),
+                )
+                .await;
+            }
+            Some(c)
+        }
+    });
+    let triggers = watch::when_changed(changes, spec_or_deletion_key);
+    let by_secret = store.clone();
+    let home = ctx.config.cluster_namespace.clone();
+    Controller::for_shared_stream(triggers, store)
+        .watches_stream(
+            watch::as_watch_results(watch::any_change(ctx.feeds.secrets.subscribe())),
+            move |secret: Secret| {
+                if secret.namespace().as_deref() != Some(home.as_str()) {
+                    return Vec::new();
+                }
+                let name = secret.name_any();
+                by_secret
+                    .state()
+                    .into_iter()
+                    .filter(|p| {
+                        p.ok().is_some_and(|p| {
+                            p.spec
+                                .account
+                                .credentials
+                                .secret_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name)
+                        })
+                    })
+                    .map(|p| ObjectRef::from_obj(&*p))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .shutdown_on_signal()
+        .run(
+            provider::reconcile_cluster,
+            provider::error_policy_cluster,
+            ctx,
+        )
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
 /// Policies reconcile on spec changes (not on their own status writes), on deletion, when
-/// their CloudProvider changes, and on their sync interval.
-async fn run_policies<K: PolicyKind>(client: Client, ctx: Arc<Context>) {
-    let api: Api<K> = Api::all(client.clone());
-    let providers: Api<CloudProvider> = Api::all(client);
-    let (reader, writer) = reflector::store::<K>();
-    let changes = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(spec_or_deletion, Default::default());
-    let store = reader.clone();
-    // Status writes of a CloudProvider matter only when its readiness flips.
-    let provider_changes = watcher(providers, watcher::Config::default())
-        .default_backoff()
-        .applied_objects()
-        .predicate_filter(spec_or_readiness, Default::default());
-    Controller::for_stream(changes, reader)
-        .watches_stream(provider_changes, move |p: CloudProvider| {
-            let ns = p.namespace().unwrap_or_default();
-            let name = p.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|pol| {
-                    pol.namespace().as_deref() == Some(ns.as_str())
-                        && pol.controls().provider_ref.name == name
+/// their provider account changes (spec or readiness), and on their sync interval.
+async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
+    let store = feed.store();
+    let triggers = watch::when_changed(feed.subscribe(), spec_or_deletion_key);
+    let (by_provider, by_cluster_provider) = (store.clone(), store.clone());
+    Controller::for_shared_stream(triggers, store)
+        .watches_stream(
+            watch::as_watch_results(watch::when_changed(
+                ctx.feeds.providers.subscribe(),
+                spec_or_readiness_key,
+            )),
+            move |p: Parsed<CloudProvider>| {
+                let ns = p.namespace().unwrap_or_default();
+                let name = p.name_any();
+                users(&by_provider, |pol, pol_ns| {
+                    pol.kind == ProviderKind::CloudProvider && pol.name == name && pol_ns == ns
                 })
-                .map(|pol| ObjectRef::from_obj(&*pol))
-                .collect::<Vec<_>>()
-        })
+            },
+        )
+        .watches_stream(
+            watch::as_watch_results(watch::when_changed(
+                ctx.feeds.cluster_providers.subscribe(),
+                spec_or_readiness_key,
+            )),
+            move |p: Parsed<ClusterCloudProvider>| {
+                let name = p.name_any();
+                users(&by_cluster_provider, |pol, _| {
+                    pol.kind == ProviderKind::ClusterCloudProvider && pol.name == name
+                })
+            },
+        )
         .shutdown_on_signal()
         .run(policy::reconcile::<K>, policy::error_policy::<K>, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
 }
 
-/// Changes worth a reconcile: a new generation (spec) or the start of deletion.
-fn spec_or_deletion<K: Resource>(obj: &K) -> Option<u64> {
-    let generation = predicates::generation(obj).unwrap_or(0);
-    Some(generation ^ u64::from(obj.meta().deletion_timestamp.is_some()).rotate_left(63))
+/// The policies whose provider reference matches.
+fn users<K: PolicyKind>(
+    store: &Store<Parsed<K>>,
+    matches: impl Fn(&crate::api::ProviderRef, &str) -> bool,
+) -> Vec<ObjectRef<Parsed<K>>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|pol| {
+            pol.ok().is_some_and(|p| {
+                matches(
+                    &p.controls().provider_ref,
+                    p.meta().namespace.as_deref().unwrap_or_default(),
+                )
+            })
+        })
+        .map(|pol| ObjectRef::from_obj(&*pol))
+        .collect()
 }
 
-/// A CloudProvider change worth re-syncing its policies: a new spec or a flip of `Ready`.
-fn spec_or_readiness(p: &CloudProvider) -> Option<u64> {
-    let ready = p
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-        .is_some_and(|c| c.status == "True");
-    let generation = predicates::generation(p).unwrap_or(0);
-    Some(generation ^ u64::from(ready).rotate_left(62))
+/// A new generation (spec) or the start of deletion.
+fn spec_or_deletion_key<K: Resource>(obj: &K) -> (i64, bool) {
+    (
+        obj.meta().generation.unwrap_or(0),
+        obj.meta().deletion_timestamp.is_some(),
+    )
+}
+
+/// A new spec or a flip of `Ready` (an account's status write matters only then).
+fn spec_or_readiness_key<K: provider::AccountKind>(p: &Parsed<K>) -> (i64, bool, bool) {
+    (
+        p.meta().generation.unwrap_or(0),
+        p.meta().deletion_timestamp.is_some(),
+        provider::is_ready(p),
+    )
 }
 
 /// Runs one reconcile, counted and timed by kind and result.
@@ -222,25 +471,29 @@ fn backoff_for(error: &Error) -> Action {
     use crate::error::Category::*;
     let secs = match error.category() {
         Throttled => 120,
-        InvalidSpec | ProviderNotSupported | ProviderMismatch => 600,
+        InvalidSpec | ProviderNotSupported | ProviderMismatch | Forbidden => 600,
         CredentialsMissing | CredentialsRejected | ProviderNotFound => 120,
         _ => 30,
     };
     Action::requeue(Duration::from_secs(secs))
 }
 
-/// Parses `30s`, `5m`, `1h` (the schema enforces the form).
+/// Parses `30s`, `5m`, `1h` (the schema enforces the form, but a stored object or a local
+/// manifest may not have met the schema): anything else is the default, and the result is
+/// clamped to 10 s .. 24 h without overflowing.
 pub fn parse_interval(s: Option<&str>) -> Duration {
     const DEFAULT: Duration = Duration::from_secs(300);
     let Some(s) = s else { return DEFAULT };
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let Ok(n) = num.parse::<u64>() else {
+    let Some((i, unit)) = s.char_indices().last() else {
+        return DEFAULT;
+    };
+    let Ok(n) = s[..i].parse::<u64>() else {
         return DEFAULT;
     };
     let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+        's' => n,
+        'm' => n.saturating_mul(60),
+        'h' => n.saturating_mul(3600),
         _ => return DEFAULT,
     };
     Duration::from_secs(secs.clamp(10, 24 * 3600))
@@ -260,6 +513,12 @@ mod tests {
             (Some("1s"), 10),
             (Some("x"), 300),
             (Some("999h"), 86400),
+            (Some("99999999999999999h"), 86400),
+            (Some("18446744073709551615m"), 86400),
+            (Some("5é"), 300),
+            (Some("é"), 300),
+            (Some(""), 300),
+            (Some("h"), 300),
         ];
         for (input, secs) in cases {
             assert_eq!(

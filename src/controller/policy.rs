@@ -13,14 +13,21 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::ObjectMeta;
+use kube::runtime::reflector::ObjectRef;
+
+use super::account::{Account, client_for};
+use super::guard::{Invalid, Parsed};
 use super::{
-    Context, FIELD_MANAGER, FINALIZER, backoff_for, measured, parse_interval, provider::client_for,
+    Context, FIELD_MANAGER, FINALIZER, SKIP_CLEANUP_ANNOTATION, backoff_for, measured,
+    parse_interval,
 };
 use crate::api::{
-    CloudProvider, DeletionPolicy, FirewallPolicy, Mode, MonitoringPolicy, PolicyControls,
-    PolicyStatus,
+    DeletionPolicy, FirewallPolicy, Mode, MonitoringPolicy, PolicyControls, PolicyStatus,
+    ProviderKind, ProviderType,
 };
-use crate::error::Error;
+use crate::error::{Category, Error};
 use crate::providers::Declared;
 use crate::reconcile;
 use crate::status::{self, Blocked};
@@ -69,12 +76,22 @@ impl PolicyKind for MonitoringPolicy {
     }
 }
 
-pub async fn reconcile<K: PolicyKind>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
-    measured(&ctx.metrics, K::KIND, reconcile_inner(obj.as_ref(), &ctx)).await
+pub async fn reconcile<K: PolicyKind>(
+    obj: Arc<Parsed<K>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    match &obj.0 {
+        Ok(o) => measured(&ctx.metrics, K::KIND, reconcile_inner(o, &ctx)).await,
+        Err(invalid) => measured(&ctx.metrics, K::KIND, report_invalid::<K>(invalid, &ctx)).await,
+    }
 }
 
-pub fn error_policy<K: PolicyKind>(obj: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(kind = K::KIND, name = %obj.name_any(), reason = error.category().reason(), error = %error, "reconcile failed");
+pub fn error_policy<K: PolicyKind>(
+    obj: Arc<Parsed<K>>,
+    error: &Error,
+    _ctx: Arc<Context>,
+) -> Action {
+    tracing::warn!(kind = K::KIND, namespace = ?obj.meta().namespace, name = %obj.name_any(), reason = error.category().reason(), error = %error, "reconcile failed");
     backoff_for(error)
 }
 
@@ -92,26 +109,28 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
     if obj.meta().deletion_timestamp.is_some() {
         if has_finalizer {
             if needs_finalizer(controls) && !controls.paused {
-                cleanup(obj, ctx).await?;
+                cleanup_or_give_up(obj, ctx).await?;
             }
-            remove_finalizer(&api, obj).await?;
+            remove_finalizer(&api, obj.meta()).await?;
         }
         forget_metrics(obj, ctx);
+        ctx.written.forget(obj.meta());
         return Ok(Action::await_change());
     }
     // The finalizer exists only while deleting the policy must clean up the provider.
     match (needs_finalizer(controls), has_finalizer) {
         (true, false) => add_finalizer(&api, obj).await?,
-        (false, true) => remove_finalizer(&api, obj).await?,
+        (false, true) => remove_finalizer(&api, obj.meta()).await?,
         _ => {}
     }
 
     let generation = obj.meta().generation;
-    let previous = obj.policy_status();
+    let written: Option<PolicyStatus> = ctx.written.over(obj.meta());
+    let previous = written.as_ref().or(obj.policy_status());
     let now = Time(jiff::Timestamp::now());
     if controls.paused {
         let st = status::blocked(previous, generation, &Blocked::paused(), &now);
-        write_status(&api, obj, ctx, st).await?;
+        write_status::<K>(ctx, obj.meta(), previous, st).await?;
         return Ok(Action::await_change());
     }
     let interval = parse_interval(controls.sync_interval.as_deref());
@@ -125,13 +144,19 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
                 &Blocked::new(e.category(), e.to_string()),
                 &now,
             );
-            write_status(&api, obj, ctx, st).await?;
-            set_unknown(obj, ctx);
+            write_status::<K>(ctx, obj.meta(), previous, st).await?;
+            set_unknown(obj.meta(), K::KIND, provider_label(obj), ctx);
             return Err(e);
         }
     };
-    let outcome =
-        reconcile::sync(client.as_ref(), &target, controls.mode, controls.unmanaged).await;
+    let outcome = reconcile::sync_within(
+        client.as_ref(),
+        &target,
+        controls.mode,
+        controls.unmanaged,
+        ctx.config.sync_deadline,
+    )
+    .await;
     let provider = client.provider_type();
     outcome.record(
         &ctx.metrics,
@@ -141,9 +166,9 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
     );
     let st = status::from_outcome(previous, generation, controls.mode, &outcome, &now);
     if !outcome.applied.is_empty() {
-        publish(
+        publish::<K>(
             ctx,
-            obj,
+            obj.meta(),
             EventType::Normal,
             "Enforced",
             "Enforce",
@@ -155,14 +180,57 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
         )
         .await;
     }
-    write_status(&api, obj, ctx, st).await?;
+    write_status::<K>(ctx, obj.meta(), previous, st).await?;
     match outcome.error {
         Some(e) => Err(Error::Provider(e)),
         None => Ok(Action::requeue(interval)),
     }
 }
 
-/// Resolves the CloudProvider and its client, and maps the policy into the neutral model.
+/// A stored policy that does not parse: `Ready=False/InvalidSpec` naming the field, an Event,
+/// nothing sent to any provider. Being deleted with our finalizer, it is let go (what it
+/// declared cannot be read, so there is nothing to clean up by).
+async fn report_invalid<K: PolicyKind>(invalid: &Invalid, ctx: &Context) -> Result<Action, Error> {
+    let meta = &invalid.metadata;
+    if meta.deletion_timestamp.is_some() {
+        if meta.finalizers.iter().flatten().any(|f| f == FINALIZER) {
+            publish::<K>(
+                ctx,
+                meta,
+                EventType::Warning,
+                "CleanupSkipped",
+                "Delete",
+                format!("{}; the provider is left as it is", invalid.message()),
+            )
+            .await;
+            let api: Api<K> = Api::namespaced(
+                ctx.client.clone(),
+                meta.namespace.as_deref().unwrap_or_default(),
+            );
+            remove_finalizer(&api, meta).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    tracing::warn!(kind = K::KIND, namespace = ?meta.namespace, name = ?meta.name, field = %invalid.field, "stored object does not parse");
+    let previous: Option<PolicyStatus> = ctx.written.over(meta).or_else(|| {
+        invalid
+            .status
+            .clone()
+            .and_then(|s| serde_json::from_value(s).ok())
+    });
+    let now = Time(jiff::Timestamp::now());
+    let st = status::blocked(
+        previous.as_ref(),
+        meta.generation,
+        &Blocked::new(Category::InvalidSpec, invalid.message()),
+        &now,
+    );
+    write_status::<K>(ctx, meta, previous.as_ref(), st).await?;
+    set_unknown(meta, K::KIND, "unknown", ctx);
+    Ok(Action::await_change())
+}
+
+/// Resolves the provider account and its client, and maps the policy into the neutral model.
 async fn prepare<K: PolicyKind>(
     obj: &K,
     ctx: &Context,
@@ -176,62 +244,210 @@ async fn prepare<K: PolicyKind>(
 > {
     let declared = obj.declared()?;
     let target = declared.target()?;
-    let providers: Api<CloudProvider> = Api::namespaced(ctx.client.clone(), ns);
-    let provider_name = &obj.controls().provider_ref.name;
-    let provider = providers
-        .get_opt(provider_name)
-        .await?
-        .ok_or_else(|| Error::ProviderNotFound(provider_name.clone()))?;
-    if provider.spec.provider_type != declared.provider_type() {
-        return Err(Error::ProviderMismatch(format!(
-            "the policy has a {} block but CloudProvider {provider_name:?} is of type {}",
-            declared.provider_type(),
-            provider.spec.provider_type
-        )));
-    }
-    let client = client_for(ctx, &provider).await?;
+    let controls = obj.controls();
+    let reference = &controls.provider_ref;
+    let client = match reference.kind {
+        ProviderKind::CloudProvider => {
+            let cached = cached(
+                &ctx.feeds.providers.store(),
+                ObjectRef::new(&reference.name).within(ns),
+            )
+            .await?;
+            let provider = parsed(cached, &reference.describe(ns))?;
+            check_type(
+                &declared,
+                provider.spec.provider_type,
+                &reference.describe(ns),
+            )?;
+            client_for(ctx, &Account::namespaced(&provider)).await?
+        }
+        ProviderKind::ClusterCloudProvider => {
+            let cached = cached(
+                &ctx.feeds.cluster_providers.store(),
+                ObjectRef::new(&reference.name),
+            )
+            .await?;
+            let provider = parsed(cached, &reference.describe(ns))?;
+            if !provider.spec.shared_with(ns) {
+                return Err(Error::Forbidden(format!(
+                    "{} is not shared with namespace {ns:?} (its spec.allowedNamespaces)",
+                    reference.describe(ns)
+                )));
+            }
+            if (controls.mode == Mode::Enforce) && !provider.spec.allow_enforce {
+                return Err(Error::Forbidden(format!(
+                    "{} may only be observed from other namespaces (its spec.allowEnforce is \
+                     false): set spec.mode Observe",
+                    reference.describe(ns)
+                )));
+            }
+            check_type(
+                &declared,
+                provider.spec.account.provider_type,
+                &reference.describe(ns),
+            )?;
+            client_for(ctx, &Account::cluster(&provider)).await?
+        }
+    };
     Ok((client, target))
 }
 
-/// `deletionPolicy: Delete`: removes the rules this policy manages, keeping unmanaged ones.
+/// An object from a watch cache, waiting (bounded) for the cache's first list.
+async fn cached<K>(
+    store: &kube::runtime::reflector::Store<Parsed<K>>,
+    key: ObjectRef<Parsed<K>>,
+) -> Result<Option<Arc<Parsed<K>>>, Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    match tokio::time::timeout(std::time::Duration::from_secs(30), store.wait_until_ready()).await {
+        Ok(Ok(())) => Ok(store.get(&key)),
+        _ => Err(Error::ProviderNotFound(format!(
+            "{} (the provider accounts are not listed yet)",
+            key.name
+        ))),
+    }
+}
+
+fn parsed<K: Clone>(found: Option<Arc<Parsed<K>>>, what: &str) -> Result<K, Error> {
+    match found.as_deref() {
+        None => Err(Error::ProviderNotFound(what.to_string())),
+        Some(Parsed(Ok(p))) => Ok(p.clone()),
+        Some(Parsed(Err(invalid))) => {
+            Err(Error::InvalidSpec(format!("{what}: {}", invalid.message())))
+        }
+    }
+}
+
+fn check_type(declared: &Declared<'_>, actual: ProviderType, what: &str) -> Result<(), Error> {
+    if actual == declared.provider_type() {
+        return Ok(());
+    }
+    Err(Error::ProviderMismatch(format!(
+        "the policy has a {} block but {what} is of type {actual}",
+        declared.provider_type()
+    )))
+}
+
+/// `deletionPolicy: Delete` at deletion. A cleanup that can never succeed (the account or its
+/// credential is gone, as when a whole namespace is deleted; the admin forbids it) gives up
+/// with a Warning Event so the namespace can go; a cleanup that may succeed later is retried
+/// until it does or an admin sets `perimeter.dev/cleanup: skip` on the policy.
+async fn cleanup_or_give_up<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<(), Error> {
+    let skip = obj
+        .annotations()
+        .get(SKIP_CLEANUP_ANNOTATION)
+        .is_some_and(|v| v == "skip");
+    if skip {
+        publish::<K>(
+            ctx,
+            obj.meta(),
+            EventType::Warning,
+            "CleanupSkipped",
+            "Delete",
+            format!("{SKIP_CLEANUP_ANNOTATION}: skip is set: the provider is left as it is"),
+        )
+        .await;
+        return Ok(());
+    }
+    match cleanup(obj, ctx).await {
+        Ok(()) => Ok(()),
+        Err(e) if never_possible(e.category()) => {
+            publish::<K>(
+                ctx,
+                obj.meta(),
+                EventType::Warning,
+                "CleanupSkipped",
+                "Delete",
+                format!("deletionPolicy Delete cannot be carried out ({e}); the provider is left as it is"),
+            )
+            .await;
+            Ok(())
+        }
+        Err(e) => {
+            publish::<K>(
+                ctx,
+                obj.meta(),
+                EventType::Warning,
+                "CleanupFailed",
+                "Delete",
+                format!(
+                    "deletionPolicy Delete failed ({e}); retrying. To delete the policy without \
+                     cleaning up: kubectl annotate {} {} {SKIP_CLEANUP_ANNOTATION}=skip",
+                    K::KIND.to_lowercase(),
+                    obj.name_any()
+                ),
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// Errors after which a cleanup can never succeed without a person changing something.
+fn never_possible(c: Category) -> bool {
+    matches!(
+        c,
+        Category::ProviderNotFound
+            | Category::CredentialsMissing
+            | Category::Forbidden
+            | Category::InvalidSpec
+            | Category::ProviderMismatch
+            | Category::ProviderNotSupported
+    )
+}
+
+/// Removes the rules this policy manages, keeping unmanaged ones.
 async fn cleanup<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<(), Error> {
     let ns = obj.namespace().unwrap_or_default();
     let (client, target) = prepare(obj, ctx, &ns).await?;
-    let target = client.resolve(&target)?;
-    let observed = client.observe(&target).await?;
-    let (emptied_state, plan) = crate::core::cleanup(&target.desired, &observed.state);
-    let emptied = crate::providers::Target {
-        desired: emptied_state,
-        ..target.clone()
+    let deadline = ctx.config.sync_deadline;
+    let work = async {
+        let target = client.resolve(&target)?;
+        let observed = client.observe(&target).await?;
+        let (emptied_state, plan) = crate::core::cleanup(&target.desired, &observed.state);
+        let emptied = crate::providers::Target {
+            desired: emptied_state,
+            ..target.clone()
+        };
+        if plan.is_empty() {
+            return Ok(0);
+        }
+        client
+            .apply(&emptied, &observed, &plan)
+            .await
+            .map(|applied| applied.len())
+            .map_err(|e| Error::Provider(e.error))
     };
-    if plan.is_empty() {
-        return Ok(());
+    let applied = tokio::time::timeout(deadline, work).await.map_err(|_| {
+        Error::Provider(crate::error::ProviderError::new(
+            Category::Timeout,
+            "cleanup",
+            format!("the cleanup did not finish within {} s", deadline.as_secs()),
+        ))
+    })??;
+    if applied > 0 {
+        publish::<K>(
+            ctx,
+            obj.meta(),
+            EventType::Normal,
+            "CleanedUp",
+            "Delete",
+            format!("deletionPolicy Delete: {applied} change(s) applied"),
+        )
+        .await;
     }
-    let applied = client
-        .apply(&emptied, &observed, &plan)
-        .await
-        .map_err(|e| Error::Provider(e.error))?;
-    publish(
-        ctx,
-        obj,
-        EventType::Normal,
-        "CleanedUp",
-        "Delete",
-        format!("deletionPolicy Delete: {} change(s) applied", applied.len()),
-    )
-    .await;
     Ok(())
 }
 
 /// Writes the status with server-side apply, only when it differs from the current one, and
 /// publishes an Event when `Ready` changes.
 async fn write_status<K: PolicyKind>(
-    api: &Api<K>,
-    obj: &K,
     ctx: &Context,
+    meta: &ObjectMeta,
+    previous: Option<&PolicyStatus>,
     new: PolicyStatus,
 ) -> Result<(), Error> {
-    let previous = obj.policy_status();
     if !status::needs_write(previous, &new) {
         return Ok(());
     }
@@ -245,12 +461,17 @@ async fn write_status<K: PolicyKind>(
         "kind": K::KIND,
         "status": new,
     });
+    let api: Api<K> = Api::namespaced(
+        ctx.client.clone(),
+        meta.namespace.as_deref().unwrap_or_default(),
+    );
     api.patch_status(
-        &obj.name_any(),
+        meta.name.as_deref().unwrap_or_default(),
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&body),
     )
     .await?;
+    ctx.written.remember(meta, &new);
     if let Some((status, reason, message)) = new_ready
         && old_ready.as_ref() != Some(&(status.clone(), reason.clone()))
     {
@@ -259,14 +480,14 @@ async fn write_status<K: PolicyKind>(
         } else {
             EventType::Warning
         };
-        publish(ctx, obj, type_, &reason, "Reconcile", message).await;
+        publish::<K>(ctx, meta, type_, &reason, "Reconcile", message).await;
     }
     Ok(())
 }
 
 async fn publish<K: PolicyKind>(
     ctx: &Context,
-    obj: &K,
+    meta: &ObjectMeta,
     type_: EventType,
     reason: &str,
     action: &str,
@@ -279,7 +500,16 @@ async fn publish<K: PolicyKind>(
         action: action.to_string(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+    let reference = ObjectReference {
+        api_version: Some(K::api_resource().api_version),
+        kind: Some(K::KIND.to_string()),
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        ..ObjectReference::default()
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &reference).await {
         tracing::warn!(error = %e, "publishing an Event failed");
     }
 }
@@ -298,17 +528,18 @@ async fn add_finalizer<K: PolicyKind>(api: &Api<K>, obj: &K) -> Result<(), Error
     Ok(())
 }
 
-async fn remove_finalizer<K: PolicyKind>(api: &Api<K>, obj: &K) -> Result<(), Error> {
-    let finalizers: Vec<String> = obj
-        .finalizers()
+async fn remove_finalizer<K: PolicyKind>(api: &Api<K>, meta: &ObjectMeta) -> Result<(), Error> {
+    let finalizers: Vec<String> = meta
+        .finalizers
         .iter()
+        .flatten()
         .filter(|f| *f != FINALIZER)
         .cloned()
         .collect();
     let patch =
-        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}});
     api.patch(
-        &obj.name_any(),
+        meta.name.as_deref().unwrap_or_default(),
         &PatchParams::default(),
         &Patch::Merge(&patch),
     )
@@ -323,12 +554,12 @@ fn provider_label<K: PolicyKind>(obj: &K) -> &'static str {
 }
 
 /// The provider was not read: the policy is not in sync (never "compliant" by default).
-fn set_unknown<K: PolicyKind>(obj: &K, ctx: &Context) {
+fn set_unknown(meta: &ObjectMeta, kind: &str, provider: &str, ctx: &Context) {
     let labels = [
-        provider_label(obj),
-        K::KIND,
-        &obj.namespace().unwrap_or_default(),
-        &obj.name_any(),
+        provider,
+        kind,
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
     ];
     ctx.metrics.policy_in_sync.with_label_values(&labels).set(0);
 }

@@ -1,88 +1,233 @@
-//! `CloudProvider` reconcile: read the Secret, build the client, verify the credential,
-//! report `Ready`.
+//! `CloudProvider` and `ClusterCloudProvider` reconcile: the admin's rules, the Secret, the
+//! client, a verify call, and `Ready`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, CustomResourceExt, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::{CachedClient, Context, FIELD_MANAGER, backoff_for, measured};
-use crate::api::provider::{CredentialSource, SecretKeyRef};
-use crate::api::{CloudProvider, CloudProviderStatus};
+use super::account::{Account, client_for};
+use super::guard::{Invalid, Parsed};
+use super::{Context, FIELD_MANAGER, backoff_for, measured};
+use crate::api::{CloudProvider, CloudProviderStatus, ClusterCloudProvider};
 use crate::error::Error;
-use crate::providers::{self, Provider};
-use crate::secret::SecretString;
 
 /// Re-verify credentials this often even when nothing changed (tokens expire).
 const VERIFY_INTERVAL: Duration = Duration::from_secs(600);
 
-pub async fn reconcile(p: Arc<CloudProvider>, ctx: Arc<Context>) -> Result<Action, Error> {
-    measured(&ctx.metrics, "CloudProvider", reconcile_inner(&p, &ctx)).await
+/// What the reconcile needs of an account kind.
+pub trait AccountKind:
+    Resource<DynamicType = ()>
+    + CustomResourceExt
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    const KIND: &'static str;
+    fn account(&self) -> Account<'_>;
+    fn status(&self) -> Option<&CloudProviderStatus>;
+    fn api(client: kube::Client, namespace: Option<&str>) -> Api<Self>;
 }
 
-async fn reconcile_inner(p: &CloudProvider, ctx: &Context) -> Result<Action, Error> {
-    let ns = p.namespace().unwrap_or_default();
-    let name = p.name_any();
-    let outcome = match client_for(ctx, p).await {
+impl AccountKind for CloudProvider {
+    const KIND: &'static str = "CloudProvider";
+    fn account(&self) -> Account<'_> {
+        Account::namespaced(self)
+    }
+    fn status(&self) -> Option<&CloudProviderStatus> {
+        self.status.as_ref()
+    }
+    fn api(client: kube::Client, namespace: Option<&str>) -> Api<Self> {
+        Api::namespaced(client, namespace.unwrap_or_default())
+    }
+}
+
+impl AccountKind for ClusterCloudProvider {
+    const KIND: &'static str = "ClusterCloudProvider";
+    fn account(&self) -> Account<'_> {
+        Account::cluster(self)
+    }
+    fn status(&self) -> Option<&CloudProviderStatus> {
+        self.status.as_ref()
+    }
+    fn api(client: kube::Client, _namespace: Option<&str>) -> Api<Self> {
+        Api::all(client)
+    }
+}
+
+/// Whether an account's `Ready` condition is True (policies re-sync when it flips).
+pub fn is_ready<K: AccountKind>(p: &Parsed<K>) -> bool {
+    match &p.0 {
+        Ok(k) => k
+            .status()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .is_some_and(|c| c.status == "True"),
+        Err(invalid) => {
+            invalid
+                .status
+                .as_ref()
+                .and_then(|s| s.get("conditions"))
+                .and_then(|c| c.as_array())
+                .and_then(|c| {
+                    c.iter()
+                        .find(|c| c.get("type").and_then(|t| t.as_str()) == Some("Ready"))
+                })
+                .and_then(|c| c.get("status"))
+                .and_then(|s| s.as_str())
+                == Some("True")
+        }
+    }
+}
+
+pub async fn reconcile(p: Arc<Parsed<CloudProvider>>, ctx: Arc<Context>) -> Result<Action, Error> {
+    reconcile_any(p, ctx).await
+}
+
+pub async fn reconcile_cluster(
+    p: Arc<Parsed<ClusterCloudProvider>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    reconcile_any(p, ctx).await
+}
+
+async fn reconcile_any<K: AccountKind>(
+    p: Arc<Parsed<K>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    match &p.0 {
+        Ok(obj) => measured(&ctx.metrics, K::KIND, reconcile_inner(obj, &ctx)).await,
+        Err(invalid) => {
+            measured(&ctx.metrics, K::KIND, async {
+                report_invalid::<K>(invalid, &ctx).await?;
+                Ok(Action::await_change())
+            })
+            .await
+        }
+    }
+}
+
+async fn reconcile_inner<K: AccountKind>(p: &K, ctx: &Context) -> Result<Action, Error> {
+    let account = p.account();
+    let ns = account.namespace.unwrap_or_default().to_string();
+    let name = account.name.to_string();
+    let outcome = match client_for(ctx, &account).await {
         Ok(client) => client.verify().await.map_err(Error::from),
         Err(e) => Err(e),
     };
     ctx.metrics
         .provider_up
-        .with_label_values(&[p.spec.provider_type.as_str(), &ns, &name])
+        .with_label_values(&[account.spec.provider_type.as_str(), &ns, &name])
         .set(i64::from(outcome.is_ok()));
     let (status, reason, message) = match &outcome {
         Ok(msg) => ("True", "Ready", msg.clone()),
         Err(e) => ("False", e.category().reason(), e.to_string()),
     };
-    let previous = p
-        .status
+    let written: Option<CloudProviderStatus> = ctx.written.over(p.meta());
+    let current = written.as_ref().or(p.status());
+    let previous = current
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .cloned();
+    let observed = current.and_then(|s| s.observed_generation);
+    write_ready::<K>(ctx, p.meta(), previous, observed, status, reason, &message).await?;
+    match outcome {
+        Ok(_) => Ok(Action::requeue(VERIFY_INTERVAL)),
+        Err(e) => {
+            tracing::info!(kind = K::KIND, namespace = %ns, name = %name, reason = e.category().reason(), error = %e, "provider account not ready");
+            // Returned so it is counted by category; `error_policy` backs off by category.
+            Err(e)
+        }
+    }
+}
+
+/// An account object that does not parse: `Ready=False/InvalidSpec` naming the field.
+async fn report_invalid<K: AccountKind>(invalid: &Invalid, ctx: &Context) -> Result<(), Error> {
+    let status: Option<CloudProviderStatus> = ctx.written.over(&invalid.metadata).or_else(|| {
+        invalid
+            .status
+            .clone()
+            .and_then(|s| serde_json::from_value(s).ok())
+    });
+    let previous = status
         .as_ref()
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
         .cloned();
+    let observed = status.and_then(|s| s.observed_generation);
+    tracing::warn!(kind = K::KIND, namespace = ?invalid.metadata.namespace, name = ?invalid.metadata.name, field = %invalid.field, "stored object does not parse");
+    write_ready::<K>(
+        ctx,
+        &invalid.metadata,
+        previous,
+        observed,
+        "False",
+        crate::error::Category::InvalidSpec.reason(),
+        &invalid.message(),
+    )
+    .await
+}
+
+/// Writes `Ready` when it changed (server-side apply), with an Event on a transition.
+async fn write_ready<K: AccountKind>(
+    ctx: &Context,
+    meta: &kube::api::ObjectMeta,
+    previous: Option<Condition>,
+    observed_generation: Option<i64>,
+    status: &str,
+    reason: &str,
+    message: &str,
+) -> Result<(), Error> {
     let transition = previous
         .as_ref()
         .is_none_or(|c| c.status != status || c.reason != reason);
     let unchanged = previous
         .as_ref()
         .is_some_and(|c| c.status == status && c.reason == reason && c.message == message)
-        && p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
+        && observed_generation == meta.generation;
+    let name = meta.name.clone().unwrap_or_default();
     if !unchanged {
         let now = Time(jiff::Timestamp::now());
         let condition = Condition {
             type_: "Ready".into(),
             status: status.into(),
             reason: reason.into(),
-            message: message.clone(),
-            observed_generation: p.metadata.generation,
+            message: message.to_string(),
+            observed_generation: meta.generation,
             last_transition_time: if transition {
                 now
             } else {
                 previous.map(|c| c.last_transition_time).unwrap_or(now)
             },
         };
+        let new = CloudProviderStatus {
+            observed_generation: meta.generation,
+            conditions: vec![condition],
+        };
         let body = json!({
-            "apiVersion": "perimeter.dev/v1alpha1",
-            "kind": "CloudProvider",
-            "status": CloudProviderStatus { observed_generation: p.metadata.generation, conditions: vec![condition] },
+            "apiVersion": K::api_resource().api_version,
+            "kind": K::KIND,
+            "status": new,
         });
-        let api: Api<CloudProvider> = Api::namespaced(ctx.client.clone(), &ns);
-        api.patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await?;
+        K::api(ctx.client.clone(), meta.namespace.as_deref())
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await?;
+        ctx.written.remember(meta, &new);
     }
     if transition {
         let event = Event {
-            type_: if outcome.is_ok() {
+            type_: if status == "True" {
                 EventType::Normal
             } else {
                 EventType::Warning
@@ -92,21 +237,23 @@ async fn reconcile_inner(p: &CloudProvider, ctx: &Context) -> Result<Action, Err
             action: "VerifyCredentials".into(),
             secondary: None,
         };
-        if let Err(e) = ctx.recorder.publish(&event, &p.object_ref(&())).await {
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(K::api_resource().api_version),
+            kind: Some(K::KIND.to_string()),
+            name: Some(name),
+            namespace: meta.namespace.clone(),
+            uid: meta.uid.clone(),
+            resource_version: meta.resource_version.clone(),
+            ..Default::default()
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
             tracing::warn!(error = %e, "publishing an Event failed");
         }
     }
-    match outcome {
-        Ok(_) => Ok(Action::requeue(VERIFY_INTERVAL)),
-        Err(e) => {
-            tracing::info!(namespace = %ns, name = %name, reason = e.category().reason(), error = %e, "CloudProvider not ready");
-            // Returned so it is counted by category; `error_policy` backs off by category.
-            Err(e)
-        }
-    }
+    Ok(())
 }
 
-pub fn error_policy(p: Arc<CloudProvider>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(p: Arc<Parsed<CloudProvider>>, error: &Error, _ctx: Arc<Context>) -> Action {
     // Provider-side failures were logged by the reconcile with their context.
     if error.category() == crate::error::Category::Kubernetes {
         tracing::warn!(name = %p.name_any(), error = %error, "CloudProvider reconcile failed");
@@ -114,72 +261,13 @@ pub fn error_policy(p: Arc<CloudProvider>, error: &Error, _ctx: Arc<Context>) ->
     backoff_for(error)
 }
 
-/// The client for a CloudProvider, reusing the cached one while neither the provider's spec
-/// nor its Secret changed.
-pub async fn client_for(ctx: &Context, p: &CloudProvider) -> Result<Arc<dyn Provider>, Error> {
-    let ns = p.namespace().unwrap_or_default();
-    let name = p.name_any();
-    let (credential, secret_version) =
-        match (&p.spec.credentials.source, &p.spec.credentials.secret_ref) {
-            (CredentialSource::Ambient, _) => (None, String::new()),
-            (CredentialSource::Secret, None) => {
-                return Err(Error::CredentialsMissing(
-                    "credentials.secretRef is not set".into(),
-                ));
-            }
-            (CredentialSource::Secret, Some(secret_ref)) => {
-                let (value, version) = read_secret(ctx, &ns, secret_ref).await?;
-                (Some(value), version)
-            }
-        };
-    // Generation, not resourceVersion: our own status writes must not reset the rate limiter.
-    let fingerprint = format!(
-        "{}/{secret_version}",
-        p.metadata.generation.unwrap_or_default()
-    );
-    let mut cache = ctx.clients.lock().await;
-    if let Some(cached) = cache.get(&(ns.clone(), name.clone()))
-        && cached.fingerprint == fingerprint
-    {
-        return Ok(cached.client.clone());
+pub fn error_policy_cluster(
+    p: Arc<Parsed<ClusterCloudProvider>>,
+    error: &Error,
+    _ctx: Arc<Context>,
+) -> Action {
+    if error.category() == crate::error::Category::Kubernetes {
+        tracing::warn!(name = %p.name_any(), error = %error, "ClusterCloudProvider reconcile failed");
     }
-    let client = providers::connect(&p.spec, credential, Some(ctx.metrics.clone())).await?;
-    cache.insert(
-        (ns, name),
-        CachedClient {
-            fingerprint,
-            client: client.clone(),
-        },
-    );
-    Ok(client)
-}
-
-/// The credential and the Secret's resourceVersion (so a changed Secret rebuilds the client).
-async fn read_secret(
-    ctx: &Context,
-    ns: &str,
-    secret_ref: &SecretKeyRef,
-) -> Result<(SecretString, String), Error> {
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let secret = secrets.get_opt(&secret_ref.name).await?.ok_or_else(|| {
-        Error::CredentialsMissing(format!(
-            "Secret {:?} not found in namespace {ns:?}",
-            secret_ref.name
-        ))
-    })?;
-    let value = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(&secret_ref.key))
-        .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
-        .ok_or_else(|| {
-            Error::CredentialsMissing(format!(
-                "Secret {:?} has no key {:?}",
-                secret_ref.name, secret_ref.key
-            ))
-        })?;
-    Ok((
-        SecretString::new(value),
-        secret.resource_version().unwrap_or_default(),
-    ))
+    backoff_for(error)
 }

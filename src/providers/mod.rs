@@ -15,6 +15,7 @@ use crate::core::{Change, State};
 use crate::error::{Error, ProviderError};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
+use crate::trust::{Principal, Trust};
 
 /// What a policy declares at one provider, mapped into the neutral model.
 #[derive(Clone, Debug, Default)]
@@ -135,13 +136,29 @@ impl<'a> Declared<'a> {
     }
 }
 
-/// Builds the client for a `CloudProvider`. `credential` is `None` for `source: Ambient`.
-/// Fails for provider types without a client yet.
+/// What the operator's admin allows one account (see [`crate::trust`]); checked before the
+/// client makes any request.
+#[derive(Clone, Copy, Debug)]
+pub struct Access<'a> {
+    pub trust: &'a Trust,
+    /// Who supplied the credential.
+    pub principal: Principal,
+}
+
+/// Builds the client for a provider account. `credential` is `None` for `source: Ambient`.
+/// Fails for provider types without a client yet, and for what `access` does not allow (an
+/// endpoint that is not the provider's).
 pub async fn connect(
     spec: &CloudProviderSpec,
     credential: Option<SecretString>,
     metrics: Option<Arc<Metrics>>,
+    access: Access<'_>,
 ) -> Result<Arc<dyn Provider>, Error> {
+    if let Some(endpoint) = &spec.endpoint {
+        access
+            .trust
+            .check_endpoint(spec.provider_type, "spec.endpoint", endpoint)?;
+    }
     if credential.as_ref().is_some_and(SecretString::is_empty) {
         return Err(Error::CredentialsMissing("the credential is empty".into()));
     }
@@ -155,7 +172,7 @@ pub async fn connect(
             aws::Aws::connect(spec, credential, metrics).await?,
         )),
         ProviderType::Gcp => Ok(Arc::new(
-            gcp::Gcp::connect(spec, credential, metrics).await?,
+            gcp::Gcp::connect(spec, credential, metrics, access).await?,
         )),
         other => Err(Error::ProviderNotSupported(format!(
             "provider type {other} has no client in this version of Perimeter"
@@ -191,7 +208,12 @@ mod tests {
             ("vercel", "", Some(crate::Category::CredentialsMissing)),
         ];
         for (t, credential, want) in cases {
-            let got = connect(&spec(t), Some(SecretString::new(credential)), None)
+            let trust = Trust::default();
+            let access = Access {
+                trust: &trust,
+                principal: Principal::Tenant,
+            };
+            let got = connect(&spec(t), Some(SecretString::new(credential)), None, access)
                 .await
                 .err()
                 .map(|e| e.category());

@@ -34,9 +34,12 @@ subclass keeps kmock's server, request parsing and discovery documents (`/api`, 
 - Label selectors (equality and set based) and field selectors (dotted paths) on list/watch.
 - Errors are `Status` objects with the real reasons (NotFound, AlreadyExists, Conflict, ...).
 
+- GET of one object with `Accept: ...;as=PartialObjectMetadata;...` answers its metadata only,
+  as the real server does (kube-rs `get_metadata`).
+
 Test hooks (not Kubernetes API): `GET /_emulator/requests[?since=N]` lists every request
-received, oldest first, from the N-th on (`method`, `path`, `query`, `content_type`, `body`
-parsed as JSON when it is JSON); `POST /_emulator/reset` deletes all objects (emitting DELETED
+received, oldest first, from the N-th on (`method`, `path`, `query`, `content_type`, `accept`,
+`body` parsed as JSON when it is JSON); `POST /_emulator/reset` deletes all objects (emitting DELETED
 events, finalizers notwithstanding) and clears that list.
 """
 import argparse
@@ -84,6 +87,8 @@ class Kind:
 # Add a line here to serve another resource.
 KINDS = [
     Kind("perimeter.dev", "v1alpha1", "cloudproviders", "CloudProvider", "cloudprovider", True),
+    Kind("perimeter.dev", "v1alpha1", "clustercloudproviders", "ClusterCloudProvider", "clustercloudprovider", True,
+         shortnames=("ccprov",), namespaced=False),
     Kind("perimeter.dev", "v1alpha1", "firewallpolicies", "FirewallPolicy", "firewallpolicy", True),
     Kind("perimeter.dev", "v1alpha1", "monitoringpolicies", "MonitoringPolicy", "monitoringpolicy", True),
     Kind("perimeter.dev", "v1alpha1", "controlassessments", "ControlAssessment", "controlassessment", True,
@@ -264,6 +269,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             "path": path,
             "query": dict(request.params),
             "content_type": self._header(request, "Content-Type"),
+            "accept": self._header(request, "Accept"),
             "body": self._loggable(request.body),
         })
         try:
@@ -354,7 +360,12 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
                 return self._json(self._delete_collection(kind, ns, params, dry_run))
         else:
             if method == "GET":
-                return self._json(self._get(kind, ns, name))
+                obj = self._get(kind, ns, name)
+                if "as=PartialObjectMetadata" in (self._header(request, "Accept") or ""):
+                    # What `kubectl get -o name` and kube-rs's get_metadata ask for: no data.
+                    obj = {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                           "metadata": obj["metadata"]}
+                return self._json(obj)
             if method == "PUT":
                 return self._json(self._replace(kind, ns, name, sub, parse_body(request.body), dry_run))
             if method == "PATCH":

@@ -27,6 +27,7 @@ use crate::error::{Category, ProviderError};
 use crate::http::{Auth, HttpClient, HttpSettings, Request, SharedToken};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
+use crate::trust::{Principal, Trust};
 
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
@@ -70,8 +71,13 @@ pub struct ExternalAccount {
 /// Where the workload's own (subject) token is read, at every exchange.
 #[derive(Clone, PartialEq)]
 pub enum SubjectSource {
-    /// A file the platform keeps fresh (EKS/AKS projected service-account tokens).
-    File { path: String, format: SubjectFormat },
+    /// A file the platform keeps fresh (EKS/AKS projected service-account tokens), read only
+    /// under the directories the admin allows (checked again, links resolved, at each read).
+    File {
+        path: String,
+        format: SubjectFormat,
+        allowed: Vec<std::path::PathBuf>,
+    },
     /// A local URL (e.g. Azure IMDS), fetched with these headers.
     Url {
         url: String,
@@ -84,7 +90,7 @@ pub enum SubjectSource {
 impl std::fmt::Debug for SubjectSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::File { path, format } => f
+            Self::File { path, format, .. } => f
                 .debug_struct("File")
                 .field("path", path)
                 .field("format", format)
@@ -147,48 +153,74 @@ fn unsupported(message: impl Into<String>) -> ProviderError {
     ProviderError::new(Category::ProviderNotSupported, "get_access_token", message)
 }
 
-/// The credential configuration names the URLs its tokens are sent to; like the CRD's
-/// `endpoint`, they must be https (plain http only to this host, for emulators).
-fn checked_url(field: &str, url: &str) -> Result<String, ProviderError> {
-    checked(
-        field,
-        url,
-        &["http://localhost", "http://127.0.0.1", "http://[::1]"],
-    )
+/// What the operator's admin allows a credential to name, and who supplied it.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    pub trust: &'a Trust,
+    pub principal: Principal,
 }
 
-/// A subject token URL may also be the link-local instance metadata service (Azure IMDS
-/// answers plain http on 169.254.169.254; the request never leaves the host).
-fn checked_source_url(url: &str) -> Result<String, ProviderError> {
-    checked(
-        "credential_source.url",
-        url,
-        &[
-            "http://localhost",
-            "http://127.0.0.1",
-            "http://[::1]",
-            "http://169.254.169.254",
-        ],
-    )
+fn forbidden(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(Category::Forbidden, "get_access_token", message)
 }
 
-fn checked(field: &str, url: &str, plain_ok: &[&str]) -> Result<String, ProviderError> {
-    let plain = plain_ok.iter().any(|p| {
-        url.strip_prefix(p)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-    });
-    if url.starts_with("https://") || plain {
-        Ok(url.to_string())
-    } else {
-        Err(rejected(format!(
-            "{field} must be an https URL (plain http only to this host)"
-        )))
+/// A URL a token is sent to (`token_uri`, `token_url`, `service_account_impersonation_url`):
+/// well-formed, and at Google's token hosts unless the admin allows another.
+fn checked_token_url(field: &str, url: &str, rules: Rules<'_>) -> Result<String, ProviderError> {
+    let parsed = crate::trust::url::parse(url, crate::trust::url::Rules::TOKEN)
+        .map_err(|e| rejected(format!("{field}: {e}")))?;
+    if crate::trust::hosts::is_token_host(&parsed.host, parsed.port, &rules.trust.token_hosts) {
+        return Ok(parsed.url);
     }
+    Err(forbidden(format!(
+        "{field}: {} is not one of Google's token hosts (*.googleapis.com, accounts.google.com); \
+         the operator's admin must allow it (flag --allow-token-host, Helm value \
+         security.allowedTokenHosts)",
+        parsed.authority()
+    )))
+}
+
+/// Hosts of the instance metadata services (GCE, Azure IMDS, AWS IMDS): the identity of the
+/// machine the operator runs on.
+const METADATA_HOSTS: &[&str] = &[
+    "169.254.169.254",
+    "metadata.google.internal",
+    "fd00:ec2::254",
+];
+
+/// `credential_source.url`: an admin-listed host, or the metadata service when the admin
+/// supplied the credential (a tenant's credential must not borrow the machine's identity).
+fn checked_source_url(url: &str, rules: Rules<'_>) -> Result<String, ProviderError> {
+    let parsed = crate::trust::url::parse(url, crate::trust::url::Rules::SUBJECT_SOURCE)
+        .map_err(|e| rejected(format!("credential_source.url: {e}")))?;
+    let listed = rules
+        .trust
+        .credential_url_hosts
+        .iter()
+        .any(|p| p.matches(&parsed.host, parsed.port));
+    let metadata =
+        rules.principal == Principal::Admin && METADATA_HOSTS.contains(&parsed.host.as_str());
+    if listed || metadata {
+        return Ok(parsed.url);
+    }
+    Err(forbidden(format!(
+        "credential_source.url: {} is not a host the operator's admin allows for credential \
+         sources (flag --allow-credential-source-host, Helm value \
+         security.allowedCredentialSourceHosts){}",
+        parsed.authority(),
+        if METADATA_HOSTS.contains(&parsed.host.as_str()) {
+            "; the metadata server is the operator's own identity, usable only from a \
+             ClusterCloudProvider or a namespace allowed ambient credentials"
+        } else {
+            ""
+        }
+    )))
 }
 
 impl ExternalAccount {
-    /// Reads the fields of an `external_account` configuration, as Google's libraries do.
-    pub fn from_json(v: &Value) -> Result<Self, ProviderError> {
+    /// Reads the fields of an `external_account` configuration, as Google's libraries do, and
+    /// refuses what `rules` do not allow.
+    pub fn from_json(v: &Value, rules: Rules<'_>) -> Result<Self, ProviderError> {
         let text = |name: &str| v.get(name).and_then(Value::as_str).map(str::to_string);
         let audience = text("audience")
             .filter(|a| !a.is_empty())
@@ -206,9 +238,10 @@ impl ExternalAccount {
                 "workforce pool (user) credentials are not supported; use a workload identity pool",
             ));
         }
-        let token_url = checked_url(
+        let token_url = checked_token_url(
             "token_url",
             &text("token_url").unwrap_or_else(|| STS_TOKEN_URL.to_string()),
+            rules,
         )?;
         let source = v
             .get("credential_source")
@@ -239,7 +272,13 @@ impl ExternalAccount {
         };
         let field = |name: &str| source.get(name).and_then(Value::as_str).map(str::to_string);
         let subject = if let Some(path) = field("file") {
-            SubjectSource::File { path, format }
+            crate::trust::files::check_written(&path, &rules.trust.credential_dirs)
+                .map_err(|e| forbidden(format!("credential_source.file: {e}")))?;
+            SubjectSource::File {
+                path,
+                format,
+                allowed: rules.trust.credential_dirs.clone(),
+            }
         } else if let Some(url) = field("url") {
             let headers = source
                 .get("headers")
@@ -251,7 +290,7 @@ impl ExternalAccount {
                 })
                 .unwrap_or_default();
             SubjectSource::Url {
-                url: checked_source_url(&url)?,
+                url: checked_source_url(&url, rules)?,
                 headers,
                 format,
             }
@@ -263,7 +302,7 @@ impl ExternalAccount {
             return Err(rejected("credential_source needs file or url"));
         };
         let impersonation_url = text("service_account_impersonation_url")
-            .map(|u| checked_url("service_account_impersonation_url", &u))
+            .map(|u| checked_token_url("service_account_impersonation_url", &u, rules))
             .transpose()?;
         let impersonation_lifetime = v
             .get("service_account_impersonation")
@@ -311,14 +350,17 @@ pub fn subject_from(content: &str, format: &SubjectFormat) -> Result<SecretStrin
 }
 
 impl Source {
-    /// Reads a service-account key JSON. Nothing of the key itself appears in errors.
-    pub fn from_key_json(key: &SecretString) -> Result<Self, ProviderError> {
+    /// Reads a service-account key JSON (or an `external_account` configuration). Nothing of
+    /// the key itself appears in errors; the URLs it names must pass `rules`.
+    pub fn from_key_json(key: &SecretString, rules: Rules<'_>) -> Result<Self, ProviderError> {
         let v: Value = serde_json::from_str(key.expose())
             .map_err(|_| rejected("the credential is not a JSON service-account key"))?;
         let field = |name: &str| v.get(name).and_then(Value::as_str).map(str::to_string);
         match field("type").as_deref() {
             Some("service_account") | None => {}
-            Some("external_account") => return ExternalAccount::from_json(&v).map(Self::External),
+            Some("external_account") => {
+                return ExternalAccount::from_json(&v, rules).map(Self::External);
+            }
             Some(other) => {
                 return Err(rejected(format!(
                     "credential type {other:?} is not a service-account key"
@@ -330,8 +372,12 @@ impl Source {
         let private_key = field("private_key")
             .map(SecretString::new)
             .ok_or_else(|| rejected("the key has no private_key"))?;
-        let token_uri =
-            field("token_uri").unwrap_or_else(|| "https://oauth2.googleapis.com/token".to_string());
+        let token_uri = checked_token_url(
+            "token_uri",
+            &field("token_uri")
+                .unwrap_or_else(|| "https://oauth2.googleapis.com/token".to_string()),
+            rules,
+        )?;
         // Fail now rather than at the first call.
         key_pair(&private_key)?;
         Ok(Self::ServiceAccount {
@@ -527,12 +573,24 @@ impl Authenticator {
     /// The workload's own token, read afresh at every exchange (the platform rotates it).
     async fn subject_token(&self, source: &SubjectSource) -> Result<SecretString, ProviderError> {
         match source {
-            SubjectSource::File { path, format } => {
-                let content = tokio::fs::read_to_string(path).await.map_err(|e| {
-                    missing(format!(
-                        "credential_source.file {path}: cannot be read ({})",
-                        e.kind()
-                    ))
+            SubjectSource::File {
+                path,
+                format,
+                allowed,
+            } => {
+                let (path, allowed) = (std::path::PathBuf::from(path), allowed.clone());
+                let content = tokio::task::spawn_blocking(move || {
+                    crate::trust::files::read_checked(&path, &allowed)
+                })
+                .await
+                .map_err(|_| missing("credential_source.file: the read was cancelled"))?
+                .map_err(|e| match e {
+                    crate::trust::files::FileError::Refused(m) => {
+                        forbidden(format!("credential_source.file {m}"))
+                    }
+                    crate::trust::files::FileError::Unreadable(m) => {
+                        missing(format!("credential_source.file {m}"))
+                    }
                 })?;
                 subject_from(&content, format)
             }
@@ -656,7 +714,12 @@ mod tests {
             ),
         ];
         for (key, want) in cases {
-            let err = Source::from_key_json(&SecretString::new(key)).expect_err("bad key");
+            let trust = Trust::default();
+            let rules = Rules {
+                trust: &trust,
+                principal: Principal::Tenant,
+            };
+            let err = Source::from_key_json(&SecretString::new(key), rules).expect_err("bad key");
             assert_eq!(err.category, want, "{key}");
             assert!(!err.to_string().contains("sekrit"), "{err}");
             assert!(!err.to_string().contains("c2Vrcml0"), "{err}");
@@ -686,14 +749,113 @@ mod tests {
     const AUDIENCE: &str =
         "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/eks";
 
-    fn external(extra: Value) -> Result<ExternalAccount, ProviderError> {
+    /// An admin who allows token files under /var/run/secrets and subject-token URLs at
+    /// 127.0.0.1 and idp.example.com.
+    fn lab_trust() -> Trust {
+        Trust {
+            credential_dirs: vec!["/var/run/secrets".into()],
+            credential_url_hosts: vec![
+                crate::trust::HostPattern::parse("127.0.0.1").expect("pattern"),
+                crate::trust::HostPattern::parse("idp.example.com").expect("pattern"),
+            ],
+            ..Trust::default()
+        }
+    }
+
+    fn external_as(extra: Value, principal: Principal) -> Result<ExternalAccount, ProviderError> {
         let mut v = json!({"type": "external_account", "audience": AUDIENCE,
             "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
             "credential_source": {"file": "/var/run/secrets/token"}});
         if let (Some(o), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
             o.extend(extra.clone());
         }
-        ExternalAccount::from_json(&v)
+        let trust = lab_trust();
+        ExternalAccount::from_json(
+            &v,
+            Rules {
+                trust: &trust,
+                principal,
+            },
+        )
+    }
+
+    fn external(extra: Value) -> Result<ExternalAccount, ProviderError> {
+        external_as(extra, Principal::Admin)
+    }
+
+    /// Issue 8 item 2: a tenant's `external_account` cannot read the operator's files or send
+    /// a token anywhere but Google.
+    #[test]
+    fn a_tenant_credential_cannot_name_the_operators_files_or_foreign_token_hosts() {
+        let tenant = |extra: Value| {
+            external_as(extra, Principal::Tenant)
+                .err()
+                .map(|e| (e.category, e.message))
+        };
+        let cases = [
+            (
+                json!({"credential_source": {"file": "/var/run/secrets/kubernetes.io/serviceaccount/token"}}),
+                "never",
+            ),
+            (
+                json!({"credential_source": {"file": "/proc/self/environ"}}),
+                "outside",
+            ),
+            (
+                json!({"credential_source": {"file": "/var/run/secrets/../../proc/self/environ"}}),
+                "..",
+            ),
+            (json!({"credential_source": {"file": "token"}}), "absolute"),
+            (
+                json!({"token_url": "https://attacker.example/v1/token"}),
+                "Google's token hosts",
+            ),
+            (
+                json!({"token_url": "https://sts.googleapis.com.attacker.example/v1/token"}),
+                "Google's token hosts",
+            ),
+            (
+                json!({"service_account_impersonation_url": "https://attacker.example/x:generateAccessToken"}),
+                "Google's token hosts",
+            ),
+            (
+                json!({"credential_source": {"url": "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/identity"}}),
+                "operator's own identity",
+            ),
+            (
+                json!({"credential_source": {"url": "https://collector.attacker.example/t"}}),
+                "not a host",
+            ),
+        ];
+        for (extra, needle) in cases {
+            let (category, message) =
+                tenant(extra.clone()).unwrap_or_else(|| panic!("{extra} accepted"));
+            assert_eq!(category, Category::Forbidden, "{extra}: {message}");
+            assert!(message.contains(needle), "{extra}: {message}");
+        }
+        let e = external_as(
+            json!({"token_url": "http://[::1]:@attacker.example/v1/token"}),
+            Principal::Admin,
+        )
+        .expect_err("user info");
+        assert!(e.message.contains("user info"), "{e}");
+        // The admin's own credential may use the metadata server.
+        assert!(
+            external_as(json!({"credential_source": {"url": "http://169.254.169.254/computeMetadata/v1/x"}}), Principal::Admin).is_ok()
+        );
+        // A service-account key's token_uri is held to the same rule.
+        let trust = Trust::default();
+        let key = json!({"type": "service_account", "client_email": "a@p.iam.gserviceaccount.com",
+            "private_key": "x", "token_uri": "https://attacker.example/token"});
+        let e = Source::from_key_json(
+            &SecretString::new(key.to_string()),
+            Rules {
+                trust: &trust,
+                principal: Principal::Tenant,
+            },
+        )
+        .expect_err("foreign token_uri");
+        assert_eq!(e.category, Category::Forbidden, "{e}");
     }
 
     #[test]
@@ -701,6 +863,7 @@ mod tests {
         let file = SubjectSource::File {
             path: "/var/run/secrets/token".into(),
             format: SubjectFormat::Text,
+            allowed: vec!["/var/run/secrets".into()],
         };
         let ok = external(json!({})).expect("minimal");
         assert_eq!(

@@ -49,6 +49,10 @@ pub struct Options {
     pub operation_timeout: Option<Duration>,
     /// Overrides the HTTP settings (retries, backoff) of every client.
     pub settings: Option<HttpSettings>,
+    /// What the admin allows the credential to name (token hosts, credential files and URLs).
+    pub trust: crate::trust::Trust,
+    /// Who supplied the credential.
+    pub principal: Option<crate::trust::Principal>,
 }
 
 pub struct Gcp {
@@ -66,8 +70,11 @@ impl Gcp {
         spec: &CloudProviderSpec,
         credential: Option<SecretString>,
         metrics: Option<Arc<Metrics>>,
+        access: crate::providers::Access<'_>,
     ) -> Result<Self, Error> {
         let options = Options {
+            trust: access.trust.clone(),
+            principal: Some(access.principal),
             metadata_host: std::env::var("GCE_METADATA_HOST").ok(),
             credentials_file: std::env::var("GOOGLE_APPLICATION_CREDENTIALS")
                 .ok()
@@ -88,6 +95,10 @@ impl Gcp {
             .clone()
             .filter(|p| !p.trim().is_empty())
             .ok_or_else(|| Error::InvalidSpec("GCP needs accountId (the project id)".into()))?;
+        let rules = auth::Rules {
+            trust: &options.trust,
+            principal: options.principal.unwrap_or(crate::trust::Principal::Tenant),
+        };
         let source = match (&spec.credentials.source, credential) {
             (CredentialSource::Ambient, _) => match &options.credentials_file {
                 Some(path) => {
@@ -97,11 +108,16 @@ impl Gcp {
                             e.kind()
                         ))
                     })?;
-                    Source::from_key_json(&SecretString::new(text))?
+                    // The operator's own environment: the admin's credential.
+                    let admin = auth::Rules {
+                        principal: crate::trust::Principal::Admin,
+                        ..rules
+                    };
+                    Source::from_key_json(&SecretString::new(text), admin)?
                 }
                 None => Source::metadata(options.metadata_host.as_deref()),
             },
-            (CredentialSource::Secret, Some(key)) => Source::from_key_json(&key)?,
+            (CredentialSource::Secret, Some(key)) => Source::from_key_json(&key, rules)?,
             (CredentialSource::Secret, None) => {
                 return Err(Error::CredentialsMissing(
                     "GCP needs a service-account key JSON".into(),
