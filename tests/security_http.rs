@@ -18,6 +18,7 @@ use perimeter::http::{Auth, HttpClient, HttpSettings, Request};
 use perimeter::providers::Provider;
 use perimeter::providers::aws::Aws;
 use perimeter::providers::cloudflare::{Cloudflare, firewall_target, monitoring_target};
+use perimeter::providers::gcp::Gcp;
 use perimeter_emulators::aws::{AwsEmulator, Seed as AwsSeed};
 use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed as CloudflareSeed};
 use serde_json::json;
@@ -552,6 +553,58 @@ async fn hostile_zone_and_account_ids_never_leave_their_path() {
     assert_eq!(err.category, Category::InvalidSpec, "{err}");
     assert!(err.message.contains("accountId"), "{err}");
     assert_eq!(server.requests().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_gcp_project_ids_never_leave_their_path() {
+    let server = RawServer::start(|request| {
+        if request.contains("/token") {
+            Answer::Json(
+                200,
+                json!({"access_token": "t", "expires_in": 3600}).to_string(),
+            )
+        } else {
+            Answer::Json(200, json!({"items": []}).to_string())
+        }
+    })
+    .await;
+    let connect = |project: &str| {
+        let spec: CloudProviderSpec = serde_json::from_value(json!({
+            "type": "gcp", "accountId": project, "endpoint": server.url(),
+            "credentials": {"source": "Ambient"}, "regions": ["europe-west1"],
+        }))
+        .expect("spec");
+        let mut settings = HttpSettings::new("gcp", "");
+        settings.max_retries = 0;
+        let options = perimeter::providers::gcp::Options {
+            metadata_host: Some(server.url()),
+            settings: Some(settings),
+            ..Default::default()
+        };
+        Gcp::connect_with(&spec, None, None, options)
+    };
+    match connect("..") {
+        Err(e) => assert_eq!(e.category(), Category::InvalidSpec, "{e}"),
+        Ok(_) => panic!("accountId .. is refused"),
+    }
+    assert!(server.requests().is_empty());
+    let gcp = connect("../../other-project").expect("encoded, not refused");
+    gcp.verify().await.expect("verify");
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r
+                .starts_with("GET /compute/v1/projects/..%2F..%2Fother-project/global/firewalls")),
+        "{requests:?}"
+    );
+    for r in &requests {
+        let path = r.split_once(' ').map_or("", |(_, p)| p);
+        assert!(
+            path.starts_with("/computeMetadata/") || path.starts_with("/compute/v1/projects/..%2F"),
+            "{r}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
