@@ -180,10 +180,19 @@ impl Request {
 }
 
 /// A successful (2xx) answer, or a 4xx the caller wants to interpret (e.g. 404).
-#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
+}
+
+/// The body is left out: token endpoints answer with credentials.
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl Response {
