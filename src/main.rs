@@ -317,16 +317,65 @@ fn render_stats(rows: &[(String, String, String, u64)]) -> String {
     out
 }
 
+/// Targets whose events can carry credentials above DEBUG, capped there whatever the user's
+/// filter says (a cap layered on top, not a directive the filter could override). Matched as
+/// prefixes of the event's target:
+/// - `aws_`: `aws_smithy_runtime::client::orchestrator` logs at TRACE the request
+///   (`transmitting request`), the response (`received response from service`), every
+///   deserialised output (`output_or_error`) and, in `orchestrator/http.rs`
+///   `log_response_body`, the raw body of every answer; only `SensitiveOutput` operations
+///   redact it, and `LOG_SENSITIVE_BODIES=true` lifts even that, which prints the session
+///   token of a container-credentials or STS answer. `aws_config::credential_process` logs
+///   the unredacted command at TRACE, `aws_sigv4` the signing request at TRACE;
+/// - `hyper`, `h2`, `reqwest`, `rustls`, `tokio_rustls`, `tower`: connection internals at
+///   TRACE (frames, encoded messages) — nothing a user needs above DEBUG;
+/// - `kube`: `kube_client` logs response headers and Status bodies at TRACE, and the API
+///   server's answers carry Secrets.
+const CAPPED_TARGETS: [&str; 8] = [
+    "aws_",
+    "hyper",
+    "h2",
+    "reqwest",
+    "rustls",
+    "tokio_rustls",
+    "tower",
+    "kube",
+];
+
+/// The user's filter: `PERIMETER_LOG`, else `RUST_LOG`, else `info`.
+fn log_directives(perimeter_log: Option<String>, rust_log: Option<String>) -> String {
+    [perimeter_log, rust_log]
+        .into_iter()
+        .flatten()
+        .find(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "info".to_string())
+}
+
 fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PERIMETER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+
+    let directives = log_directives(
+        std::env::var("PERIMETER_LOG").ok(),
+        std::env::var("RUST_LOG").ok(),
+    );
+    let (filter, invalid) = match tracing_subscriber::EnvFilter::try_new(&directives) {
+        Ok(f) => (f, None),
+        Err(e) => (tracing_subscriber::EnvFilter::new("info"), Some(e)),
+    };
+    let cap = CAPPED_TARGETS.iter().fold(
+        Targets::new().with_default(LevelFilter::TRACE),
+        |t, target| t.with_target(*target, LevelFilter::DEBUG),
+    );
+    let registry = tracing_subscriber::registry().with(cap).with(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     if json {
-        builder.json().init();
+        registry.with(fmt.json()).init();
     } else {
-        builder.init();
+        registry.with(fmt).init();
+    }
+    if let Some(e) = invalid {
+        tracing::warn!(error = %e, "the log filter does not parse; logging at info");
     }
 }
 
@@ -492,5 +541,19 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perimeter_log_then_rust_log_then_info() {
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(log_directives(some("debug"), some("trace")), "debug");
+        assert_eq!(log_directives(None, some("trace")), "trace");
+        assert_eq!(log_directives(some(" "), some("warn")), "warn");
+        assert_eq!(log_directives(None, None), "info");
     }
 }

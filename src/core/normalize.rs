@@ -95,33 +95,84 @@ pub fn folded(value: &str) -> String {
     value.trim().to_ascii_lowercase()
 }
 
-/// A destination URI safe to display: query values and user info are masked, since
-/// Logpush destinations may embed access keys (`s3://b?access-key-id=…&secret-access-key=…`).
+/// A destination URI safe to display. Logpush destinations carry credentials in several
+/// places, and each is masked wholly:
+/// - user info (`https://user:pass@host`): the URL parser takes the *last* `@` of the
+///   authority as the separator, so a password holding `@` is masked too;
+/// - every query value, keys kept (`s3://b?access-key-id=***&secret-access-key=***`,
+///   `…?header_Authorization=***`, Azure SAS `sig=***`);
+/// - path segments that look like keys (Sumo Logic `…/receiver/v1/http/<KEY>`, Datadog
+///   `…/v1/input/<KEY>`): see [`looks_like_key`];
+/// - the fragment.
+///
+/// A destination that does not parse as a URL is shown as `***`. Callers keep a digest of
+/// the full value to see changes in what is masked.
 pub fn mask_destination(uri: &str) -> String {
-    let (base, query) = match uri.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (uri, None),
-    };
-    let base = match base.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => base.to_string(),
-        },
-        None => base.to_string(),
-    };
-    match query {
-        None => base,
-        Some(q) => {
-            let masked: Vec<String> = q
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) => format!("{k}=***"),
-                    None => kv.to_string(),
-                })
-                .collect();
-            format!("{base}?{}", masked.join("&"))
+    match url::Url::parse(uri.trim()) {
+        Ok(url) if !url.cannot_be_a_base() => mask_url(&url),
+        _ => "***".to_string(),
+    }
+}
+
+fn mask_url(url: &url::Url) -> String {
+    let mut out = format!("{}:", url.scheme());
+    if let Some(host) = url.host_str() {
+        out.push_str("//");
+        if !url.username().is_empty() || url.password().is_some() {
+            out.push_str("***@");
+        }
+        out.push_str(host);
+        if let Some(port) = url.port() {
+            out.push_str(&format!(":{port}"));
         }
     }
+    // Segments are shown decoded (`{DATE}`, not `%7BDATE%7D`), as they were written.
+    let path: Vec<String> = url
+        .path()
+        .split('/')
+        .map(|seg| {
+            let shown: String = percent_encoding::percent_decode_str(seg)
+                .decode_utf8_lossy()
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect();
+            if looks_like_key(&shown) {
+                "***".to_string()
+            } else {
+                shown
+            }
+        })
+        .collect();
+    out.push_str(&path.join("/"));
+    if let Some(query) = url.query() {
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) => format!("{k}=***"),
+                None if looks_like_key(kv) => "***".to_string(),
+                None => kv.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
+    }
+    if url.fragment().is_some() {
+        out.push_str("#***");
+    }
+    out
+}
+
+/// Whether a path segment is probably a key rather than a name: at least 20 characters with
+/// letters and digits, and either mixed case (base64 keys) or no `-`/`.` (hex keys). Names
+/// people choose (`my-company-cloudflare-logs-2024`) keep their dashes and are shown;
+/// `mycompanylogs20240101` is masked too, which costs only readability.
+pub fn looks_like_key(segment: &str) -> bool {
+    let has = |f: fn(&char) -> bool| segment.chars().any(|c| f(&c));
+    segment.chars().count() >= 20
+        && has(char::is_ascii_digit)
+        && has(char::is_ascii_alphabetic)
+        && ((has(char::is_ascii_uppercase) && has(char::is_ascii_lowercase))
+            || !segment.contains(['-', '.']))
 }
 
 #[cfg(test)]
@@ -194,13 +245,72 @@ mod tests {
                 "https://user:pass@siem.example.com/ingest",
                 "https://***@siem.example.com/ingest",
             ),
+            // The last `@` of the authority separates the user info: the whole password goes.
+            (
+                "https://user:p@ss@word@siem.example.com/ingest",
+                "https://***@siem.example.com/ingest",
+            ),
+            (
+                "https://token@siem.example.com:8443/x",
+                "https://***@siem.example.com:8443/x",
+            ),
             (
                 "https://siem.example.com/ingest",
                 "https://siem.example.com/ingest",
             ),
+            (
+                "https://siem.example.com/ingest?header_Authorization=Bearer%20abc&header_X-Key=k&mode=x",
+                "https://siem.example.com/ingest?header_Authorization=***&header_X-Key=***&mode=***",
+            ),
+            (
+                "splunk://splunk.example.com:8088/services/collector/raw?channel=1&header_Authorization=Splunk%20abc",
+                "splunk://splunk.example.com:8088/services/collector/raw?channel=***&header_Authorization=***",
+            ),
+            (
+                "sumo://endpoint1.collection.us2.sumologic.com/receiver/v1/http/ZaVnC4dhaV2ZZls4RH5ALeFO-IQGaq0YW7Dpm1QXl8YE3PvS",
+                "sumo://endpoint1.collection.us2.sumologic.com/receiver/v1/http/***",
+            ),
+            (
+                "https://http-intake.logs.datadoghq.com/v1/input/0123456789abcdef0123456789abcdef?ddsource=cloudflare",
+                "https://http-intake.logs.datadoghq.com/v1/input/***?ddsource=***",
+            ),
+            (
+                "azure://container/path?sv=2020-08-04&sig=AbC%2Fdef",
+                "azure://container/path?sv=***&sig=***",
+            ),
+            (
+                "s3://my-company-cloudflare-logs-2024/firewall/{DATE}",
+                "s3://my-company-cloudflare-logs-2024/firewall/{DATE}",
+            ),
+            (
+                "https://siem.example.com/x#token=abc",
+                "https://siem.example.com/x#***",
+            ),
+            ("not a url token=abc", "***"),
+            ("", "***"),
         ];
         for (input, want) in cases {
-            assert_eq!(mask_destination(input), want);
+            assert_eq!(mask_destination(input), want, "mask_destination({input:?})");
+        }
+    }
+
+    #[test]
+    fn key_like_segments() {
+        for key in [
+            "ZaVnC4dhaV2ZZls4RH5ALeFO-IQGaq0YW7Dpm1QXl8YE3PvS",
+            "0123456789abcdef0123456789abcdef",
+            "mycompanylogs20240101",
+        ] {
+            assert!(looks_like_key(key), "{key}");
+        }
+        for name in [
+            "receiver",
+            "my-company-cloudflare-logs-2024",
+            "services",
+            "logs.example.com-2024-01",
+            "AVeryLongCamelCaseNameWithoutDigits",
+        ] {
+            assert!(!looks_like_key(name), "{name}");
         }
     }
 }

@@ -1,8 +1,19 @@
 //! The one HTTP layer every provider client uses: timeouts, retries with backoff and jitter
 //! for idempotent calls, `Retry-After` on 429, a per-account rate limit, a call counter by
 //! provider/operation/code, and redaction of credentials in every error it produces.
+//!
+//! It also keeps one provider (or whatever answers in its place) from harming the operator:
+//! - answers are read streamed into one buffer and cut at [`HttpSettings::max_body_bytes`]
+//!   (a `Content-Length` above it is refused before reading); no decompression is enabled,
+//!   so the cap is on what is held in memory;
+//! - redirects are never followed: a 3xx is a `BadResponse` naming only the target host;
+//! - request paths are checked by [`path::join`] before any I/O;
+//! - provider text is quoted only from a recognised error envelope, through
+//!   [`redact::sanitize`].
 
+pub mod path;
 mod ratelimit;
+pub mod redact;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +23,23 @@ use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
+pub use path::{answer_segment, answer_segments, segment, spec_segment};
 pub use ratelimit::RateLimiter;
+pub use redact::sanitize;
 
 use crate::error::{Category, ProviderError};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
+
+/// The default cap on one answer's body. The largest pages Perimeter reads are a Cloudflare
+/// phase entry point (up to 1000 rules with expressions of up to 4 KiB: about 5 MiB), a page
+/// of 500 access rules (about 0.4 MiB), a page of 500 GCP firewall rules (1–2 MiB) and an
+/// EC2 `DescribeSecurityGroups` page (a few MiB of XML). 16 MiB is three times the largest
+/// of them, and keeps one answer (plus its parsed form) well inside the chart's 256 Mi limit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long a quoted provider message may be.
+const MAX_QUOTED: usize = 300;
 
 /// How one provider account is called.
 #[derive(Clone, Debug)]
@@ -34,6 +57,9 @@ pub struct HttpSettings {
     pub max_retry_after: Duration,
     pub requests_per_minute: u32,
     pub burst: u32,
+    /// Largest answer body read; a larger one is a `BadResponse` (see
+    /// [`DEFAULT_MAX_BODY_BYTES`]).
+    pub max_body_bytes: usize,
 }
 
 impl HttpSettings {
@@ -47,6 +73,7 @@ impl HttpSettings {
             max_retry_after: Duration::from_secs(60),
             requests_per_minute: 200,
             burst: 10,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -153,10 +180,19 @@ impl Request {
 }
 
 /// A successful (2xx) answer, or a 4xx the caller wants to interpret (e.g. 404).
-#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
+}
+
+/// The body is left out: token endpoints answer with credentials.
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl Response {
@@ -201,6 +237,8 @@ impl HttpClient {
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("perimeter/", env!("CARGO_PKG_VERSION")))
+            // A redirect would send the credential's request to a host nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 ProviderError::new(
@@ -229,10 +267,23 @@ impl HttpClient {
     /// Sends a request, retrying where safe. Returns 2xx answers and 404s (which callers
     /// treat as "absent"); every other answer becomes a categorised, redacted error.
     pub async fn send(&self, req: &Request) -> Result<Response, ProviderError> {
+        // Checked once, before any I/O: a refused path is not a provider failure, so it is
+        // neither counted nor retried.
+        let url = path::join(&self.settings.base_url, &req.path).map_err(|refused| {
+            ProviderError::new(
+                Category::InvalidSpec,
+                req.operation,
+                format!(
+                    "request path {:?} refused: {}",
+                    sanitize(&req.path, 120),
+                    refused.0
+                ),
+            )
+        })?;
         let mut attempt = 0u32;
         loop {
             self.limiter.acquire().await;
-            let outcome = self.send_once(req).await;
+            let outcome = self.send_once(req, &url).await;
             let retry = match &outcome {
                 Ok(_) => None,
                 Err(e) => self.retry_delay(req, e, attempt),
@@ -285,11 +336,14 @@ impl HttpClient {
         Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
     }
 
-    async fn send_once(&self, req: &Request) -> Result<Response, ProviderError> {
-        let url = format!("{}{}", self.settings.base_url, req.path);
+    async fn send_once(
+        &self,
+        req: &Request,
+        url: &reqwest::Url,
+    ) -> Result<Response, ProviderError> {
         let mut builder = self
             .inner
-            .request(req.method.clone(), &url)
+            .request(req.method.clone(), url.clone())
             .headers(self.headers());
         if !req.query.is_empty() {
             builder = builder.query(&req.query);
@@ -302,7 +356,7 @@ impl HttpClient {
         } else if let Some(form) = &req.form {
             builder = builder.form(form);
         }
-        let resp = builder
+        let mut resp = builder
             .send()
             .await
             .map_err(|e| self.transport_error(req, &e))?;
@@ -313,12 +367,48 @@ impl HttpClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        if (300..400).contains(&status) {
+            // Not followed: the body is not read and the target is named by its host only
+            // (a Location can carry a signed query). For writes too: these APIs never
+            // redirect, so a 3xx means something else answered, and the next read shows
+            // whether the write happened.
+            self.count(req.operation, &status.to_string());
+            let target = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| url.join(v).ok())
+                .and_then(|u| u.host_str().map(str::to_string))
+                .map_or_else(|| "an unknown location".to_string(), |h| sanitize(&h, 100));
+            return Err(ProviderError::new(
+                Category::BadResponse,
+                req.operation,
+                format!("HTTP {status}: redirect to {target} not followed (check the endpoint)"),
+            ));
+        }
+        let cap = self.settings.max_body_bytes;
+        if let Some(length) = resp.content_length()
+            && length > cap as u64
+        {
+            self.count(req.operation, &status.to_string());
+            return Err(too_large(req.operation, status, cap, Some(length)));
+        }
         // A timeout can also strike while the body is read (a provider that stalls mid-answer).
-        let body = resp
-            .bytes()
+        // Read chunk by chunk into one buffer: no second copy, and a stop at the cap (dropping
+        // the response closes the connection, so the rest is never received).
+        let expected = resp.content_length().and_then(|l| usize::try_from(l).ok());
+        let mut body = Vec::with_capacity(expected.unwrap_or(0).min(cap));
+        while let Some(chunk) = resp
+            .chunk()
             .await
             .map_err(|e| self.transport_error(req, &e))?
-            .to_vec();
+        {
+            if body.len() + chunk.len() > cap {
+                self.count(req.operation, &status.to_string());
+                return Err(too_large(req.operation, status, cap, None));
+            }
+            body.extend_from_slice(&chunk);
+        }
         self.count(req.operation, &status.to_string());
         if (200..300).contains(&status) || status == 404 {
             return Ok(Response { status, body });
@@ -400,43 +490,80 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
     }
 }
 
-/// The provider's own error codes and messages, if the body has them (`errors: [{code, message}]`),
-/// else the first bytes of the body. Bounded in length.
+fn too_large(
+    operation: &'static str,
+    status: u16,
+    cap: usize,
+    length: Option<u64>,
+) -> ProviderError {
+    let size = match length {
+        Some(l) => format!("{l}-byte answer"),
+        None => "answer".to_string(),
+    };
+    ProviderError::new(
+        Category::BadResponse,
+        operation,
+        format!(
+            "HTTP {status}: {size} exceeds the {} cap on one answer; not read further",
+            human_bytes(cap)
+        ),
+    )
+}
+
+fn human_bytes(n: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n}-byte")
+    }
+}
+
+/// What an error answer says, for status and logs. Only recognised error envelopes are quoted,
+/// and every quoted text goes through [`sanitize`]:
+/// - Cloudflare's `{"errors": [{"code", "message"}]}`;
+/// - Google's `{"error": {"code", "message", "status"}}`;
+/// - OAuth2's `{"error": "invalid_grant", "error_description": "…"}` (token endpoints).
+///
+/// Anything else is described, never quoted: an HTML error page or a proxy's answer can
+/// echo the request, headers included.
 fn error_summary(body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let from_envelope = parsed
-        .as_ref()
-        .and_then(|v| v.get("errors"))
-        .and_then(Value::as_array)
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| {
-                    let code = e.get("code").map(|c| c.to_string()).unwrap_or_default();
-                    let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
-                    format!("{code} {msg}").trim().to_string()
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
-    // Google's form: `{"error": {"code": 404, "message": "...", "status": "NOT_FOUND"}}`.
-    let from_google = parsed
-        .as_ref()
-        .and_then(|v| v.get("error"))
-        .filter(|e| e.is_object())
-        .map(|e| {
-            let status = e.get("status").and_then(Value::as_str).unwrap_or("");
-            let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
-            format!("{status} {msg}").trim().to_string()
-        });
-    let text = match from_envelope.or(from_google) {
-        Some(s) if !s.is_empty() => s,
-        _ => String::from_utf8_lossy(body)
-            .chars()
-            .filter(|c| !c.is_control())
-            .collect(),
-    };
-    text.chars().take(300).collect()
+    let quoted = parsed.as_ref().and_then(envelope_text);
+    match quoted {
+        Some(text) if !text.trim().is_empty() => sanitize(text.trim(), MAX_QUOTED),
+        _ => match &parsed {
+            Some(_) => format!("{}-byte JSON body without a recognised error", body.len()),
+            None if body.is_empty() => "empty body".to_string(),
+            None => format!("{}-byte non-JSON body", body.len()),
+        },
+    }
+}
+
+fn envelope_text(v: &Value) -> Option<String> {
+    let text = |e: &Value, key: &str| e.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    if let Some(errors) = v.get("errors").and_then(Value::as_array) {
+        let joined = errors
+            .iter()
+            .take(5)
+            .map(|e| {
+                let code = match e.get("code") {
+                    Some(Value::Number(n)) => n.to_string(),
+                    Some(Value::String(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                format!("{code} {}", text(e, "message")).trim().to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Some(joined);
+    }
+    match v.get("error") {
+        // Google's form: `{"error": {"code": 404, "message": "...", "status": "NOT_FOUND"}}`.
+        Some(e) if e.is_object() => Some(format!("{} {}", text(e, "status"), text(e, "message"))),
+        Some(Value::String(code)) => Some(format!("{code} {}", text(v, "error_description"))),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -444,15 +571,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn error_summary_prefers_the_envelope() {
-        let body = br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"result":null}"#;
-        assert_eq!(error_summary(body), "10000 Authentication error");
-        assert_eq!(error_summary(b"<html>oops</html>"), "<html>oops</html>");
-        let google = br#"{"error":{"code":412,"message":"Fingerprint mismatch","status":"FAILED_PRECONDITION"}}"#;
-        assert_eq!(
-            error_summary(google),
-            "FAILED_PRECONDITION Fingerprint mismatch"
+    fn error_summary_quotes_only_envelopes_and_sanitises_them() {
+        let cases: [(&[u8], &str); 9] = [
+            (
+                br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"result":null}"#,
+                "10000 Authentication error",
+            ),
+            (
+                br#"{"error":{"code":412,"message":"Fingerprint mismatch","status":"FAILED_PRECONDITION"}}"#,
+                "FAILED_PRECONDITION Fingerprint mismatch",
+            ),
+            (
+                br#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#,
+                "invalid_grant Invalid JWT Signature.",
+            ),
+            // Quoted, but sanitised.
+            (
+                br#"{"errors":[{"code":1,"message":"echo: header_Authorization=Bearer abcdef123456"}]}"#,
+                "1 echo: header_Authorization=***",
+            ),
+            (
+                br#"{"error":{"status":"INVALID","message":"token=ya29.A0AfH6SMBx and AKIAIOSFODNN7EXAMPLE/wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}}"#,
+                "INVALID token=*** and ***",
+            ),
+            // Not an envelope: described, never quoted.
+            (b"<html>oops token=abc</html>", "27-byte non-JSON body"),
+            (br#"{"message":"Bearer abc"}"#, "24-byte JSON body without a recognised error"),
+            (b"", "empty body"),
+            (br#"{"errors":[]}"#, "13-byte JSON body without a recognised error"),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                error_summary(body),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let long = format!(
+            r#"{{"errors":[{{"code":1,"message":"{}"}}]}}"#,
+            "x ".repeat(1000)
         );
-        assert_eq!(error_summary(&[b'x'; 1000]).len(), 300);
+        assert!(error_summary(long.as_bytes()).chars().count() <= MAX_QUOTED + 1);
     }
 }

@@ -2,11 +2,14 @@
 //! `RequestLimitExceeded`, `Throttling`, `ThrottlingException`, 5xx) and timeouts; this module
 //! plugs the project's own concerns into it:
 //! - [`RateLimitedClient`] wraps the SDK's HTTP client so every attempt (retries included, and
-//!   the credential chain's own calls) first waits on the account's [`RateLimiter`];
+//!   the credential chain's own calls) first waits on the account's [`RateLimiter`], and reads
+//!   the answer itself: at most `max_body_bytes`, into one buffer, and never a redirect (the
+//!   SDK's hyper client does not follow them either; a 3xx is refused here so that it is a
+//!   clear `BadResponse` naming the host only);
 //! - [`CallCounter`], an SDK interceptor, counts every attempt in
 //!   `perimeter_provider_requests_total{provider="aws",operation,code}`;
 //! - [`sdk_error`] maps SDK errors to a [`ProviderError`] with a category, quoting only the AWS
-//!   error code and message.
+//!   error code and message, sanitised.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,13 +22,16 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use http_body_util::BodyExt;
 
 use crate::error::{Category, ProviderError};
-use crate::http::RateLimiter;
+use crate::http::{RateLimiter, sanitize};
 use crate::metrics::Metrics;
 
 /// The SDK's HTTP client, pacing every attempt through the account's token bucket.
@@ -33,11 +39,16 @@ use crate::metrics::Metrics;
 pub struct RateLimitedClient {
     inner: SharedHttpClient,
     limiter: Arc<RateLimiter>,
+    max_body_bytes: usize,
 }
 
 impl RateLimitedClient {
-    pub fn new(inner: SharedHttpClient, limiter: Arc<RateLimiter>) -> Self {
-        Self { inner, limiter }
+    pub fn new(inner: SharedHttpClient, limiter: Arc<RateLimiter>, max_body_bytes: usize) -> Self {
+        Self {
+            inner,
+            limiter,
+            max_body_bytes,
+        }
     }
 }
 
@@ -56,6 +67,7 @@ impl HttpClient for RateLimitedClient {
         SharedHttpConnector::new(RateLimitedConnector {
             inner: self.inner.http_connector(settings, components),
             limiter: self.limiter.clone(),
+            max_body_bytes: self.max_body_bytes,
         })
     }
 }
@@ -63,6 +75,7 @@ impl HttpClient for RateLimitedClient {
 struct RateLimitedConnector {
     inner: SharedHttpConnector,
     limiter: Arc<RateLimiter>,
+    max_body_bytes: usize,
 }
 
 impl fmt::Debug for RateLimitedConnector {
@@ -75,11 +88,88 @@ impl HttpConnector for RateLimitedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let inner = self.inner.clone();
         let limiter = self.limiter.clone();
+        let cap = self.max_body_bytes;
         HttpConnectorFuture::new(async move {
             limiter.acquire().await;
-            inner.call(request).await
+            let response = inner.call(request).await?;
+            read_bounded(response, cap).await
         })
     }
+}
+
+/// An answer Perimeter refused to take in; found again by [`sdk_error`] in the error's sources.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("HTTP {status}: {size} exceeds the {cap_mib} MiB cap on one answer; not read further")]
+    TooLarge {
+        status: u16,
+        size: String,
+        cap_mib: usize,
+    },
+    #[error("HTTP {status}: redirect to {host} not followed (check the endpoint)")]
+    Redirect { status: u16, host: String },
+}
+
+/// Reads the whole answer here, as the SDK would for these non-streaming operations, but at
+/// most `cap` bytes, into one buffer that becomes the body without a copy. A refusal is an
+/// `other` connector error without a retry kind, so the SDK does not try again.
+async fn read_bounded(
+    mut response: HttpResponse,
+    cap: usize,
+) -> Result<HttpResponse, ConnectorError> {
+    let status = response.status().as_u16();
+    let refuse = |r: Refused| ConnectorError::other(Box::new(r), None);
+    let too_large = |size: String| {
+        refuse(Refused::TooLarge {
+            status,
+            size,
+            cap_mib: cap / (1024 * 1024),
+        })
+    };
+    if (300..400).contains(&status) {
+        let host = response
+            .headers()
+            .get("location")
+            .and_then(|l| url::Url::parse(l).ok())
+            .and_then(|u| u.host_str().map(|h| sanitize(h, 100)))
+            .unwrap_or_else(|| "the same host".to_string());
+        return Err(refuse(Refused::Redirect { status, host }));
+    }
+    let length = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(length) = length
+        && length > cap as u64
+    {
+        return Err(too_large(format!("{length}-byte answer")));
+    }
+    let mut body = response.take_body();
+    let expected = length.and_then(|l| usize::try_from(l).ok()).unwrap_or(0);
+    let mut buffer = Vec::with_capacity(expected.min(cap));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(ConnectorError::io)?;
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() + data.len() > cap {
+                return Err(too_large("answer".to_string()));
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    *response.body_mut() = SdkBody::from(buffer);
+    Ok(response)
+}
+
+/// The refusal among an error's sources, if there is one.
+fn refusal(err: &ConnectorError) -> Option<&Refused> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(r) = e.downcast_ref::<Refused>() {
+            return Some(r);
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// Counts every attempt by SDK operation name (`DescribeSecurityGroups`, `UpdateWebACL`, …) and
@@ -185,6 +275,11 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     err: &SdkError<E, HttpResponse>,
     redact: &dyn Fn(&str) -> String,
 ) -> ProviderError {
+    if let SdkError::DispatchFailure(d) = err
+        && let Some(refused) = d.as_connector_error().and_then(refusal)
+    {
+        return ProviderError::new(Category::BadResponse, operation, refused.to_string());
+    }
     let (category, message) = match err {
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
@@ -194,8 +289,8 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
                 classify(code, status, write),
                 format!(
                     "HTTP {status} {}: {}",
-                    code.unwrap_or("(no error code)"),
-                    e.message().unwrap_or("(no message)")
+                    sanitize(code.unwrap_or("(no error code)"), 100),
+                    sanitize(e.message().unwrap_or("(no message)"), 300)
                 ),
             )
         }
@@ -203,12 +298,16 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
         SdkError::DispatchFailure(d) if d.is_timeout() => {
             (Category::Timeout, "no answer in time".to_string())
         }
+
         SdkError::DispatchFailure(d) => (
             Category::Unreachable,
             format!(
                 "could not reach the endpoint: {}",
                 d.as_connector_error()
-                    .map(|c| aws_smithy_types::error::display::DisplayErrorContext(c).to_string())
+                    .map(|c| sanitize(
+                        &aws_smithy_types::error::display::DisplayErrorContext(c).to_string(),
+                        300
+                    ))
                     .unwrap_or_default()
             ),
         ),
@@ -224,7 +323,10 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             } else {
                 Category::BadResponse
             };
-            (category, format!("the request could not be built: {text}"))
+            (
+                category,
+                format!("the request could not be built: {}", sanitize(&text, 300)),
+            )
         }
         _ => (Category::BadResponse, "unexpected SDK error".to_string()),
     };

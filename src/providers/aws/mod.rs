@@ -129,7 +129,11 @@ impl Aws {
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
             ))
             .build_https();
-        let http = SharedHttpClient::new(RateLimitedClient::new(tls, limiter));
+        let http = SharedHttpClient::new(RateLimitedClient::new(
+            tls,
+            limiter,
+            crate::http::DEFAULT_MAX_BODY_BYTES,
+        ));
         let timeout = Duration::from_secs(u64::from(
             spec.request_timeout_seconds
                 .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
@@ -1172,7 +1176,7 @@ impl Aws {
                 self.redact(&format!(
                     "created {} flow log(s); failed for {}",
                     out.flow_log_ids().len(),
-                    failed.join("; ")
+                    crate::http::sanitize(&failed.join("; "), 300)
                 )),
             ));
         }

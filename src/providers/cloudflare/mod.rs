@@ -16,7 +16,9 @@ use super::{ApplyError, Finding, Observation, Provider, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::{Change, Item, Section, SectionKind};
 use crate::error::{Category, Error, ProviderError};
-use crate::http::{Auth, HttpClient, HttpSettings, Request};
+use crate::http::{
+    Auth, HttpClient, HttpSettings, Request, answer_segment, sanitize, spec_segment,
+};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 
@@ -66,14 +68,16 @@ impl Cloudflare {
         Ok(Self { http, account_id })
     }
 
-    fn account(&self, operation: &'static str) -> Result<&str, ProviderError> {
-        self.account_id.as_deref().ok_or_else(|| {
+    /// The account id as a path segment.
+    fn account(&self, operation: &'static str) -> Result<String, ProviderError> {
+        let id = self.account_id.as_deref().ok_or_else(|| {
             ProviderError::new(
                 Category::InvalidSpec,
                 operation,
                 "the CloudProvider has no accountId",
             )
-        })
+        })?;
+        spec_segment(operation, "accountId", id)
     }
 
     /// Sends a request and unwraps the envelope. `Ok(None)` for a 404 (absent).
@@ -150,6 +154,7 @@ impl Cloudflare {
         ))
     }
 
+    /// `zone` is already a path segment.
     async fn read_ruleset(&self, zone: &str, section: &str) -> Result<Section, ProviderError> {
         let phase = model::phase_of(section).unwrap_or_default();
         let path = format!("/zones/{zone}/rulesets/phases/{phase}/entrypoint");
@@ -214,18 +219,12 @@ impl Cloudflare {
         target: &Target,
         section: &Section,
     ) -> Result<(Section, Vec<Finding>), ProviderError> {
-        let zone = |op: &'static str| -> Result<&str, ProviderError> {
-            target
-                .ids
-                .get("zone_id")
-                .map(String::as_str)
-                .ok_or_else(|| ProviderError::new(Category::InvalidSpec, op, "zone id missing"))
-        };
+        let zone = |op: &'static str| zone_segment(target, op);
         let name = section.name.as_str();
         let mut findings = Vec::new();
         let observed = match name {
             model::WAF | model::RATE_LIMIT => {
-                self.read_ruleset(zone("get_entrypoint_ruleset")?, name)
+                self.read_ruleset(&zone("get_entrypoint_ruleset")?, name)
                     .await?
             }
             ACCESS => {
@@ -250,7 +249,8 @@ impl Cloudflare {
                 let zone = zone(op)?;
                 let mut items = Vec::new();
                 for wanted in &section.items {
-                    let req = Request::get(op, format!("/zones/{zone}/settings/{}", wanted.key));
+                    let setting = spec_segment(op, "setting", &wanted.key)?;
+                    let req = Request::get(op, format!("/zones/{zone}/settings/{setting}"));
                     let (result, _) = self.call_present(req).await?;
                     items.push(model::observed_setting(&result).ok_or_else(|| {
                         ProviderError::new(Category::BadResponse, op, "setting without id")
@@ -295,13 +295,12 @@ impl Cloudflare {
                         .filter(|m| !m.is_empty());
                     if let Some(msg) = failing {
                         let job_name = job.get("name").and_then(Value::as_str).unwrap_or("unnamed");
+                        // Cloudflare's message quotes the failed delivery, destination and
+                        // headers included.
                         findings.push(Finding {
                             code: "LogJobFailing",
-                            subject: format!("{LOGPUSH}[{job_name}]"),
-                            message: format!(
-                                "Logpush reports: {}",
-                                msg.chars().take(200).collect::<String>()
-                            ),
+                            subject: format!("{LOGPUSH}[{}]", sanitize(job_name, 100)),
+                            message: format!("Logpush reports: {}", sanitize(msg, 200)),
                         });
                     }
                 }
@@ -332,10 +331,7 @@ impl Cloudflare {
         deleted: &[&str],
     ) -> Result<(), ProviderError> {
         let op = "put_entrypoint_ruleset";
-        let zone = target
-            .ids
-            .get("zone_id")
-            .ok_or_else(|| ProviderError::new(Category::InvalidSpec, op, "zone id missing"))?;
+        let zone = zone_segment(target, op)?;
         let phase = model::phase_of(section).unwrap_or_default();
         let want = target.desired.section(section);
         let have = observed.state.section(section);
@@ -379,8 +375,8 @@ impl Cloudflare {
         observed: &Observation,
         change: &Change,
     ) -> Result<(), ProviderError> {
-        let zone = target.ids.get("zone_id").cloned().unwrap_or_default();
         let section = change.section();
+        let zone = || zone_segment(target, "apply");
         let desired = |key: &str| {
             target
                 .desired
@@ -390,7 +386,7 @@ impl Cloudflare {
                 .unwrap_or(Value::Null)
         };
         let handle = |key: &str| -> Result<String, ProviderError> {
-            observed
+            let id = observed
                 .state
                 .section(section)
                 .and_then(|s| s.get(key))
@@ -401,13 +397,14 @@ impl Cloudflare {
                         "apply",
                         format!("{section}[{key}] has no id"),
                     )
-                })
+                })?;
+            answer_segment("apply", "id", &id)
         };
         let req = match (section, change) {
             (ACCESS, Change::Create { key, .. }) => Request::new(
                 Method::POST,
                 "create_access_rule",
-                format!("/zones/{zone}/firewall/access_rules/rules"),
+                format!("/zones/{}/firewall/access_rules/rules", zone()?),
             )
             .json(desired(key)),
             (ACCESS, Change::Update { key, .. }) => {
@@ -415,7 +412,11 @@ impl Cloudflare {
                 Request::new(
                     Method::PATCH,
                     "update_access_rule",
-                    format!("/zones/{zone}/firewall/access_rules/rules/{}", handle(key)?),
+                    format!(
+                        "/zones/{}/firewall/access_rules/rules/{}",
+                        zone()?,
+                        handle(key)?
+                    ),
                 )
                 .json(json!({"mode": body["mode"], "notes": body["notes"]}))
             }
@@ -423,7 +424,11 @@ impl Cloudflare {
             (ACCESS, Change::Delete { key, .. }) => Request::new(
                 Method::DELETE,
                 "delete_access_rule",
-                format!("/zones/{zone}/firewall/access_rules/rules/{}", handle(key)?),
+                format!(
+                    "/zones/{}/firewall/access_rules/rules/{}",
+                    zone()?,
+                    handle(key)?
+                ),
             )
             .json(json!({"cascade": "none"})),
             (POLICIES, Change::Create { key, .. }) => {
@@ -455,20 +460,20 @@ impl Cloudflare {
             (LOGPUSH, Change::Create { key, .. }) => Request::new(
                 Method::POST,
                 "create_logpush_job",
-                format!("/zones/{zone}/logpush/jobs"),
+                format!("/zones/{}/logpush/jobs", zone()?),
             )
             .json(desired(key)),
             (LOGPUSH, Change::Update { key, .. }) => Request::new(
                 Method::PUT,
                 "update_logpush_job",
-                format!("/zones/{zone}/logpush/jobs/{}", handle(key)?),
+                format!("/zones/{}/logpush/jobs/{}", zone()?, handle(key)?),
             )
             .json(desired(key)),
             // The spec requires a JSON body (empty) on this DELETE.
             (LOGPUSH, Change::Delete { key, .. }) => Request::new(
                 Method::DELETE,
                 "delete_logpush_job",
-                format!("/zones/{zone}/logpush/jobs/{}", handle(key)?),
+                format!("/zones/{}/logpush/jobs/{}", zone()?, handle(key)?),
             )
             .json(json!({})),
             _ => {
@@ -483,6 +488,15 @@ impl Cloudflare {
     }
 }
 
+/// The policy's `zoneId` as a path segment.
+fn zone_segment(target: &Target, operation: &'static str) -> Result<String, ProviderError> {
+    let zone = target
+        .ids
+        .get("zone_id")
+        .ok_or_else(|| ProviderError::new(Category::InvalidSpec, operation, "zone id missing"))?;
+    spec_segment(operation, "zoneId", zone)
+}
+
 #[async_trait]
 impl Provider for Cloudflare {
     fn provider_type(&self) -> ProviderType {
@@ -493,12 +507,17 @@ impl Provider for Cloudflare {
         let (result, _) = self
             .call_present(Request::get("verify_token", "/user/tokens/verify"))
             .await?;
+        // Only fixed words from the documented set: the answer is not quoted.
         match result.get("status").and_then(Value::as_str) {
             Some("active") => Ok("API token is active".to_string()),
             Some(other) => Err(ProviderError::new(
                 Category::CredentialsRejected,
                 "verify_token",
-                format!("token status is {other}"),
+                match other {
+                    "disabled" => "the API token is disabled",
+                    "expired" => "the API token has expired",
+                    _ => "the API token is not active (unrecognised status)",
+                },
             )),
             None => Err(ProviderError::new(
                 Category::BadResponse,
@@ -596,12 +615,7 @@ impl Cloudflare {
             applied: applied.clone(),
             error,
         };
-        let zone = target.ids.get("zone_id").ok_or_else(|| {
-            fail(
-                &applied,
-                ProviderError::new(Category::InvalidSpec, op, "zone id missing"),
-            )
-        })?;
+        let zone = zone_segment(target, op).map_err(|e| fail(&applied, e))?;
         let wanted = target.desired.section(SETTINGS);
         for change in changes {
             let (Change::Update { key, .. } | Change::Create { key, .. }) = change else {
@@ -614,8 +628,13 @@ impl Cloudflare {
             else {
                 continue;
             };
-            let req = Request::new(Method::PATCH, op, format!("/zones/{zone}/settings/{key}"))
-                .json(json!({ "value": value }));
+            let setting = spec_segment(op, "setting", key).map_err(|e| fail(&applied, e))?;
+            let req = Request::new(
+                Method::PATCH,
+                op,
+                format!("/zones/{zone}/settings/{setting}"),
+            )
+            .json(json!({ "value": value }));
             self.call_present(req)
                 .await
                 .map_err(|e| fail(&applied, e))?;

@@ -21,7 +21,10 @@ use crate::api::provider::CredentialSource;
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::{Change, Item, Section, SectionKind};
 use crate::error::{Category, Error, ProviderError};
-use crate::http::{Auth, HttpClient, HttpSettings, Request};
+use crate::http::{
+    Auth, HttpClient, HttpSettings, Request, answer_segment, answer_segments, sanitize,
+    spec_segment,
+};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 
@@ -57,6 +60,8 @@ pub struct Options {
 
 pub struct Gcp {
     project: String,
+    /// `project` as a path segment.
+    project_segment: String,
     regions: Vec<String>,
     compute: HttpClient,
     monitoring: HttpClient,
@@ -95,6 +100,7 @@ impl Gcp {
             .clone()
             .filter(|p| !p.trim().is_empty())
             .ok_or_else(|| Error::InvalidSpec("GCP needs accountId (the project id)".into()))?;
+        let project_segment = spec_segment("connect", "accountId", &project)?;
         let rules = auth::Rules {
             trust: &options.trust,
             principal: options.principal.unwrap_or(crate::trust::Principal::Tenant),
@@ -165,6 +171,7 @@ impl Gcp {
         )?;
         Ok(Self {
             project,
+            project_segment,
             regions: spec.regions.clone().unwrap_or_default(),
             compute,
             monitoring,
@@ -282,8 +289,12 @@ impl Gcp {
                     ),
                 ));
             }
+            let name = answer_segment(operation, "operation name", name)?;
             let scope = match op.get("region").and_then(Value::as_str) {
-                Some(r) => format!("regions/{}", model::last_segment(r)),
+                Some(r) => format!(
+                    "regions/{}",
+                    answer_segment(operation, "operation region", model::last_segment(r))?
+                ),
                 None => "global".to_string(),
             };
             // `wait` returns when the operation is DONE or after a server-side timeout; a
@@ -301,14 +312,18 @@ impl Gcp {
             let req = Request::new(
                 Method::POST,
                 "wait_operation",
-                format!("/projects/{}/{scope}/operations/{name}/wait", self.project),
+                format!(
+                    "/projects/{}/{scope}/operations/{name}/wait",
+                    self.project_segment
+                ),
             );
             op = self.call_present(&self.compute, &req).await?;
         }
     }
 
+    /// `rest` is made of constants and ids already encoded as segments.
     fn compute_path(&self, rest: &str) -> String {
-        format!("/projects/{}/{rest}", self.project)
+        format!("/projects/{}/{rest}", self.project_segment)
     }
 
     async fn compute_write(&self, req: Request) -> Result<(), ProviderError> {
@@ -328,6 +343,7 @@ impl Gcp {
     }
 
     async fn read_subnets(&self, region: &str) -> Result<Vec<Value>, ProviderError> {
+        let region = spec_segment("list_subnetworks", "regions", region)?;
         self.list_all(
             &self.compute,
             "list_subnetworks",
@@ -344,7 +360,7 @@ impl Gcp {
             "list_vpc_flow_logs_configs",
             &format!(
                 "/v1/projects/{}/locations/global/vpcFlowLogsConfigs",
-                self.project
+                self.project_segment
             ),
             "vpcFlowLogsConfigs",
             ("pageSize", PAGE_SIZE),
@@ -380,9 +396,14 @@ impl Gcp {
                 ARMOR => {
                     let mut items = Vec::new();
                     for wanted in section.items.iter().filter(|i| !i.key.contains('/')) {
+                        let policy = spec_segment(
+                            "get_security_policy",
+                            "cloudArmorPolicies.name",
+                            &wanted.key,
+                        )?;
                         let req = Request::get(
                             "get_security_policy",
-                            self.compute_path(&format!("global/securityPolicies/{}", wanted.key)),
+                            self.compute_path(&format!("global/securityPolicies/{policy}")),
                         );
                         let Some(policy) = self.call(&self.compute, &req).await? else {
                             continue;
@@ -459,13 +480,13 @@ impl Gcp {
                     FLOW_LOGS => continue,
                     ALERTS => (
                         "list_alert_policies",
-                        format!("/v3/projects/{}/alertPolicies", self.project),
+                        format!("/v3/projects/{}/alertPolicies", self.project_segment),
                         "alertPolicies",
                         model::observed_alert_policy,
                     ),
                     UPTIME => (
                         "list_uptime_check_configs",
-                        format!("/v3/projects/{}/uptimeCheckConfigs", self.project),
+                        format!("/v3/projects/{}/uptimeCheckConfigs", self.project_segment),
                         "uptimeCheckConfigs",
                         model::observed_uptime_check,
                     ),
@@ -543,15 +564,20 @@ impl Gcp {
                 .unwrap_or(Value::Null)
         };
         let seen = |key: &str| observed.state.section(section).and_then(|s| s.get(key));
+        // Provider names: one segment (Compute) or `projects/…/alertPolicies/…` (Monitoring),
+        // each part encoded.
         let handle = |key: &str| -> Result<String, ProviderError> {
-            seen(key).and_then(|i| i.handle.clone()).ok_or_else(|| {
+            let name = seen(key).and_then(|i| i.handle.clone()).ok_or_else(|| {
                 bad(
                     "apply",
                     &format!("{section}[{key}] has no name at the provider"),
                 )
-            })
+            })?;
+            answer_segments("apply", "name", &name)
         };
-        let p = &self.project;
+        let policy_segment =
+            |policy: &str| spec_segment("apply", "cloudArmorPolicies.name", policy);
+        let p = &self.project_segment;
         match (section, change) {
             (FIREWALLS, Change::Create { key, .. }) => {
                 let req = Request::new(
@@ -590,6 +616,7 @@ impl Gcp {
                     self.compute_write(req).await
                 }
                 Some((policy, _)) => {
+                    let policy = policy_segment(policy)?;
                     let req = Request::new(
                         Method::POST,
                         "add_security_policy_rule",
@@ -606,15 +633,17 @@ impl Gcp {
                         .and_then(|r| r.get("fingerprint"))
                         .and_then(Value::as_str);
                     let body = json!({"description": desired(key)["description"]});
+                    let policy = policy_segment(key)?;
                     self.patch_fingerprinted(
                         "patch_security_policy",
-                        &self.compute_path(&format!("global/securityPolicies/{key}")),
+                        &self.compute_path(&format!("global/securityPolicies/{policy}")),
                         body,
                         fingerprint,
                     )
                     .await
                 }
                 Some((policy, priority)) => {
+                    let policy = policy_segment(policy)?;
                     let req = Request::new(
                         Method::POST,
                         "patch_security_policy_rule",
@@ -629,6 +658,7 @@ impl Gcp {
                 // Only declared policies are read, so a whole policy is never "undeclared".
                 None => Ok(()),
                 Some((policy, priority)) => {
+                    let policy = policy_segment(policy)?;
                     let req = Request::new(
                         Method::POST,
                         "remove_security_policy_rule",
@@ -651,6 +681,8 @@ impl Gcp {
                     let Some(name) = subnet.get("name").and_then(Value::as_str) else {
                         continue;
                     };
+                    let name = answer_segment("patch_subnetwork", "subnet name", name)?;
+                    let region = spec_segment("patch_subnetwork", "regions", region)?;
                     let mut log_config = subnet
                         .get("logConfig")
                         .cloned()
@@ -720,6 +752,7 @@ fn operation_outcome(operation: &'static str, op: &Value) -> Result<(), Provider
         })
         .collect::<Vec<_>>()
         .join("; ");
+    let text = sanitize(&text, 300);
     let status = op
         .get("httpErrorStatusCode")
         .and_then(Value::as_u64)
@@ -728,10 +761,7 @@ fn operation_outcome(operation: &'static str, op: &Value) -> Result<(), Provider
     Err(ProviderError::new(
         Category::WriteRejected,
         operation,
-        format!(
-            "operation failed: {status}{}",
-            text.chars().take(300).collect::<String>()
-        ),
+        format!("operation failed: {status}{text}"),
     ))
 }
 
