@@ -1,0 +1,712 @@
+//! Validation of an object against a CRD's `openAPIV3Schema` as the API server does it with
+//! strict field validation (`kubectl apply --validate=strict`): types, `nullable`, `required`,
+//! `enum`, `pattern`, lengths, bounds, list sizes, list-map and set uniqueness, and unknown
+//! fields as errors. Object metadata gets the API server's checks (name, namespace, labels,
+//! annotations). The CEL rules (`x-kubernetes-validations`) run afterwards through kube-cel.
+//!
+//! The schema is read as JSON, so the validator works the same on the CRDs of
+//! `perimeter::api::crds()` and on CRDs loaded from `crds/perimeter.yaml`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use super::yaml::{json_type, push_index, push_key};
+
+/// One field that is not valid: `field` is a path such as `spec.cloudflare.wafCustomRules[2].action`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub field: String,
+    pub message: String,
+}
+
+/// Violations reported per object; past this, the rest are counted.
+pub const MAX_VIOLATIONS: usize = 50;
+
+/// Validates (and prunes, as the API server does: `null` in a field that is not nullable is
+/// dropped before validation) an object against its CRD version's `openAPIV3Schema`.
+pub fn validate_object(schema: &Value, object: &mut Value, namespaced: bool) -> Vec<Violation> {
+    let mut v = Walker::default();
+    let Some(root) = object.as_object_mut() else {
+        v.push("", format!("must be an object, not {}", json_type(object)));
+        return v.done();
+    };
+    for field in ["apiVersion", "kind"] {
+        match root.get(field) {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            Some(other) => v.push(field, format!("must be a string, not {}", json_type(other))),
+            None => v.push(field, "Required value".to_string()),
+        }
+    }
+    match root.get("metadata") {
+        Some(meta) => validate_meta(meta, namespaced, &mut v),
+        None => v.push("metadata", "Required value".to_string()),
+    }
+    // apiVersion, kind and metadata are the API server's, not in the CRD's properties.
+    let mut rest: Map<String, Value> = root
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut rest_value = Value::Object(std::mem::take(&mut rest));
+    v.node(schema, &mut rest_value, &mut String::new(), true);
+    if let Value::Object(pruned) = rest_value {
+        root.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata"));
+        root.extend(pruned);
+    }
+    v.done()
+}
+
+#[derive(Default)]
+struct Walker {
+    out: Vec<Violation>,
+    dropped: usize,
+    patterns: HashMap<String, Result<Regex, String>>,
+}
+
+impl Walker {
+    fn push(&mut self, field: &str, message: String) {
+        if self.out.len() < MAX_VIOLATIONS {
+            self.out.push(Violation {
+                field: field.to_string(),
+                message,
+            });
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.out.len() >= MAX_VIOLATIONS
+    }
+
+    fn done(mut self) -> Vec<Violation> {
+        if self.dropped > 0 {
+            self.out.push(Violation {
+                field: String::new(),
+                message: format!("and {} more errors", self.dropped),
+            });
+        }
+        self.out
+    }
+
+    /// `structural`: the schema defines the shape (unknown fields are errors, nulls are
+    /// pruned); inside allOf/anyOf/oneOf/not only value checks apply.
+    fn node(&mut self, s: &Value, value: &mut Value, path: &mut String, structural: bool) {
+        if self.full() {
+            return;
+        }
+        if value.is_null() {
+            if !flag(s, "nullable") && structural {
+                self.push(path, "Invalid value: null: must not be null".into());
+            }
+            return;
+        }
+        if !self.type_ok(s, value, path) {
+            return;
+        }
+        if let Some(allowed) = s.get("enum").and_then(Value::as_array)
+            && !allowed.iter().any(|a| same(a, value))
+        {
+            let list: Vec<String> = allowed
+                .iter()
+                .filter(|a| !a.is_null())
+                .map(Value::to_string)
+                .collect();
+            self.push(
+                path,
+                format!(
+                    "Unsupported value: {}: supported values: {}",
+                    show(value),
+                    list.join(", ")
+                ),
+            );
+        }
+        match value {
+            Value::String(text) => self.string(s, text, path),
+            Value::Number(_) => self.number(s, value, path),
+            Value::Array(_) => self.array(s, value, path, structural),
+            Value::Object(_) => self.object(s, value, path, structural),
+            _ => {}
+        }
+        self.junctors(s, value, path);
+    }
+
+    fn type_ok(&mut self, s: &Value, value: &Value, path: &str) -> bool {
+        if flag(s, "x-kubernetes-int-or-string") {
+            let ok = value.is_string() || is_integer(value);
+            if !ok {
+                self.push(
+                    path,
+                    format!(
+                        "Invalid value: {}: must be an integer or a string, not {}",
+                        show(value),
+                        json_type(value)
+                    ),
+                );
+            }
+            return ok;
+        }
+        let Some(want) = s.get("type").and_then(Value::as_str) else {
+            return true;
+        };
+        let ok = match want {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => is_integer(value),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            _ => false,
+        };
+        if !ok {
+            self.push(
+                path,
+                format!(
+                    "Invalid value: {}: must be {} {want}, not {}",
+                    show(value),
+                    if want.starts_with(['a', 'i', 'o']) {
+                        "an"
+                    } else {
+                        "a"
+                    },
+                    json_type(value)
+                ),
+            );
+        }
+        ok
+    }
+
+    fn string(&mut self, s: &Value, text: &str, path: &str) {
+        // Kubernetes counts characters (runes), not bytes.
+        let len = text.chars().count();
+        if let Some(max) = uint(s, "maxLength")
+            && len > max
+        {
+            self.push(
+                path,
+                format!("Too long: may not be more than {max} characters (got {len})"),
+            );
+            return;
+        }
+        if let Some(min) = uint(s, "minLength")
+            && len < min
+        {
+            self.push(
+                path,
+                format!(
+                    "Invalid value: {}: should be at least {min} characters long",
+                    show_str(text)
+                ),
+            );
+        }
+        if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
+            let compiled = self
+                .patterns
+                .entry(pattern.to_string())
+                .or_insert_with(|| compile_pattern(pattern));
+            match compiled {
+                Ok(re) if re.is_match(text) => {}
+                Ok(_) => {
+                    let message = format!(
+                        "Invalid value: {}: should match '{pattern}'",
+                        show_str(text)
+                    );
+                    self.push(path, message);
+                }
+                Err(e) => {
+                    let message = format!("the schema's pattern cannot be checked: {e}");
+                    self.push(path, message);
+                }
+            }
+        }
+        if s.get("format").and_then(Value::as_str) == Some("date-time")
+            && text.parse::<jiff::Timestamp>().is_err()
+        {
+            self.push(
+                path,
+                format!(
+                    "Invalid value: {}: must be an RFC 3339 date-time",
+                    show_str(text)
+                ),
+            );
+        }
+    }
+
+    fn number(&mut self, s: &Value, value: &Value, path: &str) {
+        let Some(x) = value.as_f64() else { return };
+        let exclusive = |key| flag(s, key);
+        if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
+            let bad = if exclusive("exclusiveMaximum") {
+                !less(value, x, max)
+            } else {
+                greater(value, x, max)
+            };
+            if bad {
+                let op = if exclusive("exclusiveMaximum") {
+                    "less than"
+                } else {
+                    "less than or equal to"
+                };
+                self.push(
+                    path,
+                    format!("Invalid value: {value}: must be {op} {}", bound(max)),
+                );
+            }
+        }
+        if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
+            let bad = if exclusive("exclusiveMinimum") {
+                !greater(value, x, min)
+            } else {
+                less(value, x, min)
+            };
+            if bad {
+                let op = if exclusive("exclusiveMinimum") {
+                    "greater than"
+                } else {
+                    "greater than or equal to"
+                };
+                self.push(
+                    path,
+                    format!("Invalid value: {value}: must be {op} {}", bound(min)),
+                );
+            }
+        }
+        if let Some(m) = s.get("multipleOf").and_then(Value::as_f64)
+            && m > 0.0
+            && (x / m).fract() != 0.0
+        {
+            self.push(
+                path,
+                format!("Invalid value: {value}: must be a multiple of {}", bound(m)),
+            );
+        }
+    }
+
+    fn array(&mut self, s: &Value, value: &mut Value, path: &mut String, structural: bool) {
+        let Value::Array(items) = value else { return };
+        let n = items.len();
+        if let Some(max) = uint(s, "maxItems")
+            && n > max
+        {
+            self.push(
+                path,
+                format!("Too many: {n}: must have at most {max} items"),
+            );
+            // The API server stops here too: the items of an oversized list are not walked.
+            return;
+        }
+        if let Some(min) = uint(s, "minItems")
+            && n < min
+        {
+            self.push(
+                path,
+                format!("Invalid value: {n} items: must have at least {min} items"),
+            );
+        }
+        let list_type = s.get("x-kubernetes-list-type").and_then(Value::as_str);
+        if list_type == Some("set") || flag(s, "uniqueItems") {
+            let mut seen = BTreeSet::new();
+            for (i, item) in items.iter().enumerate() {
+                if !seen.insert(item.to_string()) {
+                    let mut at = path.clone();
+                    push_index(&mut at, i);
+                    self.push(&at, format!("Duplicate value: {}", show(item)));
+                }
+            }
+        }
+        if list_type == Some("map") {
+            let keys: Vec<&str> = s
+                .get("x-kubernetes-list-map-keys")
+                .and_then(Value::as_array)
+                .map(|k| k.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut seen = BTreeSet::new();
+            for (i, item) in items.iter().enumerate() {
+                let tuple: Map<String, Value> = keys
+                    .iter()
+                    .filter_map(|k| item.get(*k).map(|v| ((*k).to_string(), v.clone())))
+                    .collect();
+                if !seen.insert(Value::Object(tuple.clone()).to_string()) {
+                    let mut at = path.clone();
+                    push_index(&mut at, i);
+                    self.push(&at, format!("Duplicate value: {}", Value::Object(tuple)));
+                }
+            }
+        }
+        if let Some(item_schema) = s.get("items") {
+            let base = path.len();
+            for (i, item) in items.iter_mut().enumerate() {
+                if self.full() {
+                    break;
+                }
+                push_index(path, i);
+                self.node(item_schema, item, path, structural);
+                path.truncate(base);
+            }
+        }
+    }
+
+    fn object(&mut self, s: &Value, value: &mut Value, path: &mut String, structural: bool) {
+        let Value::Object(map) = value else { return };
+        let properties = s.get("properties").and_then(Value::as_object);
+        let additional = s.get("additionalProperties");
+        let preserve = flag(s, "x-kubernetes-preserve-unknown-fields");
+        if structural {
+            // The API server prunes a null in a field that is not nullable before validating.
+            map.retain(|k, v| {
+                !v.is_null()
+                    || properties
+                        .and_then(|p| p.get(k))
+                        .or(additional.filter(|a| a.is_object()))
+                        .is_none_or(|p| flag(p, "nullable"))
+            });
+        }
+        if let Some(required) = s.get("required").and_then(Value::as_array) {
+            for name in required.iter().filter_map(Value::as_str) {
+                if !map.contains_key(name) {
+                    let mut at = path.clone();
+                    push_key(&mut at, name);
+                    self.push(&at, "Required value".into());
+                }
+            }
+        }
+        if let Some(max) = uint(s, "maxProperties")
+            && map.len() > max
+        {
+            self.push(
+                path,
+                format!(
+                    "Too many: {}: must have at most {max} properties",
+                    map.len()
+                ),
+            );
+            return;
+        }
+        if let Some(min) = uint(s, "minProperties")
+            && map.len() < min
+        {
+            self.push(path, format!("must have at least {min} properties"));
+        }
+        let base = path.len();
+        for (key, child) in map.iter_mut() {
+            if self.full() {
+                break;
+            }
+            push_key(path, key);
+            match properties.and_then(|p| p.get(key)) {
+                Some(child_schema) => self.node(child_schema, child, path, structural),
+                None => match additional {
+                    Some(a @ Value::Object(_)) => self.node(a, child, path, structural),
+                    Some(Value::Bool(true)) => {}
+                    _ if preserve || !structural => {}
+                    _ => {
+                        let message = format!("unknown field {:?}", path.as_str());
+                        self.push(path, message);
+                    }
+                },
+            }
+            path.truncate(base);
+        }
+    }
+
+    fn junctors(&mut self, s: &Value, value: &mut Value, path: &mut String) {
+        let passes = |schema: &Value, value: &Value| {
+            let mut probe = Walker::default();
+            probe.node(schema, &mut value.clone(), &mut path.clone(), false);
+            probe.out.is_empty()
+        };
+        let all: Vec<Value> = list(s, "allOf");
+        let any: Vec<Value> = list(s, "anyOf");
+        let one: Vec<Value> = list(s, "oneOf");
+        let any_ok = any.is_empty() || any.iter().any(|a| passes(a, value));
+        let one_count = one.iter().filter(|o| passes(o, value)).count();
+        let not_ok = s.get("not").is_none_or(|n| !passes(n, value));
+        if !any_ok {
+            self.push(path, "must match at least one schema (anyOf)".into());
+        }
+        if !one.is_empty() && one_count != 1 {
+            self.push(
+                path,
+                format!("must match exactly one schema (oneOf), matches {one_count}"),
+            );
+        }
+        if !not_ok {
+            self.push(path, "must not match the schema in \"not\"".into());
+        }
+        for a in &all {
+            self.node(a, value, path, false);
+        }
+    }
+}
+
+fn list(s: &Value, key: &str) -> Vec<Value> {
+    s.get(key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn flag(s: &Value, key: &str) -> bool {
+    s.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn uint(s: &Value, key: &str) -> Option<usize> {
+    s.get(key)
+        .and_then(Value::as_u64)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// The API server accepts an integral float where an integer is expected.
+fn is_integer(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
+        _ => false,
+    }
+}
+
+/// Exact comparison of integers with integral bounds (an f64 cannot hold every int64).
+fn as_i128(v: &Value) -> Option<i128> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from)),
+        _ => None,
+    }
+}
+
+fn bound_i128(b: f64) -> Option<i128> {
+    // Within ±2^64 an integral f64 converts to i128 exactly.
+    #[allow(clippy::cast_possible_truncation)]
+    (b.fract() == 0.0 && b.abs() <= 1.9e19).then_some(b as i128)
+}
+
+fn greater(v: &Value, x: f64, b: f64) -> bool {
+    match (as_i128(v), bound_i128(b)) {
+        (Some(i), Some(bi)) => i > bi,
+        _ => x > b,
+    }
+}
+
+fn less(v: &Value, x: f64, b: f64) -> bool {
+    match (as_i128(v), bound_i128(b)) {
+        (Some(i), Some(bi)) => i < bi,
+        _ => x < b,
+    }
+}
+
+fn bound(b: f64) -> String {
+    bound_i128(b).map_or_else(|| b.to_string(), |i| i.to_string())
+}
+
+/// JSON equality with numbers compared by value (an enum of `1.0` admits `1`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (as_i128(a), as_i128(b)) {
+            (Some(i), Some(j)) => i == j,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        _ => a == b,
+    }
+}
+
+/// A value for a message, cut short: a message must stay readable whatever was written.
+pub fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => show_str(s),
+        Value::Array(a) => format!("array of {} items", a.len()),
+        Value::Object(o) => format!("object with {} fields", o.len()),
+        other => other.to_string(),
+    }
+}
+
+fn show_str(s: &str) -> String {
+    const MAX: usize = 64;
+    if s.chars().count() <= MAX {
+        Value::String(s.to_string()).to_string()
+    } else {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{}…", Value::String(cut))
+    }
+}
+
+/// Compiles a schema pattern with RE2's meaning: the API server matches `pattern` with Go's
+/// `regexp`, where `\d`, `\s` and `\w` are ASCII classes (Rust's are Unicode).
+pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str("[0-9]"),
+            Some('D') => out.push_str("[^0-9]"),
+            Some('s') => out.push_str(r"[\t\n\f\r ]"),
+            Some('S') => out.push_str(r"[^\t\n\f\r ]"),
+            Some('w') => out.push_str("[0-9A-Za-z_]"),
+            Some('W') => out.push_str("[^0-9A-Za-z_]"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    regex::RegexBuilder::new(&out)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+// ---------------------------------------------------------------------------------------
+// Object metadata, as the API server validates it for custom resources.
+
+const META_FIELDS: [&str; 14] = [
+    "name",
+    "generateName",
+    "namespace",
+    "labels",
+    "annotations",
+    "finalizers",
+    "ownerReferences",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+];
+
+static DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$").expect("regex")
+});
+static DNS1123_LABEL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("regex"));
+static QUALIFIED_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$").expect("regex"));
+
+fn validate_meta(meta: &Value, namespaced: bool, v: &mut Walker) {
+    let Some(meta) = meta.as_object() else {
+        v.push(
+            "metadata",
+            format!("must be an object, not {}", json_type(meta)),
+        );
+        return;
+    };
+    for key in meta.keys() {
+        if !META_FIELDS.contains(&key.as_str()) {
+            let mut at = "metadata".to_string();
+            push_key(&mut at, key);
+            let message = format!("unknown field {at:?}");
+            v.push(&at, message);
+        }
+    }
+    match meta.get("name") {
+        Some(Value::String(name)) => {
+            if name.len() > 253 || !DNS1123_SUBDOMAIN.is_match(name) {
+                v.push(
+                    "metadata.name",
+                    format!(
+                        "Invalid value: {}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (at most 253)",
+                        show_str(name)
+                    ),
+                );
+            }
+        }
+        Some(other) => v.push(
+            "metadata.name",
+            format!("must be a string, not {}", json_type(other)),
+        ),
+        None => v.push(
+            "metadata.name",
+            "Required value: name is required (generateName cannot be checked locally)".into(),
+        ),
+    }
+    match meta.get("namespace") {
+        // The API server drops the namespace of a cluster-scoped object.
+        _ if !namespaced => {}
+        None => {}
+        Some(Value::String(ns)) => {
+            if ns.len() > 63 || !DNS1123_LABEL.is_match(ns) {
+                v.push(
+                    "metadata.namespace",
+                    format!(
+                        "Invalid value: {}: a lowercase RFC 1123 label (at most 63 characters)",
+                        show_str(ns)
+                    ),
+                );
+            }
+        }
+        Some(other) => v.push(
+            "metadata.namespace",
+            format!("must be a string, not {}", json_type(other)),
+        ),
+    }
+    for (field, labels) in [("labels", true), ("annotations", false)] {
+        let Some(map) = meta.get(field) else { continue };
+        let base = format!("metadata.{field}");
+        let Some(map) = map.as_object() else {
+            v.push(&base, format!("must be an object, not {}", json_type(map)));
+            continue;
+        };
+        let mut total = 0usize;
+        for (key, value) in map {
+            let mut at = base.clone();
+            push_key(&mut at, key);
+            if let Err(e) = qualified_name(key) {
+                v.push(&at, format!("Invalid value: {}: {e}", show_str(key)));
+            }
+            let Some(text) = value.as_str() else {
+                v.push(
+                    &at,
+                    format!(
+                        "Invalid value: {}: must be a string, not {} (quote it)",
+                        show(value),
+                        json_type(value)
+                    ),
+                );
+                continue;
+            };
+            total += key.len() + text.len();
+            if labels && !text.is_empty() && (text.len() > 63 || !QUALIFIED_NAME.is_match(text)) {
+                v.push(
+                    &at,
+                    format!(
+                        "Invalid value: {}: a label value is at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character",
+                        show_str(text)
+                    ),
+                );
+            }
+        }
+        if !labels && total > 256 * 1024 {
+            v.push(&base, "Too long: must have at most 262144 bytes".into());
+        }
+    }
+}
+
+/// A label or annotation key: an optional DNS subdomain prefix and `/`, then a name.
+fn qualified_name(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !DNS1123_SUBDOMAIN.is_match(p))
+    {
+        return Err("the prefix must be a DNS subdomain".into());
+    }
+    if name.is_empty() || name.len() > 63 || !QUALIFIED_NAME.is_match(name) {
+        return Err(
+            "a name of at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character".into(),
+        );
+    }
+    Ok(())
+}
