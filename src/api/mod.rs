@@ -161,17 +161,17 @@ mod tests {
             (
                 serde_json::json!({"type": "integer", "format": "uint64"}),
                 0.0,
-                9.223_372_036_854_775_807e18,
+                i64::MAX as f64,
             ),
             (
                 serde_json::json!({"type": "integer", "format": "int64"}),
-                -9.223_372_036_854_775_808e18,
-                9.223_372_036_854_775_807e18,
+                i64::MIN as f64,
+                i64::MAX as f64,
             ),
             (
                 serde_json::json!({"type": "integer"}),
-                -9.223_372_036_854_775_808e18,
-                9.223_372_036_854_775_807e18,
+                i64::MIN as f64,
+                i64::MAX as f64,
             ),
         ];
         for (mut schema, min, max) in cases {
@@ -235,11 +235,18 @@ mod tests {
         }
         let mut unbounded = Vec::new();
         for crd in crds() {
-            walk(
-                &serde_json::to_value(&crd).expect("json"),
-                "",
-                &mut unbounded,
-            );
+            for version in &crd.spec.versions {
+                let schema = version
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.as_ref());
+                let json = serde_json::to_value(schema).expect("json");
+                walk(
+                    &json,
+                    &format!("{}/{}", crd.spec.names.kind, version.name),
+                    &mut unbounded,
+                );
+            }
         }
         assert!(unbounded.is_empty(), "{unbounded:?}");
     }

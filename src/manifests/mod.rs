@@ -307,13 +307,14 @@ fn object_label(doc: &Value, kind: &str, namespaced: bool) -> String {
     }
 }
 
-/// "line 12: plain `on` is YAML 1.1 for true" when the field's value was a surprise.
+/// Why a field holds a boolean, a number or null although the author likely meant the text:
+/// YAML 1.1 typed an unquoted scalar (`on`, `yes`, `012345678901`, `~`).
 fn hint(notes: &[yaml::Note], field: &str) -> Option<(usize, String)> {
     notes.iter().find(|n| n.path == field).map(|n| {
         (
             n.line,
             format!(
-                "(the plain scalar {} is not a string in YAML 1.1, which kubectl and helm use; quote it: {})",
+                "(the unquoted `{}` is not a string in YAML 1.1, which kubectl and helm read; quote it: {})",
                 n.text,
                 yaml::quoted(&n.text)
             ),
@@ -365,9 +366,20 @@ impl Manifests {
 
     /// Adds every Perimeter document of a multi-document YAML text, or none if any is invalid.
     pub fn add_yaml(&mut self, origin: &str, text: &str) -> Result<(), ManifestError> {
+        self.add_yaml_with(&Catalog::builtin(), origin, text)
+    }
+
+    /// [`Self::add_yaml`] against the kinds of a given catalog (for instance CRDs read back
+    /// from `crds/perimeter.yaml`).
+    pub fn add_yaml_with(
+        &mut self,
+        catalog: &Catalog,
+        origin: &str,
+        text: &str,
+    ) -> Result<(), ManifestError> {
         let mut problems = Vec::new();
         let mut added = Self::default();
-        added.add_text(&Catalog::builtin(), origin, text, &mut problems);
+        added.add_text(catalog, origin, text, &mut problems);
         if !problems.is_empty() {
             return Err(ManifestError::Invalid(problems));
         }
@@ -615,6 +627,16 @@ mod tests {
                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n"
             )
             .is_ok()
+        );
+        assert_eq!(
+            m.ignored,
+            [Ignored {
+                file: "x".into(),
+                document: 1,
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                name: Some("c".into()),
+            }]
         );
         assert!(
             m.add_yaml("x", "apiVersion: perimeter.dev/v1alpha1\nkind: Mystery\n")

@@ -62,19 +62,16 @@ pub fn validate_object(schema: &Value, object: &mut Value, namespaced: bool) -> 
 #[derive(Default)]
 struct Walker {
     out: Vec<Violation>,
-    dropped: usize,
     patterns: HashMap<String, Result<Regex, String>>,
 }
 
 impl Walker {
     fn push(&mut self, field: &str, message: String) {
-        if self.out.len() < MAX_VIOLATIONS {
+        if !self.full() {
             self.out.push(Violation {
                 field: field.to_string(),
                 message,
             });
-        } else {
-            self.dropped += 1;
         }
     }
 
@@ -83,10 +80,11 @@ impl Walker {
     }
 
     fn done(mut self) -> Vec<Violation> {
-        if self.dropped > 0 {
+        if self.full() {
+            // The walk stops at the cap: an object with a million bad items costs no more.
             self.out.push(Violation {
                 field: String::new(),
-                message: format!("and {} more errors", self.dropped),
+                message: format!("stopped after {MAX_VIOLATIONS} errors"),
             });
         }
         self.out
@@ -634,17 +632,14 @@ fn validate_meta(meta: &Value, namespaced: bool, v: &mut Walker) {
         // The API server drops the namespace of a cluster-scoped object.
         _ if !namespaced => {}
         None => {}
-        Some(Value::String(ns)) => {
-            if ns.len() > 63 || !DNS1123_LABEL.is_match(ns) {
-                v.push(
-                    "metadata.namespace",
-                    format!(
-                        "Invalid value: {}: a lowercase RFC 1123 label (at most 63 characters)",
-                        show_str(ns)
-                    ),
-                );
-            }
-        }
+        Some(Value::String(ns)) if ns.len() > 63 || !DNS1123_LABEL.is_match(ns) => v.push(
+            "metadata.namespace",
+            format!(
+                "Invalid value: {}: a lowercase RFC 1123 label (at most 63 characters)",
+                show_str(ns)
+            ),
+        ),
+        Some(Value::String(_)) => {}
         Some(other) => v.push(
             "metadata.namespace",
             format!("must be a string, not {}", json_type(other)),
@@ -668,7 +663,7 @@ fn validate_meta(meta: &Value, namespaced: bool, v: &mut Walker) {
                 v.push(
                     &at,
                     format!(
-                        "Invalid value: {}: must be a string, not {} (quote it)",
+                        "Invalid value: {}: must be a string, not {}",
                         show(value),
                         json_type(value)
                     ),
@@ -709,4 +704,369 @@ fn qualified_name(key: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(spec: Value) -> Value {
+        json!({"apiVersion": "x.dev/v1", "kind": "X", "metadata": {"name": "a", "namespace": "ns"}, "spec": spec})
+    }
+
+    fn root(spec_schema: Value) -> Value {
+        json!({"type": "object", "properties": {"spec": spec_schema}})
+    }
+
+    /// (schema of `spec.f`, value of `spec.f`, the message expected at `spec.f` or None).
+    #[test]
+    fn keyword_table() {
+        let cases: Vec<(Value, Value, Option<&str>)> = vec![
+            (json!({"type": "string"}), json!("x"), None),
+            (
+                json!({"type": "string"}),
+                json!(true),
+                Some("must be a string, not boolean"),
+            ),
+            (json!({"type": "integer"}), json!(1.0), None),
+            (
+                json!({"type": "integer"}),
+                json!(1.5),
+                Some("must be an integer, not number"),
+            ),
+            (json!({"type": "number"}), json!(1.5), None),
+            (
+                json!({"type": "boolean"}),
+                json!("true"),
+                Some("must be a boolean"),
+            ),
+            (
+                json!({"type": "array"}),
+                json!({}),
+                Some("must be an array"),
+            ),
+            (
+                json!({"type": "string", "nullable": true}),
+                Value::Null,
+                None,
+            ),
+            (
+                json!({"x-kubernetes-int-or-string": true}),
+                json!(8080),
+                None,
+            ),
+            (
+                json!({"x-kubernetes-int-or-string": true}),
+                json!("http"),
+                None,
+            ),
+            (
+                json!({"x-kubernetes-int-or-string": true}),
+                json!(true),
+                Some("an integer or a string"),
+            ),
+            (
+                json!({"type": "string", "enum": ["on", "off", null]}),
+                json!("on"),
+                None,
+            ),
+            (
+                json!({"type": "string", "enum": ["on", "off"]}),
+                json!("of"),
+                Some("Unsupported value: \"of\": supported values: \"on\", \"off\""),
+            ),
+            (
+                json!({"type": "integer", "enum": [1.0, 2.0]}),
+                json!(2),
+                None,
+            ),
+            (
+                json!({"type": "string", "pattern": "^[a-z]+$"}),
+                json!("abc"),
+                None,
+            ),
+            (
+                json!({"type": "string", "pattern": "^[a-z]+$"}),
+                json!("a/b"),
+                Some("should match '^[a-z]+$'"),
+            ),
+            // RE2's \d is ASCII: an Arabic-Indic digit does not match, as on the API server.
+            (
+                json!({"type": "string", "pattern": "^\\d+$"}),
+                json!("\u{663}"),
+                Some("should match"),
+            ),
+            (
+                json!({"type": "string", "pattern": "^[^\\s]+$"}),
+                json!("a\u{a0}b"),
+                None,
+            ),
+            (
+                json!({"type": "string", "pattern": "^\\S+$"}),
+                json!("a b"),
+                Some("should match"),
+            ),
+            (
+                json!({"type": "string", "maxLength": 3}),
+                json!("ééé"),
+                None,
+            ),
+            (
+                json!({"type": "string", "maxLength": 3}),
+                json!("éééé"),
+                Some("Too long: may not be more than 3 characters (got 4)"),
+            ),
+            (
+                json!({"type": "string", "minLength": 1}),
+                json!(""),
+                Some("at least 1 characters"),
+            ),
+            (
+                json!({"type": "string", "format": "date-time"}),
+                json!("2026-01-01T00:00:00Z"),
+                None,
+            ),
+            (
+                json!({"type": "string", "format": "date-time"}),
+                json!("yesterday"),
+                Some("RFC 3339"),
+            ),
+            (
+                json!({"type": "integer", "minimum": 0.0, "maximum": 4_294_967_295.0}),
+                json!(4_294_967_295_u64),
+                None,
+            ),
+            (
+                json!({"type": "integer", "minimum": 0.0, "maximum": 4_294_967_295.0}),
+                json!(4_294_967_296_u64),
+                Some("must be less than or equal to 4294967295"),
+            ),
+            (
+                json!({"type": "integer", "minimum": 0.0}),
+                json!(-1),
+                Some("greater than or equal to 0"),
+            ),
+            (
+                json!({"type": "integer", "maximum": i64::MAX as f64}),
+                json!(i64::MAX),
+                None,
+            ),
+            (
+                json!({"type": "integer", "minimum": 1.0, "exclusiveMinimum": true}),
+                json!(1),
+                Some("must be greater than 1"),
+            ),
+            (
+                json!({"type": "integer", "maximum": 10.0, "exclusiveMaximum": true}),
+                json!(10),
+                Some("must be less than 10"),
+            ),
+            (
+                json!({"type": "integer", "multipleOf": 60.0}),
+                json!(90),
+                Some("multiple of 60"),
+            ),
+            (
+                json!({"type": "array", "maxItems": 2}),
+                json!([1, 2, 3]),
+                Some("Too many: 3: must have at most 2 items"),
+            ),
+            (
+                json!({"type": "array", "minItems": 1}),
+                json!([]),
+                Some("at least 1 items"),
+            ),
+            (
+                json!({"type": "array", "x-kubernetes-list-type": "set"}),
+                json!(["a", "a"]),
+                Some("Duplicate value: \"a\""),
+            ),
+            (
+                json!({"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k", "j"], "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}),
+                json!([{"k": 1, "j": 1}, {"k": 1, "j": 2}]),
+                None,
+            ),
+            (
+                json!({"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k", "j"], "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}),
+                json!([{"k": 1, "j": 1}, {"j": 1, "k": 1}]),
+                Some("Duplicate value: {\"j\":1,\"k\":1}"),
+            ),
+            (
+                json!({"type": "object", "properties": {"a": {"type": "string"}}}),
+                json!({"b": 1}),
+                Some("unknown field \"spec.f.b\""),
+            ),
+            (
+                json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                json!({"b": 1}),
+                None,
+            ),
+            (
+                json!({"type": "object", "additionalProperties": {"type": "string"}}),
+                json!({"b": "x"}),
+                None,
+            ),
+            (
+                json!({"type": "object", "additionalProperties": {"type": "string"}}),
+                json!({"b": 1}),
+                Some("must be a string"),
+            ),
+            (
+                json!({"type": "object", "maxProperties": 1, "additionalProperties": true}),
+                json!({"a": 1, "b": 2}),
+                Some("at most 1 properties"),
+            ),
+            (
+                json!({"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}}),
+                json!({"a": null}),
+                Some("Required value"),
+            ),
+            (
+                json!({"allOf": [{"minLength": 2}], "type": "string"}),
+                json!("a"),
+                Some("at least 2 characters"),
+            ),
+            (
+                json!({"anyOf": [{"maxLength": 1}, {"pattern": "^x"}], "type": "string"}),
+                json!("yy"),
+                Some("anyOf"),
+            ),
+            (
+                json!({"anyOf": [{"maxLength": 1}, {"pattern": "^x"}], "type": "string"}),
+                json!("xx"),
+                None,
+            ),
+        ];
+        for (schema, value, want) in cases {
+            let s = root(json!({"type": "object", "properties": {"f": schema}}));
+            let got = validate_object(&s, &mut object(json!({"f": value})), true);
+            match want {
+                None => assert!(got.is_empty(), "{schema} / {value}: {got:?}"),
+                Some(msg) => assert!(
+                    got.iter()
+                        .any(|v| v.field.starts_with("spec.f") && v.message.contains(msg)),
+                    "{schema} / {value}: want {msg:?}, got {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn nulls_of_fields_that_are_not_nullable_are_pruned() {
+        let s = root(
+            json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string", "nullable": true}}}),
+        );
+        let mut o = object(json!({"a": null, "b": null}));
+        assert!(validate_object(&s, &mut o, true).is_empty());
+        assert_eq!(o["spec"], json!({"b": null}));
+    }
+
+    #[test]
+    fn metadata_is_checked_like_the_api_server() {
+        let s = root(json!({"type": "object"}));
+        type Case<'a> = (Value, bool, Option<(&'a str, &'a str)>);
+        let cases: Vec<Case> = vec![
+            (
+                json!({"name": "edge.v2", "namespace": "team-a", "labels": {"app.kubernetes.io/name": "x", "empty": ""}}),
+                true,
+                None,
+            ),
+            (
+                json!({"namespace": "team-a"}),
+                true,
+                Some(("metadata.name", "Required value")),
+            ),
+            (
+                json!({"name": "Edge"}),
+                true,
+                Some(("metadata.name", "RFC 1123 subdomain")),
+            ),
+            (
+                json!({"name": "a".repeat(254)}),
+                true,
+                Some(("metadata.name", "RFC 1123 subdomain")),
+            ),
+            (
+                json!({"name": "a", "namespace": "a.b"}),
+                true,
+                Some(("metadata.namespace", "RFC 1123 label")),
+            ),
+            (json!({"name": "a", "namespace": "Not Valid"}), false, None),
+            (
+                json!({"name": "a", "labels": {"k": true}}),
+                true,
+                Some(("metadata.labels.k", "must be a string, not boolean")),
+            ),
+            (
+                json!({"name": "a", "labels": {"k": "-x"}}),
+                true,
+                Some(("metadata.labels.k", "label value")),
+            ),
+            (
+                json!({"name": "a", "labels": {"bad/key/x": "v"}}),
+                true,
+                Some(("metadata.labels[\"bad/key/x\"]", "DNS subdomain")),
+            ),
+            (
+                json!({"name": "a", "annotations": {"note": "any text: at all"}}),
+                true,
+                None,
+            ),
+            (
+                json!({"name": "a", "labls": {}}),
+                true,
+                Some(("metadata.labls", "unknown field")),
+            ),
+        ];
+        for (meta, namespaced, want) in cases {
+            let mut o =
+                json!({"apiVersion": "x.dev/v1", "kind": "X", "metadata": meta, "spec": {}});
+            let got = validate_object(&s, &mut o, namespaced);
+            match want {
+                None => assert!(got.is_empty(), "{meta}: {got:?}"),
+                Some((field, msg)) => assert!(
+                    got.iter()
+                        .any(|v| v.field == field && v.message.contains(msg)),
+                    "{meta}: want {field} {msg:?}, got {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn violations_are_capped() {
+        let s = root(
+            json!({"type": "object", "properties": {"l": {"type": "array", "items": {"type": "string"}}}}),
+        );
+        let mut o = object(json!({"l": vec![1; 1000]}));
+        let got = validate_object(&s, &mut o, true);
+        assert_eq!(got.len(), MAX_VIOLATIONS + 1);
+        assert_eq!(got[MAX_VIOLATIONS].message, "stopped after 50 errors");
+    }
+
+    /// Every pattern of this build's CRDs compiles with RE2's meaning.
+    #[test]
+    fn every_crd_pattern_compiles() {
+        fn walk(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(p)) = m.get("pattern") {
+                        out.push(p.clone());
+                    }
+                    m.values().for_each(|c| walk(c, out));
+                }
+                Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
+                _ => {}
+            }
+        }
+        let mut patterns = Vec::new();
+        for crd in crate::api::crds() {
+            walk(&serde_json::to_value(&crd).expect("json"), &mut patterns);
+        }
+        assert!(patterns.len() > 20);
+        for p in patterns {
+            assert!(compile_pattern(&p).is_ok(), "{p}");
+        }
+    }
 }

@@ -153,10 +153,16 @@ pub fn load_all(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError>
         match event {
             Ok((event, span)) => loader.event(event, span.start.line())?,
             Err(e) => {
+                let info = e.info();
+                let message = if info.contains("recursion limit") {
+                    format!("nested deeper than {} levels ({info})", limits.max_depth)
+                } else {
+                    info.to_string()
+                };
                 return Err(YamlError {
                     document: loader.document_or_none(),
                     line: Some(e.marker().line()),
-                    message: e.info().to_string(),
+                    message,
                 });
             }
         }
@@ -642,11 +648,12 @@ fn float_to_json(f: f64) -> Option<Value> {
     }
     if f.fract() == 0.0 && f.abs() < 1e21 {
         // Exact: an integral f64 below 2^63 converts without loss.
-        if f >= -9.223_372_036_854_775_808e18 && f < 9.223_372_036_854_775_808e18 {
+        const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+        if (-TWO_63..TWO_63).contains(&f) {
             #[allow(clippy::cast_possible_truncation)]
             return Some(Value::from(f as i64));
         }
-        if (0.0..1.844_674_407_370_955_2e19).contains(&f) {
+        if (0.0..2.0 * TWO_63).contains(&f) {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             return Some(Value::from(f as u64));
         }
