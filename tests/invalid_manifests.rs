@@ -211,14 +211,18 @@ fn check_refuses_every_corpus_file_and_calls_no_provider() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: team-a}\ndata: {on: yes}\n";
+
 /// The control: the same setup with a valid policy does reach the provider, so "no
-/// connection" above means validation stopped the run.
+/// connection" above means validation stopped the run. A ConfigMap beside it is reported as
+/// ignored, not refused.
 #[test]
 fn a_valid_folder_reaches_the_provider() {
     let provider = Provider::start();
     let dir = folder_with(&[
         ("00-provider.yaml", PROVIDER.as_bytes()),
         ("10-policy.yaml", VALID_POLICY.as_bytes()),
+        ("20-config.yaml", CONFIG_MAP.as_bytes()),
     ]);
     let run = check(dir.path(), &provider);
     assert!(provider.connections() > 0, "{}", run.output);
@@ -226,6 +230,14 @@ fn a_valid_folder_reaches_the_provider() {
         run.code,
         Some(1),
         "the provider hung up: unreadable\n{}",
+        run.output
+    );
+    assert!(
+        run.output.contains("ignored v1 ConfigMap settings (")
+            && run
+                .output
+                .contains("20-config.yaml document 1): not a Perimeter object"),
+        "{}",
         run.output
     );
 }

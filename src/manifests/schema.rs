@@ -44,17 +44,17 @@ pub fn validate_object(schema: &Value, object: &mut Value, namespaced: bool) -> 
         Some(meta) => validate_meta(meta, namespaced, &mut v),
         None => v.push("metadata", "Required value".to_string()),
     }
-    // apiVersion, kind and metadata are the API server's, not in the CRD's properties.
-    let mut rest: Map<String, Value> = root
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut rest_value = Value::Object(std::mem::take(&mut rest));
-    v.node(schema, &mut rest_value, &mut String::new(), true);
-    if let Value::Object(pruned) = rest_value {
-        root.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata"));
-        root.extend(pruned);
+    // apiVersion, kind and metadata are the API server's, not in the CRD's properties: set
+    // aside (not copied: an object can be large) while the rest is walked.
+    let mut set_aside = Map::new();
+    for field in ["apiVersion", "kind", "metadata"] {
+        if let Some(value) = root.remove(field) {
+            set_aside.insert(field.to_string(), value);
+        }
+    }
+    v.node(schema, object, &mut String::new(), true);
+    if let Some(root) = object.as_object_mut() {
+        root.extend(set_aside);
     }
     v.done()
 }

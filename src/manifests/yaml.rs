@@ -44,7 +44,9 @@ pub struct Limits {
 pub const LIMITS: Limits = Limits {
     max_bytes: 4 << 20,
     max_documents: 1_000,
-    max_nodes: 1_000_000,
+    // Far above any real manifest (a full FirewallPolicy is a few thousand nodes), low
+    // enough to keep a hostile file to tens of MiB.
+    max_nodes: 250_000,
     max_scalar_bytes: 16 << 20,
     max_depth: 64,
 };
