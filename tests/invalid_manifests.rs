@@ -5,6 +5,9 @@
 //! with exit code 1 before any provider call, and the validator alone, given the CRDs as
 //! PyYAML reads `crds/perimeter.yaml`, must refuse it too.
 //!
+//! A `# cross-check: jsonschema` line marks a structural case that Python's jsonschema, over
+//! the CRD schemas made strict JSON Schema (tests/jsonschema_check.py), must refuse as well.
+//!
 //! A `# pending:` line marks a case that depends on a change not merged yet: it is run and
 //! reported, and fails the test only once it passes (so the marker gets removed).
 
@@ -25,6 +28,7 @@ struct Case {
     path: PathBuf,
     expects: Vec<String>,
     pending: Option<String>,
+    cross_check: bool,
 }
 
 fn corpus() -> Vec<Case> {
@@ -44,7 +48,9 @@ fn corpus() -> Vec<Case> {
             let header = text.lines().take_while(|l| l.starts_with('#'));
             let mut expects = Vec::new();
             let mut pending = None;
+            let mut cross_check = false;
             for line in header {
+                cross_check |= line == "# cross-check: jsonschema";
                 if let Some(e) = line.strip_prefix("# expect: ") {
                     expects.push(e.to_string());
                 } else if let Some(p) = line.strip_prefix("# pending: ") {
@@ -60,6 +66,7 @@ fn corpus() -> Vec<Case> {
                 path,
                 expects,
                 pending,
+                cross_check,
             }
         })
         .collect()
@@ -321,5 +328,56 @@ fn big_inputs_are_refused_before_any_provider_call() {
             );
         }
         assert_eq!(provider.connections(), 0, "{name}");
+    }
+}
+
+/// An independent check of the structural half: Python's jsonschema, over the CRD schemas of
+/// crds/perimeter.yaml made strict JSON Schema, refuses every structural case and accepts every
+/// example (so the conversion does not refuse everything).
+#[test]
+fn python_jsonschema_also_refuses_the_structural_cases() {
+    let root = yaml11::root();
+    let cases: Vec<PathBuf> = corpus()
+        .into_iter()
+        .filter(|c| c.cross_check)
+        .map(|c| c.path)
+        .collect();
+    assert!(cases.len() >= 25, "{} cross-checked cases", cases.len());
+    let examples: Vec<PathBuf> = yaml11::yaml_files(&root.join("examples"))
+        .into_iter()
+        .filter(|p| {
+            !p.starts_with(root.join("examples/demo"))
+                && !p.starts_with(root.join("examples/alertmanager"))
+        })
+        .collect();
+    let out = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/jsonschema_check.py"))
+        .arg(root.join("crds/perimeter.yaml"))
+        .args(&cases)
+        .args(&examples)
+        .output()
+        .expect("python (run scripts/setup)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let errors: std::collections::BTreeMap<PathBuf, Vec<String>> =
+        serde_json::from_slice(&out.stdout).expect("json");
+    for case in &cases {
+        assert!(
+            !errors[case].is_empty(),
+            "jsonschema accepts {}",
+            case.display()
+        );
+    }
+    assert!(examples.len() >= 10);
+    for example in &examples {
+        assert!(
+            errors[example].is_empty(),
+            "{}: {:?}",
+            example.display(),
+            errors[example]
+        );
     }
 }
