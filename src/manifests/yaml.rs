@@ -15,7 +15,6 @@
 //! The emitter ([`to_yaml`]) writes block-style YAML in which every string that YAML 1.1
 //! (go-yaml v2, PyYAML) or YAML 1.2 would read as something else is quoted.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Read as _;
@@ -896,7 +895,8 @@ fn emit_node(value: &Value, indent: usize, out: &mut String, ctx: Ctx) {
                 Value::Null => out.push_str("null"),
                 Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
                 Value::Number(n) => out.push_str(&number_text(n)),
-                Value::String(s) => match literal_ok(s) {
+                // A literal block at column 0 could hold a `---` line: only under a key or item.
+                Value::String(s) => match literal_ok(s).filter(|_| ctx != Ctx::Top) {
                     Some(chomp) => {
                         out.push_str(chomp);
                         for line in s.strip_suffix('\n').unwrap_or(s).split('\n') {
@@ -926,8 +926,8 @@ fn is_nonempty_collection(v: &Value) -> bool {
 }
 
 /// Quotes a text for a message, so that `on` reads as the word, not the boolean.
-pub fn quoted(text: &str) -> Cow<'_, str> {
-    Cow::Owned(Value::String(text.to_string()).to_string())
+pub fn quoted(text: &str) -> String {
+    Value::String(text.to_string()).to_string()
 }
 
 #[cfg(test)]
