@@ -643,4 +643,47 @@ mod tests {
                 .is_err()
         );
     }
+
+    /// The validator knows kinds from their CRD alone: a new (here cluster-scoped) kind is
+    /// validated without code, and only its typed parse needs a line in `add_typed`.
+    #[test]
+    fn a_new_kind_is_validated_from_its_crd_alone() {
+        let crd = serde_json::json!({"spec": {
+            "group": "perimeter.dev",
+            "names": {"kind": "ClusterThing"},
+            "scope": "Cluster",
+            "versions": [{"name": "v1alpha1", "served": true, "schema": {"openAPIV3Schema": {
+                "type": "object",
+                "required": ["spec"],
+                "properties": {"spec": {"type": "object", "properties": {
+                    "count": {"type": "integer", "maximum": 3.0}
+                }}}
+            }}}]
+        }});
+        let catalog = Catalog::from_json(&[crd]);
+        let doc = |n: u32| {
+            format!(
+                "apiVersion: perimeter.dev/v1alpha1\nkind: ClusterThing\nmetadata: {{name: x, namespace: dropped}}\nspec: {{count: {n}}}\n"
+            )
+        };
+        let invalid = Manifests::default()
+            .add_yaml_with(&catalog, "f", &doc(4))
+            .expect_err("count > 3")
+            .to_string();
+        assert!(
+            invalid.contains(
+                "f (document 1, line 1): ClusterThing x: spec.count: Invalid value: 4: must be less than or equal to 3"
+            ),
+            "{invalid}"
+        );
+        let unread = Manifests::default()
+            .add_yaml_with(&catalog, "f", &doc(1))
+            .expect_err("no typed reader")
+            .to_string();
+        assert!(
+            unread
+                .contains("kind: ClusterThing is a Perimeter kind that this command does not read"),
+            "{unread}"
+        );
+    }
 }
