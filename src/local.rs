@@ -153,6 +153,9 @@ pub struct PolicyReport {
 pub struct Report {
     pub providers: Vec<ProviderReport>,
     pub policies: Vec<PolicyReport>,
+    /// Documents of other API groups in the folder (Secrets, ConfigMaps…), not checked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<crate::manifests::Ignored>,
 }
 
 impl Report {
@@ -594,6 +597,17 @@ fn fill(report: &mut PolicyReport, outcome: &SyncOutcome) {
 /// Human-readable rendering of a report.
 pub fn render_text(report: &Report, out: &mut String) {
     use std::fmt::Write;
+    for i in &report.ignored {
+        let _ = writeln!(
+            out,
+            "ignored {} {} {} ({} document {}): not a Perimeter object",
+            i.api_version,
+            i.kind,
+            i.name.as_deref().unwrap_or("(no name)"),
+            i.file,
+            i.document
+        );
+    }
     for p in &report.providers {
         let state = if p.readable {
             "reachable".to_string()
@@ -656,7 +670,8 @@ pub fn render_text(report: &Report, out: &mut String) {
     }
 }
 
-/// Loads manifests and runs one pass (what `perimeter check` does).
+/// Loads and validates the manifests (all of them, before any provider is called), then runs
+/// one pass (what `perimeter check` does).
 pub async fn check(
     dir: &Path,
     credentials: &CredentialSource,
@@ -670,8 +685,11 @@ pub async fn check(
             dir.display()
         ));
     }
-    Ok(Runner::new(manifests, credentials, options, metrics)
+    let ignored = manifests.ignored.clone();
+    let mut report = Runner::new(manifests, credentials, options, metrics)
         .await
         .run_once()
-        .await)
+        .await;
+    report.ignored = ignored;
+    Ok(report)
 }

@@ -581,7 +581,7 @@ fn schema_rules_refuse_bad_aws_blocks() {
     ];
     for case in cases {
         let yaml = format!(
-            "apiVersion: perimeter.dev/v1alpha1\nkind: FirewallPolicy\nmetadata: {{name: p, namespace: n}}\nspec:\n  providerRef: {{name: aws}}\n  aws:\n    region: eu-west-1\n    {case}\n"
+            "apiVersion: perimeter.dev/v1alpha1\nkind: FirewallPolicy\nmetadata: {{name: p, namespace: ns}}\nspec:\n  providerRef: {{name: aws}}\n  aws:\n    region: eu-west-1\n    {case}\n"
         );
         let mut m = perimeter::manifests::Manifests::default();
         assert!(m.add_yaml("case", &yaml).is_err(), "accepted: {case}");
@@ -1000,13 +1000,13 @@ fn schema_rules_require_a_region_for_resources_addressed_by_id() {
         ),
         (
             "MonitoringPolicy",
-            "cloudWatchAlarms: [{name: a, namespace: N, metricName: M, statistic: Sum, period: 60, evaluationPeriods: 1, threshold: 1, comparisonOperator: GreaterThanThreshold}]",
+            "cloudWatchAlarms: [{name: a, namespace: Custom, metricName: M, statistic: Sum, period: 60, evaluationPeriods: 1, threshold: 1, comparisonOperator: GreaterThanThreshold}]",
             false,
         ),
     ];
     for (kind, case, ok) in cases {
         let yaml = format!(
-            "apiVersion: perimeter.dev/v1alpha1\nkind: {kind}\nmetadata: {{name: p, namespace: n}}\nspec:\n  providerRef: {{name: aws}}\n  aws:\n    {case}\n"
+            "apiVersion: perimeter.dev/v1alpha1\nkind: {kind}\nmetadata: {{name: p, namespace: ns}}\nspec:\n  providerRef: {{name: aws}}\n  aws:\n    {case}\n"
         );
         let mut m = perimeter::manifests::Manifests::default();
         let got = m.add_yaml("case", &yaml);

@@ -13,7 +13,9 @@ pub const ENDPOINT_PATTERN: &str =
     r"^https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?(/[^\s?#@\\%]*)?$";
 const ENDPOINT_SCHEME_RULE: &str = "!has(self.endpoint) || url(self.endpoint).getScheme() == 'https' || (self.endpoint.startsWith('http://') && url(self.endpoint).getHostname() in ['localhost', '127.0.0.1', '::1'])";
 const ENDPOINT_SCHEME_MESSAGE: &str = "endpoint must use https (plain http only to localhost, 127.0.0.1 or [::1], for emulators), so the credential never crosses a network in clear text";
-const ENDPOINT_SHAPE_RULE: &str = "!has(self.endpoint) || (!self.endpoint.matches('/[.][.]?(/|$)') && (!url(self.endpoint).getHostname().matches('^[^:]*[0-9]$') || url(self.endpoint).getHostname().matches('^([0-9]{1,3}[.]){3}[0-9]{1,3}$')))";
+// On the string as written (URL parsers normalise `127.1` differently): a host ending in a
+// digit must be a dotted IPv4 address.
+const ENDPOINT_SHAPE_RULE: &str = "!has(self.endpoint) || (!self.endpoint.matches('/[.][.]?(/|$)') && (!self.endpoint.matches('^https?://[^/:\\\\[]*[0-9](:|/|$)') || self.endpoint.matches('^https?://([0-9]{1,3}[.]){3}[0-9]{1,3}(:|/|$)')))";
 const ENDPOINT_SHAPE_MESSAGE: &str = "endpoint must not contain dot segments, and a host ending in a digit must be a dotted IPv4 address (127.0.0.1, not 127.1 or 0x7f000001)";
 
 /// A provider account: its type, where its credentials are, and how hard it may be called.
