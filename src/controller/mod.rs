@@ -433,11 +433,16 @@ fn users<K: PolicyKind>(
         .collect()
 }
 
-/// A new generation (spec) or the start of deletion.
-fn spec_or_deletion_key<K: Resource>(obj: &K) -> (i64, bool) {
+/// A new generation (spec), the start of deletion, or the admin's cleanup skip.
+fn spec_or_deletion_key<K: Resource>(obj: &K) -> (i64, bool, bool) {
+    let meta = obj.meta();
     (
-        obj.meta().generation.unwrap_or(0),
-        obj.meta().deletion_timestamp.is_some(),
+        meta.generation.unwrap_or(0),
+        meta.deletion_timestamp.is_some(),
+        meta.annotations
+            .as_ref()
+            .and_then(|a| a.get(SKIP_CLEANUP_ANNOTATION))
+            .is_some_and(|v| v == "skip"),
     )
 }
 

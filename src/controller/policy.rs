@@ -102,7 +102,7 @@ fn needs_finalizer(c: &PolicyControls) -> bool {
 async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    let api: Api<Parsed<K>> = Api::namespaced(ctx.client.clone(), &ns);
     let controls = obj.controls();
     let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
 
@@ -203,7 +203,7 @@ async fn report_invalid<K: PolicyKind>(invalid: &Invalid, ctx: &Context) -> Resu
                 format!("{}; the provider is left as it is", invalid.message()),
             )
             .await;
-            let api: Api<K> = Api::namespaced(
+            let api: Api<Parsed<K>> = Api::namespaced(
                 ctx.client.clone(),
                 meta.namespace.as_deref().unwrap_or_default(),
             );
@@ -461,7 +461,7 @@ async fn write_status<K: PolicyKind>(
         "kind": K::KIND,
         "status": new,
     });
-    let api: Api<K> = Api::namespaced(
+    let api: Api<Parsed<K>> = Api::namespaced(
         ctx.client.clone(),
         meta.namespace.as_deref().unwrap_or_default(),
     );
@@ -514,7 +514,7 @@ async fn publish<K: PolicyKind>(
     }
 }
 
-async fn add_finalizer<K: PolicyKind>(api: &Api<K>, obj: &K) -> Result<(), Error> {
+async fn add_finalizer<K: PolicyKind>(api: &Api<Parsed<K>>, obj: &K) -> Result<(), Error> {
     let mut finalizers = obj.finalizers().to_vec();
     finalizers.push(FINALIZER.to_string());
     let patch =
@@ -528,7 +528,10 @@ async fn add_finalizer<K: PolicyKind>(api: &Api<K>, obj: &K) -> Result<(), Error
     Ok(())
 }
 
-async fn remove_finalizer<K: PolicyKind>(api: &Api<K>, meta: &ObjectMeta) -> Result<(), Error> {
+async fn remove_finalizer<K: PolicyKind>(
+    api: &Api<Parsed<K>>,
+    meta: &ObjectMeta,
+) -> Result<(), Error> {
     let finalizers: Vec<String> = meta
         .finalizers
         .iter()

@@ -36,7 +36,8 @@ pub trait AccountKind:
     const KIND: &'static str;
     fn account(&self) -> Account<'_>;
     fn status(&self) -> Option<&CloudProviderStatus>;
-    fn api(client: kube::Client, namespace: Option<&str>) -> Api<Self>;
+    /// Writes go through [`Parsed`]: the answer to a write may be an object the types refuse.
+    fn api(client: kube::Client, namespace: Option<&str>) -> Api<Parsed<Self>>;
 }
 
 impl AccountKind for CloudProvider {
@@ -47,7 +48,7 @@ impl AccountKind for CloudProvider {
     fn status(&self) -> Option<&CloudProviderStatus> {
         self.status.as_ref()
     }
-    fn api(client: kube::Client, namespace: Option<&str>) -> Api<Self> {
+    fn api(client: kube::Client, namespace: Option<&str>) -> Api<Parsed<Self>> {
         Api::namespaced(client, namespace.unwrap_or_default())
     }
 }
@@ -60,7 +61,7 @@ impl AccountKind for ClusterCloudProvider {
     fn status(&self) -> Option<&CloudProviderStatus> {
         self.status.as_ref()
     }
-    fn api(client: kube::Client, _namespace: Option<&str>) -> Api<Self> {
+    fn api(client: kube::Client, _namespace: Option<&str>) -> Api<Parsed<Self>> {
         Api::all(client)
     }
 }
