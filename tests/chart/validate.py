@@ -7,7 +7,8 @@
 - monitoring.coreos.com kinds (no bundled schema): a structural check of the fields the chart
   sets, and the PrometheusRule's groups must equal files/alerts.yaml (one source of truth).
 - The chart's own rules: restricted security context, probes, dashboard ConfigMap equal to
-  dashboards/perimeter.json, CRDs equal to crds/perimeter.yaml.
+  dashboards/perimeter.json, CRDs equal to crds/perimeter.yaml, no two objects with the same
+  kind, namespace and name (the second would overwrite the first on install).
 Exits 1 naming every problem.
 """
 
@@ -102,9 +103,15 @@ def main():
     expect = set(args[args.index("--expect") + 1:]) if "--expect" in args else set()
     docs = [d for d in yaml.safe_load_all(pathlib.Path(path).read_text()) if d]
     kinds = set()
+    seen = set()
     for doc in docs:
         kind = doc.get("kind")
         kinds.add(kind)
+        meta = doc.get("metadata", {})
+        key = (doc.get("apiVersion", "").split("/")[0], kind, meta.get("namespace"), meta.get("name"))
+        if key in seen:
+            problem(doc, f"rendered twice in namespace {meta.get('namespace')}")
+        seen.add(key)
         if doc.get("apiVersion", "").startswith("monitoring.coreos.com/"):
             {"ServiceMonitor": check_service_monitor, "PrometheusRule": check_prometheus_rule}.get(
                 kind, lambda d: problem(d, "unexpected monitoring.coreos.com kind"))(doc)

@@ -47,3 +47,43 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "perimeter.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+
+{{/* RBAC rules shared by the ClusterRole and the Roles (templates/rbac.yaml says why each). */}}
+{{- define "perimeter.rbac.clusterKinds" -}}
+# Cluster-scoped kinds: read and watch, write the status only.
+- apiGroups: ["perimeter.dev"]
+  resources: [clustercloudproviders, controlassessments]
+  verbs: [get, list, watch]
+- apiGroups: ["perimeter.dev"]
+  resources: [clustercloudproviders/status, controlassessments/status]
+  verbs: [get, patch]
+{{- end }}
+
+{{- define "perimeter.rbac.namespacedKinds" -}}
+# CloudProviders: read and watch, write the status only.
+- apiGroups: ["perimeter.dev"]
+  resources: [cloudproviders]
+  verbs: [get, list, watch]
+# Policies: patch adds and removes the finalizer (metadata.finalizers).
+- apiGroups: ["perimeter.dev"]
+  resources: [firewallpolicies, monitoringpolicies]
+  verbs: [get, list, watch, patch]
+- apiGroups: ["perimeter.dev"]
+  resources: [cloudproviders/status, firewallpolicies/status, monitoringpolicies/status]
+  verbs: [get, patch]
+{{- end }}
+
+{{- define "perimeter.rbac.secrets" -}}
+# Credential Secrets: read-only; the watch selects perimeter.dev/credential=true. Values never
+# appear in logs, status, Events or metrics.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch]
+{{- end }}
+
+{{- define "perimeter.rbac.events" -}}
+# Events (Drifted, Enforced, ProviderUnreadable, ...): create, and patch a repeated one.
+- apiGroups: ["events.k8s.io"]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}
