@@ -614,10 +614,14 @@ pub fn render_text(report: &Report, out: &mut String) {
         } else {
             format!("UNREADABLE ({})", p.reason.as_deref().unwrap_or("?"))
         };
+        let scope = match p.kind {
+            ProviderKind::CloudProvider => p.namespace.as_str(),
+            ProviderKind::ClusterCloudProvider => "cluster",
+        };
         let _ = writeln!(
             out,
-            "provider {}/{} ({}): {state}",
-            p.namespace, p.name, p.provider_type
+            "provider {scope}/{} ({}): {state}",
+            p.name, p.provider_type
         );
         if let Some(m) = &p.message {
             let _ = writeln!(out, "    {m}");

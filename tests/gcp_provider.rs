@@ -74,7 +74,8 @@ fn options(timeout: Duration, metadata_host: Option<String>) -> Options {
         settings: Some(settings),
         credentials_file: None,
         trust: lab_trust(),
-        principal: None,
+        // As from a ClusterCloudProvider: token files are the operator's own.
+        principal: Some(perimeter::trust::Principal::Admin),
     }
 }
 

@@ -358,10 +358,11 @@ async fn the_operators_identity_is_not_lent_to_a_namespace() {
     );
 }
 
-/// Item 2. A tenant's `external_account` credential names files and URLs for the operator to
-/// read and post to. The token file is read only under directories the admin lists, never the
-/// service-account token; tokens go only to Google's token hosts; a tenant cannot use the
-/// metadata server (the machine's identity).
+/// Item 2. An `external_account` credential names files and URLs for the operator to read and
+/// post to. A tenant's may name no file of the operator's pod (each is the operator's: its
+/// projected tokens are its identity) and not the metadata server; the admin's are read only
+/// under the directories the admin lists, never the service-account token; tokens go only to
+/// Google's token hosts.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_credential_cannot_make_the_operator_read_or_send_its_files() {
     let cluster = Cluster::start().await;
@@ -384,16 +385,25 @@ async fn a_tenant_credential_cannot_make_the_operator_read_or_send_its_files() {
         c.to_string()
     };
     let cases = [
-        // The service-account token, even when the admin carelessly lists /var/run/secrets.
+        // The service-account token: never, even from the admin's namespace with a careless
+        // --credential-source-dir /var/run/secrets.
         (
+            HOME,
             "sa-token",
             config(
                 json!({"credential_source": {"file": "/var/run/secrets/kubernetes.io/serviceaccount/token"}}),
             ),
             "never read",
         ),
-        // Any other file of the pod, posted to the tenant's host.
         (
+            HOME,
+            "outside",
+            config(json!({"credential_source": {"file": private.to_string_lossy()}})),
+            "outside the directories",
+        ),
+        // A tenant: any file of the pod, posted to the tenant's host ...
+        (
+            "team-a",
             "exfil",
             config(
                 json!({"credential_source": {"file": private.to_string_lossy()},
@@ -401,12 +411,18 @@ async fn a_tenant_credential_cannot_make_the_operator_read_or_send_its_files() {
             ),
             "Google's token hosts",
         ),
+        // ... or the operator's own projected token, exchanged at Google for its identity ...
         (
-            "outside",
-            config(json!({"credential_source": {"file": private.to_string_lossy()}})),
-            "outside the directories",
+            "team-a",
+            "borrow",
+            config(
+                json!({"credential_source": {"file": allowed_dir.join("token").to_string_lossy()}}),
+            ),
+            "operator's own identity",
         ),
+        // ... or the machine's identity from the metadata server.
         (
+            "team-a",
             "imds",
             config(
                 json!({"credential_source": {"url": "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/identity?audience=x",
@@ -415,14 +431,12 @@ async fn a_tenant_credential_cannot_make_the_operator_read_or_send_its_files() {
             "operator's own identity",
         ),
     ];
-    for (name, value, _) in &cases {
-        cluster
-            .secret("team-a", name, "config.json", value, true)
-            .await;
+    for (ns, name, value, _) in &cases {
+        cluster.secret(ns, name, "config.json", value, true).await;
         cluster
             .create(
                 &json!({"apiVersion": "perimeter.dev/v1alpha1", "kind": "CloudProvider",
-                "metadata": {"name": name, "namespace": "team-a"},
+                "metadata": {"name": name, "namespace": ns},
                 "spec": {"type": "gcp", "accountId": "acme-prod-123456",
                          "credentials": {"secretRef": {"name": name, "key": "config.json"}}}}),
             )
@@ -430,9 +444,9 @@ async fn a_tenant_credential_cannot_make_the_operator_read_or_send_its_files() {
     }
     let dir_arg = format!("/var/run/secrets,{}", allowed_dir.display());
     let (_op, log) = cluster.operator("files", &["--credential-source-dir", &dir_arg], &[]);
-    for (name, _, needle) in &cases {
+    for (ns, name, _, needle) in &cases {
         let obj = json!({"apiVersion": "perimeter.dev/v1alpha1", "kind": "CloudProvider",
-            "metadata": {"name": name, "namespace": "team-a"}});
+            "metadata": {"name": name, "namespace": ns}});
         let msg = cluster.ready_reason(&obj, "Forbidden").await;
         assert!(msg.contains(needle), "{name}: {msg}");
     }
@@ -678,6 +692,19 @@ async fn an_object_that_does_not_parse_fails_alone() {
     cluster.create(&bad).await;
     cluster.create(&bad_provider).await;
     cluster.create(&good).await;
+    let mut assessment = manifest("examples/compliance/de-cm-1.yaml");
+    let mut bad_assessment = assessment.clone();
+    bad_assessment["metadata"]["name"] = json!("bad-assessment");
+    bad_assessment["spec"]["evidence"]["heartbeatMinutes"] = json!("hourly");
+    assessment["spec"]["scope"] = json!({"namespaces": ["team-a"]});
+    let assessments = format!("{}{GROUP}/controlassessments", cluster.k);
+    for a in [&bad_assessment, &assessment] {
+        send(
+            cluster.http.post(&assessments).json(a),
+            "create an assessment",
+        )
+        .await;
+    }
     let (_op, log) = cluster.operator("invalid", &["--allow-endpoint-host", "127.0.0.1"], &[]);
 
     cluster.ready_reason(&good, "Ready").await;
@@ -688,6 +715,21 @@ async fn an_object_that_does_not_parse_fails_alone() {
     );
     let msg = cluster.ready_reason(&bad_provider, "InvalidSpec").await;
     assert!(msg.contains("spec.requestTimeoutSeconds"), "{msg}");
+    // The same for a cluster-scoped kind: the valid assessment is evaluated.
+    let bad_url = format!("{assessments}/bad-assessment");
+    let msg = wait_for("the invalid assessment reported", async || {
+        let o = get_any(&cluster.http, &bad_url).await;
+        let c = condition(&o, "Ready")?;
+        (c["reason"] == "InvalidSpec")
+            .then(|| c["message"].as_str().unwrap_or_default().to_string())
+    })
+    .await;
+    assert!(msg.contains("spec.evidence.heartbeatMinutes"), "{msg}");
+    wait_for("the valid assessment evaluated", async || {
+        let o = get_any(&cluster.http, &format!("{assessments}/de-cm-1")).await;
+        o["status"]["state"].as_str().map(str::to_string)
+    })
+    .await;
     let events = wait_for("the InvalidSpec Event", async || {
         let e = cluster.events("team-a", "bad").await;
         (!e.is_empty()).then_some(e)
@@ -699,6 +741,9 @@ async fn an_object_that_does_not_parse_fails_alone() {
             .any(|(r, n)| r == "InvalidSpec" && n.contains("requestsPerPeriod")),
         "{events:?}"
     );
+    // The answers to the operator's own writes are such objects too: read without an error.
+    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!logs.contains("Error deserializing"), "{logs}");
 }
 
 /// Item 10. A provider deleted and created again under the same name (generation 1 again, the

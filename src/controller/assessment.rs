@@ -23,7 +23,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
-use super::guard::Parsed;
+use super::guard::{Invalid, Parsed};
 use super::watch::Feed;
 use super::{Context, FIELD_MANAGER, measured};
 use crate::api::compliance::{
@@ -129,7 +129,8 @@ pub struct AssessmentContext {
 /// are few, cluster-wide).
 pub async fn run(client: Client, ctx: Arc<Context>) {
     let feeds = &ctx.feeds;
-    let api: Api<ControlAssessment> = Api::all(client);
+    // Parsed: one assessment the types refuse is reported on itself, not the end of the watch.
+    let api: Api<Parsed<ControlAssessment>> = Api::all(client);
     let controller = Controller::new(api, watcher::Config::default());
     let store = controller.store();
     // Series of deleted assessments are dropped (no reconcile runs for a deleted object).
@@ -177,10 +178,96 @@ pub async fn run(client: Client, ctx: Arc<Context>) {
         )
         .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
         .shutdown_on_signal()
-        .run(reconcile, error_policy, actx)
+        .run(reconcile_parsed, error_policy_parsed, actx)
         .for_each(|_| futures::future::ready(()))
         .await;
     sweeper.abort();
+}
+
+async fn reconcile_parsed(
+    obj: Arc<Parsed<ControlAssessment>>,
+    actx: Arc<AssessmentContext>,
+) -> Result<Action, Error> {
+    match &obj.0 {
+        Ok(a) => reconcile(Arc::new(a.clone()), actx).await,
+        Err(invalid) => measured(&actx.ctx.metrics, KIND, report_invalid(invalid, &actx.ctx)).await,
+    }
+}
+
+fn error_policy_parsed(
+    obj: Arc<Parsed<ControlAssessment>>,
+    error: &Error,
+    ctx: Arc<AssessmentContext>,
+) -> Action {
+    match &obj.0 {
+        Ok(a) => error_policy(Arc::new(a.clone()), error, ctx),
+        Err(_) => Action::requeue(Duration::from_secs(300)),
+    }
+}
+
+/// A stored assessment that does not parse: `Ready=False/InvalidSpec` naming the field, once
+/// per change; no evidence written.
+async fn report_invalid(invalid: &Invalid, ctx: &Context) -> Result<Action, Error> {
+    let meta = &invalid.metadata;
+    let previous: Option<ControlAssessmentStatus> = invalid
+        .status
+        .clone()
+        .and_then(|s| serde_json::from_value(s).ok());
+    let message = invalid.message();
+    let condition = ready_condition(
+        previous.as_ref(),
+        "False",
+        crate::error::Category::InvalidSpec.reason(),
+        message.clone(),
+        meta.generation,
+    );
+    let unchanged = previous.as_ref().is_some_and(|p| {
+        p.conditions.iter().any(|c| {
+            c.type_ == "Ready"
+                && c.reason == condition.reason
+                && c.message == message
+                && c.observed_generation == meta.generation
+        })
+    });
+    if unchanged {
+        return Ok(Action::await_change());
+    }
+    tracing::warn!(assessment = ?meta.name, field = %invalid.field, "stored ControlAssessment does not parse");
+    let status = ControlAssessmentStatus {
+        observed_generation: meta.generation,
+        conditions: vec![condition],
+        ..ControlAssessmentStatus::default()
+    };
+    let api: Api<Parsed<ControlAssessment>> = Api::all(ctx.client.clone());
+    let body = json!({
+        "apiVersion": ControlAssessment::api_version(&()),
+        "kind": KIND,
+        "status": status,
+    });
+    api.patch_status(
+        meta.name.as_deref().unwrap_or_default(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    let event = Event {
+        type_: EventType::Warning,
+        reason: crate::error::Category::InvalidSpec.reason().into(),
+        note: Some(message.chars().take(1000).collect()),
+        action: "Assess".into(),
+        secondary: None,
+    };
+    let reference = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(ControlAssessment::api_version(&()).into_owned()),
+        kind: Some(KIND.into()),
+        name: meta.name.clone(),
+        uid: meta.uid.clone(),
+        ..Default::default()
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+        tracing::warn!(error = %e, "publishing an Event failed");
+    }
+    Ok(Action::await_change())
 }
 
 pub async fn reconcile(
@@ -406,7 +493,7 @@ async fn write_status(
     if obj.status.as_ref() == Some(&new) {
         return Ok(());
     }
-    let api: Api<ControlAssessment> = Api::all(ctx.client.clone());
+    let api: Api<Parsed<ControlAssessment>> = Api::all(ctx.client.clone());
     let body = json!({
         "apiVersion": ControlAssessment::api_version(&()),
         "kind": KIND,

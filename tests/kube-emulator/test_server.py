@@ -35,9 +35,11 @@ def server():
 
 @pytest.fixture
 def api(server):
-    def call(method, path, body=None, content_type="application/json"):
+    def call(method, path, body=None, content_type="application/json", accept=None):
         conn = http.client.HTTPConnection(server.hostname, server.port, timeout=10)
         headers = {"Content-Type": content_type} if body is not None else {}
+        if accept:
+            headers["Accept"] = accept
         conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
         resp = conn.getresponse()
         data = resp.read()
@@ -370,3 +372,29 @@ def test_lease_optimistic_concurrency(api):
     released = dict(won, spec={k: v for k, v in won["spec"].items() if k != "holderIdentity"})
     status, freed = api("PUT", leases + "/perimeter-leader", released)
     assert status == 200 and "holderIdentity" not in freed["spec"]
+
+
+PARTIAL = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+
+
+def test_metadata_only_get_and_the_accept_header_in_the_log(api):
+    """kube-rs's get_metadata: the Secret's metadata, never its data; the log keeps Accept."""
+    secrets = "/api/v1/namespaces/team-a/secrets"
+    api("POST", secrets, {"apiVersion": "v1", "kind": "Secret",
+                          "metadata": {"name": "s", "labels": {"a": "b"}}, "data": {"k": "c2VjcmV0"}})
+    status, obj = api("GET", secrets + "/s", accept=PARTIAL)
+    assert status == 200
+    assert obj["kind"] == "PartialObjectMetadata" and obj["metadata"]["labels"] == {"a": "b"}
+    assert "data" not in obj
+    assert api("GET", secrets + "/s")[1]["data"] == {"k": "c2VjcmV0"}
+    log = api("GET", "/_emulator/requests")[1]
+    assert [r["accept"] for r in log if r["path"] == secrets + "/s"] == [PARTIAL, None]
+
+
+def test_cluster_cloud_providers_are_cluster_scoped(api):
+    url = "/apis/perimeter.dev/v1alpha1/clustercloudproviders"
+    status, obj = api("POST", url, {"apiVersion": "perimeter.dev/v1alpha1", "kind": "ClusterCloudProvider",
+                                    "metadata": {"name": "shared"}, "spec": {"type": "gcp"}})
+    assert status == 201 and "namespace" not in obj["metadata"]
+    assert api("PATCH", url + "/shared/status", {"status": {"observedGeneration": 1}}, MERGE)[0] == 200
+    assert api("GET", "/apis/perimeter.dev/v1alpha1/namespaces/x/clustercloudproviders/shared")[0] == 404

@@ -272,6 +272,15 @@ impl ExternalAccount {
         };
         let field = |name: &str| source.get(name).and_then(Value::as_str).map(str::to_string);
         let subject = if let Some(path) = field("file") {
+            // Every file in the operator's pod is the operator's: a projected token there is
+            // its own identity, which a tenant must not borrow.
+            if rules.principal == Principal::Tenant {
+                return Err(forbidden(
+                    "credential_source.file names a file of the operator's pod, i.e. the \
+                     operator's own identity, usable only from a ClusterCloudProvider or a \
+                     namespace allowed ambient credentials (--ambient-namespace)",
+                ));
+            }
             crate::trust::files::check_written(&path, &rules.trust.credential_dirs)
                 .map_err(|e| forbidden(format!("credential_source.file: {e}")))?;
             SubjectSource::File {
@@ -783,55 +792,82 @@ mod tests {
         external_as(extra, Principal::Admin)
     }
 
-    /// Issue 8 item 2: a tenant's `external_account` cannot read the operator's files or send
-    /// a token anywhere but Google.
+    /// Issue 8 item 2: a tenant's `external_account` cannot name the operator's files or the
+    /// metadata server, nor send a token anywhere but Google; the admin's reads files only
+    /// under the listed directories and never the service-account token or /proc.
     #[test]
     fn a_tenant_credential_cannot_name_the_operators_files_or_foreign_token_hosts() {
-        let tenant = |extra: Value| {
-            external_as(extra, Principal::Tenant)
+        let refusal = |extra: &Value, principal: Principal| {
+            external_as(extra.clone(), principal)
                 .err()
                 .map(|e| (e.category, e.message))
+                .unwrap_or_else(|| panic!("{extra} accepted"))
         };
+        let sa_token = "/var/run/secrets/kubernetes.io/serviceaccount/token";
         let cases = [
             (
-                json!({"credential_source": {"file": "/var/run/secrets/kubernetes.io/serviceaccount/token"}}),
+                json!({"credential_source": {"file": "/var/run/secrets/token"}}),
+                Principal::Tenant,
+                "operator's own identity",
+            ),
+            (
+                json!({"credential_source": {"file": sa_token}}),
+                Principal::Tenant,
+                "operator's own identity",
+            ),
+            (
+                json!({"credential_source": {"file": sa_token}}),
+                Principal::Admin,
                 "never",
             ),
             (
                 json!({"credential_source": {"file": "/proc/self/environ"}}),
+                Principal::Admin,
                 "outside",
             ),
             (
                 json!({"credential_source": {"file": "/var/run/secrets/../../proc/self/environ"}}),
+                Principal::Admin,
                 "..",
             ),
-            (json!({"credential_source": {"file": "token"}}), "absolute"),
+            (
+                json!({"credential_source": {"file": "token"}}),
+                Principal::Admin,
+                "absolute",
+            ),
             (
                 json!({"token_url": "https://attacker.example/v1/token"}),
+                Principal::Tenant,
                 "Google's token hosts",
             ),
             (
                 json!({"token_url": "https://sts.googleapis.com.attacker.example/v1/token"}),
+                Principal::Admin,
                 "Google's token hosts",
             ),
             (
                 json!({"service_account_impersonation_url": "https://attacker.example/x:generateAccessToken"}),
+                Principal::Admin,
                 "Google's token hosts",
             ),
             (
                 json!({"credential_source": {"url": "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/identity"}}),
+                Principal::Tenant,
                 "operator's own identity",
             ),
             (
                 json!({"credential_source": {"url": "https://collector.attacker.example/t"}}),
+                Principal::Admin,
                 "not a host",
             ),
         ];
-        for (extra, needle) in cases {
-            let (category, message) =
-                tenant(extra.clone()).unwrap_or_else(|| panic!("{extra} accepted"));
+        for (extra, principal, needle) in cases {
+            let (category, message) = refusal(&extra, principal);
             assert_eq!(category, Category::Forbidden, "{extra}: {message}");
-            assert!(message.contains(needle), "{extra}: {message}");
+            assert!(
+                message.contains(needle),
+                "{extra} ({principal:?}): {message}"
+            );
         }
         let e = external_as(
             json!({"token_url": "http://[::1]:@attacker.example/v1/token"}),
