@@ -558,6 +558,45 @@ async fn a_secret_goes_only_to_the_providers_hosts_and_only_when_labelled() {
     assert!(err.to_string().contains("endpoint"), "{err}");
 }
 
+/// Item 3, for AWS: the SDK builds each request's host from the region
+/// (`ec2.{region}.amazonaws.com`), so a region is a way to name a host. A stored region that
+/// is not a region name is refused before a client is built; nothing reaches the named host.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_region_cannot_steer_signed_requests_elsewhere() {
+    let trap = Trap::start();
+    let region = format!("x@{}#", trap.addr);
+    let spec: perimeter::api::CloudProviderSpec = serde_json::from_value(json!({
+        "type": "aws", "accountId": "123456789012", "regions": [region],
+        "credentials": {"secretRef": {"name": "aws", "key": "credentials"}}}))
+    .expect("spec");
+    let keys = perimeter::SecretString::new(
+        json!({"accessKeyId": "AKIDEXAMPLE", "secretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+               "sessionToken": "session-token-never-sent"}).to_string(),
+    );
+    let trust = perimeter::trust::Trust::default();
+    let access = perimeter::providers::Access {
+        trust: &trust,
+        principal: perimeter::trust::Principal::Tenant,
+    };
+    let err = perimeter::providers::connect(&spec, Some(keys.clone()), None, access)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(err.category(), perimeter::Category::InvalidSpec, "{err}");
+    assert!(err.to_string().contains("spec.regions[0]"), "{err}");
+    // Past that check (the client built directly), the request is still not sent: the SDK
+    // refuses a region that is not a host label (and the client refuses any signed request to
+    // a host that is not AWS's, src/providers/aws/interceptor.rs).
+    let aws = perimeter::providers::aws::Aws::connect(&spec, Some(keys), None)
+        .await
+        .expect("client");
+    let err = perimeter::providers::Provider::verify(&aws)
+        .await
+        .expect_err("not sent");
+    assert!(!err.message.contains("session-token-never-sent"), "{err}");
+    assert_eq!(trap.hits(), 0, "the tenant's host got: {}", trap.received());
+}
+
 /// Item 5. The operator holds only labelled Secrets (a label-selected watch), reads others'
 /// metadata only, and with `--watch-namespace` touches nothing outside the namespaces it serves
 /// (and its own).

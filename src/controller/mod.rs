@@ -233,8 +233,8 @@ pub async fn run(
         let ctx = ctx.clone();
         async move || {
             tokio::join!(
-                run_providers(ctx.clone()),
-                run_cluster_providers(ctx.clone()),
+                run_accounts(ctx.clone(), &ctx.feeds.providers),
+                run_accounts(ctx.clone(), &ctx.feeds.cluster_providers),
                 run_policies::<FirewallPolicy>(ctx.clone(), &ctx.feeds.firewalls),
                 run_policies::<MonitoringPolicy>(ctx.clone(), &ctx.feeds.monitors),
                 assessment::run(client.clone(), ctx.clone()),
@@ -265,10 +265,10 @@ pub async fn run(
     result
 }
 
-/// CloudProviders reconcile on spec changes, on deletion (to drop their client), when their
-/// Secret changes (a fixed credential is picked up at once) and every verify interval.
-async fn run_providers(ctx: Arc<Context>) {
-    let feed = &ctx.feeds.providers;
+/// Provider accounts (CloudProviders, ClusterCloudProviders) reconcile on spec changes, on
+/// deletion (to drop their client), when their Secret changes (a fixed credential is picked up
+/// at once) and every verify interval.
+async fn run_accounts<K: provider::AccountKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
     let store = feed.store();
     let forget = ctx.clone();
     let changes = feed.subscribe().filter_map(move |c| {
@@ -277,7 +277,7 @@ async fn run_providers(ctx: Arc<Context>) {
             if let watch::Change::Deleted(p) = &c {
                 account::forget(
                     &ctx,
-                    ProviderKind::CloudProvider,
+                    K::PROVIDER_KIND,
                     p.meta().namespace.as_deref(),
                     &p.name_any(),
                 )
@@ -288,6 +288,7 @@ async fn run_providers(ctx: Arc<Context>) {
     });
     let triggers = watch::when_changed(changes, spec_or_deletion_key);
     let by_secret = store.clone();
+    let lookup = ctx.clone();
     Controller::for_shared_stream(triggers, store)
         .watches_stream(
             watch::as_watch_results(watch::any_change(ctx.feeds.secrets.subscribe())),
@@ -299,8 +300,10 @@ async fn run_providers(ctx: Arc<Context>) {
                     .into_iter()
                     .filter(|p| {
                         p.ok().is_some_and(|p| {
-                            p.namespace().as_deref() == Some(ns.as_str())
-                                && p.spec
+                            let account = p.account();
+                            account.secret_namespace(&lookup) == ns
+                                && account
+                                    .spec
                                     .credentials
                                     .secret_ref
                                     .as_ref()
@@ -312,65 +315,7 @@ async fn run_providers(ctx: Arc<Context>) {
             },
         )
         .shutdown_on_signal()
-        .run(provider::reconcile, provider::error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
-}
-
-/// ClusterCloudProviders: as CloudProviders, their Secrets in the operator's namespace.
-async fn run_cluster_providers(ctx: Arc<Context>) {
-    let feed = &ctx.feeds.cluster_providers;
-    let store = feed.store();
-    let forget = ctx.clone();
-    let changes = feed.subscribe().filter_map(move |c| {
-        let ctx = forget.clone();
-        async move {
-            if let watch::Change::Deleted(p) = &c {
-                account::forget(
-                    &ctx,
-                    ProviderKind::ClusterCloudProvider,
-                    None,
-                    &p.name_any(),
-                )
-                .await;
-            }
-            Some(c)
-        }
-    });
-    let triggers = watch::when_changed(changes, spec_or_deletion_key);
-    let by_secret = store.clone();
-    let home = ctx.config.cluster_namespace.clone();
-    Controller::for_shared_stream(triggers, store)
-        .watches_stream(
-            watch::as_watch_results(watch::any_change(ctx.feeds.secrets.subscribe())),
-            move |secret: Secret| {
-                if secret.namespace().as_deref() != Some(home.as_str()) {
-                    return Vec::new();
-                }
-                let name = secret.name_any();
-                by_secret
-                    .state()
-                    .into_iter()
-                    .filter(|p| {
-                        p.ok().is_some_and(|p| {
-                            p.spec
-                                .account
-                                .credentials
-                                .secret_ref
-                                .as_ref()
-                                .is_some_and(|r| r.name == name)
-                        })
-                    })
-                    .map(|p| ObjectRef::from_obj(&*p))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .shutdown_on_signal()
-        .run(
-            provider::reconcile_cluster,
-            provider::error_policy_cluster,
-            ctx,
-        )
+        .run(provider::reconcile::<K>, provider::error_policy::<K>, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
 }

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::account::{Account, client_for};
 use super::guard::{Invalid, Parsed};
 use super::{Context, FIELD_MANAGER, backoff_for, measured};
-use crate::api::{CloudProvider, CloudProviderStatus, ClusterCloudProvider};
+use crate::api::{CloudProvider, CloudProviderStatus, ClusterCloudProvider, ProviderKind};
 use crate::error::Error;
 
 /// Re-verify credentials this often even when nothing changed (tokens expire).
@@ -27,6 +27,7 @@ pub trait AccountKind:
     Resource<DynamicType = ()>
     + CustomResourceExt
     + Clone
+    + std::fmt::Debug
     + Serialize
     + DeserializeOwned
     + Send
@@ -34,6 +35,7 @@ pub trait AccountKind:
     + 'static
 {
     const KIND: &'static str;
+    const PROVIDER_KIND: ProviderKind;
     fn account(&self) -> Account<'_>;
     fn status(&self) -> Option<&CloudProviderStatus>;
     /// Writes go through [`Parsed`]: the answer to a write may be an object the types refuse.
@@ -42,6 +44,7 @@ pub trait AccountKind:
 
 impl AccountKind for CloudProvider {
     const KIND: &'static str = "CloudProvider";
+    const PROVIDER_KIND: ProviderKind = ProviderKind::CloudProvider;
     fn account(&self) -> Account<'_> {
         Account::namespaced(self)
     }
@@ -55,6 +58,7 @@ impl AccountKind for CloudProvider {
 
 impl AccountKind for ClusterCloudProvider {
     const KIND: &'static str = "ClusterCloudProvider";
+    const PROVIDER_KIND: ProviderKind = ProviderKind::ClusterCloudProvider;
     fn account(&self) -> Account<'_> {
         Account::cluster(self)
     }
@@ -90,18 +94,7 @@ pub fn is_ready<K: AccountKind>(p: &Parsed<K>) -> bool {
     }
 }
 
-pub async fn reconcile(p: Arc<Parsed<CloudProvider>>, ctx: Arc<Context>) -> Result<Action, Error> {
-    reconcile_any(p, ctx).await
-}
-
-pub async fn reconcile_cluster(
-    p: Arc<Parsed<ClusterCloudProvider>>,
-    ctx: Arc<Context>,
-) -> Result<Action, Error> {
-    reconcile_any(p, ctx).await
-}
-
-async fn reconcile_any<K: AccountKind>(
+pub async fn reconcile<K: AccountKind>(
     p: Arc<Parsed<K>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
@@ -254,21 +247,14 @@ async fn write_ready<K: AccountKind>(
     Ok(())
 }
 
-pub fn error_policy(p: Arc<Parsed<CloudProvider>>, error: &Error, _ctx: Arc<Context>) -> Action {
-    // Provider-side failures were logged by the reconcile with their context.
-    if error.category() == crate::error::Category::Kubernetes {
-        tracing::warn!(name = %p.name_any(), error = %error, "CloudProvider reconcile failed");
-    }
-    backoff_for(error)
-}
-
-pub fn error_policy_cluster(
-    p: Arc<Parsed<ClusterCloudProvider>>,
+pub fn error_policy<K: AccountKind>(
+    p: Arc<Parsed<K>>,
     error: &Error,
     _ctx: Arc<Context>,
 ) -> Action {
+    // Provider-side failures were logged by the reconcile with their context.
     if error.category() == crate::error::Category::Kubernetes {
-        tracing::warn!(name = %p.name_any(), error = %error, "ClusterCloudProvider reconcile failed");
+        tracing::warn!(kind = K::KIND, name = %p.name_any(), error = %error, "reconcile failed");
     }
     backoff_for(error)
 }

@@ -159,6 +159,21 @@ pub async fn connect(
             .trust
             .check_endpoint(spec.provider_type, "spec.endpoint", endpoint)?;
     }
+    // A region becomes part of a host name (`ec2.{region}.amazonaws.com`): the schema's rule,
+    // again, for objects stored without it.
+    for (i, region) in spec.regions.iter().flatten().enumerate() {
+        let ok = region.len() <= 32
+            && region.starts_with(|c: char| c.is_ascii_lowercase())
+            && region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            return Err(Error::InvalidSpec(format!(
+                "spec.regions[{i}]: {:?} is not a region name",
+                region.chars().take(40).collect::<String>()
+            )));
+        }
+    }
     if credential.as_ref().is_some_and(SecretString::is_empty) {
         return Err(Error::CredentialsMissing("the credential is empty".into()));
     }

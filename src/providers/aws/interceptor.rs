@@ -34,12 +34,34 @@ use crate::error::{Category, ProviderError};
 use crate::http::{RateLimiter, sanitize};
 use crate::metrics::Metrics;
 
+/// Where the service clients may send a signed request: the account's endpoint override
+/// (already allowed by the admin), or else AWS's official API hosts. The SDK builds each URL
+/// from the region; this is the last check that a credential goes nowhere else.
+#[derive(Clone, Debug, Default)]
+pub struct Egress {
+    /// `(host, port)` of `spec.endpoint`; `None`: only the official hosts.
+    pub endpoint: Option<(String, Option<u16>)>,
+}
+
+impl Egress {
+    fn allows(&self, host: &str, port: Option<u16>, https: bool) -> bool {
+        match &self.endpoint {
+            Some((h, p)) => host == h && port == *p,
+            None => {
+                https && crate::trust::hosts::is_official(crate::api::ProviderType::Aws, host, port)
+            }
+        }
+    }
+}
+
 /// The SDK's HTTP client, pacing every attempt through the account's token bucket.
 #[derive(Clone)]
 pub struct RateLimitedClient {
     inner: SharedHttpClient,
     limiter: Arc<RateLimiter>,
     max_body_bytes: usize,
+    /// `None` for the credential providers (IMDS, STS web identity: the admin's environment).
+    egress: Option<Egress>,
 }
 
 impl RateLimitedClient {
@@ -48,6 +70,15 @@ impl RateLimitedClient {
             inner,
             limiter,
             max_body_bytes,
+            egress: None,
+        }
+    }
+
+    /// The same client, refusing any request outside `egress` before it is sent.
+    pub fn only_to(&self, egress: Egress) -> Self {
+        Self {
+            egress: Some(egress),
+            ..self.clone()
         }
     }
 }
@@ -68,6 +99,7 @@ impl HttpClient for RateLimitedClient {
             inner: self.inner.http_connector(settings, components),
             limiter: self.limiter.clone(),
             max_body_bytes: self.max_body_bytes,
+            egress: self.egress.clone(),
         })
     }
 }
@@ -76,6 +108,7 @@ struct RateLimitedConnector {
     inner: SharedHttpConnector,
     limiter: Arc<RateLimiter>,
     max_body_bytes: usize,
+    egress: Option<Egress>,
 }
 
 impl fmt::Debug for RateLimitedConnector {
@@ -86,6 +119,30 @@ impl fmt::Debug for RateLimitedConnector {
 
 impl HttpConnector for RateLimitedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if let Some(egress) = &self.egress {
+            let uri = request.uri();
+            let parsed = url::Url::parse(uri).ok();
+            let host = parsed
+                .as_ref()
+                .and_then(|u| u.host_str())
+                .map(|h| {
+                    h.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_ascii_lowercase()
+                })
+                .unwrap_or_default();
+            let https = parsed.as_ref().is_some_and(|u| u.scheme() == "https");
+            let port = parsed.as_ref().and_then(|u| u.port());
+            if !egress.allows(&host, port, https) {
+                let refused = Refused::Egress {
+                    host: sanitize(&host, 100),
+                };
+                return HttpConnectorFuture::ready(Err(ConnectorError::other(
+                    Box::new(refused),
+                    None,
+                )));
+            }
+        }
         let inner = self.inner.clone();
         let limiter = self.limiter.clone();
         let cap = self.max_body_bytes;
@@ -108,6 +165,8 @@ enum Refused {
     },
     #[error("HTTP {status}: redirect to {host} not followed (check the endpoint)")]
     Redirect { status: u16, host: String },
+    #[error("a request to {host} was not sent: not an AWS API host nor the account's endpoint")]
+    Egress { host: String },
 }
 
 /// Reads the whole answer here, as the SDK would for these non-streaming operations, but at
@@ -278,7 +337,11 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     if let SdkError::DispatchFailure(d) = err
         && let Some(refused) = d.as_connector_error().and_then(refusal)
     {
-        return ProviderError::new(Category::BadResponse, operation, refused.to_string());
+        let category = match refused {
+            Refused::Egress { .. } => Category::Forbidden,
+            Refused::TooLarge { .. } | Refused::Redirect { .. } => Category::BadResponse,
+        };
+        return ProviderError::new(category, operation, refused.to_string());
     }
     let (category, message) = match err {
         SdkError::ServiceError(ctx) => {
@@ -344,6 +407,52 @@ pub fn error_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 8 item 3, for the SDK's URLs: a region can steer the host the SDK builds
+    /// (`ec2.{region}.amazonaws.com`), so every signed request is checked before it is sent.
+    #[test]
+    fn signed_requests_go_only_to_aws_or_the_allowed_endpoint() {
+        let official = Egress::default();
+        let lab = Egress {
+            endpoint: Some(("127.0.0.1".into(), Some(4566))),
+        };
+        let cases = [
+            (&official, "ec2.eu-west-1.amazonaws.com", None, true, true),
+            (
+                &official,
+                "wafv2.eu-west-1.amazonaws.com",
+                Some(443),
+                true,
+                true,
+            ),
+            (&official, "ec2.attacker.example", None, true, false),
+            (
+                &official,
+                "ec2.x.amazonaws.com.attacker.example",
+                None,
+                true,
+                false,
+            ),
+            (&official, "ec2.eu-west-1.amazonaws.com", None, false, false),
+            (
+                &official,
+                "ec2.eu-west-1.amazonaws.com",
+                Some(8443),
+                true,
+                false,
+            ),
+            (&lab, "127.0.0.1", Some(4566), false, true),
+            (&lab, "127.0.0.1", Some(4567), false, false),
+            (&lab, "ec2.eu-west-1.amazonaws.com", None, true, false),
+        ];
+        for (egress, host, port, https, want) in cases {
+            assert_eq!(
+                egress.allows(host, port, https),
+                want,
+                "{host}:{port:?} https={https}"
+            );
+        }
+    }
 
     #[test]
     fn aws_error_codes_map_to_categories() {

@@ -24,7 +24,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Deserialize;
 
-use self::interceptor::{CallCounter, RateLimitedClient, error_code, sdk_error};
+use self::interceptor::{CallCounter, Egress, RateLimitedClient, error_code, sdk_error};
 use self::model::{
     ALARMS, ALL_VPCS, AlarmObs, BLOCK, FINDINGS, FLOW_LOGS, FlowLogObs, GUARD_DUTY, GroupObs,
     IP_SETS, NaclEntryObs, REGION, REGIONS, SgRuleObs, WEB_ACLS, WafRuleObs,
@@ -77,6 +77,7 @@ macro_rules! service_client {
                     let conf = $sdk::config::Builder::from(&self.config)
                         .region(Region::new(region.to_string()))
                         .interceptor(self.counter.clone())
+                        .http_client(self.services.clone())
                         .build();
                     $sdk::Client::from_conf(conf)
                 })
@@ -96,6 +97,8 @@ struct Clients {
 
 pub struct Aws {
     config: SdkConfig,
+    /// The HTTP client of the service clients (checked egress).
+    services: SharedHttpClient,
     clients: Clients,
     counter: CallCounter,
     /// The secret parts of a static credential, removed from every error message.
@@ -129,11 +132,20 @@ impl Aws {
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
             ))
             .build_https();
-        let http = SharedHttpClient::new(RateLimitedClient::new(
-            tls,
-            limiter,
-            crate::http::DEFAULT_MAX_BODY_BYTES,
-        ));
+        let rate_limited =
+            RateLimitedClient::new(tls, limiter, crate::http::DEFAULT_MAX_BODY_BYTES);
+        // The service clients send signed requests only to AWS or the allowed endpoint; the
+        // credential providers of `source: Ambient` (IMDS, ECS, STS) use the unchecked one.
+        let endpoint = match spec.endpoint.as_deref() {
+            Some(raw) => {
+                let checked = crate::trust::url::parse(raw, crate::trust::url::Rules::ENDPOINT)
+                    .map_err(|e| Error::InvalidSpec(format!("spec.endpoint: {e}")))?;
+                Some((checked.host, checked.port))
+            }
+            None => None,
+        };
+        let services = SharedHttpClient::new(rate_limited.only_to(Egress { endpoint }));
+        let http = SharedHttpClient::new(rate_limited);
         let timeout = Duration::from_secs(u64::from(
             spec.request_timeout_seconds
                 .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
@@ -177,6 +189,7 @@ impl Aws {
         }
         Ok(Self {
             config: loader.load().await,
+            services,
             clients: Clients::default(),
             counter: CallCounter::new(metrics),
             secrets,
