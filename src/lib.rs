@@ -28,3 +28,4 @@ pub mod reconcile;
 pub mod report;
 pub mod status;
 pub mod trust;
+pub mod yaml;

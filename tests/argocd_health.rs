@@ -105,15 +105,13 @@ fn every_kind_has_a_health_check() {
         .filter_map(|k| k.strip_prefix(KEY_PREFIX))
         .collect();
     kinds.sort_unstable();
-    assert_eq!(
-        kinds,
-        [
-            "CloudProvider",
-            "ControlAssessment",
-            "FirewallPolicy",
-            "MonitoringPolicy"
-        ]
-    );
+    // Every kind of the CRDs, so a new kind cannot ship without one.
+    let mut crds: Vec<String> = perimeter::api::crds()
+        .iter()
+        .map(|c| c.spec.names.kind.clone())
+        .collect();
+    crds.sort_unstable();
+    assert_eq!(kinds, crds);
 }
 
 #[test]
@@ -290,9 +288,11 @@ fn cloud_provider_health_follows_ready() {
             "Progressing",
         ),
     ];
-    for (name, obj, want) in &cases {
-        let (got, message) = health("CloudProvider", obj);
-        assert_eq!(&got, want, "{name}: {message}");
+    for kind in ["CloudProvider", "ClusterCloudProvider"] {
+        for (name, obj, want) in &cases {
+            let (got, message) = health(kind, obj);
+            assert_eq!(&got, want, "{kind} {name}: {message}");
+        }
     }
 }
 

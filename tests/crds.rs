@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use perimeter::manifests::{Catalog, Manifests, yaml};
+use perimeter::manifests::{Catalog, Manifests};
+use perimeter::yaml;
 use serde_json::{Value, json};
 
 #[path = "support/yaml11.rs"]

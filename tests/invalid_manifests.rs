@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use perimeter::manifests::{Catalog, Manifests, yaml};
+use perimeter::manifests::{Catalog, Manifests};
+use perimeter::yaml;
 
 #[path = "support/yaml11.rs"]
 mod yaml11;

@@ -43,9 +43,7 @@ pub fn crds_yaml() -> Result<String, serde_json::Error> {
     let mut out = String::new();
     for crd in crds() {
         out.push_str("---\n");
-        out.push_str(&crate::manifests::yaml::to_yaml(&serde_json::to_value(
-            &crd,
-        )?));
+        out.push_str(&crate::yaml::to_yaml(&serde_json::to_value(&crd)?));
     }
     Ok(out)
 }

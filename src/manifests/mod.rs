@@ -6,9 +6,9 @@
 //! returned (and so no provider is called) while any remains.
 
 pub mod schema;
-pub mod yaml;
 
 use std::collections::BTreeSet;
+
 use std::fmt;
 use std::path::Path;
 
@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::api::{
     CloudProvider, ClusterCloudProvider, ControlAssessment, FirewallPolicy, MonitoringPolicy,
 };
+use crate::yaml;
 use schema::Violation;
 
 /// The Perimeter objects found; documents of other API groups are listed in `ignored`.

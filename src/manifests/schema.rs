@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::yaml::{json_type, push_index, push_key};
+use crate::yaml::{json_type, push_index, push_key};
 
 /// One field that is not valid: `field` is a path such as `spec.cloudflare.wafCustomRules[2].action`.
 #[derive(Debug, Clone, PartialEq)]
