@@ -10,15 +10,16 @@ ARG RUST_VERSION=1.95
 
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
-# The whole workspace: the perimeter crate, the emulators crate (`perimeter demo`), and the
-# files `perimeter demo` embeds (examples/, tests/fixtures/gcp/). .dockerignore keeps target/,
-# node_modules/, .venv/ and .git/ out of the context.
+# The whole workspace (cargo resolves every member, emulators/ included). .dockerignore keeps
+# target/, tests/, node_modules/, .venv/ and .git/ out of the context.
 COPY . .
-# Cache mounts keep the registry and target/ between builds; the binary is copied out of the
-# cached target/ so the next stage can see it.
+# Without default features: no `demo`, so neither the provider emulators nor the demo's
+# manifests and accounts are in the image (scripts/check-image-binary builds with this same
+# command and checks the binary). Cache mounts keep the registry and target/ between builds;
+# the binary is copied out of the cached target/ so the next stage can see it.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin perimeter \
+    cargo build --release --locked --no-default-features --bin perimeter \
     && install -D -m 0755 target/release/perimeter /out/perimeter
 
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -69,10 +69,6 @@ const ASSESSMENT: (&str, &str) = (
     include_str!("../examples/compliance/de-cm-1.yaml"),
 );
 const GCP_SEED: &str = include_str!("../examples/demo/gcp-project.yaml");
-/// A test-only key pair (tests/fixtures/gcp): the demo's GCP provider signs its token request
-/// with it, and the emulator's token endpoint knows the public half. Never valid anywhere real.
-const GCP_DEMO_KEY: &str = include_str!("../tests/fixtures/gcp/test-sa.key.pem");
-const GCP_DEMO_PUB: &str = include_str!("../tests/fixtures/gcp/test-sa.pub.pem");
 const GCP_DEMO_SA: &str = "perimeter-demo@demo.iam.gserviceaccount.com";
 const CLOUDFLARE_SEED: &str = include_str!("../examples/demo/cloudflare-account.yaml");
 const DEMO_TOKEN: &str = "demo-token";
@@ -81,6 +77,38 @@ const AWS_SEED: &str = include_str!("../examples/demo/aws-account.yaml");
 /// real; the examples use the workload's ambient identity instead.
 const AWS_DEMO_KEY_ID: &str = "AKIAPERIMETERDEMO000";
 const AWS_DEMO_SECRET: &str = "perimeter-demo-secret-not-valid-anywhere";
+
+/// The demo's GCP service-account key pair, made afresh at each start: the demo's GCP provider
+/// signs its token request with the private half, the emulator's token endpoint knows the public
+/// half. Generated rather than built in, so that no binary carries a private key (image scanners
+/// rightly flag one) and the key dies with the process.
+struct DemoKey {
+    /// PKCS#8 PEM, as in a service-account key JSON's `private_key`.
+    private_pem: rsa::pkcs8::der::zeroize::Zeroizing<String>,
+    /// PKCS#1 PEM, as the emulator's seed takes it.
+    public_pem: String,
+}
+
+impl DemoKey {
+    /// 2048-bit RSA, as GCP makes service-account keys.
+    fn generate() -> Result<Self, String> {
+        use rsa::PrivateKey;
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+
+        let fail = |e: &dyn std::fmt::Display| format!("generating the demo GCP key: {e}");
+        let key = PrivateKey::new(&mut getrandom::SysRng, 2048).map_err(|e| fail(&e))?;
+        let private_pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| fail(&e))?;
+        let public_pem = key
+            .to_public_key()
+            .to_pkcs1_pem(LineEnding::LF)
+            .map_err(|e| fail(&e))?;
+        Ok(Self {
+            private_pem,
+            public_pem,
+        })
+    }
+}
 
 pub struct DemoOptions {
     pub metrics_addr: SocketAddr,
@@ -103,11 +131,14 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         .map_err(|e| format!("starting the Cloudflare emulator: {e}"))?;
     let endpoint = format!("{}/client/v4", running.base_url());
 
+    let gcp_key = tokio::task::spawn_blocking(DemoKey::generate)
+        .await
+        .map_err(|e| format!("generating the demo GCP key: {e}"))??;
     let mut gcp_seed: GcpSeed =
         serde_yaml::from_str(GCP_SEED).map_err(|e| format!("gcp demo seed: {e}"))?;
     gcp_seed.service_accounts.push(ServiceAccount {
         client_email: GCP_DEMO_SA.into(),
-        public_key_pem: GCP_DEMO_PUB.into(),
+        public_key_pem: gcp_key.public_pem.clone(),
     });
     let gcp = GcpEmulator::new(gcp_seed);
     let gcp_running = gcp
@@ -147,7 +178,7 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
                     key: "key.json".into(),
                 };
                 let key = serde_json::json!({
-                    "type": "service_account", "client_email": GCP_DEMO_SA, "private_key": GCP_DEMO_KEY,
+                    "type": "service_account", "client_email": GCP_DEMO_SA, "private_key": gcp_key.private_pem.as_str(),
                     "token_uri": format!("{gcp_endpoint}/token"),
                 });
                 credentials.insert(&secret.name, &secret.key, &key.to_string());
@@ -498,5 +529,39 @@ mod tests {
         let ids = open(&aws);
         assert_eq!(ids.len(), 2);
         assert!(ids.iter().all(|id| id.starts_with("sgr-")), "{ids:?}");
+    }
+
+    /// The generated key is one the GCP provider can sign with and the emulator's token
+    /// endpoint verifies against the public half it is seeded with (both with ring, as they
+    /// do it); and it is made afresh, not built in.
+    #[test]
+    fn generated_key_signs_what_the_emulator_verifies() {
+        let started = std::time::Instant::now();
+        let key = DemoKey::generate().expect("key");
+        eprintln!("generated in {:?}", started.elapsed());
+        let der = |pem: &str| {
+            use base64::Engine;
+            let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .expect("PEM")
+        };
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(&der(&key.private_pem)).expect("pkcs8");
+        let mut sig = vec![0; pair.public().modulus_len()];
+        pair.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            b"header.claims",
+            &mut sig,
+        )
+        .expect("sign");
+        let public = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            der(&key.public_pem),
+        );
+        assert!(public.verify(b"header.claims", &sig).is_ok());
+        assert!(public.verify(b"header.claimz", &sig).is_err());
+        let other = DemoKey::generate().expect("key");
+        assert_ne!(*other.private_pem, *key.private_pem);
     }
 }

@@ -20,6 +20,8 @@ pub use error::{Category, Error, ProviderError};
 pub use metrics::Metrics;
 pub use secret::SecretString;
 pub mod controller;
+/// Not in the operator image: built with the `demo` feature only.
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod local;
 pub mod manifests;

@@ -225,6 +225,7 @@ enum Command {
         command: EvidenceCommand,
     },
     /// Run the whole loop locally against emulated providers (no cluster, no credentials).
+    #[cfg(feature = "demo")]
     Demo {
         #[arg(long, default_value = "127.0.0.1:9464")]
         metrics_addr: SocketAddr,
@@ -241,9 +242,21 @@ enum Command {
         #[arg(long)]
         evidence: Option<PathBuf>,
     },
+    /// Stands in for `demo` in a binary built without the emulators (the operator image), so
+    /// that `perimeter demo` says why it is missing instead of "unrecognized subcommand".
+    #[cfg(not(feature = "demo"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Demo {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        _args: Vec<String>,
+    },
     /// Print the CustomResourceDefinitions (what crds/ holds).
     Crds,
 }
+
+#[cfg(not(feature = "demo"))]
+const NO_DEMO: &str = "this perimeter was built without the demo feature (the operator image \
+    leaves the provider emulators out); run the demo from a clone: cargo run -- demo";
 
 /// Credentials (environment, then `--credentials`) and options of a read-only local pass.
 fn read_only_inputs(
@@ -483,6 +496,9 @@ fn main() -> ExitCode {
                 print!("{out}");
                 Ok(if ok { 0 } else { 1 })
             }
+            #[cfg(not(feature = "demo"))]
+            Command::Demo { .. } => Err(NO_DEMO.to_string()),
+            #[cfg(feature = "demo")]
             Command::Demo {
                 metrics_addr,
                 once,

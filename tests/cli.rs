@@ -1,10 +1,15 @@
-//! The real `perimeter` binary as a user runs it: `check` exit codes and JSON, `demo`, `crds`.
+//! The real `perimeter` binary as a user runs it: `check` exit codes and JSON, `demo` (with the
+//! `demo` feature; without it, what the operator image's binary says instead), `crds`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+#[cfg(feature = "demo")]
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    process::Stdio,
+    time::{Duration, Instant},
+};
 
 use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
 
@@ -157,6 +162,74 @@ fn crds_command_prints_what_crds_holds() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
 }
 
+/// What `strings` on the binary finds: never a private key (a PEM header, or a line of one of
+/// the test keys), with or without `demo`, since the demo makes its key at run time; the
+/// emulators and the demo's accounts exactly when built with `demo`. That the demo build shows
+/// them proves the patterns find what they look for. (scripts/check-image-binary runs the same
+/// check on the binary built as the Dockerfile builds it.)
+#[test]
+fn the_binary_carries_no_private_key_and_the_emulators_only_with_demo() {
+    let mut key_lines = Vec::new();
+    for entry in std::fs::read_dir(root().join("tests/fixtures/gcp")).expect("fixtures") {
+        let path = entry.expect("fixture").path();
+        if path.to_string_lossy().ends_with(".key.pem") {
+            let text = std::fs::read_to_string(&path).expect("key");
+            key_lines.extend(
+                text.lines()
+                    .filter(|l| l.len() >= 40 && !l.starts_with("-----"))
+                    .map(regex::escape),
+            );
+        }
+    }
+    assert!(key_lines.len() > 40, "the test keys were read");
+    let markers = [
+        "perimeter_emulators",
+        "emulators/src/",
+        "9perimeter4demo",
+        "examples/demo/",
+        "AKIAPERIMETERDEMO",
+    ];
+    // One pass over the binary (a few hundred MB unoptimised): the key patterns, the symbol
+    // table's presence (else the absence of the markers would prove nothing), the markers.
+    let key_pem = "BEGIN [A-Z0-9 ]*PRIVATE KEY".to_string();
+    let patterns = [key_pem, key_lines.join("|"), "9perimeter5local".into()]
+        .into_iter()
+        .chain(markers.map(String::from));
+    let set = regex::bytes::RegexSet::new(patterns).expect("patterns");
+    let found = set.matches(&std::fs::read(BIN).expect("read the binary"));
+    assert!(!found.matched(0), "a PEM private key is in the binary");
+    assert!(!found.matched(1), "a test key is in the binary");
+    assert!(found.matched(2), "the binary has no symbol table");
+    for (i, marker) in markers.iter().enumerate() {
+        assert_eq!(found.matched(3 + i), cfg!(feature = "demo"), "{marker}");
+    }
+}
+
+/// The operator image's binary (built without `demo`) still has its help, and `demo` says why
+/// it is missing rather than running or failing obscurely.
+#[cfg(not(feature = "demo"))]
+#[test]
+fn without_the_demo_feature_demo_says_so_and_help_works() {
+    let help = Command::new(BIN).arg("--help").output().expect("run");
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("operator") && !help.contains("demo"),
+        "{help}"
+    );
+    let out = Command::new(BIN)
+        .args(["demo", "--once"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("built without the demo feature"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[cfg(feature = "demo")]
 #[test]
 fn demo_once_shows_found_enforced_and_observed_drift() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -305,6 +378,7 @@ async fn report_assesses_the_control_and_keeps_evidence_across_runs() {
 
 /// The AWS part of the demo: the Rust AWS emulator seeded from examples/demo/aws-account.yaml,
 /// reconciled against examples/aws/ (both policies in Enforce).
+#[cfg(feature = "demo")]
 #[test]
 fn demo_once_finds_and_fixes_the_aws_drift() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -367,6 +441,7 @@ fn demo_once_finds_and_fixes_the_aws_drift() {
     assert!(!stdout.contains("perimeter-demo-secret"), "{stdout}");
 }
 
+#[cfg(feature = "demo")]
 fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -380,6 +455,7 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     buf.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

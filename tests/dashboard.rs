@@ -5,7 +5,8 @@
 //! `scripts/setup`) on free 127.0.0.1 ports with a 1 s scrape interval and a temporary TSDB,
 //! substitutes the Grafana variables, runs each panel target and each template variable's
 //! `label_values()` through `/api/v1/query`, and names every query that returns no series.
-//! Both processes are killed by pid when the test ends.
+//! Both processes are killed by pid when the test ends. Needs the `demo` feature.
+#![cfg(feature = "demo")]
 
 mod support;
 
