@@ -536,9 +536,7 @@ mod tests {
     /// do it); and it is made afresh, not built in.
     #[test]
     fn generated_key_signs_what_the_emulator_verifies() {
-        let started = std::time::Instant::now();
         let key = DemoKey::generate().expect("key");
-        eprintln!("generated in {:?}", started.elapsed());
         let der = |pem: &str| {
             use base64::Engine;
             let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();

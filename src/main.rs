@@ -1,4 +1,5 @@
-//! The `perimeter` command: `operator`, `check`, `report`, `evidence verify`, `demo`, `crds`.
+//! The `perimeter` command: `operator`, `check`, `report`, `evidence verify`, `demo` (with the
+//! `demo` feature, on by default; the operator image is built without it), `crds`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
