@@ -57,9 +57,9 @@ impl SyncOutcome {
         if self.remaining.is_some() {
             // Every code this outcome could carry is set, so a resolved finding drops to 0.
             let mut by_code: std::collections::BTreeMap<&str, i64> =
-                crate::core::model::FINDING_CODES
-                    .iter()
-                    .map(|c| (*c, 0))
+                crate::providers::registry::finding_codes()
+                    .into_iter()
+                    .map(|c| (c, 0))
                     .collect();
             for f in &self.findings {
                 *by_code.entry(f.code).or_default() += 1;
@@ -220,7 +220,7 @@ fn settled(
 ) -> SyncOutcome {
     let mut findings = observed.findings;
     findings.extend(remaining.unmanaged.iter().map(|subject| Finding {
-        code: "UnmanagedRule",
+        code: crate::core::model::UNMANAGED_RULE,
         subject: subject.clone(),
         message:
             "present at the provider but not declared; left alone (unmanaged: Report)".to_string(),

@@ -80,10 +80,23 @@ pub async fn reconcile<K: PolicyKind>(
     obj: Arc<Parsed<K>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
-    match &obj.0 {
-        Ok(o) => measured(&ctx.metrics, K::KIND, reconcile_inner(o, &ctx)).await,
-        Err(invalid) => measured(&ctx.metrics, K::KIND, report_invalid::<K>(invalid, &ctx)).await,
-    }
+    // Every log line of the reconcile, provider HTTP calls included, carries the policy.
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = K::KIND,
+        namespace = obj.meta().namespace.as_deref().unwrap_or_default(),
+        name = obj.meta().name.as_deref().unwrap_or_default(),
+        provider = obj.ok().map_or("unknown", provider_label),
+    );
+    let work = async {
+        match &obj.0 {
+            Ok(o) => measured(&ctx.metrics, K::KIND, reconcile_inner(o, &ctx)).await,
+            Err(invalid) => {
+                measured(&ctx.metrics, K::KIND, report_invalid::<K>(invalid, &ctx)).await
+            }
+        }
+    };
+    tracing::Instrument::instrument(work, span).await
 }
 
 pub fn error_policy<K: PolicyKind>(
@@ -573,5 +586,6 @@ fn forget_metrics<K: PolicyKind>(obj: &K, ctx: &Context) {
         K::KIND,
         &obj.namespace().unwrap_or_default(),
         &obj.name_any(),
+        &crate::providers::registry::finding_codes(),
     );
 }

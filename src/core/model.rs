@@ -124,12 +124,6 @@ pub fn unique_keys(
     Ok(items)
 }
 
-/// Every finding code a provider may report, so the `perimeter_findings` series stay bounded
-/// and drop back to 0 when a finding is resolved.
-pub const FINDING_CODES: [&str; 5] = [
-    "UnmanagedRule",
-    "LogJobFailing",
-    "WorldOpenIngress",
-    "SubnetWithoutFlowLogs",
-    "VpcWithoutFlowLogs",
-];
+/// The finding the core itself reports: an item present at the provider but not declared.
+/// Providers list their own codes in their registry [`Info`](crate::providers::registry::Info).
+pub const UNMANAGED_RULE: &str = "UnmanagedRule";

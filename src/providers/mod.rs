@@ -5,21 +5,35 @@
 pub mod aws;
 pub mod cloudflare;
 pub mod gcp;
+pub mod registry;
+
+pub use registry::{Declared, Kit};
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::api::{CloudProviderSpec, FirewallPolicySpec, MonitoringPolicySpec, ProviderType};
+use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::{Change, State};
 use crate::error::{Error, ProviderError};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 use crate::trust::{Principal, Trust};
 
+/// Whether a target is a policy's firewall or its monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Purpose {
+    #[default]
+    Firewall,
+    Monitoring,
+}
+
 /// What a policy declares at one provider, mapped into the neutral model.
 #[derive(Clone, Debug, Default)]
 pub struct Target {
+    /// Set once, from the policy's kind ([`Declared::target`]); providers read it instead of
+    /// guessing from section names.
+    pub purpose: Purpose,
     /// Human-readable scope for messages, e.g. `zone 023e…`.
     pub scope: String,
     /// Provider-specific scope identifiers (zone id, account id…).
@@ -81,61 +95,6 @@ pub trait Provider: Send + Sync {
     ) -> Result<Vec<String>, ApplyError>;
 }
 
-/// The provider block of a policy, whichever kind the policy is.
-#[derive(Clone, Copy, Debug)]
-pub enum Declared<'a> {
-    CloudflareFirewall(&'a crate::api::cloudflare::CloudflareFirewall),
-    CloudflareMonitoring(&'a crate::api::cloudflare::CloudflareMonitoring),
-    AwsFirewall(&'a crate::api::aws::AwsFirewall),
-    AwsMonitoring(&'a crate::api::aws::AwsMonitoring),
-    GcpFirewall(&'a crate::api::gcp::GcpFirewall),
-    GcpMonitoring(&'a crate::api::gcp::GcpMonitoring),
-}
-
-const ONE_BLOCK: &str =
-    "exactly one provider block (spec.cloudflare, spec.aws or spec.gcp) must be set";
-
-impl<'a> Declared<'a> {
-    pub fn from_firewall(spec: &'a FirewallPolicySpec) -> Result<Self, Error> {
-        match (&spec.cloudflare, &spec.aws, &spec.gcp) {
-            (Some(cf), None, None) => Ok(Self::CloudflareFirewall(cf)),
-            (None, Some(aws), None) => Ok(Self::AwsFirewall(aws)),
-            (None, None, Some(gcp)) => Ok(Self::GcpFirewall(gcp)),
-            _ => Err(Error::InvalidSpec(ONE_BLOCK.into())),
-        }
-    }
-
-    pub fn from_monitoring(spec: &'a MonitoringPolicySpec) -> Result<Self, Error> {
-        match (&spec.cloudflare, &spec.aws, &spec.gcp) {
-            (Some(cf), None, None) => Ok(Self::CloudflareMonitoring(cf)),
-            (None, Some(aws), None) => Ok(Self::AwsMonitoring(aws)),
-            (None, None, Some(gcp)) => Ok(Self::GcpMonitoring(gcp)),
-            _ => Err(Error::InvalidSpec(ONE_BLOCK.into())),
-        }
-    }
-
-    pub fn provider_type(self) -> ProviderType {
-        match self {
-            Self::CloudflareFirewall(_) | Self::CloudflareMonitoring(_) => ProviderType::Cloudflare,
-            Self::AwsFirewall(_) | Self::AwsMonitoring(_) => ProviderType::Aws,
-            Self::GcpFirewall(_) | Self::GcpMonitoring(_) => ProviderType::Gcp,
-        }
-    }
-
-    /// Maps the block into the neutral model, validating what the schema cannot.
-    pub fn target(self) -> Result<Target, Error> {
-        match self {
-            Self::CloudflareFirewall(fw) => cloudflare::firewall_target(fw),
-            Self::CloudflareMonitoring(mon) => cloudflare::monitoring_target(mon),
-            Self::AwsFirewall(fw) => aws::firewall_target(fw),
-            Self::AwsMonitoring(mon) => aws::monitoring_target(mon),
-            Self::GcpFirewall(fw) => gcp::firewall_target(fw),
-            Self::GcpMonitoring(mon) => gcp::monitoring_target(mon),
-        }
-        .map_err(|e| Error::InvalidSpec(e.0))
-    }
-}
-
 /// What the operator's admin allows one account (see [`crate::trust`]); checked before the
 /// client makes any request.
 #[derive(Clone, Copy, Debug)]
@@ -177,20 +136,11 @@ pub async fn connect(
     if credential.as_ref().is_some_and(SecretString::is_empty) {
         return Err(Error::CredentialsMissing("the credential is empty".into()));
     }
-    match spec.provider_type {
-        ProviderType::Cloudflare => {
-            let token = credential
-                .ok_or_else(|| Error::CredentialsMissing("Cloudflare needs an API token".into()))?;
-            Ok(Arc::new(cloudflare::Cloudflare::new(spec, token, metrics)?))
-        }
-        ProviderType::Aws => Ok(Arc::new(
-            aws::Aws::connect(spec, credential, metrics).await?,
-        )),
-        ProviderType::Gcp => Ok(Arc::new(
-            gcp::Gcp::connect(spec, credential, metrics, access).await?,
-        )),
-        other => Err(Error::ProviderNotSupported(format!(
-            "provider type {other} has no client in this version of Perimeter"
+    match registry::connect_registered(spec, credential, metrics, access).await {
+        Some(client) => client,
+        None => Err(Error::ProviderNotSupported(format!(
+            "provider type {} has no client in this version of Perimeter",
+            spec.provider_type
         ))),
     }
 }

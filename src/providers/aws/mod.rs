@@ -6,7 +6,9 @@
 //! per-account rate limit and call counter. Everything that decides *what* differs is pure
 //! and lives in [`model`].
 
+pub mod api;
 pub mod interceptor;
+mod kit;
 pub mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,19 +28,20 @@ use serde::Deserialize;
 
 use self::interceptor::{CallCounter, Egress, RateLimitedClient, error_code, sdk_error};
 use self::model::{
-    ALARMS, ALL_VPCS, AlarmObs, BLOCK, FINDINGS, FLOW_LOGS, FlowLogObs, GUARD_DUTY, GroupObs,
-    IP_SETS, NaclEntryObs, REGION, REGIONS, SgRuleObs, WEB_ACLS, WafRuleObs,
+    ALARMS, ALL_VPCS, AlarmObs, FINDINGS, FLOW_LOGS, FlowLogObs, GUARD_DUTY, GroupObs, IP_SETS,
+    NaclEntryObs, REGION, REGIONS, SgRuleObs, WEB_ACLS, WafRuleObs,
 };
-use super::{ApplyError, Observation, Provider, Target};
-use crate::api::aws::{Alarm, FlowLogRequirement, GuardDuty, IpSet, WafRule, WebAcl};
+use super::{ApplyError, Observation, Provider, Purpose, Target};
 use crate::api::provider::CredentialSource;
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::{Change, Item, Section, SectionKind, State};
 use crate::error::{Category, Error, ProviderError};
 use crate::http::RateLimiter;
 use crate::metrics::Metrics;
+use crate::providers::aws::api::{Alarm, FlowLogRequirement, GuardDuty, IpSet, WafRule, WebAcl};
 use crate::secret::SecretString;
 
+pub use kit::Kit;
 pub use model::{firewall_target, monitoring_target};
 
 /// AWS allows far more than Cloudflare: EC2 buckets refill at tens of Describe calls per
@@ -49,7 +52,6 @@ pub const DEFAULT_BURST: u32 = 50;
 const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
 /// Used only to build the shared configuration; every call names the policy's region.
 const FALLBACK_REGION: &str = "us-east-1";
-const MONITORING: &str = "monitoring";
 
 /// `{"accessKeyId", "secretAccessKey", "sessionToken"?}` from the Secret.
 #[derive(Deserialize)]
@@ -1570,10 +1572,10 @@ fn sdk_waf_rule(rule: &WafRule) -> Result<aws_sdk_wafv2::types::Rule, ProviderEr
     } else {
         let a = w::RuleAction::builder();
         b = b.action(match rule.action {
-            Some(crate::api::aws::WafAction::Block) => {
+            Some(crate::providers::aws::api::WafAction::Block) => {
                 a.block(w::BlockAction::builder().build()).build()
             }
-            Some(crate::api::aws::WafAction::Count) => {
+            Some(crate::providers::aws::api::WafAction::Count) => {
                 a.count(w::CountAction::builder().build()).build()
             }
             _ => a.allow(w::AllowAction::builder().build()).build(),
@@ -1610,6 +1612,7 @@ fn region_target(target: &Target, region: &str) -> Target {
     ids.remove(REGIONS);
     ids.insert(REGION.to_string(), region.to_string());
     Target {
+        purpose: target.purpose,
         scope: format!("region {region}"),
         ids,
         desired: model::region_state(&target.desired, region),
@@ -1622,9 +1625,9 @@ impl Aws {
         region: &str,
         target: &Target,
     ) -> Result<Observation, ProviderError> {
-        match target.ids.get(BLOCK).map(String::as_str) {
-            Some(MONITORING) => self.observe_monitoring(region, target).await,
-            _ => self.observe_firewall(region, target).await,
+        match target.purpose {
+            Purpose::Monitoring => self.observe_monitoring(region, target).await,
+            Purpose::Firewall => self.observe_firewall(region, target).await,
         }
     }
 

@@ -24,14 +24,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::api::aws::{
-    Alarm, AwsFirewall, AwsMonitoring, FindingPolicy, FlowLogDestinationType, FlowLogRequirement,
-    IpSet, NetworkAclEntry, SecurityGroupRule, SecurityGroupRules, WafRule, WebAcl,
-};
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Change, Item, Section, SectionKind, State};
-use crate::providers::{Finding, Observation, Target};
+use crate::providers::aws::api::{
+    Alarm, AwsFirewall, AwsMonitoring, FindingPolicy, FlowLogDestinationType, FlowLogRequirement,
+    IpSet, NetworkAclEntry, SecurityGroupRule, SecurityGroupRules, WafRule, WebAcl,
+};
+use crate::providers::{Finding, Observation, Purpose, Target};
 
 pub const WEB_ACLS: &str = "webAcls";
 pub const IP_SETS: &str = "ipSets";
@@ -44,7 +44,6 @@ pub const DETECTOR: &str = "detector";
 pub const ALARMS: &str = "cloudWatchAlarms";
 
 /// Target ids: the block kind, its region, or (expanded) the comma-separated regions.
-pub const BLOCK: &str = "block";
 pub const REGION: &str = "region";
 pub const REGIONS: &str = "regions";
 
@@ -396,8 +395,8 @@ fn desired_nacl_entry(e: &NetworkAclEntry) -> Result<Item, Invalid> {
     let proto = protocol(&e.protocol);
     let cidr = normalize::cidr(&e.cidr)?;
     let action = match e.rule_action {
-        crate::api::aws::RuleAction::Allow => "allow",
-        crate::api::aws::RuleAction::Deny => "deny",
+        crate::providers::aws::api::RuleAction::Allow => "allow",
+        crate::providers::aws::api::RuleAction::Deny => "deny",
     };
     Ok(Item::new(nacl_key(e.egress, e.rule_number))
         .field("protocol", proto.clone())
@@ -610,13 +609,17 @@ pub fn firewall_target(fw: &AwsFirewall) -> Result<Target, Invalid> {
                 .into(),
         ));
     }
-    Ok(regional_target(fw.region.as_deref(), "firewall", state))
+    Ok(regional_target(
+        fw.region.as_deref(),
+        Purpose::Firewall,
+        state,
+    ))
 }
 
 /// The target of one block: in its region, or (no region) in every region of the account,
 /// expanded later by [`per_region`] once the account's regions are known.
-fn regional_target(region: Option<&str>, block: &str, desired: State) -> Target {
-    let mut ids: BTreeMap<String, String> = [(BLOCK.to_string(), block.to_string())].into();
+fn regional_target(region: Option<&str>, purpose: Purpose, desired: State) -> Target {
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let scope = match region {
         Some(r) => {
             ids.insert(REGION.to_string(), r.to_string());
@@ -625,6 +628,7 @@ fn regional_target(region: Option<&str>, block: &str, desired: State) -> Target 
         None => "every region of the CloudProvider".to_string(),
     };
     Target {
+        purpose,
         scope,
         ids,
         desired,
@@ -704,7 +708,11 @@ pub fn monitoring_target(mon: &AwsMonitoring) -> Result<Target, Invalid> {
                 .into(),
         ));
     }
-    Ok(regional_target(mon.region.as_deref(), "monitoring", state))
+    Ok(regional_target(
+        mon.region.as_deref(),
+        Purpose::Monitoring,
+        state,
+    ))
 }
 
 // ---- every region -------------------------------------------------------------------------
@@ -750,6 +758,7 @@ pub fn per_region(target: &Target, regions: &[String]) -> Result<Target, Invalid
     let mut ids = target.ids.clone();
     ids.insert(REGIONS.to_string(), regions.join(","));
     Ok(Target {
+        purpose: target.purpose,
         scope: format!("regions {}", regions.join(", ")),
         ids,
         desired,
@@ -919,8 +928,8 @@ pub fn flow_log_findings(vpcs: &[String], flow_logs: &[FlowLogObs]) -> Vec<Findi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::aws::{FlowLogRequirement, TrafficType};
     use crate::core::{DriftKind, Undeclared, diff};
+    use crate::providers::aws::api::{FlowLogRequirement, TrafficType};
 
     fn fw(value: Value) -> AwsFirewall {
         serde_json::from_value(value).expect("firewall block")

@@ -2,6 +2,8 @@
 //! zone settings (one setting per call), alerting v3 policies and Logpush jobs.
 //! Every answer is the `{success, errors, messages, result, result_info}` envelope.
 
+pub mod api;
+mod kit;
 pub mod model;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use crate::http::{
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 
+pub use kit::Kit;
 pub use model::{firewall_target, monitoring_target};
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.cloudflare.com/client/v4";
@@ -298,7 +301,7 @@ impl Cloudflare {
                         // Cloudflare's message quotes the failed delivery, destination and
                         // headers included.
                         findings.push(Finding {
-                            code: "LogJobFailing",
+                            code: kit::LOG_JOB_FAILING,
                             subject: format!("{LOGPUSH}[{}]", sanitize(job_name, 100)),
                             message: format!("Logpush reports: {}", sanitize(msg, 200)),
                         });

@@ -3,14 +3,14 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::api::cloudflare::{
-    AccessRuleTarget, CloudflareFirewall, CloudflareMonitoring, IpAccessRule, LogpushJob,
-    NotificationPolicy, RateLimitRule, WafCustomRule, ZoneSecuritySettings,
-};
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
-use crate::providers::Target;
+use crate::providers::cloudflare::api::{
+    AccessRuleTarget, CloudflareFirewall, CloudflareMonitoring, IpAccessRule, LogpushJob,
+    NotificationPolicy, RateLimitRule, WafCustomRule, ZoneSecuritySettings,
+};
+use crate::providers::{Purpose, Target};
 
 pub const WAF: &str = "wafCustomRules";
 pub const RATE_LIMIT: &str = "rateLimitRules";
@@ -73,6 +73,7 @@ pub fn firewall_target(fw: &CloudflareFirewall) -> Result<Target, Invalid> {
         ));
     }
     Ok(Target {
+        purpose: Purpose::Firewall,
         scope: format!("zone {}", fw.zone_id),
         ids: [("zone_id".to_string(), fw.zone_id.clone())].into(),
         desired: state,
@@ -102,6 +103,7 @@ pub fn monitoring_target(mon: &CloudflareMonitoring) -> Result<Target, Invalid> 
         ids.insert("zone_id".to_string(), zone.clone());
     }
     Ok(Target {
+        purpose: Purpose::Monitoring,
         scope: mon
             .zone_id
             .as_ref()
@@ -155,7 +157,7 @@ fn rule_item(
 }
 
 /// Cloudflare's snake_case shape of the action parameters we support.
-fn action_parameters_api(p: &crate::api::cloudflare::ActionParameters) -> Value {
+fn action_parameters_api(p: &crate::providers::cloudflare::api::ActionParameters) -> Value {
     let mut out = Map::new();
     if let Some(r) = &p.response {
         out.insert("response".into(), json!({"status_code": r.status_code, "content": r.content, "content_type": r.content_type}));

@@ -4,7 +4,9 @@
 //! and subnet writes carry the resource's `fingerprint` (optimistic locking; a stale one gives
 //! 412 and is re-read once).
 
+pub mod api;
 pub mod auth;
+mod kit;
 pub mod model;
 
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use serde_json::{Value, json};
 
 use self::auth::{Authenticator, Source};
 use self::model::{ALERTS, ARMOR, FIREWALLS, FLOW_LOGS, UPTIME};
-use super::{ApplyError, Observation, Provider, Target};
+use super::{ApplyError, Observation, Provider, Purpose, Target};
 use crate::api::provider::CredentialSource;
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::{Change, Item, Section, SectionKind};
@@ -28,6 +30,7 @@ use crate::http::{
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 
+pub use kit::Kit;
 pub use model::{firewall_target, monitoring_target};
 
 pub const COMPUTE_ENDPOINT: &str = "https://compute.googleapis.com/compute/v1";
@@ -795,9 +798,18 @@ impl Provider for Gcp {
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
         let mut obs = Observation::default();
-        match target.ids.get("network") {
-            Some(network) => self.observe_firewall(target, network, &mut obs).await?,
-            None => self.observe_monitoring(target, &mut obs).await?,
+        match target.purpose {
+            Purpose::Firewall => {
+                let network = target.ids.get("network").ok_or_else(|| {
+                    ProviderError::new(
+                        Category::InvalidSpec,
+                        "observe",
+                        "firewall target without a network",
+                    )
+                })?;
+                self.observe_firewall(target, network, &mut obs).await?
+            }
+            Purpose::Monitoring => self.observe_monitoring(target, &mut obs).await?,
         }
         Ok(obs)
     }

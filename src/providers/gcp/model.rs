@@ -3,14 +3,14 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::api::gcp::{
-    AlertPolicy, Direction, FirewallRule, GcpFirewall, GcpMonitoring, ProtocolPorts,
-    SecurityPolicy, SecurityPolicyRule, UptimeCheck,
-};
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
-use crate::providers::{Finding, Target};
+use crate::providers::gcp::api::{
+    AlertPolicy, Direction, FirewallRule, GcpFirewall, GcpMonitoring, ProtocolPorts,
+    SecurityPolicy, SecurityPolicyRule, UptimeCheck,
+};
+use crate::providers::{Finding, Purpose, Target};
 
 pub const FIREWALLS: &str = "firewallRules";
 /// Cloud Armor: one item per declared policy (key = policy name) and one per rule
@@ -282,7 +282,7 @@ pub fn world_open_ingress(v: &Value) -> Option<Finding> {
     }
     let what = protocol_list(&observed_protocols(v.get("allowed")));
     Some(Finding {
-        code: "WorldOpenIngress",
+        code: super::kit::WORLD_OPEN_INGRESS,
         subject: format!("{FIREWALLS}[{name}]"),
         message: format!(
             "allows {} from anywhere (0.0.0.0/0)",
@@ -508,7 +508,7 @@ pub fn subnet_findings(region: &str, subnets: &[Value], configs: &[Value]) -> Ve
         .filter(|s| !subnet_has_flow_logs(s, configs))
         .filter_map(|s| s.get("name").and_then(Value::as_str))
         .map(|name| Finding {
-            code: "SubnetWithoutFlowLogs",
+            code: super::kit::SUBNET_WITHOUT_FLOW_LOGS,
             subject: format!("subnets[{region}/{name}]"),
             message: "no VPC flow logs (neither subnet logConfig nor a vpcFlowLogsConfig)"
                 .to_string(),
@@ -688,6 +688,7 @@ pub fn firewall_target(fw: &GcpFirewall) -> Result<Target, Invalid> {
         ));
     }
     Ok(Target {
+        purpose: Purpose::Firewall,
         scope: format!("network {}", fw.network),
         ids: [("network".to_string(), fw.network.clone())].into(),
         desired: state,
@@ -739,6 +740,7 @@ pub fn monitoring_target(mon: &GcpMonitoring) -> Result<Target, Invalid> {
         ));
     }
     Ok(Target {
+        purpose: Purpose::Monitoring,
         scope: "project".to_string(),
         ids,
         desired: state,
