@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod cloudflare;
+pub mod fake;
 pub mod gcp;
 
 use std::sync::Arc;
