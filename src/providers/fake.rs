@@ -259,13 +259,11 @@ impl Inner {
                 .and_then(|s| s.get(key))
                 .ok_or_else(|| refused(format!("{name}[{key}] is not declared")))
         };
-        if self.state.section(name).is_none() {
+        if matches!(change, Change::Create { .. }) && self.state.section(name).is_none() {
             let kind = wanted.map_or(SectionKind::Unordered, |s| s.kind);
             self.state
                 .push(Section::new(name.to_string(), kind, Vec::new()));
         }
-        self.next_handle += 1;
-        let handle = format!("fake-{}", self.next_handle);
         let Some(have) = self.state.sections.iter_mut().find(|s| s.name == name) else {
             return Err(refused(format!("no section {name}")));
         };
@@ -275,6 +273,8 @@ impl Inner {
                 if position(have, key).is_some() {
                     return Err(refused(format!("{name}[{key}] exists already")));
                 }
+                self.next_handle += 1;
+                let handle = format!("fake-{}", self.next_handle);
                 let item = desired_item(key)?.clone().with_handle(handle);
                 let at = insertion_point(wanted, have, key);
                 have.items.insert(at, item);
