@@ -23,6 +23,9 @@ pub struct SyncOutcome {
     pub findings: Vec<Finding>,
     /// The error that stopped the sync, if any (read, write or confirmation read).
     pub error: Option<ProviderError>,
+    /// A write was attempted and failed or timed out. `error` is then that write's error,
+    /// also when the confirming read failed too (`remaining` is `None`).
+    pub write_failed: bool,
 }
 
 impl SyncOutcome {
@@ -45,11 +48,14 @@ impl SyncOutcome {
             .policy_in_sync
             .with_label_values(&labels)
             .set(i64::from(self.in_sync()));
-        // A refused write still means the provider answered; only failed reads mean "down".
-        let up = self
-            .error
-            .as_ref()
-            .is_none_or(|e| !e.category.is_provider_read_failure());
+        // Only failed reads mean "down": a failed write still got an answer, and the
+        // confirming read after it says whether the provider can be read.
+        let up = match &self.error {
+            None => true,
+            Some(_) if self.remaining.is_some() => true,
+            Some(_) if self.write_failed => false,
+            Some(e) => !e.category.is_provider_read_failure(),
+        };
         metrics
             .provider_up
             .with_label_values(&[provider, namespace, account])
@@ -93,10 +99,7 @@ impl SyncOutcome {
                 .with_label_values(&[provider, kind, "success"])
                 .inc_by(self.applied.len() as u64);
         }
-        let write_failed = self.error.is_some()
-            && self.found.as_ref().is_some_and(|f| !f.plan.is_empty())
-            && self.remaining.is_some();
-        if write_failed {
+        if self.write_failed {
             metrics
                 .changes_applied_total
                 .with_label_values(&[provider, kind, "error"])
@@ -196,6 +199,7 @@ pub async fn sync_within(
             applied,
             remaining: None,
             findings: observed.findings,
+            write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or(read_error)),
         },
         Err(_) => SyncOutcome {
@@ -203,6 +207,7 @@ pub async fn sync_within(
             applied,
             remaining: None,
             findings: observed.findings,
+            write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or_else(|| late("observe"))),
         },
     }
@@ -230,6 +235,7 @@ fn settled(
         applied,
         remaining: Some(remaining),
         findings,
+        write_failed: error.is_some(),
         error,
     }
 }

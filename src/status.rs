@@ -89,7 +89,7 @@ pub fn from_outcome(
                 Mode::Observe => "provider read (Observe mode: never writes)".to_string(),
             },
         ),
-        Some(e) if remaining.is_none() => (
+        Some(e) if remaining.is_none() && !outcome.write_failed => (
             "False",
             e.category.reason(),
             format!("provider could not be read: {e}"),
@@ -98,8 +98,13 @@ pub fn from_outcome(
             "False",
             "ApplyFailed",
             format!(
-                "writing to the provider failed after {} change(s): {e}",
-                outcome.applied.len()
+                "writing to the provider failed after {} change(s): {e}{}",
+                outcome.applied.len(),
+                if remaining.is_none() {
+                    "; the provider could not be read again, its state is unknown"
+                } else {
+                    ""
+                }
             ),
         ),
     };

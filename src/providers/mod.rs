@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod cloudflare;
+pub mod fake;
 pub mod gcp;
 pub mod registry;
 
