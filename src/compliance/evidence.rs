@@ -5,6 +5,10 @@
 //!
 //! Digests are SHA-256 over the record's JSON with `digest` empty; the JSON is canonical
 //! because records are plain structs (fixed field order) and maps are `BTreeMap`s.
+//!
+//! The operator keeps each trail in a ConfigMap ([`configmap`]); the CLI in a local file.
+
+pub mod configmap;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

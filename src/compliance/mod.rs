@@ -26,6 +26,8 @@
 
 pub mod evidence;
 pub mod report;
+pub mod snapshot;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::fmt;
