@@ -108,6 +108,61 @@ impl SyncOutcome {
     }
 }
 
+/// Whether a policy may use the provider account it names — the same rule for the operator,
+/// `check` and `demo`: the account's type matches the policy's block; a ClusterCloudProvider is
+/// shared with the policy's namespace and, for `Enforce`, allows it. `account` describes the
+/// account for messages (`CloudProvider team-a/cf`).
+pub fn admit(
+    declared: crate::providers::Declared<'_>,
+    account: &str,
+    account_type: crate::api::ProviderType,
+    cluster: Option<&crate::api::ClusterCloudProviderSpec>,
+    namespace: &str,
+    mode: Mode,
+) -> Result<(), crate::error::Error> {
+    use crate::error::Error;
+    if let Some(shared) = cluster {
+        if !shared.shared_with(namespace) {
+            return Err(Error::Forbidden(format!(
+                "{account} is not shared with namespace {namespace:?} (its spec.allowedNamespaces)"
+            )));
+        }
+        if mode == Mode::Enforce && !shared.allow_enforce {
+            return Err(Error::Forbidden(format!(
+                "{account} may only be observed from other namespaces (its spec.allowEnforce is \
+                 false): set spec.mode Observe"
+            )));
+        }
+    }
+    if account_type != declared.provider_type() {
+        return Err(Error::ProviderMismatch(format!(
+            "the policy has a {} block but {account} is of type {account_type}",
+            declared.provider_type()
+        )));
+    }
+    Ok(())
+}
+
+/// The credential an account names, found by `lookup` (a Secret of the cluster, or `check`'s
+/// credential file and environment): `None` for `source: Ambient`.
+pub async fn credential<F, Fut>(
+    spec: &crate::api::CloudProviderSpec,
+    lookup: F,
+) -> Result<Option<crate::secret::SecretString>, crate::error::Error>
+where
+    F: FnOnce(&crate::api::provider::SecretKeyRef) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::secret::SecretString, crate::error::Error>>,
+{
+    use crate::api::provider::CredentialSource;
+    match (&spec.credentials.source, &spec.credentials.secret_ref) {
+        (CredentialSource::Ambient, _) => Ok(None),
+        (CredentialSource::Secret, None) => Err(crate::error::Error::CredentialsMissing(
+            "spec.credentials.secretRef is not set".into(),
+        )),
+        (CredentialSource::Secret, Some(r)) => lookup(r).await.map(Some),
+    }
+}
+
 /// One sync with the default deadline ([`DEFAULT_DEADLINE`]).
 pub async fn sync(
     provider: &dyn Provider,
@@ -237,5 +292,107 @@ fn settled(
         findings,
         write_failed: error.is_some(),
         error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ClusterCloudProviderSpec, FirewallPolicySpec, ProviderType};
+    use crate::providers::Declared;
+
+    /// The one rule of which account a policy may use, as the operator and `check` apply it.
+    #[test]
+    fn admission_table() {
+        let spec: FirewallPolicySpec = serde_json::from_value(serde_json::json!({
+            "providerRef": {"name": "x"},
+            "cloudflare": {"zoneId": "023e105f4ecef8ad9ca31a8372d0c353"}}))
+        .expect("spec");
+        let declared = Declared::from_firewall(&spec).expect("declared");
+        let shared = |namespaces: &[&str], enforce: bool| -> ClusterCloudProviderSpec {
+            serde_json::from_value(serde_json::json!({
+                "type": "cloudflare", "accountId": "a", "credentials": {"secretRef": {"name": "s", "key": "k"}},
+                "allowedNamespaces": namespaces, "allowEnforce": enforce}))
+            .expect("cluster spec")
+        };
+        let (team, other) = (shared(&["team-a"], false), shared(&["*"], true));
+        type Case<'a> = (
+            ProviderType,
+            Option<&'a ClusterCloudProviderSpec>,
+            &'a str,
+            Mode,
+            Result<(), &'a str>,
+        );
+        let cases: [Case; 7] = [
+            (
+                ProviderType::Cloudflare,
+                None,
+                "team-a",
+                Mode::Enforce,
+                Ok(()),
+            ),
+            (
+                ProviderType::Aws,
+                None,
+                "team-a",
+                Mode::Observe,
+                Err("ProviderMismatch"),
+            ),
+            (
+                ProviderType::Cloudflare,
+                Some(&team),
+                "team-a",
+                Mode::Observe,
+                Ok(()),
+            ),
+            (
+                ProviderType::Cloudflare,
+                Some(&team),
+                "team-b",
+                Mode::Observe,
+                Err("Forbidden"),
+            ),
+            (
+                ProviderType::Cloudflare,
+                Some(&team),
+                "team-a",
+                Mode::Enforce,
+                Err("Forbidden"),
+            ),
+            (
+                ProviderType::Cloudflare,
+                Some(&other),
+                "anyone",
+                Mode::Enforce,
+                Ok(()),
+            ),
+            (
+                ProviderType::Gcp,
+                Some(&other),
+                "anyone",
+                Mode::Observe,
+                Err("ProviderMismatch"),
+            ),
+        ];
+        for (t, cluster, ns, mode, want) in cases {
+            let got = admit(declared, "the account", t, cluster, ns, mode)
+                .map_err(|e| e.category().reason());
+            assert_eq!(got, want, "{t} {ns} {mode:?} cluster={}", cluster.is_some());
+        }
+        let msg = admit(
+            declared,
+            "ClusterCloudProvider shared",
+            ProviderType::Cloudflare,
+            Some(&team),
+            "team-b",
+            Mode::Observe,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            msg.contains("not shared with namespace \"team-b\""),
+            "{msg}"
+        );
     }
 }

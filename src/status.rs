@@ -68,6 +68,19 @@ fn carry_transition(new: &mut [Condition], previous: &[Condition]) {
     }
 }
 
+/// Drift as status, `check` and `demo` show it: one entry per drifted field.
+pub fn drift_entries(d: &crate::core::Diff) -> Vec<DriftEntry> {
+    d.drift
+        .iter()
+        .map(|x| DriftEntry {
+            field: x.path.clone(),
+            kind: x.kind.as_str().to_string(),
+            desired: x.desired.clone(),
+            observed: x.observed.clone(),
+        })
+        .collect()
+}
+
 /// Status after a sync that reached the provider.
 pub fn from_outcome(
     previous: Option<&PolicyStatus>,
@@ -158,15 +171,9 @@ pub fn from_outcome(
     }
     let drift = remaining
         .map(|d| {
-            d.drift
-                .iter()
+            drift_entries(d)
+                .into_iter()
                 .take(MAX_DRIFT_ENTRIES)
-                .map(|x| DriftEntry {
-                    field: x.path.clone(),
-                    kind: x.kind.as_str().to_string(),
-                    desired: x.desired.clone(),
-                    observed: x.observed.clone(),
-                })
                 .collect()
         })
         .unwrap_or_default();

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::api::{
     DeletionPolicy, FirewallPolicy, Mode, MonitoringPolicy, PolicyControls, PolicyStatus,
-    ProviderKind, ProviderType,
+    ProviderKind,
 };
 use crate::error::{Category, Error};
 use crate::providers::Declared;
@@ -259,46 +259,21 @@ async fn prepare<K: PolicyKind>(
     let target = declared.target()?;
     let controls = obj.controls();
     let reference = &controls.provider_ref;
+    let what = reference.describe(ns);
     let client = match reference.kind {
         ProviderKind::CloudProvider => {
-            let cached = cached(
-                &ctx.feeds.providers.store(),
-                ObjectRef::new(&reference.name).within(ns),
-            )
-            .await?;
-            let provider = parsed(cached, &reference.describe(ns))?;
-            check_type(
-                &declared,
-                provider.spec.provider_type,
-                &reference.describe(ns),
-            )?;
+            let key = ObjectRef::new(&reference.name).within(ns);
+            let provider = parsed(cached(&ctx.feeds.providers.store(), key).await?, &what)?;
+            let t = provider.spec.provider_type;
+            reconcile::admit(declared, &what, t, None, ns, controls.mode)?;
             client_for(ctx, &Account::namespaced(&provider)).await?
         }
         ProviderKind::ClusterCloudProvider => {
-            let cached = cached(
-                &ctx.feeds.cluster_providers.store(),
-                ObjectRef::new(&reference.name),
-            )
-            .await?;
-            let provider = parsed(cached, &reference.describe(ns))?;
-            if !provider.spec.shared_with(ns) {
-                return Err(Error::Forbidden(format!(
-                    "{} is not shared with namespace {ns:?} (its spec.allowedNamespaces)",
-                    reference.describe(ns)
-                )));
-            }
-            if (controls.mode == Mode::Enforce) && !provider.spec.allow_enforce {
-                return Err(Error::Forbidden(format!(
-                    "{} may only be observed from other namespaces (its spec.allowEnforce is \
-                     false): set spec.mode Observe",
-                    reference.describe(ns)
-                )));
-            }
-            check_type(
-                &declared,
-                provider.spec.account.provider_type,
-                &reference.describe(ns),
-            )?;
+            let key = ObjectRef::new(&reference.name);
+            let store = ctx.feeds.cluster_providers.store();
+            let provider = parsed(cached(&store, key).await?, &what)?;
+            let t = provider.spec.account.provider_type;
+            reconcile::admit(declared, &what, t, Some(&provider.spec), ns, controls.mode)?;
             client_for(ctx, &Account::cluster(&provider)).await?
         }
     };
@@ -330,16 +305,6 @@ fn parsed<K: Clone>(found: Option<Arc<Parsed<K>>>, what: &str) -> Result<K, Erro
             Err(Error::InvalidSpec(format!("{what}: {}", invalid.message())))
         }
     }
-}
-
-fn check_type(declared: &Declared<'_>, actual: ProviderType, what: &str) -> Result<(), Error> {
-    if actual == declared.provider_type() {
-        return Ok(());
-    }
-    Err(Error::ProviderMismatch(format!(
-        "the policy has a {} block but {what} is of type {actual}",
-        declared.provider_type()
-    )))
 }
 
 /// `deletionPolicy: Delete` at deletion. A cleanup that can never succeed (the account or its
