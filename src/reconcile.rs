@@ -145,13 +145,13 @@ pub fn admit(
 
 /// The credential an account names, found by `lookup` (a Secret of the cluster, or `check`'s
 /// credential file and environment): `None` for `source: Ambient`.
-pub async fn credential<F, Fut>(
+pub async fn credential<T, F, Fut>(
     spec: &crate::api::CloudProviderSpec,
     lookup: F,
-) -> Result<Option<crate::secret::SecretString>, crate::error::Error>
+) -> Result<Option<T>, crate::error::Error>
 where
     F: FnOnce(&crate::api::provider::SecretKeyRef) -> Fut,
-    Fut: std::future::Future<Output = Result<crate::secret::SecretString, crate::error::Error>>,
+    Fut: std::future::Future<Output = Result<T, crate::error::Error>>,
 {
     use crate::api::provider::CredentialSource;
     match (&spec.credentials.source, &spec.credentials.secret_ref) {
