@@ -354,7 +354,7 @@ mod tests {
             purpose: Purpose::Monitoring,
             ..firewall.clone()
         };
-        let e = gcp.1.observe(&mixed).await.err().expect("refused");
+        let e = gcp.1.observe(&mixed).await.expect_err("refused");
         assert_eq!(e.category, Category::InvalidSpec, "{e}");
         assert!(e.message.contains("network default"), "{e}");
     }

@@ -228,3 +228,73 @@ impl Provider for Aws {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::CloudProviderSpec;
+    use crate::core::{Section, SectionKind, State};
+    use crate::providers::Scope;
+    use crate::secret::SecretString;
+
+    /// A client whose endpoint nothing listens on: any request fails as unreachable.
+    async fn offline() -> Aws {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let spec: CloudProviderSpec = serde_json::from_value(serde_json::json!({
+            "type": "aws", "accountId": "123456789012", "regions": ["eu-west-1"],
+            "endpoint": format!("http://127.0.0.1:{port}"),
+            "credentials": {"source": "Secret", "secretRef": {"name": "s", "key": "k"}}
+        }))
+        .expect("spec");
+        let keys = SecretString::new(r#"{"accessKeyId": "AKIDEXAMPLE", "secretAccessKey": "s"}"#);
+        Aws::connect(&spec, Some(keys), None).await.expect("client")
+    }
+
+    /// What a section is comes from its `Part`, never from its name: a change of a section
+    /// named like a security group's but built by no AWS mapping is refused before any
+    /// request, and so is a target that covers every region but was never resolved.
+    #[tokio::test]
+    async fn writes_go_by_part_not_by_name() {
+        let aws = offline().await;
+        let named_only = Section::new(
+            "securityGroups[sg-0123456789abcdef0].ingress",
+            SectionKind::Unordered,
+            Vec::new(),
+        );
+        let target = |scope: AwsScope| Target {
+            purpose: Purpose::Firewall,
+            scope: Scope::new(scope),
+            desired: State {
+                sections: vec![named_only.clone()],
+            },
+        };
+        let plan = [Change::Create {
+            section: named_only.name.clone(),
+            key: "tcp:22:10.0.0.0/8".into(),
+        }];
+        let cases = [
+            (
+                target(AwsScope::Region("eu-west-1".into())),
+                "is not a section of this AWS target",
+            ),
+            (target(AwsScope::EveryRegion), "was not resolved"),
+        ];
+        for (target, words) in cases {
+            let e = aws
+                .apply(&target, &Observation::default(), &plan)
+                .await
+                .expect_err("refused");
+            assert_eq!(e.error.category, Category::InvalidSpec, "{}", e.error);
+            assert!(e.error.message.contains(words), "{}", e.error);
+            assert!(e.applied.is_empty());
+        }
+        let e = aws
+            .observe(&target(AwsScope::EveryRegion))
+            .await
+            .expect_err("refused");
+        assert!(e.message.contains("was not resolved"), "{e}");
+    }
+}
