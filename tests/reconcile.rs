@@ -10,7 +10,7 @@ use perimeter::api::{Mode, PolicyStatus, UnmanagedPolicy};
 use perimeter::core::{Change, Item, Section, SectionKind, State, Undeclared, diff};
 use perimeter::metrics::Metrics;
 use perimeter::providers::fake::{Calls, Fake, Fault, Op, When};
-use perimeter::providers::{Finding, Provider, Target};
+use perimeter::providers::{Finding, Provider, Scope, Target};
 use perimeter::reconcile::{self, DEFAULT_DEADLINE, SyncOutcome};
 use perimeter::status;
 
@@ -64,7 +64,7 @@ fn desired() -> State {
 
 fn target() -> Target {
     Target {
-        scope: "zone test".into(),
+        scope: Scope::new("zone test"),
         desired: desired(),
         ..Target::default()
     }

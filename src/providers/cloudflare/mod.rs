@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use self::model::{ACCESS, LOGPUSH, POLICIES, SETTINGS};
+use self::model::{ACCESS, CloudflareScope, LOGPUSH, POLICIES, SETTINGS};
 use super::{ApplyError, Finding, Observation, Provider, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::{Change, Item, Section, SectionKind};
@@ -493,11 +493,14 @@ impl Cloudflare {
 
 /// The policy's `zoneId` as a path segment.
 fn zone_segment(target: &Target, operation: &'static str) -> Result<String, ProviderError> {
-    let zone = target
-        .ids
-        .get("zone_id")
-        .ok_or_else(|| ProviderError::new(Category::InvalidSpec, operation, "zone id missing"))?;
-    spec_segment(operation, "zoneId", zone)
+    match target.scope_of::<CloudflareScope>(operation)? {
+        CloudflareScope::Zone(zone) => spec_segment(operation, "zoneId", zone),
+        CloudflareScope::Account => Err(ProviderError::new(
+            Category::InvalidSpec,
+            operation,
+            "zone id missing",
+        )),
+    }
 }
 
 #[async_trait]
@@ -531,6 +534,7 @@ impl Provider for Cloudflare {
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
+        target.scope_of::<CloudflareScope>("observe")?;
         let mut obs = Observation::default();
         for section in &target.desired.sections {
             let (seen, findings) = self.read_section(target, section).await?;
@@ -546,6 +550,12 @@ impl Provider for Cloudflare {
         observed: &Observation,
         plan: &[Change],
     ) -> Result<Vec<String>, ApplyError> {
+        if let Err(error) = target.scope_of::<CloudflareScope>("apply") {
+            return Err(ApplyError {
+                applied: Vec::new(),
+                error,
+            });
+        }
         let mut applied = Vec::new();
         let mut done_sections: Vec<&str> = Vec::new();
         for change in plan {

@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use self::auth::{Authenticator, Source};
-use self::model::{ALERTS, ARMOR, FIREWALLS, FLOW_LOGS, UPTIME};
+use self::model::{ALERTS, ARMOR, FIREWALLS, FLOW_LOGS, GcpScope, UPTIME};
 use super::{ApplyError, Observation, Provider, Purpose, Target};
 use crate::api::provider::CredentialSource;
 use crate::api::{CloudProviderSpec, ProviderType};
@@ -440,11 +440,14 @@ impl Gcp {
     async fn observe_monitoring(
         &self,
         target: &Target,
+        regions: &[String],
+        flow_log_subnets: Option<&[String]>,
         obs: &mut Observation,
     ) -> Result<(), ProviderError> {
-        let mut watched: Vec<String> = match target.ids.get("regions") {
-            Some(r) => r.split(',').map(str::to_string).collect(),
-            None => self.regions.clone(),
+        let mut watched: Vec<String> = if regions.is_empty() {
+            self.regions.clone()
+        } else {
+            regions.to_vec()
         };
         let required = target.desired.section(FLOW_LOGS);
         for item in required.map(|s| s.items.as_slice()).unwrap_or_default() {
@@ -454,10 +457,6 @@ impl Gcp {
         }
         if !watched.is_empty() {
             let configs = self.read_flow_log_configs().await?;
-            let only: Option<Vec<String>> = target
-                .ids
-                .get("flow_log_subnets")
-                .map(|s| s.split(',').map(str::to_string).collect());
             let mut items = Vec::new();
             for region in &watched {
                 let subnets = self.read_subnets(region).await?;
@@ -468,7 +467,7 @@ impl Gcp {
                         region,
                         &subnets,
                         &configs,
-                        only.as_deref(),
+                        flow_log_subnets,
                     ));
                 }
             }
@@ -798,18 +797,27 @@ impl Provider for Gcp {
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
         let mut obs = Observation::default();
-        match target.purpose {
-            Purpose::Firewall => {
-                let network = target.ids.get("network").ok_or_else(|| {
-                    ProviderError::new(
-                        Category::InvalidSpec,
-                        "observe",
-                        "firewall target without a network",
-                    )
-                })?;
+        match (target.purpose, target.scope_of::<GcpScope>("observe")?) {
+            (Purpose::Firewall, GcpScope::Network(network)) => {
                 self.observe_firewall(target, network, &mut obs).await?
             }
-            Purpose::Monitoring => self.observe_monitoring(target, &mut obs).await?,
+            (
+                Purpose::Monitoring,
+                GcpScope::Project {
+                    regions,
+                    flow_log_subnets,
+                },
+            ) => {
+                self.observe_monitoring(target, regions, flow_log_subnets.as_deref(), &mut obs)
+                    .await?
+            }
+            (purpose, scope) => {
+                return Err(ProviderError::new(
+                    Category::InvalidSpec,
+                    "observe",
+                    format!("a {purpose:?} target cannot cover {scope}"),
+                ));
+            }
         }
         Ok(obs)
     }
@@ -821,6 +829,9 @@ impl Provider for Gcp {
         plan: &[Change],
     ) -> Result<Vec<String>, ApplyError> {
         let mut applied = Vec::new();
+        if let Err(error) = target.scope_of::<GcpScope>("apply") {
+            return Err(ApplyError { applied, error });
+        }
         for change in plan {
             if let Err(error) = self.apply_change(target, observed, change).await {
                 return Err(ApplyError { applied, error });
