@@ -181,18 +181,7 @@ impl Report {
 }
 
 fn drift_entries(d: Option<&crate::core::Diff>) -> Vec<DriftEntry> {
-    d.map(|d| {
-        d.drift
-            .iter()
-            .map(|x| DriftEntry {
-                field: x.path.clone(),
-                kind: x.kind.as_str().into(),
-                desired: x.desired.clone(),
-                observed: x.observed.clone(),
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+    d.map(crate::status::drift_entries).unwrap_or_default()
 }
 
 /// A provider account in the manifests: kind, namespace (empty for a ClusterCloudProvider), name.
@@ -265,27 +254,23 @@ impl Runner {
                 trust: &trust,
                 principal: crate::trust::Principal::Admin,
             };
-            let client = match (
-                overridden,
-                &spec.credentials.source,
-                &spec.credentials.secret_ref,
-            ) {
-                (Err(e), _, _) => Err(e),
-                (Ok(()), crate::api::provider::CredentialSource::Ambient, _) => {
-                    providers::connect(&spec, None, metrics.clone(), access).await
-                }
-                (Ok(()), _, None) => Err(Error::CredentialsMissing(
-                    "credentials.secretRef is not set".into(),
-                )),
-                (Ok(()), _, Some(secret)) => match credentials.get(&secret.name, &secret.key) {
-                    None => Err(Error::CredentialsMissing(format!(
+            let found = reconcile::credential(&spec, |secret| {
+                let found = credentials.get(&secret.name, &secret.key).ok_or_else(|| {
+                    Error::CredentialsMissing(format!(
                         "no value for secret {:?} key {:?} (set {} or use --credentials)",
                         secret.name,
                         secret.key,
                         CredentialSource::env_name(&secret.name, &secret.key)
-                    ))),
-                    Some(token) => {
-                        providers::connect(&spec, Some(token), metrics.clone(), access).await
+                    ))
+                });
+                std::future::ready(found)
+            });
+            let client = match overridden {
+                Err(e) => Err(e),
+                Ok(()) => match found.await {
+                    Err(e) => Err(e),
+                    Ok(credential) => {
+                        providers::connect(&spec, credential, metrics.clone(), access).await
                     }
                 },
             };
@@ -310,7 +295,6 @@ impl Runner {
 
     pub async fn run_once(&self) -> Report {
         let mut report = Report::default();
-        let mut readable: BTreeMap<AccountKey, bool> = BTreeMap::new();
         for (key, spec) in accounts(&self.manifests) {
             let (ok, reason, message) = match self.clients.get(&key) {
                 Some(Ok(client)) => match client.verify().await {
@@ -331,7 +315,6 @@ impl Runner {
                     .with_label_values(&[spec.provider_type.as_str(), &key.1, &key.2])
                     .set(i64::from(ok));
             }
-            readable.insert(key.clone(), ok);
             report.providers.push(ProviderReport {
                 kind: key.0,
                 namespace: key.1,
@@ -345,14 +328,8 @@ impl Runner {
         for fw in &self.manifests.firewalls {
             let declared = Declared::from_firewall(&fw.spec);
             report.policies.push(
-                self.sync_one(
-                    "FirewallPolicy",
-                    &fw.metadata,
-                    &fw.spec.controls,
-                    declared,
-                    &readable,
-                )
-                .await,
+                self.sync_one("FirewallPolicy", &fw.metadata, &fw.spec.controls, declared)
+                    .await,
             );
         }
         for mon in &self.manifests.monitors {
@@ -363,7 +340,6 @@ impl Runner {
                     &mon.metadata,
                     &mon.spec.controls,
                     declared,
-                    &readable,
                 )
                 .await,
             );
@@ -378,17 +354,13 @@ impl Runner {
         meta: &kube::api::ObjectMeta,
         controls: &PolicyControls,
         declared: Result<Declared<'_>, Error>,
-        readable: &BTreeMap<AccountKey, bool>,
     ) -> PolicyReport {
         let started = std::time::Instant::now();
-        let report = self
-            .sync_one_inner(kind, meta, controls, declared, readable)
-            .await;
+        let report = self.sync_one_inner(kind, meta, controls, declared).await;
         if let Some(m) = &self.metrics {
             let result = match report.reason.as_deref() {
                 None => "success",
                 Some("Paused") => "paused",
-                Some("ProviderNotReady") => "provider_not_ready",
                 Some(reason) => {
                     crate::error::Category::from_reason(reason).map_or("error", |c| c.label())
                 }
@@ -398,34 +370,24 @@ impl Runner {
         report
     }
 
-    /// As the operator: a ClusterCloudProvider serves only the namespaces it lists, and only
-    /// for observing unless it allows Enforce.
-    fn cluster_denial(
+    /// The type of an account of the manifests, and its sharing rules if it is a
+    /// ClusterCloudProvider.
+    fn account(
         &self,
-        reference: &crate::api::ProviderRef,
-        namespace: &str,
-        mode: Mode,
-    ) -> Option<String> {
-        if reference.kind != ProviderKind::ClusterCloudProvider {
-            return None;
+        key: &AccountKey,
+    ) -> Option<(ProviderType, Option<&crate::api::ClusterCloudProviderSpec>)> {
+        match key.0 {
+            ProviderKind::CloudProvider => self
+                .manifests
+                .provider(&key.1, &key.2)
+                .map(|p| (p.spec.provider_type, None)),
+            ProviderKind::ClusterCloudProvider => self
+                .manifests
+                .cluster_providers
+                .iter()
+                .find(|p| p.metadata.name.as_deref() == Some(key.2.as_str()))
+                .map(|p| (p.spec.account.provider_type, Some(&p.spec))),
         }
-        let p = self
-            .manifests
-            .cluster_providers
-            .iter()
-            .find(|p| p.metadata.name.as_deref() == Some(reference.name.as_str()))?;
-        if !p.spec.shared_with(namespace) {
-            return Some(format!(
-                "{} is not shared with namespace {namespace:?} (its spec.allowedNamespaces)",
-                reference.describe(namespace)
-            ));
-        }
-        (mode == Mode::Enforce && !p.spec.allow_enforce).then(|| {
-            format!(
-                "{} may only be observed from other namespaces (its spec.allowEnforce is false)",
-                reference.describe(namespace)
-            )
-        })
     }
 
     async fn sync_one_inner(
@@ -434,7 +396,6 @@ impl Runner {
         meta: &kube::api::ObjectMeta,
         controls: &PolicyControls,
         declared: Result<Declared<'_>, Error>,
-        readable: &BTreeMap<AccountKey, bool>,
     ) -> PolicyReport {
         let namespace = namespace_of(meta).to_string();
         let name = meta.name.clone().unwrap_or_default();
@@ -496,8 +457,29 @@ impl Runner {
             }
         };
         let what = reference.describe(&namespace);
-        if let Some(denied) = self.cluster_denial(reference, &namespace, mode) {
-            return fail(report, PolicyState::Invalid, "Forbidden", denied);
+        let Some((account_type, cluster)) = self.account(&key) else {
+            return fail(
+                report,
+                PolicyState::Invalid,
+                "ProviderNotFound",
+                format!("{what} is not in the manifests"),
+            );
+        };
+        // The operator's rule, with the policy's own mode: `check` says what the operator would.
+        if let Err(e) = reconcile::admit(
+            declared,
+            &what,
+            account_type,
+            cluster,
+            &namespace,
+            controls.mode,
+        ) {
+            return fail(
+                report,
+                PolicyState::Invalid,
+                e.category().reason(),
+                e.to_string(),
+            );
         }
         let client = match self.clients.get(&key) {
             None => {
@@ -513,27 +495,6 @@ impl Runner {
             }
             Some(Ok(c)) => c,
         };
-        if client.provider_type() != declared.provider_type() {
-            let msg = format!(
-                "the policy has a {} block but {what} is {}",
-                declared.provider_type(),
-                client.provider_type()
-            );
-            return fail(
-                report,
-                PolicyState::Invalid,
-                crate::error::Category::ProviderMismatch.reason(),
-                msg,
-            );
-        }
-        if readable.get(&key) == Some(&false) {
-            return fail(
-                report,
-                PolicyState::Unknown,
-                "ProviderNotReady",
-                format!("{what} could not be read"),
-            );
-        }
         let target = match declared.target() {
             Ok(t) => t,
             Err(e) => {

@@ -460,7 +460,7 @@ fn main() -> ExitCode {
             } => {
                 init_tracing(false);
                 let export = if cluster {
-                    perimeter::controller::assessment::export_from_cluster(&namespace).await?
+                    perimeter::report::export_from_cluster(&namespace).await?
                 } else {
                     let dir = manifests.ok_or("--manifests or --cluster is required")?;
                     let (creds, options) = read_only_inputs(credentials, endpoints, &trust)?;

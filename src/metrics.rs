@@ -235,7 +235,15 @@ impl Metrics {
     }
 
     /// Drops the per-policy series of a deleted policy so they do not linger as stale values.
-    pub fn forget_policy(&self, provider: &str, kind: &str, namespace: &str, name: &str) {
+    /// Drops a deleted policy's series; `finding_codes` are the codes its findings may carry.
+    pub fn forget_policy(
+        &self,
+        provider: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        finding_codes: &[&str],
+    ) {
         let labels = [provider, kind, namespace, name];
         for g in [
             &self.drift_fields,
@@ -245,7 +253,7 @@ impl Metrics {
         ] {
             let _ = g.remove_label_values(&labels);
         }
-        for code in crate::core::model::FINDING_CODES {
+        for code in finding_codes {
             let _ = self
                 .findings
                 .remove_label_values(&[provider, kind, namespace, name, code]);

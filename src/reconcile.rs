@@ -23,6 +23,9 @@ pub struct SyncOutcome {
     pub findings: Vec<Finding>,
     /// The error that stopped the sync, if any (read, write or confirmation read).
     pub error: Option<ProviderError>,
+    /// A write was attempted and failed or timed out. `error` is then that write's error,
+    /// also when the confirming read failed too (`remaining` is `None`).
+    pub write_failed: bool,
 }
 
 impl SyncOutcome {
@@ -45,11 +48,14 @@ impl SyncOutcome {
             .policy_in_sync
             .with_label_values(&labels)
             .set(i64::from(self.in_sync()));
-        // A refused write still means the provider answered; only failed reads mean "down".
-        let up = self
-            .error
-            .as_ref()
-            .is_none_or(|e| !e.category.is_provider_read_failure());
+        // Only failed reads mean "down": a failed write still got an answer, and the
+        // confirming read after it says whether the provider can be read.
+        let up = match &self.error {
+            None => true,
+            Some(_) if self.remaining.is_some() => true,
+            Some(_) if self.write_failed => false,
+            Some(e) => !e.category.is_provider_read_failure(),
+        };
         metrics
             .provider_up
             .with_label_values(&[provider, namespace, account])
@@ -57,9 +63,9 @@ impl SyncOutcome {
         if self.remaining.is_some() {
             // Every code this outcome could carry is set, so a resolved finding drops to 0.
             let mut by_code: std::collections::BTreeMap<&str, i64> =
-                crate::core::model::FINDING_CODES
-                    .iter()
-                    .map(|c| (*c, 0))
+                crate::providers::registry::finding_codes()
+                    .into_iter()
+                    .map(|c| (c, 0))
                     .collect();
             for f in &self.findings {
                 *by_code.entry(f.code).or_default() += 1;
@@ -93,15 +99,67 @@ impl SyncOutcome {
                 .with_label_values(&[provider, kind, "success"])
                 .inc_by(self.applied.len() as u64);
         }
-        let write_failed = self.error.is_some()
-            && self.found.as_ref().is_some_and(|f| !f.plan.is_empty())
-            && self.remaining.is_some();
-        if write_failed {
+        if self.write_failed {
             metrics
                 .changes_applied_total
                 .with_label_values(&[provider, kind, "error"])
                 .inc();
         }
+    }
+}
+
+/// Whether a policy may use the provider account it names — the same rule for the operator,
+/// `check` and `demo`: the account's type matches the policy's block; a ClusterCloudProvider is
+/// shared with the policy's namespace and, for `Enforce`, allows it. `account` describes the
+/// account for messages (`CloudProvider team-a/cf`).
+pub fn admit(
+    declared: crate::providers::Declared<'_>,
+    account: &str,
+    account_type: crate::api::ProviderType,
+    cluster: Option<&crate::api::ClusterCloudProviderSpec>,
+    namespace: &str,
+    mode: Mode,
+) -> Result<(), crate::error::Error> {
+    use crate::error::Error;
+    if let Some(shared) = cluster {
+        if !shared.shared_with(namespace) {
+            return Err(Error::Forbidden(format!(
+                "{account} is not shared with namespace {namespace:?} (its spec.allowedNamespaces)"
+            )));
+        }
+        if mode == Mode::Enforce && !shared.allow_enforce {
+            return Err(Error::Forbidden(format!(
+                "{account} may only be observed from other namespaces (its spec.allowEnforce is \
+                 false): set spec.mode Observe"
+            )));
+        }
+    }
+    if account_type != declared.provider_type() {
+        return Err(Error::ProviderMismatch(format!(
+            "the policy has a {} block but {account} is of type {account_type}",
+            declared.provider_type()
+        )));
+    }
+    Ok(())
+}
+
+/// The credential an account names, found by `lookup` (a Secret of the cluster, or `check`'s
+/// credential file and environment): `None` for `source: Ambient`.
+pub async fn credential<T, F, Fut>(
+    spec: &crate::api::CloudProviderSpec,
+    lookup: F,
+) -> Result<Option<T>, crate::error::Error>
+where
+    F: FnOnce(&crate::api::provider::SecretKeyRef) -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::error::Error>>,
+{
+    use crate::api::provider::CredentialSource;
+    match (&spec.credentials.source, &spec.credentials.secret_ref) {
+        (CredentialSource::Ambient, _) => Ok(None),
+        (CredentialSource::Secret, None) => Err(crate::error::Error::CredentialsMissing(
+            "spec.credentials.secretRef is not set".into(),
+        )),
+        (CredentialSource::Secret, Some(r)) => lookup(r).await.map(Some),
     }
 }
 
@@ -196,6 +254,7 @@ pub async fn sync_within(
             applied,
             remaining: None,
             findings: observed.findings,
+            write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or(read_error)),
         },
         Err(_) => SyncOutcome {
@@ -203,6 +262,7 @@ pub async fn sync_within(
             applied,
             remaining: None,
             findings: observed.findings,
+            write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or_else(|| late("observe"))),
         },
     }
@@ -220,7 +280,7 @@ fn settled(
 ) -> SyncOutcome {
     let mut findings = observed.findings;
     findings.extend(remaining.unmanaged.iter().map(|subject| Finding {
-        code: "UnmanagedRule",
+        code: crate::core::model::UNMANAGED_RULE,
         subject: subject.clone(),
         message:
             "present at the provider but not declared; left alone (unmanaged: Report)".to_string(),
@@ -230,6 +290,109 @@ fn settled(
         applied,
         remaining: Some(remaining),
         findings,
+        write_failed: error.is_some(),
         error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ClusterCloudProviderSpec, FirewallPolicySpec, ProviderType};
+    use crate::providers::Declared;
+
+    /// The one rule of which account a policy may use, as the operator and `check` apply it.
+    #[test]
+    fn admission_table() {
+        let spec: FirewallPolicySpec = serde_json::from_value(serde_json::json!({
+            "providerRef": {"name": "x"},
+            "cloudflare": {"zoneId": "023e105f4ecef8ad9ca31a8372d0c353"}}))
+        .expect("spec");
+        let declared = Declared::from_firewall(&spec).expect("declared");
+        let shared = |namespaces: &[&str], enforce: bool| -> ClusterCloudProviderSpec {
+            serde_json::from_value(serde_json::json!({
+                "type": "cloudflare", "accountId": "a", "credentials": {"secretRef": {"name": "s", "key": "k"}},
+                "allowedNamespaces": namespaces, "allowEnforce": enforce}))
+            .expect("cluster spec")
+        };
+        let (team, other) = (shared(&["team-a"], false), shared(&["*"], true));
+        type Case<'a> = (
+            ProviderType,
+            Option<&'a ClusterCloudProviderSpec>,
+            &'a str,
+            Mode,
+            Result<(), &'a str>,
+        );
+        let cases: [Case; 7] = [
+            (
+                ProviderType::Cloudflare,
+                None,
+                "team-a",
+                Mode::Enforce,
+                Ok(()),
+            ),
+            (
+                ProviderType::Aws,
+                None,
+                "team-a",
+                Mode::Observe,
+                Err("ProviderMismatch"),
+            ),
+            (
+                ProviderType::Cloudflare,
+                Some(&team),
+                "team-a",
+                Mode::Observe,
+                Ok(()),
+            ),
+            (
+                ProviderType::Cloudflare,
+                Some(&team),
+                "team-b",
+                Mode::Observe,
+                Err("Forbidden"),
+            ),
+            (
+                ProviderType::Cloudflare,
+                Some(&team),
+                "team-a",
+                Mode::Enforce,
+                Err("Forbidden"),
+            ),
+            (
+                ProviderType::Cloudflare,
+                Some(&other),
+                "anyone",
+                Mode::Enforce,
+                Ok(()),
+            ),
+            (
+                ProviderType::Gcp,
+                Some(&other),
+                "anyone",
+                Mode::Observe,
+                Err("ProviderMismatch"),
+            ),
+        ];
+        for (t, cluster, ns, mode, want) in cases {
+            let got = admit(declared, "the account", t, cluster, ns, mode)
+                .map_err(|e| e.category().reason());
+            assert_eq!(got, want, "{t} {ns} {mode:?} cluster={}", cluster.is_some());
+        }
+        let msg = admit(
+            declared,
+            "ClusterCloudProvider shared",
+            ProviderType::Cloudflare,
+            Some(&team),
+            "team-b",
+            Mode::Observe,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            msg.contains("not shared with namespace \"team-b\""),
+            "{msg}"
+        );
     }
 }

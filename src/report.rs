@@ -7,12 +7,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use kube::ResourceExt;
+use kube::api::ListParams;
+use kube::{Api, Client, ResourceExt};
 use serde::{Deserialize, Serialize};
 
 use crate::api::compliance::{Control, ControlAssessment, ControlAssessmentSpec};
+use crate::compliance::evidence::configmap::{ConfigMapStore, evidence_configmap};
 use crate::compliance::evidence::{self, Trail};
-use crate::compliance::report::Export;
+use crate::compliance::report::{ControlReport, Export};
 use crate::compliance::{
     ImplementationState, InSync, PolicyFacts, PolicyKind, ProviderFacts, Snapshot,
 };
@@ -149,6 +151,81 @@ pub fn assess_all(
         generated_by: format!("perimeter {}", env!("CARGO_PKG_VERSION")),
         reports,
     }
+}
+
+/// `perimeter report --cluster`: every ControlAssessment with the result and trail the
+/// operator stored, the trail checked against the head digest in the object's status.
+pub async fn export_from_cluster(namespace: &str) -> Result<Export, String> {
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
+    let assessments: Api<ControlAssessment> = Api::all(client.clone());
+    let store = ConfigMapStore::new(client, namespace);
+    let list = assessments
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("listing ControlAssessments: {e}"))?;
+    let mut reports = Vec::new();
+    for a in list.items {
+        let mut report = report_of(&a, &store, namespace).await?;
+        // The operator writes the trail, then the status: read between the two, the trail's
+        // head is one record ahead of the status. Read both again once before reporting it.
+        if report
+            .verification
+            .problems
+            .iter()
+            .any(|p| p.kind == "HeadMismatch")
+        {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let a = assessments
+                .get(&a.name_any())
+                .await
+                .map_err(|e| format!("reading ControlAssessment {}: {e}", a.name_any()))?;
+            report = report_of(&a, &store, namespace).await?;
+        }
+        reports.push(report);
+    }
+    Ok(Export {
+        generated_at: crate::compliance::rfc3339(Timestamp::now()),
+        generated_by: format!("perimeter {} (cluster)", env!("CARGO_PKG_VERSION")),
+        reports,
+    })
+}
+
+/// One assessment's stored result and trail, verified against the head in its status.
+async fn report_of(
+    a: &ControlAssessment,
+    store: &ConfigMapStore,
+    namespace: &str,
+) -> Result<ControlReport, String> {
+    let name = a.name_any();
+    let location = store.location(&name);
+    let stored = store
+        .read(&name)
+        .await
+        .map_err(|e| format!("reading {location}: {e}"))?;
+    let contents = stored
+        .contents()
+        .map_err(|e| format!("{namespace}/{}: {e}", evidence_configmap(&name)))?;
+    let Some((trail, result)) = contents else {
+        return Err(format!(
+            "ControlAssessment {name}: no evidence in {location} yet"
+        ));
+    };
+    let expected = a
+        .status
+        .as_ref()
+        .and_then(|s| s.evidence.as_ref())
+        .map(|e| e.digest.clone());
+    let retention = crate::compliance::retention_of(&a.spec);
+    let verification = trail.verify(retention.heartbeat, expected.as_deref());
+    Ok(ControlReport::new(
+        &name,
+        result,
+        location,
+        verification,
+        trail,
+    ))
 }
 
 /// 1 when an evidence trail does not verify, else 0 when every assessment is Implemented,

@@ -68,6 +68,19 @@ fn carry_transition(new: &mut [Condition], previous: &[Condition]) {
     }
 }
 
+/// Drift as status, `check` and `demo` show it: one entry per drifted field.
+pub fn drift_entries(d: &crate::core::Diff) -> Vec<DriftEntry> {
+    d.drift
+        .iter()
+        .map(|x| DriftEntry {
+            field: x.path.clone(),
+            kind: x.kind.as_str().to_string(),
+            desired: x.desired.clone(),
+            observed: x.observed.clone(),
+        })
+        .collect()
+}
+
 /// Status after a sync that reached the provider.
 pub fn from_outcome(
     previous: Option<&PolicyStatus>,
@@ -89,7 +102,7 @@ pub fn from_outcome(
                 Mode::Observe => "provider read (Observe mode: never writes)".to_string(),
             },
         ),
-        Some(e) if remaining.is_none() => (
+        Some(e) if remaining.is_none() && !outcome.write_failed => (
             "False",
             e.category.reason(),
             format!("provider could not be read: {e}"),
@@ -98,8 +111,13 @@ pub fn from_outcome(
             "False",
             "ApplyFailed",
             format!(
-                "writing to the provider failed after {} change(s): {e}",
-                outcome.applied.len()
+                "writing to the provider failed after {} change(s): {e}{}",
+                outcome.applied.len(),
+                if remaining.is_none() {
+                    "; the provider could not be read again, its state is unknown"
+                } else {
+                    ""
+                }
             ),
         ),
     };
@@ -153,15 +171,9 @@ pub fn from_outcome(
     }
     let drift = remaining
         .map(|d| {
-            d.drift
-                .iter()
+            drift_entries(d)
+                .into_iter()
                 .take(MAX_DRIFT_ENTRIES)
-                .map(|x| DriftEntry {
-                    field: x.path.clone(),
-                    kind: x.kind.as_str().to_string(),
-                    desired: x.desired.clone(),
-                    observed: x.observed.clone(),
-                })
                 .collect()
         })
         .unwrap_or_default();

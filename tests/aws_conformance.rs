@@ -15,9 +15,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use perimeter::api::aws::{AwsFirewall, AwsMonitoring};
 use perimeter::api::{CloudProviderSpec, Mode, UnmanagedPolicy};
 use perimeter::providers::Provider;
+use perimeter::providers::aws::api::{AwsFirewall, AwsMonitoring};
 use perimeter::providers::aws::{Aws, firewall_target, monitoring_target};
 use perimeter::reconcile::sync;
 use perimeter::{Metrics, SecretString};

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use perimeter::api::aws::AwsFirewall;
-use perimeter::api::aws::AwsMonitoring;
 use perimeter::api::{CloudProviderSpec, Mode, UnmanagedPolicy};
 use perimeter::error::Category;
+use perimeter::providers::aws::api::AwsFirewall;
+use perimeter::providers::aws::api::AwsMonitoring;
 use perimeter::providers::aws::{Aws, firewall_target, monitoring_target};
 use perimeter::providers::{Provider, Target};
 use perimeter::reconcile::sync;

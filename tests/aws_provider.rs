@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::types::{IpPermission, IpRange};
-use perimeter::api::aws::{AwsFirewall, AwsMonitoring};
 use perimeter::api::{CloudProviderSpec, Mode, UnmanagedPolicy};
 use perimeter::error::Category;
+use perimeter::providers::aws::api::{AwsFirewall, AwsMonitoring};
 use perimeter::providers::aws::{Aws, firewall_target, monitoring_target};
 use perimeter::providers::{Provider, Target};
 use perimeter::reconcile::sync;

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use perimeter::api::cloudflare::{CloudflareFirewall, CloudflareMonitoring};
 use perimeter::api::{Mode, UnmanagedPolicy};
 use perimeter::error::Category;
 use perimeter::http::HttpSettings;
+use perimeter::providers::cloudflare::api::{CloudflareFirewall, CloudflareMonitoring};
 use perimeter::providers::cloudflare::{Cloudflare, firewall_target, monitoring_target};
 use perimeter::providers::{Provider, Target};
 use perimeter::reconcile::sync;

@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use perimeter::SecretString;
-use perimeter::api::cloudflare::{CloudflareFirewall, CloudflareMonitoring};
 use perimeter::core::{Change, Item, Section, SectionKind};
 use perimeter::http::HttpSettings;
+use perimeter::providers::cloudflare::api::{CloudflareFirewall, CloudflareMonitoring};
 use perimeter::providers::cloudflare::{Cloudflare, firewall_target, monitoring_target};
 use perimeter::providers::{Observation, Provider, Target};
 use serde_json::json;

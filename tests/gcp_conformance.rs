@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use perimeter::SecretString;
-use perimeter::api::gcp::{GcpFirewall, GcpMonitoring};
 use perimeter::api::{CloudProviderSpec, Mode, UnmanagedPolicy};
 use perimeter::http::HttpSettings;
+use perimeter::providers::gcp::api::{GcpFirewall, GcpMonitoring};
 use perimeter::providers::gcp::{Gcp, Options, firewall_target, monitoring_target};
 use perimeter::reconcile::sync;
 use perimeter_emulators::gcp::{GcpEmulator, Seed};

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use perimeter::SecretString;
-use perimeter::api::gcp::{GcpFirewall, GcpMonitoring};
 use perimeter::api::{CloudProviderSpec, Mode, UnmanagedPolicy};
 use perimeter::core::{Undeclared, diff};
 use perimeter::error::Category;
 use perimeter::http::HttpSettings;
+use perimeter::providers::gcp::api::{GcpFirewall, GcpMonitoring};
 use perimeter::providers::gcp::{Gcp, Options, firewall_target, monitoring_target};
 use perimeter::providers::{Provider, Target};
 use perimeter::reconcile::sync;

@@ -93,7 +93,9 @@ async fn operator_reconciles_policies_in_a_cluster() {
                 &format!("127.0.0.1:{metrics_port}"),
             ])
             .env("KUBECONFIG", &kubeconfig)
-            .env("PERIMETER_LOG", "info")
+            // The HTTP layer's retries (debug) show which policy they belong to.
+            .env("PERIMETER_LOG", "info,perimeter::http=debug")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
@@ -357,6 +359,13 @@ async fn operator_reconciles_policies_in_a_cluster() {
     assert!(
         logs.contains("provider account not ready"),
         "the rejected credential is logged: {logs}"
+    );
+    // A provider HTTP log line carries the reconcile's span: kind, namespace, name, provider.
+    assert!(
+        logs.lines().any(|l| l.contains("retrying")
+            && l.contains("reconcile{kind=\"FirewallPolicy\" namespace=\"perimeter\"")
+            && l.contains("provider=\"cloudflare\"")),
+        "retries are tied to their policy: {logs}"
     );
     let sent = get_any(&http, &format!("{k}/_emulator/requests")).await;
     let by_operator: Vec<&Value> = sent

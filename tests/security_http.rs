@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use perimeter::SecretString;
 use perimeter::api::CloudProviderSpec;
-use perimeter::api::cloudflare::{CloudflareFirewall, CloudflareMonitoring};
 use perimeter::error::Category;
 use perimeter::http::{Auth, HttpClient, HttpSettings, Request};
 use perimeter::providers::Provider;
 use perimeter::providers::aws::Aws;
+use perimeter::providers::cloudflare::api::{CloudflareFirewall, CloudflareMonitoring};
 use perimeter::providers::cloudflare::{Cloudflare, firewall_target, monitoring_target};
 use perimeter::providers::gcp::Gcp;
 use perimeter_emulators::aws::{AwsEmulator, Seed as AwsSeed};

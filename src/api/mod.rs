@@ -1,12 +1,9 @@
 //! The Kubernetes API of Perimeter (`perimeter.dev/v1alpha1`): custom resource types from
 //! which the CRDs in `crds/` are generated.
 
-pub mod aws;
-pub mod cloudflare;
 pub mod common;
 pub mod compliance;
 pub mod firewall;
-pub mod gcp;
 pub mod monitoring;
 pub mod provider;
 

@@ -5,6 +5,10 @@
 //!
 //! Digests are SHA-256 over the record's JSON with `digest` empty; the JSON is canonical
 //! because records are plain structs (fixed field order) and maps are `BTreeMap`s.
+//!
+//! The operator keeps each trail in a ConfigMap ([`configmap`]); the CLI in a local file.
+
+pub mod configmap;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -421,27 +425,11 @@ pub fn digest_of<T: Serialize>(value: &T) -> String {
 
 /// The APIs a policy's verdict is read from.
 pub fn api_of(provider: ProviderType, kind: PolicyKind) -> &'static str {
-    match (provider, kind) {
-        (ProviderType::Cloudflare, PolicyKind::FirewallPolicy) => {
-            "Cloudflare API v4: rulesets, firewall/access_rules, zone settings"
-        }
-        (ProviderType::Cloudflare, PolicyKind::MonitoringPolicy) => {
-            "Cloudflare API v4: alerting/v3/policies, logpush/jobs"
-        }
-        (ProviderType::Aws, PolicyKind::FirewallPolicy) => {
-            "AWS EC2 DescribeSecurityGroupRules/DescribeNetworkAcls, WAFv2 GetWebACL/GetIPSet"
-        }
-        (ProviderType::Aws, PolicyKind::MonitoringPolicy) => {
-            "AWS EC2 DescribeFlowLogs, GuardDuty GetDetector, CloudWatch DescribeAlarms"
-        }
-        (ProviderType::Gcp, PolicyKind::FirewallPolicy) => {
-            "compute.googleapis.com v1: firewalls, securityPolicies"
-        }
-        (ProviderType::Gcp, PolicyKind::MonitoringPolicy) => {
-            "compute subnetworks, networkmanagement vpcFlowLogsConfigs, monitoring v3 \
-             alertPolicies/uptimeCheckConfigs"
-        }
-        _ => "provider API",
+    match (crate::providers::registry::info(provider), kind) {
+        (Some(i), PolicyKind::FirewallPolicy) => i.firewall_api,
+        (Some(i), PolicyKind::MonitoringPolicy) => i.monitoring_api,
+        // A type without a client is never read; its verdict says so elsewhere.
+        (None, _) => "provider API",
     }
 }
 

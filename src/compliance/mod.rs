@@ -26,6 +26,8 @@
 
 pub mod evidence;
 pub mod report;
+pub mod snapshot;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -660,31 +662,19 @@ fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFact
     }
 }
 
+/// What each area means for a provider, from its registry words ([`crate::providers::registry::Info`]);
+/// types without a client get a generic description.
 fn firewall_hint(t: ProviderType) -> &'static str {
-    match t {
-        ProviderType::Cloudflare => "WAF custom rules, rate limits, IP access rules",
-        ProviderType::Aws => "security groups, network ACLs, WAF web ACLs",
-        ProviderType::Gcp => "VPC firewall rules, Cloud Armor",
-        _ => "its firewall rules or IP allowlist",
-    }
+    crate::providers::registry::info(t).map_or("its firewall rules or IP allowlist", |i| i.firewall)
 }
 
 fn monitoring_hint(t: ProviderType) -> &'static str {
-    match t {
-        ProviderType::Cloudflare => "Logpush jobs, notification policies",
-        ProviderType::Aws => "VPC flow logs, GuardDuty, CloudWatch alarms",
-        ProviderType::Gcp => "subnet flow logs, alert policies, uptime checks",
-        _ => "log drains, uptime checks, alerts",
-    }
+    crate::providers::registry::info(t)
+        .map_or("log drains, uptime checks, alerts", |i| i.monitoring)
 }
 
 fn alert_hint(t: ProviderType) -> &'static str {
-    match t {
-        ProviderType::Cloudflare => "notificationPolicies with a mechanism",
-        ProviderType::Aws => "cloudWatchAlarms with alarmActions",
-        ProviderType::Gcp => "alertPolicies with notificationChannels",
-        _ => "an alert with a destination",
-    }
+    crate::providers::registry::info(t).map_or("an alert with a destination", |i| i.alerting)
 }
 
 fn attestation_result(

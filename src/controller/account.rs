@@ -104,21 +104,15 @@ pub async fn client_for(ctx: &Context, account: &Account<'_>) -> Result<Arc<dyn 
              ClusterCloudProvider the admin shares with this namespace"
         )));
     }
-    let (credential, secret_version) = match (
-        &account.spec.credentials.source,
-        &account.spec.credentials.secret_ref,
-    ) {
-        (CredentialSource::Ambient, _) => (None, String::new()),
-        (CredentialSource::Secret, None) => {
-            return Err(Error::CredentialsMissing(
-                "spec.credentials.secretRef is not set".into(),
-            ));
-        }
-        (CredentialSource::Secret, Some(r)) => {
-            let (value, version) =
-                read_secret(ctx, account.secret_namespace(ctx), &r.name, &r.key).await?;
-            (Some(value), version)
-        }
+    let secret_namespace = account.secret_namespace(ctx);
+    let found = crate::reconcile::credential(account.spec, |r| {
+        let (name, key) = (r.name.clone(), r.key.clone());
+        async move { read_secret(ctx, secret_namespace, &name, &key).await }
+    })
+    .await?;
+    let (credential, secret_version) = match found {
+        Some((value, version)) => (Some(value), version),
+        None => (None, String::new()),
     };
     let fingerprint = account.fingerprint(&secret_version);
     let key = account.cache_key();

@@ -24,6 +24,7 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::Mutex;
 
+pub use crate::api::common::parse_interval;
 pub use policy::PolicyKind;
 
 use self::guard::Parsed;
@@ -426,56 +427,4 @@ fn backoff_for(error: &Error) -> Action {
         _ => 30,
     };
     Action::requeue(Duration::from_secs(secs))
-}
-
-/// Parses `30s`, `5m`, `1h` (the schema enforces the form, but a stored object or a local
-/// manifest may not have met the schema): anything else is the default, and the result is
-/// clamped to 10 s .. 24 h without overflowing.
-pub fn parse_interval(s: Option<&str>) -> Duration {
-    const DEFAULT: Duration = Duration::from_secs(300);
-    let Some(s) = s else { return DEFAULT };
-    let Some((i, unit)) = s.char_indices().last() else {
-        return DEFAULT;
-    };
-    let Ok(n) = s[..i].parse::<u64>() else {
-        return DEFAULT;
-    };
-    let secs = match unit {
-        's' => n,
-        'm' => n.saturating_mul(60),
-        'h' => n.saturating_mul(3600),
-        _ => return DEFAULT,
-    };
-    Duration::from_secs(secs.clamp(10, 24 * 3600))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals() {
-        let cases = [
-            (None, 300),
-            (Some("30s"), 30),
-            (Some("5m"), 300),
-            (Some("2h"), 7200),
-            (Some("1s"), 10),
-            (Some("x"), 300),
-            (Some("999h"), 86400),
-            (Some("99999999999999999h"), 86400),
-            (Some("18446744073709551615m"), 86400),
-            (Some("5é"), 300),
-            (Some("é"), 300),
-            (Some(""), 300),
-            (Some("h"), 300),
-        ];
-        for (input, secs) in cases {
-            assert_eq!(
-                parse_interval(input),
-                Duration::from_secs(secs),
-                "{input:?}"
-            );
-        }
-    }
 }

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::api::{
     DeletionPolicy, FirewallPolicy, Mode, MonitoringPolicy, PolicyControls, PolicyStatus,
-    ProviderKind, ProviderType,
+    ProviderKind,
 };
 use crate::error::{Category, Error};
 use crate::providers::Declared;
@@ -80,10 +80,23 @@ pub async fn reconcile<K: PolicyKind>(
     obj: Arc<Parsed<K>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
-    match &obj.0 {
-        Ok(o) => measured(&ctx.metrics, K::KIND, reconcile_inner(o, &ctx)).await,
-        Err(invalid) => measured(&ctx.metrics, K::KIND, report_invalid::<K>(invalid, &ctx)).await,
-    }
+    // Every log line of the reconcile, provider HTTP calls included, carries the policy.
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = K::KIND,
+        namespace = obj.meta().namespace.as_deref().unwrap_or_default(),
+        name = obj.meta().name.as_deref().unwrap_or_default(),
+        provider = obj.ok().map_or("unknown", provider_label),
+    );
+    let work = async {
+        match &obj.0 {
+            Ok(o) => measured(&ctx.metrics, K::KIND, reconcile_inner(o, &ctx)).await,
+            Err(invalid) => {
+                measured(&ctx.metrics, K::KIND, report_invalid::<K>(invalid, &ctx)).await
+            }
+        }
+    };
+    tracing::Instrument::instrument(work, span).await
 }
 
 pub fn error_policy<K: PolicyKind>(
@@ -246,46 +259,21 @@ async fn prepare<K: PolicyKind>(
     let target = declared.target()?;
     let controls = obj.controls();
     let reference = &controls.provider_ref;
+    let what = reference.describe(ns);
     let client = match reference.kind {
         ProviderKind::CloudProvider => {
-            let cached = cached(
-                &ctx.feeds.providers.store(),
-                ObjectRef::new(&reference.name).within(ns),
-            )
-            .await?;
-            let provider = parsed(cached, &reference.describe(ns))?;
-            check_type(
-                &declared,
-                provider.spec.provider_type,
-                &reference.describe(ns),
-            )?;
+            let key = ObjectRef::new(&reference.name).within(ns);
+            let provider = parsed(cached(&ctx.feeds.providers.store(), key).await?, &what)?;
+            let t = provider.spec.provider_type;
+            reconcile::admit(declared, &what, t, None, ns, controls.mode)?;
             client_for(ctx, &Account::namespaced(&provider)).await?
         }
         ProviderKind::ClusterCloudProvider => {
-            let cached = cached(
-                &ctx.feeds.cluster_providers.store(),
-                ObjectRef::new(&reference.name),
-            )
-            .await?;
-            let provider = parsed(cached, &reference.describe(ns))?;
-            if !provider.spec.shared_with(ns) {
-                return Err(Error::Forbidden(format!(
-                    "{} is not shared with namespace {ns:?} (its spec.allowedNamespaces)",
-                    reference.describe(ns)
-                )));
-            }
-            if (controls.mode == Mode::Enforce) && !provider.spec.allow_enforce {
-                return Err(Error::Forbidden(format!(
-                    "{} may only be observed from other namespaces (its spec.allowEnforce is \
-                     false): set spec.mode Observe",
-                    reference.describe(ns)
-                )));
-            }
-            check_type(
-                &declared,
-                provider.spec.account.provider_type,
-                &reference.describe(ns),
-            )?;
+            let key = ObjectRef::new(&reference.name);
+            let store = ctx.feeds.cluster_providers.store();
+            let provider = parsed(cached(&store, key).await?, &what)?;
+            let t = provider.spec.account.provider_type;
+            reconcile::admit(declared, &what, t, Some(&provider.spec), ns, controls.mode)?;
             client_for(ctx, &Account::cluster(&provider)).await?
         }
     };
@@ -317,16 +305,6 @@ fn parsed<K: Clone>(found: Option<Arc<Parsed<K>>>, what: &str) -> Result<K, Erro
             Err(Error::InvalidSpec(format!("{what}: {}", invalid.message())))
         }
     }
-}
-
-fn check_type(declared: &Declared<'_>, actual: ProviderType, what: &str) -> Result<(), Error> {
-    if actual == declared.provider_type() {
-        return Ok(());
-    }
-    Err(Error::ProviderMismatch(format!(
-        "the policy has a {} block but {what} is of type {actual}",
-        declared.provider_type()
-    )))
 }
 
 /// `deletionPolicy: Delete` at deletion. A cleanup that can never succeed (the account or its
@@ -573,5 +551,6 @@ fn forget_metrics<K: PolicyKind>(obj: &K, ctx: &Context) {
         K::KIND,
         &obj.namespace().unwrap_or_default(),
         &obj.name_any(),
+        &crate::providers::registry::finding_codes(),
     );
 }

@@ -98,6 +98,23 @@ pub async fn reconcile<K: AccountKind>(
     p: Arc<Parsed<K>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
+    // Every log line of the reconcile, provider HTTP calls included, carries the account.
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = K::KIND,
+        namespace = p.meta().namespace.as_deref().unwrap_or_default(),
+        name = p.meta().name.as_deref().unwrap_or_default(),
+        provider = p
+            .ok()
+            .map_or("unknown", |a| a.account().spec.provider_type.as_str()),
+    );
+    tracing::Instrument::instrument(reconcile_parsed(p, ctx), span).await
+}
+
+async fn reconcile_parsed<K: AccountKind>(
+    p: Arc<Parsed<K>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     match &p.0 {
         Ok(obj) => measured(&ctx.metrics, K::KIND, reconcile_inner(obj, &ctx)).await,
         Err(invalid) => {

@@ -260,7 +260,13 @@ pub fn cleanup(desired: &State, observed: &State) -> (State, Vec<Change>) {
         .iter()
         .filter(|s| s.kind != SectionKind::Settings)
     {
-        emptied.push(Section::new(section.name.clone(), section.kind, Vec::new()));
+        // The same section, emptied: its provider still finds what it is by its locator.
+        emptied.push(Section {
+            name: section.name.clone(),
+            kind: section.kind,
+            items: Vec::new(),
+            locator: section.locator.clone(),
+        });
         let Some(seen) = observed.section(&section.name) else {
             continue;
         };
@@ -296,6 +302,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::core::Locator;
 
     fn rule(key: &str, action: &str) -> Item {
         Item::new(key)
@@ -572,6 +579,7 @@ mod tests {
     #[test]
     fn cleanup_deletes_declared_items_found_and_keeps_the_rest() {
         let mut desired = ordered(vec![rule("a", "block"), rule("gone", "block")]);
+        desired.sections[0].locator = Some(Locator::new(("ruleset", 7)));
         desired.push(Section::new(
             "settings",
             SectionKind::Settings,
@@ -588,6 +596,29 @@ mod tests {
         );
         assert_eq!(emptied.sections.len(), 1, "settings are never removed");
         assert!(emptied.sections[0].items.is_empty());
+        assert_eq!(
+            emptied.sections[0].locator::<(&str, i32)>(),
+            Some(&("ruleset", 7)),
+            "the emptied section is still the provider's section"
+        );
+    }
+
+    /// The drift is the same whatever locators the provider set, on either side.
+    #[test]
+    fn locators_never_count_as_drift() {
+        let desired = ordered(vec![rule("a", "block")]);
+        let mut located = desired.clone();
+        located.sections[0].locator = Some(Locator::new("one"));
+        let mut other = desired.clone();
+        other.sections[0].locator = Some(Locator::new(2_u8));
+        for (want, have) in [
+            (&located, &desired),
+            (&desired, &located),
+            (&located, &other),
+        ] {
+            let d = diff(want, have, Undeclared::Remove);
+            assert!(d.in_sync() && d.plan.is_empty(), "{want:?} / {have:?}");
+        }
     }
 
     #[test]

@@ -6,4 +6,4 @@ pub mod model;
 pub mod normalize;
 
 pub use drift::{Change, Diff, Drift, DriftKind, Undeclared, cleanup, diff};
-pub use model::{Item, Section, SectionKind, State};
+pub use model::{Item, Locator, Section, SectionKind, State};

@@ -4,7 +4,10 @@
 //! a set of access rules, a group of settings), each holding items with a stable key and
 //! normalised fields. Drift is then computed once, for every provider, in [`super::drift`].
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -65,6 +68,44 @@ impl Item {
     }
 }
 
+/// What a section is to the provider that built it (which security group and direction, which
+/// region), so that its client never parses the section's name back. Opaque to the core: the
+/// diff matches sections by name and never looks at it; only the provider that set it can read
+/// it ([`Locator::get`] with its own type).
+#[derive(Clone)]
+pub struct Locator {
+    value: Arc<dyn Any + Send + Sync>,
+    /// The value's `Debug` text: what `Debug` shows and `==` compares.
+    text: Arc<str>,
+}
+
+impl Locator {
+    pub fn new<T: Any + Send + Sync + fmt::Debug>(value: T) -> Self {
+        Self {
+            text: format!("{value:?}").into(),
+            value: Arc::new(value),
+        }
+    }
+
+    /// The value, if it is a `T` (another provider's locator is not).
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.value.downcast_ref()
+    }
+}
+
+impl fmt::Debug for Locator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Two locators are equal when they print the same: the value's type is not known here.
+impl PartialEq for Locator {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
 /// A group of items that the provider stores together.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Section {
@@ -72,6 +113,9 @@ pub struct Section {
     pub name: String,
     pub kind: SectionKind,
     pub items: Vec<Item>,
+    /// Set by providers whose sections are not fixed names (one per security group, per
+    /// region…); see [`Locator`].
+    pub locator: Option<Locator>,
 }
 
 impl Section {
@@ -80,7 +124,18 @@ impl Section {
             name: name.into(),
             kind,
             items,
+            locator: None,
         }
+    }
+
+    pub fn with_locator(mut self, locator: Locator) -> Self {
+        self.locator = Some(locator);
+        self
+    }
+
+    /// The provider's locator, if this section has one of type `T`.
+    pub fn locator<T: Any>(&self) -> Option<&T> {
+        self.locator.as_ref().and_then(Locator::get)
     }
 
     pub fn get(&self, key: &str) -> Option<&Item> {
@@ -124,12 +179,31 @@ pub fn unique_keys(
     Ok(items)
 }
 
-/// Every finding code a provider may report, so the `perimeter_findings` series stay bounded
-/// and drop back to 0 when a finding is resolved.
-pub const FINDING_CODES: [&str; 5] = [
-    "UnmanagedRule",
-    "LogJobFailing",
-    "WorldOpenIngress",
-    "SubnetWithoutFlowLogs",
-    "VpcWithoutFlowLogs",
-];
+/// The finding the core itself reports: an item present at the provider but not declared.
+/// Providers list their own codes in their registry [`Info`](crate::providers::registry::Info).
+pub const UNMANAGED_RULE: &str = "UnmanagedRule";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Mine(&'static str);
+
+    #[test]
+    fn a_locator_is_read_back_only_as_its_own_type() {
+        let section = Section::new("s", SectionKind::Unordered, Vec::new())
+            .with_locator(Locator::new(Mine("sg-1")));
+        assert_eq!(section.locator::<Mine>(), Some(&Mine("sg-1")));
+        assert!(section.locator::<String>().is_none(), "another type");
+        assert!(
+            Section::new("s", SectionKind::Unordered, Vec::new())
+                .locator::<Mine>()
+                .is_none()
+        );
+        // Equality and Debug go by the value's Debug text.
+        assert_eq!(Locator::new(Mine("a")), Locator::new(Mine("a")));
+        assert_ne!(Locator::new(Mine("a")), Locator::new(Mine("b")));
+        assert_eq!(format!("{:?}", Locator::new(Mine("a"))), r#"Mine("a")"#);
+    }
+}

@@ -4,28 +4,113 @@
 
 pub mod aws;
 pub mod cloudflare;
+pub mod fake;
 pub mod gcp;
+pub mod registry;
 
+pub use registry::{Declared, Kit};
+
+use std::any::Any;
+use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::api::{CloudProviderSpec, FirewallPolicySpec, MonitoringPolicySpec, ProviderType};
+use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::{Change, State};
-use crate::error::{Error, ProviderError};
+use crate::error::{Category, Error, ProviderError};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 use crate::trust::{Principal, Trust};
 
+/// Whether a target is a policy's firewall or its monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Purpose {
+    #[default]
+    Firewall,
+    Monitoring,
+}
+
+/// What a policy's block covers at its provider (a zone, a network, a region or all of the
+/// account's regions), as the provider's own type: each provider defines one in its folder and
+/// reads it back with [`Target::scope_of`]. The rest of Perimeter only prints it.
+#[derive(Clone)]
+pub struct Scope {
+    value: Arc<dyn Any + Send + Sync>,
+    /// The value's `Display` text, e.g. `zone 023e…`.
+    text: Arc<str>,
+}
+
+impl Scope {
+    pub fn new<T: Any + Send + Sync + fmt::Display>(value: T) -> Self {
+        Self {
+            text: value.to_string().into(),
+            value: Arc::new(value),
+        }
+    }
+
+    /// The value, if it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.value.downcast_ref()
+    }
+}
+
+/// A target no provider built (tests of the pipeline with the fake provider).
+#[derive(Clone, Copy, Debug)]
+struct Unscoped;
+
+impl fmt::Display for Unscoped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no scope")
+    }
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Self::new(Unscoped)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scope({})", self.text)
+    }
+}
+
 /// What a policy declares at one provider, mapped into the neutral model.
 #[derive(Clone, Debug, Default)]
 pub struct Target {
-    /// Human-readable scope for messages, e.g. `zone 023e…`.
-    pub scope: String,
-    /// Provider-specific scope identifiers (zone id, account id…).
-    pub ids: std::collections::BTreeMap<String, String>,
+    /// Set once, from the policy's kind ([`Declared::target`]); providers read it instead of
+    /// guessing from section names.
+    pub purpose: Purpose,
+    /// Where it applies, typed by the provider that built the target; displays as e.g.
+    /// `zone 023e…`.
+    pub scope: Scope,
     /// Declared sections; each desired item's `raw` is the API body that creates it.
     pub desired: State,
+}
+
+impl Target {
+    /// The scope as the provider's type `T`. A target built by another provider (or by none)
+    /// is refused as `InvalidSpec`, naming what it is.
+    pub fn scope_of<T: Any>(&self, operation: &'static str) -> Result<&T, ProviderError> {
+        self.scope.get().ok_or_else(|| {
+            ProviderError::new(
+                Category::InvalidSpec,
+                operation,
+                format!(
+                    "the target ({}) was not built for this provider",
+                    self.scope
+                ),
+            )
+        })
+    }
 }
 
 /// Something observed that is not drift but deserves attention.
@@ -81,61 +166,6 @@ pub trait Provider: Send + Sync {
     ) -> Result<Vec<String>, ApplyError>;
 }
 
-/// The provider block of a policy, whichever kind the policy is.
-#[derive(Clone, Copy, Debug)]
-pub enum Declared<'a> {
-    CloudflareFirewall(&'a crate::api::cloudflare::CloudflareFirewall),
-    CloudflareMonitoring(&'a crate::api::cloudflare::CloudflareMonitoring),
-    AwsFirewall(&'a crate::api::aws::AwsFirewall),
-    AwsMonitoring(&'a crate::api::aws::AwsMonitoring),
-    GcpFirewall(&'a crate::api::gcp::GcpFirewall),
-    GcpMonitoring(&'a crate::api::gcp::GcpMonitoring),
-}
-
-const ONE_BLOCK: &str =
-    "exactly one provider block (spec.cloudflare, spec.aws or spec.gcp) must be set";
-
-impl<'a> Declared<'a> {
-    pub fn from_firewall(spec: &'a FirewallPolicySpec) -> Result<Self, Error> {
-        match (&spec.cloudflare, &spec.aws, &spec.gcp) {
-            (Some(cf), None, None) => Ok(Self::CloudflareFirewall(cf)),
-            (None, Some(aws), None) => Ok(Self::AwsFirewall(aws)),
-            (None, None, Some(gcp)) => Ok(Self::GcpFirewall(gcp)),
-            _ => Err(Error::InvalidSpec(ONE_BLOCK.into())),
-        }
-    }
-
-    pub fn from_monitoring(spec: &'a MonitoringPolicySpec) -> Result<Self, Error> {
-        match (&spec.cloudflare, &spec.aws, &spec.gcp) {
-            (Some(cf), None, None) => Ok(Self::CloudflareMonitoring(cf)),
-            (None, Some(aws), None) => Ok(Self::AwsMonitoring(aws)),
-            (None, None, Some(gcp)) => Ok(Self::GcpMonitoring(gcp)),
-            _ => Err(Error::InvalidSpec(ONE_BLOCK.into())),
-        }
-    }
-
-    pub fn provider_type(self) -> ProviderType {
-        match self {
-            Self::CloudflareFirewall(_) | Self::CloudflareMonitoring(_) => ProviderType::Cloudflare,
-            Self::AwsFirewall(_) | Self::AwsMonitoring(_) => ProviderType::Aws,
-            Self::GcpFirewall(_) | Self::GcpMonitoring(_) => ProviderType::Gcp,
-        }
-    }
-
-    /// Maps the block into the neutral model, validating what the schema cannot.
-    pub fn target(self) -> Result<Target, Error> {
-        match self {
-            Self::CloudflareFirewall(fw) => cloudflare::firewall_target(fw),
-            Self::CloudflareMonitoring(mon) => cloudflare::monitoring_target(mon),
-            Self::AwsFirewall(fw) => aws::firewall_target(fw),
-            Self::AwsMonitoring(mon) => aws::monitoring_target(mon),
-            Self::GcpFirewall(fw) => gcp::firewall_target(fw),
-            Self::GcpMonitoring(mon) => gcp::monitoring_target(mon),
-        }
-        .map_err(|e| Error::InvalidSpec(e.0))
-    }
-}
-
 /// What the operator's admin allows one account (see [`crate::trust`]); checked before the
 /// client makes any request.
 #[derive(Clone, Copy, Debug)]
@@ -177,20 +207,11 @@ pub async fn connect(
     if credential.as_ref().is_some_and(SecretString::is_empty) {
         return Err(Error::CredentialsMissing("the credential is empty".into()));
     }
-    match spec.provider_type {
-        ProviderType::Cloudflare => {
-            let token = credential
-                .ok_or_else(|| Error::CredentialsMissing("Cloudflare needs an API token".into()))?;
-            Ok(Arc::new(cloudflare::Cloudflare::new(spec, token, metrics)?))
-        }
-        ProviderType::Aws => Ok(Arc::new(
-            aws::Aws::connect(spec, credential, metrics).await?,
-        )),
-        ProviderType::Gcp => Ok(Arc::new(
-            gcp::Gcp::connect(spec, credential, metrics, access).await?,
-        )),
-        other => Err(Error::ProviderNotSupported(format!(
-            "provider type {other} has no client in this version of Perimeter"
+    match registry::connect_registered(spec, credential, metrics, access).await {
+        Some(client) => client,
+        None => Err(Error::ProviderNotSupported(format!(
+            "provider type {} has no client in this version of Perimeter",
+            spec.provider_type
         ))),
     }
 }
@@ -198,12 +219,144 @@ pub async fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Change;
 
     fn spec(provider_type: &str) -> CloudProviderSpec {
         serde_json::from_value(serde_json::json!({
             "type": provider_type, "accountId": "a", "credentials": {"secretRef": {"name": "s", "key": "k"}}
         }))
         .expect("spec")
+    }
+
+    /// One firewall target of each registered provider, and one no provider built.
+    fn targets() -> Vec<(&'static str, Target)> {
+        let cloudflare = cloudflare::firewall_target(
+            &serde_json::from_value(serde_json::json!({
+                "zoneId": "023e105f4ecef8ad9ca31a8372d0c353",
+                "ipAccessRules": [{"mode": "block", "target": "ip", "value": "192.0.2.1"}]
+            }))
+            .expect("block"),
+        );
+        let aws = aws::firewall_target(
+            &serde_json::from_value(serde_json::json!({
+                "region": "eu-west-1", "findings": {"worldOpenIngress": "Forbid"}
+            }))
+            .expect("block"),
+        );
+        let gcp = gcp::firewall_target(
+            &serde_json::from_value(serde_json::json!({
+                "network": "default",
+                "firewallRules": [{"name": "ssh", "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}],
+                                   "sourceRanges": ["10.0.0.0/8"]}]
+            }))
+            .expect("block"),
+        );
+        vec![
+            ("cloudflare", cloudflare.expect("target")),
+            ("aws", aws.expect("target")),
+            ("gcp", gcp.expect("target")),
+            ("none", Target::default()),
+        ]
+    }
+
+    /// A client of each registered provider, pointed at a port nothing listens on: a request
+    /// would fail as unreachable, not as `InvalidSpec`.
+    async fn clients() -> Vec<(&'static str, Arc<dyn Provider>)> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let spec = |t: &str, source: &str| -> CloudProviderSpec {
+            serde_json::from_value(serde_json::json!({
+                "type": t, "accountId": "acct-1", "endpoint": endpoint, "regions": ["eu-west-1"],
+                "credentials": {"source": source, "secretRef": {"name": "s", "key": "k"}}
+            }))
+            .expect("spec")
+        };
+        let keys = SecretString::new(r#"{"accessKeyId": "AKIDEXAMPLE", "secretAccessKey": "s"}"#);
+        let aws = aws::Aws::connect(&spec("aws", "Secret"), Some(keys), None)
+            .await
+            .expect("aws");
+        let cloudflare = cloudflare::Cloudflare::new(
+            &spec("cloudflare", "Secret"),
+            SecretString::new("token"),
+            None,
+        )
+        .expect("cloudflare");
+        let options = gcp::Options {
+            metadata_host: Some(format!("127.0.0.1:{port}")),
+            ..gcp::Options::default()
+        };
+        let gcp =
+            gcp::Gcp::connect_with(&spec("gcp", "Ambient"), None, None, options).expect("gcp");
+        vec![
+            ("cloudflare", Arc::new(cloudflare) as Arc<dyn Provider>),
+            ("aws", Arc::new(aws)),
+            ("gcp", Arc::new(gcp)),
+        ]
+    }
+
+    /// A target's scope is typed by the provider that built it: every other provider refuses
+    /// it as `InvalidSpec` naming it, before any request, whatever it is asked to do.
+    #[tokio::test]
+    async fn a_client_refuses_another_providers_target() {
+        let targets = targets();
+        for (provider, client) in clients().await {
+            for (built_by, target) in targets.iter().filter(|(by, _)| by != &provider) {
+                let change = Change::Create {
+                    section: target
+                        .desired
+                        .sections
+                        .first()
+                        .map_or("any".into(), |s| s.name.clone()),
+                    key: "k".into(),
+                };
+                let observed = client.observe(target).await.err();
+                let applied = client
+                    .apply(target, &Observation::default(), &[change])
+                    .await
+                    .err();
+                let resolved = client.resolve(target).err();
+                let case = format!("{provider} given a {built_by} target");
+                for e in [observed.as_ref(), applied.as_ref().map(|e| &e.error)] {
+                    let e = e.unwrap_or_else(|| panic!("{case}: accepted"));
+                    assert_eq!(e.category, Category::InvalidSpec, "{case}: {e}");
+                    assert!(
+                        e.message.contains("was not built for this provider")
+                            && e.message.contains(&target.scope.to_string()),
+                        "{case}: {e}"
+                    );
+                }
+                assert!(applied.is_some_and(|e| e.applied.is_empty()), "{case}");
+                // Resolving changes nothing for providers without regions to expand; AWS
+                // refuses what it would not know how to expand.
+                match provider {
+                    "aws" => assert!(
+                        resolved.is_some_and(|e| e.category == Category::InvalidSpec),
+                        "{case}"
+                    ),
+                    _ => assert!(resolved.is_none(), "{case}"),
+                }
+            }
+        }
+    }
+
+    /// GCP reads a firewall of a network and monitoring of the project: a target whose purpose
+    /// and scope disagree (only a hand-built one can) is refused, not read as either.
+    #[tokio::test]
+    async fn gcp_refuses_a_target_whose_purpose_and_scope_disagree() {
+        let clients = clients().await;
+        let gcp = clients.iter().find(|(p, _)| *p == "gcp").expect("gcp");
+        let targets = targets();
+        let (_, firewall) = targets.iter().find(|(p, _)| *p == "gcp").expect("gcp");
+        let mixed = Target {
+            purpose: Purpose::Monitoring,
+            ..firewall.clone()
+        };
+        let e = gcp.1.observe(&mixed).await.expect_err("refused");
+        assert_eq!(e.category, Category::InvalidSpec, "{e}");
+        assert!(e.message.contains("network default"), "{e}");
     }
 
     #[tokio::test]

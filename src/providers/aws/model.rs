@@ -1,59 +1,34 @@
 //! Pure mapping between AWS objects, the policy blocks and the neutral model.
 //!
-//! The SDK's types are converted into the small plain structs below (in `mod.rs`), so that
-//! everything here — keys, normalisation, findings, the "forbidden fact" sections — is
-//! plain data tested with tables.
-//!
-//! Sections and keys:
-//! - `securityGroups[<sg-id | vpc-id/name>].ingress` / `.egress` (unordered): one item per rule,
-//!   keyed `<protocol>:<ports>:<peer>` (`tcp:22:10.0.0.0/8`, `all:all:sg-0abc…`), so reordering
-//!   never shows drift; `description` is the compared field.
-//! - `networkAcls[<acl-id>]` (unordered): keyed `ingress:100` / `egress:100`.
-//! - `webAcls` (settings, keyed `<SCOPE>/<name>`: `defaultAction`) and
-//!   `webAcls[<SCOPE>/<name>].rules` (unordered, keyed by rule name: priority, action, statement).
-//! - `ipSets` (unordered, keyed `<SCOPE>/<name>`).
-//! - `findings` (settings): `worldOpenIngress` with field `openIngress` — desired `[]` when the
-//!   policy says `Forbid`, observed the world-open ingress rules of every group in the region.
-//! - `flowLogs` (settings): one item per declared VPC id, or one item `allVpcs` whose field
-//!   `vpcsWithoutFlowLog` is desired `[]` and observed as the VPCs lacking a matching flow log.
-//!   This is how "every VPC, including ones created later" fits the generic diff: the desired
-//!   side is a fact about the set, not a list of VPCs known when the policy was written.
-//! - `guardDuty` (settings): `detector`. `cloudWatchAlarms` (unordered, keyed by name).
+//! The SDK's types are converted into the small plain structs below (by the service modules),
+//! so that everything here — keys, normalisation, findings, the "forbidden fact" sections — is
+//! plain data tested with tables. The sections and their keys are listed in [`super::sections`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::api::aws::{
+use super::regions::AwsScope;
+use super::sections::{ALARMS, FINDINGS, FLOW_LOGS, GroupRef, IP_SETS, Part, WEB_ACLS};
+use crate::core::model::unique_keys as unique;
+use crate::core::normalize::{self, Invalid};
+use crate::core::{Item, Section, State};
+use crate::providers::aws::api::{
     Alarm, AwsFirewall, AwsMonitoring, FindingPolicy, FlowLogDestinationType, FlowLogRequirement,
     IpSet, NetworkAclEntry, SecurityGroupRule, SecurityGroupRules, WafRule, WebAcl,
 };
-use crate::core::model::unique_keys as unique;
-use crate::core::normalize::{self, Invalid};
-use crate::core::{Change, Item, Section, SectionKind, State};
-use crate::providers::{Finding, Observation, Target};
+use crate::providers::{Finding, Purpose, Scope, Target};
 
-pub const WEB_ACLS: &str = "webAcls";
-pub const IP_SETS: &str = "ipSets";
-pub const FINDINGS: &str = "findings";
 pub const WORLD_OPEN: &str = "worldOpenIngress";
-pub const FLOW_LOGS: &str = "flowLogs";
 pub const ALL_VPCS: &str = "allVpcs";
-pub const GUARD_DUTY: &str = "guardDuty";
 pub const DETECTOR: &str = "detector";
-pub const ALARMS: &str = "cloudWatchAlarms";
-
-/// Target ids: the block kind, its region, or (expanded) the comma-separated regions.
-pub const BLOCK: &str = "block";
-pub const REGION: &str = "region";
-pub const REGIONS: &str = "regions";
 
 pub const CODE_WORLD_OPEN: &str = "WorldOpenIngress";
 pub const CODE_NO_FLOW_LOG: &str = "VpcWithoutFlowLogs";
 
 const WORLD: [&str; 2] = ["0.0.0.0/0", "::/0"];
 
-// ---- plain observed objects (filled from the SDK in mod.rs) -------------------------------
+// ---- plain observed objects (filled from the SDK by the service modules) -------------------
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SgRuleObs {
@@ -193,32 +168,17 @@ fn sorted(values: impl IntoIterator<Item = String>) -> Vec<String> {
 
 // ---- security groups ----------------------------------------------------------------------
 
-/// How the policy names a group: its id, or `vpc-…/name`.
-pub fn group_ref(sg: &SecurityGroupRules) -> Result<String, Invalid> {
+/// How the policy names a group: its id, or its VPC and name.
+pub fn group_ref(sg: &SecurityGroupRules) -> Result<GroupRef, Invalid> {
     match (&sg.group_id, &sg.vpc_id, &sg.group_name) {
-        (Some(id), None, None) => Ok(id.clone()),
-        (None, Some(vpc), Some(name)) => Ok(format!("{vpc}/{name}")),
+        (Some(id), None, None) => Ok(GroupRef::Id(id.clone())),
+        (None, Some(vpc), Some(name)) => Ok(GroupRef::Named {
+            vpc: vpc.clone(),
+            name: name.clone(),
+        }),
         _ => Err(Invalid(
             "a security group is identified by groupId, or by vpcId and groupName".into(),
         )),
-    }
-}
-
-pub fn sg_section(group: &str, egress: bool) -> String {
-    format!(
-        "securityGroups[{group}].{}",
-        if egress { "egress" } else { "ingress" }
-    )
-}
-
-/// Splits `securityGroups[<ref>].<direction>` back into the reference and the direction.
-pub fn parse_sg_section(section: &str) -> Option<(&str, bool)> {
-    let rest = section.strip_prefix("securityGroups[")?;
-    let (group, dir) = rest.split_once("].")?;
-    match dir {
-        "ingress" => Some((group, false)),
-        "egress" => Some((group, true)),
-        _ => None,
     }
 }
 
@@ -287,8 +247,8 @@ pub fn observed_sg_sections(
     rules: &[SgRuleObs],
 ) -> Vec<Section> {
     let mut out = Vec::new();
-    for want in &target.sections {
-        let Some((group, egress)) = parse_sg_section(&want.name) else {
+    for part in target.sections.iter().filter_map(Part::of) {
+        let Part::SecurityGroup { group, egress } = part else {
             continue;
         };
         let Some(id) = resolve_group(group, groups) else {
@@ -296,27 +256,23 @@ pub fn observed_sg_sections(
         };
         let items = rules
             .iter()
-            .filter(|r| r.group_id == id && r.egress == egress)
+            .filter(|r| r.group_id == id && r.egress == *egress)
             .filter_map(observed_sg_rule)
             .collect();
-        out.push(Section::new(&want.name, SectionKind::Unordered, items));
+        out.push(part.clone().section(items));
     }
     out
 }
 
-/// A group reference (`sg-…` or `vpc-…/name`) → the group id.
-pub fn resolve_group(group: &str, groups: &[GroupObs]) -> Option<String> {
-    if group.starts_with("sg-") {
-        return groups
+/// A group reference → the group id.
+pub fn resolve_group(group: &GroupRef, groups: &[GroupObs]) -> Option<String> {
+    let found = match group {
+        GroupRef::Id(id) => groups.iter().find(|g| &g.group_id == id),
+        GroupRef::Named { vpc, name } => groups
             .iter()
-            .find(|g| g.group_id == group)
-            .map(|g| g.group_id.clone());
-    }
-    let (vpc, name) = group.split_once('/')?;
-    groups
-        .iter()
-        .find(|g| g.vpc_id.as_deref() == Some(vpc) && g.group_name == name)
-        .map(|g| g.group_id.clone())
+            .find(|g| g.vpc_id.as_ref() == Some(vpc) && &g.group_name == name),
+    };
+    found.map(|g| g.group_id.clone())
 }
 
 fn world_open_rules(rules: &[SgRuleObs]) -> impl Iterator<Item = &SgRuleObs> {
@@ -364,26 +320,14 @@ pub fn observed_findings_section(rules: &[SgRuleObs]) -> Section {
         .iter()
         .map(|r| json!({"groupId": r.group_id, "ruleId": r.rule_id}))
         .collect();
-    Section::new(
-        FINDINGS,
-        SectionKind::Settings,
-        vec![
-            Item::new(WORLD_OPEN)
-                .field("openIngress", listed)
-                .with_raw(Value::Array(raw)),
-        ],
-    )
+    Part::Findings.section(vec![
+        Item::new(WORLD_OPEN)
+            .field("openIngress", listed)
+            .with_raw(Value::Array(raw)),
+    ])
 }
 
 // ---- network ACLs -------------------------------------------------------------------------
-
-pub fn nacl_section(acl: &str) -> String {
-    format!("networkAcls[{acl}]")
-}
-
-pub fn parse_nacl_section(section: &str) -> Option<&str> {
-    section.strip_prefix("networkAcls[")?.strip_suffix(']')
-}
 
 pub fn nacl_key(egress: bool, rule_number: i32) -> String {
     format!(
@@ -396,8 +340,8 @@ fn desired_nacl_entry(e: &NetworkAclEntry) -> Result<Item, Invalid> {
     let proto = protocol(&e.protocol);
     let cidr = normalize::cidr(&e.cidr)?;
     let action = match e.rule_action {
-        crate::api::aws::RuleAction::Allow => "allow",
-        crate::api::aws::RuleAction::Deny => "deny",
+        crate::providers::aws::api::RuleAction::Allow => "allow",
+        crate::providers::aws::api::RuleAction::Deny => "deny",
     };
     Ok(Item::new(nacl_key(e.egress, e.rule_number))
         .field("protocol", proto.clone())
@@ -439,14 +383,6 @@ pub fn observed_nacl_entry(e: &NaclEntryObs) -> Option<Item> {
 
 pub fn acl_key(scope: &str, name: &str) -> String {
     format!("{scope}/{name}")
-}
-
-pub fn waf_rules_section(acl_key: &str) -> String {
-    format!("webAcls[{acl_key}].rules")
-}
-
-pub fn parse_waf_rules_section(section: &str) -> Option<&str> {
-    section.strip_prefix("webAcls[")?.strip_suffix("].rules")
 }
 
 /// A comparable rendering of the supported statement kinds.
@@ -534,7 +470,11 @@ pub fn firewall_target(fw: &AwsFirewall) -> Result<Target, Invalid> {
         }
         for (egress, rules) in [(false, &sg.ingress), (true, &sg.egress)] {
             let Some(rules) = rules else { continue };
-            let name = sg_section(&group, egress);
+            let part = Part::SecurityGroup {
+                group: group.clone(),
+                egress,
+            };
+            let name = part.name();
             let items = rules
                 .iter()
                 .map(desired_sg_rule)
@@ -548,41 +488,27 @@ pub fn firewall_target(fw: &AwsFirewall) -> Result<Target, Invalid> {
                     open.key
                 )));
             }
-            state.push(Section::new(
-                &name,
-                SectionKind::Unordered,
-                unique(&name, items)?,
-            ));
+            state.push(part.section(unique(&name, items)?));
         }
     }
     for acl in fw.network_acls.iter().flatten() {
-        let name = nacl_section(&acl.network_acl_id);
+        let part = Part::NetworkAcl(acl.network_acl_id.clone());
+        let name = part.name();
         let items = acl
             .entries
             .iter()
             .map(desired_nacl_entry)
             .collect::<Result<Vec<_>, _>>()?;
-        state.push(Section::new(
-            &name,
-            SectionKind::Unordered,
-            unique(&name, items)?,
-        ));
+        state.push(part.section(unique(&name, items)?));
     }
     if let Some(acls) = &fw.web_acls {
         let items = acls.iter().map(desired_web_acl).collect();
-        state.push(Section::new(
-            WEB_ACLS,
-            SectionKind::Settings,
-            unique(WEB_ACLS, items)?,
-        ));
+        state.push(Part::WebAcls.section(unique(WEB_ACLS, items)?));
         for acl in acls {
-            let name = waf_rules_section(&acl_key(acl.scope.as_str(), &acl.name));
+            let part = Part::WafRules(acl_key(acl.scope.as_str(), &acl.name));
+            let name = part.name();
             let items = acl.rules.iter().map(desired_waf_rule).collect();
-            state.push(Section::new(
-                &name,
-                SectionKind::Unordered,
-                unique(&name, items)?,
-            ));
+            state.push(part.section(unique(&name, items)?));
         }
     }
     if let Some(sets) = &fw.ip_sets {
@@ -590,18 +516,12 @@ pub fn firewall_target(fw: &AwsFirewall) -> Result<Target, Invalid> {
             .iter()
             .map(desired_ip_set)
             .collect::<Result<Vec<_>, _>>()?;
-        state.push(Section::new(
-            IP_SETS,
-            SectionKind::Unordered,
-            unique(IP_SETS, items)?,
-        ));
+        state.push(Part::IpSets.section(unique(IP_SETS, items)?));
     }
     if forbid_world {
-        state.push(Section::new(
-            FINDINGS,
-            SectionKind::Settings,
-            vec![Item::new(WORLD_OPEN).field("openIngress", Vec::<String>::new())],
-        ));
+        state.push(Part::Findings.section(vec![
+            Item::new(WORLD_OPEN).field("openIngress", Vec::<String>::new()),
+        ]));
     }
     if fw.region.is_none() && state.sections.iter().any(|s| s.name != FINDINGS) {
         return Err(Invalid(
@@ -610,23 +530,24 @@ pub fn firewall_target(fw: &AwsFirewall) -> Result<Target, Invalid> {
                 .into(),
         ));
     }
-    Ok(regional_target(fw.region.as_deref(), "firewall", state))
+    Ok(regional_target(
+        fw.region.as_deref(),
+        Purpose::Firewall,
+        state,
+    ))
 }
 
 /// The target of one block: in its region, or (no region) in every region of the account,
-/// expanded later by [`per_region`] once the account's regions are known.
-fn regional_target(region: Option<&str>, block: &str, desired: State) -> Target {
-    let mut ids: BTreeMap<String, String> = [(BLOCK.to_string(), block.to_string())].into();
+/// expanded later by [`per_region`](super::regions::per_region) once the account's regions
+/// are known.
+fn regional_target(region: Option<&str>, purpose: Purpose, desired: State) -> Target {
     let scope = match region {
-        Some(r) => {
-            ids.insert(REGION.to_string(), r.to_string());
-            format!("region {r}")
-        }
-        None => "every region of the CloudProvider".to_string(),
+        Some(r) => AwsScope::Region(r.to_string()),
+        None => AwsScope::EveryRegion,
     };
     Target {
-        scope,
-        ids,
+        purpose,
+        scope: Scope::new(scope),
         desired,
     }
 }
@@ -671,11 +592,7 @@ pub fn monitoring_target(mon: &AwsMonitoring) -> Result<Target, Invalid> {
                 ));
             }
         };
-        state.push(Section::new(
-            FLOW_LOGS,
-            SectionKind::Settings,
-            unique(FLOW_LOGS, items)?,
-        ));
+        state.push(Part::FlowLogs.section(unique(FLOW_LOGS, items)?));
     }
     if let Some(gd) = &mon.guard_duty {
         let item = Item::new(DETECTOR)
@@ -685,15 +602,11 @@ pub fn monitoring_target(mon: &AwsMonitoring) -> Result<Target, Invalid> {
                 gd.finding_publishing_frequency.map(|f| f.as_str()),
             )
             .with_raw(serde_json::to_value(gd).unwrap_or(Value::Null));
-        state.push(Section::new(GUARD_DUTY, SectionKind::Settings, vec![item]));
+        state.push(Part::GuardDuty.section(vec![item]));
     }
     if let Some(alarms) = &mon.cloud_watch_alarms {
         let items = alarms.iter().map(desired_alarm).collect();
-        state.push(Section::new(
-            ALARMS,
-            SectionKind::Unordered,
-            unique(ALARMS, items)?,
-        ));
+        state.push(Part::Alarms.section(unique(ALARMS, items)?));
     }
     let per_id = mon.cloud_watch_alarms.is_some()
         || mon.flow_logs.as_ref().is_some_and(|f| f.vpc_ids.is_some());
@@ -704,102 +617,11 @@ pub fn monitoring_target(mon: &AwsMonitoring) -> Result<Target, Invalid> {
                 .into(),
         ));
     }
-    Ok(regional_target(mon.region.as_deref(), "monitoring", state))
-}
-
-// ---- every region -------------------------------------------------------------------------
-
-/// `eu-west-1/flowLogs`: a section of a block that covers every region.
-pub fn region_section(region: &str, section: &str) -> String {
-    format!("{region}/{section}")
-}
-
-/// `eu-west-1/flowLogs` → (`eu-west-1`, `flowLogs`).
-pub fn split_region_section(section: &str) -> Option<(&str, &str)> {
-    section.split_once('/')
-}
-
-/// Expands a block without a region into one copy of each section per region, so that every
-/// key (and so every drift entry) names its region.
-pub fn per_region(target: &Target, regions: &[String]) -> Result<Target, Invalid> {
-    if target.ids.contains_key(REGION) {
-        return Ok(target.clone());
-    }
-    if regions.is_empty() {
-        return Err(Invalid(
-            "the policy has no aws.region, so it covers every region of the CloudProvider, \
-             but the CloudProvider lists no spec.regions"
-                .into(),
-        ));
-    }
-    let mut seen = BTreeSet::new();
-    let mut desired = State::default();
-    for region in regions {
-        if !seen.insert(region.as_str()) {
-            return Err(Invalid(format!(
-                "region {region} is listed twice in the CloudProvider's spec.regions"
-            )));
-        }
-        for section in &target.desired.sections {
-            desired.push(Section {
-                name: region_section(region, &section.name),
-                ..section.clone()
-            });
-        }
-    }
-    let mut ids = target.ids.clone();
-    ids.insert(REGIONS.to_string(), regions.join(","));
-    Ok(Target {
-        scope: format!("regions {}", regions.join(", ")),
-        ids,
-        desired,
-    })
-}
-
-/// The sections of one region of an expanded target, under their one-region names.
-pub fn region_state(state: &State, region: &str) -> State {
-    let mut out = State::default();
-    for section in &state.sections {
-        if let Some((r, name)) = split_region_section(&section.name)
-            && r == region
-        {
-            out.push(Section {
-                name: name.to_string(),
-                ..section.clone()
-            });
-        }
-    }
-    out
-}
-
-/// A change of an expanded target in `region`, under its one-region section name.
-pub fn change_in_region(change: &Change, region: &str) -> Option<Change> {
-    let (r, name) = split_region_section(change.section())?;
-    if r != region {
-        return None;
-    }
-    let section = name.to_string();
-    Some(match change.clone() {
-        Change::Create { key, .. } => Change::Create { section, key },
-        Change::Update { key, fields, .. } => Change::Update {
-            section,
-            key,
-            fields,
-        },
-        Change::Delete { key, .. } => Change::Delete { section, key },
-        Change::Reorder { .. } => Change::Reorder { section },
-    })
-}
-
-/// One region's observation, renamed into the expanded target's sections and subjects.
-pub fn tag_region(region: &str, mut obs: Observation) -> Observation {
-    for section in &mut obs.state.sections {
-        section.name = region_section(region, &section.name);
-    }
-    for finding in &mut obs.findings {
-        finding.subject = region_section(region, &finding.subject);
-    }
-    obs
+    Ok(regional_target(
+        mon.region.as_deref(),
+        Purpose::Monitoring,
+        state,
+    ))
 }
 
 fn desired_alarm(a: &Alarm) -> Item {
@@ -900,7 +722,7 @@ pub fn observed_flow_logs_section(
             .field("vpcsWithoutFlowLog", uncovered.clone())
             .with_raw(json!(uncovered)),
     );
-    Section::new(FLOW_LOGS, SectionKind::Settings, items)
+    Part::FlowLogs.section(items)
 }
 
 /// `VpcWithoutFlowLogs` findings: VPCs of the region with no flow log at all.
@@ -919,8 +741,9 @@ pub fn flow_log_findings(vpcs: &[String], flow_logs: &[FlowLogObs]) -> Vec<Findi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::aws::{FlowLogRequirement, TrafficType};
-    use crate::core::{DriftKind, Undeclared, diff};
+    use crate::core::{DriftKind, SectionKind, Undeclared, diff};
+    use crate::providers::aws::api::{FlowLogRequirement, TrafficType};
+    use crate::providers::aws::sections::GUARD_DUTY;
 
     fn fw(value: Value) -> AwsFirewall {
         serde_json::from_value(value).expect("firewall block")
@@ -1305,15 +1128,15 @@ mod tests {
             &["198.51.100.1/32".into(), "192.0.2.0/24".into()],
         );
         assert_eq!(t.desired.sections[2].items[0].fields, set.fields);
+        let parts: Vec<Option<&Part>> = t.desired.sections.iter().map(Part::of).collect();
         assert_eq!(
-            parse_waf_rules_section("webAcls[REGIONAL/edge].rules"),
-            Some("REGIONAL/edge")
+            parts,
+            [
+                Some(&Part::WebAcls),
+                Some(&Part::WafRules("REGIONAL/edge".into())),
+                Some(&Part::IpSets)
+            ]
         );
-        assert_eq!(
-            parse_sg_section("securityGroups[vpc-1/web].egress"),
-            Some(("vpc-1/web", true))
-        );
-        assert_eq!(parse_nacl_section("networkAcls[acl-1]"), Some("acl-1"));
     }
 
     fn monitoring_block(value: Value) -> Result<Target, Invalid> {
@@ -1350,7 +1173,7 @@ mod tests {
             let got = monitoring_block(block.clone());
             assert_eq!(got.is_ok(), ok, "{block}: {:?}", got.err());
             if let Ok(t) = got {
-                assert!(!t.ids.contains_key(REGION), "{block}");
+                assert_eq!(t.scope.get(), Some(&AwsScope::EveryRegion), "{block}");
             }
         }
         let firewall_cases = [
@@ -1369,122 +1192,6 @@ mod tests {
         ];
         for (block, ok) in firewall_cases {
             assert_eq!(firewall_target(&fw(block.clone())).is_ok(), ok, "{block}");
-        }
-    }
-
-    #[test]
-    fn a_block_without_region_expands_to_every_region_of_the_account() {
-        let t = monitoring_block(json!({"guardDuty": {"enabled": true},
-            "flowLogs": {"allVpcs": true, "trafficType": "ALL", "destinationType": "s3", "destination": S3}}))
-        .expect("target");
-        let regions = ["eu-west-1".to_string(), "us-east-1".into()];
-        // (the account's regions, the expanded section names or the error's words)
-        type Want<'a> = Result<Vec<&'a str>, &'a str>;
-        let cases: [(&[String], Want); 3] = [
-            (
-                &regions,
-                Ok(vec![
-                    "eu-west-1/flowLogs",
-                    "eu-west-1/guardDuty",
-                    "us-east-1/flowLogs",
-                    "us-east-1/guardDuty",
-                ]),
-            ),
-            (&[], Err("lists no spec.regions")),
-            (
-                &["eu-west-1".to_string(), "eu-west-1".into()],
-                Err("listed twice"),
-            ),
-        ];
-        for (given, want) in cases {
-            let got = per_region(&t, given);
-            match (got, want) {
-                (Ok(expanded), Ok(names)) => {
-                    let got: Vec<&str> = expanded
-                        .desired
-                        .sections
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect();
-                    assert_eq!(got, names);
-                    assert_eq!(
-                        expanded.ids.get(REGIONS).map(String::as_str),
-                        Some("eu-west-1,us-east-1")
-                    );
-                    assert_eq!(
-                        region_state(&expanded.desired, "us-east-1"),
-                        t.desired,
-                        "one region's part is the block as written"
-                    );
-                }
-                (Err(e), Err(text)) => assert!(e.0.contains(text), "{}", e.0),
-                (got, want) => panic!("{given:?}: got {got:?}, want {want:?}"),
-            }
-        }
-        // A block with a region is left as it is, whatever the account's regions.
-        let one = monitoring_block(json!({"region": "eu-west-1", "guardDuty": {"enabled": true}}))
-            .expect("target");
-        let same = per_region(&one, &regions).expect("unchanged");
-        assert_eq!(
-            (same.desired, same.ids),
-            (one.desired.clone(), one.ids.clone())
-        );
-    }
-
-    #[test]
-    fn drift_findings_and_changes_name_their_region() {
-        let t = monitoring_block(json!({"guardDuty": {"enabled": true}})).expect("target");
-        let regions = ["eu-west-1".to_string(), "us-east-1".into()];
-        let expanded = per_region(&t, &regions).expect("expanded");
-        let detector = |enabled: bool| {
-            Section::new(
-                GUARD_DUTY,
-                SectionKind::Settings,
-                vec![Item::new(DETECTOR).field("enabled", enabled)],
-            )
-        };
-        let read = |region: &str, enabled: bool, vpc: &str| {
-            tag_region(
-                region,
-                Observation {
-                    state: State {
-                        sections: vec![detector(enabled)],
-                    },
-                    findings: flow_log_findings(&[vpc.to_string()], &[]),
-                },
-            )
-        };
-        let mut observed = read("eu-west-1", true, "vpc-1");
-        let other = read("us-east-1", false, "vpc-2");
-        observed.state.sections.extend(other.state.sections);
-        observed.findings.extend(other.findings);
-        let d = diff(&expanded.desired, &observed.state, Undeclared::Report);
-        let paths: Vec<&str> = d.drift.iter().map(|x| x.path.as_str()).collect();
-        assert_eq!(paths, ["us-east-1/guardDuty[detector].enabled"]);
-        let subjects: Vec<&str> = observed
-            .findings
-            .iter()
-            .map(|f| f.subject.as_str())
-            .collect();
-        assert_eq!(subjects, ["eu-west-1/vpc-1", "us-east-1/vpc-2"]);
-        let cases = [
-            ("eu-west-1", None),
-            (
-                "us-east-1",
-                Some(Change::Update {
-                    section: GUARD_DUTY.into(),
-                    key: DETECTOR.into(),
-                    fields: vec!["enabled".into()],
-                }),
-            ),
-        ];
-        for (region, want) in cases {
-            let got: Vec<Change> = d
-                .plan
-                .iter()
-                .filter_map(|c| change_in_region(c, region))
-                .collect();
-            assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "{region}");
         }
     }
 }

@@ -2,6 +2,8 @@
 //! zone settings (one setting per call), alerting v3 policies and Logpush jobs.
 //! Every answer is the `{success, errors, messages, result, result_info}` envelope.
 
+pub mod api;
+mod kit;
 pub mod model;
 
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use self::model::{ACCESS, LOGPUSH, POLICIES, SETTINGS};
+use self::model::{ACCESS, CloudflareScope, LOGPUSH, POLICIES, SETTINGS};
 use super::{ApplyError, Finding, Observation, Provider, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::{Change, Item, Section, SectionKind};
@@ -22,6 +24,7 @@ use crate::http::{
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 
+pub use kit::Kit;
 pub use model::{firewall_target, monitoring_target};
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.cloudflare.com/client/v4";
@@ -298,7 +301,7 @@ impl Cloudflare {
                         // Cloudflare's message quotes the failed delivery, destination and
                         // headers included.
                         findings.push(Finding {
-                            code: "LogJobFailing",
+                            code: kit::LOG_JOB_FAILING,
                             subject: format!("{LOGPUSH}[{}]", sanitize(job_name, 100)),
                             message: format!("Logpush reports: {}", sanitize(msg, 200)),
                         });
@@ -490,11 +493,14 @@ impl Cloudflare {
 
 /// The policy's `zoneId` as a path segment.
 fn zone_segment(target: &Target, operation: &'static str) -> Result<String, ProviderError> {
-    let zone = target
-        .ids
-        .get("zone_id")
-        .ok_or_else(|| ProviderError::new(Category::InvalidSpec, operation, "zone id missing"))?;
-    spec_segment(operation, "zoneId", zone)
+    match target.scope_of::<CloudflareScope>(operation)? {
+        CloudflareScope::Zone(zone) => spec_segment(operation, "zoneId", zone),
+        CloudflareScope::Account => Err(ProviderError::new(
+            Category::InvalidSpec,
+            operation,
+            "zone id missing",
+        )),
+    }
 }
 
 #[async_trait]
@@ -528,6 +534,7 @@ impl Provider for Cloudflare {
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
+        target.scope_of::<CloudflareScope>("observe")?;
         let mut obs = Observation::default();
         for section in &target.desired.sections {
             let (seen, findings) = self.read_section(target, section).await?;
@@ -543,6 +550,12 @@ impl Provider for Cloudflare {
         observed: &Observation,
         plan: &[Change],
     ) -> Result<Vec<String>, ApplyError> {
+        if let Err(error) = target.scope_of::<CloudflareScope>("apply") {
+            return Err(ApplyError {
+                applied: Vec::new(),
+                error,
+            });
+        }
         let mut applied = Vec::new();
         let mut done_sections: Vec<&str> = Vec::new();
         for change in plan {

@@ -1,16 +1,18 @@
 //! Pure mapping between Cloudflare's API objects, the policy blocks and the neutral model.
 
+use std::fmt;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::api::cloudflare::{
-    AccessRuleTarget, CloudflareFirewall, CloudflareMonitoring, IpAccessRule, LogpushJob,
-    NotificationPolicy, RateLimitRule, WafCustomRule, ZoneSecuritySettings,
-};
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
-use crate::providers::Target;
+use crate::providers::cloudflare::api::{
+    AccessRuleTarget, CloudflareFirewall, CloudflareMonitoring, IpAccessRule, LogpushJob,
+    NotificationPolicy, RateLimitRule, WafCustomRule, ZoneSecuritySettings,
+};
+use crate::providers::{Purpose, Scope, Target};
 
 pub const WAF: &str = "wafCustomRules";
 pub const RATE_LIMIT: &str = "rateLimitRules";
@@ -33,6 +35,24 @@ pub fn phase_of(section: &str) -> Option<&'static str> {
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Where a Cloudflare target applies: a zone, or (a monitoring block without `zoneId`) only the
+/// CloudProvider's account. Account-level objects (notification policies) are addressed with
+/// the CloudProvider's `accountId` either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloudflareScope {
+    Zone(String),
+    Account,
+}
+
+impl fmt::Display for CloudflareScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Zone(id) => write!(f, "zone {id}"),
+            Self::Account => f.write_str("account"),
+        }
+    }
 }
 
 // ---- desired ---------------------------------------------------------------------------
@@ -73,8 +93,8 @@ pub fn firewall_target(fw: &CloudflareFirewall) -> Result<Target, Invalid> {
         ));
     }
     Ok(Target {
-        scope: format!("zone {}", fw.zone_id),
-        ids: [("zone_id".to_string(), fw.zone_id.clone())].into(),
+        purpose: Purpose::Firewall,
+        scope: Scope::new(CloudflareScope::Zone(fw.zone_id.clone())),
         desired: state,
     })
 }
@@ -97,17 +117,13 @@ pub fn monitoring_target(mon: &CloudflareMonitoring) -> Result<Target, Invalid> 
             unique(LOGPUSH, items)?,
         ));
     }
-    let mut ids = std::collections::BTreeMap::new();
-    if let Some(zone) = &mon.zone_id {
-        ids.insert("zone_id".to_string(), zone.clone());
-    }
+    let scope = match &mon.zone_id {
+        Some(zone) => CloudflareScope::Zone(zone.clone()),
+        None => CloudflareScope::Account,
+    };
     Ok(Target {
-        scope: mon
-            .zone_id
-            .as_ref()
-            .map(|z| format!("zone {z}"))
-            .unwrap_or_else(|| "account".into()),
-        ids,
+        purpose: Purpose::Monitoring,
+        scope: Scope::new(scope),
         desired: state,
     })
 }
@@ -155,7 +171,7 @@ fn rule_item(
 }
 
 /// Cloudflare's snake_case shape of the action parameters we support.
-fn action_parameters_api(p: &crate::api::cloudflare::ActionParameters) -> Value {
+fn action_parameters_api(p: &crate::providers::cloudflare::api::ActionParameters) -> Value {
     let mut out = Map::new();
     if let Some(r) = &p.response {
         out.insert("response".into(), json!({"status_code": r.status_code, "content": r.content, "content_type": r.content_type}));
@@ -603,6 +619,39 @@ mod tests {
     fn observed(section: &str, kind: SectionKind, items: Vec<Item>) -> State {
         State {
             sections: vec![Section::new(section, kind, items)],
+        }
+    }
+
+    /// The target says where it applies as a typed scope: the firewall's zone, or for
+    /// monitoring the zone when given, else the account.
+    #[test]
+    fn targets_carry_their_zone_or_the_account() {
+        let zone = "023e105f4ecef8ad9ca31a8372d0c353";
+        let mon = |yaml: &str| -> CloudflareMonitoring {
+            serde_yaml::from_str(yaml).expect("test fixture parses")
+        };
+        let cases = [
+            (
+                firewall_target(&fw(&format!("zoneId: {zone}"))),
+                CloudflareScope::Zone(zone.into()),
+                Purpose::Firewall,
+            ),
+            (
+                monitoring_target(&mon(&format!("zoneId: {zone}"))),
+                CloudflareScope::Zone(zone.into()),
+                Purpose::Monitoring,
+            ),
+            (
+                monitoring_target(&mon("notificationPolicies: []")),
+                CloudflareScope::Account,
+                Purpose::Monitoring,
+            ),
+        ];
+        for (target, want, purpose) in cases {
+            let target = target.expect("valid");
+            assert_eq!(target.scope.get::<CloudflareScope>(), Some(&want));
+            assert_eq!(target.scope.to_string(), want.to_string());
+            assert_eq!(target.purpose, purpose);
         }
     }
 

@@ -4,7 +4,9 @@
 //! and subnet writes carry the resource's `fingerprint` (optimistic locking; a stale one gives
 //! 412 and is re-read once).
 
+pub mod api;
 pub mod auth;
+mod kit;
 pub mod model;
 
 use std::sync::Arc;
@@ -15,8 +17,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use self::auth::{Authenticator, Source};
-use self::model::{ALERTS, ARMOR, FIREWALLS, FLOW_LOGS, UPTIME};
-use super::{ApplyError, Observation, Provider, Target};
+use self::model::{ALERTS, ARMOR, FIREWALLS, FLOW_LOGS, GcpScope, UPTIME};
+use super::{ApplyError, Observation, Provider, Purpose, Target};
 use crate::api::provider::CredentialSource;
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::{Change, Item, Section, SectionKind};
@@ -28,6 +30,7 @@ use crate::http::{
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 
+pub use kit::Kit;
 pub use model::{firewall_target, monitoring_target};
 
 pub const COMPUTE_ENDPOINT: &str = "https://compute.googleapis.com/compute/v1";
@@ -437,11 +440,14 @@ impl Gcp {
     async fn observe_monitoring(
         &self,
         target: &Target,
+        regions: &[String],
+        flow_log_subnets: Option<&[String]>,
         obs: &mut Observation,
     ) -> Result<(), ProviderError> {
-        let mut watched: Vec<String> = match target.ids.get("regions") {
-            Some(r) => r.split(',').map(str::to_string).collect(),
-            None => self.regions.clone(),
+        let mut watched: Vec<String> = if regions.is_empty() {
+            self.regions.clone()
+        } else {
+            regions.to_vec()
         };
         let required = target.desired.section(FLOW_LOGS);
         for item in required.map(|s| s.items.as_slice()).unwrap_or_default() {
@@ -451,10 +457,6 @@ impl Gcp {
         }
         if !watched.is_empty() {
             let configs = self.read_flow_log_configs().await?;
-            let only: Option<Vec<String>> = target
-                .ids
-                .get("flow_log_subnets")
-                .map(|s| s.split(',').map(str::to_string).collect());
             let mut items = Vec::new();
             for region in &watched {
                 let subnets = self.read_subnets(region).await?;
@@ -465,7 +467,7 @@ impl Gcp {
                         region,
                         &subnets,
                         &configs,
-                        only.as_deref(),
+                        flow_log_subnets,
                     ));
                 }
             }
@@ -795,9 +797,27 @@ impl Provider for Gcp {
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
         let mut obs = Observation::default();
-        match target.ids.get("network") {
-            Some(network) => self.observe_firewall(target, network, &mut obs).await?,
-            None => self.observe_monitoring(target, &mut obs).await?,
+        match (target.purpose, target.scope_of::<GcpScope>("observe")?) {
+            (Purpose::Firewall, GcpScope::Network(network)) => {
+                self.observe_firewall(target, network, &mut obs).await?
+            }
+            (
+                Purpose::Monitoring,
+                GcpScope::Project {
+                    regions,
+                    flow_log_subnets,
+                },
+            ) => {
+                self.observe_monitoring(target, regions, flow_log_subnets.as_deref(), &mut obs)
+                    .await?
+            }
+            (purpose, scope) => {
+                return Err(ProviderError::new(
+                    Category::InvalidSpec,
+                    "observe",
+                    format!("a {purpose:?} target cannot cover {scope}"),
+                ));
+            }
         }
         Ok(obs)
     }
@@ -809,6 +829,9 @@ impl Provider for Gcp {
         plan: &[Change],
     ) -> Result<Vec<String>, ApplyError> {
         let mut applied = Vec::new();
+        if let Err(error) = target.scope_of::<GcpScope>("apply") {
+            return Err(ApplyError { applied, error });
+        }
         for change in plan {
             if let Err(error) = self.apply_change(target, observed, change).await {
                 return Err(ApplyError { applied, error });

@@ -1,16 +1,18 @@
 //! Pure mapping between GCP's API objects (Compute v1, Monitoring v3, Network Management v1),
 //! the policy blocks and the neutral model. No HTTP here.
 
+use std::fmt;
+
 use serde_json::{Map, Value, json};
 
-use crate::api::gcp::{
-    AlertPolicy, Direction, FirewallRule, GcpFirewall, GcpMonitoring, ProtocolPorts,
-    SecurityPolicy, SecurityPolicyRule, UptimeCheck,
-};
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
-use crate::providers::{Finding, Target};
+use crate::providers::gcp::api::{
+    AlertPolicy, Direction, FirewallRule, GcpFirewall, GcpMonitoring, ProtocolPorts,
+    SecurityPolicy, SecurityPolicyRule, UptimeCheck,
+};
+use crate::providers::{Finding, Purpose, Scope, Target};
 
 pub const FIREWALLS: &str = "firewallRules";
 /// Cloud Armor: one item per declared policy (key = policy name) and one per rule
@@ -282,7 +284,7 @@ pub fn world_open_ingress(v: &Value) -> Option<Finding> {
     }
     let what = protocol_list(&observed_protocols(v.get("allowed")));
     Some(Finding {
-        code: "WorldOpenIngress",
+        code: super::kit::WORLD_OPEN_INGRESS,
         subject: format!("{FIREWALLS}[{name}]"),
         message: format!(
             "allows {} from anywhere (0.0.0.0/0)",
@@ -508,7 +510,7 @@ pub fn subnet_findings(region: &str, subnets: &[Value], configs: &[Value]) -> Ve
         .filter(|s| !subnet_has_flow_logs(s, configs))
         .filter_map(|s| s.get("name").and_then(Value::as_str))
         .map(|name| Finding {
-            code: "SubnetWithoutFlowLogs",
+            code: super::kit::SUBNET_WITHOUT_FLOW_LOGS,
             subject: format!("subnets[{region}/{name}]"),
             message: "no VPC flow logs (neither subnet logConfig nor a vpcFlowLogsConfig)"
                 .to_string(),
@@ -663,6 +665,28 @@ fn desired_uptime_port(item: &mut Item) {
 
 // ---- targets ------------------------------------------------------------------------------
 
+/// Where a GCP target applies, in the CloudProvider's project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GcpScope {
+    /// A firewall block: the VPC network its rules belong to.
+    Network(String),
+    /// A monitoring block: the regions whose subnets are watched for flow logs (empty: the
+    /// CloudProvider's regions), and the only subnets flow logs are required on (`None`: all).
+    Project {
+        regions: Vec<String>,
+        flow_log_subnets: Option<Vec<String>>,
+    },
+}
+
+impl fmt::Display for GcpScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Network(network) => write!(f, "network {network}"),
+            Self::Project { .. } => f.write_str("project"),
+        }
+    }
+}
+
 pub fn firewall_target(fw: &GcpFirewall) -> Result<Target, Invalid> {
     let mut state = State::default();
     if let Some(rules) = &fw.firewall_rules {
@@ -688,18 +712,14 @@ pub fn firewall_target(fw: &GcpFirewall) -> Result<Target, Invalid> {
         ));
     }
     Ok(Target {
-        scope: format!("network {}", fw.network),
-        ids: [("network".to_string(), fw.network.clone())].into(),
+        purpose: Purpose::Firewall,
+        scope: Scope::new(GcpScope::Network(fw.network.clone())),
         desired: state,
     })
 }
 
 pub fn monitoring_target(mon: &GcpMonitoring) -> Result<Target, Invalid> {
     let mut state = State::default();
-    let mut ids = std::collections::BTreeMap::new();
-    if !mon.regions.is_empty() {
-        ids.insert("regions".to_string(), mon.regions.join(","));
-    }
     if let Some(req) = &mon.flow_logs {
         let items = req
             .regions
@@ -711,9 +731,6 @@ pub fn monitoring_target(mon: &GcpMonitoring) -> Result<Target, Invalid> {
             SectionKind::Settings,
             unique(FLOW_LOGS, items)?,
         ));
-        if let Some(only) = &req.subnets {
-            ids.insert("flow_log_subnets".to_string(), only.join(","));
-        }
     }
     if let Some(policies) = &mon.alert_policies {
         let items = policies.iter().map(desired_alert_policy).collect();
@@ -739,8 +756,11 @@ pub fn monitoring_target(mon: &GcpMonitoring) -> Result<Target, Invalid> {
         ));
     }
     Ok(Target {
-        scope: "project".to_string(),
-        ids,
+        purpose: Purpose::Monitoring,
+        scope: Scope::new(GcpScope::Project {
+            regions: mon.regions.clone(),
+            flow_log_subnets: mon.flow_logs.as_ref().and_then(|f| f.subnets.clone()),
+        }),
         desired: state,
     })
 }
@@ -948,5 +968,43 @@ mod tests {
         assert_eq!(s.kind, SectionKind::Settings);
         assert_eq!(s.items.len(), 2);
         assert_eq!(s.items[0].fields["subnetsWithoutFlowLogs"], json!([]));
+    }
+
+    /// The scope is typed: the firewall's network; for monitoring the watched regions and the
+    /// subnets flow logs are required on, as lists (never joined into one string).
+    #[test]
+    fn targets_carry_their_network_or_regions_and_subnets() {
+        let fw: GcpFirewall = serde_json::from_value(json!({"network": "prod-vpc"})).expect("fw");
+        let mon = |v: Value| -> GcpMonitoring { serde_json::from_value(v).expect("mon") };
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases = [
+            (
+                firewall_target(&fw),
+                GcpScope::Network("prod-vpc".into()),
+                "network prod-vpc",
+            ),
+            (
+                monitoring_target(&mon(json!({"regions": ["europe-west1", "us-central1"],
+                    "flowLogs": {"regions": ["europe-west1"], "subnets": ["a", "b,c"]}}))),
+                GcpScope::Project {
+                    regions: strings(&["europe-west1", "us-central1"]),
+                    flow_log_subnets: Some(strings(&["a", "b,c"])),
+                },
+                "project",
+            ),
+            (
+                monitoring_target(&mon(json!({"alertPolicies": []}))),
+                GcpScope::Project {
+                    regions: Vec::new(),
+                    flow_log_subnets: None,
+                },
+                "project",
+            ),
+        ];
+        for (target, want, text) in cases {
+            let target = target.expect("valid");
+            assert_eq!(target.scope.get::<GcpScope>(), Some(&want));
+            assert_eq!(target.scope.to_string(), text);
+        }
     }
 }

@@ -1,0 +1,60 @@
+//! Cloudflare in the provider registry.
+
+use std::sync::Arc;
+
+use super::api::{CloudflareFirewall, CloudflareMonitoring};
+use super::{Cloudflare, model};
+use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::normalize::Invalid;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::providers::registry::{self, Info};
+use crate::providers::{Access, Provider, Target};
+use crate::secret::SecretString;
+
+/// A Logpush job whose last delivery failed.
+pub const LOG_JOB_FAILING: &str = "LogJobFailing";
+
+#[derive(Debug)]
+pub struct Kit;
+
+impl registry::Kit for Kit {
+    const TYPE: ProviderType = ProviderType::Cloudflare;
+    const INFO: Info = Info {
+        firewall: "WAF custom rules, rate limits, IP access rules",
+        monitoring: "Logpush jobs, notification policies",
+        alerting: "notificationPolicies with a mechanism",
+        firewall_api: "Cloudflare API v4: rulesets, firewall/access_rules, zone settings",
+        monitoring_api: "Cloudflare API v4: alerting/v3/policies, logpush/jobs",
+        finding_codes: &[LOG_JOB_FAILING],
+    };
+    type Firewall = CloudflareFirewall;
+    type Monitoring = CloudflareMonitoring;
+
+    fn firewall_target(block: &CloudflareFirewall) -> Result<Target, Invalid> {
+        model::firewall_target(block)
+    }
+
+    fn monitoring_target(block: &CloudflareMonitoring) -> Result<Target, Invalid> {
+        model::monitoring_target(block)
+    }
+
+    /// Every enabled notification policy (each has a mechanism).
+    fn alert_routes(block: &CloudflareMonitoring) -> usize {
+        block
+            .notification_policies
+            .as_deref()
+            .map_or(0, |p| p.iter().filter(|p| p.enabled != Some(false)).count())
+    }
+
+    async fn connect(
+        spec: &CloudProviderSpec,
+        credential: Option<SecretString>,
+        metrics: Option<Arc<Metrics>>,
+        _access: Access<'_>,
+    ) -> Result<Arc<dyn Provider>, Error> {
+        let token = credential
+            .ok_or_else(|| Error::CredentialsMissing("Cloudflare needs an API token".into()))?;
+        Ok(Arc::new(Cloudflare::new(spec, token, metrics)?) as Arc<dyn Provider>)
+    }
+}

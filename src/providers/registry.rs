@@ -1,0 +1,389 @@
+//! The provider registry: the one place that lists the providers Perimeter has a client for.
+//!
+//! Everything about a provider lives in its folder, `src/providers/<name>/`, behind [`Kit`]:
+//! its API blocks (the `spec.<name>` of `FirewallPolicy` and `MonitoringPolicy`), the mapping
+//! into the neutral model, its client, its finding codes and what the compliance report says
+//! about it ([`Info`]). [`registered_providers!`](crate::registered_providers) names each
+//! provider once; the policy kinds' provider fields, their "exactly one provider block" rule, the
+//! [`Declared`] union and every dispatch follow from that line, so a provider cannot be half
+//! wired: a missing piece is a compile error, and [`missing`] lists what a provider lacks outside
+//! the code (emulator, examples, conformance spec, docs). See `docs/adding-a-provider.md`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Access, Provider, Target};
+use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::normalize::Invalid;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::secret::SecretString;
+
+/// The providers with a client: `field: ProviderType variant => kit`. The field is the name of
+/// the policy block (`spec.cloudflare`). One line per provider; keep them in this order (it is
+/// the order of the CRD's fields).
+#[macro_export]
+macro_rules! registered_providers {
+    ($then:path) => {
+        $then! {
+            cloudflare: Cloudflare => $crate::providers::cloudflare::Kit,
+            aws: Aws => $crate::providers::aws::Kit,
+            gcp: Gcp => $crate::providers::gcp::Kit,
+        }
+    };
+}
+
+/// Everything Perimeter knows of one provider type.
+pub trait Kit: 'static {
+    const TYPE: ProviderType;
+    /// What the compliance report and the evidence say about it.
+    const INFO: Info;
+    /// The provider's block of a `FirewallPolicy` (`spec.<name>`).
+    type Firewall: Block;
+    /// The provider's block of a `MonitoringPolicy`.
+    type Monitoring: Block;
+
+    /// Maps a firewall block into the neutral model, checking what the schema cannot.
+    fn firewall_target(block: &Self::Firewall) -> Result<Target, Invalid>;
+
+    /// Maps a monitoring block into the neutral model.
+    fn monitoring_target(block: &Self::Monitoring) -> Result<Target, Invalid>;
+
+    /// Declared alert rules that notify somebody (DE.CM-1 "alert routing"); disabled ones do
+    /// not count.
+    fn alert_routes(block: &Self::Monitoring) -> usize;
+
+    /// Builds the client for an account of this type (`credential` is `None` for `Ambient`).
+    /// `spec.endpoint` has already been checked against the admin's rules.
+    fn connect<'a>(
+        spec: &'a CloudProviderSpec,
+        credential: Option<SecretString>,
+        metrics: Option<Arc<Metrics>>,
+        access: Access<'a>,
+    ) -> impl Future<Output = Result<Arc<dyn Provider>, Error>> + Send + 'a;
+}
+
+/// What a policy block must be: a schema-carrying, serialisable API type.
+pub trait Block:
+    Clone
+    + std::fmt::Debug
+    + PartialEq
+    + Serialize
+    + DeserializeOwned
+    + schemars::JsonSchema
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Block for T where
+    T: Clone
+        + std::fmt::Debug
+        + PartialEq
+        + Serialize
+        + DeserializeOwned
+        + schemars::JsonSchema
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// A provider's words for the compliance report and the evidence trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Info {
+    /// What a FirewallPolicy of it manages, e.g. "WAF custom rules, rate limits, IP access rules".
+    pub firewall: &'static str,
+    /// What a MonitoringPolicy of it manages.
+    pub monitoring: &'static str,
+    /// What counts as an alert route, e.g. "notificationPolicies with a mechanism".
+    pub alerting: &'static str,
+    /// The API a FirewallPolicy's verdict was read from (evidence records say it).
+    pub firewall_api: &'static str,
+    /// The API a MonitoringPolicy's verdict was read from.
+    pub monitoring_api: &'static str,
+    /// Every finding code its reads can report (besides the core's `UnmanagedRule`), so a
+    /// resolved finding's series drops to 0.
+    pub finding_codes: &'static [&'static str],
+}
+
+/// A provider block of either policy kind.
+#[derive(Debug)]
+pub enum Part<'a, K: Kit> {
+    Firewall(&'a K::Firewall),
+    Monitoring(&'a K::Monitoring),
+}
+
+impl<K: Kit> Clone for Part<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K: Kit> Copy for Part<'_, K> {}
+
+impl<K: Kit> Part<'_, K> {
+    fn target(self) -> Result<Target, Invalid> {
+        match self {
+            Self::Firewall(b) => K::firewall_target(b),
+            Self::Monitoring(b) => K::monitoring_target(b),
+        }
+    }
+}
+
+macro_rules! declared {
+    ($($field:ident: $variant:ident => $kit:ty,)+) => {
+        /// The provider block of a policy, whichever kind the policy is.
+        #[derive(Clone, Copy, Debug)]
+        pub enum Declared<'a> {
+            $($variant(Part<'a, $kit>),)+
+        }
+
+        impl<'a> Declared<'a> {
+            /// The one provider block of a FirewallPolicy.
+            pub fn from_firewall(spec: &'a crate::api::FirewallPolicySpec) -> Result<Self, Error> {
+                let mut found = Vec::new();
+                $(if let Some(b) = &spec.$field {
+                    found.push(Self::$variant(Part::Firewall(b)));
+                })+
+                one(found)
+            }
+
+            /// The one provider block of a MonitoringPolicy.
+            pub fn from_monitoring(spec: &'a crate::api::MonitoringPolicySpec) -> Result<Self, Error> {
+                let mut found = Vec::new();
+                $(if let Some(b) = &spec.$field {
+                    found.push(Self::$variant(Part::Monitoring(b)));
+                })+
+                one(found)
+            }
+
+            pub fn provider_type(self) -> ProviderType {
+                match self {
+                    $(Self::$variant(_) => <$kit as Kit>::TYPE,)+
+                }
+            }
+
+            /// Whether it is a firewall or a monitoring block.
+            pub fn purpose(self) -> super::Purpose {
+                match self {
+                    $(Self::$variant(Part::Firewall(_)) => super::Purpose::Firewall,
+                      Self::$variant(Part::Monitoring(_)) => super::Purpose::Monitoring,)+
+                }
+            }
+
+            /// Maps the block into the neutral model, validating what the schema cannot.
+            pub fn target(self) -> Result<Target, Error> {
+                let target = match self {
+                    $(Self::$variant(part) => part.target(),)+
+                };
+                target
+                    .map(|t| Target { purpose: self.purpose(), ..t })
+                    .map_err(|e| Error::InvalidSpec(e.0))
+            }
+        }
+
+        /// The client for an account of a registered type; `None` for types without one.
+        pub(crate) async fn connect_registered(
+            spec: &CloudProviderSpec,
+            credential: Option<SecretString>,
+            metrics: Option<Arc<Metrics>>,
+            access: Access<'_>,
+        ) -> Option<Result<Arc<dyn Provider>, Error>> {
+            $(if spec.provider_type == <$kit as Kit>::TYPE {
+                return Some(<$kit as Kit>::connect(spec, credential, metrics, access).await);
+            })+
+            None
+        }
+
+        /// The registered provider types, in registration order.
+        pub const REGISTERED: &[ProviderType] = &[$(<$kit as Kit>::TYPE,)+];
+
+        /// What a registered provider's reports say; `None` for types without a client.
+        pub fn info(t: ProviderType) -> Option<&'static Info> {
+            $(if t == <$kit as Kit>::TYPE {
+                return Some(&<$kit as Kit>::INFO);
+            })+
+            None
+        }
+
+        /// Alert routes a MonitoringPolicy declares, whichever its provider.
+        pub fn alert_routes(spec: &crate::api::MonitoringPolicySpec) -> usize {
+            0 $(+ spec.$field.as_ref().map_or(0, <$kit as Kit>::alert_routes))+
+        }
+
+        /// The name of each registered provider's policy block (`spec.<name>`).
+        pub const FIELDS: &[(&str, ProviderType)] = &[$((stringify!($field), <$kit as Kit>::TYPE),)+];
+    };
+}
+
+crate::registered_providers!(declared);
+
+fn one(mut found: Vec<Declared<'_>>) -> Result<Declared<'_>, Error> {
+    match (found.pop(), found.is_empty()) {
+        (Some(d), true) => Ok(d),
+        _ => Err(Error::InvalidSpec(format!(
+            "exactly one provider block must be set: one of {}",
+            FIELDS
+                .iter()
+                .map(|(f, _)| format!("spec.{f}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Every finding code a read can report: the core's and each registered provider's.
+pub fn finding_codes() -> Vec<&'static str> {
+    let mut codes = vec![crate::core::model::UNMANAGED_RULE];
+    for t in REGISTERED {
+        codes.extend(info(*t).map(|i| i.finding_codes).unwrap_or_default());
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    codes
+}
+
+/// What a registered provider lacks outside its code, given a way to ask whether a file of the
+/// repository exists: its emulator (`emulators/src/<name>/`), its examples (`examples/<name>/`),
+/// its demo account (`examples/demo/<name>-*.yaml`), its trimmed official spec
+/// (`tests/conformance/<name>/SOURCE.md`), its provider test (`tests/<name>_provider.rs`) and
+/// non-empty report words. Empty when complete.
+pub fn missing(field: &str, info: &Info, exists: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let files = [
+        (format!("emulators/src/{field}/mod.rs"), "an emulator"),
+        (format!("examples/{field}"), "examples"),
+        (
+            format!("tests/conformance/{field}/SOURCE.md"),
+            "a trimmed official spec with its source",
+        ),
+        (
+            format!("tests/{field}_provider.rs"),
+            "a provider test against its emulator",
+        ),
+    ];
+    for (path, what) in files {
+        if !exists(&path) {
+            out.push(format!("{what} ({path})"));
+        }
+    }
+    if !exists(&format!("examples/demo/{field}-")) {
+        out.push(format!("a demo account (examples/demo/{field}-*.yaml)"));
+    }
+    let words = [
+        ("INFO.firewall", info.firewall),
+        ("INFO.monitoring", info.monitoring),
+        ("INFO.alerting", info.alerting),
+        ("INFO.firewall_api", info.firewall_api),
+        ("INFO.monitoring_api", info.monitoring_api),
+    ];
+    for (name, text) in words {
+        if text.trim().is_empty() {
+            out.push(format!("report words ({name})"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file system view of the repository: an exact path, or (for a trailing `-`) a prefix of
+    /// a file name.
+    fn repo_has(path: &str) -> bool {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        match path.strip_suffix('-') {
+            Some(prefix) => {
+                let (dir, name) = prefix.rsplit_once('/').unwrap_or((".", prefix));
+                std::fs::read_dir(root.join(dir)).is_ok_and(|entries| {
+                    entries
+                        .flatten()
+                        .any(|e| e.file_name().to_string_lossy().starts_with(name))
+                })
+            }
+            None => root.join(path).exists(),
+        }
+    }
+
+    /// Every registered provider has every piece; every ProviderType is either registered or
+    /// reported as unsupported (never half wired).
+    #[test]
+    fn every_registered_provider_is_complete() {
+        for (field, t) in FIELDS {
+            let info = info(*t).expect("registered");
+            let lacks = missing(field, info, &repo_has);
+            assert!(lacks.is_empty(), "{t} lacks: {}", lacks.join("; "));
+            assert_eq!(t.as_str(), *field, "the block is named after the type");
+        }
+        let crds = crate::api::crds();
+        for kind in ["FirewallPolicy", "MonitoringPolicy"] {
+            let crd = crds
+                .iter()
+                .find(|c| c.spec.names.kind == kind)
+                .expect("CRD");
+            let spec = serde_json::to_value(&crd.spec.versions[0].schema).expect("schema");
+            let props = &spec["openAPIV3Schema"]["properties"]["spec"]["properties"];
+            for (field, _) in FIELDS {
+                assert!(props.get(*field).is_some(), "{kind} has spec.{field}");
+            }
+        }
+    }
+
+    /// The check itself: a provider with no files and no words lacks everything.
+    #[test]
+    fn an_incomplete_provider_is_caught() {
+        let empty = Info {
+            firewall: "",
+            monitoring: "edge logs",
+            alerting: " ",
+            firewall_api: "",
+            monitoring_api: "",
+            finding_codes: &[],
+        };
+        let lacks = missing("vercel", &empty, &|_| false);
+        let want = [
+            "an emulator (emulators/src/vercel/mod.rs)",
+            "examples (examples/vercel)",
+            "a trimmed official spec with its source (tests/conformance/vercel/SOURCE.md)",
+            "a provider test against its emulator (tests/vercel_provider.rs)",
+            "a demo account (examples/demo/vercel-*.yaml)",
+            "report words (INFO.firewall)",
+            "report words (INFO.alerting)",
+            "report words (INFO.firewall_api)",
+            "report words (INFO.monitoring_api)",
+        ];
+        assert_eq!(lacks, want);
+        // A complete one of the repository passes the same check.
+        let cf = info(ProviderType::Cloudflare).expect("registered");
+        assert!(missing("cloudflare", cf, &repo_has).is_empty());
+    }
+
+    #[test]
+    fn types_without_a_client_are_not_registered() {
+        assert_eq!(
+            REGISTERED,
+            [
+                ProviderType::Cloudflare,
+                ProviderType::Aws,
+                ProviderType::Gcp
+            ]
+        );
+        assert!(info(ProviderType::Vercel).is_none());
+        let codes = finding_codes();
+        for code in [
+            "UnmanagedRule",
+            "LogJobFailing",
+            "WorldOpenIngress",
+            "SubnetWithoutFlowLogs",
+            "VpcWithoutFlowLogs",
+        ] {
+            assert!(codes.contains(&code), "{code}: {codes:?}");
+        }
+    }
+}
