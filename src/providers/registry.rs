@@ -64,6 +64,11 @@ pub trait Kit: 'static {
         metrics: Option<Arc<Metrics>>,
         access: Access<'a>,
     ) -> impl Future<Output = Result<Arc<dyn Provider>, Error>> + Send + 'a;
+
+    /// Starts its account for `perimeter demo`: its emulator, seeded with an account that has
+    /// drifted from its examples (`src/providers/<name>/demo.rs`).
+    #[cfg(feature = "demo")]
+    fn demo() -> impl Future<Output = Result<Box<dyn crate::demo::Account>, String>> + Send;
 }
 
 /// What a policy block must be: a schema-carrying, serialisable API type.
@@ -198,6 +203,12 @@ macro_rules! declared {
                 return Some(<$kit as Kit>::connect(spec, credential, metrics, access).await);
             })+
             None
+        }
+
+        /// Every registered provider's demo account, started, in registration order.
+        #[cfg(feature = "demo")]
+        pub(crate) async fn demo_accounts() -> Result<Vec<Box<dyn crate::demo::Account>>, String> {
+            Ok(vec![$(<$kit as Kit>::demo().await?,)+])
         }
 
         /// The registered provider types, in registration order.
@@ -362,6 +373,25 @@ mod tests {
         // A complete one of the repository passes the same check.
         let cf = info(ProviderType::Cloudflare).expect("registered");
         assert!(missing("cloudflare", cf, &repo_has).is_empty());
+    }
+
+    /// Each registered provider starts a demo account of its own type, whose examples are the
+    /// provider's own (a new provider cannot be wired to another's emulator).
+    #[cfg(feature = "demo")]
+    #[tokio::test]
+    async fn every_registered_provider_has_its_own_demo_account() {
+        let accounts = demo_accounts().await.expect("the demo accounts start");
+        let types: Vec<_> = accounts.iter().map(|a| a.provider_type()).collect();
+        assert_eq!(types, REGISTERED);
+        for (a, (field, _)) in accounts.iter().zip(FIELDS) {
+            assert!(!a.examples().is_empty(), "{field}: no examples");
+            for (origin, _) in a.examples() {
+                assert!(
+                    origin.starts_with(&format!("examples/{field}/")),
+                    "{field}: {origin}"
+                );
+            }
+        }
     }
 
     #[test]

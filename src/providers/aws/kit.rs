@@ -55,4 +55,9 @@ impl registry::Kit for Kit {
     ) -> Result<Arc<dyn Provider>, Error> {
         Ok(Arc::new(Aws::connect(spec, credential, metrics).await?) as Arc<dyn Provider>)
     }
+
+    #[cfg(feature = "demo")]
+    async fn demo() -> Result<Box<dyn crate::demo::Account>, String> {
+        super::demo::start().await
+    }
 }

@@ -16,6 +16,8 @@
 pub mod api;
 mod client;
 mod cloudwatch;
+#[cfg(feature = "demo")]
+mod demo;
 mod ec2;
 mod guardduty;
 pub mod interceptor;

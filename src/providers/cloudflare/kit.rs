@@ -57,4 +57,9 @@ impl registry::Kit for Kit {
             .ok_or_else(|| Error::CredentialsMissing("Cloudflare needs an API token".into()))?;
         Ok(Arc::new(Cloudflare::new(spec, token, metrics)?) as Arc<dyn Provider>)
     }
+
+    #[cfg(feature = "demo")]
+    async fn demo() -> Result<Box<dyn crate::demo::Account>, String> {
+        super::demo::start().await
+    }
 }

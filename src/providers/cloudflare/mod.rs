@@ -3,6 +3,8 @@
 //! Every answer is the `{success, errors, messages, result, result_info}` envelope.
 
 pub mod api;
+#[cfg(feature = "demo")]
+mod demo;
 mod kit;
 pub mod model;
 

@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod auth;
+#[cfg(feature = "demo")]
+mod demo;
 mod kit;
 pub mod model;
 

@@ -1,0 +1,166 @@
+//! AWS's account in `perimeter demo` (the `demo` feature): the AWS emulator seeded from
+//! examples/demo/aws-account.yaml, drifted from examples/aws/.
+
+use perimeter_emulators::aws::{AwsEmulator, Seed, SgRule};
+use perimeter_emulators::server::RunningEmulator;
+
+use crate::api::CloudProvider;
+use crate::api::provider::{CredentialSource as Source, SecretKeyRef};
+use crate::demo::Account;
+use crate::local::{CredentialSource, Options};
+
+const SEED: &str = include_str!("../../../examples/demo/aws-account.yaml");
+/// Static keys the emulator accepts (its seed lists the id). Never valid anywhere real; the
+/// examples use the workload's ambient identity instead.
+const KEY_ID: &str = "AKIAPERIMETERDEMO000";
+const SECRET: &str = "perimeter-demo-secret-not-valid-anywhere";
+const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "examples/aws/provider.yaml",
+        include_str!("../../../examples/aws/provider.yaml"),
+    ),
+    (
+        "examples/aws/firewall.yaml",
+        include_str!("../../../examples/aws/firewall.yaml"),
+    ),
+    (
+        "examples/aws/monitoring.yaml",
+        include_str!("../../../examples/aws/monitoring.yaml"),
+    ),
+];
+const EDITS: &[&str] = &["AWS: SSH on security group web re-opened to 0.0.0.0/0"];
+
+struct Demo {
+    emulator: AwsEmulator,
+    /// Keeps the emulator serving.
+    _running: RunningEmulator,
+    endpoint: String,
+}
+
+pub async fn start() -> Result<Box<dyn Account>, String> {
+    Ok(Box::new(launch().await?))
+}
+
+async fn launch() -> Result<Demo, String> {
+    let seed: Seed = serde_yaml::from_str(SEED).map_err(|e| format!("aws demo seed: {e}"))?;
+    let emulator = AwsEmulator::new(seed);
+    let running = emulator
+        .start("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("starting the AWS emulator: {e}"))?;
+    let endpoint = running.base_url();
+    Ok(Demo {
+        emulator,
+        _running: running,
+        endpoint,
+    })
+}
+
+impl Account for Demo {
+    fn provider_type(&self) -> crate::api::ProviderType {
+        crate::api::ProviderType::Aws
+    }
+
+    fn banner(&self) -> String {
+        format!(
+            "AWS emulator:        {} (seeded from examples/demo/aws-account.yaml)",
+            self.endpoint
+        )
+    }
+
+    fn examples(&self) -> &'static [(&'static str, &'static str)] {
+        EXAMPLES
+    }
+
+    /// The examples use the workload's identity (IRSA); static demo keys in a (local) Secret
+    /// stand in.
+    fn wire(
+        &self,
+        provider: &mut CloudProvider,
+        credentials: &mut CredentialSource,
+        options: &mut Options,
+    ) -> Result<(), String> {
+        let secret = SecretKeyRef {
+            name: "aws-demo".into(),
+            key: "credentials".into(),
+        };
+        let keys = serde_json::json!({ "accessKeyId": KEY_ID, "secretAccessKey": SECRET });
+        credentials.insert(&secret.name, &secret.key, &keys.to_string());
+        provider.spec.credentials.source = Source::Secret;
+        provider.spec.credentials.secret_ref = Some(secret);
+        let name = provider.metadata.name.clone().unwrap_or_default();
+        options.endpoints.insert(name, self.endpoint.clone());
+        Ok(())
+    }
+
+    fn calls(&self) -> usize {
+        self.emulator.log().entries().len()
+    }
+
+    /// Every AWS call is a POST (EC2 Query, CBOR, JSON-RPC), so writes are counted by
+    /// operation name.
+    fn writes(&self) -> usize {
+        const READS: [&str; 3] = ["/Describe", "/List", "/Get"];
+        self.emulator
+            .log()
+            .entries()
+            .iter()
+            .filter(|e| !READS.iter().any(|r| e.path.contains(r)))
+            .count()
+    }
+
+    fn edits(&self) -> &'static [&'static str] {
+        EDITS
+    }
+
+    fn edit(&self, i: usize) {
+        if i == 0 {
+            self.emulator.mutate(ssh_reopened);
+        }
+    }
+}
+
+/// Someone "temporarily" re-opens SSH on the web group to the world.
+fn ssh_reopened(seed: &mut Seed) {
+    for group in seed
+        .security_groups
+        .iter_mut()
+        .filter(|g| g.group_name == "web")
+    {
+        group.ingress.push(SgRule {
+            protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            cidr_ipv4: Some("0.0.0.0/0".into()),
+            description: Some("quick fix, remove later".into()),
+            ..SgRule::default()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The edit leaves what the AWS firewall example forbids: SSH open to the world on the web
+    /// group, as a rule with an id like any other.
+    #[tokio::test]
+    async fn the_edit_reopens_ssh_to_the_world_on_the_web_group() {
+        let demo = launch().await.expect("the demo account starts");
+        let open = |aws: &AwsEmulator| {
+            aws.snapshot()
+                .security_groups
+                .iter()
+                .filter(|g| g.group_name == "web")
+                .flat_map(|g| g.ingress.clone())
+                .filter(|r| r.cidr_ipv4.as_deref() == Some("0.0.0.0/0") && r.from_port == Some(22))
+                .map(|r| r.rule_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(open(&demo.emulator).len(), 1, "the seed's own drift");
+        demo.edit(0);
+        let ids = open(&demo.emulator);
+        assert_eq!(ids.len(), 2);
+        assert!(ids.iter().all(|id| id.starts_with("sgr-")), "{ids:?}");
+    }
+}
