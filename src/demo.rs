@@ -218,6 +218,23 @@ fn assess(
     Ok(export)
 }
 
+/// Points `provider` at `endpoint` with `value` as its credential, in a local Secret named by
+/// `secret` (the examples use workload identities, which the demo does not have).
+pub fn wire_secret(
+    provider: &mut CloudProvider,
+    secret: crate::api::provider::SecretKeyRef,
+    value: &str,
+    endpoint: &str,
+    credentials: &mut CredentialSource,
+    options: &mut Options,
+) {
+    credentials.insert(&secret.name, &secret.key, value);
+    provider.spec.credentials.source = crate::api::provider::CredentialSource::Secret;
+    provider.spec.credentials.secret_ref = Some(secret);
+    let name = provider.metadata.name.clone().unwrap_or_default();
+    options.endpoints.insert(name, endpoint.to_string());
+}
+
 /// The emulated accounts of one demo run, in registration order.
 struct Accounts(Vec<Box<dyn Account>>);
 

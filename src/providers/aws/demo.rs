@@ -5,8 +5,8 @@ use perimeter_emulators::aws::{AwsEmulator, Seed, SgRule};
 use perimeter_emulators::server::RunningEmulator;
 
 use crate::api::CloudProvider;
-use crate::api::provider::{CredentialSource as Source, SecretKeyRef};
-use crate::demo::Account;
+use crate::api::provider::SecretKeyRef;
+use crate::demo::{Account, wire_secret};
 use crate::local::{CredentialSource, Options};
 
 const SEED: &str = include_str!("../../../examples/demo/aws-account.yaml");
@@ -85,11 +85,15 @@ impl Account for Demo {
             key: "credentials".into(),
         };
         let keys = serde_json::json!({ "accessKeyId": KEY_ID, "secretAccessKey": SECRET });
-        credentials.insert(&secret.name, &secret.key, &keys.to_string());
-        provider.spec.credentials.source = Source::Secret;
-        provider.spec.credentials.secret_ref = Some(secret);
-        let name = provider.metadata.name.clone().unwrap_or_default();
-        options.endpoints.insert(name, self.endpoint.clone());
+        let keys = keys.to_string();
+        wire_secret(
+            provider,
+            secret,
+            &keys,
+            &self.endpoint,
+            credentials,
+            options,
+        );
         Ok(())
     }
 

@@ -6,8 +6,8 @@ use perimeter_emulators::gcp::{GcpEmulator, Seed, ServiceAccount};
 use perimeter_emulators::server::RunningEmulator;
 
 use crate::api::CloudProvider;
-use crate::api::provider::{CredentialSource as Source, SecretKeyRef};
-use crate::demo::Account;
+use crate::api::provider::SecretKeyRef;
+use crate::demo::{Account, wire_secret};
 use crate::local::{CredentialSource, Options};
 
 const SEED: &str = include_str!("../../../examples/demo/gcp-project.yaml");
@@ -128,11 +128,8 @@ impl Account for Demo {
             "private_key": self.key.private_pem.as_str(),
             "token_uri": format!("{}/token", self.endpoint),
         });
-        credentials.insert(&secret.name, &secret.key, &key.to_string());
-        provider.spec.credentials.source = Source::Secret;
-        provider.spec.credentials.secret_ref = Some(secret);
-        let name = provider.metadata.name.clone().unwrap_or_default();
-        options.endpoints.insert(name, self.endpoint.clone());
+        let key = key.to_string();
+        wire_secret(provider, secret, &key, &self.endpoint, credentials, options);
         let token_host = crate::trust::url::parse(&self.endpoint, crate::trust::url::Rules::TOKEN)
             .and_then(|u| crate::trust::HostPattern::parse(&u.authority()))?;
         options.trust.token_hosts.push(token_host);
