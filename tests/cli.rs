@@ -479,8 +479,10 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut body = None;
     while Instant::now() < deadline {
+        // The first pass's policies, then its assessment (published after the pass).
         if let Some(b) = http_get(&addr, "/metrics").filter(|b| {
             b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 3"#)
+                && b.contains("perimeter_compliance_evidence_timestamp_seconds{")
         }) {
             body = Some(b);
             break;

@@ -34,6 +34,22 @@ pub enum ProviderType {
 }
 
 impl ProviderType {
+    /// Every type, in declaration order.
+    pub const ALL: [Self; 12] = [
+        Self::Cloudflare,
+        Self::Vercel,
+        Self::Supabase,
+        Self::Turso,
+        Self::Qdrant,
+        Self::Upstash,
+        Self::Modal,
+        Self::Triggerdev,
+        Self::Aws,
+        Self::Gcp,
+        Self::Betterstack,
+        Self::Slack,
+    ];
+
     /// The lowercase name used in manifests and as the `provider` metric label.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -394,17 +394,21 @@ mod tests {
         }
     }
 
+    /// Registered exactly once each; a type without a client has no report words; every
+    /// registered provider's finding codes (and the core's) are known to the metrics.
     #[test]
     fn types_without_a_client_are_not_registered() {
+        let mut seen = REGISTERED.to_vec();
+        seen.sort_unstable();
+        seen.dedup();
         assert_eq!(
-            REGISTERED,
-            [
-                ProviderType::Cloudflare,
-                ProviderType::Aws,
-                ProviderType::Gcp
-            ]
+            seen.len(),
+            REGISTERED.len(),
+            "registered twice: {REGISTERED:?}"
         );
-        assert!(info(ProviderType::Vercel).is_none());
+        for t in ProviderType::ALL {
+            assert_eq!(info(t).is_some(), REGISTERED.contains(&t), "{t}");
+        }
         let codes = finding_codes();
         for code in [
             "UnmanagedRule",
@@ -414,6 +418,11 @@ mod tests {
             "VpcWithoutFlowLogs",
         ] {
             assert!(codes.contains(&code), "{code}: {codes:?}");
+        }
+        for t in REGISTERED {
+            for code in info(*t).expect("registered").finding_codes {
+                assert!(codes.contains(code), "{t}: {code} not in {codes:?}");
+            }
         }
     }
 }
