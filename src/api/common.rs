@@ -277,6 +277,22 @@ pub fn parse_interval(s: Option<&str>) -> Duration {
 
 #[cfg(test)]
 mod tests {
+
+    /// `ProviderType::ALL` lists every variant: as many as the schema's enum, each once, each
+    /// named as it serialises.
+    #[test]
+    fn all_provider_types_are_listed() {
+        let schema = serde_json::to_value(schemars::schema_for!(ProviderType)).expect("schema");
+        let names = schema["enum"].as_array().expect("an enum").len();
+        let mut all = ProviderType::ALL.to_vec();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), names);
+        for t in ProviderType::ALL {
+            assert_eq!(serde_json::to_value(t).expect("json"), t.as_str());
+        }
+    }
+
     use std::time::Duration;
 
     use super::*;
