@@ -12,11 +12,6 @@ use crate::providers::registry::{self, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
-/// An ingress firewall rule open to 0.0.0.0/0 or ::/0.
-pub const WORLD_OPEN_INGRESS: &str = "WorldOpenIngress";
-/// A subnet of a watched region without VPC flow logs.
-pub const SUBNET_WITHOUT_FLOW_LOGS: &str = "SubnetWithoutFlowLogs";
-
 #[derive(Debug)]
 pub struct Kit;
 
@@ -29,7 +24,7 @@ impl registry::Kit for Kit {
         firewall_api: "compute.googleapis.com v1: firewalls, securityPolicies",
         monitoring_api: "compute subnetworks, networkmanagement vpcFlowLogsConfigs, monitoring v3 \
                          alertPolicies/uptimeCheckConfigs",
-        finding_codes: &[WORLD_OPEN_INGRESS, SUBNET_WITHOUT_FLOW_LOGS],
+        finding_codes: &[model::WORLD_OPEN_INGRESS, model::SUBNET_WITHOUT_FLOW_LOGS],
     };
     type Firewall = GcpFirewall;
     type Monitoring = GcpMonitoring;

@@ -14,6 +14,11 @@ use crate::providers::gcp::api::{
 };
 use crate::providers::{Finding, Purpose, Scope, Target};
 
+/// An ingress firewall rule open to 0.0.0.0/0 or ::/0.
+pub const WORLD_OPEN_INGRESS: &str = "WorldOpenIngress";
+/// A subnet of a watched region without VPC flow logs.
+pub const SUBNET_WITHOUT_FLOW_LOGS: &str = "SubnetWithoutFlowLogs";
+
 pub const FIREWALLS: &str = "firewallRules";
 /// Cloud Armor: one item per declared policy (key = policy name) and one per rule
 /// (key = `policy/priority`).
@@ -284,7 +289,7 @@ pub fn world_open_ingress(v: &Value) -> Option<Finding> {
     }
     let what = protocol_list(&observed_protocols(v.get("allowed")));
     Some(Finding {
-        code: super::kit::WORLD_OPEN_INGRESS,
+        code: WORLD_OPEN_INGRESS,
         subject: format!("{FIREWALLS}[{name}]"),
         message: format!(
             "allows {} from anywhere (0.0.0.0/0)",
@@ -510,7 +515,7 @@ pub fn subnet_findings(region: &str, subnets: &[Value], configs: &[Value]) -> Ve
         .filter(|s| !subnet_has_flow_logs(s, configs))
         .filter_map(|s| s.get("name").and_then(Value::as_str))
         .map(|name| Finding {
-            code: super::kit::SUBNET_WITHOUT_FLOW_LOGS,
+            code: SUBNET_WITHOUT_FLOW_LOGS,
             subject: format!("subnets[{region}/{name}]"),
             message: "no VPC flow logs (neither subnet logConfig nor a vpcFlowLogsConfig)"
                 .to_string(),
