@@ -418,6 +418,7 @@ async fn sts_exchanges_known_subject_tokens_and_iam_impersonates_allowed_account
         audience: POOL.into(),
         subject_tokens: Vec::new(),
         service_accounts: vec![SA.into()],
+        aws_access_keys: Vec::new(),
     }];
     let (emulator, running) = start(s).await;
     let subject = emulator.mint_subject_token(POOL);
