@@ -933,7 +933,9 @@ async fn external_account_file_token_is_exchanged_at_sts_and_impersonates_the_ac
     let dir = tempfile_dir();
     let token_file = dir.join("eks-token");
     let subject = emulator.mint_subject_token(POOL_PROVIDER);
-    std::fs::write(&token_file, format!("{subject}\n")).expect("token file");
+    // As Kubernetes projects a token: no trailing newline (google-cloud-auth sends a text
+    // file's content as it is).
+    std::fs::write(&token_file, &subject).expect("token file");
 
     let client = federated_client(
         &base,

@@ -701,37 +701,27 @@ pub fn install_crypto_provider() {
 }
 
 /// A library error as a [`ProviderError`]. The library quotes whole answer bodies and an
-/// executable's stderr in its messages; of a body only an OAuth2 or Google error code is
-/// kept, of stderr nothing (either may echo a token).
+/// executable's stderr in its messages (at any depth of the error chain); of a body only an
+/// OAuth2 or Google error code is kept, of stderr nothing: either may echo a token.
 fn library_error(e: &google_cloud_auth::errors::CredentialsError) -> ProviderError {
-    let text = e.to_string();
-    let quoted = [", body=<", ", stderr=<"]
-        .into_iter()
-        .filter_map(|marker| Some((text.find(marker)?, marker)))
-        .min();
-    let (head, code) = match quoted {
-        Some((at, marker)) => {
-            let rest = &text[at + marker.len()..];
-            let (inner, tail) = rest.rsplit_once('>').unwrap_or((rest, ""));
-            let code = serde_json::from_str::<Value>(inner).ok().and_then(|v| {
-                v.get("error")
-                    .and_then(|e| e.as_str().or_else(|| e.get("status")?.as_str()))
-                    .filter(|c| {
-                        c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                    })
-                    .map(str::to_string)
-            });
-            (format!("{}{tail}", &text[..at]), code)
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = next {
+        let part = without_quotes(&err.to_string());
+        // The library's retry hints and its wrapper say nothing here: Perimeter starts over
+        // with fresh credentials at the next sync.
+        let part = part
+            .replace(" and future attempts will not succeed", "")
+            .replace(" but future attempts may succeed", "");
+        let part = part.trim().trim_end_matches(':').trim().to_string();
+        let wrapper = part.starts_with("Request to fetch the token failed.")
+            || part.starts_with("Fetching the token resulted in transient errors.");
+        if !part.is_empty() && !wrapper && !parts.contains(&part) {
+            parts.push(part);
         }
-        None => (text.clone(), None),
-    };
-    let source = std::error::Error::source(e)
-        .map(|s| format!(": {s}"))
-        .unwrap_or_default();
-    let mut message = format!(
-        "{head}{}{source}",
-        code.map(|c| format!(" ({c})")).unwrap_or_default()
-    );
+        next = err.source();
+    }
+    let mut message = parts.join(": ");
     if message.len() > 600 {
         let mut cut = 600;
         while !message.is_char_boundary(cut) {
@@ -745,6 +735,32 @@ fn library_error(e: &google_cloud_auth::errors::CredentialsError) -> ProviderErr
         Category::CredentialsRejected
     };
     ProviderError::new(category, "get_access_token", message)
+}
+
+/// One message with its quoted body or stderr replaced by the error code found in it.
+fn without_quotes(text: &str) -> String {
+    let quoted = [", body=<", ", stderr=<"]
+        .into_iter()
+        .filter_map(|marker| Some((text.find(marker)?, marker)))
+        .min();
+    let Some((at, marker)) = quoted else {
+        return text.to_string();
+    };
+    let rest = &text[at + marker.len()..];
+    let (inner, tail) = rest.rsplit_once('>').unwrap_or((rest, ""));
+    let code = serde_json::from_str::<Value>(inner).ok().and_then(|v| {
+        v.get("error")
+            .and_then(|e| e.as_str().or_else(|| e.get("status")?.as_str()))
+            .filter(|c| {
+                c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            })
+            .map(str::to_string)
+    });
+    format!(
+        "{}{}{tail}",
+        &text[..at],
+        code.map(|c| format!(" ({c})")).unwrap_or_default()
+    )
 }
 
 /// Gets tokens through the library and copies them into the [`SharedToken`] API clients
@@ -1282,5 +1298,19 @@ mod tests {
         let mapped = library_error(&e);
         assert!(mapped.message.contains("code=3"), "{mapped}");
         assert!(!mapped.message.contains("sekrit"), "{mapped}");
+        // The body may sit in a source of the error, not in its own message.
+        let inner = google_cloud_auth::errors::CredentialsError::from_msg(
+            false,
+            r#"failed to exchange token, body=<{"error":"invalid_grant","error_description":"eyJ.sekrit"}>"#,
+        );
+        let e = google_cloud_auth::errors::CredentialsError::new(
+            false,
+            "Request to fetch the token failed. Subsequent calls with this credential will also fail.",
+            inner,
+        );
+        let mapped = library_error(&e);
+        assert!(mapped.message.contains("invalid_grant"), "{mapped}");
+        assert!(!mapped.message.contains("sekrit"), "{mapped}");
+        assert!(!mapped.message.contains("Subsequent calls"), "{mapped}");
     }
 }
