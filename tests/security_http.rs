@@ -562,7 +562,10 @@ async fn hostile_gcp_project_ids_never_leave_their_path() {
         if request.contains("/token") {
             Answer::Json(
                 200,
-                json!({"access_token": "t", "expires_in": 3600}).to_string(),
+                // The metadata server's answer, as GCE gives it (google-cloud-auth needs
+                // every field).
+                json!({"access_token": "t", "expires_in": 3600, "token_type": "Bearer"})
+                    .to_string(),
             )
         } else {
             Answer::Json(200, json!({"items": []}).to_string())
@@ -909,10 +912,14 @@ async fn check_gcp_at_trace(
     let running = emulator.start("127.0.0.1:0").await.expect("emulator");
     let base = running.base_url();
     let dir = tempfile::tempdir().expect("tempdir");
-    let credential_file = dir.path().join("credential.json");
-    std::fs::write(&credential_file, credential(&emulator, &base, dir.path())).expect("cred");
+    let (manifests, credentials) = (dir.path().join("manifests"), dir.path().join("credentials"));
+    for d in [&manifests, &credentials] {
+        std::fs::create_dir(d).expect("dir");
+    }
+    let credential_file = credentials.join("credential.json");
+    std::fs::write(&credential_file, credential(&emulator, &base, &credentials)).expect("cred");
     std::fs::write(
-        dir.path().join("gcp.yaml"),
+        manifests.join("gcp.yaml"),
         format!(
             r#"apiVersion: perimeter.dev/v1alpha1
 kind: CloudProvider
@@ -943,11 +950,11 @@ spec:
     let mut cmd = Command::new(BIN);
     cmd.arg("check")
         .arg("--manifests")
-        .arg(dir.path().join("gcp.yaml"))
+        .arg(&manifests)
         .args(["--allow-endpoint-host", "127.0.0.1"])
         .args(["--allow-token-host", "127.0.0.1"])
         .arg("--credential-source-dir")
-        .arg(dir.path())
+        .arg(&credentials)
         .env_remove("PERIMETER_LOG")
         .env_remove("GCE_METADATA_HOST")
         .env("RUST_LOG", "trace")

@@ -19,14 +19,17 @@
 
 use std::time::Duration;
 
+use google_cloud_auth::credentials::subject_token::{
+    Builder as SubjectTokenBuilder, SubjectToken, SubjectTokenProvider,
+};
 use google_cloud_auth::credentials::{
-    AccessTokenCredentials, external_account, mds, service_account,
+    CacheableResource, Credentials, external_account, mds, service_account,
 };
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
 use crate::error::{Category, ProviderError};
-use crate::http::{HttpSettings, SharedToken};
+use crate::http::{Auth, HttpClient, HttpSettings, Request, SharedToken};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 use crate::trust::{Principal, Trust};
@@ -383,6 +386,16 @@ impl ExternalAccount {
         let impersonation_url = text("service_account_impersonation_url")
             .map(|u| checked_token_url("service_account_impersonation_url", &u, rules))
             .transpose()?;
+        if let (SubjectSource::Url { .. }, Some(url)) = (&subject, &impersonation_url)
+            && impersonated_email(url).is_none()
+        {
+            return Err(unsupported(
+                "service_account_impersonation_url: with credential_source.url, only Google's \
+                 https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken \
+                 is supported (the subject token is fetched by Perimeter, and google-cloud-auth \
+                 then impersonates only there)",
+            ));
+        }
         let impersonation_lifetime = v
             .get("service_account_impersonation")
             .and_then(|i| i.get("token_lifetime_seconds"))
@@ -557,6 +570,94 @@ impl ExternalAccount {
     }
 }
 
+/// The service account of Google's own `generateAccessToken` URL.
+fn impersonated_email(url: &str) -> Option<&str> {
+    url.strip_prefix("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/")?
+        .strip_suffix(":generateAccessToken")
+        .filter(|e| e.contains('@') && !e.contains('/'))
+}
+
+/// The token inside a subject-token document, as the configuration's format says.
+pub fn subject_from(content: &str, format: &SubjectFormat) -> Result<SecretString, ProviderError> {
+    let token = match format {
+        SubjectFormat::Text => content.trim().to_string(),
+        SubjectFormat::Json { field } => {
+            // Parse errors are not quoted: they could echo the token.
+            let v: Value = serde_json::from_str(content)
+                .map_err(|_| missing("the subject token source did not answer JSON"))?;
+            v.get(field)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    missing(format!(
+                        "the subject token JSON has no string field {field:?}"
+                    ))
+                })?
+        }
+    };
+    if token.is_empty() {
+        return Err(missing("the subject token is empty"));
+    }
+    Ok(SecretString::new(token))
+}
+
+/// `credential_source.url`, fetched by Perimeter's HTTP layer rather than the library's: no
+/// redirect is followed (a listed host cannot send the request, with its headers, on to the
+/// metadata server), answers are capped, and errors never quote the answer.
+struct UrlSubject {
+    client: HttpClient,
+    headers: Vec<(String, String)>,
+    format: SubjectFormat,
+}
+
+/// Header values are left out: they may carry a credential.
+impl std::fmt::Debug for UrlSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UrlSubject").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct SubjectError(ProviderError);
+
+impl std::fmt::Display for SubjectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SubjectError {}
+
+impl google_cloud_auth::errors::SubjectTokenProviderError for SubjectError {
+    fn is_transient(&self) -> bool {
+        matches!(
+            self.0.category,
+            Category::Timeout
+                | Category::Unreachable
+                | Category::ProviderError
+                | Category::Throttled
+        )
+    }
+}
+
+impl SubjectTokenProvider for UrlSubject {
+    type Error = SubjectError;
+
+    async fn subject_token(&self) -> Result<SubjectToken, SubjectError> {
+        let mut req = Request::get("get_subject_token", "");
+        for (name, value) in &self.headers {
+            req = req.header(name.clone(), value.clone());
+        }
+        let resp = self.client.send(&req).await.map_err(SubjectError)?;
+        if resp.status == 404 {
+            return Err(SubjectError(missing("credential_source.url answered 404")));
+        }
+        let token = subject_from(&String::from_utf8_lossy(&resp.body), &self.format)
+            .map_err(SubjectError)?;
+        Ok(SubjectTokenBuilder::new(token.expose()).build())
+    }
+}
+
 impl Source {
     /// Reads a service-account key JSON (or an `external_account` configuration). Nothing of
     /// the key itself appears in errors; the URLs it names must pass `rules`.
@@ -619,11 +720,15 @@ impl Source {
 
     /// The library's credentials for this source. Needs a Tokio runtime: the library starts
     /// a task that fetches the first token at once and refreshes it before it expires.
-    fn credentials(&self) -> Result<AccessTokenCredentials, ProviderError> {
+    fn credentials(
+        &self,
+        settings: &HttpSettings,
+        metrics: Option<&std::sync::Arc<Metrics>>,
+    ) -> Result<Credentials, ProviderError> {
         install_crypto_provider();
         // Build errors are not quoted: a parse error may echo part of the document.
-        let built = |r: Result<AccessTokenCredentials, _>| {
-            r.map_err(|e: google_cloud_auth::build_errors::Error| {
+        let built = |r: Result<Credentials, google_cloud_auth::build_errors::Error>| {
+            r.map_err(|e| {
                 rejected(format!(
                     "google-cloud-auth refused the credential ({})",
                     if e.is_parsing() || e.is_missing_field() {
@@ -640,17 +745,52 @@ impl Source {
             Self::ServiceAccount { key, .. } => {
                 let v: Value = serde_json::from_str(key.expose())
                     .map_err(|_| rejected("the rebuilt key is not JSON"))?;
-                built(service_account::Builder::new(v).build_access_token_credentials())
+                built(service_account::Builder::new(v).build())
             }
             Self::Metadata { base_url } => built(
                 mds::Builder::default()
                     .with_endpoint(base_url.trim_end_matches('/'))
-                    .build_access_token_credentials(),
+                    .build(),
             ),
-            Self::External(account) => built(
-                external_account::Builder::new(account.library_config())
-                    .build_access_token_credentials(),
-            ),
+            Self::External(ExternalAccount {
+                audience,
+                subject_token_type,
+                token_url,
+                subject:
+                    SubjectSource::Url {
+                        url,
+                        headers,
+                        format,
+                    },
+                impersonation_url,
+                ..
+            }) => {
+                let client = HttpClient::new(
+                    HttpSettings {
+                        base_url: url.trim_end_matches('/').to_string(),
+                        ..settings.clone()
+                    },
+                    Auth::None,
+                    metrics.cloned(),
+                )?;
+                let subject = UrlSubject {
+                    client,
+                    headers: headers.clone(),
+                    format: format.clone(),
+                };
+                let mut builder =
+                    external_account::ProgrammaticBuilder::new(std::sync::Arc::new(subject))
+                        .with_audience(audience)
+                        .with_subject_token_type(subject_token_type)
+                        .with_token_url(token_url);
+                if let Some(email) = impersonation_url.as_deref().and_then(impersonated_email) {
+                    builder = builder.with_target_principal(email);
+                }
+                built(builder.build())
+            }
+            Self::External(account) => {
+                built(external_account::Builder::new(account.library_config()).build())
+            }
         }
     }
 
@@ -763,6 +903,14 @@ fn without_quotes(text: &str) -> String {
     )
 }
 
+fn bad_token() -> ProviderError {
+    ProviderError::new(
+        Category::BadResponse,
+        "get_access_token",
+        "google-cloud-auth gave no bearer token",
+    )
+}
+
 /// Gets tokens through the library and copies them into the [`SharedToken`] API clients
 /// present.
 pub struct Authenticator {
@@ -770,23 +918,29 @@ pub struct Authenticator {
     slot: SharedToken,
     /// Built at the first refresh (the library needs a runtime), dropped after a failure or a
     /// 401 so that the next refresh starts over.
-    credentials: Mutex<Option<AccessTokenCredentials>>,
+    credentials: Mutex<Option<Credentials>>,
     /// How long one token fetch may take, retries included.
     deadline: Duration,
+    /// For the subject-token client of a `credential_source.url`.
+    settings: HttpSettings,
+    metrics: Option<std::sync::Arc<Metrics>>,
 }
 
 impl Authenticator {
     pub fn new(
         source: Source,
         settings: HttpSettings,
-        // Token calls are the library's: they do not go through the metered HTTP layer.
-        _metrics: Option<std::sync::Arc<Metrics>>,
+        // Token calls are the library's and do not go through the metered HTTP layer, except
+        // the subject-token read of a `credential_source.url`.
+        metrics: Option<std::sync::Arc<Metrics>>,
     ) -> Result<Self, ProviderError> {
         Ok(Self {
             source,
             slot: std::sync::Arc::new(std::sync::RwLock::new(SecretString::new(""))),
             credentials: Mutex::new(None),
             deadline: settings.timeout.saturating_mul(3),
+            settings,
+            metrics,
         })
     }
 
@@ -806,33 +960,38 @@ impl Authenticator {
         Ok(())
     }
 
-    async fn fetch(
-        &self,
-        held: &mut Option<AccessTokenCredentials>,
-    ) -> Result<SecretString, ProviderError> {
+    async fn fetch(&self, held: &mut Option<Credentials>) -> Result<SecretString, ProviderError> {
         self.source.precheck().await?;
         let credentials = match held {
             Some(c) => c.clone(),
-            None => held.insert(self.source.credentials()?).clone(),
-        };
-        let token = tokio::time::timeout(self.deadline, credentials.access_token())
-            .await
-            .map_err(|_| {
-                ProviderError::new(
-                    Category::Timeout,
-                    "get_access_token",
-                    format!("no token within {} s", self.deadline.as_secs()),
+            None => held
+                .insert(
+                    self.source
+                        .credentials(&self.settings, self.metrics.as_ref())?,
                 )
-            })?
-            .map_err(|e| library_error(&e))?;
-        if token.token.is_empty() {
-            return Err(ProviderError::new(
-                Category::BadResponse,
-                "get_access_token",
-                "answer without a token",
-            ));
-        }
-        Ok(SecretString::new(token.token))
+                .clone(),
+        };
+        let headers =
+            tokio::time::timeout(self.deadline, credentials.headers(http::Extensions::new()))
+                .await
+                .map_err(|_| {
+                    ProviderError::new(
+                        Category::Timeout,
+                        "get_access_token",
+                        format!("no token within {} s", self.deadline.as_secs()),
+                    )
+                })?
+                .map_err(|e| library_error(&e))?;
+        // Without an entity tag in the request the library always answers `New`.
+        let CacheableResource::New { data, .. } = headers else {
+            return Err(bad_token());
+        };
+        data.get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|t| !t.is_empty())
+            .map(SecretString::new)
+            .ok_or_else(bad_token)
     }
 
     /// Forgets the library's credentials and their cached token, e.g. after a 401.
