@@ -1089,6 +1089,53 @@ async fn external_account_refusals_are_credentials_rejected_and_never_show_token
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A `credential_source.url` is read by Perimeter's own HTTP layer, not the library's: a
+/// listed host that answers with a redirect (say, to the metadata server) is not followed,
+/// and the headers the configuration names go nowhere else.
+#[tokio::test]
+async fn a_url_subject_source_that_redirects_is_not_followed() {
+    let emulator = GcpEmulator::new(federated_seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let subject = emulator.mint_subject_token(POOL_PROVIDER);
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let target = axum::Router::new().route(
+        "/identity",
+        axum::routing::get(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let subject = subject.clone();
+            async move { subject }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, target).await });
+    let redirect = axum::Router::new().route(
+        "/token",
+        axum::routing::get(move || async move {
+            (
+                axum::http::StatusCode::FOUND,
+                [("location", format!("http://{target_addr}/identity"))],
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, redirect).await });
+    let source =
+        json!({"url": format!("http://{addr}/token"), "headers": {"Metadata-Flavor": "Google"}});
+    let client = federated_client(&base, external_config(&base, source, None));
+    let err = client.verify().await.expect_err("redirect refused");
+    assert!(err.message.contains("redirect"), "{err}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(emulator.log().count("POST", "/v1/token"), 0);
+}
+
 const AWS_TOKEN_TYPE: &str = "urn:ietf:params:aws:token-type:aws4_request";
 const AWS_KEY_ID: &str = "ASIAPERIMETERTEST";
 const AWS_SECRET: &str = "aws-secret-sekrit";

@@ -1385,6 +1385,40 @@ mod tests {
         }
     }
 
+    /// A url-sourced subject token is fetched by Perimeter and handed to the library's
+    /// programmatic external account, which impersonates only at Google's IAM Credentials.
+    #[test]
+    fn url_sources_impersonate_only_at_googles_iam_credentials() {
+        let url = json!({"credential_source": {"url": "https://idp.example.com/token"}});
+        let mut google = url.clone();
+        google["service_account_impersonation_url"] = json!(
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@p.iam.gserviceaccount.com:generateAccessToken"
+        );
+        assert!(external(google).is_ok());
+        let mut elsewhere = url;
+        elsewhere["service_account_impersonation_url"] = json!(
+            "https://iam.googleapis.com/v1/projects/-/serviceAccounts/a@p.iam.gserviceaccount.com:generateAccessToken"
+        );
+        let e = external(elsewhere).expect_err("not IAM Credentials");
+        assert_eq!(e.category, Category::ProviderNotSupported, "{e}");
+        assert!(
+            e.message.contains("service_account_impersonation_url"),
+            "{e}"
+        );
+        assert_eq!(
+            impersonated_email(
+                "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b:generateAccessToken"
+            ),
+            Some("a@b")
+        );
+        assert_eq!(
+            impersonated_email(
+                "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/x/../a@b:generateAccessToken"
+            ),
+            None
+        );
+    }
+
     /// The library receives a document rebuilt from the checked fields: nothing else of what
     /// the credential's author wrote reaches it.
     #[test]
@@ -1471,5 +1505,49 @@ mod tests {
         assert!(mapped.message.contains("invalid_grant"), "{mapped}");
         assert!(!mapped.message.contains("sekrit"), "{mapped}");
         assert!(!mapped.message.contains("Subsequent calls"), "{mapped}");
+    }
+
+    #[test]
+    fn subject_tokens_are_read_as_text_or_a_json_field_without_echoing_them() {
+        let json_format = SubjectFormat::Json {
+            field: "id_token".into(),
+        };
+        let cases = [
+            (
+                "eyJ.sekrit.sig\n",
+                SubjectFormat::Text,
+                Ok("eyJ.sekrit.sig"),
+            ),
+            (
+                r#"{"id_token": "eyJ.sekrit"}"#,
+                json_format.clone(),
+                Ok("eyJ.sekrit"),
+            ),
+            (
+                r#"{"access_token": "sekrit"}"#,
+                json_format.clone(),
+                Err(Category::CredentialsMissing),
+            ),
+            (
+                "not json sekrit",
+                json_format,
+                Err(Category::CredentialsMissing),
+            ),
+            (
+                "  \n",
+                SubjectFormat::Text,
+                Err(Category::CredentialsMissing),
+            ),
+        ];
+        for (content, format, want) in cases {
+            match (subject_from(content, &format), want) {
+                (Ok(token), Ok(text)) => assert_eq!(token.expose(), text),
+                (Err(e), Err(category)) => {
+                    assert_eq!(e.category, category, "{content}");
+                    assert!(!e.to_string().contains("sekrit"), "{e}");
+                }
+                (got, want) => panic!("{content}: {:?} vs {want:?}", got.map(|_| ())),
+            }
+        }
     }
 }
