@@ -78,7 +78,7 @@ pub struct ExternalAccount {
 pub enum SubjectSource {
     /// A file the platform keeps fresh (EKS/AKS projected service-account tokens), read only
     /// under the directories the admin allows (checked again, links resolved, whenever
-    /// Perimeter asks for a token).
+    /// Perimeter starts an exchange).
     File {
         path: String,
         format: SubjectFormat,
@@ -794,7 +794,10 @@ impl Source {
         }
     }
 
-    /// Checks that must hold at every token fetch, not only when the credential was read.
+    /// Checks that must hold whenever an exchange starts, not only when the credential was
+    /// read: a token file is read again under the allowed directories, links resolved. (The
+    /// library's own refresh, a few minutes before a token expires, reads the same path
+    /// without this check; a 401 or a failure brings the next exchange back here.)
     async fn precheck(&self) -> Result<(), ProviderError> {
         let Self::External(ExternalAccount {
             subject: SubjectSource::File { path, allowed, .. },
@@ -961,15 +964,16 @@ impl Authenticator {
     }
 
     async fn fetch(&self, held: &mut Option<Credentials>) -> Result<SecretString, ProviderError> {
-        self.source.precheck().await?;
         let credentials = match held {
             Some(c) => c.clone(),
-            None => held
-                .insert(
+            None => {
+                self.source.precheck().await?;
+                held.insert(
                     self.source
                         .credentials(&self.settings, self.metrics.as_ref())?,
                 )
-                .clone(),
+                .clone()
+            }
         };
         let headers =
             tokio::time::timeout(self.deadline, credentials.headers(http::Extensions::new()))
