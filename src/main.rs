@@ -88,6 +88,15 @@ struct TrustArgs {
         value_delimiter = ','
     )]
     allow_credential_source_hosts: Vec<String>,
+    /// Lets a GCP `external_account` credential of the admin (ClusterCloudProvider, ambient
+    /// namespace, the operator's environment) run `credential_source.executable` inside the
+    /// operator's pod. Google's library also needs GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1
+    /// in the environment. Off by default; never for a tenant's credential.
+    #[arg(
+        long = "allow-credential-executables",
+        env = "PERIMETER_ALLOW_CREDENTIAL_EXECUTABLES"
+    )]
+    allow_credential_executables: bool,
 }
 
 impl TrustArgs {
@@ -115,6 +124,7 @@ impl TrustArgs {
                 &self.allow_credential_source_hosts,
                 "allow-credential-source-host",
             )?,
+            allow_credential_executables: self.allow_credential_executables,
         })
     }
 }

@@ -587,8 +587,12 @@ async fn a_hanging_api_is_a_timeout() {
     assert_eq!(err.category, Category::Timeout);
 }
 
+/// Through google-cloud-auth, a service-account key gives a self-signed JWT that the APIs
+/// take as the bearer itself (as Google documents for service accounts): no token exchange
+/// at `token_uri`, one JWT reused while it is valid, signed by the key and scoped to
+/// cloud-platform.
 #[tokio::test]
-async fn a_service_account_key_is_exchanged_once_for_a_cached_token() {
+async fn a_service_account_key_signs_one_cached_jwt_bearer_without_a_token_exchange() {
     let e = env(FIREWALLS_SEEDED).await;
     let described = e.client.verify().await.expect("verified");
     assert!(described.contains(PROJECT));
@@ -597,17 +601,26 @@ async fn a_service_account_key_is_exchanged_once_for_a_cached_token() {
         .await
         .expect("observe");
     let log = e.emulator.log();
-    assert_eq!(log.count("POST", "/token"), 1, "token cached");
-    let exchange = log
-        .entries()
-        .into_iter()
-        .find(|r| r.path == "/token")
-        .expect("token request");
-    let form = exchange
-        .body
-        .and_then(|b| b.as_str().map(str::to_string))
-        .unwrap_or_default();
-    assert!(form.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"));
+    assert_eq!(log.count("POST", "/token"), 0, "no exchange at token_uri");
+    let jwts = e.emulator.accepted_jwts();
+    assert_eq!(jwts.len(), 1, "one JWT, cached across calls");
+    let claims: Value = jwts[0]
+        .split('.')
+        .nth(1)
+        .and_then(|c| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+        })
+        .and_then(|c| serde_json::from_slice(&c).ok())
+        .expect("claims");
+    assert_eq!(claims["iss"], SA);
+    assert_eq!(claims["sub"], SA);
+    assert_eq!(
+        claims["scope"],
+        "https://www.googleapis.com/auth/cloud-platform"
+    );
 }
 
 #[tokio::test]
@@ -653,7 +666,9 @@ async fn a_key_the_provider_does_not_know_is_rejected_without_printing_it() {
     )
     .expect("a well-formed key");
     let err = client.verify().await.expect_err("unknown key");
+    // The API itself refuses the JWT bearer the unknown key signed.
     assert_eq!(err.category, Category::CredentialsRejected);
+    assert!(err.message.contains("HTTP 401"), "{err}");
     let text = format!("{err} {err:?}");
     let key_line = OTHER_KEY.lines().nth(1).unwrap_or("x");
     assert!(!text.contains(key_line), "{text}");
@@ -770,9 +785,17 @@ async fn an_expired_token_is_refreshed_once_and_the_call_repeated() {
     let e = env(FIREWALLS_SEEDED).await;
     e.client.verify().await.expect("verified");
     e.emulator.revoke_tokens();
+    // A JWT signed in the same second as the revoked one would be the same bytes (RS256 is
+    // deterministic): the refreshed one must carry a later `iat`.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     e.client.verify().await.expect("refreshed");
     let log = e.emulator.log();
-    assert_eq!(log.count("POST", "/token"), 2);
+    assert_eq!(log.count("POST", "/token"), 0);
+    assert_eq!(
+        e.emulator.accepted_jwts().len(),
+        1,
+        "a new JWT after the 401"
+    );
     let statuses: Vec<u16> = log
         .entries()
         .iter()
@@ -865,6 +888,7 @@ fn federated_seed() -> Seed {
         audience: POOL_PROVIDER.into(),
         subject_tokens: Vec::new(),
         service_accounts: vec![SA.into()],
+        aws_access_keys: Vec::new(),
     }];
     s
 }
@@ -909,7 +933,9 @@ async fn external_account_file_token_is_exchanged_at_sts_and_impersonates_the_ac
     let dir = tempfile_dir();
     let token_file = dir.join("eks-token");
     let subject = emulator.mint_subject_token(POOL_PROVIDER);
-    std::fs::write(&token_file, format!("{subject}\n")).expect("token file");
+    // As Kubernetes projects a token: no trailing newline (google-cloud-auth sends a text
+    // file's content as it is).
+    std::fs::write(&token_file, &subject).expect("token file");
 
     let client = federated_client(
         &base,
@@ -924,11 +950,14 @@ async fn external_account_file_token_is_exchanged_at_sts_and_impersonates_the_ac
     let sts: Vec<_> = log.iter().filter(|e| e.path == "/v1/token").collect();
     assert_eq!(sts.len(), 1, "one exchange");
     let form = form_of(sts[0]);
+    // With impersonation, Google's library asks the STS for the IAM scope only (the
+    // federated token's one use is generateAccessToken) and cloud-platform for the
+    // impersonated token.
     for field in [
         "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange",
         "requested_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token",
         "subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt",
-        "scope=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform",
+        "scope=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fiam",
         "audience=%2F%2Fiam.googleapis.com%2Fprojects%2F123456789",
     ] {
         assert!(form.contains(field), "{field} not in the STS form");
@@ -1057,6 +1086,305 @@ async fn external_account_refusals_are_credentials_rejected_and_never_show_token
     let err = client.verify().await.expect_err("no token file");
     assert_eq!(err.category, Category::CredentialsMissing, "{err}");
     assert!(err.message.contains("credential_source.file"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A `credential_source.url` is read by Perimeter's own HTTP layer, not the library's: a
+/// listed host that answers with a redirect (say, to the metadata server) is not followed,
+/// and the headers the configuration names go nowhere else.
+#[tokio::test]
+async fn a_url_subject_source_that_redirects_is_not_followed() {
+    let emulator = GcpEmulator::new(federated_seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let subject = emulator.mint_subject_token(POOL_PROVIDER);
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let target = axum::Router::new().route(
+        "/identity",
+        axum::routing::get(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let subject = subject.clone();
+            async move { subject }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, target).await });
+    let redirect = axum::Router::new().route(
+        "/token",
+        axum::routing::get(move || async move {
+            (
+                axum::http::StatusCode::FOUND,
+                [("location", format!("http://{target_addr}/identity"))],
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, redirect).await });
+    let source =
+        json!({"url": format!("http://{addr}/token"), "headers": {"Metadata-Flavor": "Google"}});
+    let client = federated_client(&base, external_config(&base, source, None));
+    let err = client.verify().await.expect_err("redirect refused");
+    assert!(err.message.contains("redirect"), "{err}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(emulator.log().count("POST", "/v1/token"), 0);
+}
+
+const AWS_TOKEN_TYPE: &str = "urn:ietf:params:aws:token-type:aws4_request";
+const AWS_KEY_ID: &str = "ASIAPERIMETERTEST";
+const AWS_SECRET: &str = "aws-secret-sekrit";
+
+/// A stand-in for the EC2 instance metadata service (IMDSv2) on loopback: a session token,
+/// the zone, the role and its credentials, each only with the session token.
+async fn imds_stub() -> std::net::SocketAddr {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, put};
+    fn session(headers: &HeaderMap) -> bool {
+        headers
+            .get("x-aws-ec2-metadata-token")
+            .and_then(|v| v.to_str().ok())
+            == Some("imds-session")
+    }
+    let answer = |body: String| {
+        move |headers: HeaderMap| {
+            let body = body.clone();
+            async move {
+                if session(&headers) {
+                    (StatusCode::OK, body)
+                } else {
+                    (StatusCode::UNAUTHORIZED, String::new())
+                }
+            }
+        }
+    };
+    let credentials = json!({"Code": "Success", "AccessKeyId": AWS_KEY_ID,
+        "SecretAccessKey": AWS_SECRET, "Token": "aws-session-sekrit"})
+    .to_string();
+    let app = axum::Router::new()
+        .route(
+            "/latest/api/token",
+            put(|headers: HeaderMap| async move {
+                if headers.contains_key("x-aws-ec2-metadata-token-ttl-seconds") {
+                    (StatusCode::OK, "imds-session".to_string())
+                } else {
+                    (StatusCode::BAD_REQUEST, String::new())
+                }
+            }),
+        )
+        .route(
+            "/latest/meta-data/placement/availability-zone",
+            get(answer("eu-west-1b".into())),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials",
+            get(answer("perimeter-role".into())),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials/perimeter-role",
+            get(answer(credentials)),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn aws_source(imds: std::net::SocketAddr) -> Value {
+    json!({"environment_id": "aws1",
+        "region_url": format!("http://{imds}/latest/meta-data/placement/availability-zone"),
+        "url": format!("http://{imds}/latest/meta-data/iam/security-credentials"),
+        "imdsv2_session_token_url": format!("http://{imds}/latest/api/token"),
+        "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"})
+}
+
+/// Issue 9: an AWS-sourced external account (the operator pod's AWS identity, from IMDSv2
+/// here) through google-cloud-auth: the STS receives a SigV4-signed GetCallerIdentity
+/// request it verifies against the role's keys, then the account is impersonated. The
+/// metadata URLs point at a loopback stub through the configuration alone.
+#[tokio::test]
+async fn an_aws_sourced_external_account_signs_with_the_pods_aws_identity() {
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() || std::env::var_os("AWS_REGION").is_some() {
+        // The library prefers AWS_* from the environment to the metadata service; this test
+        // is about the metadata service and cannot change the process environment.
+        eprintln!("skipped: AWS_ACCESS_KEY_ID or AWS_REGION is set in the test environment");
+        return;
+    }
+    let mut seed = federated_seed();
+    seed.workload_identity_providers[0].aws_access_keys =
+        vec![perimeter_emulators::gcp::AwsAccessKey {
+            access_key_id: AWS_KEY_ID.into(),
+            secret_access_key: AWS_SECRET.into(),
+        }];
+    let emulator = GcpEmulator::new(seed);
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let imds = imds_stub().await;
+    let mut config: Value =
+        serde_json::from_str(external_config(&base, aws_source(imds), Some(SA)).expose())
+            .expect("json");
+    config["subject_token_type"] = json!(AWS_TOKEN_TYPE);
+    let client = federated_client(&base, SecretString::new(config.to_string()));
+    client.verify().await.expect("AWS identity federated");
+    let log = emulator.log().entries();
+    let sts = log
+        .iter()
+        .find(|e| e.path == "/v1/token")
+        .expect("an STS exchange");
+    assert_eq!(sts.status, 200);
+    let form = form_of(sts);
+    assert!(
+        form.contains("subject_token_type=urn%3Aietf%3Aparams%3Aaws%3Atoken-type%3Aaws4_request"),
+        "{form}"
+    );
+    assert_eq!(emulator.log().count("POST", ":generateAccessToken"), 1);
+
+    // A role key the pool provider does not trust: the STS refuses the signed request.
+    let mut untrusted = federated_seed();
+    untrusted.workload_identity_providers[0].aws_access_keys =
+        vec![perimeter_emulators::gcp::AwsAccessKey {
+            access_key_id: AWS_KEY_ID.into(),
+            secret_access_key: "another-secret".into(),
+        }];
+    let emulator = GcpEmulator::new(untrusted);
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let mut config: Value =
+        serde_json::from_str(external_config(&base, aws_source(imds), None).expose())
+            .expect("json");
+    config["subject_token_type"] = json!(AWS_TOKEN_TYPE);
+    let client = federated_client(&base, SecretString::new(config.to_string()));
+    let err = client.verify().await.expect_err("bad signature");
+    assert_eq!(err.category, Category::CredentialsRejected, "{err}");
+    assert!(err.message.contains("invalid_grant"), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("sekrit"), "{text}");
+}
+
+/// Issue 9: a tenant's credential may not borrow the operator pod's AWS identity nor run a
+/// command in it; the refusal names the field and nothing is fetched or run.
+#[tokio::test]
+async fn a_tenant_external_account_cannot_use_aws_or_executable_sources() {
+    let emulator = GcpEmulator::new(federated_seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let imds = imds_stub().await;
+    let tenant = |config: SecretString| {
+        let mut o = options(Duration::from_secs(5), None);
+        o.principal = Some(perimeter::trust::Principal::Tenant);
+        o.trust.allow_credential_executables = true;
+        Gcp::connect_with(&spec(&base, "Secret"), Some(config), None, o)
+            .err()
+            .expect("refused")
+    };
+    let mut aws: Value =
+        serde_json::from_str(external_config(&base, aws_source(imds), None).expose())
+            .expect("json");
+    aws["subject_token_type"] = json!(AWS_TOKEN_TYPE);
+    let err = tenant(SecretString::new(aws.to_string()));
+    assert_eq!(err.category(), Category::Forbidden, "{err}");
+    assert!(
+        err.to_string().contains("credential_source.environment_id"),
+        "{err}"
+    );
+    let exe = external_config(
+        &base,
+        json!({"executable": {"command": "/bin/sh -c id"}}),
+        None,
+    );
+    let err = tenant(exe);
+    assert_eq!(err.category(), Category::Forbidden, "{err}");
+    assert!(
+        err.to_string().contains("credential_source.executable"),
+        "{err}"
+    );
+    assert!(emulator.log().entries().is_empty(), "nothing was called");
+}
+
+const EXECUTABLE_TEST: &str = "an_admins_executable_source_runs_only_with_both_switches";
+
+/// Issue 9: an admin's `credential_source.executable` runs only with the operator's flag
+/// (`--allow-credential-executables`) and Google's own environment switch; then the library
+/// runs it and exchanges what it prints. The switch is process-wide and tests must not set
+/// environment variables, so the positive half runs in a child process of this test binary
+/// started with it.
+#[tokio::test]
+async fn an_admins_executable_source_runs_only_with_both_switches() {
+    const SWITCH: &str = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES";
+    let emulator = GcpEmulator::new(federated_seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let base = running.base_url();
+    let dir = tempfile_dir();
+    let script = dir.join("print-token");
+    let subject = emulator.mint_subject_token(POOL_PROVIDER);
+    let response = json!({"version": 1, "success": true,
+        "token_type": "urn:ietf:params:oauth:token-type:jwt", "id_token": subject});
+    std::fs::write(&script, format!("#!/bin/sh\nprintf '%s' '{response}'\n")).expect("script");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let config = || {
+        external_config(
+            &base,
+            json!({"executable": {"command": script.to_string_lossy(), "timeout_millis": 5000}}),
+            Some(SA),
+        )
+    };
+    let admin = |flag: bool| {
+        let mut o = options(Duration::from_secs(5), None);
+        o.trust.allow_credential_executables = flag;
+        Gcp::connect_with(&spec(&base, "Secret"), Some(config()), None, o)
+    };
+    let err = admin(false).err().expect("flag off");
+    assert_eq!(err.category(), Category::Forbidden, "{err}");
+    assert!(
+        err.to_string().contains("--allow-credential-executables"),
+        "{err}"
+    );
+
+    if std::env::var(SWITCH).as_deref() != Ok("1") {
+        let err = admin(true).err().expect("no environment switch");
+        assert!(err.to_string().contains(SWITCH), "{err}");
+        let exe = std::env::current_exe().expect("test binary");
+        let child = std::process::Command::new(exe)
+            .args([EXECUTABLE_TEST, "--exact", "--nocapture"])
+            .env(SWITCH, "1")
+            .output()
+            .expect("child test runs");
+        let out = String::from_utf8_lossy(&child.stdout);
+        assert!(
+            child.status.success() && out.contains("1 passed"),
+            "child: {out}\n{}",
+            String::from_utf8_lossy(&child.stderr)
+        );
+        let _ = std::fs::remove_dir_all(dir);
+        return;
+    }
+    let client = admin(true).expect("both switches on");
+    client
+        .verify()
+        .await
+        .expect("the executable's token exchanged");
+    let sts = emulator
+        .log()
+        .entries()
+        .into_iter()
+        .find(|e| e.path == "/v1/token")
+        .expect("STS");
+    assert_eq!(sts.status, 200);
+    assert!(
+        form_of(&sts).contains(&subject),
+        "the printed token was sent"
+    );
+    assert_eq!(emulator.log().count("POST", ":generateAccessToken"), 1);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -21,6 +21,7 @@ use perimeter::providers::cloudflare::{Cloudflare, firewall_target, monitoring_t
 use perimeter::providers::gcp::Gcp;
 use perimeter_emulators::aws::{AwsEmulator, Seed as AwsSeed};
 use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed as CloudflareSeed};
+use perimeter_emulators::gcp::{GcpEmulator, Seed as GcpSeed};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -561,7 +562,10 @@ async fn hostile_gcp_project_ids_never_leave_their_path() {
         if request.contains("/token") {
             Answer::Json(
                 200,
-                json!({"access_token": "t", "expires_in": 3600}).to_string(),
+                // The metadata server's answer, as GCE gives it (google-cloud-auth needs
+                // every field).
+                json!({"access_token": "t", "expires_in": 3600, "token_type": "Bearer"})
+                    .to_string(),
             )
         } else {
             Answer::Json(200, json!({"items": []}).to_string())
@@ -882,5 +886,148 @@ async fn rust_log_is_honoured_and_perimeter_log_wins() {
             .iter()
             .any(|(l, _)| l == "DEBUG" || l == "INFO"),
         "PERIMETER_LOG wins over RUST_LOG"
+    );
+}
+
+const GCP_SA: &str = "perimeter@demo-project.iam.gserviceaccount.com";
+const GCP_POOL: &str =
+    "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/eks";
+
+/// `perimeter check` against the GCP emulator with `source: Ambient` and
+/// GOOGLE_APPLICATION_CREDENTIALS naming `credential` (written to a file), at trace level.
+/// Returns the exit code, stdout, stderr and the emulator.
+async fn check_gcp_at_trace(
+    credential: impl FnOnce(&GcpEmulator, &str, &Path) -> String,
+) -> (i32, String, String, GcpEmulator) {
+    let seed: GcpSeed = serde_json::from_value(json!({
+        "project": "demo-project",
+        "serviceAccounts": [{"clientEmail": GCP_SA,
+            "publicKeyPem": include_str!("fixtures/gcp/test-sa.pub.pem")}],
+        "workloadIdentityProviders": [{"audience": GCP_POOL, "serviceAccounts": [GCP_SA]}],
+        "firewalls": [{"name": "allow-ssh", "network": "default", "sourceRanges": ["0.0.0.0/0"],
+            "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}]
+    }))
+    .expect("seed");
+    let emulator = GcpEmulator::new(seed);
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let base = running.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (manifests, credentials) = (dir.path().join("manifests"), dir.path().join("credentials"));
+    for d in [&manifests, &credentials] {
+        std::fs::create_dir(d).expect("dir");
+    }
+    let credential_file = credentials.join("credential.json");
+    std::fs::write(&credential_file, credential(&emulator, &base, &credentials)).expect("cred");
+    std::fs::write(
+        manifests.join("gcp.yaml"),
+        format!(
+            r#"apiVersion: perimeter.dev/v1alpha1
+kind: CloudProvider
+metadata: {{name: gcp, namespace: perimeter}}
+spec:
+  type: gcp
+  accountId: demo-project
+  credentials: {{source: Ambient}}
+  regions: [europe-west1]
+  endpoint: {base}
+---
+apiVersion: perimeter.dev/v1alpha1
+kind: FirewallPolicy
+metadata: {{name: fw, namespace: perimeter}}
+spec:
+  providerRef: {{name: gcp}}
+  mode: Observe
+  gcp:
+    network: default
+    firewallRules:
+      - name: allow-ssh
+        sourceRanges: [0.0.0.0/0]
+        allowed: [{{IPProtocol: tcp, ports: ["22"]}}]
+"#
+        ),
+    )
+    .expect("manifest");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("check")
+        .arg("--manifests")
+        .arg(&manifests)
+        .args(["--allow-endpoint-host", "127.0.0.1"])
+        .args(["--allow-token-host", "127.0.0.1"])
+        .arg("--credential-source-dir")
+        .arg(&credentials)
+        .env_remove("PERIMETER_LOG")
+        .env_remove("GCE_METADATA_HOST")
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &credential_file);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run perimeter"))
+        .await
+        .expect("join");
+    drop(dir);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        emulator,
+    )
+}
+
+/// Issue 9: the tokens google-cloud-auth obtains (a service account's self-signed JWT; an
+/// external account's subject, federated and impersonated tokens) never reach the logs, even
+/// at trace level, nor the output.
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_logs_never_print_gcp_tokens() {
+    let key = include_str!("fixtures/gcp/test-sa.key.pem");
+    let (code, stdout, stderr, emulator) = check_gcp_at_trace(|_, _, _| {
+        json!({"type": "service_account", "project_id": "demo-project", "private_key_id": "k1",
+            "private_key": key, "client_email": GCP_SA})
+        .to_string()
+    })
+    .await;
+    assert!(code == 0 || code == 2, "{stdout}\n{stderr}");
+    let jwts = emulator.accepted_jwts();
+    assert_eq!(jwts.len(), 1, "the JWT bearer was used: {stdout}");
+    let key_line = key.lines().nth(1).expect("key body");
+    for secret in [jwts[0].as_str(), key_line] {
+        assert!(!stderr.contains(secret), "the log printed a credential");
+        assert!(!stdout.contains(secret), "the output printed a credential");
+    }
+    // The JWT's signature alone would do as well as the whole token.
+    let signature = jwts[0].rsplit('.').next().unwrap_or("x");
+    assert!(!stderr.contains(signature));
+
+    let subject = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let minted = subject.clone();
+    let (code, stdout, stderr, emulator) = check_gcp_at_trace(move |emulator, base, dir| {
+        let token = emulator.mint_subject_token(GCP_POOL);
+        std::fs::write(dir.join("token"), &token).expect("token file");
+        *minted.lock().unwrap_or_else(|p| p.into_inner()) = token;
+        json!({"type": "external_account", "audience": GCP_POOL,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("{base}/v1/token"),
+            "service_account_impersonation_url":
+                format!("{base}/v1/projects/-/serviceAccounts/{GCP_SA}:generateAccessToken"),
+            "credential_source": {"file": dir.join("token")}})
+        .to_string()
+    })
+    .await;
+    assert!(code == 0 || code == 2, "{stdout}\n{stderr}");
+    let mut secrets = emulator.issued_tokens();
+    assert_eq!(
+        secrets.len(),
+        2,
+        "a federated and an impersonated token: {stdout}"
+    );
+    secrets.push(subject.lock().unwrap_or_else(|p| p.into_inner()).clone());
+    for secret in &secrets {
+        assert!(!stderr.contains(secret.as_str()), "the log printed a token");
+        assert!(
+            !stdout.contains(secret.as_str()),
+            "the output printed a token"
+        );
+    }
+    assert!(
+        levels(&stderr).iter().any(|(l, _)| l == "DEBUG"),
+        "trace logging was on"
     );
 }

@@ -418,6 +418,7 @@ async fn sts_exchanges_known_subject_tokens_and_iam_impersonates_allowed_account
         audience: POOL.into(),
         subject_tokens: Vec::new(),
         service_accounts: vec![SA.into()],
+        aws_access_keys: Vec::new(),
     }];
     let (emulator, running) = start(s).await;
     let subject = emulator.mint_subject_token(POOL);
@@ -537,5 +538,127 @@ async fn sts_exchanges_known_subject_tokens_and_iam_impersonates_allowed_account
         listed.status().as_u16(),
         200,
         "the impersonated token is usable"
+    );
+}
+
+const SA_EMAIL: &str = "perimeter@demo-project.iam.gserviceaccount.com";
+
+/// An RS256 JWT over `claims`, signed with a PKCS#8 PEM key.
+fn sign(claims: &Value, pem: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = STANDARD.decode(der).expect("pem");
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(&der).expect("key");
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "typ": "JWT", "kid": "k1"}).to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut sig = vec![0u8; pair.public().modulus_len()];
+    pair.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .expect("sign");
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// Google accepts a service account's self-signed JWT as the bearer itself (what
+/// google-cloud-auth sends for a key): signed by a seeded account's key, `iss` = `sub`, a
+/// cloud-platform `scope` or an API `aud`, unexpired and at most an hour long (plus the
+/// libraries' clock-skew allowance). Anything else is the API's 401.
+#[tokio::test]
+async fn self_signed_service_account_jwts_are_accepted_as_bearers() {
+    let key = include_str!("../../tests/fixtures/gcp/test-sa.key.pem");
+    let other = include_str!("../../tests/fixtures/gcp/other-sa.key.pem");
+    let mut s = seed();
+    s.tokens.clear();
+    s.service_accounts = vec![perimeter_emulators::gcp::ServiceAccount {
+        client_email: SA_EMAIL.into(),
+        public_key_pem: include_str!("../../tests/fixtures/gcp/test-sa.pub.pem").into(),
+    }];
+    let (emulator, running) = start(s).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = |extra: Value| {
+        let mut c = json!({"iss": SA_EMAIL, "sub": SA_EMAIL, "iat": now - 10, "exp": now + 3610,
+            "scope": "https://www.googleapis.com/auth/cloud-platform"});
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                if v.is_null() {
+                    c.remove(k);
+                } else {
+                    c.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        c
+    };
+    let get = |jwt: String| {
+        let url = format!("{}{P}/global/firewalls", running.base_url());
+        async move {
+            let resp = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(jwt)
+                .send()
+                .await
+                .expect("answer");
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.expect("json");
+            (
+                status,
+                body["error"]["message"].as_str().unwrap_or("").to_string(),
+            )
+        }
+    };
+    let good = sign(&claims(json!({})), key);
+    assert_eq!(get(good.clone()).await.0, 200);
+    assert_eq!(emulator.accepted_jwts(), vec![good.clone()]);
+    let aimed = claims(json!({"scope": null, "aud": "https://compute.googleapis.com/"}));
+    assert_eq!(get(sign(&aimed, key)).await.0, 200);
+
+    for (bad, needle) in [
+        (sign(&claims(json!({})), other), "Invalid JWT Signature"),
+        (sign(&claims(json!({"exp": now - 1})), key), "short-lived"),
+        (
+            sign(&claims(json!({"iat": now, "exp": now + 7200})), key),
+            "short-lived",
+        ),
+        (sign(&claims(json!({"scope": null})), key), "scope"),
+        (
+            sign(
+                &claims(json!({"scope": "https://www.googleapis.com/auth/pubsub"})),
+                key,
+            ),
+            "scope",
+        ),
+        (sign(&claims(json!({"sub": "someone@else"})), key), "sub"),
+        (
+            sign(
+                &claims(json!({"iss": "unknown@x", "sub": "unknown@x"})),
+                key,
+            ),
+            "Invalid JWT Signature",
+        ),
+    ] {
+        let (status, message) = get(bad).await;
+        assert_eq!(status, 401, "{message}");
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    emulator.revoke_tokens();
+    let (status, message) = get(good).await;
+    assert_eq!(
+        (status, message.contains("expired")),
+        (401, true),
+        "{message}"
+    );
+    assert!(
+        emulator.accepted_jwts().is_empty(),
+        "revoked JWTs are no longer listed"
     );
 }

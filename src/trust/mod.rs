@@ -94,6 +94,9 @@ pub struct Trust {
     /// Hosts an `external_account` `credential_source.url` may name. The metadata server is
     /// allowed in addition, for [`Principal::Admin`] credentials only.
     pub credential_url_hosts: Vec<HostPattern>,
+    /// Whether an admin's `external_account` may name `credential_source.executable` (a
+    /// command run inside the operator's pod). Never a tenant's.
+    pub allow_credential_executables: bool,
 }
 
 impl Trust {

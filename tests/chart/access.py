@@ -46,6 +46,11 @@ FLAGS = {
     "allowedCredentialSourceHosts": "--allow-credential-source-host",
     "syncTimeoutSeconds": "--sync-timeout",
 }
+# values.yaml `security` booleans -> the bare operator flag, and the environment variable set
+# with it (Google's library runs credential executables only with it).
+SWITCHES = {
+    "allowCredentialExecutables": ("--allow-credential-executables", "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"),
+}
 
 
 def needed(watch, release):
@@ -184,8 +189,8 @@ def main():
     release = a.release_namespace
     problems = []
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())["security"]
-    if set(defaults) != set(FLAGS):
-        problems.append(f"values.yaml security keys {sorted(defaults)} differ from {sorted(FLAGS)}")
+    if set(defaults) != set(FLAGS) | set(SWITCHES):
+        problems.append(f"values.yaml security keys {sorted(defaults)} differ from {sorted([*FLAGS, *SWITCHES])}")
     security = dict(defaults)
     if a.values:
         given = yaml.safe_load(pathlib.Path(a.values).read_text()).get("security") or {}
@@ -199,7 +204,7 @@ def main():
     expect_args = []
     security["watchNamespaces"] = watch
     for key, flag in FLAGS.items():
-        value = security[key]
+        value = security.get(key)
         for v in value if isinstance(value, list) else [value]:
             expect_args.append(f"{flag}={v}")
     docs = [d for d in yaml.safe_load_all(pathlib.Path(a.rendered).read_text()) if d]
@@ -246,6 +251,15 @@ def main():
         flag = x.split("=", 1)[0]
         if flag in FLAGS.values() and x not in expect_args:
             problems.append(f"Deployment passes {x}, which no value asked for")
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    for key, (flag, var) in SWITCHES.items():
+        on = security.get(key) is True
+        if (flag in args) != on:
+            problems.append(f"security.{key}={security.get(key)} but the Deployment args {'lack' if on else 'pass'} {flag}")
+        if any(x.startswith(flag + "=") for x in args):
+            problems.append(f"{flag} takes no value: {args}")
+        if (env.get(var) == "1") != on or (var in env and not on):
+            problems.append(f"security.{key}={security.get(key)} but the environment has {var}={env.get(var)}")
 
     for p in problems:
         print(f"  {a.rendered}: {p}")

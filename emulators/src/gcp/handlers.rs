@@ -25,7 +25,12 @@ const SUBJECT_TOKEN_TYPES: &[&str] = &[
     "urn:ietf:params:oauth:token-type:jwt",
     "urn:ietf:params:oauth:token-type:id_token",
     "urn:ietf:params:oauth:token-type:saml2",
+    AWS_TOKEN_TYPE,
 ];
+const AWS_TOKEN_TYPE: &str = "urn:ietf:params:aws:token-type:aws4_request";
+/// Google's self-signed JWTs live at most an hour; Google's client libraries add ten seconds
+/// of clock-skew allowance on each side, which Google accepts.
+const JWT_MAX_LIFETIME: u64 = 3600 + 60;
 const DEFAULT_ARMOR_PRIORITY: u64 = 2_147_483_647;
 
 const FIREWALL_FIELDS: &[&str] = &[
@@ -154,12 +159,9 @@ async fn dispatch(
         generate_access_token(&shared, &headers, email, &body)
     } else {
         let mut store = shared.store();
-        match authorised(&store, &headers) {
-            false => fail(
-                401,
-                "Request is missing required authentication credential.",
-            ),
-            true => route(&mut store, &method, &path, &query, &body),
+        match authenticate(&mut store, &headers) {
+            Err(message) => fail(401, message),
+            Ok(()) => route(&mut store, &method, &path, &query, &body),
         }
     };
     match reply {
@@ -190,6 +192,87 @@ fn authorised(store: &Store, headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|t| store.issued.contains(t) || store.seed.tokens.iter().any(|s| s == t))
+}
+
+/// A bearer the APIs accept: a token the emulator issued or was seeded with, or a
+/// service account's self-signed JWT (as Google accepts one in place of an access token:
+/// RS256 by a seeded account's key, `iss` = `sub` = its email, a `scope` or an `aud`, not
+/// expired, at most an hour long). The error is the API's 401 message.
+fn authenticate(store: &mut Store, headers: &HeaderMap) -> Result<(), String> {
+    const MISSING: &str = "Request is missing required authentication credential.";
+    if authorised(store, headers) {
+        return Ok(());
+    }
+    let Some(bearer) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| t.split('.').count() == 3)
+    else {
+        return Err(MISSING.into());
+    };
+    if store.revoked_jwts.contains(bearer) {
+        return Err("Invalid JWT: Token has expired.".into());
+    }
+    let claims = verify_jwt(store, bearer)?;
+    let iss = claims.get("iss").and_then(Value::as_str);
+    if iss.is_none() || claims.get("sub").and_then(Value::as_str) != iss {
+        return Err("Invalid JWT: iss and sub must be the service account".into());
+    }
+    let scoped = claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.split(' ').any(|s| s == CLOUD_PLATFORM));
+    let aimed = claims
+        .get("aud")
+        .and_then(Value::as_str)
+        .is_some_and(|a| a.starts_with("https://") && a.contains(".googleapis.com"));
+    if !scoped && !aimed {
+        return Err("Invalid JWT: neither a cloud-platform scope nor an API audience".into());
+    }
+    store.seen_jwts.insert(bearer.to_string());
+    Ok(())
+}
+
+const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+/// Checks a JWT signed by a seeded service account: RS256, a known `iss`, the signature, and
+/// `exp` in the future and at most [`JWT_MAX_LIFETIME`] after `iat`. Returns the claims.
+fn verify_jwt(store: &Store, jwt: &str) -> Result<Value, String> {
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, signature] = parts.as_slice() else {
+        return Err("Invalid JWT: not a JWT".into());
+    };
+    let decode = |s: &str| -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(s).ok()?).ok()
+    };
+    let (Some(header_v), Some(claims_v), Ok(sig)) = (
+        decode(header),
+        decode(claims),
+        URL_SAFE_NO_PAD.decode(signature),
+    ) else {
+        return Err("Invalid JWT: not a JWT".into());
+    };
+    if header_v.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Err("Invalid JWT: alg must be RS256".into());
+    }
+    let exp = claims_v.get("exp").and_then(Value::as_u64).unwrap_or(0);
+    let iat = claims_v.get("iat").and_then(Value::as_u64).unwrap_or(0);
+    if exp <= now() || exp > iat + JWT_MAX_LIFETIME {
+        return Err("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.".into());
+    }
+    let iss = claims_v.get("iss").and_then(Value::as_str).unwrap_or("");
+    let public = store
+        .seed
+        .service_accounts
+        .iter()
+        .find(|a| a.client_email == iss)
+        .and_then(|a| pem_der(&a.public_key_pem))
+        .ok_or("Invalid JWT Signature.")?;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, public)
+        .verify(format!("{header}.{claims}").as_bytes(), &sig)
+        .map_err(|_| "Invalid JWT Signature.")?;
+    Ok(claims_v)
 }
 
 // ---- tokens ------------------------------------------------------------------------------
@@ -226,54 +309,17 @@ fn token(shared: &Shared, body: &Bytes) -> Reply {
     let Some(jwt) = form.get("assertion") else {
         return fail(400, "assertion missing");
     };
-    let parts: Vec<&str> = jwt.split('.').collect();
-    let [header, claims, signature] = parts.as_slice() else {
-        return fail(400, "assertion is not a JWT");
+    let mut store = shared.store();
+    let claims = match verify_jwt(&store, jwt) {
+        Ok(c) => c,
+        Err(message) => return fail(400, message),
     };
-    let decode = |s: &str| -> Option<Value> {
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(s).ok()?).ok()
-    };
-    let (Some(header_v), Some(claims_v), Ok(sig)) = (
-        decode(header),
-        decode(claims),
-        URL_SAFE_NO_PAD.decode(signature),
-    ) else {
-        return fail(400, "assertion is not a JWT");
-    };
-    if header_v.get("alg").and_then(Value::as_str) != Some("RS256") {
-        return fail(400, "alg must be RS256");
-    }
-    let iss = claims_v.get("iss").and_then(Value::as_str).unwrap_or("");
-    let aud_ok = claims_v
+    let aud_ok = claims
         .get("aud")
         .and_then(Value::as_str)
         .is_some_and(|a| a.ends_with("/token"));
-    let exp = claims_v.get("exp").and_then(Value::as_u64).unwrap_or(0);
-    let iat = claims_v.get("iat").and_then(Value::as_u64).unwrap_or(0);
-    if !aud_ok || exp <= now() || exp > iat + 3600 || claims_v.get("scope").is_none() {
+    if !aud_ok || claims.get("scope").is_none() {
         return fail(400, "Invalid JWT: bad aud, scope, iat or exp");
-    }
-    let mut store = shared.store();
-    let Some(account) = store
-        .seed
-        .service_accounts
-        .iter()
-        .find(|a| a.client_email == iss)
-    else {
-        return fail(400, "Invalid JWT Signature.");
-    };
-    let Some(public) = pem_der(&account.public_key_pem) else {
-        return fail(400, "Invalid JWT Signature.");
-    };
-    let key = ring::signature::UnparsedPublicKey::new(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        public,
-    );
-    if key
-        .verify(format!("{header}.{claims}").as_bytes(), &sig)
-        .is_err()
-    {
-        return fail(400, "Invalid JWT Signature.");
     }
     ok(issue(&mut store))
 }
@@ -326,7 +372,17 @@ fn sts_token(shared: &Shared, body: &Bytes) -> Reply {
         );
     };
     let subject = field("subject_token");
-    if subject.is_empty() || !provider.subject_tokens.iter().any(|t| t == subject) {
+    let trusted = if field("subject_token_type") == AWS_TOKEN_TYPE {
+        aws_caller(subject, audience).is_some_and(|(key_id, valid)| {
+            provider
+                .aws_access_keys
+                .iter()
+                .any(|k| k.access_key_id == key_id && valid(&k.secret_access_key))
+        })
+    } else {
+        provider.subject_tokens.iter().any(|t| t == subject)
+    };
+    if subject.is_empty() || !trusted {
         return fail(
             400,
             "invalid_grant: the subject token is invalid or has expired",
@@ -339,6 +395,107 @@ fn sts_token(shared: &Shared, body: &Bytes) -> Reply {
         json!({"access_token": token, "issued_token_type": ACCESS_TOKEN_TYPE,
         "token_type": "Bearer", "expires_in": 3599}),
     )
+}
+
+/// An AWS subject token (as Google's STS reads one): the URL-encoded JSON of a signed AWS
+/// STS `GetCallerIdentity` request whose `x-goog-cloud-target-resource` header is the pool
+/// provider. Returns the access key id it was signed with, and a check of the SigV4
+/// signature against a secret key.
+type SignatureCheck = Box<dyn Fn(&str) -> bool>;
+
+fn aws_caller(subject: &str, audience: &str) -> Option<(String, SignatureCheck)> {
+    let request: Value = serde_json::from_str(&percent_decode(subject)).ok()?;
+    let url = request.get("url")?.as_str()?.to_string();
+    let method = request.get("method")?.as_str()?.to_string();
+    let body = request.get("body")?.as_str().unwrap_or("").to_string();
+    let (host_and_path, query) = url.strip_prefix("https://")?.split_once('?')?;
+    let host = host_and_path.trim_end_matches('/');
+    if method != "POST" || !host.starts_with("sts.") || !host.ends_with(".amazonaws.com") {
+        return None;
+    }
+    let mut headers = BTreeMap::new();
+    for h in request.get("headers")?.as_array()? {
+        headers.insert(
+            h.get("key")?.as_str()?.to_ascii_lowercase(),
+            h.get("value")?.as_str()?.to_string(),
+        );
+    }
+    let authorization = headers.remove("authorization")?;
+    if headers
+        .get("x-goog-cloud-target-resource")
+        .map(String::as_str)
+        != Some(audience)
+        || headers.get("host").map(String::as_str) != Some(host)
+    {
+        return None;
+    }
+    // AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/sts/aws4_request, SignedHeaders=…, Signature=…
+    let rest = authorization.strip_prefix("AWS4-HMAC-SHA256 Credential=")?;
+    let (credential, rest) = rest.split_once(", SignedHeaders=")?;
+    let (signed, signature) = rest.split_once(", Signature=")?;
+    let mut scope = credential.splitn(2, '/');
+    let key_id = scope.next()?.to_string();
+    let scope = scope.next()?.to_string();
+    let mut scope_parts = scope.split('/');
+    let (date, region) = (
+        scope_parts.next()?.to_string(),
+        scope_parts.next()?.to_string(),
+    );
+    let amz_date = headers.get("x-amz-date")?.clone();
+    let mut pairs: Vec<(String, String)> = parse_pairs(query).into_iter().collect();
+    pairs.sort();
+    let canonical_query = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let canonical_headers: String = signed
+        .split(';')
+        .map(|k| format!("{k}:{}\n", headers.get(k).map(|v| v.trim()).unwrap_or("")))
+        .collect();
+    let canonical_request = format!(
+        "{method}\n/\n{canonical_query}\n{canonical_headers}\n{signed}\n{}",
+        sha256_hex(body.as_bytes())
+    );
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    );
+    let signature = signature.to_string();
+    let check = move |secret: &str| {
+        let mut key = format!("AWS4{secret}").into_bytes();
+        for part in [date.as_str(), region.as_str(), "sts", "aws4_request"] {
+            key = hmac(&key, part.as_bytes());
+        }
+        hex(&hmac(&key, string_to_sign.as_bytes())) == signature
+    };
+    Some((key_id, Box::new(check)))
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    ring::hmac::sign(&key, data).as_ref().to_vec()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `application/x-www-form-urlencoded` encoding, as the `url` crate's serializer does it.
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `/v1/projects/-/serviceAccounts/{email}:generateAccessToken` → the email.

@@ -36,8 +36,9 @@
 //! | Method | Path |
 //! |---|---|
 //! | POST | `/token` (form: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, `assertion`) |
+//! | (any API call) | bearer: an issued or seeded token, or a seeded service account's self-signed JWT (RS256, `iss` = `sub`, `scope` cloud-platform or a `*.googleapis.com` `aud`, ≤ 1 h) |
 //! | GET | `/computeMetadata/v1/instance/service-accounts/default/token` (`Metadata-Flavor: Google`) |
-//! | POST | `/v1/token` (STS, form: `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, `audience`, `scope`, `requested_token_type`, `subject_token_type`, `subject_token`) |
+//! | POST | `/v1/token` (STS, form: `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, `audience`, `scope`, `requested_token_type`, `subject_token_type`, `subject_token`; an AWS subject token is a SigV4-signed `GetCallerIdentity` request, checked against the pool provider's `awsAccessKeys`) |
 //! | POST | `/v1/projects/-/serviceAccounts/{email}:generateAccessToken` (bearer: a federated token; JSON `scope`, `lifetime`) |
 //! | GET, POST | `/compute/v1/projects/{p}/global/firewalls` |
 //! | GET, PATCH, PUT, DELETE | `/compute/v1/projects/{p}/global/firewalls/{name}` |
@@ -76,7 +77,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::Router;
 use serde_json::{Value, json};
 
-pub use seed::{Seed, ServiceAccount, WorkloadIdentityProvider};
+pub use seed::{AwsAccessKey, Seed, ServiceAccount, WorkloadIdentityProvider};
 
 use crate::faults::Faults;
 use crate::server::{self, IdGen, ProviderStyle, RequestLog, RunningEmulator};
@@ -108,6 +109,9 @@ pub(crate) struct Store {
     pub(crate) seed: Seed,
     pub(crate) ids: IdGen,
     pub(crate) issued: HashSet<String>,
+    /// Self-signed JWTs the APIs accepted, and those revoked (as if expired).
+    pub(crate) seen_jwts: HashSet<String>,
+    pub(crate) revoked_jwts: HashSet<String>,
     /// Federated tokens the STS issued, with the audience (pool provider) they came from.
     pub(crate) federated: BTreeMap<String, String>,
     pub(crate) operations: BTreeMap<String, PendingOp>,
@@ -361,6 +365,8 @@ impl GcpEmulator {
             seed,
             ids: IdGen::new(),
             issued: HashSet::new(),
+            seen_jwts: HashSet::new(),
+            revoked_jwts: HashSet::new(),
             federated: BTreeMap::new(),
             operations: BTreeMap::new(),
             operation_polls: 1,
@@ -403,9 +409,29 @@ impl GcpEmulator {
         self.shared.store().fail_next = Some(message.into());
     }
 
-    /// Every token issued so far stops working (as when they expire); seeded tokens stay.
+    /// Every token issued so far, and every self-signed JWT presented so far, stops working
+    /// (as when they expire); seeded tokens stay.
     pub fn revoke_tokens(&self) {
-        self.shared.store().issued.clear();
+        let mut store = self.shared.store();
+        store.issued.clear();
+        let seen = std::mem::take(&mut store.seen_jwts);
+        store.revoked_jwts.extend(seen);
+    }
+
+    /// Every access token the emulator has issued and not revoked (token endpoint, metadata
+    /// server, STS, IAM Credentials), sorted.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let mut tokens: Vec<String> = self.shared.store().issued.iter().cloned().collect();
+        tokens.sort();
+        tokens
+    }
+
+    /// The service accounts' self-signed JWTs the APIs have accepted as bearers (revoked ones
+    /// excepted), sorted.
+    pub fn accepted_jwts(&self) -> Vec<String> {
+        let mut jwts: Vec<String> = self.shared.store().seen_jwts.iter().cloned().collect();
+        jwts.sort();
+        jwts
     }
 
     /// The external identity provider issues a new token for the pool provider `audience`

@@ -52,4 +52,13 @@ pub struct WorkloadIdentityProvider {
     pub subject_tokens: Vec<String>,
     /// Emails of the service accounts its federated tokens may impersonate.
     pub service_accounts: Vec<String>,
+    /// AWS identities it trusts (an AWS-sourced credential signs `GetCallerIdentity` with one).
+    pub aws_access_keys: Vec<AwsAccessKey>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsAccessKey {
+    pub access_key_id: String,
+    pub secret_access_key: String,
 }

@@ -1,26 +1,31 @@
-//! OAuth2 access tokens for GCP, as Google's own client libraries get them:
+//! OAuth2 access tokens for GCP, through Google's own library (`google-cloud-auth`):
 //!
-//! - a service-account key JSON (from the Secret): an RS256-signed JWT is exchanged at the
-//!   key's `token_uri` (grant `urn:ietf:params:oauth:grant-type:jwt-bearer`);
+//! - a service-account key JSON (from the Secret): the library signs a self-signed JWT
+//!   (RS256, scope `cloud-platform`) that the APIs accept as the bearer itself; no token
+//!   exchange happens (<https://developers.google.com/identity/protocols/oauth2/service-account#jwt-auth>);
 //! - `source: Ambient`: the metadata server (GKE Workload Identity, GCE), whose host can be
 //!   overridden with `GCE_METADATA_HOST` as in Google's libraries;
 //! - an `external_account` credential configuration (Workload Identity Federation: EKS, AKS,
-//!   GitHub Actions or any OIDC/SAML issuer → GCP): the workload's own token, read from
-//!   `credential_source.file` or `.url`, is exchanged at the Security Token Service
-//!   (RFC 8693 token exchange), and the federated token optionally exchanged again for a
-//!   service account's token (`service_account_impersonation_url`, IAM Credentials
-//!   `generateAccessToken`).
+//!   GitHub Actions or any OIDC/SAML issuer, AWS, or an executable → GCP): the workload's own
+//!   token is exchanged at the Security Token Service (RFC 8693), and the federated token
+//!   optionally exchanged again for a service account's token
+//!   (`service_account_impersonation_url`).
 //!
-//! The token is cached in a [`SharedToken`] that every API client presents, and refreshed a
-//! minute before it expires. Keys and tokens are only ever held as [`SecretString`]s.
+//! Perimeter checks every credential first ([`Rules`]: token hosts, credential files and
+//! URLs, who may use the operator's own identity) and hands the library a document rebuilt
+//! from the fields it checked, never the one it was given. The token is copied into a
+//! [`SharedToken`] that every API client presents. Keys and tokens are only ever held as
+//! [`SecretString`]s.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use reqwest::Method;
-use serde_json::{Value, json};
+use google_cloud_auth::credentials::subject_token::{
+    Builder as SubjectTokenBuilder, SubjectToken, SubjectTokenProvider,
+};
+use google_cloud_auth::credentials::{
+    CacheableResource, Credentials, external_account, mds, service_account,
+};
+use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
 use crate::error::{Category, ProviderError};
@@ -31,18 +36,17 @@ use crate::trust::{Principal, Trust};
 
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
-const METADATA_TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
-/// Refresh this long before the token's stated expiry.
-const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
-const JWT_LIFETIME_SECS: u64 = 3600;
+/// Google's libraries refuse to run a credential executable unless this is `1` in the
+/// environment (the Helm chart sets it when `security.allowCredentialExecutables` is on).
+pub const ALLOW_EXECUTABLES_ENV: &str = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES";
+const AWS_TOKEN_TYPE: &str = "urn:ietf:params:aws:token-type:aws4_request";
 
 /// Where tokens come from.
 pub enum Source {
     ServiceAccount {
         client_email: String,
-        key_id: Option<String>,
-        private_key: SecretString,
-        token_uri: String,
+        /// The key document the library receives (rebuilt from the checked fields).
+        key: SecretString,
     },
     Metadata {
         /// `http://HOST` of the metadata server.
@@ -64,15 +68,17 @@ pub struct ExternalAccount {
     pub subject: SubjectSource,
     /// `…/serviceAccounts/{email}:generateAccessToken`, to act as that service account.
     pub impersonation_url: Option<String>,
-    /// Lifetime asked for the impersonated token (default 3600 s).
+    /// Lifetime asked for the impersonated token: checked (600..43200 s) but not passed on,
+    /// as google-cloud-auth 1.19 always asks for 3600 s.
     pub impersonation_lifetime: u64,
 }
 
-/// Where the workload's own (subject) token is read, at every exchange.
+/// Where the workload's own (subject) token comes from, at every exchange.
 #[derive(Clone, PartialEq)]
 pub enum SubjectSource {
     /// A file the platform keeps fresh (EKS/AKS projected service-account tokens), read only
-    /// under the directories the admin allows (checked again, links resolved, at each read).
+    /// under the directories the admin allows (checked again, links resolved, whenever
+    /// Perimeter starts an exchange).
     File {
         path: String,
         format: SubjectFormat,
@@ -83,6 +89,20 @@ pub enum SubjectSource {
         url: String,
         headers: Vec<(String, String)>,
         format: SubjectFormat,
+    },
+    /// The pod's AWS identity (`AWS_*` environment or the EC2 instance metadata service),
+    /// presented as a signed `GetCallerIdentity` request.
+    Aws {
+        region_url: Option<String>,
+        url: Option<String>,
+        imdsv2_session_token_url: Option<String>,
+        regional_cred_verification_url: String,
+    },
+    /// A command run inside the operator's pod that prints the token.
+    Executable {
+        command: String,
+        timeout_millis: Option<u32>,
+        output_file: Option<String>,
     },
 }
 
@@ -108,6 +128,17 @@ impl std::fmt::Debug for SubjectSource {
                 )
                 .field("format", format)
                 .finish(),
+            Self::Aws {
+                region_url, url, ..
+            } => f
+                .debug_struct("Aws")
+                .field("region_url", region_url)
+                .field("url", url)
+                .finish_non_exhaustive(),
+            Self::Executable { command, .. } => f
+                .debug_struct("Executable")
+                .field("command", command)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -120,9 +151,16 @@ pub enum SubjectFormat {
     Json { field: String },
 }
 
+impl SubjectFormat {
+    fn to_json(&self) -> Value {
+        match self {
+            Self::Text => json!({"type": "text"}),
+            Self::Json { field } => json!({"type": "json", "subject_token_field_name": field}),
+        }
+    }
+}
+
 const STS_TOKEN_URL: &str = "https://sts.googleapis.com/v1/token";
-const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 const DEFAULT_IMPERSONATION_LIFETIME: u64 = 3600;
 
 impl std::fmt::Debug for Source {
@@ -188,11 +226,12 @@ const METADATA_HOSTS: &[&str] = &[
     "fd00:ec2::254",
 ];
 
-/// `credential_source.url`: an admin-listed host, or the metadata service when the admin
-/// supplied the credential (a tenant's credential must not borrow the machine's identity).
-fn checked_source_url(url: &str, rules: Rules<'_>) -> Result<String, ProviderError> {
+/// `credential_source.url` (and the AWS metadata URLs): an admin-listed host, or the metadata
+/// service when the admin supplied the credential (a tenant's credential must not borrow the
+/// machine's identity).
+fn checked_source_url(field: &str, url: &str, rules: Rules<'_>) -> Result<String, ProviderError> {
     let parsed = crate::trust::url::parse(url, crate::trust::url::Rules::SUBJECT_SOURCE)
-        .map_err(|e| rejected(format!("credential_source.url: {e}")))?;
+        .map_err(|e| rejected(format!("{field}: {e}")))?;
     let listed = rules
         .trust
         .credential_url_hosts
@@ -204,7 +243,7 @@ fn checked_source_url(url: &str, rules: Rules<'_>) -> Result<String, ProviderErr
         return Ok(parsed.url);
     }
     Err(forbidden(format!(
-        "credential_source.url: {} is not a host the operator's admin allows for credential \
+        "{field}: {} is not a host the operator's admin allows for credential \
          sources (flag --allow-credential-source-host, Helm value \
          security.allowedCredentialSourceHosts){}",
         parsed.authority(),
@@ -215,6 +254,44 @@ fn checked_source_url(url: &str, rules: Rules<'_>) -> Result<String, ProviderErr
             ""
         }
     )))
+}
+
+/// The sources that are the operator pod's own identity or run code in it: only the admin's
+/// credentials may name them.
+fn admin_only(field: &str, what: &str, rules: Rules<'_>) -> Result<(), ProviderError> {
+    if rules.principal == Principal::Tenant {
+        return Err(forbidden(format!(
+            "{field}: {what}, usable only from a ClusterCloudProvider or a namespace allowed \
+             ambient credentials (--ambient-namespace)"
+        )));
+    }
+    Ok(())
+}
+
+/// `regional_cred_verification_url`: where Google's STS checks the signed AWS request. It is
+/// not fetched here, but it must be AWS's STS over https.
+fn checked_aws_verification_url(url: &str) -> Result<String, ProviderError> {
+    let field = "credential_source.regional_cred_verification_url";
+    // `{region}` is filled in by the library; any region name is a DNS label.
+    let probe = url.replace("{region}", "region");
+    let parsed = crate::trust::url::parse(
+        &probe,
+        crate::trust::url::Rules {
+            allow_query: true,
+            ..crate::trust::url::Rules::TOKEN
+        },
+    )
+    .map_err(|e| rejected(format!("{field}: {e}")))?;
+    if !parsed.https
+        || !(parsed.host == "sts.amazonaws.com"
+            || (parsed.host.starts_with("sts.") && parsed.host.ends_with(".amazonaws.com")))
+    {
+        return Err(forbidden(format!(
+            "{field}: {} is not AWS's STS (https://sts.{{region}}.amazonaws.com)",
+            parsed.authority()
+        )));
+    }
+    Ok(url.to_string())
 }
 
 impl ExternalAccount {
@@ -228,11 +305,6 @@ impl ExternalAccount {
         let subject_token_type = text("subject_token_type").ok_or_else(|| {
             rejected("the external_account configuration has no subject_token_type")
         })?;
-        if subject_token_type == "urn:ietf:params:aws:token-type:aws4_request" {
-            return Err(unsupported(
-                "AWS-signed subject tokens (credential_source.environment_id aws1) are not supported; use an OIDC token file (e.g. the EKS projected service-account token)",
-            ));
-        }
         if text("workforce_pool_user_project").is_some() {
             return Err(unsupported(
                 "workforce pool (user) credentials are not supported; use a workload identity pool",
@@ -271,16 +343,19 @@ impl ExternalAccount {
             },
         };
         let field = |name: &str| source.get(name).and_then(Value::as_str).map(str::to_string);
-        let subject = if let Some(path) = field("file") {
+        let aws = subject_token_type == AWS_TOKEN_TYPE;
+        let subject = if source.get("environment_id").is_some() || aws {
+            Self::aws_source(source, aws, rules)?
+        } else if let Some(executable) = source.get("executable") {
+            Self::executable_source(executable, rules)?
+        } else if let Some(path) = field("file") {
             // Every file in the operator's pod is the operator's: a projected token there is
             // its own identity, which a tenant must not borrow.
-            if rules.principal == Principal::Tenant {
-                return Err(forbidden(
-                    "credential_source.file names a file of the operator's pod, i.e. the \
-                     operator's own identity, usable only from a ClusterCloudProvider or a \
-                     namespace allowed ambient credentials (--ambient-namespace)",
-                ));
-            }
+            admin_only(
+                "credential_source.file",
+                "names a file of the operator's pod, i.e. the operator's own identity",
+                rules,
+            )?;
             crate::trust::files::check_written(&path, &rules.trust.credential_dirs)
                 .map_err(|e| forbidden(format!("credential_source.file: {e}")))?;
             SubjectSource::File {
@@ -299,20 +374,28 @@ impl ExternalAccount {
                 })
                 .unwrap_or_default();
             SubjectSource::Url {
-                url: checked_source_url(&url, rules)?,
+                url: checked_source_url("credential_source.url", &url, rules)?,
                 headers,
                 format,
             }
-        } else if source.get("executable").is_some() || source.get("environment_id").is_some() {
-            return Err(unsupported(
-                "executable- and AWS-sourced external-account credentials are not supported; use credential_source.file or .url",
-            ));
         } else {
-            return Err(rejected("credential_source needs file or url"));
+            return Err(rejected(
+                "credential_source needs file, url, executable or environment_id",
+            ));
         };
         let impersonation_url = text("service_account_impersonation_url")
             .map(|u| checked_token_url("service_account_impersonation_url", &u, rules))
             .transpose()?;
+        if let (SubjectSource::Url { .. }, Some(url)) = (&subject, &impersonation_url)
+            && impersonated_email(url).is_none()
+        {
+            return Err(unsupported(
+                "service_account_impersonation_url: with credential_source.url, only Google's \
+                 https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken \
+                 is supported (the subject token is fetched by Perimeter, and google-cloud-auth \
+                 then impersonates only there)",
+            ));
+        }
         let impersonation_lifetime = v
             .get("service_account_impersonation")
             .and_then(|i| i.get("token_lifetime_seconds"))
@@ -332,6 +415,166 @@ impl ExternalAccount {
             impersonation_lifetime,
         })
     }
+
+    /// An AWS-sourced subject: the pod's AWS identity, so the admin's only.
+    fn aws_source(
+        source: &Value,
+        aws_token_type: bool,
+        rules: Rules<'_>,
+    ) -> Result<SubjectSource, ProviderError> {
+        admin_only(
+            "credential_source.environment_id",
+            "an AWS-sourced credential signs with the operator pod's AWS identity",
+            rules,
+        )?;
+        let field = |name: &str| source.get(name).and_then(Value::as_str);
+        if field("environment_id") != Some("aws1") {
+            return Err(rejected(
+                "credential_source.environment_id must be aws1 (the only version Google defines)",
+            ));
+        }
+        if !aws_token_type {
+            return Err(rejected(format!(
+                "subject_token_type must be {AWS_TOKEN_TYPE} for an AWS-sourced credential"
+            )));
+        }
+        let url = |name: &str| {
+            field(name)
+                .map(|u| checked_source_url(&format!("credential_source.{name}"), u, rules))
+                .transpose()
+        };
+        Ok(SubjectSource::Aws {
+            region_url: url("region_url")?,
+            url: url("url")?,
+            imdsv2_session_token_url: url("imdsv2_session_token_url")?,
+            regional_cred_verification_url: checked_aws_verification_url(
+                field("regional_cred_verification_url").unwrap_or(
+                    "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+                ),
+            )?,
+        })
+    }
+
+    /// An executable-sourced subject: a command run in the operator's pod, so the admin's
+    /// only, and only when the admin turned executables on.
+    fn executable_source(
+        executable: &Value,
+        rules: Rules<'_>,
+    ) -> Result<SubjectSource, ProviderError> {
+        let field = "credential_source.executable";
+        admin_only(field, "runs a command inside the operator's pod", rules)?;
+        if !rules.trust.allow_credential_executables {
+            return Err(forbidden(format!(
+                "{field}: credential executables are off; the operator's admin must allow them \
+                 (flag --allow-credential-executables, Helm value \
+                 security.allowCredentialExecutables)"
+            )));
+        }
+        let command = executable
+            .get("command")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| rejected(format!("{field}.command is missing")))?;
+        if !command
+            .split_whitespace()
+            .next()
+            .is_some_and(|program| std::path::Path::new(program).is_absolute())
+        {
+            return Err(rejected(format!(
+                "{field}.command must start with an absolute path"
+            )));
+        }
+        let timeout_millis = match executable.get("timeout_millis") {
+            None => None,
+            Some(t) => Some(
+                t.as_u64()
+                    .filter(|t| (5_000..=120_000).contains(t))
+                    .and_then(|t| u32::try_from(t).ok())
+                    .ok_or_else(|| {
+                        rejected(format!("{field}.timeout_millis must be 5000..120000"))
+                    })?,
+            ),
+        };
+        let output_file = executable
+            .get("output_file")
+            .and_then(Value::as_str)
+            .map(|p| {
+                crate::trust::files::check_written(p, &rules.trust.credential_dirs)
+                    .map(|_| p.to_string())
+                    .map_err(|e| forbidden(format!("{field}.output_file: {e}")))
+            })
+            .transpose()?;
+        if std::env::var(ALLOW_EXECUTABLES_ENV).as_deref() != Ok("1") {
+            return Err(forbidden(format!(
+                "{field}: the operator allows credential executables but its environment lacks \
+                 {ALLOW_EXECUTABLES_ENV}=1, which Google's library also requires (the Helm chart \
+                 sets it with security.allowCredentialExecutables)"
+            )));
+        }
+        Ok(SubjectSource::Executable {
+            command: command.to_string(),
+            timeout_millis,
+            output_file,
+        })
+    }
+
+    /// The configuration the library receives: only the fields checked above.
+    fn library_config(&self) -> Value {
+        let source = match &self.subject {
+            SubjectSource::File { path, format, .. } => {
+                json!({"file": path, "format": format.to_json()})
+            }
+            SubjectSource::Url {
+                url,
+                headers,
+                format,
+            } => {
+                let headers: Map<String, Value> = headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                json!({"url": url, "headers": headers, "format": format.to_json()})
+            }
+            SubjectSource::Aws {
+                region_url,
+                url,
+                imdsv2_session_token_url,
+                regional_cred_verification_url,
+            } => json!({
+                "environment_id": "aws1",
+                "region_url": region_url,
+                "url": url,
+                "imdsv2_session_token_url": imdsv2_session_token_url,
+                "regional_cred_verification_url": regional_cred_verification_url,
+            }),
+            SubjectSource::Executable {
+                command,
+                timeout_millis,
+                output_file,
+            } => json!({"executable": {
+                "command": command, "timeout_millis": timeout_millis, "output_file": output_file,
+            }}),
+        };
+        let mut config = json!({
+            "type": "external_account",
+            "audience": self.audience,
+            "subject_token_type": self.subject_token_type,
+            "token_url": self.token_url,
+            "credential_source": source,
+        });
+        if let Some(url) = &self.impersonation_url {
+            config["service_account_impersonation_url"] = json!(url);
+        }
+        config
+    }
+}
+
+/// The service account of Google's own `generateAccessToken` URL.
+fn impersonated_email(url: &str) -> Option<&str> {
+    url.strip_prefix("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/")?
+        .strip_suffix(":generateAccessToken")
+        .filter(|e| e.contains('@') && !e.contains('/'))
 }
 
 /// The token inside a subject-token document, as the configuration's format says.
@@ -358,6 +601,63 @@ pub fn subject_from(content: &str, format: &SubjectFormat) -> Result<SecretStrin
     Ok(SecretString::new(token))
 }
 
+/// `credential_source.url`, fetched by Perimeter's HTTP layer rather than the library's: no
+/// redirect is followed (a listed host cannot send the request, with its headers, on to the
+/// metadata server), answers are capped, and errors never quote the answer.
+struct UrlSubject {
+    client: HttpClient,
+    headers: Vec<(String, String)>,
+    format: SubjectFormat,
+}
+
+/// Header values are left out: they may carry a credential.
+impl std::fmt::Debug for UrlSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UrlSubject").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct SubjectError(ProviderError);
+
+impl std::fmt::Display for SubjectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SubjectError {}
+
+impl google_cloud_auth::errors::SubjectTokenProviderError for SubjectError {
+    fn is_transient(&self) -> bool {
+        matches!(
+            self.0.category,
+            Category::Timeout
+                | Category::Unreachable
+                | Category::ProviderError
+                | Category::Throttled
+        )
+    }
+}
+
+impl SubjectTokenProvider for UrlSubject {
+    type Error = SubjectError;
+
+    async fn subject_token(&self) -> Result<SubjectToken, SubjectError> {
+        let mut req = Request::get("get_subject_token", "");
+        for (name, value) in &self.headers {
+            req = req.header(name.clone(), value.clone());
+        }
+        let resp = self.client.send(&req).await.map_err(SubjectError)?;
+        if resp.status == 404 {
+            return Err(SubjectError(missing("credential_source.url answered 404")));
+        }
+        let token = subject_from(&String::from_utf8_lossy(&resp.body), &self.format)
+            .map_err(SubjectError)?;
+        Ok(SubjectTokenBuilder::new(token.expose()).build())
+    }
+}
+
 impl Source {
     /// Reads a service-account key JSON (or an `external_account` configuration). Nothing of
     /// the key itself appears in errors; the URLs it names must pass `rules`.
@@ -381,19 +681,27 @@ impl Source {
         let private_key = field("private_key")
             .map(SecretString::new)
             .ok_or_else(|| rejected("the key has no private_key"))?;
+        // The library signs its own JWTs and never calls token_uri; a key naming a foreign
+        // one is still refused, as Google's other libraries would send the key's JWT there.
         let token_uri = checked_token_url(
             "token_uri",
             &field("token_uri")
                 .unwrap_or_else(|| "https://oauth2.googleapis.com/token".to_string()),
             rules,
         )?;
-        // Fail now rather than at the first call.
+        // Fail now rather than at the first call, and without the library's parse errors.
         key_pair(&private_key)?;
+        let rebuilt = json!({
+            "type": "service_account",
+            "client_email": client_email,
+            "private_key_id": field("private_key_id").unwrap_or_default(),
+            "private_key": private_key.expose(),
+            "project_id": field("project_id").unwrap_or_default(),
+            "token_uri": token_uri,
+        });
         Ok(Self::ServiceAccount {
             client_email,
-            key_id: field("private_key_id"),
-            private_key,
-            token_uri,
+            key: SecretString::new(rebuilt.to_string()),
         })
     }
 
@@ -409,87 +717,233 @@ impl Source {
         };
         Self::Metadata { base_url }
     }
+
+    /// The library's credentials for this source. Needs a Tokio runtime: the library starts
+    /// a task that fetches the first token at once and refreshes it before it expires.
+    fn credentials(
+        &self,
+        settings: &HttpSettings,
+        metrics: Option<&std::sync::Arc<Metrics>>,
+    ) -> Result<Credentials, ProviderError> {
+        install_crypto_provider();
+        // Build errors are not quoted: a parse error may echo part of the document.
+        let built = |r: Result<Credentials, google_cloud_auth::build_errors::Error>| {
+            r.map_err(|e| {
+                rejected(format!(
+                    "google-cloud-auth refused the credential ({})",
+                    if e.is_parsing() || e.is_missing_field() {
+                        "malformed"
+                    } else if e.is_not_supported() || e.is_unknown_type() {
+                        "not supported"
+                    } else {
+                        "unusable"
+                    }
+                ))
+            })
+        };
+        match self {
+            Self::ServiceAccount { key, .. } => {
+                let v: Value = serde_json::from_str(key.expose())
+                    .map_err(|_| rejected("the rebuilt key is not JSON"))?;
+                built(service_account::Builder::new(v).build())
+            }
+            Self::Metadata { base_url } => built(
+                mds::Builder::default()
+                    .with_endpoint(base_url.trim_end_matches('/'))
+                    .build(),
+            ),
+            Self::External(ExternalAccount {
+                audience,
+                subject_token_type,
+                token_url,
+                subject:
+                    SubjectSource::Url {
+                        url,
+                        headers,
+                        format,
+                    },
+                impersonation_url,
+                ..
+            }) => {
+                let client = HttpClient::new(
+                    HttpSettings {
+                        base_url: url.trim_end_matches('/').to_string(),
+                        ..settings.clone()
+                    },
+                    Auth::None,
+                    metrics.cloned(),
+                )?;
+                let subject = UrlSubject {
+                    client,
+                    headers: headers.clone(),
+                    format: format.clone(),
+                };
+                let mut builder =
+                    external_account::ProgrammaticBuilder::new(std::sync::Arc::new(subject))
+                        .with_audience(audience)
+                        .with_subject_token_type(subject_token_type)
+                        .with_token_url(token_url);
+                if let Some(email) = impersonation_url.as_deref().and_then(impersonated_email) {
+                    builder = builder.with_target_principal(email);
+                }
+                built(builder.build())
+            }
+            Self::External(account) => {
+                built(external_account::Builder::new(account.library_config()).build())
+            }
+        }
+    }
+
+    /// Checks that must hold whenever an exchange starts, not only when the credential was
+    /// read: a token file is read again under the allowed directories, links resolved. (The
+    /// library's own refresh, a few minutes before a token expires, reads the same path
+    /// without this check; a 401 or a failure brings the next exchange back here.)
+    async fn precheck(&self) -> Result<(), ProviderError> {
+        let Self::External(ExternalAccount {
+            subject: SubjectSource::File { path, allowed, .. },
+            ..
+        }) = self
+        else {
+            return Ok(());
+        };
+        let (path, allowed) = (std::path::PathBuf::from(path), allowed.clone());
+        tokio::task::spawn_blocking(move || crate::trust::files::read_checked(&path, &allowed))
+            .await
+            .map_err(|_| missing("credential_source.file: the read was cancelled"))?
+            .map(drop)
+            .map_err(|e| match e {
+                crate::trust::files::FileError::Refused(m) => {
+                    forbidden(format!("credential_source.file {m}"))
+                }
+                crate::trust::files::FileError::Unreadable(m) => {
+                    missing(format!("credential_source.file {m}"))
+                }
+            })
+    }
 }
 
 fn key_pair(pem: &SecretString) -> Result<ring::signature::RsaKeyPair, ProviderError> {
+    use base64::Engine;
     let b64: String = pem
         .expose()
         .lines()
         .filter(|l| !l.starts_with("-----"))
         .map(str::trim)
         .collect();
-    let der = STANDARD
+    let der = base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
         .map_err(|_| rejected("private_key is not PEM"))?;
     ring::signature::RsaKeyPair::from_pkcs8(&der)
         .map_err(|_| rejected("private_key is not a PKCS#8 RSA key"))
 }
 
-/// An RS256 JWT asserting `client_email` for `scope`, audience `token_uri`.
-pub fn signed_assertion(
-    client_email: &str,
-    key_id: Option<&str>,
-    private_key: &SecretString,
-    token_uri: &str,
-    now: u64,
-) -> Result<SecretString, ProviderError> {
-    let mut header = json!({"alg": "RS256", "typ": "JWT"});
-    if let Some(kid) = key_id {
-        header["kid"] = json!(kid);
-    }
-    let claims = json!({
-        "iss": client_email, "sub": client_email, "scope": SCOPE, "aud": token_uri,
-        "iat": now, "exp": now + JWT_LIFETIME_SECS,
-    });
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let pair = key_pair(private_key)?;
-    let mut signature = vec![0u8; pair.public().modulus_len()];
-    pair.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        signing_input.as_bytes(),
-        &mut signature,
-    )
-    .map_err(|_| rejected("signing the JWT failed"))?;
-    Ok(SecretString::new(format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    )))
+/// google-cloud-auth (built without aws-lc) signs and speaks TLS through rustls' process-wide
+/// provider. Perimeter's is ring, as for kube and reqwest; installing it again is a no-op.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Gets and caches access tokens; the [`SharedToken`] is what API clients present.
+/// A library error as a [`ProviderError`]. The library quotes whole answer bodies and an
+/// executable's stderr in its messages (at any depth of the error chain); of a body only an
+/// OAuth2 or Google error code is kept, of stderr nothing: either may echo a token.
+fn library_error(e: &google_cloud_auth::errors::CredentialsError) -> ProviderError {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = next {
+        let part = without_quotes(&err.to_string());
+        // The library's retry hints and its wrapper say nothing here: Perimeter starts over
+        // with fresh credentials at the next sync.
+        let part = part
+            .replace(" and future attempts will not succeed", "")
+            .replace(" but future attempts may succeed", "");
+        let part = part.trim().trim_end_matches(':').trim().to_string();
+        let wrapper = part.starts_with("Request to fetch the token failed.")
+            || part.starts_with("Fetching the token resulted in transient errors.");
+        if !part.is_empty() && !wrapper && !parts.contains(&part) {
+            parts.push(part);
+        }
+        next = err.source();
+    }
+    let mut message = parts.join(": ");
+    if message.len() > 600 {
+        let mut cut = 600;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+    }
+    let category = if e.is_transient() {
+        Category::Unreachable
+    } else {
+        Category::CredentialsRejected
+    };
+    ProviderError::new(category, "get_access_token", message)
+}
+
+/// One message with its quoted body or stderr replaced by the error code found in it.
+fn without_quotes(text: &str) -> String {
+    let quoted = [", body=<", ", stderr=<"]
+        .into_iter()
+        .filter_map(|marker| Some((text.find(marker)?, marker)))
+        .min();
+    let Some((at, marker)) = quoted else {
+        return text.to_string();
+    };
+    let rest = &text[at + marker.len()..];
+    let (inner, tail) = rest.rsplit_once('>').unwrap_or((rest, ""));
+    let code = serde_json::from_str::<Value>(inner).ok().and_then(|v| {
+        v.get("error")
+            .and_then(|e| e.as_str().or_else(|| e.get("status")?.as_str()))
+            .filter(|c| {
+                c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            })
+            .map(str::to_string)
+    });
+    format!(
+        "{}{}{tail}",
+        &text[..at],
+        code.map(|c| format!(" ({c})")).unwrap_or_default()
+    )
+}
+
+fn bad_token() -> ProviderError {
+    ProviderError::new(
+        Category::BadResponse,
+        "get_access_token",
+        "google-cloud-auth gave no bearer token",
+    )
+}
+
+/// Gets tokens through the library and copies them into the [`SharedToken`] API clients
+/// present.
 pub struct Authenticator {
     source: Source,
-    http: HttpClient,
-    /// For the clients an external account needs besides the token endpoint.
-    settings: HttpSettings,
-    metrics: Option<Arc<Metrics>>,
     slot: SharedToken,
-    valid_until: Mutex<Option<Instant>>,
+    /// Built at the first refresh (the library needs a runtime), dropped after a failure or a
+    /// 401 so that the next refresh starts over.
+    credentials: Mutex<Option<Credentials>>,
+    /// How long one token fetch may take, retries included.
+    deadline: Duration,
+    /// For the subject-token client of a `credential_source.url`.
+    settings: HttpSettings,
+    metrics: Option<std::sync::Arc<Metrics>>,
 }
 
 impl Authenticator {
     pub fn new(
         source: Source,
-        mut settings: HttpSettings,
-        metrics: Option<Arc<Metrics>>,
+        settings: HttpSettings,
+        // Token calls are the library's and do not go through the metered HTTP layer, except
+        // the subject-token read of a `credential_source.url`.
+        metrics: Option<std::sync::Arc<Metrics>>,
     ) -> Result<Self, ProviderError> {
-        settings.base_url = match &source {
-            Source::ServiceAccount { token_uri, .. } => token_uri.clone(),
-            Source::Metadata { base_url } => base_url.clone(),
-            Source::External(account) => account.token_url.clone(),
-        };
         Ok(Self {
             source,
-            http: HttpClient::new(settings.clone(), Auth::None, metrics.clone())?,
+            slot: std::sync::Arc::new(std::sync::RwLock::new(SecretString::new(""))),
+            credentials: Mutex::new(None),
+            deadline: settings.timeout.saturating_mul(3),
             settings,
             metrics,
-            slot: Arc::new(std::sync::RwLock::new(SecretString::new(""))),
-            valid_until: Mutex::new(None),
         })
     }
 
@@ -497,207 +951,56 @@ impl Authenticator {
         self.slot.clone()
     }
 
-    /// Ensures the shared token is valid for at least [`EXPIRY_MARGIN`].
+    /// Copies a valid token into the shared slot (the library caches and refreshes it).
     pub async fn refresh(&self) -> Result<(), ProviderError> {
-        let mut until = self.valid_until.lock().await;
-        if until.is_some_and(|t| Instant::now() < t) {
-            return Ok(());
+        let mut held = self.credentials.lock().await;
+        let outcome = self.fetch(&mut held).await;
+        if outcome.is_err() {
+            *held = None;
         }
-        let (token, lifetime) = self.fetch().await?;
+        let token = outcome?;
         *self.slot.write().unwrap_or_else(|p| p.into_inner()) = token;
-        *until = Some(Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN));
         Ok(())
     }
 
-    /// Forgets the cached token, e.g. after a 401.
-    pub async fn invalidate(&self) {
-        *self.valid_until.lock().await = None;
-    }
-
-    async fn fetch(&self) -> Result<(SecretString, Duration), ProviderError> {
-        let req = match &self.source {
-            Source::ServiceAccount {
-                client_email,
-                key_id,
-                private_key,
-                token_uri,
-            } => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
-                let jwt =
-                    signed_assertion(client_email, key_id.as_deref(), private_key, token_uri, now)?;
-                Request::new(Method::POST, "get_access_token", "").form(vec![
-                    (
-                        "grant_type".into(),
-                        "urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
-                    ),
-                    ("assertion".into(), jwt.expose().to_string()),
-                ])
-            }
-            Source::Metadata { .. } => Request::get("get_access_token", METADATA_TOKEN_PATH)
-                .header("metadata-flavor", "Google"),
-            Source::External(account) => return self.fetch_external(account).await,
-        };
-        let (status, body) = self.http.send_json(&req).await.map_err(|e| {
-            // A refused grant is an OAuth2 400 (`invalid_grant`): the credential is at fault.
-            if matches!(e.category, Category::WriteRejected | Category::BadResponse) {
-                rejected(e.message)
-            } else {
-                e
-            }
-        })?;
-        if status == 404 {
-            return Err(rejected(
-                "the token endpoint answered 404 (no service account for this workload?)",
-            ));
-        }
-        let token = body
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ProviderError::new(
-                    Category::BadResponse,
-                    "get_access_token",
-                    "answer without access_token",
+    async fn fetch(&self, held: &mut Option<Credentials>) -> Result<SecretString, ProviderError> {
+        let credentials = match held {
+            Some(c) => c.clone(),
+            None => {
+                self.source.precheck().await?;
+                held.insert(
+                    self.source
+                        .credentials(&self.settings, self.metrics.as_ref())?,
                 )
-            })?;
-        let lifetime = body
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .unwrap_or(300);
-        Ok((SecretString::new(token), Duration::from_secs(lifetime)))
-    }
-
-    fn client(&self, base_url: &str, auth: Auth) -> Result<HttpClient, ProviderError> {
-        let settings = HttpSettings {
-            base_url: base_url.trim_end_matches('/').to_string(),
-            ..self.settings.clone()
+                .clone()
+            }
         };
-        HttpClient::new(settings, auth, self.metrics.clone())
-    }
-
-    /// The workload's own token, read afresh at every exchange (the platform rotates it).
-    async fn subject_token(&self, source: &SubjectSource) -> Result<SecretString, ProviderError> {
-        match source {
-            SubjectSource::File {
-                path,
-                format,
-                allowed,
-            } => {
-                let (path, allowed) = (std::path::PathBuf::from(path), allowed.clone());
-                let content = tokio::task::spawn_blocking(move || {
-                    crate::trust::files::read_checked(&path, &allowed)
-                })
+        let headers =
+            tokio::time::timeout(self.deadline, credentials.headers(http::Extensions::new()))
                 .await
-                .map_err(|_| missing("credential_source.file: the read was cancelled"))?
-                .map_err(|e| match e {
-                    crate::trust::files::FileError::Refused(m) => {
-                        forbidden(format!("credential_source.file {m}"))
-                    }
-                    crate::trust::files::FileError::Unreadable(m) => {
-                        missing(format!("credential_source.file {m}"))
-                    }
-                })?;
-                subject_from(&content, format)
-            }
-            SubjectSource::Url {
-                url,
-                headers,
-                format,
-            } => {
-                let mut req = Request::get("get_subject_token", "");
-                for (name, value) in headers {
-                    req = req.header(name.clone(), value.clone());
-                }
-                let resp = self.client(url, Auth::None)?.send(&req).await?;
-                if resp.status == 404 {
-                    return Err(missing("credential_source.url answered 404"));
-                }
-                subject_from(&String::from_utf8_lossy(&resp.body), format)
-            }
-        }
-    }
-
-    /// Subject token → STS federated token → (optionally) the service account's token.
-    async fn fetch_external(
-        &self,
-        account: &ExternalAccount,
-    ) -> Result<(SecretString, Duration), ProviderError> {
-        let subject = self.subject_token(&account.subject).await?;
-        // A refused exchange is the credential's fault; whatever the STS echoes, the subject
-        // token never reaches the error.
-        let refused = |e: ProviderError| {
-            let mut e = match e.category {
-                Category::WriteRejected | Category::BadResponse => rejected(e.message),
-                _ => e,
-            };
-            e.message = subject.redact(&e.message);
-            e
+                .map_err(|_| {
+                    ProviderError::new(
+                        Category::Timeout,
+                        "get_access_token",
+                        format!("no token within {} s", self.deadline.as_secs()),
+                    )
+                })?
+                .map_err(|e| library_error(&e))?;
+        // Without an entity tag in the request the library always answers `New`.
+        let CacheableResource::New { data, .. } = headers else {
+            return Err(bad_token());
         };
-        let req = Request::new(Method::POST, "sts_token_exchange", "").form(vec![
-            ("grant_type".into(), TOKEN_EXCHANGE.into()),
-            ("audience".into(), account.audience.clone()),
-            ("scope".into(), SCOPE.into()),
-            ("requested_token_type".into(), ACCESS_TOKEN_TYPE.into()),
-            (
-                "subject_token_type".into(),
-                account.subject_token_type.clone(),
-            ),
-            ("subject_token".into(), subject.expose().to_string()),
-        ]);
-        let (_, body) = self.http.send_json(&req).await.map_err(refused)?;
-        let federated = body
-            .get("access_token")
-            .and_then(Value::as_str)
+        data.get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
             .filter(|t| !t.is_empty())
             .map(SecretString::new)
-            .ok_or_else(|| {
-                ProviderError::new(
-                    Category::BadResponse,
-                    "sts_token_exchange",
-                    "answer without access_token",
-                )
-            })?;
-        let federated_lifetime = body
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .unwrap_or(300);
-        let Some(url) = &account.impersonation_url else {
-            return Ok((federated, Duration::from_secs(federated_lifetime)));
-        };
-        // The federated token is this client's bearer, so the layer redacts it from errors.
-        let iam = self.client(url, Auth::Bearer(federated))?;
-        let req = Request::new(Method::POST, "generate_access_token", "").json(json!({
-            "scope": [SCOPE],
-            "lifetime": format!("{}s", account.impersonation_lifetime),
-        }));
-        let (status, body) = iam.send_json(&req).await.map_err(refused)?;
-        if status == 404 {
-            return Err(rejected(
-                "service_account_impersonation_url answered 404 (no such service account?)",
-            ));
-        }
-        let token = body
-            .get("accessToken")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ProviderError::new(
-                    Category::BadResponse,
-                    "generate_access_token",
-                    "answer without accessToken",
-                )
-            })?;
-        let lifetime = body
-            .get("expireTime")
-            .and_then(Value::as_str)
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .and_then(|t| u64::try_from(t.as_second() - jiff::Timestamp::now().as_second()).ok())
-            .unwrap_or(account.impersonation_lifetime);
-        Ok((SecretString::new(token), Duration::from_secs(lifetime)))
+            .ok_or_else(bad_token)
+    }
+
+    /// Forgets the library's credentials and their cached token, e.g. after a 401.
+    pub async fn invalidate(&self) {
+        *self.credentials.lock().await = None;
     }
 }
 
@@ -976,11 +1279,16 @@ mod tests {
             ),
             (
                 json!({"credential_source": {"environment_id": "aws1", "region_url": "http://169.254.169.254"}}),
-                Category::ProviderNotSupported,
+                Category::CredentialsRejected,
+            ),
+            (
+                json!({"subject_token_type": AWS_TOKEN_TYPE,
+                    "credential_source": {"environment_id": "aws2"}}),
+                Category::CredentialsRejected,
             ),
             (
                 json!({"credential_source": {"executable": {"command": "/bin/token"}}}),
-                Category::ProviderNotSupported,
+                Category::Forbidden,
             ),
             (
                 json!({"workforce_pool_user_project": "p"}),
@@ -998,6 +1306,209 @@ mod tests {
                 "{extra}"
             );
         }
+    }
+
+    /// Issue 9: the AWS-sourced and executable sources are the operator pod's own identity
+    /// and code; a tenant is refused with the field named, the admin's AWS metadata URLs
+    /// must be the metadata service or listed hosts, and executables need the admin's flag.
+    #[test]
+    fn aws_and_executable_sources_are_the_admins_only() {
+        let aws = json!({"subject_token_type": AWS_TOKEN_TYPE, "credential_source": {
+            "environment_id": "aws1",
+            "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
+            "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
+            "imdsv2_session_token_url": "http://169.254.169.254/latest/api/token"}});
+        let e = external_as(aws.clone(), Principal::Tenant).expect_err("tenant AWS");
+        assert_eq!(e.category, Category::Forbidden, "{e}");
+        assert!(
+            e.message.contains("credential_source.environment_id"),
+            "{e}"
+        );
+        let ok = external_as(aws.clone(), Principal::Admin).expect("admin AWS");
+        assert!(matches!(ok.subject, SubjectSource::Aws { .. }), "{ok:?}");
+
+        let mut foreign = aws.clone();
+        foreign["credential_source"]["url"] = json!("https://collector.attacker.example/creds");
+        let e = external_as(foreign, Principal::Admin).expect_err("foreign IMDS");
+        assert_eq!(e.category, Category::Forbidden, "{e}");
+        assert!(e.message.contains("credential_source.url"), "{e}");
+        let mut verification = aws;
+        verification["credential_source"]["regional_cred_verification_url"] =
+            json!("https://sts.attacker.example?Action=GetCallerIdentity");
+        let e = external_as(verification, Principal::Admin).expect_err("foreign STS");
+        assert!(
+            e.message
+                .contains("credential_source.regional_cred_verification_url"),
+            "{e}"
+        );
+
+        let exe = json!({"credential_source": {"executable": {"command": "/usr/bin/token --x"}}});
+        let e = external_as(exe.clone(), Principal::Tenant).expect_err("tenant executable");
+        assert_eq!(e.category, Category::Forbidden, "{e}");
+        assert!(e.message.contains("credential_source.executable"), "{e}");
+        let e = external_as(exe.clone(), Principal::Admin).expect_err("flag off");
+        assert!(e.message.contains("--allow-credential-executables"), "{e}");
+
+        let trust = Trust {
+            allow_credential_executables: true,
+            ..lab_trust()
+        };
+        let admin = Rules {
+            trust: &trust,
+            principal: Principal::Admin,
+        };
+        let config = |executable: Value| {
+            let mut v = json!({"type": "external_account", "audience": AUDIENCE,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"});
+            v["credential_source"] = json!({"executable": executable});
+            ExternalAccount::from_json(&v, admin)
+        };
+        for (bad, needle) in [
+            (json!({"command": "token"}), "absolute"),
+            (
+                json!({"command": "/bin/token", "timeout_millis": 10}),
+                "timeout_millis",
+            ),
+            (
+                json!({"command": "/bin/token", "output_file": "/etc/passwd"}),
+                "output_file",
+            ),
+        ] {
+            let e = config(bad.clone()).expect_err("bad executable");
+            assert!(e.message.contains(needle), "{bad}: {e}");
+        }
+        // The library also wants its own switch in the environment, which Perimeter never
+        // sets itself: without it the configuration is refused up front.
+        let good = config(json!({"command": "/bin/token", "timeout_millis": 5000}));
+        match std::env::var(ALLOW_EXECUTABLES_ENV).as_deref() {
+            Ok("1") => assert!(good.is_ok(), "{good:?}"),
+            _ => assert!(
+                good.is_err_and(|e| e.message.contains(ALLOW_EXECUTABLES_ENV)),
+                "refused without the environment switch"
+            ),
+        }
+    }
+
+    /// A url-sourced subject token is fetched by Perimeter and handed to the library's
+    /// programmatic external account, which impersonates only at Google's IAM Credentials.
+    #[test]
+    fn url_sources_impersonate_only_at_googles_iam_credentials() {
+        let url = json!({"credential_source": {"url": "https://idp.example.com/token"}});
+        let mut google = url.clone();
+        google["service_account_impersonation_url"] = json!(
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@p.iam.gserviceaccount.com:generateAccessToken"
+        );
+        assert!(external(google).is_ok());
+        let mut elsewhere = url;
+        elsewhere["service_account_impersonation_url"] = json!(
+            "https://iam.googleapis.com/v1/projects/-/serviceAccounts/a@p.iam.gserviceaccount.com:generateAccessToken"
+        );
+        let e = external(elsewhere).expect_err("not IAM Credentials");
+        assert_eq!(e.category, Category::ProviderNotSupported, "{e}");
+        assert!(
+            e.message.contains("service_account_impersonation_url"),
+            "{e}"
+        );
+        assert_eq!(
+            impersonated_email(
+                "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b:generateAccessToken"
+            ),
+            Some("a@b")
+        );
+        assert_eq!(
+            impersonated_email(
+                "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/x/../a@b:generateAccessToken"
+            ),
+            None
+        );
+    }
+
+    /// The library receives a document rebuilt from the checked fields: nothing else of what
+    /// the credential's author wrote reaches it.
+    #[test]
+    fn the_library_sees_only_checked_fields() {
+        let account = external(json!({
+            "universe_domain": "attacker.example", "client_id": "x", "client_secret": "sekrit",
+            "token_info_url": "https://attacker.example/info",
+            "credential_source": {"file": "/var/run/secrets/token", "environment": "x"},
+        }))
+        .expect("extra fields are ignored");
+        let config = account.library_config();
+        let shown = config.to_string();
+        for absent in [
+            "universe_domain",
+            "client_secret",
+            "attacker",
+            "token_info_url",
+            "environment",
+        ] {
+            assert!(!shown.contains(absent), "{absent} in {shown}");
+        }
+        assert_eq!(config["token_url"], "https://sts.googleapis.com/v1/token");
+        assert_eq!(
+            config["credential_source"]["file"],
+            "/var/run/secrets/token"
+        );
+
+        let trust = Trust::default();
+        let key = json!({"type": "service_account", "client_email": "a@p.iam.gserviceaccount.com",
+            "private_key": include_str!("../../../tests/fixtures/gcp/test-sa.key.pem"),
+            "universe_domain": "attacker.example", "private_key_id": "k1"});
+        let source = Source::from_key_json(
+            &SecretString::new(key.to_string()),
+            Rules {
+                trust: &trust,
+                principal: Principal::Tenant,
+            },
+        )
+        .expect("key");
+        let Source::ServiceAccount { key, .. } = source else {
+            panic!("not a service account");
+        };
+        assert!(!key.expose().contains("universe_domain"));
+    }
+
+    /// The library quotes whole answer bodies in its errors; only the OAuth2/Google error
+    /// code survives, so a body that echoes a token never reaches status or logs.
+    #[test]
+    fn library_errors_keep_the_error_code_and_drop_the_body() {
+        let e = google_cloud_auth::errors::CredentialsError::from_msg(
+            false,
+            r#"failed to exchange token, body=<{"error":"invalid_grant","error_description":"token eyJ.sekrit is unknown"}>"#,
+        );
+        let mapped = library_error(&e);
+        assert_eq!(mapped.category, Category::CredentialsRejected);
+        assert!(mapped.message.contains("invalid_grant"), "{mapped}");
+        assert!(!mapped.message.contains("sekrit"), "{mapped}");
+        let e = google_cloud_auth::errors::CredentialsError::from_msg(
+            true,
+            r#"failed, body=<{"error":{"code":403,"status":"PERMISSION_DENIED","message":"ya29.sekrit"}}>"#,
+        );
+        let mapped = library_error(&e);
+        assert_eq!(mapped.category, Category::Unreachable);
+        assert!(mapped.message.contains("PERMISSION_DENIED"), "{mapped}");
+        assert!(!mapped.message.contains("sekrit"), "{mapped}");
+        let e = google_cloud_auth::errors::CredentialsError::from_msg(
+            true,
+            "failed to read subject token, command execution failed, stderr=<token eyJ.sekrit>, code=3",
+        );
+        let mapped = library_error(&e);
+        assert!(mapped.message.contains("code=3"), "{mapped}");
+        assert!(!mapped.message.contains("sekrit"), "{mapped}");
+        // The body may sit in a source of the error, not in its own message.
+        let inner = google_cloud_auth::errors::CredentialsError::from_msg(
+            false,
+            r#"failed to exchange token, body=<{"error":"invalid_grant","error_description":"eyJ.sekrit"}>"#,
+        );
+        let e = google_cloud_auth::errors::CredentialsError::new(
+            false,
+            "Request to fetch the token failed. Subsequent calls with this credential will also fail.",
+            inner,
+        );
+        let mapped = library_error(&e);
+        assert!(mapped.message.contains("invalid_grant"), "{mapped}");
+        assert!(!mapped.message.contains("sekrit"), "{mapped}");
+        assert!(!mapped.message.contains("Subsequent calls"), "{mapped}");
     }
 
     #[test]

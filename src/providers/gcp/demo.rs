@@ -28,8 +28,8 @@ const EXAMPLES: &[(&str, &str)] = &[
 ];
 
 /// The demo's GCP service-account key pair, made afresh at each start: the demo's GCP provider
-/// signs its token request with the private half, the emulator's token endpoint knows the public
-/// half. Generated rather than built in, so that no binary carries a private key (image scanners
+/// signs its bearer tokens (self-signed JWTs) with the private half, the emulator verifies them
+/// with the public half. Generated rather than built in, so that no binary carries a private key (image scanners
 /// rightly flag one) and the key dies with the process.
 struct DemoKey {
     /// PKCS#8 PEM, as in a service-account key JSON's `private_key`.
@@ -111,8 +111,9 @@ impl Account for Demo {
         EXAMPLES
     }
 
-    /// The examples use Workload Identity; the generated key in a (local) Secret stands in,
-    /// and the emulator also serves the token endpoint the key names.
+    /// The examples use Workload Identity; the generated key in a (local) Secret stands in. Like
+    /// a real key it names a token endpoint (the emulator's, so it must be an allowed token
+    /// host), which Perimeter checks although a key's JWTs are used without an exchange.
     fn wire(
         &self,
         provider: &mut CloudProvider,
@@ -157,9 +158,9 @@ impl Account for Demo {
 mod tests {
     use super::*;
 
-    /// The generated key is one the GCP provider can sign with and the emulator's token
-    /// endpoint verifies against the public half it is seeded with (both with ring, as they
-    /// do it); and it is made afresh, not built in.
+    /// The generated key is one the GCP provider can sign with and the emulator verifies
+    /// against the public half it is seeded with (with ring, as the emulator does it); and it
+    /// is made afresh, not built in.
     #[test]
     fn generated_key_signs_what_the_emulator_verifies() {
         let key = DemoKey::generate().expect("key");
