@@ -282,16 +282,28 @@ fn checked_aws_verification_url(url: &str) -> Result<String, ProviderError> {
         },
     )
     .map_err(|e| rejected(format!("{field}: {e}")))?;
-    if !parsed.https
-        || !(parsed.host == "sts.amazonaws.com"
-            || (parsed.host.starts_with("sts.") && parsed.host.ends_with(".amazonaws.com")))
-    {
+    if !parsed.https || !is_aws_sts_host(&parsed.host) {
         return Err(forbidden(format!(
             "{field}: {} is not AWS's STS (https://sts.{{region}}.amazonaws.com)",
             parsed.authority()
         )));
     }
     Ok(url.to_string())
+}
+
+/// AWS's STS: `sts.amazonaws.com` or `sts.REGION.amazonaws.com`, one region label and nothing
+/// else under amazonaws.com (`sts.x.s3.amazonaws.com` is someone's S3 bucket).
+fn is_aws_sts_host(host: &str) -> bool {
+    host == "sts.amazonaws.com"
+        || host
+            .strip_prefix("sts.")
+            .and_then(|h| h.strip_suffix(".amazonaws.com"))
+            .is_some_and(|region| {
+                !region.is_empty()
+                    && region
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
 }
 
 impl ExternalAccount {
@@ -1332,15 +1344,24 @@ mod tests {
         let e = external_as(foreign, Principal::Admin).expect_err("foreign IMDS");
         assert_eq!(e.category, Category::Forbidden, "{e}");
         assert!(e.message.contains("credential_source.url"), "{e}");
-        let mut verification = aws;
-        verification["credential_source"]["regional_cred_verification_url"] =
-            json!("https://sts.attacker.example?Action=GetCallerIdentity");
-        let e = external_as(verification, Principal::Admin).expect_err("foreign STS");
-        assert!(
-            e.message
-                .contains("credential_source.regional_cred_verification_url"),
-            "{e}"
-        );
+        for foreign in [
+            "https://sts.attacker.example?Action=GetCallerIdentity",
+            // An S3 bucket named `sts.x`, under amazonaws.com but not STS.
+            "https://sts.x.s3.amazonaws.com?Action=GetCallerIdentity",
+        ] {
+            let mut verification = aws.clone();
+            verification["credential_source"]["regional_cred_verification_url"] = json!(foreign);
+            let e = external_as(verification, Principal::Admin).expect_err("foreign STS");
+            assert!(
+                e.message
+                    .contains("credential_source.regional_cred_verification_url"),
+                "{foreign}: {e}"
+            );
+        }
+        let mut regional = aws;
+        regional["credential_source"]["regional_cred_verification_url"] =
+            json!("https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15");
+        external_as(regional, Principal::Admin).expect("AWS's regional STS");
 
         let exe = json!({"credential_source": {"executable": {"command": "/usr/bin/token --x"}}});
         let e = external_as(exe.clone(), Principal::Tenant).expect_err("tenant executable");
