@@ -52,19 +52,20 @@ pub const CRS_IDS: [&str; 11] = [
     "sd", "ma", "lfi", "rfi", "rce", "php", "gen", "xss", "sqli", "sf", "java",
 ];
 
-/// Where a Vercel target applies: one project's firewall, or the team's monitoring. The team
-/// itself is the CloudProvider's `accountId` either way.
+/// Where a Vercel target applies: one project's firewall, or the team's monitoring (with the
+/// projects whose attack status is read). The team itself is the CloudProvider's `accountId`
+/// either way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VercelScope {
     Project(String),
-    Team,
+    Team { attack_status_projects: Vec<String> },
 }
 
 impl fmt::Display for VercelScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Project(id) => write!(f, "project {id}"),
-            Self::Team => f.write_str("team"),
+            Self::Team { .. } => f.write_str("team"),
         }
     }
 }
@@ -174,7 +175,9 @@ pub fn monitoring_target(mon: &VercelMonitoring) -> Result<Target, Invalid> {
     }
     Ok(Target {
         purpose: Purpose::Monitoring,
-        scope: Scope::new(VercelScope::Team),
+        scope: Scope::new(VercelScope::Team {
+            attack_status_projects: mon.attack_status_project_ids.clone().unwrap_or_default(),
+        }),
         desired: state,
     })
 }

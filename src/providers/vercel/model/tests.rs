@@ -116,11 +116,15 @@ fn targets_carry_their_project_or_the_team() {
     );
     assert_eq!(firewall.scope.to_string(), format!("project {PROJECT}"));
     assert_eq!(firewall.purpose, Purpose::Firewall);
-    let monitoring = monitoring_target(&mon("drains: []")).expect("valid");
+    let monitoring =
+        monitoring_target(&mon("drains: []\nattackStatusProjectIds: [prj_a]")).expect("valid");
     assert_eq!(
         monitoring.scope.get::<VercelScope>(),
-        Some(&VercelScope::Team)
+        Some(&VercelScope::Team {
+            attack_status_projects: vec!["prj_a".into()]
+        })
     );
+    assert_eq!(monitoring.scope.to_string(), "team");
     assert_eq!(monitoring.purpose, Purpose::Monitoring);
 }
 
