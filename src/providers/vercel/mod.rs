@@ -5,6 +5,9 @@
 //! a team (`accountId`); without it, calls address the token's personal account.
 
 pub mod api;
+#[cfg(feature = "demo")]
+mod demo;
+mod kit;
 pub mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +30,7 @@ use crate::http::{Auth, HttpClient, HttpSettings, Request, answer_segment, spec_
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 
+pub use kit::Kit;
 pub use model::{firewall_target, monitoring_target};
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.vercel.com";
