@@ -64,7 +64,7 @@ impl Account for Demo {
 
     fn banner(&self) -> String {
         format!(
-            "Vercel emulator: {} (seeded from examples/demo/vercel-team.yaml)",
+            "Vercel emulator:     {} (seeded from examples/demo/vercel-team.yaml)",
             self.endpoint
         )
     }

@@ -261,20 +261,32 @@ fn rule_item(body: &Value) -> Option<Item> {
         .and_then(|a| a.get("mitigate"))
         .map(normal_mitigate)
         .unwrap_or(Value::Null);
-    Some(
-        Item::new(name)
-            .field(
-                "description",
-                str_field(body, "description").unwrap_or_default(),
-            )
-            .field(
-                "active",
-                body.get("active").and_then(Value::as_bool).unwrap_or(true),
-            )
-            .field("conditionGroup", Value::from(groups))
-            .field("action", mitigate),
-    )
+    let mut item = Item::new(name)
+        .field(
+            "description",
+            str_field(body, "description").unwrap_or_default(),
+        )
+        .field(
+            "active",
+            body.get("active").and_then(Value::as_bool).unwrap_or(true),
+        )
+        .field("conditionGroup", Value::from(groups));
+    // The mitigation's parts are compared one by one, so drift names the one that changed;
+    // an absent part is null on both sides, so adding or dropping one is drift too.
+    for part in MITIGATE_PARTS {
+        item = item.field(part, mitigate.get(part).cloned().unwrap_or(Value::Null));
+    }
+    Some(item)
 }
+
+/// The parts of `action.mitigate`, as fields of a rule item.
+const MITIGATE_PARTS: [&str; 5] = [
+    "action",
+    "rateLimit",
+    "redirect",
+    "actionDuration",
+    "bypassSystem",
+];
 
 /// A condition with its defaults made explicit (`neg: false`), a number as text and the list
 /// of an `inc`/`ninc` as a set.

@@ -165,7 +165,7 @@ fn drift_is_reported_field_by_field() {
         [
             "settings[firewallEnabled]",
             "rules[block admin].action",
-            "rules[login rate limit].action",
+            "rules[login rate limit].rateLimit",
             "ipRules[app.example.com|203.0.113.9]",
             "managedRules[owasp].active",
             "crs[sqli].action",
