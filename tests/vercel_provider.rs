@@ -452,3 +452,78 @@ async fn a_rejected_token_is_reported_without_leaking_it() {
         "Vercel team acme"
     );
 }
+
+/// Faults on the writes (the configuration's PUT, a drain's POST): never in sync, and nothing
+/// half-written: the fault answers before the emulator applies anything.
+#[tokio::test]
+async fn write_faults_are_never_in_sync_and_write_nothing() {
+    let faults = [
+        (
+            Fault::RateLimited {
+                retry_after_secs: 3600,
+            },
+            Category::Throttled,
+        ),
+        (Fault::ServerError { status: 503 }, Category::ProviderError),
+        (Fault::Malformed, Category::BadResponse),
+        (Fault::WrongShape, Category::BadResponse),
+    ];
+    let drains = "drains: [{name: new, delivery: {type: syslog, endpoint: \"syslog+tls://logs.example.com:6514\"}, schemas: {log: v1}}]";
+    for (fault, category) in faults {
+        for (method, path, target) in [
+            ("PUT", "/v1/security/firewall/config", firewall(FIREWALL)),
+            ("POST", "/v1/drains", monitoring(drains)),
+        ] {
+            let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+            let before = e.emulator.snapshot();
+            e.emulator
+                .faults()
+                .inject(FaultRule::new(path, fault.clone()).method(method));
+            let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+            let err = out
+                .error
+                .as_ref()
+                .unwrap_or_else(|| panic!("{fault:?} on {method} {path} must fail"));
+            assert_eq!(
+                err.category, category,
+                "{fault:?} on {method} {path}: {err}"
+            );
+            assert!(
+                !out.in_sync() && out.write_failed,
+                "{fault:?} on {method} {path}"
+            );
+            assert_eq!(
+                e.emulator.snapshot(),
+                before,
+                "{fault:?} on {method} {path}"
+            );
+            assert!(!err.to_string().contains(TOKEN));
+        }
+    }
+}
+
+/// A 429 with a short Retry-After is waited for and retried: the write goes through once.
+#[tokio::test]
+async fn a_throttled_put_is_retried_after_the_wait() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    e.emulator.faults().inject(
+        FaultRule::new(
+            "/v1/security/firewall/config",
+            Fault::RateLimited {
+                retry_after_secs: 1,
+            },
+        )
+        .method("PUT")
+        .times(1),
+    );
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?}", out.error);
+    let puts: Vec<u16> = e.emulator.log().writes().iter().map(|w| w.status).collect();
+    assert_eq!(puts, [429, 200]);
+}

@@ -382,7 +382,18 @@ impl Vercel {
         let req = self
             .request(Method::POST, op, "/v1/security/attack-mode")
             .json(body);
-        self.call_present(req, "the project").await.map(|_| ())
+        let answer = self.call_present(req, "the project").await?;
+        if !answer
+            .get("attackModeEnabled")
+            .is_some_and(Value::is_boolean)
+        {
+            return Err(ProviderError::new(
+                Category::BadResponse,
+                op,
+                "the answer has no attackModeEnabled; read again to see what was applied",
+            ));
+        }
+        Ok(())
     }
 
     async fn apply_bypass(
@@ -470,13 +481,17 @@ impl Vercel {
                         "the team",
                     )
                     .await?;
+                // The created drain's id is what proves it was created.
+                let Some(id) = created.get("id").and_then(Value::as_str) else {
+                    return Err(ProviderError::new(
+                        Category::BadResponse,
+                        op,
+                        "the answer has no drain id; read again to see whether it was created",
+                    ));
+                };
                 if desired_enabled(target, key) {
                     return Ok(());
                 }
-                let id = created
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
                 let id = answer_segment(op, "drain id", id)?;
                 let req = self
                     .request(Method::PATCH, "updateDrain", format!("/v1/drains/{id}"))
