@@ -437,3 +437,20 @@ async fn faults_and_throttling_answer_in_vercels_envelope() {
     assert_eq!(statuses, [200, 200, 429]);
     assert_eq!(h.emulator.log().count("GET", "/v1/drains"), 4);
 }
+
+#[tokio::test]
+async fn attack_mode_reads_as_off_once_its_expiry_has_passed() {
+    let h = Harness::start().await;
+    h.emulator.mutate(|s| {
+        s.teams[0].projects[0].attack_mode.enabled = true;
+        s.teams[0].projects[0].attack_mode.active_until = Some(1_000);
+    });
+    let (_, project) = h
+        .call(
+            Method::GET,
+            &format!("/v9/projects/{PROJECT}?teamId={TEAM}"),
+            None,
+        )
+        .await;
+    assert_eq!(project["security"]["attackModeEnabled"], false, "{project}");
+}

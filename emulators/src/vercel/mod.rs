@@ -541,8 +541,13 @@ async fn project(State(shared): Ctx, Path(id): Path<String>, q: Params) -> ApiRe
     let (t, p) = store.project(&q, "projectId")?;
     let project = &store.seed.teams[t].projects[p];
     let fw = &project.firewall;
+    // Vercel turns the mode off by itself once its expiry has passed.
+    let expired = project
+        .attack_mode
+        .active_until
+        .is_some_and(|until| until <= now_ms());
     let mut security = json!({
-        "attackModeEnabled": project.attack_mode.enabled,
+        "attackModeEnabled": project.attack_mode.enabled && !expired,
         "attackModeUpdatedAt": project.attack_mode.updated_at,
         "firewallEnabled": fw.get("firewallEnabled").cloned().unwrap_or(Value::Bool(false)),
         "firewallConfigVersion": fw.get("version").cloned().unwrap_or(Value::from(1)),
