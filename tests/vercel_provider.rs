@@ -527,3 +527,40 @@ async fn a_throttled_put_is_retried_after_the_wait() {
     let puts: Vec<u16> = e.emulator.log().writes().iter().map(|w| w.status).collect();
     assert_eq!(puts, [429, 200]);
 }
+
+/// A PUT that hangs past the client's timeout: never in sync, and the configuration is either
+/// the old one or the whole new one (a PUT is never half-applied), never a mix.
+#[tokio::test]
+async fn a_hanging_put_is_a_timeout_and_never_a_mix() {
+    let e = env(seed("enterprise"), Duration::from_millis(300)).await;
+    let before = active(&e);
+    e.emulator.faults().inject(
+        FaultRule::new(
+            "/v1/security/firewall/config",
+            Fault::Hang { millis: 1_000 },
+        )
+        .method("PUT"),
+    );
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.category),
+        Some(Category::Timeout),
+        "{:?}",
+        out.error
+    );
+    assert!(!out.in_sync() && out.write_failed);
+    // Let a PUT the server was still handling finish, then look.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let after = active(&e);
+    let changed = ["firewallEnabled", "ips", "managedRules"]
+        .iter()
+        .filter(|k| after[**k] != before[**k])
+        .count();
+    assert!(changed == 0 || changed == 3, "a mix: {after}");
+}
