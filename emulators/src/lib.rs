@@ -16,3 +16,4 @@ pub mod cloudflare;
 pub mod faults;
 pub mod gcp;
 pub mod server;
+pub mod vercel;

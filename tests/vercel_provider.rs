@@ -1,0 +1,566 @@
+//! The Vercel client against the stateful Vercel emulator: Observe and Enforce of a project's
+//! firewall (one PUT for the whole configuration), Attack Challenge Mode, bypass entries and the
+//! team's drains; findings; a plan that lacks a feature (402); every injected fault.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use perimeter::api::{Mode, UnmanagedPolicy};
+use perimeter::error::Category;
+use perimeter::http::HttpSettings;
+use perimeter::providers::vercel::api::{VercelFirewall, VercelMonitoring};
+use perimeter::providers::vercel::{Vercel, firewall_target, monitoring_target};
+use perimeter::providers::{Provider, Target};
+use perimeter::reconcile::sync;
+use perimeter::{Metrics, SecretString};
+use perimeter_emulators::faults::{Fault, FaultRule};
+use perimeter_emulators::server::RunningEmulator;
+use perimeter_emulators::vercel::{Seed, VercelEmulator};
+use serde_json::{Value, json};
+
+const TEAM: &str = "team_acme";
+const PROJECT: &str = "prj_web";
+const TOKEN: &str = "vercel-test-token-9c1d";
+
+fn yaml(text: &str) -> Value {
+    perimeter::manifests::yaml_to_json(text).expect("valid YAML")
+}
+
+/// A team with one project whose firewall has drifted: off, OWASP off, an IP rule missing,
+/// plus a rule added in the dashboard.
+fn seed(plan: &str) -> Seed {
+    serde_json::from_value(json!({
+        "tokens": [TOKEN],
+        "teams": [{
+            "id": TEAM, "slug": "acme", "plan": plan,
+            "projects": [{
+                "id": PROJECT, "name": "web",
+                "firewall": {
+                    "firewallEnabled": false,
+                    "rules": [
+                        {"name": "block admin", "active": true,
+                         "conditionGroup": [{"conditions": [{"type": "path", "op": "pre", "value": "/admin"}]}],
+                         "action": {"mitigate": {"action": "deny"}}},
+                        {"name": "dashboard rule", "active": true,
+                         "conditionGroup": [{"conditions": [{"type": "user_agent", "op": "sub", "value": "curl"}]}],
+                         "action": {"mitigate": {"action": "log"}}}
+                    ],
+                    "ips": [{"hostname": "web.example.com", "ip": "198.51.100.4", "action": "deny", "notes": "old scanner"}],
+                    "managedRules": {"owasp": {"active": false, "action": "deny"}}
+                },
+                "bypass": [{"Domain": "web.example.com", "Ip": "192.0.2.200", "IsProjectRule": false, "Note": "forgotten"}],
+                "anomalies": [{"projectId": PROJECT, "ownerId": TEAM, "startTime": 1_796_083_200_000_i64, "endTime": null,
+                               "atMinute": 1_796_083_200_000_i64, "state": "active", "affectedHostMap": {"web.example.com": {}}}]
+            }],
+            "drains": [{"name": "siem", "projects": "all", "schemas": {"log": {"version": "v1"}}, "status": "errored",
+                        "disabledReason": "disabled-by-admin", "firstErrorTimestamp": 1_796_083_200_000_i64,
+                        "delivery": {"type": "http", "endpoint": "https://siem.example.com/in?key=OLDKEY", "encoding": "json",
+                                     "headers": {"Authorization": "Bearer siem-secret"}}}],
+            "logDrains": [{"name": "legacy", "url": "https://logs.example.com/?key=k", "deliveryFormat": "json"}]
+        }]
+    }))
+    .expect("seed")
+}
+
+const FIREWALL: &str = r#"
+firewallEnabled: true
+rules:
+  - name: block admin
+    conditionGroup: [{conditions: [{type: path, op: pre, value: /admin}]}]
+    action: {action: deny}
+ipRules:
+  - {hostname: web.example.com, ip: 198.51.100.4, action: deny, notes: old scanner}
+  - {hostname: web.example.com, ip: 203.0.113.0/24, action: deny}
+managedRules:
+  owasp: {active: true, action: deny}
+"#;
+
+struct Env {
+    emulator: VercelEmulator,
+    running: RunningEmulator,
+    client: Vercel,
+}
+
+async fn env(seed: Seed, timeout: Duration) -> Env {
+    let emulator = VercelEmulator::new(seed);
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let client = client(&running, TOKEN, timeout, None);
+    Env {
+        emulator,
+        running,
+        client,
+    }
+}
+
+fn client(
+    running: &RunningEmulator,
+    token: &str,
+    timeout: Duration,
+    metrics: Option<Arc<Metrics>>,
+) -> Vercel {
+    let mut settings = HttpSettings::new("vercel", running.base_url());
+    settings.timeout = timeout;
+    settings.backoff = Duration::from_millis(5);
+    settings.requests_per_minute = 60_000;
+    settings.burst = 1000;
+    Vercel::with_settings(
+        settings,
+        Some(TEAM.into()),
+        SecretString::new(token),
+        metrics,
+    )
+    .expect("client")
+}
+
+fn firewall(block: &str) -> Target {
+    let fw: VercelFirewall =
+        serde_json::from_value(yaml(&format!("projectId: {PROJECT}\n{block}"))).expect("block");
+    firewall_target(&fw).expect("valid target")
+}
+
+fn monitoring(block: &str) -> Target {
+    let mon: VercelMonitoring = serde_json::from_value(yaml(block)).expect("block");
+    monitoring_target(&mon).expect("valid target")
+}
+
+fn drift(out: &perimeter::reconcile::SyncOutcome) -> Vec<String> {
+    out.remaining
+        .as_ref()
+        .map(|d| d.drift.iter().map(|x| x.path.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn active(e: &Env) -> Value {
+    e.emulator.snapshot().teams[0].projects[0].firewall.clone()
+}
+
+#[tokio::test]
+async fn observe_finds_the_drift_field_by_field_and_never_writes() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        drift(&out),
+        [
+            "settings[firewallEnabled]",
+            "ipRules[web.example.com|203.0.113.0/24]",
+            "managedRules[owasp].active",
+        ]
+    );
+    assert!(!out.in_sync());
+    assert!(e.emulator.log().writes().is_empty(), "Observe never writes");
+    let unmanaged: Vec<&str> = out.findings.iter().map(|f| f.subject.as_str()).collect();
+    assert_eq!(unmanaged, ["rules[dashboard rule]"]);
+    // Every call names the team.
+    for r in e.emulator.log().entries() {
+        assert!(
+            r.query
+                .as_deref()
+                .is_some_and(|q| q.contains("teamId=team_acme")),
+            "{r:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn enforce_writes_the_whole_configuration_in_one_put_and_keeps_unmanaged_rules() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    let before = active(&e);
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    assert_eq!(e.emulator.log().writes().len(), 1, "one PUT");
+    let after = active(&e);
+    assert_eq!(after["firewallEnabled"], true);
+    assert_eq!(after["managedRules"]["owasp"]["active"], true);
+    let names: Vec<&str> = after["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["block admin", "dashboard rule"], "unmanaged kept");
+    assert_eq!(after["rules"][0]["id"], before["rules"][0]["id"], "id kept");
+    assert_eq!(
+        after["crs"], before["crs"],
+        "undeclared core rules untouched"
+    );
+    let again = sync(
+        &e.client,
+        &firewall(FIREWALL),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(again.in_sync() && again.applied.is_empty());
+    assert_eq!(e.emulator.log().writes().len(), 1, "nothing more to write");
+}
+
+#[tokio::test]
+async fn enforce_with_remove_drops_undeclared_rules_in_the_same_put() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL),
+        Mode::Enforce,
+        UnmanagedPolicy::Remove,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    assert_eq!(e.emulator.log().writes().len(), 1);
+    assert_eq!(active(&e)["rules"].as_array().map(Vec::len), Some(1));
+}
+
+/// A plan without the OWASP ruleset: a clear error naming the feature, not retried, nothing
+/// written, never in sync.
+#[tokio::test]
+async fn a_plan_without_the_feature_is_a_clear_error_never_in_sync() {
+    let e = env(seed("pro"), Duration::from_secs(5)).await;
+    let before = active(&e);
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    let err = out.error.as_ref().expect("refused");
+    assert_eq!(err.category, Category::WriteRejected, "{err}");
+    assert!(
+        err.to_string().contains("402") && err.to_string().contains("managedRules.owasp"),
+        "{err}"
+    );
+    assert!(!out.in_sync() && out.write_failed);
+    assert_eq!(
+        e.emulator
+            .log()
+            .count("PUT", "/v1/security/firewall/config"),
+        1,
+        "not retried"
+    );
+    assert_eq!(active(&e), before);
+}
+
+#[tokio::test]
+async fn attack_mode_and_bypass_entries_are_enforced() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    let block = r#"
+attackChallengeMode: {enabled: true, activeUntil: "2100-01-01T00:00:00Z"}
+systemBypass:
+  - {domain: "*", sourceIp: 198.51.100.7, note: uptime probe}
+"#;
+    let out = sync(
+        &e.client,
+        &firewall(block),
+        Mode::Enforce,
+        UnmanagedPolicy::Remove,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    let project = &e.emulator.snapshot().teams[0].projects[0];
+    assert!(project.attack_mode.enabled);
+    assert_eq!(project.attack_mode.active_until, Some(4_102_444_800_000));
+    let ips: Vec<&str> = project
+        .bypass
+        .iter()
+        .filter_map(|b| b["Ip"].as_str())
+        .collect();
+    assert_eq!(ips, ["198.51.100.7"], "the forgotten entry is removed");
+
+    let expired =
+        firewall("attackChallengeMode: {enabled: true, activeUntil: \"2001-01-01T00:00:00Z\"}");
+    e.emulator
+        .mutate(|s| s.teams[0].projects[0].attack_mode.enabled = false);
+    let out = sync(&e.client, &expired, Mode::Enforce, UnmanagedPolicy::Report).await;
+    let err = out.error.expect("refused");
+    assert_eq!(err.category, Category::InvalidSpec);
+    assert!(err.message.contains("has passed"), "{err}");
+}
+
+#[tokio::test]
+async fn drains_are_enforced_and_drain_health_legacy_drains_and_attacks_are_findings() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    let block = format!(
+        r#"
+attackStatusProjectIds: [{PROJECT}]
+drains:
+  - name: siem
+    delivery: {{type: http, endpoint: "https://siem.example.com/in?key=NEWKEY", encoding: ndjson}}
+    schemas: {{log: v1}}
+  - name: traces
+    delivery: {{type: otlphttp, endpoint: "https://otel.example.com/v1/traces", encoding: proto}}
+    schemas: {{trace: v1}}
+    projectIds: [{PROJECT}]
+    enabled: false
+"#
+    );
+    let target = monitoring(&block);
+    let observed = sync(&e.client, &target, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        drift(&observed),
+        [
+            "drains[siem].encoding",
+            "drains[siem].endpointDigest",
+            "drains[traces]"
+        ]
+    );
+    let shown = format!("{:?}", observed.remaining);
+    assert!(
+        !shown.contains("OLDKEY") && !shown.contains("NEWKEY"),
+        "{shown}"
+    );
+    let mut codes: Vec<&str> = observed.findings.iter().map(|f| f.code).collect();
+    codes.sort_unstable();
+    assert_eq!(
+        codes,
+        ["AttackInProgress", "DrainErrored", "LegacyLogDrain"]
+    );
+    let errored = observed
+        .findings
+        .iter()
+        .find(|f| f.code == "DrainErrored")
+        .expect("finding");
+    assert!(
+        errored.message.contains("disabled-by-admin"),
+        "{}",
+        errored.message
+    );
+
+    let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    let drains = e.emulator.snapshot().teams[0].drains.clone();
+    let siem = drains.iter().find(|d| d["name"] == "siem").expect("siem");
+    assert_eq!(
+        siem["delivery"]["headers"]["Authorization"], "Bearer siem-secret",
+        "the destination's credentials survive an endpoint change"
+    );
+    let traces = drains
+        .iter()
+        .find(|d| d["name"] == "traces")
+        .expect("traces");
+    assert_eq!(traces["status"], "disabled");
+}
+
+#[tokio::test]
+async fn persistent_faults_leave_the_state_unknown_and_write_nothing() {
+    let faults = [
+        (
+            Fault::RateLimited {
+                retry_after_secs: 3600,
+            },
+            Category::Throttled,
+        ),
+        (Fault::ServerError { status: 503 }, Category::ProviderError),
+        (Fault::Malformed, Category::BadResponse),
+        (Fault::WrongShape, Category::BadResponse),
+        (Fault::Hang { millis: 2_000 }, Category::Timeout),
+    ];
+    for (fault, category) in faults {
+        for (path, target) in [
+            ("/v1/security/firewall/config", firewall(FIREWALL)),
+            ("/v1/drains", monitoring("drains: []")),
+        ] {
+            let e = env(seed("enterprise"), Duration::from_millis(300)).await;
+            e.emulator
+                .faults()
+                .inject(FaultRule::new(path, fault.clone()).method("GET"));
+            let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+            let err = out
+                .error
+                .as_ref()
+                .unwrap_or_else(|| panic!("{fault:?} on {path} must fail"));
+            assert_eq!(err.category, category, "{fault:?} on {path}: {err}");
+            assert!(
+                out.remaining.is_none() && !out.in_sync(),
+                "{fault:?}: unknown"
+            );
+            assert!(
+                e.emulator.log().writes().is_empty(),
+                "{fault:?}: nothing written"
+            );
+            assert!(!err.to_string().contains(TOKEN), "{fault:?}: no credential");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_put_leaves_the_configuration_whole() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    e.emulator.faults().inject(
+        FaultRule::new(
+            "/v1/security/firewall/config",
+            Fault::ServerError { status: 500 },
+        )
+        .method("PUT"),
+    );
+    let before = active(&e);
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.category),
+        Some(Category::ProviderError)
+    );
+    assert!(out.applied.is_empty() && !out.in_sync());
+    assert_eq!(active(&e), before);
+    assert_eq!(
+        out.remaining.map(|d| d.drift.len()),
+        Some(3),
+        "drift still reported"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_reported_without_leaking_it() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let bad = client(
+        &e.running,
+        "wrong-token-0123456789",
+        Duration::from_secs(5),
+        Some(metrics.clone()),
+    );
+    let err = bad.verify().await.expect_err("rejected");
+    assert_eq!(err.category, Category::CredentialsRejected);
+    assert!(!err.to_string().contains("wrong-token-0123456789"));
+    let out = sync(
+        &bad,
+        &firewall(FIREWALL),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(!out.in_sync());
+    assert!(!format!("{out:?}").contains("wrong-token-0123456789"));
+    assert!(!metrics.render().unwrap_or_default().contains("wrong-token"));
+    assert_eq!(
+        e.client.verify().await.expect("verified"),
+        "Vercel team acme"
+    );
+}
+
+/// Faults on the writes (the configuration's PUT, a drain's POST): never in sync, and nothing
+/// half-written: the fault answers before the emulator applies anything.
+#[tokio::test]
+async fn write_faults_are_never_in_sync_and_write_nothing() {
+    let faults = [
+        (
+            Fault::RateLimited {
+                retry_after_secs: 3600,
+            },
+            Category::Throttled,
+        ),
+        (Fault::ServerError { status: 503 }, Category::ProviderError),
+        (Fault::Malformed, Category::BadResponse),
+        (Fault::WrongShape, Category::BadResponse),
+    ];
+    let drains = "drains: [{name: new, delivery: {type: syslog, endpoint: \"syslog+tls://logs.example.com:6514\"}, schemas: {log: v1}}]";
+    for (fault, category) in faults {
+        for (method, path, target) in [
+            ("PUT", "/v1/security/firewall/config", firewall(FIREWALL)),
+            ("POST", "/v1/drains", monitoring(drains)),
+        ] {
+            let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+            let before = e.emulator.snapshot();
+            e.emulator
+                .faults()
+                .inject(FaultRule::new(path, fault.clone()).method(method));
+            let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+            let err = out
+                .error
+                .as_ref()
+                .unwrap_or_else(|| panic!("{fault:?} on {method} {path} must fail"));
+            assert_eq!(
+                err.category, category,
+                "{fault:?} on {method} {path}: {err}"
+            );
+            assert!(
+                !out.in_sync() && out.write_failed,
+                "{fault:?} on {method} {path}"
+            );
+            assert_eq!(
+                e.emulator.snapshot(),
+                before,
+                "{fault:?} on {method} {path}"
+            );
+            assert!(!err.to_string().contains(TOKEN));
+        }
+    }
+}
+
+/// A 429 with a short Retry-After is waited for and retried: the write goes through once.
+#[tokio::test]
+async fn a_throttled_put_is_retried_after_the_wait() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    e.emulator.faults().inject(
+        FaultRule::new(
+            "/v1/security/firewall/config",
+            Fault::RateLimited {
+                retry_after_secs: 1,
+            },
+        )
+        .method("PUT")
+        .times(1),
+    );
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?}", out.error);
+    let puts: Vec<u16> = e.emulator.log().writes().iter().map(|w| w.status).collect();
+    assert_eq!(puts, [429, 200]);
+}
+
+/// A PUT that hangs past the client's timeout: never in sync, and the configuration is either
+/// the old one or the whole new one (a PUT is never half-applied), never a mix.
+#[tokio::test]
+async fn a_hanging_put_is_a_timeout_and_never_a_mix() {
+    let e = env(seed("enterprise"), Duration::from_millis(300)).await;
+    let before = active(&e);
+    e.emulator.faults().inject(
+        FaultRule::new(
+            "/v1/security/firewall/config",
+            Fault::Hang { millis: 1_000 },
+        )
+        .method("PUT"),
+    );
+    let out = sync(
+        &e.client,
+        &firewall(FIREWALL),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.category),
+        Some(Category::Timeout),
+        "{:?}",
+        out.error
+    );
+    assert!(!out.in_sync() && out.write_failed);
+    // Let a PUT the server was still handling finish, then look.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let after = active(&e);
+    let changed = ["firewallEnabled", "ips", "managedRules"]
+        .iter()
+        .filter(|k| after[**k] != before[**k])
+        .count();
+    assert!(changed == 0 || changed == 3, "a mix: {after}");
+}
