@@ -32,6 +32,7 @@ macro_rules! registered_providers {
             cloudflare: Cloudflare => $crate::providers::cloudflare::Kit,
             aws: Aws => $crate::providers::aws::Kit,
             gcp: Gcp => $crate::providers::gcp::Kit,
+            supabase: Supabase => $crate::providers::supabase::Kit,
         }
     };
 }

@@ -41,9 +41,9 @@ pub struct SupabaseFirewall {
     /// limits on sign-ups, sign-ins and e-mail/SMS sending. Only the limits given are checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_rate_limits: Option<AuthRateLimits>,
-    /// Whether the addresses Supabase has banned (brute-force protection of Postgres and the
-    /// pooler) are reported as a `NetworkBans` finding. Default `Report`. Bans are never
-    /// lifted by Perimeter: that is an operational decision.
+    /// `Report` (default): read the addresses Supabase has banned (brute-force protection of
+    /// Postgres and the pooler; one request more per read) and report them as a `NetworkBans`
+    /// finding. `Ignore`: do not read them. Bans are never lifted by Perimeter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_bans: Option<BanReporting>,
 }
@@ -92,15 +92,13 @@ pub struct AuthRateLimits {
     pub web3: Option<u32>,
 }
 
-/// What to do with the project's network bans.
+/// Whether a project's network bans are read and reported.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
 )]
 pub enum BanReporting {
-    /// Read them and report a `NetworkBans` finding when there are any (one request more).
     #[default]
     Report,
-    /// Do not read them.
     Ignore,
 }
 

@@ -57,6 +57,6 @@ impl registry::Kit for Kit {
 
     #[cfg(feature = "demo")]
     async fn demo() -> Result<Box<dyn crate::demo::Account>, String> {
-        Err("the Supabase demo account is not built yet".to_string())
+        super::demo::start().await
     }
 }

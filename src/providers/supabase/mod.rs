@@ -4,6 +4,8 @@
 //! service health (both read only). Answers are bare JSON documents, no envelope.
 
 pub mod api;
+#[cfg(feature = "demo")]
+mod demo;
 mod kit;
 pub mod model;
 
