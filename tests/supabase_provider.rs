@@ -475,3 +475,65 @@ async fn a_rejected_token_is_reported_without_leaking_it() {
         "access token accepted; 1 project(s) visible"
     );
 }
+
+/// Supabase allows 60 Management API requests per minute per user. A full sync of 50
+/// projects (each: the firewall enforced on a drifted project, then its monitoring read; the
+/// request count is measured on the emulator) goes through the client's default limiter on a
+/// paused clock: no 60-second window holds more than 60 requests. Prints the figures.
+#[tokio::test]
+async fn a_full_sync_of_50_projects_stays_within_60_requests_per_minute() {
+    use perimeter::http::RateLimiter;
+    use perimeter::providers::supabase::{DEFAULT_BURST, DEFAULT_REQUESTS_PER_MINUTE};
+
+    let per_project = {
+        let e = env(
+            seed(&format!("{OPEN}    apply_after_reads: 1\n")),
+            Duration::from_secs(5),
+        )
+        .await;
+        let fw = sync(
+            &e.client,
+            &firewall(DECLARED),
+            Mode::Enforce,
+            UnmanagedPolicy::Report,
+        )
+        .await;
+        assert!(fw.in_sync(), "{:?}", fw.error);
+        let mon = sync(
+            &e.client,
+            &monitoring("healthyServices: [auth, db, rest]"),
+            Mode::Observe,
+            UnmanagedPolicy::Report,
+        )
+        .await;
+        assert!(mon.in_sync(), "{:?}", mon.error);
+        e.emulator.log().entries().len()
+    };
+    assert!(per_project >= 10, "measured {per_project} requests");
+    tokio::time::pause();
+    let limiter = RateLimiter::new(DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_BURST);
+    let start = tokio::time::Instant::now();
+    let mut sent = Vec::new();
+    for _ in 0..50 * per_project {
+        limiter.acquire().await;
+        sent.push(start.elapsed());
+    }
+    let minute = Duration::from_secs(60);
+    let busiest = (0..sent.len())
+        .map(|i| {
+            sent[i..]
+                .iter()
+                .take_while(|t| **t < sent[i] + minute)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(busiest <= 60, "{busiest} requests in one minute");
+    let total = sent.last().copied().unwrap_or_default();
+    println!(
+        "50 projects x {per_project} requests = {} requests in {:.1} min; busiest minute {busiest}",
+        sent.len(),
+        total.as_secs_f64() / 60.0
+    );
+    assert!(total >= Duration::from_secs(60) * (sent.len() as u32 - 60) / 60);
+}
