@@ -537,3 +537,74 @@ async fn a_full_sync_of_50_projects_stays_within_60_requests_per_minute() {
     );
     assert!(total >= Duration::from_secs(60) * (sent.len() as u32 - 60) / 60);
 }
+
+/// Every fault on each write, in turn: the sync is never in sync, the write that failed left
+/// its setting exactly as it was, the later sections were not written, and no token appears.
+#[tokio::test]
+async fn faults_on_writes_leave_nothing_half_written() {
+    let faults = [
+        (
+            Fault::RateLimited {
+                retry_after_secs: 3600,
+            },
+            Category::Throttled,
+        ),
+        (Fault::ServerError { status: 502 }, Category::ProviderError),
+        (Fault::Malformed, Category::BadResponse),
+        (Fault::WrongShape, Category::BadResponse),
+        (Fault::Hang { millis: 2_000 }, Category::Timeout),
+    ];
+    // (method, path, what is left unwritten after it)
+    let writes = [
+        ("PUT", "/ssl-enforcement"),
+        ("PATCH", "/config/auth"),
+        ("POST", "/network-restrictions/apply"),
+    ];
+    for (step, (method, path)) in writes.iter().enumerate() {
+        for (fault, category) in &faults {
+            let e = env(seed(OPEN), Duration::from_millis(300)).await;
+            e.emulator
+                .faults()
+                .inject(FaultRule::new(*path, fault.clone()).method(*method));
+            let out = sync(
+                &e.client,
+                &firewall(DECLARED),
+                Mode::Enforce,
+                UnmanagedPolicy::Report,
+            )
+            .await;
+            let err = out
+                .error
+                .as_ref()
+                .unwrap_or_else(|| panic!("{fault:?} on {method} {path} must fail"));
+            assert_eq!(err.category, *category, "{fault:?} {method} {path}: {err}");
+            assert!(!out.in_sync(), "{fault:?} {method} {path}");
+            assert!(!err.to_string().contains(TOKEN));
+            assert_eq!(
+                out.applied.len(),
+                step,
+                "{fault:?} {method} {path}: {:?}",
+                out.applied
+            );
+            if matches!(fault, Fault::Hang { .. }) {
+                // A write that timed out may still land (the emulator runs it after the
+                // hang): only the next read can tell, and it does.
+                continue;
+            }
+            // Every other fault answers instead of the handler: the faulted write did not
+            // happen, the earlier ones did, the later ones were not sent.
+            let project = &e.emulator.snapshot().projects[0];
+            assert_eq!(project.ssl_enforced, step > 0, "{fault:?} {method} {path}");
+            assert_eq!(
+                project.auth["rate_limit_email_sent"],
+                Some(if step > 1 { 30 } else { 2 }),
+                "{fault:?} {method} {path}"
+            );
+            assert_eq!(
+                project.db_allowed_cidrs,
+                ["0.0.0.0/0"],
+                "{fault:?} {method} {path}"
+            );
+        }
+    }
+}

@@ -247,9 +247,14 @@ impl Supabase {
                 )
                 .await
                 .map_err(|e| (Vec::new(), e))?;
-            // Written whole: from here on the lists are stored, whatever happens next.
+            // Counted as done only on the documented answer; on any other, the next read
+            // shows whether the lists were stored.
+            model::observed_network(&answer).map_err(|e| {
+                let mut e = shape(op, e);
+                e.message = format!("{} (whether the lists were stored is unknown)", e.message);
+                (Vec::new(), e)
+            })?;
             applied.extend(changes.iter().map(|c| c.describe()));
-            model::observed_network(&answer).map_err(|e| (applied.clone(), shape(op, e)))?;
         }
         if let Err(e) = self.wait_applied(project).await {
             return Err((applied, e));
@@ -356,6 +361,12 @@ impl Supabase {
                 .json(Value::Object(body.clone())),
             )
             .await?;
+        if !answer.is_object() {
+            return Err(shape(
+                op,
+                Invalid("the Auth config is not an object".into()),
+            ));
+        }
         for (field, value) in &body {
             if answer.get(field) != Some(value) {
                 return Err(ProviderError::new(
