@@ -40,7 +40,7 @@ pub const ALLOWED: &str = "allowed";
 pub const HEALTHY: &str = "ACTIVE_HEALTHY";
 
 /// The project's plan does not allow network restrictions (`entitlement: disallowed`).
-pub const NOT_ENTITLED: &str = "NotEntitled";
+pub const NOT_ENTITLED: &str = crate::core::model::NOT_ENTITLED;
 /// Supabase has banned addresses from the database (brute-force protection).
 pub const NETWORK_BANS: &str = "NetworkBans";
 /// A declared service does not report `ACTIVE_HEALTHY`.
