@@ -12,7 +12,8 @@ Also: where a spec defines a bearer-token scheme (Cloudflare's `api_token`) but 
 lists only the legacy key schemes, the token scheme is added as an alternative. Cloudflare's
 2024 document does that for IP access rules and Logpush jobs, which the live API serves to
 API tokens (permissions "Firewall Services" and "Logs"). Tests run Prism on this fixed
-copy; the committed spec stays as published. Standard library only for JSON specs; a YAML
+copy; the committed spec stays as published. Undeclared schemes (Supabase's spec declares
+none) are handled by `declare_undeclared`. Standard library only for JSON specs; a YAML
 spec needs PyYAML (run it with .venv/bin/python). The copy is always written as JSON.
 """
 import json
@@ -89,6 +90,38 @@ def allow_bearer(spec, scheme="api_token"):
     return added
 
 
+def declare_undeclared(spec):
+    """Supabase's spec names security schemes it never declares (`bearer`, `fga_permissions`;
+    it has no `securitySchemes` at all). `bearer` is declared as an HTTP bearer scheme; a
+    requirement naming any other undeclared scheme (`fga_permissions` is an internal
+    permission list, not a credential) is dropped, never left empty (that would mean "no
+    credential needed")."""
+    schemes = spec.setdefault("components", {}).setdefault("securitySchemes", {})
+    fixed = 0
+    requirement_lists = [spec.get("security")] + [
+        op.get("security")
+        for ops in spec.get("paths", {}).values()
+        for op in (ops.values() if isinstance(ops, dict) else [])
+        if isinstance(op, dict)
+    ]
+    for security in requirement_lists:
+        if not isinstance(security, list):
+            continue
+        kept = []
+        for alt in security:
+            names = set(alt) - set(schemes)
+            if names == {"bearer"}:
+                schemes["bearer"] = {"type": "http", "scheme": "bearer"}
+            elif names:
+                fixed += 1
+                continue
+            kept.append(alt)
+        security[:] = kept
+    if not schemes:
+        del spec["components"]["securitySchemes"]
+    return fixed
+
+
 def main(argv):
     if len(argv) != 3:
         raise SystemExit(__doc__)
@@ -101,11 +134,13 @@ def main(argv):
 
         spec = yaml.safe_load(text)
     removed = fix(spec)
+    dropped = declare_undeclared(spec)
     bearer = allow_bearer(spec)
     with open(argv[2], "w", encoding="utf-8") as f:
         json.dump(spec, f, ensure_ascii=False, default=str)  # default: YAML dates
     print(f"{argv[2]}: removed {removed} read-only entries from required lists; "
-          f"allowed the bearer token on {bearer} operation(s)")
+          f"allowed the bearer token on {bearer} operation(s); "
+          f"dropped {dropped} requirement(s) naming undeclared schemes")
 
 
 if __name__ == "__main__":

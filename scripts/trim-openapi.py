@@ -2,7 +2,11 @@
 """Trim an OpenAPI 3 document down to a list of operations, leaving the rest unmodified.
 
 Usage:
-    scripts/trim-openapi.py SPEC OUT 'GET /zones/{zone_id}' 'PUT /zones/{zone_id}/...' ...
+    scripts/trim-openapi.py [--allow-undeclared-schemes] SPEC OUT 'GET /zones/{zone_id}' ...
+
+`--allow-undeclared-schemes`: keep `security` requirements that name a scheme the document
+does not declare (Supabase's spec names `bearer` and `fga_permissions` but declares no
+`securitySchemes` at all) instead of failing; the quirk is for the conformance test to handle.
 
 Keeps `openapi`, `info`, `servers`, `security` and, for each kept path, its path-level
 fields (`parameters`, `summary`, ...) plus only the listed methods. Every component reachable
@@ -41,7 +45,7 @@ def security_names(requirements, names):
         names.update(requirement.keys())
 
 
-def trim(spec, operations):
+def trim(spec, operations, allow_undeclared_schemes=False):
     wanted = {}
     for op in operations:
         method, _, path = op.strip().partition(" ")
@@ -84,6 +88,8 @@ def trim(spec, operations):
             walk_refs(components[section][name], pending)
     for name in scheme_names:
         if name not in components.get("securitySchemes", {}):
+            if allow_undeclared_schemes:
+                continue
             raise SystemExit(f"security requirement names unknown scheme: {name}")
         needed.setdefault("securitySchemes", set()).add(name)
 
@@ -96,12 +102,14 @@ def trim(spec, operations):
 
 
 def main(argv):
+    allow = "--allow-undeclared-schemes" in argv
+    argv = [a for a in argv if a != "--allow-undeclared-schemes"]
     if len(argv) < 4:
         raise SystemExit(__doc__)
     spec_path, out_path, operations = argv[1], argv[2], argv[3:]
     with open(spec_path, encoding="utf-8") as f:
         spec = json.load(f)
-    out = trim(spec, operations)
+    out = trim(spec, operations, allow)
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump(out, f, indent=2, ensure_ascii=False)
         f.write("\n")

@@ -116,6 +116,7 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
                 observed_at: observed_at.clone(),
                 stale: false,
                 digest: evidence::digest_of(r),
+                not_entitled: crate::compliance::not_entitled_of(&r.findings),
             }
         })
         .collect();

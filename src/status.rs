@@ -138,11 +138,23 @@ pub fn from_outcome(
             } else {
                 "not yet corrected"
             };
-            (
-                "False",
-                "Drifted",
-                format!("{drift_count} field(s) drifted ({why})"),
-            )
+            let not_entitled = outcome
+                .findings
+                .iter()
+                .find(|f| f.code == crate::core::model::NOT_ENTITLED);
+            match not_entitled {
+                // Enforce cannot fix it: say why rather than "not yet corrected".
+                Some(f) => (
+                    "False",
+                    crate::core::model::NOT_ENTITLED,
+                    format!("{drift_count} field(s) drifted: {}", f.message),
+                ),
+                None => (
+                    "False",
+                    "Drifted",
+                    format!("{drift_count} field(s) drifted ({why})"),
+                ),
+            }
         }
     };
     let (ready, ready_reason, ready_msg) = if synced == "True" && in_sync == "True" {
@@ -332,6 +344,34 @@ mod tests {
             .iter()
             .map(|(t, (s, r))| (t.to_string(), s.to_string(), r.to_string()))
             .collect()
+    }
+
+    /// A plan that does not allow what is declared is named as the reason, with the
+    /// provider's words, in Observe and Enforce alike.
+    #[test]
+    fn a_plan_that_cannot_do_it_is_the_reason() {
+        for mode in [Mode::Observe, Mode::Enforce] {
+            let mut o = outcome(Some(drifted(1)), None);
+            o.findings.push(crate::providers::Finding {
+                code: crate::core::model::NOT_ENTITLED,
+                subject: "networkRestrictions".into(),
+                message: "the plan does not allow network restrictions".into(),
+            });
+            let s = from_outcome(None, Some(1), mode, &o, &t("2026-01-01T00:00:00Z"));
+            assert_eq!(
+                conds(&s),
+                triple(
+                    ("False", "NotEntitled"),
+                    ("True", "ReconcileSuccess"),
+                    ("False", "NotEntitled"),
+                )
+            );
+            let in_sync = get(&s, "InSync").expect("InSync");
+            assert_eq!(
+                in_sync.message,
+                "1 field(s) drifted: the plan does not allow network restrictions"
+            );
+        }
     }
 
     #[test]

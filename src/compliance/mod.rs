@@ -156,6 +156,19 @@ pub struct PolicyFacts {
     pub stale: bool,
     /// `sha256:<hex>` of the policy's observed status: what the evidence record points at.
     pub digest: String,
+    /// The provider's words when its plan does not allow what the policy declares (a
+    /// `NotEntitled` finding): Enforce cannot close that gap.
+    pub not_entitled: Option<String>,
+}
+
+/// The message of a policy's `NotEntitled` finding, if it has one.
+pub fn not_entitled_of<'a>(
+    findings: impl IntoIterator<Item = &'a crate::api::FindingEntry>,
+) -> Option<String> {
+    findings
+        .into_iter()
+        .find(|f| f.code == crate::core::model::NOT_ENTITLED)
+        .map(|f| f.message.clone())
 }
 
 /// Everything an evaluation looks at.
@@ -612,13 +625,25 @@ fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFact
                 .filter(|x| x.in_sync == InSync::False)
                 .map(|x| x.drift_count)
                 .sum();
-            (
-                names(&|x| x.in_sync == InSync::False && !x.paused),
-                format!(
-                    "{drifted} field(s) drifted from the declaration: fix them at the provider or \
-                     set mode: Enforce (see the policy's status.drift)"
-                ),
-            )
+            let mut action = format!(
+                "{drifted} field(s) drifted from the declaration: fix them at the provider or \
+                 set mode: Enforce (see the policy's status.drift)"
+            );
+            let blocked: Vec<String> = policies
+                .iter()
+                .filter(|x| x.in_sync == InSync::False)
+                .filter_map(|x| {
+                    let why = x.not_entitled.as_deref()?;
+                    Some(format!("{}/{}: {why}", x.namespace, x.name))
+                })
+                .collect();
+            if !blocked.is_empty() {
+                action = format!(
+                    "{action}; Enforce cannot fix what the plan does not allow ({})",
+                    blocked.join("; ")
+                );
+            }
+            (names(&|x| x.in_sync == InSync::False && !x.paused), action)
         }
         Cell::Paused => (
             names(&|x| x.paused),

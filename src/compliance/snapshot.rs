@@ -115,6 +115,7 @@ pub fn snapshot_from(
             .or_else(|| s.last_sync_time.clone()),
             stale: freshness.stale(kind_name(kind), meta, controls),
             digest: evidence::digest_of(s),
+            not_entitled: super::not_entitled_of(&s.findings),
         }
     };
     let mut policies: Vec<PolicyFacts> = firewalls

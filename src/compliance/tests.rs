@@ -91,6 +91,7 @@ fn facts(list: Vec<P>) -> Vec<PolicyFacts> {
             observed_at: Some("2026-11-28T11:59:00Z".into()),
             stale: false,
             digest: format!("sha256:{i}"),
+            not_entitled: None,
         })
         .collect()
 }
@@ -333,6 +334,30 @@ fn paused_policy_is_a_gap_with_the_way_out() {
             |g| g.subject == "FirewallPolicy perimeter/aws-2" && g.action.contains("spec.paused")
         ),
         "{gap:?}"
+    );
+}
+
+/// A drift the plan does not allow is a gap that says so, with the provider's words.
+#[test]
+fn a_plan_that_cannot_do_it_is_named_in_the_gap() {
+    let mut policies = facts(vec![fw("cf", InSync::False), mon("cf", InSync::True, 1)]);
+    policies[0].not_entitled = Some("the plan does not allow network restrictions".into());
+    let snap = Snapshot {
+        providers: two_providers(),
+        policies,
+    };
+    let a = evaluate(&spec(valid()), &snap, None, now());
+    let gap = a
+        .gaps
+        .iter()
+        .find(|g| g.requirement == Requirement::BoundaryFirewall)
+        .expect("a firewall gap");
+    assert!(
+        gap.action.ends_with(
+            "Enforce cannot fix what the plan does not allow (perimeter/cf-0: the plan does not allow network restrictions)"
+        ),
+        "{}",
+        gap.action
     );
 }
 

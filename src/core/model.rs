@@ -183,6 +183,11 @@ pub fn unique_keys(
 /// Providers list their own codes in their registry [`Info`](crate::providers::registry::Info).
 pub const UNMANAGED_RULE: &str = "UnmanagedRule";
 
+/// A finding any provider reports when the account's plan does not allow what the policy
+/// declares (Supabase's `entitlement: disallowed`). A policy with it is drifted for that
+/// reason: its `InSync` condition carries it as the reason and the finding's message.
+pub const NOT_ENTITLED: &str = "NotEntitled";
+
 #[cfg(test)]
 mod tests {
     use super::*;

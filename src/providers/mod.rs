@@ -7,6 +7,7 @@ pub mod cloudflare;
 pub mod fake;
 pub mod gcp;
 pub mod registry;
+pub mod supabase;
 pub mod vercel;
 
 pub use registry::{Declared, Kit};

@@ -33,6 +33,7 @@ macro_rules! registered_providers {
             aws: Aws => $crate::providers::aws::Kit,
             gcp: Gcp => $crate::providers::gcp::Kit,
             vercel: Vercel => $crate::providers::vercel::Kit,
+            supabase: Supabase => $crate::providers::supabase::Kit,
         }
     };
 }
