@@ -122,6 +122,67 @@ def declare_undeclared(spec):
     return fixed
 
 
+def any_of_in_answers(spec):
+    """Answer schemas: `oneOf` → `anyOf`. Vercel's generated spec types several answers as a
+    `oneOf` of overlapping branches (a drain with or without integration metadata, an attack
+    status whose `endTime` is nullable in one branch only), which every real answer matches
+    twice, so Prism's proxy would reject all of them. An answer must still match one branch.
+    Schemas that requests use too (through `$ref`) are left alone, so request checks keep
+    `oneOf`."""
+    used_by_requests = set()
+
+    def refs(node, out):
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/") and ref not in out:
+                out.add(ref)
+                refs(resolve(spec, node), out)
+            for v in node.values():
+                refs(v, out)
+        elif isinstance(node, list):
+            for v in node:
+                refs(v, out)
+
+    answers = []
+    for item in (spec.get("paths") or {}).values():
+        if not isinstance(item, dict):
+            continue
+        for op in item.values():
+            if not isinstance(op, dict):
+                continue
+            refs(op.get("requestBody"), used_by_requests)
+            refs(op.get("parameters"), used_by_requests)
+            for response in (op.get("responses") or {}).values():
+                for media in ((response or {}).get("content") or {}).values():
+                    if isinstance(media, dict) and "schema" in media:
+                        answers.append(media)
+    changed = 0
+    seen = set()
+
+    def visit(node):
+        nonlocal changed
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                if ref in used_by_requests or ref in seen:
+                    return
+                seen.add(ref)
+                visit(resolve(spec, node))
+                return
+            if isinstance(node.get("oneOf"), list):
+                node["anyOf"] = node.pop("oneOf")
+                changed += 1
+            for v in node.values():
+                visit(v)
+        elif isinstance(node, list):
+            for v in node:
+                visit(v)
+
+    for media in answers:
+        visit(media["schema"])
+    return changed
+
+
 def main(argv):
     if len(argv) != 3:
         raise SystemExit(__doc__)
@@ -136,11 +197,13 @@ def main(argv):
     removed = fix(spec)
     dropped = declare_undeclared(spec)
     bearer = allow_bearer(spec)
+    any_of = any_of_in_answers(spec)
     with open(argv[2], "w", encoding="utf-8") as f:
         json.dump(spec, f, ensure_ascii=False, default=str)  # default: YAML dates
     print(f"{argv[2]}: removed {removed} read-only entries from required lists; "
           f"allowed the bearer token on {bearer} operation(s); "
-          f"dropped {dropped} requirement(s) naming undeclared schemes")
+          f"dropped {dropped} requirement(s) naming undeclared schemes; "
+          f"made {any_of} oneOf of answers anyOf")
 
 
 if __name__ == "__main__":

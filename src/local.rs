@@ -143,6 +143,9 @@ pub struct PolicyReport {
     pub findings: Vec<FindingEntry>,
     pub managed: u32,
     pub unmanaged: u32,
+    /// The provider's own version of what was read, when its API gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -419,6 +422,7 @@ impl Runner {
             findings: Vec::new(),
             managed: 0,
             unmanaged: 0,
+            revision: None,
             reason: None,
             message: None,
         };
@@ -530,6 +534,7 @@ fn fill(report: &mut PolicyReport, outcome: &SyncOutcome) {
     report.drift_found = drift_entries(outcome.found.as_ref());
     report.drift = drift_entries(outcome.remaining.as_ref());
     report.applied = outcome.applied.clone();
+    report.revision = outcome.revision.clone();
     report.findings = outcome
         .findings
         .iter()

@@ -157,7 +157,7 @@ impl Metrics {
         )?;
         let compliance_coverage = gauge(
             "perimeter_compliance_coverage",
-            "1 when a provider's area (firewall, monitoring, alerting) is verified, 0 otherwise.",
+            "1 when a provider's area (firewall, monitoring, alerting) is verified, 0 otherwise; no alerting series for a provider without an alerting API.",
             &["assessment", "provider", "namespace", "name", "area"],
         )?;
         let compliance_evidence_timestamp = gauge(
@@ -319,9 +319,15 @@ impl Metrics {
                 ("monitoring", c.monitoring),
                 ("alerting", c.alerting),
             ] {
-                self.compliance_coverage
-                    .with_label_values(&[name, c.provider_type.as_str(), ns, n, area])
-                    .set(i64::from(cell == crate::compliance::Cell::Verified));
+                let labels = [name, c.provider_type.as_str(), ns, n, area];
+                if cell == crate::compliance::Cell::NotApplicable {
+                    // No series rather than a 0 that reads as a gap or a magic value.
+                    let _ = self.compliance_coverage.remove_label_values(&labels);
+                } else {
+                    self.compliance_coverage
+                        .with_label_values(&labels)
+                        .set(i64::from(cell == crate::compliance::Cell::Verified));
+                }
             }
             rows.push([
                 c.provider_type.as_str().to_string(),

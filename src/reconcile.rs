@@ -21,6 +21,8 @@ pub struct SyncOutcome {
     /// Drift left after the sync; `None` when the provider state is unknown.
     pub remaining: Option<Diff>,
     pub findings: Vec<Finding>,
+    /// The provider's revision of the newest successful read (see [`Observation::revision`]).
+    pub revision: Option<String>,
     /// The error that stopped the sync, if any (read, write or confirmation read).
     pub error: Option<ProviderError>,
     /// A write was attempted and failed or timed out. `error` is then that write's error,
@@ -254,6 +256,8 @@ pub async fn sync_within(
             applied,
             remaining: None,
             findings: observed.findings,
+            // Written since: the revision read before the write no longer describes it.
+            revision: None,
             write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or(read_error)),
         },
@@ -262,6 +266,8 @@ pub async fn sync_within(
             applied,
             remaining: None,
             findings: observed.findings,
+            // Written since: the revision read before the write no longer describes it.
+            revision: None,
             write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or_else(|| late("observe"))),
         },
@@ -278,6 +284,7 @@ fn settled(
     applied: Vec<String>,
     error: Option<ProviderError>,
 ) -> SyncOutcome {
+    let revision = observed.revision;
     let mut findings = observed.findings;
     findings.extend(remaining.unmanaged.iter().map(|subject| Finding {
         code: crate::core::model::UNMANAGED_RULE,
@@ -290,6 +297,7 @@ fn settled(
         applied,
         remaining: Some(remaining),
         findings,
+        revision,
         write_failed: error.is_some(),
         error,
     }

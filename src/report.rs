@@ -117,6 +117,7 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
                 stale: false,
                 digest: evidence::digest_of(r),
                 not_entitled: crate::compliance::not_entitled_of(&r.findings),
+                revision: r.revision.clone(),
             }
         })
         .collect();

@@ -213,6 +213,7 @@ pub fn from_outcome(
         } else {
             outcome.applied.clone()
         },
+        observed_revision: outcome.revision.clone(),
         last_sync_time: None,
     };
     stamp(previous, status, now)

@@ -262,13 +262,13 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 42 drifted field(s) found, 31 change(s) enforced, 5 left in Observe mode."
+            "Summary: 43 drifted field(s) found, 32 change(s) enforced, 5 left in Observe mode."
         ),
         "{stdout}"
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 120 (33 writes)"),
+        stdout.contains("Provider calls: 124 (34 writes)"),
         "{stdout}"
     );
     assert!(
@@ -518,12 +518,21 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_compliance_maturity_level{assessment="de-cm-1",control="DE.CM-1"} 1"#,
-        // Vercel and Supabase have no alerting API: each is an alert-routing gap.
-        r#"perimeter_compliance_coverage{area="alerting",assessment="de-cm-1",name="vercel-main",namespace="perimeter",provider="vercel"} 0"#,
-        r#"perimeter_compliance_score{assessment="de-cm-1",control="DE.CM-1"} 0.25"#,
+        // Vercel and Supabase have no alerting API: alert routing is not applicable to them
+        // (no alerting series), and is verified by the three providers that route alerts.
+        r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="alert_routing",state="verified"} 1"#,
+        r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="vercel-main",namespace="perimeter",provider="vercel"} 1"#,
+        r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="supabase-main",namespace="perimeter",provider="supabase"} 0"#,
+        r#"perimeter_compliance_score{assessment="de-cm-1",control="DE.CM-1"} 0.5"#,
         "perimeter_compliance_evidence_timestamp_seconds{assessment=\"de-cm-1\",control=\"DE.CM-1\"} 1",
     ] {
         assert!(body.contains(series), "missing {series}\n{body}");
+    }
+    for absent in [
+        r#"perimeter_compliance_coverage{area="alerting",assessment="de-cm-1",name="vercel-main""#,
+        r#"perimeter_compliance_coverage{area="alerting",assessment="de-cm-1",name="supabase-main""#,
+    ] {
+        assert!(!body.contains(absent), "unexpected {absent}\n{body}");
     }
     assert!(!body.contains("demo-token") && !body.contains("perimeter-demo-secret"));
     let mut promtool = Command::new("promtool")

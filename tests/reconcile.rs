@@ -1161,3 +1161,33 @@ async fn the_fake_applies_in_order_and_stops_where_told() {
     assert_eq!(err.error.category, Category::WriteRejected);
     assert_eq!(fake.calls().changes, 1);
 }
+
+/// The provider's revision of what it read reaches the status (and from there the evidence);
+/// a failed read leaves none, so no verdict claims a revision nobody read.
+#[tokio::test]
+async fn the_revision_read_is_the_revision_in_status() {
+    let fake = Fake::new(drifted());
+    let now = t("2026-12-01T10:00:00Z");
+    let out = sync(&fake, Mode::Observe, UnmanagedPolicy::Report).await;
+    let s = status::from_outcome(None, Some(1), Mode::Observe, &out, &now);
+    assert_eq!(s.observed_revision, None, "the fake gives none by default");
+
+    fake.set_revision(Some("firewall config version 7"));
+    let out = sync(&fake, Mode::Observe, UnmanagedPolicy::Report).await;
+    let s = status::from_outcome(Some(&s), Some(1), Mode::Observe, &out, &now);
+    assert_eq!(
+        s.observed_revision.as_deref(),
+        Some("firewall config version 7")
+    );
+
+    // Enforce: the revision is the confirming read's, after the write.
+    fake.set_revision(Some("firewall config version 8"));
+    let out = sync(&fake, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync());
+    assert_eq!(out.revision.as_deref(), Some("firewall config version 8"));
+
+    fake.script(Op::Observe, When::Once, Fault::Fail(Category::Unreachable));
+    let out = sync(&fake, Mode::Observe, UnmanagedPolicy::Report).await;
+    let s = status::from_outcome(Some(&s), Some(1), Mode::Observe, &out, &now);
+    assert_eq!(s.observed_revision, None, "unknown state, no revision");
+}

@@ -144,3 +144,91 @@ async fn every_supabase_request_conforms_to_the_official_spec() {
     // at least one read of its status.
     assert!(total >= 16, "{checked:?}");
 }
+
+/// The `spec.supabase` block of an example manifest.
+fn example_block<T: serde::de::DeserializeOwned>(file: &str) -> T {
+    let text = std::fs::read_to_string(support::repo_root().join(file)).expect("example");
+    let doc = perimeter::manifests::yaml_to_json(&text).expect("yaml");
+    serde_json::from_value(doc["spec"]["supabase"].clone()).expect("supabase block")
+}
+
+/// Answer conformance: the Supabase emulator, seeded as the demo organisation, behind Prism
+/// as a proxy. The examples are enforced (SSL, Auth limits, network restrictions applied and
+/// waited for) and read again, and the bans and health read, so every answer the client reads
+/// is validated against the official spec; no violation is tolerated.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_supabase_emulator_answer_conforms_to_the_official_spec() {
+    use perimeter::api::{Mode, UnmanagedPolicy};
+    use perimeter_emulators::supabase::{Seed, SupabaseEmulator};
+
+    let seed_text = std::fs::read_to_string(
+        support::repo_root().join("examples/demo/supabase-organisation.yaml"),
+    )
+    .expect("demo seed");
+    let seed: Seed =
+        serde_json::from_value(perimeter::manifests::yaml_to_json(&seed_text).expect("yaml"))
+            .expect("seed");
+    let emulator = SupabaseEmulator::new(seed);
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let spec = support::repo_root().join("tests/conformance/supabase/openapi.json");
+    let upstream = running.base_url();
+    let prism = tokio::task::spawn_blocking(move || support::start_prism_proxy(&spec, &upstream))
+        .await
+        .expect("prism");
+    let mut settings = HttpSettings::new("supabase", prism.url.clone());
+    settings.max_retries = 0;
+    settings.timeout = Duration::from_secs(20);
+    settings.requests_per_minute = 60_000;
+    settings.burst = 1000;
+    let client = Supabase::with_settings(settings, SecretString::new("sbp_demo_token"), None)
+        .expect("client")
+        .with_apply_wait(Duration::from_secs(20), Duration::from_millis(50));
+
+    let fw: SupabaseFirewall = example_block("examples/supabase/firewall-database.yaml");
+    let analytics: SupabaseFirewall = example_block("examples/supabase/firewall-analytics.yaml");
+    let mon: SupabaseMonitoring = example_block("examples/supabase/monitoring.yaml");
+    let offset = prism.log_len();
+    let _ = client.verify().await;
+    let fw = firewall_target(&fw).expect("target");
+    let out =
+        perimeter::reconcile::sync(&client, &fw, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(
+        out.error.is_none() && out.in_sync(),
+        "{:?} {:?}",
+        out.error,
+        out.remaining
+    );
+    let applied = out.applied;
+    // The plan without network restrictions and the unhealthy storage: read, not written.
+    for target in [
+        firewall_target(&analytics).expect("target"),
+        monitoring_target(&mon).expect("target"),
+    ] {
+        let out =
+            perimeter::reconcile::sync(&client, &target, Mode::Observe, UnmanagedPolicy::Report)
+                .await;
+        assert!(out.error.is_none(), "{:?}", out.error);
+    }
+    let answers = prism.lines_since_count(offset);
+    let violations = prism.answer_violations_since(offset);
+    let requests = prism.violations_since(offset);
+    assert!(
+        violations.is_empty() && requests.is_empty(),
+        "answers (or requests) that break the official spec:\n{}\n\nPrism log:\n{}",
+        violations
+            .iter()
+            .chain(&requests)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n"),
+        prism.log()
+    );
+    println!("answers checked: {answers}; changes applied: {applied:?}");
+    for want in ["sslEnforcement", "authRateLimits", "networkRestrictions"] {
+        assert!(
+            applied.iter().any(|a| a.contains(want)),
+            "{want}: {applied:?}"
+        );
+    }
+    assert!(answers >= 12, "{answers}");
+}

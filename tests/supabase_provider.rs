@@ -608,3 +608,39 @@ async fn faults_on_writes_leave_nothing_half_written() {
         }
     }
 }
+
+/// Supabase refuses an account for the rest of the minute, possibly without `Retry-After`: the
+/// client then waits the configured wait (60 s in production, 1 s here) before the one retry,
+/// instead of spending its retries on a quick backoff inside the blocked minute.
+#[tokio::test]
+async fn a_429_without_retry_after_waits_the_throttled_wait_then_retries_once() {
+    let e = env(seed(""), Duration::from_secs(5)).await;
+    let mut s = settings(e.running.base_url(), Duration::from_secs(5));
+    s.throttled_wait = Some(Duration::from_secs(1));
+    let client = Supabase::with_settings(s, SecretString::new(TOKEN), Some(e.metrics.clone()))
+        .expect("client");
+    e.emulator
+        .faults()
+        .inject(FaultRule::new("/ssl-enforcement", Fault::RateLimitedSilently).times(1));
+    let start = std::time::Instant::now();
+    let out = sync(
+        &client,
+        &firewall("sslEnforcement: {database: false}\nnetworkBans: Ignore"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?}", out.error);
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    let text = e.metrics.render().expect("metrics");
+    assert!(text.contains(r#"perimeter_provider_requests_total{code="429",operation="get_ssl_enforcement",provider="supabase"} 1"#), "{text}");
+    assert!(text.contains(r#"perimeter_provider_requests_total{code="200",operation="get_ssl_enforcement",provider="supabase"} 1"#), "{text}");
+    assert_eq!(
+        perimeter::providers::supabase::THROTTLED_WAIT,
+        Duration::from_secs(60)
+    );
+}

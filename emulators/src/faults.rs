@@ -32,6 +32,9 @@ use crate::server::{ProviderStyle, json_response};
 pub enum Fault {
     /// `429` with a `retry-after` header and the provider's throttling error.
     RateLimited { retry_after_secs: u64 },
+    /// `429` with the provider's error envelope and no `Retry-After` (Supabase's answer once
+    /// an account's minute is spent).
+    RateLimitedSilently,
     /// The provider's error envelope with this status (meant for 5xx; anything outside
     /// 100..=599 becomes 500).
     ServerError { status: u16 },
@@ -157,6 +160,10 @@ pub async fn middleware(
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             response
+        }
+        Fault::RateLimitedSilently => {
+            let body = (style.error_body)(429, "Too many requests");
+            json_response(StatusCode::TOO_MANY_REQUESTS, &body)
         }
         Fault::ServerError { status } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

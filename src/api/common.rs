@@ -225,6 +225,10 @@ pub struct PolicyStatus {
     /// Changes written to the provider by the most recent sync that wrote any (Enforce mode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub last_applied: Vec<String>,
+    /// The provider's own version of what was last read, when its API gives one (e.g.
+    /// Vercel's firewall configuration version), also recorded in the evidence trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_revision: Option<String>,
     /// When the provider was last read successfully and this status changed as a result.
     /// Freshness between changes is the metric `perimeter_policy_last_sync_timestamp_seconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

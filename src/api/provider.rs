@@ -33,7 +33,7 @@ const ENDPOINT_SHAPE_MESSAGE: &str = "endpoint must not contain dot segments, an
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[x_kube(validation = Rule::new("self.type != 'cloudflare' || self.credentials.source == 'Secret'").message("Cloudflare has no ambient identity: use credentials.source Secret").reason(Reason::FieldValueInvalid))]
+#[x_kube(validation = Rule::new("self.credentials.source != 'Ambient' || self.type in ['aws', 'gcp']").message("only aws and gcp have an ambient identity: use credentials.source Secret").reason(Reason::FieldValueInvalid))]
 #[x_kube(validation = Rule::new("self.type != 'cloudflare' || has(self.accountId)").message("a cloudflare provider needs spec.accountId (the Cloudflare account id)").reason(Reason::FieldValueRequired))]
 #[x_kube(validation = Rule::new(ENDPOINT_SCHEME_RULE).message(ENDPOINT_SCHEME_MESSAGE).reason(Reason::FieldValueForbidden))]
 #[x_kube(validation = Rule::new(ENDPOINT_SHAPE_RULE).message(ENDPOINT_SHAPE_MESSAGE).reason(Reason::FieldValueInvalid))]
@@ -75,7 +75,8 @@ pub struct CloudProviderSpec {
 pub struct Credentials {
     /// `Secret` (default): one key of a Secret. `Ambient`: the workload's own identity —
     /// AWS IAM Roles for Service Accounts / EKS Pod Identity / instance profile, GCP Workload
-    /// Identity / metadata server. Cloudflare has no ambient identity.
+    /// Identity / metadata server. Only AWS and GCP have one; the schema refuses it for the
+    /// other types.
     #[serde(default)]
     pub source: CredentialSource,
     /// The Secret key holding the credential: a Cloudflare API token; for AWS a JSON object

@@ -46,6 +46,10 @@ pub struct Observed {
     pub drift_count: u32,
     /// `sha256:<hex>` of what was observed (the policy status, the attestation).
     pub digest: String,
+    /// The provider's own version of what was read, when its API gives one (absent from
+    /// records of providers that do not, and from records written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 /// One link of the chain.
@@ -458,6 +462,7 @@ pub fn observations(
                 result: format!("NotReady({})", p.reason.as_deref().unwrap_or("Unknown")),
                 drift_count: 0,
                 digest: digest_of(&(&p.namespace, &p.name, &p.reason)),
+                revision: None,
             });
         }
         for x in policies
@@ -472,6 +477,7 @@ pub fn observations(
                 result: format!("{:?}", x.in_sync),
                 drift_count: x.drift_count,
                 digest: x.digest.clone(),
+                revision: x.revision.clone(),
             });
         }
     }
@@ -485,6 +491,7 @@ pub fn observations(
             result: if valid { "Valid" } else { "Expired" }.into(),
             drift_count: 0,
             digest: digest_of(a),
+            revision: None,
         });
     }
     out

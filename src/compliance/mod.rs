@@ -159,6 +159,8 @@ pub struct PolicyFacts {
     /// The provider's words when its plan does not allow what the policy declares (a
     /// `NotEntitled` finding): Enforce cannot close that gap.
     pub not_entitled: Option<String>,
+    /// The provider's revision of what was read (`status.observedRevision`), if it gives one.
+    pub revision: Option<String>,
 }
 
 /// The message of a policy's `NotEntitled` finding, if it has one.
@@ -252,6 +254,10 @@ impl RequirementState {
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cell {
+    /// Alert routing of a provider whose API has no alerting (see
+    /// [`Alerting::NoApi`](crate::providers::registry::Alerting::NoApi)): shown with the
+    /// reason, left out of the requirement's rollup, never a gap and never verified.
+    NotApplicable,
     Verified,
     Unknown,
     Paused,
@@ -263,6 +269,8 @@ impl Cell {
     fn state(self) -> RequirementState {
         match self {
             Self::Verified => RequirementState::Verified,
+            // Left out before the rollup; never counted as satisfied if it gets there.
+            Self::NotApplicable => RequirementState::Unknown,
             Self::Unknown => RequirementState::Unknown,
             Self::Paused | Self::Drifted | Self::Missing => RequirementState::Gap,
         }
@@ -406,7 +414,11 @@ pub fn evaluate(
             provider_type: p.provider_type,
             firewall: cell(p, &firewall),
             monitoring: cell(p, &monitoring),
-            alerting: cell(p, &alerting),
+            alerting: if no_alerting_api(p.provider_type).is_some() {
+                Cell::NotApplicable
+            } else {
+                cell(p, &alerting)
+            },
             policies: policies
                 .iter()
                 .map(|x| format!("{:?} {}/{}", x.kind, x.namespace, x.name))
@@ -417,7 +429,7 @@ pub fn evaluate(
             (Requirement::NetworkMonitoring, row.monitoring, &monitoring),
             (Requirement::AlertRouting, row.alerting, &alerting),
         ] {
-            if c != Cell::Verified {
+            if c != Cell::Verified && c != Cell::NotApplicable {
                 gaps.push(gap_for(req, c, p, list));
             }
         }
@@ -434,7 +446,19 @@ pub fn evaluate(
             .iter()
             .map(|r| (r, [r.firewall, r.monitoring, r.alerting][pick]))
             .collect();
-        requirements.push(rollup(req, &cells));
+        let result = rollup(req, &cells);
+        if !cells.is_empty() && cells.iter().all(|(_, c)| *c == Cell::NotApplicable) {
+            gaps.push(Gap {
+                requirement: req,
+                state: RequirementState::Gap,
+                subject: "scope".into(),
+                action: "No provider in scope has an alerting API, so no alert route can be \
+                         verified: bring the provider that alerts on these events into scope \
+                         (e.g. the monitoring provider their logs are drained to)"
+                    .into(),
+            });
+        }
+        requirements.push(result);
     }
     if providers.is_empty() {
         for r in &requirements {
@@ -550,7 +574,13 @@ fn cell(provider: &ProviderFacts, policies: &[&PolicyFacts]) -> Cell {
     worst
 }
 
-fn rollup(req: Requirement, cells: &[(&Coverage, Cell)]) -> RequirementResult {
+fn rollup(req: Requirement, all: &[(&Coverage, Cell)]) -> RequirementResult {
+    // Not-applicable cells are listed, but neither satisfy nor fail the requirement; when only
+    // they remain, nothing in scope can meet it, which is a gap.
+    let cells: Vec<&(&Coverage, Cell)> = all
+        .iter()
+        .filter(|(_, c)| *c != Cell::NotApplicable)
+        .collect();
     let state = if cells.is_empty()
         || cells
             .iter()
@@ -563,24 +593,36 @@ fn rollup(req: Requirement, cells: &[(&Coverage, Cell)]) -> RequirementResult {
         RequirementState::Verified
     };
     let count = |want: RequirementState| cells.iter().filter(|(_, c)| c.state() == want).count();
-    let message = if cells.is_empty() {
+    let not_applicable = all.len() - cells.len();
+    let message = if all.is_empty() {
         "no provider in scope".to_string()
     } else {
-        format!(
+        let mut m = format!(
             "{} of {} providers verified, {} with gaps, {} unknown",
             count(RequirementState::Verified),
             cells.len(),
             count(RequirementState::Gap),
             count(RequirementState::Unknown)
-        )
+        );
+        if not_applicable > 0 {
+            m.push_str(&format!(
+                "; not applicable to {not_applicable} (no alerting API)"
+            ));
+        }
+        m
     };
     RequirementResult {
         requirement: req,
         state,
         message,
-        subjects: cells
+        subjects: all
             .iter()
-            .map(|(r, c)| format!("{} {} ({:?})", r.provider_type, r.provider, c))
+            .map(|(r, c)| match (c, no_alerting_api(r.provider_type)) {
+                (Cell::NotApplicable, Some(why)) => {
+                    format!("{} {} (NotApplicable: {why})", r.provider_type, r.provider)
+                }
+                _ => format!("{} {} ({:?})", r.provider_type, r.provider, c),
+            })
             .collect(),
     }
 }
@@ -677,7 +719,7 @@ fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFact
                     .unwrap_or_default()
             ),
         ),
-        Cell::Verified => (provider, String::new()),
+        Cell::Verified | Cell::NotApplicable => (provider, String::new()),
     };
     Gap {
         requirement: req,
@@ -699,7 +741,16 @@ fn monitoring_hint(t: ProviderType) -> &'static str {
 }
 
 fn alert_hint(t: ProviderType) -> &'static str {
-    crate::providers::registry::info(t).map_or("an alert with a destination", |i| i.alerting)
+    crate::providers::registry::info(t)
+        .map_or("an alert with a destination", |i| i.alerting.words())
+}
+
+/// Why alert routing does not apply to a provider type, if its API has no alerting.
+fn no_alerting_api(t: ProviderType) -> Option<&'static str> {
+    match crate::providers::registry::info(t)?.alerting {
+        crate::providers::registry::Alerting::NoApi(why) => Some(why),
+        crate::providers::registry::Alerting::Routes(_) => None,
+    }
 }
 
 fn attestation_result(

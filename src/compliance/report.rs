@@ -70,6 +70,7 @@ impl ControlReport {
 
 fn cell(c: Cell) -> &'static str {
     match c {
+        Cell::NotApplicable => "➖ Not applicable",
         Cell::Verified => "✅ Verified",
         Cell::Unknown => "❔ Unknown",
         Cell::Paused => "⏸ Paused",
@@ -201,7 +202,7 @@ pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
             for o in &head.observations {
                 let _ = writeln!(
                     out,
-                    "- {} — {} via {}{}: {} `{}`",
+                    "- {} — {} via {}{}{}: {} `{}`",
                     o.subject,
                     if o.provider.is_empty() {
                         "-"
@@ -212,6 +213,10 @@ pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
                     o.observed_at
                         .as_deref()
                         .map(|t| format!(" at {t}"))
+                        .unwrap_or_default(),
+                    o.revision
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
                         .unwrap_or_default(),
                     o.result,
                     short(&o.digest)

@@ -116,6 +116,7 @@ pub fn snapshot_from(
             stale: freshness.stale(kind_name(kind), meta, controls),
             digest: evidence::digest_of(s),
             not_entitled: super::not_entitled_of(&s.findings),
+            revision: s.observed_revision.clone(),
         }
     };
     let mut policies: Vec<PolicyFacts> = firewalls

@@ -92,6 +92,7 @@ fn facts(list: Vec<P>) -> Vec<PolicyFacts> {
             stale: false,
             digest: format!("sha256:{i}"),
             not_entitled: None,
+            revision: None,
         })
         .collect()
 }
@@ -249,6 +250,57 @@ fn rollup_table() {
             ],
             valid(),
             [Verified, Gap, Gap, Attested],
+            PartiallyImplemented,
+            1,
+        ),
+        (
+            "a provider without an alerting API: alert routing not applicable to it",
+            vec![
+                provider("perimeter", "cf", ProviderType::Cloudflare, Some(true)),
+                provider("perimeter", "vercel", ProviderType::Vercel, Some(true)),
+            ],
+            vec![
+                fw("cf", InSync::True),
+                mon("cf", InSync::True, 1),
+                fw("vercel", InSync::True),
+                mon("vercel", InSync::True, 0),
+            ],
+            valid(),
+            [Verified, Verified, Verified, Attested],
+            Implemented,
+            3,
+        ),
+        (
+            "not applicable never hides a gap of a provider that alerts",
+            vec![
+                provider("perimeter", "cf", ProviderType::Cloudflare, Some(true)),
+                provider("perimeter", "vercel", ProviderType::Vercel, Some(true)),
+            ],
+            vec![
+                fw("cf", InSync::True),
+                mon("cf", InSync::True, 0),
+                fw("vercel", InSync::True),
+                mon("vercel", InSync::True, 0),
+            ],
+            valid(),
+            [Verified, Verified, Gap, Attested],
+            PartiallyImplemented,
+            1,
+        ),
+        (
+            "only providers without an alerting API: nothing routes alerts, a gap",
+            vec![
+                provider("perimeter", "vercel", ProviderType::Vercel, Some(true)),
+                provider("perimeter", "supabase", ProviderType::Supabase, Some(true)),
+            ],
+            vec![
+                fw("vercel", InSync::True),
+                mon("vercel", InSync::True, 0),
+                fw("supabase", InSync::True),
+                mon("supabase", InSync::True, 0),
+            ],
+            valid(),
+            [Verified, Verified, Gap, Attested],
             PartiallyImplemented,
             1,
         ),
@@ -643,6 +695,52 @@ fn observations_name_api_time_and_digest() {
     assert!(obs[0].api.starts_with("Cloudflare API v4"));
     assert_eq!(obs[0].observed_at.as_deref(), Some("2026-11-28T11:59:00Z"));
     assert!(obs[5].digest.starts_with("sha256:") && obs[5].result == "Valid");
+    assert_eq!(obs[0].revision, None);
+
+    // A provider's revision of what it read is quoted in the evidence.
+    let mut snap = snap;
+    snap.policies[0].revision = Some("firewall config version 7".into());
+    let obs = observations(&a, &snap.providers, &snap.policies, &valid(), now());
+    assert_eq!(
+        obs[0].revision.as_deref(),
+        Some("firewall config version 7")
+    );
+}
+
+#[test]
+fn not_applicable_alerting_is_shown_with_its_reason_and_never_as_a_gap() {
+    let snap = Snapshot {
+        providers: vec![
+            provider("perimeter", "cf", ProviderType::Cloudflare, Some(true)),
+            provider("perimeter", "vercel", ProviderType::Vercel, Some(true)),
+        ],
+        policies: facts(vec![
+            fw("cf", InSync::True),
+            mon("cf", InSync::True, 1),
+            fw("vercel", InSync::True),
+            mon("vercel", InSync::True, 0),
+        ]),
+    };
+    let a = evaluate(&spec(valid()), &snap, None, now());
+    let row = a.coverage.iter().find(|r| r.provider == "perimeter/vercel");
+    assert_eq!(row.map(|r| r.alerting), Some(Cell::NotApplicable));
+    assert!(a.gaps.is_empty(), "{:?}", a.gaps);
+    let routing = a
+        .requirement(Requirement::AlertRouting)
+        .expect("alert routing");
+    assert_eq!(
+        routing.message,
+        "1 of 1 providers verified, 0 with gaps, 0 unknown; not applicable to 1 (no alerting API)"
+    );
+    assert!(
+        routing
+            .subjects
+            .iter()
+            .any(|s| s
+                .starts_with("vercel perimeter/vercel (NotApplicable: Vercel has no alerting API")),
+        "{:?}",
+        routing.subjects
+    );
 }
 
 #[test]

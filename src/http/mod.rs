@@ -55,6 +55,10 @@ pub struct HttpSettings {
     pub backoff: Duration,
     /// A `Retry-After` longer than this is not waited for: the call fails as `Throttled`.
     pub max_retry_after: Duration,
+    /// How long a 429 *without* `Retry-After` means to wait. `None` (default): retry with
+    /// backoff. Supabase blocks an account for the next minute once its limit is exceeded, so
+    /// its client sets 60 s: a quicker retry would only be refused again.
+    pub throttled_wait: Option<Duration>,
     pub requests_per_minute: u32,
     pub burst: u32,
     /// Largest answer body read; a larger one is a `BadResponse` (see
@@ -71,6 +75,7 @@ impl HttpSettings {
             max_retries: 3,
             backoff: Duration::from_millis(250),
             max_retry_after: Duration::from_secs(60),
+            throttled_wait: None,
             requests_per_minute: 200,
             burst: 10,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -283,7 +288,20 @@ impl HttpClient {
         let mut attempt = 0u32;
         loop {
             self.limiter.acquire().await;
-            let outcome = self.send_once(req, &url).await;
+            let mut outcome = self.send_once(req, &url).await;
+            if let Err(e) = &mut outcome
+                && e.category == Category::Throttled
+            {
+                e.retry_after = e.retry_after.or(self.settings.throttled_wait);
+                // The provider said how long the account is refused: every call of it waits
+                // that long (not only this one), so concurrent syncs do not spend retries.
+                if let Some(wait) = e
+                    .retry_after
+                    .filter(|w| *w <= self.settings.max_retry_after)
+                {
+                    self.limiter.pause(wait).await;
+                }
+            }
             let retry = match &outcome {
                 Ok(_) => None,
                 Err(e) => self.retry_delay(req, e, attempt),
@@ -523,7 +541,11 @@ fn human_bytes(n: usize) -> String {
 /// and every quoted text goes through [`sanitize`]:
 /// - Cloudflare's `{"errors": [{"code", "message"}]}`;
 /// - Google's `{"error": {"code", "message", "status"}}`;
-/// - OAuth2's `{"error": "invalid_grant", "error_description": "…"}` (token endpoints).
+/// - OAuth2's `{"error": "invalid_grant", "error_description": "…"}` (token endpoints);
+/// - Vercel's `{"error": {"code": "forbidden", "message": "…"}}` (Google's form, with a
+///   string `code` where Google has `status`);
+/// - a bare `{"message": "…"}` (Supabase's Management API), only when nothing but `message`
+///   and a `code`/`error`/`statusCode` sits beside it.
 ///
 /// Anything else is described, never quoted: an HTML error page or a proxy's answer can
 /// echo the request, headers included.
@@ -560,9 +582,21 @@ fn envelope_text(v: &Value) -> Option<String> {
     }
     match v.get("error") {
         // Google's form: `{"error": {"code": 404, "message": "...", "status": "NOT_FOUND"}}`.
-        Some(e) if e.is_object() => Some(format!("{} {}", text(e, "status"), text(e, "message"))),
+        Some(e) if e.is_object() => {
+            let status = match (e.get("status"), e.get("code")) {
+                (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => s.as_str(),
+                _ => "",
+            };
+            Some(format!("{status} {}", text(e, "message")))
+        }
         Some(Value::String(code)) => Some(format!("{code} {}", text(v, "error_description"))),
-        _ => None,
+        _ => {
+            let obj = v.as_object()?;
+            let message = obj.get("message")?.as_str()?;
+            let beside =
+                |k: &String| matches!(k.as_str(), "message" | "code" | "error" | "statusCode");
+            obj.keys().all(beside).then(|| message.to_string())
+        }
     }
 }
 
@@ -572,7 +606,7 @@ mod tests {
 
     #[test]
     fn error_summary_quotes_only_envelopes_and_sanitises_them() {
-        let cases: [(&[u8], &str); 9] = [
+        let cases: [(&[u8], &str); 11] = [
             (
                 br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"result":null}"#,
                 "10000 Authentication error",
@@ -596,7 +630,17 @@ mod tests {
             ),
             // Not an envelope: described, never quoted.
             (b"<html>oops token=abc</html>", "27-byte non-JSON body"),
-            (br#"{"message":"Bearer abc"}"#, "24-byte JSON body without a recognised error"),
+            // Supabase's bare message and Vercel's string code: quoted, sanitised.
+            (br#"{"message":"Bearer abcdef123456"}"#, "Bearer ***"),
+            (
+                br#"{"error":{"code":"forbidden","message":"Not authorized"}}"#,
+                "forbidden Not authorized",
+            ),
+            // A message among other data is not an error envelope: described, never quoted.
+            (
+                br#"{"message":"hi","echo":{"authorization":"x"}}"#,
+                "45-byte JSON body without a recognised error",
+            ),
             (b"", "empty body"),
             (br#"{"errors":[]}"#, "13-byte JSON body without a recognised error"),
         ];

@@ -21,6 +21,18 @@ impl RateLimiter {
         }
     }
 
+    /// Holds every caller for `wait` from now (a provider's `Retry-After`): the bucket is
+    /// emptied so that the next token is `wait` away. A shorter hold never cuts a longer one.
+    pub async fn pause(&self, wait: Duration) {
+        let mut state = self.state.lock().await;
+        let (tokens, last) = &mut *state;
+        let now = Instant::now();
+        let refilled =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *tokens = refilled.min(1.0 - wait.as_secs_f64() * self.per_second);
+        *last = now;
+    }
+
     /// Waits until one request may be sent. Callers queue on the mutex, so the
     /// order of waiting callers is preserved.
     pub async fn acquire(&self) {
@@ -61,6 +73,27 @@ mod tests {
         assert!(
             elapsed >= Duration::from_millis(1999) && elapsed < Duration::from_millis(2100),
             "then one per second: {elapsed:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_every_caller_and_is_never_shortened() {
+        let limiter = RateLimiter::new(600, 5);
+        let start = Instant::now();
+        limiter.pause(Duration::from_secs(60)).await;
+        limiter.pause(Duration::from_secs(1)).await;
+        limiter.acquire().await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(60) && waited < Duration::from_millis(60_100),
+            "{waited:?}"
+        );
+        // Then the normal pace (10 a second), not a burst.
+        limiter.acquire().await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(60_099),
+            "{:?}",
+            start.elapsed()
         );
     }
 }

@@ -87,6 +87,7 @@ struct Scripted {
 struct Inner {
     state: State,
     findings: Vec<Finding>,
+    revision: Option<String>,
     faults: Vec<Scripted>,
     calls: Calls,
     plans: Vec<Vec<Change>>,
@@ -168,6 +169,11 @@ impl Fake {
         self.lock().findings = findings;
     }
 
+    /// The provider's revision every read reports (see [`Observation::revision`]).
+    pub fn set_revision(&self, revision: Option<&str>) {
+        self.lock().revision = revision.map(str::to_string);
+    }
+
     pub fn calls(&self) -> Calls {
         self.lock().calls
     }
@@ -246,6 +252,7 @@ impl Inner {
         Observation {
             state,
             findings: self.findings.clone(),
+            revision: self.revision.clone(),
         }
     }
 

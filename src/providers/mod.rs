@@ -129,6 +129,11 @@ pub struct Finding {
 pub struct Observation {
     pub state: State,
     pub findings: Vec<Finding>,
+    /// The provider's own version of what was read, when its API gives one (Vercel's firewall
+    /// configuration `version` and `updatedAt`, Supabase's network restrictions
+    /// `updated_at`/`applied_at`): status and the evidence trail carry it, so an auditor can
+    /// match a verdict to the provider's change history.
+    pub revision: Option<String>,
 }
 
 /// A write that stopped part-way: what had been applied, and why it stopped.

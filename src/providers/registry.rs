@@ -107,8 +107,8 @@ pub struct Info {
     pub firewall: &'static str,
     /// What a MonitoringPolicy of it manages.
     pub monitoring: &'static str,
-    /// What counts as an alert route, e.g. "notificationPolicies with a mechanism".
-    pub alerting: &'static str,
+    /// Whether the provider routes alerts itself, and in what words.
+    pub alerting: Alerting,
     /// The API a FirewallPolicy's verdict was read from (evidence records say it).
     pub firewall_api: &'static str,
     /// The API a MonitoringPolicy's verdict was read from.
@@ -116,6 +116,26 @@ pub struct Info {
     /// Every finding code its reads can report (besides the core's `UnmanagedRule`), so a
     /// resolved finding's series drops to 0.
     pub finding_codes: &'static [&'static str],
+}
+
+/// How a provider takes part in DE.CM-1's alert routing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alerting {
+    /// Its API declares alert routes; the words say what counts as one, e.g.
+    /// "notificationPolicies with a mechanism".
+    Routes(&'static str),
+    /// Its API has no alerting at all, so alert routing is not applicable to it: shown as
+    /// `NotApplicable` with these words (why, and where its events go instead), never counted
+    /// as verified or as a gap. Alert routing as a whole still needs a provider that routes.
+    NoApi(&'static str),
+}
+
+impl Alerting {
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::Routes(w) | Self::NoApi(w) => w,
+        }
+    }
 }
 
 /// A provider block of either policy kind.
@@ -291,7 +311,7 @@ pub fn missing(field: &str, info: &Info, exists: &dyn Fn(&str) -> bool) -> Vec<S
     let words = [
         ("INFO.firewall", info.firewall),
         ("INFO.monitoring", info.monitoring),
-        ("INFO.alerting", info.alerting),
+        ("INFO.alerting", info.alerting.words()),
         ("INFO.firewall_api", info.firewall_api),
         ("INFO.monitoring_api", info.monitoring_api),
     ];
@@ -354,7 +374,7 @@ mod tests {
         let empty = Info {
             firewall: "",
             monitoring: "edge logs",
-            alerting: " ",
+            alerting: Alerting::Routes(" "),
             firewall_api: "",
             monitoring_api: "",
             finding_codes: &[],

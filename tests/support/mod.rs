@@ -141,6 +141,15 @@ impl PrismServer {
             .collect()
     }
 
+    /// `[VALIDATOR] ✖` lines about *answers* ("Violation: response…") logged after `offset`:
+    /// in proxy mode ([`start_prism_proxy`]) they are the emulator's answers that break the spec.
+    pub fn answer_violations_since(&self, offset: usize) -> Vec<String> {
+        self.lines_since(offset)
+            .into_iter()
+            .filter(|line| line.contains(VALIDATOR_ERROR) && line.contains("Violation: response"))
+            .collect()
+    }
+
     /// Requests Prism could not route at all (no such path or method in the spec, e.g.
     /// NO_PATH_MATCHED_ERROR): not `[VALIDATOR]` lines, but a conformance failure all the same.
     pub fn server_errors_since(&self, offset: usize) -> Vec<String> {
@@ -209,6 +218,17 @@ impl Drop for PrismServer {
 /// port answers. Requests need the spec's credentials (e.g. any `Authorization: Bearer` token)
 /// or Prism answers 401.
 pub fn start_prism(spec: &Path) -> PrismServer {
+    run_prism(spec, None)
+}
+
+/// Starts Prism as a proxy in front of `upstream` (an emulator): it validates each request,
+/// forwards it, and validates the emulator's answer against the spec
+/// ([`PrismServer::answer_violations_since`]). Same fixed copy and wait as [`start_prism`].
+pub fn start_prism_proxy(spec: &Path, upstream: &str) -> PrismServer {
+    run_prism(spec, Some(upstream))
+}
+
+fn run_prism(spec: &Path, upstream: Option<&str>) -> PrismServer {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let prism = tool("node_modules/.bin/prism");
     let python = tool(".venv/bin/python");
@@ -235,9 +255,17 @@ pub fn start_prism(spec: &Path) -> PrismServer {
     let port = free_port();
     let log = dir.join("prism.log");
     let log_file = File::create(&log).expect("create Prism log");
-    let mut child = Command::new(prism)
-        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .arg(&fixed)
+    let mut command = Command::new(prism);
+    match upstream {
+        None => command
+            .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .arg(&fixed),
+        Some(url) => command
+            .args(["proxy", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .arg(&fixed)
+            .arg(url),
+    };
+    let mut child = command
         .env("FORCE_COLOR", "0") // plain log lines, whatever CI variables say
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("clone log handle"))

@@ -586,6 +586,9 @@ async fn answer(
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             return response;
         }
+        Some(Fault::RateLimitedSilently) => {
+            return protocol.error(&protocol.throttled(), request_id);
+        }
         Some(Fault::ServerError { status }) => {
             let status = if (100..=599).contains(&status) {
                 status

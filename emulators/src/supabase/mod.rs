@@ -290,7 +290,11 @@ async fn list_projects(State(shared): Ctx) -> ApiResult {
                 "id": p.project_ref, "ref": p.project_ref, "name": p.name,
                 "organization_id": "emulated-org", "organization_slug": "emulated-org",
                 "region": "eu-central-1", "created_at": "2026-01-01T00:00:00.000Z",
-                "status": "ACTIVE_HEALTHY"
+                "status": "ACTIVE_HEALTHY",
+                "database": {
+                    "host": format!("db.{}.supabase.co", p.project_ref),
+                    "version": "17.4.1.054", "postgres_engine": "17", "release_channel": "ga"
+                }
             })
         })
         .collect();
@@ -415,10 +419,17 @@ async fn put_ssl(State(shared): Ctx, Path(r): Path<String>, body: Bytes) -> ApiR
     ok(StatusCode::OK, ssl_answer(project))
 }
 
+/// Every other field the spec's `AuthConfigResponse` requires (230 of them), as a new
+/// project's answer has them: derived from that schema's `required` list (nullable fields
+/// null; the eight that are not nullable given Supabase's documented defaults). The emulator
+/// models only the `rate_limit_*` fields; these make its answer the documented shape, which
+/// `tests/supabase_conformance.rs` checks through Prism.
+const AUTH_CONFIG: &str = include_str!("auth_config.json");
+
 fn auth_answer(project: &Project) -> Value {
-    let mut out = Map::new();
-    // A few of the other (required) fields, so a client that reads only rate limits is
-    // tested against an answer that has more.
+    let mut out: Map<String, Value> = serde_json::from_str(AUTH_CONFIG).unwrap_or_default();
+    // A few of the other (required) fields with values, so a client that reads only rate
+    // limits is tested against an answer that has more.
     out.insert("site_url".into(), json!("http://localhost:3000"));
     out.insert("disable_signup".into(), json!(false));
     out.insert("jwt_exp".into(), json!(3600));
@@ -527,6 +538,15 @@ mod tests {
     use super::*;
 
     const REF: &str = "abcdefghijklmnopqrst";
+
+    /// The embedded answer shape parses, with every required field but the modelled limits.
+    #[test]
+    fn the_auth_config_shape_is_whole() {
+        let shape: Map<String, Value> =
+            serde_json::from_str(AUTH_CONFIG).expect("auth_config.json");
+        assert_eq!(shape.len(), 230);
+        assert!(!shape.keys().any(|k| k.starts_with("rate_limit_")));
+    }
 
     fn emulator(extra: Value) -> SupabaseEmulator {
         let mut project = json!({"ref": REF});

@@ -531,7 +531,15 @@ async fn team(State(shared): Ctx, Path(team_id): Path<String>) -> ApiResult {
     let store = shared.store();
     let q = HashMap::from([("teamId".to_string(), team_id)]);
     let t = &store.seed.teams[store.team(&q)?];
-    ok(json!({"id": t.id, "slug": t.slug, "name": t.name}))
+    // Every property the spec's `Team` requires; the emulator holds no more than the id,
+    // slug and name, so the rest are fixed, plausible values.
+    const CREATED: i64 = 1_700_000_000_000;
+    ok(json!({
+        "id": t.id, "slug": t.slug, "name": t.name,
+        "creatorId": "user_emulated", "createdAt": CREATED, "updatedAt": CREATED,
+        "description": null, "stagingPrefix": t.slug, "avatar": null,
+        "membership": {"confirmed": true, "role": "MEMBER", "createdAt": CREATED, "created": CREATED},
+    }))
 }
 
 async fn project(State(shared): Ctx, Path(id): Path<String>, q: Params) -> ApiResult {
@@ -841,6 +849,13 @@ async fn update_drain(
                     drain["projectIds"] = json!([]);
                 }
                 continue;
+            }
+            if k == "status" {
+                // Re-enabling (or disabling) a drain clears the error Vercel recorded on it.
+                if let Some(d) = drain.as_object_mut() {
+                    d.remove("disabledReason");
+                    d.remove("firstErrorTimestamp");
+                }
             }
             drain[k.as_str()] = v.clone();
         }

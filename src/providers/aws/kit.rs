@@ -9,7 +9,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Info};
+use crate::providers::registry::{self, Alerting, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -21,7 +21,7 @@ impl registry::Kit for Kit {
     const INFO: Info = Info {
         firewall: "security groups, network ACLs, WAF web ACLs",
         monitoring: "VPC flow logs, GuardDuty, CloudWatch alarms",
-        alerting: "cloudWatchAlarms with alarmActions",
+        alerting: Alerting::Routes("cloudWatchAlarms with alarmActions"),
         firewall_api: "AWS EC2 DescribeSecurityGroupRules/DescribeNetworkAcls, WAFv2 GetWebACL/GetIPSet",
         monitoring_api: "AWS EC2 DescribeFlowLogs, GuardDuty GetDetector, CloudWatch DescribeAlarms",
         finding_codes: &[CODE_WORLD_OPEN, CODE_NO_FLOW_LOG],

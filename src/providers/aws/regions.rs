@@ -199,6 +199,7 @@ impl Aws {
             let sub_observed = Observation {
                 state: region_state(&observed.state, region),
                 findings: Vec::new(),
+                revision: None,
             };
             match self.apply_region(region, &sub, &sub_observed, &local).await {
                 Ok(done) => applied.extend(done.into_iter().map(|d| format!("{region}: {d}"))),
@@ -322,6 +323,7 @@ mod tests {
                         sections: vec![detector(enabled)],
                     },
                     findings: flow_log_findings(&[vpc.to_string()], &[]),
+                    revision: None,
                 },
             )
         };

@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Info};
+use crate::providers::registry::{self, Alerting, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -23,7 +23,7 @@ impl registry::Kit for Kit {
     const INFO: Info = Info {
         firewall: "WAF custom rules, rate limits, IP access rules",
         monitoring: "Logpush jobs, notification policies",
-        alerting: "notificationPolicies with a mechanism",
+        alerting: Alerting::Routes("notificationPolicies with a mechanism"),
         firewall_api: "Cloudflare API v4: rulesets, firewall/access_rules, zone settings",
         monitoring_api: "Cloudflare API v4: alerting/v3/policies, logpush/jobs",
         finding_codes: &[LOG_JOB_FAILING],

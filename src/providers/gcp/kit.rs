@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Info};
+use crate::providers::registry::{self, Alerting, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -20,7 +20,7 @@ impl registry::Kit for Kit {
     const INFO: Info = Info {
         firewall: "VPC firewall rules, Cloud Armor",
         monitoring: "subnet flow logs, alert policies, uptime checks",
-        alerting: "alertPolicies with notificationChannels",
+        alerting: Alerting::Routes("alertPolicies with notificationChannels"),
         firewall_api: "compute.googleapis.com v1: firewalls, securityPolicies",
         monitoring_api: "compute subnetworks, networkmanagement vpcFlowLogsConfigs, monitoring v3 \
                          alertPolicies/uptimeCheckConfigs",

@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Info};
+use crate::providers::registry::{self, Alerting, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -20,7 +20,9 @@ impl registry::Kit for Kit {
     const INFO: Info = Info {
         firewall: "database allowed CIDRs (v4, v6), database SSL enforcement, Auth rate limits",
         monitoring: "service health of declared services",
-        alerting: "none: the Management API has no alerting endpoint",
+        alerting: Alerting::NoApi(
+            "the Management API has no alerting endpoint: pair the project with a provider that alerts",
+        ),
         firewall_api: "Supabase Management API v1: network-restrictions, ssl-enforcement, config/auth, network-bans",
         monitoring_api: "Supabase Management API v1: health",
         finding_codes: model::FINDING_CODES,

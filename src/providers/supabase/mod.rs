@@ -39,6 +39,8 @@ pub const DEFAULT_BURST: u32 = 5;
 
 /// How long an apply waits for Supabase to report network restrictions `applied`, and how
 /// often it looks. Each look is one request of the per-minute budget.
+/// How long a 429 without `Retry-After` holds the account (see [`HttpSettings::throttled_wait`]).
+pub const THROTTLED_WAIT: Duration = Duration::from_secs(60);
 const APPLY_WAIT: Duration = Duration::from_secs(30);
 const APPLY_POLL: Duration = Duration::from_secs(3);
 
@@ -46,6 +48,9 @@ const APPLY_POLL: Duration = Duration::from_secs(3);
 /// lists go last, so a stop part-way never leaves the project more open than it found it
 /// because of a later step.
 const WRITE_ORDER: [&str; 3] = [SSL, AUTH, NETWORK];
+
+/// One section as read: its state, its findings, and its revision if the answer has one.
+type Read = (Section, Vec<Finding>, Option<String>);
 
 pub struct Supabase {
     http: HttpClient,
@@ -67,6 +72,9 @@ impl Supabase {
         );
         settings.requests_per_minute = DEFAULT_REQUESTS_PER_MINUTE;
         settings.burst = DEFAULT_BURST;
+        // Once the minute's budget is spent Supabase refuses the account until the next
+        // minute, with a 429 that may carry no Retry-After: wait the minute, not a backoff.
+        settings.throttled_wait = Some(THROTTLED_WAIT);
         if let Some(t) = spec.request_timeout_seconds {
             settings.timeout = Duration::from_secs(u64::from(t));
         }
@@ -111,7 +119,8 @@ impl Supabase {
         Ok(body)
     }
 
-    async fn read_network(&self, project: &str) -> Result<(Section, Vec<Finding>), ProviderError> {
+    /// The network restrictions, their findings and their revision.
+    async fn read_network(&self, project: &str) -> Result<Read, ProviderError> {
         let op = "get_network_restrictions";
         let answer = self
             .call(Request::get(
@@ -119,14 +128,11 @@ impl Supabase {
                 format!("/v1/projects/{project}/network-restrictions"),
             ))
             .await?;
-        model::observed_network(&answer).map_err(|e| shape(op, e))
+        let (section, findings) = model::observed_network(&answer).map_err(|e| shape(op, e))?;
+        Ok((section, findings, model::network_revision(&answer)))
     }
 
-    async fn read_section(
-        &self,
-        project: &str,
-        section: &Section,
-    ) -> Result<(Section, Vec<Finding>), ProviderError> {
+    async fn read_section(&self, project: &str, section: &Section) -> Result<Read, ProviderError> {
         match section.name.as_str() {
             NETWORK => self.read_network(project).await,
             SSL => {
@@ -140,6 +146,7 @@ impl Supabase {
                 Ok((
                     model::observed_ssl(&answer).map_err(|e| shape(op, e))?,
                     Vec::new(),
+                    None,
                 ))
             }
             AUTH => {
@@ -153,6 +160,7 @@ impl Supabase {
                 Ok((
                     model::observed_auth(&answer).map_err(|e| shape(op, e))?,
                     Vec::new(),
+                    None,
                 ))
             }
             HEALTH => {
@@ -163,7 +171,9 @@ impl Supabase {
                     req = req.query("services", service);
                 }
                 let answer = self.call(req).await?;
-                model::observed_health(&answer, &wanted).map_err(|e| shape(op, e))
+                let (section, findings) =
+                    model::observed_health(&answer, &wanted).map_err(|e| shape(op, e))?;
+                Ok((section, findings, None))
             }
             other => Err(ProviderError::new(
                 Category::InvalidSpec,
@@ -270,7 +280,7 @@ impl Supabase {
     async fn wait_applied(&self, project: &str) -> Result<(), ProviderError> {
         let deadline = tokio::time::Instant::now() + self.apply_wait;
         loop {
-            let (section, _) = self.read_network(project).await?;
+            let (section, _, _) = self.read_network(project).await?;
             let status = section
                 .get(model::STATUS)
                 .and_then(|i| i.fields.get("value"))
@@ -422,9 +432,10 @@ impl Provider for Supabase {
         let project = project_segment(target, "observe")?;
         let mut obs = Observation::default();
         for section in &target.desired.sections {
-            let (seen, findings) = self.read_section(&project, section).await?;
+            let (seen, findings, revision) = self.read_section(&project, section).await?;
             obs.state.push(seen);
             obs.findings.extend(findings);
+            obs.revision = obs.revision.or(revision);
         }
         if target.purpose == Purpose::Firewall && scope.read_bans {
             obs.findings.extend(self.read_bans(&project).await?);

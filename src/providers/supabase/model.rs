@@ -234,6 +234,24 @@ fn observed_cidrs(list: Option<&Value>, key: &str) -> Result<Vec<String>, Invali
 
 /// The answer of `GET /network-restrictions` (and of `POST /network-restrictions/apply`),
 /// with the `NotEntitled` finding when the plan does not allow restrictions.
+/// The network restrictions' own revision, for status and the evidence trail:
+/// `network restrictions updated 2026-11-29T10:00:00Z, applied 2026-11-29T10:00:05Z`. Only
+/// parseable instants are quoted (the answer is outside data); `None` without either.
+pub fn network_revision(answer: &Value) -> Option<String> {
+    let at = |key: &str| {
+        answer
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+            .map(|t| format!("{} {}", &key[..key.len() - 3], t))
+    };
+    let parts: Vec<String> = ["updated_at", "applied_at"]
+        .iter()
+        .filter_map(|k| at(k))
+        .collect();
+    (!parts.is_empty()).then(|| format!("network restrictions {}", parts.join(", ")))
+}
+
 pub fn observed_network(answer: &Value) -> Result<(Section, Vec<Finding>), Invalid> {
     let entitlement = match answer.get("entitlement").and_then(Value::as_str) {
         Some(e @ ("allowed" | "disallowed")) => e,
@@ -422,6 +440,22 @@ mod tests {
             "updated_at": "2026-11-29T10:00:00.000Z",
             "applied_at": "2026-11-29T10:00:05.000Z"
         })
+    }
+
+    #[test]
+    fn network_revision_quotes_only_instants() {
+        let ok = network(json!([]), json!([]), "applied", "allowed");
+        assert_eq!(
+            network_revision(&ok).as_deref(),
+            Some("network restrictions updated 2026-11-29T10:00:00Z, applied 2026-11-29T10:00:05Z")
+        );
+        let stored = json!({"updated_at": "2026-11-29T10:00:00Z", "applied_at": null});
+        assert_eq!(
+            network_revision(&stored).as_deref(),
+            Some("network restrictions updated 2026-11-29T10:00:00Z")
+        );
+        let hostile = json!({"updated_at": "yesterday\nDROP", "applied_at": 17});
+        assert_eq!(network_revision(&hostile), None);
     }
 
     fn ssl(database: bool, applied: bool) -> Value {

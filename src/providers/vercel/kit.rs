@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Info};
+use crate::providers::registry::{self, Alerting, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -20,7 +20,9 @@ impl registry::Kit for Kit {
     const INFO: Info = Info {
         firewall: "Vercel Firewall: custom rules, IP blocking, managed rulesets, OWASP core rules, BotID, Attack Challenge Mode, system bypass",
         monitoring: "Drains, attack status",
-        alerting: "none: Vercel has no alerting API; drains deliver to an external system",
+        alerting: Alerting::NoApi(
+            "Vercel has no alerting API: its drains deliver events to an external system, which must alert",
+        ),
         firewall_api: "Vercel REST API: /v1/security/firewall/config, /v1/security/attack-mode, /v1/security/firewall/bypass",
         monitoring_api: "Vercel REST API: /v1/drains, /v1/log-drains, /v1/security/firewall/attack-status",
         finding_codes: &[

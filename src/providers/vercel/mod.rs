@@ -248,6 +248,7 @@ impl Vercel {
         Ok(Observation {
             state: observed_firewall(&target.desired, &config, security.as_ref(), &bypass),
             findings: Vec::new(),
+            revision: model::config_revision(&config),
         })
     }
 
@@ -544,9 +545,9 @@ fn desired_enabled(target: &Target, key: &str) -> bool {
         .desired
         .section(DRAINS)
         .and_then(|s| s.get(key))
-        .and_then(|i| i.fields.get("enabled"))
-        .and_then(Value::as_bool)
-        .unwrap_or(true)
+        .and_then(|i| i.fields.get("status"))
+        .and_then(Value::as_str)
+        != Some("disabled")
 }
 
 /// The PATCH of a drain: only what changed. A changed delivery keeps the headers and secret
@@ -586,7 +587,7 @@ fn drain_patch(want: &Value, seen: &Item, fields: &[String], enabled: bool) -> V
             want.get("sampling").cloned().unwrap_or(json!([])),
         );
     }
-    if changed(&["enabled"]) {
+    if changed(&["status"]) {
         let status = if enabled { "enabled" } else { "disabled" };
         body.insert("status".into(), Value::from(status));
     }

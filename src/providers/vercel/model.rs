@@ -466,6 +466,25 @@ fn instant_text(ts: jiff::Timestamp) -> String {
     ts.to_string()
 }
 
+/// The active firewall configuration's own revision, for status and the evidence trail:
+/// `firewall config version 7, updated 2026-11-29T10:00:00Z`. Only a whole number and a
+/// parseable instant are quoted (the answer is outside data); `None` without a version.
+pub fn config_revision(config: &Value) -> Option<String> {
+    let version = config.get("version").and_then(Value::as_u64)?;
+    let mut text = format!("firewall config version {version}");
+    let updated = match config.get("updatedAt") {
+        Some(Value::String(s)) => s.parse::<jiff::Timestamp>().ok(),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
+        _ => None,
+    };
+    if let Some(ts) = updated {
+        text.push_str(&format!(", updated {}", instant_text(ts)));
+    }
+    Some(text)
+}
+
 /// An expiry in milliseconds since the epoch (Vercel's `attackModeActiveUntil`) as text.
 pub fn millis_text(ms: i64) -> Option<String> {
     jiff::Timestamp::from_millisecond(ms).ok().map(instant_text)
@@ -581,7 +600,16 @@ fn desired_drain(d: &Drain) -> Result<Item, Invalid> {
             ),
         )
         .field("projects", projects_value(d.project_ids.as_deref()))
-        .field("enabled", d.enabled.unwrap_or(true));
+        // Vercel's own word: `enabled`, `disabled`, or `errored` (deliveries failing), which
+        // never matches a declared drain, so an errored drain is drift that Enforce re-enables.
+        .field(
+            "status",
+            if d.enabled.unwrap_or(true) {
+                "enabled"
+            } else {
+                "disabled"
+            },
+        );
     if let Some(rules) = &d.sampling {
         let mut body = Vec::new();
         for (i, s) in rules.iter().enumerate() {
@@ -835,7 +863,7 @@ pub fn observed_drain(d: &Value) -> Option<Item> {
             .field("schemas", Value::Object(schemas))
             .field("projects", projects_value(Some(&ids)))
             .field("sampling", normal_sampling(&sampling))
-            .field("enabled", str_field(d, "status") != Some("disabled"))
+            .field("status", str_field(d, "status").unwrap_or("enabled"))
             .with_handle(id)
             .with_raw(d.clone()),
     )

@@ -414,9 +414,14 @@ fn drain_endpoints_are_masked_and_compared_by_digest() {
     let d = diff(&target.desired, &obs(other), Undeclared::Report);
     assert_eq!(
         paths(&d),
-        ["drains[siem].enabled", "drains[siem].endpointDigest"]
+        ["drains[siem].endpointDigest", "drains[siem].status"]
     );
     assert!(!format!("{:?}", d.drift).contains("OTHER"));
+    // An errored drain delivers nothing: drift that Enforce re-enables, never in sync.
+    let mut errored = listed_drain();
+    errored["status"] = json!("errored");
+    let d = diff(&target.desired, &obs(errored), Undeclared::Report);
+    assert_eq!(paths(&d), ["drains[siem].status"]);
 }
 
 #[test]
@@ -459,4 +464,36 @@ fn findings_name_the_drain_the_legacy_drain_and_the_attack() {
         attack_findings(PROJECT, &json!({})).is_empty(),
         "no attack: {{}}"
     );
+}
+
+/// The configuration's revision goes to the evidence: only a whole version and a real instant
+/// are quoted from the answer.
+#[test]
+fn config_revision_quotes_only_a_version_and_an_instant() {
+    let table = [
+        (
+            json!({"version": 7, "updatedAt": "2026-11-29T10:00:00.000Z"}),
+            Some("firewall config version 7, updated 2026-11-29T10:00:00Z"),
+        ),
+        (
+            json!({"version": 3, "updatedAt": 1_796_083_200_000_i64}),
+            Some("firewall config version 3, updated 2026-12-01T00:00:00Z"),
+        ),
+        (
+            json!({"version": 2, "updatedAt": "<script>alert(1)</script>"}),
+            Some("firewall config version 2"),
+        ),
+        (
+            json!({"version": "7; drop", "updatedAt": "2026-11-29T10:00:00Z"}),
+            None,
+        ),
+        (json!({"version": -1}), None),
+        (
+            json!({"firewallEnabled": false, "rules": [], "ips": []}),
+            None,
+        ),
+    ];
+    for (config, want) in table {
+        assert_eq!(config_revision(&config).as_deref(), want, "{config}");
+    }
 }
