@@ -41,10 +41,16 @@ pub trait Account: Send + Sync {
         credentials: &mut CredentialSource,
         options: &mut Options,
     ) -> Result<(), String>;
+    /// The emulator's request log.
+    fn requests(&self) -> perimeter_emulators::server::RequestLog;
     /// Requests the emulator received so far.
-    fn calls(&self) -> usize;
-    /// Of those, the ones that change state.
-    fn writes(&self) -> usize;
+    fn calls(&self) -> usize {
+        self.requests().entries().len()
+    }
+    /// Of those, the ones that change state (by default, every method but GET).
+    fn writes(&self) -> usize {
+        self.requests().writes().len()
+    }
     /// Hand-made changes ("dashboard edits") it can apply between passes, by description.
     fn edits(&self) -> &'static [&'static str];
     /// Applies edit `i` of [`Account::edits`].
@@ -220,6 +226,22 @@ fn assess(
 
 /// Points `provider` at `endpoint` with `value` as its credential, in a local Secret named by
 /// `secret` (the examples use workload identities, which the demo does not have).
+/// Wires a CloudProvider whose manifest already names its Secret (a token): the demo token goes
+/// into that Secret, and the emulator becomes the endpoint.
+pub fn wire_token(
+    provider: &CloudProvider,
+    token: &str,
+    endpoint: &str,
+    credentials: &mut CredentialSource,
+    options: &mut Options,
+) {
+    if let Some(secret) = &provider.spec.credentials.secret_ref {
+        credentials.insert(&secret.name, &secret.key, token);
+    }
+    let name = provider.metadata.name.clone().unwrap_or_default();
+    options.endpoints.insert(name, endpoint.to_string());
+}
+
 pub fn wire_secret(
     provider: &mut CloudProvider,
     secret: crate::api::provider::SecretKeyRef,
@@ -362,11 +384,8 @@ mod tests {
         ) -> Result<(), String> {
             Ok(())
         }
-        fn calls(&self) -> usize {
-            0
-        }
-        fn writes(&self) -> usize {
-            0
+        fn requests(&self) -> perimeter_emulators::server::RequestLog {
+            perimeter_emulators::server::RequestLog::default()
         }
         fn edits(&self) -> &'static [&'static str] {
             self.0

@@ -97,8 +97,8 @@ impl Account for Demo {
         Ok(())
     }
 
-    fn calls(&self) -> usize {
-        self.emulator.log().entries().len()
+    fn requests(&self) -> perimeter_emulators::server::RequestLog {
+        self.emulator.log().clone()
     }
 
     /// Every AWS call is a POST (EC2 Query, CBOR, JSON-RPC), so writes are counted by

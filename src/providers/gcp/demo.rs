@@ -137,12 +137,8 @@ impl Account for Demo {
         Ok(())
     }
 
-    fn calls(&self) -> usize {
-        self.emulator.log().entries().len()
-    }
-
-    fn writes(&self) -> usize {
-        self.emulator.log().writes().len()
+    fn requests(&self) -> perimeter_emulators::server::RequestLog {
+        self.emulator.log().clone()
     }
 
     /// None: the GCP examples are in sync after the first pass until someone edits the

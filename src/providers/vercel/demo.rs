@@ -79,20 +79,12 @@ impl Account for Demo {
         credentials: &mut CredentialSource,
         options: &mut Options,
     ) -> Result<(), String> {
-        if let Some(secret) = &provider.spec.credentials.secret_ref {
-            credentials.insert(&secret.name, &secret.key, TOKEN);
-        }
-        let name = provider.metadata.name.clone().unwrap_or_default();
-        options.endpoints.insert(name, self.endpoint.clone());
+        crate::demo::wire_token(provider, TOKEN, &self.endpoint, credentials, options);
         Ok(())
     }
 
-    fn calls(&self) -> usize {
-        self.emulator.log().entries().len()
-    }
-
-    fn writes(&self) -> usize {
-        self.emulator.log().writes().len()
+    fn requests(&self) -> perimeter_emulators::server::RequestLog {
+        self.emulator.log()
     }
 
     fn edits(&self) -> &'static [&'static str] {
