@@ -75,6 +75,14 @@ managedRules:
   owasp: {active: true, action: deny}
 "#;
 
+/// The seeded drain as declared: only its status (errored) differs.
+const SIEM_DRAIN: &str = r#"
+drains:
+  - name: siem
+    delivery: {type: http, endpoint: "https://siem.example.com/in?key=OLDKEY", encoding: json}
+    schemas: {log: v1}
+"#;
+
 struct Env {
     emulator: VercelEmulator,
     running: RunningEmulator,
@@ -311,6 +319,7 @@ drains:
         [
             "drains[siem].encoding",
             "drains[siem].endpointDigest",
+            "drains[siem].status",
             "drains[traces]"
         ]
     );
@@ -349,6 +358,14 @@ drains:
         .find(|d| d["name"] == "traces")
         .expect("traces");
     assert_eq!(traces["status"], "disabled");
+    // The errored drain was re-enabled in the same PATCH, and its error cleared.
+    assert_eq!(siem["status"], "enabled");
+    assert!(siem.get("disabledReason").is_none(), "{siem}");
+    assert!(
+        !out.findings.iter().any(|f| f.code == "DrainErrored"),
+        "{:?}",
+        out.findings
+    );
 }
 
 #[tokio::test]
@@ -473,6 +490,20 @@ async fn write_faults_are_never_in_sync_and_write_nothing() {
         for (method, path, target) in [
             ("PUT", "/v1/security/firewall/config", firewall(FIREWALL)),
             ("POST", "/v1/drains", monitoring(drains)),
+            // Re-enabling the errored drain.
+            ("PATCH", "/v1/drains/", monitoring(SIEM_DRAIN)),
+            (
+                "POST",
+                "/v1/security/attack-mode",
+                firewall(
+                    "attackChallengeMode: {enabled: true, activeUntil: \"2100-01-01T00:00:00Z\"}",
+                ),
+            ),
+            (
+                "POST",
+                "/v1/security/firewall/bypass",
+                firewall("systemBypass: [{domain: \"*\", sourceIp: 198.51.100.7, note: probe}]"),
+            ),
         ] {
             let e = env(seed("enterprise"), Duration::from_secs(5)).await;
             let before = e.emulator.snapshot();
@@ -563,4 +594,47 @@ async fn a_hanging_put_is_a_timeout_and_never_a_mix() {
         .filter(|k| after[**k] != before[**k])
         .count();
     assert!(changed == 0 || changed == 3, "a mix: {after}");
+}
+
+/// A personal account (no `accountId`): no call carries a `teamId`, the account is verified as
+/// personal, and its project's firewall is observed and enforced like a team's.
+#[tokio::test]
+async fn a_personal_account_is_addressed_without_a_team_id() {
+    let mut seed = seed("pro");
+    seed.teams[0].personal = true;
+    let emulator = VercelEmulator::new(seed);
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let mut settings = HttpSettings::new("vercel", running.base_url());
+    settings.requests_per_minute = 60_000;
+    settings.burst = 1000;
+    let client =
+        Vercel::with_settings(settings, None, SecretString::new(TOKEN), None).expect("client");
+    assert_eq!(
+        client.verify().await.expect("verified"),
+        "Vercel personal account"
+    );
+    let out = sync(
+        &client,
+        &firewall("firewallEnabled: true"),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    assert_eq!(out.applied, ["update settings[firewallEnabled] (value)"]);
+    let log = emulator.log().entries();
+    assert!(log.len() >= 3, "{log:?}");
+    for r in &log {
+        assert!(
+            !r.query.as_deref().unwrap_or_default().contains("teamId"),
+            "{} {} {:?}",
+            r.method,
+            r.path,
+            r.query
+        );
+    }
+    assert_eq!(
+        emulator.snapshot().teams[0].projects[0].firewall["firewallEnabled"],
+        true
+    );
 }

@@ -110,6 +110,31 @@ impl Vercel {
         })
     }
 
+    /// A write whose answer must carry its proof (`proof` names it in the error): an answer
+    /// that is not JSON, or lacks the proof, is a `BadResponse`, never counted as applied.
+    async fn send_checked(
+        &self,
+        req: Request,
+        what: &str,
+        proof: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Result<(), ProviderError> {
+        let op = req.operation;
+        match self.call(req).await? {
+            None => Err(ProviderError::new(
+                Category::WriteRejected,
+                op,
+                format!("HTTP 404: {what} not found"),
+            )),
+            Some(answer) if check(&answer) => Ok(()),
+            Some(_) => Err(ProviderError::new(
+                Category::BadResponse,
+                op,
+                format!("the answer has no {proof}; read again to see whether it was applied"),
+            )),
+        }
+    }
+
     /// A write whose answer body is not needed (a 204 has none).
     async fn send(&self, req: Request, what: &str) -> Result<(), ProviderError> {
         let op = req.operation;
@@ -413,7 +438,8 @@ impl Vercel {
                     .request(Method::POST, op, path)
                     .query("projectId", project)
                     .json(body);
-                self.send(req, "the project").await
+                self.send_checked(req, "the project", "ok: true", |a| a["ok"] == true)
+                    .await
             }
             Change::Delete { key, .. } => {
                 let op = "removeBypassIp";
@@ -444,7 +470,8 @@ impl Vercel {
                     .request(Method::DELETE, op, path)
                     .query("projectId", project)
                     .json(Value::Object(body));
-                self.send(req, "the bypass entry").await
+                self.send_checked(req, "the bypass entry", "ok: true", |a| a["ok"] == true)
+                    .await
             }
             Change::Reorder { .. } => Ok(()),
         }
@@ -507,7 +534,8 @@ impl Vercel {
                 let req = self
                     .request(Method::PATCH, op, format!("/v1/drains/{id}"))
                     .json(body);
-                self.send(req, "the drain").await
+                self.send_checked(req, "the drain", "drain id", |a| a["id"] == id.as_str())
+                    .await
             }
             Change::Delete { key, .. } => {
                 let op = "deleteDrain";
