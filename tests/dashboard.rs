@@ -40,12 +40,21 @@ impl Drop for Killed {
 struct Query {
     origin: String,
     expr: String,
+    /// The expression before substitution (to substitute one provider into `$provider`).
+    raw: String,
 }
 
 /// Grafana's variables as the test substitutes them: multi-value variables with "All" become
 /// the `.*` regex they are configured with; intervals get values that fit a 1 s scrape.
 fn substitute(expr: &str) -> String {
-    let mut out = expr.to_string();
+    substitute_provider(expr, ".*")
+}
+
+/// As [`substitute`], with `$provider` set to one value (a provider type, or `.*` for All).
+fn substitute_provider(expr: &str, provider: &str) -> String {
+    let mut out = expr
+        .replace("${provider}", provider)
+        .replace("$provider", provider);
     for (from, to) in [
         ("$__rate_interval", "30s"),
         ("${__rate_interval}", "30s"),
@@ -78,6 +87,7 @@ fn collect_targets(panels: &[Value], out: &mut Vec<Query>) {
                     target["refId"].as_str().unwrap_or("?")
                 ),
                 expr: substitute(expr),
+                raw: expr.to_string(),
             });
         }
         if let Some(nested) = panel["panels"].as_array() {
@@ -112,6 +122,7 @@ fn dashboard_queries(path: &Path) -> Vec<Query> {
         out.push(Query {
             origin: format!("variable ${name}"),
             expr: substitute(&expr),
+            raw: expr.clone(),
         });
     }
     out
@@ -265,6 +276,42 @@ async fn every_dashboard_query_returns_data_from_the_demo() {
         "these queries return data now: remove their metric from EXPECTED_MISSING_UNTIL_MERGED \
          in tests/dashboard.rs:\n  {}",
         now_present.join("\n  ")
+    );
+    // The provider variable set to each provider in turn: every panel that filters on it shows
+    // that provider. The demo has an account of every registered type.
+    let mut per_provider = Vec::new();
+    let mut blank = Vec::new();
+    for provider in perimeter::providers::registry::REGISTERED {
+        let name = provider.as_str();
+        let mut shown = 0;
+        // Panels that show only what is active now (`> 0`: current findings) may rightly be
+        // empty for one provider; every other panel must show it.
+        let per_provider_panels = queries.iter().filter(|q| {
+            (q.raw.contains("$provider") || q.raw.contains("${provider}"))
+                && !q.raw.trim_end().ends_with("> 0")
+        });
+        for q in per_provider_panels {
+            let expr = substitute_provider(&q.raw, name);
+            match series(&client, &prometheus, &expr).await {
+                Ok(0) => {
+                    if !expected_missing(&expr) {
+                        blank.push(format!("{name}: {}: {expr}", q.origin));
+                    }
+                }
+                Ok(_) => shown += 1,
+                Err(e) => blank.push(format!("{name}: {}: {e}", q.origin)),
+            }
+        }
+        per_provider.push(format!("{name} {shown}"));
+    }
+    assert!(
+        blank.is_empty(),
+        "panels without data for one provider:\n  {}",
+        blank.join("\n  ")
+    );
+    eprintln!(
+        "dashboard per provider (queries with data): {}",
+        per_provider.join(", ")
     );
     let checked = queries.len() - missing.len();
     eprintln!(
