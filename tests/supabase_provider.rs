@@ -644,3 +644,17 @@ async fn a_429_without_retry_after_waits_the_throttled_wait_then_retries_once() 
         Duration::from_secs(60)
     );
 }
+
+/// `deletionPolicy: Delete` changes nothing at Supabase: every section is a setting (the
+/// allowed CIDRs, SSL enforcement, the limits), and removing a policy must never lift a
+/// restriction, so the cleanup plan is empty and the database stays as restricted as it was.
+#[tokio::test]
+async fn deletion_never_lifts_a_restriction() {
+    let e = env(seed(""), Duration::from_secs(5)).await;
+    let target = firewall(DECLARED);
+    let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    let observed = e.client.observe(&target).await.expect("observed");
+    let (_, plan) = perimeter::core::cleanup(&target.desired, &observed.state);
+    assert!(plan.is_empty(), "{plan:?}");
+}

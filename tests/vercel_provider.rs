@@ -638,3 +638,62 @@ async fn a_personal_account_is_addressed_without_a_team_id() {
         true
     );
 }
+
+/// `deletionPolicy: Delete`, as the controller carries it out (`core::cleanup`, then one apply):
+/// the declared custom rules, IP rules, bypass entries and drains are removed — the rules in
+/// one PUT that keeps the undeclared ones — while settings (firewall on, managed rulesets) are
+/// left as they are, so deleting a policy never switches the firewall off.
+#[tokio::test]
+async fn deletion_removes_the_declared_items_and_leaves_the_settings() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    let block = r#"
+firewallEnabled: true
+rules:
+  - name: block admin
+    conditionGroup: [{conditions: [{type: path, op: pre, value: /admin}]}]
+    action: {action: deny}
+ipRules:
+  - {hostname: web.example.com, ip: 203.0.113.0/24, action: deny}
+systemBypass:
+  - {domain: "*", sourceIp: 198.51.100.7, note: uptime probe}
+"#;
+    let target = firewall(block);
+    let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+
+    let observed = e.client.observe(&target).await.expect("observed");
+    let (emptied, plan) = perimeter::core::cleanup(&target.desired, &observed.state);
+    let emptied = Target {
+        desired: emptied,
+        ..target.clone()
+    };
+    let applied = e
+        .client
+        .apply(&emptied, &observed, &plan)
+        .await
+        .expect("cleaned up");
+    assert_eq!(
+        applied,
+        [
+            "delete rules[block admin]",
+            "delete ipRules[web.example.com|203.0.113.0/24]",
+            "delete systemBypass[*|198.51.100.7]"
+        ]
+    );
+    let fw = active(&e);
+    let names: Vec<&str> = fw["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["dashboard rule"], "the undeclared rule stays");
+    let ips: Vec<&str> = fw["ips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["ip"].as_str())
+        .collect();
+    assert_eq!(ips, ["198.51.100.4"], "the undeclared IP rule stays");
+    assert_eq!(fw["firewallEnabled"], true, "settings are left as they are");
+}
