@@ -383,15 +383,17 @@ async fn persistent_faults_leave_the_state_unknown_and_write_nothing() {
         (Fault::Hang { millis: 2_000 }, Category::Timeout),
     ];
     for (fault, category) in faults {
-        for (path, target) in [
-            ("/v1/security/firewall/config", firewall(FIREWALL)),
-            ("/v1/drains", monitoring("drains: []")),
+        for (path, target, mode) in [
+            ("/v1/security/firewall/config", firewall(FIREWALL), Mode::Observe),
+            ("/v1/security/firewall/config", firewall(FIREWALL), Mode::Enforce),
+            ("/v1/drains", monitoring("drains: []"), Mode::Observe),
+            ("/v1/drains", monitoring("drains: []"), Mode::Enforce),
         ] {
             let e = env(seed("enterprise"), Duration::from_millis(300)).await;
             e.emulator
                 .faults()
                 .inject(FaultRule::new(path, fault.clone()).method("GET"));
-            let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+            let out = sync(&e.client, &target, mode, UnmanagedPolicy::Report).await;
             let err = out
                 .error
                 .as_ref()
