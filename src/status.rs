@@ -138,15 +138,14 @@ pub fn from_outcome(
             } else {
                 "not yet corrected"
             };
-            let not_entitled = outcome
-                .findings
+            let not_enforceable = crate::core::model::NOT_ENFORCEABLE
                 .iter()
-                .find(|f| f.code == crate::core::model::NOT_ENTITLED);
-            match not_entitled {
+                .find_map(|code| outcome.findings.iter().find(|f| f.code == *code));
+            match not_enforceable {
                 // Enforce cannot fix it: say why rather than "not yet corrected".
                 Some(f) => (
                     "False",
-                    crate::core::model::NOT_ENTITLED,
+                    f.code,
                     format!("{drift_count} field(s) drifted: {}", f.message),
                 ),
                 None => (
@@ -373,6 +372,38 @@ mod tests {
                 "1 field(s) drifted: the plan does not allow network restrictions"
             );
         }
+    }
+
+    /// A service that must be healthy and is not: Enforce cannot heal it, so that is the
+    /// reason, never "not yet corrected"; a plan that cannot do it comes first.
+    #[test]
+    fn an_unhealthy_service_is_the_reason_and_the_plan_comes_first() {
+        let unhealthy = crate::providers::Finding {
+            code: crate::core::model::SERVICE_UNHEALTHY,
+            subject: "serviceHealth[storage]".into(),
+            message: "storage is UNHEALTHY".into(),
+        };
+        let mut o = outcome(Some(drifted(1)), None);
+        o.findings.push(unhealthy);
+        let s = from_outcome(None, Some(1), Mode::Enforce, &o, &t("2026-01-01T00:00:00Z"));
+        let in_sync = get(&s, "InSync").expect("InSync");
+        assert_eq!(
+            (in_sync.reason.as_str(), in_sync.message.as_str()),
+            (
+                "ServiceUnhealthy",
+                "1 field(s) drifted: storage is UNHEALTHY"
+            )
+        );
+        o.findings.push(crate::providers::Finding {
+            code: crate::core::model::NOT_ENTITLED,
+            subject: "networkRestrictions".into(),
+            message: "the plan does not allow network restrictions".into(),
+        });
+        let s = from_outcome(None, Some(1), Mode::Enforce, &o, &t("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            get(&s, "InSync").map(|c| c.reason.as_str()),
+            Some("NotEntitled")
+        );
     }
 
     #[test]

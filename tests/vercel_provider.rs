@@ -384,8 +384,16 @@ async fn persistent_faults_leave_the_state_unknown_and_write_nothing() {
     ];
     for (fault, category) in faults {
         for (path, target, mode) in [
-            ("/v1/security/firewall/config", firewall(FIREWALL), Mode::Observe),
-            ("/v1/security/firewall/config", firewall(FIREWALL), Mode::Enforce),
+            (
+                "/v1/security/firewall/config",
+                firewall(FIREWALL),
+                Mode::Observe,
+            ),
+            (
+                "/v1/security/firewall/config",
+                firewall(FIREWALL),
+                Mode::Enforce,
+            ),
             ("/v1/drains", monitoring("drains: []"), Mode::Observe),
             ("/v1/drains", monitoring("drains: []"), Mode::Enforce),
         ] {

@@ -188,6 +188,15 @@ pub const UNMANAGED_RULE: &str = "UnmanagedRule";
 /// reason: its `InSync` condition carries it as the reason and the finding's message.
 pub const NOT_ENTITLED: &str = "NotEntitled";
 
+/// A finding any provider reports when a service the policy requires healthy is not
+/// (Supabase's `/health`). Health is observed, never written: Enforce cannot heal a service.
+pub const SERVICE_UNHEALTHY: &str = "ServiceUnhealthy";
+
+/// Findings that name drift Enforce cannot correct. A drifted policy with one of them has it
+/// as its `InSync` reason (the first present, in this order), with the finding's message,
+/// rather than "not yet corrected".
+pub const NOT_ENFORCEABLE: [&str; 2] = [NOT_ENTITLED, SERVICE_UNHEALTHY];
+
 #[cfg(test)]
 mod tests {
     use super::*;

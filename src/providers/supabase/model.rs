@@ -44,7 +44,7 @@ pub const NOT_ENTITLED: &str = crate::core::model::NOT_ENTITLED;
 /// Supabase has banned addresses from the database (brute-force protection).
 pub const NETWORK_BANS: &str = "NetworkBans";
 /// A declared service does not report `ACTIVE_HEALTHY`.
-pub const SERVICE_UNHEALTHY: &str = "ServiceUnhealthy";
+pub use crate::core::model::SERVICE_UNHEALTHY;
 
 /// Every finding code this provider's reads can report.
 pub const FINDING_CODES: &[&str] = &[NOT_ENTITLED, NETWORK_BANS, SERVICE_UNHEALTHY];
