@@ -192,6 +192,10 @@ pub const NOT_ENTITLED: &str = "NotEntitled";
 /// (Supabase's `/health`). Health is observed, never written: Enforce cannot heal a service.
 pub const SERVICE_UNHEALTHY: &str = "ServiceUnhealthy";
 
+/// A finding any provider reports when its audit log shows a change to something a policy
+/// manages that Perimeter did not make (Upstash, Turso), with the actor and the time.
+pub const CHANGED_OUTSIDE_PERIMETER: &str = "ChangedOutsidePerimeter";
+
 /// Findings that name drift Enforce cannot correct. A drifted policy with one of them has it
 /// as its `InSync` reason (the first present, in this order), with the finding's message,
 /// rather than "not yet corrected".
