@@ -7,6 +7,9 @@
 //! replaces the whole cluster with the body.
 
 pub mod api;
+#[cfg(feature = "demo")]
+mod demo;
+mod kit;
 pub mod model;
 
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use crate::http::{Auth, HttpClient, HttpSettings, Request, spec_segment};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 
+pub use kit::Kit;
 pub use model::{firewall_target, monitoring_target};
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.cloud.qdrant.io";
