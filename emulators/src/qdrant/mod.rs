@@ -259,7 +259,7 @@ fn cluster_json(c: &Cluster) -> Value {
     }
     let mut configuration = json!({
         "lastModifiedAt": c.last_modified_at,
-        "numberOfNodes": "1",
+        "numberOfNodes": 1,
         "version": "v1.16.1",
         "packageId": "7c7e1f0a-8a4e-4c56-9a3b-0d5e6f7a8b9c",
         "databaseConfiguration": {"service": service},
@@ -277,7 +277,7 @@ fn cluster_json(c: &Cluster) -> Value {
         "cloudProviderRegionId": c.cloud_provider_region_id,
         "configuration": configuration,
         "state": {
-            "version": "v1.16.1", "nodesUp": "1", "phase": "CLUSTER_PHASE_HEALTHY",
+            "version": "v1.16.1", "nodesUp": 1, "phase": "CLUSTER_PHASE_HEALTHY",
             "endpoint": {"url": format!("https://{host}"), "restPort": 6333, "grpcPort": 6334}
         }
     })

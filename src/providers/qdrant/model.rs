@@ -497,7 +497,7 @@ mod tests {
     fn cluster(ranges: Option<Value>, provider: &str, tls: Option<bool>) -> Value {
         let mut configuration = json!({
             "lastModifiedAt": "2026-11-29T10:00:00.123Z",
-            "numberOfNodes": "3",
+            "numberOfNodes": 3,
             "version": "v1.16.1",
             "packageId": "9a3c1b2e-0000-4000-8000-000000000001",
             "additionalResources": {"disk": "20"},
@@ -522,7 +522,7 @@ mod tests {
             "cloudProviderRegionId": "eu-central-1",
             "labels": [{"key": "team", "value": "search"}],
             "configuration": configuration,
-            "state": {"version": "v1.16.1", "nodesUp": "3", "phase": "CLUSTER_PHASE_HEALTHY",
+            "state": {"version": "v1.16.1", "nodesUp": 3, "phase": "CLUSTER_PHASE_HEALTHY",
                       "endpoint": {"url": "https://7e6f2a4c.eu-central-1-0.aws.cloud.qdrant.io",
                                    "restPort": 6333, "grpcPort": 6334}}
         })
