@@ -382,3 +382,54 @@ async fn another_account_is_refused_before_any_request() {
     );
     assert!(e.emulator.log().entries().is_empty());
 }
+
+/// A 429 with a short `Retry-After` on the write (the idempotent, masked PUT) is waited for
+/// and retried once; the write then lands whole and is counted with its code.
+#[tokio::test]
+async fn a_throttled_write_is_retried_after_the_wait_and_counted() {
+    let seed = seed(OPEN, "[]");
+    seed.validate().expect("valid seed");
+    let emulator = QdrantEmulator::new(seed);
+    let running = emulator
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator starts");
+    let metrics = std::sync::Arc::new(perimeter::Metrics::new().expect("metrics"));
+    let client = Qdrant::with_settings(
+        settings(running.base_url(), Duration::from_secs(5)),
+        SecretString::new(KEY),
+        Some(ACCOUNT.to_string()),
+        Some(metrics.clone()),
+    )
+    .expect("client");
+    emulator.faults().inject(
+        FaultRule::new(
+            "/clusters/",
+            Fault::RateLimited {
+                retry_after_secs: 1,
+            },
+        )
+        .method("PUT")
+        .times(1),
+    );
+    let out = sync(
+        &client,
+        &firewall("allowedIpSourceRanges: [\"203.0.113.0/24\"]\napiKeyExpiry: {mode: Ignore}"),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?}", out.error);
+    assert_eq!(emulator.log().count("PUT", "/clusters/"), 2);
+    assert_eq!(
+        emulator.snapshot().clusters[0].allowed_ip_source_ranges,
+        ["203.0.113.0/24"]
+    );
+    let text = metrics.render().expect("metrics");
+    assert!(
+        text.contains(
+            r#"perimeter_provider_requests_total{code="429",operation="update_cluster",provider="qdrant"} 1"#
+        ),
+        "{text}"
+    );
+}
