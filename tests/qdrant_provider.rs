@@ -433,3 +433,16 @@ async fn a_throttled_write_is_retried_after_the_wait_and_counted() {
         "{text}"
     );
 }
+
+/// `deletionPolicy: Delete` never lifts the allowlist: every section is a setting, so the
+/// cleanup plan of an enforced cluster is empty (an empty list would open the cluster).
+#[tokio::test]
+async fn deletion_never_lifts_the_allowlist() {
+    let e = env(seed(OPEN, "[]"), Duration::from_secs(5)).await;
+    let target = firewall("allowedIpSourceRanges: [\"203.0.113.0/24\"]");
+    let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    let observed = e.client.observe(&target).await.expect("observed");
+    let (_, plan) = perimeter::core::cleanup(&target.desired, &observed.state);
+    assert!(plan.is_empty(), "{plan:?}");
+}
