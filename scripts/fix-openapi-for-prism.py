@@ -15,8 +15,15 @@ API tokens (permissions "Firewall Services" and "Logs"). Tests run Prism on this
 copy; the committed spec stays as published. Undeclared schemes (Supabase's spec declares
 none) are handled by `declare_undeclared`. Standard library only for JSON specs; a YAML
 spec needs PyYAML (run it with .venv/bin/python). The copy is always written as JSON.
+
+Also: gRPC-Gateway documents (Qdrant Cloud's, Swagger 2.0) bind path segments to fields of
+the body (`PUT /accounts/{cluster.accountId}/clusters/{cluster.id}`). Prism matches such a
+request to the GET template of the same shape (`/accounts/{accountId}/clusters/{clusterId}`)
+and then finds no PUT there; `undot_path_templates` moves the operation onto that template
+(or, without a twin, replaces the dots), renaming its path parameters to match.
 """
 import json
+import re
 import sys
 
 
@@ -122,6 +129,38 @@ def declare_undeclared(spec):
     return fixed
 
 
+PARAM = re.compile(r"\{([^}]+)\}")
+
+
+def undot_path_templates(spec):
+    """Path templates with dotted parameters (`{cluster.id}`) moved onto their twin template
+    of the same shape, or undotted (`{cluster_id}`). Returns how many templates moved."""
+    paths = spec.get("paths") or {}
+
+    def shape(template):
+        return PARAM.sub("{}", template)
+
+    moved = 0
+    for template in [t for t in list(paths) if any("." in n for n in PARAM.findall(t))]:
+        item = paths.pop(template)
+        dotted = PARAM.findall(template)
+        twin = next((t for t in paths if shape(t) == shape(template)), None)
+        names = PARAM.findall(twin) if twin else [n.replace(".", "_") for n in dotted]
+        rename = dict(zip(dotted, names))
+        new = twin or PARAM.sub(lambda m: "{" + rename[m.group(1)] + "}", template)
+        for op in item.values():
+            for param in (op.get("parameters") or []) if isinstance(op, dict) else []:
+                if param.get("in") == "path" and param.get("name") in rename:
+                    param["name"] = rename[param["name"]]
+        target = paths.setdefault(new, {})
+        for key, value in item.items():
+            if key in target:
+                raise SystemExit(f"{template}: {key} already defined on {new}")
+            target[key] = value
+        moved += 1
+    return moved
+
+
 def any_of_in_answers(spec):
     """Answer schemas: `oneOf` → `anyOf`. Vercel's generated spec types several answers as a
     `oneOf` of overlapping branches (a drain with or without integration metadata, an attack
@@ -198,12 +237,16 @@ def main(argv):
     dropped = declare_undeclared(spec)
     bearer = allow_bearer(spec)
     any_of = any_of_in_answers(spec)
+    undotted = undot_path_templates(spec)
+    if "swagger" in spec and not spec.get("components"):
+        spec.pop("components", None)  # Swagger 2.0 has no such section
     with open(argv[2], "w", encoding="utf-8") as f:
         json.dump(spec, f, ensure_ascii=False, default=str)  # default: YAML dates
     print(f"{argv[2]}: removed {removed} read-only entries from required lists; "
           f"allowed the bearer token on {bearer} operation(s); "
           f"dropped {dropped} requirement(s) naming undeclared schemes; "
-          f"made {any_of} oneOf of answers anyOf")
+          f"made {any_of} oneOf of answers anyOf; "
+          f"moved {undotted} dotted path template(s)")
 
 
 if __name__ == "__main__":

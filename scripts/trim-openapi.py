@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Trim an OpenAPI 3 document down to a list of operations, leaving the rest unmodified.
+"""Trim an OpenAPI 3 (or Swagger 2.0) document down to a list of operations, leaving the rest unmodified.
 
 Usage:
     scripts/trim-openapi.py [--allow-undeclared-schemes] SPEC OUT 'GET /zones/{zone_id}' ...
@@ -15,6 +15,9 @@ through `$ref` (transitively) is kept, as are the security schemes named by any 
 values as in the original (only re-serialised with indentation so diffs stay readable).
 Fails if a listed operation is not in the spec, so a typo never silently drops an endpoint.
 Standard library only, so it runs before `scripts/setup`.
+
+A Swagger 2.0 document (Qdrant Cloud's, generated from gRPC) keeps `swagger`, `consumes` and
+`produces` as well, and its `#/definitions/...` references the same way.
 """
 import json
 import sys
@@ -54,7 +57,8 @@ def trim(spec, operations, allow_undeclared_schemes=False):
             raise SystemExit(f"operation not found in spec: {op!r}")
         wanted.setdefault(path, set()).add(method)
 
-    out = {key: spec[key] for key in ("openapi", "info", "servers", "security") if key in spec}
+    top = ("openapi", "swagger", "info", "servers", "consumes", "produces", "security")
+    out = {key: spec[key] for key in top if key in spec}
     out["paths"] = {}
     scheme_names = set()
     security_names(spec.get("security"), scheme_names)
@@ -67,7 +71,9 @@ def trim(spec, operations, allow_undeclared_schemes=False):
             security_names(kept[method].get("security"), scheme_names)
 
     # Transitive closure over component references.
-    components = spec.get("components", {})
+    components = dict(spec.get("components", {}))
+    if "definitions" in spec:  # Swagger 2.0: one section, at the top level
+        components["definitions"] = spec["definitions"]
     needed = {}  # section -> set of names
     pending = set()
     walk_refs(out["paths"], pending)
@@ -78,6 +84,8 @@ def trim(spec, operations, allow_undeclared_schemes=False):
             continue
         seen.add(ref)
         parts = ref.split("/")
+        if len(parts) == 3 and parts[:2] == ["#", "definitions"]:
+            parts = ["#", "components", "definitions", parts[2]]
         if len(parts) < 4 or parts[0] != "#" or parts[1] != "components":
             raise SystemExit(f"unsupported $ref (not a local component): {ref}")
         section, name = parts[2], unescape(parts[3])
@@ -98,6 +106,10 @@ def trim(spec, operations, allow_undeclared_schemes=False):
         for section, entries in components.items()  # original order of sections and names
         if section in needed
     }
+    if "definitions" in out["components"]:
+        out["definitions"] = out["components"].pop("definitions")
+        if not out["components"]:
+            del out["components"]
     return out
 
 
@@ -113,7 +125,10 @@ def main(argv):
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump(out, f, indent=2, ensure_ascii=False)
         f.write("\n")
-    counts = ", ".join(f"{len(v)} {k}" for k, v in out["components"].items())
+    sections = dict(out.get("components", {}))
+    if "definitions" in out:
+        sections["definitions"] = out["definitions"]
+    counts = ", ".join(f"{len(v)} {k}" for k, v in sections.items())
     ops = sum(1 for item in out["paths"].values() for k in item if k in HTTP_METHODS)
     print(f"{out_path}: {len(out['paths'])} paths, {ops} operations; components: {counts}")
 

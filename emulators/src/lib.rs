@@ -15,6 +15,7 @@ pub mod aws;
 pub mod cloudflare;
 pub mod faults;
 pub mod gcp;
+pub mod qdrant;
 pub mod server;
 pub mod supabase;
 pub mod vercel;

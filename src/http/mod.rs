@@ -90,6 +90,8 @@ pub enum Auth {
     /// A bearer token that its owner refreshes in place (OAuth2 access tokens that expire,
     /// e.g. GCP's): every request reads the current value.
     Shared(SharedToken),
+    /// A token under another scheme word than `Bearer` (Qdrant Cloud: `apikey <key>`).
+    Scheme(&'static str, SecretString),
     None,
 }
 
@@ -99,9 +101,17 @@ pub type SharedToken = Arc<std::sync::RwLock<SecretString>>;
 impl Auth {
     fn current(&self) -> Option<SecretString> {
         match self {
-            Self::Bearer(token) => Some(token.clone()),
+            Self::Bearer(token) | Self::Scheme(_, token) => Some(token.clone()),
             Self::Shared(slot) => Some(slot.read().unwrap_or_else(|p| p.into_inner()).clone()),
             Self::None => None,
+        }
+    }
+
+    /// The word before the token in the `Authorization` header.
+    fn scheme(&self) -> &'static str {
+        match self {
+            Self::Scheme(word, _) => word,
+            _ => "Bearer",
         }
     }
 }
@@ -466,7 +476,8 @@ impl HttpClient {
         let mut headers = HeaderMap::new();
         if let Some(token) = self.auth.current()
             && !token.is_empty()
-            && let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            && let Ok(mut v) =
+                HeaderValue::from_str(&format!("{} {}", self.auth.scheme(), token.expose()))
         {
             v.set_sensitive(true);
             headers.insert(HeaderName::from_static("authorization"), v);

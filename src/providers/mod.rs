@@ -6,6 +6,7 @@ pub mod aws;
 pub mod cloudflare;
 pub mod fake;
 pub mod gcp;
+pub mod qdrant;
 pub mod registry;
 pub mod supabase;
 pub mod vercel;
