@@ -5,6 +5,9 @@
 //! `{"error": "…"}`.
 
 pub mod api;
+#[cfg(feature = "demo")]
+mod demo;
+mod kit;
 pub mod model;
 
 use std::sync::{Arc, OnceLock};
@@ -26,6 +29,7 @@ use crate::http::{
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 
+pub use kit::Kit;
 pub use model::{firewall_target, monitoring_target};
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.turso.tech";
