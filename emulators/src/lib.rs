@@ -18,4 +18,5 @@ pub mod gcp;
 pub mod qdrant;
 pub mod server;
 pub mod supabase;
+pub mod turso;
 pub mod vercel;

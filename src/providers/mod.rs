@@ -9,6 +9,7 @@ pub mod gcp;
 pub mod qdrant;
 pub mod registry;
 pub mod supabase;
+pub mod turso;
 pub mod vercel;
 
 pub use registry::{Declared, Kit};

@@ -35,6 +35,7 @@ macro_rules! registered_providers {
             vercel: Vercel => $crate::providers::vercel::Kit,
             supabase: Supabase => $crate::providers::supabase::Kit,
             qdrant: Qdrant => $crate::providers::qdrant::Kit,
+            turso: Turso => $crate::providers::turso::Kit,
         }
     };
 }
