@@ -8,6 +8,7 @@ pub mod fake;
 pub mod gcp;
 pub mod registry;
 pub mod supabase;
+pub mod upstash;
 pub mod vercel;
 
 pub use registry::{Declared, Kit};
