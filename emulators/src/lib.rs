@@ -17,4 +17,5 @@ pub mod faults;
 pub mod gcp;
 pub mod server;
 pub mod supabase;
+pub mod upstash;
 pub mod vercel;
