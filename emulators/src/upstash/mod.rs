@@ -413,13 +413,18 @@ async fn audit_logs(State(shared): Ctx) -> ApiResult {
     let answer: Vec<Value> = entries
         .iter()
         .map(|e| {
-            json!({
+            let mut entry = json!({
                 "log_id": store.ids.uuid(), "customer_id": e.actor, "actor": e.actor,
                 "timestamp": e.timestamp, "action": 0, "action_string": e.action_string,
                 "source": e.source, "entity": e.entity, "secondary_entity": "NA",
-                "third_entity": "", "readable_format": "", "ip": e.ip,
+                "third_entity": "", "readable_format": "",
                 "ttl": e.timestamp + 180 * 86_400, "reason": "", "notes": ""
-            })
+            });
+            // The spec types `ip` as an IPv4 address: an unknown one is left out, not "".
+            if let (false, Some(obj)) = (e.ip.is_empty(), entry.as_object_mut()) {
+                obj.insert("ip".into(), json!(e.ip));
+            }
+            entry
         })
         .collect();
     Ok(json_response(StatusCode::OK, &Value::from(answer)))
