@@ -476,3 +476,74 @@ async fn a_rejected_key_is_reported_without_leaking_it() {
         "API key accepted; 1 Redis database(s) visible"
     );
 }
+
+fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `spec.upstash` block of an example manifest.
+fn example_block<T: serde::de::DeserializeOwned>(file: &str) -> T {
+    let text = std::fs::read_to_string(root().join(file)).expect("example");
+    let doc = perimeter::manifests::yaml_to_json(&text).expect("yaml");
+    serde_json::from_value(doc["spec"]["upstash"].clone()).expect("upstash block")
+}
+
+/// The demo account (examples/demo/upstash-account.yaml) drifts from examples/upstash the way
+/// its comment says: an open allowlist without the app's range, TLS off, Prometheus off, and a
+/// cache on the free plan. Enforce brings the session store in line.
+#[tokio::test]
+async fn the_demo_account_drifts_from_the_examples() {
+    let text =
+        std::fs::read_to_string(root().join("examples/demo/upstash-account.yaml")).expect("seed");
+    let seed: Seed =
+        serde_json::from_value(perimeter::manifests::yaml_to_json(&text).expect("yaml"))
+            .expect("seed");
+    seed.validate().expect("valid demo seed");
+    let emulator = UpstashEmulator::new(seed);
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let client = Upstash::with_settings(
+        settings(running.base_url(), Duration::from_secs(5)),
+        SecretString::new(
+            json!({"email": "demo@example.com", "apiKey": "upstash-demo-key", "keyName": "perimeter"})
+                .to_string(),
+        ),
+        None,
+    )
+    .expect("client");
+    let sessions: UpstashFirewall = example_block("examples/upstash/firewall-sessions.yaml");
+    let cache: UpstashFirewall = example_block("examples/upstash/firewall-cache.yaml");
+    let metrics: UpstashMonitoring = example_block("examples/upstash/monitoring.yaml");
+    let sessions = firewall_target(&sessions).expect("target");
+    let out = sync(&client, &sessions, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        drift_paths(&out),
+        ["ipAllowlist[allowedIps]", "tls[enabled]"]
+    );
+    let cache = sync(
+        &client,
+        &firewall_target(&cache).expect("target"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        drift_paths(&cache),
+        ["ipAllowlist[allowedIps]", "ipAllowlist[entitlement]"]
+    );
+    assert_eq!(codes(&cache), ["NotEntitled"]);
+    let metrics = sync(
+        &client,
+        &monitoring_target(&metrics).expect("target"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(drift_paths(&metrics), ["prometheus[enabled]"]);
+    let fixed = sync(&client, &sessions, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(fixed.in_sync(), "{:?}", fixed.error.map(|e| e.to_string()));
+    assert!(
+        codes(&fixed).is_empty(),
+        "Perimeter's own writes: {:?}",
+        fixed.findings
+    );
+}
