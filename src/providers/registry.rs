@@ -34,6 +34,7 @@ macro_rules! registered_providers {
             gcp: Gcp => $crate::providers::gcp::Kit,
             vercel: Vercel => $crate::providers::vercel::Kit,
             supabase: Supabase => $crate::providers::supabase::Kit,
+            upstash: Upstash => $crate::providers::upstash::Kit,
         }
     };
 }

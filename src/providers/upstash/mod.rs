@@ -11,6 +11,9 @@
 //! and every other path carries `/v2`.
 
 pub mod api;
+#[cfg(feature = "demo")]
+mod demo;
+mod kit;
 pub mod model;
 
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,7 @@ use crate::http::{Auth, HttpClient, HttpSettings, Request, spec_segment};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
 
+pub use kit::Kit;
 pub use model::{firewall_target, monitoring_target};
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.upstash.com";
