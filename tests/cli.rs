@@ -262,13 +262,13 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 43 drifted field(s) found, 32 change(s) enforced, 5 left in Observe mode."
+            "Summary: 48 drifted field(s) found, 34 change(s) enforced, 8 left in Observe mode."
         ),
         "{stdout}"
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 124 (34 writes)"),
+        stdout.contains("Provider calls: 135 (36 writes)"),
         "{stdout}"
     );
     assert!(
@@ -281,6 +281,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "| perimeter/cloudflare-main | cloudflare | ⚠️ Drifted | ✅ Verified | ✅ Verified |",
         "| perimeter/gcp-prod | gcp | ✅ Verified | ✅ Verified | ✅ Verified |",
         "| perimeter/aws-prod | aws | ✅ Verified | ✅ Verified | ✅ Verified |",
+        "| perimeter/upstash-main | upstash | ⚠️ Drifted | ⚠️ Drifted | ➖ Not applicable |",
         "- **BoundaryFirewall** (Gap) — FirewallPolicy perimeter/edge-access-rules: 2 field(s) drifted",
         "| EndpointFirewall — Endpoint firewall protection covers hosts (attested) | Attested |",
         "Records kept: 1 (#1–#1). Chain: intact.",
@@ -482,7 +483,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
     while Instant::now() < deadline {
         // The first pass's policies, then its assessment (published after the pass).
         if let Some(b) = http_get(&addr, "/metrics").filter(|b| {
-            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 5"#)
+            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 6"#)
                 && b.contains("perimeter_compliance_evidence_timestamp_seconds{")
         }) {
             body = Some(b);
@@ -503,8 +504,8 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_policy_in_sync{kind="FirewallPolicy",name="edge-access-rules",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_provider_up{name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 1"#,
         r#"perimeter_provider_requests_total{code="200",operation="put_entrypoint_ruleset",provider="cloudflare"} 2"#,
-        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 7"#,
-        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 5"#,
+        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 9"#,
+        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 6"#,
         r#"perimeter_provider_up{name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_policy_in_sync{kind="MonitoringPolicy",name="prod-monitoring",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="aws",result="success"} 6"#,
@@ -518,7 +519,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_compliance_maturity_level{assessment="de-cm-1",control="DE.CM-1"} 1"#,
-        // Vercel and Supabase have no alerting API: alert routing is not applicable to them
+        // Vercel, Supabase and Upstash have no alerting API: alert routing is not applicable to them
         // (no alerting series), and is verified by the three providers that route alerts.
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="alert_routing",state="verified"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="vercel-main",namespace="perimeter",provider="vercel"} 1"#,
