@@ -262,13 +262,13 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 46 drifted field(s) found, 34 change(s) enforced, 6 left in Observe mode."
+            "Summary: 55 drifted field(s) found, 37 change(s) enforced, 12 left in Observe mode."
         ),
         "{stdout}"
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 139 (35 writes)"),
+        stdout.contains("Provider calls: 159 (38 writes)"),
         "{stdout}"
     );
     assert!(
@@ -282,6 +282,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "| perimeter/gcp-prod | gcp | ✅ Verified | ✅ Verified | ✅ Verified |",
         "| perimeter/aws-prod | aws | ✅ Verified | ✅ Verified | ✅ Verified |",
         "| perimeter/turso-main | turso | ⚠️ Drifted | ✅ Verified | ➖ Not applicable |",
+        "| perimeter/upstash-main | upstash | ⚠️ Drifted | ⚠️ Drifted | ➖ Not applicable |",
         "- **BoundaryFirewall** (Gap) — FirewallPolicy perimeter/edge-access-rules: 2 field(s) drifted",
         "| EndpointFirewall — Endpoint firewall protection covers hosts (attested) | Attested |",
         "Records kept: 1 (#1–#1). Chain: intact.",
@@ -483,7 +484,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
     while Instant::now() < deadline {
         // The first pass's policies, then its assessment (published after the pass).
         if let Some(b) = http_get(&addr, "/metrics").filter(|b| {
-            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 6"#)
+            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 8"#)
                 && b.contains("perimeter_compliance_evidence_timestamp_seconds{")
         }) {
             body = Some(b);
@@ -504,8 +505,8 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_policy_in_sync{kind="FirewallPolicy",name="edge-access-rules",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_provider_up{name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 1"#,
         r#"perimeter_provider_requests_total{code="200",operation="put_entrypoint_ruleset",provider="cloudflare"} 2"#,
-        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 9"#,
-        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 6"#,
+        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 13"#,
+        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 8"#,
         r#"perimeter_provider_up{name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_policy_in_sync{kind="MonitoringPolicy",name="prod-monitoring",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="aws",result="success"} 6"#,
@@ -519,7 +520,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_compliance_maturity_level{assessment="de-cm-1",control="DE.CM-1"} 1"#,
-        // Vercel and Supabase have no alerting API: alert routing is not applicable to them
+        // Vercel, Supabase and Upstash have no alerting API: alert routing is not applicable to them
         // (no alerting series), and is verified by the three providers that route alerts.
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="alert_routing",state="verified"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="vercel-main",namespace="perimeter",provider="vercel"} 1"#,

@@ -19,4 +19,5 @@ pub mod qdrant;
 pub mod server;
 pub mod supabase;
 pub mod turso;
+pub mod upstash;
 pub mod vercel;

@@ -92,6 +92,11 @@ pub enum Auth {
     Shared(SharedToken),
     /// A token under another scheme word than `Bearer` (Qdrant Cloud: `apikey <key>`).
     Scheme(&'static str, SecretString),
+    /// HTTP Basic (RFC 7617), e.g. Upstash's account e-mail and Developer API key.
+    Basic {
+        username: String,
+        password: SecretString,
+    },
     None,
 }
 
@@ -99,19 +104,37 @@ pub enum Auth {
 pub type SharedToken = Arc<std::sync::RwLock<SecretString>>;
 
 impl Auth {
-    fn current(&self) -> Option<SecretString> {
+    /// The `Authorization` header's scheme and credentials.
+    fn current(&self) -> Option<(&'static str, SecretString)> {
         match self {
-            Self::Bearer(token) | Self::Scheme(_, token) => Some(token.clone()),
-            Self::Shared(slot) => Some(slot.read().unwrap_or_else(|p| p.into_inner()).clone()),
+            Self::Bearer(token) => Some(("Bearer", token.clone())),
+            Self::Scheme(word, token) => Some((word, token.clone())),
+            Self::Shared(slot) => Some((
+                "Bearer",
+                slot.read().unwrap_or_else(|p| p.into_inner()).clone(),
+            )),
+            Self::Basic { password, .. } if password.is_empty() => None,
+            Self::Basic { username, password } => {
+                use base64::Engine;
+                let pair = format!("{username}:{}", password.expose());
+                Some((
+                    "Basic",
+                    SecretString::new(base64::engine::general_purpose::STANDARD.encode(pair)),
+                ))
+            }
             Self::None => None,
         }
     }
 
-    /// The word before the token in the `Authorization` header.
-    fn scheme(&self) -> &'static str {
-        match self {
-            Self::Scheme(word, _) => word,
-            _ => "Bearer",
+    /// Masks the credential in `text`, in every form it is sent in.
+    fn redact(&self, text: &str) -> String {
+        let text = match self {
+            Self::Basic { password, .. } => password.redact(text),
+            _ => text.to_string(),
+        };
+        match self.current() {
+            Some((_, token)) => token.redact(&text),
+            None => text,
         }
     }
 }
@@ -474,10 +497,9 @@ impl HttpClient {
 
     fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        if let Some(token) = self.auth.current()
+        if let Some((scheme, token)) = self.auth.current()
             && !token.is_empty()
-            && let Ok(mut v) =
-                HeaderValue::from_str(&format!("{} {}", self.auth.scheme(), token.expose()))
+            && let Ok(mut v) = HeaderValue::from_str(&format!("{scheme} {}", token.expose()))
         {
             v.set_sensitive(true);
             headers.insert(HeaderName::from_static("authorization"), v);
@@ -494,10 +516,7 @@ impl HttpClient {
     }
 
     fn redact(&self, text: &str) -> String {
-        match self.auth.current() {
-            Some(token) => token.redact(text),
-            None => text.to_string(),
-        }
+        self.auth.redact(text)
     }
 }
 
@@ -614,6 +633,29 @@ fn envelope_text(v: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Basic credentials are sent as RFC 7617 says and masked in both forms they travel in.
+    #[test]
+    fn basic_auth_is_encoded_and_redacted() {
+        use base64::Engine;
+        let auth = Auth::Basic {
+            username: "ops@example.com".into(),
+            password: SecretString::new("upstash-key-123"),
+        };
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode("ops@example.com:upstash-key-123");
+        let (scheme, value) = auth.current().expect("a credential");
+        assert_eq!((scheme, value.expose()), ("Basic", encoded.as_str()));
+        let text = format!("echo upstash-key-123 and Basic {encoded}");
+        let redacted = auth.redact(&text);
+        assert!(!redacted.contains("upstash-key-123"), "{redacted}");
+        assert!(!redacted.contains(&encoded), "{redacted}");
+        let empty = Auth::Basic {
+            username: "ops@example.com".into(),
+            password: SecretString::new(""),
+        };
+        assert!(empty.current().is_none(), "no header without a key");
+    }
 
     #[test]
     fn error_summary_quotes_only_envelopes_and_sanitises_them() {

@@ -10,6 +10,7 @@ pub mod qdrant;
 pub mod registry;
 pub mod supabase;
 pub mod turso;
+pub mod upstash;
 pub mod vercel;
 
 pub use registry::{Declared, Kit};

@@ -36,6 +36,7 @@ macro_rules! registered_providers {
             supabase: Supabase => $crate::providers::supabase::Kit,
             qdrant: Qdrant => $crate::providers::qdrant::Kit,
             turso: Turso => $crate::providers::turso::Kit,
+            upstash: Upstash => $crate::providers::upstash::Kit,
         }
     };
 }
