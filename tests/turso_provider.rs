@@ -500,3 +500,18 @@ async fn a_rejected_token_is_reported_without_leaking_it() {
         "platform API token accepted; acting as perimeter-bot; 3 database(s) in acme"
     );
 }
+
+/// `deletionPolicy: Delete` changes nothing at Turso: every managed field is a setting of the
+/// database's configuration, and removing a policy must never lift a restriction or delete
+/// protection, so the cleanup plan is empty.
+#[tokio::test]
+async fn deletion_never_lifts_a_restriction() {
+    let e = env(seed(), Duration::from_secs(5)).await;
+    let target =
+        firewall("allowedIps: [203.0.113.0/24]\ndeleteProtection: true\nauditLog: Ignore\n");
+    let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?}", out.error.map(|e| e.to_string()));
+    let observed = e.client.observe(&target).await.expect("observed");
+    let (_, plan) = perimeter::core::cleanup(&target.desired, &observed.state);
+    assert!(plan.is_empty(), "{plan:?}");
+}

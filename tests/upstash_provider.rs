@@ -547,3 +547,17 @@ async fn the_demo_account_drifts_from_the_examples() {
         fixed.findings
     );
 }
+
+/// `deletionPolicy: Delete` changes nothing at Upstash: the allowlist and TLS are settings, and
+/// removing a policy must never lift the allowlist (what an empty one means is undocumented),
+/// so the cleanup plan is empty.
+#[tokio::test]
+async fn deletion_never_lifts_the_allowlist() {
+    let e = env(seed(OPEN), Duration::from_secs(5)).await;
+    let target = firewall(DECLARED);
+    let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?}", out.error.map(|e| e.to_string()));
+    let observed = e.client.observe(&target).await.expect("observed");
+    let (_, plan) = perimeter::core::cleanup(&target.desired, &observed.state);
+    assert!(plan.is_empty(), "{plan:?}");
+}
