@@ -125,6 +125,9 @@ pub struct ProviderError {
     pub message: String,
     /// How long the provider asked us to wait, when it said so.
     pub retry_after: Option<Duration>,
+    /// The HTTP status of the provider's refusal, when it answered with one (a provider that
+    /// must tell e.g. 402 from 403 reads it here, never from the message).
+    pub status: Option<u16>,
 }
 
 impl ProviderError {
@@ -134,6 +137,7 @@ impl ProviderError {
             operation,
             message: message.into(),
             retry_after: None,
+            status: None,
         }
     }
 }

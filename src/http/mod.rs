@@ -477,6 +477,7 @@ impl HttpClient {
             self.redact(&format!("HTTP {status}: {}", error_summary(&body))),
         );
         err.retry_after = retry_after;
+        err.status = Some(status);
         Err(err)
     }
 

@@ -179,10 +179,7 @@ impl Turso {
         .query("page_size", AUDIT_PAGE_SIZE);
         match self.call(req, "the organization").await {
             Ok(answer) => Ok(Some(answer)),
-            // The shared layer words every refused answer `HTTP <status>: …`.
-            Err(e) if e.message.starts_with("HTTP 402") || e.message.starts_with("HTTP 403") => {
-                Ok(None)
-            }
+            Err(e) if matches!(e.status, Some(402 | 403)) => Ok(None),
             Err(e) => Err(e),
         }
     }
