@@ -137,6 +137,9 @@ pub struct Observation {
     /// `updated_at`/`applied_at`): status and the evidence trail carry it, so an auditor can
     /// match a verdict to the provider's change history.
     pub revision: Option<String>,
+    /// Alert routes observed at a source provider, and Slack channels checked: what DE.CM-1's
+    /// alert routing is verified from (see [`crate::core::routing`]).
+    pub alerting: crate::core::routing::AlertingFacts,
 }
 
 /// A write that stopped part-way: what had been applied, and why it stopped.
