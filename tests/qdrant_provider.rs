@@ -136,11 +136,11 @@ async fn observe_reports_drift_and_findings_and_never_writes() {
     let codes: Vec<&str> = out.findings.iter().map(|f| f.code).collect();
     assert_eq!(
         codes,
-        ["NetworkOpen", "ApiKeyExpiring"],
+        ["NetworkOpen", "ManualChangeNeeded", "ApiKeyExpiring"],
         "{:?}",
         out.findings
     );
-    assert!(out.findings[1].message.contains("\"ingest\" (k-soon)"));
+    assert!(out.findings[2].message.contains("\"ingest\" (k-soon)"));
     assert!(
         out.revision
             .as_deref()
@@ -202,6 +202,13 @@ async fn enforce_sends_one_masked_update_and_changes_nothing_else() {
     .await;
     assert_eq!(drift_paths(&out), ["tls[enabled]"]);
     assert!(out.applied.is_empty() && e.emulator.log().writes().is_empty());
+    let manual: Vec<_> = out
+        .findings
+        .iter()
+        .filter(|f| f.code == "ManualChangeNeeded")
+        .map(|f| f.subject.as_str())
+        .collect();
+    assert_eq!(manual, ["tls"], "{:?}", out.findings);
 }
 
 #[tokio::test]

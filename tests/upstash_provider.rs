@@ -196,6 +196,15 @@ async fn observe_reports_drift_field_by_field_and_never_writes() {
         e.emulator.log().writes().is_empty(),
         "Prometheus is never written (console only)"
     );
+    // Enforce cannot fix it, and the status says so rather than "not yet corrected".
+    let manual: Vec<_> = prometheus
+        .findings
+        .iter()
+        .filter(|f| f.code == "ManualChangeNeeded")
+        .collect();
+    assert_eq!(manual.len(), 1, "{:?}", prometheus.findings);
+    assert_eq!(manual[0].subject, "prometheus");
+    assert!(manual[0].message.contains("Upstash console"));
 }
 
 #[tokio::test]

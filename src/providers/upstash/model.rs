@@ -45,7 +45,18 @@ pub const NOT_ENTITLED: &str = crate::core::model::NOT_ENTITLED;
 pub const CHANGED_OUTSIDE_PERIMETER: &str = crate::core::model::CHANGED_OUTSIDE_PERIMETER;
 
 /// Every finding code this provider's reads can report.
-pub const FINDING_CODES: &[&str] = &[NOT_ENTITLED, CHANGED_OUTSIDE_PERIMETER];
+pub const FINDING_CODES: &[&str] = &[
+    NOT_ENTITLED,
+    CHANGED_OUTSIDE_PERIMETER,
+    crate::core::model::MANUAL_CHANGE_NEEDED,
+];
+
+/// Sections the Developer API reads but cannot write, with what a person must do instead.
+/// (Security add-ons are bought, not switched: their drift carries `NotEntitled`.)
+pub const READ_ONLY: &[(&str, &str)] = &[(
+    PROMETHEUS,
+    "the Prometheus integration is off: switch it on in the Upstash console (the database's Monitoring settings); the Developer API cannot",
+)];
 
 /// What the compliance gap says when the plan cannot restrict the database's network.
 pub const NOT_ENTITLED_MESSAGE: &str = "the free plan does not allow an IP allowlist";
