@@ -455,7 +455,8 @@ mod tests {
                 .collect(),
         };
         let read_only = [("prometheus", "switch it on"), ("tls", "add a certificate")];
-        let cases: [(&[(&str, bool)], &[(&str, bool)], &[&str]); 4] = [
+        type Settings<'a> = &'a [(&'a str, bool)];
+        let cases: [(Settings, Settings, &[&str]); 4] = [
             (
                 &[("prometheus", true)],
                 &[("prometheus", false)],
