@@ -360,9 +360,9 @@ pub fn observed_prometheus(db: &Value) -> Result<Section, Invalid> {
 /// `API_KEY - <key name>`. An entry is Perimeter's own when
 /// 1. the credential names Perimeter's key (`keyName`) and the entry's source is that key's —
 ///    this survives restarts, and holds as long as the key is Perimeter's alone; or
-/// 2. its source is an API key and it is stamped within [`OWN_WRITE_SKEW`] of an allowlist
-///    write this process made to the same database. Without a key name this is all there is,
-///    and it lasts only as long as the process: after a restart, Perimeter's earlier writes
+/// 2. without a key name only: its source is an API key and it is stamped within
+///    [`OWN_WRITE_SKEW`] of an allowlist write this process made to the same database. This
+///    lasts only as long as the process: after a restart, Perimeter's earlier writes
 ///    are reported as outside changes until they leave the look-back window. The error is on
 ///    the side of reporting, never of hiding.
 ///
@@ -382,10 +382,10 @@ impl OwnChanges {
         let Some(key) = source.strip_prefix(API_KEY_SOURCE) else {
             return false;
         };
-        if let Some(name) = &self.key_name
-            && key.trim_start().strip_prefix('-').map(str::trim) == Some(name.as_str())
-        {
-            return true;
+        if let Some(name) = &self.key_name {
+            // Perimeter's key is named: an entry of any other key is someone else's, even
+            // in the moment of one of Perimeter's writes.
+            return key.trim_start().strip_prefix('-').map(str::trim) == Some(name.as_str());
         }
         self.writes.iter().any(|(id, at)| {
             id.eq_ignore_ascii_case(database_id)
@@ -868,10 +868,11 @@ securityAddons: [tlsMutualAuth]
                 vec!["CONSOLE", "API_KEY - ci"],
                 vec!["API_KEY - perimeter"],
             ),
+            // A named key: another key's change is reported, even at the moment of a write.
             (
                 own(Some("ci"), write()),
-                vec!["CONSOLE"],
-                vec!["API_KEY - perimeter", "API_KEY - ci"],
+                vec!["CONSOLE", "API_KEY - perimeter"],
+                vec!["API_KEY - ci"],
             ),
         ];
         for (own, reported, not_reported) in cases {
