@@ -146,6 +146,12 @@ pub struct PolicyReport {
     /// The provider's own version of what was read, when its API gives one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// Alert routes the provider showed (see [`crate::core::routing`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alert_routes: Vec<crate::core::routing::AlertRoute>,
+    /// Declared Slack channels as Slack answered for them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alert_channels: Vec<crate::core::routing::ChannelCheck>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -423,6 +429,8 @@ impl Runner {
             managed: 0,
             unmanaged: 0,
             revision: None,
+            alert_routes: Vec::new(),
+            alert_channels: Vec::new(),
             reason: None,
             message: None,
         };
@@ -535,6 +543,8 @@ fn fill(report: &mut PolicyReport, outcome: &SyncOutcome) {
     report.drift = drift_entries(outcome.remaining.as_ref());
     report.applied = outcome.applied.clone();
     report.revision = outcome.revision.clone();
+    report.alert_routes = outcome.alerting.routes.clone();
+    report.alert_channels = outcome.alerting.channels.clone();
     report.findings = outcome
         .findings
         .iter()

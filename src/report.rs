@@ -118,6 +118,8 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
                 digest: evidence::digest_of(r),
                 not_enforceable: crate::compliance::not_enforceable_of(&r.findings),
                 revision: r.revision.clone(),
+                routes: r.alert_routes.clone(),
+                channels: r.alert_channels.clone(),
             }
         })
         .collect();

@@ -26,6 +26,7 @@
 
 pub mod evidence;
 pub mod report;
+pub mod routing;
 pub mod snapshot;
 pub mod status;
 
@@ -162,6 +163,10 @@ pub struct PolicyFacts {
     pub not_enforceable: Option<String>,
     /// The provider's revision of what was read (`status.observedRevision`), if it gives one.
     pub revision: Option<String>,
+    /// Alert routes the provider showed at the last read (`status.alertRoutes`).
+    pub routes: Vec<crate::core::routing::AlertRoute>,
+    /// Slack channels checked at the last read (`status.alertChannels`).
+    pub channels: Vec<crate::core::routing::ChannelCheck>,
 }
 
 /// The message of a policy's first finding that names drift Enforce cannot correct, in the
@@ -265,6 +270,12 @@ pub enum Cell {
     NotApplicable,
     Verified,
     Unknown,
+    /// Alert rules are declared and in sync, but no observed route reaches a channel Slack
+    /// vouches for (only e-mail, pagers or webhooks Perimeter cannot check, or no route seen).
+    Unverified,
+    /// An observed route reaches a Slack channel that is archived, unknown, or without the
+    /// bot: alerts sent there are not read.
+    Unreachable,
     Paused,
     Drifted,
     Missing,
@@ -277,7 +288,9 @@ impl Cell {
             // Left out before the rollup; never counted as satisfied if it gets there.
             Self::NotApplicable => RequirementState::Unknown,
             Self::Unknown => RequirementState::Unknown,
-            Self::Paused | Self::Drifted | Self::Missing => RequirementState::Gap,
+            Self::Unverified | Self::Unreachable | Self::Paused | Self::Drifted | Self::Missing => {
+                RequirementState::Gap
+            }
         }
     }
 }
@@ -338,6 +351,9 @@ pub struct Coverage {
     pub firewall: Cell,
     pub monitoring: Cell,
     pub alerting: Cell,
+    /// Where each alert route the provider showed ends (alert routing verified end to end).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<routing::RouteReach>,
     /// Policies counted for this provider (`Kind namespace/name`).
     pub policies: Vec<String>,
 }
@@ -397,6 +413,7 @@ pub fn evaluate(
     let mut gaps = Vec::new();
     let mut coverage = Vec::new();
     let mut all_enforced = true;
+    let channels = routing::Channels::from_policies(&snapshot.policies);
     for p in &providers {
         let policies: Vec<&PolicyFacts> = snapshot
             .policies
@@ -414,16 +431,26 @@ pub fn evaluate(
             .copied()
             .filter(|x| x.alert_routes > 0)
             .collect();
+        let routes: Vec<&crate::core::routing::AlertRoute> =
+            monitoring.iter().flat_map(|x| x.routes.iter()).collect();
+        let verdict = routing::Verdict::of(&routes, &channels);
+        let alerting_cell = if no_alerting_api(p.provider_type).is_some() {
+            Cell::NotApplicable
+        } else {
+            match cell(p, &alerting) {
+                Cell::Verified if verdict.dead().next().is_some() => Cell::Unreachable,
+                Cell::Verified if verdict.live().next().is_some() => Cell::Verified,
+                Cell::Verified => Cell::Unverified,
+                other => other,
+            }
+        };
         let row = Coverage {
             provider: p.id(),
             provider_type: p.provider_type,
             firewall: cell(p, &firewall),
             monitoring: cell(p, &monitoring),
-            alerting: if no_alerting_api(p.provider_type).is_some() {
-                Cell::NotApplicable
-            } else {
-                cell(p, &alerting)
-            },
+            alerting: alerting_cell,
+            routes: verdict.reaches.clone(),
             policies: policies
                 .iter()
                 .map(|x| format!("{:?} {}/{}", x.kind, x.namespace, x.name))
@@ -434,8 +461,10 @@ pub fn evaluate(
             (Requirement::NetworkMonitoring, row.monitoring, &monitoring),
             (Requirement::AlertRouting, row.alerting, &alerting),
         ] {
-            if c != Cell::Verified && c != Cell::NotApplicable {
-                gaps.push(gap_for(req, c, p, list));
+            match c {
+                Cell::Verified | Cell::NotApplicable => {}
+                Cell::Unreachable | Cell::Unverified => gaps.push(routing_gap(c, p, &verdict)),
+                _ => gaps.push(gap_for(req, c, p, list)),
             }
         }
         coverage.push(row);
@@ -724,7 +753,10 @@ fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFact
                     .unwrap_or_default()
             ),
         ),
-        Cell::Verified | Cell::NotApplicable => (provider, String::new()),
+        // Not gaps, or (the routing cells) gaps that `routing_gap` words from the routes.
+        Cell::Verified | Cell::NotApplicable | Cell::Unverified | Cell::Unreachable => {
+            (provider, String::new())
+        }
     };
     Gap {
         requirement: req,
@@ -743,6 +775,64 @@ fn firewall_hint(t: ProviderType) -> &'static str {
 fn monitoring_hint(t: ProviderType) -> &'static str {
     crate::providers::registry::info(t)
         .map_or("log drains, uptime checks, alerts", |i| i.monitoring)
+}
+
+/// The gap of a provider whose declared, in-sync alert routing does not reach a live
+/// channel: the channels that are not read are named, each with its route and why.
+fn routing_gap(c: Cell, p: &ProviderFacts, verdict: &routing::Verdict) -> Gap {
+    let provider = format!("{} {}", p.provider_type, p.id());
+    let (subject, action) = if c == Cell::Unreachable {
+        let dead: Vec<&routing::RouteReach> = verdict.dead().collect();
+        let channels: Vec<&str> = dead.iter().map(|r| r.reaches.as_str()).collect();
+        let detail: Vec<String> = dead
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} → {}: {}",
+                    r.route,
+                    r.reaches,
+                    r.why.as_deref().unwrap_or("not live")
+                )
+            })
+            .collect();
+        (
+            format!("{provider}: Slack {}", channels.join(", ")),
+            format!(
+                "Alerts go to a channel nobody reads ({}): unarchive it and invite the bot, \
+                 or route them to a live channel declared in a slack: MonitoringPolicy",
+                detail.join("; ")
+            ),
+        )
+    } else {
+        let seen: Vec<String> = verdict
+            .reaches
+            .iter()
+            .map(|r| format!("{} → {}", r.route, r.reaches))
+            .collect();
+        (
+            provider,
+            if seen.is_empty() {
+                format!(
+                    "Alert rules are declared and in sync, but the provider showed no route to a \
+                     channel ({}): point them at a Slack channel declared in a slack: \
+                     MonitoringPolicy",
+                    alert_hint(p.provider_type)
+                )
+            } else {
+                format!(
+                    "No route reaches a channel Slack vouches for ({}): route at least one to a \
+                     Slack channel declared in a slack: MonitoringPolicy",
+                    seen.join("; ")
+                )
+            },
+        )
+    };
+    Gap {
+        requirement: Requirement::AlertRouting,
+        state: RequirementState::Gap,
+        subject,
+        action,
+    }
 }
 
 fn alert_hint(t: ProviderType) -> &'static str {

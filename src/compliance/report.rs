@@ -73,6 +73,8 @@ fn cell(c: Cell) -> &'static str {
         Cell::NotApplicable => "➖ Not applicable",
         Cell::Verified => "✅ Verified",
         Cell::Unknown => "❔ Unknown",
+        Cell::Unverified => "❓ Not verified",
+        Cell::Unreachable => "🔕 Unreachable",
         Cell::Paused => "⏸ Paused",
         Cell::Drifted => "⚠️ Drifted",
         Cell::Missing => "❌ Missing",
@@ -139,6 +141,29 @@ pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
                 cell(c.monitoring),
                 cell(c.alerting)
             );
+        }
+    }
+
+    if a.coverage.iter().any(|c| !c.routes.is_empty()) {
+        let _ = writeln!(
+            out,
+            "\n## Alert routes\n\n| Provider | Route | Reaches | State |\n|---|---|---|---|"
+        );
+        for c in &a.coverage {
+            for r in &c.routes {
+                let state = match (r.state, &r.why) {
+                    (super::routing::ReachState::Live, _) => "✅ live".to_string(),
+                    (_, Some(why)) => format!("🔕 {}", cell_text(why)),
+                    (s, None) => format!("{s:?}"),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {state} |",
+                    c.provider,
+                    cell_text(&r.route),
+                    cell_text(&r.reaches)
+                );
+            }
         }
     }
 
@@ -228,4 +253,9 @@ pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
 
 fn short(d: &str) -> &str {
     d.get(..19).unwrap_or(d)
+}
+
+/// Provider text inside a Markdown table cell: a `|` would end the cell, a line break the row.
+fn cell_text(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }

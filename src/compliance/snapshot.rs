@@ -117,6 +117,8 @@ pub fn snapshot_from(
             digest: evidence::digest_of(s),
             not_enforceable: super::not_enforceable_of(&s.findings),
             revision: s.observed_revision.clone(),
+            routes: s.alert_routes.clone(),
+            channels: s.alert_channels.clone(),
         }
     };
     let mut policies: Vec<PolicyFacts> = firewalls

@@ -9,6 +9,7 @@ use super::*;
 use crate::api::compliance::{
     AttestableRequirement, Attestation, Control, ControlAssessmentSpec, EvidenceSettings, Scope,
 };
+use crate::core::routing::{AlertRoute, ChannelCheck, SlackChannelRef};
 
 fn now() -> Timestamp {
     "2026-11-28T12:00:00Z".parse().unwrap()
@@ -93,8 +94,46 @@ fn facts(list: Vec<P>) -> Vec<PolicyFacts> {
             digest: format!("sha256:{i}"),
             not_enforceable: None,
             revision: None,
+            // A monitoring policy that declares alert routes shows one reaching a live channel
+            // (and, standing in for the Slack policy, vouches for it); see `live_route`.
+            routes: if p.alerts > 0 {
+                vec![live_route()]
+            } else {
+                Vec::new()
+            },
+            channels: if p.alerts > 0 {
+                vec![channel("C0ALERTS", "alerts", true, None)]
+            } else {
+                Vec::new()
+            },
         })
         .collect()
+}
+
+fn live_route() -> AlertRoute {
+    route("notification policy 'ddos'", Some((None, "C0ALERTS")), None)
+}
+
+fn route(name: &str, slack: Option<(Option<&str>, &str)>, other: Option<&str>) -> AlertRoute {
+    AlertRoute {
+        route: name.into(),
+        slack: slack.map(|(team, channel)| SlackChannelRef {
+            team: team.map(str::to_string),
+            channel: channel.into(),
+        }),
+        other: other.map(str::to_string),
+        problem: None,
+    }
+}
+
+fn channel(id: &str, name: &str, live: bool, reason: Option<&str>) -> ChannelCheck {
+    ChannelCheck {
+        team: "T1".into(),
+        id: id.into(),
+        name: name.into(),
+        live,
+        reason: reason.map(str::to_string),
+    }
 }
 
 fn two_providers() -> Vec<ProviderFacts> {
@@ -850,5 +889,194 @@ fn not_enforceable_takes_the_first_code_in_order() {
             want,
             "{findings:?}"
         );
+    }
+}
+
+/// Alert routing end to end: the source provider's observed routes joined with the channels
+/// Slack vouched for. Each row: routes of Cloudflare's monitoring policy, the channel checks of
+/// a separate (Slack) policy and whether that read is stale, the alerting cell, and a text the
+/// gap (or, when verified, the coverage's first route) must hold.
+#[test]
+fn alert_routes_count_only_when_they_reach_a_live_channel() {
+    let by_id = |c: &str| route("notification policy 'ddos'", Some((None, c)), None);
+    let mut problem = by_id("C0ALERTS");
+    problem.problem = Some("Slack integration status: account_inactive".into());
+    let live = channel("C0ALERTS", "alerts", true, None);
+    let archived = channel("C0ALERTS", "alerts", false, Some("archived"));
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(&str, Vec<AlertRoute>, Vec<ChannelCheck>, bool, Cell, &str)> = vec![
+        (
+            "live by id",
+            vec![by_id("C0ALERTS")],
+            vec![live.clone()],
+            false,
+            Cell::Verified,
+            "#alerts (C0ALERTS)",
+        ),
+        (
+            "live by name",
+            vec![route("channel 'ops'", Some((Some("T1"), "#alerts")), None)],
+            vec![live.clone()],
+            false,
+            Cell::Verified,
+            "#alerts (C0ALERTS)",
+        ),
+        (
+            "archived",
+            vec![by_id("C0ALERTS")],
+            vec![archived.clone()],
+            false,
+            Cell::Unreachable,
+            "Slack #alerts (C0ALERTS)",
+        ),
+        (
+            "not checked by any slack policy",
+            vec![by_id("C0OTHER")],
+            vec![live.clone()],
+            false,
+            Cell::Unreachable,
+            "no slack: MonitoringPolicy checks this channel",
+        ),
+        (
+            "another workspace",
+            vec![route("channel 'ops'", Some((Some("T2"), "C0ALERTS")), None)],
+            vec![live.clone()],
+            false,
+            Cell::Unreachable,
+            "Slack C0ALERTS",
+        ),
+        (
+            "a stale Slack read vouches for nothing",
+            vec![by_id("C0ALERTS")],
+            vec![live.clone()],
+            true,
+            Cell::Unreachable,
+            "Slack C0ALERTS",
+        ),
+        (
+            "one dead route is a gap even beside a live one",
+            vec![
+                by_id("C0ALERTS"),
+                route("notification policy 'waf'", Some((None, "C0OLD")), None),
+            ],
+            vec![
+                live.clone(),
+                channel("C0OLD", "old-alerts", false, Some("archived")),
+            ],
+            false,
+            Cell::Unreachable,
+            "notification policy 'waf' → #old-alerts (C0OLD): archived",
+        ),
+        (
+            "the source says the route is broken",
+            vec![problem],
+            vec![live.clone()],
+            false,
+            Cell::Unreachable,
+            "account_inactive",
+        ),
+        (
+            "a live check wins over an older dead one",
+            vec![by_id("C0ALERTS")],
+            vec![archived, live.clone()],
+            false,
+            Cell::Verified,
+            "#alerts (C0ALERTS)",
+        ),
+        (
+            "only e-mail",
+            vec![route(
+                "notification policy 'ddos'",
+                None,
+                Some("e-mail to 1 address"),
+            )],
+            vec![live.clone()],
+            false,
+            Cell::Unverified,
+            "notification policy 'ddos' → e-mail to 1 address",
+        ),
+        (
+            "no route seen",
+            vec![],
+            vec![live],
+            false,
+            Cell::Unverified,
+            "showed no route",
+        ),
+    ];
+    for (name, routes, checks, stale, want, text) in rows {
+        let mut policies = facts(vec![fw("cf", InSync::True), mon("cf", InSync::True, 1)]);
+        policies[1].routes = routes;
+        policies[1].channels = Vec::new();
+        let mut slack = facts(vec![mon("slack", InSync::True, 0)]).remove(0);
+        slack.channels = checks;
+        slack.stale = stale;
+        policies.push(slack);
+        let snap = Snapshot {
+            providers: vec![provider(
+                "perimeter",
+                "cf",
+                ProviderType::Cloudflare,
+                Some(true),
+            )],
+            policies,
+        };
+        let a = evaluate(&spec(valid()), &snap, None, now());
+        let row = &a.coverage[0];
+        assert_eq!(row.alerting, want, "{name}: {:?}", row.routes);
+        let routing = a
+            .requirement(Requirement::AlertRouting)
+            .expect("alert routing");
+        let gap = a
+            .gaps
+            .iter()
+            .find(|g| g.requirement == Requirement::AlertRouting);
+        if want == Cell::Verified {
+            assert_eq!(routing.state, RequirementState::Verified, "{name}");
+            assert!(gap.is_none(), "{name}: {gap:?}");
+            assert_eq!(row.routes[0].reaches, text, "{name}");
+        } else {
+            assert_eq!(routing.state, RequirementState::Gap, "{name}");
+            let gap = gap.unwrap_or_else(|| panic!("{name}: a gap"));
+            let said = format!("{} | {}", gap.subject, gap.action);
+            assert!(said.contains(text), "{name}: {said}");
+        }
+    }
+}
+
+/// The report lists every route with the channel it reaches; provider text cannot break the
+/// table.
+#[test]
+fn the_report_shows_each_route_and_the_channel_it_reaches() {
+    let mut policies = facts(vec![fw("cf", InSync::True), mon("cf", InSync::True, 1)]);
+    policies[1].routes.push(route(
+        "notification policy 'waf | edge'",
+        Some((None, "C0OLD")),
+        None,
+    ));
+    policies[1]
+        .channels
+        .push(channel("C0OLD", "old", false, Some("archived")));
+    let snap = Snapshot {
+        providers: vec![provider(
+            "perimeter",
+            "cf",
+            ProviderType::Cloudflare,
+            Some(true),
+        )],
+        policies,
+    };
+    let a = evaluate(&spec(valid()), &snap, None, now());
+    let trail = Trail::default();
+    let verification = trail.verify(Duration::from_secs(3600), None);
+    let r = report::ControlReport::new("de-cm-1", a, "test".into(), verification, trail);
+    let mut out = String::new();
+    report::markdown(&r, 0, &mut out);
+    for line in [
+        "| perimeter/cf | notification policy 'ddos' | #alerts (C0ALERTS) | ✅ live |",
+        "| perimeter/cf | notification policy 'waf \\| edge' | #old (C0OLD) | 🔕 archived |",
+        "| perimeter/cf | cloudflare | ✅ Verified | ✅ Verified | 🔕 Unreachable |",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
     }
 }
