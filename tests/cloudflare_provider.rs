@@ -13,7 +13,7 @@ use perimeter::providers::cloudflare::{Cloudflare, firewall_target, monitoring_t
 use perimeter::providers::{Provider, Target};
 use perimeter::reconcile::sync;
 use perimeter::{Metrics, SecretString};
-use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
+use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed, Webhook};
 use perimeter_emulators::faults::{Fault, FaultRule};
 use perimeter_emulators::server::RunningEmulator;
 use std::sync::Arc;
@@ -256,6 +256,49 @@ async fn monitoring_policies_and_logpush_jobs_are_enforced() {
             "create notificationPolicies[ddos]",
             "update logpushJobs[fw] (enabled)"
         ]
+    );
+}
+
+/// Where the enforced notification policy sends alerts: through the Slack webhook to the
+/// channel the policy declares for it (the webhook's URL, a credential, is never quoted).
+/// Read again on the confirming read, so the outcome carries the routes as they are.
+#[tokio::test]
+async fn notification_policies_report_the_channel_their_slack_webhook_reaches() {
+    const HOOK: &str = "14cc1190-5d2b-4b98-a696-c424cb2ad05f";
+    let mut seed = seed("");
+    seed.accounts[0].webhooks.push(Webhook {
+        id: HOOK.into(),
+        name: "alerts".into(),
+        kind: "slack".into(),
+        url: "https://hooks.slack.com/services/T0/B0/do-not-print".into(),
+        ..Default::default()
+    });
+    let e = env(seed, Duration::from_secs(5)).await;
+    let mon: CloudflareMonitoring = serde_json::from_value(serde_yaml_value(&format!(
+        "notificationPolicies:\n  - {{name: ddos, alertType: dos_attack_l7, mechanisms: {{webhooks: [{HOOK}]}}}}\nslackWebhooks:\n  - {{webhook: {HOOK}, channel: C0ALERTS1, team: T0ABCDEFG}}\n"
+    )))
+    .expect("monitoring block");
+    let target = monitoring_target(&mon).expect("valid");
+    let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    let routes = &out.alerting.routes;
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert_eq!(
+        routes[0].route,
+        "notification policy 'ddos' via Slack webhook 'alerts'"
+    );
+    let slack = routes[0].slack.as_ref().expect("a Slack channel");
+    assert_eq!(
+        (slack.team.as_deref(), slack.channel.as_str()),
+        (Some("T0ABCDEFG"), "C0ALERTS1")
+    );
+    assert!(!format!("{out:?}").contains("do-not-print"));
+    assert_eq!(
+        e.emulator
+            .log()
+            .count("GET", "/alerting/v3/destinations/webhooks"),
+        1,
+        "read only once a policy routes to a webhook: the first read found no policy"
     );
 }
 

@@ -172,5 +172,12 @@ async fn every_cloudflare_request_conforms_to_the_official_spec() {
         }
     }
     ledger.assert_clean(&prism);
+    println!("checked: {:?}", ledger.checked);
     assert!(ledger.checked.len() >= 17, "{:?}", ledger.checked);
+    // The policies' example routes to a webhook, so their destinations are read too.
+    assert!(
+        ledger.checked.get("observe notificationPolicies") >= Some(&2),
+        "{:?}",
+        ledger.checked
+    );
 }

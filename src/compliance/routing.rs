@@ -75,12 +75,18 @@ impl<'a> Channels<'a> {
     /// Where `route` ends.
     pub fn reach(&self, route: &AlertRoute) -> RouteReach {
         let (reaches, state, why) = match (&route.slack, &route.other) {
+            // The source itself says the route is broken (a failing webhook, a destination
+            // that is gone): dead, whatever it points at.
+            (slack, other) if route.problem.is_some() => (
+                slack
+                    .as_ref()
+                    .map(|r| label_of_ref(r, self.find(r)))
+                    .or_else(|| other.clone())
+                    .unwrap_or_else(|| "nothing".into()),
+                ReachState::Dead,
+                route.problem.clone(),
+            ),
             (Some(r), _) => match self.find(r) {
-                _ if route.problem.is_some() => (
-                    label_of_ref(r, None),
-                    ReachState::Dead,
-                    route.problem.clone(),
-                ),
                 Some(c) if c.live => (label_of_ref(r, Some(c)), ReachState::Live, None),
                 Some(c) => (
                     label_of_ref(r, Some(c)),

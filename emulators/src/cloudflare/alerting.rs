@@ -137,3 +137,30 @@ pub(crate) async fn delete(
     // The spec's delete answer is a bare envelope; there is nothing left to return.
     Ok(super::success(Value::Null))
 }
+
+/// `GET …/alerting/v3/destinations/webhooks`: every destination of the account, in one page
+/// (the spec documents no paging for it).
+pub(crate) async fn list_webhooks(State(shared): Ctx, Path(account_id): Path<String>) -> ApiResult {
+    let store = shared.store();
+    let account = store.account(&account_id)?;
+    let items: Vec<Value> = account
+        .webhooks
+        .iter()
+        .map(|w| {
+            let mut v = json!({
+                "id": w.id, "name": w.name, "type": w.kind, "url": w.url,
+                "created_at": w.created_at.clone().unwrap_or_else(now_rfc3339),
+            });
+            for (key, at) in [
+                ("last_success", &w.last_success),
+                ("last_failure", &w.last_failure),
+            ] {
+                if let Some(at) = at {
+                    v[key] = json!(at);
+                }
+            }
+            v
+        })
+        .collect();
+    Ok(super::success(Value::Array(items)))
+}

@@ -58,6 +58,7 @@
 //! | GET, PATCH | `/zones/{zone_id}/settings` (PATCH body `{"items": [...]}` or a bare array) |
 //! | GET, PATCH | `/zones/{zone_id}/settings/{setting_id}` |
 //! | GET, POST | `/accounts/{account_id}/alerting/v3/policies` |
+//! | GET | `/accounts/{account_id}/alerting/v3/destinations/webhooks` |
 //! | GET, PUT, DELETE | `/accounts/{account_id}/alerting/v3/policies/{policy_id}` |
 //! | GET, POST | `/zones/{zone_id}/logpush/jobs` and `/accounts/{account_id}/logpush/jobs` |
 //! | GET, PUT, DELETE | `/zones/{zone_id}/logpush/jobs/{job_id}` and the account equivalent |
@@ -116,7 +117,7 @@ use serde_json::{Map, Value, json};
 
 pub use seed::{
     AccessRule, AccessRuleConfiguration, Account, AlertingPolicy, LogpushJob, MechanismTarget,
-    Rule, Ruleset, Seed, Zone,
+    Rule, Ruleset, Seed, Webhook, Zone,
 };
 pub use validate::Problem;
 
@@ -201,6 +202,12 @@ impl Store {
                 policy.id.get_or_insert_with(|| ids.uuid());
                 let created = policy.created.get_or_insert_with(|| now.clone()).clone();
                 policy.modified.get_or_insert(created);
+            }
+            for webhook in &mut account.webhooks {
+                if webhook.id.is_empty() {
+                    webhook.id = ids.uuid();
+                }
+                webhook.created_at.get_or_insert_with(|| now.clone());
             }
             for job in &mut account.logpush_jobs {
                 normalize_job(job, next_job_id);
@@ -361,6 +368,10 @@ impl CloudflareEmulator {
             .route(
                 "/accounts/{account_id}/alerting/v3/policies",
                 get(alerting::list).post(alerting::create),
+            )
+            .route(
+                "/accounts/{account_id}/alerting/v3/destinations/webhooks",
+                get(alerting::list_webhooks),
             )
             .route(
                 "/accounts/{account_id}/alerting/v3/policies/{policy_id}",

@@ -25,8 +25,31 @@ pub struct Account {
     pub id: String,
     pub name: String,
     pub alerting_policies: Vec<AlertingPolicy>,
+    /// Alerting v3 webhook destinations (read-only here: created in the dashboard).
+    pub webhooks: Vec<Webhook>,
     /// Account-scope Logpush jobs.
     pub logpush_jobs: Vec<LogpushJob>,
+}
+
+/// A webhook destination, in the spec's `aaa_webhooks` shape. `secret` is write-only there
+/// and never answered.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Webhook {
+    /// A UUID; generated when empty.
+    pub id: String,
+    pub name: String,
+    /// `slack`, `generic`, `datadog`, `discord`, `feishu`, `gchat`, `opsgenie`, `splunk`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// When a delivery last succeeded / failed (RFC 3339), if ever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -264,6 +264,14 @@ pub struct CloudflareMonitoring {
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     #[schemars(length(max = 200))]
     pub notification_policies: Option<Vec<NotificationPolicy>>,
+    /// The Slack channel each Slack webhook destination posts to, keyed by the destination id
+    /// used in `mechanisms.webhooks`. A Slack incoming webhook is bound to one channel when it
+    /// is created, and neither its URL nor Cloudflare's API says which: declared here, the
+    /// channel is what DE.CM-1's alert routing checks at Slack (a `slack:` MonitoringPolicy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["webhook"]))]
+    #[schemars(length(max = 100))]
+    pub slack_webhooks: Option<Vec<SlackWebhook>>,
     /// Zone Logpush jobs, keyed by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
@@ -302,6 +310,22 @@ pub struct Mechanisms {
     pub webhooks: Vec<String>,
     #[serde(default)]
     pub pagerduty: Vec<String>,
+}
+
+/// Which Slack channel a Slack webhook destination posts to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SlackWebhook {
+    /// The webhook destination id, as in `mechanisms.webhooks`.
+    #[schemars(regex(pattern = r"^[0-9a-fA-F-]{32,36}$"))]
+    pub webhook: String,
+    /// The channel id (`C…`, `G…`), or `#name`.
+    #[schemars(regex(pattern = r"^([CG][A-Z0-9]{6,20}|#[a-z0-9._-]{1,80})$"))]
+    pub channel: String,
+    /// The Slack workspace (`T…`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^T[A-Z0-9]{6,20}$"))]
+    pub team: Option<String>,
 }
 
 /// A Logpush job, e.g. shipping `firewall_events` to a SIEM.

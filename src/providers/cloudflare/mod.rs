@@ -219,10 +219,13 @@ impl Cloudflare {
             })
     }
 
+    /// Reads one declared section; for notification policies, also where they route alerts
+    /// (into `routes`).
     async fn read_section(
         &self,
         target: &Target,
         section: &Section,
+        routes: &mut Vec<crate::core::routing::AlertRoute>,
     ) -> Result<(Section, Vec<Finding>), ProviderError> {
         let zone = |op: &'static str| zone_segment(target, op);
         let name = section.name.as_str();
@@ -272,11 +275,26 @@ impl Cloudflare {
                         POLICIES_PER_PAGE,
                     )
                     .await?;
-                Section::new(
+                let observed = Section::new(
                     name,
                     SectionKind::Unordered,
                     Self::list_of(op, &policies, model::observed_policy)?,
-                )
+                );
+                let uses_webhooks = policies.iter().any(|p| {
+                    p.pointer("/mechanisms/webhooks")
+                        .and_then(Value::as_array)
+                        .is_some_and(|w| !w.is_empty())
+                });
+                // The destinations are read only when a policy uses one: one more call.
+                let webhooks = if uses_webhooks {
+                    self.read_webhooks().await?
+                } else {
+                    Vec::new()
+                };
+                let empty = model::SlackChannels::default();
+                let channels = section.locator::<model::SlackChannels>().unwrap_or(&empty);
+                routes.extend(model::alert_routes(&policies, &webhooks, channels));
+                observed
             }
             LOGPUSH => {
                 let op = "list_logpush_jobs";
@@ -324,6 +342,26 @@ impl Cloudflare {
             }
         };
         Ok((observed, findings))
+    }
+
+    /// The account's webhook destinations (one page: the API documents no paging for them).
+    async fn read_webhooks(&self) -> Result<Vec<Value>, ProviderError> {
+        let op = "list_webhook_destinations";
+        let account = self.account(op)?;
+        let (result, _) = self
+            .call_present(Request::get(
+                op,
+                format!("/accounts/{account}/alerting/v3/destinations/webhooks"),
+            ))
+            .await?;
+        match result {
+            Value::Array(list) => Ok(list),
+            _ => Err(ProviderError::new(
+                Category::BadResponse,
+                op,
+                "result is not a list",
+            )),
+        }
     }
 
     /// Replaces a phase entry point with the declared rules in order, followed by the
@@ -539,7 +577,9 @@ impl Provider for Cloudflare {
         target.scope_of::<CloudflareScope>("observe")?;
         let mut obs = Observation::default();
         for section in &target.desired.sections {
-            let (seen, findings) = self.read_section(target, section).await?;
+            let (seen, findings) = self
+                .read_section(target, section, &mut obs.alerting.routes)
+                .await?;
             obs.state.push(seen);
             obs.findings.extend(findings);
         }

@@ -1,5 +1,6 @@
 //! Pure mapping between Cloudflare's API objects, the policy blocks and the neutral model.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::{Map, Value, json};
@@ -7,7 +8,8 @@ use sha2::{Digest, Sha256};
 
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
-use crate::core::{Item, Section, SectionKind, State};
+use crate::core::routing::{AlertRoute, SlackChannelRef};
+use crate::core::{Item, Locator, Section, SectionKind, State};
 use crate::providers::cloudflare::api::{
     AccessRuleTarget, CloudflareFirewall, CloudflareMonitoring, IpAccessRule, LogpushJob,
     NotificationPolicy, RateLimitRule, WafCustomRule, ZoneSecuritySettings,
@@ -54,6 +56,12 @@ impl fmt::Display for CloudflareScope {
         }
     }
 }
+
+/// What a monitoring target knows beyond its sections: the Slack channel of each Slack
+/// webhook destination (declared, see [`crate::providers::cloudflare::api::SlackWebhook`]).
+/// Travels with the target as a [`Locator`] of the notification-policy section.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlackChannels(pub BTreeMap<String, SlackChannelRef>);
 
 // ---- desired ---------------------------------------------------------------------------
 
@@ -103,11 +111,25 @@ pub fn monitoring_target(mon: &CloudflareMonitoring) -> Result<Target, Invalid> 
     let mut state = State::default();
     if let Some(policies) = &mon.notification_policies {
         let items = policies.iter().map(desired_policy).collect();
-        state.push(Section::new(
-            POLICIES,
-            SectionKind::Unordered,
-            unique(POLICIES, items)?,
-        ));
+        let channels = SlackChannels(
+            mon.slack_webhooks
+                .iter()
+                .flatten()
+                .map(|w| {
+                    (
+                        w.webhook.to_ascii_lowercase(),
+                        SlackChannelRef {
+                            team: w.team.clone(),
+                            channel: w.channel.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        );
+        state.push(
+            Section::new(POLICIES, SectionKind::Unordered, unique(POLICIES, items)?)
+                .with_locator(Locator::new(channels)),
+        );
     }
     if let Some(jobs) = &mon.logpush_jobs {
         let items = jobs.iter().map(desired_logpush_job).collect();
@@ -575,6 +597,99 @@ pub fn observed_policy(p: &Value) -> Option<Item> {
     )
 }
 
+/// Where the account's enabled notification policies send alerts (`policies` as the API
+/// lists them), joined with its webhook destinations (`webhooks`) and the declared channel of
+/// each Slack webhook. Never quotes a webhook URL: for Slack it is the credential itself.
+/// A Slack webhook whose last delivery failed after its last success is a route with a
+/// problem; one whose channel is not declared cannot be checked.
+pub fn alert_routes(
+    policies: &[Value],
+    webhooks: &[Value],
+    channels: &SlackChannels,
+) -> Vec<AlertRoute> {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut routes = Vec::new();
+    for p in policies {
+        if p.get("enabled").and_then(Value::as_bool) == Some(false) {
+            continue;
+        }
+        let route = format!(
+            "notification policy '{}'",
+            crate::http::sanitize(&text(p, "name"), 100)
+        );
+        let targets = |kind: &str| -> Vec<String> {
+            p.pointer(&format!("/mechanisms/{kind}"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| e.get("id").and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let other = |what: String| AlertRoute {
+            route: route.clone(),
+            slack: None,
+            other: Some(what),
+            problem: None,
+        };
+        for id in targets("webhooks") {
+            let hook = webhooks
+                .iter()
+                .find(|w| text(w, "id").eq_ignore_ascii_case(&id));
+            let Some(hook) = hook else {
+                let mut r = other(format!(
+                    "webhook destination {}",
+                    crate::http::sanitize(&id, 40)
+                ));
+                r.problem = Some("the webhook destination does not exist at Cloudflare".into());
+                routes.push(r);
+                continue;
+            };
+            let name = crate::http::sanitize(&text(hook, "name"), 100);
+            if text(hook, "type") != "slack" {
+                let kind = crate::http::sanitize(&text(hook, "type"), 20);
+                routes.push(other(format!("{kind} webhook '{name}'")));
+                continue;
+            }
+            let failing = match (ts(hook, "last_failure"), ts(hook, "last_success")) {
+                (Some(failed), Some(ok)) if failed > ok => Some(failed),
+                (Some(failed), None) => Some(failed),
+                _ => None,
+            };
+            let problem = failing.map(|at| format!("Slack webhook '{name}' failing since {at}"));
+            match channels.0.get(&id.to_ascii_lowercase()) {
+                Some(channel) => routes.push(AlertRoute {
+                    route: format!("{route} via Slack webhook '{name}'"),
+                    slack: Some(channel.clone()),
+                    other: None,
+                    problem,
+                }),
+                None => {
+                    let mut r = other(format!(
+                        "Slack webhook '{name}' (its channel is not declared in slackWebhooks)"
+                    ));
+                    r.problem = problem;
+                    routes.push(r);
+                }
+            }
+        }
+        let emails = targets("email").len();
+        if emails > 0 {
+            routes.push(other(format!("e-mail to {emails} address(es)")));
+        }
+        if !targets("pagerduty").is_empty() {
+            routes.push(other("PagerDuty".into()));
+        }
+    }
+    routes
+}
+
+fn ts(v: &Value, key: &str) -> Option<jiff::Timestamp> {
+    v.get(key)?.as_str()?.parse().ok()
+}
+
 pub fn observed_logpush_job(j: &Value) -> Option<Item> {
     let id = j.get("id").map(|v| match v {
         Value::String(s) => s.clone(),
@@ -795,5 +910,117 @@ rateLimitRules:
             ["logpushJobs[fw].destination_digest"],
             "a changed key is drift even though it is masked"
         );
+    }
+
+    /// Routes of enabled policies only; a Slack webhook reaches its declared channel (and its
+    /// URL is never quoted); an undeclared one, another kind, e-mail and PagerDuty cannot be
+    /// checked; a missing destination or a failing webhook is a route with a problem.
+    #[test]
+    fn alert_routes_join_policies_webhooks_and_declared_channels() {
+        const SLACK: &str = "14cc1190-5d2b-4b98-a696-c424cb2ad05f";
+        const UNDECLARED: &str = "24cc1190-5d2b-4b98-a696-c424cb2ad05f";
+        const GENERIC: &str = "34cc1190-5d2b-4b98-a696-c424cb2ad05f";
+        const GONE: &str = "44cc1190-5d2b-4b98-a696-c424cb2ad05f";
+        let policy = |name: &str, enabled: bool, hooks: &[&str], email: usize| {
+            json!({
+                "name": name, "enabled": enabled,
+                "mechanisms": {
+                    "webhooks": hooks.iter().map(|h| json!({"id": h})).collect::<Vec<_>>(),
+                    "email": (0..email).map(|i| json!({"id": format!("o{i}@example.com")})).collect::<Vec<_>>(),
+                }
+            })
+        };
+        let hook = |id: &str, name: &str, kind: &str, ok: Option<&str>, failed: Option<&str>| {
+            let mut h = json!({"id": id, "name": name, "type": kind,
+                "url": format!("https://hooks.slack.com/services/T0/B0/secret-{name}")});
+            if let Some(t) = ok {
+                h["last_success"] = json!(t);
+            }
+            if let Some(t) = failed {
+                h["last_failure"] = json!(t);
+            }
+            h
+        };
+        let webhooks = [
+            hook(
+                SLACK,
+                "alerts",
+                "slack",
+                Some("2026-11-29T10:00:00Z"),
+                Some("2026-11-28T10:00:00Z"),
+            ),
+            hook(
+                UNDECLARED,
+                "ops",
+                "slack",
+                None,
+                Some("2026-11-29T09:00:00Z"),
+            ),
+            hook(GENERIC, "siem", "generic", None, None),
+        ];
+        let channels = SlackChannels(
+            [(
+                SLACK.to_string(),
+                SlackChannelRef {
+                    team: Some("T0ABCDEFG".into()),
+                    channel: "C0ALERTS1".into(),
+                },
+            )]
+            .into(),
+        );
+        let policies = [
+            policy("ddos", true, &[SLACK, UNDECLARED, GENERIC, GONE], 2),
+            policy("off", false, &[SLACK], 1),
+        ];
+        let routes = alert_routes(&policies, &webhooks, &channels);
+        let seen: Vec<(String, Option<String>, Option<String>, Option<String>)> = routes
+            .iter()
+            .map(|r| {
+                (
+                    r.route.clone(),
+                    r.slack.as_ref().map(|s| s.channel.clone()),
+                    r.other.clone(),
+                    r.problem.clone(),
+                )
+            })
+            .collect();
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            seen,
+            [
+                (
+                    "notification policy 'ddos' via Slack webhook 'alerts'".to_string(),
+                    s("C0ALERTS1"),
+                    None,
+                    None
+                ),
+                (
+                    "notification policy 'ddos'".to_string(),
+                    None,
+                    s("Slack webhook 'ops' (its channel is not declared in slackWebhooks)"),
+                    s("Slack webhook 'ops' failing since 2026-11-29T09:00:00Z")
+                ),
+                (
+                    "notification policy 'ddos'".to_string(),
+                    None,
+                    s("generic webhook 'siem'"),
+                    None
+                ),
+                (
+                    "notification policy 'ddos'".to_string(),
+                    None,
+                    s(&format!("webhook destination {GONE}")),
+                    s("the webhook destination does not exist at Cloudflare")
+                ),
+                (
+                    "notification policy 'ddos'".to_string(),
+                    None,
+                    s("e-mail to 2 address(es)"),
+                    None
+                ),
+            ]
+        );
+        let text = format!("{routes:?}");
+        assert!(!text.contains("hooks.slack.com") && !text.contains("secret-"));
     }
 }
