@@ -973,7 +973,8 @@ rateLimitRules:
             policy("off", false, &[SLACK], 1),
         ];
         let routes = alert_routes(&policies, &webhooks, &channels);
-        let seen: Vec<(String, Option<String>, Option<String>, Option<String>)> = routes
+        type Seen = (String, Option<String>, Option<String>, Option<String>);
+        let seen: Vec<Seen> = routes
             .iter()
             .map(|r| {
                 (
