@@ -174,6 +174,8 @@ vpcFlowLogsConfigs:
   - {{network: projects/demo-project/global/networks/other}}
 uptimeChecks:
   - {{displayName: www, monitoredResource: {{type: uptime_url, labels: {{host: www.example.com}}}}, httpCheck: {{path: /}}, timeout: 10s}}
+notificationChannels:
+  - {{name: projects/demo-project/notificationChannels/1, type: slack, displayName: alerts, labels: {{channel_name: '#alerts'}}, enabled: true}}
 "#,
         pem = serde_json::to_string(TEST_PUB).expect("pem")
     )))
@@ -254,6 +256,8 @@ uptimeChecks:
         let out = sync(&client, &target, Mode::Enforce, UnmanagedPolicy::Remove).await;
         assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
     }
+    // The alert policy names a channel, so the channels are read (and checked below).
+    assert!(emulator.log().count("GET", "/notificationChannels") > 0);
 
     let mut problems = Vec::new();
     let mut checked = 0;

@@ -602,6 +602,13 @@ fn route(
             let items = store.seed.vpc_flow_logs_configs.clone();
             page(&items, query, "vpcFlowLogsConfigs", "pageSize", 100, 1000)
         }
+        ["v3", "projects", p, "notificationChannels"] if *p == project => {
+            if method != Method::GET {
+                return fail(405, "method not allowed");
+            }
+            let items = store.seed.notification_channels.clone();
+            page(&items, query, "notificationChannels", "pageSize", 100, 1000)
+        }
         [
             "v3",
             "projects",

@@ -51,6 +51,7 @@
 //! | GET | `/v1/projects/{p}/locations/global/vpcFlowLogsConfigs` |
 //! | GET, POST | `/v3/projects/{p}/alertPolicies`, `/v3/projects/{p}/uptimeCheckConfigs` |
 //! | GET, PATCH, DELETE | `/v3/projects/{p}/alertPolicies/{id}`, `/v3/projects/{p}/uptimeCheckConfigs/{id}` |
+//! | GET | `/v3/projects/{p}/notificationChannels` |
 //!
 //! Lists page with `maxResults` (Compute, 1..=500, default 500) or `pageSize` (others, default
 //! 100) and `pageToken` → `nextPageToken`. Compute writes answer an `Operation` that is

@@ -31,6 +31,9 @@ pub struct Seed {
     pub alert_policies: Vec<Value>,
     /// Monitoring `UptimeCheckConfig` objects.
     pub uptime_checks: Vec<Value>,
+    /// Monitoring `NotificationChannel` objects (read-only here: a Slack channel is created
+    /// through Google's OAuth flow in the console).
+    pub notification_channels: Vec<Value>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -499,6 +499,11 @@ impl Gcp {
             let values = self
                 .list_all(&self.monitoring, op, &path, key, ("pageSize", PAGE_SIZE))
                 .await?;
+            if section.name == ALERTS {
+                obs.alerting
+                    .routes
+                    .extend(self.alert_routes(&values).await?);
+            }
             let items = values
                 .iter()
                 .map(f)
@@ -508,6 +513,32 @@ impl Gcp {
                 .push(Section::new(&section.name, SectionKind::Unordered, items));
         }
         Ok(())
+    }
+
+    /// Where the alert policies route notifications; the channels are read only when a policy
+    /// names one.
+    async fn alert_routes(
+        &self,
+        policies: &[Value],
+    ) -> Result<Vec<crate::core::routing::AlertRoute>, ProviderError> {
+        let named = policies.iter().any(|p| {
+            p.get("notificationChannels")
+                .and_then(Value::as_array)
+                .is_some_and(|c| !c.is_empty())
+        });
+        if !named {
+            return Ok(model::alert_routes(policies, &[]));
+        }
+        let channels = self
+            .list_all(
+                &self.monitoring,
+                "list_notification_channels",
+                &format!("/v3/projects/{}/notificationChannels", self.project_segment),
+                "notificationChannels",
+                ("pageSize", PAGE_SIZE),
+            )
+            .await?;
+        Ok(model::alert_routes(policies, &channels))
     }
 
     /// PATCHes a fingerprinted resource; on 412 (someone else wrote it since) re-reads the

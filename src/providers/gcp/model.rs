@@ -586,6 +586,77 @@ pub fn desired_alert_policy(p: &AlertPolicy) -> Item {
         .with_raw(raw)
 }
 
+/// Where the project's enabled alert policies send notifications (`policies` as listed),
+/// joined with its notification channels (`channels`). A Slack channel is named by its
+/// `channel_name` label (`#name`: Google's API has no channel id); its `auth_token` label is a
+/// credential and is never read. A disabled or missing channel is a route with a problem.
+pub fn alert_routes(
+    policies: &[Value],
+    channels: &[Value],
+) -> Vec<crate::core::routing::AlertRoute> {
+    use crate::core::routing::{AlertRoute, SlackChannelRef};
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut routes = Vec::new();
+    for p in policies {
+        if p.get("enabled").and_then(Value::as_bool) == Some(false) {
+            continue;
+        }
+        let route = format!(
+            "alert policy '{}'",
+            crate::http::sanitize(&text(p, "displayName"), 100)
+        );
+        let names = p
+            .get("notificationChannels")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for name in names {
+            let Some(channel) = channels.iter().find(|c| text(c, "name") == name) else {
+                routes.push(AlertRoute {
+                    route: route.clone(),
+                    slack: None,
+                    other: Some(format!(
+                        "notification channel {}",
+                        crate::http::sanitize(name.rsplit('/').next().unwrap_or(name), 40)
+                    )),
+                    problem: Some("the notification channel does not exist".into()),
+                });
+                continue;
+            };
+            let shown = crate::http::sanitize(&text(channel, "displayName"), 100);
+            let problem = (channel.get("enabled").and_then(Value::as_bool) == Some(false))
+                .then(|| format!("notification channel '{shown}' is disabled"));
+            let kind = text(channel, "type");
+            let slack_name = channel
+                .pointer("/labels/channel_name")
+                .and_then(Value::as_str)
+                .map(|n| crate::http::sanitize(n.trim_start_matches('#'), 80))
+                .filter(|n| !n.is_empty());
+            routes.push(match (kind.as_str(), slack_name) {
+                ("slack", Some(n)) => AlertRoute {
+                    route: format!("{route} via channel '{shown}'"),
+                    slack: Some(SlackChannelRef {
+                        team: None,
+                        channel: format!("#{n}"),
+                    }),
+                    other: None,
+                    problem,
+                },
+                _ => AlertRoute {
+                    route: route.clone(),
+                    slack: None,
+                    other: Some(format!(
+                        "{} channel '{shown}'",
+                        crate::http::sanitize(&kind, 30)
+                    )),
+                    problem,
+                },
+            });
+        }
+    }
+    routes
+}
+
 pub fn observed_alert_policy(v: &Value) -> Option<Item> {
     let handle = v.get("name")?.as_str()?;
     Some(alert_item(v)?.with_handle(handle).with_raw(v.clone()))
@@ -1011,5 +1082,63 @@ mod tests {
             assert_eq!(target.scope.get::<GcpScope>(), Some(&want));
             assert_eq!(target.scope.to_string(), text);
         }
+    }
+
+    /// Enabled policies only; a Slack channel is reached by its `#name` label (never its
+    /// token); other kinds cannot be checked; a disabled or missing channel is a problem.
+    #[test]
+    fn alert_routes_name_the_slack_channel_of_each_policy() {
+        let policies = [
+            json!({"displayName": "Denied", "enabled": true, "notificationChannels": [
+                "projects/p/notificationChannels/1", "projects/p/notificationChannels/2",
+                "projects/p/notificationChannels/3", "projects/p/notificationChannels/9"]}),
+            json!({"displayName": "Off", "enabled": false,
+                   "notificationChannels": ["projects/p/notificationChannels/1"]}),
+            json!({"displayName": "Quiet"}),
+        ];
+        let channels = [
+            json!({"name": "projects/p/notificationChannels/1", "type": "slack", "displayName": "alerts",
+                   "labels": {"channel_name": "#alerts", "auth_token": "xoxb-secret"}, "enabled": true}),
+            json!({"name": "projects/p/notificationChannels/2", "type": "slack", "displayName": "old",
+                   "labels": {"channel_name": "old"}, "enabled": false}),
+            json!({"name": "projects/p/notificationChannels/3", "type": "email", "displayName": "ops",
+                   "labels": {"email_address": "ops@example.com"}}),
+        ];
+        let routes = alert_routes(&policies, &channels);
+        let seen: Vec<(String, String, Option<String>)> = routes
+            .iter()
+            .map(|r| {
+                let to = r
+                    .slack
+                    .as_ref()
+                    .map(|s| s.channel.clone())
+                    .or_else(|| r.other.clone())
+                    .unwrap_or_default();
+                (r.route.clone(), to, r.problem.clone())
+            })
+            .collect();
+        let s = |v: &str| v.to_string();
+        assert_eq!(
+            seen,
+            [
+                (
+                    s("alert policy 'Denied' via channel 'alerts'"),
+                    s("#alerts"),
+                    None
+                ),
+                (
+                    s("alert policy 'Denied' via channel 'old'"),
+                    s("#old"),
+                    Some(s("notification channel 'old' is disabled"))
+                ),
+                (s("alert policy 'Denied'"), s("email channel 'ops'"), None),
+                (
+                    s("alert policy 'Denied'"),
+                    s("notification channel 9"),
+                    Some(s("the notification channel does not exist"))
+                ),
+            ]
+        );
+        assert!(!format!("{routes:?}").contains("xoxb"));
     }
 }
