@@ -9,7 +9,9 @@
 //!   all of them are in sync. `NetworkMonitoring`: the same with MonitoringPolicies.
 //!   `AlertRouting`: every provider in scope has a MonitoringPolicy that declares alert rules
 //!   with a destination (Cloudflare notification policies, GCP alert policies with channels,
-//!   AWS alarms with actions), in sync — so the routing exists at the provider as declared.
+//!   AWS alarms with actions), in sync, and a route its API shows reaches a Slack channel a
+//!   fresh Slack read found live ([`routing`]): otherwise `Unreachable` (a route to a channel
+//!   nobody reads, named) or `Unverified` (no route to a channel Perimeter can check).
 //!   `EndpointFirewall`: host firewalls are outside provider APIs, so only an unexpired
 //!   attestation satisfies it, as `Attested`, never `Verified`.
 //! * **Per provider and area** a cell is `Missing` (nothing declared), `Drifted` (a policy is
