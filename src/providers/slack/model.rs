@@ -14,7 +14,6 @@
 //! (`channel_not_found`: a per-channel observation, not a failed read).
 
 use std::fmt;
-use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -24,7 +23,7 @@ use crate::core::{Item, Section, SectionKind, State};
 use crate::error::Category;
 use crate::http::{InBandError, sanitize};
 use crate::providers::slack::api::SlackMonitoring;
-use crate::providers::{Purpose, Scope, Target};
+use crate::providers::{Finding, Purpose, Scope, Target};
 
 /// The workspace: item [`TEAM_ID`], field `value`.
 pub const WORKSPACE: &str = "workspace";
@@ -60,8 +59,12 @@ pub const HISTORY_SKEW: SignedDuration = SignedDuration::from_mins(10);
 /// searches, and a stale value is more likely a copied manifest than a request.
 pub const MAX_REQUEST_AGE: SignedDuration = SignedDuration::from_hours(7 * 24);
 
-/// Slack's own findings: none. An unusable channel is drift on its fields, which names it.
-pub const FINDING_CODES: &[&str] = &[];
+/// A declared alert channel Enforce cannot make live (archived, not found, private without the
+/// bot, in another workspace): alerts sent there are lost until a person acts in Slack.
+pub const SERVICE_UNHEALTHY: &str = crate::core::model::SERVICE_UNHEALTHY;
+
+/// Every finding code this provider's reads can report.
+pub const FINDING_CODES: &[&str] = &[SERVICE_UNHEALTHY];
 
 /// Where a Slack target applies: one workspace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -392,6 +395,43 @@ pub fn channel_checks(declared_team: &str, observed: &State) -> Vec<ChannelCheck
         .collect()
 }
 
+/// A `ServiceUnhealthy` finding for each channel that is not live for a reason Enforce cannot
+/// correct. A public channel without the bot has none: Enforce joins it.
+pub fn channel_findings(checks: &[ChannelCheck], observed: &State) -> Vec<Finding> {
+    let public = |id: &str| {
+        observed
+            .section(CHANNELS)
+            .and_then(|s| s.get(id))
+            .is_some_and(is_public)
+    };
+    checks
+        .iter()
+        .filter_map(|c| {
+            let why = c.why.as_deref()?;
+            let fixable = why == "bot is not a member" && public(&c.id);
+            let name = if c.name.is_empty() {
+                String::new()
+            } else {
+                format!(" (#{})", c.name)
+            };
+            let advice = match why {
+                ARCHIVED => "unarchive it in Slack or declare another channel",
+                NOT_FOUND => "check the id, or invite the bot if the channel is private",
+                "bot is not a member" => "invite the bot to the private channel",
+                _ => "use a bot token of the declared workspace",
+            };
+            (!fixable).then(|| Finding {
+                code: SERVICE_UNHEALTHY,
+                subject: format!("{CHANNELS}[{}]", c.id),
+                message: format!(
+                    "alert channel {}{name} is {why}: alerts sent there are lost; {advice}",
+                    c.id
+                ),
+            })
+        })
+        .collect()
+}
+
 /// One page of `conversations.history`: the `ts` of the test alert requested `at` if this page
 /// holds it (posted by `bot`, the bot user or bot id of the token), and the next cursor.
 pub fn history_page(
@@ -485,10 +525,6 @@ fn is_ts(text: &str) -> bool {
 pub fn revision(at: Timestamp, channel: &str, ts: &str) -> String {
     format!("test alert requested {at} delivered to {channel} (ts {ts})")
 }
-
-/// How long Slack asked to wait, for a `ratelimited` answer without `Retry-After`: its tiers
-/// are per minute.
-pub const THROTTLED_WAIT: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {
