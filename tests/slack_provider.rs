@@ -3,6 +3,8 @@
 //! channels, the explicit test alert (sent once, found again, never by Observe), Slack's in-band
 //! errors, injected faults and a bad token.
 
+mod support;
+
 use std::time::Duration;
 
 use perimeter::SecretString;
@@ -17,6 +19,7 @@ use perimeter::reconcile::{SyncOutcome, sync};
 use perimeter_emulators::faults::{Fault, FaultRule};
 use perimeter_emulators::server::RunningEmulator;
 use perimeter_emulators::slack::{Seed, SlackEmulator};
+use support::cells;
 
 const TOKEN: &str = "xoxb-4821-9173-TestBotTokenNotReal";
 const TEAM: &str = "T0DEM0ACME";
@@ -184,15 +187,16 @@ async fn observe_reports_each_channel_field_by_field_and_never_writes() {
     );
 }
 
-/// The neutral checks the lead's alert routing reads: one per declared channel, live or why not.
+/// The observation's alerting facts: one check per declared channel, live or why not.
 #[tokio::test]
 async fn every_declared_channel_has_a_check() {
     let e = env().await;
     let observed = e.client.observe(&target(CHANNELS)).await.expect("read");
-    let checks = model::channel_checks(TEAM, &observed.state);
+    let checks = observed.alerting.channels.clone();
+    assert_eq!(checks, model::channel_checks(TEAM, &observed.state));
     let brief: Vec<(&str, bool, Option<&str>)> = checks
         .iter()
-        .map(|c: &ChannelCheck| (c.id.as_str(), c.live, c.why.as_deref()))
+        .map(|c: &ChannelCheck| (c.id.as_str(), c.live, c.reason.as_deref()))
         .collect();
     assert_eq!(
         brief,
@@ -468,19 +472,6 @@ async fn in_band_errors_are_typed() {
     );
 }
 
-const FAULTS: [(Fault, Category); 5] = [
-    (
-        Fault::RateLimited {
-            retry_after_secs: 3600,
-        },
-        Category::Throttled,
-    ),
-    (Fault::ServerError { status: 503 }, Category::ProviderError),
-    (Fault::Malformed, Category::BadResponse),
-    (Fault::WrongShape, Category::BadResponse),
-    (Fault::Hang { millis: 2_000 }, Category::Timeout),
-];
-
 /// Every read fault, on any method, in either mode: unknown, never in sync, nothing written,
 /// no token in the error.
 #[tokio::test]
@@ -490,27 +481,16 @@ async fn read_faults_leave_the_state_unknown_never_in_sync() {
         test_alert(jiff::SignedDuration::from_mins(1))
     );
     for path in ["auth.test", "conversations.info", "conversations.history"] {
-        for mode in [Mode::Observe, Mode::Enforce] {
-            for (fault, category) in &FAULTS {
+        for mode in cells::MODES {
+            for (fault, category) in cells::persistent_faults() {
                 let e = env_with(seed(), Duration::from_millis(300)).await;
                 e.emulator
                     .faults()
                     .inject(FaultRule::new(path, fault.clone()));
                 let out = sync(&e.client, &target(&rest), mode, UnmanagedPolicy::Report).await;
-                let err = out
-                    .error
-                    .as_ref()
-                    .unwrap_or_else(|| panic!("{fault:?} on {path} must fail"));
-                assert_eq!(err.category, *category, "{fault:?} {path} {mode:?}: {err}");
-                assert!(
-                    out.remaining.is_none() && !out.in_sync(),
-                    "{fault:?} {path} {mode:?}"
-                );
-                assert!(
-                    e.emulator.log().writes().is_empty(),
-                    "{fault:?} {path} {mode:?}"
-                );
-                assert!(!err.to_string().contains(TOKEN), "{fault:?}: no token");
+                let writes = e.emulator.log().writes().len();
+                let cell = format!("{fault:?} on {path} in {mode:?}");
+                cells::assert_failed_read(&out, category, writes, TOKEN, &cell);
             }
         }
     }
@@ -528,7 +508,7 @@ async fn write_faults_leave_nothing_half_written() {
         .iter()
         .enumerate()
     {
-        for (fault, category) in &FAULTS {
+        for (fault, category) in cells::persistent_faults() {
             let e = env_with(seed(), Duration::from_millis(300)).await;
             e.emulator
                 .faults()
@@ -540,13 +520,7 @@ async fn write_faults_leave_nothing_half_written() {
                 UnmanagedPolicy::Report,
             )
             .await;
-            let err = out
-                .error
-                .as_ref()
-                .unwrap_or_else(|| panic!("{fault:?} on {path} must fail"));
-            assert_eq!(err.category, *category, "{fault:?} {path}: {err}");
-            assert!(!out.in_sync() && out.write_failed, "{fault:?} {path}");
-            assert!(!err.to_string().contains(TOKEN));
+            cells::assert_failed_write(&out, category, TOKEN, &format!("{fault:?} on {path}"));
             assert_eq!(
                 out.applied.len(),
                 step,

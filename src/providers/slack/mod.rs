@@ -270,7 +270,7 @@ impl Slack {
         let live = checks.iter().any(|c| {
             c.id == want
                 && (c.live
-                    || (c.why.as_deref() == Some("bot is not a member")
+                    || (c.reason.as_deref() == Some("bot is not a member")
                         && joined.iter().any(|j| j == want)))
         });
         if !live {
@@ -329,6 +329,7 @@ impl Provider for Slack {
         let checks = model::channel_checks(&team, &obs.state);
         obs.findings
             .extend(model::channel_findings(&checks, &obs.state));
+        obs.alerting.channels = checks.clone();
         if let Some(test) = target.desired.section(TEST_ALERT) {
             let mut tests = Vec::new();
             for want in &test.items {
@@ -339,7 +340,7 @@ impl Provider for Slack {
                     .get(model::CHANNEL)
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let readable = checks.iter().any(|c| c.id == channel && c.why.is_none());
+                let readable = checks.iter().any(|c| c.id == channel && c.reason.is_none());
                 let read = if readable {
                     self.find_test_alert(channel, at, &bot).await?
                 } else {

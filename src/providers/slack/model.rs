@@ -78,21 +78,7 @@ impl fmt::Display for SlackScope {
     }
 }
 
-/// One declared alert channel checked live or not, for alert routing across providers.
-// lead: move to core (the brief's `ChannelCheck`; not on main when this was written).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChannelCheck {
-    /// The workspace the bot token belongs to (`T…`).
-    pub team: String,
-    /// The channel id (`C…`).
-    pub id: String,
-    /// Its name as Slack answered it (empty when not found).
-    pub name: String,
-    /// Exists, not archived, the bot is a member, in the declared workspace.
-    pub live: bool,
-    /// Why not live: `archived`, `bot is not a member`, `not found`, `in workspace T…`.
-    pub why: Option<String>,
-}
+pub use crate::core::routing::ChannelCheck;
 
 // ---- desired ---------------------------------------------------------------------------
 
@@ -389,7 +375,7 @@ pub fn channel_checks(declared_team: &str, observed: &State) -> Vec<ChannelCheck
                 id: item.key.clone(),
                 name: text(NAME).to_string(),
                 live: why.is_none(),
-                why,
+                reason: why,
             }
         })
         .collect()
@@ -407,7 +393,7 @@ pub fn channel_findings(checks: &[ChannelCheck], observed: &State) -> Vec<Findin
     checks
         .iter()
         .filter_map(|c| {
-            let why = c.why.as_deref()?;
+            let why = c.reason.as_deref()?;
             let fixable = why == "bot is not a member" && public(&c.id);
             let name = if c.name.is_empty() {
                 String::new()
@@ -786,7 +772,10 @@ mod tests {
             ],
         ));
         let checks = channel_checks("T012AB3C4", &state);
-        let whys: Vec<_> = checks.iter().map(|c| (c.live, c.why.as_deref())).collect();
+        let whys: Vec<_> = checks
+            .iter()
+            .map(|c| (c.live, c.reason.as_deref()))
+            .collect();
         assert_eq!(
             whys,
             [
@@ -797,7 +786,8 @@ mod tests {
             ]
         );
         assert!(
-            channel_checks("T0OTHER99", &state)[0].why.as_deref() == Some("in workspace T012AB3C4")
+            channel_checks("T0OTHER99", &state)[0].reason.as_deref()
+                == Some("in workspace T012AB3C4")
         );
     }
 
