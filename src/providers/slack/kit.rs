@@ -65,3 +65,21 @@ impl registry::Kit for Kit {
         super::demo::start().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::registry::Kit as _;
+
+    /// A FirewallPolicy naming Slack is refused in `check` too, where no API server ran the
+    /// CEL rule; Slack counts no alert route of its own and says why alerting does not apply.
+    #[test]
+    fn slack_has_no_firewall_and_routes_no_alert() {
+        let err = Kit::firewall_target(&SlackFirewall {}).expect_err("refused");
+        assert!(err.0.contains("MonitoringPolicy"), "{}", err.0);
+        assert!(
+            matches!(Kit::INFO.alerting, Alerting::NoApi(w) if w.contains("where alerts arrive"))
+        );
+        assert_eq!(Kit::INFO.finding_codes, ["ServiceUnhealthy"]);
+    }
+}
