@@ -457,6 +457,29 @@ async fn in_band_errors_are_typed() {
         .fail_method("conversations.info", "ratelimited", 100);
     let err = e.client.observe(&t).await.expect_err("throttled");
     assert_eq!(err.category, Category::Throttled, "{err}");
+    // Counted as failed calls (`code="error"`), not as the 2xx they came in.
+    let e = env().await;
+    let metrics = std::sync::Arc::new(perimeter::metrics::Metrics::new().expect("metrics"));
+    let counted = Slack::with_settings(
+        settings(e.running.base_url(), Duration::from_secs(5)),
+        SecretString::new(TOKEN),
+        Some(metrics.clone()),
+    )
+    .expect("client");
+    e.emulator
+        .fail_method("conversations.info", "ratelimited", 1);
+    assert!(counted.observe(&t).await.is_ok());
+    let calls = |code: &str| {
+        metrics
+            .provider_requests_total
+            .with_label_values(&["slack", "conversations_info", code])
+            .get()
+    };
+    assert_eq!(
+        (calls("error"), calls("200")),
+        (1, 4),
+        "one throttled answer, then four reads"
+    );
     let e = env().await;
     e.emulator.fail_method("auth.test", "fatal_error", 100);
     assert_eq!(
