@@ -16,8 +16,9 @@ values as in the original (only re-serialised with indentation so diffs stay rea
 Fails if a listed operation is not in the spec, so a typo never silently drops an endpoint.
 Standard library only, so it runs before `scripts/setup`.
 
-A Swagger 2.0 document (Qdrant Cloud's, generated from gRPC) keeps `swagger`, `consumes` and
-`produces` as well, and its `#/definitions/...` references the same way.
+A Swagger 2.0 document (Qdrant Cloud's, generated from gRPC; Slack's) keeps `swagger`, `host`,
+`basePath`, `schemes`, `consumes` and `produces` as well, its `#/definitions/...` references
+the same way, and the `securityDefinitions` its kept requirements name.
 """
 import json
 import sys
@@ -57,7 +58,8 @@ def trim(spec, operations, allow_undeclared_schemes=False):
             raise SystemExit(f"operation not found in spec: {op!r}")
         wanted.setdefault(path, set()).add(method)
 
-    top = ("openapi", "swagger", "info", "servers", "consumes", "produces", "security")
+    top = ("openapi", "swagger", "info", "host", "basePath", "schemes", "servers", "consumes",
+           "produces", "security")
     out = {key: spec[key] for key in top if key in spec}
     out["paths"] = {}
     scheme_names = set()
@@ -74,6 +76,8 @@ def trim(spec, operations, allow_undeclared_schemes=False):
     components = dict(spec.get("components", {}))
     if "definitions" in spec:  # Swagger 2.0: one section, at the top level
         components["definitions"] = spec["definitions"]
+    if "securityDefinitions" in spec:  # Swagger 2.0's security schemes
+        components["securitySchemes"] = spec["securityDefinitions"]
     needed = {}  # section -> set of names
     pending = set()
     walk_refs(out["paths"], pending)
@@ -108,8 +112,10 @@ def trim(spec, operations, allow_undeclared_schemes=False):
     }
     if "definitions" in out["components"]:
         out["definitions"] = out["components"].pop("definitions")
-        if not out["components"]:
-            del out["components"]
+    if "securityDefinitions" in spec and "securitySchemes" in out["components"]:
+        out["securityDefinitions"] = out["components"].pop("securitySchemes")
+    if not out["components"]:
+        del out["components"]
     return out
 
 

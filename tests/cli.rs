@@ -262,13 +262,13 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 55 drifted field(s) found, 37 change(s) enforced, 12 left in Observe mode."
+            "Summary: 57 drifted field(s) found, 38 change(s) enforced, 12 left in Observe mode."
         ),
         "{stdout}"
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 159 (38 writes)"),
+        stdout.contains("Provider calls: 169 (39 writes)"),
         "{stdout}"
     );
     assert!(
@@ -486,7 +486,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
     while Instant::now() < deadline {
         // The first pass's policies, then its assessment (published after the pass).
         if let Some(b) = http_get(&addr, "/metrics").filter(|b| {
-            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 8"#)
+            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 9"#)
                 && b.contains("perimeter_compliance_evidence_timestamp_seconds{")
         }) {
             body = Some(b);
@@ -508,7 +508,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_provider_up{name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 1"#,
         r#"perimeter_provider_requests_total{code="200",operation="put_entrypoint_ruleset",provider="cloudflare"} 2"#,
         r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 13"#,
-        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 8"#,
+        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 9"#,
         r#"perimeter_provider_up{name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_policy_in_sync{kind="MonitoringPolicy",name="prod-monitoring",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="aws",result="success"} 6"#,

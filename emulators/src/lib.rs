@@ -3,7 +3,7 @@
 //! Production code paths never talk to these: they exist so the operator can be exercised end to
 //! end (including retries, throttling and malformed answers) without real provider accounts.
 //!
-//! Layout: one module per provider ([`aws`], [`cloudflare`], [`gcp`], [`supabase`]), each a stateful axum app
+//! Layout: one module per provider ([`aws`], [`cloudflare`], [`gcp`], [`supabase`], [`slack`], …), each a stateful axum app
 //! seeded from a serde document (YAML or JSON) and inspectable from tests. Every provider shares
 //! [`faults`] (fault injection as an axum middleware) and [`server`] (binding a port, the request
 //! log, timestamps and deterministic ids), so a new provider is a sibling module that builds its
@@ -17,6 +17,7 @@ pub mod faults;
 pub mod gcp;
 pub mod qdrant;
 pub mod server;
+pub mod slack;
 pub mod supabase;
 pub mod turso;
 pub mod upstash;

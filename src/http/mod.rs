@@ -64,6 +64,21 @@ pub struct HttpSettings {
     /// Largest answer body read; a larger one is a `BadResponse` (see
     /// [`DEFAULT_MAX_BODY_BYTES`]).
     pub max_body_bytes: usize,
+    /// Reads an error the provider reports inside a 2xx answer (Slack answers HTTP 200 with
+    /// `{"ok": false, "error": "<code>"}`), so it is categorised, retried, counted and redacted
+    /// like any other. `None` (default): every 2xx is a success.
+    pub in_band_error: Option<fn(&Value) -> Option<InBandError>>,
+}
+
+/// An error found inside a 2xx answer by [`HttpSettings::in_band_error`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InBandError {
+    /// `None`: a refusal of this call, categorised as a 4xx answer would be (`BadResponse` for
+    /// a GET, `WriteRejected` otherwise).
+    pub category: Option<Category>,
+    /// What to say; the layer adds the status and redacts the credential. Quote provider text
+    /// only through [`sanitize`].
+    pub message: String,
 }
 
 impl HttpSettings {
@@ -79,6 +94,7 @@ impl HttpSettings {
             requests_per_minute: 200,
             burst: 10,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            in_band_error: None,
         }
     }
 }
@@ -460,6 +476,25 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
+        if (200..300).contains(&status)
+            && let Some(found) = self.in_band(&body)
+        {
+            // Counted as a failed call, not as the 2xx it came in.
+            self.count(req.operation, "error");
+            let category = found.category.unwrap_or(if req.method == Method::GET {
+                Category::BadResponse
+            } else {
+                Category::WriteRejected
+            });
+            let mut err = ProviderError::new(
+                category,
+                req.operation,
+                self.redact(&format!("HTTP {status}: {}", found.message)),
+            );
+            err.retry_after = retry_after;
+            err.status = Some(status);
+            return Err(err);
+        }
         self.count(req.operation, &status.to_string());
         if (200..300).contains(&status) || status == 404 {
             return Ok(Response { status, body });
@@ -518,6 +553,14 @@ impl HttpClient {
 
     fn redact(&self, text: &str) -> String {
         self.auth.redact(text)
+    }
+
+    /// The provider's in-band error in a 2xx body, if it has a reader for them. A body that is
+    /// not JSON is left to the caller (whose parse fails as `BadResponse`).
+    fn in_band(&self, body: &[u8]) -> Option<InBandError> {
+        let read = self.settings.in_band_error?;
+        let value: Value = serde_json::from_slice(body).ok()?;
+        read(&value)
     }
 }
 

@@ -14,11 +14,13 @@
 //!    like base64 (digit, `=`, or mixed case), so English ("Basic plan") survives;
 //! 4. `name=value`, `name: value`, `"name":"value"` where the name contains `key`, `token`,
 //!    `secret`, `passw(or)d`, `pwd`, `signature`, `sig`, `credential` or `session`: the value;
-//! 5. opaque tokens: a run of `[A-Za-z0-9+/=_-]` of at least 24 characters with upper case,
+//! 5. Slack tokens (`xoxb-…`, `xoxp-…`, `xapp-…` and the other `xox?-` kinds), whatever
+//!    their length or case;
+//! 6. opaque tokens: a run of `[A-Za-z0-9+/=_-]` of at least 24 characters with upper case,
 //!    lower case and a digit (base64 keys, AWS secrets, Cloudflare tokens, JWT parts), or one
 //!    whose `/`-separated pieces include one of at least 40 characters with a digit (long hex
 //!    keys). Lower-case ids (Cloudflare's 32-hex ids, GCP names, AWS `sg-…`) are kept;
-//! 6. the result is cut to `max` characters (`…` marks the cut).
+//! 7. the result is cut to `max` characters (`…` marks the cut).
 
 use std::sync::LazyLock;
 
@@ -57,6 +59,10 @@ static NAMED: LazyLock<Regex> = LazyLock::new(|| {
     .expect("a constant pattern")
 });
 
+static SLACK_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:xox[abeoprs]|xapp)-[A-Za-z0-9-]+").expect("a constant pattern")
+});
+
 static OPAQUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/=_-]{24,}").expect("a constant pattern"));
 
@@ -92,6 +98,7 @@ pub fn sanitize(text: &str, max: usize) -> String {
             masked(&c[1], &c[2])
         }
     });
+    let text = SLACK_TOKEN.replace_all(&text, MASK);
     let text = OPAQUE.replace_all(&text, |c: &Captures| {
         if is_opaque(&c[0]) {
             MASK.to_string()
@@ -210,6 +217,9 @@ mod tests {
                 "hex *** refused",
             ),
             ("jwt eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.x", "jwt ***.x"),
+            // Slack tokens, short or lower-case ones too (the opaque rule would miss them).
+            ("token xoxb-12-34-abcdef revoked", "token *** revoked"),
+            ("echo xapp-1-a0b1c2-d3 and xoxp-1-2-3.", "echo *** and ***."),
             // Control characters and length.
             ("a\u{1b}[31mb\nc", "a [31mb c"),
         ];

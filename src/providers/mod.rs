@@ -8,6 +8,7 @@ pub mod fake;
 pub mod gcp;
 pub mod qdrant;
 pub mod registry;
+pub mod slack;
 pub mod supabase;
 pub mod turso;
 pub mod upstash;
