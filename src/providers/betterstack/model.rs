@@ -104,18 +104,6 @@ pub const STEPS: &str = "steps";
 /// The attribute holding a monitor's or heartbeat's escalation policy id.
 pub const POLICY_ID: &str = "policy_id";
 
-/// The API attribute of a compared field of `section`, for the fields written as they are.
-pub fn attribute(section: &str, field: &str) -> Option<&'static str> {
-    let map: &FieldMap = match section {
-        MONITORS => MONITOR_FIELDS,
-        HEARTBEATS => HEARTBEAT_FIELDS,
-        POLICIES => POLICY_FIELDS,
-        STATUS_PAGES => STATUS_PAGE_FIELDS,
-        _ => return None,
-    };
-    map.iter().find(|(f, _)| *f == field).map(|(_, a)| *a)
-}
-
 // ---- desired ---------------------------------------------------------------------------
 
 pub fn firewall_target(_fw: &BetterstackFirewall) -> Result<Target, Invalid> {

@@ -666,3 +666,24 @@ fn probe_ips_table() {
         assert!(probe_ips(&bad).is_err(), "{bad}");
     }
 }
+
+/// A write counts only when its answer shows every declared value.
+#[test]
+fn unwritten_fields_names_what_the_answer_lacks() {
+    let target = monitoring_target(&block(MONITORS_YAML)).expect("valid");
+    let want = &target.desired.sections[0].items[0];
+    let same = observe(MONITORS, &[monitor("1", "https://example.com", json!({}))]);
+    assert!(unwritten_fields(want, &same.sections[0].items[0]).is_empty());
+    let other = observe(
+        MONITORS,
+        &[monitor(
+            "1",
+            "https://example.com",
+            json!({"regions": ["us"], "paused": true}),
+        )],
+    );
+    assert_eq!(
+        unwritten_fields(want, &other.sections[0].items[0]),
+        ["paused", "regions"]
+    );
+}
