@@ -23,6 +23,9 @@ pub struct SyncOutcome {
     pub findings: Vec<Finding>,
     /// The provider's revision of the newest successful read (see [`Observation::revision`]).
     pub revision: Option<String>,
+    /// Alert routes and channels of the newest successful read (see
+    /// [`Observation::alerting`]); empty when the provider could not be read after a write.
+    pub alerting: crate::core::routing::AlertingFacts,
     /// The error that stopped the sync, if any (read, write or confirmation read).
     pub error: Option<ProviderError>,
     /// A write was attempted and failed or timed out. `error` is then that write's error,
@@ -258,6 +261,7 @@ pub async fn sync_within(
             findings: observed.findings,
             // Written since: the revision read before the write no longer describes it.
             revision: None,
+            alerting: Default::default(),
             write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or(read_error)),
         },
@@ -268,6 +272,7 @@ pub async fn sync_within(
             findings: observed.findings,
             // Written since: the revision read before the write no longer describes it.
             revision: None,
+            alerting: Default::default(),
             write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or_else(|| late("observe"))),
         },
@@ -285,6 +290,7 @@ fn settled(
     error: Option<ProviderError>,
 ) -> SyncOutcome {
     let revision = observed.revision;
+    let alerting = observed.alerting;
     let mut findings = observed.findings;
     findings.extend(remaining.unmanaged.iter().map(|subject| Finding {
         code: crate::core::model::UNMANAGED_RULE,
@@ -298,6 +304,7 @@ fn settled(
         remaining: Some(remaining),
         findings,
         revision,
+        alerting,
         write_failed: error.is_some(),
         error,
     }

@@ -116,7 +116,7 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
                 observed_at: observed_at.clone(),
                 stale: false,
                 digest: evidence::digest_of(r),
-                not_entitled: crate::compliance::not_entitled_of(&r.findings),
+                not_enforceable: crate::compliance::not_enforceable_of(&r.findings),
                 revision: r.revision.clone(),
             }
         })

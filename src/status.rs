@@ -15,6 +15,8 @@ use crate::reconcile::SyncOutcome;
 /// Status holds at most this many drift entries; `driftCount` has the full number.
 pub const MAX_DRIFT_ENTRIES: usize = 50;
 const MAX_FINDINGS: usize = 50;
+/// Status holds at most this many alert routes, and as many alert channels.
+const MAX_ROUTES: usize = 50;
 
 /// Why the controller did not sync with the provider at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -213,6 +215,20 @@ pub fn from_outcome(
             outcome.applied.clone()
         },
         observed_revision: outcome.revision.clone(),
+        alert_routes: outcome
+            .alerting
+            .routes
+            .iter()
+            .take(MAX_ROUTES)
+            .cloned()
+            .collect(),
+        alert_channels: outcome
+            .alerting
+            .channels
+            .iter()
+            .take(MAX_ROUTES)
+            .cloned()
+            .collect(),
         last_sync_time: None,
     };
     stamp(previous, status, now)
@@ -556,5 +572,47 @@ mod tests {
             "no successful read happened"
         );
         assert_eq!(b.observed_generation, Some(2));
+    }
+
+    /// The routes and channels of a read reach the status, bounded; a status written after
+    /// a failed read names none (the facts are from no read).
+    #[test]
+    fn alert_routes_and_channels_of_a_read_are_in_status_bounded() {
+        use crate::core::routing::{AlertRoute, ChannelCheck, SlackChannelRef};
+        let mut o = outcome(Some(drifted(0)), None);
+        o.alerting.routes = (0..60)
+            .map(|i| AlertRoute {
+                route: format!("escalation policy 'p{i}' step 1"),
+                slack: Some(SlackChannelRef {
+                    team: Some("T1".into()),
+                    channel: "C1".into(),
+                }),
+                other: None,
+                problem: None,
+            })
+            .collect();
+        o.alerting.channels = vec![ChannelCheck {
+            team: "T1".into(),
+            id: "C1".into(),
+            name: "alerts".into(),
+            live: false,
+            reason: Some("archived".into()),
+        }];
+        let s = from_outcome(None, Some(1), Mode::Observe, &o, &t("2026-01-01T00:00:00Z"));
+        assert_eq!(s.alert_routes.len(), MAX_ROUTES);
+        assert_eq!(s.alert_routes[0].route, "escalation policy 'p0' step 1");
+        assert_eq!(s.alert_channels, o.alerting.channels);
+        let json = serde_json::to_value(&s).unwrap_or_default();
+        assert_eq!(json["alertChannels"][0]["reason"], "archived");
+        assert_eq!(json["alertRoutes"][0]["slack"]["channel"], "C1");
+
+        let failed = from_outcome(
+            Some(&s),
+            Some(1),
+            Mode::Observe,
+            &outcome(None, Some(Category::Timeout)),
+            &t("2026-01-01T00:05:00Z"),
+        );
+        assert!(failed.alert_routes.is_empty() && failed.alert_channels.is_empty());
     }
 }

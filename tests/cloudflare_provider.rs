@@ -1,6 +1,8 @@
 //! The Cloudflare client against the stateful Cloudflare emulator: Observe and Enforce,
 //! pagination, and every injected fault (429 + Retry-After, 5xx, timeouts, malformed bodies).
 
+mod support;
+
 use std::time::Duration;
 
 use perimeter::api::{Mode, UnmanagedPolicy};
@@ -288,18 +290,7 @@ async fn throttling_with_retry_after_is_retried_and_counted() {
 
 #[tokio::test]
 async fn persistent_faults_leave_the_state_unknown_never_in_sync() {
-    let faults = [
-        (
-            Fault::RateLimited {
-                retry_after_secs: 3600,
-            },
-            Category::Throttled,
-        ),
-        (Fault::ServerError { status: 503 }, Category::ProviderError),
-        (Fault::Malformed, Category::BadResponse),
-        (Fault::WrongShape, Category::BadResponse),
-        (Fault::Hang { millis: 2_000 }, Category::Timeout),
-    ];
+    let faults = support::cells::persistent_faults();
     for (fault, category) in faults {
         let e = env(seed(WAF_SEEDED), Duration::from_millis(300)).await;
         e.emulator
@@ -312,22 +303,12 @@ async fn persistent_faults_leave_the_state_unknown_never_in_sync() {
             UnmanagedPolicy::Report,
         )
         .await;
-        let err = out
-            .error
-            .as_ref()
-            .unwrap_or_else(|| panic!("{fault:?} must fail"));
-        assert_eq!(err.category, category, "{fault:?}: {err}");
-        assert!(
-            out.remaining.is_none() && !out.in_sync(),
-            "{fault:?}: unknown, never in sync"
-        );
-        assert!(
-            e.emulator.log().writes().is_empty(),
-            "{fault:?}: nothing written on a failed read"
-        );
-        assert!(
-            !err.to_string().contains(TOKEN),
-            "{fault:?}: no credential in errors"
+        support::cells::assert_failed_read(
+            &out,
+            category,
+            e.emulator.log().writes().len(),
+            TOKEN,
+            &format!("{fault:?}"),
         );
     }
 }

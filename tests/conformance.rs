@@ -13,7 +13,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use perimeter::SecretString;
@@ -142,39 +141,13 @@ async fn every_cloudflare_request_conforms_to_the_official_spec() {
     )
     .expect("client");
 
-    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let mut record = |what: String, offset: usize, prism: &support::PrismServer| {
-        let lines: Vec<String> = prism
-            .violations_since(offset)
-            .into_iter()
-            .filter(|l| {
-                !(l.contains("mechanisms.")
-                    && l.contains(".id must match exactly one schema in oneOf"))
-            })
-            .collect();
-        let unrouted = prism.server_errors_since(offset);
-        let requests = prism.lines_since_count(offset);
-        if requests == 0 {
-            failures.push(format!("{what}: no request reached Prism"));
-        }
-        if !lines.is_empty() || !unrouted.is_empty() {
-            failures.push(format!(
-                "{what}:\n  {}",
-                lines
-                    .iter()
-                    .chain(unrouted.iter())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
-            ));
-        }
-        *checked.entry(what).or_default() += requests;
-    };
+    let mut ledger = support::RequestLedger::with_spec_quirks(|l| {
+        l.contains("mechanisms.") && l.contains(".id must match exactly one schema in oneOf")
+    });
 
     let offset = prism.log_len();
     let _ = client.verify().await;
-    record("verify".into(), offset, &prism);
+    ledger.record("verify", offset, &prism);
 
     for target in [firewall(), monitoring()] {
         // Reads: the answers are Prism's examples; only the requests are judged here.
@@ -187,7 +160,7 @@ async fn every_cloudflare_request_conforms_to_the_official_spec() {
             };
             let offset = prism.log_len();
             let _ = client.observe(&one).await;
-            record(format!("observe {}", section.name), offset, &prism);
+            ledger.record(format!("observe {}", section.name), offset, &prism);
         }
         let observed = observed_with_handles(&target);
         for change in every_change(&target) {
@@ -195,14 +168,9 @@ async fn every_cloudflare_request_conforms_to_the_official_spec() {
             let _ = client
                 .apply(&target, &observed, std::slice::from_ref(&change))
                 .await;
-            record(change.describe(), offset, &prism);
+            ledger.record(change.describe(), offset, &prism);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "requests that violate the official spec:\n{}\n\nPrism log:\n{}",
-        failures.join("\n"),
-        prism.log()
-    );
-    assert!(checked.len() >= 17, "{checked:?}");
+    ledger.assert_clean(&prism);
+    assert!(ledger.checked.len() >= 17, "{:?}", ledger.checked);
 }

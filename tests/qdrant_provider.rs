@@ -2,6 +2,8 @@
 //! allowlist (one masked UpdateCluster, nothing else of the cluster touched), TLS, expiring
 //! database API keys and firing alerts; injected faults on reads and on the write; a bad key.
 
+mod support;
+
 use std::time::Duration;
 
 use perimeter::SecretString;
@@ -134,11 +136,11 @@ async fn observe_reports_drift_and_findings_and_never_writes() {
     let codes: Vec<&str> = out.findings.iter().map(|f| f.code).collect();
     assert_eq!(
         codes,
-        ["NetworkOpen", "ApiKeyExpiring"],
+        ["NetworkOpen", "ManualChangeNeeded", "ApiKeyExpiring"],
         "{:?}",
         out.findings
     );
-    assert!(out.findings[1].message.contains("\"ingest\" (k-soon)"));
+    assert!(out.findings[2].message.contains("\"ingest\" (k-soon)"));
     assert!(
         out.revision
             .as_deref()
@@ -200,6 +202,13 @@ async fn enforce_sends_one_masked_update_and_changes_nothing_else() {
     .await;
     assert_eq!(drift_paths(&out), ["tls[enabled]"]);
     assert!(out.applied.is_empty() && e.emulator.log().writes().is_empty());
+    let manual: Vec<_> = out
+        .findings
+        .iter()
+        .filter(|f| f.code == "ManualChangeNeeded")
+        .map(|f| f.subject.as_str())
+        .collect();
+    assert_eq!(manual, ["tls"], "{:?}", out.findings);
 }
 
 #[tokio::test]
@@ -234,20 +243,9 @@ async fn firing_alerts_are_drift_and_findings_and_never_written() {
 /// Every fault on each read, in both modes: unknown, never in sync, nothing written, no key.
 #[tokio::test]
 async fn read_faults_leave_the_state_unknown_never_in_sync() {
-    let faults = [
-        (
-            Fault::RateLimited {
-                retry_after_secs: 3600,
-            },
-            Category::Throttled,
-        ),
-        (Fault::ServerError { status: 503 }, Category::ProviderError),
-        (Fault::Malformed, Category::BadResponse),
-        (Fault::WrongShape, Category::BadResponse),
-        (Fault::Hang { millis: 2_000 }, Category::Timeout),
-    ];
+    let faults = support::cells::persistent_faults();
     let reads = ["/clusters/", "/database-api-keys"];
-    for mode in [Mode::Observe, Mode::Enforce] {
+    for mode in support::cells::MODES {
         for path in reads {
             for (fault, category) in &faults {
                 let e = env(seed(OPEN, "[]"), Duration::from_millis(300)).await;
@@ -261,20 +259,13 @@ async fn read_faults_leave_the_state_unknown_never_in_sync() {
                     UnmanagedPolicy::Report,
                 )
                 .await;
-                let err = out
-                    .error
-                    .as_ref()
-                    .unwrap_or_else(|| panic!("{fault:?} on {path} must fail"));
-                assert_eq!(err.category, *category, "{fault:?} {path} {mode:?}: {err}");
-                assert!(
-                    out.remaining.is_none() && !out.in_sync(),
-                    "{fault:?} {path} {mode:?}"
+                support::cells::assert_failed_read(
+                    &out,
+                    *category,
+                    e.emulator.log().writes().len(),
+                    KEY,
+                    &format!("{fault:?} on {path}"),
                 );
-                assert!(
-                    e.emulator.log().writes().is_empty(),
-                    "{fault:?} {path} {mode:?}"
-                );
-                assert!(!err.to_string().contains(KEY));
             }
         }
     }
@@ -284,18 +275,7 @@ async fn read_faults_leave_the_state_unknown_never_in_sync() {
 /// either the old one or (a hang, which the emulator serves late) the whole new one.
 #[tokio::test]
 async fn write_faults_leave_nothing_half_written() {
-    let faults = [
-        (
-            Fault::RateLimited {
-                retry_after_secs: 3600,
-            },
-            Category::Throttled,
-        ),
-        (Fault::ServerError { status: 502 }, Category::ProviderError),
-        (Fault::Malformed, Category::BadResponse),
-        (Fault::WrongShape, Category::BadResponse),
-        (Fault::Hang { millis: 2_000 }, Category::Timeout),
-    ];
+    let faults = support::cells::persistent_faults();
     for (fault, category) in faults {
         let e = env(seed(OPEN, "[]"), Duration::from_millis(300)).await;
         e.emulator
@@ -308,13 +288,8 @@ async fn write_faults_leave_nothing_half_written() {
             UnmanagedPolicy::Report,
         )
         .await;
-        let err = out
-            .error
-            .as_ref()
-            .unwrap_or_else(|| panic!("{fault:?} must fail"));
-        assert_eq!(err.category, category, "{fault:?}: {err}");
-        assert!(!out.in_sync() && out.applied.is_empty(), "{fault:?}");
-        assert!(!err.to_string().contains(KEY));
+        support::cells::assert_failed_write(&out, category, KEY, &format!("{fault:?}"));
+        assert!(out.applied.is_empty(), "{fault:?}");
         let ranges = e.emulator.snapshot().clusters[0]
             .allowed_ip_source_ranges
             .clone();

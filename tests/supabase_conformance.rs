@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use perimeter::SecretString;
@@ -90,38 +89,17 @@ async fn every_supabase_request_conforms_to_the_official_spec() {
         .expect("client")
         .with_apply_wait(Duration::from_millis(1), Duration::from_millis(1));
 
-    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let mut record = |what: String, offset: usize, prism: &support::PrismServer| {
-        let lines = prism.violations_since(offset);
-        let unrouted = prism.server_errors_since(offset);
-        let requests = prism.lines_since_count(offset);
-        if requests == 0 {
-            failures.push(format!("{what}: no request reached Prism"));
-        }
-        if !lines.is_empty() || !unrouted.is_empty() {
-            failures.push(format!(
-                "{what}:\n  {}",
-                lines
-                    .iter()
-                    .chain(unrouted.iter())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
-            ));
-        }
-        *checked.entry(what).or_default() += requests;
-    };
+    let mut ledger = support::RequestLedger::default();
 
     let offset = prism.log_len();
     let _ = client.verify().await;
-    record("verify".into(), offset, &prism);
+    ledger.record("verify", offset, &prism);
 
     for target in [firewall(), monitoring()] {
         // Reads (bans included with the firewall); only the requests are judged here.
         let offset = prism.log_len();
         let _ = client.observe(&target).await;
-        record(format!("observe {:?}", target.purpose), offset, &prism);
+        ledger.record(format!("observe {:?}", target.purpose), offset, &prism);
     }
     let target = firewall();
     for change in every_change(&target) {
@@ -134,15 +112,18 @@ async fn every_supabase_request_conforms_to_the_official_spec() {
         let _ = client
             .apply(&target, &observed(), std::slice::from_ref(&change))
             .await;
-        record(change.describe(), offset, &prism);
+        ledger.record(change.describe(), offset, &prism);
     }
 
-    let total: usize = checked.values().sum();
-    println!("Prism checked {total} Supabase request(s): {checked:?}");
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let total = ledger.total();
+    println!(
+        "Prism checked {total} Supabase request(s): {:?}",
+        ledger.checked
+    );
+    ledger.assert_clean(&prism);
     // verify, 4 firewall reads, 1 health read, then SSL, 7 limits, and the network write with
     // at least one read of its status.
-    assert!(total >= 16, "{checked:?}");
+    assert!(total >= 16, "{:?}", ledger.checked);
 }
 
 /// The `spec.supabase` block of an example manifest.
@@ -209,20 +190,7 @@ async fn every_supabase_emulator_answer_conforms_to_the_official_spec() {
                 .await;
         assert!(out.error.is_none(), "{:?}", out.error);
     }
-    let answers = prism.lines_since_count(offset);
-    let violations = prism.answer_violations_since(offset);
-    let requests = prism.violations_since(offset);
-    assert!(
-        violations.is_empty() && requests.is_empty(),
-        "answers (or requests) that break the official spec:\n{}\n\nPrism log:\n{}",
-        violations
-            .iter()
-            .chain(&requests)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n"),
-        prism.log()
-    );
+    let answers = prism.assert_exchanges_conform_since(offset);
     println!("answers checked: {answers}; changes applied: {applied:?}");
     for want in ["sslEnforcement", "authRateLimits", "networkRestrictions"] {
         assert!(

@@ -2,6 +2,8 @@
 //! restrictions (with the wait for `applied`), SSL enforcement and Auth rate limits; the plan
 //! without network restrictions; bans and service health; injected faults and a bad token.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -365,19 +367,8 @@ async fn throttling_with_retry_after_is_retried_and_counted() {
 /// written, no token in the error.
 #[tokio::test]
 async fn persistent_faults_leave_the_state_unknown_never_in_sync() {
-    let faults = [
-        (
-            Fault::RateLimited {
-                retry_after_secs: 3600,
-            },
-            Category::Throttled,
-        ),
-        (Fault::ServerError { status: 503 }, Category::ProviderError),
-        (Fault::Malformed, Category::BadResponse),
-        (Fault::WrongShape, Category::BadResponse),
-        (Fault::Hang { millis: 2_000 }, Category::Timeout),
-    ];
-    for mode in [Mode::Observe, Mode::Enforce] {
+    let faults = support::cells::persistent_faults();
+    for mode in support::cells::MODES {
         for (fault, category) in &faults {
             let e = env(seed(OPEN), Duration::from_millis(300)).await;
             e.emulator
@@ -390,20 +381,13 @@ async fn persistent_faults_leave_the_state_unknown_never_in_sync() {
                 UnmanagedPolicy::Report,
             )
             .await;
-            let err = out
-                .error
-                .as_ref()
-                .unwrap_or_else(|| panic!("{fault:?} must fail"));
-            assert_eq!(err.category, *category, "{fault:?} {mode:?}: {err}");
-            assert!(
-                out.remaining.is_none() && !out.in_sync(),
-                "{fault:?} {mode:?}: unknown, never in sync"
+            support::cells::assert_failed_read(
+                &out,
+                *category,
+                e.emulator.log().writes().len(),
+                TOKEN,
+                &format!("{fault:?}"),
             );
-            assert!(
-                e.emulator.log().writes().is_empty(),
-                "{fault:?} {mode:?}: nothing written on a failed read"
-            );
-            assert!(!err.to_string().contains(TOKEN), "{fault:?}: no credential");
         }
     }
 }
@@ -542,18 +526,7 @@ async fn a_full_sync_of_50_projects_stays_within_60_requests_per_minute() {
 /// its setting exactly as it was, the later sections were not written, and no token appears.
 #[tokio::test]
 async fn faults_on_writes_leave_nothing_half_written() {
-    let faults = [
-        (
-            Fault::RateLimited {
-                retry_after_secs: 3600,
-            },
-            Category::Throttled,
-        ),
-        (Fault::ServerError { status: 502 }, Category::ProviderError),
-        (Fault::Malformed, Category::BadResponse),
-        (Fault::WrongShape, Category::BadResponse),
-        (Fault::Hang { millis: 2_000 }, Category::Timeout),
-    ];
+    let faults = support::cells::persistent_faults();
     // (method, path, what is left unwritten after it)
     let writes = [
         ("PUT", "/ssl-enforcement"),
@@ -573,13 +546,12 @@ async fn faults_on_writes_leave_nothing_half_written() {
                 UnmanagedPolicy::Report,
             )
             .await;
-            let err = out
-                .error
-                .as_ref()
-                .unwrap_or_else(|| panic!("{fault:?} on {method} {path} must fail"));
-            assert_eq!(err.category, *category, "{fault:?} {method} {path}: {err}");
-            assert!(!out.in_sync(), "{fault:?} {method} {path}");
-            assert!(!err.to_string().contains(TOKEN));
+            support::cells::assert_failed_write(
+                &out,
+                *category,
+                TOKEN,
+                &format!("{fault:?} on {method} {path}"),
+            );
             assert_eq!(
                 out.applied.len(),
                 step,

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use perimeter::SecretString;
@@ -51,39 +50,18 @@ async fn every_turso_request_conforms_to_the_official_spec() {
     )
     .expect("client");
 
-    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let mut record = |what: String, offset: usize, prism: &support::PrismServer| {
-        let lines = prism.violations_since(offset);
-        let unrouted = prism.server_errors_since(offset);
-        let requests = prism.lines_since_count(offset);
-        if requests == 0 {
-            failures.push(format!("{what}: no request reached Prism"));
-        }
-        if !lines.is_empty() || !unrouted.is_empty() {
-            failures.push(format!(
-                "{what}:\n  {}",
-                lines
-                    .iter()
-                    .chain(unrouted.iter())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
-            ));
-        }
-        *checked.entry(what).or_default() += requests;
-    };
+    let mut ledger = support::RequestLedger::default();
 
     let offset = prism.log_len();
     let _ = client.verify().await;
-    record("verify".into(), offset, &prism);
+    ledger.record("verify", offset, &prism);
 
     let mon: TursoMonitoring = yaml(&format!("organization: {ORG}\nauditLogRequired: true"));
     let every = "allowedIps: [203.0.113.7, \"2001:db8::/32\"]\nallowedAwsVpcIds: [vpce-0fe6c8807461bba49]\ndeleteProtection: true";
     for target in [firewall(every), monitoring_target(&mon).expect("target")] {
         let offset = prism.log_len();
         let _ = client.observe(&target).await;
-        record(format!("observe {:?}", target.purpose), offset, &prism);
+        ledger.record(format!("observe {:?}", target.purpose), offset, &prism);
     }
     // Every shape of the PATCH body: each setting alone (the lists cleared), and all three.
     for declared in [
@@ -103,15 +81,18 @@ async fn every_turso_request_conforms_to_the_official_spec() {
         let _ = client
             .apply(&target, &Observation::default(), &[change])
             .await;
-        record(format!("PATCH with {declared}"), offset, &prism);
+        ledger.record(format!("PATCH with {declared}"), offset, &prism);
     }
 
-    let total: usize = checked.values().sum();
-    println!("Prism checked {total} Turso request(s): {checked:?}");
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let total = ledger.total();
+    println!(
+        "Prism checked {total} Turso request(s): {:?}",
+        ledger.checked
+    );
+    ledger.assert_clean(&prism);
     // verify 2; firewall: configuration, user is cached, audit log; monitoring: audit log,
     // databases, one configuration per database, tokens; 4 PATCHes.
-    assert!(total >= 11, "{checked:?}");
+    assert!(total >= 11, "{:?}", ledger.checked);
 }
 
 /// The `spec.turso` block of an example manifest.
@@ -176,20 +157,7 @@ async fn every_turso_emulator_answer_conforms_to_the_official_spec() {
                 .await;
         assert!(out.error.is_none(), "{:?}", out.error);
     }
-    let answers = prism.lines_since_count(offset);
-    let violations = prism.answer_violations_since(offset);
-    let requests = prism.violations_since(offset);
-    assert!(
-        violations.is_empty() && requests.is_empty(),
-        "answers (or requests) that break the official spec:\n{}\n\nPrism log:\n{}",
-        violations
-            .iter()
-            .chain(&requests)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n"),
-        prism.log()
-    );
+    let answers = prism.assert_exchanges_conform_since(offset);
     println!("answers checked: {answers}; changes applied: {applied:?}");
     assert_eq!(applied.len(), 2, "{applied:?}");
     assert!(answers >= 12, "{answers}");

@@ -3,6 +3,8 @@
 //! changes outside Perimeter, the organisation sweep (open databases, unscoped tokens, a plan
 //! without audit logs), injected faults and a bad token.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -348,20 +350,9 @@ async fn a_policy_cannot_reach_another_organisation_than_the_cloud_providers() {
 /// written, no token in the error.
 #[tokio::test]
 async fn persistent_read_faults_leave_the_state_unknown_never_in_sync() {
-    let faults = [
-        (
-            Fault::RateLimited {
-                retry_after_secs: 3600,
-            },
-            Category::Throttled,
-        ),
-        (Fault::ServerError { status: 503 }, Category::ProviderError),
-        (Fault::Malformed, Category::BadResponse),
-        (Fault::WrongShape, Category::BadResponse),
-        (Fault::Hang { millis: 2_000 }, Category::Timeout),
-    ];
+    let faults = support::cells::persistent_faults();
     for path in ["/configuration", "/audit-logs", "/v1/user"] {
-        for mode in [Mode::Observe, Mode::Enforce] {
+        for mode in support::cells::MODES {
             for (fault, category) in &faults {
                 let e = env(seed(), Duration::from_millis(300)).await;
                 e.emulator
@@ -374,20 +365,13 @@ async fn persistent_read_faults_leave_the_state_unknown_never_in_sync() {
                     UnmanagedPolicy::Report,
                 )
                 .await;
-                let err = out
-                    .error
-                    .as_ref()
-                    .unwrap_or_else(|| panic!("{fault:?} on {path} must fail"));
-                assert_eq!(err.category, *category, "{fault:?} {path} {mode:?}: {err}");
-                assert!(
-                    out.remaining.is_none() && !out.in_sync(),
-                    "{fault:?} {path} {mode:?}"
+                support::cells::assert_failed_read(
+                    &out,
+                    *category,
+                    e.emulator.log().writes().len(),
+                    TOKEN,
+                    &format!("{fault:?} on {path}"),
                 );
-                assert!(
-                    e.emulator.log().writes().is_empty(),
-                    "{fault:?} {path} {mode:?}"
-                );
-                assert!(!err.to_string().contains(TOKEN));
             }
         }
     }
@@ -398,18 +382,7 @@ async fn persistent_read_faults_leave_the_state_unknown_never_in_sync() {
 /// next read can tell.
 #[tokio::test]
 async fn write_faults_leave_nothing_half_written() {
-    let faults = [
-        (
-            Fault::RateLimited {
-                retry_after_secs: 3600,
-            },
-            Category::Throttled,
-        ),
-        (Fault::ServerError { status: 502 }, Category::ProviderError),
-        (Fault::Malformed, Category::BadResponse),
-        (Fault::WrongShape, Category::BadResponse),
-        (Fault::Hang { millis: 2_000 }, Category::Timeout),
-    ];
+    let faults = support::cells::persistent_faults();
     for (fault, category) in faults {
         let e = env(seed(), Duration::from_millis(300)).await;
         let before = e.emulator.snapshot().organizations[0].databases[0].clone();
@@ -423,13 +396,8 @@ async fn write_faults_leave_nothing_half_written() {
             UnmanagedPolicy::Report,
         )
         .await;
-        let err = out
-            .error
-            .as_ref()
-            .unwrap_or_else(|| panic!("{fault:?} must fail"));
-        assert_eq!(err.category, category, "{fault:?}: {err}");
-        assert!(out.applied.is_empty() && !out.in_sync(), "{fault:?}");
-        assert!(!err.to_string().contains(TOKEN));
+        support::cells::assert_failed_write(&out, category, TOKEN, &format!("{fault:?}"));
+        assert!(out.applied.is_empty(), "{fault:?}");
         if !matches!(fault, Fault::Hang { .. }) {
             assert_eq!(
                 e.emulator.snapshot().organizations[0].databases[0],

@@ -14,7 +14,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -124,41 +123,17 @@ async fn every_upstash_request_the_spec_covers_conforms_to_it() {
     let client = Upstash::with_settings(settings, SecretString::new(credential.to_string()), None)
         .expect("client");
 
-    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
-    let mut uncovered: Vec<String> = Vec::new();
-    let mut failures = Vec::new();
-    let mut record = |what: String, offset: usize, prism: &support::PrismServer| {
-        let violations = prism.violations_since(offset);
-        let unrouted = prism.server_errors_since(offset);
-        let requests = prism.lines_since_count(offset);
-        if requests == 0 {
-            failures.push(format!("{what}: no request reached Prism"));
-        }
-        let (outside, other): (Vec<String>, Vec<String>) = unrouted
-            .into_iter()
-            .partition(|l| l.contains(NOT_IN_SPEC) && l.contains("NO_PATH_MATCHED"));
-        if !violations.is_empty() || !other.is_empty() {
-            failures.push(format!(
-                "{what}:\n  {}",
-                violations
-                    .iter()
-                    .chain(other.iter())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
-            ));
-        }
-        uncovered.extend(outside);
-        *checked.entry(what).or_default() += requests;
-    };
+    let mut ledger = support::RequestLedger::outside_spec(|l| {
+        l.contains(NOT_IN_SPEC) && l.contains("NO_PATH_MATCHED")
+    });
 
     let offset = prism.log_len();
     let _ = client.verify().await;
-    record("verify".into(), offset, &prism);
+    ledger.record("verify", offset, &prism);
     for target in [firewall(), monitoring()] {
         let offset = prism.log_len();
         let _ = client.observe(&target).await;
-        record(format!("observe {:?}", target.purpose), offset, &prism);
+        ledger.record(format!("observe {:?}", target.purpose), offset, &prism);
     }
     let target = firewall();
     for (section, key) in [
@@ -174,21 +149,23 @@ async fn every_upstash_request_the_spec_covers_conforms_to_it() {
         let _ = client
             .apply(&target, &observed(), std::slice::from_ref(&change))
             .await;
-        record(change.describe(), offset, &prism);
+        ledger.record(change.describe(), offset, &prism);
     }
 
-    let total: usize = checked.values().sum();
+    let total = ledger.total();
     println!(
-        "Prism checked {total} Upstash request(s): {checked:?}; not in the spec: {}",
-        uncovered.len()
+        "Prism checked {total} Upstash request(s): {:?}; not in the spec: {}",
+        ledger.checked,
+        ledger.uncovered.len()
     );
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    ledger.assert_clean(&prism);
     // verify, the firewall read (database and audit log), the monitoring read, enable-tls.
-    assert!(total >= 6, "{checked:?}");
+    assert!(total >= 6, "{:?}", ledger.checked);
     assert_eq!(
-        uncovered.len(),
+        ledger.uncovered.len(),
         1,
-        "only the allowlist write is outside the spec, and it was sent once: {uncovered:?}"
+        "only the allowlist write is outside the spec, and it was sent once: {:?}",
+        ledger.uncovered
     );
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -261,22 +238,7 @@ async fn every_upstash_emulator_answer_the_spec_covers_conforms_to_it() {
     )
     .await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    let answers = prism.lines_since_count(offset);
-    let violations = prism.answer_violations_since(offset);
-    let requests = prism.violations_since(offset);
-    let unrouted = prism.server_errors_since(offset);
-    assert!(
-        violations.is_empty() && requests.is_empty() && unrouted.is_empty(),
-        "answers (or requests) that break the official spec:\n{}\n\nPrism log:\n{}",
-        violations
-            .iter()
-            .chain(&requests)
-            .chain(&unrouted)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n"),
-        prism.log()
-    );
+    let answers = prism.assert_exchanges_conform_since(offset);
     println!("answers checked: {answers}");
     assert!(emulator.snapshot().databases[0].tls, "TLS was turned on");
     // verify; read, enable-tls, read again (each with the audit log); the monitoring read.

@@ -2,6 +2,8 @@
 //! firewall (one PUT for the whole configuration), Attack Challenge Mode, bypass entries and the
 //! team's drains; findings; a plan that lacks a feature (402); every injected fault.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -370,18 +372,7 @@ drains:
 
 #[tokio::test]
 async fn persistent_faults_leave_the_state_unknown_and_write_nothing() {
-    let faults = [
-        (
-            Fault::RateLimited {
-                retry_after_secs: 3600,
-            },
-            Category::Throttled,
-        ),
-        (Fault::ServerError { status: 503 }, Category::ProviderError),
-        (Fault::Malformed, Category::BadResponse),
-        (Fault::WrongShape, Category::BadResponse),
-        (Fault::Hang { millis: 2_000 }, Category::Timeout),
-    ];
+    let faults = support::cells::persistent_faults();
     for (fault, category) in faults {
         for (path, target, mode) in [
             (
@@ -402,20 +393,13 @@ async fn persistent_faults_leave_the_state_unknown_and_write_nothing() {
                 .faults()
                 .inject(FaultRule::new(path, fault.clone()).method("GET"));
             let out = sync(&e.client, &target, mode, UnmanagedPolicy::Report).await;
-            let err = out
-                .error
-                .as_ref()
-                .unwrap_or_else(|| panic!("{fault:?} on {path} must fail"));
-            assert_eq!(err.category, category, "{fault:?} on {path}: {err}");
-            assert!(
-                out.remaining.is_none() && !out.in_sync(),
-                "{fault:?}: unknown"
+            support::cells::assert_failed_read(
+                &out,
+                category,
+                e.emulator.log().writes().len(),
+                TOKEN,
+                &format!("{fault:?} on {path}"),
             );
-            assert!(
-                e.emulator.log().writes().is_empty(),
-                "{fault:?}: nothing written"
-            );
-            assert!(!err.to_string().contains(TOKEN), "{fault:?}: no credential");
         }
     }
 }
@@ -521,24 +505,17 @@ async fn write_faults_are_never_in_sync_and_write_nothing() {
                 .faults()
                 .inject(FaultRule::new(path, fault.clone()).method(method));
             let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
-            let err = out
-                .error
-                .as_ref()
-                .unwrap_or_else(|| panic!("{fault:?} on {method} {path} must fail"));
-            assert_eq!(
-                err.category, category,
-                "{fault:?} on {method} {path}: {err}"
-            );
-            assert!(
-                !out.in_sync() && out.write_failed,
-                "{fault:?} on {method} {path}"
+            support::cells::assert_failed_write(
+                &out,
+                category,
+                TOKEN,
+                &format!("{fault:?} on {method} {path}"),
             );
             assert_eq!(
                 e.emulator.snapshot(),
                 before,
                 "{fault:?} on {method} {path}"
             );
-            assert!(!err.to_string().contains(TOKEN));
         }
     }
 }

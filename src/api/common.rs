@@ -229,6 +229,14 @@ pub struct PolicyStatus {
     /// Vercel's firewall configuration version), also recorded in the evidence trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_revision: Option<String>,
+    /// Alert routes the provider's API showed at the last read (source providers: where each
+    /// route sends alerts, never a webhook URL), at most 50. DE.CM-1 counts a route only
+    /// when the channel it reaches is live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_routes: Vec<crate::core::routing::AlertRoute>,
+    /// Declared alert channels as Slack answered for them at the last read, at most 50.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_channels: Vec<crate::core::routing::ChannelCheck>,
     /// When the provider was last read successfully and this status changed as a result.
     /// Freshness between changes is the metric `perimeter_policy_last_sync_timestamp_seconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

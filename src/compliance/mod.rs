@@ -156,21 +156,26 @@ pub struct PolicyFacts {
     pub stale: bool,
     /// `sha256:<hex>` of the policy's observed status: what the evidence record points at.
     pub digest: String,
-    /// The provider's words when its plan does not allow what the policy declares (a
-    /// `NotEntitled` finding): Enforce cannot close that gap.
-    pub not_entitled: Option<String>,
+    /// The provider's words when the policy's drift is something Enforce cannot correct (a
+    /// finding of [`NOT_ENFORCEABLE`](crate::core::model::NOT_ENFORCEABLE): the plan does
+    /// not allow it, a service is unhealthy, only a person can change it).
+    pub not_enforceable: Option<String>,
     /// The provider's revision of what was read (`status.observedRevision`), if it gives one.
     pub revision: Option<String>,
 }
 
-/// The message of a policy's `NotEntitled` finding, if it has one.
-pub fn not_entitled_of<'a>(
-    findings: impl IntoIterator<Item = &'a crate::api::FindingEntry>,
+/// The message of a policy's first finding that names drift Enforce cannot correct, in the
+/// order of [`NOT_ENFORCEABLE`](crate::core::model::NOT_ENFORCEABLE), if it has one.
+pub fn not_enforceable_of<'a>(
+    findings: impl IntoIterator<Item = &'a crate::api::FindingEntry> + Clone,
 ) -> Option<String> {
-    findings
-        .into_iter()
-        .find(|f| f.code == crate::core::model::NOT_ENTITLED)
-        .map(|f| f.message.clone())
+    crate::core::model::NOT_ENFORCEABLE.iter().find_map(|code| {
+        findings
+            .clone()
+            .into_iter()
+            .find(|f| f.code == *code)
+            .map(|f| f.message.clone())
+    })
 }
 
 /// Everything an evaluation looks at.
@@ -675,13 +680,13 @@ fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFact
                 .iter()
                 .filter(|x| x.in_sync == InSync::False)
                 .filter_map(|x| {
-                    let why = x.not_entitled.as_deref()?;
+                    let why = x.not_enforceable.as_deref()?;
                     Some(format!("{}/{}: {why}", x.namespace, x.name))
                 })
                 .collect();
             if !blocked.is_empty() {
                 action = format!(
-                    "{action}; Enforce cannot fix what the plan does not allow ({})",
+                    "{action}; Enforce cannot fix these ({})",
                     blocked.join("; ")
                 );
             }

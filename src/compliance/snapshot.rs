@@ -115,7 +115,7 @@ pub fn snapshot_from(
             .or_else(|| s.last_sync_time.clone()),
             stale: freshness.stale(kind_name(kind), meta, controls),
             digest: evidence::digest_of(s),
-            not_entitled: super::not_entitled_of(&s.findings),
+            not_enforceable: super::not_enforceable_of(&s.findings),
             revision: s.observed_revision.clone(),
         }
     };

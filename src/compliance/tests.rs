@@ -91,7 +91,7 @@ fn facts(list: Vec<P>) -> Vec<PolicyFacts> {
             observed_at: Some("2026-11-28T11:59:00Z".into()),
             stale: false,
             digest: format!("sha256:{i}"),
-            not_entitled: None,
+            not_enforceable: None,
             revision: None,
         })
         .collect()
@@ -393,7 +393,7 @@ fn paused_policy_is_a_gap_with_the_way_out() {
 #[test]
 fn a_plan_that_cannot_do_it_is_named_in_the_gap() {
     let mut policies = facts(vec![fw("cf", InSync::False), mon("cf", InSync::True, 1)]);
-    policies[0].not_entitled = Some("the plan does not allow network restrictions".into());
+    policies[0].not_enforceable = Some("the plan does not allow network restrictions".into());
     let snap = Snapshot {
         providers: two_providers(),
         policies,
@@ -406,7 +406,7 @@ fn a_plan_that_cannot_do_it_is_named_in_the_gap() {
         .expect("a firewall gap");
     assert!(
         gap.action.ends_with(
-            "Enforce cannot fix what the plan does not allow (perimeter/cf-0: the plan does not allow network restrictions)"
+            "Enforce cannot fix these (perimeter/cf-0: the plan does not allow network restrictions)"
         ),
         "{}",
         gap.action
@@ -812,4 +812,43 @@ fn a_trail_is_extended_only_from_the_head_recorded_earlier() {
         "verification still reports it"
     );
     assert_eq!(kinds(&skewed, Some((head.0, &head.1))), []);
+}
+
+/// The first finding that names drift Enforce cannot correct, in `NOT_ENFORCEABLE` order;
+/// other findings are not reasons.
+#[test]
+fn not_enforceable_takes_the_first_code_in_order() {
+    let f = |code: &str, message: &str| crate::api::FindingEntry {
+        code: code.into(),
+        subject: "s".into(),
+        message: message.into(),
+    };
+    let cases = [
+        (vec![f("UnmanagedRule", "x"), f("NetworkOpen", "y")], None),
+        (
+            vec![
+                f("ManualChangeNeeded", "switch it on"),
+                f("NotEntitled", "plan"),
+            ],
+            Some("plan"),
+        ),
+        (
+            vec![
+                f("ManualChangeNeeded", "switch it on"),
+                f("ServiceUnhealthy", "down"),
+            ],
+            Some("down"),
+        ),
+        (
+            vec![f("ManualChangeNeeded", "switch it on")],
+            Some("switch it on"),
+        ),
+    ];
+    for (findings, want) in cases {
+        assert_eq!(
+            crate::compliance::not_enforceable_of(&findings).as_deref(),
+            want,
+            "{findings:?}"
+        );
+    }
 }

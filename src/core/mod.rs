@@ -4,6 +4,7 @@
 pub mod drift;
 pub mod model;
 pub mod normalize;
+pub mod routing;
 
 pub use drift::{Change, Diff, Drift, DriftKind, Undeclared, cleanup, diff};
 pub use model::{Item, Locator, Section, SectionKind, State};

@@ -196,10 +196,15 @@ pub const SERVICE_UNHEALTHY: &str = "ServiceUnhealthy";
 /// manages that Perimeter did not make (Upstash, Turso), with the actor and the time.
 pub const CHANGED_OUTSIDE_PERIMETER: &str = "ChangedOutsidePerimeter";
 
+/// A finding any provider reports for drift on a setting its API cannot write (Upstash's
+/// Prometheus integration, TLS of a Qdrant hybrid-cloud cluster): the message says what a
+/// person must do, and where.
+pub const MANUAL_CHANGE_NEEDED: &str = "ManualChangeNeeded";
+
 /// Findings that name drift Enforce cannot correct. A drifted policy with one of them has it
 /// as its `InSync` reason (the first present, in this order), with the finding's message,
 /// rather than "not yet corrected".
-pub const NOT_ENFORCEABLE: [&str; 2] = [NOT_ENTITLED, SERVICE_UNHEALTHY];
+pub const NOT_ENFORCEABLE: [&str; 3] = [NOT_ENTITLED, SERVICE_UNHEALTHY, MANUAL_CHANGE_NEEDED];
 
 #[cfg(test)]
 mod tests {

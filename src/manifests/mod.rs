@@ -32,6 +32,10 @@ pub struct Manifests {
     pub monitors: Vec<MonitoringPolicy>,
     pub assessments: Vec<ControlAssessment>,
     pub ignored: Vec<Ignored>,
+    /// `Kind namespace/name` of every object added, with where it came from: the API server
+    /// keeps one object per name, so a second document with the same one is refused rather
+    /// than quietly replacing the first (or, here, running twice under one name).
+    defined: std::collections::BTreeMap<String, String>,
 }
 
 /// A document that is not a Perimeter object (a Secret, a ConfigMap…): not an error.
@@ -387,6 +391,27 @@ impl Manifests {
         if !problems.is_empty() {
             return Err(ManifestError::Invalid(problems));
         }
+        let twice: Vec<Problem> = added
+            .defined
+            .iter()
+            .filter_map(|(label, place)| {
+                let first = self.defined.get(label)?;
+                Some(Problem {
+                    file: origin.to_string(),
+                    document: None,
+                    line: None,
+                    object: Some(label.clone()),
+                    field: Some("metadata.name".into()),
+                    message: format!(
+                        "{label} is already defined ({first}); {place} defines it again"
+                    ),
+                })
+            })
+            .collect();
+        if !twice.is_empty() {
+            return Err(ManifestError::Invalid(twice));
+        }
+        self.defined.append(&mut added.defined);
         self.providers.append(&mut added.providers);
         self.firewalls.append(&mut added.firewalls);
         self.monitors.append(&mut added.monitors);
@@ -495,8 +520,23 @@ impl Manifests {
             );
             return;
         }
-        if let Err(v) = self.add_typed(&kind.kind, value) {
-            problems.push(problem(Some(label), v));
+        let place = format!("{origin}, document {index}");
+        if let Some(first) = self.defined.get(&label) {
+            let message = format!("{label} is already defined ({first}); a second one is refused");
+            problems.push(problem(
+                Some(label),
+                Violation {
+                    field: "metadata.name".into(),
+                    message,
+                },
+            ));
+            return;
+        }
+        match self.add_typed(&kind.kind, value) {
+            Ok(()) => {
+                self.defined.insert(label, place);
+            }
+            Err(v) => problems.push(problem(Some(label), v)),
         }
     }
 
@@ -690,5 +730,51 @@ mod tests {
                 .contains("kind: ClusterThing is a Perimeter kind that this command does not read"),
             "{unread}"
         );
+    }
+
+    /// One object per kind, namespace and name, as the API server keeps: a second document
+    /// with the same ones is refused naming both places, in one text, in one folder, or
+    /// across `add_yaml` calls; the same name in another namespace or kind is another object.
+    #[test]
+    fn an_object_defined_twice_is_refused_naming_both_places() {
+        let policy =
+            &format!("{POLICY}  cloudflare:\n    zoneId: 023e105f4ecef8ad9ca31a8372d0c353\n");
+        let twice = format!("{PROVIDER}---\n{policy}---\n{policy}");
+        let err = Manifests::default()
+            .add_yaml("a.yaml", &twice)
+            .expect_err("defined twice")
+            .to_string();
+        assert!(
+            err.contains("FirewallPolicy default/p is already defined (a.yaml, document 2)"),
+            "{err}"
+        );
+
+        let mut m = Manifests::default();
+        m.add_yaml("a.yaml", &format!("{PROVIDER}---\n{policy}"))
+            .expect("valid");
+        let err = m
+            .add_yaml("b.yaml", policy)
+            .expect_err("defined in another file")
+            .to_string();
+        assert!(
+            err.contains("already defined (a.yaml, document 2)"),
+            "{err}"
+        );
+        assert!(err.contains("b.yaml, document 1 defines it again"), "{err}");
+        assert_eq!(m.firewalls.len(), 1, "nothing of b.yaml was added");
+
+        let other_namespace = policy.replace("{name: p}", "{name: p, namespace: shop}");
+        let other_kind = policy.replace("FirewallPolicy", "MonitoringPolicy");
+        m.add_yaml("c.yaml", &format!("{other_namespace}---\n{other_kind}"))
+            .expect("other objects");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in ["1.yaml", "2.yaml"] {
+            std::fs::write(dir.path().join(f), policy).expect("write");
+        }
+        let err = Manifests::load_dir(dir.path())
+            .expect_err("defined in two files")
+            .to_string();
+        assert!(err.contains("1.yaml, document 1"), "{err}");
     }
 }

@@ -253,6 +253,7 @@ impl Inner {
             state,
             findings: self.findings.clone(),
             revision: self.revision.clone(),
+            ..Default::default()
         }
     }
 

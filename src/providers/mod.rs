@@ -128,6 +128,35 @@ pub struct Finding {
     pub message: String,
 }
 
+/// A [`MANUAL_CHANGE_NEEDED`](crate::core::model::MANUAL_CHANGE_NEEDED) finding for each
+/// section of `read_only` (its name, and what a person must do) that is declared and drifted:
+/// the provider's API cannot write it, so Enforce leaves it and the status says why.
+pub fn manual_change_findings(
+    desired: &State,
+    observed: &State,
+    read_only: &[(&str, &str)],
+) -> Vec<Finding> {
+    read_only
+        .iter()
+        .filter_map(|(name, what_to_do)| {
+            let want = desired.section(name)?;
+            let one = |s: Option<&crate::core::Section>| State {
+                sections: s.cloned().into_iter().collect(),
+            };
+            let d = crate::core::diff(
+                &one(Some(want)),
+                &one(observed.section(name)),
+                crate::core::Undeclared::Report,
+            );
+            (!d.drift.is_empty()).then(|| Finding {
+                code: crate::core::model::MANUAL_CHANGE_NEEDED,
+                subject: (*name).to_string(),
+                message: (*what_to_do).to_string(),
+            })
+        })
+        .collect()
+}
+
 /// The provider's state for the declared sections, read in one pass.
 #[derive(Clone, Debug, Default)]
 pub struct Observation {
@@ -138,6 +167,9 @@ pub struct Observation {
     /// `updated_at`/`applied_at`): status and the evidence trail carry it, so an auditor can
     /// match a verdict to the provider's change history.
     pub revision: Option<String>,
+    /// Alert routes observed at a source provider, and Slack channels checked: what DE.CM-1's
+    /// alert routing is verified from (see [`crate::core::routing`]).
+    pub alerting: crate::core::routing::AlertingFacts,
 }
 
 /// A write that stopped part-way: what had been applied, and why it stopped.
@@ -403,6 +435,47 @@ mod tests {
                 .err()
                 .map(|e| e.category());
             assert_eq!(got, want, "{t} with {credential:?}");
+        }
+    }
+
+    /// Drift on a section the API cannot write is named with what to do; a section that
+    /// matches, or is not declared, is not.
+    #[test]
+    fn manual_change_findings_name_only_declared_drifted_read_only_sections() {
+        use crate::core::{Item, Section, SectionKind};
+        let state = |pairs: &[(&str, bool)]| State {
+            sections: pairs
+                .iter()
+                .map(|(name, on)| {
+                    Section::new(
+                        *name,
+                        SectionKind::Settings,
+                        vec![Item::new("enabled").field("value", *on)],
+                    )
+                })
+                .collect(),
+        };
+        let read_only = [("prometheus", "switch it on"), ("tls", "add a certificate")];
+        type Settings<'a> = &'a [(&'a str, bool)];
+        let cases: [(Settings, Settings, &[&str]); 4] = [
+            (
+                &[("prometheus", true)],
+                &[("prometheus", false)],
+                &["prometheus"],
+            ),
+            (&[("prometheus", true)], &[("prometheus", true)], &[]),
+            (&[], &[("prometheus", false), ("tls", false)], &[]),
+            (
+                &[("prometheus", true), ("tls", true), ("other", true)],
+                &[("tls", false), ("other", false)],
+                &["prometheus", "tls"],
+            ),
+        ];
+        for (desired, observed, want) in cases {
+            let found = manual_change_findings(&state(desired), &state(observed), &read_only);
+            let subjects: Vec<&str> = found.iter().map(|f| f.subject.as_str()).collect();
+            assert_eq!(subjects, want, "{desired:?} vs {observed:?}");
+            assert!(found.iter().all(|f| f.code == "ManualChangeNeeded"));
         }
     }
 }

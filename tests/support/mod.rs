@@ -8,6 +8,8 @@
 // Each test binary compiles its own copy of this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod cells;
+pub mod cli;
 pub mod kube;
 
 use std::fs::{self, File};
@@ -199,6 +201,112 @@ impl PrismServer {
             }
             last = now;
         }
+    }
+}
+
+impl PrismServer {
+    /// Panics when a request or an answer exchanged after `offset` breaks the spec, or a
+    /// request could not be routed (proxy mode), with the Prism log; returns how many
+    /// exchanges were checked.
+    pub fn assert_exchanges_conform_since(&self, offset: usize) -> usize {
+        let answers = self.answer_violations_since(offset);
+        let requests = self.violations_since(offset);
+        let unrouted = self.server_errors_since(offset);
+        assert!(
+            answers.is_empty() && requests.is_empty() && unrouted.is_empty(),
+            "answers (or requests) that break the official spec:\n{}\n\nPrism log:\n{}",
+            answers
+                .iter()
+                .chain(&requests)
+                .chain(&unrouted)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n"),
+            self.log()
+        );
+        self.lines_since_count(offset)
+    }
+}
+
+/// The requests a client sent through Prism, grouped by what sent them (`verify`, `observe
+/// …`, a change), and every violation: a request the spec rejects, one Prism could not route,
+/// or a step that sent nothing.
+#[derive(Debug, Default)]
+pub struct RequestLedger {
+    pub checked: std::collections::BTreeMap<String, usize>,
+    pub failures: Vec<String>,
+    /// Requests to paths the spec does not have, set aside by [`RequestLedger::outside_spec`].
+    pub uncovered: Vec<String>,
+    outside: Option<fn(&str) -> bool>,
+    quirk: Option<fn(&str) -> bool>,
+}
+
+impl RequestLedger {
+    /// A ledger that sets aside (in `uncovered`) the unroutable requests `is_outside` says
+    /// are known to be missing from the spec, instead of failing on them.
+    pub fn outside_spec(is_outside: fn(&str) -> bool) -> Self {
+        Self {
+            outside: Some(is_outside),
+            ..Self::default()
+        }
+    }
+
+    /// A ledger that passes over the violation lines `is_quirk` says come from a known fault
+    /// of the spec itself (each listed, with its source, next to the test that uses it).
+    pub fn with_spec_quirks(is_quirk: fn(&str) -> bool) -> Self {
+        Self {
+            quirk: Some(is_quirk),
+            ..Self::default()
+        }
+    }
+
+    /// Judges the requests Prism logged after `offset` as `what`'s.
+    pub fn record(&mut self, what: impl Into<String>, offset: usize, prism: &PrismServer) {
+        let what = what.into();
+        let quirk = self.quirk;
+        let violations: Vec<String> = prism
+            .violations_since(offset)
+            .into_iter()
+            .filter(|line| !quirk.is_some_and(|f| f(line)))
+            .collect();
+        let unrouted = prism.server_errors_since(offset);
+        let requests = prism.lines_since_count(offset);
+        if requests == 0 {
+            self.failures
+                .push(format!("{what}: no request reached Prism"));
+        }
+        let outside = self.outside;
+        let (set_aside, unrouted): (Vec<String>, Vec<String>) = unrouted
+            .into_iter()
+            .partition(|line| outside.is_some_and(|f| f(line)));
+        if !violations.is_empty() || !unrouted.is_empty() {
+            self.failures.push(format!(
+                "{what}:\n  {}",
+                violations
+                    .iter()
+                    .chain(&unrouted)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            ));
+        }
+        self.uncovered.extend(set_aside);
+        *self.checked.entry(what).or_default() += requests;
+    }
+
+    /// All requests recorded.
+    pub fn total(&self) -> usize {
+        self.checked.values().sum()
+    }
+
+    /// Panics naming every violation, with the Prism log.
+    pub fn assert_clean(&self, prism: &PrismServer) {
+        assert!(
+            self.failures.is_empty(),
+            "requests that violate the official spec:\n{}\n\nPrism log:\n{}",
+            self.failures.join("\n"),
+            prism.log()
+        );
     }
 }
 

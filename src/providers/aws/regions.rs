@@ -173,6 +173,8 @@ impl Aws {
         for obs in futures::future::try_join_all(reads).await? {
             out.state.sections.extend(obs.state.sections);
             out.findings.extend(obs.findings);
+            out.alerting.routes.extend(obs.alerting.routes);
+            out.alerting.channels.extend(obs.alerting.channels);
         }
         Ok(out)
     }
@@ -200,6 +202,7 @@ impl Aws {
                 state: region_state(&observed.state, region),
                 findings: Vec::new(),
                 revision: None,
+                ..Default::default()
             };
             match self.apply_region(region, &sub, &sub_observed, &local).await {
                 Ok(done) => applied.extend(done.into_iter().map(|d| format!("{region}: {d}"))),
@@ -323,7 +326,7 @@ mod tests {
                         sections: vec![detector(enabled)],
                     },
                     findings: flow_log_findings(&[vpc.to_string()], &[]),
-                    revision: None,
+                    ..Default::default()
                 },
             )
         };

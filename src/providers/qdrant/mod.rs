@@ -150,6 +150,12 @@ impl Qdrant {
             }
         }
         obs.findings.extend(findings);
+        obs.findings
+            .extend(crate::providers::manual_change_findings(
+                &target.desired,
+                &obs.state,
+                model::READ_ONLY,
+            ));
         obs.revision = model::cluster_revision(&cluster);
         if let Some(days) = scope.key_expiry_days {
             let op = "list_database_api_keys";

@@ -44,7 +44,20 @@ pub const API_KEY_EXPIRING: &str = "ApiKeyExpiring";
 pub use crate::core::model::SERVICE_UNHEALTHY;
 
 /// Every finding code this provider's reads can report.
-pub const FINDING_CODES: &[&str] = &[NETWORK_OPEN, API_KEY_EXPIRING, SERVICE_UNHEALTHY];
+pub const FINDING_CODES: &[&str] = &[
+    NETWORK_OPEN,
+    API_KEY_EXPIRING,
+    SERVICE_UNHEALTHY,
+    crate::core::model::MANUAL_CHANGE_NEEDED,
+];
+
+/// Sections the Cloud API reads but Perimeter does not write, with what a person must do.
+/// TLS of a hybrid-cloud cluster needs a certificate in the customer's own Kubernetes
+/// cluster first, so switching `enableTls` alone would break the database's clients.
+pub const READ_ONLY: &[(&str, &str)] = &[(
+    TLS,
+    "TLS is off on this hybrid-cloud cluster: provide a certificate in its Kubernetes cluster and enable TLS in its database configuration (Qdrant Cloud console or the cluster's owner); Perimeter does not switch it without the certificate",
+)];
 
 const FIRING_STATE: &str = "CLUSTER_ALERT_STATE_FIRING";
 const ALERT_TYPE_PREFIX: &str = "CLUSTER_ALERT_TYPE_";

@@ -163,9 +163,11 @@ impl Account for Demo {
     }
 
     fn check_hint(&self) -> Option<String> {
+        // The key is this run's, valid only against this emulator: printed so the line runs
+        // as it is (the JSON holds no single quote, so it quotes whole for a POSIX shell).
         Some(format!(
-            "PERIMETER_SECRET_UPSTASH_API_CREDENTIAL='<the demo credential>' cargo run -- check --manifests examples/upstash --endpoint upstash-main={}",
-            self.endpoint
+            "PERIMETER_SECRET_UPSTASH_API_CREDENTIAL='{}' cargo run -- check --manifests examples/upstash --endpoint upstash-main={}",
+            self.credential, self.endpoint
         ))
     }
 }
@@ -191,5 +193,9 @@ mod tests {
             !demo.credential.contains("upstash-demo-key"),
             "generated at start"
         );
+        // The hint runs as printed: it holds this run's credential, whole and quoted.
+        let hint = demo.check_hint().expect("a hint");
+        assert!(hint.contains(&format!("'{}'", demo.credential)), "{hint}");
+        assert!(!demo.credential.contains('\''));
     }
 }

@@ -367,6 +367,12 @@ impl Provider for Upstash {
         for section in &target.desired.sections {
             self.read_section(&answer, section, &mut obs)?;
         }
+        obs.findings
+            .extend(crate::providers::manual_change_findings(
+                &target.desired,
+                &obs.state,
+                model::READ_ONLY,
+            ));
         if target.purpose == Purpose::Firewall && scope.read_audit {
             let audit = self.read_audit(&db).await?;
             obs.findings.extend(audit.finding);

@@ -45,7 +45,18 @@ pub const NOT_ENTITLED: &str = crate::core::model::NOT_ENTITLED;
 pub const CHANGED_OUTSIDE_PERIMETER: &str = crate::core::model::CHANGED_OUTSIDE_PERIMETER;
 
 /// Every finding code this provider's reads can report.
-pub const FINDING_CODES: &[&str] = &[NOT_ENTITLED, CHANGED_OUTSIDE_PERIMETER];
+pub const FINDING_CODES: &[&str] = &[
+    NOT_ENTITLED,
+    CHANGED_OUTSIDE_PERIMETER,
+    crate::core::model::MANUAL_CHANGE_NEEDED,
+];
+
+/// Sections the Developer API reads but cannot write, with what a person must do instead.
+/// (Security add-ons are bought, not switched: their drift carries `NotEntitled`.)
+pub const READ_ONLY: &[(&str, &str)] = &[(
+    PROMETHEUS,
+    "the Prometheus integration is off: switch it on in the Upstash console (the database's Monitoring settings); the Developer API cannot",
+)];
 
 /// What the compliance gap says when the plan cannot restrict the database's network.
 pub const NOT_ENTITLED_MESSAGE: &str = "the free plan does not allow an IP allowlist";
@@ -349,9 +360,9 @@ pub fn observed_prometheus(db: &Value) -> Result<Section, Invalid> {
 /// `API_KEY - <key name>`. An entry is Perimeter's own when
 /// 1. the credential names Perimeter's key (`keyName`) and the entry's source is that key's —
 ///    this survives restarts, and holds as long as the key is Perimeter's alone; or
-/// 2. its source is an API key and it is stamped within [`OWN_WRITE_SKEW`] of an allowlist
-///    write this process made to the same database. Without a key name this is all there is,
-///    and it lasts only as long as the process: after a restart, Perimeter's earlier writes
+/// 2. without a key name only: its source is an API key and it is stamped within
+///    [`OWN_WRITE_SKEW`] of an allowlist write this process made to the same database. This
+///    lasts only as long as the process: after a restart, Perimeter's earlier writes
 ///    are reported as outside changes until they leave the look-back window. The error is on
 ///    the side of reporting, never of hiding.
 ///
@@ -371,10 +382,10 @@ impl OwnChanges {
         let Some(key) = source.strip_prefix(API_KEY_SOURCE) else {
             return false;
         };
-        if let Some(name) = &self.key_name
-            && key.trim_start().strip_prefix('-').map(str::trim) == Some(name.as_str())
-        {
-            return true;
+        if let Some(name) = &self.key_name {
+            // Perimeter's key is named: an entry of any other key is someone else's, even
+            // in the moment of one of Perimeter's writes.
+            return key.trim_start().strip_prefix('-').map(str::trim) == Some(name.as_str());
         }
         self.writes.iter().any(|(id, at)| {
             id.eq_ignore_ascii_case(database_id)
@@ -857,10 +868,11 @@ securityAddons: [tlsMutualAuth]
                 vec!["CONSOLE", "API_KEY - ci"],
                 vec!["API_KEY - perimeter"],
             ),
+            // A named key: another key's change is reported, even at the moment of a write.
             (
                 own(Some("ci"), write()),
-                vec!["CONSOLE"],
-                vec!["API_KEY - perimeter", "API_KEY - ci"],
+                vec!["CONSOLE", "API_KEY - perimeter"],
+                vec!["API_KEY - ci"],
             ),
         ];
         for (own, reported, not_reported) in cases {

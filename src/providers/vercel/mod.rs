@@ -274,6 +274,7 @@ impl Vercel {
             state: observed_firewall(&target.desired, &config, security.as_ref(), &bypass),
             findings: Vec::new(),
             revision: model::config_revision(&config),
+            ..Default::default()
         })
     }
 
