@@ -3,6 +3,8 @@
 //! checked within three periods, heartbeat down); paging and its guard; every request the
 //! client sends accepted by the emulator's strict attribute tables; faults; a bad token.
 
+mod support;
+
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -11,7 +13,6 @@ use perimeter::api::{Mode, UnmanagedPolicy};
 use perimeter::error::Category;
 use perimeter::http::HttpSettings;
 use perimeter::providers::betterstack::api::BetterstackMonitoring;
-use perimeter::providers::betterstack::model::AlertDestination;
 use perimeter::providers::betterstack::{Betterstack, monitoring_target};
 use perimeter::providers::{Provider, Target};
 use perimeter::reconcile::{SyncOutcome, sync};
@@ -345,19 +346,6 @@ async fn paging_follows_next_links_only_on_the_endpoint() {
     }
 }
 
-const FAULTS: [(Fault, Category); 5] = [
-    (
-        Fault::RateLimited {
-            retry_after_secs: 3600,
-        },
-        Category::Throttled,
-    ),
-    (Fault::ServerError { status: 503 }, Category::ProviderError),
-    (Fault::Malformed, Category::BadResponse),
-    (Fault::WrongShape, Category::BadResponse),
-    (Fault::Hang { millis: 2_000 }, Category::Timeout),
-];
-
 /// Every read fault, on a declared list or on the policies every pass reads, in either mode:
 /// unknown, never in sync, nothing written, no token in the error.
 #[tokio::test]
@@ -367,27 +355,20 @@ async fn read_faults_leave_the_state_unknown_never_in_sync() {
         "/api/v3/policies",
         "/api/v2/slack-integrations",
     ] {
-        for mode in [Mode::Observe, Mode::Enforce] {
-            for (fault, category) in &FAULTS {
+        for mode in support::cells::MODES {
+            for (fault, category) in &support::cells::persistent_faults() {
                 let e = env(seed(TEAM), Duration::from_millis(300)).await;
                 e.emulator
                     .faults()
                     .inject(FaultRule::new(path, fault.clone()).method("GET"));
                 let out = sync(&e.client, &target(DECLARED), mode, UnmanagedPolicy::Remove).await;
-                let err = out
-                    .error
-                    .as_ref()
-                    .unwrap_or_else(|| panic!("{fault:?} on {path} must fail"));
-                assert_eq!(err.category, *category, "{fault:?} {path} {mode:?}: {err}");
-                assert!(
-                    out.remaining.is_none() && !out.in_sync(),
-                    "{fault:?} {path} {mode:?}"
+                support::cells::assert_failed_read(
+                    &out,
+                    *category,
+                    e.emulator.log().writes().len(),
+                    TOKEN,
+                    &format!("{fault:?} on {path} in {mode:?}"),
                 );
-                assert!(
-                    e.emulator.log().writes().is_empty(),
-                    "{fault:?} {path} {mode:?}"
-                );
-                assert!(!err.to_string().contains(TOKEN), "{fault:?}: no token");
             }
         }
     }
@@ -404,7 +385,7 @@ async fn write_faults_leave_nothing_half_written() {
         ("DELETE", "/api/v2/monitors/", 6),
     ];
     for (method, path, before) in cases {
-        for (fault, category) in &FAULTS {
+        for (fault, category) in &support::cells::persistent_faults() {
             let e = env(seed(TEAM), Duration::from_millis(300)).await;
             e.emulator
                 .faults()
@@ -417,15 +398,10 @@ async fn write_faults_leave_nothing_half_written() {
                 UnmanagedPolicy::Remove,
             )
             .await;
-            let err = out
-                .error
-                .as_ref()
-                .unwrap_or_else(|| panic!("{fault:?} on {method} {path} must fail"));
-            // A 2xx whose body is not the object written (or, for a delete, not a 204)
-            // does not count as written.
-            assert_eq!(err.category, *category, "{fault:?} {method} {path}: {err}");
-            assert!(!out.in_sync(), "{fault:?} {method} {path}");
-            assert!(!err.to_string().contains(TOKEN));
+            // A 2xx whose body is not the object written (or, for a delete, not a 204) does not
+            // count as written: a bad response, like the others.
+            let cell = format!("{fault:?} on {method} {path}");
+            support::cells::assert_failed_write(&out, *category, TOKEN, &cell);
             assert_eq!(
                 out.applied.len(),
                 before,
@@ -530,12 +506,16 @@ async fn alert_routes_and_probe_addresses_are_read() {
     let routes = e.client.alert_routes().await.expect("routes");
     assert_eq!(routes.len(), 1);
     assert_eq!(routes[0].route, "escalation policy 'On-call' step 1");
+    let slack = routes[0].slack.as_ref().expect("a Slack route");
     assert_eq!(
-        routes[0].destination,
-        AlertDestination::Slack {
-            team: Some("T0123ABCD".into()),
-            channel: "C0123ABCD".into()
-        }
+        (slack.team.as_deref(), slack.channel.as_str()),
+        (Some("T0123ABCD"), "C0123ABCD")
+    );
+    assert_eq!(routes[0].problem, None);
+    let observed = e.client.observe(&target(DECLARED)).await.expect("observed");
+    assert_eq!(
+        observed.alerting.routes, routes,
+        "every observation carries them"
     );
     let ips = e.client.probe_ips().await.expect("ips");
     assert_eq!(ips["eu"], ["172.104.155.117/32"]);

@@ -23,11 +23,12 @@ use reqwest::Method;
 use serde_json::Value;
 
 use self::model::{
-    AlertRoute, BetterstackScope, HEARTBEATS, MONITORS, Names, POLICIES, Resource, STATUS_PAGES,
+    BetterstackScope, HEARTBEATS, MONITORS, Names, POLICIES, Resource, STATUS_PAGES,
 };
 use super::{ApplyError, Observation, Provider, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
+use crate::core::routing::AlertRoute;
 use crate::core::{Change, Item};
 use crate::error::{Category, Error, ProviderError};
 use crate::http::{Auth, HttpClient, HttpSettings, Request, answer_segment};
@@ -453,6 +454,8 @@ impl Provider for Betterstack {
         let (policies, names) = self.names().await?;
         let now = (self.clock)();
         let mut obs = Observation::default();
+        // Read on every pass anyway (names resolve through them): the routes come free.
+        obs.alerting.routes = model::alert_routes(&policies, &names);
         for want in &target.desired.sections {
             let section = want.name.as_str();
             let (op, _, _, _) = ops(section);

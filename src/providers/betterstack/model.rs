@@ -20,6 +20,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::core::normalize::{self, Invalid};
+use crate::core::routing::{AlertRoute, SlackChannelRef};
 use crate::core::{Item, Section, SectionKind, State};
 use crate::http::sanitize;
 use crate::providers::betterstack::api::{
@@ -894,34 +895,25 @@ pub fn heartbeat_findings(key: &str, r: &Resource) -> Result<Vec<Finding>, Inval
 
 // ---- alert routes ----------------------------------------------------------------------
 
-// lead: move to core — the neutral alert-route types of issue 12's alert routing.
-/// One way an alert leaves a provider.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AlertRoute {
-    /// e.g. `escalation policy 'On-call' step 1`.
-    pub route: String,
-    pub destination: AlertDestination,
-}
-
-// lead: move to core
-/// Where an alert route ends.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AlertDestination {
-    /// A Slack channel: its team (`T…`) when known, and its id (`C…`).
-    Slack {
-        team: Option<String>,
-        channel: String,
-    },
-    /// Anything else, in words.
-    Other(String),
-}
-
 /// The alert routes of Better Stack's escalation policies that end in Slack: each step member
 /// `slack_integration` (resolved through `/api/v2/slack-integrations` to its team and channel)
 /// and each `all_slack_integrations` member (one route per integration). An integration that
-/// is not `active` is still a route, named with its status; one the list does not have is a
-/// route to nowhere, named as such.
+/// is not `active` is still a route, with its status as the route's `problem`; one the list
+/// does not have is a route to no channel, with that as its problem.
 pub fn alert_routes(policies: &[Resource], names: &Names) -> Vec<AlertRoute> {
+    let to_route = |route: String, integ: &SlackIntegration| AlertRoute {
+        route,
+        slack: Some(SlackChannelRef {
+            team: integ.team_id.clone(),
+            channel: integ
+                .channel_id
+                .clone()
+                .unwrap_or_else(|| format!("#{}", integ.channel_name.clone().unwrap_or_default())),
+        }),
+        other: None,
+        problem: (integ.status != "active")
+            .then(|| format!("Slack integration {} is {}", integ.id, integ.status)),
+    };
     let mut out = Vec::new();
     for p in policies {
         let name = p
@@ -931,35 +923,9 @@ pub fn alert_routes(policies: &[Resource], names: &Names) -> Vec<AlertRoute> {
             .map_or_else(|| format!("policy {}", p.id), |n| clean(n, 100));
         let steps = p.attributes.get("steps").and_then(Value::as_array);
         for (i, step) in steps.into_iter().flatten().enumerate() {
+            let route = format!("escalation policy '{name}' step {}", i + 1);
             let members = step.get("step_members").and_then(Value::as_array);
             for m in members.into_iter().flatten() {
-                let route = format!("escalation policy '{name}' step {}", i + 1);
-                let to_route = |route: String, integ: &SlackIntegration| {
-                    let route = if integ.status == "active" {
-                        route
-                    } else {
-                        format!(
-                            "{route} (Slack integration {} is {})",
-                            integ.id, integ.status
-                        )
-                    };
-                    AlertRoute {
-                        route,
-                        destination: match &integ.channel_id {
-                            Some(c) => AlertDestination::Slack {
-                                team: integ.team_id.clone(),
-                                channel: c.clone(),
-                            },
-                            None => AlertDestination::Slack {
-                                team: integ.team_id.clone(),
-                                channel: format!(
-                                    "#{}",
-                                    integ.channel_name.clone().unwrap_or_default()
-                                ),
-                            },
-                        },
-                    }
-                };
                 match m.get("type").and_then(Value::as_str) {
                     Some("slack_integration") => {
                         let id = match m.get("id") {
@@ -968,19 +934,24 @@ pub fn alert_routes(policies: &[Resource], names: &Names) -> Vec<AlertRoute> {
                             _ => String::new(),
                         };
                         out.push(match names.integration(&id) {
-                            Some(integ) => to_route(route, integ),
+                            Some(integ) => to_route(route.clone(), integ),
                             None => AlertRoute {
-                                route,
-                                destination: AlertDestination::Other(format!(
-                                    "Slack integration {id}, which Better Stack does not list"
+                                route: route.clone(),
+                                slack: None,
+                                other: Some(format!("Slack integration {id}")),
+                                problem: Some(format!(
+                                    "Slack integration {id} is not in Better Stack's list"
                                 )),
                             },
                         });
                     }
                     Some("all_slack_integrations") => {
-                        for integ in &names.integrations {
-                            out.push(to_route(route.clone(), integ));
-                        }
+                        out.extend(
+                            names
+                                .integrations
+                                .iter()
+                                .map(|i| to_route(route.clone(), i)),
+                        );
                     }
                     _ => {}
                 }

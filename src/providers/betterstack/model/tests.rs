@@ -2,6 +2,7 @@
 //! documentation and its Terraform provider show them.
 
 use super::*;
+use crate::core::routing::{AlertRoute, SlackChannelRef};
 use crate::core::{Undeclared, diff};
 use serde_json::json;
 
@@ -586,33 +587,29 @@ fn alert_routes_follow_slack_members() {
         .expect("p"),
     ];
     let routes = alert_routes(&policies, &names());
-    let slack = |c: &str| AlertDestination::Slack {
-        team: Some("T0123ABCD".into()),
-        channel: c.into(),
+    let slack = |route: &str, c: &str, problem: Option<&str>| AlertRoute {
+        route: route.into(),
+        slack: Some(SlackChannelRef {
+            team: Some("T0123ABCD".into()),
+            channel: c.into(),
+        }),
+        other: None,
+        problem: problem.map(str::to_string),
     };
+    let inactive = Some("Slack integration 8 is account_inactive");
     let want = [
-        ("escalation policy 'On-call' step 1", slack("C0123ABCD")),
-        (
-            "escalation policy 'On-call' step 2 (Slack integration 8 is account_inactive)",
-            slack("C0999ZZZZ"),
-        ),
-        (
-            "escalation policy 'On-call' step 2",
-            AlertDestination::Other(
-                "Slack integration 99, which Better Stack does not list".into(),
-            ),
-        ),
-        ("escalation policy 'All' step 1", slack("C0123ABCD")),
-        (
-            "escalation policy 'All' step 1 (Slack integration 8 is account_inactive)",
-            slack("C0999ZZZZ"),
-        ),
+        slack("escalation policy 'On-call' step 1", "C0123ABCD", None),
+        slack("escalation policy 'On-call' step 2", "C0999ZZZZ", inactive),
+        AlertRoute {
+            route: "escalation policy 'On-call' step 2".into(),
+            slack: None,
+            other: Some("Slack integration 99".into()),
+            problem: Some("Slack integration 99 is not in Better Stack's list".into()),
+        },
+        slack("escalation policy 'All' step 1", "C0123ABCD", None),
+        slack("escalation policy 'All' step 1", "C0999ZZZZ", inactive),
     ];
-    let got: Vec<(&str, AlertDestination)> = routes
-        .iter()
-        .map(|r| (r.route.as_str(), r.destination.clone()))
-        .collect();
-    assert_eq!(got, want.to_vec());
+    assert_eq!(routes, want);
 }
 
 #[test]
