@@ -262,13 +262,13 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 55 drifted field(s) found, 37 change(s) enforced, 12 left in Observe mode."
+            "Summary: 61 drifted field(s) found, 42 change(s) enforced, 12 left in Observe mode."
         ),
         "{stdout}"
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 159 (38 writes)"),
+        stdout.contains("Provider calls: 177 (43 writes)"),
         "{stdout}"
     );
     assert!(
@@ -283,6 +283,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "| perimeter/aws-prod | aws | ✅ Verified | ✅ Verified | ✅ Verified |",
         "| perimeter/turso-main | turso | ⚠️ Drifted | ✅ Verified | ➖ Not applicable |",
         "| perimeter/upstash-main | upstash | ⚠️ Drifted | ⚠️ Drifted | ➖ Not applicable |",
+        "| perimeter/betterstack-main | betterstack | ❌ Missing | ✅ Verified | ✅ Verified |",
         "- **BoundaryFirewall** (Gap) — FirewallPolicy perimeter/edge-access-rules: 2 field(s) drifted",
         "| EndpointFirewall — Endpoint firewall protection covers hosts (attested) | Attested |",
         "Records kept: 1 (#1–#1). Chain: intact.",

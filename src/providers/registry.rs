@@ -37,6 +37,7 @@ macro_rules! registered_providers {
             qdrant: Qdrant => $crate::providers::qdrant::Kit,
             turso: Turso => $crate::providers::turso::Kit,
             upstash: Upstash => $crate::providers::upstash::Kit,
+            betterstack: Betterstack => $crate::providers::betterstack::Kit,
         }
     };
 }

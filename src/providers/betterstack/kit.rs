@@ -60,6 +60,6 @@ impl registry::Kit for Kit {
 
     #[cfg(feature = "demo")]
     async fn demo() -> Result<Box<dyn crate::demo::Account>, String> {
-        Err("the Better Stack demo account is not written yet".into())
+        super::demo::start().await
     }
 }

@@ -9,7 +9,8 @@
 //! Terraform provider (see `emulators/src/betterstack/`, which names each source).
 
 pub mod api;
-// demo account: not yet (step 5)
+#[cfg(feature = "demo")]
+mod demo;
 mod kit;
 pub mod model;
 
