@@ -642,6 +642,30 @@ fn policy_ref(r: &Resource, names: &Names) -> Result<Option<String>, Invalid> {
     }))
 }
 
+/// Attributes an answer may carry that are credentials, or as good as one: a monitor's basic
+/// auth, headers and body (they can hold tokens), a heartbeat's ping URL (anyone holding it can
+/// report the job alive), a policy's incident token (it opens incidents), a status page's
+/// password. Never kept in an item's `raw`, so nothing
+/// downstream can print them.
+const SECRET_ATTRIBUTES: [(&str, &str); 7] = [
+    (MONITORS, "auth_username"),
+    (MONITORS, "auth_password"),
+    (MONITORS, "request_headers"),
+    (MONITORS, "request_body"),
+    (HEARTBEATS, "url"),
+    (POLICIES, "incident_token"),
+    (STATUS_PAGES, "password"),
+];
+
+/// The answer's attributes without [`SECRET_ATTRIBUTES`].
+fn kept(section: &str, r: &Resource) -> Value {
+    let mut attributes = r.attributes.clone();
+    for (_, key) in SECRET_ATTRIBUTES.iter().filter(|(s, _)| *s == section) {
+        attributes.remove(*key);
+    }
+    Value::Object(attributes)
+}
+
 pub fn observed_monitor(r: &Resource, names: &Names) -> Result<Item, Invalid> {
     let url = get_str(r, "url")?;
     let kind = get_str(r, "monitor_type")?;
@@ -658,9 +682,7 @@ pub fn observed_monitor(r: &Resource, names: &Names) -> Result<Item, Invalid> {
         .opt_field("domainExpiration", opt_int(r, "domain_expiration")?)
         .opt_field(ESCALATION_POLICY, policy_ref(r, names)?)
         .field("paused", get_bool(r, "paused")?);
-    Ok(item
-        .with_handle(r.id.clone())
-        .with_raw(Value::Object(r.attributes.clone())))
+    Ok(item.with_handle(r.id.clone()).with_raw(kept(MONITORS, r)))
 }
 
 pub fn observed_heartbeat(r: &Resource, names: &Names) -> Result<Item, Invalid> {
@@ -670,9 +692,7 @@ pub fn observed_heartbeat(r: &Resource, names: &Names) -> Result<Item, Invalid> 
         .opt_field("grace", opt_int(r, "grace")?)
         .opt_field(ESCALATION_POLICY, policy_ref(r, names)?)
         .field("paused", get_bool(r, "paused")?);
-    Ok(item
-        .with_handle(r.id.clone())
-        .with_raw(Value::Object(r.attributes.clone())))
+    Ok(item.with_handle(r.id.clone()).with_raw(kept(HEARTBEATS, r)))
 }
 
 pub fn observed_policy(r: &Resource, names: &Names) -> Result<Item, Invalid> {
@@ -736,9 +756,7 @@ pub fn observed_policy(r: &Resource, names: &Names) -> Result<Item, Invalid> {
         .opt_field("repeatCount", opt_int(r, "repeat_count")?)
         .opt_field("repeatDelay", opt_int(r, "repeat_delay")?)
         .field(STEPS, out);
-    Ok(item
-        .with_handle(r.id.clone())
-        .with_raw(Value::Object(r.attributes.clone())))
+    Ok(item.with_handle(r.id.clone()).with_raw(kept(POLICIES, r)))
 }
 
 pub fn observed_status_page(r: &Resource) -> Result<Item, Invalid> {
@@ -771,7 +789,7 @@ pub fn observed_status_page(r: &Resource) -> Result<Item, Invalid> {
         .field("ipAllowlist", ips);
     Ok(item
         .with_handle(r.id.clone())
-        .with_raw(Value::Object(r.attributes.clone())))
+        .with_raw(kept(STATUS_PAGES, r)))
 }
 
 /// Maps a list of resources of `section` into a section of the neutral model.

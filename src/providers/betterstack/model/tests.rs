@@ -684,3 +684,39 @@ fn unwritten_fields_names_what_the_answer_lacks() {
         ["paused", "regions"]
     );
 }
+
+/// Credentials an answer may carry never reach an item: not in its fields, not in its raw.
+#[test]
+fn secrets_in_answers_are_not_kept() {
+    let m = monitor(
+        "1",
+        "https://example.com",
+        json!({"auth_username": "u-secret", "auth_password": "p-secret",
+               "request_headers": [{"name": "Authorization", "value": "Bearer h-secret"}],
+               "request_body": "token=b-secret"}),
+    );
+    let beat = json!({"id": "9", "attributes": {"name": "n", "period": 60, "paused": false,
+        "status": "up", "url": "https://uptime.betterstack.com/api/v1/heartbeat/ping-secret"}});
+    let pol = policy("41", "On-call", json!([]));
+    let page = json!({"id": "5", "attributes": {"subdomain": "s", "published": true,
+        "password": "page-secret"}});
+    let text = [
+        format!("{:?}", observe(MONITORS, &[m])),
+        format!("{:?}", observe(HEARTBEATS, &[beat])),
+        format!("{:?}", observe(POLICIES, &[pol])),
+        format!("{:?}", observe(STATUS_PAGES, &[page])),
+    ]
+    .join(" ");
+    for secret in [
+        "u-secret",
+        "p-secret",
+        "h-secret",
+        "b-secret",
+        "ping-secret",
+        "itok",
+        "page-secret",
+    ] {
+        assert!(!text.contains(secret), "{secret} kept");
+    }
+    assert!(text.contains("check_frequency"), "the rest is kept");
+}
