@@ -792,22 +792,31 @@ pub fn observed_status_page(r: &Resource) -> Result<Item, Invalid> {
         .with_raw(kept(STATUS_PAGES, r)))
 }
 
-/// Maps a list of resources of `section` into a section of the neutral model.
+/// Maps a list of resources of `section` into a section of the neutral model, in the
+/// answer's order. Better Stack does not keep keys unique (two monitors of one URL and type,
+/// two policies of one name): the first keeps the key, each other one is keyed
+/// `<key> (duplicate <id>)`, so it shows as unmanaged (and goes with `unmanaged: Remove`)
+/// instead of hiding behind the first.
 pub fn observed_section(
     section: &str,
     resources: &[Resource],
     names: &Names,
 ) -> Result<Section, Invalid> {
-    let items = resources
-        .iter()
-        .map(|r| match section {
+    let mut seen = BTreeSet::new();
+    let mut items = Vec::with_capacity(resources.len());
+    for r in resources {
+        let mut item = match section {
             MONITORS => observed_monitor(r, names),
             HEARTBEATS => observed_heartbeat(r, names),
             POLICIES => observed_policy(r, names),
             STATUS_PAGES => observed_status_page(r),
             other => Err(bad(format!("unknown section {other}"))),
-        })
-        .collect::<Result<_, _>>()?;
+        }?;
+        if !seen.insert(item.key.clone()) {
+            item.key = format!("{} (duplicate {})", item.key, r.id);
+        }
+        items.push(item);
+    }
     Ok(Section::new(section, SectionKind::Unordered, items))
 }
 

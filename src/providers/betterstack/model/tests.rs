@@ -720,3 +720,27 @@ fn secrets_in_answers_are_not_kept() {
     }
     assert!(text.contains("check_frequency"), "the rest is kept");
 }
+
+/// A second monitor of the same URL and type does not hide behind the first: it is unmanaged.
+#[test]
+fn duplicates_at_better_stack_show_as_unmanaged() {
+    let target = monitoring_target(&block(MONITORS_YAML)).expect("valid");
+    let observed = observe(
+        MONITORS,
+        &[
+            monitor("1", "https://example.com", json!({})),
+            monitor("2", "https://example.com", json!({"check_frequency": 30})),
+        ],
+    );
+    let d = diff(&target.desired, &observed, Undeclared::Remove);
+    assert!(
+        d.drift.iter().all(|x| x.path.contains("duplicate 2")),
+        "{:?}",
+        d.drift
+    );
+    assert_eq!(
+        d.plan.iter().map(|c| c.describe()).collect::<Vec<_>>(),
+        ["delete monitors[status:https://example.com (duplicate 2)]"]
+    );
+    assert_eq!(observed.sections[0].items[1].handle.as_deref(), Some("2"));
+}
