@@ -323,7 +323,7 @@ pub fn write_body(section: &str, item: &Item, names: &Names) -> Result<Value, In
     if let Some(Value::String(name)) = item.fields.get(ESCALATION_POLICY) {
         let id = names.policy_id(name).ok_or_else(|| {
             Invalid(format!(
-                "{section}[{}].escalationPolicy: no escalation policy is named {name:?}",
+                "{section}[{}].escalationPolicy: no escalation policy is named {name:?} (or several are: names must be unique to be referred to)",
                 item.key
             ))
         })?;
