@@ -283,6 +283,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "| perimeter/aws-prod | aws | ✅ Verified | ✅ Verified | ✅ Verified |",
         "| perimeter/turso-main | turso | ⚠️ Drifted | ✅ Verified | ➖ Not applicable |",
         "| perimeter/upstash-main | upstash | ⚠️ Drifted | ⚠️ Drifted | ➖ Not applicable |",
+        "| perimeter/betterstack-main | betterstack | ❌ Missing | ✅ Verified | ✅ Verified |",
         "- **BoundaryFirewall** (Gap) — FirewallPolicy perimeter/edge-access-rules: 2 field(s) drifted",
         "| EndpointFirewall — Endpoint firewall protection covers hosts (attested) | Attested |",
         "Records kept: 1 (#1–#1). Chain: intact.",

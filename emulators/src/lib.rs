@@ -12,6 +12,7 @@
 //! faults itself, answering each in the protocol's own error shape (XML, CBOR or JSON).
 
 pub mod aws;
+pub mod betterstack;
 pub mod cloudflare;
 pub mod faults;
 pub mod gcp;

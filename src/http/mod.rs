@@ -618,6 +618,8 @@ fn human_bytes(n: usize) -> String {
 /// - OAuth2's `{"error": "invalid_grant", "error_description": "…"}` (token endpoints);
 /// - Vercel's `{"error": {"code": "forbidden", "message": "…"}}` (Google's form, with a
 ///   string `code` where Google has `status`);
+/// - Better Stack's `{"errors": "…"}` and `{"errors": {"field": ["…"]}}` (422), and an
+///   `errors` list of bare strings;
 /// - a bare `{"message": "…"}` (Supabase's Management API), only when nothing but `message`
 ///   and a `code`/`error`/`statusCode` sits beside it.
 ///
@@ -643,6 +645,9 @@ fn envelope_text(v: &Value) -> Option<String> {
             .iter()
             .take(5)
             .map(|e| {
+                if let Some(message) = e.as_str() {
+                    return message.to_string();
+                }
                 let code = match e.get("code") {
                     Some(Value::Number(n)) => n.to_string(),
                     Some(Value::String(s)) => s.clone(),
@@ -653,6 +658,27 @@ fn envelope_text(v: &Value) -> Option<String> {
             .collect::<Vec<_>>()
             .join("; ");
         return Some(joined);
+    }
+    // Better Stack's: `{"errors": "message"}`, or field errors `{"errors": {"url": ["…"]}}`.
+    match v.get("errors") {
+        Some(Value::String(message)) => return Some(message.clone()),
+        Some(Value::Object(fields)) => {
+            let joined = fields
+                .iter()
+                .take(5)
+                .map(|(field, messages)| {
+                    let said: Vec<&str> = match messages {
+                        Value::Array(a) => a.iter().filter_map(Value::as_str).take(3).collect(),
+                        Value::String(s) => vec![s.as_str()],
+                        _ => Vec::new(),
+                    };
+                    format!("{field} {}", said.join(", ")).trim().to_string()
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Some(joined);
+        }
+        _ => {}
     }
     match v.get("error") {
         // Google's form: `{"error": {"code": 404, "message": "...", "status": "NOT_FOUND"}}`.
@@ -703,7 +729,7 @@ mod tests {
 
     #[test]
     fn error_summary_quotes_only_envelopes_and_sanitises_them() {
-        let cases: [(&[u8], &str); 11] = [
+        let cases: [(&[u8], &str); 14] = [
             (
                 br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"result":null}"#,
                 "10000 Authentication error",
@@ -738,6 +764,16 @@ mod tests {
                 br#"{"message":"hi","echo":{"authorization":"x"}}"#,
                 "45-byte JSON body without a recognised error",
             ),
+            // Better Stack's forms.
+            (
+                br#"{"errors":"Invalid Team API token. token=abcdef123456"}"#,
+                "Invalid Team API token. token=***",
+            ),
+            (
+                br#"{"errors":{"url":["can't be blank"],"regions":["is not included in the list"]}}"#,
+                "regions is not included in the list; url can't be blank",
+            ),
+            (br#"{"errors":["Url is invalid"]}"#, "Url is invalid"),
             (b"", "empty body"),
             (br#"{"errors":[]}"#, "13-byte JSON body without a recognised error"),
         ];

@@ -3,6 +3,7 @@
 //! calls its API through the shared [`crate::http`] layer.
 
 pub mod aws;
+pub mod betterstack;
 pub mod cloudflare;
 pub mod fake;
 pub mod gcp;

@@ -38,6 +38,7 @@ macro_rules! registered_providers {
             turso: Turso => $crate::providers::turso::Kit,
             upstash: Upstash => $crate::providers::upstash::Kit,
             slack: Slack => $crate::providers::slack::Kit,
+            betterstack: Betterstack => $crate::providers::betterstack::Kit,
         }
     };
 }
