@@ -449,7 +449,11 @@ pub fn evaluate(
         let row = Coverage {
             provider: p.id(),
             provider_type: p.provider_type,
-            firewall: cell(p, &firewall),
+            firewall: if no_firewall(p.provider_type).is_some() {
+                Cell::NotApplicable
+            } else {
+                cell(p, &firewall)
+            },
             monitoring: cell(p, &monitoring),
             alerting: alerting_cell,
             routes: verdict.reaches.clone(),
@@ -488,10 +492,16 @@ pub fn evaluate(
                 requirement: req,
                 state: RequirementState::Gap,
                 subject: "scope".into(),
-                action: "No provider in scope has an alerting API, so no alert route can be \
-                         verified: bring the provider that alerts on these events into scope \
-                         (e.g. the monitoring provider their logs are drained to)"
-                    .into(),
+                action: if req == Requirement::BoundaryFirewall {
+                    "No provider in scope has a firewall, so no boundary is operated: bring the \
+                     providers that carry the traffic (CDN, cloud, database) into scope"
+                        .into()
+                } else {
+                    "No provider in scope has an alerting API, so no alert route can be \
+                     verified: bring the provider that alerts on these events into scope \
+                     (e.g. the monitoring provider their logs are drained to)"
+                        .into()
+                },
             });
         }
         requirements.push(result);
@@ -642,7 +652,12 @@ fn rollup(req: Requirement, all: &[(&Coverage, Cell)]) -> RequirementResult {
         );
         if not_applicable > 0 {
             m.push_str(&format!(
-                "; not applicable to {not_applicable} (no alerting API)"
+                "; not applicable to {not_applicable} ({})",
+                if req == Requirement::BoundaryFirewall {
+                    "no firewall"
+                } else {
+                    "no alerting API"
+                }
             ));
         }
         m
@@ -653,7 +668,15 @@ fn rollup(req: Requirement, all: &[(&Coverage, Cell)]) -> RequirementResult {
         message,
         subjects: all
             .iter()
-            .map(|(r, c)| match (c, no_alerting_api(r.provider_type)) {
+            .map(|(r, c)| {
+                let why = if req == Requirement::BoundaryFirewall {
+                    no_firewall(r.provider_type)
+                } else {
+                    no_alerting_api(r.provider_type)
+                };
+                (r, c, why)
+            })
+            .map(|(r, c, why)| match (c, why) {
                 (Cell::NotApplicable, Some(why)) => {
                     format!("{} {} (NotApplicable: {why})", r.provider_type, r.provider)
                 }
@@ -771,7 +794,8 @@ fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFact
 /// What each area means for a provider, from its registry words ([`crate::providers::registry::Info`]);
 /// types without a client get a generic description.
 fn firewall_hint(t: ProviderType) -> &'static str {
-    crate::providers::registry::info(t).map_or("its firewall rules or IP allowlist", |i| i.firewall)
+    crate::providers::registry::info(t)
+        .map_or("its firewall rules or IP allowlist", |i| i.firewall.words())
 }
 
 fn monitoring_hint(t: ProviderType) -> &'static str {
@@ -840,6 +864,14 @@ fn routing_gap(c: Cell, p: &ProviderFacts, verdict: &routing::Verdict) -> Gap {
 fn alert_hint(t: ProviderType) -> &'static str {
     crate::providers::registry::info(t)
         .map_or("an alert with a destination", |i| i.alerting.words())
+}
+
+/// Why a boundary firewall does not apply to a provider type, if it has none.
+fn no_firewall(t: ProviderType) -> Option<&'static str> {
+    match crate::providers::registry::info(t)?.firewall {
+        crate::providers::registry::Boundary::NoFirewall(why) => Some(why),
+        crate::providers::registry::Boundary::Manages(_) => None,
+    }
 }
 
 /// Why alert routing does not apply to a provider type, if its API has no alerting.

@@ -1080,3 +1080,64 @@ fn the_report_shows_each_route_and_the_channel_it_reaches() {
         assert!(out.contains(line), "{line}\n{out}");
     }
 }
+
+/// A provider with no firewall (Slack, Better Stack) is not applicable to BoundaryFirewall:
+/// shown with the reason, never a gap; with only such providers in scope, nothing operates a
+/// boundary, which is a gap.
+#[test]
+fn a_provider_without_a_firewall_is_not_applicable_to_the_boundary() {
+    let snap = Snapshot {
+        providers: vec![
+            provider("perimeter", "cf", ProviderType::Cloudflare, Some(true)),
+            provider("perimeter", "slack", ProviderType::Slack, Some(true)),
+        ],
+        policies: facts(vec![
+            fw("cf", InSync::True),
+            mon("cf", InSync::True, 1),
+            mon("slack", InSync::True, 0),
+        ]),
+    };
+    let a = evaluate(&spec(valid()), &snap, None, now());
+    let row = a.coverage.iter().find(|r| r.provider == "perimeter/slack");
+    assert_eq!(row.map(|r| r.firewall), Some(Cell::NotApplicable));
+    assert!(a.gaps.is_empty(), "{:?}", a.gaps);
+    let boundary = a
+        .requirement(Requirement::BoundaryFirewall)
+        .expect("boundary");
+    assert_eq!(boundary.state, RequirementState::Verified);
+    assert!(
+        boundary
+            .message
+            .ends_with("not applicable to 1 (no firewall)"),
+        "{}",
+        boundary.message
+    );
+    assert!(
+        boundary.subjects.iter().any(|s| s
+            .starts_with("slack perimeter/slack (NotApplicable: Slack is an alert destination")),
+        "{:?}",
+        boundary.subjects
+    );
+
+    let only_slack = Snapshot {
+        providers: vec![provider(
+            "perimeter",
+            "slack",
+            ProviderType::Slack,
+            Some(true),
+        )],
+        policies: facts(vec![mon("slack", InSync::True, 0)]),
+    };
+    let a = evaluate(&spec(valid()), &only_slack, None, now());
+    let gap = a
+        .gaps
+        .iter()
+        .find(|g| g.requirement == Requirement::BoundaryFirewall)
+        .expect("nothing operates a boundary");
+    assert!(
+        gap.action
+            .starts_with("No provider in scope has a firewall"),
+        "{}",
+        gap.action
+    );
+}

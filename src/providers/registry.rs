@@ -108,8 +108,8 @@ impl<T> Block for T where
 /// A provider's words for the compliance report and the evidence trail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Info {
-    /// What a FirewallPolicy of it manages, e.g. "WAF custom rules, rate limits, IP access rules".
-    pub firewall: &'static str,
+    /// What a FirewallPolicy of it manages, or why it has no firewall.
+    pub firewall: Boundary,
     /// What a MonitoringPolicy of it manages.
     pub monitoring: &'static str,
     /// Whether the provider routes alerts itself, and in what words.
@@ -121,6 +121,25 @@ pub struct Info {
     /// Every finding code its reads can report (besides the core's `UnmanagedRule`), so a
     /// resolved finding's series drops to 0.
     pub finding_codes: &'static [&'static str],
+}
+
+/// Whether a provider is a network boundary Perimeter can operate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boundary {
+    /// What a FirewallPolicy of it manages, e.g. "WAF custom rules, rate limits, IP access
+    /// rules".
+    Manages(&'static str),
+    /// It has no firewall at all (an alert destination, an uptime service): its boundary
+    /// firewall is `NotApplicable`, shown with these words, never verified and never a gap.
+    NoFirewall(&'static str),
+}
+
+impl Boundary {
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::Manages(w) | Self::NoFirewall(w) => w,
+        }
+    }
 }
 
 /// How a provider takes part in DE.CM-1's alert routing.
@@ -314,7 +333,7 @@ pub fn missing(field: &str, info: &Info, exists: &dyn Fn(&str) -> bool) -> Vec<S
         out.push(format!("a demo account (examples/demo/{field}-*.yaml)"));
     }
     let words = [
-        ("INFO.firewall", info.firewall),
+        ("INFO.firewall", info.firewall.words()),
         ("INFO.monitoring", info.monitoring),
         ("INFO.alerting", info.alerting.words()),
         ("INFO.firewall_api", info.firewall_api),
@@ -377,7 +396,7 @@ mod tests {
     #[test]
     fn an_incomplete_provider_is_caught() {
         let empty = Info {
-            firewall: "",
+            firewall: Boundary::Manages(""),
             monitoring: "edge logs",
             alerting: Alerting::Routes(" "),
             firewall_api: "",

@@ -9,7 +9,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -19,7 +19,7 @@ pub struct Kit;
 impl registry::Kit for Kit {
     const TYPE: ProviderType = ProviderType::Aws;
     const INFO: Info = Info {
-        firewall: "security groups, network ACLs, WAF web ACLs",
+        firewall: Boundary::Manages("security groups, network ACLs, WAF web ACLs"),
         monitoring: "VPC flow logs, GuardDuty, CloudWatch alarms",
         alerting: Alerting::Routes("cloudWatchAlarms with alarmActions"),
         firewall_api: "AWS EC2 DescribeSecurityGroupRules/DescribeNetworkAcls, WAFv2 GetWebACL/GetIPSet",

@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -21,7 +21,7 @@ pub struct Kit;
 impl registry::Kit for Kit {
     const TYPE: ProviderType = ProviderType::Cloudflare;
     const INFO: Info = Info {
-        firewall: "WAF custom rules, rate limits, IP access rules",
+        firewall: Boundary::Manages("WAF custom rules, rate limits, IP access rules"),
         monitoring: "Logpush jobs, notification policies",
         alerting: Alerting::Routes("notificationPolicies with a mechanism"),
         firewall_api: "Cloudflare API v4: rulesets, firewall/access_rules, zone settings",

@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -18,7 +18,7 @@ pub struct Kit;
 impl registry::Kit for Kit {
     const TYPE: ProviderType = ProviderType::Gcp;
     const INFO: Info = Info {
-        firewall: "VPC firewall rules, Cloud Armor",
+        firewall: Boundary::Manages("VPC firewall rules, Cloud Armor"),
         monitoring: "subnet flow logs, alert policies, uptime checks",
         alerting: Alerting::Routes("alertPolicies with notificationChannels"),
         firewall_api: "compute.googleapis.com v1: firewalls, securityPolicies",

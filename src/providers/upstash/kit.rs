@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -18,7 +18,9 @@ pub struct Kit;
 impl registry::Kit for Kit {
     const TYPE: ProviderType = ProviderType::Upstash;
     const INFO: Info = Info {
-        firewall: "Redis database IP allowlist (an endpoint outside Upstash's published spec), TLS, security add-ons, allowlist changes made outside Perimeter (audit log)",
+        firewall: Boundary::Manages(
+            "Redis database IP allowlist (an endpoint outside Upstash's published spec), TLS, security add-ons, allowlist changes made outside Perimeter (audit log)",
+        ),
         monitoring: "Prometheus integration of declared databases",
         alerting: Alerting::NoApi(
             "the Developer API has no alerting endpoint: pair the database with a provider that alerts",

@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -18,7 +18,9 @@ pub struct Kit;
 impl registry::Kit for Kit {
     const TYPE: ProviderType = ProviderType::Vercel;
     const INFO: Info = Info {
-        firewall: "Vercel Firewall: custom rules, IP blocking, managed rulesets, OWASP core rules, BotID, Attack Challenge Mode, system bypass",
+        firewall: Boundary::Manages(
+            "Vercel Firewall: custom rules, IP blocking, managed rulesets, OWASP core rules, BotID, Attack Challenge Mode, system bypass",
+        ),
         monitoring: "Drains, attack status",
         alerting: Alerting::NoApi(
             "Vercel has no alerting API: its drains deliver events to an external system, which must alert",
