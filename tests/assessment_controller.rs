@@ -47,7 +47,8 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
     json!({"apiVersion": "perimeter.dev/v1alpha1", "kind": format!("{kind}List"), "metadata": {"resourceVersion": "1"}, "items": items})
 }
 
-/// One Cloudflare account with a firewall and a monitoring policy (with an alert route).
+/// One Cloudflare account with a firewall and a monitoring policy (with an alert route that
+/// reaches a live channel).
 fn cluster(firewall_in_sync: &str) -> (Value, Value, Value) {
     let provider = json!({
         "apiVersion": "perimeter.dev/v1alpha1", "kind": "CloudProvider",
@@ -68,7 +69,11 @@ fn cluster(firewall_in_sync: &str) -> (Value, Value, Value) {
         "spec": {"providerRef": {"name": "cf"}, "mode": "Enforce", "cloudflare": {"notificationPolicies": [
             {"name": "ddos", "alertType": "dos_attack_l7", "mechanisms": {"email": ["soc@example.com"]}}
         ]}},
-        "status": {"conditions": cond("InSync", "True")}
+        // The route its last read showed, to a channel a Slack read vouched for (carried on
+        // this policy's status for brevity: any policy's alertChannels count).
+        "status": {"conditions": cond("InSync", "True"),
+                   "alertRoutes": [{"route": "notification policy 'ddos'", "slack": {"channel": "C0ALERTS01"}}],
+                   "alertChannels": [{"team": "T0DEM0ACME", "id": "C0ALERTS01", "name": "ops-alerts", "live": true}]}
     });
     (
         list("CloudProvider", vec![provider]),

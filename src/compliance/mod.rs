@@ -226,7 +226,7 @@ impl Requirement {
             Self::NetworkMonitoring => {
                 "Every provider in scope has network monitoring declared and in sync"
             }
-            Self::AlertRouting => "Alerts are routed to a channel, declared and in sync",
+            Self::AlertRouting => "Alerts reach a live channel, verified end to end",
             Self::EndpointFirewall => "Endpoint firewall protection covers hosts (attested)",
         }
     }
@@ -810,6 +810,7 @@ fn routing_gap(c: Cell, p: &ProviderFacts, verdict: &routing::Verdict) -> Gap {
     let (subject, action) = if c == Cell::Unreachable {
         let dead: Vec<&routing::RouteReach> = verdict.dead().collect();
         let channels: Vec<&str> = dead.iter().map(|r| r.reaches.as_str()).collect();
+        let slack = dead.iter().all(|r| r.slack);
         let detail: Vec<String> = dead
             .iter()
             .map(|r| {
@@ -822,10 +823,15 @@ fn routing_gap(c: Cell, p: &ProviderFacts, verdict: &routing::Verdict) -> Gap {
             })
             .collect();
         (
-            format!("{provider}: Slack {}", channels.join(", ")),
+            if slack {
+                format!("{provider}: Slack {}", channels.join(", "))
+            } else {
+                format!("{provider}: {}", channels.join(", "))
+            },
             format!(
-                "Alerts go to a channel nobody reads ({}): unarchive it and invite the bot, \
-                 or route them to a live channel declared in a slack: MonitoringPolicy",
+                "Alerts go where nobody reads them ({}): fix the route or the channel (unarchive \
+                 it and invite the bot), or route them to a live channel declared in a slack: \
+                 MonitoringPolicy",
                 detail.join("; ")
             ),
         )

@@ -151,10 +151,11 @@ pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
         );
         for c in &a.coverage {
             for r in &c.routes {
-                let state = match (r.state, &r.why) {
-                    (super::routing::ReachState::Live, _) => "✅ live".to_string(),
-                    (_, Some(why)) => format!("🔕 {}", cell_text(why)),
-                    (s, None) => format!("{s:?}"),
+                let why = r.why.as_deref().map(cell_text).unwrap_or_default();
+                let state = match r.state {
+                    super::routing::ReachState::Live => "✅ live".to_string(),
+                    super::routing::ReachState::Unverifiable => format!("❓ {why}"),
+                    super::routing::ReachState::Dead => format!("🔕 {why}"),
                 };
                 let _ = writeln!(
                     out,

@@ -16,6 +16,9 @@ pub struct RouteReach {
     pub route: String,
     /// The channel (`#name (C…)`), or the destination that is not a channel.
     pub reaches: String,
+    /// `reaches` is a Slack channel.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub slack: bool,
     pub state: ReachState,
     /// Why it does not count (archived, not checked, not a channel…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +119,7 @@ impl<'a> Channels<'a> {
         RouteReach {
             route: route.route.clone(),
             reaches,
+            slack: route.slack.is_some(),
             state,
             why,
         }
