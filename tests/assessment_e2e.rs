@@ -29,6 +29,7 @@ const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
 const ASSESSMENTS: &str = "/apis/perimeter.dev/v1alpha1/controlassessments";
 const CM: &str = "perimeter-evidence-de-cm-1";
 const DRIFTED: &str = "FirewallPolicy perimeter/edge-access-rules";
+const SLACK_TOKEN: &str = "xoxb-e2e-0123456789abcdef";
 
 /// The assessment and the trail in its ConfigMap, once the ConfigMap's head is the status'
 /// head (they are written one after the other).
@@ -129,6 +130,15 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
         .start("127.0.0.1:0")
         .await
         .expect("cloudflare emulator");
+    // The Slack workspace Cloudflare's alerts reach (#ops-alerts, through the webhook the
+    // monitoring example declares): DE.CM-1's alert routing is verified against it.
+    let mut slack_seed: perimeter_emulators::slack::Seed =
+        serde_json::from_value(manifest("examples/demo/slack-workspace.yaml")).expect("seed");
+    for t in &mut slack_seed.tokens {
+        t.token = SLACK_TOKEN.into();
+    }
+    let slack = perimeter_emulators::slack::SlackEmulator::new(slack_seed);
+    let slack_running = slack.start("127.0.0.1:0").await.expect("slack emulator");
     let http = reqwest::Client::new();
     let k = kube.url.clone();
 
@@ -139,10 +149,24 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "labels": {"perimeter.dev/credential": "true"}},
                         "data": {"token": "ZGVtby10b2tlbg=="}});
     send(http.post(&secrets).json(&secret), "create the Secret").await;
+    let slack_secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "slack-bot", "labels": {"perimeter.dev/credential": "true"}},
+                              "stringData": {"token": SLACK_TOKEN}});
+    send(
+        http.post(&secrets).json(&slack_secret),
+        "create the Slack Secret",
+    )
+    .await;
     let mut provider = manifest("examples/cloudflare/provider.yaml");
     provider["spec"]["endpoint"] = json!(format!("{}/client/v4", running.base_url()));
+    let mut slack_provider = manifest("examples/slack/provider.yaml");
+    slack_provider["spec"]["endpoint"] = json!(format!("{}/api", slack_running.base_url()));
+    // Only the live channel: the example's archived one would be a monitoring gap of its own.
+    let mut channels = manifest("examples/slack/monitoring-alert-channels.yaml");
+    channels["spec"]["slack"]["channels"] = json!([{"id": "C0ALERTS01", "name": "ops-alerts"}]);
     for (plural, body) in [
         ("cloudproviders", provider),
+        ("cloudproviders", slack_provider),
+        ("monitoringpolicies", channels),
         (
             "firewallpolicies",
             manifest("examples/cloudflare/firewall-edge.yaml"),
@@ -204,6 +228,7 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
                 &[
                     ("FirewallPolicy perimeter/edge-firewall", "True"),
                     ("MonitoringPolicy perimeter/edge-monitoring", "True"),
+                    ("MonitoringPolicy perimeter/alert-channels", "True"),
                     (DRIFTED, "False"),
                 ],
             )
@@ -215,7 +240,9 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     assert_eq!(status["maturity"]["level"], 1);
     assert_eq!(
         status["coverage"],
-        json!([{"provider": "perimeter/cloudflare-main", "type": "cloudflare",
+        json!([{"provider": "perimeter/slack-main", "type": "slack",
+                "firewall": "NotApplicable", "monitoring": "Verified", "alerting": "NotApplicable"},
+               {"provider": "perimeter/cloudflare-main", "type": "cloudflare",
                 "firewall": "Drifted", "monitoring": "Verified", "alerting": "Verified"}])
     );
     assert_eq!(status["gapCount"], 1);
@@ -351,11 +378,15 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     .await;
     // Settled once every policy has failed to read the provider, too.
     let (regressed, trail) = wait_state(&http, &k, "DE.CM-1 regressed", |s, trail| {
-        s["coverage"][0]["firewall"] == "Unknown"
+        // Coverage rows in name order: slack-main, then cloudflare-main.
+        s["coverage"][1]["firewall"] == "Unknown"
             && trail.head().is_some_and(|h| {
+                // Cloudflare's policies; Slack's stays readable.
                 h.observations
                     .iter()
-                    .filter(|o| o.subject.contains("Policy "))
+                    .filter(|o| {
+                        o.subject.contains("Policy ") && !o.subject.contains("alert-channels")
+                    })
                     .all(|o| o.result == "Unknown")
             })
     })
