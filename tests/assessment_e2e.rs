@@ -378,7 +378,7 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     .await;
     // Settled once every policy has failed to read the provider, too.
     let (regressed, trail) = wait_state(&http, &k, "DE.CM-1 regressed", |s, trail| {
-        // Coverage rows in name order: slack-main, then cloudflare-main.
+        // Coverage rows as listed above: slack-main, then cloudflare-main.
         s["coverage"][1]["firewall"] == "Unknown"
             && trail.head().is_some_and(|h| {
                 // Cloudflare's policies; Slack's stays readable.
