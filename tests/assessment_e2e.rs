@@ -240,10 +240,10 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     assert_eq!(status["maturity"]["level"], 1);
     assert_eq!(
         status["coverage"],
-        json!([{"provider": "perimeter/slack-main", "type": "slack",
-                "firewall": "NotApplicable", "monitoring": "Verified", "alerting": "NotApplicable"},
-               {"provider": "perimeter/cloudflare-main", "type": "cloudflare",
-                "firewall": "Drifted", "monitoring": "Verified", "alerting": "Verified"}])
+        json!([{"provider": "perimeter/cloudflare-main", "type": "cloudflare",
+                "firewall": "Drifted", "monitoring": "Verified", "alerting": "Verified"},
+               {"provider": "perimeter/slack-main", "type": "slack",
+                "firewall": "NotApplicable", "monitoring": "Verified", "alerting": "NotApplicable"}])
     );
     assert_eq!(status["gapCount"], 1);
     assert_eq!(status["gaps"][0]["requirement"], "BoundaryFirewall");
@@ -378,8 +378,8 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     .await;
     // Settled once every policy has failed to read the provider, too.
     let (regressed, trail) = wait_state(&http, &k, "DE.CM-1 regressed", |s, trail| {
-        // Coverage rows as listed above: slack-main, then cloudflare-main.
-        s["coverage"][1]["firewall"] == "Unknown"
+        // Coverage rows in name order: cloudflare-main, then slack-main.
+        s["coverage"][0]["firewall"] == "Unknown"
             && trail.head().is_some_and(|h| {
                 // Cloudflare's policies; Slack's stays readable.
                 h.observations

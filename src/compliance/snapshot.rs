@@ -68,7 +68,7 @@ pub fn snapshot_from(
                 .map(|c| c.reason.clone()),
         }
     };
-    let providers = providers
+    let mut providers: Vec<ProviderFacts> = providers
         .iter()
         .map(|p| {
             fact(
@@ -87,6 +87,9 @@ pub fn snapshot_from(
             )
         }))
         .collect();
+    // The watch caches list objects in no stable order: sorted, the coverage rows (and so the
+    // status and its evidence digest) change only when the facts do.
+    providers.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let facts = |kind: PolicyKind,
                  meta: &ObjectMeta,
                  controls: &PolicyControls,
@@ -283,13 +286,14 @@ mod tests {
             .collect();
         assert_eq!(
             got,
+            // Sorted by namespace and name, whatever order the watch caches list them in.
             [
-                ("team", "up", Some(true), None),
-                ("team", "down", Some(false), Some("CredentialsRejected")),
-                ("team", "unsure", None, Some("CredentialsRejected")),
-                ("team", "new", None, None),
                 // A ClusterCloudProvider has no namespace: policies of any namespace may use it.
                 ("", "org", Some(true), None),
+                ("team", "down", Some(false), Some("CredentialsRejected")),
+                ("team", "new", None, None),
+                ("team", "unsure", None, Some("CredentialsRejected")),
+                ("team", "up", Some(true), None),
             ]
         );
     }
