@@ -33,7 +33,7 @@ async fn check_on_the_qdrant_examples_exits_2_then_0_and_1_with_a_bad_key() {
         url: running.base_url(),
         secret: ("qdrant-api", "key"),
     };
-    let examples = cli::root().join("examples/qdrant");
+    let examples = support::repo_root().join("examples/qdrant");
 
     let run = cli::check(&examples, &account, KEY).await;
     assert_eq!(run.code, 2, "drift → 2\n{run:?}");

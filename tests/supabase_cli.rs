@@ -18,7 +18,7 @@ async fn check_on_the_supabase_examples_exits_2_then_0_and_1_with_a_bad_token() 
         url: running.base_url(),
         secret: ("supabase-api", "token"),
     };
-    let examples = cli::root().join("examples/supabase");
+    let examples = support::repo_root().join("examples/supabase");
 
     let run = cli::check(&examples, &account, TOKEN).await;
     assert_eq!(run.code, 2, "drift → 2\n{run:?}");

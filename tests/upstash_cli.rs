@@ -24,7 +24,7 @@ async fn check_on_the_upstash_examples_exits_2_then_0_and_1_with_a_bad_key() {
         url: running.base_url(),
         secret: ("upstash-api", "credential"),
     };
-    let examples = cli::root().join("examples/upstash");
+    let examples = support::repo_root().join("examples/upstash");
 
     let run = cli::check(&examples, &account, &credential(KEY)).await;
     assert_eq!(run.code, 2, "drift → 2\n{run:?}");

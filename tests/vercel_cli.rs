@@ -17,7 +17,7 @@ async fn check_on_the_vercel_examples_exits_2_then_0_after_enforcing_and_1_with_
         url: running.base_url(),
         secret: ("vercel-api", "token"),
     };
-    let examples = cli::root().join("examples/vercel");
+    let examples = support::repo_root().join("examples/vercel");
 
     let run = cli::check(&examples, &account, TOKEN).await;
     assert_eq!(run.code, 2, "drift → 2\n{run:?}");

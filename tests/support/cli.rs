@@ -3,7 +3,7 @@
 //! providers' `*_cli.rs` tests, which then say only what is particular to their provider:
 //! the seed, the drift expected, the files enforced.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use perimeter::local::{CredentialSource, Options, Runner};
@@ -57,14 +57,9 @@ impl CheckRun {
     }
 }
 
-/// The workspace root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// A demo seed (`examples/demo/<file>`), read as kubectl reads YAML.
 pub fn demo_seed<T: DeserializeOwned>(file: &str) -> T {
-    let path = root().join("examples/demo").join(file);
+    let path = super::repo_root().join("examples/demo").join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("seed file {}: {e}", path.display()));
     let json = perimeter::manifests::yaml_to_json(&text).expect("seed is YAML");
