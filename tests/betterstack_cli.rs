@@ -28,7 +28,7 @@ async fn check_on_the_betterstack_examples_exits_2_then_0_and_1_with_a_bad_token
         url: running.base_url(),
         secret: ("betterstack-api", "token"),
     };
-    let examples = cli::root().join("examples/betterstack");
+    let examples = support::repo_root().join("examples/betterstack");
 
     let run = cli::check(&examples, &account, TOKEN).await;
     assert_eq!(run.code, 2, "drift → 2\n{run:?}");

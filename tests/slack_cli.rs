@@ -19,7 +19,7 @@ async fn check_on_the_slack_examples_exits_2_then_0_and_1_with_a_bad_token() {
         url: format!("{}/api", running.base_url()),
         secret: ("slack-bot", "token"),
     };
-    let examples = cli::root().join("examples/slack");
+    let examples = support::repo_root().join("examples/slack");
 
     let run = cli::check(&examples, &account, &token).await;
     assert_eq!(run.code, 2, "drift → 2\n{run:?}");
