@@ -69,6 +69,8 @@ pub struct DemoOptions {
     pub manifests: Option<PathBuf>,
     /// Where the evidence trail of this run is written (a fresh trail each run).
     pub evidence: PathBuf,
+    /// Where Perimeter's own alerts go (as the chart's Alertmanager receiver would say).
+    pub own_alerts: Vec<crate::core::routing::AlertRoute>,
 }
 
 /// Runs the demo; returns the process exit code.
@@ -127,7 +129,14 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         accounts.writes()
     );
     let mut evidence = EvidenceFile::default();
-    let export = assess(&runner, &report, &mut evidence, &opts.evidence, &metrics)?;
+    let export = assess(
+        &runner,
+        &report,
+        &opts.own_alerts,
+        &mut evidence,
+        &opts.evidence,
+        &metrics,
+    )?;
     println!();
     print!("{}", crate::report::markdown(&export, 3));
     println!(
@@ -173,7 +182,7 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
                 let in_sync = report.policies.iter().filter(|p| p.state == PolicyState::InSync).count();
                 let enforced: usize = report.policies.iter().map(|p| p.applied.len()).sum();
                 println!("pass: {in_sync} in sync, {drifted} drifted, {enforced} change(s) enforced, {calls} provider calls");
-                match assess(&runner, &report, &mut evidence, &opts.evidence, &metrics) {
+                match assess(&runner, &report, &opts.own_alerts, &mut evidence, &opts.evidence, &metrics) {
                     Ok(export) => {
                         for r in &export.reports {
                             println!(
@@ -200,6 +209,7 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
 fn assess(
     runner: &Runner,
     report: &Report,
+    own_alerts: &[crate::core::routing::AlertRoute],
     evidence: &mut EvidenceFile,
     path: &std::path::Path,
     metrics: &Metrics,
@@ -208,6 +218,7 @@ fn assess(
     let export = crate::report::assess_all(
         runner.manifests(),
         report,
+        own_alerts,
         evidence,
         &store,
         jiff::Timestamp::now(),

@@ -178,6 +178,12 @@ enum Command {
         /// confirming read); past it the policy's state is Unknown until the next sync.
         #[arg(long, env = "PERIMETER_SYNC_TIMEOUT", default_value_t = 180)]
         sync_timeout: u64,
+        /// The Slack channel Alertmanager sends Perimeter's alerts to (the chart sets it from
+        /// `alertmanager.slack.channel`): `C…`, `#name`, or `T…/C…`. The assessments verify it
+        /// like a provider's alert route: it must be a channel a `slack:` MonitoringPolicy
+        /// finds live.
+        #[arg(long = "alerts-slack-channel", env = "PERIMETER_ALERTS_SLACK_CHANNEL")]
+        alerts_slack_channel: Option<String>,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -227,6 +233,12 @@ enum Command {
         endpoints: Vec<(String, String)>,
         #[arg(long, value_enum, default_value = "markdown")]
         format: Format,
+        /// The Slack channel Alertmanager sends Perimeter's alerts to (the chart sets it from
+        /// `alertmanager.slack.channel`): `C…`, `#name`, or `T…/C…`. The assessments verify it
+        /// like a provider's alert route: it must be a channel a `slack:` MonitoringPolicy
+        /// finds live.
+        #[arg(long = "alerts-slack-channel", env = "PERIMETER_ALERTS_SLACK_CHANNEL")]
+        alerts_slack_channel: Option<String>,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -252,6 +264,10 @@ enum Command {
         /// Where to write this run's evidence trail (started afresh each run).
         #[arg(long)]
         evidence: Option<PathBuf>,
+        /// Where Perimeter's own alerts go, as `operator --alerts-slack-channel`: by default
+        /// the demo workspace's #ops-alerts, which its Slack account checks.
+        #[arg(long, default_value = "T0DEM0ACME/#ops-alerts")]
+        alerts_slack_channel: String,
     },
     /// Stands in for `demo` in a binary built without the emulators (the operator image), so
     /// that `perimeter demo` says why it is missing instead of "unrecognized subcommand".
@@ -294,6 +310,7 @@ async fn report_local(
     dir: &std::path::Path,
     creds: &CredentialSource,
     options: Options,
+    own_alerts: &[perimeter::core::routing::AlertRoute],
     evidence: Option<&std::path::Path>,
 ) -> Result<perimeter::compliance::report::Export, String> {
     use perimeter::report::{EvidenceFile, assess_all};
@@ -313,6 +330,7 @@ async fn report_local(
     let export = assess_all(
         &manifests,
         &report,
+        own_alerts,
         &mut store,
         &store_name,
         jiff::Timestamp::now(),
@@ -321,6 +339,19 @@ async fn report_local(
         store.save(path)?;
     }
     Ok(export)
+}
+
+/// Perimeter's own alert route from `--alerts-slack-channel`. Parsed here rather than by clap,
+/// whose error would quote the value: a webhook URL given by mistake is a credential.
+fn own_alerts(channel: Option<&str>) -> Result<Vec<perimeter::core::routing::AlertRoute>, String> {
+    channel
+        .map(|c| {
+            perimeter::core::routing::SlackChannelRef::parse(c)
+                .map(perimeter::core::routing::AlertRoute::perimeter_alerts)
+                .map_err(|e| format!("--alerts-slack-channel: {e}"))
+        })
+        .into_iter()
+        .collect()
 }
 
 fn parse_endpoint(s: &str) -> Result<(String, String), String> {
@@ -466,6 +497,7 @@ fn main() -> ExitCode {
                 credentials,
                 endpoints,
                 format,
+                alerts_slack_channel,
                 trust,
             } => {
                 init_tracing(false);
@@ -474,7 +506,8 @@ fn main() -> ExitCode {
                 } else {
                     let dir = manifests.ok_or("--manifests or --cluster is required")?;
                     let (creds, options) = read_only_inputs(credentials, endpoints, &trust)?;
-                    report_local(&dir, &creds, options, evidence.as_deref()).await?
+                    let own = own_alerts(alerts_slack_channel.as_deref())?;
+                    report_local(&dir, &creds, options, &own, evidence.as_deref()).await?
                 };
                 match format {
                     Format::Json => println!(
@@ -516,9 +549,11 @@ fn main() -> ExitCode {
                 interval,
                 manifests,
                 evidence,
+                alerts_slack_channel,
             } => {
                 init_tracing(false);
                 perimeter::demo::run(perimeter::demo::DemoOptions {
+                    own_alerts: own_alerts(Some(&alerts_slack_channel))?,
                     metrics_addr,
                     once,
                     interval: Duration::from_secs(interval.max(1)),
@@ -540,6 +575,7 @@ fn main() -> ExitCode {
                 ambient_namespaces,
                 cluster_resource_namespace,
                 sync_timeout,
+                alerts_slack_channel,
                 trust,
             } => {
                 init_tracing(log_json);
@@ -548,6 +584,7 @@ fn main() -> ExitCode {
                     cluster_namespace: cluster_resource_namespace,
                     trust: trust.trust(&ambient_namespaces)?,
                     sync_deadline: Duration::from_secs(sync_timeout.clamp(10, 3600)),
+                    own_alerts: own_alerts(alerts_slack_channel.as_deref())?,
                 };
                 let election = leader_elect.then(|| {
                     perimeter::controller::leader::Config::new(

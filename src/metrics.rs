@@ -500,6 +500,7 @@ mod tests {
                 reason: None,
             }],
             policies: vec![],
+            own_routes: vec![],
         };
         let a = evaluate(&spec, &snap, None, jiff::Timestamp::UNIX_EPOCH);
         m.observe_assessment("kept", &a, Some(1));

@@ -126,6 +126,7 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
     Snapshot {
         providers,
         policies,
+        own_routes: Vec::new(),
     }
 }
 
@@ -133,11 +134,13 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
 pub fn assess_all(
     manifests: &Manifests,
     report: &Report,
+    own_routes: &[crate::core::routing::AlertRoute],
     store: &mut EvidenceFile,
     store_name: &str,
     now: Timestamp,
 ) -> Export {
-    let snap = snapshot(manifests, report, now);
+    let mut snap = snapshot(manifests, report, now);
+    snap.own_routes = own_routes.to_vec();
     let assessments = if manifests.assessments.is_empty() {
         vec![default_assessment()]
     } else {
@@ -320,7 +323,7 @@ mod tests {
         let manifests = Manifests::default();
         let report = Report::default();
         let now: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap_or_default();
-        let export = assess_all(&manifests, &report, &mut file, "memory", now);
+        let export = assess_all(&manifests, &report, &[], &mut file, "memory", now);
         let hb = Duration::from_secs(3600);
         let shapes = [
             serde_json::to_string(&export).unwrap_or_default(),

@@ -289,6 +289,9 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         // channel GCP still alerts is a gap naming it.
         "| perimeter/cloudflare-main | notification policy 'ddos-l7-to-oncall' via Slack webhook 'ops-alerts' | #ops-alerts (C0ALERTS01) | ✅ live |",
         "| perimeter/betterstack-main | escalation policy 'On-call' step 1 | #ops-alerts (C0ALERTS01) | ✅ live |",
+        // Perimeter's own alerts (the demo's Alertmanager receiver), checked by Slack's account.
+        "| Perimeter (Alertmanager) | Alertmanager's Slack receiver for Perimeter's alerts | #ops-alerts (C0ALERTS01) | ✅ live |",
+        "Perimeter's own alerts reach #ops-alerts (C0ALERTS01) (live)",
         "- **AlertRouting** (Gap) — gcp perimeter/gcp-prod: Slack #incidents (C0INCIDNT1): Alerts go where nobody reads them (alert policy 'Denied firewall connections spike' via channel 'incidents' → #incidents (C0INCIDNT1): archived)",
         "- **BoundaryFirewall** (Gap) — FirewallPolicy perimeter/edge-access-rules: 2 field(s) drifted",
         "| EndpointFirewall — Endpoint firewall protection covers hosts (attested) | Attested |",
@@ -384,6 +387,47 @@ async fn report_assesses_the_control_and_keeps_evidence_across_runs() {
         .output()
         .expect("verify");
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// `report --alerts-slack-channel`: Perimeter's own route is verified like a provider's. No
+/// `slack:` policy checks the channel here, so it is a gap naming it; a value that is not a
+/// channel (a webhook URL pasted by mistake) is refused without being printed.
+#[tokio::test]
+async fn report_verifies_perimeter_s_own_alert_channel() {
+    let emulator = CloudflareEmulator::new(demo_seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let endpoint = format!("{}/client/v4", running.base_url());
+    let run = |channel: &'static str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["report", "--manifests"])
+            .arg(root().join("examples/cloudflare"))
+            .arg("--endpoint")
+            .arg(format!("cloudflare-main={endpoint}"))
+            .args(["--alerts-slack-channel", channel])
+            .env("PERIMETER_SECRET_CLOUDFLARE_API_TOKEN", "demo-token");
+        async move {
+            let out = tokio::task::spawn_blocking(move || cmd.output().expect("report"))
+                .await
+                .expect("join");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (code, md, _) = run("T0ACME0001/#perimeter-alerts").await;
+    assert_eq!(code, Some(2), "{md}");
+    for line in [
+        "| Perimeter (Alertmanager) | Alertmanager's Slack receiver for Perimeter's alerts | #perimeter-alerts | 🔕 no slack: MonitoringPolicy checks this channel, so nobody knows it is read |",
+        "- **AlertRouting** (Gap) — Perimeter's alerts: Slack #perimeter-alerts: Perimeter's own alerts go where nobody reads them",
+    ] {
+        assert!(md.contains(line), "missing {line:?}\n{md}");
+    }
+    let (code, out, err) = run("https://hooks.slack.com/services/T0ACME/B0ACME/SECRETVALUE").await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("--alerts-slack-channel: "), "{err}");
+    assert!(!format!("{out}{err}").contains("SECRETVALUE"), "{out}{err}");
 }
 
 /// The AWS part of the demo: the Rust AWS emulator seeded from examples/demo/aws-account.yaml,

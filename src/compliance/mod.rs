@@ -190,6 +190,10 @@ pub fn not_enforceable_of<'a>(
 pub struct Snapshot {
     pub providers: Vec<ProviderFacts>,
     pub policies: Vec<PolicyFacts>,
+    /// Where Perimeter's own alerts go (the chart's Alertmanager Slack receiver, given to the
+    /// operator as `--alerts-slack-channel`): they are the alerting of every provider whose
+    /// drift and findings only Perimeter sees, so they are verified like any route.
+    pub own_routes: Vec<crate::core::routing::AlertRoute>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -382,6 +386,9 @@ pub struct Assessment {
     pub maturity: Maturity,
     pub requirements: Vec<RequirementResult>,
     pub coverage: Vec<Coverage>,
+    /// Where Perimeter's own alerts (Alertmanager's Slack receiver) end, when declared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub own_routes: Vec<routing::RouteReach>,
     pub gaps: Vec<Gap>,
 }
 
@@ -416,6 +423,7 @@ pub fn evaluate(
     let mut coverage = Vec::new();
     let mut all_enforced = true;
     let channels = routing::Channels::from_policies(&snapshot.policies);
+    let own = routing::Verdict::of(&snapshot.own_routes.iter().collect::<Vec<_>>(), &channels);
     for p in &providers {
         let policies: Vec<&PolicyFacts> = snapshot
             .policies
@@ -486,7 +494,10 @@ pub fn evaluate(
             .iter()
             .map(|r| (r, [r.firewall, r.monitoring, r.alerting][pick]))
             .collect();
-        let result = rollup(req, &cells);
+        let mut result = rollup(req, &cells);
+        if req == Requirement::AlertRouting {
+            own_routes_into(&mut result, &own, &mut gaps);
+        }
         if !cells.is_empty() && cells.iter().all(|(_, c)| *c == Cell::NotApplicable) {
             gaps.push(Gap {
                 requirement: req,
@@ -539,7 +550,44 @@ pub fn evaluate(
         maturity,
         requirements,
         coverage,
+        own_routes: own.reaches,
         gaps,
+    }
+}
+
+/// Perimeter's own alert route counts for alert routing like a provider's: one that does not
+/// reach a live channel makes the requirement a gap naming the channel (Perimeter's drift
+/// alerts would go where nobody reads them); a live one is said in the requirement's message.
+/// Not declared, it changes nothing: whether Perimeter's alerts are routed is then not known.
+fn own_routes_into(result: &mut RequirementResult, own: &routing::Verdict, gaps: &mut Vec<Gap>) {
+    for r in &own.reaches {
+        result
+            .subjects
+            .push(format!("Perimeter: {} → {}", r.route, r.reaches));
+        if r.state == routing::ReachState::Live {
+            result.message.push_str(&format!(
+                "; Perimeter's own alerts reach {} (live)",
+                r.reaches
+            ));
+            continue;
+        }
+        result.state = RequirementState::Gap;
+        let why = r.why.as_deref().unwrap_or("not live");
+        result.message.push_str(&format!(
+            "; Perimeter's own alerts reach {} ({why})",
+            r.reaches
+        ));
+        gaps.push(Gap {
+            requirement: Requirement::AlertRouting,
+            state: RequirementState::Gap,
+            subject: format!("Perimeter's alerts: Slack {}", r.reaches),
+            action: format!(
+                "Perimeter's own alerts go where nobody reads them ({} → {}: {why}): fix the \
+                 channel (unarchive it and invite the bot) and check it in a slack: \
+                 MonitoringPolicy, or set the chart's alertmanager.slack.channel to a live one",
+                r.route, r.reaches
+            ),
+        });
     }
 }
 

@@ -144,27 +144,30 @@ pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
         }
     }
 
-    if a.coverage.iter().any(|c| !c.routes.is_empty()) {
+    if a.coverage.iter().any(|c| !c.routes.is_empty()) || !a.own_routes.is_empty() {
         let _ = writeln!(
             out,
             "\n## Alert routes\n\n| Provider | Route | Reaches | State |\n|---|---|---|---|"
         );
-        for c in &a.coverage {
-            for r in &c.routes {
-                let why = r.why.as_deref().map(cell_text).unwrap_or_default();
-                let state = match r.state {
-                    super::routing::ReachState::Live => "✅ live".to_string(),
-                    super::routing::ReachState::Unverifiable => format!("❓ {why}"),
-                    super::routing::ReachState::Dead => format!("🔕 {why}"),
-                };
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {state} |",
-                    c.provider,
-                    cell_text(&r.route),
-                    cell_text(&r.reaches)
-                );
-            }
+        let own = a.own_routes.iter().map(|r| ("Perimeter (Alertmanager)", r));
+        let of_providers = a
+            .coverage
+            .iter()
+            .flat_map(|c| c.routes.iter().map(|r| (c.provider.as_str(), r)));
+        for (provider, r) in of_providers.chain(own) {
+            let why = r.why.as_deref().map(cell_text).unwrap_or_default();
+            let state = match r.state {
+                super::routing::ReachState::Live => "✅ live".to_string(),
+                super::routing::ReachState::Unverifiable => format!("❓ {why}"),
+                super::routing::ReachState::Dead => format!("🔕 {why}"),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {state} |",
+                provider,
+                cell_text(&r.route),
+                cell_text(&r.reaches)
+            );
         }
     }
 

@@ -148,6 +148,7 @@ pub fn snapshot_from(
     Snapshot {
         providers,
         policies,
+        own_routes: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use super::evidence::{GENESIS, Retention, Trail, observations};
+use super::routing::ReachState;
 use super::*;
 use crate::api::compliance::{
     AttestableRequirement, Attestation, Control, ControlAssessmentSpec, EvidenceSettings, Scope,
@@ -357,6 +358,7 @@ fn rollup_table() {
         let snap = Snapshot {
             providers,
             policies: facts(policies),
+            own_routes: vec![],
         };
         let a = evaluate(&spec(attestations), &snap, None, now());
         let got: Vec<RequirementState> = a.requirements.iter().map(|r| r.state).collect();
@@ -385,6 +387,7 @@ fn a_stale_verdict_is_unknown_and_says_so() {
     let snap = Snapshot {
         providers: two_providers(),
         policies,
+        own_routes: vec![],
     };
     let a = evaluate(&spec(valid()), &snap, None, now());
     assert_eq!(
@@ -412,6 +415,7 @@ fn paused_policy_is_a_gap_with_the_way_out() {
     let snap = Snapshot {
         providers: two_providers(),
         policies: facts(ps),
+        own_routes: vec![],
     };
     let a = evaluate(&spec(valid()), &snap, None, now());
     let row = a.coverage.iter().find(|r| r.provider == "perimeter/aws");
@@ -436,6 +440,7 @@ fn a_plan_that_cannot_do_it_is_named_in_the_gap() {
     let snap = Snapshot {
         providers: two_providers(),
         policies,
+        own_routes: vec![],
     };
     let a = evaluate(&spec(valid()), &snap, None, now());
     let gap = a
@@ -461,6 +466,7 @@ fn gaps_say_what_closes_them() {
             mon("cf", InSync::True, 1),
             mon("aws", InSync::True, 2),
         ]),
+        own_routes: vec![],
     };
     let a = evaluate(&spec(vec![]), &snap, None, now());
     let actions: Vec<(Requirement, &str, &str)> = a
@@ -489,6 +495,7 @@ fn scope_filters_providers_by_namespace_and_type() {
     let snap = Snapshot {
         providers: two_providers(),
         policies: facts(vec![fw("cf", InSync::True), mon("cf", InSync::True, 1)]),
+        own_routes: vec![],
     };
     let a = evaluate(&s, &snap, None, now());
     assert_eq!(a.coverage.len(), 1);
@@ -509,6 +516,7 @@ fn maturity_four_needs_thirty_days_of_unbroken_evidence() {
     let snap = Snapshot {
         providers: two_providers(),
         policies: facts(healthy()),
+        own_routes: vec![],
     };
     for (days, level) in [(0, 3), (29, 3), (30, 4), (90, 4)] {
         let since = now() - SignedDuration::from_hours(24 * days);
@@ -528,6 +536,7 @@ fn assessed(state_ok: bool) -> Assessment {
     let snap = Snapshot {
         providers: two_providers(),
         policies: facts(policies),
+        own_routes: vec![],
     };
     evaluate(&spec(valid()), &snap, None, now())
 }
@@ -716,6 +725,7 @@ fn observations_name_api_time_and_digest() {
             provider("perimeter", "aws", ProviderType::Aws, Some(false)),
         ],
         policies: facts(healthy()),
+        own_routes: vec![],
     };
     let a = evaluate(&spec(valid()), &snap, None, now());
     let obs = observations(&a, &snap.providers, &snap.policies, &valid(), now());
@@ -759,6 +769,7 @@ fn not_applicable_alerting_is_shown_with_its_reason_and_never_as_a_gap() {
             fw("vercel", InSync::True),
             mon("vercel", InSync::True, 0),
         ]),
+        own_routes: vec![],
     };
     let a = evaluate(&spec(valid()), &snap, None, now());
     let row = a.coverage.iter().find(|r| r.provider == "perimeter/vercel");
@@ -1020,6 +1031,7 @@ fn alert_routes_count_only_when_they_reach_a_live_channel() {
                 Some(true),
             )],
             policies,
+            own_routes: vec![],
         };
         let a = evaluate(&spec(valid()), &snap, None, now());
         let row = &a.coverage[0];
@@ -1065,6 +1077,7 @@ fn the_report_shows_each_route_and_the_channel_it_reaches() {
             Some(true),
         )],
         policies,
+        own_routes: vec![],
     };
     let a = evaluate(&spec(valid()), &snap, None, now());
     let trail = Trail::default();
@@ -1096,6 +1109,7 @@ fn a_provider_without_a_firewall_is_not_applicable_to_the_boundary() {
             mon("cf", InSync::True, 1),
             mon("slack", InSync::True, 0),
         ]),
+        own_routes: vec![],
     };
     let a = evaluate(&spec(valid()), &snap, None, now());
     let row = a.coverage.iter().find(|r| r.provider == "perimeter/slack");
@@ -1127,6 +1141,7 @@ fn a_provider_without_a_firewall_is_not_applicable_to_the_boundary() {
             Some(true),
         )],
         policies: facts(vec![mon("slack", InSync::True, 0)]),
+        own_routes: vec![],
     };
     let a = evaluate(&spec(valid()), &only_slack, None, now());
     let gap = a
@@ -1140,4 +1155,144 @@ fn a_provider_without_a_firewall_is_not_applicable_to_the_boundary() {
         "{}",
         gap.action
     );
+}
+
+/// Perimeter's own alerts (the chart's Alertmanager Slack receiver) are verified like a
+/// provider's route: live, the requirement says so; archived, unchecked or stale, the
+/// requirement is a gap naming the channel; not declared, nothing changes.
+#[test]
+fn perimeter_s_own_alert_route_is_verified_like_a_provider_s() {
+    // Built directly: the test channels' workspace `T1` is shorter than a real id.
+    let own = |channel: &str| {
+        let (team, channel) = match channel.split_once('/') {
+            Some((t, c)) => (Some(t.to_string()), c),
+            None => (None, channel),
+        };
+        vec![AlertRoute::perimeter_alerts(SlackChannelRef {
+            team,
+            channel: channel.into(),
+        })]
+    };
+    let snap = |own_routes: Vec<AlertRoute>, mutate: &dyn Fn(&mut Vec<PolicyFacts>)| {
+        let mut policies = facts(vec![fw("cf", InSync::True), mon("cf", InSync::True, 1)]);
+        policies[1]
+            .channels
+            .push(channel("C0OLD", "old-alerts", false, Some("archived")));
+        mutate(&mut policies);
+        Snapshot {
+            providers: vec![provider(
+                "perimeter",
+                "cf",
+                ProviderType::Cloudflare,
+                Some(true),
+            )],
+            policies,
+            own_routes,
+        }
+    };
+    let keep = |_: &mut Vec<PolicyFacts>| {};
+    let stale = |p: &mut Vec<PolicyFacts>| p[1].stale = true;
+    // (case, own routes, policies, requirement state, own route state, gap subject)
+    type Mutate<'a> = &'a dyn Fn(&mut Vec<PolicyFacts>);
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(
+        &str,
+        Vec<AlertRoute>,
+        Mutate<'_>,
+        RequirementState,
+        Option<ReachState>,
+        Option<&str>,
+    )> = vec![
+        (
+            "not declared",
+            vec![],
+            &keep,
+            RequirementState::Verified,
+            None,
+            None,
+        ),
+        (
+            "live by id",
+            own("C0ALERTS"),
+            &keep,
+            RequirementState::Verified,
+            Some(ReachState::Live),
+            None,
+        ),
+        (
+            "live by #name in its workspace",
+            own("T1/#alerts"),
+            &keep,
+            RequirementState::Verified,
+            Some(ReachState::Live),
+            None,
+        ),
+        (
+            "another workspace's #alerts",
+            own("T2/#alerts"),
+            &keep,
+            RequirementState::Gap,
+            Some(ReachState::Dead),
+            Some("Perimeter's alerts: Slack #alerts"),
+        ),
+        (
+            "archived",
+            own("#old-alerts"),
+            &keep,
+            RequirementState::Gap,
+            Some(ReachState::Dead),
+            Some("Perimeter's alerts: Slack #old-alerts (C0OLD)"),
+        ),
+        (
+            "no slack: policy checks it",
+            own("C0NOBODY"),
+            &keep,
+            RequirementState::Gap,
+            Some(ReachState::Dead),
+            Some("Perimeter's alerts: Slack C0NOBODY"),
+        ),
+        // The channel's check is stale: it vouches for nothing (and the provider's own
+        // alerting turns unknown with it).
+        (
+            "stale check",
+            own("C0ALERTS"),
+            &stale,
+            RequirementState::Gap,
+            Some(ReachState::Dead),
+            Some("Perimeter's alerts: Slack C0ALERTS"),
+        ),
+    ];
+    for (case, own_routes, mutate, state, reach, gap) in cases {
+        let a = evaluate(&spec(valid()), &snap(own_routes, mutate), None, now());
+        let r = a
+            .requirement(Requirement::AlertRouting)
+            .expect("alert routing");
+        assert_eq!(r.state, state, "{case}: {r:?}");
+        assert_eq!(a.own_routes.first().map(|x| x.state), reach, "{case}");
+        let own_gaps: Vec<&Gap> = a
+            .gaps
+            .iter()
+            .filter(|g| g.subject.starts_with("Perimeter's alerts"))
+            .collect();
+        assert_eq!(
+            own_gaps.first().map(|g| g.subject.as_str()),
+            gap,
+            "{case}: {own_gaps:?}"
+        );
+        if reach == Some(ReachState::Live) {
+            assert!(
+                r.message
+                    .contains("Perimeter's own alerts reach #alerts (C0ALERTS) (live)"),
+                "{case}: {}",
+                r.message
+            );
+        }
+        if let Some(g) = own_gaps.first() {
+            assert!(
+                g.action.contains("alertmanager.slack.channel"),
+                "{case}: {}",
+                g.action
+            );
+        }
+    }
 }

@@ -274,13 +274,14 @@ async fn reconcile_inner(
         now_unix,
         uptime,
     };
-    let snapshot = snapshot_from(
+    let mut snapshot = snapshot_from(
         &freshness,
         &owned(&sources.providers),
         &owned(&sources.cluster_providers),
         &owned(&sources.firewalls),
         &owned(&sources.monitors),
     );
+    snapshot.own_routes = ctx.config.own_alerts.clone();
     let evidence = ConfigMapStore::new(ctx.client.clone(), &operator_namespace());
     let stored = evidence.read(&name).await?;
     let store = evidence.location(&name);

@@ -57,6 +57,9 @@ pub struct Settings {
     pub trust: Trust,
     /// The longest one sync of one policy (reads, writes, confirming read) may take.
     pub sync_deadline: Duration,
+    /// Where Perimeter's own alerts go (the chart's Alertmanager Slack receiver), verified
+    /// by the assessments like any provider's route.
+    pub own_alerts: Vec<crate::core::routing::AlertRoute>,
 }
 
 impl Default for Settings {
@@ -66,6 +69,7 @@ impl Default for Settings {
             cluster_namespace: assessment::operator_namespace(),
             trust: Trust::default(),
             sync_deadline: DEFAULT_SYNC_DEADLINE,
+            own_alerts: Vec::new(),
         }
     }
 }

@@ -6,6 +6,10 @@
   kubernetes-validate, strict (unknown fields are errors), for the Kubernetes version below.
 - monitoring.coreos.com kinds (no bundled schema): a structural check of the fields the chart
   sets, and the PrometheusRule's groups must equal files/alerts.yaml (one source of truth).
+  An AlertmanagerConfig must send to the channel the Deployment tells the operator
+  (--alerts-slack-channel); with --alertmanager-out FILE it is also written out as the
+  Alertmanager configuration the Prometheus Operator makes of it (matcher strategy None), for
+  `amtool check-config` and `amtool config routes test`.
 - The chart's own rules: restricted security context, probes, dashboard ConfigMap equal to
   dashboards/perimeter.json, CRDs equal to crds/perimeter.yaml, no two objects with the same
   kind, namespace and name (the second would overwrite the first on install).
@@ -51,6 +55,87 @@ def check_service_monitor(doc):
         for r in ep.get("relabelings", []) + ep.get("metricRelabelings", []):
             if not isinstance(r, dict):
                 problem(doc, "relabeling must be an object")
+
+
+MATCH_TYPES = {"=", "!=", "=~", "!~"}
+alertmanager_configs = []
+
+
+def check_alertmanager_config(doc):
+    """The AlertmanagerConfig CRD's fields the chart uses (monitoring.coreos.com/v1alpha1)."""
+    if doc.get("apiVersion") != "monitoring.coreos.com/v1alpha1":
+        problem(doc, "apiVersion must be monitoring.coreos.com/v1alpha1")
+    spec = doc.get("spec", {})
+    for key in spec:
+        if key not in {"route", "receivers", "inhibitRules"}:
+            problem(doc, f"unknown spec field {key}")
+    route = spec.get("route") or {}
+    for key in route:
+        if key not in {"receiver", "groupBy", "groupWait", "groupInterval", "repeatInterval",
+                       "matchers", "continue", "routes"}:
+            problem(doc, f"unknown route field {key}")
+    for m in route.get("matchers", []):
+        if set(m) - {"name", "value", "matchType"} or m.get("matchType", "=") not in MATCH_TYPES:
+            problem(doc, f"bad matcher {m}")
+    names = []
+    for r in spec.get("receivers", []):
+        names.append(r.get("name"))
+        for key in r:
+            if key not in {"name", "slackConfigs"}:
+                problem(doc, f"unknown receiver field {key}")
+        for c in r.get("slackConfigs", []):
+            for key in c:
+                if key not in {"apiURL", "channel", "sendResolved", "title", "text", "username"}:
+                    problem(doc, f"unknown slackConfigs field {key}")
+            if set(c.get("apiURL", {})) != {"name", "key"}:
+                problem(doc, "slackConfigs apiURL must be a Secret key selector {name, key}")
+    if route.get("receiver") not in names:
+        problem(doc, f"route receiver {route.get('receiver')} is not among {names}")
+    alertmanager_configs.append(doc)
+
+
+def alertmanager_equivalent(doc):
+    """The configuration the Prometheus Operator generates, for amtool (secrets as files)."""
+    spec = doc["spec"]
+    route = spec["route"]
+    ns, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
+    prefix = f"{ns}/{name}/"
+
+    def matcher(m):
+        return f'{m["name"]}{m.get("matchType", "=")}"{m["value"]}"'
+
+    child = {
+        "receiver": prefix + route["receiver"],
+        "matchers": [matcher(m) for m in route.get("matchers", [])],
+        "continue": True,
+    }
+    for src, dst in [("groupBy", "group_by"), ("groupWait", "group_wait"),
+                     ("groupInterval", "group_interval"), ("repeatInterval", "repeat_interval")]:
+        if src in route:
+            child[dst] = route[src]
+    receivers = [{"name": "null"}]
+    for r in spec["receivers"]:
+        receivers.append({"name": prefix + r["name"], "slack_configs": [
+            {"api_url_file": f"/etc/alertmanager/secrets/{c['apiURL']['name']}/{c['apiURL']['key']}",
+             "channel": c["channel"], "send_resolved": c.get("sendResolved", False),
+             "title": c.get("title", ""), "text": c.get("text", "")}
+            for c in r.get("slackConfigs", [])]})
+    return {"route": {"receiver": "null", "routes": [child]}, "receivers": receivers}
+
+
+def check_alerts_channel(deployments):
+    """The receiver's channel is the one the operator verifies."""
+    for doc in alertmanager_configs:
+        channels = {c["channel"] for r in doc["spec"].get("receivers", [])
+                    for c in r.get("slackConfigs", [])}
+        flags = {a.split("=", 1)[1].split("/")[-1] for d in deployments
+                 for c in d["spec"]["template"]["spec"]["containers"]
+                 for a in c.get("args", []) if a.startswith("--alerts-slack-channel=")}
+        if not flags:
+            problem(doc, "the Deployment does not pass --alerts-slack-channel: DE.CM-1 would not "
+                         "verify this receiver")
+        elif channels != flags:
+            problem(doc, f"sends to {sorted(channels)} but the operator verifies {sorted(flags)}")
 
 
 def check_prometheus_rule(doc):
@@ -100,7 +185,12 @@ def check_configmap(doc):
 def main():
     args = sys.argv[1:]
     path = args[0]
-    expect = set(args[args.index("--expect") + 1:]) if "--expect" in args else set()
+    expect = set()
+    if "--expect" in args:
+        for a in args[args.index("--expect") + 1:]:
+            if a.startswith("--"):
+                break
+            expect.add(a)
     docs = [d for d in yaml.safe_load_all(pathlib.Path(path).read_text()) if d]
     kinds = set()
     seen = set()
@@ -113,7 +203,8 @@ def main():
             problem(doc, f"rendered twice in namespace {meta.get('namespace')}")
         seen.add(key)
         if doc.get("apiVersion", "").startswith("monitoring.coreos.com/"):
-            {"ServiceMonitor": check_service_monitor, "PrometheusRule": check_prometheus_rule}.get(
+            {"ServiceMonitor": check_service_monitor, "PrometheusRule": check_prometheus_rule,
+             "AlertmanagerConfig": check_alertmanager_config}.get(
                 kind, lambda d: problem(d, "unexpected monitoring.coreos.com kind"))(doc)
             continue
         try:
@@ -130,6 +221,14 @@ def main():
             source = list(yaml.safe_load_all((CHART / "crds" / "perimeter.yaml").read_text()))
             if doc not in source:
                 problem(doc, "CRD not in crds/perimeter.yaml")
+    check_alerts_channel([d for d in docs if d.get("kind") == "Deployment"])
+    if "--alertmanager-out" in args:
+        out = pathlib.Path(args[args.index("--alertmanager-out") + 1])
+        if len(alertmanager_configs) != 1:
+            problems.append(f"--alertmanager-out needs one AlertmanagerConfig, found "
+                            f"{len(alertmanager_configs)}")
+        else:
+            out.write_text(yaml.safe_dump(alertmanager_equivalent(alertmanager_configs[0])))
     for kind in sorted(expect - kinds):
         problems.append(f"expected a {kind} in the rendered manifests, found none")
     for p in problems:
