@@ -262,19 +262,29 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 63 drifted field(s) found, 43 change(s) enforced, 12 left in Observe mode."
+            "Summary: 70 drifted field(s) found, 50 change(s) enforced, 12 left in Observe mode."
         ),
         "{stdout}"
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 189 (44 writes)"),
+        stdout.contains("Provider calls: 199 (51 writes)"),
         "{stdout}"
     );
     assert!(
         !stdout.contains("demo-token") && !stdout.contains("perimeter-demo-secret"),
         "no credential in the output"
     );
+    // Address sets: Better Stack's probes feed the status zone's allowlist, the compute
+    // provider's egress addresses the orders database's.
+    for line in [
+        "AddressSet perimeter/betterstack-probes (betterstack): 7 address(es)",
+        "AddressSet perimeter/compute-egress (declared): 3 address(es)",
+        "✔ create ipAccessRules[ip6:2600:3c00::f03c:93ff:fe49:8f06]",
+        "~ configuration[allowedIps] [Changed]: desired [\"192.0.2.10/32\",\"192.0.2.11/32\",\"192.0.2.12/32\",\"198.51.100.0/24\",\"203.0.113.16/28\"], observed [\"0.0.0.0/0\"]",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}\n{stdout}");
+    }
     // The DE.CM-1 assessment with coverage, gaps and the evidence written.
     for line in [
         "# DE.CM-1 network monitoring — de-cm-1",
