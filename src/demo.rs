@@ -21,6 +21,19 @@ const ASSESSMENT: (&str, &str) = (
     include_str!("../examples/compliance/de-cm-1.yaml"),
 );
 
+/// Address sets shared across providers: Better Stack's probe addresses feeding the status
+/// zone's Cloudflare allowlist (they need two accounts, so no one provider's examples hold them).
+const ADDRESS_SETS: [(&str, &str); 2] = [
+    (
+        "examples/addresssets/betterstack-probes.yaml",
+        include_str!("../examples/addresssets/betterstack-probes.yaml"),
+    ),
+    (
+        "examples/addresssets/cloudflare-uptime-probes.yaml",
+        include_str!("../examples/addresssets/cloudflare-uptime-probes.yaml"),
+    ),
+];
+
 /// A provider's demo account: its emulator, running on loopback and seeded with an account that
 /// has drifted from the provider's examples. Each provider makes its own
 /// (`src/providers/<name>/demo.rs`, through its registry `Kit`), so a new provider cannot be
@@ -80,7 +93,7 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         None => {
             let mut m = Manifests::default();
             let examples = accounts.0.iter().flat_map(|a| a.examples().iter().copied());
-            for (origin, text) in examples.chain([ASSESSMENT]) {
+            for (origin, text) in examples.chain(ADDRESS_SETS).chain([ASSESSMENT]) {
                 m.add_yaml(origin, text).map_err(|e| e.to_string())?;
             }
             m

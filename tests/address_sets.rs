@@ -64,7 +64,7 @@ fn manifests(extra: &[&str]) -> Manifests {
     for file in [
         "examples/cloudflare/provider.yaml",
         "examples/betterstack/provider.yaml",
-        "examples/cloudflare/firewall-uptime-probes.yaml",
+        "examples/addresssets/cloudflare-uptime-probes.yaml",
     ] {
         let text = std::fs::read_to_string(support::repo_root().join(file)).expect("example");
         m.add_yaml(file, &text).expect("valid example");
@@ -78,7 +78,7 @@ fn manifests(extra: &[&str]) -> Manifests {
 
 fn probes_example() -> String {
     std::fs::read_to_string(
-        support::repo_root().join("examples/betterstack/addressset-probes.yaml"),
+        support::repo_root().join("examples/addresssets/betterstack-probes.yaml"),
     )
     .expect("example")
 }

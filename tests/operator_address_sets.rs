@@ -62,7 +62,7 @@ async fn a_set_change_requeues_its_policies_which_follow() {
         &provider,
     )
     .await;
-    let mut policy = cloudflare_example("firewall-uptime-probes.yaml");
+    let mut policy = support::kube::manifest("examples/addresssets/cloudflare-uptime-probes.yaml");
     policy["spec"]["cloudflare"]["ipAccessRuleSets"][0]["addressSet"] = json!("egress");
     let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
     create(&http, &policies, &policy).await;

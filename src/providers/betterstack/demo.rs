@@ -19,10 +19,6 @@ const EXAMPLES: &[(&str, &str)] = &[
         "examples/betterstack/monitoring.yaml",
         include_str!("../../../examples/betterstack/monitoring.yaml"),
     ),
-    (
-        "examples/betterstack/addressset-probes.yaml",
-        include_str!("../../../examples/betterstack/addressset-probes.yaml"),
-    ),
 ];
 const EDITS: &[&str] = &[
     "Better Stack replaced a probe address of its eu cluster (the AddressSet betterstack-probes follows; the status zone's allowlist drifts)",

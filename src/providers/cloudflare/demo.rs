@@ -25,10 +25,6 @@ const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../../examples/cloudflare/firewall-access.yaml"),
     ),
     (
-        "examples/cloudflare/firewall-uptime-probes.yaml",
-        include_str!("../../../examples/cloudflare/firewall-uptime-probes.yaml"),
-    ),
-    (
         "examples/cloudflare/monitoring.yaml",
         include_str!("../../../examples/cloudflare/monitoring.yaml"),
     ),
