@@ -21,6 +21,19 @@ const ASSESSMENT: (&str, &str) = (
     include_str!("../examples/compliance/de-cm-1.yaml"),
 );
 
+/// Address sets shared across providers: Better Stack's probe addresses feeding the status
+/// zone's Cloudflare allowlist (they need two accounts, so no one provider's examples hold them).
+const ADDRESS_SETS: [(&str, &str); 2] = [
+    (
+        "examples/addresssets/betterstack-probes.yaml",
+        include_str!("../examples/addresssets/betterstack-probes.yaml"),
+    ),
+    (
+        "examples/addresssets/cloudflare-uptime-probes.yaml",
+        include_str!("../examples/addresssets/cloudflare-uptime-probes.yaml"),
+    ),
+];
+
 /// A provider's demo account: its emulator, running on loopback and seeded with an account that
 /// has drifted from the provider's examples. Each provider makes its own
 /// (`src/providers/<name>/demo.rs`, through its registry `Kit`), so a new provider cannot be
@@ -82,7 +95,7 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         None => {
             let mut m = Manifests::default();
             let examples = accounts.0.iter().flat_map(|a| a.examples().iter().copied());
-            for (origin, text) in examples.chain([ASSESSMENT]) {
+            for (origin, text) in examples.chain(ADDRESS_SETS).chain([ASSESSMENT]) {
                 m.add_yaml(origin, text).map_err(|e| e.to_string())?;
             }
             m
@@ -167,6 +180,7 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         opts.interval.as_secs()
     );
     let mut pass = 0usize;
+    let mut last_sets = report.address_sets.clone();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(0),
@@ -177,6 +191,24 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
                 pass += 1;
                 let before = accounts.calls();
                 let report = runner.run_once().await;
+                for (now, then) in report.address_sets.iter().zip(&last_sets) {
+                    if now.digest != then.digest {
+                        println!(
+                            "address set {}/{} changed: {} → {} address(es); the policies using it:",
+                            now.namespace, now.name, then.count, now.count
+                        );
+                        let users = report.policies.iter().filter(|p| {
+                            p.namespace == now.namespace && p.address_sets.iter().any(|u| u.name == now.name)
+                        });
+                        for p in users {
+                            println!(
+                                "      {}/{}: {} drifted field(s) found, {} change(s) enforced",
+                                p.namespace, p.name, p.drift_found.len(), p.applied.len()
+                            );
+                        }
+                    }
+                }
+                last_sets = report.address_sets.clone();
                 let calls = accounts.calls().saturating_sub(before);
                 let drifted = report.policies.iter().filter(|p| p.state == PolicyState::Drifted).count();
                 let in_sync = report.policies.iter().filter(|p| p.state == PolicyState::InSync).count();
@@ -300,7 +332,34 @@ impl Accounts {
     }
 }
 
+/// One line per address set: what it resolved to.
+fn print_address_sets(report: &Report) {
+    for s in &report.address_sets {
+        match (&s.digest, s.ready) {
+            (Some(digest), true) => println!(
+                "AddressSet {}/{} ({}): {} address(es), digest {}",
+                s.namespace,
+                s.name,
+                s.source,
+                s.count,
+                &digest[..digest.len().min(12)]
+            ),
+            _ => println!(
+                "AddressSet {}/{} ({}): not ready ({}) — no policy writes from it",
+                s.namespace,
+                s.name,
+                s.source,
+                s.message.as_deref().unwrap_or("")
+            ),
+        }
+    }
+    if !report.address_sets.is_empty() {
+        println!();
+    }
+}
+
 fn print_first_pass(report: &Report) {
+    print_address_sets(report);
     let mut found = 0;
     let mut enforced = 0;
     let mut remaining_observe = 0;

@@ -36,10 +36,13 @@ pub enum Category {
     WriteRejected,
     /// A call to the Kubernetes API failed.
     Kubernetes,
+    /// An `AddressSet` the policy names is missing, not `Ready`, stale, or unsuitable where
+    /// it is named: nothing is written until it can be used whole.
+    AddressSetNotReady,
 }
 
 impl Category {
-    pub const ALL: [Category; 14] = [
+    pub const ALL: [Category; 15] = [
         Self::InvalidSpec,
         Self::ProviderNotFound,
         Self::ProviderNotSupported,
@@ -54,6 +57,7 @@ impl Category {
         Self::BadResponse,
         Self::WriteRejected,
         Self::Kubernetes,
+        Self::AddressSetNotReady,
     ];
 
     /// The category whose reason this is.
@@ -78,6 +82,7 @@ impl Category {
             Self::BadResponse => "BadResponse",
             Self::WriteRejected => "WriteRejected",
             Self::Kubernetes => "KubernetesError",
+            Self::AddressSetNotReady => "AddressSetNotReady",
         }
     }
 
@@ -98,6 +103,7 @@ impl Category {
             Self::BadResponse => "bad_response",
             Self::WriteRejected => "write_rejected",
             Self::Kubernetes => "kubernetes",
+            Self::AddressSetNotReady => "address_set_not_ready",
         }
     }
 
@@ -161,6 +167,8 @@ pub enum Error {
     Provider(#[from] ProviderError),
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    #[error(transparent)]
+    AddressSet(#[from] crate::core::addresses::SetError),
 }
 
 impl Error {
@@ -174,6 +182,7 @@ impl Error {
             Self::Forbidden(_) => Category::Forbidden,
             Self::Provider(e) => e.category,
             Self::Kube(_) => Category::Kubernetes,
+            Self::AddressSet(_) => Category::AddressSetNotReady,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod secret;
 pub use error::{Category, Error, ProviderError};
 pub use metrics::Metrics;
 pub use secret::SecretString;
+pub mod addressset;
 pub mod controller;
 /// Not in the operator image: built with the `demo` feature only.
 #[cfg(feature = "demo")]

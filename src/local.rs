@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::api::addressset::UsedAddressSet;
 use crate::api::{DriftEntry, FindingEntry, Mode, PolicyControls, ProviderKind, ProviderType};
+use crate::core::addresses::{Resolver, SetState};
 use crate::error::Error;
 use crate::manifests::{Manifests, namespace_of};
 use crate::metrics::Metrics;
@@ -152,6 +154,29 @@ pub struct PolicyReport {
     /// Declared Slack channels as Slack answered for them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alert_channels: Vec<crate::core::routing::ChannelCheck>,
+    /// The address sets the policy's addresses came from, with the digest of what was used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub address_sets: Vec<UsedAddressSet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One `AddressSet` of the manifests, as this pass resolved it.
+#[derive(Debug, Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressSetReport {
+    pub namespace: String,
+    pub name: String,
+    /// `declared`, or the source read (`betterstack`, `upstashQstash`).
+    pub source: &'static str,
+    pub ready: bool,
+    pub count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,6 +186,9 @@ pub struct PolicyReport {
 #[derive(Debug, Serialize, Clone, Default)]
 pub struct Report {
     pub providers: Vec<ProviderReport>,
+    /// Address sets, resolved before any policy is synced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub address_sets: Vec<AddressSetReport>,
     pub policies: Vec<PolicyReport>,
     /// Documents of other API groups in the folder (Secrets, ConfigMaps…), not checked.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -334,12 +362,27 @@ impl Runner {
                 message,
             });
         }
+        let sets = self.resolve_sets(&mut report).await;
         for fw in &self.manifests.firewalls {
-            let declared = Declared::from_firewall(&fw.spec);
-            report.policies.push(
-                self.sync_one("FirewallPolicy", &fw.metadata, &fw.spec.controls, declared)
-                    .await,
-            );
+            let namespace = namespace_of(&fw.metadata);
+            let mut resolver =
+                Resolver::new(namespace, sets.get(namespace).cloned().unwrap_or_default());
+            let expanded = providers::registry::with_address_sets(&fw.spec, &mut resolver);
+            let declared = match &expanded {
+                Ok(spec) => Declared::from_firewall(spec),
+                Err(e) => Err(Error::AddressSet(e.clone())),
+            };
+            let mut policy = self
+                .sync_one("FirewallPolicy", &fw.metadata, &fw.spec.controls, declared)
+                .await;
+            if expanded.is_ok() {
+                policy.address_sets = resolver
+                    .used()
+                    .into_iter()
+                    .map(|(name, digest)| UsedAddressSet { name, digest })
+                    .collect();
+            }
+            report.policies.push(policy);
         }
         for mon in &self.manifests.monitors {
             let declared = Declared::from_monitoring(&mon.spec);
@@ -354,6 +397,99 @@ impl Runner {
             );
         }
         report
+    }
+
+    /// Resolves every AddressSet of the manifests (declared ones as written, sourced ones read
+    /// through their account's client, under the same rules as a policy's), reports each, and
+    /// returns what policies may use, by namespace and name.
+    async fn resolve_sets(
+        &self,
+        report: &mut Report,
+    ) -> BTreeMap<String, BTreeMap<String, SetState>> {
+        let mut by_namespace: BTreeMap<String, BTreeMap<String, SetState>> = BTreeMap::new();
+        for set in &self.manifests.address_sets {
+            let namespace = namespace_of(&set.metadata).to_string();
+            let name = set.metadata.name.clone().unwrap_or_default();
+            let result = self.resolve_set(&namespace, &set.spec).await;
+            let source = match &set.spec.source {
+                None => "declared",
+                Some(s) if s.betterstack.is_some() => "betterstack",
+                Some(_) => "upstashQstash",
+            };
+            let (state, entry) = match result {
+                Ok(addresses) => {
+                    let state = SetState::ready(addresses.clone());
+                    let digest = match &state {
+                        SetState::Ready { digest, .. } => Some(digest.clone()),
+                        SetState::NotReady(_) => None,
+                    };
+                    let entry = AddressSetReport {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        source,
+                        ready: true,
+                        count: addresses.len(),
+                        digest,
+                        addresses,
+                        reason: None,
+                        message: None,
+                    };
+                    (state, entry)
+                }
+                Err(u) => (
+                    SetState::NotReady(format!("{}: {}", u.reason, u.message)),
+                    AddressSetReport {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        source,
+                        ready: false,
+                        count: 0,
+                        digest: None,
+                        addresses: Vec::new(),
+                        reason: Some(u.reason),
+                        message: Some(u.message),
+                    },
+                ),
+            };
+            report.address_sets.push(entry);
+            by_namespace
+                .entry(namespace)
+                .or_default()
+                .insert(name, state);
+        }
+        by_namespace
+    }
+
+    async fn resolve_set(
+        &self,
+        namespace: &str,
+        spec: &crate::api::AddressSetSpec,
+    ) -> Result<Vec<String>, crate::addressset::Unresolved> {
+        use crate::addressset::{Unresolved, admit, resolve};
+        let Some(reference) = spec.source.as_ref().and_then(|s| s.provider_ref()) else {
+            return resolve(spec, None).await;
+        };
+        let key = (
+            ProviderKind::CloudProvider,
+            namespace.to_string(),
+            reference.name.clone(),
+        );
+        let what = format!("CloudProvider {namespace}/{}", reference.name);
+        let Some((account_type, _)) = self.account(&key) else {
+            return Err(Unresolved::new(
+                "ProviderNotFound",
+                format!("{what} is not in the manifests"),
+            ));
+        };
+        admit(spec, &what, account_type)?;
+        match self.clients.get(&key) {
+            None => Err(Unresolved::new(
+                "ProviderNotFound",
+                format!("{what} is not in the manifests"),
+            )),
+            Some(Err((reason, message))) => Err(Unresolved::new(reason.clone(), message.clone())),
+            Some(Ok(client)) => resolve(spec, Some(client.as_ref())).await,
+        }
     }
 
     /// Syncs one policy, counted and timed like an operator reconcile.
@@ -431,6 +567,7 @@ impl Runner {
             revision: None,
             alert_routes: Vec::new(),
             alert_channels: Vec::new(),
+            address_sets: Vec::new(),
             reason: None,
             message: None,
         };
@@ -450,6 +587,15 @@ impl Runner {
         }
         let declared = match declared {
             Ok(d) => d,
+            // A set that cannot be used yet is not a fault of the policy: its state is unknown.
+            Err(e @ Error::AddressSet(_)) => {
+                return fail(
+                    report,
+                    PolicyState::Unknown,
+                    e.category().reason(),
+                    e.to_string(),
+                );
+            }
             Err(e) => {
                 return fail(
                     report,
@@ -603,6 +749,25 @@ pub fn render_text(report: &Report, out: &mut String) {
             let _ = writeln!(out, "    {m}");
         }
     }
+    for s in &report.address_sets {
+        let state = if s.ready {
+            format!(
+                "{} address(es), digest {}",
+                s.count,
+                s.digest.as_deref().map_or("", |d| &d[..d.len().min(12)])
+            )
+        } else {
+            format!("NOT READY ({})", s.reason.as_deref().unwrap_or("?"))
+        };
+        let _ = writeln!(
+            out,
+            "address set {}/{} ({}): {state}",
+            s.namespace, s.name, s.source
+        );
+        if let (false, Some(m)) = (s.ready, &s.message) {
+            let _ = writeln!(out, "    {m}");
+        }
+    }
     for p in &report.policies {
         let state = match p.state {
             PolicyState::InSync => "in sync".to_string(),
@@ -619,6 +784,14 @@ pub fn render_text(report: &Report, out: &mut String) {
             p.provider,
             p.mode.as_str()
         );
+        for s in &p.address_sets {
+            let _ = writeln!(
+                out,
+                "    uses address set {} (digest {})",
+                s.name,
+                &s.digest[..s.digest.len().min(12)]
+            );
+        }
         if !p.applied.is_empty() {
             let _ = writeln!(
                 out,

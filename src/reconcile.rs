@@ -31,6 +31,8 @@ pub struct SyncOutcome {
     /// A write was attempted and failed or timed out. `error` is then that write's error,
     /// also when the confirming read failed too (`remaining` is `None`).
     pub write_failed: bool,
+    /// The address sets the target was built from (set by the caller, which resolved them).
+    pub address_sets: Vec<crate::api::addressset::UsedAddressSet>,
 }
 
 impl SyncOutcome {
@@ -264,6 +266,7 @@ pub async fn sync_within(
             alerting: Default::default(),
             write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or(read_error)),
+            address_sets: Vec::new(),
         },
         Err(_) => SyncOutcome {
             found: Some(found),
@@ -275,6 +278,7 @@ pub async fn sync_within(
             alerting: Default::default(),
             write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or_else(|| late("observe"))),
+            address_sets: Vec::new(),
         },
     }
 }
@@ -307,6 +311,7 @@ fn settled(
         alerting,
         write_failed: error.is_some(),
         error,
+        address_sets: Vec::new(),
     }
 }
 

@@ -229,6 +229,7 @@ pub fn from_outcome(
             .take(MAX_ROUTES)
             .cloned()
             .collect(),
+        address_sets: outcome.address_sets.clone(),
         last_sync_time: None,
     };
     stamp(previous, status, now)

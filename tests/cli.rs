@@ -262,19 +262,29 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 63 drifted field(s) found, 43 change(s) enforced, 12 left in Observe mode."
+            "Summary: 70 drifted field(s) found, 50 change(s) enforced, 12 left in Observe mode."
         ),
         "{stdout}"
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 189 (44 writes)"),
+        stdout.contains("Provider calls: 199 (51 writes)"),
         "{stdout}"
     );
     assert!(
         !stdout.contains("demo-token") && !stdout.contains("perimeter-demo-secret"),
         "no credential in the output"
     );
+    // Address sets: Better Stack's probes feed the status zone's allowlist, the compute
+    // provider's egress addresses the orders database's.
+    for line in [
+        "AddressSet perimeter/betterstack-probes (betterstack): 7 address(es)",
+        "AddressSet perimeter/compute-egress (declared): 3 address(es)",
+        "✔ create ipAccessRules[ip6:2600:3c00::f03c:93ff:fe49:8f06]",
+        "~ configuration[allowedIps] [Changed]: desired [\"192.0.2.10/32\",\"192.0.2.11/32\",\"192.0.2.12/32\",\"198.51.100.0/24\",\"203.0.113.16/28\"], observed [\"0.0.0.0/0\"]",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}\n{stdout}");
+    }
     // The DE.CM-1 assessment with coverage, gaps and the evidence written.
     for line in [
         "# DE.CM-1 network monitoring — de-cm-1",
@@ -558,14 +568,14 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_policy_in_sync{kind="FirewallPolicy",name="edge-access-rules",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_provider_up{name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 1"#,
         r#"perimeter_provider_requests_total{code="200",operation="put_entrypoint_ruleset",provider="cloudflare"} 2"#,
-        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 13"#,
+        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 14"#,
         r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 10"#,
         r#"perimeter_provider_up{name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_policy_in_sync{kind="MonitoringPolicy",name="prod-monitoring",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="aws",result="success"} 6"#,
         r#"perimeter_changes_applied_total{kind="MonitoringPolicy",provider="aws",result="success"} 3"#,
         r#"perimeter_provider_requests_total{code="200",operation="PutMetricAlarm",provider="aws"} 1"#,
-        r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="cloudflare",result="success"} 4"#,
+        r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="cloudflare",result="success"} 11"#,
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="endpoint_firewall",state="attested"} 1"#,
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="boundary_firewall",state="gap"} 1"#,
         r#"perimeter_compliance_state{assessment="de-cm-1",control="DE.CM-1",framework="iso27001",reference="A.8.16",state="partially_implemented"} 1"#,

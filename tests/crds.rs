@@ -59,7 +59,8 @@ fn crds_carry_printer_columns_and_status_subresources() {
             "clustercloudproviders.perimeter.dev",
             "firewallpolicies.perimeter.dev",
             "monitoringpolicies.perimeter.dev",
-            "controlassessments.perimeter.dev"
+            "controlassessments.perimeter.dev",
+            "addresssets.perimeter.dev"
         ]
     );
     let scopes: Vec<_> = crds.iter().map(|c| c.spec.scope.as_str()).collect();
@@ -70,7 +71,8 @@ fn crds_carry_printer_columns_and_status_subresources() {
             "Cluster",
             "Namespaced",
             "Namespaced",
-            "Cluster"
+            "Cluster",
+            "Namespaced"
         ]
     );
     for crd in &crds {
@@ -105,6 +107,19 @@ fn crds_carry_printer_columns_and_status_subresources() {
         columns,
         ["Provider", "Mode", "InSync", "Drift", "Ready", "Age"]
     );
+    let sets = &crds[5];
+    assert_eq!(sets.spec.names.short_names, Some(vec!["aset".to_string()]));
+    assert_eq!(
+        sets.spec.names.categories,
+        Some(vec!["perimeter".to_string()])
+    );
+    let columns: Vec<_> = sets.spec.versions[0]
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(columns, ["Count", "Ready", "Reason", "Observed", "Age"]);
 }
 
 fn crds_json() -> Vec<Value> {

@@ -41,7 +41,12 @@ async fn check_on_the_turso_examples_exits_2_then_0_and_1_with_a_bad_token() {
 
     // Enforce the orders policy, then check it alone → 0. (The whole folder stays 2:
     // analytics is in Observe, and the sweep's findings remain.)
-    let files = ["provider.yaml", "firewall-orders.yaml"];
+    // The orders policy allows the AddressSet compute-egress: it goes with it.
+    let files = [
+        "provider.yaml",
+        "addressset-compute-egress.yaml",
+        "firewall-orders.yaml",
+    ];
     let (dir, code) = cli::enforce(&examples, &files, &account, TOKEN).await;
     assert_eq!(code, 0);
     let run = cli::check(dir.path(), &account, TOKEN).await;

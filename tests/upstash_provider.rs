@@ -546,3 +546,40 @@ async fn deletion_never_lifts_the_allowlist() {
     let (_, plan) = perimeter::core::cleanup(&target.desired, &observed.state);
     assert!(plan.is_empty(), "{plan:?}");
 }
+
+/// QStash's egress addresses, as an AddressSet source reads them: the list as Upstash answers
+/// it, through the same authenticated client; a failure is an error, never an empty list; a
+/// Better Stack source is refused before any request.
+#[tokio::test]
+async fn qstash_egress_addresses_are_read_for_an_address_set() {
+    use perimeter::api::addressset::AddressSource;
+    let mut s = seed(OPEN);
+    s.qstash_ipv4 = vec!["3.125.136.186/32".into(), "18.198.95.233/32".into()];
+    let e = env(s, Duration::from_secs(5)).await;
+    let qstash: AddressSource =
+        serde_json::from_value(json!({"upstashQstash": {"providerRef": {"name": "u"}}}))
+            .expect("source");
+    let got = e.client.source_addresses(&qstash).await.expect("read");
+    assert_eq!(got, ["3.125.136.186/32", "18.198.95.233/32"]);
+    let before = e.emulator.log().entries().len();
+    let other: AddressSource =
+        serde_json::from_value(json!({"betterstack": {"providerRef": {"name": "b"}}}))
+            .expect("source");
+    let refused = e
+        .client
+        .source_addresses(&other)
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.category, Category::InvalidSpec);
+    assert_eq!(e.emulator.log().entries().len(), before, "no request");
+    drop(e.running);
+    for (fault, category) in &support::cells::persistent_faults() {
+        let e = env(seed(OPEN), Duration::from_millis(300)).await;
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/qstash/ipv4", fault.clone()).method("GET"));
+        let failed = e.client.source_addresses(&qstash).await.expect_err("fault");
+        assert_eq!(failed.category, *category, "{fault:?}: {failed}");
+        assert!(!failed.to_string().contains(KEY));
+    }
+}

@@ -237,6 +237,11 @@ pub struct PolicyStatus {
     /// Declared alert channels as Slack answered for them at the last read, at most 50.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alert_channels: Vec<crate::core::routing::ChannelCheck>,
+    /// The address sets whose addresses the last sync used, with the digest of what was used:
+    /// a change of a set's source shows here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub address_sets: Vec<crate::api::addressset::UsedAddressSet>,
     /// When the provider was last read successfully and this status changed as a result.
     /// Freshness between changes is the metric `perimeter_policy_last_sync_timestamp_seconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

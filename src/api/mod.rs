@@ -1,12 +1,14 @@
 //! The Kubernetes API of Perimeter (`perimeter.dev/v1alpha1`): custom resource types from
 //! which the CRDs in `crds/` are generated.
 
+pub mod addressset;
 pub mod common;
 pub mod compliance;
 pub mod firewall;
 pub mod monitoring;
 pub mod provider;
 
+pub use addressset::{AddressSet, AddressSetSpec, AddressSetStatus};
 pub use common::*;
 pub use compliance::{ControlAssessment, ControlAssessmentSpec, ControlAssessmentStatus};
 pub use firewall::{FirewallPolicy, FirewallPolicySpec};
@@ -28,6 +30,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         FirewallPolicy::crd(),
         MonitoringPolicy::crd(),
         ControlAssessment::crd(),
+        AddressSet::crd(),
     ]
     .into_iter()
     .map(bound_integers)

@@ -3,6 +3,7 @@
 //! reading the provider and its Secret, finalizers, status, Events and requeueing.
 
 pub mod account;
+pub mod addressset;
 pub mod assessment;
 pub mod guard;
 pub mod leader;
@@ -30,7 +31,7 @@ pub use policy::PolicyKind;
 use self::guard::Parsed;
 use self::watch::{Feed, Scope};
 use crate::api::{
-    CloudProvider, ClusterCloudProvider, FirewallPolicy, MonitoringPolicy, ProviderKind,
+    AddressSet, CloudProvider, ClusterCloudProvider, FirewallPolicy, MonitoringPolicy, ProviderKind,
 };
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -85,6 +86,7 @@ pub struct Feeds {
     pub cluster_providers: Feed<Parsed<ClusterCloudProvider>>,
     pub firewalls: Feed<Parsed<FirewallPolicy>>,
     pub monitors: Feed<Parsed<MonitoringPolicy>>,
+    pub address_sets: Feed<Parsed<AddressSet>>,
 }
 
 impl Feeds {
@@ -104,6 +106,8 @@ impl Feeds {
             self.firewalls
                 .run(watch::namespaced(client, &settings.scope, all.clone())),
             self.monitors
+                .run(watch::namespaced(client, &settings.scope, all.clone())),
+            self.address_sets
                 .run(watch::namespaced(client, &settings.scope, all)),
         );
     }
@@ -242,6 +246,7 @@ pub async fn run(
                 run_accounts(ctx.clone(), &ctx.feeds.cluster_providers),
                 run_policies::<FirewallPolicy>(ctx.clone(), &ctx.feeds.firewalls),
                 run_policies::<MonitoringPolicy>(ctx.clone(), &ctx.feeds.monitors),
+                run_address_sets(ctx.clone()),
                 assessment::run(client.clone(), ctx.clone()),
             );
         }
@@ -325,13 +330,89 @@ async fn run_accounts<K: provider::AccountKind>(ctx: Arc<Context>, feed: &Feed<P
         .await;
 }
 
+/// Address sets reconcile on spec changes, when the CloudProvider of their namespace they
+/// read changes (spec or readiness), and on their refresh interval.
+async fn run_address_sets(ctx: Arc<Context>) {
+    let feed = &ctx.feeds.address_sets;
+    let store = feed.store();
+    let triggers = watch::when_changed(feed.subscribe(), spec_or_deletion_key);
+    let by_provider = store.clone();
+    Controller::for_shared_stream(triggers, store)
+        .watches_stream(
+            watch::as_watch_results(watch::when_changed(
+                ctx.feeds.providers.subscribe(),
+                spec_or_readiness_key,
+            )),
+            move |p: Parsed<CloudProvider>| {
+                let ns = p.namespace().unwrap_or_default();
+                let name = p.name_any();
+                by_provider
+                    .state()
+                    .into_iter()
+                    .filter(|s| {
+                        s.meta().namespace.as_deref() == Some(ns.as_str())
+                            && s.ok().is_some_and(|s| {
+                                s.spec
+                                    .source
+                                    .as_ref()
+                                    .and_then(|src| src.provider_ref())
+                                    .is_some_and(|r| r.name == name)
+                            })
+                    })
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .shutdown_on_signal()
+        .run(addressset::reconcile, addressset::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+/// What of an address set its users depend on: its addresses (digest) and readiness.
+fn set_content_key(s: &Parsed<AddressSet>) -> (Option<String>, bool, bool) {
+    let status = s.ok().and_then(|s| s.status.as_ref());
+    (
+        status.and_then(|st| st.digest.clone()),
+        status.is_some_and(|st| {
+            st.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        }),
+        s.meta().deletion_timestamp.is_some(),
+    )
+}
+
 /// Policies reconcile on spec changes (not on their own status writes), on deletion, when
-/// their provider account changes (spec or readiness), and on their sync interval.
+/// their provider account changes (spec or readiness), when an address set they name changes
+/// (its addresses or readiness), and on their sync interval.
 async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
     let store = feed.store();
     let triggers = watch::when_changed(feed.subscribe(), spec_or_deletion_key);
     let (by_provider, by_cluster_provider) = (store.clone(), store.clone());
+    let by_set = store.clone();
     Controller::for_shared_stream(triggers, store)
+        .watches_stream(
+            watch::as_watch_results(watch::when_changed(
+                ctx.feeds.address_sets.subscribe(),
+                set_content_key,
+            )),
+            move |s: Parsed<AddressSet>| {
+                let ns = s.namespace().unwrap_or_default();
+                let name = s.name_any();
+                by_set
+                    .state()
+                    .into_iter()
+                    .filter(|pol| {
+                        pol.meta().namespace.as_deref() == Some(ns.as_str())
+                            && pol
+                                .ok()
+                                .is_some_and(|p| policy::address_set_names(p).contains(&name))
+                    })
+                    .map(|pol| ObjectRef::from_obj(&*pol))
+                    .collect::<Vec<_>>()
+            },
+        )
         .watches_stream(
             watch::as_watch_results(watch::when_changed(
                 ctx.feeds.providers.subscribe(),

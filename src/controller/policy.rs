@@ -27,6 +27,7 @@ use crate::api::{
     DeletionPolicy, FirewallPolicy, Mode, MonitoringPolicy, PolicyControls, PolicyStatus,
     ProviderKind,
 };
+use crate::core::addresses::Resolver;
 use crate::error::{Category, Error};
 use crate::providers::Declared;
 use crate::reconcile;
@@ -48,6 +49,15 @@ pub trait PolicyKind:
     fn controls(&self) -> &PolicyControls;
     fn declared(&self) -> Result<Declared<'_>, Error>;
     fn policy_status(&self) -> Option<&PolicyStatus>;
+    /// The policy with the address sets it names replaced by their addresses.
+    fn with_address_sets(&self, sets: &mut Resolver) -> Result<Self, Error>;
+}
+
+/// The names of the address sets a policy references (what a set's change requeues).
+pub fn address_set_names<K: PolicyKind>(policy: &K) -> Vec<String> {
+    let mut collect = Resolver::collecting();
+    let _ = policy.with_address_sets(&mut collect);
+    collect.referenced().to_vec()
 }
 
 impl PolicyKind for FirewallPolicy {
@@ -61,6 +71,11 @@ impl PolicyKind for FirewallPolicy {
     fn policy_status(&self) -> Option<&PolicyStatus> {
         self.status.as_ref()
     }
+    fn with_address_sets(&self, sets: &mut Resolver) -> Result<Self, Error> {
+        let mut out = self.clone();
+        out.spec = crate::providers::registry::with_address_sets(&self.spec, sets)?;
+        Ok(out)
+    }
 }
 
 impl PolicyKind for MonitoringPolicy {
@@ -73,6 +88,10 @@ impl PolicyKind for MonitoringPolicy {
     }
     fn policy_status(&self) -> Option<&PolicyStatus> {
         self.status.as_ref()
+    }
+    /// Monitoring blocks take no addresses.
+    fn with_address_sets(&self, _sets: &mut Resolver) -> Result<Self, Error> {
+        Ok(self.clone())
     }
 }
 
@@ -148,7 +167,7 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
     }
     let interval = parse_interval(controls.sync_interval.as_deref());
 
-    let (client, target) = match prepare(obj, ctx, &ns).await {
+    let (client, target, used) = match prepare(obj, ctx, &ns).await {
         Ok(x) => x,
         Err(e) => {
             let st = status::blocked(
@@ -162,7 +181,7 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
             return Err(e);
         }
     };
-    let outcome = reconcile::sync_within(
+    let mut outcome = reconcile::sync_within(
         client.as_ref(),
         &target,
         controls.mode,
@@ -170,6 +189,7 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
         ctx.config.sync_deadline,
     )
     .await;
+    outcome.address_sets = used;
     let provider = client.provider_type();
     outcome.record(
         &ctx.metrics,
@@ -252,10 +272,20 @@ async fn prepare<K: PolicyKind>(
     (
         Arc<dyn crate::providers::Provider>,
         crate::providers::Target,
+        Vec<crate::api::addressset::UsedAddressSet>,
     ),
     Error,
 > {
-    let declared = obj.declared()?;
+    // Sets are resolved before anything is read: a policy naming a set that is missing, not
+    // Ready or stale stops here, and writes nothing.
+    let mut sets = address_sets(obj, ctx, ns).await?;
+    let expanded = obj.with_address_sets(&mut sets)?;
+    let used = sets
+        .used()
+        .into_iter()
+        .map(|(name, digest)| crate::api::addressset::UsedAddressSet { name, digest })
+        .collect();
+    let declared = expanded.declared()?;
     let target = declared.target()?;
     let controls = obj.controls();
     let reference = &controls.provider_ref;
@@ -277,7 +307,38 @@ async fn prepare<K: PolicyKind>(
             client_for(ctx, &Account::cluster(&provider)).await?
         }
     };
-    Ok((client, target))
+    Ok((client, target, used))
+}
+
+/// The address sets of the policy's namespace, as the watch cache has them, judged now. A
+/// policy that names none does not wait for the cache.
+async fn address_sets<K: PolicyKind>(obj: &K, ctx: &Context, ns: &str) -> Result<Resolver, Error> {
+    use crate::core::addresses::SetState;
+    if address_set_names(obj).is_empty() {
+        return Ok(Resolver::new(ns, Default::default()));
+    }
+    let store = ctx.feeds.address_sets.store();
+    let listed = tokio::time::timeout(std::time::Duration::from_secs(30), store.wait_until_ready())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let now = crate::metrics::unix_now();
+    let sets = if listed {
+        store
+            .state()
+            .iter()
+            .filter(|s| s.meta().namespace.as_deref() == Some(ns))
+            .map(|s| {
+                let state = match &s.0 {
+                    Ok(set) => crate::addressset::state_of(set, now),
+                    Err(invalid) => SetState::NotReady(invalid.message()),
+                };
+                (s.name_any(), state)
+            })
+            .collect()
+    } else {
+        Default::default()
+    };
+    Ok(Resolver::new(ns, sets))
 }
 
 /// An object from a watch cache, waiting (bounded) for the cache's first list.
@@ -378,7 +439,7 @@ fn never_possible(c: Category) -> bool {
 /// Removes the rules this policy manages, keeping unmanaged ones.
 async fn cleanup<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<(), Error> {
     let ns = obj.namespace().unwrap_or_default();
-    let (client, target) = prepare(obj, ctx, &ns).await?;
+    let (client, target, _) = prepare(obj, ctx, &ns).await?;
     let deadline = ctx.config.sync_deadline;
     let work = async {
         let target = client.resolve(&target)?;

@@ -1,6 +1,7 @@
 //! The pure core: the provider-neutral model, normalisation and the diff.
 //! No HTTP, no Kubernetes, no clock — everything here is tested with tables.
 
+pub mod addresses;
 pub mod drift;
 pub mod model;
 pub mod normalize;

@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::{
-    CloudProvider, ClusterCloudProvider, ControlAssessment, FirewallPolicy, MonitoringPolicy,
+    AddressSet, CloudProvider, ClusterCloudProvider, ControlAssessment, FirewallPolicy,
+    MonitoringPolicy,
 };
 use crate::yaml;
 use schema::Violation;
@@ -31,6 +32,7 @@ pub struct Manifests {
     pub firewalls: Vec<FirewallPolicy>,
     pub monitors: Vec<MonitoringPolicy>,
     pub assessments: Vec<ControlAssessment>,
+    pub address_sets: Vec<AddressSet>,
     pub ignored: Vec<Ignored>,
     /// `Kind namespace/name` of every object added, with where it came from: the API server
     /// keeps one object per name, so a second document with the same one is refused rather
@@ -411,12 +413,25 @@ impl Manifests {
         if !twice.is_empty() {
             return Err(ManifestError::Invalid(twice));
         }
-        self.defined.append(&mut added.defined);
-        self.providers.append(&mut added.providers);
-        self.firewalls.append(&mut added.firewalls);
-        self.monitors.append(&mut added.monitors);
-        self.assessments.append(&mut added.assessments);
-        self.ignored.append(&mut added.ignored);
+        // Taken apart field by field, so a kind added later cannot be dropped here unnoticed.
+        let Self {
+            providers,
+            cluster_providers,
+            firewalls,
+            monitors,
+            assessments,
+            address_sets,
+            ignored,
+            defined,
+        } = added;
+        self.defined.extend(defined);
+        self.providers.extend(providers);
+        self.cluster_providers.extend(cluster_providers);
+        self.firewalls.extend(firewalls);
+        self.monitors.extend(monitors);
+        self.assessments.extend(assessments);
+        self.address_sets.extend(address_sets);
+        self.ignored.extend(ignored);
         Ok(())
     }
 
@@ -548,6 +563,7 @@ impl Manifests {
             "FirewallPolicy" => self.firewalls.push(typed(value)?),
             "MonitoringPolicy" => self.monitors.push(typed(value)?),
             "ControlAssessment" => self.assessments.push(typed(value)?),
+            "AddressSet" => self.address_sets.push(typed(value)?),
             other => {
                 return Err(Violation {
                     field: "kind".into(),

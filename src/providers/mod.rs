@@ -2,6 +2,8 @@
 //! `demo` only ever see this trait; each module owns its API shapes, auth and quirks, and
 //! calls its API through the shared [`crate::http`] layer.
 
+#[cfg(test)]
+mod address_set_tests;
 pub mod aws;
 pub mod betterstack;
 pub mod cloudflare;
@@ -200,6 +202,24 @@ pub trait Provider: Send + Sync {
 
     /// Reads the provider's state for the sections `target` declares (and only those).
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError>;
+
+    /// The addresses an `AddressSet`'s source reads from this account, as the provider
+    /// answers them (validated as addresses by the caller). Only the providers that publish
+    /// addresses have one; the others refuse before any request.
+    async fn source_addresses(
+        &self,
+        source: &crate::api::addressset::AddressSource,
+    ) -> Result<Vec<String>, ProviderError> {
+        Err(ProviderError::new(
+            Category::InvalidSpec,
+            "read_address_source",
+            format!(
+                "{}: a {} account publishes no addresses",
+                source.field(),
+                self.provider_type()
+            ),
+        ))
+    }
 
     /// Carries out `plan` (from [`crate::core::diff`]), in order. Returns what was applied.
     async fn apply(

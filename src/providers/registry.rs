@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Access, Provider, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::addresses::{Resolver, SetError};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -55,6 +56,17 @@ pub trait Kit: 'static {
 
     /// Maps a firewall block into the neutral model, checking what the schema cannot.
     fn firewall_target(block: &Self::Firewall) -> Result<Target, Invalid>;
+
+    /// The firewall block with the address sets it names replaced by their addresses
+    /// (`sets` resolves each name, naming the field in its error, and records what was used),
+    /// before [`Kit::firewall_target`]. A block without address-set fields keeps the default.
+    fn with_address_sets(
+        block: &Self::Firewall,
+        sets: &mut Resolver,
+    ) -> Result<Self::Firewall, SetError> {
+        let _ = sets;
+        Ok(block.clone())
+    }
 
     /// Maps a monitoring block into the neutral model.
     fn monitoring_target(block: &Self::Monitoring) -> Result<Target, Invalid>;
@@ -236,6 +248,19 @@ macro_rules! declared {
                     .map(|t| Target { purpose: self.purpose(), ..t })
                     .map_err(|e| Error::InvalidSpec(e.0))
             }
+        }
+
+        /// The FirewallPolicy's spec with the address sets its block names replaced by their
+        /// addresses ([`Kit::with_address_sets`]).
+        pub fn with_address_sets(
+            spec: &crate::api::FirewallPolicySpec,
+            sets: &mut Resolver,
+        ) -> Result<crate::api::FirewallPolicySpec, SetError> {
+            let mut out = spec.clone();
+            $(if let Some(b) = &spec.$field {
+                out.$field = Some(<$kit as Kit>::with_address_sets(b, sets)?);
+            })+
+            Ok(out)
         }
 
         /// The client for an account of a registered type; `None` for types without one.

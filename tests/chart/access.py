@@ -28,7 +28,7 @@ import sys
 import yaml
 
 P = "perimeter.dev"
-NAMESPACED_KINDS = ["cloudproviders", "firewallpolicies", "monitoringpolicies"]
+NAMESPACED_KINDS = ["cloudproviders", "addresssets", "firewallpolicies", "monitoringpolicies"]
 POLICIES = ["firewallpolicies", "monitoringpolicies"]
 CLUSTER_KINDS = ["clustercloudproviders", "controlassessments"]
 # Never granted by a ClusterRole in namespaced mode (base names; subresources included).
@@ -84,8 +84,9 @@ def denied(watch, release):
         calls += [(v, "", "secrets", ns) for v in ("create", "update", "patch", "delete", "deletecollection")]
         calls += [("delete", P, k, ns) for k in NAMESPACED_KINDS]
         calls += [("update", P, k, ns) for k in NAMESPACED_KINDS]
-        # CloudProviders carry no finalizer: only their status is written.
+        # CloudProviders and AddressSets carry no finalizer: only their status is written.
         calls.append(("patch", P, "cloudproviders", ns))
+        calls.append(("patch", P, "addresssets", ns))
         calls += [("create", "", "pods/exec", ns), ("create", "", "serviceaccounts/token", ns)]
     calls += [("delete", P, k, None) for k in CLUSTER_KINDS]
     calls += [("patch", P, k, None) for k in CLUSTER_KINDS]

@@ -91,6 +91,7 @@ KINDS = [
          shortnames=("ccprov",), namespaced=False),
     Kind("perimeter.dev", "v1alpha1", "firewallpolicies", "FirewallPolicy", "firewallpolicy", True),
     Kind("perimeter.dev", "v1alpha1", "monitoringpolicies", "MonitoringPolicy", "monitoringpolicy", True),
+    Kind("perimeter.dev", "v1alpha1", "addresssets", "AddressSet", "addressset", True, shortnames=("aset",)),
     Kind("perimeter.dev", "v1alpha1", "controlassessments", "ControlAssessment", "controlassessment", True,
          shortnames=("ctla",), namespaced=False),
     Kind("", "v1", "secrets", "Secret", "secret"),

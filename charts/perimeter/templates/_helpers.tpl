@@ -60,16 +60,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{- define "perimeter.rbac.namespacedKinds" -}}
-# CloudProviders: read and watch, write the status only.
+# CloudProviders and AddressSets: read and watch, write the status only.
 - apiGroups: ["perimeter.dev"]
-  resources: [cloudproviders]
+  resources: [cloudproviders, addresssets]
   verbs: [get, list, watch]
 # Policies: patch adds and removes the finalizer (metadata.finalizers).
 - apiGroups: ["perimeter.dev"]
   resources: [firewallpolicies, monitoringpolicies]
   verbs: [get, list, watch, patch]
 - apiGroups: ["perimeter.dev"]
-  resources: [cloudproviders/status, firewallpolicies/status, monitoringpolicies/status]
+  resources: [cloudproviders/status, addresssets/status, firewallpolicies/status, monitoringpolicies/status]
   verbs: [get, patch]
 {{- end }}
 

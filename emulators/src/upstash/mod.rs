@@ -36,6 +36,7 @@
 //! | POST | `/v2/redis/enable-tls/{id}` | 200 `Database` |
 //! | POST | `/v2/redis/update-allowlist/{id}` | 200 `"OK"` (not in the spec) |
 //! | GET | `/auditlogs` | 200, `AuditLog[]`, oldest first |
+//! | GET | `/v2/qstash/ipv4` | 200, `string[]`: QStash's egress CIDRs (`qstash_ipv4` of the seed) |
 //!
 //! Each successful write appends an audit entry stamped now, with the key's e-mail as actor
 //! and `API_KEY - <key name>` as source; the action texts (`Update IP Allowlist`,
@@ -182,6 +183,7 @@ impl UpstashEmulator {
             .route("/v2/redis/enable-tls/{id}", post(enable_tls))
             .route("/v2/redis/update-allowlist/{id}", post(update_allowlist))
             .route("/auditlogs", get(audit_logs))
+            .route("/v2/qstash/ipv4", get(qstash_ipv4))
             .fallback(no_route)
             .layer(middleware::from_fn_with_state(shared.clone(), authenticate))
             .with_state(shared);
@@ -405,6 +407,11 @@ async fn update_allowlist(
     let name = d.database_name.clone();
     store.audit(&caller, "Update IP Allowlist", name);
     Ok(json_response(StatusCode::OK, &json!("OK")))
+}
+
+async fn qstash_ipv4(State(shared): Ctx) -> ApiResult {
+    let ips = shared.store().seed.qstash_ipv4.clone();
+    Ok(json_response(StatusCode::OK, &json!(ips)))
 }
 
 async fn audit_logs(State(shared): Ctx) -> ApiResult {

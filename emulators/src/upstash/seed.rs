@@ -17,6 +17,9 @@ pub struct Seed {
     /// The account's audit log, oldest first. Writes through the API append to it.
     #[serde(default)]
     pub audit_logs: Vec<AuditLog>,
+    /// QStash's egress addresses (`GET /v2/qstash/ipv4`), as Upstash answers them (CIDRs).
+    #[serde(default)]
+    pub qstash_ipv4: Vec<String>,
 }
 
 /// A Developer API key.
@@ -109,6 +112,9 @@ impl Seed {
             }
             for ip in d.allowed_ip_ranges.iter().flatten() {
                 check_entry(ip).map_err(|e| format!("{id}: {e}"))?;
+            }
+            for ip in &self.qstash_ipv4 {
+                check_entry(ip).map_err(|e| format!("qstash_ipv4: {e}"))?;
             }
             if d.plan == "free" && d.allowed_ip_ranges.as_ref().is_some_and(|l| !l.is_empty()) {
                 return Err(format!("{id}: the free plan cannot have an allowlist"));

@@ -20,7 +20,13 @@ const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../../examples/betterstack/monitoring.yaml"),
     ),
 ];
-const EDITS: &[&str] = &["homepage monitor paused in the Better Stack dashboard"];
+const EDITS: &[&str] = &[
+    "Better Stack replaced a probe address of its eu cluster (the AddressSet betterstack-probes follows; the status zone's allowlist drifts)",
+    "homepage monitor paused in the Better Stack dashboard",
+];
+/// The probe address the first edit replaces, and its replacement.
+const RETIRED_PROBE: &str = "139.162.156.157";
+const NEW_PROBE: &str = "139.162.156.201";
 /// The seed's word for "checked a minute before the demo started".
 const RECENT: &str = "recent";
 const HOMEPAGE: u64 = 101;
@@ -112,6 +118,20 @@ impl Account for Demo {
 
     fn edit(&self, i: usize) {
         if i == 0 {
+            self.emulator.mutate(|seed| {
+                // Back and forth, so every round of edits changes the list.
+                if let Some(eu) = seed.ips_by_cluster.get_mut("eu") {
+                    let (from, to) = if eu.iter().any(|ip| ip == RETIRED_PROBE) {
+                        (RETIRED_PROBE, NEW_PROBE)
+                    } else {
+                        (NEW_PROBE, RETIRED_PROBE)
+                    };
+                    eu.retain(|ip| ip != from);
+                    eu.push(to.to_string());
+                }
+            });
+        }
+        if i == 1 {
             self.emulator.mutate(|seed| {
                 if let Some(m) = seed.monitors.iter_mut().find(|m| m.id == HOMEPAGE) {
                     m.attributes.insert("paused".into(), Value::Bool(true));

@@ -450,6 +450,42 @@ impl Provider for Betterstack {
         ))
     }
 
+    /// The probe addresses of the clusters the source names (all when it names none); a
+    /// named cluster Better Stack does not list is an error, never an empty part of the set.
+    async fn source_addresses(
+        &self,
+        source: &crate::api::addressset::AddressSource,
+    ) -> Result<Vec<String>, ProviderError> {
+        let op = "list_probe_ips";
+        let Some(probes) = &source.betterstack else {
+            return Err(ProviderError::new(
+                Category::InvalidSpec,
+                op,
+                format!("{}: not a Better Stack source", source.field()),
+            ));
+        };
+        let by_cluster = self.probe_ips().await?;
+        if probes.clusters.is_empty() {
+            return Ok(by_cluster.into_values().flatten().collect());
+        }
+        let mut out = Vec::new();
+        for (i, cluster) in probes.clusters.iter().enumerate() {
+            let ips = by_cluster.get(cluster).ok_or_else(|| {
+                ProviderError::new(
+                    Category::BadResponse,
+                    op,
+                    format!(
+                        "spec.source.betterstack.clusters[{i}]: Better Stack lists no cluster {:?} (it lists {})",
+                        cluster,
+                        by_cluster.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            out.extend(ips.iter().cloned());
+        }
+        Ok(out)
+    }
+
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
         target.scope_of::<BetterstackScope>("observe")?;
         let (policies, names) = self.names().await?;

@@ -32,6 +32,14 @@ pub struct CloudflareFirewall {
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["target", "value"]))]
     #[schemars(length(max = 1000))]
     pub ip_access_rules: Option<Vec<IpAccessRule>>,
+    /// IP access rules made from address sets of the policy's namespace: one rule per address
+    /// of the set (target `ip`/`ip6` for a single address, `ip_range` otherwise), keyed by
+    /// target and value like `ipAccessRules`, so a source change adds and removes exactly the
+    /// addresses that changed. Nothing is written while a set is missing, not Ready or stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["addressSet"]))]
+    #[schemars(length(max = 16))]
+    pub ip_access_rule_sets: Option<Vec<IpAccessRuleSet>>,
     /// Zone security settings; only the settings given here are checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<ZoneSecuritySettings>,
@@ -180,6 +188,20 @@ pub struct IpAccessRule {
     pub target: AccessRuleTarget,
     #[schemars(length(min = 1, max = 64))]
     pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 500))]
+    pub notes: Option<String>,
+}
+
+/// IP access rules for every address of an address set.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IpAccessRuleSet {
+    pub mode: AccessRuleMode,
+    /// Name of an `AddressSet` in the policy's namespace.
+    #[schemars(length(min = 1, max = 253), regex(pattern = crate::api::addressset::NAME_PATTERN))]
+    pub address_set: String,
+    /// Notes of each rule (default: `address set <name>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 500))]
     pub notes: Option<String>,

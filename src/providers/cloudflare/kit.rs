@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::api::{CloudflareFirewall, CloudflareMonitoring};
 use super::{Cloudflare, model};
 use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::addresses::{Resolver, SetError};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -33,6 +34,13 @@ impl registry::Kit for Kit {
 
     fn firewall_target(block: &CloudflareFirewall) -> Result<Target, Invalid> {
         model::firewall_target(block)
+    }
+
+    fn with_address_sets(
+        block: &CloudflareFirewall,
+        sets: &mut Resolver,
+    ) -> Result<CloudflareFirewall, SetError> {
+        model::with_address_sets(block, sets)
     }
 
     fn monitoring_target(block: &CloudflareMonitoring) -> Result<Target, Invalid> {

@@ -6,13 +6,14 @@ use std::fmt;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::core::addresses::{self, Resolver, SetError};
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::routing::{AlertRoute, SlackChannelRef};
 use crate::core::{Item, Locator, Section, SectionKind, State};
 use crate::providers::cloudflare::api::{
-    AccessRuleTarget, CloudflareFirewall, CloudflareMonitoring, IpAccessRule, LogpushJob,
-    NotificationPolicy, RateLimitRule, WafCustomRule, ZoneSecuritySettings,
+    AccessRuleMode, AccessRuleTarget, CloudflareFirewall, CloudflareMonitoring, IpAccessRule,
+    LogpushJob, NotificationPolicy, RateLimitRule, WafCustomRule, ZoneSecuritySettings,
 };
 use crate::providers::{Purpose, Scope, Target};
 
@@ -66,6 +67,9 @@ pub struct SlackChannels(pub BTreeMap<String, SlackChannelRef>);
 // ---- desired ---------------------------------------------------------------------------
 
 pub fn firewall_target(fw: &CloudflareFirewall) -> Result<Target, Invalid> {
+    if fw.ip_access_rule_sets.is_some() {
+        return Err(addresses::unresolved("spec.cloudflare.ipAccessRuleSets"));
+    }
     let mut state = State::default();
     if let Some(rules) = &fw.waf_custom_rules {
         let items = rules.iter().map(desired_waf_rule).collect();
@@ -105,6 +109,47 @@ pub fn firewall_target(fw: &CloudflareFirewall) -> Result<Target, Invalid> {
         scope: Scope::new(CloudflareScope::Zone(fw.zone_id.clone())),
         desired: state,
     })
+}
+
+/// `ipAccessRuleSets` expanded into `ipAccessRules`: one rule per address of each set. An
+/// address two sets give with the same mode becomes one rule; with different modes, or also
+/// declared by hand, the keys collide and the block is refused as written.
+pub fn with_address_sets(
+    fw: &CloudflareFirewall,
+    sets: &mut Resolver,
+) -> Result<CloudflareFirewall, SetError> {
+    let mut out = fw.clone();
+    let Some(rule_sets) = out.ip_access_rule_sets.take() else {
+        return Ok(out);
+    };
+    let rules = out.ip_access_rules.get_or_insert_with(Vec::new);
+    let mut added: Vec<(String, AccessRuleMode)> = Vec::new();
+    for (i, set) in rule_sets.iter().enumerate() {
+        let field = format!("spec.cloudflare.ipAccessRuleSets[{i}].addressSet");
+        for address in sets.addresses(&field, &set.address_set)? {
+            let value = addresses::host_or_cidr(&address).to_string();
+            if added.iter().any(|(v, m)| *v == value && *m == set.mode) {
+                continue;
+            }
+            added.push((value.clone(), set.mode));
+            let target = match (value.contains('/'), addresses::is_v6(&value)) {
+                (true, _) => AccessRuleTarget::IpRange,
+                (false, true) => AccessRuleTarget::Ip6,
+                (false, false) => AccessRuleTarget::Ip,
+            };
+            rules.push(IpAccessRule {
+                mode: set.mode,
+                target,
+                value,
+                notes: Some(
+                    set.notes
+                        .clone()
+                        .unwrap_or_else(|| format!("address set {}", set.address_set)),
+                ),
+            });
+        }
+    }
+    Ok(out)
 }
 
 pub fn monitoring_target(mon: &CloudflareMonitoring) -> Result<Target, Invalid> {

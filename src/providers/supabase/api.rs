@@ -34,6 +34,14 @@ pub struct SupabaseFirewall {
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[schemars(length(max = 500), inner(regex(pattern = CIDR_V6_PATTERN)))]
     pub db_allowed_cidrs_v6: Option<Vec<String>>,
+    /// Address sets of the policy's namespace whose addresses are added to `dbAllowedCidrs` (IPv4) and
+    /// `dbAllowedCidrsV6` (IPv6); with any set named, both lists are managed (an absent one is
+    /// then empty plus the set's addresses of its family). Nothing is
+    /// written while a named set is missing, not Ready or stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253), regex(pattern = crate::api::addressset::NAME_PATTERN)))]
+    pub db_allowed_address_sets: Option<Vec<String>>,
     /// Whether the database refuses connections without SSL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_enforcement: Option<SslEnforcement>,

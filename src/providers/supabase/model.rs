@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
+use crate::core::addresses::{self, Resolver, SetError};
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
 use crate::http::sanitize;
@@ -91,7 +92,26 @@ impl fmt::Display for SupabaseScope {
 
 // ---- desired ---------------------------------------------------------------------------
 
+/// `dbAllowedAddressSets` added to the two allowlists, each address to the list of its family.
+pub fn with_address_sets(
+    fw: &SupabaseFirewall,
+    sets: &mut Resolver,
+) -> Result<SupabaseFirewall, SetError> {
+    let mut out = fw.clone();
+    let Some(names) = out.db_allowed_address_sets.take() else {
+        return Ok(out);
+    };
+    let found = sets.expand("spec.supabase.dbAllowedAddressSets", &names)?;
+    let (v6, v4): (Vec<String>, Vec<String>) = found.into_iter().partition(|a| addresses::is_v6(a));
+    addresses::merge(&mut out.db_allowed_cidrs, v4);
+    addresses::merge(&mut out.db_allowed_cidrs_v6, v6);
+    Ok(out)
+}
+
 pub fn firewall_target(fw: &SupabaseFirewall) -> Result<Target, Invalid> {
+    if fw.db_allowed_address_sets.is_some() {
+        return Err(addresses::unresolved("spec.supabase.dbAllowedAddressSets"));
+    }
     let mut state = State::default();
     if fw.db_allowed_cidrs.is_some() || fw.db_allowed_cidrs_v6.is_some() {
         let mut items = Vec::new();

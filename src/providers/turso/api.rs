@@ -40,6 +40,12 @@ pub struct TursoFirewall {
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[schemars(length(max = 500), inner(regex(pattern = IP_OR_CIDR_PATTERN)))]
     pub allowed_ips: Option<Vec<String>>,
+    /// Address sets of the policy's namespace whose addresses are added to `allowedIps`. Nothing is
+    /// written while a named set is missing, not Ready or stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253), regex(pattern = crate::api::addressset::NAME_PATTERN)))]
+    pub allowed_address_sets: Option<Vec<String>>,
     /// AWS PrivateLink endpoints connections must arrive through (`allowed_aws_vpc_ids`). An
     /// empty list removes the restriction.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -18,6 +18,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../../examples/turso/provider.yaml"),
     ),
     (
+        "examples/turso/addressset-compute-egress.yaml",
+        include_str!("../../../examples/turso/addressset-compute-egress.yaml"),
+    ),
+    (
         "examples/turso/firewall-orders.yaml",
         include_str!("../../../examples/turso/firewall-orders.yaml"),
     ),
@@ -207,6 +211,22 @@ mod tests {
             None,
         )
         .expect("client");
+        // The declared address sets of the examples, as local mode resolves them.
+        let declared = EXAMPLES
+            .iter()
+            .filter_map(|(_, text)| {
+                let doc = crate::manifests::yaml_to_json(text).expect("example parses");
+                let set: crate::api::AddressSet = serde_json::from_value(doc).ok()?;
+                let addresses = set.spec.addresses.as_deref()?;
+                let addresses =
+                    crate::core::addresses::normalise("spec.addresses", addresses).ok()?;
+                Some((
+                    set.metadata.name.unwrap_or_default(),
+                    crate::core::addresses::SetState::ready(addresses),
+                ))
+            })
+            .collect();
+        let mut sets = crate::core::addresses::Resolver::new("perimeter", declared);
         let mut seen = Vec::new();
         for (path, block) in example_blocks() {
             let target = if path.contains("monitoring") {
@@ -214,6 +234,8 @@ mod tests {
                 monitoring_target(&mon).expect("target")
             } else {
                 let fw: TursoFirewall = serde_json::from_value(block).expect("block");
+                let fw = crate::providers::turso::model::with_address_sets(&fw, &mut sets)
+                    .expect("the example's sets");
                 firewall_target(&fw).expect("target")
             };
             let out = sync(&client, &target, Mode::Observe, UnmanagedPolicy::Report).await;

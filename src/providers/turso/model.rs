@@ -31,6 +31,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
+use crate::core::addresses::{self, Resolver, SetError};
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
 use crate::http::sanitize;
@@ -115,7 +116,24 @@ impl fmt::Display for TursoScope {
 
 // ---- desired ---------------------------------------------------------------------------
 
+/// `allowedAddressSets` added to `allowedIps`.
+pub fn with_address_sets(
+    fw: &TursoFirewall,
+    sets: &mut Resolver,
+) -> Result<TursoFirewall, SetError> {
+    let mut out = fw.clone();
+    let Some(names) = out.allowed_address_sets.take() else {
+        return Ok(out);
+    };
+    let found = sets.expand("spec.turso.allowedAddressSets", &names)?;
+    addresses::merge(&mut out.allowed_ips, found);
+    Ok(out)
+}
+
 pub fn firewall_target(fw: &TursoFirewall) -> Result<Target, Invalid> {
+    if fw.allowed_address_sets.is_some() {
+        return Err(addresses::unresolved("spec.turso.allowedAddressSets"));
+    }
     let mut items = Vec::new();
     if let Some(list) = &fw.allowed_ips {
         let ips = desired_ips(list)?;

@@ -35,6 +35,13 @@ pub struct UpstashFirewall {
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[schemars(length(min = 1, max = 500), inner(regex(pattern = IPV4_OR_CIDR_PATTERN)))]
     pub allowed_ips: Option<Vec<String>>,
+    /// Address sets of the policy's namespace whose addresses are added to `allowedIps`; the allowlist
+    /// takes IPv4 only, so a set holding an IPv6 address is refused. Nothing is
+    /// written while a named set is missing, not Ready or stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253), regex(pattern = crate::api::addressset::NAME_PATTERN)))]
+    pub allowed_address_sets: Option<Vec<String>>,
     /// `Required`: the database accepts TLS connections only. Enforce turns TLS on
     /// (`/redis/enable-tls/{id}`); it can never be turned off through the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -359,6 +359,37 @@ impl Provider for Upstash {
         }
     }
 
+    /// QStash's egress addresses (`GET /v2/qstash/ipv4`, a list of CIDRs), for an
+    /// `AddressSet` that allowlists QStash's callbacks elsewhere.
+    async fn source_addresses(
+        &self,
+        source: &crate::api::addressset::AddressSource,
+    ) -> Result<Vec<String>, ProviderError> {
+        let op = "get_qstash_ipv4";
+        if source.upstash_qstash.is_none() {
+            return Err(ProviderError::new(
+                Category::InvalidSpec,
+                op,
+                format!("{}: not an Upstash source", source.field()),
+            ));
+        }
+        let answer = self.call(Request::get(op, "/v2/qstash/ipv4")).await?;
+        let list = answer.as_array().ok_or_else(|| {
+            ProviderError::new(Category::BadResponse, op, "the address list is not a list")
+        })?;
+        list.iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    ProviderError::new(
+                        Category::BadResponse,
+                        op,
+                        "the address list holds a non-string",
+                    )
+                })
+            })
+            .collect()
+    }
+
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
         let scope = target.scope_of::<UpstashScope>("observe")?;
         let id = database_segment(target, "observe")?;

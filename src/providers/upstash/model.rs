@@ -9,6 +9,7 @@ use std::fmt;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
+use crate::core::addresses::{self, Resolver, SetError};
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
 use crate::http::sanitize;
@@ -99,7 +100,35 @@ impl fmt::Display for UpstashScope {
 
 // ---- desired ---------------------------------------------------------------------------
 
+/// `allowedAddressSets` added to `allowedIps`. The allowlist takes IPv4 only: a set with an
+/// IPv6 address is refused, naming it, rather than written without it.
+pub fn with_address_sets(
+    fw: &UpstashFirewall,
+    sets: &mut Resolver,
+) -> Result<UpstashFirewall, SetError> {
+    let mut out = fw.clone();
+    let Some(names) = out.allowed_address_sets.take() else {
+        return Ok(out);
+    };
+    for (i, name) in names.iter().enumerate() {
+        let field = format!("spec.upstash.allowedAddressSets[{i}]");
+        let found = sets.addresses(&field, name)?;
+        if let Some(v6) = found.iter().find(|a| addresses::is_v6(a)) {
+            return Err(Resolver::unsuitable(
+                &field,
+                name,
+                format!("holds the IPv6 range {v6}, and Upstash's allowlist takes IPv4 only"),
+            ));
+        }
+        addresses::merge(&mut out.allowed_ips, found);
+    }
+    Ok(out)
+}
+
 pub fn firewall_target(fw: &UpstashFirewall) -> Result<Target, Invalid> {
+    if fw.allowed_address_sets.is_some() {
+        return Err(addresses::unresolved("spec.upstash.allowedAddressSets"));
+    }
     let mut state = State::default();
     if let Some(list) = &fw.allowed_ips {
         let ips = desired_ips(list)?;

@@ -1,0 +1,167 @@
+//! End to end: the real `perimeter operator` binary against the Kubernetes API emulator and
+//! the Cloudflare emulator, with an Enforce policy whose allow rules come from an AddressSet.
+//! While the set is missing the policy is not Ready and nothing is written; once the set is
+//! Ready the policy follows it; when the set's addresses change, the policy is requeued by the
+//! set's watch (its own sync interval is far away), drifts and follows, and its status records
+//! the digest it used.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+use support::kube::{
+    KillOnDrop, cloudflare_example, condition, create, demo_cloudflare, get_any, merge_patch,
+    wait_for,
+};
+
+const NS: &str = "perimeter";
+const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
+const ZONE: &str = "7c5dae5552338874e5053f2534d2767a";
+
+fn zone_rules(cloudflare: &perimeter_emulators::cloudflare::CloudflareEmulator) -> Vec<String> {
+    let snapshot = serde_json::to_value(cloudflare.snapshot()).expect("json");
+    let mut out: Vec<String> = snapshot["zones"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|z| z["id"] == ZONE)
+        .flat_map(|z| z["access_rules"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r["configuration"]["value"].as_str().map(str::to_string))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_set_change_requeues_its_policies_which_follow() {
+    let kube = tokio::task::spawn_blocking(support::start_kube_emulator)
+        .await
+        .expect("kube emulator");
+    let cloudflare = demo_cloudflare();
+    let running = cloudflare
+        .start("127.0.0.1:0")
+        .await
+        .expect("cloudflare emulator");
+    let http = reqwest::Client::new();
+    let k = kube.url.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = support::write_kubeconfig(dir.path(), &k, NS);
+
+    create(
+        &http,
+        &format!("{k}/api/v1/namespaces/{NS}/secrets"),
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
+    )
+    .await;
+    let mut provider = cloudflare_example("provider.yaml");
+    provider["spec"]["endpoint"] = json!(format!("{}/client/v4", running.base_url()));
+    create(
+        &http,
+        &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders"),
+        &provider,
+    )
+    .await;
+    let mut policy = support::kube::manifest("examples/addresssets/cloudflare-uptime-probes.yaml");
+    policy["spec"]["cloudflare"]["ipAccessRuleSets"][0]["addressSet"] = json!("egress");
+    let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
+    create(&http, &policies, &policy).await;
+
+    let _operator = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_perimeter"))
+            .args([
+                "operator",
+                "--allow-endpoint-host",
+                "127.0.0.1",
+                "--metrics-addr",
+                &format!("127.0.0.1:{}", support::free_port()),
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the operator"),
+    );
+    let url = format!("{policies}/edge-uptime-probes");
+
+    // The set does not exist: not Ready, naming the set and the field; nothing written.
+    let blocked = wait_for("the policy blocked on its set", async || {
+        let obj = get_any(&http, &url).await;
+        (condition(&obj, "Ready")?["reason"] == "AddressSetNotReady").then_some(obj)
+    })
+    .await;
+    let message = condition(&blocked, "Ready").map(|c| c["message"].clone());
+    assert_eq!(
+        message,
+        Some(json!(
+            "spec.cloudflare.ipAccessRuleSets[0].addressSet: AddressSet \"egress\" not found in namespace \"perimeter\""
+        ))
+    );
+    assert!(
+        cloudflare.log().writes().is_empty(),
+        "no write without the set"
+    );
+
+    // The set appears: it resolves, and the policy (requeued by it) follows.
+    let sets = format!("{k}{GROUP}/namespaces/{NS}/addresssets");
+    create(
+        &http,
+        &sets,
+        &json!({"apiVersion": "perimeter.dev/v1alpha1", "kind": "AddressSet",
+                "metadata": {"name": "egress", "namespace": NS},
+                "spec": {"addresses": ["192.0.2.1", "192.0.2.2"]}}),
+    )
+    .await;
+    let set = wait_for("the set Ready", async || {
+        let obj = get_any(&http, &format!("{sets}/egress")).await;
+        (condition(&obj, "Ready")?["status"] == "True").then_some(obj)
+    })
+    .await;
+    assert_eq!(set["status"]["count"], 2);
+    assert_eq!(
+        set["status"]["addresses"],
+        json!(["192.0.2.1/32", "192.0.2.2/32"])
+    );
+    let digest = set["status"]["digest"].clone();
+    let synced = |want: Value| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            wait_for("the policy in sync with the set", async || {
+                let obj = get_any(&http, &url).await;
+                (condition(&obj, "InSync")?["status"] == "True"
+                    && obj["status"]["addressSets"][0]["digest"] == want)
+                    .then_some(obj)
+            })
+            .await
+        }
+    };
+    let first = synced(digest.clone()).await;
+    assert_eq!(first["status"]["addressSets"][0]["name"], "egress");
+    assert_eq!(zone_rules(&cloudflare), ["192.0.2.1", "192.0.2.2"]);
+
+    // The set's addresses change: the policy drifts and follows (unmanaged: Remove removes
+    // the address that left the set), long before its 5 minute sync interval.
+    merge_patch(
+        &http,
+        &format!("{sets}/egress"),
+        &json!({"spec": {"addresses": ["192.0.2.1", "192.0.2.3"]}}),
+    )
+    .await;
+    let changed = wait_for("the set's new digest", async || {
+        let obj = get_any(&http, &format!("{sets}/egress")).await;
+        let d = obj["status"]["digest"].clone();
+        (d != digest && condition(&obj, "Ready")?["status"] == "True").then_some(d)
+    })
+    .await;
+    let second = synced(changed).await;
+    assert!(
+        second["status"]["lastApplied"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2),
+        "{}",
+        second["status"]
+    );
+    assert_eq!(zone_rules(&cloudflare), ["192.0.2.1", "192.0.2.3"]);
+}
