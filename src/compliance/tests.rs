@@ -1470,10 +1470,11 @@ fn attestation_evidence_says_valid_expired_or_ignored() {
             .starts_with("Ignored (cloudflare perimeter/cf's firewall is read through its API"),
         "{got:?}"
     );
-    // With the real registry: expired whatever Trigger.dev's words are, ignored when out of scope.
-    assert!(
-        got[1].1 == "Expired" || got[1].1.starts_with("Ignored"),
-        "{got:?}"
+    // The real registry: Trigger.dev's alerting is attested only, so its expired attestation
+    // is recorded as expired.
+    assert_eq!(
+        got[1],
+        ("Attestation ProviderAlerting".into(), "Expired".into())
     );
     assert_eq!(got[2].1, "Ignored (it names no CloudProvider in scope)");
     assert_eq!(

@@ -39,6 +39,7 @@ macro_rules! registered_providers {
             upstash: Upstash => $crate::providers::upstash::Kit,
             slack: Slack => $crate::providers::slack::Kit,
             betterstack: Betterstack => $crate::providers::betterstack::Kit,
+            triggerdev: Triggerdev => $crate::providers::triggerdev::Kit,
         }
     };
 }
