@@ -157,7 +157,7 @@ impl Metrics {
         )?;
         let compliance_coverage = gauge(
             "perimeter_compliance_coverage",
-            "1 when a provider's area (firewall, monitoring, alerting) is verified, 0 otherwise; no alerting series for a provider without an alerting API.",
+            "1 when a provider's area (firewall, monitoring, alerting) is verified by its API, 2 when only an unexpired attestation covers it (no API can show it; never counted as verified), 0 otherwise; no series for an area that does not apply to the provider.",
             &["assessment", "provider", "namespace", "name", "area"],
         )?;
         let compliance_evidence_timestamp = gauge(
@@ -326,7 +326,7 @@ impl Metrics {
                 } else {
                     self.compliance_coverage
                         .with_label_values(&labels)
-                        .set(i64::from(cell == crate::compliance::Cell::Verified));
+                        .set(coverage_value(cell));
                 }
             }
             rows.push([
@@ -480,9 +480,19 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The coverage gauge's value of a cell: attested is a value of its own, so a query for `== 1`
+/// (verified) never counts an attestation.
+fn coverage_value(cell: crate::compliance::Cell) -> i64 {
+    match cell {
+        crate::compliance::Cell::Verified => 1,
+        crate::compliance::Cell::Attested => 2,
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Metrics;
+    use super::{Metrics, coverage_value};
 
     #[test]
     fn series_of_deleted_assessments_are_dropped() {
@@ -510,6 +520,23 @@ mod tests {
         assert!(text.contains(r#"assessment="kept""#), "{text}");
         assert!(!text.contains(r#"assessment="deleted""#), "{text}");
         assert!(text.contains(r#"perimeter_compliance_coverage{area="firewall",assessment="kept",name="cf",namespace="ns",provider="cloudflare"} 0"#), "{text}");
+    }
+
+    /// Attested is its own value: a query for verified (`== 1`) never counts it.
+    #[test]
+    fn coverage_values_keep_attested_apart_from_verified() {
+        use crate::compliance::Cell;
+        assert_eq!(coverage_value(Cell::Verified), 1);
+        assert_eq!(coverage_value(Cell::Attested), 2);
+        for c in [
+            Cell::Missing,
+            Cell::Drifted,
+            Cell::Unknown,
+            Cell::Paused,
+            Cell::Unverified,
+        ] {
+            assert_eq!(coverage_value(c), 0, "{c:?}");
+        }
     }
 
     #[test]

@@ -262,13 +262,13 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 70 drifted field(s) found, 50 change(s) enforced, 12 left in Observe mode."
+            "Summary: 72 drifted field(s) found, 50 change(s) enforced, 14 left in Observe mode."
         ),
         "{stdout}"
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 199 (51 writes)"),
+        stdout.contains("Provider calls: 202 (51 writes)"),
         "{stdout}"
     );
     assert!(
@@ -295,6 +295,12 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "| perimeter/upstash-main | upstash | ⚠️ Drifted | ⚠️ Drifted | ➖ Not applicable |",
         "| perimeter/betterstack-main | betterstack | ➖ Not applicable | ✅ Verified | ✅ Verified |",
         "| perimeter/slack-main | slack | ➖ Not applicable | ⚠️ Drifted | ➖ Not applicable |",
+        // Trigger.dev: monitoring read through its API (failed runs, an unresolved group), its
+        // network controls attested, its alert channels' attestation expired: a gap saying so.
+        "| perimeter/triggerdev-prod | triggerdev | 📝 Attested (not verified) | ⚠️ Drifted | ❌ Missing | attested: firewall; drifted: monitoring; missing: alerting |",
+        "- **AlertRouting** (Gap) — triggerdev perimeter/triggerdev-prod: The ProviderAlerting attestation by platform-lead@example.com expired on 2026-10-31T00:00:00Z; triggerdev's alert channels cannot be read by any API",
+        "- Attestation ProviderFirewall — triggerdev perimeter/triggerdev-prod via attestation: Valid",
+        "- Attestation ProviderAlerting — triggerdev perimeter/triggerdev-prod via attestation: Expired",
         // Alert routing end to end: each route with the channel it reaches; the archived
         // channel GCP still alerts is a gap naming it.
         "| perimeter/cloudflare-main | notification policy 'ddos-l7-to-oncall' via Slack webhook 'ops-alerts' | #ops-alerts (C0ALERTS01) | ✅ live |",
@@ -547,7 +553,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
     while Instant::now() < deadline {
         // The first pass's policies, then its assessment (published after the pass).
         if let Some(b) = http_get(&addr, "/metrics").filter(|b| {
-            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 10"#)
+            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 11"#)
                 && b.contains("perimeter_compliance_evidence_timestamp_seconds{")
         }) {
             body = Some(b);
@@ -569,7 +575,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_provider_up{name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 1"#,
         r#"perimeter_provider_requests_total{code="200",operation="put_entrypoint_ruleset",provider="cloudflare"} 2"#,
         r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 14"#,
-        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 10"#,
+        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 11"#,
         r#"perimeter_provider_up{name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_policy_in_sync{kind="MonitoringPolicy",name="prod-monitoring",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="aws",result="success"} 6"#,
@@ -583,6 +589,9 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_compliance_maturity_level{assessment="de-cm-1",control="DE.CM-1"} 1"#,
+        // Attested is its own value (2), never the 1 of verified; an expired one is 0.
+        r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="triggerdev-prod",namespace="perimeter",provider="triggerdev"} 2"#,
+        r#"perimeter_compliance_coverage{area="alerting",assessment="de-cm-1",name="triggerdev-prod",namespace="perimeter",provider="triggerdev"} 0"#,
         // Vercel, Supabase and Upstash have no alerting API: alert routing is not applicable to them
         // (no alerting series), and is verified by the three providers that route alerts.
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="alert_routing",state="gap"} 1"#,

@@ -20,6 +20,7 @@ pub mod qdrant;
 pub mod server;
 pub mod slack;
 pub mod supabase;
+pub mod triggerdev;
 pub mod turso;
 pub mod upstash;
 pub mod vercel;

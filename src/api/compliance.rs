@@ -79,13 +79,39 @@ pub struct Scope {
 pub enum AttestableRequirement {
     /// Host/endpoint firewalls (laptops, servers): managed by MDM/EDR, outside provider APIs.
     EndpointFirewall,
+    /// The network controls of one provider (`provider`) whose API cannot show them.
+    ProviderFirewall,
+    /// The network monitoring of one provider (`provider`) whose API cannot show it.
+    ProviderMonitoring,
+    /// The alert channels of one provider (`provider`) whose API cannot show them.
+    ProviderAlerting,
+}
+
+impl AttestableRequirement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EndpointFirewall => "EndpointFirewall",
+            Self::ProviderFirewall => "ProviderFirewall",
+            Self::ProviderMonitoring => "ProviderMonitoring",
+            Self::ProviderAlerting => "ProviderAlerting",
+        }
+    }
 }
 
 /// A signed-off statement: what is in place, who says so, where the evidence is, until when.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+///
+/// A `Provider*` attestation counts only for a provider part that no API can show (the
+/// provider's registry entry says which: e.g. Modal's firewall, monitoring and alerting,
+/// Trigger.dev's firewall and alerting). One naming a part an API can verify is ignored, and the
+/// requirement's message says so: an attestation never hides drift an API can see.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("(self.requirement == 'EndpointFirewall') != has(self.provider)").message("provider is required for ProviderFirewall, ProviderMonitoring and ProviderAlerting, and forbidden for EndpointFirewall").reason(Reason::FieldValueInvalid))]
 #[serde(rename_all = "camelCase")]
 pub struct Attestation {
     pub requirement: AttestableRequirement,
+    /// The CloudProvider whose part is attested (`Provider*` requirements only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<AttestedProvider>,
     /// What is in place, in the words of the person attesting.
     #[schemars(length(min = 10, max = 1000))]
     pub statement: String,
@@ -100,6 +126,25 @@ pub struct Attestation {
         pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
     ))]
     pub expires: String,
+}
+
+/// The CloudProvider an attestation speaks for.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttestedProvider {
+    /// Its namespace; absent for a ClusterCloudProvider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        length(min = 1, max = 63)
+    )]
+    pub namespace: Option<String>,
+    /// Its name.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
+        length(min = 1, max = 253)
+    )]
+    pub name: String,
 }
 
 /// Evidence trail settings. Records are written when the result changes and at least every
@@ -189,10 +234,15 @@ pub struct CoverageRow {
     pub provider: String,
     #[serde(rename = "type")]
     pub provider_type: String,
-    /// `Verified`, `Drifted`, `Missing`, `Unknown` or `Paused`.
+    /// `Verified`, `Attested`, `Drifted`, `Missing`, `Unknown`, `Paused`, `NotApplicable`,
+    /// `Unverified` or `Unreachable`.
     pub firewall: String,
     pub monitoring: String,
     pub alerting: String,
+    /// What of this provider an API verified and what only an attestation covers, e.g.
+    /// `verified: monitoring; attested: firewall, alerting`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub summary: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -481,14 +481,26 @@ pub fn observations(
             });
         }
     }
+    let in_scope: Vec<&ProviderFacts> = providers
+        .iter()
+        .filter(|p| assessment.coverage.iter().any(|row| row.provider == p.id()))
+        .collect();
     for a in attestations {
-        let valid = a.expires.parse::<Timestamp>().is_ok_and(|t| t > now);
+        let named = a
+            .provider
+            .as_ref()
+            .and_then(|x| {
+                in_scope.iter().find(|p| {
+                    p.name == x.name && p.namespace == x.namespace.as_deref().unwrap_or_default()
+                })
+            })
+            .map(|p| format!("{} {}", p.provider_type, p.id()));
         out.push(Observed {
-            subject: format!("Attestation {:?}", a.requirement),
-            provider: String::new(),
+            subject: format!("Attestation {}", a.requirement.as_str()),
+            provider: named.unwrap_or_default(),
             api: "attestation".into(),
             observed_at: None,
-            result: if valid { "Valid" } else { "Expired" }.into(),
+            result: super::attestation_use(a, &in_scope, now).label(),
             drift_count: 0,
             digest: digest_of(a),
             revision: None,

@@ -14,11 +14,18 @@
 //!   nobody reads, named) or `Unverified` (no route to a channel Perimeter can check).
 //!   `EndpointFirewall`: host firewalls are outside provider APIs, so only an unexpired
 //!   attestation satisfies it, as `Attested`, never `Verified`.
+//! * **Attested provider parts**: where a provider's registry entry says a part (firewall,
+//!   monitoring, alerting) is `AttestedOnly` (no API can show it: Modal's network controls,
+//!   Trigger.dev's alert channels), its cell is `Attested` while an unexpired `Provider*`
+//!   attestation names that provider, else `Missing` with a gap saying what to attest. An
+//!   attestation for a part an API can verify is ignored (and the requirement's message says
+//!   so), so it can never hide drift.
 //! * **Per provider and area** a cell is `Missing` (nothing declared), `Drifted` (a policy is
 //!   out of sync), `Paused`, `Unknown` (the provider or a policy could not be read) or
 //!   `Verified`. Missing, Drifted and Paused are gaps; Unknown is never counted as compliant.
 //! * **A requirement** is `Gap` if any cell is a gap (or nothing is in scope), else `Unknown`
-//!   if any cell is unknown, else `Verified`.
+//!   if any cell is unknown, else `Attested` if any cell is attested, else `Verified`: a
+//!   requirement is `Verified` only when an API verified every cell of it.
 //! * **State**: `Implemented` when every requirement is Verified or Attested,
 //!   `NotImplemented` when none is, `PartiallyImplemented` otherwise.
 //! * **Maturity** ([`Maturity`]): 0 none, 1 partial, 2 implemented, 3 enforced as code (every
@@ -49,6 +56,10 @@ use crate::api::compliance::{
     AttestableRequirement, Attestation, ControlAssessment, ControlAssessmentSpec,
 };
 use crate::api::{ProviderKind, ProviderType};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
+
+/// Where a provider's report words come from: the registry, or a table in tests.
+type Lookup = fn(ProviderType) -> Option<&'static Info>;
 
 /// How long the control must have held, per the evidence trail, for maturity level 4.
 pub const SUSTAINED_DAYS: i64 = 30;
@@ -275,6 +286,9 @@ pub enum Cell {
     /// reason, left out of the requirement's rollup, never a gap and never verified.
     NotApplicable,
     Verified,
+    /// A part no API can show, covered by an unexpired attestation naming this provider:
+    /// satisfied, never verified.
+    Attested,
     Unknown,
     /// Alert rules are declared and in sync, but no observed route reaches a channel Slack
     /// vouches for (only e-mail, pagers or webhooks Perimeter cannot check, or no route seen).
@@ -291,6 +305,7 @@ impl Cell {
     fn state(self) -> RequirementState {
         match self {
             Self::Verified => RequirementState::Verified,
+            Self::Attested => RequirementState::Attested,
             // Left out before the rollup; never counted as satisfied if it gets there.
             Self::NotApplicable => RequirementState::Unknown,
             Self::Unknown => RequirementState::Unknown,
@@ -414,6 +429,16 @@ pub fn evaluate(
     implemented_since: Option<Timestamp>,
     now: Timestamp,
 ) -> Assessment {
+    evaluate_with(spec, snapshot, implemented_since, now, registry::info)
+}
+
+fn evaluate_with(
+    spec: &ControlAssessmentSpec,
+    snapshot: &Snapshot,
+    implemented_since: Option<Timestamp>,
+    now: Timestamp,
+    lookup: Lookup,
+) -> Assessment {
     let providers: Vec<&ProviderFacts> = snapshot
         .providers
         .iter()
@@ -444,7 +469,19 @@ pub fn evaluate(
         let routes: Vec<&crate::core::routing::AlertRoute> =
             monitoring.iter().flat_map(|x| x.routes.iter()).collect();
         let verdict = routing::Verdict::of(&routes, &channels);
-        let alerting_cell = if no_alerting_api(p.provider_type).is_some() {
+        let info = lookup(p.provider_type);
+        let attested = |area: Area, gaps: &mut Vec<Gap>| -> Option<Cell> {
+            let why = area.attested_only(info?)?;
+            let (c, gap) = attested_cell(p, area, why, &spec.attestations, now);
+            gaps.extend(gap);
+            Some(c)
+        };
+        let firewall_attested = attested(Area::Firewall, &mut gaps);
+        let monitoring_attested = attested(Area::Monitoring, &mut gaps);
+        let alerting_attested = attested(Area::Alerting, &mut gaps);
+        let alerting_cell = if let Some(c) = alerting_attested {
+            c
+        } else if no_alerting_api(lookup, p.provider_type).is_some() {
             Cell::NotApplicable
         } else {
             match cell(p, &alerting) {
@@ -457,12 +494,14 @@ pub fn evaluate(
         let row = Coverage {
             provider: p.id(),
             provider_type: p.provider_type,
-            firewall: if no_firewall(p.provider_type).is_some() {
+            firewall: if let Some(c) = firewall_attested {
+                c
+            } else if no_firewall(lookup, p.provider_type).is_some() {
                 Cell::NotApplicable
             } else {
                 cell(p, &firewall)
             },
-            monitoring: cell(p, &monitoring),
+            monitoring: monitoring_attested.unwrap_or_else(|| cell(p, &monitoring)),
             alerting: alerting_cell,
             routes: verdict.reaches.clone(),
             policies: policies
@@ -470,15 +509,34 @@ pub fn evaluate(
                 .map(|x| format!("{:?} {}/{}", x.kind, x.namespace, x.name))
                 .collect(),
         };
-        for (req, c, list) in [
-            (Requirement::BoundaryFirewall, row.firewall, &firewall),
-            (Requirement::NetworkMonitoring, row.monitoring, &monitoring),
-            (Requirement::AlertRouting, row.alerting, &alerting),
+        for (req, c, list, by_attestation) in [
+            (
+                Requirement::BoundaryFirewall,
+                row.firewall,
+                &firewall,
+                firewall_attested.is_some(),
+            ),
+            (
+                Requirement::NetworkMonitoring,
+                row.monitoring,
+                &monitoring,
+                monitoring_attested.is_some(),
+            ),
+            (
+                Requirement::AlertRouting,
+                row.alerting,
+                &alerting,
+                alerting_attested.is_some(),
+            ),
         ] {
             match c {
-                Cell::Verified | Cell::NotApplicable => {}
-                Cell::Unreachable | Cell::Unverified => gaps.push(routing_gap(c, p, &verdict)),
-                _ => gaps.push(gap_for(req, c, p, list)),
+                // An attested part's gap was worded by `attested_cell`.
+                _ if by_attestation => {}
+                Cell::Verified | Cell::Attested | Cell::NotApplicable => {}
+                Cell::Unreachable | Cell::Unverified => {
+                    gaps.push(routing_gap(lookup, c, p, &verdict))
+                }
+                _ => gaps.push(gap_for(lookup, req, c, p, list)),
             }
         }
         coverage.push(row);
@@ -494,9 +552,17 @@ pub fn evaluate(
             .iter()
             .map(|r| (r, [r.firewall, r.monitoring, r.alerting][pick]))
             .collect();
-        let mut result = rollup(req, &cells);
+        let mut result = rollup(lookup, req, &cells);
         if req == Requirement::AlertRouting {
             own_routes_into(&mut result, &own, &mut gaps);
+        }
+        let ignored = ignored_attestations(req, &spec.attestations, &providers, lookup);
+        if !ignored.is_empty() {
+            result.message.push_str(&format!(
+                "; ignored {} attestation(s): {}",
+                ignored.len(),
+                ignored.join("; ")
+            ));
         }
         if !cells.is_empty() && cells.iter().all(|(_, c)| *c == Cell::NotApplicable) {
             gaps.push(Gap {
@@ -529,6 +595,7 @@ pub fn evaluate(
         }
     }
     let endpoint = attestation_result(&spec.attestations, now, &mut gaps);
+    // Attestations only ever satisfy; an attested requirement never reads as verified.
     requirements.push(endpoint);
 
     let satisfied = requirements.iter().filter(|r| r.state.satisfied()).count();
@@ -668,7 +735,7 @@ fn cell(provider: &ProviderFacts, policies: &[&PolicyFacts]) -> Cell {
     worst
 }
 
-fn rollup(req: Requirement, all: &[(&Coverage, Cell)]) -> RequirementResult {
+fn rollup(lookup: Lookup, req: Requirement, all: &[(&Coverage, Cell)]) -> RequirementResult {
     // Not-applicable cells are listed, but neither satisfy nor fail the requirement; when only
     // they remain, nothing in scope can meet it, which is a gap.
     let cells: Vec<&(&Coverage, Cell)> = all
@@ -683,6 +750,8 @@ fn rollup(req: Requirement, all: &[(&Coverage, Cell)]) -> RequirementResult {
         RequirementState::Gap
     } else if cells.iter().any(|(_, c)| *c == Cell::Unknown) {
         RequirementState::Unknown
+    } else if cells.iter().any(|(_, c)| *c == Cell::Attested) {
+        RequirementState::Attested
     } else {
         RequirementState::Verified
     };
@@ -691,10 +760,16 @@ fn rollup(req: Requirement, all: &[(&Coverage, Cell)]) -> RequirementResult {
     let message = if all.is_empty() {
         "no provider in scope".to_string()
     } else {
+        let attested = count(RequirementState::Attested);
         let mut m = format!(
-            "{} of {} providers verified, {} with gaps, {} unknown",
+            "{} of {} providers verified{}, {} with gaps, {} unknown",
             count(RequirementState::Verified),
             cells.len(),
+            if attested > 0 {
+                format!(", {attested} attested (no API can show it)")
+            } else {
+                String::new()
+            },
             count(RequirementState::Gap),
             count(RequirementState::Unknown)
         );
@@ -718,9 +793,9 @@ fn rollup(req: Requirement, all: &[(&Coverage, Cell)]) -> RequirementResult {
             .iter()
             .map(|(r, c)| {
                 let why = if req == Requirement::BoundaryFirewall {
-                    no_firewall(r.provider_type)
+                    no_firewall(lookup, r.provider_type)
                 } else {
-                    no_alerting_api(r.provider_type)
+                    no_alerting_api(lookup, r.provider_type)
                 };
                 (r, c, why)
             })
@@ -734,7 +809,13 @@ fn rollup(req: Requirement, all: &[(&Coverage, Cell)]) -> RequirementResult {
     }
 }
 
-fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFacts]) -> Gap {
+fn gap_for(
+    lookup: Lookup,
+    req: Requirement,
+    c: Cell,
+    p: &ProviderFacts,
+    policies: &[&PolicyFacts],
+) -> Gap {
     let provider = format!("{} {}", p.provider_type, p.id());
     let names = |pred: &dyn Fn(&PolicyFacts) -> bool| -> String {
         policies
@@ -752,19 +833,19 @@ fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFact
                     "Declare a FirewallPolicy for {}/{} ({})",
                     p.namespace,
                     p.name,
-                    firewall_hint(p.provider_type)
+                    firewall_hint(lookup, p.provider_type)
                 ),
                 Requirement::NetworkMonitoring => format!(
                     "Declare a MonitoringPolicy for {}/{} ({})",
                     p.namespace,
                     p.name,
-                    monitoring_hint(p.provider_type)
+                    monitoring_hint(lookup, p.provider_type)
                 ),
                 _ => format!(
                     "Declare alert rules with a destination in a MonitoringPolicy for {}/{} ({})",
                     p.namespace,
                     p.name,
-                    alert_hint(p.provider_type)
+                    alert_hint(lookup, p.provider_type)
                 ),
             },
         ),
@@ -827,9 +908,11 @@ fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFact
             ),
         ),
         // Not gaps, or (the routing cells) gaps that `routing_gap` words from the routes.
-        Cell::Verified | Cell::NotApplicable | Cell::Unverified | Cell::Unreachable => {
-            (provider, String::new())
-        }
+        Cell::Verified
+        | Cell::Attested
+        | Cell::NotApplicable
+        | Cell::Unverified
+        | Cell::Unreachable => (provider, String::new()),
     };
     Gap {
         requirement: req,
@@ -841,19 +924,19 @@ fn gap_for(req: Requirement, c: Cell, p: &ProviderFacts, policies: &[&PolicyFact
 
 /// What each area means for a provider, from its registry words ([`crate::providers::registry::Info`]);
 /// types without a client get a generic description.
-fn firewall_hint(t: ProviderType) -> &'static str {
-    crate::providers::registry::info(t)
-        .map_or("its firewall rules or IP allowlist", |i| i.firewall.words())
+fn firewall_hint(lookup: Lookup, t: ProviderType) -> &'static str {
+    lookup(t).map_or("its firewall rules or IP allowlist", |i| i.firewall.words())
 }
 
-fn monitoring_hint(t: ProviderType) -> &'static str {
-    crate::providers::registry::info(t)
-        .map_or("log drains, uptime checks, alerts", |i| i.monitoring)
+fn monitoring_hint(lookup: Lookup, t: ProviderType) -> &'static str {
+    lookup(t).map_or("log drains, uptime checks, alerts", |i| {
+        i.monitoring.words()
+    })
 }
 
 /// The gap of a provider whose declared, in-sync alert routing does not reach a live
 /// channel: the channels that are not read are named, each with its route and why.
-fn routing_gap(c: Cell, p: &ProviderFacts, verdict: &routing::Verdict) -> Gap {
+fn routing_gap(lookup: Lookup, c: Cell, p: &ProviderFacts, verdict: &routing::Verdict) -> Gap {
     let provider = format!("{} {}", p.provider_type, p.id());
     let (subject, action) = if c == Cell::Unreachable {
         let dead: Vec<&routing::RouteReach> = verdict.dead().collect();
@@ -896,7 +979,7 @@ fn routing_gap(c: Cell, p: &ProviderFacts, verdict: &routing::Verdict) -> Gap {
                     "Alert rules are declared and in sync, but the provider showed no route to a \
                      channel ({}): point them at a Slack channel declared in a slack: \
                      MonitoringPolicy",
-                    alert_hint(p.provider_type)
+                    alert_hint(lookup, p.provider_type)
                 )
             } else {
                 format!(
@@ -915,25 +998,276 @@ fn routing_gap(c: Cell, p: &ProviderFacts, verdict: &routing::Verdict) -> Gap {
     }
 }
 
-fn alert_hint(t: ProviderType) -> &'static str {
-    crate::providers::registry::info(t)
-        .map_or("an alert with a destination", |i| i.alerting.words())
+fn alert_hint(lookup: Lookup, t: ProviderType) -> &'static str {
+    lookup(t).map_or("an alert with a destination", |i| i.alerting.words())
 }
 
 /// Why a boundary firewall does not apply to a provider type, if it has none.
-fn no_firewall(t: ProviderType) -> Option<&'static str> {
-    match crate::providers::registry::info(t)?.firewall {
-        crate::providers::registry::Boundary::NoFirewall(why) => Some(why),
-        crate::providers::registry::Boundary::Manages(_) => None,
+fn no_firewall(lookup: Lookup, t: ProviderType) -> Option<&'static str> {
+    match lookup(t)?.firewall {
+        Boundary::NoFirewall(why) => Some(why),
+        Boundary::Manages(_) | Boundary::AttestedOnly(_) => None,
     }
 }
 
 /// Why alert routing does not apply to a provider type, if its API has no alerting.
-fn no_alerting_api(t: ProviderType) -> Option<&'static str> {
-    match crate::providers::registry::info(t)?.alerting {
-        crate::providers::registry::Alerting::NoApi(why) => Some(why),
-        crate::providers::registry::Alerting::Routes(_) => None,
+fn no_alerting_api(lookup: Lookup, t: ProviderType) -> Option<&'static str> {
+    match lookup(t)?.alerting {
+        Alerting::NoApi(why) => Some(why),
+        Alerting::Routes(_) | Alerting::AttestedOnly(_) => None,
     }
+}
+
+/// A provider's area, as its coverage row and a `Provider*` attestation name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    Firewall,
+    Monitoring,
+    Alerting,
+}
+
+impl Area {
+    pub const ALL: [Area; 3] = [Self::Firewall, Self::Monitoring, Self::Alerting];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Firewall => "firewall",
+            Self::Monitoring => "monitoring",
+            Self::Alerting => "alerting",
+        }
+    }
+
+    /// What is attested, in words.
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Firewall => "network controls",
+            Self::Monitoring => "network monitoring",
+            Self::Alerting => "alert channels",
+        }
+    }
+
+    pub fn attestation(self) -> AttestableRequirement {
+        match self {
+            Self::Firewall => AttestableRequirement::ProviderFirewall,
+            Self::Monitoring => AttestableRequirement::ProviderMonitoring,
+            Self::Alerting => AttestableRequirement::ProviderAlerting,
+        }
+    }
+
+    pub fn of(r: AttestableRequirement) -> Option<Area> {
+        Self::ALL.into_iter().find(|a| a.attestation() == r)
+    }
+
+    fn requirement(self) -> Requirement {
+        match self {
+            Self::Firewall => Requirement::BoundaryFirewall,
+            Self::Monitoring => Requirement::NetworkMonitoring,
+            Self::Alerting => Requirement::AlertRouting,
+        }
+    }
+
+    /// The registry's words when only an attestation can cover this area of the provider.
+    fn attested_only(self, info: &Info) -> Option<&'static str> {
+        match self {
+            Self::Firewall => match info.firewall {
+                Boundary::AttestedOnly(w) => Some(w),
+                Boundary::Manages(_) | Boundary::NoFirewall(_) => None,
+            },
+            Self::Monitoring => match info.monitoring {
+                Monitoring::AttestedOnly(w) => Some(w),
+                Monitoring::Reads(_) => None,
+            },
+            Self::Alerting => match info.alerting {
+                Alerting::AttestedOnly(w) => Some(w),
+                Alerting::Routes(_) | Alerting::NoApi(_) => None,
+            },
+        }
+    }
+}
+
+/// Whether an attestation names this provider.
+fn names(a: &Attestation, p: &ProviderFacts) -> bool {
+    a.provider.as_ref().is_some_and(|x| {
+        x.name == p.name && x.namespace.as_deref().unwrap_or_default() == p.namespace
+    })
+}
+
+/// What an attestation counts for in an evaluation (and what its evidence record says).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttestationUse {
+    /// Unexpired, for a requirement only an attestation can satisfy.
+    Valid,
+    /// Expired (or an expiry that does not parse): it no longer counts.
+    Expired,
+    /// Ignored, and why: the part is one an API verifies, or no provider in scope is named.
+    Ignored(String),
+}
+
+impl AttestationUse {
+    pub fn label(&self) -> String {
+        match self {
+            Self::Valid => "Valid".into(),
+            Self::Expired => "Expired".into(),
+            Self::Ignored(why) => format!("Ignored ({why})"),
+        }
+    }
+}
+
+/// What an attestation counts for, given the providers in scope.
+pub fn attestation_use(
+    a: &Attestation,
+    providers: &[&ProviderFacts],
+    now: Timestamp,
+) -> AttestationUse {
+    attestation_use_with(a, providers, now, registry::info)
+}
+
+fn attestation_use_with(
+    a: &Attestation,
+    providers: &[&ProviderFacts],
+    now: Timestamp,
+    lookup: Lookup,
+) -> AttestationUse {
+    if let Some(why) = ignored_why(a, providers, lookup) {
+        AttestationUse::Ignored(why)
+    } else if a.expires.parse::<Timestamp>().is_ok_and(|t| t > now) {
+        AttestationUse::Valid
+    } else {
+        AttestationUse::Expired
+    }
+}
+
+/// Why a `Provider*` attestation counts for nothing: it names no provider in scope, or a part
+/// that is not attested-only (an API reads it, or it does not apply to the provider).
+fn ignored_why(a: &Attestation, providers: &[&ProviderFacts], lookup: Lookup) -> Option<String> {
+    let area = Area::of(a.requirement)?;
+    let Some(p) = providers.iter().find(|p| names(a, p)) else {
+        return Some("it names no CloudProvider in scope".into());
+    };
+    let info = lookup(p.provider_type);
+    if info.and_then(|i| area.attested_only(i)).is_some() {
+        return None;
+    }
+    Some(format!(
+        "{} {}'s {} is read through its API (or does not apply to it), and an attestation \
+         never stands in for a reading",
+        p.provider_type,
+        p.id(),
+        area.label()
+    ))
+}
+
+/// The requirement's ignored attestations, each with why.
+fn ignored_attestations(
+    req: Requirement,
+    attestations: &[Attestation],
+    providers: &[&ProviderFacts],
+    lookup: Lookup,
+) -> Vec<String> {
+    attestations
+        .iter()
+        .filter(|a| Area::of(a.requirement).is_some_and(|x| x.requirement() == req))
+        .filter_map(|a| {
+            let why = ignored_why(a, providers, lookup)?;
+            Some(format!(
+                "{} for {} by {}: {why}",
+                a.requirement.as_str(),
+                a.provider.as_ref().map_or_else(String::new, |x| format!(
+                    "{}/{}",
+                    x.namespace.as_deref().unwrap_or("cluster"),
+                    x.name
+                )),
+                a.attested_by
+            ))
+        })
+        .collect()
+}
+
+/// The cell of a part only an attestation can cover, and its gap when none does.
+fn attested_cell(
+    p: &ProviderFacts,
+    area: Area,
+    why: &str,
+    attestations: &[Attestation],
+    now: Timestamp,
+) -> (Cell, Option<Gap>) {
+    let mine: Vec<&Attestation> = attestations
+        .iter()
+        .filter(|a| a.requirement == area.attestation() && names(a, p))
+        .collect();
+    let valid = mine
+        .iter()
+        .filter_map(|a| a.expires.parse::<Timestamp>().ok())
+        .any(|t| t > now);
+    if valid {
+        return (Cell::Attested, None);
+    }
+    let subject = format!("{} {}", p.provider_type, p.id());
+    let action = match mine.last() {
+        Some(a) => format!(
+            "The {} attestation by {} expired on {}; {}'s {} cannot be read by any API ({why}): \
+             renew it with fresh evidence (last: {})",
+            area.attestation().as_str(),
+            a.attested_by,
+            a.expires,
+            p.provider_type,
+            area.noun(),
+            a.evidence_url
+        ),
+        None => format!(
+            "{}'s {} cannot be read by any API ({why}): attest them with a {} attestation \
+             naming provider {} (statement, attestedBy, evidenceUrl, expires) in the \
+             ControlAssessment",
+            p.provider_type,
+            area.noun(),
+            area.attestation().as_str(),
+            p.id()
+        ),
+    };
+    (
+        Cell::Missing,
+        Some(Gap {
+            requirement: area.requirement(),
+            state: RequirementState::Gap,
+            subject,
+            action,
+        }),
+    )
+}
+
+/// A coverage row in words: which areas an API verified and which only an attestation covers,
+/// e.g. `verified: monitoring; attested: firewall, alerting`.
+pub fn summary(c: &Coverage) -> String {
+    let mut groups: Vec<(Cell, Vec<&str>)> = Vec::new();
+    for (area, cell) in [
+        (Area::Firewall, c.firewall),
+        (Area::Monitoring, c.monitoring),
+        (Area::Alerting, c.alerting),
+    ] {
+        match groups.iter_mut().find(|(x, _)| *x == cell) {
+            Some((_, list)) => list.push(area.label()),
+            None => groups.push((cell, vec![area.label()])),
+        }
+    }
+    groups.sort_by_key(|(cell, _)| *cell);
+    groups
+        .iter()
+        .map(|(cell, list)| {
+            let name = match cell {
+                Cell::NotApplicable => "not applicable",
+                Cell::Verified => "verified",
+                Cell::Attested => "attested",
+                Cell::Unknown => "unknown",
+                Cell::Unverified => "not verified",
+                Cell::Unreachable => "unreachable",
+                Cell::Paused => "paused",
+                Cell::Drifted => "drifted",
+                Cell::Missing => "missing",
+            };
+            format!("{name}: {}", list.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn attestation_result(

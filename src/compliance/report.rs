@@ -72,6 +72,7 @@ fn cell(c: Cell) -> &'static str {
     match c {
         Cell::NotApplicable => "➖ Not applicable",
         Cell::Verified => "✅ Verified",
+        Cell::Attested => "📝 Attested (not verified)",
         Cell::Unknown => "❔ Unknown",
         Cell::Unverified => "❓ Not verified",
         Cell::Unreachable => "🔕 Unreachable",
@@ -129,17 +130,18 @@ pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
     } else {
         let _ = writeln!(
             out,
-            "| Provider | Type | Firewall | Monitoring | Alerting |\n|---|---|---|---|---|"
+            "| Provider | Type | Firewall | Monitoring | Alerting | In words |\n|---|---|---|---|---|---|"
         );
         for c in &a.coverage {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 c.provider,
                 c.provider_type,
                 cell(c.firewall),
                 cell(c.monitoring),
-                cell(c.alerting)
+                cell(c.alerting),
+                super::summary(c)
             );
         }
     }

@@ -192,6 +192,7 @@ pub fn status_from(
                 firewall: format!("{:?}", c.firewall),
                 monitoring: format!("{:?}", c.monitoring),
                 alerting: format!("{:?}", c.alerting),
+                summary: super::summary(c),
             })
             .collect(),
         gap_count: u32::try_from(a.gaps.len()).unwrap_or(u32::MAX),

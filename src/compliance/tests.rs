@@ -11,6 +11,7 @@ use crate::api::compliance::{
     AttestableRequirement, Attestation, Control, ControlAssessmentSpec, EvidenceSettings, Scope,
 };
 use crate::core::routing::{AlertRoute, ChannelCheck, SlackChannelRef};
+use crate::providers::registry::{Alerting, Boundary, Info, Monitoring};
 
 fn now() -> Timestamp {
     "2026-11-28T12:00:00Z".parse().unwrap()
@@ -19,6 +20,7 @@ fn now() -> Timestamp {
 fn attestation(expires: &str) -> Attestation {
     Attestation {
         requirement: AttestableRequirement::EndpointFirewall,
+        provider: None,
         statement: "Host firewall enforced by MDM on every laptop and server".into(),
         attested_by: "ciso@example.com".into(),
         evidence_url: "https://grc.example.com/evidence/42".into(),
@@ -1295,4 +1297,344 @@ fn perimeter_s_own_alert_route_is_verified_like_a_provider_s() {
             );
         }
     }
+}
+
+// A registry where Modal's three parts and Trigger.dev's firewall and alerting are attested
+// only (the words are the test's, not the providers').
+static MODAL: Info = Info {
+    firewall: Boundary::AttestedOnly("block_network or CIDR allowlists per sandbox"),
+    monitoring: Monitoring::AttestedOnly("Datadog or OpenTelemetry export"),
+    alerting: Alerting::AttestedOnly("alerts through the Datadog integration"),
+    firewall_api: "none",
+    monitoring_api: "none",
+    finding_codes: &[],
+};
+static TRIGGER: Info = Info {
+    firewall: Boundary::AttestedOnly("no API for network controls"),
+    monitoring: Monitoring::Reads("failed runs, unresolved error groups"),
+    alerting: Alerting::AttestedOnly("alert channels are dashboard-only"),
+    firewall_api: "none",
+    monitoring_api: "runs, errors",
+    finding_codes: &[],
+};
+
+fn lookup(t: ProviderType) -> Option<&'static Info> {
+    match t {
+        ProviderType::Modal => Some(&MODAL),
+        ProviderType::Triggerdev => Some(&TRIGGER),
+        _ => registry::info(t),
+    }
+}
+
+fn attest(req: AttestableRequirement, ns: &str, name: &str, expires: &str) -> Attestation {
+    Attestation {
+        requirement: req,
+        provider: Some(crate::api::compliance::AttestedProvider {
+            namespace: Some(ns.into()),
+            name: name.into(),
+        }),
+        ..attestation(expires)
+    }
+}
+
+fn attested_snapshot(cf_in_sync: InSync, trig_in_sync: InSync) -> Snapshot {
+    Snapshot {
+        providers: vec![
+            provider("perimeter", "cf", ProviderType::Cloudflare, Some(true)),
+            provider("perimeter", "modal", ProviderType::Modal, Some(true)),
+            provider("perimeter", "trig", ProviderType::Triggerdev, Some(true)),
+        ],
+        policies: facts(vec![
+            fw("cf", cf_in_sync),
+            mon("cf", InSync::True, 1),
+            mon("trig", trig_in_sync, 0),
+        ]),
+        own_routes: vec![],
+    }
+}
+
+/// Every attestation the attested-only parts need, unexpired.
+fn all_attested() -> Vec<Attestation> {
+    use AttestableRequirement::*;
+    let later = "2027-03-01T00:00:00Z";
+    let mut out = valid();
+    for req in [ProviderFirewall, ProviderMonitoring, ProviderAlerting] {
+        out.push(attest(req, "perimeter", "modal", later));
+    }
+    for req in [ProviderFirewall, ProviderAlerting] {
+        out.push(attest(req, "perimeter", "trig", later));
+    }
+    out
+}
+
+fn without(mut list: Vec<Attestation>, req: AttestableRequirement, name: &str) -> Vec<Attestation> {
+    list.retain(|a| !(a.requirement == req && a.provider.as_ref().is_some_and(|p| p.name == name)));
+    list
+}
+
+#[test]
+fn attested_provider_parts_table() {
+    use AttestableRequirement::*;
+    use Cell::*;
+    use RequirementState as R;
+    let expired = "2026-11-01T00:00:00Z";
+    type Case = (
+        &'static str,
+        Snapshot,
+        Vec<Attestation>,
+        // modal firewall, monitoring, alerting; trig firewall, monitoring, alerting; cf firewall
+        [Cell; 7],
+        [RequirementState; 3],
+        // a gap action (or requirement message, for ignored ones) that must appear
+        &'static [&'static str],
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "attested: satisfied, never verified",
+            attested_snapshot(InSync::True, InSync::True),
+            all_attested(),
+            [
+                Attested, Attested, Attested, Attested, Verified, Attested, Verified,
+            ],
+            [R::Attested, R::Attested, R::Attested],
+            &[],
+        ),
+        (
+            "expired: a gap that says it expired and what no API can read",
+            attested_snapshot(InSync::True, InSync::True),
+            {
+                let mut l = without(all_attested(), ProviderFirewall, "modal");
+                l.push(attest(ProviderFirewall, "perimeter", "modal", expired));
+                l
+            },
+            [
+                Missing, Attested, Attested, Attested, Verified, Attested, Verified,
+            ],
+            [R::Gap, R::Attested, R::Attested],
+            &[
+                "The ProviderFirewall attestation by ciso@example.com expired on 2026-11-01T00:00:00Z; \
+                 modal's network controls cannot be read by any API (block_network or CIDR \
+                 allowlists per sandbox): renew it with fresh evidence",
+            ],
+        ),
+        (
+            "missing: says what to attest",
+            attested_snapshot(InSync::True, InSync::True),
+            without(all_attested(), ProviderAlerting, "trig"),
+            [
+                Attested, Attested, Attested, Attested, Verified, Missing, Verified,
+            ],
+            [R::Attested, R::Attested, R::Gap],
+            &[
+                "triggerdev's alert channels cannot be read by any API (alert channels are \
+               dashboard-only): attest them with a ProviderAlerting attestation naming provider \
+               perimeter/trig",
+            ],
+        ),
+        (
+            "wrong provider: counts for nothing, and says so",
+            attested_snapshot(InSync::True, InSync::True),
+            {
+                let mut l = without(all_attested(), ProviderMonitoring, "modal");
+                l.push(attest(
+                    ProviderMonitoring,
+                    "other",
+                    "modal",
+                    "2027-03-01T00:00:00Z",
+                ));
+                l
+            },
+            [
+                Attested, Missing, Attested, Attested, Verified, Attested, Verified,
+            ],
+            [R::Attested, R::Gap, R::Attested],
+            &[
+                "modal's network monitoring cannot be read by any API",
+                "ignored 1 attestation(s): ProviderMonitoring for other/modal by ciso@example.com: it \
+                 names no CloudProvider in scope",
+            ],
+        ),
+        (
+            "a part an API verifies: the attestation never hides its drift",
+            attested_snapshot(InSync::False, InSync::False),
+            {
+                let mut l = all_attested();
+                l.push(attest(
+                    ProviderFirewall,
+                    "perimeter",
+                    "cf",
+                    "2027-03-01T00:00:00Z",
+                ));
+                l.push(attest(
+                    ProviderMonitoring,
+                    "perimeter",
+                    "trig",
+                    "2027-03-01T00:00:00Z",
+                ));
+                l
+            },
+            [
+                Attested, Attested, Attested, Attested, Drifted, Attested, Drifted,
+            ],
+            [R::Gap, R::Gap, R::Attested],
+            &[
+                "ignored 1 attestation(s): ProviderFirewall for perimeter/cf by ciso@example.com: \
+                 cloudflare perimeter/cf's firewall is read through its API",
+                "ignored 1 attestation(s): ProviderMonitoring for perimeter/trig by \
+                 ciso@example.com: triggerdev perimeter/trig's monitoring is read through its API",
+                "field(s) drifted from the declaration",
+            ],
+        ),
+    ];
+    for (name, snap, attestations, cells, states, texts) in cases {
+        let a = evaluate_with(&spec(attestations), &snap, None, now(), lookup);
+        let row = |id: &str| {
+            a.coverage
+                .iter()
+                .find(|r| r.provider == id)
+                .unwrap_or_else(|| panic!("{name}: no row {id}"))
+        };
+        let (m, t, c) = (
+            row("perimeter/modal"),
+            row("perimeter/trig"),
+            row("perimeter/cf"),
+        );
+        let got = [
+            m.firewall,
+            m.monitoring,
+            m.alerting,
+            t.firewall,
+            t.monitoring,
+            t.alerting,
+            c.firewall,
+        ];
+        assert_eq!(got, cells, "{name}");
+        let got: Vec<RequirementState> = [
+            Requirement::BoundaryFirewall,
+            Requirement::NetworkMonitoring,
+            Requirement::AlertRouting,
+        ]
+        .iter()
+        .map(|r| a.requirement(*r).map_or(R::Unknown, |x| x.state))
+        .collect();
+        assert_eq!(got, states, "{name}");
+        let words: Vec<String> = a
+            .gaps
+            .iter()
+            .map(|g| g.action.clone())
+            .chain(a.requirements.iter().map(|r| r.message.clone()))
+            .collect();
+        for text in texts {
+            assert!(
+                words.iter().any(|w| w.contains(text)),
+                "{name}: {text:?} not in {words:#?}"
+            );
+        }
+        // Attested is satisfied but never verified, wherever the result is shown.
+        assert!(
+            a.requirements
+                .iter()
+                .all(|r| r.state != R::Verified || r.requirement == Requirement::EndpointFirewall),
+            "{name}: {:?}",
+            a.requirements
+        );
+        assert_eq!(
+            a.satisfied,
+            a.requirements
+                .iter()
+                .filter(|r| r.state.satisfied())
+                .count()
+        );
+        if texts.is_empty() {
+            assert!(a.gaps.is_empty(), "{name}: {:?}", a.gaps);
+            assert_eq!(a.state, ImplementationState::Implemented, "{name}");
+        }
+    }
+}
+
+#[test]
+fn an_attested_row_says_what_is_verified_and_what_is_attested() {
+    let a = evaluate_with(
+        &spec(all_attested()),
+        &attested_snapshot(InSync::True, InSync::True),
+        None,
+        now(),
+        lookup,
+    );
+    let summaries: Vec<(String, String)> = a
+        .coverage
+        .iter()
+        .map(|c| (c.provider.clone(), summary(c)))
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            (
+                "perimeter/cf".into(),
+                "verified: firewall, monitoring, alerting".into()
+            ),
+            (
+                "perimeter/modal".into(),
+                "attested: firewall, monitoring, alerting".into()
+            ),
+            (
+                "perimeter/trig".into(),
+                "verified: monitoring; attested: firewall, alerting".into()
+            ),
+        ]
+    );
+    let firewall = a
+        .requirement(Requirement::BoundaryFirewall)
+        .expect("boundary");
+    assert_eq!(
+        firewall.message,
+        "1 of 3 providers verified, 2 attested (no API can show it), 0 with gaps, 0 unknown"
+    );
+}
+
+#[test]
+fn attestation_evidence_says_valid_expired_or_ignored() {
+    use AttestableRequirement::*;
+    let snap = attested_snapshot(InSync::True, InSync::True);
+    let mut list = vec![
+        attest(ProviderFirewall, "perimeter", "cf", "2027-03-01T00:00:00Z"),
+        attest(
+            ProviderAlerting,
+            "perimeter",
+            "trig",
+            "2026-11-01T00:00:00Z",
+        ),
+        attest(
+            ProviderAlerting,
+            "elsewhere",
+            "trig",
+            "2027-03-01T00:00:00Z",
+        ),
+    ];
+    list.extend(valid());
+    let a = evaluate(&spec(list.clone()), &snap, None, now());
+    let got: Vec<(String, String)> =
+        observations(&a, &snap.providers, &snap.policies, &list, now())
+            .into_iter()
+            .filter(|o| o.api == "attestation")
+            .map(|o| (o.subject, o.result))
+            .collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(
+        got[0]
+            .1
+            .starts_with("Ignored (cloudflare perimeter/cf's firewall is read through its API"),
+        "{got:?}"
+    );
+    // The real registry: Trigger.dev's alerting is attested only, so its expired attestation
+    // is recorded as expired.
+    assert_eq!(
+        got[1],
+        ("Attestation ProviderAlerting".into(), "Expired".into())
+    );
+    assert_eq!(got[2].1, "Ignored (it names no CloudProvider in scope)");
+    assert_eq!(
+        got[3],
+        ("Attestation EndpointFirewall".into(), "Valid".into())
+    );
 }

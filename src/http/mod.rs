@@ -68,6 +68,10 @@ pub struct HttpSettings {
     /// `{"ok": false, "error": "<code>"}`), so it is categorised, retried, counted and redacted
     /// like any other. `None` (default): every 2xx is a success.
     pub in_band_error: Option<fn(&Value) -> Option<InBandError>>,
+    /// A header giving, as Unix epoch milliseconds, when the provider's rate-limit window
+    /// resets (Trigger.dev's `x-ratelimit-reset`): a 429 without `Retry-After` waits until
+    /// then. `None` (default): only `Retry-After` is read.
+    pub reset_epoch_ms_header: Option<&'static str>,
 }
 
 /// An error found inside a 2xx answer by [`HttpSettings::in_band_error`].
@@ -95,6 +99,7 @@ impl HttpSettings {
             burst: 10,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             in_band_error: None,
+            reset_epoch_ms_header: None,
         }
     }
 }
@@ -433,7 +438,23 @@ impl HttpClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .map(Duration::from_secs)
+            .or_else(|| {
+                let reset = resp
+                    .headers()
+                    .get(self.settings.reset_epoch_ms_header?)?
+                    .to_str()
+                    .ok()?
+                    .trim()
+                    .parse::<i64>()
+                    .ok()?;
+                let now = jiff::Timestamp::now().as_millisecond();
+                // A reset already past means "now"; one in the future is waited for (and
+                // refused like any Retry-After beyond `max_retry_after`).
+                Some(Duration::from_millis(
+                    u64::try_from(reset.saturating_sub(now)).unwrap_or(0),
+                ))
+            });
         if (300..400).contains(&status) {
             // Not followed: the body is not read and the target is named by its host only
             // (a Location can carry a signed query). For writes too: these APIs never

@@ -14,8 +14,8 @@
 //!    like base64 (digit, `=`, or mixed case), so English ("Basic plan") survives;
 //! 4. `name=value`, `name: value`, `"name":"value"` where the name contains `key`, `token`,
 //!    `secret`, `passw(or)d`, `pwd`, `signature`, `sig`, `credential` or `session`: the value;
-//! 5. Slack tokens (`xoxb-…`, `xoxp-…`, `xapp-…` and the other `xox?-` kinds), whatever
-//!    their length or case;
+//! 5. Slack tokens (`xoxb-…`, `xoxp-…`, `xapp-…` and the other `xox?-` kinds) and Trigger.dev
+//!    keys (`tr_dev_…`, `tr_prod_…`, `tr_stg_…`, `tr_preview_…`, `tr_pat_…`), whatever their length or case;
 //! 6. opaque tokens: a run of `[A-Za-z0-9+/=_-]` of at least 24 characters with upper case,
 //!    lower case and a digit (base64 keys, AWS secrets, Cloudflare tokens, JWT parts), or one
 //!    whose `/`-separated pieces include one of at least 40 characters with a digit (long hex
@@ -63,6 +63,10 @@ static SLACK_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:xox[abeoprs]|xapp)-[A-Za-z0-9-]+").expect("a constant pattern")
 });
 
+static TRIGGER_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\btr_(?:dev|prod|stg|pat|preview)_[A-Za-z0-9_]+").expect("a constant pattern")
+});
+
 static OPAQUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/=_-]{24,}").expect("a constant pattern"));
 
@@ -99,6 +103,7 @@ pub fn sanitize(text: &str, max: usize) -> String {
         }
     });
     let text = SLACK_TOKEN.replace_all(&text, MASK);
+    let text = TRIGGER_KEY.replace_all(&text, MASK);
     let text = OPAQUE.replace_all(&text, |c: &Captures| {
         if is_opaque(&c[0]) {
             MASK.to_string()
@@ -220,6 +225,12 @@ mod tests {
             // Slack tokens, short or lower-case ones too (the opaque rule would miss them).
             ("token xoxb-12-34-abcdef revoked", "token *** revoked"),
             ("echo xapp-1-a0b1c2-d3 and xoxp-1-2-3.", "echo *** and ***."),
+            // Trigger.dev keys, lower-case or short ones too.
+            (
+                "key tr_prod_abc123 and tr_dev_x, tr_stg_Q1 or TR_PAT_deadbeef.",
+                "key *** and ***, *** or ***.",
+            ),
+            ("the tr_prod_ prefix", "the tr_prod_ prefix"),
             // Control characters and length.
             ("a\u{1b}[31mb\nc", "a [31mb c"),
         ];

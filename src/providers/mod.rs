@@ -13,6 +13,7 @@ pub mod qdrant;
 pub mod registry;
 pub mod slack;
 pub mod supabase;
+pub mod triggerdev;
 pub mod turso;
 pub mod upstash;
 pub mod vercel;

@@ -40,6 +40,7 @@ macro_rules! registered_providers {
             upstash: Upstash => $crate::providers::upstash::Kit,
             slack: Slack => $crate::providers::slack::Kit,
             betterstack: Betterstack => $crate::providers::betterstack::Kit,
+            triggerdev: Triggerdev => $crate::providers::triggerdev::Kit,
         }
     };
 }
@@ -122,8 +123,8 @@ impl<T> Block for T where
 pub struct Info {
     /// What a FirewallPolicy of it manages, or why it has no firewall.
     pub firewall: Boundary,
-    /// What a MonitoringPolicy of it manages.
-    pub monitoring: &'static str,
+    /// What a MonitoringPolicy of it reads, or why only an attestation can show monitoring.
+    pub monitoring: Monitoring,
     /// Whether the provider routes alerts itself, and in what words.
     pub alerting: Alerting,
     /// The API a FirewallPolicy's verdict was read from (evidence records say it).
@@ -144,12 +145,34 @@ pub enum Boundary {
     /// It has no firewall at all (an alert destination, an uptime service): its boundary
     /// firewall is `NotApplicable`, shown with these words, never verified and never a gap.
     NoFirewall(&'static str),
+    /// It carries traffic and has network controls, but no API shows them: only an unexpired
+    /// `ProviderFirewall` attestation covers it (`Attested`, never `Verified`); without one it
+    /// is a gap. The words say what the controls are and why no API can read them.
+    AttestedOnly(&'static str),
 }
 
 impl Boundary {
     pub fn words(self) -> &'static str {
         match self {
-            Self::Manages(w) | Self::NoFirewall(w) => w,
+            Self::Manages(w) | Self::NoFirewall(w) | Self::AttestedOnly(w) => w,
+        }
+    }
+}
+
+/// How a provider's network monitoring is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Monitoring {
+    /// What a MonitoringPolicy of it reads, e.g. "Logpush jobs, notification policies".
+    Reads(&'static str),
+    /// No API shows it: only an unexpired `ProviderMonitoring` attestation covers it. The words
+    /// say what to attest and why no API can read it.
+    AttestedOnly(&'static str),
+}
+
+impl Monitoring {
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::Reads(w) | Self::AttestedOnly(w) => w,
         }
     }
 }
@@ -164,12 +187,16 @@ pub enum Alerting {
     /// `NotApplicable` with these words (why, and where its events go instead), never counted
     /// as verified or as a gap. Alert routing as a whole still needs a provider that routes.
     NoApi(&'static str),
+    /// It alerts, but its alert channels are set up where no API shows them (a dashboard):
+    /// only an unexpired `ProviderAlerting` attestation covers it (`Attested`, never
+    /// `Verified`); without one it is a gap. The words say what to attest and why.
+    AttestedOnly(&'static str),
 }
 
 impl Alerting {
     pub fn words(self) -> &'static str {
         match self {
-            Self::Routes(w) | Self::NoApi(w) => w,
+            Self::Routes(w) | Self::NoApi(w) | Self::AttestedOnly(w) => w,
         }
     }
 }
@@ -359,7 +386,7 @@ pub fn missing(field: &str, info: &Info, exists: &dyn Fn(&str) -> bool) -> Vec<S
     }
     let words = [
         ("INFO.firewall", info.firewall.words()),
-        ("INFO.monitoring", info.monitoring),
+        ("INFO.monitoring", info.monitoring.words()),
         ("INFO.alerting", info.alerting.words()),
         ("INFO.firewall_api", info.firewall_api),
         ("INFO.monitoring_api", info.monitoring_api),
@@ -422,7 +449,7 @@ mod tests {
     fn an_incomplete_provider_is_caught() {
         let empty = Info {
             firewall: Boundary::Manages(""),
-            monitoring: "edge logs",
+            monitoring: Monitoring::Reads("edge logs"),
             alerting: Alerting::Routes(" "),
             firewall_api: "",
             monitoring_api: "",

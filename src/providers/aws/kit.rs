@@ -9,7 +9,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Boundary, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -20,7 +20,7 @@ impl registry::Kit for Kit {
     const TYPE: ProviderType = ProviderType::Aws;
     const INFO: Info = Info {
         firewall: Boundary::Manages("security groups, network ACLs, WAF web ACLs"),
-        monitoring: "VPC flow logs, GuardDuty, CloudWatch alarms",
+        monitoring: Monitoring::Reads("VPC flow logs, GuardDuty, CloudWatch alarms"),
         alerting: Alerting::Routes("cloudWatchAlarms with alarmActions"),
         firewall_api: "AWS EC2 DescribeSecurityGroupRules/DescribeNetworkAcls, WAFv2 GetWebACL/GetIPSet",
         monitoring_api: "AWS EC2 DescribeFlowLogs, GuardDuty GetDetector, CloudWatch DescribeAlarms",

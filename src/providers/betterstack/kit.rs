@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Boundary, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -21,7 +21,9 @@ impl registry::Kit for Kit {
         firewall: Boundary::NoFirewall(
             "Better Stack has no firewall (its probe addresses feed other providers' allowlists)",
         ),
-        monitoring: "uptime monitors (keyed by URL and type), heartbeats, escalation policies, status pages (published, IP allowlist); monitors down, paused or not checked within three periods",
+        monitoring: Monitoring::Reads(
+            "uptime monitors (keyed by URL and type), heartbeats, escalation policies, status pages (published, IP allowlist); monitors down, paused or not checked within three periods",
+        ),
         alerting: Alerting::Routes(
             "escalation policies whose steps alert a Slack integration (channel and status from /api/v2/slack-integrations)",
         ),

@@ -9,7 +9,7 @@ use crate::core::addresses::{Resolver, SetError};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Boundary, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -23,7 +23,7 @@ impl registry::Kit for Kit {
     const TYPE: ProviderType = ProviderType::Cloudflare;
     const INFO: Info = Info {
         firewall: Boundary::Manages("WAF custom rules, rate limits, IP access rules"),
-        monitoring: "Logpush jobs, notification policies",
+        monitoring: Monitoring::Reads("Logpush jobs, notification policies"),
         alerting: Alerting::Routes("notificationPolicies with a mechanism"),
         firewall_api: "Cloudflare API v4: rulesets, firewall/access_rules, zone settings",
         monitoring_api: "Cloudflare API v4: alerting/v3/policies, logpush/jobs",

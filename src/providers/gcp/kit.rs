@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Boundary, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -19,7 +19,7 @@ impl registry::Kit for Kit {
     const TYPE: ProviderType = ProviderType::Gcp;
     const INFO: Info = Info {
         firewall: Boundary::Manages("VPC firewall rules, Cloud Armor"),
-        monitoring: "subnet flow logs, alert policies, uptime checks",
+        monitoring: Monitoring::Reads("subnet flow logs, alert policies, uptime checks"),
         alerting: Alerting::Routes("alertPolicies with notificationChannels"),
         firewall_api: "compute.googleapis.com v1: firewalls, securityPolicies",
         monitoring_api: "compute subnetworks, networkmanagement vpcFlowLogsConfigs, monitoring v3 \

@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Boundary, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -21,7 +21,7 @@ impl registry::Kit for Kit {
         firewall: Boundary::Manages(
             "cluster allowed IP source ranges (IPv4, at most 40), TLS (observed), database API keys expiring soon (observed)",
         ),
-        monitoring: "firing cluster alerts at or above a severity",
+        monitoring: Monitoring::Reads("firing cluster alerts at or above a severity"),
         alerting: Alerting::NoApi(
             "Qdrant's alerts are built in and e-mailed to the account owner; the API cannot create alert rules or channels: pair the cluster with a provider that routes alerts",
         ),

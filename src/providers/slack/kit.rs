@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Boundary, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -21,7 +21,9 @@ impl registry::Kit for Kit {
         firewall: Boundary::NoFirewall(
             "Slack is an alert destination, not a network edge (a FirewallPolicy with spec.slack is refused)",
         ),
-        monitoring: "alert channels of one workspace (exist, not archived, the bot a member), the delivery of an explicit test alert",
+        monitoring: Monitoring::Reads(
+            "alert channels of one workspace (exist, not archived, the bot a member), the delivery of an explicit test alert",
+        ),
         alerting: Alerting::NoApi(
             "Slack is where alerts arrive, not a source of them: other providers' alert routes point at its channels, which its MonitoringPolicy proves live",
         ),

@@ -9,7 +9,7 @@ use crate::core::addresses::{Resolver, SetError};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Boundary, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -22,7 +22,7 @@ impl registry::Kit for Kit {
         firewall: Boundary::Manages(
             "database allowed CIDRs (v4, v6), database SSL enforcement, Auth rate limits",
         ),
-        monitoring: "service health of declared services",
+        monitoring: Monitoring::Reads("service health of declared services"),
         alerting: Alerting::NoApi(
             "the Management API has no alerting endpoint: pair the project with a provider that alerts",
         ),

@@ -9,7 +9,7 @@ use crate::core::addresses::{Resolver, SetError};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Boundary, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -22,7 +22,9 @@ impl registry::Kit for Kit {
         firewall: Boundary::Manages(
             "database allowed IPs, allowed AWS VPC endpoints, delete protection; audit-log changes outside Perimeter",
         ),
-        monitoring: "audit log availability, databases open to any address, API tokens without an organisation scope",
+        monitoring: Monitoring::Reads(
+            "audit log availability, databases open to any address, API tokens without an organisation scope",
+        ),
         alerting: Alerting::NoApi(
             "the Platform API has no alerting endpoint: pair the organisation with a provider that alerts",
         ),

@@ -9,7 +9,7 @@ use crate::core::addresses::{Resolver, SetError};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Boundary, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -22,7 +22,7 @@ impl registry::Kit for Kit {
         firewall: Boundary::Manages(
             "Redis database IP allowlist (an endpoint outside Upstash's published spec), TLS, security add-ons, allowlist changes made outside Perimeter (audit log)",
         ),
-        monitoring: "Prometheus integration of declared databases",
+        monitoring: Monitoring::Reads("Prometheus integration of declared databases"),
         alerting: Alerting::NoApi(
             "the Developer API has no alerting endpoint: pair the database with a provider that alerts",
         ),

@@ -8,7 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::providers::registry::{self, Alerting, Boundary, Info};
+use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
 
@@ -21,7 +21,7 @@ impl registry::Kit for Kit {
         firewall: Boundary::Manages(
             "Vercel Firewall: custom rules, IP blocking, managed rulesets, OWASP core rules, BotID, Attack Challenge Mode, system bypass",
         ),
-        monitoring: "Drains, attack status",
+        monitoring: Monitoring::Reads("Drains, attack status"),
         alerting: Alerting::NoApi(
             "Vercel has no alerting API: its drains deliver events to an external system, which must alert",
         ),
