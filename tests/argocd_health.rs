@@ -288,7 +288,8 @@ fn cloud_provider_health_follows_ready() {
             "Progressing",
         ),
     ];
-    for kind in ["CloudProvider", "ClusterCloudProvider"] {
+    // An AddressSet follows its Ready condition the same way (not Ready blocks its policies).
+    for kind in ["CloudProvider", "ClusterCloudProvider", "AddressSet"] {
         for (name, obj, want) in &cases {
             let (got, message) = health(kind, obj);
             assert_eq!(&got, want, "{kind} {name}: {message}");
