@@ -241,9 +241,11 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     assert_eq!(
         status["coverage"],
         json!([{"provider": "perimeter/cloudflare-main", "type": "cloudflare",
-                "firewall": "Drifted", "monitoring": "Verified", "alerting": "Verified"},
+                "firewall": "Drifted", "monitoring": "Verified", "alerting": "Verified",
+                "summary": "verified: monitoring, alerting; drifted: firewall"},
                {"provider": "perimeter/slack-main", "type": "slack",
-                "firewall": "NotApplicable", "monitoring": "Verified", "alerting": "NotApplicable"}])
+                "firewall": "NotApplicable", "monitoring": "Verified", "alerting": "NotApplicable",
+                "summary": "not applicable: firewall, alerting; verified: monitoring"}])
     );
     assert_eq!(status["gapCount"], 1);
     assert_eq!(status["gaps"][0]["requirement"], "BoundaryFirewall");
