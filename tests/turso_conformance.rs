@@ -134,6 +134,29 @@ async fn every_turso_emulator_answer_conforms_to_the_official_spec() {
     .expect("client");
 
     let orders: TursoFirewall = example_block("examples/turso/firewall-orders.yaml");
+    // The orders example names the declared set `compute-egress`: resolve it from its example,
+    // as the operator would, so the PATCH carries its addresses.
+    let set_text = std::fs::read_to_string(
+        support::repo_root().join("examples/turso/addressset-compute-egress.yaml"),
+    )
+    .expect("set example");
+    let set: perimeter::api::AddressSet =
+        serde_json::from_value(perimeter::manifests::yaml_to_json(&set_text).expect("yaml"))
+            .expect("AddressSet");
+    let addresses = perimeter::core::addresses::normalise(
+        "spec.addresses",
+        set.spec.addresses.as_deref().expect("declared addresses"),
+    )
+    .expect("valid addresses");
+    let mut sets = perimeter::core::addresses::Resolver::new(
+        "perimeter",
+        [(
+            "compute-egress".to_string(),
+            perimeter::core::addresses::SetState::ready(addresses),
+        )]
+        .into(),
+    );
+    let orders = model::with_address_sets(&orders, &mut sets).expect("the example's set");
     let analytics: TursoFirewall = example_block("examples/turso/firewall-analytics.yaml");
     let mon: TursoMonitoring = example_block("examples/turso/monitoring.yaml");
     let offset = prism.log_len();
