@@ -347,7 +347,12 @@ impl Runner {
                 }
                 None => (false, Some("ProviderNotFound".into()), None),
             };
-            if let Some(m) = &self.metrics {
+            // `up` says the API answered: a provider without an API has no such series.
+            if let Some(m) = self
+                .metrics
+                .as_ref()
+                .filter(|_| providers::registry::without_api(spec.provider_type).is_none())
+            {
                 m.provider_up
                     .with_label_values(&[spec.provider_type.as_str(), &key.1, &key.2])
                     .set(i64::from(ok));

@@ -161,6 +161,11 @@ where
     Fut: std::future::Future<Output = Result<T, crate::error::Error>>,
 {
     use crate::api::provider::CredentialSource;
+    // A provider without an API is never called: whatever a stored object names, no Secret is
+    // read for it.
+    if crate::providers::registry::without_api(spec.provider_type).is_some() {
+        return Ok(None);
+    }
     match (&spec.credentials.source, &spec.credentials.secret_ref) {
         (CredentialSource::Ambient, _) => Ok(None),
         (CredentialSource::Secret, None) => Err(crate::error::Error::CredentialsMissing(

@@ -301,6 +301,10 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "- **AlertRouting** (Gap) — triggerdev perimeter/triggerdev-prod: The ProviderAlerting attestation by platform-lead@example.com expired on 2026-10-31T00:00:00Z; triggerdev's alert channels cannot be read by any API",
         "- Attestation ProviderFirewall — triggerdev perimeter/triggerdev-prod via attestation: Valid",
         "- Attestation ProviderAlerting — triggerdev perimeter/triggerdev-prod via attestation: Expired",
+        // Modal has no API: nothing is emulated or called, and its three parts are attested.
+        "Modal: no public management API, nothing to emulate or call (covered by attestations)",
+        "| perimeter/modal-inference | modal | 📝 Attested (not verified) | 📝 Attested (not verified) | 📝 Attested (not verified) | attested: firewall, monitoring, alerting |",
+        "- Attestation ProviderMonitoring — modal perimeter/modal-inference via attestation: Valid",
         // Alert routing end to end: each route with the channel it reaches; the archived
         // channel GCP still alerts is a gap naming it.
         "| perimeter/cloudflare-main | notification policy 'ddos-l7-to-oncall' via Slack webhook 'ops-alerts' | #ops-alerts (C0ALERTS01) | ✅ live |",
@@ -592,6 +596,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         // Attested is its own value (2), never the 1 of verified; an expired one is 0.
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="triggerdev-prod",namespace="perimeter",provider="triggerdev"} 2"#,
         r#"perimeter_compliance_coverage{area="alerting",assessment="de-cm-1",name="triggerdev-prod",namespace="perimeter",provider="triggerdev"} 0"#,
+        r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="modal-inference",namespace="perimeter",provider="modal"} 2"#,
         // Vercel, Supabase and Upstash have no alerting API: alert routing is not applicable to them
         // (no alerting series), and is verified by the three providers that route alerts.
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="alert_routing",state="gap"} 1"#,
@@ -603,6 +608,8 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         assert!(body.contains(series), "missing {series}\n{body}");
     }
     for absent in [
+        // `up` says an API answered: Modal has none, so no series.
+        r#"perimeter_provider_up{name="modal-inference""#,
         r#"perimeter_compliance_coverage{area="alerting",assessment="de-cm-1",name="vercel-main""#,
         r#"perimeter_compliance_coverage{area="alerting",assessment="de-cm-1",name="supabase-main""#,
     ] {

@@ -13,6 +13,9 @@
 //! 12. a hanging provider holding a policy for minutes; a cleanup that can never succeed
 //!     keeping a namespace from being deleted.
 //!
+//! And, since issue 12, a provider without an API (Modal) that takes no credential: naming one
+//! there reads no Secret and reaches no host.
+//!
 //! Items 6, 7, 9 and 11 are tested in tests/security_http.rs, tests/crds.rs and
 //! tests/invalid_manifests.rs.
 
@@ -974,5 +977,89 @@ async fn time_is_bounded_and_cleanup_always_has_a_way_out() {
     assert!(
         events.iter().any(|(r, _)| r == "CleanupSkipped"),
         "{events:?}"
+    );
+}
+
+/// A provider without an API (Modal) takes no credential: a `modal` CloudProvider is Ready at
+/// once, saying what covers it, and one stored (past the schema) with a Secret, an ambient
+/// identity or an endpoint is refused naming the field, without the Secret ever being read or
+/// the endpoint ever being called.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_without_an_api_reads_no_secret_and_calls_nothing() {
+    let cluster = Cluster::start().await;
+    let trap = Trap::start();
+    cluster
+        .secret("team-a", "modal-token", "token", "ak-modal-canary", true)
+        .await;
+    let modal = |name: &str, extra: Value| {
+        let mut spec = json!({"type": "modal", "accountId": "acme-ml"});
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        json!({"apiVersion": "perimeter.dev/v1alpha1", "kind": "CloudProvider",
+            "metadata": {"name": name, "namespace": "team-a"}, "spec": spec})
+    };
+    let bare = modal("modal-inference", json!({}));
+    let refused = [
+        (
+            modal(
+                "with-secret",
+                json!({"credentials": {"secretRef": {"name": "modal-token", "key": "token"}}}),
+            ),
+            "spec.credentials",
+        ),
+        (
+            modal(
+                "with-ambient",
+                json!({"credentials": {"source": "Ambient"}}),
+            ),
+            "spec.credentials",
+        ),
+        (
+            modal(
+                "with-endpoint",
+                json!({"endpoint": format!("http://{}/", trap.addr)}),
+            ),
+            "spec.endpoint",
+        ),
+    ];
+    cluster.create(&bare).await;
+    for (obj, _) in &refused {
+        cluster.create(obj).await;
+    }
+    let (_op, _log) = cluster.operator(
+        "no-api",
+        &[
+            "--allow-endpoint-host",
+            "127.0.0.2",
+            "--ambient-namespace",
+            "team-a",
+        ],
+        &[],
+    );
+
+    let msg = cluster.ready_reason(&bare, "Ready").await;
+    assert!(msg.contains("Modal has no public management API"), "{msg}");
+    assert!(msg.contains("ProviderFirewall"), "{msg}");
+    for (obj, field) in &refused {
+        let msg = cluster.ready_reason(obj, "InvalidSpec").await;
+        assert!(msg.contains(field), "{}: {msg}", obj["metadata"]["name"]);
+    }
+    let requests = cluster.requests().await;
+    let secret_reads: Vec<&Value> = requests
+        .iter()
+        .filter(|r| {
+            r["method"] == "GET"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/secrets/modal-token"))
+        })
+        .collect();
+    assert!(secret_reads.is_empty(), "{secret_reads:?}");
+    assert_eq!(
+        trap.hits(),
+        0,
+        "the endpoint was called: {}",
+        trap.received()
     );
 }

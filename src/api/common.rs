@@ -11,9 +11,8 @@ pub const GROUP: &str = "perimeter.dev";
 /// The API version served by this operator.
 pub const VERSION: &str = "v1alpha1";
 
-/// Every provider Perimeter knows. Only some have a working client yet; a `CloudProvider`
-/// of another type is accepted by the schema and reported `Ready=False` with reason
-/// `ProviderNotSupported`, so manifests can be written ahead of support.
+/// Every provider Perimeter knows: each has a client in the provider registry, or (Modal) is a
+/// provider without an API whose parts only attestations cover (`registry::WITHOUT_API`).
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
 )]

@@ -18,6 +18,16 @@ const ENDPOINT_SCHEME_MESSAGE: &str = "endpoint must use https (plain http only 
 const ENDPOINT_SHAPE_RULE: &str = "!has(self.endpoint) || (!self.endpoint.matches('/[.][.]?(/|$)') && (!self.endpoint.matches('^https?://[^/:\\\\[]*[0-9](:|/|$)') || self.endpoint.matches('^https?://([0-9]{1,3}[.]){3}[0-9]{1,3}(:|/|$)')))";
 const ENDPOINT_SHAPE_MESSAGE: &str = "endpoint must not contain dot segments, and a host ending in a digit must be a dotted IPv4 address (127.0.0.1, not 127.1 or 0x7f000001)";
 
+// A provider without a public management API (Modal, see `providers::modal`): there is nothing
+// to call, so nothing to authenticate with or to reach. Only `type` and `accountId` mean
+// anything; the rest is refused so nobody believes a credential there is used. The rules name
+// the types of `providers::registry::WITHOUT_API` (a unit test there checks they match).
+const CREDENTIALS_RULE: &str = "has(self.credentials) || self.type == 'modal'";
+const CREDENTIALS_MESSAGE: &str =
+    "spec.credentials is required (only modal, which has no API, takes none)";
+const NO_API_RULE: &str = "self.type != 'modal' || (!has(self.credentials) && !has(self.endpoint) && !has(self.rateLimit) && !has(self.regions) && !has(self.requestTimeoutSeconds))";
+const NO_API_MESSAGE: &str = "a modal provider takes only type and accountId: Modal has no public management API, so there is no credential, endpoint, rate limit, region or timeout to give (attestations cover its firewall, monitoring and alerting)";
+
 /// A provider account: its type, where its credentials are, and how hard it may be called.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -33,7 +43,9 @@ const ENDPOINT_SHAPE_MESSAGE: &str = "endpoint must not contain dot segments, an
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[x_kube(validation = Rule::new("self.credentials.source != 'Ambient' || self.type in ['aws', 'gcp']").message("only aws and gcp have an ambient identity: use credentials.source Secret").reason(Reason::FieldValueInvalid))]
+#[x_kube(validation = Rule::new(CREDENTIALS_RULE).message(CREDENTIALS_MESSAGE).reason(Reason::FieldValueRequired))]
+#[x_kube(validation = Rule::new(NO_API_RULE).message(NO_API_MESSAGE).reason(Reason::FieldValueForbidden))]
+#[x_kube(validation = Rule::new("!has(self.credentials) || self.credentials.source != 'Ambient' || self.type in ['aws', 'gcp']").message("only aws and gcp have an ambient identity: use credentials.source Secret").reason(Reason::FieldValueInvalid))]
 #[x_kube(validation = Rule::new("self.type != 'cloudflare' || has(self.accountId)").message("a cloudflare provider needs spec.accountId (the Cloudflare account id)").reason(Reason::FieldValueRequired))]
 #[x_kube(validation = Rule::new(ENDPOINT_SCHEME_RULE).message(ENDPOINT_SCHEME_MESSAGE).reason(Reason::FieldValueForbidden))]
 #[x_kube(validation = Rule::new(ENDPOINT_SHAPE_RULE).message(ENDPOINT_SHAPE_MESSAGE).reason(Reason::FieldValueInvalid))]
@@ -42,7 +54,9 @@ pub struct CloudProviderSpec {
     /// Which provider this account belongs to.
     #[serde(rename = "type")]
     pub provider_type: ProviderType,
-    /// Where the API credential is stored.
+    /// Where the API credential is stored. Required, except for a provider without an API
+    /// (`modal`), which takes none.
+    #[serde(default, skip_serializing_if = "Credentials::is_unset")]
     pub credentials: Credentials,
     /// Base URL override, e.g. `https://api.cloudflare.com/client/v4`. Only the provider's
     /// official API hosts are used unless the operator's admin allows more (proxies, private
@@ -69,7 +83,7 @@ pub struct CloudProviderSpec {
 }
 
 /// Where the credential comes from.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.source == 'Ambient' || has(self.secretRef)").message("credentials.secretRef is required unless source is Ambient").reason(Reason::FieldValueRequired))]
 pub struct Credentials {
@@ -84,6 +98,13 @@ pub struct Credentials {
     /// or an `external_account` configuration (Workload Identity Federation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeyRef>,
+}
+
+impl Credentials {
+    /// Not given at all (the default of an absent `credentials`).
+    pub fn is_unset(&self) -> bool {
+        self.source == CredentialSource::Secret && self.secret_ref.is_none()
+    }
 }
 
 #[derive(

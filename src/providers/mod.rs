@@ -9,6 +9,7 @@ pub mod betterstack;
 pub mod cloudflare;
 pub mod fake;
 pub mod gcp;
+pub mod modal;
 pub mod qdrant;
 pub mod registry;
 pub mod slack;
@@ -249,6 +250,10 @@ pub async fn connect(
     metrics: Option<Arc<Metrics>>,
     access: Access<'_>,
 ) -> Result<Arc<dyn Provider>, Error> {
+    // Nothing to reach and no credential: refused field by field, before the trust checks.
+    if let Some(client) = registry::connect_without_api(spec) {
+        return client;
+    }
     if let Some(endpoint) = &spec.endpoint {
         access
             .trust
@@ -434,10 +439,11 @@ mod tests {
                 Some(crate::Category::CredentialsMissing),
             ),
         ];
-        // While some type has no client: it is refused as such, credential or not.
+        // While some type has no client (and is not one without an API): it is refused as
+        // such, credential or not.
         if let Some(t) = ProviderType::ALL
             .into_iter()
-            .find(|t| !registry::REGISTERED.contains(t))
+            .find(|t| !registry::REGISTERED.contains(t) && registry::without_api(*t).is_none())
         {
             cases.push((
                 t.as_str(),
@@ -458,6 +464,24 @@ mod tests {
                 .map(|e| e.category());
             assert_eq!(got, want, "{t} with {credential:?}");
         }
+        // A provider without an API connects to nothing: Ready without a credential, and a
+        // stored object that names one (past the schema) is refused naming the field.
+        let trust = Trust::default();
+        let access = Access {
+            trust: &trust,
+            principal: Principal::Tenant,
+        };
+        let bare: CloudProviderSpec =
+            serde_json::from_value(serde_json::json!({"type": "modal", "accountId": "acme-ml"}))
+                .expect("spec");
+        let client = connect(&bare, None, None, access).await.expect("no API");
+        assert_eq!(client.verify().await.expect("verify"), modal::READY_MESSAGE);
+        let e = connect(&spec("modal"), None, None, access)
+            .await
+            .err()
+            .expect("a credential for modal");
+        assert_eq!(e.category(), crate::Category::InvalidSpec);
+        assert!(e.to_string().contains("spec.credentials"), "{e}");
     }
 
     /// Drift on a section the API cannot write is named with what to do; a section that

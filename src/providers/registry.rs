@@ -303,21 +303,25 @@ macro_rules! declared {
             None
         }
 
-        /// Every registered provider's demo account, started, in registration order.
+        /// Every registered provider's demo account, started, in registration order, then
+        /// those of the providers without an API.
         #[cfg(feature = "demo")]
         pub(crate) async fn demo_accounts() -> Result<Vec<Box<dyn crate::demo::Account>>, String> {
-            Ok(vec![$(<$kit as Kit>::demo().await?,)+])
+            let mut accounts = vec![$(<$kit as Kit>::demo().await?,)+];
+            accounts.push(super::modal::demo::start());
+            Ok(accounts)
         }
 
         /// The registered provider types, in registration order.
         pub const REGISTERED: &[ProviderType] = &[$(<$kit as Kit>::TYPE,)+];
 
-        /// What a registered provider's reports say; `None` for types without a client.
+        /// What a provider's reports say (a registered one's, or one [`WITHOUT_API`]);
+        /// `None` for types Perimeter does not support yet.
         pub fn info(t: ProviderType) -> Option<&'static Info> {
             $(if t == <$kit as Kit>::TYPE {
                 return Some(&<$kit as Kit>::INFO);
             })+
-            None
+            without_api(t).map(|w| w.info)
         }
 
         /// Alert routes a MonitoringPolicy declares, whichever its provider.
@@ -331,6 +335,43 @@ macro_rules! declared {
 }
 
 crate::registered_providers!(declared);
+
+/// A provider Perimeter supports although it has no public management API: no policy block,
+/// no client, no credential. Its CloudProvider is Ready with `ready_message`, and its `info`
+/// marks every part `AttestedOnly`, so only attestations cover it.
+#[derive(Debug)]
+pub struct WithoutApi {
+    pub provider_type: ProviderType,
+    /// Its folder under `src/providers/` and `examples/`.
+    pub field: &'static str,
+    pub info: &'static Info,
+    pub ready_message: &'static str,
+}
+
+/// The providers without an API. The CloudProvider schema's rules name these types
+/// (`api::provider`: no credentials, endpoint, rate limit, regions or timeout).
+pub const WITHOUT_API: &[WithoutApi] = &[WithoutApi {
+    provider_type: ProviderType::Modal,
+    field: "modal",
+    info: &super::modal::INFO,
+    ready_message: super::modal::READY_MESSAGE,
+}];
+
+/// The entry of a provider without an API; `None` for every other type.
+pub fn without_api(t: ProviderType) -> Option<&'static WithoutApi> {
+    WITHOUT_API.iter().find(|w| w.provider_type == t)
+}
+
+/// The client of a provider without an API (it calls nothing); `None` for every other type.
+pub(crate) fn connect_without_api(
+    spec: &CloudProviderSpec,
+) -> Option<Result<Arc<dyn Provider>, Error>> {
+    let entry = without_api(spec.provider_type)?;
+    Some(
+        super::modal::NoApi::new(spec, entry.ready_message)
+            .map(|c| Arc::new(c) as Arc<dyn Provider>),
+    )
+}
 
 fn one(mut found: Vec<Declared<'_>>) -> Result<Declared<'_>, Error> {
     match (found.pop(), found.is_empty()) {
@@ -355,6 +396,45 @@ pub fn finding_codes() -> Vec<&'static str> {
     codes.sort_unstable();
     codes.dedup();
     codes
+}
+
+/// What a provider without an API lacks: its examples (`examples/<name>/`, a CloudProvider
+/// without credentials) and report words saying, for every part, what to attest. It is exempt
+/// from an emulator, a seeded demo account, a conformance spec and a provider test: there is no
+/// API to emulate, check or call (its demo account only loads the examples).
+pub fn missing_without_api(entry: &WithoutApi, exists: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let field = entry.field;
+    if !exists(&format!("examples/{field}")) {
+        out.push(format!("examples (examples/{field})"));
+    }
+    let info = entry.info;
+    let parts = [
+        (
+            "INFO.firewall",
+            matches!(info.firewall, Boundary::AttestedOnly(_)),
+            info.firewall.words(),
+        ),
+        (
+            "INFO.monitoring",
+            matches!(info.monitoring, Monitoring::AttestedOnly(_)),
+            info.monitoring.words(),
+        ),
+        (
+            "INFO.alerting",
+            matches!(info.alerting, Alerting::AttestedOnly(_)),
+            info.alerting.words(),
+        ),
+    ];
+    for (name, attested_only, words) in parts {
+        if !attested_only {
+            out.push(format!("{name} must be AttestedOnly (no API can read it)"));
+        }
+        if words.trim().is_empty() {
+            out.push(format!("report words ({name})"));
+        }
+    }
+    out
 }
 
 /// What a registered provider lacks outside its code, given a way to ask whether a file of the
@@ -444,6 +524,61 @@ mod tests {
         }
     }
 
+    /// A provider without an API has its examples, demo account and words, no policy block,
+    /// and is the one type the CloudProvider schema lets go without credentials.
+    #[test]
+    fn every_provider_without_an_api_is_complete() {
+        let crds = crate::api::crds();
+        let cloud_provider = crds
+            .iter()
+            .find(|c| c.spec.names.kind == "CloudProvider")
+            .expect("CRD");
+        let schema =
+            serde_json::to_string(&cloud_provider.spec.versions[0].schema).expect("schema");
+        for entry in WITHOUT_API {
+            let lacks = missing_without_api(entry, &repo_has);
+            assert!(
+                lacks.is_empty(),
+                "{} lacks: {}",
+                entry.field,
+                lacks.join("; ")
+            );
+            assert_eq!(entry.provider_type.as_str(), entry.field);
+            assert!(
+                FIELDS.iter().all(|(_, t)| *t != entry.provider_type),
+                "{} has a policy block",
+                entry.field
+            );
+            assert_eq!(info(entry.provider_type), Some(entry.info));
+            for rule in [
+                format!("has(self.credentials) || self.type == '{}'", entry.field),
+                format!("self.type != '{}' || (!has(self.credentials)", entry.field),
+            ] {
+                assert!(
+                    schema.contains(&rule),
+                    "the CloudProvider schema lacks {rule:?}"
+                );
+            }
+        }
+        // And the check can fail: an entry whose parts an API could read is caught.
+        let readable = WithoutApi {
+            provider_type: ProviderType::Modal,
+            field: "nowhere",
+            info: info(ProviderType::Cloudflare).expect("registered"),
+            ready_message: "",
+        };
+        let lacks = missing_without_api(&readable, &repo_has);
+        assert_eq!(
+            lacks,
+            [
+                "examples (examples/nowhere)",
+                "INFO.firewall must be AttestedOnly (no API can read it)",
+                "INFO.monitoring must be AttestedOnly (no API can read it)",
+                "INFO.alerting must be AttestedOnly (no API can read it)",
+            ]
+        );
+    }
+
     /// The check itself: a provider with no files and no words lacks everything.
     #[test]
     fn an_incomplete_provider_is_caught() {
@@ -480,8 +615,14 @@ mod tests {
     async fn every_registered_provider_has_its_own_demo_account() {
         let accounts = demo_accounts().await.expect("the demo accounts start");
         let types: Vec<_> = accounts.iter().map(|a| a.provider_type()).collect();
-        assert_eq!(types, REGISTERED);
-        for (a, (field, _)) in accounts.iter().zip(FIELDS) {
+        let mut want = REGISTERED.to_vec();
+        want.extend(WITHOUT_API.iter().map(|w| w.provider_type));
+        assert_eq!(types, want);
+        let fields = FIELDS
+            .iter()
+            .map(|(f, _)| *f)
+            .chain(WITHOUT_API.iter().map(|w| w.field));
+        for (a, field) in accounts.iter().zip(fields) {
             assert!(!a.examples().is_empty(), "{field}: no examples");
             for (origin, _) in a.examples() {
                 assert!(
@@ -505,7 +646,15 @@ mod tests {
             "registered twice: {REGISTERED:?}"
         );
         for t in ProviderType::ALL {
-            assert_eq!(info(t).is_some(), REGISTERED.contains(&t), "{t}");
+            assert_eq!(
+                info(t).is_some(),
+                REGISTERED.contains(&t) || without_api(t).is_some(),
+                "{t}"
+            );
+            assert!(
+                !(REGISTERED.contains(&t) && without_api(t).is_some()),
+                "{t}"
+            );
         }
         let codes = finding_codes();
         for code in [

@@ -12,7 +12,8 @@ pub fn official(provider: ProviderType) -> &'static [&'static str] {
         ProviderType::Turso => &["api.turso.tech"],
         ProviderType::Qdrant => &["api.cloud.qdrant.io"],
         ProviderType::Upstash => &["api.upstash.com"],
-        ProviderType::Modal => &["api.modal.com"],
+        // No public management API: nothing is ever called (`providers::modal`).
+        ProviderType::Modal => &[],
         ProviderType::Triggerdev => &["api.trigger.dev"],
         // Regional and FIPS endpoints, China partition, dual-stack (`*.api.aws`).
         ProviderType::Aws => &["*.amazonaws.com", "*.amazonaws.com.cn", "*.api.aws"],
