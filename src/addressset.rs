@@ -135,6 +135,67 @@ pub fn status(
     }
 }
 
+/// The set's source as a metric label and in reports: `declared`, or the source's field name
+/// (`betterstack`, `upstashQstash`, …).
+pub fn source_label(spec: &AddressSetSpec) -> &'static str {
+    spec.source.as_ref().map_or("declared", |s| {
+        s.field().strip_prefix("spec.source.").unwrap_or(s.field())
+    })
+}
+
+/// An Event worth publishing about a set whose status went from `previous` to `new`: `Ready`
+/// turning true or false (or changing its reason), and the addresses changing while ready.
+/// `(warning, reason, note)`; `None` when nothing a person would want to know happened.
+pub fn change_event(
+    previous: Option<&AddressSetStatus>,
+    new: &AddressSetStatus,
+) -> Option<(bool, String, String)> {
+    let ready = |s: &AddressSetStatus| s.conditions.iter().find(|c| c.type_ == "Ready").cloned();
+    let now = ready(new)?;
+    let before = previous.and_then(ready);
+    let short = |d: &Option<String>| {
+        d.as_deref()
+            .map_or_else(|| "none".to_string(), |d| d.chars().take(12).collect())
+    };
+    if now.status != "True" {
+        let same = before
+            .as_ref()
+            .is_some_and(|b| b.status == now.status && b.reason == now.reason);
+        return (!same).then(|| {
+            (
+                true,
+                now.reason.clone(),
+                format!(
+                    "{}; the policies that reference the set keep their last state and write \
+                     nothing from it until it is Ready",
+                    now.message
+                ),
+            )
+        });
+    }
+    match (before, previous) {
+        (Some(b), Some(p)) if b.status == "True" => (p.digest != new.digest).then(|| {
+            (
+                false,
+                "AddressesChanged".to_string(),
+                format!(
+                    "{} → {} address(es) (digest {} → {}); the policies that reference the set \
+                     drift and, in Enforce, follow",
+                    p.count,
+                    new.count,
+                    short(&p.digest),
+                    short(&new.digest)
+                ),
+            )
+        }),
+        _ => Some((
+            false,
+            now.reason.clone(),
+            format!("{} address(es) (digest {})", new.count, short(&new.digest)),
+        )),
+    }
+}
+
 /// What a stored set lets a policy use at `now_unix` (see [`from_status`]).
 pub fn state_of(set: &AddressSet, now_unix: i64) -> SetState {
     from_status(
@@ -214,6 +275,80 @@ mod tests {
     }
 
     /// A stored status is used only when Ready, current, consistent, canonical and fresh.
+    /// Events follow what a person would want to know: ready, changed, broken; nothing on a
+    /// re-read that found the same addresses or the same failure.
+    #[test]
+    fn change_events_table() {
+        let ok = |a: &[&str]| resolved(a, "2026-11-30T01:00:00Z");
+        let failed = |reason: &str| {
+            status(
+                Some(&ok(&["192.0.2.1/32"])),
+                Some(1),
+                &Err(Unresolved::new(reason, "HTTP 503 from the source")),
+                &at("2026-11-30T01:05:00Z"),
+            )
+        };
+        let one = ok(&["192.0.2.1/32"]);
+        let two = ok(&["192.0.2.1/32", "192.0.2.2/32"]);
+        let unreadable = failed("SourceUnreadable");
+        let empty = failed("Empty");
+        type Case<'a> = (
+            &'a str,
+            Option<&'a AddressSetStatus>,
+            &'a AddressSetStatus,
+            Option<(bool, &'a str, &'a str)>,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "first read",
+                None,
+                &one,
+                Some((false, "Resolved", "1 address(es) (digest ")),
+            ),
+            ("same addresses again", Some(&one), &one, None),
+            (
+                "addresses changed",
+                Some(&one),
+                &two,
+                Some((false, "AddressesChanged", "1 → 2 address(es) (digest ")),
+            ),
+            (
+                "source broke",
+                Some(&one),
+                &unreadable,
+                Some((
+                    true,
+                    "SourceUnreadable",
+                    "HTTP 503 from the source; the policies",
+                )),
+            ),
+            ("still broken", Some(&unreadable), &unreadable, None),
+            (
+                "broken another way",
+                Some(&unreadable),
+                &empty,
+                Some((true, "Empty", "HTTP 503")),
+            ),
+            (
+                "recovered",
+                Some(&unreadable),
+                &one,
+                Some((false, "Resolved", "1 address(es)")),
+            ),
+        ];
+        for (case, previous, new, want) in cases {
+            let got = change_event(previous, new);
+            match (got, want) {
+                (None, None) => {}
+                (Some((warning, reason, note)), Some((w, r, n))) => {
+                    assert_eq!((warning, reason.as_str()), (w, r), "{case}");
+                    assert!(note.starts_with(n), "{case}: {note}");
+                }
+                (got, want) => panic!("{case}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
     #[test]
     fn from_status_table() {
         let now = at("2026-11-30T03:00:00Z").as_second();

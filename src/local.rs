@@ -416,11 +416,7 @@ impl Runner {
             let namespace = namespace_of(&set.metadata).to_string();
             let name = set.metadata.name.clone().unwrap_or_default();
             let result = self.resolve_set(&namespace, &set.spec).await;
-            let source = match &set.spec.source {
-                None => "declared",
-                Some(s) if s.betterstack.is_some() => "betterstack",
-                Some(_) => "upstashQstash",
-            };
+            let source = crate::addressset::source_label(&set.spec);
             let (state, entry) = match result {
                 Ok(addresses) => {
                     let state = SetState::ready(addresses.clone());
@@ -456,6 +452,9 @@ impl Runner {
                     },
                 ),
             };
+            if let Some(m) = &self.metrics {
+                m.record_address_set(&namespace, &name, source, entry.ready, entry.count);
+            }
             report.address_sets.push(entry);
             by_namespace
                 .entry(namespace)

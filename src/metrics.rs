@@ -34,6 +34,8 @@ pub struct Metrics {
     pub reconcile_duration: HistogramVec,
     pub provider_requests_total: IntCounterVec,
     pub provider_up: IntGaugeVec,
+    pub address_set_ready: IntGaugeVec,
+    pub address_set_addresses: IntGaugeVec,
     pub changes_applied_total: IntCounterVec,
     /// 1 while this replica holds the leader Lease and runs the controllers.
     pub leader: IntGauge,
@@ -55,6 +57,7 @@ pub struct Metrics {
 }
 
 const POLICY_LABELS: [&str; 4] = ["provider", "kind", "namespace", "name"];
+const ADDRESS_SET_LABELS: [&str; 3] = ["namespace", "name", "source"];
 
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
@@ -122,6 +125,16 @@ impl Metrics {
             "1 when the last call to this CloudProvider succeeded, 0 otherwise.",
             &["provider", "namespace", "name"],
         )?;
+        let address_set_ready = gauge(
+            "perimeter_address_set_ready",
+            "1 when the AddressSet's source was read and every address is valid (policies may use it), 0 otherwise.",
+            &ADDRESS_SET_LABELS,
+        )?;
+        let address_set_addresses = gauge(
+            "perimeter_address_set_addresses",
+            "Addresses the AddressSet holds (0 while it is not Ready).",
+            &ADDRESS_SET_LABELS,
+        )?;
         let changes_applied_total = counter(
             "perimeter_changes_applied_total",
             "Changes written to providers in Enforce mode, by provider, kind and result.",
@@ -185,10 +198,38 @@ impl Metrics {
             reconcile_duration,
             provider_requests_total,
             provider_up,
+            address_set_ready,
+            address_set_addresses,
             changes_applied_total,
             leader,
             ready: AtomicBool::new(false),
         })
+    }
+
+    /// An AddressSet's readiness and size; `source` is `declared` or the source's field name
+    /// (`betterstack`, `upstashQstash`, …).
+    pub fn record_address_set(
+        &self,
+        namespace: &str,
+        name: &str,
+        source: &str,
+        ready: bool,
+        count: usize,
+    ) {
+        let labels = [namespace, name, source];
+        self.address_set_ready
+            .with_label_values(&labels)
+            .set(i64::from(ready));
+        self.address_set_addresses
+            .with_label_values(&labels)
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Drops a deleted AddressSet's series.
+    pub fn forget_address_set(&self, namespace: &str, name: &str, source: &str) {
+        let labels = [namespace, name, source];
+        let _ = self.address_set_ready.remove_label_values(&labels);
+        let _ = self.address_set_addresses.remove_label_values(&labels);
     }
 
     /// The text exposition format.

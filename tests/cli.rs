@@ -597,6 +597,9 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="triggerdev-prod",namespace="perimeter",provider="triggerdev"} 2"#,
         r#"perimeter_compliance_coverage{area="alerting",assessment="de-cm-1",name="triggerdev-prod",namespace="perimeter",provider="triggerdev"} 0"#,
         r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="modal-inference",namespace="perimeter",provider="modal"} 2"#,
+        r#"perimeter_address_set_ready{name="betterstack-probes",namespace="perimeter",source="betterstack"} 1"#,
+        r#"perimeter_address_set_addresses{name="betterstack-probes",namespace="perimeter",source="betterstack"} 7"#,
+        r#"perimeter_address_set_addresses{name="compute-egress",namespace="perimeter",source="declared"} 3"#,
         // Vercel, Supabase and Upstash have no alerting API: alert routing is not applicable to them
         // (no alerting series), and is verified by the three providers that route alerts.
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="alert_routing",state="gap"} 1"#,

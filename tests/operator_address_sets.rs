@@ -67,6 +67,7 @@ async fn a_set_change_requeues_its_policies_which_follow() {
     let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
     create(&http, &policies, &policy).await;
 
+    let metrics_addr = format!("127.0.0.1:{}", support::free_port());
     let _operator = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_perimeter"))
             .args([
@@ -74,7 +75,7 @@ async fn a_set_change_requeues_its_policies_which_follow() {
                 "--allow-endpoint-host",
                 "127.0.0.1",
                 "--metrics-addr",
-                &format!("127.0.0.1:{}", support::free_port()),
+                &metrics_addr,
             ])
             .env("KUBECONFIG", &kubeconfig)
             .env("NO_COLOR", "1")
@@ -164,4 +165,43 @@ async fn a_set_change_requeues_its_policies_which_follow() {
         second["status"]
     );
     assert_eq!(zone_rules(&cloudflare), ["192.0.2.1", "192.0.2.3"]);
+
+    // The set's story is told in Events (resolved, then changed) and in its series.
+    let events_url = format!("{k}/apis/events.k8s.io/v1/namespaces/{NS}/events");
+    let reasons = wait_for("the set's Events", async || {
+        let reasons: Vec<(String, String)> = get_any(&http, &events_url).await["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e["regarding"]["kind"] == "AddressSet" && e["regarding"]["name"] == "egress"
+            })
+            .map(|e| {
+                (
+                    e["reason"].as_str().unwrap_or_default().to_string(),
+                    e["note"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        (reasons.len() >= 2).then_some(reasons)
+    })
+    .await;
+    assert_eq!(reasons[0].0, "Resolved", "{reasons:?}");
+    assert_eq!(reasons[1].0, "AddressesChanged", "{reasons:?}");
+    assert!(reasons[1].1.starts_with("2 → 2 address(es)"), "{reasons:?}");
+    let body = http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    for series in [
+        r#"perimeter_address_set_ready{name="egress",namespace="perimeter",source="declared"} 1"#,
+        r#"perimeter_address_set_addresses{name="egress",namespace="perimeter",source="declared"} 2"#,
+        r#"perimeter_reconcile_total{kind="AddressSet",result="success"}"#,
+    ] {
+        assert!(body.contains(series), "missing {series}\n{body}");
+    }
 }

@@ -2,6 +2,8 @@
 //! the official Developer API document (trimmed copy in tests/conformance/upstash; see
 //! SOURCE.md there for its origin and quirks) — every request the document covers, that is.
 //!
+//! Also the AddressSet source `upstashQstash` (`GET /v2/qstash/ipv4`), which is in the document.
+//!
 //! Honest coverage: the allowlist write (`POST /v2/redis/update-allowlist/{id}`) is not in the
 //! document (Upstash's Terraform provider uses it), so no validator can judge it. The test
 //! proves that it is the only request Prism cannot route, and counts it apart; its body's shape
@@ -45,6 +47,11 @@ auditLog: Report
 "#
     ));
     firewall_target(&fw).expect("target")
+}
+
+fn qstash_source() -> perimeter::api::addressset::AddressSource {
+    serde_json::from_value(json!({"upstashQstash": {"providerRef": {"name": "upstash-main"}}}))
+        .expect("source")
 }
 
 fn monitoring() -> Target {
@@ -135,6 +142,10 @@ async fn every_upstash_request_the_spec_covers_conforms_to_it() {
         let _ = client.observe(&target).await;
         ledger.record(format!("observe {:?}", target.purpose), offset, &prism);
     }
+    // An AddressSet's `upstashQstash` source.
+    let offset = prism.log_len();
+    let _ = client.source_addresses(&qstash_source()).await;
+    ledger.record("read QStash's egress addresses", offset, &prism);
     let target = firewall();
     for (section, key) in [
         (model::TLS, model::ENABLED),
@@ -159,8 +170,9 @@ async fn every_upstash_request_the_spec_covers_conforms_to_it() {
         ledger.uncovered.len()
     );
     ledger.assert_clean(&prism);
-    // verify, the firewall read (database and audit log), the monitoring read, enable-tls.
-    assert!(total >= 6, "{:?}", ledger.checked);
+    // verify, the firewall read (database and audit log), the monitoring read, QStash's
+    // addresses, enable-tls.
+    assert!(total >= 7, "{:?}", ledger.checked);
     assert_eq!(
         ledger.uncovered.len(),
         1,
@@ -186,6 +198,7 @@ async fn every_upstash_emulator_answer_the_spec_covers_conforms_to_it() {
              "allowed_ip_ranges": ["0.0.0.0/0"], "security_addons": {"ipWhitelisting": true}},
             {"database_id": "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", "type": "free"}
         ],
+        "qstash_ipv4": ["3.125.136.186/32", "18.198.95.233/32"],
         "audit_logs": [
             {"timestamp": 1764587058, "action_string": "Update IP Allowlist", "entity": "sessions",
              "actor": "dev@example.com", "source": "CONSOLE", "ip": "192.0.2.10"},
@@ -238,10 +251,16 @@ async fn every_upstash_emulator_answer_the_spec_covers_conforms_to_it() {
     )
     .await;
     assert!(out.error.is_none(), "{:?}", out.error);
+    let qstash = client
+        .source_addresses(&qstash_source())
+        .await
+        .expect("QStash's addresses");
+    assert_eq!(qstash, ["3.125.136.186/32", "18.198.95.233/32"]);
     let answers = prism.assert_exchanges_conform_since(offset);
     println!("answers checked: {answers}");
     assert!(emulator.snapshot().databases[0].tls, "TLS was turned on");
-    // verify; read, enable-tls, read again (each with the audit log); the monitoring read.
-    assert!(answers >= 7, "{answers}");
+    // verify; read, enable-tls, read again (each with the audit log); the monitoring read;
+    // QStash's addresses.
+    assert!(answers >= 8, "{answers}");
     let _ = std::fs::remove_dir_all(dir);
 }

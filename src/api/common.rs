@@ -11,8 +11,8 @@ pub const GROUP: &str = "perimeter.dev";
 /// The API version served by this operator.
 pub const VERSION: &str = "v1alpha1";
 
-/// Every provider Perimeter knows: each has a client in the provider registry, or (Modal) is a
-/// provider without an API whose parts only attestations cover (`registry::WITHOUT_API`).
+/// Every provider Perimeter supports. Modal has no public management API: nothing is called,
+/// and attestations cover its firewall, monitoring and alerting.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
 )]

@@ -447,10 +447,9 @@ pub fn observations(
 ) -> Vec<Observed> {
     let mut out = Vec::new();
     for row in &assessment.coverage {
-        let Some(p) = providers
-            .iter()
-            .find(|p| format!("{}/{}", p.namespace, p.name) == row.provider)
-        else {
+        // By the row's id (`cluster/<name>` for a ClusterCloudProvider), and each policy by
+        // the account it uses (kind, name and, for a CloudProvider, namespace).
+        let Some(p) = providers.iter().find(|p| p.id() == row.provider) else {
             continue;
         };
         if p.ready == Some(false) {
@@ -465,10 +464,7 @@ pub fn observations(
                 revision: None,
             });
         }
-        for x in policies
-            .iter()
-            .filter(|x| x.namespace == p.namespace && x.provider == p.name)
-        {
+        for x in policies.iter().filter(|x| p.is_used_by(x)) {
             out.push(Observed {
                 subject: format!("{:?} {}/{}", x.kind, x.namespace, x.name),
                 provider: format!("{} {}", p.provider_type, row.provider),

@@ -855,9 +855,19 @@ fn gap_for(
                 .filter(|x| x.in_sync == InSync::False)
                 .map(|x| x.drift_count)
                 .sum();
+            // Enforce is only offered where it would help: an observed policy whose drift
+            // the provider's API can correct.
+            let enforce_helps = policies.iter().any(|x| {
+                x.in_sync == InSync::False && x.mode == Mode::Observe && x.not_enforceable.is_none()
+            });
             let mut action = format!(
-                "{drifted} field(s) drifted from the declaration: fix them at the provider or \
-                 set mode: Enforce (see the policy's status.drift)"
+                "{drifted} field(s) drifted from the declaration: fix them at the provider{} \
+                 (see the policy's status.drift)",
+                if enforce_helps {
+                    " or set mode: Enforce"
+                } else {
+                    ""
+                }
             );
             let blocked: Vec<String> = policies
                 .iter()

@@ -434,29 +434,58 @@ fn paused_policy_is_a_gap_with_the_way_out() {
     );
 }
 
-/// A drift the plan does not allow is a gap that says so, with the provider's words.
+/// A drift the plan does not allow is a gap that says so, with the provider's words; and
+/// `mode: Enforce` is offered only where it would help (an observed policy whose drift the API
+/// can correct).
 #[test]
 fn a_plan_that_cannot_do_it_is_named_in_the_gap() {
-    let mut policies = facts(vec![fw("cf", InSync::False), mon("cf", InSync::True, 1)]);
-    policies[0].not_enforceable = Some("the plan does not allow network restrictions".into());
-    let snap = Snapshot {
-        providers: two_providers(),
-        policies,
-        own_routes: vec![],
-    };
-    let a = evaluate(&spec(valid()), &snap, None, now());
-    let gap = a
-        .gaps
-        .iter()
-        .find(|g| g.requirement == Requirement::BoundaryFirewall)
-        .expect("a firewall gap");
-    assert!(
-        gap.action.ends_with(
-            "Enforce cannot fix these (perimeter/cf-0: the plan does not allow network restrictions)"
+    const PLAN: &str = "the plan does not allow network restrictions";
+    let cases = [
+        (
+            Mode::Enforce,
+            Some(PLAN),
+            "1 field(s) drifted from the declaration: fix them at the provider (see the \
+             policy's status.drift); Enforce cannot fix these (perimeter/cf-0: the plan does not \
+             allow network restrictions)",
         ),
-        "{}",
-        gap.action
-    );
+        (
+            Mode::Observe,
+            Some(PLAN),
+            "1 field(s) drifted from the declaration: fix them at the provider (see the \
+             policy's status.drift); Enforce cannot fix these (perimeter/cf-0: the plan does not \
+             allow network restrictions)",
+        ),
+        (
+            Mode::Observe,
+            None,
+            "1 field(s) drifted from the declaration: fix them at the provider or set mode: \
+             Enforce (see the policy's status.drift)",
+        ),
+        (
+            Mode::Enforce,
+            None,
+            "1 field(s) drifted from the declaration: fix them at the provider (see the \
+             policy's status.drift)",
+        ),
+    ];
+    for (mode, why, want) in cases {
+        let mut policies = facts(vec![fw("cf", InSync::False), mon("cf", InSync::True, 1)]);
+        policies[0].mode = mode;
+        policies[0].drift_count = 1;
+        policies[0].not_enforceable = why.map(str::to_string);
+        let snap = Snapshot {
+            providers: two_providers(),
+            policies,
+            own_routes: vec![],
+        };
+        let a = evaluate(&spec(valid()), &snap, None, now());
+        let gap = a
+            .gaps
+            .iter()
+            .find(|g| g.requirement == Requirement::BoundaryFirewall)
+            .expect("a firewall gap");
+        assert_eq!(gap.action, want, "{mode:?} {why:?}");
+    }
 }
 
 #[test]
@@ -755,6 +784,44 @@ fn observations_name_api_time_and_digest() {
     assert_eq!(
         obs[0].revision.as_deref(),
         Some("firewall config version 7")
+    );
+}
+
+/// A ClusterCloudProvider's policies are evidence under `cluster/<name>`, and never under a
+/// namespaced CloudProvider that happens to share its name with the policy's namespace.
+#[test]
+fn observations_follow_the_account_a_policy_uses() {
+    let snap = Snapshot {
+        providers: vec![
+            provider("perimeter", "cf", ProviderType::Cloudflare, Some(true)),
+            provider("", "cf", ProviderType::Cloudflare, Some(true)),
+        ],
+        policies: {
+            let mut p = facts(vec![
+                fw("cf", InSync::True),
+                mon("cf", InSync::True, 1),
+                fw("cf", InSync::False),
+            ]);
+            // The third uses the ClusterCloudProvider `cf` from namespace perimeter.
+            p[2].provider_kind = ProviderKind::ClusterCloudProvider;
+            p
+        },
+        own_routes: vec![],
+    };
+    let a = evaluate(&spec(valid()), &snap, None, now());
+    let obs = observations(&a, &snap.providers, &snap.policies, &valid(), now());
+    let seen: Vec<(&str, &str)> = obs
+        .iter()
+        .filter(|o| o.subject.contains("Policy"))
+        .map(|o| (o.subject.as_str(), o.provider.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("FirewallPolicy perimeter/cf-0", "cloudflare perimeter/cf"),
+            ("MonitoringPolicy perimeter/cf-1", "cloudflare perimeter/cf"),
+            ("FirewallPolicy perimeter/cf-2", "cloudflare cluster/cf"),
+        ]
     );
 }
 

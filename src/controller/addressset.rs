@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
@@ -14,22 +15,32 @@ use serde_json::json;
 use super::account::{Account, client_for};
 use super::guard::Parsed;
 use super::{Context, FIELD_MANAGER};
-use crate::addressset::{Unresolved, admit, resolve, status};
+use crate::addressset::{Unresolved, admit, change_event, resolve, source_label, status};
 use crate::api::addressset::{AddressSet, AddressSetStatus};
 use crate::error::Error;
 
 pub async fn reconcile(obj: Arc<Parsed<AddressSet>>, ctx: Arc<Context>) -> Result<Action, Error> {
+    super::measured(&ctx.metrics, "AddressSet", reconcile_set(&obj, &ctx)).await
+}
+
+async fn reconcile_set(obj: &Parsed<AddressSet>, ctx: &Context) -> Result<Action, Error> {
     // A set that does not parse is not Ready for any policy (`state_of` is never reached);
     // the policies naming it say so.
     let Some(set) = obj.ok() else {
         return Ok(Action::await_change());
     };
+    let source = source_label(&set.spec);
     if set.meta().deletion_timestamp.is_some() {
         ctx.written.forget(set.meta());
+        ctx.metrics.forget_address_set(
+            &set.namespace().unwrap_or_default(),
+            &set.name_any(),
+            source,
+        );
         return Ok(Action::await_change());
     }
     let ns = set.namespace().unwrap_or_default();
-    let result = read(set, &ctx, &ns).await;
+    let result = read(set, ctx, &ns).await;
     let previous: Option<AddressSetStatus> =
         ctx.written.over(set.meta()).or_else(|| set.status.clone());
     let now = jiff::Timestamp::now();
@@ -49,6 +60,29 @@ pub async fn reconcile(obj: Arc<Parsed<AddressSet>>, ctx: Arc<Context>) -> Resul
         )
         .await?;
         ctx.written.remember(set.meta(), &new);
+    }
+    ctx.metrics.record_address_set(
+        &ns,
+        &set.name_any(),
+        source,
+        result.is_ok(),
+        new.addresses.len(),
+    );
+    if let Some((warning, reason, note)) = change_event(previous.as_ref(), &new) {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason,
+            note: Some(note.chars().take(1000).collect()),
+            action: "ResolveAddresses".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &set.object_ref(&())).await {
+            tracing::warn!(error = %e, "publishing an Event failed");
+        }
     }
     if let Err(u) = &result {
         tracing::warn!(namespace = %ns, name = %set.name_any(), reason = %u.reason, message = %u.message, "address set not resolved");
