@@ -36,7 +36,7 @@ fn manifests(docs: &[&str]) -> Manifests {
     m
 }
 
-fn policy<'a>(report: &'a Report, name: &str) -> &'a perimeter::local::PolicyReport {
+fn policy_of<'a>(report: &'a Report, name: &str) -> &'a perimeter::local::PolicyReport {
     report
         .policies
         .iter()
@@ -69,7 +69,7 @@ async fn two_runs(
 /// The set's digests: the policy records the one of what it used, and it changes with the set.
 fn assert_digests_follow(first: &Report, second: &Report, name: &str) {
     for report in [first, second] {
-        let p = policy(report, name);
+        let p = policy_of(report, name);
         assert_eq!(p.address_sets.len(), 1, "{p:?}");
         assert_eq!(
             Some(&p.address_sets[0].digest),
@@ -80,7 +80,7 @@ fn assert_digests_follow(first: &Report, second: &Report, name: &str) {
 }
 
 fn drift_found(report: &Report, name: &str) -> Vec<String> {
-    let mut out: Vec<String> = policy(report, name)
+    let mut out: Vec<String> = policy_of(report, name)
         .drift_found
         .iter()
         .map(|d| d.field.clone())
@@ -174,11 +174,11 @@ async fn aws_security_group_follows_its_address_set() {
     )
     .await;
 
-    let p = policy(&first, "office-ssh");
+    let p = policy_of(&first, "office-ssh");
     assert_eq!(p.state, PolicyState::InSync, "{p:?}");
     // Three rules created, the world-open one revoked.
     assert_eq!(p.applied.len(), 4, "{p:?}");
-    let p = policy(&second, "office-ssh");
+    let p = policy_of(&second, "office-ssh");
     assert_eq!(p.state, PolicyState::InSync, "{p:?}");
     assert_eq!(
         drift_found(&second, "office-ssh"),
@@ -281,13 +281,13 @@ async fn gcp_firewall_rule_follows_its_address_set() {
         &options,
     )
     .await;
-    let p = policy(&first, "office-https");
+    let p = policy_of(&first, "office-https");
     assert_eq!(p.state, PolicyState::InSync, "{p:?}");
     assert_eq!(
         drift_found(&first, "office-https"),
         ["firewallRules[allow-office-https].sourceRanges"]
     );
-    let p = policy(&second, "office-https");
+    let p = policy_of(&second, "office-https");
     assert_eq!(p.state, PolicyState::InSync, "{p:?}");
     assert_eq!(
         drift_found(&second, "office-https"),
@@ -311,7 +311,7 @@ async fn gcp_firewall_rule_follows_its_address_set() {
     )
     .await;
     let report = runner.run_once().await;
-    let p = policy(&report, "office-https");
+    let p = policy_of(&report, "office-https");
     assert_eq!(p.state, PolicyState::Unknown, "{p:?}");
     let message = p.message.clone().unwrap_or_default();
     assert!(
@@ -321,4 +321,130 @@ async fn gcp_firewall_rule_follows_its_address_set() {
         "{message}"
     );
     assert_eq!(emulator.log().writes().len(), writes);
+}
+
+fn demo_seed<T: serde::de::DeserializeOwned>(file: &str) -> T {
+    let text = std::fs::read_to_string(support::repo_root().join(file)).expect("seed");
+    serde_json::from_value(perimeter::manifests::yaml_to_json(&text).expect("yaml")).expect("seed")
+}
+
+const QDRANT_CLUSTER: &str = "7e6f2a4c-1b2d-4c3e-8f90-a1b2c3d4e5f6";
+
+/// Qdrant: the cluster's allowlist in Enforce is the declared range plus the set's.
+#[tokio::test(flavor = "multi_thread")]
+async fn qdrant_allowlist_in_enforce_carries_the_set() {
+    let emulator = perimeter_emulators::qdrant::QdrantEmulator::new(demo_seed(
+        "examples/demo/qdrant-account.yaml",
+    ));
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let mut credentials = CredentialSource::default();
+    credentials.insert("qdrant-api", "key", "qdrant-demo-management-key");
+    let options = Options {
+        endpoints: [("qdrant-main".to_string(), running.base_url())].into(),
+        ..Default::default()
+    };
+    let provider =
+        std::fs::read_to_string(support::repo_root().join("examples/qdrant/provider.yaml"))
+            .expect("example");
+    let policy = format!(
+        "apiVersion: perimeter.dev/v1alpha1
+kind: FirewallPolicy
+metadata: {{name: search, namespace: perimeter}}
+spec:
+  providerRef: {{name: qdrant-main}}
+  mode: Enforce
+  qdrant:
+    accountId: 0b3c3f6e-5e0f-4b8a-9d39-3f1f2a9c7d10
+    clusterId: {QDRANT_CLUSTER}
+    allowedIpSourceRanges: [198.51.100.0/24]
+    allowedAddressSets: [office]
+    apiKeyExpiry: {{mode: Ignore}}
+"
+    );
+    let set = address_set(&["203.0.113.7", "198.51.100.0/24"]);
+    let runner = Runner::new(
+        manifests(&[&provider, &policy, &set]),
+        &credentials,
+        options,
+        None,
+    )
+    .await;
+    let report = runner.run_once().await;
+    let p = policy_of(&report, "search");
+    assert_eq!(p.state, PolicyState::InSync, "{p:?}");
+    assert_eq!(p.address_sets.len(), 1, "{p:?}");
+    let state = serde_json::to_value(emulator.snapshot()).expect("json");
+    let cluster = state["clusters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["id"] == QDRANT_CLUSTER)
+        .expect("cluster");
+    assert_eq!(
+        cluster["allowed_ip_source_ranges"],
+        json!(["198.51.100.0/24", "203.0.113.7/32"])
+    );
+}
+
+/// Vercel: one system-bypass entry per address of the set reaches the project in Enforce; the
+/// entry declared by hand is kept, the stale one nobody declared is removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn vercel_bypass_in_enforce_carries_the_set() {
+    let emulator = perimeter_emulators::vercel::VercelEmulator::new(demo_seed(
+        "examples/demo/vercel-team.yaml",
+    ));
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let mut credentials = CredentialSource::default();
+    credentials.insert("vercel-api", "token", "demo-token");
+    let options = Options {
+        endpoints: [("vercel-main".to_string(), running.base_url())].into(),
+        ..Default::default()
+    };
+    let provider =
+        std::fs::read_to_string(support::repo_root().join("examples/vercel/provider.yaml"))
+            .expect("example");
+    let policy = "apiVersion: perimeter.dev/v1alpha1
+kind: FirewallPolicy
+metadata: {name: shop, namespace: perimeter}
+spec:
+  providerRef: {name: vercel-main}
+  mode: Enforce
+  unmanaged: Remove
+  vercel:
+    projectId: prj_12HKQaOmR5t5Uy6vdcQsNIiZgHGB
+    systemBypass:
+      - {domain: shop.example.com, sourceIp: 192.0.2.10, note: uptime probe}
+    systemBypassSets:
+      - {domain: shop.example.com, addressSet: office}
+";
+    let set = address_set(&["203.0.113.7", "2001:db8::/48"]);
+    let runner = Runner::new(
+        manifests(&[&provider, policy, &set]),
+        &credentials,
+        options,
+        None,
+    )
+    .await;
+    let report = runner.run_once().await;
+    let p = policy_of(&report, "shop");
+    assert_eq!(p.state, PolicyState::InSync, "{p:?}");
+    let state = serde_json::to_value(emulator.snapshot()).expect("json");
+    let mut bypass: Vec<String> = state["teams"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["projects"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["id"] == "prj_12HKQaOmR5t5Uy6vdcQsNIiZgHGB")
+        .flat_map(|p| p["bypass"].as_array().cloned().unwrap_or_default())
+        .map(|e| format!("{} {} {}", e["Domain"], e["Ip"], e["Note"]))
+        .collect();
+    bypass.sort();
+    assert_eq!(
+        bypass,
+        [
+            "\"shop.example.com\" \"192.0.2.10\" \"uptime probe\"",
+            "\"shop.example.com\" \"2001:db8::/48\" \"address set office\"",
+            "\"shop.example.com\" \"203.0.113.7\" \"address set office\"",
+        ]
+    );
 }
