@@ -268,10 +268,7 @@ fn qdrant_merges_ipv4_sets_within_the_api_bound() {
         .collect::<Vec<_>>();
     let mut big = Resolver::new(
         "team-a",
-        BTreeMap::from([(
-            "many".to_string(),
-            SetState::ready(many.iter().cloned().collect()),
-        )]),
+        BTreeMap::from([("many".to_string(), SetState::ready(many))]),
     );
     let e = with_address_sets(&block(json!({"allowedAddressSets": ["many"]})), &mut big)
         .expect_err("41 ranges");
