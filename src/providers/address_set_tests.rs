@@ -226,3 +226,302 @@ fn a_collecting_resolver_lists_the_references() {
     with_address_sets(&policy, &mut r).expect("collected");
     assert_eq!(r.referenced(), ["probes", "abuse"]);
 }
+
+/// Qdrant: a set's ranges join the declared ones (a range declared in another spelling is not
+/// added twice); an IPv6 address, or more than the API's 40 ranges, is refused naming the set.
+#[test]
+fn qdrant_merges_ipv4_sets_within_the_api_bound() {
+    let block = |extra: Value| {
+        let mut b = json!({
+            "accountId": "6d3c9a70-2b3f-4c52-9f0e-0a1b2c3d4e5f",
+            "clusterId": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+            "allowedIpSourceRanges": ["192.0.2.10", "203.0.113.0/24"]
+        });
+        if let (Some(b), Some(extra)) = (b.as_object_mut(), extra.as_object()) {
+            b.extend(extra.clone());
+        }
+        spec(json!({ "qdrant": b }))
+    };
+    let policy = block(json!({"allowedAddressSets": ["egress"]}));
+    let mut r = sets();
+    let expanded = with_address_sets(&policy, &mut r).expect("expanded");
+    let network = declared(&expanded, crate::providers::qdrant::model::NETWORK);
+    assert_eq!(
+        network[crate::providers::qdrant::model::RANGES]["value"],
+        json!(["192.0.2.10/32", "192.0.2.11/32", "203.0.113.0/24"])
+    );
+    assert_eq!(r.used().len(), 1);
+
+    let e = with_address_sets(
+        &block(json!({"allowedAddressSets": ["egress", "v6-egress"]})),
+        &mut sets(),
+    )
+    .expect_err("IPv6");
+    assert_eq!(
+        e.to_string(),
+        "spec.qdrant.allowedAddressSets[1]: AddressSet \"v6-egress\" holds the IPv6 range \
+         2001:db8::/32, and Qdrant Cloud's allowlist takes IPv4 only"
+    );
+
+    let many = (0..39)
+        .map(|i| format!("10.0.{i}.0/24"))
+        .collect::<Vec<_>>();
+    let mut big = Resolver::new(
+        "team-a",
+        BTreeMap::from([("many".to_string(), SetState::ready(many))]),
+    );
+    let e = with_address_sets(&block(json!({"allowedAddressSets": ["many"]})), &mut big)
+        .expect_err("41 ranges");
+    assert_eq!(
+        e.to_string(),
+        "spec.qdrant.allowedAddressSets[0]: AddressSet \"many\" takes allowedIpSourceRanges to \
+         41 ranges, and Qdrant Cloud takes at most 40"
+    );
+}
+
+/// Vercel: one bypass entry per address for the set's domain, as a bare address for a host
+/// route; an entry declared by hand for the same domain and source keeps its note, and the
+/// same address for another domain is its own entry.
+#[test]
+fn vercel_expands_one_bypass_entry_per_address() {
+    let policy = spec(json!({"vercel": {
+        "projectId": "prj_abc123",
+        "systemBypass": [{"domain": "api.example.com", "sourceIp": "45.79.17.131", "note": "by hand"}],
+        "systemBypassSets": [
+            {"domain": "api.example.com", "addressSet": "probes"},
+            {"domain": "*", "addressSet": "egress", "note": "jobs"}
+        ]
+    }}));
+    let mut r = sets();
+    let expanded = with_address_sets(&policy, &mut r).expect("expanded");
+    let bypass = declared(&expanded, crate::providers::vercel::model::BYPASS);
+    let keys: Vec<&str> = bypass.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "*|192.0.2.10",
+            "*|192.0.2.11",
+            "api.example.com|139.162.0.0/16",
+            "api.example.com|2600:3c00::1",
+            "api.example.com|45.79.17.131",
+        ]
+    );
+    assert_eq!(bypass["api.example.com|45.79.17.131"]["note"], "by hand");
+    assert_eq!(
+        bypass["api.example.com|139.162.0.0/16"]["note"],
+        "address set probes"
+    );
+    assert_eq!(bypass["*|192.0.2.10"]["note"], "jobs");
+    let used: Vec<String> = r.used().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(used, ["egress", "probes"]);
+}
+
+/// Vercel: sets that take the bypass list past its 256 entries are refused naming the set.
+#[test]
+fn vercel_refuses_a_bypass_list_past_its_bound() {
+    let many: Vec<String> = (0..250).map(|i| format!("10.0.{i}.0/24")).collect();
+    let mut r = Resolver::new(
+        "team-a",
+        BTreeMap::from([("many".to_string(), SetState::ready(many))]),
+    );
+    let literal: Vec<Value> = (0..7)
+        .map(|i| json!({"domain": "a.example.com", "sourceIp": format!("198.51.100.{i}")}))
+        .collect();
+    let policy = spec(json!({"vercel": {
+        "projectId": "prj_abc123",
+        "systemBypass": literal,
+        "systemBypassSets": [{"domain": "a.example.com", "addressSet": "many"}]
+    }}));
+    let e = with_address_sets(&policy, &mut r).expect_err("257 entries");
+    assert_eq!(
+        e.to_string(),
+        "spec.vercel.systemBypassSets[0].addressSet: AddressSet \"many\" takes systemBypass past \
+         256 entries, the most a policy declares"
+    );
+}
+
+fn aws_block(ingress: Value, quota: Option<u32>) -> FirewallPolicySpec {
+    let mut group = json!({"groupId": "sg-0123456789abcdef0", "ingress": ingress});
+    if let Some(q) = quota {
+        group["ruleQuota"] = json!(q);
+    }
+    spec(json!({"aws": {"region": "eu-west-1", "securityGroups": [group]}}))
+}
+
+/// AWS: a rule whose peer is a set stands for one rule per address, IPv4 and IPv6 alike, with
+/// the rule's protocol, ports and description; a rule declared by hand with the same peer keeps
+/// its description.
+#[test]
+fn aws_expands_a_set_peer_into_one_rule_per_address() {
+    let policy = aws_block(
+        json!([
+            {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidr": "45.79.17.131", "description": "by hand"},
+            {"protocol": "tcp", "fromPort": 443, "toPort": 443, "addressSet": "probes", "description": "uptime probes"},
+            {"protocol": "tcp", "fromPort": 22, "toPort": 22, "peerGroupId": "sg-00000000000000bad"}
+        ]),
+        None,
+    );
+    let mut r = sets();
+    let expanded = with_address_sets(&policy, &mut r).expect("expanded");
+    let rules = declared(&expanded, "securityGroups[sg-0123456789abcdef0].ingress");
+    let keys: Vec<&str> = rules.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "tcp:22:sg-00000000000000bad",
+            "tcp:443:139.162.0.0/16",
+            "tcp:443:2600:3c00::1/128",
+            "tcp:443:45.79.17.131/32",
+        ]
+    );
+    assert_eq!(rules["tcp:443:45.79.17.131/32"]["description"], "by hand");
+    assert_eq!(
+        rules["tcp:443:2600:3c00::1/128"]["description"],
+        "uptime probes"
+    );
+    assert_eq!(r.used().len(), 1);
+}
+
+/// AWS: a set beside another peer, past the list's 1000 rules, or past the group's quota in
+/// one family (AWS's default 60, or `ruleQuota`), is refused naming the rule.
+#[test]
+fn aws_refuses_an_expansion_past_the_bound_or_the_quota() {
+    let cidr_and_set = aws_block(
+        json!([{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidr": "10.0.0.0/8", "addressSet": "egress"}]),
+        None,
+    );
+    let e = with_address_sets(&cidr_and_set, &mut sets()).expect_err("two peers");
+    assert!(
+        e.to_string().starts_with(
+            "spec.aws.securityGroups[0].ingress[0].addressSet: AddressSet \"egress\" is named beside another peer"
+        ),
+        "{e}"
+    );
+
+    let big = |n: usize| {
+        let many: Vec<String> = (0..n)
+            .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+            .collect();
+        Resolver::new(
+            "team-a",
+            BTreeMap::from([("many".to_string(), SetState::ready(many))]),
+        )
+    };
+    let rule = json!([{"protocol": "tcp", "fromPort": 443, "toPort": 443, "addressSet": "many"}]);
+    let e = with_address_sets(&aws_block(rule.clone(), None), &mut big(61)).expect_err("quota");
+    assert_eq!(
+        e.to_string(),
+        "spec.aws.securityGroups[0].ingress[0].addressSet: AddressSet \"many\" takes ingress to \
+         61 IPv4 rules, more than the group's quota of 60 (ruleQuota; AWS's default is 60)"
+    );
+    assert!(with_address_sets(&aws_block(rule.clone(), None), &mut big(60)).is_ok());
+    assert!(with_address_sets(&aws_block(rule.clone(), Some(200)), &mut big(61)).is_ok());
+    let e = with_address_sets(&aws_block(rule, Some(1000)), &mut big(1001)).expect_err("list");
+    assert_eq!(
+        e.to_string(),
+        "spec.aws.securityGroups[0].ingress[0].addressSet: AddressSet \"many\" takes ingress to \
+         1001 rules, more than the 1000 a security group's list declares"
+    );
+}
+
+/// GCP: sets join a rule's source or destination ranges once; a set that makes the rule mix
+/// IPv4 and IPv6 ranges, or takes a list past 5000, is refused naming it.
+#[test]
+fn gcp_merges_sets_into_one_family_ranges() {
+    let rule = |extra: Value| {
+        let mut r = json!({"name": "allow-probes", "allowed": [{"IPProtocol": "tcp", "ports": ["443"]}],
+            "sourceRanges": ["192.0.2.10"]});
+        if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+            r.extend(extra.clone());
+        }
+        spec(json!({"gcp": {"network": "default", "firewallRules": [
+            {"name": "deny-all", "denied": [{"IPProtocol": "all"}], "sourceRanges": ["2001:db8::/32"], "priority": 65000},
+            r
+        ]}}))
+    };
+    let mut r = sets();
+    let policy = rule(json!({"sourceAddressSets": ["egress"]}));
+    let expanded = with_address_sets(&policy, &mut r).expect("expanded");
+    let rules = declared(&expanded, crate::providers::gcp::model::FIREWALLS);
+    assert_eq!(
+        rules["allow-probes"]["sourceRanges"],
+        json!(["192.0.2.10/32", "192.0.2.11/32"])
+    );
+    let egress = rule(json!({"direction": "EGRESS", "sourceRanges": null,
+        "destinationAddressSets": ["egress"]}));
+    let expanded = with_address_sets(&egress, &mut sets()).expect("expanded");
+    let rules = declared(&expanded, crate::providers::gcp::model::FIREWALLS);
+    assert_eq!(
+        rules["allow-probes"]["destinationRanges"],
+        json!(["192.0.2.10/32", "192.0.2.11/32"])
+    );
+
+    let e = with_address_sets(
+        &rule(json!({"sourceAddressSets": ["egress", "probes"]})),
+        &mut sets(),
+    )
+    .expect_err("mixed");
+    assert_eq!(
+        e.to_string(),
+        "spec.gcp.firewallRules[1].sourceAddressSets[1]: AddressSet \"probes\" makes the rule \
+         mix IPv4 (192.0.2.10) and IPv6 (2600:3c00::1/128) ranges, and a GCP firewall rule \
+         takes one family: split it into an IPv4 and an IPv6 rule"
+    );
+
+    let many: Vec<String> = (0..5000)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    let mut big = Resolver::new(
+        "team-a",
+        BTreeMap::from([("many".to_string(), SetState::ready(many))]),
+    );
+    let e = with_address_sets(&rule(json!({"sourceAddressSets": ["many"]})), &mut big)
+        .expect_err("5001");
+    assert_eq!(
+        e.to_string(),
+        "spec.gcp.firewallRules[1].sourceAddressSets[0]: AddressSet \"many\" takes sourceRanges \
+         to 5001 ranges, and a firewall rule takes at most 5000"
+    );
+}
+
+/// The four new hooks: an unusable set names its field; a block whose sets were never
+/// substituted is not mapped.
+#[test]
+fn the_new_hooks_refuse_unusable_and_unresolved_sets() {
+    let cases = [
+        (
+            json!({"qdrant": {"accountId": "6d3c9a70-2b3f-4c52-9f0e-0a1b2c3d4e5f",
+                "clusterId": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "allowedAddressSets": ["nope"]}}),
+            "spec.qdrant.allowedAddressSets[0]: AddressSet \"nope\" not found in namespace \"team-a\"",
+        ),
+        (
+            json!({"vercel": {"projectId": "prj_abc123",
+                "systemBypassSets": [{"domain": "*", "addressSet": "stale"}]}}),
+            "spec.vercel.systemBypassSets[0].addressSet: AddressSet \"stale\" is not ready",
+        ),
+        (
+            json!({"aws": {"region": "eu-west-1", "securityGroups": [{"groupId": "sg-0123456789abcdef0",
+                "egress": [{"protocol": "all", "cidr": "10.0.0.0/8"}, {"protocol": "all", "addressSet": "stale"}]}]}}),
+            "spec.aws.securityGroups[0].egress[1].addressSet: AddressSet \"stale\" is not ready",
+        ),
+        (
+            json!({"gcp": {"network": "default", "firewallRules": [{"name": "out", "direction": "EGRESS",
+                "allowed": [{"IPProtocol": "all"}], "destinationAddressSets": ["egress", "nope"]}]}}),
+            "spec.gcp.firewallRules[0].destinationAddressSets[1]: AddressSet \"nope\" not found",
+        ),
+    ];
+    for (block, want) in cases {
+        let policy = spec(block);
+        let e = with_address_sets(&policy, &mut sets()).expect_err("refused");
+        assert!(e.to_string().starts_with(want), "{e}");
+        let unresolved = Declared::from_firewall(&policy)
+            .and_then(|d| d.target())
+            .expect_err("not mapped");
+        assert!(
+            unresolved
+                .to_string()
+                .contains("address sets were not resolved"),
+            "{unresolved}"
+        );
+    }
+}

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 const REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-[0-9]$";
 /// A WAFv2 / CloudWatch name: letters, digits, `_` and `-`.
 const NAME_PATTERN: &str = r"^[A-Za-z0-9_-]{1,128}$";
+/// The most rules one direction of a security group declares (the schema's bound).
+pub const MAX_SG_RULES: usize = 1000;
+/// AWS's default quota of inbound (or outbound) rules per security group, per address family.
+pub const DEFAULT_RULE_QUOTA: u32 = 60;
 
 /// AWS firewall state in one region, or (without `region`) the region-wide findings in every
 /// region of the `CloudProvider`. A list that is absent is not managed at all; an empty list is
@@ -90,13 +94,21 @@ pub struct SecurityGroupRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1000))]
     pub egress: Option<Vec<SecurityGroupRule>>,
+    /// The account's quota of inbound (or outbound) rules per security group (Service Quotas
+    /// `L-0EA8095F`, counted separately for IPv4 and IPv6; AWS's default is 60). Rules made
+    /// from address sets that take a direction past it are refused before anything is
+    /// written, rather than failing part-way with `RulesPerSecurityGroupLimitExceeded`. Set it
+    /// when the account's quota was raised. Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub rule_quota: Option<u32>,
 }
 
 /// One security-group rule. Its identity is (protocol, port range, peer), so reordering the
 /// list or editing the description never looks like a new rule; `description` is compared.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.cidr), has(self.prefixListId), has(self.peerGroupId)].filter(b, b).size() == 1").message("exactly one peer: cidr, prefixListId or peerGroupId").reason(Reason::FieldValueInvalid))]
+#[x_kube(validation = Rule::new("[has(self.cidr), has(self.prefixListId), has(self.peerGroupId), has(self.addressSet)].filter(b, b).size() == 1").message("exactly one peer: cidr, prefixListId, peerGroupId or addressSet").reason(Reason::FieldValueInvalid))]
 #[x_kube(validation = Rule::new("!(self.protocol in ['tcp', 'udp', '6', '17']) || (has(self.fromPort) && has(self.toPort) && self.fromPort <= self.toPort && self.fromPort >= 0)").message("tcp and udp rules need fromPort <= toPort, both in 0..65535").reason(Reason::FieldValueInvalid))]
 pub struct SecurityGroupRule {
     /// `tcp`, `udp`, `icmp`, `icmpv6`, `all` (or `-1`), or an IP protocol number.
@@ -121,6 +133,14 @@ pub struct SecurityGroupRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^sg-[0-9a-f]{8,17}$"))]
     pub peer_group_id: Option<String>,
+    /// An `AddressSet` of the policy's namespace as the peer: the rule stands for one rule
+    /// per address of the set (IPv4 and IPv6 CIDRs alike), each keyed like a `cidr` rule, so a
+    /// source change adds and revokes exactly the addresses that changed. A rule also declared
+    /// with `cidr` keeps its description. Nothing is written while the set is missing, not
+    /// Ready or stale, or while the rules it makes exceed the list's 1000 or `ruleQuota`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = crate::api::addressset::NAME_PATTERN))]
+    pub address_set: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 255))]
     pub description: Option<String>,

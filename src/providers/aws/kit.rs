@@ -6,6 +6,7 @@ use super::api::{AwsFirewall, AwsMonitoring};
 use super::model::{CODE_NO_FLOW_LOG, CODE_WORLD_OPEN};
 use super::{Aws, model};
 use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::addresses::{Resolver, SetError};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -31,6 +32,13 @@ impl registry::Kit for Kit {
 
     fn firewall_target(block: &AwsFirewall) -> Result<Target, Invalid> {
         model::firewall_target(block)
+    }
+
+    fn with_address_sets(
+        block: &AwsFirewall,
+        sets: &mut Resolver,
+    ) -> Result<AwsFirewall, SetError> {
+        model::with_address_sets(block, sets)
     }
 
     fn monitoring_target(block: &AwsMonitoring) -> Result<Target, Invalid> {

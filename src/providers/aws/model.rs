@@ -10,12 +10,14 @@ use serde_json::{Value, json};
 
 use super::regions::AwsScope;
 use super::sections::{ALARMS, FINDINGS, FLOW_LOGS, GroupRef, IP_SETS, Part, WEB_ACLS};
+use crate::core::addresses::{self, Resolver, SetError};
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, State};
 use crate::providers::aws::api::{
-    Alarm, AwsFirewall, AwsMonitoring, FindingPolicy, FlowLogDestinationType, FlowLogRequirement,
-    IpSet, NetworkAclEntry, SecurityGroupRule, SecurityGroupRules, WafRule, WebAcl,
+    Alarm, AwsFirewall, AwsMonitoring, DEFAULT_RULE_QUOTA, FindingPolicy, FlowLogDestinationType,
+    FlowLogRequirement, IpSet, MAX_SG_RULES, NetworkAclEntry, SecurityGroupRule,
+    SecurityGroupRules, WafRule, WebAcl,
 };
 use crate::providers::{Finding, Purpose, Scope, Target};
 
@@ -456,7 +458,109 @@ pub fn observed_ip_set(scope: &str, name: &str, version: &str, addresses: &[Stri
 
 // ---- desired: firewall --------------------------------------------------------------------
 
+/// Security-group rules whose peer is an `addressSet` expanded into one `cidr` rule per
+/// address of the set (the client maps an IPv4 CIDR to `CidrIpv4` and an IPv6 one to
+/// `CidrIpv6`). A rule already declared (by hand or by an earlier set) with the same protocol,
+/// ports and peer is kept as it is. A direction that ends with more rules than the list's
+/// bound, or than the group's quota in one address family, is refused naming the rule: a
+/// truncated list would silently drop addresses, and a write past the quota would fail
+/// part-way.
+pub fn with_address_sets(fw: &AwsFirewall, sets: &mut Resolver) -> Result<AwsFirewall, SetError> {
+    let mut out = fw.clone();
+    for (g, sg) in out.security_groups.iter_mut().flatten().enumerate() {
+        let quota = sg.rule_quota.unwrap_or(DEFAULT_RULE_QUOTA) as usize;
+        for (direction, rules) in [("ingress", &mut sg.ingress), ("egress", &mut sg.egress)] {
+            let Some(list) = rules.as_mut() else { continue };
+            if !list.iter().any(|r| r.address_set.is_some()) {
+                continue;
+            }
+            let declared = std::mem::take(list);
+            let mut keys: BTreeSet<String> = declared
+                .iter()
+                .filter(|r| r.address_set.is_none())
+                .filter_map(|r| desired_sg_rule(r).ok().map(|i| i.key))
+                .collect();
+            let mut last_set = None;
+            for (i, rule) in declared.into_iter().enumerate() {
+                let Some(name) = rule.address_set.clone() else {
+                    list.push(rule);
+                    continue;
+                };
+                let field = format!("spec.aws.securityGroups[{g}].{direction}[{i}].addressSet");
+                if rule.cidr.is_some()
+                    || rule.prefix_list_id.is_some()
+                    || rule.peer_group_id.is_some()
+                {
+                    return Err(Resolver::unsuitable(
+                        &field,
+                        &name,
+                        "is named beside another peer: a rule has exactly one of cidr, prefixListId, peerGroupId and addressSet",
+                    ));
+                }
+                for address in sets.addresses(&field, &name)? {
+                    let expanded = SecurityGroupRule {
+                        cidr: Some(address),
+                        address_set: None,
+                        ..rule.clone()
+                    };
+                    let key = desired_sg_rule(&expanded)
+                        .map_err(|e| Resolver::unsuitable(&field, &name, e.0))?
+                        .key;
+                    if keys.insert(key) {
+                        list.push(expanded);
+                    }
+                }
+                last_set = Some((field, name));
+            }
+            let Some((field, name)) = last_set else {
+                continue;
+            };
+            if list.len() > MAX_SG_RULES {
+                return Err(Resolver::unsuitable(
+                    &field,
+                    &name,
+                    format!(
+                        "takes {direction} to {} rules, more than the {MAX_SG_RULES} a security group's list declares",
+                        list.len()
+                    ),
+                ));
+            }
+            // The quota counts IPv4 and IPv6 rules apart; a rule whose peer is a group or a
+            // prefix list counts in both (a prefix list counts at least once).
+            let (v6, other) = list.iter().fold((0, 0), |(v6, other), r| match &r.cidr {
+                Some(c) if addresses::is_v6(c) => (v6 + 1, other),
+                Some(_) => (v6, other),
+                None => (v6, other + 1),
+            });
+            let v4 = list.len() - v6;
+            let v6 = v6 + other;
+            if let Some((family, count)) = [("IPv4", v4), ("IPv6", v6)]
+                .into_iter()
+                .find(|(_, n)| *n > quota)
+            {
+                return Err(Resolver::unsuitable(
+                    &field,
+                    &name,
+                    format!(
+                        "takes {direction} to {count} {family} rules, more than the group's quota of {quota} (ruleQuota; AWS's default is {DEFAULT_RULE_QUOTA})"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub fn firewall_target(fw: &AwsFirewall) -> Result<Target, Invalid> {
+    for (g, sg) in fw.security_groups.iter().flatten().enumerate() {
+        for (direction, rules) in [("ingress", &sg.ingress), ("egress", &sg.egress)] {
+            if rules.iter().flatten().any(|r| r.address_set.is_some()) {
+                return Err(addresses::unresolved(&format!(
+                    "spec.aws.securityGroups[{g}].{direction}"
+                )));
+            }
+        }
+    }
     let mut state = State::default();
     let forbid_world = fw
         .findings

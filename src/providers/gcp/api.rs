@@ -12,6 +12,8 @@ const NAME_PATTERN: &str = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$";
 const REGION_PATTERN: &str = r"^[a-z]+-[a-z]+[0-9]+$";
 /// An IPv4 or IPv6 CIDR (shape only; the address is checked when the policy is read).
 const CIDR_PATTERN: &str = r"^[0-9a-fA-F:.]+(/[0-9]{1,3})?$";
+/// The most source (or destination) ranges one firewall rule takes.
+pub const MAX_RANGES: usize = 5000;
 
 /// GCP firewall state of one VPC network. A list that is absent is not managed at all;
 /// an empty list is managed and means "none of ours".
@@ -75,6 +77,20 @@ pub struct FirewallRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 5000), inner(regex(pattern = CIDR_PATTERN)))]
     pub destination_ranges: Option<Vec<String>>,
+    /// Address sets of the policy's namespace whose addresses are added to `sourceRanges`. A
+    /// rule takes IPv4 or IPv6 ranges, not both, and at most 5000 of them: a set that mixes the
+    /// families in the rule, or takes a list past 5000, is refused. Nothing is written while a
+    /// named set is missing, not Ready or stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253), regex(pattern = crate::api::addressset::NAME_PATTERN)))]
+    pub source_address_sets: Option<Vec<String>>,
+    /// Address sets whose addresses are added to `destinationRanges` (an `EGRESS` rule's
+    /// destinations), under the same rules as `sourceAddressSets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253), regex(pattern = crate::api::addressset::NAME_PATTERN)))]
+    pub destination_address_sets: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 30))]
     pub source_tags: Option<Vec<String>>,

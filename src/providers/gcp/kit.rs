@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::api::{GcpFirewall, GcpMonitoring};
 use super::{Gcp, model};
 use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::addresses::{Resolver, SetError};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -31,6 +32,13 @@ impl registry::Kit for Kit {
 
     fn firewall_target(block: &GcpFirewall) -> Result<Target, Invalid> {
         model::firewall_target(block)
+    }
+
+    fn with_address_sets(
+        block: &GcpFirewall,
+        sets: &mut Resolver,
+    ) -> Result<GcpFirewall, SetError> {
+        model::with_address_sets(block, sets)
     }
 
     fn monitoring_target(block: &GcpMonitoring) -> Result<Target, Invalid> {

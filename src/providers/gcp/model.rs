@@ -5,11 +5,12 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
+use crate::core::addresses::{self, Resolver, SetError};
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
 use crate::providers::gcp::api::{
-    AlertPolicy, Direction, FirewallRule, GcpFirewall, GcpMonitoring, ProtocolPorts,
+    AlertPolicy, Direction, FirewallRule, GcpFirewall, GcpMonitoring, MAX_RANGES, ProtocolPorts,
     SecurityPolicy, SecurityPolicyRule, UptimeCheck,
 };
 use crate::providers::{Finding, Purpose, Scope, Target};
@@ -763,7 +764,78 @@ impl fmt::Display for GcpScope {
     }
 }
 
+/// `sourceAddressSets` and `destinationAddressSets` added to each firewall rule's
+/// `sourceRanges` and `destinationRanges`. Compute takes IPv4 or IPv6 ranges in one rule, not
+/// both ("A firewall rule can contain either IPv4 or IPv6 ranges, but not both", VPC firewall
+/// rules documentation), and at most 5000 per list: a set that mixes the families in the rule,
+/// or takes a list past 5000, is refused naming it, never written without some addresses.
+pub fn with_address_sets(fw: &GcpFirewall, sets: &mut Resolver) -> Result<GcpFirewall, SetError> {
+    let mut out = fw.clone();
+    for (r, rule) in out.firewall_rules.iter_mut().flatten().enumerate() {
+        for source in [true, false] {
+            let (names, set_field, list_name) = if source {
+                let names = rule.source_address_sets.take();
+                (names, "sourceAddressSets", "sourceRanges")
+            } else {
+                let names = rule.destination_address_sets.take();
+                (names, "destinationAddressSets", "destinationRanges")
+            };
+            for (i, name) in names.iter().flatten().enumerate() {
+                let field = format!("spec.gcp.firewallRules[{r}].{set_field}[{i}]");
+                let found = sets.addresses(&field, name)?;
+                let list = if source {
+                    &mut rule.source_ranges
+                } else {
+                    &mut rule.destination_ranges
+                };
+                addresses::merge(list, found);
+                let count = list.as_ref().map_or(0, Vec::len);
+                if count > MAX_RANGES {
+                    return Err(Resolver::unsuitable(
+                        &field,
+                        name,
+                        format!(
+                            "takes {list_name} to {count} ranges, and a firewall rule takes at most {MAX_RANGES}"
+                        ),
+                    ));
+                }
+                let ranges = rule
+                    .source_ranges
+                    .iter()
+                    .chain(rule.destination_ranges.iter())
+                    .flatten();
+                let (mut v4, mut v6) = (None, None);
+                for range in ranges {
+                    let slot = if addresses::is_v6(range) {
+                        &mut v6
+                    } else {
+                        &mut v4
+                    };
+                    slot.get_or_insert(range);
+                }
+                if let (Some(v4), Some(v6)) = (v4, v6) {
+                    return Err(Resolver::unsuitable(
+                        &field,
+                        name,
+                        format!(
+                            "makes the rule mix IPv4 ({v4}) and IPv6 ({v6}) ranges, and a GCP firewall rule takes one family: split it into an IPv4 and an IPv6 rule"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub fn firewall_target(fw: &GcpFirewall) -> Result<Target, Invalid> {
+    for (r, rule) in fw.firewall_rules.iter().flatten().enumerate() {
+        if rule.source_address_sets.is_some() || rule.destination_address_sets.is_some() {
+            return Err(addresses::unresolved(&format!(
+                "spec.gcp.firewallRules[{r}]"
+            )));
+        }
+    }
     let mut state = State::default();
     if let Some(rules) = &fw.firewall_rules {
         let items = rules

@@ -34,6 +34,14 @@ pub struct QdrantFirewall {
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[schemars(length(min = 1, max = 40), inner(regex(pattern = CIDR_V4_PATTERN)))]
     pub allowed_ip_source_ranges: Option<Vec<String>>,
+    /// Address sets of the policy's namespace whose addresses are added to
+    /// `allowedIpSourceRanges`. The allowlist takes IPv4 only and at most 40 ranges, so a set
+    /// holding an IPv6 address, or sets that take the list past 40, are refused. Nothing is
+    /// written while a named set is missing, not Ready or stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253), regex(pattern = crate::api::addressset::NAME_PATTERN)))]
+    pub allowed_address_sets: Option<Vec<String>>,
     /// `true`: the database endpoint must serve TLS. Managed-cloud clusters always do (the
     /// platform controls it); a hybrid-cloud cluster does when
     /// `databaseConfiguration.service.enableTls` is set. Observed only: turning TLS on needs

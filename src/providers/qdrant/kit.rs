@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::api::{QdrantFirewall, QdrantMonitoring};
 use super::{Qdrant, model};
 use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::addresses::{Resolver, SetError};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -34,6 +35,13 @@ impl registry::Kit for Kit {
 
     fn firewall_target(block: &QdrantFirewall) -> Result<Target, Invalid> {
         model::firewall_target(block)
+    }
+
+    fn with_address_sets(
+        block: &QdrantFirewall,
+        sets: &mut Resolver,
+    ) -> Result<QdrantFirewall, SetError> {
+        model::with_address_sets(block, sets)
     }
 
     fn monitoring_target(block: &QdrantMonitoring) -> Result<Target, Invalid> {

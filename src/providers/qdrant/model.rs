@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
+use crate::core::addresses::{self, Resolver, SetError};
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
 use crate::http::sanitize;
@@ -83,7 +84,46 @@ impl fmt::Display for QdrantScope {
 
 // ---- desired ---------------------------------------------------------------------------
 
+/// `allowedAddressSets` added to `allowedIpSourceRanges`. The API takes IPv4 ranges only, at
+/// most 40: a set with an IPv6 address, or one that takes the list past 40, is refused naming
+/// it, rather than written without some of its addresses.
+pub fn with_address_sets(
+    fw: &QdrantFirewall,
+    sets: &mut Resolver,
+) -> Result<QdrantFirewall, SetError> {
+    let mut out = fw.clone();
+    let Some(names) = out.allowed_address_sets.take() else {
+        return Ok(out);
+    };
+    for (i, name) in names.iter().enumerate() {
+        let field = format!("spec.qdrant.allowedAddressSets[{i}]");
+        let found = sets.addresses(&field, name)?;
+        if let Some(v6) = found.iter().find(|a| addresses::is_v6(a)) {
+            return Err(Resolver::unsuitable(
+                &field,
+                name,
+                format!("holds the IPv6 range {v6}, and Qdrant Cloud's allowlist takes IPv4 only"),
+            ));
+        }
+        addresses::merge(&mut out.allowed_ip_source_ranges, found);
+        let count = out.allowed_ip_source_ranges.as_ref().map_or(0, Vec::len);
+        if count > MAX_RANGES {
+            return Err(Resolver::unsuitable(
+                &field,
+                name,
+                format!(
+                    "takes {RANGES} to {count} ranges, and Qdrant Cloud takes at most {MAX_RANGES}"
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 pub fn firewall_target(fw: &QdrantFirewall) -> Result<Target, Invalid> {
+    if fw.allowed_address_sets.is_some() {
+        return Err(addresses::unresolved("spec.qdrant.allowedAddressSets"));
+    }
     let mut state = State::default();
     if let Some(list) = &fw.allowed_ip_source_ranges {
         let ranges = desired_ranges(list)?;

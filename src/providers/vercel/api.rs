@@ -61,6 +61,16 @@ pub struct VercelFirewall {
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["domain", "sourceIp"]))]
     #[schemars(length(max = 256))]
     pub system_bypass: Option<Vec<BypassRule>>,
+    /// System-mitigation bypass entries made from address sets of the policy's namespace: one
+    /// entry per address of the set for `domain`, keyed by domain and source like
+    /// `systemBypass` (an entry also declared there keeps its note), so a source change adds and
+    /// removes exactly the addresses that changed. At most 256 entries in all, as
+    /// `systemBypass`: sets that take it past that are refused. Nothing is written while a set
+    /// is missing, not Ready or stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["domain", "addressSet"]))]
+    #[schemars(length(max = 16))]
+    pub system_bypass_sets: Option<Vec<BypassRuleSet>>,
 }
 
 /// A custom rule: it matches when any condition group matches (a group matches when all of
@@ -377,6 +387,22 @@ pub struct BypassRule {
     /// An address or CIDR, or `*` for every source (use with care).
     #[schemars(length(min = 1, max = 49))]
     pub source_ip: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 500))]
+    pub note: Option<String>,
+}
+
+/// System-mitigation bypass entries for every address of an address set.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BypassRuleSet {
+    /// A domain of the project, or `*` for every domain of the project.
+    #[schemars(regex(pattern = HOSTNAME_PATTERN), length(max = 253))]
+    pub domain: String,
+    /// Name of an `AddressSet` in the policy's namespace.
+    #[schemars(length(min = 1, max = 253), regex(pattern = crate::api::addressset::NAME_PATTERN))]
+    pub address_set: String,
+    /// Note of each entry (default: `address set <name>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 500))]
     pub note: Option<String>,

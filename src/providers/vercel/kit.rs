@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::api::{VercelFirewall, VercelMonitoring};
 use super::{Vercel, model};
 use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::addresses::{Resolver, SetError};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -38,6 +39,13 @@ impl registry::Kit for Kit {
 
     fn firewall_target(block: &VercelFirewall) -> Result<Target, Invalid> {
         model::firewall_target(block)
+    }
+
+    fn with_address_sets(
+        block: &VercelFirewall,
+        sets: &mut Resolver,
+    ) -> Result<VercelFirewall, SetError> {
+        model::with_address_sets(block, sets)
     }
 
     fn monitoring_target(block: &VercelMonitoring) -> Result<Target, Invalid> {

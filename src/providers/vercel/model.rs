@@ -7,6 +7,7 @@ use std::fmt;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::core::addresses::{self, Resolver, SetError};
 use crate::core::model::unique_keys as unique;
 use crate::core::normalize::{self, Invalid};
 use crate::core::{Item, Section, SectionKind, State};
@@ -94,7 +95,62 @@ fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 // ---- desired ---------------------------------------------------------------------------
 
+/// The most bypass entries a policy declares (the schema's bound of `systemBypass`).
+pub const MAX_BYPASS: usize = 256;
+
+/// `systemBypassSets` expanded into `systemBypass`: one entry per address of each set for its
+/// domain. An entry already declared (by hand or by an earlier set) for the same domain and
+/// source is kept as it is; an expansion past [`MAX_BYPASS`] entries is refused naming the
+/// set, never written in part.
+pub fn with_address_sets(
+    fw: &VercelFirewall,
+    sets: &mut Resolver,
+) -> Result<VercelFirewall, SetError> {
+    let mut out = fw.clone();
+    let Some(bypass_sets) = out.system_bypass_sets.take() else {
+        return Ok(out);
+    };
+    let entries = out.system_bypass.get_or_insert_with(Vec::new);
+    let mut keys: BTreeSet<String> = entries
+        .iter()
+        .filter_map(|e| bypass_key(&e.domain, &e.source_ip).ok())
+        .collect();
+    for (i, set) in bypass_sets.iter().enumerate() {
+        let field = format!("spec.vercel.systemBypassSets[{i}].addressSet");
+        for address in sets.addresses(&field, &set.address_set)? {
+            let source = addresses::host_or_cidr(&address).to_string();
+            let key = bypass_key(&set.domain, &source)
+                .map_err(|e| Resolver::unsuitable(&field, &set.address_set, e.0))?;
+            if !keys.insert(key) {
+                continue;
+            }
+            if entries.len() >= MAX_BYPASS {
+                return Err(Resolver::unsuitable(
+                    &field,
+                    &set.address_set,
+                    format!(
+                        "takes systemBypass past {MAX_BYPASS} entries, the most a policy declares"
+                    ),
+                ));
+            }
+            entries.push(BypassRule {
+                domain: set.domain.clone(),
+                source_ip: source,
+                note: Some(
+                    set.note
+                        .clone()
+                        .unwrap_or_else(|| format!("address set {}", set.address_set)),
+                ),
+            });
+        }
+    }
+    Ok(out)
+}
+
 pub fn firewall_target(fw: &VercelFirewall) -> Result<Target, Invalid> {
+    if fw.system_bypass_sets.is_some() {
+        return Err(addresses::unresolved("spec.vercel.systemBypassSets"));
+    }
     let mut state = State::default();
     let settings: Vec<Item> = [
         ("firewallEnabled", fw.firewall_enabled),
