@@ -109,9 +109,17 @@ async fn read(set: &AddressSet, ctx: &Context, ns: &str) -> Result<Vec<String>, 
     let listed = tokio::time::timeout(std::time::Duration::from_secs(30), store.wait_until_ready())
         .await
         .is_ok_and(|r| r.is_ok());
-    let found = listed
-        .then(|| store.get(&ObjectRef::new(&reference.name).within(ns)))
-        .flatten();
+    if !listed {
+        // Not "not found": the operator has not seen the CloudProviders yet (it is starting,
+        // or the API server is slow); the set is read again shortly.
+        return Err(Unresolved::new(
+            "SourceUnreadable",
+            format!(
+                "{what}: the operator has not listed the CloudProviders yet; reading again shortly"
+            ),
+        ));
+    }
+    let found = store.get(&ObjectRef::new(&reference.name).within(ns));
     let provider = match found.as_deref() {
         None => {
             return Err(Unresolved::new(

@@ -391,7 +391,7 @@ async fn cleanup_or_give_up<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<(),
     }
     match cleanup(obj, ctx).await {
         Ok(()) => Ok(()),
-        Err(e) if never_possible(e.category()) => {
+        Err(e) if never_possible(&e) => {
             publish::<K>(
                 ctx,
                 obj.meta(),
@@ -423,17 +423,22 @@ async fn cleanup_or_give_up<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<(),
     }
 }
 
-/// Errors after which a cleanup can never succeed without a person changing something.
-fn never_possible(c: Category) -> bool {
-    matches!(
-        c,
-        Category::ProviderNotFound
-            | Category::CredentialsMissing
-            | Category::Forbidden
-            | Category::InvalidSpec
-            | Category::ProviderMismatch
-            | Category::ProviderNotSupported
-    )
+/// Errors after which a cleanup can never succeed without a person changing something. An
+/// address set that is gone (deleted with its namespace, say) is one; a set whose source is
+/// only failing for now is not.
+fn never_possible(e: &Error) -> bool {
+    match e {
+        Error::AddressSet(set) => !set.transient,
+        _ => matches!(
+            e.category(),
+            Category::ProviderNotFound
+                | Category::CredentialsMissing
+                | Category::Forbidden
+                | Category::InvalidSpec
+                | Category::ProviderMismatch
+                | Category::ProviderNotSupported
+        ),
+    }
 }
 
 /// Removes the rules this policy manages, keeping unmanaged ones.
@@ -614,4 +619,40 @@ fn forget_metrics<K: PolicyKind>(obj: &K, ctx: &Context) {
         &obj.name_any(),
         &crate::providers::registry::finding_codes(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::addresses::SetError;
+
+    /// A cleanup gives up (and lets the policy go) only on what retrying cannot fix.
+    #[test]
+    fn cleanup_gives_up_only_on_what_retrying_cannot_fix() {
+        let set = |transient| {
+            Error::AddressSet(SetError {
+                field: "spec.turso.allowedAddressSets[0]".into(),
+                name: "egress".into(),
+                why: "x".into(),
+                transient,
+            })
+        };
+        let cases = [
+            ("a set gone with its namespace", set(false), true),
+            ("a set whose source fails for now", set(true), false),
+            ("an invalid spec", Error::InvalidSpec("x".into()), true),
+            (
+                "a provider that times out",
+                Error::Provider(crate::error::ProviderError::new(
+                    Category::Timeout,
+                    "observe",
+                    "late",
+                )),
+                false,
+            ),
+        ];
+        for (case, error, want) in cases {
+            assert_eq!(never_possible(&error), want, "{case}");
+        }
+    }
 }

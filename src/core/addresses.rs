@@ -116,6 +116,10 @@ pub struct SetError {
     pub field: String,
     pub name: String,
     pub why: String,
+    /// The set exists but is not usable now (its source failed, it is stale): it may become
+    /// usable without anybody changing the policy. A missing set, or one whose addresses do
+    /// not fit where they are named, is not transient.
+    pub transient: bool,
 }
 
 /// Substitutes the address sets a policy names with their addresses, and records which it
@@ -158,19 +162,21 @@ impl Resolver {
         let Some(sets) = &self.sets else {
             return Ok(Vec::new());
         };
-        let error = |why: String| SetError {
+        let error = |why: String, transient: bool| SetError {
             field: field.to_string(),
             name: name.to_string(),
             why,
+            transient,
         };
         match sets.get(name) {
-            None => Err(error(format!(
-                "not found in namespace {:?}",
-                self.namespace
-            ))),
-            Some(SetState::NotReady(why)) => Err(error(format!(
-                "is not ready ({why}); nothing is written until it is"
-            ))),
+            None => Err(error(
+                format!("not found in namespace {:?}", self.namespace),
+                false,
+            )),
+            Some(SetState::NotReady(why)) => Err(error(
+                format!("is not ready ({why}); nothing is written until it is"),
+                true,
+            )),
             Some(SetState::Ready { addresses, digest }) => {
                 self.used.insert(name.to_string(), digest.clone());
                 Ok(addresses.clone())
@@ -194,6 +200,7 @@ impl Resolver {
             field: field.to_string(),
             name: name.to_string(),
             why: why.into(),
+            transient: false,
         }
     }
 

@@ -114,6 +114,69 @@ fn cloudflare_expands_one_rule_per_address() {
     assert!(refused.is_err(), "{refused:?}");
 }
 
+/// Cloudflare takes IPv4 /16 or /24 and IPv6 /32, /48 or /64 ranges only, and at most 1000
+/// rules: a set that cannot be written is refused naming it, as is a declared range.
+#[test]
+fn cloudflare_refuses_ranges_it_cannot_write_and_too_many_rules() {
+    let ready = |a: Vec<String>| SetState::ready(a);
+    let many: Vec<String> = (0..1001)
+        .map(|i| format!("10.{}.{}.1/32", i / 256, i % 256))
+        .collect();
+    let mut r = Resolver::new(
+        "team-a",
+        BTreeMap::from([
+            ("narrow".to_string(), ready(vec!["192.0.2.16/28".into()])),
+            ("v6-56".to_string(), ready(vec!["2001:db8::/56".into()])),
+            (
+                "wide".to_string(),
+                ready(vec!["10.1.0.0/16".into(), "2001:db8::/48".into()]),
+            ),
+            ("many".to_string(), ready(many)),
+        ]),
+    );
+    let block = |set: &str| {
+        spec(json!({"cloudflare": {
+            "zoneId": "023e105f4ecef8ad9ca31a8372d0c353",
+            "ipAccessRuleSets": [{"mode": "whitelist", "addressSet": set}]
+        }}))
+    };
+    for (set, want) in [
+        (
+            "narrow",
+            "holds 192.0.2.16/28: Cloudflare's IP access rules take IPv4 ranges of /16 or /24",
+        ),
+        ("v6-56", "holds 2001:db8::/56"),
+        ("many", "would make more than 1000 IP access rules"),
+    ] {
+        let e = with_address_sets(&block(set), &mut r).expect_err(set);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("spec.cloudflare.ipAccessRuleSets[0].addressSet")
+                && text.contains(want),
+            "{set}: {text}"
+        );
+    }
+    let ok = with_address_sets(&block("wide"), &mut r).expect("/16 and /48 are written");
+    let rules = declared(&ok, "ipAccessRules");
+    assert_eq!(
+        rules.keys().collect::<Vec<_>>(),
+        ["ip_range:10.1.0.0/16", "ip_range:2001:db8::/48"]
+    );
+    // A declared range Cloudflare cannot take is refused by the mapping, too.
+    let declared_narrow = spec(json!({"cloudflare": {
+        "zoneId": "023e105f4ecef8ad9ca31a8372d0c353",
+        "ipAccessRules": [{"mode": "block", "target": "ip_range", "value": "192.0.2.16/28"}]
+    }}));
+    let e = Declared::from_firewall(&declared_narrow)
+        .and_then(|d| d.target())
+        .expect_err("a /28");
+    assert!(
+        e.to_string()
+            .contains("\"192.0.2.16/28\": Cloudflare's IP access rules take"),
+        "{e}"
+    );
+}
+
 #[test]
 fn supabase_splits_a_set_by_family() {
     let policy = spec(json!({"supabase": {

@@ -132,6 +132,23 @@ pub fn with_address_sets(
                 continue;
             }
             added.push((value.clone(), set.mode));
+            if value.contains('/') && !range_allowed(&value) {
+                return Err(Resolver::unsuitable(
+                    &field,
+                    &set.address_set,
+                    format!("holds {value}: {RANGES}"),
+                ));
+            }
+            if rules.len() >= MAX_ACCESS_RULES {
+                return Err(Resolver::unsuitable(
+                    &field,
+                    &set.address_set,
+                    format!(
+                        "would make more than {MAX_ACCESS_RULES} IP access rules (one per address); \
+                         split the set or use a WAF custom rule with an IP list"
+                    ),
+                ));
+            }
             let target = match (value.contains('/'), addresses::is_v6(&value)) {
                 (true, _) => AccessRuleTarget::IpRange,
                 (false, true) => AccessRuleTarget::Ip6,
@@ -322,6 +339,24 @@ fn desired_rate_limit_rule(rule: &RateLimitRule) -> Result<Item, Invalid> {
     Ok(item)
 }
 
+/// What an `ip_range` access rule takes (Cloudflare's IP Access rules parameters).
+const RANGES: &str = "Cloudflare's IP access rules take IPv4 ranges of /16 or /24 and IPv6 ranges \
+     of /32, /48 or /64 (a single address is target ip or ip6); use a WAF custom rule for others";
+
+/// Whether Cloudflare takes this canonical CIDR as an `ip_range` rule.
+fn range_allowed(cidr: &str) -> bool {
+    cidr.rsplit_once('/').is_some_and(|(address, prefix)| {
+        matches!(
+            (address.contains(':'), prefix),
+            (false, "16" | "24") | (true, "32" | "48" | "64")
+        )
+    })
+}
+
+/// How many IP access rules one policy may hold, address sets expanded (the schema's bound on
+/// `ipAccessRules`).
+pub const MAX_ACCESS_RULES: usize = 1000;
+
 /// Canonical `target:value` key of an access rule, so `2001:DB8::1` and `2001:db8::1` match.
 pub fn access_key(target: &str, value: &str) -> Result<String, Invalid> {
     let value = match target {
@@ -356,6 +391,15 @@ fn desired_access_rule(rule: &IpAccessRule) -> Result<Item, Invalid> {
         return Err(Invalid(format!(
             "ipAccessRules: {:?} is IPv6; use target ip6",
             rule.value
+        )));
+    }
+    if rule.target == AccessRuleTarget::IpRange
+        && let Some(range) = key.strip_prefix("ip_range:")
+        && !range_allowed(range)
+    {
+        return Err(Invalid(format!(
+            "ipAccessRules: {:?}: {RANGES}",
+            rule.value.trim()
         )));
     }
     let mode = to_value(&rule.mode);
