@@ -169,7 +169,8 @@ pub struct PolicyReport {
 pub struct AddressSetReport {
     pub namespace: String,
     pub name: String,
-    /// `declared`, or the source read (`betterstack`, `upstashQstash`).
+    /// `declared`, or the source read (`betterstack`, `upstashQstash`, `awsNatGateways`,
+    /// `gcpCloudNat`).
     pub source: &'static str,
     pub ready: bool,
     pub count: usize,
@@ -416,11 +417,7 @@ impl Runner {
             let namespace = namespace_of(&set.metadata).to_string();
             let name = set.metadata.name.clone().unwrap_or_default();
             let result = self.resolve_set(&namespace, &set.spec).await;
-            let source = match &set.spec.source {
-                None => "declared",
-                Some(s) if s.betterstack.is_some() => "betterstack",
-                Some(_) => "upstashQstash",
-            };
+            let source = set.spec.source.as_ref().map_or("declared", |s| s.name());
             let (state, entry) = match result {
                 Ok(addresses) => {
                     let state = SetState::ready(addresses.clone());
