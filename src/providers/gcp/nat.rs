@@ -22,8 +22,10 @@ pub fn router_nat_addresses(answer: &Value, nat: Option<&str>) -> Result<Vec<Str
     let Some(answer) = answer.as_object() else {
         return Err("the router status is not an object".into());
     };
+    // Every router has a status (its network at least): an answer without one is not
+    // Compute's, and must not read as a router without NAT.
     let statuses = match answer.get("result") {
-        None | Some(Value::Null) => Vec::new(),
+        None | Some(Value::Null) => return Err("the router status has no result".into()),
         Some(Value::Object(result)) => match result.get("natStatus") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(list)) => list.clone(),
@@ -173,7 +175,11 @@ mod tests {
                 Err("spec.source.gcpCloudNat.nat: the router reports no NAT \"nat-c\" (it reports nat-a, nat-b)"),
             ),
             (json!({"result": {"network": "n"}}), None, Ok(vec![])),
-            (json!({"kind": "compute#routerStatusResponse"}), None, Ok(vec![])),
+            (
+                json!({"kind": "compute#routerStatusResponse"}),
+                None,
+                Err("the router status has no result"),
+            ),
             (
                 json!({"result": {}}),
                 Some("nat-a"),
