@@ -714,8 +714,7 @@ async fn nat_gateway_addresses_are_read_across_pages_and_only_from_available_gat
         .expect_err("not the account's region");
     assert_eq!(e.reason, "SourceUnreadable");
     assert!(
-        e.message
-            .contains("spec.source.awsNatGateways.regions[0]"),
+        e.message.contains("spec.source.awsNatGateways.regions[0]"),
         "{}",
         e.message
     );

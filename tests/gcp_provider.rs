@@ -1424,7 +1424,8 @@ async fn cloud_nat_addresses_are_read_from_the_router_status() {
     use perimeter::addressset::resolve;
     let e = env(ROUTERS_SEEDED).await;
     let block = |nat: Option<&str>, router: &str| {
-        let mut b = json!({"providerRef": {"name": "gcp"}, "region": "europe-west1", "router": router});
+        let mut b =
+            json!({"providerRef": {"name": "gcp"}, "region": "europe-west1", "router": router});
         if let Some(n) = nat {
             b["nat"] = json!(n);
         }
@@ -1493,6 +1494,10 @@ async fn cloud_nat_addresses_are_read_from_the_router_status() {
     let u = resolve(&block(None, "../../global/firewalls"), Some(&e.client))
         .await
         .expect_err("not a name");
-    assert!(u.message.contains("spec.source.gcpCloudNat.router"), "{}", u.message);
+    assert!(
+        u.message.contains("spec.source.gcpCloudNat.router"),
+        "{}",
+        u.message
+    );
     assert_eq!(e.emulator.log().count("GET", "/routers/"), before);
 }

@@ -1075,10 +1075,13 @@ fn nat_gateway_xml(g: &NatGateway) -> String {
 /// EC2 does not know for this call is refused, as EC2 does.
 fn describe_nat_gateways(store: &Store, p: &Params<'_>) -> Result<String, Failure> {
     let wanted = p.list("NatGatewayId");
-    if let Some(missing) = wanted
-        .iter()
-        .find(|id| !store.seed.nat_gateways.iter().any(|g| &g.nat_gateway_id == *id))
-    {
+    if let Some(missing) = wanted.iter().find(|id| {
+        !store
+            .seed
+            .nat_gateways
+            .iter()
+            .any(|g| &g.nat_gateway_id == *id)
+    }) {
         return Err(Failure::new(
             400,
             "NatGatewayNotFound",

@@ -56,9 +56,7 @@ pub fn nat_addresses(gateways: &[NatGatewayObs], vpc_ids: &[String]) -> Vec<Stri
     gateways
         .iter()
         .filter(|g| g.state == "available")
-        .filter(|g| {
-            vpc_ids.is_empty() || g.vpc_id.as_ref().is_some_and(|v| vpc_ids.contains(v))
-        })
+        .filter(|g| vpc_ids.is_empty() || g.vpc_id.as_ref().is_some_and(|v| vpc_ids.contains(v)))
         .flat_map(|g| g.public_ips.iter().map(|ip| host_route(ip)))
         .collect()
 }
@@ -128,7 +126,10 @@ impl Aws {
                 out.push(NatGatewayObs {
                     id: id.to_string(),
                     // Without a state the gateway is not known to be available: left out.
-                    state: g.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    state: g
+                        .state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
                     vpc_id: g.vpc_id().map(str::to_string),
                     public_ips: g
                         .nat_gateway_addresses()
@@ -168,7 +169,12 @@ mod tests {
     #[test]
     fn nat_addresses_table() {
         let all = vec![
-            gw("nat-1", "available", Some("vpc-0a"), &["203.0.113.7", "203.0.113.8"]),
+            gw(
+                "nat-1",
+                "available",
+                Some("vpc-0a"),
+                &["203.0.113.7", "203.0.113.8"],
+            ),
             gw("nat-2", "pending", Some("vpc-0a"), &["203.0.113.9"]),
             gw("nat-3", "deleting", Some("vpc-0b"), &["198.51.100.1"]),
             gw("nat-4", "available", Some("vpc-0b"), &["198.51.100.2"]),
@@ -194,7 +200,12 @@ mod tests {
             let vpcs: Vec<String> = vpcs.iter().map(|s| (*s).to_string()).collect();
             assert_eq!(nat_addresses(&all, &vpcs), want, "vpcs {vpcs:?}");
         }
-        let odd = [gw("nat-8", "available", None, &["not-an-ip", "2001:db8::1"])];
+        let odd = [gw(
+            "nat-8",
+            "available",
+            None,
+            &["not-an-ip", "2001:db8::1"],
+        )];
         assert_eq!(nat_addresses(&odd, &[]), ["not-an-ip", "2001:db8::1"]);
     }
 

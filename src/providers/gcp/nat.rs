@@ -153,14 +153,14 @@ mod tests {
     #[test]
     fn router_status_table() {
         let two = json!({"kind": "compute#routerStatusResponse", "result": {
-            "network": "https://www.googleapis.com/compute/v1/projects/p/global/networks/default",
-            "natStatus": [
-                {"name": "nat-a", "userAllocatedNatIps": ["203.0.113.7"],
-                 "userAllocatedNatIpResources": ["https://www.googleapis.com/compute/v1/projects/p/regions/r/addresses/a"],
-                 "drainUserAllocatedNatIps": ["203.0.113.99"], "minExtraNatIpsNeeded": 0},
-                {"name": "nat-b", "autoAllocatedNatIps": ["198.51.100.4", "198.51.100.5"],
-                 "drainAutoAllocatedNatIps": ["198.51.100.98"]}
-            ]}});
+        "network": "https://www.googleapis.com/compute/v1/projects/p/global/networks/default",
+        "natStatus": [
+            {"name": "nat-a", "userAllocatedNatIps": ["203.0.113.7"],
+             "userAllocatedNatIpResources": ["https://www.googleapis.com/compute/v1/projects/p/regions/r/addresses/a"],
+             "drainUserAllocatedNatIps": ["203.0.113.99"], "minExtraNatIpsNeeded": 0},
+            {"name": "nat-b", "autoAllocatedNatIps": ["198.51.100.4", "198.51.100.5"],
+             "drainAutoAllocatedNatIps": ["198.51.100.98"]}
+        ]}});
         type Case<'a> = (Value, Option<&'a str>, Result<Vec<&'a str>, &'a str>);
         let cases: Vec<Case> = vec![
             (
@@ -168,11 +168,17 @@ mod tests {
                 None,
                 Ok(vec!["203.0.113.7/32", "198.51.100.4/32", "198.51.100.5/32"]),
             ),
-            (two.clone(), Some("nat-b"), Ok(vec!["198.51.100.4/32", "198.51.100.5/32"])),
+            (
+                two.clone(),
+                Some("nat-b"),
+                Ok(vec!["198.51.100.4/32", "198.51.100.5/32"]),
+            ),
             (
                 two.clone(),
                 Some("nat-c"),
-                Err("spec.source.gcpCloudNat.nat: the router reports no NAT \"nat-c\" (it reports nat-a, nat-b)"),
+                Err(
+                    "spec.source.gcpCloudNat.nat: the router reports no NAT \"nat-c\" (it reports nat-a, nat-b)",
+                ),
             ),
             (json!({"result": {"network": "n"}}), None, Ok(vec![])),
             (
@@ -183,7 +189,9 @@ mod tests {
             (
                 json!({"result": {}}),
                 Some("nat-a"),
-                Err("spec.source.gcpCloudNat.nat: the router reports no NAT \"nat-a\" (it reports none)"),
+                Err(
+                    "spec.source.gcpCloudNat.nat: the router reports no NAT \"nat-a\" (it reports none)",
+                ),
             ),
             (
                 json!({"result": {"natStatus": [{"name": "n", "userAllocatedNatIps": null}]}}),
@@ -192,7 +200,11 @@ mod tests {
             ),
             (json!([]), None, Err("the router status is not an object")),
             (json!({"result": []}), None, Err("result is not an object")),
-            (json!({"result": {"natStatus": {}}}), None, Err("result.natStatus is not a list")),
+            (
+                json!({"result": {"natStatus": {}}}),
+                None,
+                Err("result.natStatus is not a list"),
+            ),
             (
                 json!({"result": {"natStatus": [{"userAllocatedNatIps": ["192.0.2.1"]}]}}),
                 None,
@@ -223,7 +235,15 @@ mod tests {
         for ok in ["europe-west1", "nat-router", "r"] {
             assert!(compute_name("router", ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Router", "1router", "router-", "a/b", "..", &"r".repeat(64)] {
+        for bad in [
+            "",
+            "Router",
+            "1router",
+            "router-",
+            "a/b",
+            "..",
+            &"r".repeat(64),
+        ] {
             let e = compute_name("router", bad).expect_err(bad);
             assert_eq!(e.category, Category::InvalidSpec);
             assert!(e.message.contains("spec.source.gcpCloudNat.router"), "{e}");
