@@ -286,6 +286,37 @@ mod tests {
         );
     }
 
+    /// A NAT source is read only through an account of its cloud.
+    #[test]
+    fn nat_sources_are_admitted_for_their_cloud_only() {
+        use crate::api::ProviderType;
+        let aws: AddressSetSpec = serde_json::from_value(serde_json::json!({
+            "source": {"awsNatGateways": {"providerRef": {"name": "aws"}}}
+        }))
+        .expect("spec");
+        let gcp: AddressSetSpec = serde_json::from_value(serde_json::json!({
+            "source": {"gcpCloudNat": {"providerRef": {"name": "gcp"}, "region": "europe-west1",
+                                       "router": "nat-router"}}
+        }))
+        .expect("spec");
+        assert!(admit(&aws, "CloudProvider a/aws", ProviderType::Aws).is_ok());
+        assert!(admit(&gcp, "CloudProvider a/gcp", ProviderType::Gcp).is_ok());
+        for (spec, account_type, field) in [
+            (&aws, ProviderType::Gcp, "spec.source.awsNatGateways"),
+            (&gcp, ProviderType::Aws, "spec.source.gcpCloudNat"),
+        ] {
+            let e = admit(spec, "CloudProvider a/x", account_type).expect_err("mismatch");
+            assert_eq!(e.reason, "ProviderMismatch");
+            assert!(e.message.starts_with(field), "{}", e.message);
+        }
+        let refs: Vec<_> = [&aws, &gcp]
+            .iter()
+            .filter_map(|s| s.source.as_ref()?.provider_ref())
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(refs, ["aws", "gcp"]);
+    }
+
     #[tokio::test]
     async fn declared_sets_resolve_without_a_client() {
         let spec: AddressSetSpec = serde_json::from_value(serde_json::json!({
