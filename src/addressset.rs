@@ -138,9 +138,7 @@ pub fn status(
 /// The set's source as a metric label and in reports: `declared`, or the source's field name
 /// (`betterstack`, `upstashQstash`, …).
 pub fn source_label(spec: &AddressSetSpec) -> &'static str {
-    spec.source.as_ref().map_or("declared", |s| {
-        s.field().strip_prefix("spec.source.").unwrap_or(s.field())
-    })
+    spec.source.as_ref().map_or("declared", |s| s.name())
 }
 
 /// An Event worth publishing about a set whose status went from `previous` to `new`: `Ready`
@@ -419,6 +417,37 @@ mod tests {
             failed.conditions[0].last_transition_time,
             ok.conditions[0].last_transition_time
         );
+    }
+
+    /// A NAT source is read only through an account of its cloud.
+    #[test]
+    fn nat_sources_are_admitted_for_their_cloud_only() {
+        use crate::api::ProviderType;
+        let aws: AddressSetSpec = serde_json::from_value(serde_json::json!({
+            "source": {"awsNatGateways": {"providerRef": {"name": "aws"}}}
+        }))
+        .expect("spec");
+        let gcp: AddressSetSpec = serde_json::from_value(serde_json::json!({
+            "source": {"gcpCloudNat": {"providerRef": {"name": "gcp"}, "region": "europe-west1",
+                                       "router": "nat-router"}}
+        }))
+        .expect("spec");
+        assert!(admit(&aws, "CloudProvider a/aws", ProviderType::Aws).is_ok());
+        assert!(admit(&gcp, "CloudProvider a/gcp", ProviderType::Gcp).is_ok());
+        for (spec, account_type, field) in [
+            (&aws, ProviderType::Gcp, "spec.source.awsNatGateways"),
+            (&gcp, ProviderType::Aws, "spec.source.gcpCloudNat"),
+        ] {
+            let e = admit(spec, "CloudProvider a/x", account_type).expect_err("mismatch");
+            assert_eq!(e.reason, "ProviderMismatch");
+            assert!(e.message.starts_with(field), "{}", e.message);
+        }
+        let refs: Vec<_> = [&aws, &gcp]
+            .iter()
+            .filter_map(|s| s.source.as_ref()?.provider_ref())
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(refs, ["aws", "gcp"]);
     }
 
     #[tokio::test]

@@ -169,7 +169,8 @@ pub struct PolicyReport {
 pub struct AddressSetReport {
     pub namespace: String,
     pub name: String,
-    /// `declared`, or the source read (`betterstack`, `upstashQstash`).
+    /// `declared`, or the source read (`betterstack`, `upstashQstash`, `awsNatGateways`,
+    /// `gcpCloudNat`).
     pub source: &'static str,
     pub ready: bool,
     pub count: usize,

@@ -310,3 +310,145 @@ async fn a_set_of_another_namespace_is_not_used() {
     );
     assert!(a.cloudflare.log().writes().is_empty());
 }
+
+/// The AWS account of the NAT test: the example CloudProvider with a key in a Secret (a local
+/// run has no workload identity), and its endpoint given on the command line.
+const AWS_ACCOUNT: &str = "apiVersion: perimeter.dev/v1alpha1
+kind: CloudProvider
+metadata:
+  name: aws-prod
+  namespace: perimeter
+spec:
+  type: aws
+  accountId: \"123456789012\"
+  credentials:
+    secretRef: {name: aws-perimeter, key: credentials}
+  regions: [eu-west-1]
+  rateLimit: {requestsPerMinute: 60000, burst: 1000}
+";
+
+/// The status zone allows the AWS workers' NAT egress, and nothing else.
+const NAT_POLICY: &str = "apiVersion: perimeter.dev/v1alpha1
+kind: FirewallPolicy
+metadata:
+  name: edge-from-aws-nat
+  namespace: perimeter
+spec:
+  providerRef: {name: cloudflare-main}
+  mode: Enforce
+  unmanaged: Remove
+  cloudflare:
+    zoneId: 7c5dae5552338874e5053f2534d2767a
+    ipAccessRuleSets:
+      - {mode: whitelist, addressSet: aws-nat-egress, notes: AWS NAT egress}
+";
+
+/// A set read from the AWS emulator's NAT gateways (the example, examples/addresssets/
+/// aws-nat-egress.yaml) feeds a Cloudflare allow list in Enforce. A NAT gateway's Elastic IP
+/// changes and a new gateway is still `pending`: the set follows the first and leaves the
+/// second out, the policy drifts and follows; the NAT gateways deleted, the set is `Empty`
+/// and nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nat_gateway_address_change_makes_the_allowlist_drift_and_follow() {
+    use perimeter_emulators::aws::{AwsEmulator, Seed as AwsSeed};
+    let a = accounts().await;
+    let aws_seed: AwsSeed = serde_json::from_value(serde_json::json!({
+        "region": "eu-west-1",
+        "pageSize": 1,
+        "natGateways": [
+            {"natGatewayId": "nat-0a1b2c3d4e5f60001", "vpcId": "vpc-0a1b2c3d4e5f60718",
+             "addresses": [{"publicIp": "203.0.113.10", "privateIp": "10.20.1.5"}]},
+            {"natGatewayId": "nat-0a1b2c3d4e5f60002", "vpcId": "vpc-0a1b2c3d4e5f60718",
+             "addresses": [{"publicIp": "203.0.113.11", "privateIp": "10.20.2.5"}]},
+            {"natGatewayId": "nat-0a1b2c3d4e5f60003", "vpcId": "vpc-0fffffffffffffff0",
+             "addresses": [{"publicIp": "198.51.100.99"}]}
+        ]
+    }))
+    .expect("seed");
+    let aws = AwsEmulator::new(aws_seed);
+    let aws_run = aws.start("127.0.0.1:0").await.expect("aws");
+    let mut options = a.options.clone();
+    options
+        .endpoints
+        .insert("aws-prod".into(), aws_run.base_url());
+    let mut credentials = CredentialSource::default();
+    credentials.insert("cloudflare-api", "token", "cf-token");
+    credentials.insert(
+        "aws-perimeter",
+        "credentials",
+        r#"{"accessKeyId": "AKIANATEXAMPLE000000", "secretAccessKey": "nat-secret"}"#,
+    );
+    let set = std::fs::read_to_string(
+        support::repo_root().join("examples/addresssets/aws-nat-egress.yaml"),
+    )
+    .expect("example");
+    let mut m = Manifests::default();
+    let cf =
+        std::fs::read_to_string(support::repo_root().join("examples/cloudflare/provider.yaml"))
+            .expect("example");
+    for (name, text) in [
+        ("cloudflare.yaml", cf.as_str()),
+        ("aws.yaml", AWS_ACCOUNT),
+        ("set.yaml", set.as_str()),
+        ("policy.yaml", NAT_POLICY),
+    ] {
+        m.add_yaml(name, text).expect("valid manifest");
+    }
+    let runner = Runner::new(m, &credentials, options, None).await;
+
+    let first = runner.run_once().await;
+    let s = &first.address_sets[0];
+    assert!(s.ready, "{s:?}");
+    assert_eq!(s.source, "awsNatGateways");
+    assert_eq!(s.addresses, ["203.0.113.10/32", "203.0.113.11/32"], "{s:?}");
+    let p = policy(&first, "edge-from-aws-nat");
+    assert_eq!(p.state, PolicyState::InSync, "{p:?}");
+    assert_eq!(p.applied.len(), 2, "{p:?}");
+    assert_eq!(
+        zone_rules(&a.cloudflare),
+        ["203.0.113.10 whitelist", "203.0.113.11 whitelist"]
+    );
+
+    // The first gateway gets another Elastic IP; a new gateway is still being created.
+    aws.mutate(|seed| {
+        seed.nat_gateways[0].addresses[0].public_ip = Some("203.0.113.20".into());
+        let mut pending = seed.nat_gateways[1].clone();
+        pending.nat_gateway_id = "nat-0a1b2c3d4e5f60004".into();
+        pending.state = "pending".into();
+        pending.addresses[0].public_ip = Some("203.0.113.30".into());
+        seed.nat_gateways.push(pending);
+    });
+    let second = runner.run_once().await;
+    let p = policy(&second, "edge-from-aws-nat");
+    let found: Vec<String> = p.drift_found.iter().map(|d| d.field.clone()).collect();
+    assert_eq!(found.len(), 2, "one address added, one retired: {found:?}");
+    assert!(
+        found.iter().any(|f| f.contains("203.0.113.20")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|f| f.contains("203.0.113.10")),
+        "{found:?}"
+    );
+    assert_eq!(p.state, PolicyState::InSync, "{p:?}");
+    assert_eq!(
+        zone_rules(&a.cloudflare),
+        ["203.0.113.11 whitelist", "203.0.113.20 whitelist"]
+    );
+    assert_ne!(second.address_sets[0].digest, first.address_sets[0].digest);
+
+    // Every NAT gateway deleted: the set is Empty, the policy Unknown, nothing written.
+    aws.mutate(|seed| {
+        for g in &mut seed.nat_gateways {
+            g.state = "deleted".into();
+        }
+    });
+    let writes = a.cloudflare.log().writes().len();
+    let third = runner.run_once().await;
+    assert_eq!(third.address_sets[0].reason.as_deref(), Some("Empty"));
+    let p = policy(&third, "edge-from-aws-nat");
+    assert_eq!(p.state, PolicyState::Unknown, "{p:?}");
+    assert_eq!(a.cloudflare.log().writes().len(), writes);
+    assert_eq!(zone_rules(&a.cloudflare).len(), 2);
+    drop(aws_run);
+}

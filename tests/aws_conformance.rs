@@ -333,6 +333,18 @@ fn seed() -> Seed {
     // Any key id and no signature check, so answers can be replayed with a fixed header below.
     seed.access_keys.clear();
     seed.page_size = 2;
+    // NAT gateways for the `awsNatGateways` source (the demo account has none): more than a
+    // page, one not available.
+    seed.nat_gateways = serde_json::from_value(json!([
+        {"natGatewayId": "nat-0a1b2c3d4e5f60001", "vpcId": "vpc-0a1b2c3d4e5f60718",
+         "subnetId": "subnet-0a1b2c3d4e5f60001",
+         "addresses": [{"publicIp": "203.0.113.10", "privateIp": "10.20.1.5"}]},
+        {"natGatewayId": "nat-0a1b2c3d4e5f60002", "vpcId": "vpc-0a1b2c3d4e5f60718",
+         "state": "deleting", "addresses": [{"publicIp": "203.0.113.11"}]},
+        {"natGatewayId": "nat-0a1b2c3d4e5f60003", "vpcId": "vpc-0a1b2c3d4e5f60718",
+         "addresses": [{"publicIp": "203.0.113.12", "privateIp": "10.20.2.5"}]}
+    ]))
+    .expect("NAT gateways");
     seed
 }
 
@@ -394,6 +406,13 @@ async fn scenario(running: &RunningEmulator) {
         let out = sync(&aws, target, Mode::Enforce, *unmanaged).await;
         assert!(out.error.is_none(), "{:?}", out.error);
     }
+    // An AddressSet's `awsNatGateways` source: DescribeNatGateways with its filters, paged.
+    let nat: perimeter::api::addressset::AddressSource = serde_json::from_value(json!({
+        "awsNatGateways": {"providerRef": {"name": "aws"}, "vpcIds": ["vpc-0a1b2c3d4e5f60718"]}
+    }))
+    .expect("source");
+    let addresses = aws.source_addresses(&nat).await.expect("NAT gateways");
+    assert_eq!(addresses, ["203.0.113.10/32", "203.0.113.12/32"]);
 }
 
 /// The recorded request sent again as the SDK sent it, with a fixed signature header.
@@ -583,6 +602,7 @@ async fn requests_and_answers_follow_the_aws_service_models() {
         "/ec2/DescribeFlowLogs",
         "/ec2/CreateFlowLogs",
         "/ec2/DeleteFlowLogs",
+        "/ec2/DescribeNatGateways",
         "/cloudwatch/DescribeAlarms",
         "/cloudwatch/PutMetricAlarm",
         "/cloudwatch/DeleteAlarms",

@@ -629,3 +629,148 @@ async fn a_hanging_endpoint_times_out_and_the_state_is_unknown() {
     assert!(out.remaining.is_none() && out.applied.is_empty());
     assert_eq!(count(&emulator, "/cloudwatch/PutMetricAlarm"), 0);
 }
+
+/// An `awsNatGateways` source over `DescribeNatGateways`, as an AddressSet resolves it.
+fn nat_set(block: Value) -> perimeter::api::addressset::AddressSetSpec {
+    serde_json::from_value(json!({"source": {"awsNatGateways": block}})).expect("set")
+}
+
+/// The Elastic IPs of the `available` NAT gateways, across pages (page size 2), of the VPCs
+/// named; a gateway pending, deleting or failed is left out, and so is a private one (no
+/// Elastic IP). A region the CloudProvider does not list is refused before any request.
+#[tokio::test]
+async fn nat_gateway_addresses_are_read_across_pages_and_only_from_available_gateways() {
+    let mut s = seed();
+    s.nat_gateways = serde_json::from_value(json!([
+        {"natGatewayId": "nat-0a", "vpcId": "vpc-a", "subnetId": "subnet-1",
+         "addresses": [{"publicIp": "203.0.113.10", "privateIp": "10.0.1.5"},
+                       {"publicIp": "203.0.113.11", "privateIp": "10.0.1.6"}]},
+        {"natGatewayId": "nat-0b", "vpcId": "vpc-a", "state": "pending",
+         "addresses": [{"publicIp": "203.0.113.20"}]},
+        {"natGatewayId": "nat-0c", "vpcId": "vpc-b", "state": "deleting",
+         "addresses": [{"publicIp": "203.0.113.30"}]},
+        {"natGatewayId": "nat-0d", "vpcId": "vpc-b", "state": "failed",
+         "addresses": [{"publicIp": "203.0.113.40"}]},
+        {"natGatewayId": "nat-0e", "vpcId": "vpc-b",
+         "addresses": [{"publicIp": "198.51.100.7", "privateIp": "10.1.1.5"}]},
+        {"natGatewayId": "nat-0f", "vpcId": "vpc-c", "connectivityType": "private",
+         "addresses": [{"privateIp": "10.2.1.5"}]},
+        {"natGatewayId": "nat-10", "vpcId": "vpc-c",
+         "addresses": [{"publicIp": "192.0.2.50"}]}
+    ]))
+    .expect("gateways");
+    let emulator = AwsEmulator::new(s);
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let aws = client_with(&running, KEY_ID).await;
+    let read = |block: Value| {
+        let spec = nat_set(block);
+        let aws = &aws;
+        async move { perimeter::addressset::resolve(&spec, Some(aws)).await }
+    };
+    let all = read(json!({"providerRef": {"name": "aws"}})).await;
+    assert_eq!(
+        all.expect("resolved"),
+        [
+            "192.0.2.50/32",
+            "198.51.100.7/32",
+            "203.0.113.10/32",
+            "203.0.113.11/32"
+        ]
+    );
+    assert!(
+        count(&emulator, "/ec2/DescribeNatGateways") >= 2,
+        "paged: several calls"
+    );
+    let some = read(json!({"providerRef": {"name": "aws"}, "regions": [REGION],
+                           "vpcIds": ["vpc-a", "vpc-b"]}))
+    .await;
+    assert_eq!(
+        some.expect("resolved"),
+        ["198.51.100.7/32", "203.0.113.10/32", "203.0.113.11/32"]
+    );
+    // The request names the filters EC2 documents (state and VPC).
+    let last = emulator
+        .log()
+        .entries()
+        .into_iter()
+        .rev()
+        .find(|r| r.path == "/ec2/DescribeNatGateways")
+        .and_then(|r| r.body)
+        .expect("a request");
+    let values: Vec<&str> = last
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("Filter."))
+        .filter_map(|(_, v)| v.as_str())
+        .collect();
+    for want in ["state", "available", "vpc-id", "vpc-a", "vpc-b"] {
+        assert!(values.contains(&want), "{want} in {values:?}");
+    }
+
+    let before = count(&emulator, "/ec2/DescribeNatGateways");
+    let e = read(json!({"providerRef": {"name": "aws"}, "regions": ["us-east-1"]}))
+        .await
+        .expect_err("not the account's region");
+    assert_eq!(e.reason, "SourceUnreadable");
+    assert!(
+        e.message.contains("spec.source.awsNatGateways.regions[0]"),
+        "{}",
+        e.message
+    );
+    assert_eq!(count(&emulator, "/ec2/DescribeNatGateways"), before);
+}
+
+/// No NAT gateway is `Empty`; an outage, throttling or a malformed or wrongly shaped answer
+/// leaves the set not Ready with the reason, never a shorter list; the key never shows.
+#[tokio::test]
+async fn nat_gateway_reads_that_fail_or_find_nothing_leave_the_set_not_ready() {
+    let (emulator, _running, aws) = start().await;
+    let spec = nat_set(json!({"providerRef": {"name": "aws"}}));
+    let e = perimeter::addressset::resolve(&spec, Some(&aws))
+        .await
+        .expect_err("no gateway");
+    assert_eq!(e.reason, "Empty", "{}", e.message);
+    emulator.mutate(|s| {
+        s.nat_gateways = serde_json::from_value(json!([
+            {"natGatewayId": "nat-0a", "vpcId": "vpc-a", "state": "available",
+             "addresses": [{"publicIp": "203.0.113.10"}]}
+        ]))
+        .expect("gateway");
+    });
+    assert_eq!(
+        perimeter::addressset::resolve(&spec, Some(&aws)).await,
+        Ok(vec!["203.0.113.10/32".to_string()])
+    );
+    let faults = [
+        (Fault::ServerError { status: 503 }, "ProviderError"),
+        (Fault::Malformed, "BadResponse"),
+        (Fault::WrongShape, "BadResponse"),
+        (
+            Fault::RateLimited {
+                retry_after_secs: 0,
+            },
+            "Throttled",
+        ),
+    ];
+    for (fault, category) in faults {
+        emulator.faults().clear();
+        emulator
+            .faults()
+            .inject(FaultRule::new("/ec2/DescribeNatGateways", fault.clone()));
+        let e = perimeter::addressset::resolve(&spec, Some(&aws))
+            .await
+            .expect_err("fault");
+        assert_eq!(e.reason, "SourceUnreadable", "{fault:?}");
+        let direct = aws
+            .source_addresses(spec.source.as_ref().expect("source"))
+            .await
+            .expect_err("fault");
+        assert_eq!(direct.category.reason(), category, "{fault:?}: {direct}");
+        assert!(
+            !e.message.contains(SECRET_KEY) && !e.message.contains(KEY_ID),
+            "{}",
+            e.message
+        );
+    }
+}

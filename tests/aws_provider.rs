@@ -1013,3 +1013,86 @@ fn schema_rules_require_a_region_for_resources_addressed_by_id() {
         assert_eq!(got.is_ok(), ok, "{kind} {case}: {:?}", got.err());
     }
 }
+
+/// A NAT gateway in a new VPC of the region, with a new Elastic IP: (VPC id, public IP).
+async fn seed_nat_gateway(cfg: &SdkConfig, cidr: &str) -> (String, String) {
+    let ec2 = aws_sdk_ec2::Client::new(cfg);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block(cidr)
+        .send()
+        .await
+        .expect("vpc")
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("vpc id")
+        .to_string();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block(cidr.replace(".0.0/16", ".1.0/24"))
+        .send()
+        .await
+        .expect("subnet")
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .expect("subnet id")
+        .to_string();
+    let eip = ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .expect("eip");
+    let (allocation, ip) = (
+        eip.allocation_id().expect("allocation").to_string(),
+        eip.public_ip().expect("ip").to_string(),
+    );
+    ec2.create_nat_gateway()
+        .subnet_id(&subnet)
+        .allocation_id(&allocation)
+        .send()
+        .await
+        .expect("nat gateway");
+    (vpc, format!("{ip}/32"))
+}
+
+/// moto as an independent reference for the `awsNatGateways` source: NAT gateways in two
+/// regions of the CloudProvider (moto keeps regions apart), all of them or a subset, and one
+/// VPC's only.
+#[tokio::test]
+async fn nat_gateway_addresses_are_read_region_by_region() {
+    use perimeter::api::addressset::AddressSource;
+    let moto = support::start_moto();
+    let (west_vpc, west_ip) = seed_nat_gateway(&seeder(&moto.url).await, "10.30.0.0/16").await;
+    let (_, west_other_ip) = seed_nat_gateway(&seeder(&moto.url).await, "10.31.0.0/16").await;
+    let (_, east_ip) =
+        seed_nat_gateway(&seeder_in(&moto.url, OTHER_REGION).await, "10.40.0.0/16").await;
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let aws = two_region_client(&moto.url, metrics.clone()).await;
+    let read = |block: Value| {
+        let source: AddressSource =
+            serde_json::from_value(json!({"awsNatGateways": block})).expect("source");
+        let aws = &aws;
+        async move {
+            let mut got = aws.source_addresses(&source).await.expect("read");
+            got.sort();
+            got
+        }
+    };
+    let mut all = vec![west_ip.clone(), west_other_ip.clone(), east_ip.clone()];
+    all.sort();
+    assert_eq!(read(json!({"providerRef": {"name": "aws"}})).await, all);
+    assert_eq!(calls(&metrics, "DescribeNatGateways"), 2, "one per region");
+    let mut west = vec![west_ip.clone(), west_other_ip];
+    west.sort();
+    assert_eq!(
+        read(json!({"providerRef": {"name": "aws"}, "regions": [REGION]})).await,
+        west
+    );
+    assert_eq!(
+        read(json!({"providerRef": {"name": "aws"}, "regions": [REGION], "vpcIds": [west_vpc]}))
+            .await,
+        [west_ip]
+    );
+}

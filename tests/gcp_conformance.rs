@@ -172,6 +172,11 @@ subnetworks:
   - {{name: app, region: europe-west1, network: default, ipCidrRange: 10.0.0.0/24}}
 vpcFlowLogsConfigs:
   - {{network: projects/demo-project/global/networks/other}}
+routerStatuses:
+  - {{name: nat-router, region: europe-west1, network: default, natStatus: [
+      {{name: egress, userAllocatedNatIps: [203.0.113.7], autoAllocatedNatIps: [198.51.100.4],
+        userAllocatedNatIpResources: [https://www.googleapis.com/compute/v1/projects/demo-project/regions/europe-west1/addresses/egress-1],
+        drainUserAllocatedNatIps: [], minExtraNatIpsNeeded: 0, numVmEndpointsWithNatMappings: 3}}]}}
 uptimeChecks:
   - {{displayName: www, monitoredResource: {{type: uptime_url, labels: {{host: www.example.com}}}}, httpCheck: {{path: /}}, timeout: 10s}}
 notificationChannels:
@@ -256,6 +261,16 @@ uptimeChecks:
         let out = sync(&client, &target, Mode::Enforce, UnmanagedPolicy::Remove).await;
         assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
     }
+    // An AddressSet's `gcpCloudNat` source: routers.getRouterStatus.
+    let nat: perimeter::api::addressset::AddressSource = serde_json::from_value(json!({
+        "gcpCloudNat": {"providerRef": {"name": "gcp"}, "region": "europe-west1",
+                        "router": "nat-router", "nat": "egress"}
+    }))
+    .expect("source");
+    use perimeter::providers::Provider as _;
+    let addresses = client.source_addresses(&nat).await.expect("router status");
+    assert_eq!(addresses, ["203.0.113.7/32", "198.51.100.4/32"]);
+    assert_eq!(emulator.log().count("GET", "/getRouterStatus"), 1);
     // The alert policy names a channel, so the channels are read (and checked below).
     assert!(emulator.log().count("GET", "/notificationChannels") > 0);
 

@@ -1399,3 +1399,105 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+const ROUTERS_SEEDED: &str = r#"
+routerStatuses:
+  - name: nat-router
+    region: europe-west1
+    network: default
+    natStatus:
+      - {name: egress, userAllocatedNatIps: [203.0.113.7, 203.0.113.8], drainUserAllocatedNatIps: [203.0.113.99]}
+      - {name: batch, autoAllocatedNatIps: [198.51.100.4]}
+  - {name: bare-router, region: europe-west1, network: default}
+"#;
+
+fn cloud_nat(block: Value) -> perimeter::api::addressset::AddressSetSpec {
+    serde_json::from_value(json!({"source": {"gcpCloudNat": block}})).expect("set")
+}
+
+/// A Cloud NAT's addresses as an AddressSet resolves them: both allocation lists, one NAT
+/// or all, draining addresses left out; a router without NAT is `Empty`; a NAT or router that
+/// does not exist is an error naming the field; outages and wrong answers leave the set not
+/// Ready with the reason.
+#[tokio::test]
+async fn cloud_nat_addresses_are_read_from_the_router_status() {
+    use perimeter::addressset::resolve;
+    let e = env(ROUTERS_SEEDED).await;
+    let block = |nat: Option<&str>, router: &str| {
+        let mut b =
+            json!({"providerRef": {"name": "gcp"}, "region": "europe-west1", "router": router});
+        if let Some(n) = nat {
+            b["nat"] = json!(n);
+        }
+        cloud_nat(b)
+    };
+    assert_eq!(
+        resolve(&block(None, "nat-router"), Some(&e.client)).await,
+        Ok(vec![
+            "198.51.100.4/32".to_string(),
+            "203.0.113.7/32".into(),
+            "203.0.113.8/32".into()
+        ])
+    );
+    assert_eq!(
+        resolve(&block(Some("batch"), "nat-router"), Some(&e.client)).await,
+        Ok(vec!["198.51.100.4/32".to_string()])
+    );
+    let cases = [
+        (block(None, "bare-router"), "Empty", "no address"),
+        (
+            block(Some("other"), "nat-router"),
+            "SourceUnreadable",
+            "spec.source.gcpCloudNat.nat: the router reports no NAT \"other\" (it reports egress, batch)",
+        ),
+        (
+            block(None, "gone"),
+            "SourceUnreadable",
+            "spec.source.gcpCloudNat.router: project demo-project has no router \"gone\"",
+        ),
+    ];
+    for (spec, reason, words) in cases {
+        let u = resolve(&spec, Some(&e.client)).await.expect_err(words);
+        assert_eq!(u.reason, reason, "{}", u.message);
+        assert!(u.message.contains(words), "{}", u.message);
+    }
+
+    // Another party reallocates the NAT's addresses: the next read follows.
+    e.emulator.mutate(|s| {
+        s.router_statuses[0]["natStatus"][0]["userAllocatedNatIps"] = json!(["203.0.113.9"]);
+    });
+    assert_eq!(
+        resolve(&block(Some("egress"), "nat-router"), Some(&e.client)).await,
+        Ok(vec!["203.0.113.9/32".to_string()])
+    );
+
+    let nat = block(None, "nat-router");
+    let source = nat.source.clone().expect("source");
+    for (fault, category) in [
+        (Fault::ServerError { status: 500 }, Category::ProviderError),
+        (Fault::Malformed, Category::BadResponse),
+        (Fault::WrongShape, Category::BadResponse),
+    ] {
+        e.emulator.faults().clear();
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/getRouterStatus", fault.clone()));
+        let err = e.client.source_addresses(&source).await.expect_err("fault");
+        assert_eq!(err.category, category, "{fault:?}: {err}");
+        let u = resolve(&nat, Some(&e.client)).await.expect_err("fault");
+        assert_eq!(u.reason, "SourceUnreadable", "{fault:?}");
+    }
+    e.emulator.faults().clear();
+
+    // A stored set past the schema: a router name that is a path is refused before any request.
+    let before = e.emulator.log().count("GET", "/routers/");
+    let u = resolve(&block(None, "../../global/firewalls"), Some(&e.client))
+        .await
+        .expect_err("not a name");
+    assert!(
+        u.message.contains("spec.source.gcpCloudNat.router"),
+        "{}",
+        u.message
+    );
+    assert_eq!(e.emulator.log().count("GET", "/routers/"), before);
+}

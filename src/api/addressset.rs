@@ -1,7 +1,8 @@
 //! `AddressSet`: a named list of CIDRs that the firewall policies of its namespace reference
 //! wherever they take addresses. The list is declared by hand (`spec.addresses`) or read from a
 //! provider account of the same namespace (`spec.source`: Better Stack's probe addresses,
-//! Upstash QStash's egress addresses). A policy never writes from a set that is missing, not
+//! Upstash QStash's egress addresses, the public addresses of AWS NAT gateways or of a GCP
+//! Cloud NAT). A policy never writes from a set that is missing, not
 //! `Ready` or stale: an allowlist computed from a partial set would cut people off.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -15,6 +16,13 @@ pub const ADDRESS_PATTERN: &str = r"^[0-9a-fA-F:.]{2,39}(/[0-9]{1,3})?$";
 pub const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 /// A Better Stack cluster name, as `ips-by-cluster.json` keys them (`us`, `eu`, `as`, `au`).
 const CLUSTER_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$";
+/// An AWS region name (`eu-west-1`), as it becomes part of a host name.
+const AWS_REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-[0-9]$";
+/// A VPC id.
+const VPC_ID_PATTERN: &str = r"^vpc-[0-9a-f]{8,17}$";
+/// A GCP region (`europe-west1`) or resource name (router, NAT): RFC 1035, at most 63
+/// characters, as Compute's path parameters take them.
+const GCP_NAME_PATTERN: &str = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$";
 pub use crate::core::addresses::MAX_ADDRESSES;
 /// How many addresses may be declared by hand (the status bound leaves room for sources).
 pub const MAX_DECLARED: usize = 1000;
@@ -59,7 +67,7 @@ pub struct AddressSetSpec {
 /// Where a set's addresses are read from. Exactly one is set.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.betterstack), has(self.upstashQstash)].filter(b, b).size() == 1").message("exactly one source must be set: one of source.betterstack, source.upstashQstash").reason(Reason::FieldValueRequired))]
+#[x_kube(validation = Rule::new("[has(self.betterstack), has(self.upstashQstash), has(self.awsNatGateways), has(self.gcpCloudNat)].filter(b, b).size() == 1").message("exactly one source must be set: one of source.betterstack, source.upstashQstash, source.awsNatGateways, source.gcpCloudNat").reason(Reason::FieldValueRequired))]
 pub struct AddressSource {
     /// Better Stack's uptime probe addresses (`GET /ips-by-cluster.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +76,51 @@ pub struct AddressSource {
     /// your endpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstash_qstash: Option<SourceAccount>,
+    /// The Elastic IPs of the AWS account's NAT gateways (`DescribeNatGateways`, state
+    /// `available`), from which its private subnets reach the internet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_nat_gateways: Option<AwsNatGateways>,
+    /// The external addresses of a GCP Cloud NAT (`routers.getRouterStatus`), from which the
+    /// VMs behind it reach the internet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp_cloud_nat: Option<GcpCloudNat>,
+}
+
+/// The public addresses of an AWS account's NAT gateways.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsNatGateways {
+    pub provider_ref: LocalProviderRef,
+    /// Regions read (each must be one of the CloudProvider's `spec.regions`); empty or
+    /// absent: every region of the CloudProvider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = 32), inner(regex(pattern = AWS_REGION_PATTERN)))]
+    pub regions: Vec<String>,
+    /// Only the NAT gateways of these VPCs; empty or absent: every VPC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = 64), inner(regex(pattern = VPC_ID_PATTERN)))]
+    pub vpc_ids: Vec<String>,
+}
+
+/// The external addresses of a GCP Cloud NAT: those its router reports in use, allocated by
+/// hand or automatically.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GcpCloudNat {
+    pub provider_ref: LocalProviderRef,
+    /// The Cloud Router's region (`europe-west1`).
+    #[schemars(regex(pattern = GCP_NAME_PATTERN))]
+    pub region: String,
+    /// The Cloud Router's name.
+    #[schemars(regex(pattern = GCP_NAME_PATTERN))]
+    pub router: String,
+    /// Only the NAT of this name on the router; absent: every NAT of the router. A name the
+    /// router does not report is an error, never an empty set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = GCP_NAME_PATTERN))]
+    pub nat: Option<String>,
 }
 
 /// Better Stack's probe addresses.
@@ -105,25 +158,49 @@ impl AddressSource {
             .as_ref()
             .map(|b| &b.provider_ref)
             .or_else(|| self.upstash_qstash.as_ref().map(|u| &u.provider_ref))
+            .or_else(|| self.aws_nat_gateways.as_ref().map(|a| &a.provider_ref))
+            .or_else(|| self.gcp_cloud_nat.as_ref().map(|g| &g.provider_ref))
     }
 
     /// The provider type the source reads; `None` when no source is set.
     pub fn provider_type(&self) -> Option<super::ProviderType> {
+        use super::ProviderType;
         if self.betterstack.is_some() {
-            Some(super::ProviderType::Betterstack)
+            Some(ProviderType::Betterstack)
         } else if self.upstash_qstash.is_some() {
-            Some(super::ProviderType::Upstash)
+            Some(ProviderType::Upstash)
+        } else if self.aws_nat_gateways.is_some() {
+            Some(ProviderType::Aws)
+        } else if self.gcp_cloud_nat.is_some() {
+            Some(ProviderType::Gcp)
         } else {
             None
         }
     }
 
+    /// The source's name as the schema spells it (`upstashQstash`), for reports.
+    pub fn name(&self) -> &'static str {
+        if self.betterstack.is_some() {
+            "betterstack"
+        } else if self.upstash_qstash.is_some() {
+            "upstashQstash"
+        } else if self.aws_nat_gateways.is_some() {
+            "awsNatGateways"
+        } else if self.gcp_cloud_nat.is_some() {
+            "gcpCloudNat"
+        } else {
+            "none"
+        }
+    }
+
     /// The source's field path, for messages.
     pub fn field(&self) -> &'static str {
-        if self.betterstack.is_some() {
-            "spec.source.betterstack"
-        } else {
-            "spec.source.upstashQstash"
+        match self.name() {
+            "betterstack" => "spec.source.betterstack",
+            "upstashQstash" => "spec.source.upstashQstash",
+            "awsNatGateways" => "spec.source.awsNatGateways",
+            "gcpCloudNat" => "spec.source.gcpCloudNat",
+            _ => "spec.source",
         }
     }
 }

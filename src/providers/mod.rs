@@ -412,6 +412,53 @@ mod tests {
         }
     }
 
+    /// Each AddressSet source is read by its own provider's client only: any other client
+    /// refuses it as `InvalidSpec` naming the source, before any request (the offline clients
+    /// would fail as unreachable otherwise).
+    #[tokio::test]
+    async fn a_client_refuses_another_providers_address_source() {
+        use crate::api::addressset::AddressSource;
+        let sources: Vec<(&str, AddressSource)> = [
+            (
+                "aws",
+                serde_json::json!({"awsNatGateways": {"providerRef": {"name": "a"}}}),
+            ),
+            (
+                "gcp",
+                serde_json::json!({"gcpCloudNat": {"providerRef": {"name": "g"},
+                    "region": "europe-west1", "router": "r"}}),
+            ),
+            (
+                "betterstack",
+                serde_json::json!({"betterstack": {"providerRef": {"name": "b"}}}),
+            ),
+        ]
+        .into_iter()
+        .map(|(p, v)| (p, serde_json::from_value(v).expect("source")))
+        .collect();
+        for (provider, client) in clients().await {
+            for (of, source) in sources.iter().filter(|(of, _)| *of != provider) {
+                let e = client.source_addresses(source).await.expect_err("refused");
+                assert_eq!(
+                    e.category,
+                    Category::InvalidSpec,
+                    "{provider} given {of}: {e}"
+                );
+                assert!(
+                    e.message.contains(source.field()),
+                    "{provider} given {of}: {e}"
+                );
+            }
+        }
+        // Its own source goes to the API (here: nowhere to be reached).
+        for (provider, client) in clients().await {
+            if let Some((_, own)) = sources.iter().find(|(of, _)| *of == provider) {
+                let e = client.source_addresses(own).await.expect_err("offline");
+                assert_ne!(e.category, Category::InvalidSpec, "{provider}: {e}");
+            }
+        }
+    }
+
     /// GCP reads a firewall of a network and monitoring of the project: a target whose purpose
     /// and scope disagree (only a hand-built one can) is refused, not read as either.
     #[tokio::test]

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::seed::{FlowLog, NaclEntry, SgRule};
+use super::seed::{FlowLog, NaclEntry, NatGateway, SgRule};
 use super::{Failure, Store, page};
 
 const NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -119,6 +119,9 @@ pub(crate) fn wrong_shape(operation: &str, request_id: &str) -> Response {
         <vpcSet><item><vpcId>vpc-1</vpcId><isDefault>maybe</isDefault></item></vpcSet>\
         <flowLogSet><item><maxAggregationInterval>x</maxAggregationInterval></item></flowLogSet>\
         <networkAclSet><item><default>maybe</default></item></networkAclSet>\
+        <natGatewaySet><item><natGatewayId>nat-1</natGatewayId><createTime>x</createTime>\
+        <natGatewayAddressSet><item><isPrimary>maybe</isPrimary></item></natGatewayAddressSet>\
+        </item></natGatewaySet>\
         <return>maybe</return>";
     ok_response(operation, junk, request_id)
 }
@@ -292,6 +295,7 @@ pub(crate) fn handle(store: &mut Store, operation: &str, input: &Value) -> Resul
         "DescribeFlowLogs" => describe_flow_logs(store, &p),
         "CreateFlowLogs" => create_flow_logs(store, &p),
         "DeleteFlowLogs" => delete_flow_logs(store, &p),
+        "DescribeNatGateways" => describe_nat_gateways(store, &p),
         other => Err(Failure::new(
             400,
             "InvalidAction",
@@ -1028,9 +1032,151 @@ fn delete_flow_logs(store: &mut Store, p: &Params<'_>) -> Result<String, Failure
     Ok(set("unsuccessful", failed))
 }
 
+/// `Filter.N.Name` → its values (`Filter.N.Value.M`), in index order.
+fn filters(p: &Params<'_>) -> Vec<(String, Vec<String>)> {
+    p.indexes("Filter")
+        .into_iter()
+        .map(|n| {
+            (
+                p.get(&format!("Filter.{n}.Name"))
+                    .unwrap_or_default()
+                    .to_string(),
+                p.list(&format!("Filter.{n}.Value")),
+            )
+        })
+        .collect()
+}
+
+fn nat_gateway_xml(g: &NatGateway) -> String {
+    let addresses = g.addresses.iter().map(|a| {
+        [
+            opt_el("allocationId", a.allocation_id.as_ref()),
+            el("networkInterfaceId", &a.network_interface_id),
+            el("privateIp", &a.private_ip),
+            opt_el("publicIp", a.public_ip.as_ref()),
+            el("isPrimary", a.is_primary),
+            el("status", &a.status),
+        ]
+        .concat()
+    });
+    [
+        el("createTime", "2026-01-01T00:00:00.000Z"),
+        set("natGatewayAddressSet", addresses),
+        el("natGatewayId", &g.nat_gateway_id),
+        el("state", &g.state),
+        el("subnetId", &g.subnet_id),
+        el("vpcId", &g.vpc_id),
+        el("connectivityType", &g.connectivity_type),
+    ]
+    .concat()
+}
+
+/// Filters are ANDed, the values of one filter ORed, as EC2 documents them; a filter name
+/// EC2 does not know for this call is refused, as EC2 does.
+fn describe_nat_gateways(store: &Store, p: &Params<'_>) -> Result<String, Failure> {
+    let wanted = p.list("NatGatewayId");
+    if let Some(missing) = wanted.iter().find(|id| {
+        !store
+            .seed
+            .nat_gateways
+            .iter()
+            .any(|g| &g.nat_gateway_id == *id)
+    }) {
+        return Err(Failure::new(
+            400,
+            "NatGatewayNotFound",
+            format!("The Nat Gateway {missing} was not found"),
+        ));
+    }
+    let filters = filters(p);
+    for (name, _) in &filters {
+        if !["nat-gateway-id", "state", "subnet-id", "vpc-id"].contains(&name.as_str()) {
+            return Err(Failure::new(
+                400,
+                "InvalidParameterValue",
+                format!("The filter '{name}' is invalid"),
+            ));
+        }
+    }
+    let matches = |g: &NatGateway| {
+        filters.iter().all(|(name, values)| {
+            let field = match name.as_str() {
+                "nat-gateway-id" => &g.nat_gateway_id,
+                "state" => &g.state,
+                "subnet-id" => &g.subnet_id,
+                _ => &g.vpc_id,
+            };
+            values.contains(field)
+        })
+    };
+    let gateways: Vec<NatGateway> = store
+        .seed
+        .nat_gateways
+        .iter()
+        .filter(|g| wanted.is_empty() || wanted.contains(&g.nat_gateway_id))
+        .filter(|g| matches(g))
+        .cloned()
+        .collect();
+    let (gateways, next) = paged(store, p, &gateways)?;
+    Ok(format!(
+        "{}{}",
+        set("natGatewaySet", gateways.iter().map(nat_gateway_xml)),
+        next_token(next)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nat_gateways_filter_by_state_and_vpc_and_refuse_unknown_filters() {
+        let seed = crate::aws::AwsEmulator::new(
+            serde_json::from_value(serde_json::json!({"natGateways": [
+                {"natGatewayId": "nat-1", "vpcId": "vpc-a", "addresses": [{"publicIp": "203.0.113.7", "privateIp": "10.0.0.5"}]},
+                {"natGatewayId": "nat-2", "vpcId": "vpc-b", "state": "pending", "addresses": [{"publicIp": "203.0.113.8"}]},
+                {"natGatewayId": "nat-3", "vpcId": "vpc-b", "addresses": [{"publicIp": "203.0.113.9"}]}
+            ]}))
+            .expect("seed"),
+        )
+        .snapshot();
+        let ask = |pairs: &[(&str, &str)]| {
+            let mut input = serde_json::Map::new();
+            input.insert("Version".into(), "2016-11-15".into());
+            for (k, v) in pairs {
+                input.insert((*k).into(), (*v).into());
+            }
+            let mut store = Store {
+                seed: seed.clone(),
+                ids: crate::server::IdGen::new(),
+                refused_flow_logs: BTreeMap::new(),
+            };
+            handle(&mut store, "DescribeNatGateways", &Value::Object(input))
+        };
+        let ids = |xml: &str| -> Vec<String> {
+            xml.match_indices("<natGatewayId>")
+                .map(|(i, _)| xml[i + 14..i + 19].to_string())
+                .collect()
+        };
+        let all = ask(&[]).expect("all");
+        assert_eq!(ids(&all), ["nat-1", "nat-2", "nat-3"]);
+        assert!(all.contains("<publicIp>203.0.113.7</publicIp>"), "{all}");
+        assert!(all.contains("<allocationId>eipalloc-"), "{all}");
+        let available_b = ask(&[
+            ("Filter.1.Name", "state"),
+            ("Filter.1.Value.1", "available"),
+            ("Filter.2.Name", "vpc-id"),
+            ("Filter.2.Value.1", "vpc-b"),
+            ("Filter.2.Value.2", "vpc-c"),
+        ])
+        .expect("filtered");
+        assert_eq!(ids(&available_b), ["nat-3"]);
+        let e = ask(&[("Filter.1.Name", "tag:Owner"), ("Filter.1.Value.1", "x")])
+            .expect_err("unknown filter");
+        assert_eq!(e.code, "InvalidParameterValue");
+        let e = ask(&[("NatGatewayId.1", "nat-9")]).expect_err("unknown id");
+        assert_eq!(e.code, "NatGatewayNotFound");
+    }
 
     #[test]
     fn forms_decode_and_lists_keep_index_order() {

@@ -13,7 +13,8 @@
 //! `DescribeSecurityGroupRules`, `AuthorizeSecurityGroupIngress`/`Egress`,
 //! `RevokeSecurityGroupIngress`/`Egress`, `ModifySecurityGroupRules`, `DescribeNetworkAcls`,
 //! `Create`/`Replace`/`DeleteNetworkAclEntry`, `DescribeFlowLogs`, `CreateFlowLogs` (with
-//! `Unsuccessful` items), `DeleteFlowLogs`; GuardDuty `ListDetectors`, `GetDetector`,
+//! `Unsuccessful` items), `DeleteFlowLogs`, `DescribeNatGateways` (filters `nat-gateway-id`,
+//! `state`, `subnet-id`, `vpc-id`); GuardDuty `ListDetectors`, `GetDetector`,
 //! `CreateDetector`, `UpdateDetector`; WAFv2 `ListWebACLs`, `GetWebACL`, `CreateWebACL`,
 //! `UpdateWebACL`, `ListIPSets`, `GetIPSet`, `CreateIPSet`, `UpdateIPSet`, `DeleteIPSet` (writes
 //! need the current `LockToken`, else `WAFOptimisticLockException`); CloudWatch
@@ -70,8 +71,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub use seed::{
-    AccessKey, Alarm, Detector, FlowLog, IpSet, NaclEntry, NetworkAcl, SecurityGroup, Seed, SgRule,
-    Vpc, WebAcl,
+    AccessKey, Alarm, Detector, FlowLog, IpSet, NaclEntry, NatGateway, NatGatewayAddress,
+    NetworkAcl, SecurityGroup, Seed, SgRule, Vpc, WebAcl,
 };
 
 use crate::faults::{Fault, Faults};
@@ -136,6 +137,30 @@ impl Store {
                 ec2::normalize_rule(rule);
                 if rule.rule_id.is_empty() {
                     rule.rule_id = self.ec2_id("sgr");
+                }
+            }
+        }
+        for gw in &mut seed.nat_gateways {
+            if gw.nat_gateway_id.is_empty() {
+                gw.nat_gateway_id = self.ec2_id("nat");
+            }
+            if gw.state.is_empty() {
+                gw.state = "available".into();
+            }
+            if gw.connectivity_type.is_empty() {
+                gw.connectivity_type = "public".into();
+            }
+            let primary = gw.addresses.iter().any(|a| a.is_primary);
+            for (i, a) in gw.addresses.iter_mut().enumerate() {
+                a.is_primary |= !primary && i == 0;
+                if a.status.is_empty() {
+                    a.status = "succeeded".into();
+                }
+                if a.network_interface_id.is_empty() {
+                    a.network_interface_id = self.ec2_id("eni");
+                }
+                if a.public_ip.is_some() && a.allocation_id.is_none() {
+                    a.allocation_id = Some(self.ec2_id("eipalloc"));
                 }
             }
         }

@@ -22,6 +22,7 @@ pub struct Seed {
     pub security_groups: Vec<SecurityGroup>,
     pub network_acls: Vec<NetworkAcl>,
     pub flow_logs: Vec<FlowLog>,
+    pub nat_gateways: Vec<NatGateway>,
     pub detectors: Vec<Detector>,
     pub alarms: Vec<Alarm>,
     pub ip_sets: Vec<IpSet>,
@@ -39,6 +40,7 @@ impl Default for Seed {
             security_groups: Vec::new(),
             network_acls: Vec::new(),
             flow_logs: Vec::new(),
+            nat_gateways: Vec::new(),
             detectors: Vec::new(),
             alarms: Vec::new(),
             ip_sets: Vec::new(),
@@ -130,6 +132,35 @@ pub struct FlowLog {
     pub deliver_logs_permission_arn: Option<String>,
     pub log_format: Option<String>,
     pub max_aggregation_interval: Option<i32>,
+}
+
+/// A NAT gateway as `DescribeNatGateways` shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NatGateway {
+    pub nat_gateway_id: String,
+    pub vpc_id: String,
+    pub subnet_id: String,
+    /// `pending`, `failed`, `available` (default), `deleting` or `deleted`.
+    pub state: String,
+    /// `public` (default) or `private` (no Elastic IP).
+    pub connectivity_type: String,
+    pub addresses: Vec<NatGatewayAddress>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NatGatewayAddress {
+    /// The Elastic IP (public NAT gateways only).
+    pub public_ip: Option<String>,
+    pub private_ip: String,
+    /// `eipalloc-…`, filled in for a public address when missing.
+    pub allocation_id: Option<String>,
+    pub network_interface_id: String,
+    /// The first address is the primary one when none is marked.
+    pub is_primary: bool,
+    /// `succeeded` (default), `assigning`, `associating`, `disassociating`, …
+    pub status: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
-use super::{PendingOp, Shared, Store, error_body};
+use super::{PendingOp, Shared, Store, error_body, network_url};
 use crate::server::{self, json_response};
 
 const METADATA_TOKEN: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
@@ -763,6 +763,9 @@ fn compute(
     body: impl Fn() -> Result<Value, (u16, String)>,
 ) -> Reply {
     match (method.as_str(), rest) {
+        ("GET", ["regions", region, "routers", name, "getRouterStatus"]) => {
+            router_status(store, region, name)
+        }
         ("GET", ["global", "firewalls"]) => {
             let items = store.seed.firewalls.clone();
             page(&items, query, "items", "maxResults", 500, 500)
@@ -1105,6 +1108,30 @@ fn check_fingerprint(current: &Value, patch: &Value) -> Result<(), (u16, String)
         ),
         Some(_) => Ok(()),
     }
+}
+
+/// A `RouterStatusResponse` for a seeded router: `network` as a URL, `natStatus` as seeded.
+fn router_status(store: &Store, region: &str, name: &str) -> Reply {
+    let Some(router) = store.seed.router_statuses.iter().find(|r| {
+        r.get("name").and_then(Value::as_str) == Some(name)
+            && r.get("region").and_then(Value::as_str) == Some(region)
+    }) else {
+        return fail(
+            404,
+            format!(
+                "The resource 'projects/{}/regions/{region}/routers/{name}' was not found",
+                store.seed.project
+            ),
+        );
+    };
+    let base = store.base();
+    let mut result = json!({
+        "network": network_url(&base, router.get("network").and_then(Value::as_str)),
+    });
+    if let Some(nat) = router.get("natStatus") {
+        result["natStatus"] = nat.clone();
+    }
+    ok(json!({"kind": "compute#routerStatusResponse", "result": result}))
 }
 
 fn in_region(s: &Value, region: &str) -> bool {

@@ -1,5 +1,5 @@
 //! Stateful emulator of the GCP APIs Perimeter uses: Compute v1 (firewalls, security policies,
-//! subnetworks, operations), Network Management v1 (`vpcFlowLogsConfigs`, read), Monitoring v3
+//! subnetworks, router status, operations), Network Management v1 (`vpcFlowLogsConfigs`, read), Monitoring v3
 //! (alert policies, uptime checks), the OAuth2 token endpoint, the metadata server's token
 //! endpoint, and Workload Identity Federation: the STS token exchange and IAM Credentials'
 //! `generateAccessToken`. One server serves every API; a client's bases are
@@ -48,6 +48,7 @@
 //! | GET | `/compute/v1/projects/{p}/regions/{r}/subnetworks` |
 //! | GET, PATCH | `/compute/v1/projects/{p}/regions/{r}/subnetworks/{name}` (PATCH needs `fingerprint`) |
 //! | GET, POST `…/wait` | `/compute/v1/projects/{p}/global/operations/{op}`, `…/regions/{r}/operations/{op}` |
+//! | GET | `/compute/v1/projects/{p}/regions/{r}/routers/{name}/getRouterStatus` (from `routerStatuses`) |
 //! | GET | `/v1/projects/{p}/locations/global/vpcFlowLogsConfigs` |
 //! | GET, POST | `/v3/projects/{p}/alertPolicies`, `/v3/projects/{p}/uptimeCheckConfigs` |
 //! | GET, PATCH, DELETE | `/v3/projects/{p}/alertPolicies/{id}`, `/v3/projects/{p}/uptimeCheckConfigs/{id}` |
@@ -323,7 +324,7 @@ impl Store {
 }
 
 /// A network given by name, partial URL or full URL → the full URL.
-fn network_url(base: &str, given: Option<&str>) -> String {
+pub(crate) fn network_url(base: &str, given: Option<&str>) -> String {
     let name = given
         .map(|n| n.rsplit('/').next().unwrap_or(n))
         .filter(|n| !n.is_empty())
@@ -449,6 +450,11 @@ impl GcpEmulator {
             p.subject_tokens.push(token.clone());
         }
         token
+    }
+
+    /// Changes the state as another party would (a NAT's addresses reallocated, …).
+    pub fn mutate(&self, edit: impl FnOnce(&mut Seed)) {
+        edit(&mut self.shared.store().seed);
     }
 
     /// Another writer changes the policy: its fingerprint moves on.

@@ -25,6 +25,10 @@ pub struct Seed {
     pub security_policies: Vec<Value>,
     /// Compute `Subnetwork` objects; `region` and `network` may be names.
     pub subnetworks: Vec<Value>,
+    /// Cloud Routers' runtime status, as `routers.getRouterStatus` reports it: `name` and
+    /// `region` (names) pick the router; `natStatus` (`RouterStatusNatStatus` objects) and
+    /// `network` are answered under `result`.
+    pub router_statuses: Vec<Value>,
     /// Network Management `VpcFlowLogsConfig` objects (`subnet` or `network` as URLs).
     pub vpc_flow_logs_configs: Vec<Value>,
     /// Monitoring `AlertPolicy` objects.

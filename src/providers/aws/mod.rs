@@ -7,6 +7,7 @@
 //! | [`client`] | SDK configuration, credentials, one client per service and region, redaction |
 //! | [`interceptor`] | checked egress, the per-account rate limit and call counter, SDK errors |
 //! | [`ec2`], [`waf`], [`guardduty`], [`cloudwatch`] | each service's reads and writes |
+//! | [`nat`] | the `awsNatGateways` source of an `AddressSet` (NAT gateways' Elastic IPs) |
 //! | [`sections`] | what each section is: its name and its typed [`Part`](sections::Part) |
 //! | [`regions`] | the target's [`AwsScope`]; the expansion to every region and the fan-out |
 //! | [`model`] | the pure mapping between AWS objects, the policy blocks and the neutral model |
@@ -23,6 +24,7 @@ mod guardduty;
 pub mod interceptor;
 mod kit;
 pub mod model;
+pub mod nat;
 pub mod regions;
 pub mod sections;
 mod waf;
@@ -190,6 +192,21 @@ impl Provider for Aws {
             self.region,
             out.regions().len()
         ))
+    }
+
+    /// The public addresses of the account's NAT gateways, for an `awsNatGateways` source.
+    async fn source_addresses(
+        &self,
+        source: &crate::api::addressset::AddressSource,
+    ) -> Result<Vec<String>, ProviderError> {
+        let Some(nat) = &source.aws_nat_gateways else {
+            return Err(ProviderError::new(
+                Category::InvalidSpec,
+                "DescribeNatGateways",
+                format!("{}: not an AWS source", source.field()),
+            ));
+        };
+        self.nat_gateway_addresses(nat).await
     }
 
     /// A block without a region becomes one set of sections per region of the account.

@@ -1,6 +1,7 @@
 //! GCP: Compute v1 (VPC firewall rules, Cloud Armor security policies, subnet flow logs),
 //! Network Management v1 (`vpcFlowLogsConfigs`, read only) and Monitoring v3 (alert policies,
-//! uptime checks). Compute writes return an `Operation` that is waited on; Cloud Armor policy
+//! uptime checks); Compute's router status for an `AddressSet`'s `gcpCloudNat` source
+//! ([`nat`]). Compute writes return an `Operation` that is waited on; Cloud Armor policy
 //! and subnet writes carry the resource's `fingerprint` (optimistic locking; a stale one gives
 //! 412 and is re-read once).
 
@@ -10,6 +11,7 @@ pub mod auth;
 mod demo;
 mod kit;
 pub mod model;
+pub mod nat;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -826,6 +828,21 @@ impl Provider for Gcp {
             "access token accepted for project {}",
             self.project
         ))
+    }
+
+    /// The external addresses of a Cloud NAT, for a `gcpCloudNat` source.
+    async fn source_addresses(
+        &self,
+        source: &crate::api::addressset::AddressSource,
+    ) -> Result<Vec<String>, ProviderError> {
+        let Some(nat) = &source.gcp_cloud_nat else {
+            return Err(ProviderError::new(
+                Category::InvalidSpec,
+                "get_router_status",
+                format!("{}: not a GCP source", source.field()),
+            ));
+        };
+        self.cloud_nat_addresses(nat).await
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
