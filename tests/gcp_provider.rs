@@ -1416,7 +1416,7 @@ fn cloud_nat(block: Value) -> perimeter::api::addressset::AddressSetSpec {
 }
 
 /// A Cloud NAT's addresses as an AddressSet resolves them: both allocation lists, one NAT
-/// or all, draining addresses left out; a router without NAT is `Empty`; a NAT or router that
+/// or all, draining addresses kept (existing connections still use them); a router without NAT is `Empty`; a NAT or router that
 /// does not exist is an error naming the field; outages and wrong answers leave the set not
 /// Ready with the reason.
 #[tokio::test]
@@ -1436,7 +1436,8 @@ async fn cloud_nat_addresses_are_read_from_the_router_status() {
         Ok(vec![
             "198.51.100.4/32".to_string(),
             "203.0.113.7/32".into(),
-            "203.0.113.8/32".into()
+            "203.0.113.8/32".into(),
+            "203.0.113.99/32".into()
         ])
     );
     assert_eq!(
@@ -1468,7 +1469,7 @@ async fn cloud_nat_addresses_are_read_from_the_router_status() {
     });
     assert_eq!(
         resolve(&block(Some("egress"), "nat-router"), Some(&e.client)).await,
-        Ok(vec!["203.0.113.9/32".to_string()])
+        Ok(vec!["203.0.113.9/32".to_string(), "203.0.113.99/32".into()])
     );
 
     let nat = block(None, "nat-router");

@@ -12,8 +12,15 @@ use crate::http::{Request, spec_segment};
 
 const OP: &str = "get_router_status";
 const FIELD: &str = "spec.source.gcpCloudNat";
-/// The address lists of a `RouterStatusNatStatus` that carry traffic from new connections.
-const IN_USE: [&str; 2] = ["userAllocatedNatIps", "autoAllocatedNatIps"];
+/// The address lists of a `RouterStatusNatStatus` that carry traffic: those new connections
+/// use, and the draining ones, which existing connections keep using until they close (an
+/// allowlist that dropped them would cut those connections in the middle of a reallocation).
+const IN_USE: [&str; 4] = [
+    "userAllocatedNatIps",
+    "autoAllocatedNatIps",
+    "drainUserAllocatedNatIps",
+    "drainAutoAllocatedNatIps",
+];
 
 /// The addresses of a `RouterStatusResponse`: of the NAT named `nat`, or of every NAT of the
 /// router; each IPv4 address as a host route. A NAT the router does not report is an error
@@ -147,8 +154,8 @@ mod tests {
 
     use super::*;
 
-    /// Answers → addresses or the error: both allocation lists, one NAT or all, drained and
-    /// resource-URL lists ignored, an absent list empty; a missing NAT names the field; a
+    /// Answers → addresses or the error: the allocation lists and the draining ones, one NAT
+    /// or all, resource-URL lists ignored, an absent list empty; a missing NAT names the field; a
     /// wrongly shaped answer is an error.
     #[test]
     fn router_status_table() {
@@ -166,12 +173,22 @@ mod tests {
             (
                 two.clone(),
                 None,
-                Ok(vec!["203.0.113.7/32", "198.51.100.4/32", "198.51.100.5/32"]),
+                Ok(vec![
+                    "203.0.113.7/32",
+                    "203.0.113.99/32",
+                    "198.51.100.4/32",
+                    "198.51.100.5/32",
+                    "198.51.100.98/32",
+                ]),
             ),
             (
                 two.clone(),
                 Some("nat-b"),
-                Ok(vec!["198.51.100.4/32", "198.51.100.5/32"]),
+                Ok(vec![
+                    "198.51.100.4/32",
+                    "198.51.100.5/32",
+                    "198.51.100.98/32",
+                ]),
             ),
             (
                 two.clone(),
