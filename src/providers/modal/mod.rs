@@ -1,10 +1,10 @@
 //! Modal: a compute provider with no public management API.
 //!
 //! Modal's SDKs speak an internal gRPC contract that changes often, and there is no REST API
-//! for a workspace's settings: network controls (`block_network` and `cidr_allowlist` on a
-//! Function or Sandbox, Proxies with static egress IPs) live in application code and the
-//! workspace settings, and logs and metrics leave Modal only through its Datadog and
-//! OpenTelemetry integrations. Perimeter does not build on the internal contract. So a
+//! for a workspace's settings: network controls (`block_network` on a Function or Sandbox, a
+//! Sandbox's `outbound_cidr_allowlist` / `inbound_cidr_allowlist`, Proxies with static egress
+//! IPs) live in application code and the workspace settings, and logs and metrics leave Modal
+//! only through its Datadog and OpenTelemetry integrations. Perimeter does not build on the internal contract. So a
 //! `CloudProvider` of type `modal` takes no credential and Perimeter never calls Modal: the
 //! registry marks all three parts `AttestedOnly`, and only unexpired `ProviderFirewall`,
 //! `ProviderMonitoring` and `ProviderAlerting` attestations naming the CloudProvider cover them
@@ -26,7 +26,7 @@ use crate::error::{Category, Error, ProviderError};
 
 pub const INFO: Info = Info {
     firewall: Boundary::AttestedOnly(
-        "Modal's network controls (block_network and cidr_allowlist per Function or Sandbox, Proxies with static egress IPs) are set in application code and the workspace settings, and no public API reads them: attest what is in place",
+        "Modal's network controls (block_network per Function or Sandbox, a Sandbox's outbound and inbound CIDR allowlists, Proxies with static egress IPs) are set in application code at creation and in the workspace settings, and no public API reads them (a running Sandbox does not even report its policy): attest what is in place",
     ),
     monitoring: Monitoring::AttestedOnly(
         "Modal's audit logs, function logs and container metrics leave Modal only through its Datadog or OpenTelemetry integration (workspace settings), which no public API shows: attest the integration and where the logs land",
