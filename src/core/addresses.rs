@@ -241,6 +241,57 @@ pub fn merge(list: &mut Option<Vec<String>>, extra: Vec<String>) {
     }
 }
 
+/// What a flat allowlist takes, for [`merge_sets`]: whose list it is (in messages), whether
+/// it takes IPv4 only, and how many entries it may hold in all.
+#[derive(Clone, Copy, Debug)]
+pub struct ListRules {
+    /// e.g. "Upstash's allowlist".
+    pub whose: &'static str,
+    pub ipv4_only: bool,
+    pub max: Option<usize>,
+}
+
+/// Merges the sets `names` (the list at `field`, e.g. `spec.upstash.allowedAddressSets`) into
+/// `list`, each entry once. A set that does not fit `rules` (an IPv6 range for an IPv4-only
+/// list, a list past its bound) is refused naming it, never written in part.
+pub fn merge_sets(
+    sets: &mut Resolver,
+    field: &str,
+    names: &[String],
+    list: &mut Option<Vec<String>>,
+    rules: ListRules,
+) -> Result<(), SetError> {
+    for (i, name) in names.iter().enumerate() {
+        let field = format!("{field}[{i}]");
+        let found = sets.addresses(&field, name)?;
+        if rules.ipv4_only
+            && let Some(v6) = found.iter().find(|a| is_v6(a))
+        {
+            return Err(Resolver::unsuitable(
+                &field,
+                name,
+                format!(
+                    "holds the IPv6 range {v6}, and {} takes IPv4 only",
+                    rules.whose
+                ),
+            ));
+        }
+        merge(list, found);
+        let count = list.as_ref().map_or(0, Vec::len);
+        if let Some(max) = rules.max.filter(|max| count > *max) {
+            return Err(Resolver::unsuitable(
+                &field,
+                name,
+                format!(
+                    "takes the list to {count} entries, and {} takes at most {max}",
+                    rules.whose
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -357,8 +357,8 @@ fn qdrant_merges_ipv4_sets_within_the_api_bound() {
         .expect_err("41 ranges");
     assert_eq!(
         e.to_string(),
-        "spec.qdrant.allowedAddressSets[0]: AddressSet \"many\" takes allowedIpSourceRanges to \
-         41 ranges, and Qdrant Cloud takes at most 40"
+        "spec.qdrant.allowedAddressSets[0]: AddressSet \"many\" takes the list to 41 entries, and \
+         Qdrant Cloud's allowlist takes at most 40"
     );
 }
 

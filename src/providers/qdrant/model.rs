@@ -95,28 +95,18 @@ pub fn with_address_sets(
     let Some(names) = out.allowed_address_sets.take() else {
         return Ok(out);
     };
-    for (i, name) in names.iter().enumerate() {
-        let field = format!("spec.qdrant.allowedAddressSets[{i}]");
-        let found = sets.addresses(&field, name)?;
-        if let Some(v6) = found.iter().find(|a| addresses::is_v6(a)) {
-            return Err(Resolver::unsuitable(
-                &field,
-                name,
-                format!("holds the IPv6 range {v6}, and Qdrant Cloud's allowlist takes IPv4 only"),
-            ));
-        }
-        addresses::merge(&mut out.allowed_ip_source_ranges, found);
-        let count = out.allowed_ip_source_ranges.as_ref().map_or(0, Vec::len);
-        if count > MAX_RANGES {
-            return Err(Resolver::unsuitable(
-                &field,
-                name,
-                format!(
-                    "takes {RANGES} to {count} ranges, and Qdrant Cloud takes at most {MAX_RANGES}"
-                ),
-            ));
-        }
-    }
+    let rules = addresses::ListRules {
+        whose: "Qdrant Cloud's allowlist",
+        ipv4_only: true,
+        max: Some(MAX_RANGES),
+    };
+    addresses::merge_sets(
+        sets,
+        "spec.qdrant.allowedAddressSets",
+        &names,
+        &mut out.allowed_ip_source_ranges,
+        rules,
+    )?;
     Ok(out)
 }
 

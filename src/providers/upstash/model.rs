@@ -110,18 +110,18 @@ pub fn with_address_sets(
     let Some(names) = out.allowed_address_sets.take() else {
         return Ok(out);
     };
-    for (i, name) in names.iter().enumerate() {
-        let field = format!("spec.upstash.allowedAddressSets[{i}]");
-        let found = sets.addresses(&field, name)?;
-        if let Some(v6) = found.iter().find(|a| addresses::is_v6(a)) {
-            return Err(Resolver::unsuitable(
-                &field,
-                name,
-                format!("holds the IPv6 range {v6}, and Upstash's allowlist takes IPv4 only"),
-            ));
-        }
-        addresses::merge(&mut out.allowed_ips, found);
-    }
+    let rules = addresses::ListRules {
+        whose: "Upstash's allowlist",
+        ipv4_only: true,
+        max: None,
+    };
+    addresses::merge_sets(
+        sets,
+        "spec.upstash.allowedAddressSets",
+        &names,
+        &mut out.allowed_ips,
+        rules,
+    )?;
     Ok(out)
 }
 
