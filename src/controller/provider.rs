@@ -224,6 +224,7 @@ async fn write_ready<K: AccountKind>(
         let new = CloudProviderStatus {
             observed_generation: meta.generation,
             conditions: vec![condition],
+            ..CloudProviderStatus::default()
         };
         let body = json!({
             "apiVersion": K::api_resource().api_version,

@@ -62,12 +62,16 @@ pub struct ListedAsset {
 }
 
 impl ListedAsset {
-    /// `zone example.com (023e…)`, `vpc staging (vpc-0abc, eu-west-1)`.
+    /// `zone example.com (023e…)`, `vpc staging (vpc-0abc, eu-west-1)`, `vpc vpc-0abc
+    /// (eu-west-1)`.
     pub fn label(&self) -> String {
-        let mut at = vec![self.id.as_str()];
+        let mut at = Vec::new();
+        if self.name != self.id {
+            at.push(self.id.as_str());
+        }
         at.extend(self.region.as_deref());
-        if self.name == self.id {
-            format!("{} {}", self.kind, at.join(", "))
+        if at.is_empty() {
+            format!("{} {}", self.kind, self.name)
         } else {
             format!("{} {} ({})", self.kind, self.name, at.join(", "))
         }
@@ -164,7 +168,7 @@ mod tests {
             (Asset::new("zone", "z1", "a.example"), "zone a.example (z1)"),
             (
                 Asset::new("vpc", "vpc-1", "").in_region("eu-west-1"),
-                "vpc vpc-1, eu-west-1",
+                "vpc vpc-1 (eu-west-1)",
             ),
             (
                 Asset::new("vpc", "vpc-1", "prod").in_region("eu-west-1"),
