@@ -20,7 +20,7 @@ pub struct AccountRef<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
     /// For a ClusterCloudProvider: the namespaces whose policies may use it.
-    pub shared_with: &'a dyn Fn(&str) -> bool,
+    pub shared_with: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 impl AccountRef<'_> {
@@ -96,6 +96,25 @@ pub fn status(
             })
         }
     }
+}
+
+/// Whether the operator reads an account's inventory again: never read, read for another
+/// generation of the account, or read at least `interval` ago (a status write triggers a
+/// reconcile; reading only when due keeps that from becoming a loop of reads and writes).
+pub fn due(
+    previous: Option<&InventoryStatus>,
+    generation_changed: bool,
+    now: jiff::Timestamp,
+    interval: std::time::Duration,
+) -> bool {
+    let read_at = previous
+        .and_then(|i| i.observed_at.as_deref())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let Some(read_at) = read_at else {
+        return true;
+    };
+    let age = now.duration_since(read_at);
+    generation_changed || age.is_negative() || age.unsigned_abs() >= interval
 }
 
 /// "3 zones have no FirewallPolicy: a.example (023e…), …", naming up to `shown`; `None` when
@@ -289,6 +308,33 @@ mod tests {
             (None, None, None)
         );
         assert_eq!(s.reason.as_deref(), Some(Category::Throttled.reason()));
+    }
+
+    #[test]
+    fn the_inventory_is_read_again_only_when_due() {
+        let at = |t: &str| InventoryStatus {
+            observed_at: Some(t.into()),
+            ..InventoryStatus::default()
+        };
+        let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().expect("time");
+        let ten = std::time::Duration::from_secs(600);
+        let cases = [
+            (None, false, true),
+            (Some(InventoryStatus::default()), false, true),
+            (Some(at("not a time")), false, true),
+            (Some(at("2026-11-30T11:55:00Z")), false, false),
+            (Some(at("2026-11-30T11:55:00Z")), true, true),
+            (Some(at("2026-11-30T11:50:00Z")), false, true),
+            // A clock that went back: read again rather than trust a time in the future.
+            (Some(at("2026-11-30T12:05:00Z")), false, true),
+        ];
+        for (previous, generation_changed, want) in cases {
+            assert_eq!(
+                due(previous.as_ref(), generation_changed, now, ten),
+                want,
+                "{previous:?} {generation_changed}"
+            );
+        }
     }
 
     #[test]
