@@ -1735,12 +1735,14 @@ fn inventory_decides_whether_a_verified_firewall_covers_every_asset() {
         message: Some("HTTP 429".into()),
         ..InventoryStatus::default()
     };
-    let cases: Vec<(
+    /// Inventory, the firewall policy's sync, the cell, the firewall gaps (state, words).
+    type Case = (
         Option<InventoryStatus>,
         InSync,
         Cell,
-        Vec<(RequirementState, &str)>,
-    )> = vec![
+        Vec<(RequirementState, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
         (None, InSync::True, Cell::Verified, vec![]),
         (Some(zones(2, 2)), InSync::True, Cell::Verified, vec![]),
         (
