@@ -71,6 +71,14 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     assert_eq!(code, 2, "drift → 2\n{stdout}\n{stderr}");
     assert!(
         stdout.contains(
+            "    assets: 1 of 3 covered by a FirewallPolicy; 2 zones have no FirewallPolicy: \
+             zone status.example.com (7c5dae5552338874e5053f2534d2767a), zone promo.example.com \
+             (5d41402abc4b2a76b9719d911017c592)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
             "wafCustomRules[block-admin-from-outside].action [Changed]: desired block, observed log"
         ),
         "{stdout}"
@@ -85,6 +93,17 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     assert_eq!(code, 2);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("json output");
     assert_eq!(report["providers"][0]["readable"], true);
+    // The account's zones, and which no FirewallPolicy of the folder covers.
+    let inventory = &report["providers"][0]["inventory"];
+    assert_eq!(
+        (&inventory["total"], &inventory["covered"]),
+        (&serde_json::json!(3), &serde_json::json!(1)),
+        "{inventory}"
+    );
+    assert_eq!(
+        inventory["uncovered"][1]["id"], "5d41402abc4b2a76b9719d911017c592",
+        "{inventory}"
+    );
     let policies = report["policies"].as_array().expect("policies");
     assert_eq!(policies.len(), 3);
     let access = policies
