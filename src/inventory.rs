@@ -12,6 +12,9 @@ use crate::core::inventory::{Asset, LISTED, ListedAsset, coverage};
 use crate::error::ProviderError;
 use crate::providers::registry;
 
+/// Kinds of assets a status lists (`status.inventory.kinds`, `maxItems`).
+const MAX_KINDS: usize = 20;
+
 /// An account as policies name it.
 #[derive(Clone, Copy)]
 pub struct AccountRef<'a> {
@@ -79,6 +82,8 @@ pub fn status(
                 kinds: c
                     .kinds
                     .iter()
+                    // The schema's bound; a provider has a handful of kinds.
+                    .take(MAX_KINDS)
                     .map(|(kind, total, covered)| AssetKindCount {
                         kind: (*kind).to_string(),
                         total: count(*total),
