@@ -24,6 +24,7 @@ pub mod controller;
 /// Not in the operator image: built with the `demo` feature only.
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod inventory;
 pub mod local;
 pub mod manifests;
 pub mod providers;

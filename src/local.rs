@@ -112,6 +112,10 @@ pub struct ProviderReport {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Its boundary assets and which of them no FirewallPolicy of the manifests covers; absent
+    /// for providers that do not list them, and for one that could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<crate::api::InventoryStatus>,
 }
 
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
@@ -334,9 +338,13 @@ impl Runner {
     pub async fn run_once(&self) -> Report {
         let mut report = Report::default();
         for (key, spec) in accounts(&self.manifests) {
+            let mut inventory = None;
             let (ok, reason, message) = match self.clients.get(&key) {
                 Some(Ok(client)) => match client.verify().await {
-                    Ok(_) => (true, None, None),
+                    Ok(_) => {
+                        inventory = self.inventory(&key, spec, client.as_ref()).await;
+                        (true, None, None)
+                    }
                     Err(e) => (
                         false,
                         Some(e.category.reason().to_string()),
@@ -366,6 +374,7 @@ impl Runner {
                 readable: ok,
                 reason,
                 message,
+                inventory,
             });
         }
         let sets = self.resolve_sets(&mut report).await;
@@ -403,6 +412,39 @@ impl Runner {
             );
         }
         report
+    }
+
+    /// The account's inventory, and which of its assets the manifests' FirewallPolicies
+    /// cover (recorded as `perimeter_assets`).
+    async fn inventory(
+        &self,
+        key: &AccountKey,
+        spec: &crate::api::CloudProviderSpec,
+        client: &dyn Provider,
+    ) -> Option<crate::api::InventoryStatus> {
+        let cluster = self
+            .manifests
+            .cluster_providers
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(key.2.as_str()));
+        let shared_with = |ns: &str| cluster.is_some_and(|c| c.spec.shared_with(ns));
+        let account = crate::inventory::AccountRef {
+            kind: key.0,
+            namespace: &key.1,
+            name: &key.2,
+            shared_with: &shared_with,
+        };
+        let policies = crate::inventory::policies_of(&account, &self.manifests.firewalls);
+        let status = crate::inventory::status(
+            spec.provider_type,
+            client.inventory().await,
+            &policies,
+            crate::compliance::rfc3339(jiff::Timestamp::now()),
+        );
+        if let Some(m) = &self.metrics {
+            m.record_inventory(spec.provider_type.as_str(), &key.1, &key.2, status.as_ref());
+        }
+        status
     }
 
     /// Resolves every AddressSet of the manifests (declared ones as written, sourced ones read
@@ -722,6 +764,24 @@ fn fill(report: &mut PolicyReport, outcome: &SyncOutcome) {
 }
 
 /// Human-readable rendering of a report.
+/// `assets: 2 of 3 covered; uncovered: zone example.org (…)`, or why they are unknown.
+fn inventory_line(i: &crate::api::InventoryStatus) -> String {
+    match (i.total, i.covered) {
+        (Some(total), Some(covered)) if i.read() => {
+            let mut line = format!("assets: {covered} of {total} covered by a FirewallPolicy");
+            if let Some(summary) = crate::inventory::uncovered_summary(i, 5) {
+                line = format!("{line}; {summary}");
+            }
+            line
+        }
+        _ => format!(
+            "assets: UNKNOWN ({}): {}",
+            i.reason.as_deref().unwrap_or("?"),
+            i.message.as_deref().unwrap_or("not read")
+        ),
+    }
+}
+
 pub fn render_text(report: &Report, out: &mut String) {
     use std::fmt::Write;
     for i in &report.ignored {
@@ -752,6 +812,9 @@ pub fn render_text(report: &Report, out: &mut String) {
         );
         if let Some(m) = &p.message {
             let _ = writeln!(out, "    {m}");
+        }
+        if let Some(i) = &p.inventory {
+            let _ = writeln!(out, "    {}", inventory_line(i));
         }
     }
     for s in &report.address_sets {

@@ -37,6 +37,11 @@ pub struct Metrics {
     pub address_set_ready: IntGaugeVec,
     pub address_set_addresses: IntGaugeVec,
     pub changes_applied_total: IntCounterVec,
+    /// Boundary assets of an account by kind, covered by a FirewallPolicy or not.
+    pub assets: IntGaugeVec,
+    /// Kinds of assets recorded per account (provider, namespace, name), so a kind no longer
+    /// listed, or an inventory that could not be read, drops its series.
+    asset_kinds: std::sync::Mutex<std::collections::HashMap<[String; 3], Vec<String>>>,
     /// 1 while this replica holds the leader Lease and runs the controllers.
     pub leader: IntGauge,
     pub compliance_state: IntGaugeVec,
@@ -140,6 +145,11 @@ impl Metrics {
             "Changes written to providers in Enforce mode, by provider, kind and result.",
             &["provider", "kind", "result"],
         )?;
+        let assets = gauge(
+            "perimeter_assets",
+            "Boundary assets of a provider account (zones, VPCs, security groups…) by kind, covered=\"true\" when a FirewallPolicy manages them; no series while the inventory cannot be read (coverage unknown).",
+            &["provider", "namespace", "name", "kind", "covered"],
+        )?;
         let leader = IntGauge::new(
             "perimeter_leader",
             "1 when this replica is the leader (runs the controllers and writes), 0 on standby.",
@@ -201,6 +211,8 @@ impl Metrics {
             address_set_ready,
             address_set_addresses,
             changes_applied_total,
+            assets,
+            asset_kinds: Default::default(),
             leader,
             ready: AtomicBool::new(false),
         })
@@ -223,6 +235,58 @@ impl Metrics {
         self.address_set_addresses
             .with_label_values(&labels)
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// An account's asset counts from its inventory; `None` (not listed, or not readable)
+    /// drops its series, so no stale count reads as coverage.
+    pub fn record_inventory(
+        &self,
+        provider: &str,
+        namespace: &str,
+        name: &str,
+        inventory: Option<&crate::api::InventoryStatus>,
+    ) {
+        let key = [
+            provider.to_string(),
+            namespace.to_string(),
+            name.to_string(),
+        ];
+        let mut kinds = self
+            .asset_kinds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let listed = inventory.filter(|i| i.read()).map(|i| &i.kinds[..]);
+        let now: Vec<String> = listed
+            .unwrap_or_default()
+            .iter()
+            .map(|k| k.kind.clone())
+            .collect();
+        for gone in kinds
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(|k| !now.contains(k))
+        {
+            for covered in ["true", "false"] {
+                let _ = self
+                    .assets
+                    .remove_label_values(&[provider, namespace, name, gone, covered]);
+            }
+        }
+        for k in listed.unwrap_or_default() {
+            let set = |covered: &str, n: u32| {
+                self.assets
+                    .with_label_values(&[provider, namespace, name, &k.kind, covered])
+                    .set(i64::from(n));
+            };
+            set("true", k.covered);
+            set("false", k.total.saturating_sub(k.covered));
+        }
+        if now.is_empty() {
+            kinds.remove(&key);
+        } else {
+            kinds.insert(key, now);
+        }
     }
 
     /// Drops a deleted AddressSet's series.
@@ -549,6 +613,7 @@ mod tests {
                 provider_type: ProviderType::Cloudflare,
                 ready: Some(true),
                 reason: None,
+                inventory: None,
             }],
             policies: vec![],
             own_routes: vec![],
@@ -561,6 +626,51 @@ mod tests {
         assert!(text.contains(r#"assessment="kept""#), "{text}");
         assert!(!text.contains(r#"assessment="deleted""#), "{text}");
         assert!(text.contains(r#"perimeter_compliance_coverage{area="firewall",assessment="kept",name="cf",namespace="ns",provider="cloudflare"} 0"#), "{text}");
+    }
+
+    /// Counts by kind and coverage; a kind no longer listed, or an inventory that could not be
+    /// read, leaves no series behind (a stale count would read as known coverage).
+    #[test]
+    fn asset_series_follow_the_inventory_and_vanish_when_unknown() {
+        use crate::api::{AssetKindCount, InventoryStatus};
+        let m = Metrics::new().expect("metrics");
+        let kind = |k: &str, total, covered| AssetKindCount {
+            kind: k.into(),
+            total,
+            covered,
+        };
+        let listed = |kinds: Vec<AssetKindCount>| InventoryStatus {
+            total: Some(kinds.iter().map(|k| k.total).sum()),
+            covered: Some(kinds.iter().map(|k| k.covered).sum()),
+            kinds,
+            ..InventoryStatus::default()
+        };
+        let series = |m: &Metrics| -> Vec<String> {
+            let text = m.render().expect("render");
+            text.lines()
+                .filter(|l| l.starts_with("perimeter_assets{"))
+                .map(str::to_string)
+                .collect()
+        };
+        let both = listed(vec![kind("vpc", 2, 1), kind("securityGroup", 3, 1)]);
+        m.record_inventory("aws", "ns", "aws", Some(&both));
+        assert_eq!(
+            series(&m),
+            [
+                r#"perimeter_assets{covered="false",kind="securityGroup",name="aws",namespace="ns",provider="aws"} 2"#,
+                r#"perimeter_assets{covered="false",kind="vpc",name="aws",namespace="ns",provider="aws"} 1"#,
+                r#"perimeter_assets{covered="true",kind="securityGroup",name="aws",namespace="ns",provider="aws"} 1"#,
+                r#"perimeter_assets{covered="true",kind="vpc",name="aws",namespace="ns",provider="aws"} 1"#,
+            ]
+        );
+        m.record_inventory("aws", "ns", "aws", Some(&listed(vec![kind("vpc", 2, 2)])));
+        assert_eq!(series(&m).len(), 2, "{:?}", series(&m));
+        let unknown = InventoryStatus {
+            reason: Some("Timeout".into()),
+            ..InventoryStatus::default()
+        };
+        m.record_inventory("aws", "ns", "aws", Some(&unknown));
+        assert!(series(&m).is_empty(), "{:?}", series(&m));
     }
 
     /// Attested is its own value: a query for verified (`== 1`) never counts it.

@@ -73,6 +73,7 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
             provider_type: p.provider_type,
             ready: Some(p.readable),
             reason: p.reason.clone(),
+            inventory: p.inventory.clone(),
         })
         .collect();
     let observed_at = Some(crate::compliance::rfc3339(now));

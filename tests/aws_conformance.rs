@@ -413,6 +413,9 @@ async fn scenario(running: &RunningEmulator) {
     .expect("source");
     let addresses = aws.source_addresses(&nat).await.expect("NAT gateways");
     assert_eq!(addresses, ["203.0.113.10/32", "203.0.113.12/32"]);
+    // The inventory: DescribeVpcs and DescribeSecurityGroups, paged.
+    let assets = aws.inventory().await.expect("inventory").expect("listed");
+    assert!(assets.iter().any(|a| a.kind == "vpc"), "{assets:?}");
 }
 
 /// The recorded request sent again as the SDK sent it, with a fixed signature header.

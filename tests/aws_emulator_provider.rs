@@ -774,3 +774,59 @@ async fn nat_gateway_reads_that_fail_or_find_nothing_leave_the_set_not_ready() {
         );
     }
 }
+
+/// The inventory lists every VPC and security group of the region across pages (page size
+/// 2 here), each group with its VPC; a throttled or failing list is an error of its category,
+/// never a shorter list.
+#[tokio::test]
+async fn inventory_lists_vpcs_and_security_groups_across_pages() {
+    let (emulator, _running, aws) = start().await;
+    let assets = aws
+        .inventory()
+        .await
+        .expect("read")
+        .expect("AWS lists its assets");
+    let of = |kind: &str| -> Vec<(String, Option<String>)> {
+        assets
+            .iter()
+            .filter(|a| a.kind == kind)
+            .map(|a| (a.name.clone(), a.parent.clone()))
+            .collect()
+    };
+    assert_eq!(
+        of("vpc"),
+        [
+            ("vpc-a".to_string(), None),
+            ("vpc-b".to_string(), None),
+            ("vpc-c".to_string(), None)
+        ]
+    );
+    let groups = of("securityGroup");
+    assert_eq!(groups.len(), 4, "{groups:?}");
+    assert!(groups.contains(&("web".to_string(), Some("vpc-a".to_string()))));
+    assert!(assets.iter().all(|a| a.region.as_deref() == Some(REGION)));
+    assert_eq!(count(&emulator, "/ec2/DescribeVpcs"), 2, "two pages of two");
+    assert_eq!(count(&emulator, "/ec2/DescribeSecurityGroups"), 2);
+
+    for (path, fault, category) in [
+        (
+            "/ec2/DescribeVpcs",
+            Fault::RateLimited {
+                retry_after_secs: 0,
+            },
+            Category::Throttled,
+        ),
+        (
+            "/ec2/DescribeSecurityGroups",
+            Fault::ServerError { status: 500 },
+            Category::ProviderError,
+        ),
+    ] {
+        emulator.faults().clear();
+        emulator.faults().inject(FaultRule::new(path, fault));
+        let e = aws.inventory().await.expect_err("unreadable");
+        assert_eq!(e.category, category, "{path}: {e}");
+        assert!(e.message.contains(REGION), "{path}: {e}");
+        assert!(!e.to_string().contains(SECRET_KEY));
+    }
+}

@@ -1096,3 +1096,50 @@ async fn nat_gateway_addresses_are_read_region_by_region() {
         [west_ip]
     );
 }
+
+/// moto, independently of the Rust emulator: the inventory lists the region's VPCs (with their
+/// `Name` tag) and security groups (with their VPC), and a block managing `web` covers the
+/// group and its VPC, not the other VPC nor moto's default one.
+#[tokio::test]
+async fn inventory_lists_vpcs_and_groups_and_a_block_covers_its_own() {
+    use perimeter::providers::aws::inventory::{SECURITY_GROUP, VPC, covers};
+    let moto = support::start_moto();
+    let cfg = seeder(&moto.url).await;
+    let seeded = seed_network(&cfg).await;
+    aws_sdk_ec2::Client::new(&cfg)
+        .create_tags()
+        .resources(&seeded.vpc_b)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("Name")
+                .value("staging")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag");
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let aws = client(&moto.url, metrics.clone()).await;
+    let assets = aws.inventory().await.expect("read").expect("listed");
+    let vpc = |id: &str| assets.iter().find(|a| a.kind == VPC && a.id == id);
+    assert!(vpc(&seeded.vpc_a).is_some(), "{assets:?}");
+    assert_eq!(vpc(&seeded.vpc_b).map(|a| a.name.as_str()), Some("staging"));
+    let web = assets
+        .iter()
+        .find(|a| a.kind == SECURITY_GROUP && a.id == seeded.web)
+        .expect("web group");
+    assert_eq!(web.name, "web");
+    assert_eq!(web.parent.as_deref(), Some(seeded.vpc_a.as_str()));
+    let block: AwsFirewall = serde_json::from_value(
+        json!({"region": REGION, "securityGroups": web_rules(&seeded.vpc_a)}),
+    )
+    .expect("block");
+    let covered: Vec<&str> = assets
+        .iter()
+        .filter(|a| covers(&block, a, &assets))
+        .map(|a| a.id.as_str())
+        .collect();
+    assert_eq!(covered, [seeded.vpc_a.as_str(), seeded.web.as_str()]);
+    assert!(calls(&metrics, "DescribeVpcs") >= 1);
+    assert!(calls(&metrics, "DescribeSecurityGroups") >= 1);
+}

@@ -71,6 +71,14 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     assert_eq!(code, 2, "drift → 2\n{stdout}\n{stderr}");
     assert!(
         stdout.contains(
+            "    assets: 1 of 3 covered by a FirewallPolicy; 2 zones have no FirewallPolicy: \
+             zone status.example.com (7c5dae5552338874e5053f2534d2767a), zone promo.example.com \
+             (5d41402abc4b2a76b9719d911017c592)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
             "wafCustomRules[block-admin-from-outside].action [Changed]: desired block, observed log"
         ),
         "{stdout}"
@@ -85,6 +93,17 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     assert_eq!(code, 2);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("json output");
     assert_eq!(report["providers"][0]["readable"], true);
+    // The account's zones, and which no FirewallPolicy of the folder covers.
+    let inventory = &report["providers"][0]["inventory"];
+    assert_eq!(
+        (&inventory["total"], &inventory["covered"]),
+        (&serde_json::json!(3), &serde_json::json!(1)),
+        "{inventory}"
+    );
+    assert_eq!(
+        inventory["uncovered"][1]["id"], "5d41402abc4b2a76b9719d911017c592",
+        "{inventory}"
+    );
     let policies = report["policies"].as_array().expect("policies");
     assert_eq!(policies.len(), 3);
     let access = policies
@@ -268,7 +287,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 202 (51 writes)"),
+        stdout.contains("Provider calls: 205 (51 writes)"),
         "{stdout}"
     );
     assert!(
@@ -290,7 +309,13 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "# DE.CM-1 network monitoring — de-cm-1",
         "| perimeter/cloudflare-main | cloudflare | ⚠️ Drifted | ✅ Verified | ✅ Verified |",
         "| perimeter/gcp-prod | gcp | ✅ Verified | ✅ Verified | 🔕 Unreachable |",
-        "| perimeter/aws-prod | aws | ✅ Verified | ✅ Verified | ❓ Not verified |",
+        // AWS's policies are in sync, but its staging VPC (and two security groups) have no
+        // FirewallPolicy; one Cloudflare zone has none either.
+        "| perimeter/aws-prod | aws | 🕳️ Assets uncovered | ✅ Verified | ❓ Not verified |",
+        "| perimeter/cloudflare-main | 2 of 3 | zone promo.example.com (5d41402abc4b2a76b9719d911017c592) |",
+        "| perimeter/aws-prod | 2 of 5 | vpc vpc-0c9d8e7f6a5b40312 (eu-west-1), securityGroup db (sg-0123456789abcdef0, eu-west-1), securityGroup default (sg-0aa11bb22cc33dd44, eu-west-1) |",
+        "- **BoundaryFirewall** (Gap) — cloudflare perimeter/cloudflare-main: 1 zone has no FirewallPolicy: zone promo.example.com (5d41402abc4b2a76b9719d911017c592): declare a FirewallPolicy for each",
+        "- **BoundaryFirewall** (Gap) — aws perimeter/aws-prod: 3 assets have no FirewallPolicy: vpc vpc-0c9d8e7f6a5b40312 (eu-west-1),",
         "| perimeter/turso-main | turso | ⚠️ Drifted | ✅ Verified | ➖ Not applicable |",
         "| perimeter/upstash-main | upstash | ⚠️ Drifted | ⚠️ Drifted | ➖ Not applicable |",
         "| perimeter/betterstack-main | betterstack | ➖ Not applicable | ✅ Verified | ✅ Verified |",
@@ -597,6 +622,12 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="triggerdev-prod",namespace="perimeter",provider="triggerdev"} 2"#,
         r#"perimeter_compliance_coverage{area="alerting",assessment="de-cm-1",name="triggerdev-prod",namespace="perimeter",provider="triggerdev"} 0"#,
         r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="modal-inference",namespace="perimeter",provider="modal"} 2"#,
+        r#"perimeter_assets{covered="false",kind="zone",name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 1"#,
+        r#"perimeter_assets{covered="true",kind="zone",name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 2"#,
+        r#"perimeter_assets{covered="false",kind="vpc",name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
+        r#"perimeter_assets{covered="true",kind="vpc",name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
+        r#"perimeter_assets{covered="false",kind="securityGroup",name="aws-prod",namespace="perimeter",provider="aws"} 2"#,
+        r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="aws-prod",namespace="perimeter",provider="aws"} 0"#,
         r#"perimeter_address_set_ready{name="betterstack-probes",namespace="perimeter",source="betterstack"} 1"#,
         r#"perimeter_address_set_addresses{name="betterstack-probes",namespace="perimeter",source="betterstack"} 7"#,
         r#"perimeter_address_set_addresses{name="compute-egress",namespace="perimeter",source="declared"} 3"#,

@@ -436,3 +436,75 @@ async fn a_failing_logpush_job_is_reported_as_a_finding() {
     assert_eq!(codes, [("LogJobFailing", "logpushJobs[fw]")]);
     assert!(out.findings[0].message.contains("access denied to bucket"));
 }
+
+/// The inventory lists the account's zones across pages (`account.id` on every page), and
+/// only the account's: a zone of another account is left out. Each page is a counted call.
+#[tokio::test]
+async fn inventory_lists_the_account_s_zones_across_pages() {
+    let mut extra = String::new();
+    for i in 0..55 {
+        extra.push_str(&format!(
+            "  - {{id: 'a{:031x}', name: z{i}.example, account_id: {ACCOUNT}}}\n",
+            i + 1
+        ));
+    }
+    extra.push_str(&format!(
+        "  - {{id: 'a{:031x}', name: other.example, account_id: 'b{:031x}'}}\n",
+        999, 7
+    ));
+    let yaml = format!(
+        "tokens: [{TOKEN}]\naccounts: [{{id: {ACCOUNT}, name: Test}}, {{id: 'b{:031x}', name: Other}}]\nzones:\n  - id: {ZONE}\n    name: example.com\n    account_id: {ACCOUNT}\n{extra}",
+        7
+    );
+    let seed: Seed = serde_json::from_value(serde_yaml_value(&yaml)).expect("seed");
+    let e = env(seed, Duration::from_secs(5)).await;
+    let assets = e
+        .client
+        .inventory()
+        .await
+        .expect("read")
+        .expect("Cloudflare lists its zones");
+    assert_eq!(assets.len(), 56);
+    assert!(assets.iter().all(|a| a.kind == "zone"));
+    assert!(
+        assets
+            .iter()
+            .any(|a| a.id == ZONE && a.name == "example.com")
+    );
+    assert!(!assets.iter().any(|a| a.name == "other.example"));
+    let calls: Vec<String> = e
+        .emulator
+        .log()
+        .entries()
+        .iter()
+        .filter(|r| r.path == "/zones")
+        .map(|r| r.query.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|q| q.contains(&format!("account.id={ACCOUNT}"))),
+        "{calls:?}"
+    );
+    let text = e.metrics.render().expect("metrics");
+    assert!(
+        text.contains(r#"perimeter_provider_requests_total{code="200",operation="list_zones",provider="cloudflare"} 2"#),
+        "{text}"
+    );
+}
+
+/// A zone list that cannot be read is an error of its category, never an empty (fully
+/// covered) inventory, and the error carries no credential.
+#[tokio::test]
+async fn an_unreadable_inventory_is_an_error_never_an_empty_list() {
+    for (fault, category) in support::cells::persistent_faults() {
+        let e = env(seed(""), Duration::from_millis(300)).await;
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/zones", fault.clone()));
+        let err = e.client.inventory().await.expect_err("unreadable");
+        assert_eq!(err.category, category, "{fault:?}: {err}");
+        assert!(!err.to_string().contains(TOKEN), "{fault:?}");
+    }
+}

@@ -149,6 +149,11 @@ async fn every_cloudflare_request_conforms_to_the_official_spec() {
     let _ = client.verify().await;
     ledger.record("verify", offset, &prism);
 
+    // The inventory: the account's zones (`GET /zones?account.id=…`, paged).
+    let offset = prism.log_len();
+    let _ = client.inventory().await;
+    ledger.record("inventory", offset, &prism);
+
     for target in [firewall(), monitoring()] {
         // Reads: the answers are Prism's examples; only the requests are judged here.
         for section in &target.desired.sections {
@@ -173,7 +178,12 @@ async fn every_cloudflare_request_conforms_to_the_official_spec() {
     }
     ledger.assert_clean(&prism);
     println!("checked: {:?}", ledger.checked);
-    assert!(ledger.checked.len() >= 17, "{:?}", ledger.checked);
+    assert!(ledger.checked.len() >= 18, "{:?}", ledger.checked);
+    assert!(
+        ledger.checked.get("inventory") >= Some(&1),
+        "{:?}",
+        ledger.checked
+    );
     // The policies' example routes to a webhook, so their destinations are read too.
     assert!(
         ledger.checked.get("observe notificationPolicies") >= Some(&2),

@@ -161,6 +161,25 @@ async fn operator_reconciles_policies_in_a_cluster() {
         condition(&provider, "Ready").map(|c| c["reason"].clone()),
         Some(json!("Ready"))
     );
+    // Its inventory: the demo account's three zones, of which only example.com has a
+    // FirewallPolicy here (the status zone's policy is not created in this test).
+    let inventory = &provider["status"]["inventory"];
+    assert_eq!(
+        (&inventory["total"], &inventory["covered"]),
+        (&json!(3), &json!(1)),
+        "{inventory}"
+    );
+    let uncovered: Vec<&str> = inventory["uncovered"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(
+        uncovered,
+        ["status.example.com", "promo.example.com"],
+        "{inventory}"
+    );
 
     let events = get_any(
         &http,
@@ -188,6 +207,10 @@ async fn operator_reconciles_policies_in_a_cluster() {
         .expect("text");
     assert!(metrics.contains(r#"perimeter_policy_in_sync{kind="FirewallPolicy",name="edge-firewall",namespace="perimeter",provider="cloudflare"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"perimeter_drift_fields{kind="FirewallPolicy",name="edge-access-rules",namespace="perimeter",provider="cloudflare"} 2"#));
+    assert!(
+        metrics.contains(r#"perimeter_assets{covered="false",kind="zone",name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 2"#),
+        "{metrics}"
+    );
     assert!(!metrics.contains("demo-token"));
 
     let bad = wait_for("cloudflare-bad rejected", async || {

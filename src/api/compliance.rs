@@ -235,7 +235,7 @@ pub struct CoverageRow {
     #[serde(rename = "type")]
     pub provider_type: String,
     /// `Verified`, `Attested`, `Drifted`, `Missing`, `Unknown`, `Paused`, `NotApplicable`,
-    /// `Unverified` or `Unreachable`.
+    /// `Unverified`, `Unreachable` or `Uncovered` (some boundary assets have no FirewallPolicy).
     pub firewall: String,
     pub monitoring: String,
     pub alerting: String,

@@ -14,8 +14,8 @@ pub use compliance::{ControlAssessment, ControlAssessmentSpec, ControlAssessment
 pub use firewall::{FirewallPolicy, FirewallPolicySpec};
 pub use monitoring::{MonitoringPolicy, MonitoringPolicySpec};
 pub use provider::{
-    CloudProvider, CloudProviderSpec, CloudProviderStatus, ClusterCloudProvider,
-    ClusterCloudProviderSpec,
+    AssetKindCount, CloudProvider, CloudProviderSpec, CloudProviderStatus, ClusterCloudProvider,
+    ClusterCloudProviderSpec, InventoryStatus,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

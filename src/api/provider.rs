@@ -148,6 +148,63 @@ pub struct CloudProviderStatus {
     /// `Ready`: the credential was accepted and the API answered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The account's boundary assets (zones, VPCs…) and how many a FirewallPolicy covers, read
+    /// on the verify interval. Absent for providers that do not list their assets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<InventoryStatus>,
+}
+
+/// The boundary assets of an account, and which of them no FirewallPolicy covers. When the
+/// inventory could not be read, only `reason` and `message` are set: coverage is unknown.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryStatus {
+    /// When the inventory was read or tried (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub observed_at: Option<String>,
+    /// Assets listed; absent when the inventory could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u32>,
+    /// Assets some FirewallPolicy of the account covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered: Option<u32>,
+    /// The counts by kind of asset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub kinds: Vec<AssetKindCount>,
+    /// The uncovered assets, at most 50 (the counts are whole).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub uncovered: Vec<crate::core::inventory::ListedAsset>,
+    /// Why the inventory could not be read (an error category).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub message: Option<String>,
+}
+
+impl InventoryStatus {
+    /// Whether the inventory was read (so `total` and `covered` are known).
+    pub fn read(&self) -> bool {
+        self.reason.is_none() && self.total.is_some()
+    }
+
+    /// How many assets no policy covers, when known.
+    pub fn uncovered_count(&self) -> Option<u32> {
+        Some(self.total?.saturating_sub(self.covered?)).filter(|_| self.read())
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetKindCount {
+    #[schemars(length(max = 64))]
+    pub kind: String,
+    pub total: u32,
+    pub covered: u32,
 }
 
 /// A provider account shared by the cluster's admin: the operator's own identity

@@ -108,6 +108,9 @@ pub struct ProviderFacts {
     pub ready: Option<bool>,
     /// Ready's reason when not ready (a bounded category name, never secret).
     pub reason: Option<String>,
+    /// Its boundary assets and their coverage (`status.inventory`); `None` for providers that
+    /// do not list them.
+    pub inventory: Option<crate::api::InventoryStatus>,
 }
 
 impl ProviderFacts {
@@ -296,6 +299,9 @@ pub enum Cell {
     /// An observed route reaches a Slack channel that is archived, unknown, or without the
     /// bot: alerts sent there are not read.
     Unreachable,
+    /// The policies are in sync, but some of the provider's boundary assets (zones, VPCs…) no
+    /// FirewallPolicy covers.
+    Uncovered,
     Paused,
     Drifted,
     Missing,
@@ -309,9 +315,12 @@ impl Cell {
             // Left out before the rollup; never counted as satisfied if it gets there.
             Self::NotApplicable => RequirementState::Unknown,
             Self::Unknown => RequirementState::Unknown,
-            Self::Unverified | Self::Unreachable | Self::Paused | Self::Drifted | Self::Missing => {
-                RequirementState::Gap
-            }
+            Self::Unverified
+            | Self::Unreachable
+            | Self::Uncovered
+            | Self::Paused
+            | Self::Drifted
+            | Self::Missing => RequirementState::Gap,
         }
     }
 }
@@ -377,7 +386,16 @@ pub struct Coverage {
     pub routes: Vec<routing::RouteReach>,
     /// Policies counted for this provider (`Kind namespace/name`).
     pub policies: Vec<String>,
+    /// How many of its boundary assets a FirewallPolicy covers, with the first uncovered ones
+    /// (at most [`REPORTED_ASSETS`]), or why they could not be listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets: Option<crate::api::InventoryStatus>,
 }
+
+/// Uncovered assets a report's coverage row lists (the status of the account lists 50).
+pub const REPORTED_ASSETS: usize = 10;
+/// Uncovered assets a gap names.
+const GAP_ASSETS: usize = 3;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -499,7 +517,7 @@ fn evaluate_with(
             } else if no_firewall(lookup, p.provider_type).is_some() {
                 Cell::NotApplicable
             } else {
-                cell(p, &firewall)
+                with_inventory(cell(p, &firewall), p.inventory.as_ref())
             },
             monitoring: monitoring_attested.unwrap_or_else(|| cell(p, &monitoring)),
             alerting: alerting_cell,
@@ -508,7 +526,18 @@ fn evaluate_with(
                 .iter()
                 .map(|x| format!("{:?} {}/{}", x.kind, x.namespace, x.name))
                 .collect(),
+            assets: p.inventory.as_ref().map(|i| crate::api::InventoryStatus {
+                uncovered: i.uncovered.iter().take(REPORTED_ASSETS).cloned().collect(),
+                // The error text stays in the account's status; its category is enough here.
+                message: None,
+                observed_at: None,
+                ..i.clone()
+            }),
         };
+        let inventory_gap = (firewall_attested.is_none()
+            && no_firewall(lookup, p.provider_type).is_none())
+        .then(|| inventory_gap(lookup, p))
+        .flatten();
         for (req, c, list, by_attestation) in [
             (
                 Requirement::BoundaryFirewall,
@@ -533,12 +562,21 @@ fn evaluate_with(
                 // An attested part's gap was worded by `attested_cell`.
                 _ if by_attestation => {}
                 Cell::Verified | Cell::Attested | Cell::NotApplicable => {}
+                // Worded by `inventory_gap`, from the inventory that made the cell what it is.
+                Cell::Uncovered => {}
+                Cell::Unknown
+                    if req == Requirement::BoundaryFirewall
+                        && inventory_gap
+                            .as_ref()
+                            .is_some_and(|g| g.state == RequirementState::Unknown)
+                        && cell(p, list) == Cell::Verified => {}
                 Cell::Unreachable | Cell::Unverified => {
                     gaps.push(routing_gap(lookup, c, p, &verdict))
                 }
                 _ => gaps.push(gap_for(lookup, req, c, p, list)),
             }
         }
+        gaps.extend(inventory_gap);
         coverage.push(row);
     }
 
@@ -809,6 +847,51 @@ fn rollup(lookup: Lookup, req: Requirement, all: &[(&Coverage, Cell)]) -> Requir
     }
 }
 
+/// A firewall verified by its policies is still a gap while some of the provider's assets
+/// are uncovered, and unknown while they cannot be listed.
+fn with_inventory(c: Cell, inventory: Option<&crate::api::InventoryStatus>) -> Cell {
+    match inventory {
+        Some(i) if c == Cell::Verified && !i.read() => Cell::Unknown,
+        Some(i) if c == Cell::Verified && i.uncovered_count().is_some_and(|n| n > 0) => {
+            Cell::Uncovered
+        }
+        _ => c,
+    }
+}
+
+/// The boundary-firewall gap of a provider whose assets are not all covered (naming a few),
+/// or whose inventory could not be read (coverage unknown, never complete).
+fn inventory_gap(lookup: Lookup, p: &ProviderFacts) -> Option<Gap> {
+    let i = p.inventory.as_ref()?;
+    let subject = format!("{} {}", p.provider_type, p.id());
+    if !i.read() {
+        return Some(Gap {
+            requirement: Requirement::BoundaryFirewall,
+            state: RequirementState::Unknown,
+            subject,
+            action: format!(
+                "Its boundary assets could not be listed{}: which of them a FirewallPolicy \
+                 covers is unknown, never counted as complete; fix the inventory read (see \
+                 the account's status.inventory)",
+                i.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    let summary = crate::inventory::uncovered_summary(i, GAP_ASSETS)?;
+    Some(Gap {
+        requirement: Requirement::BoundaryFirewall,
+        state: RequirementState::Gap,
+        subject,
+        action: format!(
+            "{summary}: declare a FirewallPolicy for each ({})",
+            firewall_hint(lookup, p.provider_type)
+        ),
+    })
+}
+
 fn gap_for(
     lookup: Lookup,
     req: Requirement,
@@ -922,7 +1005,8 @@ fn gap_for(
         | Cell::Attested
         | Cell::NotApplicable
         | Cell::Unverified
-        | Cell::Unreachable => (provider, String::new()),
+        | Cell::Unreachable
+        | Cell::Uncovered => (provider, String::new()),
     };
     Gap {
         requirement: req,
@@ -1270,6 +1354,7 @@ pub fn summary(c: &Coverage) -> String {
                 Cell::Unknown => "unknown",
                 Cell::Unverified => "not verified",
                 Cell::Unreachable => "unreachable",
+                Cell::Uncovered => "assets uncovered",
                 Cell::Paused => "paused",
                 Cell::Drifted => "drifted",
                 Cell::Missing => "missing",

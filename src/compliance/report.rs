@@ -76,9 +76,48 @@ fn cell(c: Cell) -> &'static str {
         Cell::Unknown => "❔ Unknown",
         Cell::Unverified => "❓ Not verified",
         Cell::Unreachable => "🔕 Unreachable",
+        Cell::Uncovered => "🕳️ Assets uncovered",
         Cell::Paused => "⏸ Paused",
         Cell::Drifted => "⚠️ Drifted",
         Cell::Missing => "❌ Missing",
+    }
+}
+
+/// Each provider's boundary assets: how many a FirewallPolicy covers and the uncovered ones,
+/// or why they could not be listed. Nothing when no provider lists its assets.
+fn assets_section(a: &super::Assessment, out: &mut String) {
+    let listed: Vec<(&str, &crate::api::InventoryStatus)> = a
+        .coverage
+        .iter()
+        .filter_map(|c| Some((c.provider.as_str(), c.assets.as_ref()?)))
+        .collect();
+    if listed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Boundary assets\n\n| Provider | Covered | Uncovered |\n|---|---|---|"
+    );
+    for (provider, i) in listed {
+        let (covered, uncovered) = match (i.total, i.covered) {
+            (Some(t), Some(c)) if i.read() => {
+                let mut names: Vec<String> =
+                    i.uncovered.iter().map(|u| cell_text(&u.label())).collect();
+                let more = t.saturating_sub(c) as usize;
+                if more > names.len() {
+                    names.push(format!("and {} more", more - names.len()));
+                }
+                (format!("{c} of {t}"), names.join(", "))
+            }
+            _ => (
+                format!(
+                    "❔ unknown ({})",
+                    cell_text(i.reason.as_deref().unwrap_or("not read"))
+                ),
+                String::new(),
+            ),
+        };
+        let _ = writeln!(out, "| {provider} | {covered} | {uncovered} |");
     }
 }
 
@@ -145,6 +184,8 @@ pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
             );
         }
     }
+
+    assets_section(a, out);
 
     if a.coverage.iter().any(|c| !c.routes.is_empty()) || !a.own_routes.is_empty() {
         let _ = writeln!(

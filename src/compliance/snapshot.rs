@@ -66,6 +66,7 @@ pub fn snapshot_from(
             reason: ready
                 .filter(|c| c.status != "True")
                 .map(|c| c.reason.clone()),
+            inventory: status.and_then(|s| s.inventory.clone()),
         }
     };
     let mut providers: Vec<ProviderFacts> = providers

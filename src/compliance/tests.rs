@@ -44,6 +44,7 @@ fn provider(ns: &str, name: &str, t: ProviderType, ready: Option<bool>) -> Provi
         provider_type: t,
         ready,
         reason: (ready == Some(false)).then(|| "ProviderUnreachable".to_string()),
+        inventory: None,
     }
 }
 
@@ -1704,4 +1705,122 @@ fn attestation_evidence_says_valid_expired_or_ignored() {
         got[3],
         ("Attestation EndpointFirewall".into(), "Valid".into())
     );
+}
+
+/// The boundary firewall with an account's inventory: uncovered assets make a verified
+/// firewall a gap naming a few of them; an inventory that could not be read makes it unknown
+/// (never verified); no inventory changes nothing. A drifted firewall stays drifted, with the
+/// coverage gap beside its own.
+#[test]
+fn inventory_decides_whether_a_verified_firewall_covers_every_asset() {
+    use crate::api::{AssetKindCount, InventoryStatus};
+    use crate::core::inventory::{Asset, ListedAsset};
+    let zones = |total: u32, covered: u32| InventoryStatus {
+        total: Some(total),
+        covered: Some(covered),
+        kinds: vec![AssetKindCount {
+            kind: "zone".into(),
+            total,
+            covered,
+        }],
+        uncovered: (covered..total)
+            .map(|i| {
+                ListedAsset::from(&Asset::new("zone", format!("z{i}"), format!("{i}.example")))
+            })
+            .collect(),
+        ..InventoryStatus::default()
+    };
+    let unread = InventoryStatus {
+        reason: Some("Throttled".into()),
+        message: Some("HTTP 429".into()),
+        ..InventoryStatus::default()
+    };
+    /// Inventory, the firewall policy's sync, the cell, the firewall gaps (state, words).
+    type Case = (
+        Option<InventoryStatus>,
+        InSync,
+        Cell,
+        Vec<(RequirementState, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
+        (None, InSync::True, Cell::Verified, vec![]),
+        (Some(zones(2, 2)), InSync::True, Cell::Verified, vec![]),
+        (
+            Some(zones(3, 1)),
+            InSync::True,
+            Cell::Uncovered,
+            vec![(
+                RequirementState::Gap,
+                "2 zones have no FirewallPolicy: zone 1.example (z1), zone 2.example (z2): declare",
+            )],
+        ),
+        (
+            Some(zones(6, 1)),
+            InSync::True,
+            Cell::Uncovered,
+            vec![(
+                RequirementState::Gap,
+                "zone 3.example (z3) and 2 more: declare",
+            )],
+        ),
+        (
+            Some(unread.clone()),
+            InSync::True,
+            Cell::Unknown,
+            vec![(RequirementState::Unknown, "could not be listed (Throttled)")],
+        ),
+        (
+            Some(zones(3, 1)),
+            InSync::False,
+            Cell::Drifted,
+            vec![
+                (RequirementState::Gap, "field(s) drifted"),
+                (RequirementState::Gap, "2 zones have no FirewallPolicy"),
+            ],
+        ),
+        (
+            Some(unread),
+            InSync::False,
+            Cell::Drifted,
+            vec![
+                (RequirementState::Gap, "field(s) drifted"),
+                (RequirementState::Unknown, "could not be listed"),
+            ],
+        ),
+    ];
+    for (inventory, in_sync, want_cell, want_gaps) in cases {
+        let mut p = provider("perimeter", "cf", ProviderType::Cloudflare, Some(true));
+        p.inventory = inventory.clone();
+        let snap = Snapshot {
+            providers: vec![p],
+            policies: facts(vec![fw("cf", in_sync), mon("cf", InSync::True, 1)]),
+            own_routes: vec![],
+        };
+        let a = evaluate(&spec(vec![]), &snap, None, now());
+        let case = format!("{inventory:?} {in_sync:?}");
+        assert_eq!(a.coverage[0].firewall, want_cell, "{case}");
+        let gaps: Vec<&Gap> = a
+            .gaps
+            .iter()
+            .filter(|g| g.requirement == Requirement::BoundaryFirewall)
+            .collect();
+        assert_eq!(gaps.len(), want_gaps.len(), "{case}: {gaps:?}");
+        for (g, (state, words)) in gaps.iter().zip(&want_gaps) {
+            assert_eq!(g.state, *state, "{case}: {g:?}");
+            assert!(g.action.contains(words), "{case}: {g:?}");
+        }
+        let firewall = a
+            .requirement(Requirement::BoundaryFirewall)
+            .expect("firewall");
+        match want_cell {
+            Cell::Verified => assert_eq!(firewall.state, RequirementState::Verified, "{case}"),
+            Cell::Unknown => assert_eq!(firewall.state, RequirementState::Unknown, "{case}"),
+            _ => assert_eq!(firewall.state, RequirementState::Gap, "{case}"),
+        }
+        // The report's row keeps the counts and at most a few names, never the error text.
+        if let Some(row) = &a.coverage[0].assets {
+            assert!(row.uncovered.len() <= REPORTED_ASSETS, "{case}");
+            assert!(row.message.is_none(), "{case}");
+        }
+    }
 }

@@ -38,6 +38,9 @@ pub trait AccountKind:
     const PROVIDER_KIND: ProviderKind;
     fn account(&self) -> Account<'_>;
     fn status(&self) -> Option<&CloudProviderStatus>;
+    /// Whether a policy in `namespace` may use the account (its own namespace for a
+    /// `CloudProvider`, the namespaces it is shared with for a `ClusterCloudProvider`).
+    fn shared_with(&self, namespace: &str) -> bool;
     /// Writes go through [`Parsed`]: the answer to a write may be an object the types refuse.
     fn api(client: kube::Client, namespace: Option<&str>) -> Api<Parsed<Self>>;
 }
@@ -50,6 +53,9 @@ impl AccountKind for CloudProvider {
     }
     fn status(&self) -> Option<&CloudProviderStatus> {
         self.status.as_ref()
+    }
+    fn shared_with(&self, namespace: &str) -> bool {
+        self.metadata.namespace.as_deref() == Some(namespace)
     }
     fn api(client: kube::Client, namespace: Option<&str>) -> Api<Parsed<Self>> {
         Api::namespaced(client, namespace.unwrap_or_default())
@@ -64,6 +70,9 @@ impl AccountKind for ClusterCloudProvider {
     }
     fn status(&self) -> Option<&CloudProviderStatus> {
         self.status.as_ref()
+    }
+    fn shared_with(&self, namespace: &str) -> bool {
+        self.spec.shared_with(namespace)
     }
     fn api(client: kube::Client, _namespace: Option<&str>) -> Api<Parsed<Self>> {
         Api::all(client)
@@ -131,9 +140,9 @@ async fn reconcile_inner<K: AccountKind>(p: &K, ctx: &Context) -> Result<Action,
     let account = p.account();
     let ns = account.namespace.unwrap_or_default().to_string();
     let name = account.name.to_string();
-    let outcome = match client_for(ctx, &account).await {
-        Ok(client) => client.verify().await.map_err(Error::from),
-        Err(e) => Err(e),
+    let (outcome, client) = match client_for(ctx, &account).await {
+        Ok(client) => (client.verify().await.map_err(Error::from), Some(client)),
+        Err(e) => (Err(e), None),
     };
     // `up` says the API answered: a provider without an API has no such series.
     if crate::providers::registry::without_api(account.spec.provider_type).is_none() {
@@ -152,7 +161,46 @@ async fn reconcile_inner<K: AccountKind>(p: &K, ctx: &Context) -> Result<Action,
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
         .cloned();
     let observed = current.and_then(|s| s.observed_generation);
-    write_ready::<K>(ctx, p.meta(), previous, observed, status, reason, &message).await?;
+    let previous_inventory = current.and_then(|s| s.inventory.clone());
+    let inventory = match (&outcome, client) {
+        (Ok(_), Some(client))
+            if crate::inventory::due(
+                previous_inventory.as_ref(),
+                observed != p.meta().generation,
+                jiff::Timestamp::now(),
+                VERIFY_INTERVAL,
+            ) =>
+        {
+            match inventory_of(p, ctx, client.as_ref()).await {
+                Some(read) => {
+                    ctx.metrics.record_inventory(
+                        account.spec.provider_type.as_str(),
+                        &ns,
+                        &name,
+                        read.as_ref(),
+                    );
+                    read
+                }
+                None => previous_inventory.clone(),
+            }
+        }
+        (Ok(_), _) => previous_inventory.clone(),
+        // Not ready: the last inventory stays in status with its time, but no series claims
+        // a coverage that cannot be checked now.
+        _ => {
+            ctx.metrics
+                .record_inventory(account.spec.provider_type.as_str(), &ns, &name, None);
+            previous_inventory.clone()
+        }
+    };
+    let ready = Ready {
+        previous,
+        observed_generation: observed,
+        status,
+        reason,
+        message: &message,
+    };
+    write_ready::<K>(ctx, p.meta(), ready, previous_inventory.as_ref(), inventory).await?;
     match outcome {
         Ok(_) => Ok(Action::requeue(VERIFY_INTERVAL)),
         Err(e) => {
@@ -177,35 +225,84 @@ async fn report_invalid<K: AccountKind>(invalid: &Invalid, ctx: &Context) -> Res
         .cloned();
     let observed = status.and_then(|s| s.observed_generation);
     tracing::warn!(kind = K::KIND, namespace = ?invalid.metadata.namespace, name = ?invalid.metadata.name, field = %invalid.field, "stored object does not parse");
-    write_ready::<K>(
-        ctx,
-        &invalid.metadata,
+    let message = invalid.message();
+    let ready = Ready {
         previous,
-        observed,
-        "False",
-        crate::error::Category::InvalidSpec.reason(),
-        &invalid.message(),
-    )
-    .await
+        observed_generation: observed,
+        status: "False",
+        reason: crate::error::Category::InvalidSpec.reason(),
+        message: &message,
+    };
+    write_ready::<K>(ctx, &invalid.metadata, ready, None, None).await
 }
 
-/// Writes `Ready` when it changed (server-side apply), with an Event on a transition.
+/// The account's inventory with the coverage of the policies that may use it, from the watch
+/// cache (a policy that does not parse covers nothing); `None` when it cannot be judged yet.
+async fn inventory_of<K: AccountKind>(
+    p: &K,
+    ctx: &Context,
+    client: &dyn crate::providers::Provider,
+) -> Option<Option<crate::api::InventoryStatus>> {
+    let account = p.account();
+    // Before the policies' cache has its first list every asset would read as uncovered.
+    let store = ctx.feeds.firewalls.store();
+    let listed = tokio::time::timeout(Duration::from_secs(30), store.wait_until_ready()).await;
+    if !matches!(listed, Ok(Ok(()))) {
+        tracing::warn!("the FirewallPolicy cache is not ready: the inventory is left for later");
+        return None;
+    }
+    let read = client.inventory().await;
+    let shared_with = |ns: &str| p.shared_with(ns);
+    let account_ref = crate::inventory::AccountRef {
+        kind: K::PROVIDER_KIND,
+        namespace: account.namespace.unwrap_or_default(),
+        name: account.name,
+        shared_with: &shared_with,
+    };
+    let firewalls = store.state();
+    let parsed = firewalls.iter().filter_map(|f| f.ok());
+    let policies = crate::inventory::policies_of(&account_ref, parsed);
+    Some(crate::inventory::status(
+        account.spec.provider_type,
+        read,
+        &policies,
+        crate::compliance::rfc3339(jiff::Timestamp::now()),
+    ))
+}
+
+/// The `Ready` condition to write, and what it was.
+struct Ready<'a> {
+    previous: Option<Condition>,
+    observed_generation: Option<i64>,
+    status: &'a str,
+    reason: &'a str,
+    message: &'a str,
+}
+
+/// Writes `Ready` and the inventory when either changed (server-side apply: both in one
+/// write, so neither drops the other), with an Event on a transition of `Ready`.
 async fn write_ready<K: AccountKind>(
     ctx: &Context,
     meta: &kube::api::ObjectMeta,
-    previous: Option<Condition>,
-    observed_generation: Option<i64>,
-    status: &str,
-    reason: &str,
-    message: &str,
+    ready: Ready<'_>,
+    previous_inventory: Option<&crate::api::InventoryStatus>,
+    inventory: Option<crate::api::InventoryStatus>,
 ) -> Result<(), Error> {
+    let Ready {
+        previous,
+        observed_generation,
+        status,
+        reason,
+        message,
+    } = ready;
     let transition = previous
         .as_ref()
         .is_none_or(|c| c.status != status || c.reason != reason);
     let unchanged = previous
         .as_ref()
         .is_some_and(|c| c.status == status && c.reason == reason && c.message == message)
-        && observed_generation == meta.generation;
+        && observed_generation == meta.generation
+        && previous_inventory == inventory.as_ref();
     let name = meta.name.clone().unwrap_or_default();
     if !unchanged {
         let now = Time(jiff::Timestamp::now());
@@ -224,6 +321,7 @@ async fn write_ready<K: AccountKind>(
         let new = CloudProviderStatus {
             observed_generation: meta.generation,
             conditions: vec![condition],
+            inventory,
         };
         let body = json!({
             "apiVersion": K::api_resource().api_version,

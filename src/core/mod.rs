@@ -3,6 +3,7 @@
 
 pub mod addresses;
 pub mod drift;
+pub mod inventory;
 pub mod model;
 pub mod normalize;
 pub mod routing;

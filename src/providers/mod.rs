@@ -223,6 +223,15 @@ pub trait Provider: Send + Sync {
         ))
     }
 
+    /// The account's boundary assets (zones, VPCs, security groups…), read through the same
+    /// HTTP layer as every other call (paged, rate-limited, counted). `Ok(None)`: the provider
+    /// does not list its assets (yet), so nothing is said about their coverage. A failed read is
+    /// an error, never an empty list: coverage is then Unknown. Which policy block covers which
+    /// asset is its kit's [`Kit::covers`](registry::Kit::covers).
+    async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
+        Ok(None)
+    }
+
     /// Carries out `plan` (from [`crate::core::diff`]), in order. Returns what was applied.
     async fn apply(
         &self,

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use super::{Access, Provider, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::addresses::{Resolver, SetError};
+use crate::core::inventory::Asset;
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -75,6 +76,14 @@ pub trait Kit: 'static {
     /// Declared alert rules that notify somebody (DE.CM-1 "alert routing"); disabled ones do
     /// not count.
     fn alert_routes(block: &Self::Monitoring) -> usize;
+
+    /// Whether a FirewallPolicy's block covers `asset`, one of its account's assets as
+    /// [`Provider::inventory`] lists them (`all` is the whole list: a VPC is covered through its
+    /// security groups). Pure; by default a block covers nothing.
+    fn covers(block: &Self::Firewall, asset: &Asset, all: &[Asset]) -> bool {
+        let _ = (block, asset, all);
+        false
+    }
 
     /// Builds the client for an account of this type (`credential` is `None` for `Ambient`).
     /// `spec.endpoint` has already been checked against the admin's rules.
@@ -288,6 +297,20 @@ macro_rules! declared {
                 out.$field = Some(<$kit as Kit>::with_address_sets(b, sets)?);
             })+
             Ok(out)
+        }
+
+        /// Whether the FirewallPolicy's block for provider type `t` covers `asset` of an account
+        /// of that type ([`Kit::covers`]); a block of another type never does.
+        pub fn covers(
+            t: ProviderType,
+            spec: &crate::api::FirewallPolicySpec,
+            asset: &Asset,
+            all: &[Asset],
+        ) -> bool {
+            $(if t == <$kit as Kit>::TYPE {
+                return spec.$field.as_ref().is_some_and(|b| <$kit as Kit>::covers(b, asset, all));
+            })+
+            false
         }
 
         /// The client for an account of a registered type; `None` for types without one.

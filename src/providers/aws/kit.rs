@@ -7,6 +7,7 @@ use super::model::{CODE_NO_FLOW_LOG, CODE_WORLD_OPEN};
 use super::{Aws, model};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::addresses::{Resolver, SetError};
+use crate::core::inventory::Asset;
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -53,6 +54,10 @@ impl registry::Kit for Kit {
                 .filter(|a| a.alarm_actions.as_ref().is_some_and(|x| !x.is_empty()))
                 .count()
         })
+    }
+
+    fn covers(block: &AwsFirewall, asset: &Asset, all: &[Asset]) -> bool {
+        super::inventory::covers(block, asset, all)
     }
 
     async fn connect(

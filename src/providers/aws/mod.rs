@@ -7,6 +7,7 @@
 //! | [`client`] | SDK configuration, credentials, one client per service and region, redaction |
 //! | [`interceptor`] | checked egress, the per-account rate limit and call counter, SDK errors |
 //! | [`ec2`], [`waf`], [`guardduty`], [`cloudwatch`] | each service's reads and writes |
+//! | [`inventory`] | the account's VPCs and security groups, and which block covers which |
 //! | [`nat`] | the `awsNatGateways` source of an `AddressSet` (NAT gateways' Elastic IPs) |
 //! | [`sections`] | what each section is: its name and its typed [`Part`](sections::Part) |
 //! | [`regions`] | the target's [`AwsScope`]; the expansion to every region and the fan-out |
@@ -22,6 +23,7 @@ mod demo;
 mod ec2;
 mod guardduty;
 pub mod interceptor;
+pub mod inventory;
 mod kit;
 pub mod model;
 pub mod nat;
@@ -195,6 +197,10 @@ impl Provider for Aws {
     }
 
     /// The public addresses of the account's NAT gateways, for an `awsNatGateways` source.
+    async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
+        self.assets().await.map(Some)
+    }
+
     async fn source_addresses(
         &self,
         source: &crate::api::addressset::AddressSource,

@@ -6,6 +6,7 @@ use super::api::{CloudflareFirewall, CloudflareMonitoring};
 use super::{Cloudflare, model};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::addresses::{Resolver, SetError};
+use crate::core::inventory::Asset;
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -53,6 +54,10 @@ impl registry::Kit for Kit {
             .notification_policies
             .as_deref()
             .map_or(0, |p| p.iter().filter(|p| p.enabled != Some(false)).count())
+    }
+
+    fn covers(block: &CloudflareFirewall, asset: &Asset, _all: &[Asset]) -> bool {
+        super::inventory::covers(block, asset)
     }
 
     async fn connect(

@@ -5,6 +5,7 @@
 pub mod api;
 #[cfg(feature = "demo")]
 mod demo;
+pub mod inventory;
 mod kit;
 pub mod model;
 
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use self::model::{ACCESS, CloudflareScope, LOGPUSH, POLICIES, SETTINGS};
 use super::{ApplyError, Finding, Observation, Provider, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::inventory::Asset;
 use crate::core::{Change, Item, Section, SectionKind};
 use crate::error::{Category, Error, ProviderError};
 use crate::http::{
@@ -33,6 +35,8 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.cloudflare.com/client/v4";
 /// Access rules per page; the API allows up to 1000, fewer pages mean fewer calls.
 const ACCESS_RULES_PER_PAGE: u32 = 500;
 const POLICIES_PER_PAGE: u32 = 100;
+/// The most `GET /zones` returns per page.
+const ZONES_PER_PAGE: u32 = 50;
 /// A guard against a provider that keeps announcing more pages.
 const MAX_PAGES: u32 = 200;
 
@@ -121,11 +125,24 @@ impl Cloudflare {
         path: &str,
         per_page: u32,
     ) -> Result<Vec<Value>, ProviderError> {
+        self.list_all_where(operation, path, &[], per_page).await
+    }
+
+    /// [`Self::list_all`] with a filter (`account.id`) on every page.
+    async fn list_all_where(
+        &self,
+        operation: &'static str,
+        path: &str,
+        filter: &[(&str, &str)],
+        per_page: u32,
+    ) -> Result<Vec<Value>, ProviderError> {
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {
-            let req = Request::get(operation, path)
-                .query("page", page)
-                .query("per_page", per_page);
+            let mut req = Request::get(operation, path);
+            for (key, value) in filter {
+                req = req.query(key, value);
+            }
+            let req = req.query("page", page).query("per_page", per_page);
             let (result, info) = self.call_present(req).await?;
             let Value::Array(items) = result else {
                 return Err(ProviderError::new(
@@ -571,6 +588,21 @@ impl Provider for Cloudflare {
                 "no token status in the answer",
             )),
         }
+    }
+
+    /// The zones of the account (`GET /zones?account.id=…`, paged).
+    async fn inventory(&self) -> Result<Option<Vec<Asset>>, ProviderError> {
+        let op = "list_zones";
+        let account = self.account(op)?;
+        let zones = self
+            .list_all_where(op, "/zones", &[("account.id", &account)], ZONES_PER_PAGE)
+            .await?;
+        zones
+            .iter()
+            .map(inventory::zone_asset)
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| ProviderError::new(Category::BadResponse, op, "a zone has no id"))
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
