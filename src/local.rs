@@ -356,15 +356,8 @@ impl Runner {
                 }
                 None => (false, Some("ProviderNotFound".into()), None),
             };
-            // `up` says the API answered: a provider without an API has no such series.
-            if let Some(m) = self
-                .metrics
-                .as_ref()
-                .filter(|_| providers::registry::without_api(spec.provider_type).is_none())
-            {
-                m.provider_up
-                    .with_label_values(&[spec.provider_type.as_str(), &key.1, &key.2])
-                    .set(i64::from(ok));
+            if let Some(m) = &self.metrics {
+                m.record_provider_up(spec.provider_type, &key.1, &key.2, ok);
             }
             report.providers.push(ProviderReport {
                 kind: key.0,

@@ -218,6 +218,22 @@ impl Metrics {
         })
     }
 
+    /// Whether the account's API answered its last call. A provider without an API (Modal)
+    /// has no such series: nothing answers for it.
+    pub fn record_provider_up(
+        &self,
+        provider: crate::api::ProviderType,
+        namespace: &str,
+        name: &str,
+        up: bool,
+    ) {
+        if crate::providers::registry::without_api(provider).is_none() {
+            self.provider_up
+                .with_label_values(&[provider.as_str(), namespace, name])
+                .set(i64::from(up));
+        }
+    }
+
     /// An AddressSet's readiness and size; `source` is `declared` or the source's field name
     /// (`betterstack`, `upstashQstash`, …).
     pub fn record_address_set(

@@ -144,13 +144,8 @@ async fn reconcile_inner<K: AccountKind>(p: &K, ctx: &Context) -> Result<Action,
         Ok(client) => (client.verify().await.map_err(Error::from), Some(client)),
         Err(e) => (Err(e), None),
     };
-    // `up` says the API answered: a provider without an API has no such series.
-    if crate::providers::registry::without_api(account.spec.provider_type).is_none() {
-        ctx.metrics
-            .provider_up
-            .with_label_values(&[account.spec.provider_type.as_str(), &ns, &name])
-            .set(i64::from(outcome.is_ok()));
-    }
+    ctx.metrics
+        .record_provider_up(account.spec.provider_type, &ns, &name, outcome.is_ok());
     let (status, reason, message) = match &outcome {
         Ok(msg) => ("True", "Ready", msg.clone()),
         Err(e) => ("False", e.category().reason(), e.to_string()),
