@@ -121,6 +121,7 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
                 revision: r.revision.clone(),
                 routes: r.alert_routes.clone(),
                 channels: r.alert_channels.clone(),
+                changes: crate::compliance::changes_of(&r.drift_found),
             }
         })
         .collect();

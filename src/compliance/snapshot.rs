@@ -123,6 +123,7 @@ pub fn snapshot_from(
             revision: s.observed_revision.clone(),
             routes: s.alert_routes.clone(),
             channels: s.alert_channels.clone(),
+            changes: super::changes_of(&s.drift),
         }
     };
     let mut policies: Vec<PolicyFacts> = firewalls
