@@ -295,6 +295,8 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "~ settings[min_tls_version] [Changed]: desired 1.2, observed 1.0\n",
         "~ ipAccessRules[ip_range:198.51.100.0/24] [Missing]: desired {\"mode\":\"whitelist\",\"notes\":\"office egress\"}, observed (absent)\n",
         "  - settings[ssl] changed by dana@example.com via UI at ",
+        "observed [\"0.0.0.0/0\",\"198.51.100.7/32\"] — changed by dev@example.com via CONSOLE at ",
+        "attribution: 1 of 2 drifted field(s) attributed from the Upstash audit log (last 7 days)",
     ] {
         assert!(stdout.contains(line), "{line}\n{stdout}");
     }
