@@ -684,3 +684,43 @@ systemBypass:
     assert_eq!(ips, ["198.51.100.4"], "the undeclared IP rule stays");
     assert_eq!(fw["firewallEnabled"], true, "settings are left as they are");
 }
+
+/// The configuration stamps who last changed each managed rule set: a person's change names
+/// them, Perimeter's own PUT is Perimeter's, and a client that did not send it (a restart)
+/// names the token's user, as the configuration does.
+#[tokio::test]
+async fn managed_rule_set_drift_is_attributed_from_the_configuration() {
+    let e = env(seed("enterprise"), Duration::from_secs(5)).await;
+    let recently = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2);
+    e.emulator.mutate(|seed| {
+        let owasp = &mut seed.teams[0].projects[0].firewall["managedRules"]["owasp"];
+        owasp["updatedAt"] = json!(recently.to_string());
+        owasp["username"] = json!("lee");
+    });
+    let on = firewall("managedRules:\n  owasp: {active: true, action: deny}\n");
+    let out = sync(&e.client, &on, Mode::Observe, UnmanagedPolicy::Report).await;
+    let by = out.attribution.expect("drift");
+    assert_eq!(
+        by.get("managedRules[owasp].active").map(|a| a.by.as_str()),
+        Some("lee")
+    );
+
+    let out = sync(&e.client, &on, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    let off = firewall("managedRules:\n  owasp: {active: false, action: deny}\n");
+    let out = sync(&e.client, &off, Mode::Observe, UnmanagedPolicy::Report).await;
+    let own = out.attribution.expect("drift");
+    let own = own.get("managedRules[owasp].active").expect("stamped");
+    assert_eq!((own.by.as_str(), own.perimeter), ("Perimeter", true));
+
+    let restarted = client(&e.running, TOKEN, Duration::from_secs(5), None);
+    let out = sync(&restarted, &off, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        out.attribution
+            .as_ref()
+            .and_then(|a| a.get("managedRules[owasp].active"))
+            .map(|a| a.by.as_str()),
+        Some("emulated"),
+        "the token's user, as the configuration names it"
+    );
+}

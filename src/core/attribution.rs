@@ -219,7 +219,7 @@ pub fn attribute(drift: &[Drift], trail: &Trail) -> Attributions {
                 d.path.clone(),
                 Attribution {
                     by,
-                    at: e.at.to_string(),
+                    at: e.at.round(jiff::Unit::Second).unwrap_or(e.at).to_string(),
                     perimeter: e.actor == Actor::Perimeter,
                     whole_section,
                 },

@@ -516,12 +516,17 @@ async fn throttle(State(shared): Ctx, req: Request, next: Next) -> Response {
 
 // ---- account ---------------------------------------------------------------------------
 
+/// The one user every token belongs to: the personal team's owner, else `emulated`.
+fn token_user(store: &Store) -> (String, String) {
+    let personal = store.seed.teams.iter().find(|t| t.personal);
+    personal.map_or(("user_emulated".into(), "emulated".into()), |t| {
+        (t.id.clone(), t.slug.clone())
+    })
+}
+
 async fn user(State(shared): Ctx) -> ApiResult {
     let store = shared.store();
-    let personal = store.seed.teams.iter().find(|t| t.personal);
-    let (id, name) = personal.map_or(("user_emulated", "emulated"), |t| {
-        (t.id.as_str(), t.slug.as_str())
-    });
+    let (id, name) = token_user(&store);
     ok(
         json!({"user": {"id": id, "username": name, "email": format!("{name}@example.com"), "name": name}}),
     )
@@ -631,6 +636,31 @@ async fn put_config(State(shared): Ctx, q: Params, body: Bytes) -> ApiResult {
     }
     next["version"] = Value::from(old.get("version").and_then(Value::as_i64).unwrap_or(0) + 1);
     next["updatedAt"] = Value::from(server::now_rfc3339());
+    // A managed rule set that changes is stamped with when and by whom, as Vercel does: the
+    // token's user (the emulator's one user); unchanged ones keep their stamp.
+    let (user_id, username) = token_user(&store);
+    if let Some(managed) = next.get_mut("managedRules").and_then(Value::as_object_mut) {
+        for (id, rule) in managed.iter_mut() {
+            let before = old.get("managedRules").and_then(|m| m.get(id));
+            let unchanged = ["active", "action"]
+                .iter()
+                .all(|key| before.and_then(|b| b.get(key)) == rule.get(key));
+            if let Some(r) = rule.as_object_mut() {
+                if unchanged {
+                    for key in ["updatedAt", "userId", "username"] {
+                        match before.and_then(|b| b.get(key)) {
+                            Some(v) => r.insert(key.into(), v.clone()),
+                            None => r.remove(key),
+                        };
+                    }
+                } else {
+                    r.insert("updatedAt".into(), Value::from(server::now_rfc3339()));
+                    r.insert("userId".into(), Value::from(user_id.clone()));
+                    r.insert("username".into(), Value::from(username.clone()));
+                }
+            }
+        }
+    }
     next["changes"] = json!([]);
     store.seed.teams[t].projects[p].firewall = next;
     store.normalize();

@@ -45,6 +45,17 @@ pub async fn start() -> Result<Box<dyn Account>, String> {
 async fn launch() -> Result<Demo, String> {
     let seed: Seed = serde_yaml::from_str(SEED).map_err(|e| format!("demo seed: {e}"))?;
     let emulator = VercelEmulator::new(seed);
+    // Who switched the OWASP rule set off, stamped now so it is inside the attribution window.
+    let when = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(4);
+    emulator.mutate(|seed| {
+        for project in seed.teams.iter_mut().flat_map(|t| t.projects.iter_mut()) {
+            if let Some(owasp) = project.firewall.pointer_mut("/managedRules/owasp") {
+                owasp["updatedAt"] = when.to_string().into();
+                owasp["userId"] = "user_2f9Xq1LeeDemo".into();
+                owasp["username"] = "lee".into();
+            }
+        }
+    });
     let running = emulator
         .start("127.0.0.1:0")
         .await

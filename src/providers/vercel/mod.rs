@@ -47,6 +47,9 @@ pub struct Vercel {
     http: HttpClient,
     /// `teamId` of every call; `None` for a personal account.
     team_id: Option<String>,
+    /// The configuration writes this client sent: the managed rule sets they stamp with the
+    /// token's user are Perimeter's.
+    own: std::sync::Mutex<crate::core::attribution::OwnWrites>,
 }
 
 impl Vercel {
@@ -79,7 +82,11 @@ impl Vercel {
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Self, Error> {
         let http = HttpClient::new(settings, Auth::Bearer(token), metrics)?;
-        Ok(Self { http, team_id })
+        Ok(Self {
+            http,
+            team_id,
+            own: std::sync::Mutex::new(Default::default()),
+        })
     }
 
     /// A request with `teamId` when the account is a team.
@@ -270,10 +277,23 @@ impl Vercel {
         } else {
             Vec::new()
         };
+        let own = self.own.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(Observation {
             state: observed_firewall(&target.desired, &config, security.as_ref(), &bypass),
             findings: Vec::new(),
             revision: model::config_revision(&config),
+            // The configuration names who last changed each managed rule set; nothing else
+            // in it says who changed what.
+            audit: declares(&[model::MANAGED]).then(|| {
+                let since = jiff::Timestamp::now() - crate::core::attribution::LOOKBACK;
+                let mut events = model::managed_changes(&config, project, &own);
+                events.retain(|e| e.at >= since);
+                crate::core::attribution::Trail::Read {
+                    source: "the Vercel firewall configuration (managed rule sets)",
+                    since,
+                    events,
+                }
+            }),
             ..Default::default()
         })
     }
@@ -364,6 +384,12 @@ impl Vercel {
         let current = self.read_config(project).await?;
         let body = put_body(&current, &target.desired, &removed);
         let op = "putFirewallConfig";
+        // Recorded before sending: the rule sets are stamped while the call is in flight.
+        self.own.lock().unwrap_or_else(|p| p.into_inner()).record(
+            project,
+            model::MANAGED,
+            jiff::Timestamp::now(),
+        );
         let req = self
             .request(Method::PUT, op, "/v1/security/firewall/config")
             .query("projectId", project)

@@ -814,6 +814,43 @@ fn observed_managed(config: &Value) -> Vec<Item> {
         .collect()
 }
 
+/// Who last changed each managed rule set, as the configuration stamps it (`updatedAt`,
+/// `username`, `userId`): Perimeter's own writes (this client's, per `own`) as Perimeter's.
+/// A rule set without a parseable stamp says nothing.
+pub fn managed_changes(
+    config: &Value,
+    project: &str,
+    own: &crate::core::attribution::OwnWrites,
+) -> Vec<crate::core::attribution::AuditEvent> {
+    use crate::core::attribution::{Actor, AuditEvent};
+    MANAGED_IDS
+        .into_iter()
+        .filter_map(|(_, id)| {
+            let r = config.get("managedRules")?.get(id)?;
+            let at: jiff::Timestamp = match r.get("updatedAt")? {
+                Value::String(s) => s.parse().ok()?,
+                // Vercel stamps some objects in epoch milliseconds.
+                Value::Number(n) => jiff::Timestamp::from_millisecond(n.as_i64()?).ok()?,
+                _ => return None,
+            };
+            let who = ["username", "userId"]
+                .into_iter()
+                .find_map(|k| r.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()))?;
+            let actor = if own.covers(project, MANAGED, at) {
+                Actor::Perimeter
+            } else {
+                Actor::other(crate::http::sanitize(who, 80), None)
+            };
+            Some(AuditEvent {
+                section: MANAGED.to_string(),
+                key: Some(id.to_string()),
+                actor,
+                at,
+            })
+        })
+        .collect()
+}
+
 fn observed_crs(config: &Value) -> Vec<Item> {
     CRS_IDS
         .into_iter()
