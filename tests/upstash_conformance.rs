@@ -260,7 +260,11 @@ async fn every_upstash_emulator_answer_the_spec_covers_conforms_to_it() {
         .await
         .expect("QStash's addresses");
     assert_eq!(qstash, ["3.125.136.186/32", "18.198.95.233/32"]);
-    let databases = client.inventory().await.expect("databases").expect("listed");
+    let databases = client
+        .inventory()
+        .await
+        .expect("databases")
+        .expect("listed");
     assert_eq!(databases.len(), 2, "{databases:?}");
     let answers = prism.assert_exchanges_conform_since(offset);
     println!("answers checked: {answers}");
