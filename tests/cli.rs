@@ -287,7 +287,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 210 (51 writes)"),
+        stdout.contains("Provider calls: 211 (51 writes)"),
         "{stdout}"
     );
     assert!(
@@ -632,6 +632,9 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_assets{covered="true",kind="project",name="supabase-main",namespace="perimeter",provider="supabase"} 2"#,
         r#"perimeter_assets{covered="true",kind="database",name="upstash-main",namespace="perimeter",provider="upstash"} 2"#,
         r#"perimeter_assets{covered="true",kind="cluster",name="qdrant-main",namespace="perimeter",provider="qdrant"} 2"#,
+        r#"perimeter_assets{covered="true",kind="database",name="turso-main",namespace="perimeter",provider="turso"} 2"#,
+        // The scratch database nobody declared (the demo's story): uncovered.
+        r#"perimeter_assets{covered="false",kind="database",name="turso-main",namespace="perimeter",provider="turso"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="aws-prod",namespace="perimeter",provider="aws"} 0"#,
         r#"perimeter_address_set_ready{name="betterstack-probes",namespace="perimeter",source="betterstack"} 1"#,
         r#"perimeter_address_set_addresses{name="betterstack-probes",namespace="perimeter",source="betterstack"} 7"#,
