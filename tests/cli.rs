@@ -317,6 +317,15 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "- **BoundaryFirewall** (Gap) — cloudflare perimeter/cloudflare-main: 1 zone has no FirewallPolicy: zone promo.example.com (5d41402abc4b2a76b9719d911017c592): declare a FirewallPolicy for each",
         "- **BoundaryFirewall** (Gap) — aws perimeter/aws-prod: 3 assets have no FirewallPolicy: vpc vpc-0c9d8e7f6a5b40312 (eu-west-1),",
         "| perimeter/turso-main | turso | ⚠️ Drifted | ✅ Verified | ➖ Not applicable |",
+        // Every provider with an inventory has a row; Turso's scratch database, which nobody
+        // declared, is uncovered (its drifted firewall stays drifted, the asset is a gap).
+        "| perimeter/gcp-prod | 1 of 1 |  |",
+        "| perimeter/vercel-main | 1 of 1 |  |",
+        "| perimeter/supabase-main | 2 of 2 |  |",
+        "| perimeter/qdrant-main | 2 of 2 |  |",
+        "| perimeter/upstash-main | 2 of 2 |  |",
+        "| perimeter/turso-main | 2 of 3 | database scratch |",
+        "- **BoundaryFirewall** (Gap) — turso perimeter/turso-main: 1 database has no FirewallPolicy: database scratch: declare a FirewallPolicy for each",
         "| perimeter/upstash-main | upstash | ⚠️ Drifted | ⚠️ Drifted | ➖ Not applicable |",
         "| perimeter/betterstack-main | betterstack | ➖ Not applicable | ✅ Verified | ✅ Verified |",
         "| perimeter/slack-main | slack | ➖ Not applicable | ⚠️ Drifted | ➖ Not applicable |",
