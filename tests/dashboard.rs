@@ -37,6 +37,7 @@ const INVENTORY_PROVIDERS: &[&str] = &[
     "supabase",
     "upstash",
     "qdrant",
+    "turso",
 ];
 
 /// How long the demo is given to produce every series (passes every 2 s, scrapes every 1 s).

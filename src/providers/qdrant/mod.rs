@@ -315,9 +315,9 @@ impl Provider for Qdrant {
                 req = req.query("pageToken", t);
             }
             let answer = self.call(req).await?;
-            let items = match answer.get("items") {
+            let items: &[Value] = match answer.get("items") {
                 // proto3 JSON leaves an empty list out.
-                None | Some(Value::Null) if answer.is_object() => &Vec::new(),
+                None | Some(Value::Null) if answer.is_object() => &[],
                 Some(Value::Array(items)) => items,
                 _ => return Err(bad("the cluster list has no list of items")),
             };
