@@ -306,10 +306,10 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "Perimeter's writes are its own: {stdout}"
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
-    // The Cloudflare audit log adds 9 reads: per drifted zone policy, the zone's name and the
+    // The inventories add 6 reads (one list per provider); the Cloudflare audit log 9: per drifted zone policy, the zone's name and the
     // log (and the zone's entry points where a ruleset drifted).
     assert!(
-        stdout.contains("Provider calls: 214 (51 writes)"),
+        stdout.contains("Provider calls: 220 (51 writes)"),
         "{stdout}"
     );
     assert!(
@@ -339,6 +339,15 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "- **BoundaryFirewall** (Gap) — cloudflare perimeter/cloudflare-main: 1 zone has no FirewallPolicy: zone promo.example.com (5d41402abc4b2a76b9719d911017c592): declare a FirewallPolicy for each",
         "- **BoundaryFirewall** (Gap) — aws perimeter/aws-prod: 3 assets have no FirewallPolicy: vpc vpc-0c9d8e7f6a5b40312 (eu-west-1),",
         "| perimeter/turso-main | turso | ⚠️ Drifted | ✅ Verified | ➖ Not applicable |",
+        // Every provider with an inventory has a row; Turso's scratch database, which nobody
+        // declared, is uncovered (its drifted firewall stays drifted, the asset is a gap).
+        "| perimeter/gcp-prod | 1 of 1 |  |",
+        "| perimeter/vercel-main | 1 of 1 |  |",
+        "| perimeter/supabase-main | 2 of 2 |  |",
+        "| perimeter/qdrant-main | 2 of 2 |  |",
+        "| perimeter/upstash-main | 2 of 2 |  |",
+        "| perimeter/turso-main | 2 of 3 | database scratch |",
+        "- **BoundaryFirewall** (Gap) — turso perimeter/turso-main: 1 database has no FirewallPolicy: database scratch: declare a FirewallPolicy for each",
         "| perimeter/upstash-main | upstash | ⚠️ Drifted | ⚠️ Drifted | ➖ Not applicable |",
         "| perimeter/betterstack-main | betterstack | ➖ Not applicable | ✅ Verified | ✅ Verified |",
         "| perimeter/slack-main | slack | ➖ Not applicable | ⚠️ Drifted | ➖ Not applicable |",
@@ -649,6 +658,14 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_assets{covered="false",kind="vpc",name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_assets{covered="true",kind="vpc",name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_assets{covered="false",kind="securityGroup",name="aws-prod",namespace="perimeter",provider="aws"} 2"#,
+        r#"perimeter_assets{covered="true",kind="network",name="gcp-prod",namespace="perimeter",provider="gcp"} 1"#,
+        r#"perimeter_assets{covered="true",kind="project",name="vercel-main",namespace="perimeter",provider="vercel"} 1"#,
+        r#"perimeter_assets{covered="true",kind="project",name="supabase-main",namespace="perimeter",provider="supabase"} 2"#,
+        r#"perimeter_assets{covered="true",kind="database",name="upstash-main",namespace="perimeter",provider="upstash"} 2"#,
+        r#"perimeter_assets{covered="true",kind="cluster",name="qdrant-main",namespace="perimeter",provider="qdrant"} 2"#,
+        r#"perimeter_assets{covered="true",kind="database",name="turso-main",namespace="perimeter",provider="turso"} 2"#,
+        // The scratch database nobody declared (the demo's story): uncovered.
+        r#"perimeter_assets{covered="false",kind="database",name="turso-main",namespace="perimeter",provider="turso"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="aws-prod",namespace="perimeter",provider="aws"} 0"#,
         r#"perimeter_address_set_ready{name="betterstack-probes",namespace="perimeter",source="betterstack"} 1"#,
         r#"perimeter_address_set_addresses{name="betterstack-probes",namespace="perimeter",source="betterstack"} 7"#,

@@ -29,7 +29,16 @@ const READ_ONLY_PROVIDERS: &[&str] = &["triggerdev"];
 /// Providers that list their boundary assets (`Provider::inventory`): the coverage panels
 /// (`perimeter_assets`) are rightly empty for the others. Checked against the demo below, so
 /// a provider that starts listing its assets must be added here.
-const INVENTORY_PROVIDERS: &[&str] = &["cloudflare", "aws"];
+const INVENTORY_PROVIDERS: &[&str] = &[
+    "cloudflare",
+    "aws",
+    "gcp",
+    "vercel",
+    "supabase",
+    "upstash",
+    "qdrant",
+    "turso",
+];
 
 /// How long the demo is given to produce every series (passes every 2 s, scrapes every 1 s).
 const DEADLINE: Duration = Duration::from_secs(90);

@@ -273,6 +273,10 @@ uptimeChecks:
     assert_eq!(emulator.log().count("GET", "/getRouterStatus"), 1);
     // The alert policy names a channel, so the channels are read (and checked below).
     assert!(emulator.log().count("GET", "/notificationChannels") > 0);
+    // The inventory: the project's networks (`networks.list`, paged).
+    let networks = client.inventory().await.expect("networks").expect("listed");
+    assert_eq!(networks.len(), 1, "{networks:?}");
+    assert_eq!(emulator.log().count("GET", "/global/networks"), 1);
 
     let mut problems = Vec::new();
     let mut checked = 0;

@@ -2,6 +2,8 @@
 //! Cloud Armor with fingerprints, subnet flow logs, alert policies, uptime checks), paging,
 //! long-running operations, every injected fault, and both ways of getting a token.
 
+mod support;
+
 use std::time::Duration;
 
 use perimeter::SecretString;
@@ -1501,4 +1503,79 @@ async fn cloud_nat_addresses_are_read_from_the_router_status() {
         u.message
     );
     assert_eq!(e.emulator.log().count("GET", "/routers/"), before);
+}
+
+/// The inventory is every VPC network of the project, across pages of at most 500 (a network
+/// that only a firewall rule names is one too); a network is covered by a FirewallPolicy that
+/// manages its firewall rules, not by one with only Cloud Armor policies.
+#[tokio::test]
+async fn inventory_lists_every_network_and_what_manages_its_rules_covers_it() {
+    let mut networks =
+        String::from("networks:\n  - {name: legacy, autoCreateSubnetworks: false}\n");
+    for i in 0..500 {
+        networks.push_str(&format!("  - {{name: net-{i}}}\n"));
+    }
+    let e = env(&format!("{networks}{FIREWALLS_SEEDED}")).await;
+    let assets = e
+        .client
+        .inventory()
+        .await
+        .expect("read")
+        .expect("GCP lists its networks");
+    // 501 seeded, and `default` and `other` that the seeded rules name.
+    assert_eq!(assets.len(), 503);
+    assert!(assets.iter().all(|a| a.kind == "network" && a.id == a.name));
+    let pages: Vec<Option<String>> = e
+        .emulator
+        .log()
+        .entries()
+        .iter()
+        .filter(|r| r.path.ends_with("/global/networks"))
+        .map(|r| r.query.clone())
+        .collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert!(
+        pages
+            .iter()
+            .all(|q| q.as_deref().is_some_and(|q| q.contains("maxResults=500"))),
+        "{pages:?}"
+    );
+
+    let policy = |block: Value| -> perimeter::api::FirewallPolicySpec {
+        serde_json::from_value(json!({"providerRef": {"name": "gcp"}, "gcp": block}))
+            .expect("policy")
+    };
+    let rules = policy(json!({"network": "default", "firewallRules": []}));
+    let armor = policy(json!({"network": "legacy", "cloudArmorPolicies": []}));
+    let status = perimeter::inventory::status(
+        perimeter::api::ProviderType::Gcp,
+        Ok(Some(assets)),
+        &[&rules, &armor],
+        "2026-11-30T08:00:00Z".into(),
+    )
+    .expect("an inventory");
+    assert_eq!((status.total, status.covered), (Some(503), Some(1)));
+    let uncovered: Vec<&str> = status.uncovered.iter().map(|a| a.id.as_str()).collect();
+    // In the order listed: `legacy` first (Cloud Armor alone covers nothing), never `default`.
+    assert_eq!(uncovered[0], "legacy");
+    assert!(!uncovered.contains(&"default"), "{uncovered:?}");
+    assert_eq!(uncovered.len(), 50, "at most 50 listed");
+}
+
+/// A network list that cannot be read (every persistent fault, and a project that is not
+/// found) is an error of its category, never an empty (fully covered) inventory.
+#[tokio::test]
+async fn an_unreadable_network_list_is_an_error_never_an_empty_list() {
+    let faults = support::cells::persistent_faults()
+        .into_iter()
+        .chain([(Fault::ServerError { status: 404 }, Category::BadResponse)]);
+    for (fault, category) in faults {
+        let e = env_with(seed(FIREWALLS_SEEDED), Duration::from_millis(300)).await;
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/global/networks", fault.clone()));
+        let err = e.client.inventory().await.expect_err("unreadable");
+        assert_eq!(err.category, category, "{fault:?}: {err}");
+        assert!(!err.to_string().contains("PRIVATE KEY"), "{fault:?}");
+    }
 }

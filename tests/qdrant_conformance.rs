@@ -125,6 +125,9 @@ async fn every_qdrant_request_and_emulator_answer_conforms_to_the_official_spec(
                 .await;
         assert!(out.error.is_none(), "{:?}", out.error);
     }
+    // The inventory: the account's clusters, a page of up to 250.
+    let clusters = client.inventory().await.expect("clusters").expect("listed");
+    assert_eq!(clusters.len(), 2, "{clusters:?}");
     let seen = prism.assert_exchanges_conform_since(offset);
     // Every operation went through Prism: the PUT, and each of the four reads.
     let log = emulator.log();

@@ -421,3 +421,71 @@ async fn deletion_never_lifts_the_allowlist() {
     let (_, plan) = perimeter::core::cleanup(&target.desired, &observed.state);
     assert!(plan.is_empty(), "{plan:?}");
 }
+
+/// The inventory is every cluster of the CloudProvider's account, across pages of 250 (a
+/// cluster of another account is not listed); only the cluster a FirewallPolicy names is
+/// covered.
+#[tokio::test]
+async fn inventory_lists_the_account_s_clusters_across_pages() {
+    let mut extra = String::new();
+    for i in 0..300 {
+        extra.push_str(&format!(
+            "  - {{id: 00000000-0000-4000-8000-{i:012x}, account_id: {ACCOUNT}, name: c{i}}}\n"
+        ));
+    }
+    extra.push_str(
+        "  - {id: 99999999-0000-4000-8000-000000000000, account_id: 9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a, name: theirs}\n",
+    );
+    let e = env(seed(&extra, "[]"), Duration::from_secs(5)).await;
+    let assets = e
+        .client
+        .inventory()
+        .await
+        .expect("read")
+        .expect("Qdrant lists its clusters");
+    assert_eq!(assets.len(), 301);
+    assert!(assets.iter().all(|a| a.kind == "cluster"));
+    assert!(!assets.iter().any(|a| a.name == "theirs"));
+    assert_eq!(e.emulator.log().count("GET", "/clusters"), 2);
+    let policy: perimeter::api::FirewallPolicySpec = serde_json::from_value(json!({
+        "providerRef": {"name": "qdrant"},
+        "qdrant": {"accountId": ACCOUNT, "clusterId": CLUSTER}
+    }))
+    .expect("policy");
+    let status = perimeter::inventory::status(
+        perimeter::api::ProviderType::Qdrant,
+        Ok(Some(assets)),
+        &[&policy],
+        "2026-11-30T08:00:00Z".into(),
+    )
+    .expect("an inventory");
+    assert_eq!((status.total, status.covered), (Some(301), Some(1)));
+    assert!(!status.uncovered.iter().any(|a| a.id == CLUSTER));
+}
+
+/// A cluster list that cannot be read, or a CloudProvider without the account to list, is an
+/// error, never an empty (fully covered) inventory; the error carries no key.
+#[tokio::test]
+async fn an_unreadable_cluster_list_is_an_error_never_an_empty_list() {
+    for (fault, category) in support::cells::persistent_faults() {
+        let e = env(seed("", "[]"), Duration::from_millis(300)).await;
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/clusters", fault.clone()));
+        let err = e.client.inventory().await.expect_err("unreadable");
+        assert_eq!(err.category, category, "{fault:?}: {err}");
+        assert!(!err.to_string().contains(KEY), "{fault:?}");
+    }
+    let e = env(seed("", "[]"), Duration::from_secs(5)).await;
+    let no_account = Qdrant::with_settings(
+        settings(e.running.base_url(), Duration::from_secs(5)),
+        SecretString::new(KEY),
+        None,
+        None,
+    )
+    .expect("client");
+    let err = no_account.inventory().await.expect_err("no account");
+    assert_eq!(err.category, Category::InvalidSpec, "{err}");
+    assert!(err.message.contains("spec.accountId"), "{err}");
+    assert_eq!(e.emulator.log().count("GET", "/clusters"), 0);
+}

@@ -95,6 +95,10 @@ async fn every_supabase_request_conforms_to_the_official_spec() {
     let _ = client.verify().await;
     ledger.record("verify", offset, &prism);
 
+    let offset = prism.log_len();
+    let _ = client.inventory().await;
+    ledger.record("inventory", offset, &prism);
+
     for target in [firewall(), monitoring()] {
         // Reads (bans included with the firewall); only the requests are judged here.
         let offset = prism.log_len();
@@ -190,6 +194,8 @@ async fn every_supabase_emulator_answer_conforms_to_the_official_spec() {
                 .await;
         assert!(out.error.is_none(), "{:?}", out.error);
     }
+    let projects = client.inventory().await.expect("projects").expect("listed");
+    assert_eq!(projects.len(), 2, "{projects:?}");
     let answers = prism.assert_exchanges_conform_since(offset);
     println!("answers checked: {answers}; changes applied: {applied:?}");
     for want in ["sslEnforcement", "authRateLimits", "networkRestrictions"] {

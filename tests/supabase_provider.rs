@@ -630,3 +630,65 @@ async fn deletion_never_lifts_a_restriction() {
     let (_, plan) = perimeter::core::cleanup(&target.desired, &observed.state);
     assert!(plan.is_empty(), "{plan:?}");
 }
+
+/// The inventory is every project the token sees (one `GET /v1/projects`, counted); only the
+/// project a FirewallPolicy names is covered.
+#[tokio::test]
+async fn inventory_lists_the_projects_and_the_named_one_is_covered() {
+    let seed: Seed = serde_json::from_value(yaml(&format!(
+        "tokens: [{TOKEN}]\nprojects:\n  - {{ref: {REF}, name: shop-prod}}\n  - {{ref: abcdefghijklmnopqrst, name: forgotten-staging}}\n"
+    )))
+    .expect("seed");
+    let e = env(seed, Duration::from_secs(5)).await;
+    let assets = e
+        .client
+        .inventory()
+        .await
+        .expect("read")
+        .expect("Supabase lists its projects");
+    let got: Vec<(&str, &str, &str)> = assets
+        .iter()
+        .map(|a| (a.kind, a.id.as_str(), a.name.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("project", REF, "shop-prod"),
+            ("project", "abcdefghijklmnopqrst", "forgotten-staging")
+        ]
+    );
+    let text = e.metrics.render().expect("metrics");
+    assert!(
+        text.contains(r#"perimeter_provider_requests_total{code="200",operation="list_projects",provider="supabase"} 1"#),
+        "{text}"
+    );
+    let policy: perimeter::api::FirewallPolicySpec = serde_json::from_value(
+        serde_json::json!({"providerRef": {"name": "supabase"}, "supabase": {"projectRef": REF}}),
+    )
+    .expect("policy");
+    let status = perimeter::inventory::status(
+        perimeter::api::ProviderType::Supabase,
+        Ok(Some(assets)),
+        &[&policy],
+        "2026-11-30T08:00:00Z".into(),
+    )
+    .expect("an inventory");
+    assert_eq!((status.total, status.covered), (Some(2), Some(1)));
+    let uncovered: Vec<&str> = status.uncovered.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(uncovered, ["abcdefghijklmnopqrst"]);
+}
+
+/// A project list that cannot be read is an error of its category, never an empty (fully
+/// covered) inventory, and the error carries no token.
+#[tokio::test]
+async fn an_unreadable_project_list_is_an_error_never_an_empty_list() {
+    for (fault, category) in support::cells::persistent_faults() {
+        let e = env(seed(""), Duration::from_millis(300)).await;
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/v1/projects", fault.clone()));
+        let err = e.client.inventory().await.expect_err("unreadable");
+        assert_eq!(err.category, category, "{fault:?}: {err}");
+        assert!(!err.to_string().contains(TOKEN), "{fault:?}");
+    }
+}

@@ -56,6 +56,10 @@ async fn every_turso_request_conforms_to_the_official_spec() {
     let _ = client.verify().await;
     ledger.record("verify", offset, &prism);
 
+    let offset = prism.log_len();
+    let _ = client.inventory().await;
+    ledger.record("inventory", offset, &prism);
+
     let mon: TursoMonitoring = yaml(&format!("organization: {ORG}\nauditLogRequired: true"));
     let every = "allowedIps: [203.0.113.7, \"2001:db8::/32\"]\nallowedAwsVpcIds: [vpce-0fe6c8807461bba49]\ndeleteProtection: true";
     for target in [firewall(every), monitoring_target(&mon).expect("target")] {
@@ -180,6 +184,12 @@ async fn every_turso_emulator_answer_conforms_to_the_official_spec() {
                 .await;
         assert!(out.error.is_none(), "{:?}", out.error);
     }
+    let databases = client
+        .inventory()
+        .await
+        .expect("databases")
+        .expect("listed");
+    assert_eq!(databases.len(), 3, "{databases:?}");
     let answers = prism.assert_exchanges_conform_since(offset);
     println!("answers checked: {answers}; changes applied: {applied:?}");
     assert_eq!(applied.len(), 2, "{applied:?}");

@@ -483,3 +483,71 @@ async fn deletion_never_lifts_a_restriction() {
     let (_, plan) = perimeter::core::cleanup(&target.desired, &observed.state);
     assert!(plan.is_empty(), "{plan:?}");
 }
+
+/// The inventory is every database of the CloudProvider's organisation (one
+/// `listDatabases`, counted); only the database a FirewallPolicy names is covered.
+#[tokio::test]
+async fn inventory_lists_the_organisation_s_databases_and_the_named_one_is_covered() {
+    let e = env(seed(), Duration::from_secs(5)).await;
+    let assets = e
+        .client
+        .inventory()
+        .await
+        .expect("read")
+        .expect("Turso lists its databases");
+    let names: Vec<&str> = assets.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(names, ["orders", "billing", "scratch"]);
+    assert!(
+        assets
+            .iter()
+            .all(|a| a.kind == "database" && a.parent.as_deref() == Some(ORG))
+    );
+    let text = e.metrics.render().expect("metrics");
+    assert!(
+        text.contains(r#"perimeter_provider_requests_total{code="200",operation="listDatabases",provider="turso"} 1"#),
+        "{text}"
+    );
+    let policy: perimeter::api::FirewallPolicySpec = serde_json::from_value(json!({
+        "providerRef": {"name": "turso"},
+        "turso": {"organization": ORG, "database": "orders"}
+    }))
+    .expect("policy");
+    let status = perimeter::inventory::status(
+        perimeter::api::ProviderType::Turso,
+        Ok(Some(assets)),
+        &[&policy],
+        "2026-11-30T08:00:00Z".into(),
+    )
+    .expect("an inventory");
+    assert_eq!((status.total, status.covered), (Some(3), Some(1)));
+    let uncovered: Vec<&str> = status.uncovered.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(uncovered, ["billing", "scratch"]);
+}
+
+/// A database list that cannot be read, or a CloudProvider without the organisation to list,
+/// is an error, never an empty (fully covered) inventory; the error carries no token.
+#[tokio::test]
+async fn an_unreadable_database_list_is_an_error_never_an_empty_list() {
+    for (fault, category) in support::cells::persistent_faults() {
+        let e = env(seed(), Duration::from_millis(300)).await;
+        e.emulator.faults().inject(FaultRule::new(
+            "/v1/organizations/acme/databases",
+            fault.clone(),
+        ));
+        let err = e.client.inventory().await.expect_err("unreadable");
+        assert_eq!(err.category, category, "{fault:?}: {err}");
+        assert!(!err.to_string().contains(TOKEN), "{fault:?}");
+    }
+    let e = env(seed(), Duration::from_secs(5)).await;
+    let no_org = Turso::with_settings(
+        settings(e.running.base_url(), Duration::from_secs(5)),
+        None,
+        SecretString::new(TOKEN),
+        None,
+    )
+    .expect("client");
+    let err = no_org.inventory().await.expect_err("no organization");
+    assert_eq!(err.category, Category::InvalidSpec, "{err}");
+    assert!(err.message.contains("spec.accountId"), "{err}");
+    assert!(e.emulator.log().entries().is_empty());
+}

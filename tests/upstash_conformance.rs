@@ -137,6 +137,10 @@ async fn every_upstash_request_the_spec_covers_conforms_to_it() {
     let offset = prism.log_len();
     let _ = client.verify().await;
     ledger.record("verify", offset, &prism);
+
+    let offset = prism.log_len();
+    let _ = client.inventory().await;
+    ledger.record("inventory", offset, &prism);
     for target in [firewall(), monitoring()] {
         let offset = prism.log_len();
         let _ = client.observe(&target).await;
@@ -256,6 +260,12 @@ async fn every_upstash_emulator_answer_the_spec_covers_conforms_to_it() {
         .await
         .expect("QStash's addresses");
     assert_eq!(qstash, ["3.125.136.186/32", "18.198.95.233/32"]);
+    let databases = client
+        .inventory()
+        .await
+        .expect("databases")
+        .expect("listed");
+    assert_eq!(databases.len(), 2, "{databases:?}");
     let answers = prism.assert_exchanges_conform_since(offset);
     println!("answers checked: {answers}");
     assert!(emulator.snapshot().databases[0].tls, "TLS was turned on");

@@ -583,3 +583,62 @@ async fn qstash_egress_addresses_are_read_for_an_address_set() {
         assert!(!failed.to_string().contains(KEY));
     }
 }
+
+/// The inventory is every database of the key's account (one `GET /v2/redis/databases`); the
+/// list carries passwords, the inventory only ids and names. Only the database a
+/// FirewallPolicy names is covered.
+#[tokio::test]
+async fn inventory_lists_the_databases_and_the_named_one_is_covered() {
+    const QUEUE: &str = "0d7b1f2e-5c4a-4b8e-9f3d-2a1c6e8b7d90";
+    let e = env(
+        seed(&format!(
+            "  - {{database_id: {QUEUE}, database_name: queue}}\n"
+        )),
+        Duration::from_secs(5),
+    )
+    .await;
+    let assets = e
+        .client
+        .inventory()
+        .await
+        .expect("read")
+        .expect("Upstash lists its databases");
+    let got: Vec<(&str, &str, &str)> = assets
+        .iter()
+        .map(|a| (a.kind, a.id.as_str(), a.name.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [("database", ID, "sessions"), ("database", QUEUE, "queue")]
+    );
+    assert_eq!(e.emulator.log().count("GET", "/v2/redis/databases"), 1);
+    let policy: perimeter::api::FirewallPolicySpec = serde_json::from_value(
+        json!({"providerRef": {"name": "upstash"}, "upstash": {"databaseId": ID}}),
+    )
+    .expect("policy");
+    let status = perimeter::inventory::status(
+        perimeter::api::ProviderType::Upstash,
+        Ok(Some(assets)),
+        &[&policy],
+        "2026-11-30T08:00:00Z".into(),
+    )
+    .expect("an inventory");
+    assert_eq!((status.total, status.covered), (Some(2), Some(1)));
+    let uncovered: Vec<&str> = status.uncovered.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(uncovered, [QUEUE]);
+}
+
+/// A database list that cannot be read is an error of its category, never an empty (fully
+/// covered) inventory, and the error carries no key.
+#[tokio::test]
+async fn an_unreadable_database_list_is_an_error_never_an_empty_list() {
+    for (fault, category) in support::cells::persistent_faults() {
+        let e = env(seed(""), Duration::from_millis(300)).await;
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/v2/redis/databases", fault.clone()));
+        let err = e.client.inventory().await.expect_err("unreadable");
+        assert_eq!(err.category, category, "{fault:?}: {err}");
+        assert!(!err.to_string().contains(KEY), "{fault:?}");
+    }
+}

@@ -178,6 +178,10 @@ async fn every_vercel_request_conforms_to_the_official_spec() {
     let _ = client.verify().await;
     ledger.record("verify", offset, &prism);
 
+    let offset = prism.log_len();
+    let _ = client.inventory().await;
+    ledger.record("inventory", offset, &prism);
+
     for target in [firewall(), monitoring()] {
         for section in &target.desired.sections {
             let one = Target {
@@ -201,7 +205,12 @@ async fn every_vercel_request_conforms_to_the_official_spec() {
     }
     ledger.assert_clean(&prism);
     println!("checked: {:?}", ledger.checked);
-    assert!(ledger.checked.len() >= 18, "{:?}", ledger.checked);
+    assert!(ledger.checked.len() >= 19, "{:?}", ledger.checked);
+    assert!(
+        ledger.checked.contains_key("inventory"),
+        "{:?}",
+        ledger.checked
+    );
 }
 
 /// The `spec.vercel` block of an example manifest.
@@ -276,6 +285,8 @@ async fn every_vercel_emulator_answer_conforms_to_the_official_spec() {
         let again = perimeter::reconcile::sync(&client, target, Mode::Observe, *unmanaged).await;
         assert!(again.in_sync(), "{:?}", again.remaining);
     }
+    let projects = client.inventory().await.expect("projects").expect("listed");
+    assert!(!projects.is_empty());
     let answers = prism.assert_exchanges_conform_since(offset);
     println!("answers checked: {answers}; changes applied: {applied:?}");
     // The write answers were checked too: the whole config PUT, a drain update and create,

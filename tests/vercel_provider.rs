@@ -724,3 +724,85 @@ async fn managed_rule_set_drift_is_attributed_from_the_configuration() {
         "the token's user, as the configuration names it"
     );
 }
+
+/// The inventory is every project of the team, across pages of 100 (`from` = the previous
+/// page's `pagination.next`, `teamId` on every page), each page a counted call; only the
+/// project a FirewallPolicy names is covered.
+#[tokio::test]
+async fn inventory_lists_the_team_s_projects_across_pages() {
+    let mut s = seed("pro");
+    for i in 0..120 {
+        s.teams[0].projects.push(
+            serde_json::from_value(
+                json!({"id": format!("prj_extra{i}"), "name": format!("site-{i}")}),
+            )
+            .expect("project"),
+        );
+    }
+    let emulator = VercelEmulator::new(s);
+    let running = emulator.start("127.0.0.1:0").await.expect("starts");
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let c = client(
+        &running,
+        TOKEN,
+        Duration::from_secs(5),
+        Some(metrics.clone()),
+    );
+    let assets = c
+        .inventory()
+        .await
+        .expect("read")
+        .expect("Vercel lists its projects");
+    assert_eq!(assets.len(), 121);
+    assert!(assets.iter().all(|a| a.kind == "project"));
+    assert!(assets.iter().any(|a| a.id == PROJECT && a.name == "web"));
+    let pages: Vec<String> = emulator
+        .log()
+        .entries()
+        .iter()
+        .filter(|r| r.path == "/v10/projects")
+        .map(|r| r.query.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert!(
+        pages
+            .iter()
+            .all(|q| q.contains("teamId=team_acme") && q.contains("limit=100"))
+    );
+    assert!(pages[1].contains("from="), "{pages:?}");
+    let text = metrics.render().expect("metrics");
+    assert!(
+        text.contains(r#"perimeter_provider_requests_total{code="200",operation="getProjects",provider="vercel"} 2"#),
+        "{text}"
+    );
+
+    let policy: perimeter::api::FirewallPolicySpec = serde_json::from_value(
+        json!({"providerRef": {"name": "vercel"}, "vercel": {"projectId": PROJECT}}),
+    )
+    .expect("policy");
+    let status = perimeter::inventory::status(
+        perimeter::api::ProviderType::Vercel,
+        Ok(Some(assets)),
+        &[&policy],
+        "2026-11-30T08:00:00Z".into(),
+    )
+    .expect("an inventory");
+    assert_eq!((status.total, status.covered), (Some(121), Some(1)));
+    assert_eq!(status.uncovered[0].id, "prj_extra0");
+    assert!(!status.uncovered.iter().any(|a| a.id == PROJECT));
+}
+
+/// A project list that cannot be read is an error of its category, never an empty (fully
+/// covered) inventory, and the error carries no token.
+#[tokio::test]
+async fn an_unreadable_project_list_is_an_error_never_an_empty_list() {
+    for (fault, category) in support::cells::persistent_faults() {
+        let e = env(seed("pro"), Duration::from_millis(300)).await;
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/v10/projects", fault.clone()));
+        let err = e.client.inventory().await.expect_err("unreadable");
+        assert_eq!(err.category, category, "{fault:?}: {err}");
+        assert!(!err.to_string().contains(TOKEN), "{fault:?}");
+    }
+}

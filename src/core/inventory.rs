@@ -10,7 +10,8 @@ pub const LISTED: usize = 50;
 /// One boundary asset of a provider account, as its API lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Asset {
-    /// Bounded per provider (`zone`, `vpc`, `securityGroup`): a metric label.
+    /// Bounded per provider (`zone`, `vpc`, `securityGroup`, `network`, `project`, `database`,
+    /// `cluster`): a metric label.
     pub kind: &'static str,
     /// What a policy block names it by (a zone id, `vpc-…`, `sg-…`).
     pub id: String,

@@ -766,6 +766,10 @@ fn compute(
         ("GET", ["regions", region, "routers", name, "getRouterStatus"]) => {
             router_status(store, region, name)
         }
+        ("GET", ["global", "networks"]) => {
+            let items = store.seed.networks.clone();
+            page(&items, query, "items", "maxResults", 500, 500)
+        }
         ("GET", ["global", "firewalls"]) => {
             let items = store.seed.firewalls.clone();
             page(&items, query, "items", "maxResults", 500, 500)

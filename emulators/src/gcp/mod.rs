@@ -40,6 +40,7 @@
 //! | GET | `/computeMetadata/v1/instance/service-accounts/default/token` (`Metadata-Flavor: Google`) |
 //! | POST | `/v1/token` (STS, form: `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, `audience`, `scope`, `requested_token_type`, `subject_token_type`, `subject_token`; an AWS subject token is a SigV4-signed `GetCallerIdentity` request, checked against the pool provider's `awsAccessKeys`) |
 //! | POST | `/v1/projects/-/serviceAccounts/{email}:generateAccessToken` (bearer: a federated token; JSON `scope`, `lifetime`) |
+//! | GET | `/compute/v1/projects/{p}/global/networks` (the seeded networks and those its firewalls and subnetworks name) |
 //! | GET, POST | `/compute/v1/projects/{p}/global/firewalls` |
 //! | GET, PATCH, PUT, DELETE | `/compute/v1/projects/{p}/global/firewalls/{name}` |
 //! | GET, POST | `/compute/v1/projects/{p}/global/securityPolicies` |
@@ -181,6 +182,7 @@ impl Store {
             }
         }
         self.seed.subnetworks = subnets;
+        self.fill_networks();
         let mut configs = std::mem::take(&mut self.seed.vpc_flow_logs_configs);
         for (i, c) in configs.iter_mut().enumerate() {
             if c.get("name").is_none() {
@@ -204,6 +206,55 @@ impl Store {
             self.fill_monitoring(c, "uptimeCheckConfigs");
         }
         self.seed.uptime_checks = checks;
+    }
+
+    /// The seeded networks with what Compute assigns, and a network for each one a firewall
+    /// or subnetwork names (by its URL's last segment) that the seed does not list.
+    fn fill_networks(&mut self) {
+        let base = self.base();
+        let mut networks = std::mem::take(&mut self.seed.networks);
+        let named = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string);
+        let referenced: Vec<String> = self
+            .seed
+            .firewalls
+            .iter()
+            .chain(&self.seed.subnetworks)
+            .filter_map(|v| v.get("network").and_then(Value::as_str))
+            .map(|url| url.rsplit('/').next().unwrap_or(url).to_string())
+            .collect();
+        for name in referenced {
+            if !networks
+                .iter()
+                .any(|n| named(n).as_deref() == Some(name.as_str()))
+            {
+                networks.push(json!({"name": name}));
+            }
+        }
+        for n in &mut networks {
+            let name = named(n).unwrap_or_default();
+            n["selfLink"] = json!(format!("{base}/global/networks/{name}"));
+            n["kind"] = json!("compute#network");
+            if n.get("id").is_none() {
+                n["id"] = json!(self.next().to_string());
+            }
+            if n.get("creationTimestamp").is_none() {
+                n["creationTimestamp"] = json!(server::now_rfc3339());
+            }
+            let subnets: Vec<Value> = self
+                .seed
+                .subnetworks
+                .iter()
+                .filter(|s| {
+                    s.get("network").and_then(Value::as_str)
+                        == Some(network_url(&base, Some(&name)).as_str())
+                })
+                .filter_map(|s| s.get("selfLink").cloned())
+                .collect();
+            if n.get("subnetworks").is_none() && !subnets.is_empty() {
+                n["subnetworks"] = Value::from(subnets);
+            }
+        }
+        self.seed.networks = networks;
     }
 
     pub(crate) fn fill_firewall(&mut self, fw: &mut Value) {

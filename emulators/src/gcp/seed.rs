@@ -19,6 +19,9 @@ pub struct Seed {
     /// Workload identity pool providers whose subject tokens the STS endpoint exchanges
     /// (Workload Identity Federation).
     pub workload_identity_providers: Vec<WorkloadIdentityProvider>,
+    /// Compute `Network` objects (`name` at least). A network a seeded firewall or
+    /// subnetwork names is added when missing: Compute has no rule or subnet outside one.
+    pub networks: Vec<Value>,
     /// Compute `Firewall` objects; `network` may be a name.
     pub firewalls: Vec<Value>,
     /// Compute `SecurityPolicy` objects; the default rule is added when missing.

@@ -44,6 +44,7 @@
 //! | Method | Path |
 //! |---|---|
 //! | GET | `/v2/user`, `/v2/teams/{teamId}` |
+//! | GET | `/v10/projects` (`limit` 1..=100, default 20; `from` = the previous page's `pagination.next`, a Base32 continuation token) |
 //! | GET | `/v9/projects/{idOrName}` (with its `security` object) |
 //! | GET | `/v1/security/firewall/config/{configVersion}` (`active` or the current version) |
 //! | PUT | `/v1/security/firewall/config` (answers `{"active": config}`) |
@@ -324,6 +325,7 @@ impl VercelEmulator {
         let api = Router::new()
             .route("/v2/user", get(user))
             .route("/v2/teams/{team_id}", get(team))
+            .route("/v10/projects", get(list_projects))
             .route("/v9/projects/{id_or_name}", get(project))
             .route("/v1/security/firewall/config/{version}", get(get_config))
             .route(
@@ -545,6 +547,83 @@ async fn team(State(shared): Ctx, Path(team_id): Path<String>) -> ApiResult {
         "description": null, "stagingPrefix": t.slug, "avatar": null,
         "membership": {"confirmed": true, "role": "MEMBER", "createdAt": CREATED, "created": CREATED},
     }))
+}
+
+/// The account's projects, a page at a time, each with the fields the spec's list requires
+/// (the emulator keeps no build settings, so those are fixed, plausible values).
+async fn list_projects(State(shared): Ctx, q: Params) -> ApiResult {
+    let q = params(q)?;
+    let store = shared.store();
+    let t = store.team(&q)?;
+    let limit = match q.get("limit") {
+        None => 20,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n @ 1..=100) => n,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "query.limit must be between 1 and 100",
+                ));
+            }
+        },
+    };
+    let start = match q.get("from") {
+        None => 0,
+        Some(token) => base32_decode(token)
+            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+            .ok_or_else(|| ApiError::bad_request("query.from is not a continuation token"))?,
+    };
+    let team = &store.seed.teams[t];
+    let page: Vec<Value> = team
+        .projects
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|p| {
+            json!({
+                "id": p.id, "name": p.name, "accountId": team.id, "directoryListing": false,
+                "nodeVersion": "22.x", "resourceConfig": {"functionDefaultRegions": ["iad1"]},
+                "defaultResourceConfig": {"functionDefaultRegions": ["iad1"]},
+            })
+        })
+        .collect();
+    let end = start + page.len();
+    let next = (end < team.projects.len()).then(|| base32_encode(&format!("offset:{end}")));
+    ok(json!({"projects": page, "pagination": {"count": end - start, "next": next}}))
+}
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// RFC 4648 Base32 without padding, as Vercel's continuation tokens look.
+fn base32_encode(text: &str) -> String {
+    let mut out = String::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in text.bytes() {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(BASE32[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(BASE32[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+fn base32_decode(token: &str) -> Option<String> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in token.bytes() {
+        let value = BASE32.iter().position(|b| *b == c)?;
+        buffer = (buffer << 5) | u32::try_from(value).ok()?;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((buffer >> bits) & 0xff).ok()?);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 async fn project(State(shared): Ctx, Path(id): Path<String>, q: Params) -> ApiResult {

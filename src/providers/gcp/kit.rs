@@ -6,6 +6,7 @@ use super::api::{GcpFirewall, GcpMonitoring};
 use super::{Gcp, model};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::addresses::{Resolver, SetError};
+use crate::core::inventory::Asset;
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -39,6 +40,10 @@ impl registry::Kit for Kit {
         sets: &mut Resolver,
     ) -> Result<GcpFirewall, SetError> {
         model::with_address_sets(block, sets)
+    }
+
+    fn covers(block: &GcpFirewall, asset: &Asset, _all: &[Asset]) -> bool {
+        super::inventory::covers(block, asset)
     }
 
     fn monitoring_target(block: &GcpMonitoring) -> Result<Target, Invalid> {

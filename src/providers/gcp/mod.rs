@@ -1,14 +1,16 @@
 //! GCP: Compute v1 (VPC firewall rules, Cloud Armor security policies, subnet flow logs),
 //! Network Management v1 (`vpcFlowLogsConfigs`, read only) and Monitoring v3 (alert policies,
 //! uptime checks); Compute's router status for an `AddressSet`'s `gcpCloudNat` source
-//! ([`nat`]). Compute writes return an `Operation` that is waited on; Cloud Armor policy
-//! and subnet writes carry the resource's `fingerprint` (optimistic locking; a stale one gives
-//! 412 and is re-read once).
+//! ([`nat`]); Compute's networks, the project's boundary assets ([`inventory`]). Compute
+//! writes return an `Operation` that is waited on; Cloud Armor policy and subnet writes carry
+//! the resource's `fingerprint` (optimistic locking; a stale one gives 412 and is re-read
+//! once).
 
 pub mod api;
 pub mod auth;
 #[cfg(feature = "demo")]
 mod demo;
+pub mod inventory;
 mod kit;
 pub mod model;
 pub mod nat;
@@ -227,7 +229,8 @@ impl Gcp {
     }
 
     /// Follows `nextPageToken` until the last page. `size_param` is `maxResults` (Compute)
-    /// or `pageSize` (Monitoring, Network Management).
+    /// or `pageSize` (Monitoring, Network Management). A collection that is not found is
+    /// empty.
     async fn list_all(
         &self,
         client: &HttpClient,
@@ -236,6 +239,21 @@ impl Gcp {
         items_key: &str,
         size_param: (&str, u32),
     ) -> Result<Vec<Value>, ProviderError> {
+        self.list_pages(client, operation, path, items_key, size_param, false)
+            .await
+    }
+
+    /// [`Self::list_all`]; with `required`, a 404 is an error (a project that is not found
+    /// has no empty inventory).
+    async fn list_pages(
+        &self,
+        client: &HttpClient,
+        operation: &'static str,
+        path: &str,
+        items_key: &str,
+        size_param: (&str, u32),
+        required: bool,
+    ) -> Result<Vec<Value>, ProviderError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -243,8 +261,13 @@ impl Gcp {
             if let Some(t) = &token {
                 req = req.query("pageToken", t);
             }
-            let Some(page) = self.call(client, &req).await? else {
-                return Ok(out);
+            let page = if required {
+                self.call_present(client, &req).await?
+            } else {
+                let Some(page) = self.call(client, &req).await? else {
+                    return Ok(out);
+                };
+                page
             };
             match page.get(items_key) {
                 None | Some(Value::Null) => {}
@@ -828,6 +851,27 @@ impl Provider for Gcp {
             "access token accepted for project {}",
             self.project
         ))
+    }
+
+    /// The project's VPC networks (`networks.list`, paged).
+    async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
+        let op = "list_networks";
+        let networks = self
+            .list_pages(
+                &self.compute,
+                op,
+                &self.compute_path("global/networks"),
+                "items",
+                ("maxResults", MAX_RESULTS),
+                true,
+            )
+            .await?;
+        networks
+            .iter()
+            .map(inventory::network_asset)
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| bad(op, "a network has no name"))
     }
 
     /// The external addresses of a Cloud NAT, for a `gcpCloudNat` source.

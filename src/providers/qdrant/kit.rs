@@ -6,6 +6,7 @@ use super::api::{QdrantFirewall, QdrantMonitoring};
 use super::{Qdrant, model};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::addresses::{Resolver, SetError};
+use crate::core::inventory::Asset;
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -32,6 +33,10 @@ impl registry::Kit for Kit {
     };
     type Firewall = QdrantFirewall;
     type Monitoring = QdrantMonitoring;
+
+    fn covers(block: &QdrantFirewall, asset: &Asset, _all: &[Asset]) -> bool {
+        super::inventory::covers(block, asset)
+    }
 
     fn firewall_target(block: &QdrantFirewall) -> Result<Target, Invalid> {
         model::firewall_target(block)

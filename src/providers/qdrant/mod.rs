@@ -1,6 +1,7 @@
 //! Qdrant Cloud management API (`https://api.cloud.qdrant.io`, the REST/JSON gateway of the
 //! gRPC services, `Authorization: apikey <management key>`): a cluster's IP allowlist, its TLS,
-//! its database API keys' expiry (read only) and its built-in alerts (read only).
+//! its database API keys' expiry (read only) and its built-in alerts (read only); the
+//! account's clusters, its boundary assets ([`inventory`]).
 //!
 //! The allowlist is written with one `UpdateCluster` whose update mask names it alone
 //! ([`model::ranges_update`] is the only way to build the request): without a mask the API
@@ -9,6 +10,7 @@
 pub mod api;
 #[cfg(feature = "demo")]
 mod demo;
+pub mod inventory;
 mod kit;
 pub mod model;
 
@@ -39,6 +41,10 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.cloud.qdrant.io";
 /// well clear of any plausible limit, and a 429 (`RESOURCE_EXHAUSTED`) is retried as usual.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
 pub const DEFAULT_BURST: u32 = 5;
+/// Clusters per page of `ListClusters`: the API's maximum.
+const CLUSTERS_PAGE: u32 = 250;
+/// A guard against a provider that keeps announcing more pages.
+const MAX_PAGES: u32 = 100;
 
 pub struct Qdrant {
     http: HttpClient,
@@ -286,6 +292,55 @@ impl Provider for Qdrant {
             ));
         }
         Ok("management key accepted".into())
+    }
+
+    /// The clusters of the CloudProvider's account (`ListClusters`, paged by `pageToken`).
+    async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
+        let op = "list_clusters";
+        let bad = |message: &str| ProviderError::new(Category::BadResponse, op, message);
+        let Some(account) = &self.account_id else {
+            return Err(ProviderError::new(
+                Category::InvalidSpec,
+                op,
+                "spec.accountId: not set, so the account's clusters cannot be listed",
+            ));
+        };
+        let segment = spec_segment(op, "accountId", account)?;
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut req = Request::get(op, format!("/api/cluster/v1/accounts/{segment}/clusters"))
+                .query("pageSize", CLUSTERS_PAGE);
+            if let Some(t) = &token {
+                req = req.query("pageToken", t);
+            }
+            let answer = self.call(req).await?;
+            let items: &[Value] = match answer.get("items") {
+                // proto3 JSON leaves an empty list out.
+                None | Some(Value::Null) if answer.is_object() => &[],
+                Some(Value::Array(items)) => items,
+                _ => return Err(bad("the cluster list has no list of items")),
+            };
+            for c in items {
+                out.push(
+                    inventory::cluster_asset(c, account)
+                        .ok_or_else(|| bad("a cluster has no id"))?,
+                );
+            }
+            let next = answer
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            match next {
+                Some(t) if token.as_deref() == Some(t.as_str()) => {
+                    return Err(bad("the next page is the page just read"));
+                }
+                Some(t) if !items.is_empty() => token = Some(t),
+                _ => return Ok(Some(out)),
+            }
+        }
+        Err(bad(&format!("more than {MAX_PAGES} pages of clusters")))
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {

@@ -1,11 +1,13 @@
 //! Supabase Management API (`https://api.supabase.com/v1`): a project's database network
 //! restrictions (replaced whole by `/network-restrictions/apply`, then applied by Supabase in
 //! the background), database SSL enforcement, the Auth server's rate limits, network bans and
-//! service health (both read only). Answers are bare JSON documents, no envelope.
+//! service health (both read only); the projects the token sees, its boundary assets
+//! ([`inventory`]). Answers are bare JSON documents, no envelope.
 
 pub mod api;
 #[cfg(feature = "demo")]
 mod demo;
+pub mod inventory;
 mod kit;
 pub mod model;
 
@@ -425,6 +427,22 @@ impl Provider for Supabase {
                 "the project list is not a list",
             )),
         }
+    }
+
+    /// The projects the token sees (`GET /v1/projects`: one answer, the API does not page it).
+    async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
+        let op = "list_projects";
+        let bad = |message: &str| ProviderError::new(Category::BadResponse, op, message);
+        let answer = self.call(Request::get(op, "/v1/projects")).await?;
+        let projects = answer
+            .as_array()
+            .ok_or_else(|| bad("the project list is not a list"))?;
+        projects
+            .iter()
+            .map(inventory::project_asset)
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| bad("a project has no ref"))
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {

@@ -6,6 +6,7 @@ use super::api::{TursoFirewall, TursoMonitoring};
 use super::{Turso, model};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::addresses::{Resolver, SetError};
+use crate::core::inventory::Asset;
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -34,6 +35,10 @@ impl registry::Kit for Kit {
     };
     type Firewall = TursoFirewall;
     type Monitoring = TursoMonitoring;
+
+    fn covers(block: &TursoFirewall, asset: &Asset, _all: &[Asset]) -> bool {
+        super::inventory::covers(block, asset)
+    }
 
     fn firewall_target(block: &TursoFirewall) -> Result<Target, Invalid> {
         model::firewall_target(block)

@@ -1,12 +1,13 @@
 //! Turso Platform API (`https://api.turso.tech`, bearer platform API token): a database's
 //! access allow rules and delete protection (its configuration: one `PATCH` writes every
 //! declared setting, so a write is never half-applied), and what the organisation's database
-//! list, audit log and API tokens show (read only). Answers are bare JSON objects; errors are
-//! `{"error": "…"}`.
+//! list, audit log and API tokens show (read only); the organisation's databases, its boundary
+//! assets ([`inventory`]). Answers are bare JSON objects; errors are `{"error": "…"}`.
 
 pub mod api;
 #[cfg(feature = "demo")]
 mod demo;
+pub mod inventory;
 mod kit;
 pub mod model;
 
@@ -389,6 +390,27 @@ impl Provider for Turso {
             sanitize(&user, 64),
             sanitize(org, 64)
         ))
+    }
+
+    /// The databases of the CloudProvider's organisation (`listDatabases`: one answer).
+    async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
+        let op = "listDatabases";
+        let Some(org) = &self.organization else {
+            return Err(ProviderError::new(
+                Category::InvalidSpec,
+                op,
+                "spec.accountId: not set, so there is no organization whose databases to list",
+            ));
+        };
+        let segment = spec_segment(op, "accountId", org)?;
+        let answer = self
+            .call(
+                Request::get(op, format!("/v1/organizations/{segment}/databases")),
+                "the organization",
+            )
+            .await?;
+        let names = model::database_names(&answer).map_err(|e| shape(op, e))?;
+        Ok(Some(inventory::database_assets(org, names)))
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {

@@ -6,6 +6,7 @@ use super::api::{UpstashFirewall, UpstashMonitoring};
 use super::{Upstash, model};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::addresses::{Resolver, SetError};
+use crate::core::inventory::Asset;
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -32,6 +33,10 @@ impl registry::Kit for Kit {
     };
     type Firewall = UpstashFirewall;
     type Monitoring = UpstashMonitoring;
+
+    fn covers(block: &UpstashFirewall, asset: &Asset, _all: &[Asset]) -> bool {
+        super::inventory::covers(block, asset)
+    }
 
     fn firewall_target(block: &UpstashFirewall) -> Result<Target, Invalid> {
         model::firewall_target(block)

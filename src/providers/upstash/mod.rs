@@ -1,7 +1,8 @@
 //! Upstash Developer API (`https://api.upstash.com/v2`, HTTP Basic with the account e-mail and
 //! a Developer API key): one Redis database's IP allowlist and TLS (read and written), its
 //! security add-ons and Prometheus integration (read only), and the account's audit log (read
-//! for allowlist changes Perimeter did not make). Answers are bare JSON documents, no envelope.
+//! for allowlist changes Perimeter did not make); the account's databases, its boundary
+//! assets ([`inventory`]). Answers are bare JSON documents, no envelope.
 //!
 //! The allowlist write (`POST /v2/redis/update-allowlist/{id}`, body `{"allowed_ips": […]}`)
 //! and its read-back (`allowed_ip_ranges` in the database object) are not in Upstash's
@@ -13,6 +14,7 @@
 pub mod api;
 #[cfg(feature = "demo")]
 mod demo;
+pub mod inventory;
 mod kit;
 pub mod model;
 
@@ -388,6 +390,23 @@ impl Provider for Upstash {
                 })
             })
             .collect()
+    }
+
+    /// The Redis databases of the key's account or team (`GET /v2/redis/databases`: one
+    /// answer, the API does not page it).
+    async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
+        let op = "list_databases";
+        let bad = |message: &str| ProviderError::new(Category::BadResponse, op, message);
+        let answer = self.call(Request::get(op, "/v2/redis/databases")).await?;
+        let databases = answer
+            .as_array()
+            .ok_or_else(|| bad("the database list is not a list"))?;
+        databases
+            .iter()
+            .map(inventory::database_asset)
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| bad("a database has no database_id"))
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {

@@ -6,6 +6,7 @@ use super::api::{VercelFirewall, VercelMonitoring};
 use super::{Vercel, model};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::addresses::{Resolver, SetError};
+use crate::core::inventory::Asset;
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -36,6 +37,10 @@ impl registry::Kit for Kit {
     };
     type Firewall = VercelFirewall;
     type Monitoring = VercelMonitoring;
+
+    fn covers(block: &VercelFirewall, asset: &Asset, _all: &[Asset]) -> bool {
+        super::inventory::covers(block, asset)
+    }
 
     fn firewall_target(block: &VercelFirewall) -> Result<Target, Invalid> {
         model::firewall_target(block)

@@ -1,12 +1,14 @@
 //! Vercel REST API: a project's firewall configuration (read from `config/active`, written
 //! whole with one PUT), Attack Challenge Mode (read from the project, set with one POST),
 //! system-mitigation bypass entries (one call each), the team's drains and legacy log drains,
-//! and attack status (observed only). Every call carries `teamId` when the CloudProvider names
+//! and attack status (observed only); the projects of the account, its boundary assets
+//! ([`inventory`]). Every call carries `teamId` when the CloudProvider names
 //! a team (`accountId`); without it, calls address the token's personal account.
 
 pub mod api;
 #[cfg(feature = "demo")]
 mod demo;
+pub mod inventory;
 mod kit;
 pub mod model;
 
@@ -42,6 +44,8 @@ pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 90;
 const BYPASS_PAGE: u32 = 256;
 /// A guard against a provider that keeps announcing more pages.
 const MAX_PAGES: u32 = 100;
+/// Projects per page of `GET /v10/projects`: the API's maximum.
+const PROJECTS_PAGE: u32 = 100;
 
 pub struct Vercel {
     http: HttpClient,
@@ -699,6 +703,38 @@ impl Provider for Vercel {
                 Ok("Vercel personal account".to_string())
             }
         }
+    }
+
+    /// The projects of the account (`GET /v10/projects`, paged by `pagination.next`).
+    async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
+        let op = "getProjects";
+        let bad = |message: &str| ProviderError::new(Category::BadResponse, op, message);
+        let mut out = Vec::new();
+        let mut from: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut req = self
+                .request(Method::GET, op, "/v10/projects")
+                .query("limit", PROJECTS_PAGE);
+            if let Some(f) = &from {
+                req = req.query("from", f);
+            }
+            let body = self.call_present(req, "the account").await?;
+            let Some(projects) = body.get("projects").and_then(Value::as_array) else {
+                return Err(bad("projects is not a list"));
+            };
+            for p in projects {
+                out.push(inventory::project_asset(p).ok_or_else(|| bad("a project has no id"))?);
+            }
+            match inventory::next_page(&body) {
+                // A token that does not move would list the same page forever.
+                Some(next) if from.as_deref() == Some(next.as_str()) => {
+                    return Err(bad("the next page is the page just read"));
+                }
+                Some(next) if !projects.is_empty() => from = Some(next),
+                _ => return Ok(Some(out)),
+            }
+        }
+        Err(bad(&format!("more than {MAX_PAGES} pages of projects")))
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
