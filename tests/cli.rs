@@ -281,13 +281,13 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     assert!(
         stdout.contains(
-            "Summary: 72 drifted field(s) found, 50 change(s) enforced, 14 left in Observe mode."
+            "Summary: 74 drifted field(s) found, 51 change(s) enforced, 14 left in Observe mode."
         ),
         "{stdout}"
     );
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     assert!(
-        stdout.contains("Provider calls: 205 (51 writes)"),
+        stdout.contains("Provider calls: 224 (52 writes)"),
         "{stdout}"
     );
     assert!(

@@ -42,6 +42,7 @@ macro_rules! registered_providers {
             slack: Slack => $crate::providers::slack::Kit,
             betterstack: Betterstack => $crate::providers::betterstack::Kit,
             triggerdev: Triggerdev => $crate::providers::triggerdev::Kit,
+            fleet: Fleet => $crate::providers::fleet::Kit,
         }
     };
 }

@@ -58,9 +58,8 @@ impl registry::Kit for Kit {
         Ok(Arc::new(Fleet::new(spec, token, metrics)?) as Arc<dyn Provider>)
     }
 
-    /// Not registered yet (no emulator): never called until `demo.rs` exists.
     #[cfg(feature = "demo")]
     async fn demo() -> Result<Box<dyn crate::demo::Account>, String> {
-        Err("Fleet's demo account is not built yet".into())
+        super::demo::start().await
     }
 }

@@ -13,6 +13,8 @@
 //! hosts stay drift that only a person (or an MDM profile) fixes.
 
 pub mod api;
+#[cfg(feature = "demo")]
+mod demo;
 mod kit;
 pub mod model;
 pub mod queries;
