@@ -95,7 +95,8 @@ pub fn snapshot_from(
                  meta: &ObjectMeta,
                  controls: &PolicyControls,
                  status: Option<&PolicyStatus>,
-                 alert_routes: usize| {
+                 alert_routes: usize,
+                 endpoint: bool| {
         let empty = PolicyStatus::default();
         let s = status.unwrap_or(&empty);
         PolicyFacts {
@@ -123,6 +124,8 @@ pub fn snapshot_from(
             revision: s.observed_revision.clone(),
             routes: s.alert_routes.clone(),
             channels: s.alert_channels.clone(),
+            endpoints: endpoint
+                .then(|| crate::providers::fleet::model::endpoint_hosts(&s.drift, &s.findings)),
         }
     };
     let mut policies: Vec<PolicyFacts> = firewalls
@@ -134,6 +137,7 @@ pub fn snapshot_from(
                 &p.spec.controls,
                 p.status.as_ref(),
                 0,
+                p.spec.fleet.is_some(),
             )
         })
         .collect();
@@ -144,6 +148,7 @@ pub fn snapshot_from(
             &p.spec.controls,
             p.status.as_ref(),
             p.spec.alert_routes(),
+            false,
         )
     }));
     Snapshot {

@@ -18,8 +18,8 @@ pub struct Kit;
 impl registry::Kit for Kit {
     const TYPE: ProviderType = ProviderType::Fleet;
     const INFO: Info = Info {
-        firewall: Boundary::Manages(
-            "endpoint host firewalls (macOS application firewall, Windows Defender Firewall on every profile, a Linux host firewall) checked by Fleet policies Perimeter keeps; failing hosts are observed, never fixed (Fleet only checks)",
+        firewall: Boundary::Endpoints(
+            "endpoint host firewalls (macOS application firewall, Windows Defender Firewall on every profile, a Linux host firewall) checked by Fleet policies Perimeter keeps, counted under EndpointFirewall; failing hosts are observed, never fixed (Fleet only checks)",
         ),
         monitoring: Monitoring::Reads("hosts that stopped checking in with Fleet"),
         alerting: Alerting::NoApi(

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::api::{FleetFirewall, FleetMonitoring, Platform};
 use super::queries::{self, Check, NAME_PREFIX};
+use crate::compliance::endpoints::{EndpointHosts, FailingHost};
 use crate::core::model::unique_keys;
 use crate::core::normalize::Invalid;
 use crate::core::{Item, Locator, Section, SectionKind, State};
@@ -396,8 +397,16 @@ pub fn failing_hosts(
                     code: HOST_EXCEPTED,
                     subject: format!("{section}[{}]", h.name),
                     message: format!(
-                        "{} fails {policy} but is excepted until {}: {}",
-                        h.name, e.expires, e.reason
+                        "{} ({}, last seen {}) fails {policy} but is excepted until {}: {}",
+                        h.name,
+                        h.platform,
+                        if h.seen_text.is_empty() {
+                            "never"
+                        } else {
+                            &h.seen_text
+                        },
+                        e.expires,
+                        e.reason
                     ),
                 });
                 continue;
@@ -464,6 +473,77 @@ pub fn pass_ratio(place: &Place, p: &Policy) -> Finding {
         subject: format!("{}[{}]", place.section(POLICIES), p.name),
         message: format!("{}/{} hosts passing", p.passing, total),
     }
+}
+
+/// The hosts a Fleet FirewallPolicy's last read showed, from its status (drift and
+/// findings): the pass ratio (summed over its `PassRatio` findings), the failing hosts without
+/// an exception (its `failingHosts` drift) and the excepted ones (`HostExcepted`), for
+/// DE.CM-1's EndpointFirewall. What does not parse is left out, never invented.
+pub fn endpoint_hosts(
+    drift: &[crate::api::DriftEntry],
+    findings: &[crate::api::FindingEntry],
+) -> EndpointHosts {
+    let mut out = EndpointHosts::default();
+    for f in findings.iter().filter(|f| f.code == PASS_RATIO) {
+        if let Some((passing, total)) = parse_pass_ratio(&f.message) {
+            out.passing += passing;
+            out.total += total;
+        }
+    }
+    let bracketed = |path: &str| -> Option<String> {
+        let rest = path.strip_prefix(FAILING_HOSTS)?;
+        let (_, key) = rest.split_once('[')?;
+        Some(key.strip_suffix(']')?.to_string())
+    };
+    for d in drift {
+        let Some(host) = bracketed(&d.field) else {
+            continue;
+        };
+        let observed: Value = d
+            .observed
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or_default();
+        let field = |k: &str| {
+            observed
+                .get(k)
+                .and_then(Value::as_str)
+                .map(|s| sanitize(s, 60))
+                .unwrap_or_default()
+        };
+        out.failing.push(FailingHost {
+            host: sanitize(&host, 253),
+            platform: field("platform"),
+            last_seen: field("lastSeen"),
+            excepted_until: None,
+        });
+    }
+    for f in findings.iter().filter(|f| f.code == HOST_EXCEPTED) {
+        let Some(host) = bracketed(&f.subject) else {
+            continue;
+        };
+        // "<name> (<platform>, last seen <time>) fails <policy> but is excepted until <t>: …"
+        let about = f
+            .message
+            .split_once(" (")
+            .and_then(|(_, r)| r.split_once(") fails "))
+            .map(|(inside, _)| inside);
+        let (platform, last_seen) = about
+            .and_then(|a| a.split_once(", last seen "))
+            .unwrap_or_default();
+        let until = f
+            .message
+            .split_once(" but is excepted until ")
+            .and_then(|(_, r)| r.split_once(": "))
+            .map(|(t, _)| sanitize(t, 40));
+        out.failing.push(FailingHost {
+            host: sanitize(&host, 253),
+            platform: sanitize(platform, 60),
+            last_seen: sanitize(last_seen, 60),
+            excepted_until: until.or_else(|| Some(String::new())),
+        });
+    }
+    out
 }
 
 /// `(passing, total)` read back from a `PassRatio` finding's message.
@@ -690,5 +770,80 @@ mod tests {
         assert!(hosts(&json!({"hosts": [{"id": 4}]})).is_err());
         assert!(hosts(&json!({"hosts": {}})).is_err());
         assert!(hosts(&json!({})).is_err());
+    }
+
+    /// What DE.CM-1 reads back from a policy's status (its drift entries and findings as
+    /// status writes them): the summed ratio, the failing hosts with platform and last seen,
+    /// and the excepted ones with their expiry.
+    #[test]
+    fn endpoint_hosts_read_back_from_status() {
+        let place = Place {
+            team: Some("Laptops".into()),
+        };
+        let exceptions = vec![Exception {
+            host: "C02KIOSK".into(),
+            reason: "kiosk, isolated VLAN".into(),
+            expires: "2027-01-01T00:00:00Z".parse().expect("time"),
+        }];
+        let failing = vec![(
+            "Perimeter: macOS host firewall".to_string(),
+            vec![
+                host(1, "kiosk-1", "C02KIOSK", "2026-12-01T10:00:00Z"),
+                host(3, "dev-mac", "", "2026-12-01T11:00:00Z"),
+            ],
+        )];
+        let (section, mut findings) = failing_hosts(&place, &failing, &exceptions, now());
+        let t = firewall_target(&block(
+            json!({"platforms": ["macos"], "teams": ["Laptops"]}),
+        ))
+        .expect("t");
+        let d = diff(
+            &t.desired,
+            &State {
+                sections: vec![section],
+            },
+            Undeclared::Report,
+        );
+        let policy = |passing, failing| Policy {
+            id: 1,
+            name: "Perimeter: macOS host firewall".into(),
+            query: String::new(),
+            platform: "darwin".into(),
+            passing,
+            failing,
+            raw: Value::Null,
+        };
+        findings.push(pass_ratio(&place, &policy(198, 2)));
+        findings.push(pass_ratio(&Place { team: None }, &policy(50, 0)));
+        let entries: Vec<crate::api::FindingEntry> = findings
+            .iter()
+            .map(|f| crate::api::FindingEntry {
+                code: f.code.into(),
+                subject: f.subject.clone(),
+                message: f.message.clone(),
+            })
+            .collect();
+        let got = endpoint_hosts(&crate::status::drift_entries(&d), &entries);
+        assert_eq!((got.passing, got.total), (248, 250));
+        assert_eq!(
+            got.failing,
+            [
+                FailingHost {
+                    host: "dev-mac".into(),
+                    platform: "darwin".into(),
+                    last_seen: "2026-12-01T11:00:00Z".into(),
+                    excepted_until: None,
+                },
+                FailingHost {
+                    host: "kiosk-1".into(),
+                    platform: "darwin".into(),
+                    last_seen: "2026-12-01T10:00:00Z".into(),
+                    excepted_until: Some("2027-01-01T00:00:00Z".into()),
+                },
+            ]
+        );
+        // Nothing that is not a failing host is read as one.
+        let none = endpoint_hosts(&[], &[]);
+        assert_eq!(none, EndpointHosts::default());
     }
 }
