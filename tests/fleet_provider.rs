@@ -2,9 +2,12 @@
 //! exceptions, stale hosts, pass ratio), Enforce (missing policy created, query put back,
 //! nothing else written), and faults leaving no observation and no credential in errors.
 
+mod support;
+
 use std::time::Duration;
 
 use perimeter::SecretString;
+use perimeter::api::{Mode, UnmanagedPolicy};
 use perimeter::core::{Undeclared, diff};
 use perimeter::error::Category;
 use perimeter::http::HttpSettings;
@@ -13,6 +16,7 @@ use perimeter::providers::fleet::api::FleetFirewall;
 use perimeter::providers::fleet::model::{self, firewall_target};
 use perimeter::providers::fleet::queries;
 use perimeter::providers::{Provider, Target};
+use perimeter::reconcile::sync;
 use perimeter_emulators::faults::{Fault, FaultRule};
 use perimeter_emulators::fleet::{FleetEmulator, Host, Policy, Seed, Team};
 use perimeter_emulators::server::RunningEmulator;
@@ -195,50 +199,80 @@ async fn enforce_creates_the_missing_policy_and_puts_the_query_back_only() {
     assert!(d.plan.is_empty());
 }
 
+/// The shared fault cells on every read (teams, policies, hosts), in both modes: unknown,
+/// never in sync, nothing written, no token in the error.
 #[tokio::test]
-async fn faults_are_errors_never_an_observation_and_never_quote_the_token() {
-    let cases = [
-        (Fault::ServerError { status: 503 }, Category::ProviderError),
-        (Fault::Malformed, Category::BadResponse),
-        (Fault::WrongShape, Category::BadResponse),
-        (Fault::Hang { millis: 2_000 }, Category::Timeout),
-        (
-            Fault::RateLimited {
-                retry_after_secs: 3_600,
-            },
-            Category::Throttled,
-        ),
-    ];
-    for (fault, want) in cases {
+async fn read_faults_leave_the_state_unknown_never_in_sync() {
+    for mode in support::cells::MODES {
         for path in ["/api/v1/fleet/teams", "/policies", "/api/v1/fleet/hosts"] {
-            let (emu, _running, client) = start(seed()).await;
-            emu.faults().inject(FaultRule::new(path, fault.clone()));
-            let e = client.observe(&target()).await.expect_err("no observation");
-            assert_eq!(e.category, want, "{fault:?} on {path}: {e}");
-            assert!(!e.to_string().contains(TOKEN), "{e}");
+            for (fault, category) in support::cells::persistent_faults() {
+                let (emu, _running, client) = start(seed()).await;
+                emu.faults()
+                    .inject(FaultRule::new(path, fault.clone()).method("GET"));
+                let out = sync(&client, &target(), mode, UnmanagedPolicy::Report).await;
+                support::cells::assert_failed_read(
+                    &out,
+                    category,
+                    emu.log().writes().len(),
+                    TOKEN,
+                    &format!("{mode:?}: {fault:?} on {path}"),
+                );
+            }
         }
-        // Enforce: a refused write applies nothing and says so.
-        let (emu, _running, client) = start(seed()).await;
-        let t = target();
-        let obs = client.observe(&t).await.expect("observe");
-        let d = diff(&t.desired, &obs.state, Undeclared::Report);
-        emu.faults()
-            .inject(FaultRule::new("/policies", fault.clone()).method("PATCH"));
-        let e = client.apply(&t, &obs, &d.plan).await.expect_err("refused");
-        assert!(e.applied.is_empty(), "{fault:?}: {:?}", e.applied);
-        assert!(!e.to_string().contains(TOKEN));
     }
+}
+
+/// The shared fault cells on the first write (the macOS query put back): never in sync,
+/// nothing counted as applied, and nothing half-written: the query is the edited one or (a
+/// hang, which the emulator serves late) Perimeter's whole query, and the plan stopped there
+/// (the Linux policy was not created).
+#[tokio::test]
+async fn write_faults_leave_nothing_half_written() {
+    for (fault, category) in support::cells::persistent_faults() {
+        let (emu, _running, client) = start(seed()).await;
+        emu.faults()
+            .inject(FaultRule::new("/policies/", fault.clone()).method("PATCH"));
+        let out = sync(&client, &target(), Mode::Enforce, UnmanagedPolicy::Report).await;
+        support::cells::assert_failed_write(&out, category, TOKEN, &format!("{fault:?}"));
+        assert!(out.applied.is_empty(), "{fault:?}: {:?}", out.applied);
+        let after = emu.snapshot();
+        let mac = after.policies.iter().find(|p| p.id == 7).expect("kept");
+        assert!(
+            mac.query == "SELECT 1;"
+                || (matches!(fault, Fault::Hang { .. }) && mac.query == queries::MACOS),
+            "{fault:?}: {}",
+            mac.query
+        );
+        assert!(
+            !after
+                .policies
+                .iter()
+                .any(|p| p.name == "Perimeter: Linux host firewall"),
+            "{fault:?}: the plan stopped at the failed write"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_token_or_a_missing_team_is_an_error_naming_it() {
     // A token the server does not know.
-    let (_emu, running, _) = start(seed()).await;
+    let (emu, running, _) = start(seed()).await;
     let other = Fleet::with_settings(
         HttpSettings::new("fleet", running.base_url()),
         SecretString::new("unknownToken123"),
         None,
     )
     .expect("client");
-    let e = other.observe(&target()).await.expect_err("refused");
-    assert_eq!(e.category, Category::CredentialsRejected);
-    assert!(!e.to_string().contains("unknownToken123"));
+    for mode in support::cells::MODES {
+        let out = sync(&other, &target(), mode, UnmanagedPolicy::Report).await;
+        support::cells::assert_failed_read(
+            &out,
+            Category::CredentialsRejected,
+            emu.log().writes().len(),
+            "unknownToken123",
+            &format!("{mode:?}: unknown token"),
+        );
+    }
     // A missing team is named.
     let mut no_team = seed();
     no_team.teams.retain(|t| t.name != "Laptops");
