@@ -371,7 +371,9 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     );
     // Someone "improves" the stored result: caught.
     let stored = std::fs::read_to_string(&evidence).expect("evidence file");
-    let edited = stored.replace("\"PartiallyImplemented\"", "\"Implemented\"");
+    // The demo's one requirement that was satisfied (EndpointFirewall, attested) is now read
+    // from Fleet, where a laptop fails: nothing is satisfied.
+    let edited = stored.replace("\"NotImplemented\"", "\"Implemented\"");
     assert_ne!(stored, edited);
     std::fs::write(&evidence, edited).expect("write");
     let (code, text) = verify(&evidence);
@@ -590,7 +592,7 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
     while Instant::now() < deadline {
         // The first pass's policies, then its assessment (published after the pass).
         if let Some(b) = http_get(&addr, "/metrics").filter(|b| {
-            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 11"#)
+            b.contains(r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 12"#)
                 && b.contains("perimeter_compliance_evidence_timestamp_seconds{")
         }) {
             body = Some(b);
@@ -611,21 +613,26 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_policy_in_sync{kind="FirewallPolicy",name="edge-access-rules",namespace="perimeter",provider="cloudflare"} 0"#,
         r#"perimeter_provider_up{name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 1"#,
         r#"perimeter_provider_requests_total{code="200",operation="put_entrypoint_ruleset",provider="cloudflare"} 2"#,
-        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 14"#,
-        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 11"#,
+        r#"perimeter_reconcile_total{kind="FirewallPolicy",result="success"} 15"#,
+        r#"perimeter_reconcile_duration_seconds_count{kind="MonitoringPolicy"} 12"#,
         r#"perimeter_provider_up{name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_policy_in_sync{kind="MonitoringPolicy",name="prod-monitoring",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="aws",result="success"} 6"#,
         r#"perimeter_changes_applied_total{kind="MonitoringPolicy",provider="aws",result="success"} 3"#,
         r#"perimeter_provider_requests_total{code="200",operation="PutMetricAlarm",provider="aws"} 1"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="cloudflare",result="success"} 11"#,
-        r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="endpoint_firewall",state="attested"} 1"#,
+        // Read from Fleet, where a laptop fails without an exception: a gap, and nothing of
+        // DE.CM-1 is satisfied in the demo any more.
+        r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="endpoint_firewall",state="gap"} 1"#,
+        r#"perimeter_endpoint_hosts{assessment="de-cm-1",name="fleet-corp",namespace="perimeter",state="passing"} 248"#,
+        r#"perimeter_endpoint_hosts{assessment="de-cm-1",name="fleet-corp",namespace="perimeter",state="failing"} 1"#,
+        r#"perimeter_endpoint_hosts{assessment="de-cm-1",name="fleet-corp",namespace="perimeter",state="excepted"} 1"#,
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="boundary_firewall",state="gap"} 1"#,
-        r#"perimeter_compliance_state{assessment="de-cm-1",control="DE.CM-1",framework="iso27001",reference="A.8.16",state="partially_implemented"} 1"#,
+        r#"perimeter_compliance_state{assessment="de-cm-1",control="DE.CM-1",framework="iso27001",reference="A.8.16",state="not_implemented"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="gcp-prod",namespace="perimeter",provider="gcp"} 1"#,
         r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="aws-prod",namespace="perimeter",provider="aws"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="cloudflare-main",namespace="perimeter",provider="cloudflare"} 0"#,
-        r#"perimeter_compliance_maturity_level{assessment="de-cm-1",control="DE.CM-1"} 1"#,
+        r#"perimeter_compliance_maturity_level{assessment="de-cm-1",control="DE.CM-1"} 0"#,
         // Attested is its own value (2), never the 1 of verified; an expired one is 0.
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="triggerdev-prod",namespace="perimeter",provider="triggerdev"} 2"#,
         r#"perimeter_compliance_coverage{area="alerting",assessment="de-cm-1",name="triggerdev-prod",namespace="perimeter",provider="triggerdev"} 0"#,
@@ -644,7 +651,8 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_compliance_requirement_state{assessment="de-cm-1",control="DE.CM-1",requirement="alert_routing",state="gap"} 1"#,
         r#"perimeter_compliance_coverage{area="firewall",assessment="de-cm-1",name="vercel-main",namespace="perimeter",provider="vercel"} 1"#,
         r#"perimeter_compliance_coverage{area="monitoring",assessment="de-cm-1",name="supabase-main",namespace="perimeter",provider="supabase"} 0"#,
-        r#"perimeter_compliance_score{assessment="de-cm-1",control="DE.CM-1"} 0.25"#,
+        // Whole line: "0" alone would also match 0.25.
+        "perimeter_compliance_score{assessment=\"de-cm-1\",control=\"DE.CM-1\"} 0\n",
         "perimeter_compliance_evidence_timestamp_seconds{assessment=\"de-cm-1\",control=\"DE.CM-1\"} 1",
     ] {
         assert!(body.contains(series), "missing {series}\n{body}");
