@@ -1960,10 +1960,20 @@ fn endpoint_firewall_table() {
             policies,
             own_routes: vec![],
         };
-        let a = evaluate(&spec(c.attestations), &snap, None, now());
+        let a = evaluate(&spec(c.attestations.clone()), &snap, None, now());
         let r = a
             .requirement(Requirement::EndpointFirewall)
             .expect("endpoint requirement");
+        // The evidence says what the attestation counted for: nothing beside a Fleet reading.
+        let used: Vec<String> =
+            observations(&a, &snap.providers, &snap.policies, &c.attestations, now())
+                .into_iter()
+                .filter(|o| o.subject == "Attestation EndpointFirewall")
+                .map(|o| o.result)
+                .collect();
+        for u in &used {
+            assert_eq!(u.starts_with("Ignored"), c.row.is_some(), "{}: {u}", c.name);
+        }
         assert_eq!(r.state, c.want, "{}: {r:?}", c.name);
         for m in c.message {
             assert!(
