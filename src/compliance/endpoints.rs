@@ -10,7 +10,8 @@
 //! * Per policy: `Paused` is a gap; a server not read (its account not Ready, the policy's
 //!   sync unknown or stale) is `Unknown`, never compliant; a server where no host answered the
 //!   checks is a gap (nothing was verified); a policy out of sync is a gap: a host fails
-//!   without an unexpired exception, or Perimeter's check itself was changed; else `Verified`.
+//!   without an unexpired exception, or Perimeter's check itself is missing or was changed;
+//!   else `Verified`.
 //!   A failing host under a named, unexpired exception does not make a gap: it is accepted
 //!   risk, listed with its expiry in the report's "Failing hosts".
 //! * The requirement is a gap if any policy is, else unknown if any is, else `Verified`.
@@ -93,10 +94,12 @@ fn policy_cell(p: &ProviderFacts, x: &PolicyFacts) -> Cell {
         Cell::Paused
     } else if p.ready == Some(false) || x.stale || x.in_sync == InSync::Unknown {
         Cell::Unknown
+    } else if x.in_sync == InSync::False {
+        // Before "no host answered": a check that is missing or edited has no counts of its
+        // own, and the drift says why.
+        Cell::Drifted
     } else if hosts.is_none_or(|h| h.total == 0) {
         Cell::Missing
-    } else if x.in_sync == InSync::False {
-        Cell::Drifted
     } else {
         Cell::Verified
     }

@@ -1896,6 +1896,16 @@ fn endpoint_firewall_table() {
             row: Some((Cell::Drifted, 1, 1, &["fin-laptop-07", "kiosk-lobby"])),
         },
         Case {
+            name: "no failing host, but the check is missing or edited (no counts): a gap",
+            ready: Some(true),
+            fleet: Some((InSync::False, hosts(0, 0, vec![]))),
+            attestations: valid(),
+            want: Gap,
+            message: &["0/0 hosts passing"],
+            gap: Some("The check Perimeter keeps in the endpoint server drifted"),
+            row: Some((Cell::Drifted, 0, 0, &[])),
+        },
+        Case {
             name: "the policy's read failed: unknown, never the attestation",
             ready: Some(true),
             fleet: Some((InSync::Unknown, hosts(250, 250, vec![]))),
