@@ -376,13 +376,10 @@ fn print_first_pass(report: &Report) {
         } else {
             println!("  drift found ({}):", p.drift_found.len());
             for d in &p.drift_found {
-                println!(
-                    "    ~ {} [{}]: desired {}, observed {}",
-                    d.field,
-                    d.kind,
-                    d.desired.as_deref().unwrap_or("(absent)"),
-                    d.observed.as_deref().unwrap_or("(absent)")
-                );
+                println!("    {}", crate::status::drift_line(d));
+            }
+            if let Some(a) = &p.attribution {
+                println!("    attribution: {a}");
             }
         }
         found += p.drift_found.len();

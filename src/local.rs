@@ -161,6 +161,10 @@ pub struct PolicyReport {
     /// The address sets the policy's addresses came from, with the digest of what was used.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub address_sets: Vec<UsedAddressSet>,
+    /// Where the drift entries' `changedBy` comes from, or why they have none (providers
+    /// whose audit log Perimeter reads; see [`crate::core::attribution`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -222,8 +226,12 @@ impl Report {
     }
 }
 
-fn drift_entries(d: Option<&crate::core::Diff>) -> Vec<DriftEntry> {
-    d.map(crate::status::drift_entries).unwrap_or_default()
+fn drift_entries(
+    d: Option<&crate::core::Diff>,
+    by: Option<&crate::core::attribution::Attributions>,
+) -> Vec<DriftEntry> {
+    d.map(|d| crate::status::drift_entries(d, by))
+        .unwrap_or_default()
 }
 
 /// A provider account in the manifests: kind, namespace (empty for a ClusterCloudProvider), name.
@@ -608,6 +616,7 @@ impl Runner {
             alert_routes: Vec::new(),
             alert_channels: Vec::new(),
             address_sets: Vec::new(),
+            attribution: None,
             reason: None,
             message: None,
         };
@@ -725,8 +734,13 @@ impl Runner {
 }
 
 fn fill(report: &mut PolicyReport, outcome: &SyncOutcome) {
-    report.drift_found = drift_entries(outcome.found.as_ref());
-    report.drift = drift_entries(outcome.remaining.as_ref());
+    report.drift_found = drift_entries(outcome.found.as_ref(), outcome.attribution.as_ref());
+    report.drift = drift_entries(outcome.remaining.as_ref(), outcome.attribution.as_ref());
+    report.attribution = outcome
+        .attribution
+        .as_ref()
+        .filter(|a| a.kept)
+        .map(|a| a.summary.clone());
     report.applied = outcome.applied.clone();
     report.revision = outcome.revision.clone();
     report.alert_routes = outcome.alerting.routes.clone();
@@ -865,13 +879,10 @@ pub fn render_text(report: &Report, out: &mut String) {
             }
         }
         for d in &p.drift {
-            let desired = d.desired.as_deref().unwrap_or("(absent)");
-            let observed = d.observed.as_deref().unwrap_or("(absent)");
-            let _ = writeln!(
-                out,
-                "    ~ {} [{}]: desired {desired}, observed {observed}",
-                d.field, d.kind
-            );
+            let _ = writeln!(out, "    {}", crate::status::drift_line(d));
+        }
+        if let (Some(a), false) = (&p.attribution, p.drift.is_empty()) {
+            let _ = writeln!(out, "    attribution: {a}");
         }
         for f in &p.findings {
             let _ = writeln!(out, "    ! {} {}: {}", f.code, f.subject, f.message);

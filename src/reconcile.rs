@@ -4,7 +4,8 @@
 //! Kubernetes, so its callers decide where the outcome is written.
 
 use crate::api::{Mode, UnmanagedPolicy};
-use crate::core::{Diff, Undeclared, diff};
+use crate::core::attribution::{Attributions, Trail, attribute};
+use crate::core::{Diff, Drift, Undeclared, diff};
 use std::time::Duration;
 
 use crate::error::{Category, ProviderError};
@@ -33,6 +34,9 @@ pub struct SyncOutcome {
     pub write_failed: bool,
     /// The address sets the target was built from (set by the caller, which resolved them).
     pub address_sets: Vec<crate::api::addressset::UsedAddressSet>,
+    /// Who changed the drifted fields found (before any write), from the provider's audit
+    /// log; `None` when nothing drifted or the provider could not be read.
+    pub attribution: Option<Attributions>,
 }
 
 impl SyncOutcome {
@@ -239,8 +243,11 @@ pub async fn sync_within(
         UnmanagedPolicy::Remove => Undeclared::Remove,
     };
     let found = diff(&target.desired, &observed.state, unmanaged);
+    let attribution = attribution(provider, target, &observed, &found.drift, until).await;
     if mode == Mode::Observe || found.plan.is_empty() {
-        return settled(found.clone(), found, observed, Vec::new(), None);
+        let mut outcome = settled(found.clone(), found, observed, Vec::new(), None);
+        outcome.attribution = attribution;
+        return outcome;
     }
     let (applied, write_error) = match tokio::time::timeout_at(
         until,
@@ -259,7 +266,9 @@ pub async fn sync_within(
     match tokio::time::timeout_at(confirm_until, provider.observe(target)).await {
         Ok(Ok(after)) => {
             let remaining = diff(&target.desired, &after.state, unmanaged);
-            settled(found, remaining, after, applied, write_error)
+            let mut outcome = settled(found, remaining, after, applied, write_error);
+            outcome.attribution = attribution;
+            outcome
         }
         Ok(Err(read_error)) => SyncOutcome {
             found: Some(found),
@@ -272,6 +281,7 @@ pub async fn sync_within(
             write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or(read_error)),
             address_sets: Vec::new(),
+            attribution,
         },
         Err(_) => SyncOutcome {
             found: Some(found),
@@ -284,8 +294,33 @@ pub async fn sync_within(
             write_failed: write_error.is_some(),
             error: Some(write_error.unwrap_or_else(|| late("observe"))),
             address_sets: Vec::new(),
+            attribution,
         },
     }
+}
+
+/// Who changed what drifted: the audit log read with the state, or asked for now. Never
+/// fails the sync: an unreadable log (or one that does not answer before the deadline) leaves
+/// the drift unattributed, saying why.
+async fn attribution(
+    provider: &dyn Provider,
+    target: &Target,
+    observed: &Observation,
+    drift: &[Drift],
+    until: tokio::time::Instant,
+) -> Option<Attributions> {
+    if drift.is_empty() {
+        return None;
+    }
+    let trail = match &observed.audit {
+        Some(trail) => trail.clone(),
+        None => match tokio::time::timeout_at(until, provider.audit_trail(target, drift)).await {
+            Ok(Ok(trail)) => trail,
+            Ok(Err(e)) => Trail::Unreadable(e.to_string()),
+            Err(_) => Trail::Unreadable("it did not answer before the sync's deadline".into()),
+        },
+    };
+    Some(attribute(drift, &trail))
 }
 
 /// The confirming read after a write gets at least this long, even past the deadline.
@@ -317,6 +352,7 @@ fn settled(
         write_failed: error.is_some(),
         error,
         address_sets: Vec::new(),
+        attribution: None,
     }
 }
 

@@ -127,6 +127,7 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
                 channels: r.alert_channels.clone(),
                 endpoints: endpoint
                     .then(|| crate::providers::fleet::model::endpoint_hosts(&r.drift, &r.findings)),
+                changes: crate::compliance::changes_of(&r.drift_found),
             }
         })
         .collect();

@@ -9,6 +9,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{DriftEntry, FindingEntry, Mode, PolicyStatus};
+use crate::core::attribution::Attributions;
 use crate::error::Category;
 use crate::reconcile::SyncOutcome;
 
@@ -70,17 +71,74 @@ fn carry_transition(new: &mut [Condition], previous: &[Condition]) {
     }
 }
 
-/// Drift as status, `check` and `demo` show it: one entry per drifted field.
-pub fn drift_entries(d: &crate::core::Diff) -> Vec<DriftEntry> {
+/// Drift as status, `check` and `demo` show it: one entry per drifted field, with who
+/// changed it where the audit log says.
+pub fn drift_entries(d: &crate::core::Diff, by: Option<&Attributions>) -> Vec<DriftEntry> {
     d.drift
         .iter()
-        .map(|x| DriftEntry {
-            field: x.path.clone(),
-            kind: x.kind.as_str().to_string(),
-            desired: x.desired.clone(),
-            observed: x.observed.clone(),
+        .map(|x| {
+            let who = by.and_then(|a| a.get(&x.path));
+            DriftEntry {
+                field: x.path.clone(),
+                kind: x.kind.as_str().to_string(),
+                desired: x.desired.clone(),
+                observed: x.observed.clone(),
+                changed_by: who.map(|w| w.by.clone()),
+                changed_at: who.map(|w| w.at.clone()),
+            }
         })
         .collect()
+}
+
+/// One drift entry as `check` and `demo` print it: `~ settings[ssl] [Changed]: desired
+/// strict, observed full — changed by dana@example.com via UI at 2026-11-30T05:00:00Z`.
+pub fn drift_line(d: &DriftEntry) -> String {
+    let mut line = format!(
+        "~ {} [{}]: desired {}, observed {}",
+        d.field,
+        d.kind,
+        d.desired.as_deref().unwrap_or("(absent)"),
+        d.observed.as_deref().unwrap_or("(absent)")
+    );
+    if let Some(by) = &d.changed_by {
+        line.push_str(" — changed by ");
+        line.push_str(by);
+        if let Some(at) = &d.changed_at {
+            line.push_str(" at ");
+            line.push_str(at);
+        }
+    }
+    line
+}
+
+/// The `DriftDetected` Event's message when `new` lists drifted fields that `previous` did
+/// not (once per new drift, not at every sync): the new fields, each with who changed it
+/// where the audit log says. `None` when nothing new drifted.
+pub fn new_drift_message(previous: Option<&PolicyStatus>, new: &PolicyStatus) -> Option<String> {
+    let known = |field: &str| previous.is_some_and(|p| p.drift.iter().any(|d| d.field == field));
+    let fresh: Vec<&DriftEntry> = new.drift.iter().filter(|d| !known(&d.field)).collect();
+    if fresh.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = fresh
+        .iter()
+        .take(5)
+        .map(|d| match (&d.changed_by, &d.changed_at) {
+            (Some(by), Some(at)) => format!("{} [{}] changed by {by} at {at}", d.field, d.kind),
+            (Some(by), None) => format!("{} [{}] changed by {by}", d.field, d.kind),
+            _ => format!("{} [{}] unattributed", d.field, d.kind),
+        })
+        .collect();
+    let more = if fresh.len() > 5 {
+        format!("; and {} more", fresh.len() - 5)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{} field(s) newly drifted: {}{more}",
+        fresh.len(),
+        shown.join("; ")
+    ))
 }
 
 /// Status after a sync that reached the provider.
@@ -184,7 +242,7 @@ pub fn from_outcome(
     }
     let drift = remaining
         .map(|d| {
-            drift_entries(d)
+            drift_entries(d, outcome.attribution.as_ref())
                 .into_iter()
                 .take(MAX_DRIFT_ENTRIES)
                 .collect()
@@ -204,6 +262,11 @@ pub fn from_outcome(
         observed_generation: generation,
         conditions,
         drift_count: u32::try_from(drift_count).unwrap_or(u32::MAX),
+        attribution: outcome
+            .attribution
+            .as_ref()
+            .filter(|_| drift_count > 0)
+            .map(|a| a.summary.clone()),
         drift,
         managed: remaining.map_or(0, |d| d.managed),
         unmanaged: remaining.map_or(0, |d| u32::try_from(d.unmanaged.len()).unwrap_or(u32::MAX)),
@@ -528,6 +591,99 @@ mod tests {
             "Synced stayed True"
         );
         assert!(needs_write(Some(&again), &fixed));
+    }
+
+    fn attributed(paths: &[&str], by: &str) -> crate::core::attribution::Attributions {
+        crate::core::attribution::Attributions {
+            by_path: paths
+                .iter()
+                .map(|p| {
+                    (
+                        p.to_string(),
+                        crate::core::attribution::Attribution {
+                            by: by.into(),
+                            at: "2026-11-28T09:00:00Z".into(),
+                            perimeter: false,
+                            whole_section: false,
+                        },
+                    )
+                })
+                .collect(),
+            summary: "1 of 2 drifted field(s) attributed from the log (last 7 days)".into(),
+            kept: true,
+        }
+    }
+
+    /// Status carries who changed each attributed field and where that comes from; the
+    /// summary goes when the drift does (a settled policy's status stays the same).
+    #[test]
+    fn drift_entries_carry_their_attribution_while_drift_lasts() {
+        let mut out = outcome(Some(drifted(2)), None);
+        out.attribution = Some(attributed(&["f0"], "dana@example.com via UI"));
+        let s = from_outcome(None, None, Mode::Observe, &out, &t("2026-11-28T10:00:00Z"));
+        assert_eq!(
+            s.drift[0].changed_by.as_deref(),
+            Some("dana@example.com via UI")
+        );
+        assert_eq!(
+            s.drift[0].changed_at.as_deref(),
+            Some("2026-11-28T09:00:00Z")
+        );
+        assert_eq!(s.drift[1].changed_by, None);
+        assert_eq!(
+            s.attribution.as_deref(),
+            Some("1 of 2 drifted field(s) attributed from the log (last 7 days)")
+        );
+        assert_eq!(
+            drift_line(&s.drift[0]),
+            "~ f0 [Changed]: desired a, observed b — changed by dana@example.com via UI at 2026-11-28T09:00:00Z"
+        );
+        assert_eq!(
+            drift_line(&s.drift[1]),
+            "~ f1 [Changed]: desired a, observed b"
+        );
+        // Enforced: found drift was attributed, none remains, so neither does the summary.
+        let mut fixed = outcome(Some(Diff::default()), None);
+        fixed.found = Some(drifted(2));
+        fixed.attribution = out.attribution.clone();
+        let s = from_outcome(
+            None,
+            None,
+            Mode::Enforce,
+            &fixed,
+            &t("2026-11-28T10:00:00Z"),
+        );
+        assert_eq!(s.attribution, None);
+    }
+
+    /// `DriftDetected` names only fields that were not drifted before, once.
+    #[test]
+    fn new_drift_messages_name_only_new_fields() {
+        let mut out = outcome(Some(drifted(2)), None);
+        out.attribution = Some(attributed(&["f1"], "marc@example.com via UI"));
+        let now = t("2026-11-28T10:00:00Z");
+        let first = from_outcome(None, None, Mode::Observe, &out, &now);
+        assert_eq!(
+            new_drift_message(None, &first).as_deref(),
+            Some(
+                "2 field(s) newly drifted: f0 [Changed] unattributed; f1 [Changed] changed by marc@example.com via UI at 2026-11-28T09:00:00Z"
+            )
+        );
+        let again = from_outcome(Some(&first), None, Mode::Observe, &out, &now);
+        assert_eq!(new_drift_message(Some(&first), &again), None);
+        let more = from_outcome(
+            Some(&again),
+            None,
+            Mode::Observe,
+            &outcome(Some(drifted(8)), None),
+            &now,
+        );
+        assert_eq!(
+            new_drift_message(Some(&again), &more).as_deref(),
+            Some(
+                "6 field(s) newly drifted: f2 [Changed] unattributed; f3 [Changed] unattributed; f4 [Changed] unattributed; f5 [Changed] unattributed; f6 [Changed] unattributed; and 1 more"
+            )
+        );
     }
 
     #[test]

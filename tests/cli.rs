@@ -285,9 +285,30 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         ),
         "{stdout}"
     );
-    // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
+    // The dashboard edits behind the seeded drift, attributed to whoever made them; what
+    // nobody changed (TLS 1.0 is the default; the office range was never added) stays
+    // unattributed, and Perimeter's own writes are never anybody's edit.
+    for line in [
+        "~ settings[ssl] [Changed]: desired strict, observed full — changed by dana@example.com via UI at ",
+        "observed log — changed by oncall-sre@example.com via UI (last change to wafCustomRules) at ",
+        "attribution: 3 of 4 drifted field(s) attributed from the Cloudflare account audit log (last 7 days)",
+        "~ settings[min_tls_version] [Changed]: desired 1.2, observed 1.0\n",
+        "~ ipAccessRules[ip_range:198.51.100.0/24] [Missing]: desired {\"mode\":\"whitelist\",\"notes\":\"office egress\"}, observed (absent)\n",
+        "  - settings[ssl] changed by dana@example.com via UI at ",
+        "observed [\"0.0.0.0/0\",\"198.51.100.7/32\"] — changed by dev@example.com via CONSOLE at ",
+        "attribution: 1 of 2 drifted field(s) attributed from the Upstash audit log (last 7 days)",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
     assert!(
-        stdout.contains("Provider calls: 224 (52 writes)"),
+        !stdout.contains("platform-automation@example.com"),
+        "Perimeter's writes are its own: {stdout}"
+    );
+    // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
+    // The Cloudflare audit log adds 9 reads: per drifted zone policy, the zone's name and the
+    // log (and the zone's entry points where a ruleset drifted).
+    assert!(
+        stdout.contains("Provider calls: 233 (52 writes)"),
         "{stdout}"
     );
     assert!(

@@ -13,7 +13,7 @@ use perimeter::providers::cloudflare::{Cloudflare, firewall_target, monitoring_t
 use perimeter::providers::{Provider, Target};
 use perimeter::reconcile::sync;
 use perimeter::{Metrics, SecretString};
-use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed, Webhook};
+use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed, Webhook, dashboard_change};
 use perimeter_emulators::faults::{Fault, FaultRule};
 use perimeter_emulators::server::RunningEmulator;
 use std::sync::Arc;
@@ -506,5 +506,119 @@ async fn an_unreadable_inventory_is_an_error_never_an_empty_list() {
         let err = e.client.inventory().await.expect_err("unreadable");
         assert_eq!(err.category, category, "{fault:?}: {err}");
         assert!(!err.to_string().contains(TOKEN), "{fault:?}");
+    }
+}
+
+/// Who changed each drifted field, from the account audit log: a dashboard edit names its
+/// person, Perimeter's own write is Perimeter's (not the token owner's), a field nobody
+/// changed stays unattributed, and a client that did not send the write (after a restart)
+/// says what the log says: the token's owner, through the API.
+#[tokio::test]
+async fn drift_is_attributed_from_the_audit_log() {
+    let e = env(
+        seed("    settings: {ssl: full, min_tls_version: \"1.0\"}\n"),
+        Duration::from_secs(5),
+    )
+    .await;
+    e.emulator.mutate(|seed| {
+        seed.token_owner.email = "platform-automation@example.com".into();
+        seed.accounts[0].audit_logs.push(dashboard_change(
+            "dana@example.com",
+            "change_setting",
+            ("zone", ZONE),
+            serde_json::json!({"zone_name": "example.com", "name": "ssl", "value": "full"}),
+            3600,
+        ));
+    });
+    let strict = firewall("settings: {ssl: strict, minTlsVersion: \"1.2\"}\n");
+    let out = sync(&e.client, &strict, Mode::Observe, UnmanagedPolicy::Report).await;
+    let by = out.attribution.as_ref().expect("drift is attributed");
+    assert_eq!(
+        by.get("settings[ssl]").map(|a| a.by.as_str()),
+        Some("dana@example.com via UI")
+    );
+    assert_eq!(by.get("settings[min_tls_version]"), None, "never changed");
+    assert_eq!(
+        by.summary,
+        "1 of 2 drifted field(s) attributed from the Cloudflare account audit log (last 7 days)"
+    );
+    assert_eq!(
+        e.emulator.log().count("GET", "/audit_logs"),
+        1,
+        "one page holds the zone's week"
+    );
+
+    let out = sync(&e.client, &strict, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    // The policy changes its mind: what Perimeter wrote is now drift, and Perimeter's own.
+    let full = firewall("settings: {ssl: full, minTlsVersion: \"1.2\"}\n");
+    let out = sync(&e.client, &full, Mode::Observe, UnmanagedPolicy::Report).await;
+    let by = out.attribution.expect("attributed");
+    let own = by.get("settings[ssl]").expect("the write is in the log");
+    assert_eq!((own.by.as_str(), own.perimeter), ("Perimeter", true));
+
+    let fresh = Cloudflare::with_settings(
+        {
+            let mut s =
+                HttpSettings::new("cloudflare", format!("{}/client/v4", e._running.base_url()));
+            s.backoff = Duration::from_millis(5);
+            s
+        },
+        Some(ACCOUNT.into()),
+        SecretString::new(TOKEN),
+        None,
+    )
+    .expect("client");
+    let out = sync(&fresh, &full, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        out.attribution
+            .as_ref()
+            .and_then(|a| a.get("settings[ssl]"))
+            .map(|a| a.by.as_str()),
+        Some("platform-automation@example.com via API")
+    );
+}
+
+/// An audit log that cannot be read (no permission, throttled, down, garbled, hanging)
+/// leaves the drift unattributed, saying why, and never stops the sync: the drift is still
+/// read and reported, the credential never quoted.
+#[tokio::test]
+async fn an_unreadable_audit_log_leaves_drift_unattributed_and_the_sync_whole() {
+    let mut faults = support::cells::persistent_faults();
+    faults.push((
+        Fault::ServerError { status: 403 },
+        Category::CredentialsRejected,
+    ));
+    for (fault, _) in faults {
+        let e = env(
+            seed("    settings: {ssl: full}\n"),
+            Duration::from_millis(300),
+        )
+        .await;
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/audit_logs", fault.clone()));
+        let out = sync(
+            &e.client,
+            &firewall("settings: {ssl: strict}\n"),
+            Mode::Observe,
+            UnmanagedPolicy::Report,
+        )
+        .await;
+        assert!(out.error.is_none(), "{fault:?}: {:?}", out.error);
+        assert_eq!(
+            out.remaining.as_ref().map(|d| d.drift.len()),
+            Some(1),
+            "{fault:?}"
+        );
+        let by = out.attribution.expect("drift found");
+        assert!(by.by_path.is_empty(), "{fault:?}");
+        assert!(
+            by.summary
+                .starts_with("unattributed: the audit log could not be read ("),
+            "{fault:?}: {}",
+            by.summary
+        );
+        assert!(!by.summary.contains(TOKEN), "{fault:?}");
     }
 }

@@ -156,6 +156,25 @@ async fn every_cloudflare_request_conforms_to_the_official_spec() {
     let _ = client.inventory().await;
     ledger.record("inventory", offset, &prism);
 
+    // Drift attribution: the zone's name, its entry points, the account audit log.
+    let offset = prism.log_len();
+    let drifted = |path: &str| perimeter::core::Drift {
+        path: path.into(),
+        kind: perimeter::core::DriftKind::Changed,
+        desired: None,
+        observed: None,
+    };
+    let _ = client
+        .audit_trail(
+            &firewall(),
+            &[
+                drifted("wafCustomRules[a].action"),
+                drifted("settings[ssl]"),
+            ],
+        )
+        .await;
+    ledger.record("audit", offset, &prism);
+
     for target in [firewall(), monitoring()] {
         // Reads: the answers are Prism's examples; only the requests are judged here.
         for section in &target.desired.sections {
@@ -183,6 +202,12 @@ async fn every_cloudflare_request_conforms_to_the_official_spec() {
     assert!(ledger.checked.len() >= 18, "{:?}", ledger.checked);
     assert!(
         ledger.checked.get("inventory") >= Some(&1),
+        "{:?}",
+        ledger.checked
+    );
+    // GET /zones/{id}, GET /zones/{id}/rulesets, GET /accounts/{id}/audit_logs.
+    assert!(
+        ledger.checked.get("audit") >= Some(&3),
         "{:?}",
         ledger.checked
     );

@@ -11,6 +11,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use perimeter_emulators::cloudflare::dashboard_change;
 use perimeter_emulators::faults::{Fault, FaultRule};
 use serde_json::{Value, json};
 use support::kube::{
@@ -39,6 +40,27 @@ async fn operator_reconciles_policies_in_a_cluster() {
         .await
         .expect("kube emulator");
     let cloudflare = demo_cloudflare();
+    // Two dashboard edits behind the demo account's drift, for attribution.
+    cloudflare.mutate(|seed| {
+        let zone = serde_json::json!({"zone_name": "example.com"});
+        let mut ssl = zone.clone();
+        ssl["name"] = json!("ssl");
+        let log = &mut seed.accounts[0].audit_logs;
+        log.push(dashboard_change(
+            "dana@example.com",
+            "change_setting",
+            ("zone", "023e105f4ecef8ad9ca31a8372d0c353"),
+            ssl,
+            7200,
+        ));
+        log.push(dashboard_change(
+            "marc@example.com",
+            "rule_update",
+            ("firewall.access_rule", ""),
+            zone,
+            3600,
+        ));
+    });
     let running = cloudflare
         .start("127.0.0.1:0")
         .await
@@ -147,6 +169,25 @@ async fn operator_reconciles_policies_in_a_cluster() {
         condition(&access, "Ready").map(|c| c["reason"].clone()),
         Some(json!("Drifted"))
     );
+    // Who changed it, from the account audit log; the missing office range was never there,
+    // so nobody is blamed for it.
+    let changed_by: Vec<&Value> = access["status"]["drift"]
+        .as_array()
+        .expect("drift")
+        .iter()
+        .map(|d| &d["changedBy"])
+        .collect();
+    assert_eq!(
+        changed_by,
+        [
+            &Value::Null,
+            &json!("marc@example.com via UI (last change to ipAccessRules)")
+        ]
+    );
+    assert_eq!(
+        access["status"]["attribution"],
+        "1 of 2 drifted field(s) attributed from the Cloudflare account audit log (last 7 days)"
+    );
 
     let provider = wait_for("CloudProvider Ready", async || {
         let obj = get_any(
@@ -195,6 +236,28 @@ async fn operator_reconciles_policies_in_a_cluster() {
     assert!(
         reasons.contains(&"Enforced") && reasons.contains(&"Drifted"),
         "{reasons:?}"
+    );
+    let message = |reason: &str| -> String {
+        events["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["reason"] == reason)
+            .filter_map(|e| e["note"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        message("Enforced").contains("(drift changed by dana@example.com via UI (settings[ssl]))"),
+        "{}",
+        message("Enforced")
+    );
+    assert!(
+        message("DriftDetected").contains(
+            "ipAccessRules[ip_range:203.0.113.0/24].mode [Changed] changed by marc@example.com via UI (last change to ipAccessRules) at "
+        ),
+        "{}",
+        message("DriftDetected")
     );
 
     let metrics = http

@@ -215,6 +215,12 @@ pub struct PolicyStatus {
     /// One entry per drifted field, at most 50.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<DriftEntry>,
+    /// Where `drift[].changedBy` comes from, or why it is absent: `2 of 2 drifted field(s)
+    /// attributed from the Cloudflare account audit log (last 7 days)`, `unattributed: the
+    /// audit log could not be read (…)`. Only while something drifts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub attribution: Option<String>,
     /// Declared rules/items found at the provider (managed by this policy).
     #[serde(default)]
     pub managed: u32,
@@ -262,6 +268,16 @@ pub struct DriftEntry {
     pub desired: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<String>,
+    /// Who made the change, from the provider's audit log: a person or system as the log names
+    /// them (`dana@example.com via UI`), or `Perimeter` for the operator's own writes. Absent:
+    /// unattributed (status.attribution says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub changed_by: Option<String>,
+    /// When that change was made (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub changed_at: Option<String>,
 }
 
 /// Something observed that is not drift but matters (bounded code, readable message).

@@ -50,6 +50,10 @@ pub struct Observed {
     /// records of providers that do not, and from records written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// Who changed the drifted fields, from the provider's audit log (absent from records of
+    /// policies without attributed drift, and from records written before it existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
 }
 
 /// One link of the chain.
@@ -462,6 +466,7 @@ pub fn observations(
                 drift_count: 0,
                 digest: digest_of(&(&p.namespace, &p.name, &p.reason)),
                 revision: None,
+                changes: Vec::new(),
             });
         }
         for x in policies.iter().filter(|x| p.is_used_by(x)) {
@@ -474,6 +479,7 @@ pub fn observations(
                 drift_count: x.drift_count,
                 digest: x.digest.clone(),
                 revision: x.revision.clone(),
+                changes: x.changes.clone(),
             });
         }
     }
@@ -511,6 +517,7 @@ pub fn observations(
             drift_count: 0,
             digest: digest_of(a),
             revision: None,
+            changes: Vec::new(),
         });
     }
     out

@@ -188,6 +188,27 @@ pub struct PolicyFacts {
     /// The hosts an endpoint FirewallPolicy (a `fleet:` block) checked at its last read;
     /// `None` for every other policy.
     pub endpoints: Option<endpoints::EndpointHosts>,
+    /// Who changed the drifted fields, where the audit log said ([`changes_of`]).
+    pub changes: Vec<String>,
+}
+
+/// How many attributed changes a policy's evidence names.
+pub const CHANGES_LISTED: usize = 10;
+
+/// The attributed drift entries as the evidence trail names them: `settings[ssl] changed by
+/// dana@example.com via UI at 2026-11-29T06:00:00Z`, at most [`CHANGES_LISTED`].
+pub fn changes_of(drift: &[crate::api::DriftEntry]) -> Vec<String> {
+    drift
+        .iter()
+        .filter_map(|d| {
+            let by = d.changed_by.as_deref()?;
+            Some(match &d.changed_at {
+                Some(at) => format!("{} changed by {by} at {at}", d.field),
+                None => format!("{} changed by {by}", d.field),
+            })
+        })
+        .take(CHANGES_LISTED)
+        .collect()
 }
 
 /// The message of a policy's first finding that names drift Enforce cannot correct, in the

@@ -357,6 +357,9 @@ pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
                     o.result,
                     short(&o.digest)
                 );
+                for change in &o.changes {
+                    let _ = writeln!(out, "  - {}", cell_text(change));
+                }
             }
         }
     }

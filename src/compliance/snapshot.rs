@@ -126,6 +126,7 @@ pub fn snapshot_from(
             channels: s.alert_channels.clone(),
             endpoints: endpoint
                 .then(|| crate::providers::fleet::model::endpoint_hosts(&s.drift, &s.findings)),
+            changes: super::changes_of(&s.drift),
         }
     };
     let mut policies: Vec<PolicyFacts> = firewalls

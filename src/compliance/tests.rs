@@ -98,6 +98,7 @@ fn facts(list: Vec<P>) -> Vec<PolicyFacts> {
             digest: format!("sha256:{i}"),
             not_enforceable: None,
             revision: None,
+            changes: Vec::new(),
             // A monitoring policy that declares alert routes shows one reaching a live channel
             // (and, standing in for the Slack policy, vouches for it); see `live_route`.
             routes: if p.alerts > 0 {

@@ -198,6 +198,12 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
         crate::metrics::unix_now(),
     );
     let st = status::from_outcome(previous, generation, controls.mode, &outcome, &now);
+    let caused = outcome
+        .attribution
+        .as_ref()
+        .filter(|a| !a.by_path.is_empty())
+        .map(|a| format!(" (drift changed by {})", a.by_actor(3)))
+        .unwrap_or_default();
     if !outcome.applied.is_empty() {
         publish::<K>(
             ctx,
@@ -206,10 +212,20 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
             "Enforced",
             "Enforce",
             format!(
-                "{} change(s) applied: {}",
+                "{} change(s) applied: {}{caused}",
                 outcome.applied.len(),
                 outcome.applied.join("; ")
             ),
+        )
+        .await;
+    } else if let Some(message) = status::new_drift_message(previous, &st) {
+        publish::<K>(
+            ctx,
+            obj.meta(),
+            EventType::Warning,
+            "DriftDetected",
+            "Sync",
+            message,
         )
         .await;
     }

@@ -2,6 +2,7 @@
 //! No HTTP, no Kubernetes, no clock — everything here is tested with tables.
 
 pub mod addresses;
+pub mod attribution;
 pub mod drift;
 pub mod inventory;
 pub mod model;

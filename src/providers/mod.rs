@@ -176,6 +176,9 @@ pub struct Observation {
     /// Alert routes observed at a source provider, and Slack channels checked: what DE.CM-1's
     /// alert routing is verified from (see [`crate::core::routing`]).
     pub alerting: crate::core::routing::AlertingFacts,
+    /// The audit log, when the provider reads it with the state (Upstash, Turso); otherwise
+    /// `None`, and [`Provider::audit_trail`] is asked once drift is found.
+    pub audit: Option<crate::core::attribution::Trail>,
 }
 
 /// A write that stopped part-way: what had been applied, and why it stopped.
@@ -231,6 +234,20 @@ pub trait Provider: Send + Sync {
     /// asset is its kit's [`Kit::covers`](registry::Kit::covers).
     async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
         Ok(None)
+    }
+
+    /// Who made the drifted changes: the provider's audit log since
+    /// [`LOOKBACK`](crate::core::attribution::LOOKBACK), mapped onto `target`'s sections, with
+    /// Perimeter's own writes recognised. Asked only when there is drift, read through the same
+    /// HTTP layer as every other call. `Ok(Trail::NotKept)` (the default): the provider keeps no
+    /// log Perimeter reads. An error never stops the sync: the drift is then unattributed, with
+    /// the error as the reason.
+    async fn audit_trail(
+        &self,
+        _target: &Target,
+        _drift: &[crate::core::Drift],
+    ) -> Result<crate::core::attribution::Trail, ProviderError> {
+        Ok(crate::core::attribution::Trail::NotKept)
     }
 
     /// Carries out `plan` (from [`crate::core::diff`]), in order. Returns what was applied.

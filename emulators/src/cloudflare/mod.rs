@@ -57,6 +57,7 @@
 //! | PATCH, DELETE | `/zones/{zone_id}/firewall/access_rules/rules/{rule_id}` |
 //! | GET, PATCH | `/zones/{zone_id}/settings` (PATCH body `{"items": [...]}` or a bare array) |
 //! | GET, PATCH | `/zones/{zone_id}/settings/{setting_id}` |
+//! | GET | `/accounts/{account_id}/audit_logs` (filters `since`, `before`, `zone.name`, `actor.email`, `action.type`, `id`; `direction`; `page`, `per_page` 1..=1000); writes add entries (see `audit`) |
 //! | GET, POST | `/accounts/{account_id}/alerting/v3/policies` |
 //! | GET | `/accounts/{account_id}/alerting/v3/destinations/webhooks` |
 //! | GET, PUT, DELETE | `/accounts/{account_id}/alerting/v3/policies/{policy_id}` |
@@ -94,6 +95,7 @@
 
 mod access_rules;
 mod alerting;
+mod audit;
 mod logpush;
 mod rulesets;
 pub mod seed;
@@ -115,9 +117,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
 use serde_json::{Map, Value, json};
 
+pub use audit::dashboard_change;
 pub use seed::{
-    AccessRule, AccessRuleConfiguration, Account, AlertingPolicy, LogpushJob, MechanismTarget,
-    Rule, Ruleset, Seed, Webhook, Zone,
+    AccessRule, AccessRuleConfiguration, Account, AlertingPolicy, AuditActor, AuditLog, LogpushJob,
+    MechanismTarget, Rule, Ruleset, Seed, Webhook, Zone,
 };
 pub use validate::Problem;
 
@@ -211,6 +214,14 @@ impl Store {
             }
             for job in &mut account.logpush_jobs {
                 normalize_job(job, next_job_id);
+            }
+            for entry in &mut account.audit_logs {
+                if entry.id.is_empty() {
+                    entry.id = ids.uuid();
+                }
+                if entry.when.is_empty() {
+                    entry.when = now.clone();
+                }
             }
         }
         for zone in &mut self.seed.zones {
@@ -365,6 +376,7 @@ impl CloudflareEmulator {
                 "/zones/{zone_id}/firewall/access_rules/rules/{rule_id}",
                 patch(access_rules::update).delete(access_rules::delete),
             )
+            .route("/accounts/{account_id}/audit_logs", get(audit::list))
             .route(
                 "/accounts/{account_id}/alerting/v3/policies",
                 get(alerting::list).post(alerting::create),
@@ -400,6 +412,10 @@ impl CloudflareEmulator {
                     .delete(logpush::delete_account),
             )
             .fallback(no_route)
+            .layer(middleware::from_fn_with_state(
+                shared.clone(),
+                audit::record_writes,
+            ))
             .layer(middleware::from_fn_with_state(shared.clone(), throttle))
             .layer(middleware::from_fn_with_state(shared.clone(), authenticate))
             .with_state(shared);

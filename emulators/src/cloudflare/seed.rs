@@ -14,8 +14,68 @@ use super::validate;
 pub struct Seed {
     /// Bearer tokens accepted. Empty means every request is refused.
     pub tokens: Vec<String>,
+    /// The user the tokens belong to: the actor of the audit entries the API's writes leave
+    /// (interface `API`), as Cloudflare names a token's owner.
+    pub token_owner: AuditActor,
     pub accounts: Vec<Account>,
     pub zones: Vec<Zone>,
+}
+
+/// An account audit log entry, in the spec's `aaa_audit-logs` shape. Writes through the API
+/// add one each (see the module's table); a test or the demo adds dashboard changes
+/// (interface `UI`) with [`crate::cloudflare::CloudflareEmulator::mutate`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditLog {
+    /// A UUID; generated when empty.
+    pub id: String,
+    pub action: AuditAction,
+    pub actor: AuditActor,
+    /// `API` or `UI`.
+    pub interface: String,
+    /// Varies by resource type: `zone_name`, and for a setting its `name` and `value`.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(rename = "newValue")]
+    pub new_value: String,
+    #[serde(rename = "oldValue")]
+    pub old_value: String,
+    pub owner: AuditOwner,
+    pub resource: AuditResource,
+    /// RFC 3339; now when empty.
+    pub when: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditAction {
+    pub result: bool,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditActor {
+    pub email: String,
+    pub id: String,
+    pub ip: String,
+    /// `user`, `admin` or `Cloudflare`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditOwner {
+    pub id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditResource {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -29,6 +89,8 @@ pub struct Account {
     pub webhooks: Vec<Webhook>,
     /// Account-scope Logpush jobs.
     pub logpush_jobs: Vec<LogpushJob>,
+    /// The account audit log, in any order (answered newest first by default).
+    pub audit_logs: Vec<AuditLog>,
 }
 
 /// A webhook destination, in the spec's `aaa_webhooks` shape. `secret` is write-only there

@@ -1,7 +1,7 @@
 //! Cloudflare's account in `perimeter demo` (the `demo` feature): the Cloudflare emulator seeded
 //! from examples/demo/cloudflare-account.yaml, drifted from examples/cloudflare/.
 
-use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
+use perimeter_emulators::cloudflare::{AuditLog, CloudflareEmulator, Seed, Zone, dashboard_change};
 use perimeter_emulators::server::RunningEmulator;
 
 use crate::api::CloudProvider;
@@ -50,6 +50,13 @@ pub async fn start() -> Result<Box<dyn Account>, String> {
 async fn launch() -> Result<Demo, String> {
     let seed: Seed = serde_yaml::from_str(SEED).map_err(|e| format!("demo seed: {e}"))?;
     let emulator = CloudflareEmulator::new(seed);
+    // Stamped now, so the seeded drift's dashboard edits are inside the audit log's window.
+    emulator.mutate(|seed| {
+        let history = seeded_history(seed);
+        if let Some(account) = seed.accounts.first_mut() {
+            account.audit_logs.extend(history);
+        }
+    });
     let running = emulator
         .start("127.0.0.1:0")
         .await
@@ -98,20 +105,34 @@ impl Account for Demo {
 
     fn edit(&self, i: usize) {
         match i {
-            0 => self.emulator.mutate(waf_rule_disabled),
+            0 => self.emulator.mutate(|seed| {
+                waf_rule_disabled(seed);
+                let entries: Vec<AuditLog> = seed
+                    .zones
+                    .iter()
+                    .map(|z| ruleset_change(z, "http_request_firewall_custom", EDITOR, 0))
+                    .collect();
+                log(seed, entries);
+            }),
             1 => self.emulator.mutate(|seed| {
+                let mut entries = Vec::new();
                 for zone in &mut seed.zones {
                     zone.settings.insert(
                         "security_level".into(),
                         serde_json::Value::from("essentially_off"),
                     );
+                    entries.push(setting_change(zone, "security_level", EDITOR, 0));
                 }
+                log(seed, entries);
             }),
             2 => self.emulator.mutate(|seed| {
+                let mut entries = Vec::new();
                 for zone in &mut seed.zones {
                     zone.access_rules
                         .retain(|r| r.configuration.value != "AS64496");
+                    entries.push(access_rule_change(zone, "rule_delete", EDITOR, 0));
                 }
+                log(seed, entries);
             }),
             _ => {}
         }
@@ -123,6 +144,76 @@ impl Account for Demo {
             self.endpoint
         ))
     }
+}
+
+/// Who makes the demo's dashboard edits between passes.
+const EDITOR: &str = "dana@example.com";
+
+/// The audit log behind the seeded drift (see examples/demo/cloudflare-account.yaml): who
+/// weakened what in the dashboard, and when. TLS 1.0 was never changed (it is the default) and
+/// the office range was never added, so those stay unattributed, as they are.
+fn seeded_history(seed: &Seed) -> Vec<AuditLog> {
+    const HOUR: i64 = 3600;
+    let Some(zone) = seed.zones.iter().find(|z| z.name == "example.com") else {
+        return Vec::new();
+    };
+    vec![
+        ruleset_change(
+            zone,
+            "http_request_firewall_custom",
+            "oncall-sre@example.com",
+            3 * 24 * HOUR,
+        ),
+        ruleset_change(zone, "http_ratelimit", "dana@example.com", 2 * 24 * HOUR),
+        setting_change(zone, "ssl", "dana@example.com", 26 * HOUR),
+        access_rule_change(zone, "rule_update", "marc@example.com", 5 * HOUR),
+    ]
+}
+
+fn log(seed: &mut Seed, entries: Vec<AuditLog>) {
+    if let Some(account) = seed.accounts.first_mut() {
+        account.audit_logs.extend(entries);
+    }
+}
+
+fn zone_metadata(zone: &Zone) -> serde_json::Value {
+    serde_json::json!({ "zone_name": zone.name })
+}
+
+fn ruleset_change(zone: &Zone, phase: &str, who: &str, seconds_ago: i64) -> AuditLog {
+    let id = zone
+        .rulesets
+        .get(phase)
+        .and_then(|r| r.id.clone())
+        .unwrap_or_default();
+    let mut metadata = zone_metadata(zone);
+    metadata["phase"] = phase.into();
+    dashboard_change(who, "update", ("ruleset", &id), metadata, seconds_ago)
+}
+
+fn setting_change(zone: &Zone, setting: &str, who: &str, seconds_ago: i64) -> AuditLog {
+    let mut metadata = zone_metadata(zone);
+    metadata["name"] = setting.into();
+    if let Some(value) = zone.settings.get(setting) {
+        metadata["value"] = value.clone();
+    }
+    dashboard_change(
+        who,
+        "change_setting",
+        ("zone", &zone.id),
+        metadata,
+        seconds_ago,
+    )
+}
+
+fn access_rule_change(zone: &Zone, action: &str, who: &str, seconds_ago: i64) -> AuditLog {
+    dashboard_change(
+        who,
+        action,
+        ("firewall.access_rule", ""),
+        zone_metadata(zone),
+        seconds_ago,
+    )
 }
 
 /// The first dashboard edit: the scanner-blocking WAF rule switched off.

@@ -3,6 +3,7 @@
 //! Every answer is the `{success, errors, messages, result, result_info}` envelope.
 
 pub mod api;
+pub mod audit;
 #[cfg(feature = "demo")]
 mod demo;
 pub mod inventory;
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 use self::model::{ACCESS, CloudflareScope, LOGPUSH, POLICIES, SETTINGS};
 use super::{ApplyError, Finding, Observation, Provider, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::attribution::{LOOKBACK, OwnWrites, Trail};
 use crate::core::inventory::Asset;
 use crate::core::{Change, Item, Section, SectionKind};
 use crate::error::{Category, Error, ProviderError};
@@ -43,6 +45,8 @@ const MAX_PAGES: u32 = 200;
 pub struct Cloudflare {
     http: HttpClient,
     account_id: Option<String>,
+    /// The writes this client sent, so the audit log's entries for them are Perimeter's.
+    own: std::sync::Mutex<OwnWrites>,
 }
 
 impl Cloudflare {
@@ -74,7 +78,11 @@ impl Cloudflare {
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Self, Error> {
         let http = HttpClient::new(settings, Auth::Bearer(token), metrics)?;
-        Ok(Self { http, account_id })
+        Ok(Self {
+            http,
+            account_id,
+            own: std::sync::Mutex::new(OwnWrites::default()),
+        })
     }
 
     /// The account id as a path segment.
@@ -605,6 +613,76 @@ impl Provider for Cloudflare {
             .ok_or_else(|| ProviderError::new(Category::BadResponse, op, "a zone has no id"))
     }
 
+    /// The zone's entries of the account audit log in [`LOOKBACK`], newest first (see
+    /// [`audit`]). Account-scope targets (notification policies) are not attributed.
+    async fn audit_trail(
+        &self,
+        target: &Target,
+        drift: &[crate::core::Drift],
+    ) -> Result<Trail, ProviderError> {
+        let op = "list_audit_logs";
+        let CloudflareScope::Zone(_) = target.scope_of::<CloudflareScope>(op)? else {
+            return Ok(Trail::NotKept);
+        };
+        let zone = zone_segment(target, op)?;
+        let account = self.account(op)?;
+        let (found, _) = self
+            .call_present(Request::get("get_zone", format!("/zones/{zone}")))
+            .await?;
+        let zone_name = found
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProviderError::new(Category::BadResponse, "get_zone", "no zone name"))?
+            .to_string();
+        let rulesets_drifted = drift.iter().any(|d| {
+            let (section, _) = crate::core::attribution::split_path(&d.path);
+            model::phase_of(section).is_some()
+        });
+        let rulesets = if rulesets_drifted {
+            let (list, _) = self
+                .call_present(Request::get(
+                    "list_zone_rulesets",
+                    format!("/zones/{zone}/rulesets"),
+                ))
+                .await?;
+            audit::entrypoints(&list)
+        } else {
+            Default::default()
+        };
+        let since = jiff::Timestamp::now() - LOOKBACK;
+        let own = self.own.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut events = Vec::new();
+        for page in 1..=audit::MAX_PAGES {
+            let req = Request::get(op, format!("/accounts/{account}/audit_logs"))
+                .query("zone.name", &zone_name)
+                .query("since", since.to_string())
+                .query("direction", "desc")
+                .query("per_page", audit::PER_PAGE)
+                .query("page", page);
+            let (result, _) = self.call_present(req).await?;
+            let Value::Array(entries) = result else {
+                return Err(ProviderError::new(
+                    Category::BadResponse,
+                    op,
+                    "result is not a list",
+                ));
+            };
+            events.extend(
+                entries
+                    .iter()
+                    .filter_map(|e| audit::event(e, &zone, &rulesets, &own)),
+            );
+            if entries.len() < audit::PER_PAGE as usize {
+                break;
+            }
+        }
+        Ok(Trail::Read {
+            source: audit::SOURCE,
+            since,
+            events,
+        })
+    }
+
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
         target.scope_of::<CloudflareScope>("observe")?;
         let mut obs = Observation::default();
@@ -629,6 +707,14 @@ impl Provider for Cloudflare {
                 applied: Vec::new(),
                 error,
             });
+        }
+        // Recorded before sending: the audit entry is stamped while the call is in flight.
+        if let Ok(zone) = zone_segment(target, "apply") {
+            let now = jiff::Timestamp::now();
+            let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
+            for change in plan {
+                own.record(&zone, change.section(), now);
+            }
         }
         let mut applied = Vec::new();
         let mut done_sections: Vec<&str> = Vec::new();

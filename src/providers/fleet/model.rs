@@ -823,7 +823,7 @@ mod tests {
                 message: f.message.clone(),
             })
             .collect();
-        let got = endpoint_hosts(&crate::status::drift_entries(&d), &entries);
+        let got = endpoint_hosts(&crate::status::drift_entries(&d, None), &entries);
         assert_eq!((got.passing, got.total), (248, 250));
         assert_eq!(
             got.failing,

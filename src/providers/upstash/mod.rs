@@ -408,6 +408,11 @@ impl Provider for Upstash {
             let audit = self.read_audit(&db).await?;
             obs.findings.extend(audit.finding);
             obs.revision = audit.revision;
+            obs.audit = Some(crate::core::attribution::Trail::Read {
+                source: "the Upstash audit log",
+                since: Timestamp::now() - AUDIT_LOOKBACK,
+                events: audit.events,
+            });
         }
         Ok(obs)
     }

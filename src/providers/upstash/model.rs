@@ -472,6 +472,9 @@ pub struct AuditRead {
     /// The latest allowlist change in the window, whoever made it, for status and the evidence
     /// trail: `allowlist changed 2026-11-29T10:00:00Z by ops@example.com`.
     pub revision: Option<String>,
+    /// Every allowlist change in the window, Perimeter's own included (as Perimeter's), for
+    /// attributing allowlist drift.
+    pub events: Vec<crate::core::attribution::AuditEvent>,
 }
 
 /// The answer of `GET /auditlogs`: the allowlist changes to `db` stamped after `since`, and the
@@ -498,6 +501,22 @@ pub fn audit_read(
     let revision = changes
         .first()
         .map(|c| format!("allowlist changed {} by {}", c.at, actor_text(&c.actor)));
+    let events = changes
+        .iter()
+        .map(|c| crate::core::attribution::AuditEvent {
+            section: ALLOWLIST.to_string(),
+            key: Some(ALLOWED_IPS.to_string()),
+            actor: if own.is_own(c, &db.id) {
+                crate::core::attribution::Actor::Perimeter
+            } else {
+                crate::core::attribution::Actor::other(
+                    actor_text(&c.actor),
+                    (!c.source.is_empty()).then(|| sanitize(&c.source, 60)),
+                )
+            },
+            at: c.at,
+        })
+        .collect();
     let outside: Vec<&AuditEntry> = changes.iter().filter(|c| !own.is_own(c, &db.id)).collect();
     let finding = (!outside.is_empty()).then(|| {
         let quoted = outside
@@ -528,7 +547,11 @@ pub fn audit_read(
             ),
         }
     });
-    Ok(AuditRead { finding, revision })
+    Ok(AuditRead {
+        finding,
+        revision,
+        events,
+    })
 }
 
 fn actor_text(actor: &str) -> String {
@@ -970,6 +993,21 @@ securityAddons: [tlsMutualAuth]
             )]);
             let read = audit_read(&log, &db_ref(), &own, since).expect("valid");
             assert_eq!(read.finding.is_some(), reported, "{when}");
+            // The same entry, as the attribution of allowlist drift: Perimeter's own write is
+            // Perimeter's, anyone else's names them and how.
+            let actor = read.events.first().map(|e| e.actor.label());
+            let want = if reported {
+                "a@example.com via API_KEY - k"
+            } else {
+                "Perimeter"
+            };
+            assert_eq!(actor.as_deref(), Some(want), "{when}");
+            assert_eq!(
+                read.events
+                    .first()
+                    .map(|e| (e.section.as_str(), e.key.as_deref())),
+                Some((ALLOWLIST, Some(ALLOWED_IPS)))
+            );
         }
     }
 
