@@ -55,6 +55,11 @@ pub struct Metrics {
     /// Assessments published (name → control), so deleted ones can be dropped.
     known_assessments: std::sync::Mutex<std::collections::HashMap<String, String>>,
     last_reads: std::sync::Mutex<std::collections::HashMap<(String, String, String), i64>>,
+    /// Hosts of each endpoint manager in scope by state (passing, failing, excepted).
+    pub endpoint_hosts: IntGaugeVec,
+    /// Endpoint accounts (namespace, name) written per assessment, so removed or unread ones
+    /// drop their series.
+    endpoint_rows: std::sync::Mutex<std::collections::HashMap<String, Vec<[String; 2]>>>,
     /// Coverage label sets written per assessment, so rows of removed providers are dropped.
     coverage_rows: std::sync::Mutex<std::collections::HashMap<String, Vec<[String; 4]>>>,
     /// Set once the process can serve its purpose (controllers started, or demo seeded).
@@ -183,6 +188,11 @@ impl Metrics {
             "1 when a provider's area (firewall, monitoring, alerting) is verified by its API, 2 when only an unexpired attestation covers it (no API can show it; never counted as verified), 0 otherwise; no series for an area that does not apply to the provider.",
             &["assessment", "provider", "namespace", "name", "area"],
         )?;
+        let endpoint_hosts = gauge(
+            "perimeter_endpoint_hosts",
+            "Hosts an endpoint manager (Fleet) checked for the host-firewall requirement, by state: passing, failing (without an exception) or excepted (a named, unexpired exception); no series while the server cannot be read.",
+            &["assessment", "namespace", "name", "state"],
+        )?;
         let compliance_evidence_timestamp = gauge(
             "perimeter_compliance_evidence_timestamp_seconds",
             "Unix time of the newest evidence record of the assessment.",
@@ -197,6 +207,8 @@ impl Metrics {
             compliance_coverage,
             compliance_evidence_timestamp,
             coverage_rows: Default::default(),
+            endpoint_hosts,
+            endpoint_rows: Default::default(),
             last_reads: Default::default(),
             known_assessments: Default::default(),
             drift_fields,
@@ -457,6 +469,7 @@ impl Metrics {
                 String::new(),
             ]);
         }
+        self.observe_endpoints(name, a);
         let previous = match self.coverage_rows.lock() {
             Ok(mut m) => m.insert(name.to_string(), rows.clone()),
             Err(_) => None,
@@ -469,6 +482,48 @@ impl Metrics {
                         .remove_label_values(&[name, &old[0], &old[1], &old[2], area]);
                 }
             }
+        }
+    }
+
+    /// The endpoint rows of one assessment; rows no longer there, or not read, drop their
+    /// series (a count from an unread server is not current).
+    fn observe_endpoints(&self, name: &str, a: &Assessment) {
+        let mut rows = Vec::new();
+        for r in &a.endpoints {
+            if r.state == crate::compliance::Cell::Unknown {
+                continue;
+            }
+            let (ns, n) = r
+                .provider
+                .split_once('/')
+                .unwrap_or(("", r.provider.as_str()));
+            for (state, count) in [
+                ("passing", r.passing),
+                ("failing", r.failing),
+                ("excepted", r.excepted),
+            ] {
+                self.endpoint_hosts
+                    .with_label_values(&[name, ns, n, state])
+                    .set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+            rows.push([ns.to_string(), n.to_string()]);
+        }
+        let previous = match self.endpoint_rows.lock() {
+            Ok(mut m) => m.insert(name.to_string(), rows.clone()),
+            Err(_) => None,
+        };
+        for old in previous.unwrap_or_default() {
+            if !rows.contains(&old) {
+                self.forget_endpoint(name, &old);
+            }
+        }
+    }
+
+    fn forget_endpoint(&self, name: &str, row: &[String; 2]) {
+        for state in ["passing", "failing", "excepted"] {
+            let _ = self
+                .endpoint_hosts
+                .remove_label_values(&[name, &row[0], &row[1], state]);
         }
     }
 
@@ -521,6 +576,13 @@ impl Metrics {
         let _ = self
             .compliance_evidence_timestamp
             .remove_label_values(&[name, control]);
+        let endpoints = match self.endpoint_rows.lock() {
+            Ok(mut m) => m.remove(name),
+            Err(_) => None,
+        };
+        for old in endpoints.unwrap_or_default() {
+            self.forget_endpoint(name, &old);
+        }
         let previous = match self.coverage_rows.lock() {
             Ok(mut m) => m.remove(name),
             Err(_) => None,
@@ -642,6 +704,65 @@ mod tests {
         assert!(text.contains(r#"assessment="kept""#), "{text}");
         assert!(!text.contains(r#"assessment="deleted""#), "{text}");
         assert!(text.contains(r#"perimeter_compliance_coverage{area="firewall",assessment="kept",name="cf",namespace="ns",provider="cloudflare"} 0"#), "{text}");
+    }
+
+    /// An endpoint server's hosts by state, from the assessment; a server not read, or an
+    /// assessment deleted, leaves no series behind (a stale count would read as current).
+    #[test]
+    fn endpoint_series_follow_the_assessment_and_vanish_when_unread() {
+        use crate::compliance::endpoints::{EndpointRow, FailingHost};
+        use crate::compliance::{Assessment, Cell};
+        let m = Metrics::new().expect("metrics");
+        let spec: crate::api::ControlAssessmentSpec =
+            serde_json::from_value(serde_json::json!({"control": "DE.CM-1"})).expect("spec");
+        let mut a: Assessment = crate::compliance::evaluate(
+            &spec,
+            &crate::compliance::Snapshot::default(),
+            None,
+            jiff::Timestamp::UNIX_EPOCH,
+        );
+        let host = |excepted: Option<&str>| FailingHost {
+            host: "h".into(),
+            platform: "darwin".into(),
+            last_seen: String::new(),
+            excepted_until: excepted.map(str::to_string),
+        };
+        a.endpoints = vec![EndpointRow {
+            provider: "ns/fleet".into(),
+            provider_type: crate::api::ProviderType::Fleet,
+            state: Cell::Drifted,
+            passing: 248,
+            total: 250,
+            failing: 1,
+            excepted: 1,
+            hosts: vec![host(None), host(Some("2030-01-01T00:00:00Z"))],
+            policies: vec![],
+        }];
+        let series = |m: &Metrics| -> Vec<String> {
+            m.render()
+                .expect("render")
+                .lines()
+                .filter(|l| l.starts_with("perimeter_endpoint_hosts{"))
+                .map(str::to_string)
+                .collect()
+        };
+        m.observe_assessment("de-cm-1", &a, None);
+        assert_eq!(
+            series(&m),
+            [
+                r#"perimeter_endpoint_hosts{assessment="de-cm-1",name="fleet",namespace="ns",state="excepted"} 1"#,
+                r#"perimeter_endpoint_hosts{assessment="de-cm-1",name="fleet",namespace="ns",state="failing"} 1"#,
+                r#"perimeter_endpoint_hosts{assessment="de-cm-1",name="fleet",namespace="ns",state="passing"} 248"#,
+            ]
+        );
+        a.endpoints[0].state = Cell::Unknown;
+        m.observe_assessment("de-cm-1", &a, None);
+        assert!(series(&m).is_empty(), "{:?}", series(&m));
+        a.endpoints[0].state = Cell::Verified;
+        m.observe_assessment("de-cm-1", &a, None);
+        assert_eq!(series(&m).len(), 3);
+        m.retain_assessments(&[]);
+        assert!(series(&m).is_empty(), "{:?}", series(&m));
     }
 
     /// Counts by kind and coverage; a kind no longer listed, or an inventory that could not be

@@ -81,24 +81,28 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
         .policies
         .iter()
         .map(|r| {
-            let (kind, paused, alert_routes) = if r.kind == "FirewallPolicy" {
-                let paused = manifests
-                    .firewalls
-                    .iter()
-                    .find(|p| p.name_any() == r.name && namespace_of(&p.metadata) == r.namespace)
-                    .is_some_and(|p| p.spec.controls.paused);
-                (PolicyKind::FirewallPolicy, paused, 0)
-            } else {
-                let m = manifests
-                    .monitors
-                    .iter()
-                    .find(|p| p.name_any() == r.name && namespace_of(&p.metadata) == r.namespace);
-                (
-                    PolicyKind::MonitoringPolicy,
-                    m.is_some_and(|p| p.spec.controls.paused),
-                    m.map_or(0, |p| p.spec.alert_routes()),
-                )
-            };
+            let mut endpoint = false;
+            let (kind, paused, alert_routes) =
+                if r.kind == "FirewallPolicy" {
+                    let m = manifests.firewalls.iter().find(|p| {
+                        p.name_any() == r.name && namespace_of(&p.metadata) == r.namespace
+                    });
+                    endpoint = m.is_some_and(|p| p.spec.fleet.is_some());
+                    (
+                        PolicyKind::FirewallPolicy,
+                        m.is_some_and(|p| p.spec.controls.paused),
+                        0,
+                    )
+                } else {
+                    let m = manifests.monitors.iter().find(|p| {
+                        p.name_any() == r.name && namespace_of(&p.metadata) == r.namespace
+                    });
+                    (
+                        PolicyKind::MonitoringPolicy,
+                        m.is_some_and(|p| p.spec.controls.paused),
+                        m.map_or(0, |p| p.spec.alert_routes()),
+                    )
+                };
             PolicyFacts {
                 kind,
                 namespace: r.namespace.clone(),
@@ -121,6 +125,8 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
                 revision: r.revision.clone(),
                 routes: r.alert_routes.clone(),
                 channels: r.alert_channels.clone(),
+                endpoints: endpoint
+                    .then(|| crate::providers::fleet::model::endpoint_hosts(&r.drift, &r.findings)),
                 changes: crate::compliance::changes_of(&r.drift_found),
             }
         })

@@ -100,6 +100,8 @@ fn every_change(target: &Target) -> Vec<Change> {
         let name = section.name.clone();
         match section.kind {
             SectionKind::Ordered => plan.push(Change::Reorder { section: name }),
+            // Hosts failing an endpoint check (Fleet): nothing is ever written for them.
+            SectionKind::Violations => {}
             SectionKind::Settings => plan.push(Change::Update {
                 section: name,
                 key,

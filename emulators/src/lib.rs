@@ -15,6 +15,7 @@ pub mod aws;
 pub mod betterstack;
 pub mod cloudflare;
 pub mod faults;
+pub mod fleet;
 pub mod gcp;
 pub mod qdrant;
 pub mod server;

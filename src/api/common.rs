@@ -30,11 +30,12 @@ pub enum ProviderType {
     Gcp,
     Betterstack,
     Slack,
+    Fleet,
 }
 
 impl ProviderType {
     /// Every type, in declaration order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Cloudflare,
         Self::Vercel,
         Self::Supabase,
@@ -47,6 +48,7 @@ impl ProviderType {
         Self::Gcp,
         Self::Betterstack,
         Self::Slack,
+        Self::Fleet,
     ];
 
     /// The lowercase name used in manifests and as the `provider` metric label.
@@ -64,6 +66,7 @@ impl ProviderType {
             Self::Gcp => "gcp",
             Self::Betterstack => "betterstack",
             Self::Slack => "slack",
+            Self::Fleet => "fleet",
         }
     }
 }

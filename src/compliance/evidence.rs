@@ -22,7 +22,7 @@ use super::{
     RequirementState,
 };
 use crate::api::ProviderType;
-use crate::api::compliance::Attestation;
+use crate::api::compliance::{AttestableRequirement, Attestation};
 
 /// `previous` of the first record ever written.
 pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
@@ -502,7 +502,18 @@ pub fn observations(
             provider: named.unwrap_or_default(),
             api: "attestation".into(),
             observed_at: None,
-            result: super::attestation_use(a, &in_scope, now).label(),
+            result: if a.requirement == AttestableRequirement::EndpointFirewall
+                && !assessment.endpoints.is_empty()
+            {
+                super::AttestationUse::Ignored(
+                    "an endpoint FirewallPolicy verifies the hosts, and an attestation never \
+                     stands in for a reading"
+                        .into(),
+                )
+                .label()
+            } else {
+                super::attestation_use(a, &in_scope, now).label()
+            },
             drift_count: 0,
             digest: digest_of(a),
             revision: None,

@@ -12,8 +12,9 @@
 //!   AWS alarms with actions), in sync, and a route its API shows reaches a Slack channel a
 //!   fresh Slack read found live ([`routing`]): otherwise `Unreachable` (a route to a channel
 //!   nobody reads, named) or `Unverified` (no route to a channel Perimeter can check).
-//!   `EndpointFirewall`: host firewalls are outside provider APIs, so only an unexpired
-//!   attestation satisfies it, as `Attested`, never `Verified`.
+//!   `EndpointFirewall`: verified from the FirewallPolicies of an endpoint manager (Fleet)
+//!   that checks every host's firewall (see [`endpoints`] for the rule); where none is in
+//!   scope, only an unexpired attestation satisfies it, as `Attested`, never `Verified`.
 //! * **Attested provider parts**: where a provider's registry entry says a part (firewall,
 //!   monitoring, alerting) is `AttestedOnly` (no API can show it: Modal's network controls,
 //!   Trigger.dev's alert channels), its cell is `Attested` while an unexpired `Provider*`
@@ -33,6 +34,7 @@
 //!   sustained (level 3, and the evidence trail shows the control implemented at every
 //!   evaluation for at least 30 days, with no hole in the trail).
 
+pub mod endpoints;
 pub mod evidence;
 pub mod report;
 pub mod routing;
@@ -183,6 +185,9 @@ pub struct PolicyFacts {
     pub routes: Vec<crate::core::routing::AlertRoute>,
     /// Slack channels checked at the last read (`status.alertChannels`).
     pub channels: Vec<crate::core::routing::ChannelCheck>,
+    /// The hosts an endpoint FirewallPolicy (a `fleet:` block) checked at its last read;
+    /// `None` for every other policy.
+    pub endpoints: Option<endpoints::EndpointHosts>,
     /// Who changed the drifted fields, where the audit log said ([`changes_of`]).
     pub changes: Vec<String>,
 }
@@ -266,7 +271,9 @@ impl Requirement {
                 "Every provider in scope has network monitoring declared and in sync"
             }
             Self::AlertRouting => "Alerts reach a live channel, verified end to end",
-            Self::EndpointFirewall => "Endpoint firewall protection covers hosts (attested)",
+            Self::EndpointFirewall => {
+                "Endpoint firewall protection covers hosts (verified by endpoint management, else attested)"
+            }
         }
     }
 }
@@ -443,6 +450,9 @@ pub struct Assessment {
     /// Where Perimeter's own alerts (Alertmanager's Slack receiver) end, when declared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub own_routes: Vec<routing::RouteReach>,
+    /// The endpoint managers in scope and the hosts they checked (EndpointFirewall verified).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<endpoints::EndpointRow>,
     pub gaps: Vec<Gap>,
 }
 
@@ -653,8 +663,17 @@ fn evaluate_with(
             });
         }
     }
-    let endpoint = attestation_result(&spec.attestations, now, &mut gaps);
-    // Attestations only ever satisfy; an attested requirement never reads as verified.
+    let endpoint_rows = endpoints::rows(&providers, &snapshot.policies);
+    let endpoint = if endpoint_rows.is_empty() {
+        // Attestations only ever satisfy; an attested requirement never reads as verified.
+        attestation_result(&spec.attestations, now, &mut gaps)
+    } else {
+        let attested = spec.attestations.iter().any(|a| {
+            a.requirement == AttestableRequirement::EndpointFirewall
+                && a.expires.parse::<Timestamp>().is_ok_and(|t| t > now)
+        });
+        endpoints::result(&endpoint_rows, attested, &mut gaps)
+    };
     requirements.push(endpoint);
 
     let satisfied = requirements.iter().filter(|r| r.state.satisfied()).count();
@@ -677,6 +696,7 @@ fn evaluate_with(
         requirements,
         coverage,
         own_routes: own.reaches,
+        endpoints: endpoint_rows,
         gaps,
     }
 }
@@ -1120,7 +1140,7 @@ fn alert_hint(lookup: Lookup, t: ProviderType) -> &'static str {
 /// Why a boundary firewall does not apply to a provider type, if it has none.
 fn no_firewall(lookup: Lookup, t: ProviderType) -> Option<&'static str> {
     match lookup(t)?.firewall {
-        Boundary::NoFirewall(why) => Some(why),
+        Boundary::NoFirewall(why) | Boundary::Endpoints(why) => Some(why),
         Boundary::Manages(_) | Boundary::AttestedOnly(_) => None,
     }
 }
@@ -1186,7 +1206,7 @@ impl Area {
         match self {
             Self::Firewall => match info.firewall {
                 Boundary::AttestedOnly(w) => Some(w),
-                Boundary::Manages(_) | Boundary::NoFirewall(_) => None,
+                Boundary::Manages(_) | Boundary::NoFirewall(_) | Boundary::Endpoints(_) => None,
             },
             Self::Monitoring => match info.monitoring {
                 Monitoring::AttestedOnly(w) => Some(w),

@@ -121,6 +121,69 @@ fn assets_section(a: &super::Assessment, out: &mut String) {
     }
 }
 
+/// The endpoint managers in scope: each one's pass ratio, and the failing hosts (excepted or
+/// not). Nothing when no endpoint FirewallPolicy is in scope.
+fn endpoints_section(a: &super::Assessment, out: &mut String) {
+    if a.endpoints.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Endpoint firewalls\n\n| Provider | Type | State | Hosts passing | Failing | Excepted |\n|---|---|---|---|---|---|"
+    );
+    for r in &a.endpoints {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {}/{} | {} | {} |",
+            r.provider,
+            r.provider_type,
+            cell(r.state),
+            r.passing,
+            r.total,
+            r.failing,
+            r.excepted
+        );
+    }
+    let listed: Vec<(&str, &super::endpoints::FailingHost)> = a
+        .endpoints
+        .iter()
+        .flat_map(|r| r.hosts.iter().map(|h| (r.provider.as_str(), h)))
+        .collect();
+    if listed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n### Failing hosts\n\n| Provider | Host | Platform | Last seen | Excepted |\n|---|---|---|---|---|"
+    );
+    for (provider, h) in listed {
+        let excepted = match h.excepted_until.as_deref() {
+            None => "no".to_string(),
+            Some("") => "yes".to_string(),
+            Some(t) => format!("until {}", cell_text(t)),
+        };
+        let _ = writeln!(
+            out,
+            "| {provider} | {} | {} | {} | {excepted} |",
+            cell_text(&h.host),
+            cell_text(&h.platform),
+            cell_text(if h.last_seen.is_empty() {
+                "never"
+            } else {
+                &h.last_seen
+            }),
+        );
+    }
+    let more: u64 = a
+        .endpoints
+        .iter()
+        .map(|r| (r.failing + r.excepted).saturating_sub(r.hosts.len() as u64))
+        .sum();
+    if more > 0 {
+        let _ = writeln!(out, "\nand {more} more (see each policy's status.drift).");
+    }
+}
+
 /// Markdown for one report. `records_shown` bounds the trail table (newest first).
 pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
     let a = &r.result;
@@ -186,6 +249,7 @@ pub fn markdown(r: &ControlReport, records_shown: usize, out: &mut String) {
     }
 
     assets_section(a, out);
+    endpoints_section(a, out);
 
     if a.coverage.iter().any(|c| !c.routes.is_empty()) || !a.own_routes.is_empty() {
         let _ = writeln!(

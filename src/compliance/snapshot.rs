@@ -95,7 +95,8 @@ pub fn snapshot_from(
                  meta: &ObjectMeta,
                  controls: &PolicyControls,
                  status: Option<&PolicyStatus>,
-                 alert_routes: usize| {
+                 alert_routes: usize,
+                 endpoint: bool| {
         let empty = PolicyStatus::default();
         let s = status.unwrap_or(&empty);
         PolicyFacts {
@@ -123,6 +124,8 @@ pub fn snapshot_from(
             revision: s.observed_revision.clone(),
             routes: s.alert_routes.clone(),
             channels: s.alert_channels.clone(),
+            endpoints: endpoint
+                .then(|| crate::providers::fleet::model::endpoint_hosts(&s.drift, &s.findings)),
             changes: super::changes_of(&s.drift),
         }
     };
@@ -135,6 +138,7 @@ pub fn snapshot_from(
                 &p.spec.controls,
                 p.status.as_ref(),
                 0,
+                p.spec.fleet.is_some(),
             )
         })
         .collect();
@@ -145,6 +149,7 @@ pub fn snapshot_from(
             &p.spec.controls,
             p.status.as_ref(),
             p.spec.alert_routes(),
+            false,
         )
     }));
     Snapshot {
@@ -325,5 +330,47 @@ mod tests {
         };
         assert_eq!(at(&seen).as_deref(), Some("2027-01-15T07:59:00Z"));
         assert_eq!(at(&unseen).as_deref(), Some("2026-11-28T11:00:00Z"));
+    }
+
+    /// A stored fleet FirewallPolicy's status (its failingHosts drift, HostExcepted and
+    /// PassRatio findings) is what the EndpointFirewall requirement reads; no other policy
+    /// carries endpoint facts, whatever its findings say.
+    #[test]
+    fn a_fleet_policy_status_carries_its_hosts() {
+        let fleet: FirewallPolicy = serde_json::from_value(json!({
+            "apiVersion": "perimeter.dev/v1alpha1", "kind": "FirewallPolicy",
+            "metadata": {"name": "endpoints", "namespace": "team"},
+            "spec": {"providerRef": {"name": "fleet"}, "fleet": {"platforms": ["windows"]}},
+            "status": {
+                "drift": [{"field": "failingHosts[fin-laptop-07]", "kind": "Unexpected",
+                           "observed": "{\"lastSeen\":\"2026-11-28T11:00:00Z\",\"platform\":\"windows\",\"policy\":\"Perimeter: Windows host firewall\"}"}],
+                "findings": [{"code": "PassRatio", "subject": "policies[Perimeter: Windows host firewall]",
+                              "message": "49/50 hosts passing"}]
+            }
+        }))
+        .unwrap_or_else(|e| panic!("policy: {e}"));
+        let mut edge = policy(false);
+        if let Some(s) = edge.status.as_mut() {
+            s.findings = fleet
+                .status
+                .as_ref()
+                .map(|f| f.findings.clone())
+                .unwrap_or_default();
+        }
+        let f = Freshness {
+            last_read: &|_: &str, _: &str, _: &str| None,
+            now_unix: 0,
+            uptime: Duration::ZERO,
+        };
+        let snap = snapshot_from(&f, &[], &[], &[fleet, edge], &[]);
+        let hosts = snap.policies[0].endpoints.as_ref().expect("fleet hosts");
+        assert_eq!((hosts.passing, hosts.total), (49, 50));
+        let names: Vec<(&str, &str)> = hosts
+            .failing
+            .iter()
+            .map(|h| (h.host.as_str(), h.platform.as_str()))
+            .collect();
+        assert_eq!(names, [("fin-laptop-07", "windows")]);
+        assert_eq!(snap.policies[1].endpoints, None, "not a fleet policy");
     }
 }

@@ -111,6 +111,7 @@ fn facts(list: Vec<P>) -> Vec<PolicyFacts> {
             } else {
                 Vec::new()
             },
+            endpoints: None,
         })
         .collect()
 }
@@ -1824,4 +1825,257 @@ fn inventory_decides_whether_a_verified_firewall_covers_every_asset() {
             assert!(row.message.is_none(), "{case}");
         }
     }
+}
+
+fn failing(host: &str, platform: &str, excepted_until: Option<&str>) -> endpoints::FailingHost {
+    endpoints::FailingHost {
+        host: host.into(),
+        platform: platform.into(),
+        last_seen: "2026-11-28T11:00:00Z".into(),
+        excepted_until: excepted_until.map(str::to_string),
+    }
+}
+
+/// EndpointFirewall from a Fleet FirewallPolicy: verified from what was read (excepted hosts
+/// allowed and listed), a gap naming the hosts that fail without an exception, unknown when
+/// the server was not read (a valid attestation never stands in for it), and the attestation
+/// as the fallback only where no endpoint policy is in scope.
+#[test]
+fn endpoint_firewall_table() {
+    use RequirementState::*;
+    let hosts = |passing, total, failing| endpoints::EndpointHosts {
+        passing,
+        total,
+        failing,
+    };
+    let kiosk = || failing("kiosk-lobby", "darwin", Some("2030-03-31T00:00:00Z"));
+    struct Case {
+        name: &'static str,
+        ready: Option<bool>,
+        fleet: Option<(InSync, endpoints::EndpointHosts)>,
+        attestations: Vec<Attestation>,
+        want: RequirementState,
+        /// In the requirement's message (the ratio, what was ignored).
+        message: &'static [&'static str],
+        /// In a gap of the requirement, when it has one.
+        gap: Option<&'static str>,
+        /// The provider row: state, failing, excepted, hosts listed.
+        row: Option<(Cell, u64, u64, &'static [&'static str])>,
+    }
+    let cases = vec![
+        Case {
+            name: "read, every failing host excepted: verified, the attestation not used",
+            ready: Some(true),
+            fleet: Some((InSync::True, hosts(249, 250, vec![kiosk()]))),
+            attestations: valid(),
+            want: Verified,
+            message: &[
+                "249/250 hosts passing",
+                "0 failing without an exception, 1 excepted",
+                "attestation is not used",
+            ],
+            gap: None,
+            row: Some((Cell::Verified, 0, 1, &["kiosk-lobby"])),
+        },
+        Case {
+            name: "a host failing without an exception: a gap naming it",
+            ready: Some(true),
+            fleet: Some((
+                InSync::False,
+                hosts(
+                    248,
+                    250,
+                    vec![failing("fin-laptop-07", "windows", None), kiosk()],
+                ),
+            )),
+            attestations: valid(),
+            want: Gap,
+            message: &["248/250 hosts passing", "1 failing without an exception"],
+            gap: Some(
+                "1 host(s) fail the host-firewall check without an exception: fin-laptop-07 (windows)",
+            ),
+            row: Some((Cell::Drifted, 1, 1, &["fin-laptop-07", "kiosk-lobby"])),
+        },
+        Case {
+            name: "no failing host, but the check is missing or edited (no counts): a gap",
+            ready: Some(true),
+            fleet: Some((InSync::False, hosts(0, 0, vec![]))),
+            attestations: valid(),
+            want: Gap,
+            message: &["0/0 hosts passing"],
+            gap: Some("The check Perimeter keeps in the endpoint server drifted"),
+            row: Some((Cell::Drifted, 0, 0, &[])),
+        },
+        Case {
+            name: "the policy's read failed: unknown, never the attestation",
+            ready: Some(true),
+            fleet: Some((InSync::Unknown, hosts(250, 250, vec![]))),
+            attestations: valid(),
+            want: Unknown,
+            message: &["0/0 hosts passing", "on 0 of 1 endpoint server(s) read"],
+            gap: Some("could not be read"),
+            row: Some((Cell::Unknown, 0, 0, &[])),
+        },
+        Case {
+            name: "the Fleet account is not Ready: unknown",
+            ready: Some(false),
+            fleet: Some((InSync::True, hosts(250, 250, vec![]))),
+            attestations: valid(),
+            want: Unknown,
+            message: &["on 0 of 1 endpoint server(s) read"],
+            gap: Some("never counted as compliant"),
+            row: Some((Cell::Unknown, 0, 0, &[])),
+        },
+        Case {
+            name: "in sync, but no host answered: nothing verified, a gap",
+            ready: Some(true),
+            fleet: Some((InSync::True, hosts(0, 0, vec![]))),
+            attestations: valid(),
+            want: Gap,
+            message: &["0/0 hosts passing"],
+            gap: Some("No host answered"),
+            row: Some((Cell::Missing, 0, 0, &[])),
+        },
+        Case {
+            name: "no endpoint policy: the attestation is the fallback",
+            ready: Some(true),
+            fleet: None,
+            attestations: valid(),
+            want: Attested,
+            message: &["attested by ciso@example.com"],
+            gap: None,
+            row: None,
+        },
+        Case {
+            name: "no endpoint policy, no attestation: a gap",
+            ready: Some(true),
+            fleet: None,
+            attestations: vec![],
+            want: Gap,
+            message: &["no attestation"],
+            gap: Some("Add an EndpointFirewall attestation"),
+            row: None,
+        },
+    ];
+    for c in cases {
+        let mut providers = two_providers();
+        providers.push(provider("perimeter", "fleet", ProviderType::Fleet, c.ready));
+        let mut policies = facts(healthy());
+        if let Some((in_sync, h)) = c.fleet {
+            let mut f = facts(vec![fw("fleet", in_sync)]).remove(0);
+            f.endpoints = Some(h);
+            policies.push(f);
+        }
+        let snap = Snapshot {
+            providers,
+            policies,
+            own_routes: vec![],
+        };
+        let a = evaluate(&spec(c.attestations.clone()), &snap, None, now());
+        let r = a
+            .requirement(Requirement::EndpointFirewall)
+            .expect("endpoint requirement");
+        // The evidence says what the attestation counted for: nothing beside a Fleet reading.
+        let used: Vec<String> =
+            observations(&a, &snap.providers, &snap.policies, &c.attestations, now())
+                .into_iter()
+                .filter(|o| o.subject == "Attestation EndpointFirewall")
+                .map(|o| o.result)
+                .collect();
+        for u in &used {
+            assert_eq!(u.starts_with("Ignored"), c.row.is_some(), "{}: {u}", c.name);
+        }
+        assert_eq!(r.state, c.want, "{}: {r:?}", c.name);
+        for m in c.message {
+            assert!(
+                r.message.contains(m),
+                "{}: {:?} lacks {m:?}",
+                c.name,
+                r.message
+            );
+        }
+        let gaps: Vec<&super::Gap> = a
+            .gaps
+            .iter()
+            .filter(|g| g.requirement == Requirement::EndpointFirewall)
+            .collect();
+        match c.gap {
+            Some(want) => assert!(
+                gaps.iter().any(|g| g.action.contains(want)),
+                "{}: {gaps:?}",
+                c.name
+            ),
+            None => assert!(gaps.is_empty(), "{}: {gaps:?}", c.name),
+        }
+        match c.row {
+            None => assert!(a.endpoints.is_empty(), "{}", c.name),
+            Some((state, failing, excepted, listed)) => {
+                assert_eq!(a.endpoints.len(), 1, "{}", c.name);
+                let row = &a.endpoints[0];
+                assert_eq!(
+                    (row.state, row.failing, row.excepted),
+                    (state, failing, excepted),
+                    "{}",
+                    c.name
+                );
+                let names: Vec<&str> = row.hosts.iter().map(|h| h.host.as_str()).collect();
+                assert_eq!(names, listed, "{}", c.name);
+            }
+        }
+        // The Fleet account's boundary firewall is not applicable: its failing hosts are
+        // counted once, under EndpointFirewall.
+        let fleet_row = a
+            .coverage
+            .iter()
+            .find(|x| x.provider_type == ProviderType::Fleet)
+            .expect("fleet row");
+        assert_eq!(fleet_row.firewall, Cell::NotApplicable, "{}", c.name);
+    }
+}
+
+/// The report shows each endpoint server's ratio and a "Failing hosts" list, excepted or not.
+#[test]
+fn the_report_lists_failing_hosts() {
+    let mut providers = two_providers();
+    providers.push(provider(
+        "perimeter",
+        "fleet",
+        ProviderType::Fleet,
+        Some(true),
+    ));
+    let mut policies = facts(healthy());
+    let mut f = facts(vec![fw("fleet", InSync::False)]).remove(0);
+    f.endpoints = Some(endpoints::EndpointHosts {
+        passing: 248,
+        total: 250,
+        failing: vec![
+            failing("kiosk-lobby", "darwin", Some("2030-03-31T00:00:00Z")),
+            failing("fin|laptop", "windows", None),
+        ],
+    });
+    policies.push(f);
+    let snap = Snapshot {
+        providers,
+        policies,
+        own_routes: vec![],
+    };
+    let a = evaluate(&spec(valid()), &snap, None, now());
+    let report = report::ControlReport::new(
+        "de-cm-1",
+        a,
+        "memory".into(),
+        Trail::default().verify(Duration::from_secs(3600), None),
+        Trail::default(),
+    );
+    let mut out = String::new();
+    report::markdown(&report, 3, &mut out);
+    for line in [
+        "| perimeter/fleet | fleet | ⚠️ Drifted | 248/250 | 1 | 1 |",
+        "| perimeter/fleet | fin\\|laptop | windows | 2026-11-28T11:00:00Z | no |",
+        "| perimeter/fleet | kiosk-lobby | darwin | 2026-11-28T11:00:00Z | until 2030-03-31T00:00:00Z |",
+    ] {
+        assert!(out.contains(line), "missing {line:?}\n{out}");
+    }
+    let failing_at = out.find("### Failing hosts").expect("failing hosts");
+    assert!(out[failing_at..].find("fin\\|laptop") < out[failing_at..].find("kiosk-lobby"));
 }

@@ -169,6 +169,21 @@ fn diff_section(
     if want.kind == SectionKind::Settings {
         return;
     }
+    if want.kind == SectionKind::Violations {
+        for seen in have
+            .items
+            .iter()
+            .filter(|i| !declared.contains(i.key.as_str()))
+        {
+            out.drift.push(Drift {
+                path: format!("{name}[{}]", seen.key),
+                kind: DriftKind::Unexpected,
+                desired: None,
+                observed: Some(render_item(seen)),
+            });
+        }
+        return;
+    }
     let mut removed = BTreeSet::new();
     for seen in have
         .items
@@ -629,5 +644,35 @@ mod tests {
             r#"["ip.src","cf.colo.id"]"#
         );
         assert_eq!(render(&json!("strict")), "strict");
+    }
+
+    /// A failing host is drift whatever `unmanaged` says, and nothing is planned: no write
+    /// can make a host pass. An empty observation is in sync.
+    #[test]
+    fn violations_are_drift_and_never_planned() {
+        let want = State {
+            sections: vec![Section::new(
+                "failingHosts",
+                SectionKind::Violations,
+                vec![],
+            )],
+        };
+        let seen = State {
+            sections: vec![Section::new(
+                "failingHosts",
+                SectionKind::Violations,
+                vec![Item::new("mac-1").field("platform", "darwin")],
+            )],
+        };
+        for unmanaged in [Undeclared::Report, Undeclared::Remove] {
+            let d = diff(&want, &seen, unmanaged);
+            assert_eq!(d.drift.len(), 1, "{unmanaged:?}");
+            assert_eq!(d.drift[0].path, "failingHosts[mac-1]");
+            assert_eq!(d.drift[0].kind, DriftKind::Unexpected);
+            assert!(d.plan.is_empty() && d.unmanaged.is_empty(), "{d:?}");
+            assert!(diff(&want, &want, unmanaged).in_sync());
+        }
+        let (_, plan) = cleanup(&want, &seen);
+        assert!(plan.is_empty(), "{plan:?}");
     }
 }

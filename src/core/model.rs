@@ -20,6 +20,10 @@ pub enum SectionKind {
     Unordered,
     /// Fixed, named settings: only declared keys are compared; others are never "unmanaged".
     Settings,
+    /// What must not be found at all and that no write can take away (hosts failing an
+    /// endpoint check): declared empty, every observed item is drift whatever `unmanaged`
+    /// says, and no change is planned for it.
+    Violations,
 }
 
 /// One rule, policy, job or setting.

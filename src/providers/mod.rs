@@ -8,6 +8,7 @@ pub mod aws;
 pub mod betterstack;
 pub mod cloudflare;
 pub mod fake;
+pub mod fleet;
 pub mod gcp;
 pub mod modal;
 pub mod qdrant;

@@ -42,6 +42,7 @@ macro_rules! registered_providers {
             slack: Slack => $crate::providers::slack::Kit,
             betterstack: Betterstack => $crate::providers::betterstack::Kit,
             triggerdev: Triggerdev => $crate::providers::triggerdev::Kit,
+            fleet: Fleet => $crate::providers::fleet::Kit,
         }
     };
 }
@@ -158,12 +159,18 @@ pub enum Boundary {
     /// `ProviderFirewall` attestation covers it (`Attested`, never `Verified`); without one it
     /// is a gap. The words say what the controls are and why no API can read them.
     AttestedOnly(&'static str),
+    /// It checks the firewalls of hosts (endpoint management), not a network boundary: its
+    /// FirewallPolicies verify DE.CM-1's `EndpointFirewall`, and its boundary firewall is
+    /// `NotApplicable`, shown with these words (so failing hosts are not counted twice).
+    Endpoints(&'static str),
 }
 
 impl Boundary {
     pub fn words(self) -> &'static str {
         match self {
-            Self::Manages(w) | Self::NoFirewall(w) | Self::AttestedOnly(w) => w,
+            Self::Manages(w) | Self::NoFirewall(w) | Self::AttestedOnly(w) | Self::Endpoints(w) => {
+                w
+            }
         }
     }
 }

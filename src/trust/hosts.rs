@@ -20,6 +20,9 @@ pub fn official(provider: ProviderType) -> &'static [&'static str] {
         ProviderType::Gcp => &["*.googleapis.com"],
         ProviderType::Betterstack => &["uptime.betterstack.com", "betteruptime.com"],
         ProviderType::Slack => &["slack.com", "hooks.slack.com"],
+        // Self-hosted: the organisation's own server, which only the admin can allow
+        // (`--allow-endpoint-host`); no host is trusted by default.
+        ProviderType::Fleet => &[],
     }
 }
 

@@ -126,11 +126,22 @@ impl Trust {
         {
             return Ok(parsed);
         }
+        let official = hosts::official(provider);
+        if official.is_empty() {
+            // A self-hosted API (Fleet): no host is the provider's, so every server is one the
+            // admin chose, never one a tenant names.
+            return Err(Error::Forbidden(format!(
+                "{field}: {provider} is self-hosted and has no official API host; the operator's \
+                 admin must allow this server ({}) with --allow-endpoint-host (Helm value \
+                 security.allowedEndpointHosts) before its token is sent there",
+                parsed.authority()
+            )));
+        }
         Err(Error::Forbidden(format!(
             "{field}: {} is not an official {provider} API host ({}); the operator's admin must \
              allow it (flag --allow-endpoint-host, Helm value security.allowedEndpointHosts)",
             parsed.authority(),
-            hosts::official(provider).join(", ")
+            official.join(", ")
         )))
     }
 }
@@ -146,6 +157,38 @@ mod tests {
         assert!(s.contains("team-a") && !s.contains("team-c"));
         assert!(NamespaceSet::all().contains("anything"));
         assert!(!NamespaceSet::default().contains("default"));
+    }
+
+    /// Fleet is self-hosted: no server is trusted until the admin allows it, and the refusal
+    /// says so (rather than listing an empty set of official hosts).
+    #[test]
+    fn a_self_hosted_provider_reaches_only_what_the_admin_allows() {
+        let strict = Trust::default();
+        let fleet = ProviderType::Fleet;
+        let e = strict
+            .check_endpoint(fleet, "spec.endpoint", "https://fleet.corp.example")
+            .expect_err("no official host");
+        assert_eq!(e.category().reason(), "Forbidden");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("self-hosted") && msg.contains("--allow-endpoint-host"),
+            "{msg}"
+        );
+        assert!(msg.contains("fleet.corp.example"), "{msg}");
+        let allowed = Trust {
+            endpoint_hosts: vec![HostPattern::parse("fleet.corp.example").expect("pattern")],
+            ..Trust::default()
+        };
+        assert!(
+            allowed
+                .check_endpoint(fleet, "spec.endpoint", "https://fleet.corp.example")
+                .is_ok()
+        );
+        assert!(
+            allowed
+                .check_endpoint(fleet, "spec.endpoint", "https://fleet.evil.example")
+                .is_err()
+        );
     }
 
     #[test]

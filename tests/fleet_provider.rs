@@ -1,0 +1,286 @@
+//! The Fleet client against its emulator: Observe (managed policies, failing hosts paged,
+//! exceptions, stale hosts, pass ratio), Enforce (missing policy created, query put back,
+//! nothing else written), and faults leaving no observation and no credential in errors.
+
+mod support;
+
+use std::time::Duration;
+
+use perimeter::SecretString;
+use perimeter::api::{Mode, UnmanagedPolicy};
+use perimeter::core::{Undeclared, diff};
+use perimeter::error::Category;
+use perimeter::http::HttpSettings;
+use perimeter::providers::fleet::Fleet;
+use perimeter::providers::fleet::api::FleetFirewall;
+use perimeter::providers::fleet::model::{self, firewall_target};
+use perimeter::providers::fleet::queries;
+use perimeter::providers::{Provider, Target};
+use perimeter::reconcile::sync;
+use perimeter_emulators::faults::{Fault, FaultRule};
+use perimeter_emulators::fleet::{FleetEmulator, Host, Policy, Seed, Team};
+use perimeter_emulators::server::RunningEmulator;
+
+const TOKEN: &str = "fleetTOKENx0123456789abcdefABCDEF==";
+
+fn mac(id: u64, name: &str, failing: bool, seen_minutes_ago: u64) -> Host {
+    Host {
+        id,
+        hostname: name.into(),
+        display_name: String::new(),
+        hardware_serial: format!("C02{id:05}"),
+        platform: "darwin".into(),
+        team_id: Some(2),
+        seen_minutes_ago,
+        failing: if failing {
+            vec!["Perimeter: macOS host firewall".into()]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// 250 Macs of team Laptops (3 failing, one of them excepted), the managed macOS policy with a
+/// query someone edited, and an unmanaged policy of the same team.
+fn seed() -> Seed {
+    let mut hosts: Vec<Host> = (1..=250)
+        .map(|i| mac(i, &format!("mac-{i:03}"), false, 5))
+        .collect();
+    hosts[9] = mac(10, "kiosk-1", true, 5);
+    hosts[149] = mac(150, "dev-mac", true, 5);
+    hosts[249] = mac(250, "old-mac", true, 60 * 24 * 30);
+    Seed {
+        tokens: vec![TOKEN.into()],
+        teams: vec![
+            Team {
+                id: 1,
+                name: "Servers".into(),
+            },
+            Team {
+                id: 2,
+                name: "Laptops".into(),
+            },
+        ],
+        policies: vec![
+            Policy {
+                id: 7,
+                team_id: Some(2),
+                name: "Perimeter: macOS host firewall".into(),
+                query: "SELECT 1;".into(),
+                platform: "darwin".into(),
+                description: String::new(),
+                resolution: String::new(),
+            },
+            Policy {
+                id: 8,
+                team_id: Some(2),
+                name: "Gatekeeper enabled".into(),
+                query: "SELECT 1 FROM gatekeeper WHERE assessments_enabled = 1;".into(),
+                platform: "darwin".into(),
+                description: String::new(),
+                resolution: String::new(),
+            },
+        ],
+        hosts,
+    }
+}
+
+fn block() -> FleetFirewall {
+    serde_json::from_value(serde_json::json!({
+        "platforms": ["macos", "linux"],
+        "teams": ["Laptops"],
+        "exceptions": [
+            {"host": "C0200010", "reason": "kiosk on an isolated VLAN", "expires": "2099-01-01T00:00:00Z"},
+            {"host": "dev-mac", "reason": "was being reinstalled", "expires": "2020-01-01T00:00:00Z"}
+        ],
+        "staleAfterDays": 7
+    }))
+    .expect("block")
+}
+
+async fn start(seed: Seed) -> (FleetEmulator, RunningEmulator, Fleet) {
+    let emu = FleetEmulator::new(seed);
+    let running = emu.start("127.0.0.1:0").await.expect("emulator");
+    let mut settings = HttpSettings::new("fleet", running.base_url());
+    settings.requests_per_minute = 60_000;
+    settings.burst = 1000;
+    settings.backoff = Duration::from_millis(5);
+    settings.timeout = Duration::from_millis(500);
+    settings.max_retries = 1;
+    let client = Fleet::with_settings(settings, SecretString::new(TOKEN), None).expect("client");
+    (emu, running, client)
+}
+
+fn target() -> Target {
+    firewall_target(&block()).expect("target")
+}
+
+#[tokio::test]
+async fn observe_reads_failing_hosts_paged_with_exceptions_and_stale_hosts() {
+    let (emu, _running, client) = start(seed()).await;
+    assert!(client.verify().await.expect("verify").contains("accepted"));
+    let t = target();
+    let obs = client.observe(&t).await.expect("observe");
+    let d = diff(&t.desired, &obs.state, Undeclared::Report);
+    let paths: Vec<&str> = d.drift.iter().map(|x| x.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "policies@Laptops[Perimeter: macOS host firewall].query",
+            "policies@Laptops[Perimeter: Linux host firewall]",
+            "failingHosts@Laptops[dev-mac]",
+            "failingHosts@Laptops[old-mac]",
+        ],
+        "the excepted kiosk is not drift; the expired exception covers nothing"
+    );
+    let codes = |code: &str| -> Vec<String> {
+        obs.findings
+            .iter()
+            .filter(|f| f.code == code)
+            .map(|f| format!("{}: {}", f.subject, f.message))
+            .collect()
+    };
+    assert_eq!(codes(model::HOST_EXCEPTED).len(), 1);
+    assert!(codes(model::HOST_EXCEPTED)[0].contains("kiosk-1"));
+    assert_eq!(codes(model::HOST_NOT_SEEN).len(), 1);
+    assert!(codes(model::HOST_NOT_SEEN)[0].contains("old-mac"));
+    assert_eq!(
+        codes(model::PASS_RATIO),
+        ["policies@Laptops[Perimeter: macOS host firewall]: 247/250 hosts passing"]
+    );
+    assert!(!codes("ManualChangeNeeded").is_empty());
+    // 250 hosts at 100 a page: three pages of the whole team, one of the failing hosts.
+    assert_eq!(emu.log().count("GET", "/api/v1/fleet/hosts"), 4);
+    assert!(emu.log().writes().is_empty(), "Observe writes nothing");
+}
+
+#[tokio::test]
+async fn enforce_creates_the_missing_policy_and_puts_the_query_back_only() {
+    let (emu, _running, client) = start(seed()).await;
+    let t = target();
+    let obs = client.observe(&t).await.expect("observe");
+    let d = diff(&t.desired, &obs.state, Undeclared::Remove);
+    let applied = client.apply(&t, &obs, &d.plan).await.expect("apply");
+    assert_eq!(
+        applied,
+        [
+            "update policies@Laptops[Perimeter: macOS host firewall] (query)",
+            "create policies@Laptops[Perimeter: Linux host firewall]",
+        ]
+    );
+    let after = emu.snapshot();
+    let mac = after.policies.iter().find(|p| p.id == 7).expect("kept");
+    assert_eq!(mac.query, queries::MACOS);
+    let linux = after
+        .policies
+        .iter()
+        .find(|p| p.name == "Perimeter: Linux host firewall")
+        .expect("created");
+    assert_eq!((linux.team_id, linux.platform.as_str()), (Some(2), "linux"));
+    assert_eq!(linux.query, queries::LINUX);
+    assert!(
+        after
+            .policies
+            .iter()
+            .any(|p| p.name == "Gatekeeper enabled"),
+        "never deleted"
+    );
+    // Failing hosts stay drift: Fleet checks, it does not switch firewalls on.
+    let again = client.observe(&t).await.expect("observe");
+    let d = diff(&t.desired, &again.state, Undeclared::Remove);
+    let paths: Vec<&str> = d.drift.iter().map(|x| x.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "failingHosts@Laptops[dev-mac]",
+            "failingHosts@Laptops[old-mac]"
+        ]
+    );
+    assert!(d.plan.is_empty());
+}
+
+/// The shared fault cells on every read (teams, policies, hosts), in both modes: unknown,
+/// never in sync, nothing written, no token in the error.
+#[tokio::test]
+async fn read_faults_leave_the_state_unknown_never_in_sync() {
+    for mode in support::cells::MODES {
+        for path in ["/api/v1/fleet/teams", "/policies", "/api/v1/fleet/hosts"] {
+            for (fault, category) in support::cells::persistent_faults() {
+                let (emu, _running, client) = start(seed()).await;
+                emu.faults()
+                    .inject(FaultRule::new(path, fault.clone()).method("GET"));
+                let out = sync(&client, &target(), mode, UnmanagedPolicy::Report).await;
+                support::cells::assert_failed_read(
+                    &out,
+                    category,
+                    emu.log().writes().len(),
+                    TOKEN,
+                    &format!("{mode:?}: {fault:?} on {path}"),
+                );
+            }
+        }
+    }
+}
+
+/// The shared fault cells on the first write (the macOS query put back): never in sync,
+/// nothing counted as applied, and nothing half-written: the query is the edited one or (a
+/// hang, which the emulator serves late) Perimeter's whole query, and the plan stopped there
+/// (the Linux policy was not created).
+#[tokio::test]
+async fn write_faults_leave_nothing_half_written() {
+    for (fault, category) in support::cells::persistent_faults() {
+        let (emu, _running, client) = start(seed()).await;
+        emu.faults()
+            .inject(FaultRule::new("/policies/", fault.clone()).method("PATCH"));
+        let out = sync(&client, &target(), Mode::Enforce, UnmanagedPolicy::Report).await;
+        support::cells::assert_failed_write(&out, category, TOKEN, &format!("{fault:?}"));
+        assert!(out.applied.is_empty(), "{fault:?}: {:?}", out.applied);
+        let after = emu.snapshot();
+        let mac = after.policies.iter().find(|p| p.id == 7).expect("kept");
+        assert!(
+            mac.query == "SELECT 1;"
+                || (matches!(fault, Fault::Hang { .. }) && mac.query == queries::MACOS),
+            "{fault:?}: {}",
+            mac.query
+        );
+        assert!(
+            !after
+                .policies
+                .iter()
+                .any(|p| p.name == "Perimeter: Linux host firewall"),
+            "{fault:?}: the plan stopped at the failed write"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_token_or_a_missing_team_is_an_error_naming_it() {
+    // A token the server does not know.
+    let (emu, running, _) = start(seed()).await;
+    let other = Fleet::with_settings(
+        HttpSettings::new("fleet", running.base_url()),
+        SecretString::new("unknownToken123"),
+        None,
+    )
+    .expect("client");
+    for mode in support::cells::MODES {
+        let out = sync(&other, &target(), mode, UnmanagedPolicy::Report).await;
+        support::cells::assert_failed_read(
+            &out,
+            Category::CredentialsRejected,
+            emu.log().writes().len(),
+            "unknownToken123",
+            &format!("{mode:?}: unknown token"),
+        );
+    }
+    // A missing team is named.
+    let mut no_team = seed();
+    no_team.teams.retain(|t| t.name != "Laptops");
+    let (_emu, _running, client) = start(no_team).await;
+    let e = client.observe(&target()).await.expect_err("no team");
+    assert_eq!(e.category, Category::InvalidSpec);
+    assert!(
+        e.message.contains("teams[0]") && e.message.contains("Laptops"),
+        "{e}"
+    );
+}
