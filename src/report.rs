@@ -82,12 +82,16 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
         .iter()
         .map(|r| {
             let mut endpoint = false;
+            let mut min_passing_percent = None;
             let (kind, paused, alert_routes) =
                 if r.kind == "FirewallPolicy" {
                     let m = manifests.firewalls.iter().find(|p| {
                         p.name_any() == r.name && namespace_of(&p.metadata) == r.namespace
                     });
                     endpoint = m.is_some_and(|p| p.spec.fleet.is_some());
+                    min_passing_percent = m
+                        .and_then(|p| p.spec.fleet.as_ref())
+                        .and_then(|f| f.min_passing_percent);
                     (
                         PolicyKind::FirewallPolicy,
                         m.is_some_and(|p| p.spec.controls.paused),
@@ -125,8 +129,12 @@ pub fn snapshot(manifests: &Manifests, report: &Report, now: Timestamp) -> Snaps
                 revision: r.revision.clone(),
                 routes: r.alert_routes.clone(),
                 channels: r.alert_channels.clone(),
-                endpoints: endpoint
-                    .then(|| crate::providers::fleet::model::endpoint_hosts(&r.drift, &r.findings)),
+                endpoints: endpoint.then(|| {
+                    let mut hosts =
+                        crate::providers::fleet::model::endpoint_hosts(&r.drift, &r.findings);
+                    hosts.min_passing_percent = min_passing_percent;
+                    hosts
+                }),
                 changes: crate::compliance::changes_of(&r.drift_found),
             }
         })

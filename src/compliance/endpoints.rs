@@ -39,6 +39,30 @@ pub struct EndpointHosts {
     pub total: u64,
     /// Failing hosts as read: without an exception (drift) and excepted.
     pub failing: Vec<FailingHost>,
+    /// The policy's `minPassingPercent` (none: 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_passing_percent: Option<u8>,
+}
+
+impl EndpointHosts {
+    /// Hosts failing without an exception, by the endpoint manager's counts.
+    pub fn failing_unexcepted(&self) -> u64 {
+        let excepted = self
+            .failing
+            .iter()
+            .filter(|h| h.excepted_until.is_some())
+            .count() as u64;
+        self.total
+            .saturating_sub(self.passing)
+            .saturating_sub(excepted)
+    }
+
+    /// Whether the hosts failing without an exception are within the declared tolerance.
+    pub fn within_tolerance(&self) -> bool {
+        let required = u64::from(self.min_passing_percent.unwrap_or(100).min(100));
+        let passing = self.total.saturating_sub(self.failing_unexcepted());
+        passing * 100 >= required * self.total
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -94,7 +118,7 @@ fn policy_cell(p: &ProviderFacts, x: &PolicyFacts) -> Cell {
         Cell::Paused
     } else if p.ready == Some(false) || x.stale || x.in_sync == InSync::Unknown {
         Cell::Unknown
-    } else if x.in_sync == InSync::False {
+    } else if x.in_sync == InSync::False && !tolerated(x) {
         // Before "no host answered": a check that is missing or edited has no counts of its
         // own, and the drift says why.
         Cell::Drifted
@@ -103,6 +127,15 @@ fn policy_cell(p: &ProviderFacts, x: &PolicyFacts) -> Cell {
     } else {
         Cell::Verified
     }
+}
+
+/// A policy whose only drift is hosts failing without an exception, no more of them than its
+/// `minPassingPercent` allows. Any other drift (Perimeter's check missing or edited) is
+/// never tolerated.
+fn tolerated(x: &PolicyFacts) -> bool {
+    x.endpoints.as_ref().is_some_and(|h| {
+        h.total > 0 && u64::from(x.drift_count) == h.failing_unexcepted() && h.within_tolerance()
+    })
 }
 
 /// The rows of the endpoint providers in scope (none: the attestation decides).
@@ -174,6 +207,12 @@ pub fn result(rows: &[EndpointRow], attested: bool, gaps: &mut Vec<Gap>) -> Requ
         read.len(),
         rows.len()
     );
+    if read
+        .iter()
+        .any(|r| r.state == Cell::Verified && r.failing > 0)
+    {
+        message.push_str(", within the minPassingPercent each policy declares");
+    }
     if attested {
         message.push_str(
             "; the EndpointFirewall attestation is not used while an endpoint policy verifies \

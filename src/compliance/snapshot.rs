@@ -132,14 +132,18 @@ pub fn snapshot_from(
     let mut policies: Vec<PolicyFacts> = firewalls
         .iter()
         .map(|p| {
-            facts(
+            let mut f = facts(
                 PolicyKind::FirewallPolicy,
                 &p.metadata,
                 &p.spec.controls,
                 p.status.as_ref(),
                 0,
                 p.spec.fleet.is_some(),
-            )
+            );
+            if let (Some(hosts), Some(fleet)) = (f.endpoints.as_mut(), &p.spec.fleet) {
+                hosts.min_passing_percent = fleet.min_passing_percent;
+            }
+            f
         })
         .collect();
     policies.extend(monitors.iter().map(|p| {

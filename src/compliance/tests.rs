@@ -1847,6 +1847,11 @@ fn endpoint_firewall_table() {
         passing,
         total,
         failing,
+        min_passing_percent: None,
+    };
+    let tolerant = |passing, total, failing| endpoints::EndpointHosts {
+        min_passing_percent: Some(99),
+        ..hosts(passing, total, failing)
     };
     let kiosk = || failing("kiosk-lobby", "darwin", Some("2030-03-31T00:00:00Z"));
     struct Case {
@@ -1894,6 +1899,61 @@ fn endpoint_firewall_table() {
             gap: Some(
                 "1 host(s) fail the host-firewall check without an exception: fin-laptop-07 (windows)",
             ),
+            row: Some((Cell::Drifted, 1, 1, &["fin-laptop-07", "kiosk-lobby"])),
+        },
+        Case {
+            name: "a host failing within the declared minPassingPercent: verified, still listed",
+            ready: Some(true),
+            fleet: Some((
+                InSync::False,
+                tolerant(
+                    248,
+                    250,
+                    vec![failing("fin-laptop-07", "windows", None), kiosk()],
+                ),
+            )),
+            attestations: valid(),
+            want: Verified,
+            message: &[
+                "248/250 hosts passing",
+                "1 failing without an exception, 1 excepted",
+                "within the minPassingPercent",
+            ],
+            gap: None,
+            row: Some((Cell::Verified, 1, 1, &["fin-laptop-07", "kiosk-lobby"])),
+        },
+        Case {
+            name: "more hosts failing than minPassingPercent allows: a gap",
+            ready: Some(true),
+            fleet: Some((
+                InSync::False,
+                tolerant(
+                    240,
+                    250,
+                    vec![failing("fin-laptop-07", "windows", None), kiosk()],
+                ),
+            )),
+            attestations: valid(),
+            want: Gap,
+            message: &["240/250 hosts passing"],
+            gap: Some("fail the host-firewall check without an exception"),
+            row: Some((Cell::Drifted, 9, 1, &["fin-laptop-07", "kiosk-lobby"])),
+        },
+        Case {
+            name: "within minPassingPercent, but the check edited too: never tolerated",
+            ready: Some(true),
+            fleet: Some((
+                InSync::False,
+                tolerant(
+                    248,
+                    250,
+                    vec![failing("fin-laptop-07", "windows", None), kiosk()],
+                ),
+            )),
+            attestations: valid(),
+            want: Gap,
+            message: &["248/250 hosts passing"],
+            gap: Some("fail the host-firewall check without an exception"),
             row: Some((Cell::Drifted, 1, 1, &["fin-laptop-07", "kiosk-lobby"])),
         },
         Case {
@@ -1963,6 +2023,12 @@ fn endpoint_firewall_table() {
         let mut policies = facts(healthy());
         if let Some((in_sync, h)) = c.fleet {
             let mut f = facts(vec![fw("fleet", in_sync)]).remove(0);
+            if in_sync == InSync::False {
+                // One drift entry per host failing without an exception, one more for an
+                // edited check.
+                f.drift_count =
+                    h.failing_unexcepted() as u32 + u32::from(c.name.contains("edited"));
+            }
             f.endpoints = Some(h);
             policies.push(f);
         }
@@ -2052,6 +2118,7 @@ fn the_report_lists_failing_hosts() {
             failing("kiosk-lobby", "darwin", Some("2030-03-31T00:00:00Z")),
             failing("fin|laptop", "windows", None),
         ],
+        min_passing_percent: None,
     });
     policies.push(f);
     let snap = Snapshot {

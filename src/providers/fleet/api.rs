@@ -73,6 +73,13 @@ pub struct FleetFirewall {
     #[serde(default = "default_stale")]
     #[schemars(range(min = 1, max = 365))]
     pub stale_after_days: u32,
+    /// The share of checked hosts (in percent) that must pass, excepted hosts counting as
+    /// passing, for DE.CM-1's EndpointFirewall to be Verified: the organisation's remediation
+    /// tolerance. Failing hosts stay drift and are listed whatever it is; a missing or edited
+    /// check is never tolerated. Default 100: every host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 50, max = 100))]
+    pub min_passing_percent: Option<u8>,
 }
 
 pub fn default_stale() -> u32 {
