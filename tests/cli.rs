@@ -298,6 +298,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "observed [\"0.0.0.0/0\",\"198.51.100.7/32\"] — changed by dev@example.com via CONSOLE at ",
         "attribution: 1 of 2 drifted field(s) attributed from the Upstash audit log (last 7 days)",
         "~ managedRules[owasp].active [Changed]: desired true, observed false — changed by lee at ",
+        "~ configuration[deleteProtection] [Changed]: desired true, observed false — changed by mallory via web at ",
     ] {
         assert!(stdout.contains(line), "{line}\n{stdout}");
     }

@@ -15,6 +15,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+use crate::core::attribution::Trail;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -192,7 +194,7 @@ impl Turso {
         &self,
         org: &str,
         database: &str,
-    ) -> Result<Vec<Finding>, ProviderError> {
+    ) -> Result<(Vec<Finding>, Trail), ProviderError> {
         let own = self.own_user().await?;
         let since = jiff::Timestamp::now()
             .checked_sub(jiff::SignedDuration::from_secs(
@@ -200,6 +202,12 @@ impl Turso {
             ))
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let mut findings = Vec::new();
+        let mut events = Vec::new();
+        let trail = |events| Trail::Read {
+            source: "the Turso audit log (delete protection, databases created or deleted; it has no entry for an allow-rule change)",
+            since,
+            events,
+        };
         for page in 1..=AUDIT_MAX_PAGES {
             let Some(answer) = self.audit_page(org, page).await? else {
                 let (_, finding) = model::observed_audit(false);
@@ -210,13 +218,19 @@ impl Turso {
                     );
                     f
                 }));
-                return Ok(findings);
+                return Ok((
+                    findings,
+                    Trail::Unreadable(
+                        "the organisation's plan or the token may not read the audit log".into(),
+                    ),
+                ));
             };
             let read = model::audit_page(&answer, database, &own, since)
                 .map_err(|e| shape("listOrganizationAuditLogs", e))?;
             findings.extend(read.findings);
+            events.extend(read.events);
             if !read.more {
-                return Ok(findings);
+                return Ok((findings, trail(events)));
             }
         }
         tracing::info!(
@@ -224,7 +238,7 @@ impl Turso {
             pages = AUDIT_MAX_PAGES,
             "audit log read to its page limit before the end of the window"
         );
-        Ok(findings)
+        Ok((findings, trail(events)))
     }
 
     /// `NetworkOpen` for every database of the organisation.
@@ -274,8 +288,9 @@ impl Turso {
         }
         if scope.audit_changes {
             let database = scope.database.as_deref().unwrap_or_default();
-            obs.findings
-                .extend(self.audit_findings(org, database).await?);
+            let (findings, trail) = self.audit_findings(org, database).await?;
+            obs.findings.extend(findings);
+            obs.audit = Some(trail);
         }
         Ok(obs)
     }

@@ -453,6 +453,10 @@ pub fn observed_audit(available: bool) -> (Section, Option<Finding>) {
 #[derive(Debug, Default, PartialEq)]
 pub struct AuditPage {
     pub findings: Vec<Finding>,
+    /// The page's entries for the database as attribution events, Perimeter's own included
+    /// (as Perimeter's): protection changes name `deleteProtection`; a database created or
+    /// deleted again changes its whole configuration.
+    pub events: Vec<crate::core::attribution::AuditEvent>,
     /// Whether an older page may still hold entries newer than `since`.
     pub more: bool,
 }
@@ -499,7 +503,29 @@ pub fn audit_page(
             continue;
         }
         let author = entry.get("author").and_then(Value::as_str).unwrap_or("");
-        if !own_author.is_empty() && author == own_author {
+        let own = !own_author.is_empty() && author == own_author;
+        page.events.push(crate::core::attribution::AuditEvent {
+            section: CONFIG.to_string(),
+            key: matches!(code, "db-protect" | "db-unprotect")
+                .then(|| DELETE_PROTECTION.to_string()),
+            actor: if own {
+                crate::core::attribution::Actor::Perimeter
+            } else {
+                crate::core::attribution::Actor::other(
+                    if author.is_empty() {
+                        "an unknown author".to_string()
+                    } else {
+                        sanitize(author, 64)
+                    },
+                    entry
+                        .get("origin")
+                        .and_then(Value::as_str)
+                        .map(|o| sanitize(o, 16)),
+                )
+            },
+            at,
+        });
+        if own {
             continue;
         }
         let author = if author.is_empty() {
@@ -930,6 +956,22 @@ deleteProtection: true
                 .all(|f| f.code == CHANGED_OUTSIDE_PERIMETER && f.subject == "databases[orders]")
         );
         assert!(!page.more, "an entry older than the window ends the read");
+        // The same entries as attribution events: Perimeter's own protect is Perimeter's, a
+        // protection change names deleteProtection, a database created again the whole
+        // configuration.
+        let events: Vec<(String, Option<&str>)> = page
+            .events
+            .iter()
+            .map(|e| (e.actor.label(), e.key.as_deref()))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                ("mallory via web".to_string(), Some(DELETE_PROTECTION)),
+                ("Perimeter".to_string(), Some(DELETE_PROTECTION)),
+                ("an unknown author via web".to_string(), None),
+            ]
+        );
 
         let recent = json!({
             "audit_logs": [entry("db-create", "alice", "2026-11-29T10:00:00Z", json!({"name": "x"}))],
