@@ -62,6 +62,18 @@ fn copy_examples(files: &[&str]) -> tempfile::TempDir {
 #[tokio::test(flavor = "multi_thread")]
 async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     let emulator = CloudflareEmulator::new(demo_seed());
+    // Who lowered TLS, in the account audit log.
+    emulator.mutate(|seed| {
+        seed.accounts[0]
+            .audit_logs
+            .push(perimeter_emulators::cloudflare::dashboard_change(
+                "dana@example.com",
+                "change_setting",
+                ("zone", "023e105f4ecef8ad9ca31a8372d0c353"),
+                serde_json::json!({"zone_name": "example.com", "name": "ssl"}),
+                3600,
+            ));
+    });
     let running = emulator.start("127.0.0.1:0").await.expect("emulator");
     let endpoint = format!("{}/client/v4", running.base_url());
     let examples = root().join("examples/cloudflare");
@@ -80,6 +92,18 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     assert!(
         stdout.contains(
             "wafCustomRules[block-admin-from-outside].action [Changed]: desired block, observed log"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "~ settings[ssl] [Changed]: desired strict, observed full — changed by dana@example.com via UI at "
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "    attribution: 1 of 4 drifted field(s) attributed from the Cloudflare account audit log (last 7 days)"
         ),
         "{stdout}"
     );
@@ -106,6 +130,24 @@ async fn check_exit_codes_follow_terraform_detailed_exitcode() {
     );
     let policies = report["policies"].as_array().expect("policies");
     assert_eq!(policies.len(), 3);
+    let edge = policies
+        .iter()
+        .find(|p| p["name"] == "edge-firewall")
+        .expect("edge policy");
+    let ssl = edge["drift"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["field"] == "settings[ssl]")
+        .expect("ssl drifted");
+    assert_eq!(ssl["changedBy"], "dana@example.com via UI", "{ssl}");
+    assert!(ssl["changedAt"].is_string(), "{ssl}");
+    assert!(
+        edge["attribution"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("1 of 4 drifted field(s) attributed")),
+        "{edge}"
+    );
     let access = policies
         .iter()
         .find(|p| p["name"] == "edge-access-rules")
