@@ -50,7 +50,7 @@ pub const DEFAULT_BURST: u32 = 5;
 
 /// How far back the audit log is searched for outside allowlist changes. A change stays a
 /// finding this long: it is evidence, and Enforce correcting the list does not undo it.
-pub const AUDIT_LOOKBACK: SignedDuration = SignedDuration::from_hours(7 * 24);
+pub const AUDIT_LOOKBACK: SignedDuration = crate::core::attribution::LOOKBACK;
 
 /// The order sections are written in: TLS only closes; the allowlist is replaced whole in one
 /// call. Security add-ons and Prometheus cannot be written through the API.
@@ -150,7 +150,7 @@ impl Upstash {
             http,
             own: Mutex::new(OwnChanges {
                 key_name: c.key_name,
-                writes: Vec::new(),
+                writes: Default::default(),
             }),
         })
     }
@@ -161,10 +161,11 @@ impl Upstash {
 
     /// Remembers an allowlist write, keeping only those still inside the look-back window.
     fn record_write(&self, database_id: &str, at: Timestamp) {
-        let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
-        let horizon = at - AUDIT_LOOKBACK;
-        own.writes.retain(|(_, t)| *t >= horizon);
-        own.writes.push((database_id.to_string(), at));
+        self.own
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .writes
+            .record(&database_id.to_ascii_lowercase(), ALLOWLIST, at);
     }
 
     /// Sends a request and returns its JSON answer; a 404 is an error (the database does not

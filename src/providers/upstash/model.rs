@@ -6,7 +6,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
+
+use crate::core::attribution::OwnWrites;
 use serde_json::{Value, json};
 
 use crate::core::addresses::{self, Resolver, SetError};
@@ -76,10 +78,6 @@ const ALLOWLIST_ACTION_WORDS: [&str; 2] = ["allowlist", "whitelist"];
 /// The `source` prefix of an action made with a Developer API key (the spec's example:
 /// `API_KEY - system_tests`, that is, the key's name follows).
 pub const API_KEY_SOURCE: &str = "API_KEY";
-/// How far from one of its own writes an audit entry may be stamped and still count as that
-/// write: the write's round trip plus the coarse (whole-second) audit timestamp and clock
-/// skew between Upstash's servers.
-pub const OWN_WRITE_SKEW: SignedDuration = SignedDuration::from_secs(120);
 /// How many outside changes a finding quotes; the count is always given in full.
 const CHANGES_QUOTED: usize = 5;
 
@@ -390,7 +388,7 @@ pub fn observed_prometheus(db: &Value) -> Result<Section, Invalid> {
 /// 1. the credential names Perimeter's key (`keyName`) and the entry's source is that key's —
 ///    this survives restarts, and holds as long as the key is Perimeter's alone; or
 /// 2. without a key name only: its source is an API key and it is stamped within
-///    [`OWN_WRITE_SKEW`] of an allowlist write this process made to the same database. This
+///    [`OWN_WRITE_SKEW`](crate::core::attribution::OWN_WRITE_SKEW) of an allowlist write this process made to the same database. This
 ///    lasts only as long as the process: after a restart, Perimeter's earlier writes
 ///    are reported as outside changes until they leave the look-back window. The error is on
 ///    the side of reporting, never of hiding.
@@ -401,8 +399,9 @@ pub fn observed_prometheus(db: &Value) -> Result<Section, Invalid> {
 pub struct OwnChanges {
     /// The name of Perimeter's Developer API key, from the credential.
     pub key_name: Option<String>,
-    /// Allowlist writes this process made: database id and when the write was sent.
-    pub writes: Vec<(String, Timestamp)>,
+    /// Allowlist writes this process made, by database id (lower case) and when each was
+    /// sent.
+    pub writes: OwnWrites,
 }
 
 impl OwnChanges {
@@ -416,10 +415,8 @@ impl OwnChanges {
             // in the moment of one of Perimeter's writes.
             return key.trim_start().strip_prefix('-').map(str::trim) == Some(name.as_str());
         }
-        self.writes.iter().any(|(id, at)| {
-            id.eq_ignore_ascii_case(database_id)
-                && entry.at.duration_since(*at).abs() <= OWN_WRITE_SKEW
-        })
+        self.writes
+            .covers(&database_id.to_ascii_lowercase(), ALLOWLIST, entry.at)
     }
 }
 
@@ -568,6 +565,15 @@ mod tests {
     use crate::core::{Undeclared, diff};
 
     const ID: &str = "96ad0856-03b1-4ee7-9666-e81abd0349e1";
+
+    /// Allowlist writes of this process, as the client records them (ids in lower case).
+    fn writes(list: &[(&str, &str)]) -> OwnWrites {
+        let mut own = OwnWrites::default();
+        for (id, when) in list {
+            own.record(&id.to_ascii_lowercase(), ALLOWLIST, at(when));
+        }
+        own
+    }
 
     fn fw(yaml: &str) -> UpstashFirewall {
         serde_yaml::from_str(&format!("databaseId: {ID}\n{yaml}")).expect("test fixture parses")
@@ -898,20 +904,20 @@ securityAddons: [tlsMutualAuth]
             ),
         ]);
         let since = at("2026-11-22T00:00:00Z");
-        let write = || vec![(ID.to_string(), at("2026-11-29T10:00:00Z"))];
-        let own = |key: Option<&str>, writes: Vec<(String, Timestamp)>| OwnChanges {
+        let write = || writes(&[(ID, "2026-11-29T10:00:00Z")]);
+        let own = |key: Option<&str>, writes: OwnWrites| OwnChanges {
             key_name: key.map(str::to_string),
             writes,
         };
         // (what Perimeter knows of itself, the sources reported, the sources not reported)
         let cases = [
             (
-                own(None, vec![]),
+                own(None, OwnWrites::default()),
                 vec!["API_KEY - perimeter", "CONSOLE", "API_KEY - ci"],
                 vec![],
             ),
             (
-                own(Some("perimeter"), vec![]),
+                own(Some("perimeter"), OwnWrites::default()),
                 vec!["CONSOLE", "API_KEY - ci"],
                 vec!["API_KEY - perimeter"],
             ),
@@ -962,7 +968,7 @@ securityAddons: [tlsMutualAuth]
         }
         let all_own = OwnChanges {
             key_name: Some("perimeter".into()),
-            writes: vec![],
+            writes: OwnWrites::default(),
         };
         let only_own = json!([log[0].clone()]);
         let read = audit_read(&only_own, &db_ref(), &all_own, since).expect("valid");
@@ -975,7 +981,7 @@ securityAddons: [tlsMutualAuth]
     fn own_writes_cover_only_their_moment() {
         let own = OwnChanges {
             key_name: None,
-            writes: vec![(ID.to_string(), at("2026-11-29T10:00:00Z"))],
+            writes: writes(&[(ID, "2026-11-29T10:00:00Z")]),
         };
         let since = at("2026-11-01T00:00:00Z");
         for (when, reported) in [
