@@ -100,13 +100,9 @@ pub fn drift_line(d: &DriftEntry) -> String {
         d.desired.as_deref().unwrap_or("(absent)"),
         d.observed.as_deref().unwrap_or("(absent)")
     );
-    if let Some(by) = &d.changed_by {
-        line.push_str(" — changed by ");
-        line.push_str(by);
-        if let Some(at) = &d.changed_at {
-            line.push_str(" at ");
-            line.push_str(at);
-        }
+    if let Some(changed) = d.changed() {
+        line.push_str(" — ");
+        line.push_str(&changed);
     }
     line
 }
@@ -123,10 +119,9 @@ pub fn new_drift_message(previous: Option<&PolicyStatus>, new: &PolicyStatus) ->
     let shown: Vec<String> = fresh
         .iter()
         .take(5)
-        .map(|d| match (&d.changed_by, &d.changed_at) {
-            (Some(by), Some(at)) => format!("{} [{}] changed by {by} at {at}", d.field, d.kind),
-            (Some(by), None) => format!("{} [{}] changed by {by}", d.field, d.kind),
-            _ => format!("{} [{}] unattributed", d.field, d.kind),
+        .map(|d| {
+            let changed = d.changed().unwrap_or_else(|| "unattributed".into());
+            format!("{} [{}] {changed}", d.field, d.kind)
         })
         .collect();
     let more = if fresh.len() > 5 {

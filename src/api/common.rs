@@ -280,6 +280,17 @@ pub struct DriftEntry {
     pub changed_at: Option<String>,
 }
 
+impl DriftEntry {
+    /// `changed by dana@example.com via UI at 2026-11-29T06:00:00Z`, when attributed.
+    pub fn changed(&self) -> Option<String> {
+        let by = self.changed_by.as_deref()?;
+        Some(match &self.changed_at {
+            Some(at) => format!("changed by {by} at {at}"),
+            None => format!("changed by {by}"),
+        })
+    }
+}
+
 /// Something observed that is not drift but matters (bounded code, readable message).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -200,13 +200,7 @@ pub const CHANGES_LISTED: usize = 10;
 pub fn changes_of(drift: &[crate::api::DriftEntry]) -> Vec<String> {
     drift
         .iter()
-        .filter_map(|d| {
-            let by = d.changed_by.as_deref()?;
-            Some(match &d.changed_at {
-                Some(at) => format!("{} changed by {by} at {at}", d.field),
-                None => format!("{} changed by {by}", d.field),
-            })
-        })
+        .filter_map(|d| Some(format!("{} {}", d.field, d.changed()?)))
         .take(CHANGES_LISTED)
         .collect()
 }
