@@ -44,6 +44,9 @@ fn seed() -> Seed {
             {"groupName": "default", "vpcId": "vpc-b", "egress": [{"protocol": "-1", "cidrIpv4": "0.0.0.0/0"}]},
             {"groupName": "default", "vpcId": "vpc-c", "egress": [{"protocol": "-1", "cidrIpv4": "0.0.0.0/0"}]}
         ],
+        "networkAcls": [{"networkAclId": "acl-a", "vpcId": "vpc-a", "entries": []},
+                        {"networkAclId": "acl-b", "vpcId": "vpc-b", "entries": []},
+                        {"networkAclId": "acl-c", "vpcId": "vpc-c", "entries": []}],
         "flowLogs": [{"resourceId": "vpc-a", "trafficType": "ALL", "logDestinationType": "cloud-watch-logs",
                       "logGroupName": "vpc-flow", "deliverLogsPermissionArn": ROLE}],
         "detectors": [{"detectorId": "d0", "status": "DISABLED", "findingPublishingFrequency": "SIX_HOURS"}],
@@ -776,8 +779,9 @@ async fn nat_gateway_reads_that_fail_or_find_nothing_leave_the_set_not_ready() {
 }
 
 /// The inventory lists every VPC and security group of the region across pages (page size
-/// 2 here), each group with its VPC; a throttled or failing list is an error of its category,
-/// never a shorter list.
+/// 2 here), each group with its VPC and each VPC with its network ACLs (so a block that
+/// manages only an ACL covers its VPC); a throttled or failing list is an error of its
+/// category, never a shorter list.
 #[tokio::test]
 async fn inventory_lists_vpcs_and_security_groups_across_pages() {
     let (emulator, _running, aws) = start().await;
@@ -807,6 +811,16 @@ async fn inventory_lists_vpcs_and_security_groups_across_pages() {
     assert!(assets.iter().all(|a| a.region.as_deref() == Some(REGION)));
     assert_eq!(count(&emulator, "/ec2/DescribeVpcs"), 2, "two pages of two");
     assert_eq!(count(&emulator, "/ec2/DescribeSecurityGroups"), 2);
+    assert_eq!(count(&emulator, "/ec2/DescribeNetworkAcls"), 2);
+    let acl_only: AwsFirewall = serde_json::from_value(json!({"region": REGION,
+        "networkAcls": [{"networkAclId": "acl-c", "entries": []}]}))
+    .expect("block");
+    let covered: Vec<&str> = assets
+        .iter()
+        .filter(|a| perimeter::providers::aws::inventory::covers(&acl_only, a, &assets))
+        .map(|a| a.id.as_str())
+        .collect();
+    assert_eq!(covered, ["vpc-c"], "the ACL's VPC, read across pages");
 
     for (path, fault, category) in [
         (
@@ -818,6 +832,11 @@ async fn inventory_lists_vpcs_and_security_groups_across_pages() {
         ),
         (
             "/ec2/DescribeSecurityGroups",
+            Fault::ServerError { status: 500 },
+            Category::ProviderError,
+        ),
+        (
+            "/ec2/DescribeNetworkAcls",
             Fault::ServerError { status: 500 },
             Category::ProviderError,
         ),

@@ -21,6 +21,9 @@ pub struct Asset {
     pub region: Option<String>,
     /// The id of the asset it is part of (a security group's VPC).
     pub parent: Option<String>,
+    /// The ids of firewalls inside it that are not counted as assets of their own (a VPC's
+    /// network ACLs): a block that manages one of them covers it.
+    pub parts: Vec<String>,
 }
 
 impl Asset {
@@ -33,6 +36,7 @@ impl Asset {
             id,
             region: None,
             parent: None,
+            parts: Vec::new(),
         }
     }
 
@@ -43,6 +47,11 @@ impl Asset {
 
     pub fn within(mut self, parent: impl Into<String>) -> Self {
         self.parent = Some(parent.into());
+        self
+    }
+
+    pub fn with_parts(mut self, parts: Vec<String>) -> Self {
+        self.parts = parts;
         self
     }
 }

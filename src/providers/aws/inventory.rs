@@ -1,9 +1,12 @@
 //! AWS's boundary assets: the VPCs and security groups of each region of the `CloudProvider`
-//! (`DescribeVpcs`, `DescribeSecurityGroups`, paged by the SDK, each page a counted and
-//! rate-limited call). A security group is covered by a block of its region that manages it
-//! (by `groupId`, or `vpcId` + `groupName`); a VPC by a block of its region that manages one
-//! of its security groups. The `findings` guard alone covers nothing: it reports open ingress,
-//! it is not a firewall of the VPC.
+//! (`DescribeVpcs`, `DescribeSecurityGroups`, `DescribeNetworkAcls`, paged by the SDK, each
+//! page a counted and rate-limited call). A security group is covered by a block of its region
+//! that manages it (by `groupId`, or `vpcId` + `groupName`); a VPC by a block of its region
+//! that manages one of its security groups or one of its network ACLs. Network ACLs are not
+//! counted as assets of their own: every VPC has a default one that most accounts never
+//! touch, and the boundary they guard is the VPC's, which its security groups guard as well.
+//! The `findings` guard alone covers nothing: it reports open ingress, it is not a firewall
+//! of the VPC.
 
 use super::Aws;
 use super::api::AwsFirewall;
@@ -19,13 +22,17 @@ pub const SECURITY_GROUP: &str = "securityGroup";
 pub struct VpcObs {
     pub vpc_id: String,
     pub name: Option<String>,
+    /// Its network ACLs' ids.
+    pub acls: Vec<String>,
 }
 
 /// The assets of one region, in the order listed: its VPCs, then its security groups.
 pub fn region_assets(region: &str, vpcs: &[VpcObs], groups: &[GroupObs]) -> Vec<Asset> {
-    let vpcs = vpcs
-        .iter()
-        .map(|v| Asset::new(VPC, &v.vpc_id, v.name.clone().unwrap_or_default()).in_region(region));
+    let vpcs = vpcs.iter().map(|v| {
+        Asset::new(VPC, &v.vpc_id, v.name.clone().unwrap_or_default())
+            .in_region(region)
+            .with_parts(v.acls.clone())
+    });
     let groups = groups.iter().map(|g| {
         let asset = Asset::new(SECURITY_GROUP, &g.group_id, &g.group_name).in_region(region);
         match &g.vpc_id {
@@ -55,9 +62,11 @@ pub fn covers(block: &AwsFirewall, asset: &Asset, all: &[Asset]) -> bool {
     match asset.kind {
         SECURITY_GROUP => manages(asset),
         VPC => {
+            let acls = block.network_acls.as_deref().unwrap_or_default();
             groups
                 .iter()
                 .any(|g| g.vpc_id.as_deref() == Some(asset.id.as_str()))
+                || acls.iter().any(|a| asset.parts.contains(&a.network_acl_id))
                 || all.iter().any(|a| {
                     a.kind == SECURITY_GROUP
                         && a.region == asset.region
@@ -86,7 +95,13 @@ impl Aws {
                 e.message = format!("{region}: {}", e.message);
                 e
             };
-            let vpcs = self.named_vpcs(region).await.map_err(in_region)?;
+            let mut vpcs = self.named_vpcs(region).await.map_err(in_region)?;
+            let acls = self.acl_vpcs(region).await.map_err(in_region)?;
+            for (acl, vpc) in acls {
+                if let Some(v) = vpcs.iter_mut().find(|v| v.vpc_id == vpc) {
+                    v.acls.push(acl);
+                }
+            }
             let groups = self.groups(region).await.map_err(in_region)?;
             out.extend(region_assets(region, &vpcs, &groups));
         }
@@ -108,6 +123,7 @@ impl Aws {
                     ));
                 };
                 out.push(VpcObs {
+                    acls: Vec::new(),
                     vpc_id: id.to_string(),
                     name: v
                         .tags()
@@ -116,6 +132,31 @@ impl Aws {
                         .and_then(|t| t.value())
                         .map(str::to_string),
                 });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every network ACL of the region with its VPC: `(acl id, vpc id)`.
+    async fn acl_vpcs(&self, region: &str) -> Result<Vec<(String, String)>, ProviderError> {
+        let op = "DescribeNetworkAcls";
+        let mut pages = self
+            .ec2(region)
+            .describe_network_acls()
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.err(op, false, &e))?;
+            for acl in page.network_acls() {
+                let (Some(id), Some(vpc)) = (acl.network_acl_id(), acl.vpc_id()) else {
+                    return Err(ProviderError::new(
+                        Category::BadResponse,
+                        op,
+                        "a network ACL without an id or a VPC",
+                    ));
+                };
+                out.push((id.to_string(), vpc.to_string()));
             }
         }
         Ok(out)
@@ -132,6 +173,7 @@ mod tests {
     const VPC_B: &str = "vpc-0c9d8e7f6a5b40312";
     const WEB: &str = "sg-0f00dfeed1234abcd";
     const DEFAULT_B: &str = "sg-0aa11bb22cc33dd44";
+    const ACL_A: &str = "acl-0f1e2d3c4b5a69788";
 
     fn inventory() -> Vec<Asset> {
         let group = |id: &str, name: &str, vpc: &str| GroupObs {
@@ -145,10 +187,12 @@ mod tests {
                 VpcObs {
                     vpc_id: VPC_A.into(),
                     name: Some("prod".into()),
+                    acls: vec![ACL_A.into()],
                 },
                 VpcObs {
                     vpc_id: VPC_B.into(),
                     name: None,
+                    acls: Vec::new(),
                 },
             ],
             &[group(WEB, "web", VPC_A), group(DEFAULT_B, "default", VPC_B)],
@@ -205,10 +249,21 @@ mod tests {
                     {"vpcId": VPC_B, "groupName": "web", "ingress": []}]}),
                 &[VPC_B],
             ),
-            // Only network ACLs: their VPC is not known from the inventory.
+            // Only a network ACL: its VPC, which lists it.
             (
                 json!({"region": R, "networkAcls": [
-                    {"networkAclId": "acl-0f1e2d3c4b5a69788", "entries": []}]}),
+                    {"networkAclId": ACL_A, "entries": []}]}),
+                &[VPC_A],
+            ),
+            // A network ACL of no listed VPC, or in another region: nothing.
+            (
+                json!({"region": R, "networkAcls": [
+                    {"networkAclId": "acl-0000000000000000a", "entries": []}]}),
+                &[],
+            ),
+            (
+                json!({"region": "us-east-1", "networkAcls": [
+                    {"networkAclId": ACL_A, "entries": []}]}),
                 &[],
             ),
         ];
