@@ -190,7 +190,7 @@ impl Metrics {
         )?;
         let endpoint_hosts = gauge(
             "perimeter_endpoint_hosts",
-            "Hosts an endpoint manager (Fleet) checked for the host-firewall requirement, by state: passing, failing (without an exception) or excepted (a named, unexpired exception); no series while the server cannot be read.",
+            "Hosts an endpoint manager (Fleet) checked for the host-firewall requirement, by state: passing, failing (without an exception), excepted (a named, unexpired exception) or unchecked (listed by the server, checked by no endpoint policy); no series while the server cannot be read.",
             &["assessment", "namespace", "name", "state"],
         )?;
         let compliance_evidence_timestamp = gauge(
@@ -501,6 +501,7 @@ impl Metrics {
                 ("passing", r.passing),
                 ("failing", r.failing),
                 ("excepted", r.excepted),
+                ("unchecked", r.unchecked),
             ] {
                 self.endpoint_hosts
                     .with_label_values(&[name, ns, n, state])
@@ -520,7 +521,7 @@ impl Metrics {
     }
 
     fn forget_endpoint(&self, name: &str, row: &[String; 2]) {
-        for state in ["passing", "failing", "excepted"] {
+        for state in ["passing", "failing", "excepted", "unchecked"] {
             let _ = self
                 .endpoint_hosts
                 .remove_label_values(&[name, &row[0], &row[1], state]);
@@ -737,6 +738,9 @@ mod tests {
             excepted: 1,
             hosts: vec![host(None), host(Some("2030-01-01T00:00:00Z"))],
             policies: vec![],
+            unchecked: 2,
+            unchecked_hosts: vec![],
+            hosts_unlisted: None,
         }];
         let series = |m: &Metrics| -> Vec<String> {
             m.render()
@@ -753,6 +757,7 @@ mod tests {
                 r#"perimeter_endpoint_hosts{assessment="de-cm-1",name="fleet",namespace="ns",state="excepted"} 1"#,
                 r#"perimeter_endpoint_hosts{assessment="de-cm-1",name="fleet",namespace="ns",state="failing"} 1"#,
                 r#"perimeter_endpoint_hosts{assessment="de-cm-1",name="fleet",namespace="ns",state="passing"} 248"#,
+                r#"perimeter_endpoint_hosts{assessment="de-cm-1",name="fleet",namespace="ns",state="unchecked"} 2"#,
             ]
         );
         a.endpoints[0].state = Cell::Unknown;
@@ -760,7 +765,7 @@ mod tests {
         assert!(series(&m).is_empty(), "{:?}", series(&m));
         a.endpoints[0].state = Cell::Verified;
         m.observe_assessment("de-cm-1", &a, None);
-        assert_eq!(series(&m).len(), 3);
+        assert_eq!(series(&m).len(), 4);
         m.retain_assessments(&[]);
         assert!(series(&m).is_empty(), "{:?}", series(&m));
     }

@@ -353,7 +353,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     // drifted zone policy, the zone's name and the log, and the zone's entry points where a
     // ruleset drifted); Fleet 19.
     assert!(
-        stdout.contains("Provider calls: 240 (52 writes)"),
+        stdout.contains("Provider calls: 243 (52 writes)"),
         "{stdout}"
     );
     assert!(
@@ -419,7 +419,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         // within the policy's minPassingPercent (99), so Verified, the laptop still listed.
         "| EndpointFirewall — Endpoint firewall protection covers hosts (verified by endpoint management, else attested) | Verified | 248/250 hosts passing the host-firewall check (1 failing without an exception, 1 excepted) on 1 of 1 endpoint server(s) read, within the minPassingPercent each policy declares; the EndpointFirewall attestation is not used",
         "| perimeter/fleet-corp | fleet | ➖ Not applicable | ✅ Verified | ➖ Not applicable |",
-        "| perimeter/fleet-corp | fleet | ✅ Verified | 248/250 | 1 | 1 |",
+        "| perimeter/fleet-corp | fleet | ✅ Verified | 248/250 | 1 | 1 | 0 |",
         "| perimeter/fleet-corp | fin-laptop-07 | windows | ",
         "| perimeter/fleet-corp | kiosk-lobby | darwin | ",
         " | until 2030-03-31T00:00:00Z |",

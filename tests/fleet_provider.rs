@@ -284,3 +284,57 @@ async fn a_bad_token_or_a_missing_team_is_an_error_naming_it() {
         "{e}"
     );
 }
+
+/// The inventory: every host across pages (250 Macs in team Laptops, a Linux server in team
+/// Servers, an iPhone no check can run on), each covered only by a block that checks its
+/// platform in its team or globally; a failed list is an error, never fewer hosts.
+#[tokio::test]
+async fn inventory_lists_every_host_and_a_block_covers_its_platforms_in_its_teams() {
+    use perimeter::providers::fleet::inventory::{LINUX_HOST, MACOS_HOST, covers};
+    let mut seed = seed();
+    let mut server = mac(251, "db-1", false, 5);
+    server.platform = "ubuntu".into();
+    server.team_id = Some(1);
+    let mut phone = mac(252, "ceo-iphone", false, 5);
+    phone.platform = "ios".into();
+    seed.hosts.extend([server, phone]);
+    let (emu, _running, client) = start(seed).await;
+    let assets = client
+        .inventory()
+        .await
+        .expect("read")
+        .expect("Fleet lists its hosts");
+    assert_eq!(assets.len(), 251, "250 Macs and the server; not the phone");
+    let server = assets.iter().find(|a| a.id == "251").expect("server");
+    assert_eq!(
+        (server.kind, server.name.as_str(), server.parent.as_deref()),
+        (LINUX_HOST, "db-1", Some("Servers"))
+    );
+    assert!(
+        assets
+            .iter()
+            .filter(|a| a.id != "251")
+            .all(|a| a.kind == MACOS_HOST && a.parent.as_deref() == Some("Laptops"))
+    );
+    let pages = emu
+        .log()
+        .entries()
+        .iter()
+        .filter(|e| e.path == "/api/v1/fleet/hosts")
+        .count();
+    assert_eq!(pages, 3, "100 hosts a page");
+
+    // The test's block checks macOS and Linux in team Laptops: the Macs, not the server.
+    let covered = |b: &FleetFirewall| assets.iter().filter(|a| covers(b, a)).count();
+    assert_eq!(covered(&block()), 250);
+    let global: FleetFirewall =
+        serde_json::from_value(serde_json::json!({"platforms": ["linux"]})).expect("block");
+    assert_eq!(covered(&global), 1);
+
+    emu.faults().inject(
+        FaultRule::new("/api/v1/fleet/hosts", Fault::ServerError { status: 500 }).method("GET"),
+    );
+    let e = client.inventory().await.expect_err("unreadable");
+    assert_eq!(e.category, Category::ProviderError, "{e}");
+    assert!(!e.to_string().contains(TOKEN));
+}

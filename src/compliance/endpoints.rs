@@ -15,6 +15,9 @@
 //!   A failing host under a named, unexpired exception does not make a gap: it is accepted
 //!   risk, listed with its expiry in the report's "Failing hosts".
 //! * The requirement is a gap if any policy is, else unknown if any is, else `Verified`.
+//! * The endpoint server's hosts are its inventory: a host of a platform Perimeter checks that
+//!   no endpoint policy checks (another team, a platform left out) is a gap, named; hosts that
+//!   could not be listed make the row `Unknown`, never compliant.
 //! * Where no endpoint FirewallPolicy is in scope, an unexpired attestation is the fallback
 //!   (`Attested`, never `Verified`), as before.
 
@@ -94,6 +97,15 @@ pub struct EndpointRow {
     pub hosts: Vec<FailingHost>,
     /// `FirewallPolicy namespace/name` of each policy counted.
     pub policies: Vec<String>,
+    /// Hosts of the server no endpoint policy checks (whole count), from its inventory.
+    #[serde(default)]
+    pub unchecked: u64,
+    /// Some of them, labelled (at most [`MAX_LISTED_HOSTS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked_hosts: Vec<String>,
+    /// Why the server's hosts could not be listed; then which hosts are checked is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts_unlisted: Option<String>,
 }
 
 impl EndpointRow {
@@ -156,6 +168,9 @@ pub fn rows(providers: &[&ProviderFacts], policies: &[PolicyFacts]) -> Vec<Endpo
             excepted: 0,
             hosts: Vec::new(),
             policies: Vec::new(),
+            unchecked: 0,
+            unchecked_hosts: Vec::new(),
+            hosts_unlisted: None,
         };
         let mut hosts = Vec::new();
         for x in mine {
@@ -180,6 +195,29 @@ pub fn rows(providers: &[&ProviderFacts], policies: &[PolicyFacts]) -> Vec<Endpo
         hosts.sort_by_key(|h| (h.excepted_until.is_some(), h.host.clone()));
         hosts.truncate(MAX_LISTED_HOSTS);
         row.hosts = hosts;
+        match &p.inventory {
+            Some(i) if !i.read() => {
+                row.state = row.state.max(Cell::Unknown);
+                row.hosts_unlisted = Some(
+                    i.reason
+                        .clone()
+                        .unwrap_or_else(|| "not listed yet".to_string()),
+                );
+            }
+            Some(i) => {
+                row.unchecked = u64::from(i.uncovered_count().unwrap_or(0));
+                if row.unchecked > 0 {
+                    row.state = row.state.max(Cell::Uncovered);
+                    row.unchecked_hosts = i
+                        .uncovered
+                        .iter()
+                        .take(MAX_LISTED_HOSTS)
+                        .map(|a| a.label())
+                        .collect();
+                }
+            }
+            None => {}
+        }
         out.push(row);
     }
     out
@@ -222,8 +260,11 @@ pub fn result(rows: &[EndpointRow], attested: bool, gaps: &mut Vec<Gap>) -> Requ
     for r in rows {
         let subject = format!("{} {}", r.provider_type, r.provider);
         let policies = r.policies.join(", ");
+        gaps.extend(unchecked_gap(r, &subject, &policies));
         let action = match r.state {
-            Cell::Verified | Cell::Attested | Cell::NotApplicable => continue,
+            // Worded by `unchecked_gap`.
+            Cell::Verified | Cell::Attested | Cell::NotApplicable | Cell::Uncovered => continue,
+            Cell::Unknown if r.hosts_unlisted.is_some() && r.total > 0 => continue,
             Cell::Drifted if r.failing > 0 => {
                 let named: Vec<String> = r
                     .hosts
@@ -267,6 +308,12 @@ pub fn result(rows: &[EndpointRow], attested: bool, gaps: &mut Vec<Gap>) -> Requ
             action,
         });
     }
+    if let Some(unchecked) = Some(rows.iter().map(|r| r.unchecked).sum::<u64>()).filter(|n| *n > 0)
+    {
+        message.push_str(&format!(
+            "; {unchecked} host(s) checked by no endpoint policy"
+        ));
+    }
     RequirementResult {
         requirement: req,
         state,
@@ -284,4 +331,47 @@ pub fn result(rows: &[EndpointRow], attested: bool, gaps: &mut Vec<Gap>) -> Requ
             })
             .collect(),
     }
+}
+
+/// The gap of hosts no endpoint policy checks, or of hosts that could not be listed.
+fn unchecked_gap(r: &EndpointRow, subject: &str, policies: &str) -> Option<Gap> {
+    let req = Requirement::EndpointFirewall;
+    if let Some(why) = &r.hosts_unlisted {
+        return Some(Gap {
+            requirement: req,
+            state: RequirementState::Unknown,
+            subject: subject.to_string(),
+            action: format!(
+                "The endpoint server's hosts could not be listed ({why}): whether every host \
+                 is checked is unknown, never counted as compliant; see the account's \
+                 status.inventory"
+            ),
+        });
+    }
+    if r.unchecked == 0 {
+        return None;
+    }
+    let named: Vec<&str> = r
+        .unchecked_hosts
+        .iter()
+        .take(GAP_HOSTS)
+        .map(String::as_str)
+        .collect();
+    let more = r.unchecked.saturating_sub(named.len() as u64);
+    Some(Gap {
+        requirement: req,
+        state: RequirementState::Gap,
+        subject: subject.to_string(),
+        action: format!(
+            "{} host(s) are checked by no endpoint policy: {}{}: add their platform or team \
+             to the fleet block of {policies}, or declare a policy for them",
+            r.unchecked,
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+    })
 }

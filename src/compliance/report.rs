@@ -129,12 +129,16 @@ fn endpoints_section(a: &super::Assessment, out: &mut String) {
     }
     let _ = writeln!(
         out,
-        "\n## Endpoint firewalls\n\n| Provider | Type | State | Hosts passing | Failing | Excepted |\n|---|---|---|---|---|---|"
+        "\n## Endpoint firewalls\n\n| Provider | Type | State | Hosts passing | Failing | Excepted | Unchecked |\n|---|---|---|---|---|---|---|"
     );
     for r in &a.endpoints {
+        let unchecked = match &r.hosts_unlisted {
+            Some(_) => "unknown (hosts not listed)".to_string(),
+            None => r.unchecked.to_string(),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {}/{} | {} | {} |",
+            "| {} | {} | {} | {}/{} | {} | {} | {unchecked} |",
             r.provider,
             r.provider_type,
             cell(r.state),
@@ -143,6 +147,31 @@ fn endpoints_section(a: &super::Assessment, out: &mut String) {
             r.failing,
             r.excepted
         );
+    }
+    let unchecked: Vec<(&str, &String)> = a
+        .endpoints
+        .iter()
+        .flat_map(|r| r.unchecked_hosts.iter().map(|h| (r.provider.as_str(), h)))
+        .collect();
+    if !unchecked.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### Hosts no endpoint policy checks\n\n| Provider | Host |\n|---|---|"
+        );
+        for (provider, h) in &unchecked {
+            let _ = writeln!(out, "| {provider} | {} |", cell_text(h));
+        }
+        let more: u64 = a
+            .endpoints
+            .iter()
+            .map(|r| r.unchecked.saturating_sub(r.unchecked_hosts.len() as u64))
+            .sum();
+        if more > 0 {
+            let _ = writeln!(
+                out,
+                "\nand {more} more (see the account's status.inventory)."
+            );
+        }
     }
     let listed: Vec<(&str, &super::endpoints::FailingHost)> = a
         .endpoints

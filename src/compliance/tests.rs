@@ -2146,3 +2146,106 @@ fn the_report_lists_failing_hosts() {
     let failing_at = out.find("### Failing hosts").expect("failing hosts");
     assert!(out[failing_at..].find("fin\\|laptop") < out[failing_at..].find("kiosk-lobby"));
 }
+
+/// The endpoint server's hosts are its inventory: a host no endpoint policy checks is a gap
+/// naming it even while every checked host passes, and hosts that could not be listed make
+/// EndpointFirewall unknown, never verified. The boundary firewall is not judged by them.
+#[test]
+fn hosts_no_endpoint_policy_checks_are_a_gap_and_unlisted_hosts_unknown() {
+    use crate::api::{AssetKindCount, InventoryStatus};
+    use crate::core::inventory::{Asset, ListedAsset};
+    let hosts = |total: u32, covered: u32| InventoryStatus {
+        total: Some(total),
+        covered: Some(covered),
+        kinds: vec![AssetKindCount {
+            kind: "linuxHost".into(),
+            total,
+            covered,
+        }],
+        uncovered: (covered..total)
+            .map(|i| ListedAsset::from(&Asset::new("linuxHost", i.to_string(), format!("srv-{i}"))))
+            .collect(),
+        ..InventoryStatus::default()
+    };
+    let unread = InventoryStatus {
+        reason: Some("Throttled".into()),
+        message: Some("HTTP 429".into()),
+        ..InventoryStatus::default()
+    };
+    let cases: Vec<(
+        Option<InventoryStatus>,
+        RequirementState,
+        Cell,
+        Option<&str>,
+    )> = vec![
+        (None, RequirementState::Verified, Cell::Verified, None),
+        (
+            Some(hosts(250, 250)),
+            RequirementState::Verified,
+            Cell::Verified,
+            None,
+        ),
+        (
+            Some(hosts(250, 247)),
+            RequirementState::Gap,
+            Cell::Uncovered,
+            Some(
+                "3 host(s) are checked by no endpoint policy: linuxHost srv-247 (247), linuxHost srv-248 (248), linuxHost srv-249 (249): add their platform or team",
+            ),
+        ),
+        (
+            Some(unread),
+            RequirementState::Unknown,
+            Cell::Unknown,
+            Some("hosts could not be listed (Throttled)"),
+        ),
+    ];
+    for (inventory, want, want_cell, want_gap) in cases {
+        let case = format!("{inventory:?}");
+        let mut providers = two_providers();
+        let mut fleet = provider("perimeter", "fleet", ProviderType::Fleet, Some(true));
+        fleet.inventory = inventory;
+        providers.push(fleet);
+        let mut policies = facts(healthy());
+        let mut f = facts(vec![fw("fleet", InSync::True)]).remove(0);
+        f.endpoints = Some(endpoints::EndpointHosts {
+            passing: 250,
+            total: 250,
+            failing: vec![],
+            min_passing_percent: None,
+        });
+        policies.push(f);
+        let snap = Snapshot {
+            providers,
+            policies,
+            own_routes: vec![],
+        };
+        let a = evaluate(&spec(vec![]), &snap, None, now());
+        let r = a
+            .requirement(Requirement::EndpointFirewall)
+            .expect("endpoint requirement");
+        assert_eq!(r.state, want, "{case}: {r:?}");
+        assert_eq!(a.endpoints[0].state, want_cell, "{case}");
+        let gaps: Vec<&str> = a
+            .gaps
+            .iter()
+            .filter(|g| g.requirement == Requirement::EndpointFirewall)
+            .map(|g| g.action.as_str())
+            .collect();
+        match want_gap {
+            None => assert!(gaps.is_empty(), "{case}: {gaps:?}"),
+            Some(words) => {
+                assert_eq!(gaps.len(), 1, "{case}: {gaps:?}");
+                assert!(gaps[0].contains(words), "{case}: {gaps:?}");
+            }
+        }
+        assert!(
+            a.gaps
+                .iter()
+                .all(|g| g.requirement != Requirement::BoundaryFirewall
+                    || !g.subject.contains("fleet")),
+            "{case}: {:?}",
+            a.gaps
+        );
+    }
+}

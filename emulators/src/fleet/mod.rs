@@ -493,8 +493,10 @@ async fn list_hosts(State(shared): Ctx, Query(q): Query<HashMap<String, String>>
         .map(|h| {
             let seen = server::rfc3339(SystemTime::now() - Duration::from_secs(h.seen_minutes_ago.saturating_mul(60)));
             let display = if h.display_name.is_empty() { &h.hostname } else { &h.display_name };
+            let team_name = h.team_id.and_then(|t| seed.teams.iter().find(|x| x.id == t)).map(|t| t.name.clone());
             json!({"id": h.id, "hostname": h.hostname, "display_name": display, "computer_name": display,
                    "hardware_serial": h.hardware_serial, "platform": h.platform, "team_id": h.team_id,
+                   "team_name": team_name,
                    "seen_time": seen, "status": if h.seen_minutes_ago < 30 { "online" } else { "offline" }})
         })
         .collect();

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::api::{FleetFirewall, FleetMonitoring};
 use super::{Fleet, model};
 use crate::api::{CloudProviderSpec, ProviderType};
+use crate::core::inventory::Asset;
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -31,6 +32,10 @@ impl registry::Kit for Kit {
     };
     type Firewall = FleetFirewall;
     type Monitoring = FleetMonitoring;
+
+    fn covers(block: &FleetFirewall, asset: &Asset, _all: &[Asset]) -> bool {
+        super::inventory::covers(block, asset)
+    }
 
     fn firewall_target(block: &FleetFirewall) -> Result<Target, Invalid> {
         model::firewall_target(block)

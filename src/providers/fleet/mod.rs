@@ -15,6 +15,7 @@
 pub mod api;
 #[cfg(feature = "demo")]
 mod demo;
+pub mod inventory;
 mod kit;
 pub mod model;
 pub mod queries;
@@ -449,6 +450,12 @@ impl Provider for Fleet {
             |r| format!("global role {}", crate::http::sanitize(r, 20)),
         );
         Ok(format!("API token accepted ({role})"))
+    }
+
+    /// Every host Fleet manages ([`inventory`]).
+    async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
+        let hosts = self.list_hosts("list_hosts", &[]).await?;
+        Ok(Some(inventory::assets(&hosts)))
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {

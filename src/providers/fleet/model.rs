@@ -327,8 +327,45 @@ pub struct Host {
     pub hostname: String,
     pub serial: String,
     pub platform: String,
+    /// `team_name`; `None`: the host is in no team.
+    pub team: Option<String>,
     pub seen: Option<Timestamp>,
     pub seen_text: String,
+}
+
+/// The values of a host's `platform` that are Linux, from Fleet's `HostLinuxOSs`
+/// (fleetdm/fleet `server/fleet/hosts.go`): a `linux` policy runs on each of them.
+pub const LINUX_PLATFORMS: &[&str] = &[
+    "linux",
+    "ubuntu",
+    "debian",
+    "rhel",
+    "centos",
+    "sles",
+    "kali",
+    "gentoo",
+    "amzn",
+    "pop",
+    "arch",
+    "linuxmint",
+    "void",
+    "nixos",
+    "endeavouros",
+    "manjaro",
+    "opensuse-leap",
+    "opensuse-tumbleweed",
+    "tuxedo",
+];
+
+/// The platform whose check runs on a host of Fleet's `platform` value; `None` for a device
+/// no host-firewall check can run on (`chrome`, `ios`, `ipados`, `android`).
+pub fn platform_of(fleet_platform: &str) -> Option<Platform> {
+    match fleet_platform {
+        "darwin" => Some(Platform::Macos),
+        "windows" => Some(Platform::Windows),
+        p if LINUX_PLATFORMS.contains(&p) => Some(Platform::Linux),
+        _ => None,
+    }
 }
 
 /// The hosts of one page of `GET /api/v1/fleet/hosts`.
@@ -363,6 +400,11 @@ pub fn hosts(answer: &Value) -> Result<Vec<Host>, Invalid> {
                     64,
                 ),
                 platform: sanitize(text(h, "platform", "a host")?, 40),
+                team: h
+                    .get("team_name")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| sanitize(s, 100)),
                 seen: seen_text.parse().ok(),
                 seen_text: sanitize(&seen_text, 40),
             })
@@ -573,6 +615,7 @@ mod tests {
             hostname: name.into(),
             serial: serial.into(),
             platform: "darwin".into(),
+            team: None,
             seen: seen.parse().ok(),
             seen_text: seen.into(),
         }
