@@ -353,7 +353,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     // drifted zone policy, the zone's name and the log, and the zone's entry points where a
     // ruleset drifted); Fleet 19.
     assert!(
-        stdout.contains("Provider calls: 243 (52 writes)"),
+        stdout.contains("Provider calls: 244 (52 writes)"),
         "{stdout}"
     );
     assert!(

@@ -82,6 +82,7 @@ fn seed() -> Seed {
             },
         ],
         hosts,
+        activities: Vec::new(),
     }
 }
 
@@ -337,4 +338,86 @@ async fn inventory_lists_every_host_and_a_block_covers_its_platforms_in_its_team
     let e = client.inventory().await.expect_err("unreadable");
     assert_eq!(e.category, Category::ProviderError, "{e}");
     assert!(!e.to_string().contains(TOKEN));
+}
+
+/// Who changed a policy Perimeter keeps, from Fleet's activity feed: a person's edit in the UI
+/// is theirs; Perimeter's own write (logged under its API user) is Perimeter's for the client
+/// that sent it, and the API user's for a fresh one; failing hosts are never attributed; a
+/// feed that cannot be read leaves the drift unattributed and the sync whole.
+#[tokio::test]
+async fn policy_drift_is_attributed_from_the_activity_feed() {
+    use perimeter::core::attribution::attribute;
+    const MACOS: &str = "policies@Laptops[Perimeter: macOS host firewall].query";
+    let (emu, running, client) = start(seed()).await;
+    emu.console_edit(
+        ("Dana", "dana@example.com"),
+        "Perimeter: macOS host firewall",
+        Some(2),
+        "SELECT 1 WHERE 1 = 1;",
+    );
+    let out = sync(&client, &target(), Mode::Observe, UnmanagedPolicy::Report).await;
+    let by = out.attribution.as_ref().expect("drift is attributed");
+    assert_eq!(
+        by.get(MACOS).map(|a| a.by.as_str()),
+        Some("dana@example.com")
+    );
+    assert!(
+        by.by_path.keys().all(|p| !p.starts_with("failingHosts")),
+        "{by:?}"
+    );
+    assert!(
+        by.summary
+            .contains("attributed from the Fleet activity feed"),
+        "{}",
+        by.summary
+    );
+
+    let out = sync(&client, &target(), Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(!out.applied.is_empty(), "{out:?}");
+    let drift = [perimeter::core::Drift {
+        path: MACOS.into(),
+        kind: perimeter::core::DriftKind::Changed,
+        desired: None,
+        observed: None,
+    }];
+    let trail = client.audit_trail(&target(), &drift).await.expect("read");
+    let own = attribute(&drift, &trail);
+    let a = own.get(MACOS).expect("the write is in the feed");
+    assert_eq!((a.by.as_str(), a.perimeter), ("Perimeter", true));
+    let mut settings = HttpSettings::new("fleet", running.base_url());
+    settings.backoff = Duration::from_millis(5);
+    let fresh = Fleet::with_settings(settings, SecretString::new(TOKEN), None).expect("client");
+    let trail = fresh.audit_trail(&target(), &drift).await.expect("read");
+    assert_eq!(
+        attribute(&drift, &trail).get(MACOS).map(|a| a.by.as_str()),
+        Some("perimeter@example.com"),
+        "another process's write is shown as the feed names it"
+    );
+
+    emu.console_edit(
+        ("Dana", "dana@example.com"),
+        "Perimeter: macOS host firewall",
+        Some(2),
+        "SELECT 1;",
+    );
+    emu.faults().inject(
+        FaultRule::new(
+            "/api/v1/fleet/activities",
+            Fault::ServerError { status: 500 },
+        )
+        .method("GET"),
+    );
+    let out = sync(&client, &target(), Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let found = out.found.as_ref().expect("the state was read");
+    assert!(found.drift.iter().any(|d| d.path == MACOS), "{found:?}");
+    let by = out.attribution.expect("said why");
+    assert!(by.by_path.is_empty(), "{by:?}");
+    assert!(
+        by.summary
+            .starts_with("unattributed: the audit log could not be read"),
+        "{}",
+        by.summary
+    );
+    assert!(!by.summary.contains(TOKEN));
 }

@@ -15,6 +15,12 @@
 //! | PATCH | `/api/v1/fleet/teams/{team_id}/policies/{id}` |
 //! | POST | `/api/v1/fleet/teams/{team_id}/policies/delete` |
 //! | GET | `/api/v1/fleet/hosts?page=&per_page=&team_id=&policy_id=&policy_response=` |
+//! | GET | `/api/v1/fleet/activities?page=&per_page=&order_key=created_at&order_direction=` |
+//!
+//! Activities (Fleet's audit log, `docs/Contributing/Audit-logs.md`): every policy created,
+//! edited or deleted through the API is recorded as `created_policy` / `edited_policy` /
+//! `deleted_policy` by the API user (`/me`), with `details` `policy_id`, `policy_name`,
+//! `team_id`, `team_name`; [`FleetEmulator::console_edit`] records a person's edit in the UI.
 //!
 //! `Authorization: Bearer <token>` of a seeded token; errors are
 //! `{"message", "errors": [{"name", "reason"}], "uuid"}` (401 "Authentication failed", 404
@@ -48,7 +54,29 @@ pub struct Seed {
     pub policies: Vec<Policy>,
     #[serde(default)]
     pub hosts: Vec<Host>,
+    /// The audit log, oldest first.
+    #[serde(default)]
+    pub activities: Vec<Activity>,
 }
+
+/// One entry of Fleet's activity feed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Activity {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub actor_full_name: String,
+    pub actor_email: String,
+    /// RFC 3339; a seed may give `createdMinutesAgo` instead.
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub created_minutes_ago: Option<u64>,
+    pub details: Value,
+}
+
+/// The API user every token of the emulator belongs to (what `/me` answers).
+const API_USER: (&str, &str) = ("Perimeter", "perimeter@example.com");
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -179,6 +207,7 @@ impl FleetEmulator {
             )
             .route("/api/v1/fleet/teams/{team}/policies/{id}", patch(edit_team))
             .route("/api/v1/fleet/hosts", get(list_hosts))
+            .route("/api/v1/fleet/activities", get(list_activities))
             .fallback(|| async {
                 error(StatusCode::NOT_FOUND, "Resource Not Found", "no such route")
             })
@@ -202,6 +231,101 @@ impl FleetEmulator {
     pub fn mutate(&self, edit: impl FnOnce(&mut Seed)) {
         edit(&mut self.shared.seed());
     }
+
+    /// A person edits a policy's query in Fleet's UI: the query changes and the activity
+    /// feed records `edited_policy` by them.
+    pub fn console_edit(&self, who: (&str, &str), policy: &str, team: Option<u64>, query: &str) {
+        let mut seed = self.shared.seed();
+        let Some(p) = seed
+            .policies
+            .iter_mut()
+            .find(|p| p.name == policy && p.team_id == team)
+        else {
+            return;
+        };
+        p.query = query.to_string();
+        let p = p.clone();
+        record(&mut seed, who, "edited_policy", &p);
+    }
+}
+
+impl FleetEmulator {
+    /// A person deletes a policy in Fleet's UI: it is gone and the feed records
+    /// `deleted_policy` by them.
+    pub fn console_delete(&self, who: (&str, &str), policy: &str, team: Option<u64>) {
+        let mut seed = self.shared.seed();
+        let Some(i) = seed
+            .policies
+            .iter()
+            .position(|p| p.name == policy && p.team_id == team)
+        else {
+            return;
+        };
+        let p = seed.policies.remove(i);
+        record(&mut seed, who, "deleted_policy", &p);
+    }
+}
+
+/// Appends an activity on policy `p` by `who` (full name, e-mail), stamped now.
+fn record(seed: &mut Seed, who: (&str, &str), kind: &str, p: &Policy) {
+    let team_name = p
+        .team_id
+        .and_then(|t| seed.teams.iter().find(|x| x.id == t))
+        .map(|t| t.name.clone());
+    seed.activities.push(Activity {
+        kind: kind.to_string(),
+        actor_full_name: who.0.to_string(),
+        actor_email: who.1.to_string(),
+        created_at: server::rfc3339(SystemTime::now()),
+        created_minutes_ago: None,
+        details: json!({"policy_id": p.id, "policy_name": p.name, "team_id": p.team_id,
+                        "team_name": team_name}),
+    });
+}
+
+async fn list_activities(State(shared): Ctx, Query(q): Query<HashMap<String, String>>) -> Response {
+    let (page, per) = match paging(&q) {
+        Ok(p) => p,
+        Err(e) => return *e,
+    };
+    let order = (
+        q.get("order_key").map(String::as_str),
+        q.get("order_direction").map(String::as_str),
+    );
+    let newest_first = match order {
+        (None, None) | (Some("created_at"), None | Some("asc")) => false,
+        (Some("created_at"), Some("desc")) => true,
+        _ => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Validation Failed",
+                "order_key must be created_at, order_direction asc or desc (and needs order_key)",
+            );
+        }
+    };
+    let seed = shared.seed();
+    let mut all: Vec<(usize, &Activity)> = seed.activities.iter().enumerate().collect();
+    if newest_first {
+        all.reverse();
+    }
+    let out: Vec<Value> = page_of(&all, page, per)
+        .iter()
+        .map(|(i, a)| {
+            let at = match a.created_minutes_ago {
+                Some(m) => {
+                    server::rfc3339(SystemTime::now() - Duration::from_secs(m.saturating_mul(60)))
+                }
+                None => a.created_at.clone(),
+            };
+            json!({"created_at": at, "id": i + 1, "actor_full_name": a.actor_full_name,
+                   "actor_id": 1, "actor_gravatar": "", "actor_email": a.actor_email,
+                   "type": a.kind, "fleet_initiated_activity": false, "details": a.details})
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"activities": out, "meta": {"has_next_results": (page + 1) * per < all.len(), "has_previous_results": page > 0}}),
+    )
 }
 
 async fn authenticate(State(shared): Ctx, req: Request, next: Next) -> Response {
@@ -365,6 +489,7 @@ fn create(shared: &Shared, team: Option<u64>, body: &Value) -> Response {
         resolution: text("resolution"),
     };
     seed.policies.push(p.clone());
+    record(&mut seed, API_USER, "created_policy", &p);
     json_response(StatusCode::OK, &json!({"policy": policy_json(&seed, &p)}))
 }
 
@@ -394,6 +519,7 @@ fn edit(shared: &Shared, team: Option<u64>, id: u64, body: &Value) -> Response {
         }
     }
     let p = seed.policies[i].clone();
+    record(&mut seed, API_USER, "edited_policy", &p);
     json_response(StatusCode::OK, &json!({"policy": policy_json(&seed, &p)}))
 }
 
@@ -408,8 +534,17 @@ fn delete(shared: &Shared, team: Option<u64>, body: &Value) -> Response {
     let ids: Vec<u64> = ids.iter().filter_map(Value::as_u64).collect();
     let mut seed = shared.seed();
     let before = seed.policies.len();
+    let gone: Vec<Policy> = seed
+        .policies
+        .iter()
+        .filter(|p| p.team_id == team && ids.contains(&p.id))
+        .cloned()
+        .collect();
     seed.policies
         .retain(|p| !(p.team_id == team && ids.contains(&p.id)));
+    for p in &gone {
+        record(&mut seed, API_USER, "deleted_policy", p);
+    }
     json_response(
         StatusCode::OK,
         &json!({"deleted": before - seed.policies.len()}),

@@ -153,9 +153,11 @@ impl Account for Demo {
                     h.failing.push("Perimeter: macOS host firewall".into());
                 }
             }),
-            1 => self
-                .emulator
-                .mutate(|seed| seed.policies.retain(|p| p.name != LINUX_POLICY)),
+            1 => self.emulator.console_delete(
+                ("Sam Okafor", "sam.okafor@example.com"),
+                LINUX_POLICY,
+                None,
+            ),
             _ => {}
         }
     }

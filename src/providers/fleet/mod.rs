@@ -13,6 +13,7 @@
 //! hosts stay drift that only a person (or an MDM profile) fixes.
 
 pub mod api;
+pub mod audit;
 #[cfg(feature = "demo")]
 mod demo;
 pub mod inventory;
@@ -32,6 +33,7 @@ use self::model::{FleetScope, Host, Place, Policy};
 use super::{ApplyError, Observation, Provider, Purpose, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::Change;
+use crate::core::attribution::{LOOKBACK, OwnWrites, Trail};
 use crate::core::normalize::Invalid;
 use crate::error::{Category, Error, ProviderError};
 use crate::http::{Auth, HttpClient, HttpSettings, Request};
@@ -52,6 +54,8 @@ pub const MAX_PAGES: usize = 100;
 
 pub struct Fleet {
     http: HttpClient,
+    /// The policy sections this client wrote, so their activities read as Perimeter's.
+    own: std::sync::Mutex<OwnWrites>,
 }
 
 fn shape(operation: &'static str, e: Invalid) -> ProviderError {
@@ -117,7 +121,10 @@ impl Fleet {
             Auth::Bearer(SecretString::new(token.to_string())),
             metrics,
         )?;
-        Ok(Self { http })
+        Ok(Self {
+            http,
+            own: std::sync::Mutex::new(OwnWrites::default()),
+        })
     }
 
     async fn get(&self, req: Request) -> Result<Value, ProviderError> {
@@ -402,6 +409,11 @@ impl Fleet {
             }
             Change::Reorder { .. } => return Ok(None),
         };
+        self.own.lock().unwrap_or_else(|p| p.into_inner()).record(
+            audit::SCOPE,
+            section,
+            jiff::Timestamp::now(),
+        );
         let (status, answer) = self.http.send_json(&req).await?;
         if status == 404 {
             return Err(ProviderError::new(
@@ -456,6 +468,61 @@ impl Provider for Fleet {
     async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
         let hosts = self.list_hosts("list_hosts", &[]).await?;
         Ok(Some(inventory::assets(&hosts)))
+    }
+
+    /// Fleet's activity feed in [`LOOKBACK`], newest first ([`audit`]), when a policy Perimeter
+    /// keeps drifted; failing hosts alone are never attributed (no activity records a host's
+    /// firewall).
+    async fn audit_trail(
+        &self,
+        _target: &Target,
+        drift: &[crate::core::Drift],
+    ) -> Result<Trail, ProviderError> {
+        let op = "list_activities";
+        let policies_drifted = drift.iter().any(|d| {
+            let (section, _) = crate::core::attribution::split_path(&d.path);
+            section.split('@').next() == Some(model::POLICIES)
+        });
+        let since = jiff::Timestamp::now() - LOOKBACK;
+        let mut events = Vec::new();
+        if policies_drifted {
+            let own = self.own.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            'pages: for page in 0..audit::MAX_PAGES {
+                let answer = self
+                    .get(
+                        Request::get(op, "/api/v1/fleet/activities")
+                            .query("page", page)
+                            .query("per_page", audit::PER_PAGE)
+                            .query("order_key", "created_at")
+                            .query("order_direction", "desc"),
+                    )
+                    .await?;
+                let list = match answer.get("activities") {
+                    Some(Value::Array(a)) => a.clone(),
+                    Some(Value::Null) => Vec::new(),
+                    _ => {
+                        return Err(shape(
+                            op,
+                            Invalid("the answer has no activities list".into()),
+                        ));
+                    }
+                };
+                for a in &list {
+                    if audit::created_at(a).is_some_and(|t| t < since) {
+                        break 'pages;
+                    }
+                    events.extend(audit::event(a, &own));
+                }
+                if list.len() < audit::PER_PAGE {
+                    break;
+                }
+            }
+        }
+        Ok(Trail::Read {
+            source: audit::SOURCE,
+            since,
+            events,
+        })
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
