@@ -1817,3 +1817,41 @@ async fn an_unreadable_audit_log_leaves_drift_unattributed_and_the_sync_whole() 
         );
     }
 }
+
+#[tokio::test]
+async fn the_audit_log_is_read_across_pages_newest_first() {
+    let e = env(LOGGED_RULES).await;
+    e.emulator.console_change(
+        "lee@example.com",
+        "v1.compute.firewalls.delete",
+        "projects/demo-project/global/firewalls/allow-iap-ssh",
+        json!({}),
+        |_| {},
+    );
+    // A busy week on the other rule: the deletion is on the second page.
+    for _ in 0..300 {
+        logging_turned_off_by(&e, "sam@example.com");
+    }
+    let out = sync(
+        &e.client,
+        &firewall(LOGGED_DECLARED),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        by(&out, "firewallRules[allow-iap-ssh]"),
+        Some(("lee@example.com via console", false))
+    );
+    assert_eq!(
+        by(&out, "firewallRules[allow-https].logging"),
+        Some(("sam@example.com via console", false))
+    );
+    let queries = log_queries(&e);
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    assert!(queries[1]["pageToken"].is_string());
+    assert_eq!(
+        queries[0]["filter"], queries[1]["filter"],
+        "the same query, paged"
+    );
+}

@@ -45,11 +45,12 @@ pub const SOURCE: &str = "the GCP Admin Activity audit log";
 /// The Admin Activity log's id (URL-encoded, as `logName` carries it).
 pub const ACTIVITY_LOG: &str = "cloudaudit.googleapis.com%2Factivity";
 
-/// Entries per page: the most `entries.list` gives.
-pub const PAGE_SIZE: u32 = 1000;
+/// Entries per page (the API allows 1000): an audit entry carries its request and can be
+/// kilobytes long, and a page stays well under the HTTP layer's answer cap.
+pub const PAGE_SIZE: u32 = 250;
 
 /// Pages read at most, newest first: the newest change to a field is what attributes it.
-pub const MAX_PAGES: u32 = 3;
+pub const MAX_PAGES: u32 = 4;
 
 /// Drifted resources named one by one in the filter at most; past this, the filter names
 /// their collections instead (a filter may be 20,000 characters long).
@@ -57,6 +58,19 @@ pub const MAX_NAMED: usize = 50;
 
 /// The permission `entries.list` needs on the project (in `roles/logging.viewer`).
 pub const PERMISSION: &str = "logging.logEntries.list";
+
+/// Why a 403 of `entries.list` leaves the drift unattributed: Google answers 403 both for a
+/// missing permission and for an API the project has not enabled (`SERVICE_DISABLED`).
+pub fn denied(project: &str, message: &str) -> String {
+    if message.contains("SERVICE_DISABLED") || message.contains("has not been used") {
+        format!("PERMISSION_DENIED: the Cloud Logging API is not enabled in project {project}")
+    } else {
+        format!(
+            "PERMISSION_DENIED: the credential lacks {PERMISSION} on project {project} \
+             (roles/logging.viewer has it)"
+        )
+    }
+}
 
 /// Operations named in the recorded Compute writes at most; the oldest are forgotten first.
 const MAX_OPERATIONS: usize = 4096;
@@ -668,6 +682,25 @@ mod tests {
         assert_eq!(
             actor(&api, &own(&elsewhere, &no_ops, Some(SA))),
             Actor::other(SA, Some("API".into()))
+        );
+    }
+
+    #[test]
+    fn a_refusal_says_which_of_its_two_causes() {
+        assert_eq!(
+            denied(
+                P,
+                "HTTP 403: Permission 'logging.logEntries.list' denied on resource"
+            ),
+            "PERMISSION_DENIED: the credential lacks logging.logEntries.list on project acme-prod \
+             (roles/logging.viewer has it)"
+        );
+        assert_eq!(
+            denied(
+                P,
+                "HTTP 403: Cloud Logging API has not been used in project 123 before or it is disabled"
+            ),
+            "PERMISSION_DENIED: the Cloud Logging API is not enabled in project acme-prod"
         );
     }
 

@@ -935,12 +935,7 @@ impl Provider for Gcp {
             let page = match self.call_present(&self.logging, &req).await {
                 Ok(page) => page,
                 Err(e) if e.status == Some(403) => {
-                    return Ok(Trail::Unreadable(format!(
-                        "PERMISSION_DENIED: the credential lacks {} on project {} \
-                         (roles/logging.viewer has it)",
-                        audit::PERMISSION,
-                        self.project
-                    )));
+                    return Ok(Trail::Unreadable(audit::denied(&self.project, &e.message)));
                 }
                 Err(e) => return Err(e),
             };
