@@ -341,9 +341,23 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "attribution: 1 of 2 drifted field(s) attributed from the Upstash audit log (last 7 days)",
         "~ managedRules[owasp].active [Changed]: desired true, observed false — changed by lee at ",
         "~ configuration[deleteProtection] [Changed]: desired true, observed false — changed by mallory via web at ",
+        // GCP: the Cloud Console edits behind the seeded drift, from the Admin Activity log.
+        "~ firewallRules[default-allow-ssh].sourceRanges [Changed]: desired [\"35.235.240.0/20\"], observed [\"0.0.0.0/0\"] — changed by sam@acme.example via console at ",
+        "~ cloudArmorPolicies[web-edge/1000].srcIpRanges [Changed]: desired [\"198.51.100.0/24\",\"203.0.113.0/24\"], observed [\"198.51.100.0/24\"] — changed by sam@acme.example via console at ",
+        "~ uptimeChecks[www.example.com].path [Changed]: desired /healthz, observed / — changed by dana@acme.example via console at ",
+        "attribution: 7 of 9 drifted field(s) attributed from the GCP Admin Activity audit log (last 7 days)",
     ] {
         assert!(stdout.contains(line), "{line}\n{stdout}");
     }
+    // A rule nobody ever made has no one to blame.
+    let never_made = stdout
+        .lines()
+        .find(|l| l.contains("~ firewallRules[deny-egress-smtp] [Missing]"))
+        .unwrap_or_default();
+    assert!(
+        never_made.ends_with("observed (absent)"),
+        "{never_made}\n{stdout}"
+    );
     assert!(
         !stdout.contains("platform-automation@example.com"),
         "Perimeter's writes are its own: {stdout}"
@@ -351,9 +365,11 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     // GCP's service-account key signs its own JWT bearer (google-cloud-auth): no token POST.
     // The inventories add 6 reads (one list per provider); the Cloudflare audit log 9 (per
     // drifted zone policy, the zone's name and the log, and the zone's entry points where a
-    // ruleset drifted); Fleet 19.
+    // ruleset drifted); Fleet 19, its hosts' inventory 3 and its activity feed 1; AWS's network
+    // ACLs 1; the GCP Admin Activity log 2 (one `entries:list` per drifted policy, a read by
+    // POST).
     assert!(
-        stdout.contains("Provider calls: 244 (52 writes)"),
+        stdout.contains("Provider calls: 246 (52 writes)"),
         "{stdout}"
     );
     assert!(

@@ -15,10 +15,11 @@ use perimeter::reconcile::sync;
 use perimeter_emulators::gcp::{GcpEmulator, Seed};
 use serde_json::{Map, Value, json};
 
-const DOCS: [&str; 3] = [
+const DOCS: [&str; 4] = [
     include_str!("conformance/gcp/compute.v1.json"),
     include_str!("conformance/gcp/monitoring.v3.json"),
     include_str!("conformance/gcp/networkmanagement.v1.json"),
+    include_str!("conformance/gcp/logging.v2.json"),
 ];
 const TOKEN: &str = "conformance-token";
 const SA: &str = "perimeter@demo-project.iam.gserviceaccount.com";
@@ -260,7 +261,16 @@ uptimeChecks:
     ] {
         let out = sync(&client, &target, Mode::Enforce, UnmanagedPolicy::Remove).await;
         assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+        // The drift was attributed from the Admin Activity log (`entries.list`, checked below).
+        assert!(
+            out.attribution
+                .as_ref()
+                .is_some_and(|a| !a.summary.starts_with("unattributed: the audit log")),
+            "{:?}",
+            out.attribution
+        );
     }
+    assert!(emulator.log().count("POST", "/v2/entries:list") >= 2);
     // An AddressSet's `gcpCloudNat` source: routers.getRouterStatus.
     let nat: perimeter::api::addressset::AddressSource = serde_json::from_value(json!({
         "gcpCloudNat": {"providerRef": {"name": "gcp"}, "region": "europe-west1",
@@ -328,8 +338,11 @@ uptimeChecks:
             )),
             _ => {}
         }
-        // Answers: GETs and operation waits are asked again (the log keeps requests only).
-        let repeatable = req.method == "GET" || req.path.ends_with("/wait");
+        // Answers: GETs, operation waits and log reads are asked again (the log keeps
+        // requests only).
+        let repeatable = req.method == "GET"
+            || req.path.ends_with("/wait")
+            || req.path.ends_with("/entries:list");
         if repeatable && let Some(r) = m.body.pointer("/response/$ref") {
             let url = match &req.query {
                 Some(q) => format!("{base}{}?{q}", req.path),
@@ -340,9 +353,11 @@ uptimeChecks:
             } else {
                 reqwest::Method::POST
             };
-            let answer: Value = http
-                .request(method, url)
-                .bearer_auth(TOKEN)
+            let mut request = http.request(method, url).bearer_auth(TOKEN);
+            if let Some(body) = &req.body {
+                request = request.json(body);
+            }
+            let answer: Value = request
                 .send()
                 .await
                 .expect("answer")

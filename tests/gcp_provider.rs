@@ -196,7 +196,8 @@ async fn observe_reports_firewall_drift_field_by_field_and_world_open_findings_w
         .log()
         .writes()
         .iter()
-        .filter(|w| w.path != "/token")
+        // Reads by POST: the token, and the audit log the drift is attributed from.
+        .filter(|w| w.path != "/token" && w.path != "/v2/entries:list")
         .map(|w| format!("{} {}", w.method, w.path))
         .collect();
     assert!(writes.is_empty(), "Observe never writes: {writes:?}");
@@ -865,17 +866,23 @@ async fn check_runs_the_examples_with_ambient_credentials_and_exits_2_on_drift()
         "firewallRules[default-allow-ssh].sourceRanges",
         "subnetFlowLogs[europe-west1].subnetsWithoutFlowLogs",
         "WorldOpenIngress",
+        // The console edits behind the demo project's drift, from its Admin Activity log.
+        "— changed by sam@acme.example via console at ",
+        "— changed by dana@acme.example via console at ",
     ] {
         assert!(
             stdout.contains(expected),
             "{expected} missing from:\n{stdout}"
         );
     }
-    assert!(
-        emulator.log().writes().is_empty(),
-        "check never writes: {:?}",
-        emulator.log().writes()
-    );
+    let writes: Vec<_> = emulator
+        .log()
+        .writes()
+        .into_iter()
+        // A read by POST: the audit log the drift is attributed from.
+        .filter(|w| w.path != "/v2/entries:list")
+        .collect();
+    assert!(writes.is_empty(), "check never writes: {:?}", writes);
 }
 
 // ---- Workload Identity Federation (external_account) --------------------------------------
@@ -1578,4 +1585,273 @@ async fn an_unreadable_network_list_is_an_error_never_an_empty_list() {
         assert_eq!(err.category, category, "{fault:?}: {err}");
         assert!(!err.to_string().contains("PRIVATE KEY"), "{fault:?}");
     }
+}
+
+// ---- attribution: the Admin Activity audit log ------------------------------------------
+
+const LOGGED_RULES: &str = r#"
+firewalls:
+  - {name: allow-https, network: default, sourceRanges: [0.0.0.0/0], allowed: [{IPProtocol: tcp, ports: ["443"]}], targetTags: [web], logConfig: {enable: true}}
+"#;
+
+const LOGGED_DECLARED: &str = r#"
+network: default
+firewallRules:
+  - {name: allow-https, sourceRanges: [0.0.0.0/0], allowed: [{IPProtocol: tcp, ports: ["443"]}], targetTags: [web], logConfig: {enable: true}}
+  - {name: allow-iap-ssh, sourceRanges: [35.235.240.0/20], allowed: [{IPProtocol: tcp, ports: ["22"]}]}
+"#;
+
+const HTTPS_RULE: &str = "projects/demo-project/global/firewalls/allow-https";
+
+/// A person turns a rule's logging off in the Cloud Console.
+fn logging_turned_off_by(e: &Env, who: &str) {
+    e.emulator.console_change(
+        who,
+        "v1.compute.firewalls.patch",
+        HTTPS_RULE,
+        json!({"logConfig": {"enable": false}}),
+        |seed| {
+            for fw in &mut seed.firewalls {
+                if fw["name"] == "allow-https" {
+                    fw["logConfig"] = json!({"enable": false});
+                }
+            }
+        },
+    );
+}
+
+fn by<'a>(out: &'a perimeter::reconcile::SyncOutcome, path: &str) -> Option<(&'a str, bool)> {
+    out.attribution
+        .as_ref()
+        .and_then(|a| a.get(path))
+        .map(|a| (a.by.as_str(), a.perimeter))
+}
+
+/// The Logging request bodies the client sent.
+fn log_queries(e: &Env) -> Vec<Value> {
+    e.emulator
+        .log()
+        .entries()
+        .iter()
+        .filter(|r| r.path == "/v2/entries:list")
+        .filter_map(|r| r.body.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn drift_is_attributed_to_the_person_who_made_it_in_the_console() {
+    let e = env(LOGGED_RULES).await;
+    logging_turned_off_by(&e, "sam@example.com");
+    let out = sync(
+        &e.client,
+        &firewall(LOGGED_DECLARED),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(
+        by(&out, "firewallRules[allow-https].logging"),
+        Some(("sam@example.com via console", false))
+    );
+    assert_eq!(
+        by(&out, "firewallRules[allow-iap-ssh]"),
+        None,
+        "a rule nobody ever made"
+    );
+    assert_eq!(
+        out.attribution.as_ref().map(|a| a.summary.as_str()),
+        Some(
+            "1 of 2 drifted field(s) attributed from the GCP Admin Activity audit log (last 7 days)"
+        )
+    );
+    // One page, in the project, newest first, restricted to the drifted rules' resources.
+    let queries = log_queries(&e);
+    assert_eq!(queries.len(), 1, "{queries:?}");
+    let q = &queries[0];
+    assert_eq!(q["resourceNames"], json!(["projects/demo-project"]));
+    assert_eq!(q["orderBy"], "timestamp desc");
+    let filter = q["filter"].as_str().expect("filter");
+    for part in [
+        "logName=\"projects/demo-project/logs/cloudaudit.googleapis.com%2Factivity\"",
+        "timestamp>=\"",
+        &format!("protoPayload.resourceName=\"{HTTPS_RULE}\""),
+        "protoPayload.resourceName=\"projects/demo-project/global/firewalls/allow-iap-ssh\"",
+    ] {
+        assert!(filter.contains(part), "{part} in {filter}");
+    }
+    // Nothing to attribute without drift: the log is not read.
+    let in_sync = firewall(&LOGGED_DECLARED.replace(
+        "  - {name: allow-iap-ssh, sourceRanges: [35.235.240.0/20], allowed: [{IPProtocol: tcp, ports: [\"22\"]}]}\n",
+        "",
+    ).replace("logConfig: {enable: true}", "logConfig: {enable: false}"));
+    let out = sync(&e.client, &in_sync, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    assert_eq!(log_queries(&e).len(), 1);
+}
+
+#[tokio::test]
+async fn perimeters_own_writes_are_perimeters_and_never_the_service_accounts() {
+    let e = env(LOGGED_RULES).await;
+    logging_turned_off_by(&e, "sam@example.com");
+    let declared = firewall(LOGGED_DECLARED);
+    let out = sync(&e.client, &declared, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    // Every write is in the log, made by the key's service account, naming its operation.
+    let log = e.emulator.audit_log();
+    let ours: Vec<&Value> = log
+        .iter()
+        .filter(|l| l["protoPayload"]["authenticationInfo"]["principalEmail"] == SA)
+        .collect();
+    assert_eq!(ours.len(), 2, "{log:?}");
+    assert!(ours.iter().all(|l| {
+        l["operation"]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("operation-"))
+    }));
+    // The policy changes its mind: what Perimeter wrote is now drift, and Perimeter's own.
+    let changed = firewall(
+        &LOGGED_DECLARED.replace("logConfig: {enable: true}", "logConfig: {enable: false}"),
+    );
+    let out = sync(&e.client, &changed, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        by(&out, "firewallRules[allow-https].logging"),
+        Some(("Perimeter", true))
+    );
+
+    // Monitoring writes answer no operation: the moment of the write, with the key's account.
+    let mon = monitoring(MONITORING_DECLARED);
+    let out = sync(&e.client, &mon, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    let other = monitoring(&MONITORING_DECLARED.replace("/healthz", "/ready"));
+    let out = sync(&e.client, &other, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        by(&out, "uptimeChecks[www].path"),
+        Some(("Perimeter", true))
+    );
+
+    // Another process (or this one restarted) has no record of the writes: the log's word,
+    // the service account and how, is all there is.
+    let fresh = Gcp::connect_with(
+        &spec(&e.running.base_url(), "Secret"),
+        Some(key_json(TEST_KEY, &e.running.base_url())),
+        None,
+        options(Duration::from_secs(5), None),
+    )
+    .expect("client");
+    let out = sync(&fresh, &changed, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        by(&out, "firewallRules[allow-https].logging"),
+        Some((format!("{SA} via API").as_str(), false))
+    );
+    assert!(
+        !format!("{:?}", out.attribution).contains("sam@example.com"),
+        "the person who last changed it before Perimeter is not blamed for Perimeter's write"
+    );
+}
+
+#[tokio::test]
+async fn a_persons_change_after_perimeters_is_the_persons() {
+    let e = env(LOGGED_RULES).await;
+    let declared = firewall(LOGGED_DECLARED);
+    let out = sync(&e.client, &declared, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+    // Within the moments of Perimeter's writes, from the console, as the service account
+    // itself: the console is never Perimeter.
+    logging_turned_off_by(&e, SA);
+    let out = sync(&e.client, &declared, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        by(&out, "firewallRules[allow-https].logging"),
+        Some((format!("{SA} via console").as_str(), false))
+    );
+    logging_turned_off_by(&e, "dana@example.com");
+    let out = sync(&e.client, &declared, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        by(&out, "firewallRules[allow-https].logging"),
+        Some(("dana@example.com via console", false))
+    );
+}
+
+/// A log that cannot be read (no `logging.logEntries.list`, an error, garbage) leaves the drift
+/// unattributed, saying why, and never stops the sync.
+#[tokio::test]
+async fn an_unreadable_audit_log_leaves_drift_unattributed_and_the_sync_whole() {
+    let e = env(LOGGED_RULES).await;
+    logging_turned_off_by(&e, "sam@example.com");
+    e.emulator.deny_permission("logging.logEntries.list");
+    let declared = firewall(LOGGED_DECLARED);
+    let out = sync(&e.client, &declared, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.remaining.as_ref().map(|d| d.drift.len()), Some(2));
+    let a = out.attribution.as_ref().expect("drift found");
+    assert!(a.by_path.is_empty());
+    assert_eq!(
+        a.summary,
+        "unattributed: the audit log could not be read (PERMISSION_DENIED: the credential lacks \
+         logging.logEntries.list on project demo-project (roles/logging.viewer has it))"
+    );
+    // Enforce goes on too.
+    let out = sync(&e.client, &declared, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(out.in_sync(), "{:?} {:?}", out.error, out.remaining);
+
+    for fault in [Fault::ServerError { status: 500 }, Fault::WrongShape] {
+        let e = env(LOGGED_RULES).await;
+        logging_turned_off_by(&e, "sam@example.com");
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/v2/entries:list", fault.clone()));
+        let out = sync(&e.client, &declared, Mode::Observe, UnmanagedPolicy::Report).await;
+        assert!(out.error.is_none(), "{fault:?}: {:?}", out.error);
+        assert_eq!(
+            out.remaining.as_ref().map(|d| d.drift.len()),
+            Some(2),
+            "{fault:?}"
+        );
+        let a = out.attribution.expect("drift found");
+        assert!(a.by_path.is_empty(), "{fault:?}");
+        assert!(
+            a.summary
+                .starts_with("unattributed: the audit log could not be read ("),
+            "{fault:?}: {}",
+            a.summary
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_is_read_across_pages_newest_first() {
+    let e = env(LOGGED_RULES).await;
+    e.emulator.console_change(
+        "lee@example.com",
+        "v1.compute.firewalls.delete",
+        "projects/demo-project/global/firewalls/allow-iap-ssh",
+        json!({}),
+        |_| {},
+    );
+    // A busy week on the other rule: the deletion is on the second page.
+    for _ in 0..300 {
+        logging_turned_off_by(&e, "sam@example.com");
+    }
+    let out = sync(
+        &e.client,
+        &firewall(LOGGED_DECLARED),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        by(&out, "firewallRules[allow-iap-ssh]"),
+        Some(("lee@example.com via console", false))
+    );
+    assert_eq!(
+        by(&out, "firewallRules[allow-https].logging"),
+        Some(("sam@example.com via console", false))
+    );
+    let queries = log_queries(&e);
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    assert!(queries[1]["pageToken"].is_string());
+    assert_eq!(
+        queries[0]["filter"], queries[1]["filter"],
+        "the same query, paged"
+    );
 }

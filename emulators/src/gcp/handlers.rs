@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
-use super::{PendingOp, Shared, Store, error_body, network_url};
+use super::{PendingOp, Shared, Store, error_body, logging, network_url};
 use crate::server::{self, json_response};
 
 const METADATA_TOKEN: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
@@ -161,7 +161,15 @@ async fn dispatch(
         let mut store = shared.store();
         match authenticate(&mut store, &headers) {
             Err(message) => fail(401, message),
-            Ok(()) => route(&mut store, &method, &path, &query, &body),
+            Ok(principal) => {
+                let agent = headers
+                    .get("user-agent")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                store.caller = (principal, agent);
+                route(&mut store, &method, &path, &query, &body)
+            }
         }
     };
     match reply {
@@ -197,11 +205,21 @@ fn authorised(store: &Store, headers: &HeaderMap) -> bool {
 /// A bearer the APIs accept: a token the emulator issued or was seeded with, or a
 /// service account's self-signed JWT (as Google accepts one in place of an access token:
 /// RS256 by a seeded account's key, `iss` = `sub` = its email, a `scope` or an `aud`, not
-/// expired, at most an hour long). The error is the API's 401 message.
-fn authenticate(store: &mut Store, headers: &HeaderMap) -> Result<(), String> {
+/// expired, at most an hour long). The error is the API's 401 message; the answer, the
+/// service account the bearer acts as.
+fn authenticate(store: &mut Store, headers: &HeaderMap) -> Result<String, String> {
     const MISSING: &str = "Request is missing required authentication credential.";
     if authorised(store, headers) {
-        return Ok(());
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        return Ok(store
+            .principals
+            .get(bearer)
+            .cloned()
+            .unwrap_or_else(|| store.seed.principal.clone()));
     }
     let Some(bearer) = headers
         .get("authorization")
@@ -231,7 +249,7 @@ fn authenticate(store: &mut Store, headers: &HeaderMap) -> Result<(), String> {
         return Err("Invalid JWT: neither a cloud-platform scope nor an API audience".into());
     }
     store.seen_jwts.insert(bearer.to_string());
-    Ok(())
+    Ok(iss.unwrap_or_default().to_string())
 }
 
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -284,9 +302,10 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-fn issue(store: &mut Store) -> Value {
+fn issue(store: &mut Store, principal: String) -> Value {
     let token = format!("ya29.emulated-{}", store.ids.hex32());
     store.issued.insert(token.clone());
+    store.principals.insert(token.clone(), principal);
     json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
 }
 
@@ -321,7 +340,12 @@ fn token(shared: &Shared, body: &Bytes) -> Reply {
     if !aud_ok || claims.get("scope").is_none() {
         return fail(400, "Invalid JWT: bad aud, scope, iat or exp");
     }
-    ok(issue(&mut store))
+    let principal = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    ok(issue(&mut store, principal))
 }
 
 fn metadata_token(shared: &Shared, headers: &HeaderMap) -> Reply {
@@ -332,7 +356,8 @@ fn metadata_token(shared: &Shared, headers: &HeaderMap) -> Reply {
     if !store.seed.metadata_server {
         return fail(404, "no service account for this workload");
     }
-    ok(issue(&mut store))
+    let principal = store.seed.principal.clone();
+    ok(issue(&mut store, principal))
 }
 
 /// STS token exchange (RFC 8693, as `sts.googleapis.com/v1/token` does it): a subject token
@@ -559,6 +584,7 @@ fn generate_access_token(shared: &Shared, headers: &HeaderMap, email: &str, body
     };
     let token = format!("ya29.impersonated-{}", store.ids.hex32());
     store.issued.insert(token.clone());
+    store.principals.insert(token.clone(), email.to_string());
     let expire = SystemTime::now() + std::time::Duration::from_secs(lifetime);
     ok(json!({"accessToken": token, "expireTime": server::rfc3339(expire)}))
 }
@@ -616,6 +642,13 @@ fn route(
             collection @ ("alertPolicies" | "uptimeCheckConfigs"),
             rest @ ..,
         ] if *p == project => monitoring(store, method, collection, rest, query, body),
+        ["v2", "entries:list"] => {
+            if method != Method::POST {
+                return fail(405, "method not allowed");
+            }
+            let request = body()?;
+            logging::list(store, &request).map(|v| (StatusCode::OK, v))
+        }
         _ => fail(404, format!("The requested URL {path} was not found.")),
     }
 }
@@ -686,11 +719,14 @@ fn position(items: &[Value], name: &str) -> Option<usize> {
 }
 
 /// Starts an operation for a write. With an injected failure the write is not made.
+/// With the Admin Activity entry (`v1.compute.{collection}.{op_type}`) that names the
+/// operation, and keeps `request` (the body, or what identifies a rule).
 fn operation(
     store: &mut Store,
     op_type: &str,
     target: &str,
     region: Option<&str>,
+    request: Value,
     write: impl FnOnce(&mut Store),
 ) -> Reply {
     let n = store.next();
@@ -710,6 +746,21 @@ fn operation(
     if failure.is_none() {
         write(store);
     }
+    let collection = target.rsplit('/').nth(1).unwrap_or("");
+    let mut logged =
+        json!({"@type": format!("type.googleapis.com/compute.{collection}.{op_type}")});
+    for (k, v) in request.as_object().into_iter().flatten() {
+        logged[k] = v.clone();
+    }
+    let resource = format!("projects/{}/{target}", store.seed.project);
+    logging::record(
+        store,
+        "compute.googleapis.com",
+        &format!("v1.compute.{collection}.{op_type}"),
+        &resource,
+        logged,
+        Some(&name),
+    );
     let polls = store.operation_polls;
     let mut done = op.clone();
     done["status"] = json!("DONE");
@@ -790,6 +841,7 @@ fn compute(
                 "insert",
                 &format!("global/firewalls/{name}"),
                 None,
+                json!({"name": name}),
                 |s| s.seed.firewalls.push(fw),
             )
         }
@@ -829,6 +881,7 @@ fn compute(
                 if m == "PUT" { "update" } else { "patch" },
                 &format!("global/firewalls/{name}"),
                 None,
+                json!({"name": name}),
                 move |s| s.seed.firewalls[i] = updated,
             )
         }
@@ -844,6 +897,7 @@ fn compute(
                 "delete",
                 &format!("global/firewalls/{name}"),
                 None,
+                json!({"name": name}),
                 move |s| {
                     s.seed.firewalls.remove(i);
                 },
@@ -879,6 +933,7 @@ fn compute(
                 "insert",
                 &format!("global/securityPolicies/{name}"),
                 None,
+                json!({"name": name}),
                 |s| s.seed.security_policies.push(p),
             )
         }
@@ -917,6 +972,7 @@ fn compute(
                 "patch",
                 &format!("global/securityPolicies/{name}"),
                 None,
+                json!({"name": name}),
                 move |s| s.seed.security_policies[i] = updated,
             )
         }
@@ -932,6 +988,7 @@ fn compute(
                 "delete",
                 &format!("global/securityPolicies/{name}"),
                 None,
+                json!({"name": name}),
                 move |s| {
                     s.seed.security_policies.remove(i);
                 },
@@ -1022,6 +1079,7 @@ fn compute(
                 "patch",
                 &format!("regions/{region}/subnetworks/{name}"),
                 Some(&region),
+                json!({"name": name}),
                 move |s| s.seed.subnetworks[i] = updated,
             )
         }
@@ -1066,7 +1124,7 @@ fn rule_verb(
                 return fail(400, format!("A rule with priority {p} already exists"));
             }
             rules.push(rule);
-            set_rules(store, i, rules, "addRule", &target)
+            set_rules(store, i, rules, ("addRule", p), &target)
         }
         "patchRule" => {
             let rule = body()?;
@@ -1078,7 +1136,13 @@ fn rule_verb(
                 rules[j][k] = v.clone();
             }
             validate_rule(&rules[j])?;
-            set_rules(store, i, rules, "patchRule", &target)
+            set_rules(
+                store,
+                i,
+                rules,
+                ("patchRule", priority.unwrap_or(0)),
+                &target,
+            )
         }
         _ => {
             let p = priority.unwrap_or(0);
@@ -1089,16 +1153,23 @@ fn rule_verb(
                 return fail(400, "No rule with the given priority exists");
             };
             rules.remove(j);
-            set_rules(store, i, rules, "removeRule", &target)
+            set_rules(store, i, rules, ("removeRule", p), &target)
         }
     }
 }
 
-fn set_rules(store: &mut Store, i: usize, rules: Vec<Value>, op: &str, target: &str) -> Reply {
+fn set_rules(
+    store: &mut Store,
+    i: usize,
+    rules: Vec<Value>,
+    (op, priority): (&str, u64),
+    target: &str,
+) -> Reply {
     let mut updated = store.seed.security_policies[i].clone();
     updated["rules"] = Value::from(rules);
     store.fill_policy(&mut updated);
-    operation(store, op, target, None, move |s| {
+    let request = json!({"priority": priority});
+    operation(store, op, target, None, request, move |s| {
         s.seed.security_policies[i] = updated
     })
 }
@@ -1240,6 +1311,7 @@ fn monitoring(
             }
             store.fill_monitoring(&mut v, collection);
             collection_of(store, alerts).push(v.clone());
+            monitoring_audit(store, alerts, "Create", &v);
             ok(v)
         }
         (m, [id]) => {
@@ -1250,7 +1322,8 @@ fn monitoring(
             match m {
                 "GET" => ok(collection_of(store, alerts)[i].clone()),
                 "DELETE" => {
-                    collection_of(store, alerts).remove(i);
+                    let gone = collection_of(store, alerts).remove(i);
+                    monitoring_audit(store, alerts, "Delete", &gone);
                     ok(json!({}))
                 }
                 "PATCH" => {
@@ -1260,6 +1333,7 @@ fn monitoring(
                     updated["name"] = json!(name);
                     store.fill_monitoring(&mut updated, collection);
                     collection_of(store, alerts)[i] = updated.clone();
+                    monitoring_audit(store, alerts, "Update", &updated);
                     ok(updated)
                 }
                 _ => fail(405, "method not allowed"),
@@ -1267,6 +1341,44 @@ fn monitoring(
         }
         _ => fail(404, "The requested URL was not found on this server."),
     }
+}
+
+/// The Admin Activity entry of a Monitoring write (`google.monitoring.v3.AlertPolicyService.
+/// UpdateAlertPolicy`…): the request names the resource, and carries its display name where
+/// the API's request message carries the resource (create, update). A create's resource is
+/// the project it was made in.
+fn monitoring_audit(store: &mut Store, alerts: bool, verb: &str, v: &Value) {
+    let (service, object, field) = if alerts {
+        ("AlertPolicyService", "AlertPolicy", "alertPolicy")
+    } else {
+        (
+            "UptimeCheckService",
+            "UptimeCheckConfig",
+            "uptimeCheckConfig",
+        )
+    };
+    let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+    let resource = if verb == "Create" {
+        format!("projects/{}", store.seed.project)
+    } else {
+        name.to_string()
+    };
+    let mut request = json!({
+        "@type": format!("type.googleapis.com/google.monitoring.v3.{verb}{object}Request"),
+    });
+    if verb == "Delete" {
+        request["name"] = json!(name);
+    } else {
+        request[field] = json!({"name": name, "displayName": v.get("displayName")});
+    }
+    logging::record(
+        store,
+        "monitoring.googleapis.com",
+        &format!("google.monitoring.v3.{service}.{verb}{object}"),
+        &resource,
+        request,
+        None,
+    );
 }
 
 /// `a=b&c=d` with `+` and `%XX` decoded (query strings and form bodies).

@@ -54,12 +54,25 @@
 //! | GET, POST | `/v3/projects/{p}/alertPolicies`, `/v3/projects/{p}/uptimeCheckConfigs` |
 //! | GET, PATCH, DELETE | `/v3/projects/{p}/alertPolicies/{id}`, `/v3/projects/{p}/uptimeCheckConfigs/{id}` |
 //! | GET | `/v3/projects/{p}/notificationChannels` |
+//! | POST | `/v2/entries:list` (Cloud Logging: the Admin Activity audit log, see [`logging`]) |
 //!
 //! Lists page with `maxResults` (Compute, 1..=500, default 500) or `pageSize` (others, default
 //! 100) and `pageToken` → `nextPageToken`. Compute writes answer an `Operation` that is
 //! `RUNNING` until it has been polled [`GcpEmulator::set_operation_polls`] times (default 1),
 //! then `DONE`; [`GcpEmulator::fail_next_operation`] makes the next write end `DONE` with
 //! `error.errors[]` and change nothing.
+//!
+//! # Audit log
+//!
+//! Every write the emulator accepts appends an Admin Activity entry (`logName`, `timestamp`,
+//! `protoPayload` an `AuditLog` with `methodName` — `v1.compute.firewalls.patch`,
+//! `google.monitoring.v3.AlertPolicyService.UpdateAlertPolicy` —, `resourceName`,
+//! `authenticationInfo.principalEmail` of the service account the bearer acts as,
+//! `requestMetadata.callerSuppliedUserAgent` of the request, and the logged `request`);
+//! a Compute write's entry carries its operation's name as `operation.id` (one entry, the
+//! operation's first). [`GcpEmulator::console_change`] (and the seed's `consoleChanges`) records
+//! a person's change made in the Cloud Console; [`GcpEmulator::deny_permission`] takes
+//! `logging.logEntries.list` away.
 //!
 //! # Errors
 //!
@@ -72,15 +85,16 @@
 //! "error_description"}` with 400; a subject token is never echoed.
 
 mod handlers;
+pub mod logging;
 pub mod seed;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use serde_json::{Value, json};
 
-pub use seed::{AwsAccessKey, Seed, ServiceAccount, WorkloadIdentityProvider};
+pub use seed::{AwsAccessKey, ConsoleChange, Seed, ServiceAccount, WorkloadIdentityProvider};
 
 use crate::faults::Faults;
 use crate::server::{self, IdGen, ProviderStyle, RequestLog, RunningEmulator};
@@ -121,6 +135,12 @@ pub(crate) struct Store {
     pub(crate) operation_polls: u32,
     pub(crate) fail_next: Option<String>,
     pub(crate) counter: u64,
+    /// The service account each issued token acts as.
+    pub(crate) principals: BTreeMap<String, String>,
+    /// Who is making the request being served, and with what user agent (for the audit log).
+    pub(crate) caller: (String, String),
+    /// Permissions the caller lacks (`logging.logEntries.list`).
+    pub(crate) denied: BTreeSet<String>,
 }
 
 impl Store {
@@ -206,6 +226,39 @@ impl Store {
             self.fill_monitoring(c, "uptimeCheckConfigs");
         }
         self.seed.uptime_checks = checks;
+        if self.seed.principal.is_empty() {
+            self.seed.principal = format!("perimeter@{project}.iam.gserviceaccount.com");
+        }
+        let now = jiff::Timestamp::now();
+        for change in std::mem::take(&mut self.seed.console_changes) {
+            let at = now - jiff::SignedDuration::from_mins(i64::from(change.minutes_ago));
+            let entry = self.console_entry(&change, at);
+            self.seed.audit_log.push(entry);
+        }
+    }
+
+    /// A person's change in the Cloud Console as its Admin Activity entry.
+    pub(crate) fn console_entry(&mut self, change: &ConsoleChange, at: jiff::Timestamp) -> Value {
+        let service = if change.method_name.starts_with("google.monitoring.") {
+            "monitoring.googleapis.com"
+        } else {
+            "compute.googleapis.com"
+        };
+        let mut request = change.request.clone();
+        if request.is_null() {
+            request = json!({});
+        }
+        logging::audit_entry(
+            self,
+            service,
+            &change.method_name,
+            &change.resource_name,
+            &change.principal,
+            logging::CONSOLE_USER_AGENT,
+            request,
+            None,
+            at.to_string(),
+        )
     }
 
     /// The seeded networks with what Compute assigns, and a network for each one a firewall
@@ -404,7 +457,7 @@ pub fn error_body(status: u16, message: &str) -> Value {
 }
 
 fn wrong_shape_body() -> Value {
-    json!({"items": "not a list", "alertPolicies": 7, "status": 42})
+    json!({"items": "not a list", "alertPolicies": 7, "status": 42, "entries": "not a list"})
 }
 
 pub const STYLE: ProviderStyle = ProviderStyle {
@@ -425,6 +478,9 @@ impl GcpEmulator {
             operation_polls: 1,
             fail_next: None,
             counter: 0,
+            principals: BTreeMap::new(),
+            caller: Default::default(),
+            denied: BTreeSet::new(),
         };
         if store.seed.project.is_empty() {
             store.seed.project = "demo-project".into();
@@ -506,6 +562,40 @@ impl GcpEmulator {
     /// Changes the state as another party would (a NAT's addresses reallocated, …).
     pub fn mutate(&self, edit: impl FnOnce(&mut Seed)) {
         edit(&mut self.shared.store().seed);
+    }
+
+    /// A person changes the project in the Cloud Console: `edit` changes the state, and the
+    /// Admin Activity log records `method` on `resource` by `principal` from a browser, now.
+    pub fn console_change(
+        &self,
+        principal: &str,
+        method: &str,
+        resource: &str,
+        request: Value,
+        edit: impl FnOnce(&mut Seed),
+    ) {
+        let mut store = self.shared.store();
+        edit(&mut store.seed);
+        let change = ConsoleChange {
+            principal: principal.into(),
+            method_name: method.into(),
+            resource_name: resource.into(),
+            request,
+            minutes_ago: 0,
+        };
+        let entry = store.console_entry(&change, jiff::Timestamp::now());
+        store.seed.audit_log.push(entry);
+    }
+
+    /// The caller lacks `permission` (e.g. `logging.logEntries.list`): the calls that need it
+    /// answer 403 `PERMISSION_DENIED`.
+    pub fn deny_permission(&self, permission: &str) {
+        self.shared.store().denied.insert(permission.to_string());
+    }
+
+    /// The Admin Activity audit log, oldest first.
+    pub fn audit_log(&self) -> Vec<Value> {
+        self.shared.store().seed.audit_log.clone()
     }
 
     /// Another writer changes the policy: its fingerprint moves on.

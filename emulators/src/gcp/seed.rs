@@ -38,6 +38,16 @@ pub struct Seed {
     pub alert_policies: Vec<Value>,
     /// Monitoring `UptimeCheckConfig` objects.
     pub uptime_checks: Vec<Value>,
+    /// Who the seeded `tokens` and the metadata server's tokens act as, in the audit log;
+    /// `perimeter@{project}.iam.gserviceaccount.com` when empty.
+    pub principal: String,
+    /// Changes people made before the emulator started, as the Admin Activity audit log has
+    /// them (the state is the seed's: these only say who made it so).
+    pub console_changes: Vec<ConsoleChange>,
+    /// The Admin Activity audit log: Cloud Logging `LogEntry` objects with an `AuditLog`
+    /// payload. Every write the emulator accepts appends one; `console_changes` are added at
+    /// start.
+    pub audit_log: Vec<Value>,
     /// Monitoring `NotificationChannel` objects (read-only here: a Slack channel is created
     /// through Google's OAuth flow in the console).
     pub notification_channels: Vec<Value>,
@@ -71,4 +81,20 @@ pub struct WorkloadIdentityProvider {
 pub struct AwsAccessKey {
     pub access_key_id: String,
     pub secret_access_key: String,
+}
+
+/// A change a person made in the Cloud Console, for the audit log.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsoleChange {
+    /// Who (`protoPayload.authenticationInfo.principalEmail`).
+    pub principal: String,
+    /// `v1.compute.firewalls.patch`, `google.monitoring.v3.UptimeCheckService.UpdateUptimeCheckConfig`…
+    pub method_name: String,
+    /// `projects/{project}/global/firewalls/{name}`…
+    pub resource_name: String,
+    /// What the audit log keeps of the request (a rule's `priority`, a policy's `displayName`).
+    pub request: Value,
+    /// How long before the start it was made.
+    pub minutes_ago: u32,
 }

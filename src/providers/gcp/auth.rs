@@ -671,6 +671,23 @@ impl SubjectTokenProvider for UrlSubject {
 }
 
 impl Source {
+    /// The service account the tokens act as, when the credential names it: a key's
+    /// `client_email`, or the account an external account impersonates. The metadata server's
+    /// account (and a federated identity used directly) is not known here.
+    pub fn principal(&self) -> Option<String> {
+        match self {
+            Self::ServiceAccount { client_email, .. } => Some(client_email.clone()),
+            Self::Metadata { .. } => None,
+            Self::External(account) => account
+                .impersonation_url
+                .as_deref()
+                .and_then(|u| u.rsplit_once("/serviceAccounts/"))
+                .and_then(|(_, rest)| rest.strip_suffix(":generateAccessToken"))
+                .filter(|email| email.contains('@'))
+                .map(str::to_string),
+        }
+    }
+
     /// Reads a service-account key JSON (or an `external_account` configuration). Nothing of
     /// the key itself appears in errors; the URLs it names must pass `rules`.
     pub fn from_key_json(key: &SecretString, rules: Rules<'_>) -> Result<Self, ProviderError> {
