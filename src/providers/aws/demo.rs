@@ -229,5 +229,16 @@ mod tests {
         let ids = open(&demo.emulator);
         assert_eq!(ids.len(), 2);
         assert!(ids.iter().all(|id| id.starts_with("sgr-")), "{ids:?}");
+        // CloudTrail records it as the editor's console change, the newest of the history.
+        let trail = demo.emulator.snapshot().cloud_trail;
+        let newest = trail
+            .iter()
+            .max_by(|a, b| a.event_time.cmp(&b.event_time))
+            .expect("a history");
+        assert_eq!(
+            (newest.event_name.as_str(), newest.username.as_str()),
+            ("AuthorizeSecurityGroupIngress", EDITOR)
+        );
+        assert_eq!(newest.record["sessionCredentialFromConsole"], "true");
     }
 }
