@@ -446,6 +446,80 @@ fn second(t: Timestamp) -> String {
 mod tests {
     use super::*;
 
+    fn event(name: &str, resource: &str, seconds_ago: i64) -> TrailEvent {
+        console_change(
+            "dana@example.com",
+            "AWSReservedSSO_Admin_0a1b",
+            "ec2",
+            name,
+            json!({"groupId": resource}),
+            seconds_ago,
+        )
+    }
+
+    #[test]
+    fn lookups_filter_page_newest_first_and_refuse_bad_input() {
+        let seed = super::super::Seed {
+            cloud_trail: vec![
+                event("AuthorizeSecurityGroupIngress", "sg-1", 300),
+                event("RevokeSecurityGroupIngress", "sg-1", 100),
+                event("AuthorizeSecurityGroupIngress", "sg-2", 200),
+                event("AuthorizeSecurityGroupIngress", "sg-1", 10 * 24 * 3600),
+            ],
+            ..Default::default()
+        };
+        let emulator = super::super::AwsEmulator::new(seed);
+        let mut store = emulator.shared.store();
+        let since = Timestamp::now().as_second() - 7 * 24 * 3600;
+        let by_sg1 = json!({"LookupAttributes": [{"AttributeKey": "ResourceName",
+            "AttributeValue": "sg-1"}], "StartTime": since, "MaxResults": 1});
+        let first = handle(&mut store, "LookupEvents", &by_sg1).expect("page 1");
+        assert_eq!(
+            first["Events"][0]["EventName"],
+            "RevokeSecurityGroupIngress"
+        );
+        assert!(first["Events"][0]["CloudTrailEvent"].is_string());
+        assert!(first["Events"][0]["EventTime"].is_number());
+        let mut next = by_sg1.clone();
+        next["NextToken"] = first["NextToken"].clone();
+        let second = handle(&mut store, "LookupEvents", &next).expect("page 2");
+        assert_eq!(
+            second["Events"][0]["EventName"],
+            "AuthorizeSecurityGroupIngress"
+        );
+        assert_eq!(
+            second.get("NextToken"),
+            None,
+            "the 10-day-old event is before StartTime"
+        );
+        let by_name = json!({"LookupAttributes": [{"AttributeKey": "EventName",
+            "AttributeValue": "AuthorizeSecurityGroupIngress"}]});
+        let all = handle(&mut store, "LookupEvents", &by_name).expect("by name");
+        assert_eq!(all["Events"].as_array().map(Vec::len), Some(3));
+        let bad = [
+            (
+                json!({"LookupAttributes": [
+                    {"AttributeKey": "EventName", "AttributeValue": "a"},
+                    {"AttributeKey": "Username", "AttributeValue": "b"}]}),
+                "InvalidLookupAttributesException",
+            ),
+            (
+                json!({"LookupAttributes": [{"AttributeKey": "GroupId", "AttributeValue": "a"}]}),
+                "InvalidLookupAttributesException",
+            ),
+            (json!({"MaxResults": 51}), "InvalidMaxResultsException"),
+            (json!({"NextToken": "forged"}), "InvalidNextTokenException"),
+            (
+                json!({"StartTime": 20, "EndTime": 10}),
+                "InvalidTimeRangeException",
+            ),
+        ];
+        for (input, code) in bad {
+            let e = handle(&mut store, "LookupEvents", &input).expect_err(code);
+            assert_eq!(e.code, code, "{input}");
+        }
+    }
+
     #[test]
     fn ec2_forms_become_cloudtrail_parameters() {
         let form = json!({

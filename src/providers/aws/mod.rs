@@ -168,11 +168,23 @@ impl Aws {
             };
             match result {
                 Ok(done) => {
-                    self.own.lock().unwrap_or_else(|p| p.into_inner()).record(
-                        region,
-                        &part.name(),
-                        jiff::Timestamp::now(),
-                    );
+                    let now = jiff::Timestamp::now();
+                    let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
+                    own.record(region, &part.name(), now);
+                    // A web ACL is written whole: its default action (`webAcls`) and its rules
+                    // are one `UpdateWebACL`, which CloudTrail files under both.
+                    match part {
+                        Part::WafRules(_) => own.record(region, WEB_ACLS, now),
+                        Part::WebAcls => {
+                            if let Change::Create { key, .. }
+                            | Change::Update { key, .. }
+                            | Change::Delete { key, .. } = change
+                            {
+                                own.record(region, &sections::waf_rules_section(key), now);
+                            }
+                        }
+                        _ => {}
+                    }
                     applied.push(done);
                 }
                 Err(error) => return Err(ApplyError { applied, error }),
