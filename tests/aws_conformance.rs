@@ -447,6 +447,10 @@ async fn replay(running: &RunningEmulator, r: &RecordedRequest) -> (String, Vec<
             .post(format!("{base}/"))
             .header("x-amz-target", format!("AWSWAF_20190729.{op}"))
             .body(input.to_string()),
+        "cloudtrail" => client
+            .post(format!("{base}/"))
+            .header("x-amz-target", format!("CloudTrail_20131101.{op}"))
+            .body(input.to_string()),
         _ => match input["detectorId"].as_str() {
             Some(id) => client.get(format!("{base}/detector/{id}")),
             None => client.get(format!("{base}/detector")),
@@ -473,6 +477,7 @@ async fn requests_and_answers_follow_the_aws_service_models() {
         ("cloudwatch", Model::load("monitoring-2010-08-01.json")),
         ("wafv2", Model::load("wafv2-2019-07-29.json")),
         ("guardduty", Model::load("guardduty-2017-11-28.json")),
+        ("cloudtrail", Model::load("cloudtrail-2013-11-01.json")),
     ];
     let mut errors = Vec::new();
     let mut seen = BTreeSet::new();
@@ -520,7 +525,7 @@ async fn requests_and_answers_follow_the_aws_service_models() {
                 );
             }
             "cloudwatch" => model.value(&input, &body, Wire::Cbor, true, op, &mut errors),
-            "wafv2" => model.value(&input, &body, Wire::Json, true, op, &mut errors),
+            "wafv2" | "cloudtrail" => model.value(&input, &body, Wire::Json, true, op, &mut errors),
             // REST-JSON inputs travel in the path, query and body; the body members only.
             _ => {
                 let mut body = body.as_object().cloned().unwrap_or_default();
@@ -541,7 +546,7 @@ async fn requests_and_answers_follow_the_aws_service_models() {
     let reads: Vec<&RecordedRequest> = log
         .iter()
         .filter(|r| {
-            ["/Describe", "/List", "/Get"]
+            ["/Describe", "/List", "/Get", "/LookupEvents"]
                 .iter()
                 .any(|p| r.path.contains(p))
         })
@@ -618,6 +623,7 @@ async fn requests_and_answers_follow_the_aws_service_models() {
         "/wafv2/ListIPSets",
         "/wafv2/GetIPSet",
         "/wafv2/UpdateIPSet",
+        "/cloudtrail/LookupEvents",
     ];
     let missing: Vec<&str> = expected
         .iter()
@@ -674,6 +680,21 @@ fn the_checker_catches_wrong_names_types_and_enum_values() {
         errors.len(),
         2,
         "an integer threshold and an unknown member: {errors:?}"
+    );
+
+    let ct = Model::load("cloudtrail-2013-11-01.json");
+    let lookup = ct.io("LookupEvents", "input").expect("input");
+    let mut errors = Vec::new();
+    let ok = json!({"LookupAttributes": [{"AttributeKey": "ResourceName",
+        "AttributeValue": "sg-1"}], "StartTime": 1_764_000_000, "MaxResults": 50});
+    ct.value(&lookup, &ok, Wire::Json, true, "ok", &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    let bad = json!({"LookupAttributes": [{"AttributeKey": "GroupId"}], "Max": 50});
+    ct.value(&lookup, &bad, Wire::Json, true, "bad", &mut errors);
+    assert_eq!(
+        errors.len(),
+        3,
+        "a key outside the enum, a missing AttributeValue, an unknown member: {errors:?}"
     );
 
     let describe = ec2.io("DescribeVpcs", "output").expect("output");

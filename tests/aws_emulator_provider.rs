@@ -849,3 +849,302 @@ async fn inventory_lists_vpcs_and_security_groups_across_pages() {
         assert!(!e.to_string().contains(SECRET_KEY));
     }
 }
+
+// ---- drift attribution from CloudTrail ----------------------------------------------------
+
+const SSO_ROLE: &str = "AWSReservedSSO_Admin_0a1b2c3d4e5f6a7b";
+const SSO_SHOWN: &str = "AWSReservedSSO_Admin";
+
+/// The web group's firewall: HTTPS from 10/8 described `https`, nothing open to the world.
+fn web_firewall(description: &str) -> Target {
+    firewall(
+        json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"},
+        "securityGroups": [{"groupId": "sg-web", "ingress": [
+            {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidr": "10.0.0.0/8",
+             "description": description}]}]}),
+    )
+}
+
+/// What CloudTrail records of a console edit opening SSH on the web group to the world.
+fn ssh_opened_in_console(who: &str, seconds_ago: i64) -> perimeter_emulators::aws::TrailEvent {
+    perimeter_emulators::aws::console_change(
+        who,
+        SSO_ROLE,
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        json!({"groupId": "sg-web", "ipPermissions": {"items": [{"ipProtocol": "tcp",
+            "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
+        seconds_ago,
+    )
+}
+
+fn changed_by(out: &perimeter::reconcile::SyncOutcome, path: &str) -> Option<(String, bool)> {
+    out.attribution
+        .as_ref()
+        .and_then(|a| a.get(path))
+        .map(|a| (a.by.clone(), a.perimeter))
+}
+
+/// Edits made in the console are attributed to the person CloudTrail names, with how; a
+/// change CloudTrail files under the group's id (a rule modified by id) names the group's
+/// rules as a whole, and says so.
+#[tokio::test]
+async fn drift_is_attributed_to_the_person_cloudtrail_names() {
+    let (emulator, _running, aws) = start().await;
+    emulator.mutate(|seed| {
+        seed.cloud_trail
+            .push(ssh_opened_in_console("dana@example.com", 3600));
+        seed.cloud_trail
+            .push(perimeter_emulators::aws::console_change(
+                "lee@example.com",
+                SSO_ROLE,
+                "ec2",
+                "ModifySecurityGroupRules",
+                json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-web",
+                    "SecurityGroupRule": {"SecurityGroupRuleId": "sgr-x", "SecurityGroupRule": {
+                        "Description": "old"}}}}),
+                1800,
+            ));
+        // Another group's change names nothing of this policy.
+        seed.cloud_trail
+            .push(perimeter_emulators::aws::console_change(
+                "zed@example.com",
+                SSO_ROLE,
+                "ec2",
+                "RevokeSecurityGroupIngress",
+                json!({"groupId": "sg-other"}),
+                60,
+            ));
+    });
+    let out = sync(
+        &aws,
+        &web_firewall("https"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(
+        changed_by(&out, "findings[worldOpenIngress].openIngress"),
+        Some((format!("dana@example.com ({SSO_SHOWN}) via console"), false))
+    );
+    assert_eq!(
+        changed_by(
+            &out,
+            "securityGroups[sg-web].ingress[tcp:443:10.0.0.0/8].description"
+        ),
+        Some((
+            format!(
+                "lee@example.com ({SSO_SHOWN}) via console (last change to securityGroups[sg-web].ingress)"
+            ),
+            false
+        ))
+    );
+    let by = out.attribution.as_ref().expect("attributed");
+    assert_eq!(
+        by.summary,
+        "2 of 2 drifted field(s) attributed from AWS CloudTrail event history (last 7 days)"
+    );
+    // One lookup by the group's id, one by event name for the region's world-open finding.
+    let lookups = emulator.log().entries();
+    let lookups: Vec<&Value> = lookups
+        .iter()
+        .filter(|e| e.path == "/cloudtrail/LookupEvents")
+        .filter_map(|e| e.body.as_ref())
+        .collect();
+    assert_eq!(lookups.len(), 2, "{lookups:?}");
+    assert!(lookups.iter().all(|b| {
+        b["MaxResults"] == json!(50)
+            && b["LookupAttributes"]
+                .as_array()
+                .is_some_and(|a| a.len() == 1)
+            && b["StartTime"].is_number()
+    }));
+}
+
+/// Perimeter's own write, then a person's: the person's is the newest and is the one named;
+/// Perimeter's write is never blamed on anyone.
+#[tokio::test]
+async fn a_persons_change_after_perimeters_write_is_the_persons() {
+    let (emulator, _running, aws) = start().await;
+    let out = sync(
+        &aws,
+        &web_firewall("https"),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    let written = emulator.snapshot().cloud_trail;
+    assert!(
+        written
+            .iter()
+            .any(|e| e.event_name == "RevokeSecurityGroupIngress"),
+        "the emulator records Perimeter's writes: {written:?}"
+    );
+    // Perimeter's writes ten minutes ago; then someone re-opens SSH in the console.
+    emulator.mutate(|seed| {
+        for e in &mut seed.cloud_trail {
+            let earlier = e
+                .event_time
+                .parse::<jiff::Timestamp>()
+                .map(|t| t - jiff::SignedDuration::from_secs(600))
+                .expect("stamped")
+                .to_string();
+            e.record["eventTime"] = json!(earlier);
+            e.event_time = earlier;
+        }
+        if let Some(web) = seed
+            .security_groups
+            .iter_mut()
+            .find(|g| g.group_id == "sg-web")
+        {
+            web.ingress.push(perimeter_emulators::aws::SgRule {
+                protocol: "tcp".into(),
+                from_port: Some(22),
+                to_port: Some(22),
+                cidr_ipv4: Some("0.0.0.0/0".into()),
+                ..Default::default()
+            });
+        }
+        seed.cloud_trail
+            .push(ssh_opened_in_console("dana@example.com", 60));
+    });
+    let out = sync(
+        &aws,
+        &web_firewall("https"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        changed_by(&out, "findings[worldOpenIngress].openIngress"),
+        Some((format!("dana@example.com ({SSO_SHOWN}) via console"), false))
+    );
+}
+
+/// A change only Perimeter made is Perimeter's, even though CloudTrail names the key's owner
+/// (a person) as the caller; a client that did not make it (another process, a restart) sees
+/// what CloudTrail says: the key's owner, through the API.
+#[tokio::test]
+async fn a_perimeter_only_change_is_perimeters_never_the_key_owners() {
+    let mut seed = seed();
+    seed.access_keys[0].user_name = Some("dana-admin".into());
+    let emulator = AwsEmulator::new(seed);
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let aws = client_with(&running, KEY_ID).await;
+    let out = sync(
+        &aws,
+        &web_firewall("https"),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?}", out.remaining);
+    let modified = emulator
+        .snapshot()
+        .cloud_trail
+        .into_iter()
+        .find(|e| e.event_name == "ModifySecurityGroupRules")
+        .expect("recorded");
+    assert_eq!(
+        modified.username, "dana-admin",
+        "CloudTrail names the key's owner"
+    );
+    // The policy changes its mind: what Perimeter wrote is now drift, and Perimeter's own.
+    let path = "securityGroups[sg-web].ingress[tcp:443:10.0.0.0/8].description";
+    let out = sync(
+        &aws,
+        &web_firewall("web"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        changed_by(&out, path),
+        Some((
+            "Perimeter (last change to securityGroups[sg-web].ingress)".to_string(),
+            true
+        ))
+    );
+    let fresh = client_with(&running, KEY_ID).await;
+    let out = sync(
+        &fresh,
+        &web_firewall("web"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert_eq!(
+        changed_by(&out, path),
+        Some((
+            "dana-admin via API (last change to securityGroups[sg-web].ingress)".to_string(),
+            false
+        ))
+    );
+}
+
+/// Without `cloudtrail:LookupEvents` (or with CloudTrail throttling or down) the drift is
+/// still read and reported, unattributed, the reason naming the permission; the secret is
+/// never quoted.
+#[tokio::test]
+async fn no_lookup_permission_leaves_drift_unattributed_and_the_sync_whole() {
+    let mut seed = seed();
+    seed.access_keys[0].denied = vec!["cloudtrail:LookupEvents".into()];
+    let emulator = AwsEmulator::new(seed);
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let aws = client_with(&running, KEY_ID).await;
+    let out = sync(
+        &aws,
+        &web_firewall("https"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(drift(&out).len(), 2, "the drift is read and reported");
+    let by = out.attribution.as_ref().expect("said why");
+    assert!(by.by_path.is_empty());
+    assert!(
+        by.summary
+            .starts_with("unattributed: the audit log could not be read")
+            && by.summary.contains("AccessDeniedException")
+            && by
+                .summary
+                .contains("the credential needs cloudtrail:LookupEvents"),
+        "{}",
+        by.summary
+    );
+    assert!(!by.summary.contains(SECRET_KEY));
+    // Enforce still writes: attribution never stops the sync.
+    let out = sync(
+        &aws,
+        &web_firewall("https"),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.in_sync(), "{:?}", out.remaining);
+
+    let (emulator, _running, aws) = start().await;
+    for fault in [
+        Fault::ServerError { status: 503 },
+        Fault::RateLimitedSilently,
+    ] {
+        emulator.faults().clear();
+        emulator
+            .faults()
+            .inject(FaultRule::new("/cloudtrail/LookupEvents", fault).times(10));
+        let out = sync(
+            &aws,
+            &web_firewall("https"),
+            Mode::Observe,
+            UnmanagedPolicy::Report,
+        )
+        .await;
+        assert!(out.error.is_none(), "{:?}", out.error);
+        assert_eq!(drift(&out).len(), 2);
+        let by = out.attribution.as_ref().expect("said why");
+        assert!(by.summary.starts_with("unattributed"), "{}", by.summary);
+    }
+}

@@ -367,9 +367,10 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     // drifted zone policy, the zone's name and the log, and the zone's entry points where a
     // ruleset drifted); Fleet 19, its hosts' inventory 3 and its activity feed 1; AWS's network
     // ACLs 1; the GCP Admin Activity log 2 (one `entries:list` per drifted policy, a read by
-    // POST).
+    // POST); CloudTrail 11 (a LookupEvents per drifted AWS section's resource or event name, 10,
+    // and the web group's id by its VPC and name, 1).
     assert!(
-        stdout.contains("Provider calls: 246 (52 writes)"),
+        stdout.contains("Provider calls: 257 (52 writes)"),
         "{stdout}"
     );
     assert!(
@@ -623,6 +624,13 @@ fn demo_once_finds_and_fixes_the_aws_drift() {
         "✔ write webAcls[REGIONAL/prod-alb] (whole rule list, one call)",
         "✔ update ipSets[REGIONAL/office] (addresses)",
         "now: in sync",
+        // The console edits behind the seeded drift, from CloudTrail; what nobody changed in
+        // the last 7 days stays unattributed.
+        "[Missing]: desired {\"description\":\"SSH from the bastion subnet only\"}, observed (absent) — changed by sam@example.com (AWSReservedSSO_PowerUser) via console at ",
+        "observed rateBased:10000/300s — changed by oncall-sre@example.com (AWSReservedSSO_PowerUser) via console at ",
+        "observed [\"sg-0f00dfeed1234abcd:tcp:22:0.0.0.0/0\"] — changed by sam@example.com (AWSReservedSSO_PowerUser) via console at ",
+        "~ ipSets[REGIONAL/office].addresses [Changed]: desired [\"198.51.100.0/24\",\"203.0.113.10/32\"], observed [\"198.51.100.0/24\"]\n",
+        "attribution: 4 of 7 drifted field(s) attributed from AWS CloudTrail event history (last 7 days)",
     ] {
         assert!(firewall.contains(line), "missing {line}\n{firewall}");
     }
@@ -638,6 +646,8 @@ fn demo_once_finds_and_fixes_the_aws_drift() {
         "✔ update guardDuty[detector] (enabled, findingPublishingFrequency)",
         "✔ create cloudWatchAlarms[vpc-rejected-traffic]",
         "now: in sync",
+        "observed false — changed by lee@example.com (AWSReservedSSO_PowerUser) via console at ",
+        "attribution: 2 of 4 drifted field(s) attributed from AWS CloudTrail event history (last 7 days)",
     ] {
         assert!(monitoring.contains(line), "missing {line}\n{monitoring}");
     }

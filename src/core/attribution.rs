@@ -167,6 +167,23 @@ pub fn split_path(path: &str) -> (&str, Option<&str>) {
     (section, Some(&path[open + 1..]))
 }
 
+/// The item key `path` names in `section`: `Some(None)` for the section itself (or one of its
+/// own fields, `wafCustomRules.order`), `Some(Some(key))` for an item, `None` when the path is
+/// not in that section. Sections may hold brackets themselves (AWS's
+/// `securityGroups[sg-1].ingress`), so the section is matched as a whole, not split off at the
+/// first bracket; for a section without brackets this is [`split_path`].
+pub fn locate<'a>(path: &'a str, section: &str) -> Option<Option<&'a str>> {
+    let rest = path.strip_prefix(section)?;
+    if rest.is_empty() || rest.starts_with('.') {
+        return Some(None);
+    }
+    if !rest.starts_with('[') {
+        return None;
+    }
+    let (_, key) = split_path(rest);
+    Some(key)
+}
+
 /// Gives each drift entry the newest event of its section that names its item or the whole
 /// section. An event names nothing it cannot be matched to: a drift with no matching event
 /// stays unattributed rather than borrow the nearest change.
@@ -196,18 +213,25 @@ pub fn attribute(drift: &[Drift], trail: &Trail) -> Attributions {
     newest_first.sort_by_key(|e| std::cmp::Reverse(e.at));
     let mut by_path = BTreeMap::new();
     for d in drift {
-        let (section, key) = split_path(&d.path);
-        // A section-wide change says nothing of an item that is missing: it may never have
-        // existed. Only an event naming the item attributes its absence.
-        let section_wide_counts = d.kind != DriftKind::Missing || key.is_none();
-        let found = newest_first.iter().find(|e| {
-            e.section == section
-                && match e.key.as_deref() {
-                    None => section_wide_counts,
-                    Some(k) => Some(k) == key,
-                }
-        });
-        if let Some(e) = found {
+        let mut found = None;
+        for e in &newest_first {
+            let Some(key) = locate(&d.path, &e.section) else {
+                continue;
+            };
+            // A section-wide change says nothing of an item that is missing: it may never
+            // have existed. Only an event naming the item attributes its absence.
+            let section_wide_counts = d.kind != DriftKind::Missing || key.is_none();
+            let matches = match e.key.as_deref() {
+                None => section_wide_counts,
+                Some(k) => Some(k) == key,
+            };
+            if matches {
+                found = Some((*e, key));
+                break;
+            }
+        }
+        if let Some((e, key)) = found {
+            let section = &e.section;
             let whole_section = e.key.is_none() && key.is_some();
             // Said in the name itself, so no reader takes it for this item's own change.
             let by = if whole_section {
@@ -325,6 +349,76 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(split_path(path), want, "{path}");
         }
+    }
+
+    #[test]
+    fn locate_matches_whole_sections_even_with_brackets() {
+        let cases = [
+            ("settings[ssl]", "settings", Some(Some("ssl"))),
+            ("settings", "settings", Some(None)),
+            ("wafCustomRules.order", "wafCustomRules", Some(None)),
+            ("settingsX[ssl]", "settings", None),
+            (
+                "securityGroups[sg-1].ingress[tcp:22:0.0.0.0/0].description",
+                "securityGroups[sg-1].ingress",
+                Some(Some("tcp:22:0.0.0.0/0")),
+            ),
+            (
+                "securityGroups[sg-1].ingress[tcp:22:0.0.0.0/0]",
+                "securityGroups[sg-1].egress",
+                None,
+            ),
+            (
+                "eu-west-1/securityGroups[sg-1].ingress[all:all:sg-2]",
+                "eu-west-1/securityGroups[sg-1].ingress",
+                Some(Some("all:all:sg-2")),
+            ),
+            (
+                "eu-west-1/securityGroups[sg-1].ingress[all:all:sg-2]",
+                "securityGroups[sg-1].ingress",
+                None,
+            ),
+        ];
+        for (path, section, want) in cases {
+            assert_eq!(locate(path, section), want, "{path} in {section}");
+        }
+        let trail = Trail::Read {
+            source: "the test log",
+            since: at("2026-11-23T00:00:00Z"),
+            events: vec![
+                event(
+                    "securityGroups[sg-1].ingress",
+                    Some("tcp:22:0.0.0.0/0"),
+                    dana(),
+                    "2026-11-29T10:00:00Z",
+                ),
+                event(
+                    "securityGroups[sg-1].egress",
+                    None,
+                    Actor::other("ops", None),
+                    "2026-11-29T11:00:00Z",
+                ),
+            ],
+        };
+        let mut missing = drift("securityGroups[sg-1].ingress[tcp:22:0.0.0.0/0]");
+        missing.kind = DriftKind::Unexpected;
+        let got = attribute(
+            &[
+                missing,
+                drift("securityGroups[sg-1].ingress[tcp:443:10.0.0.0/8].description"),
+            ],
+            &trail,
+        );
+        assert_eq!(
+            got.get("securityGroups[sg-1].ingress[tcp:22:0.0.0.0/0]")
+                .map(|a| a.by.as_str()),
+            Some("dana@example.com via UI")
+        );
+        assert_eq!(
+            got.get("securityGroups[sg-1].ingress[tcp:443:10.0.0.0/8].description"),
+            None,
+            "the egress change and another rule's event name nothing of this rule"
+        );
     }
 
     #[test]

@@ -86,14 +86,22 @@ fn xml(status: StatusCode, body: String) -> Response {
     response
 }
 
+/// EC2 also gives the request id in the `x-amzn-RequestId` header, which is where the SDK reads
+/// it from for a success.
 pub(crate) fn ok_response(operation: &str, inner: &str, request_id: &str) -> Response {
-    xml(
+    let mut response = xml(
         StatusCode::OK,
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{operation}Response xmlns=\"{NAMESPACE}\">{}{inner}</{operation}Response>",
             el("requestId", request_id)
         ),
-    )
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response
+            .headers_mut()
+            .insert(axum::http::HeaderName::from_static("x-amzn-requestid"), v);
+    }
+    response
 }
 
 pub(crate) fn error_response(status: StatusCode, failure: &Failure, request_id: &str) -> Response {

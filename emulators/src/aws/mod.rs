@@ -8,6 +8,7 @@
 //! | WAFv2 | awsJson1.1 | `X-Amz-Target: AWSWAF_20190729.<Op>` |
 //! | GuardDuty | REST-JSON | `/detector…` paths |
 //! | CloudWatch | Smithy RPCv2 CBOR | `POST /service/GraniteServiceVersion20100801/operation/<Op>` |
+//! | CloudTrail | awsJson1.1 | `X-Amz-Target: com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.<Op>` |
 //!
 //! Operations: EC2 `DescribeRegions`, `DescribeVpcs`, `DescribeSecurityGroups`,
 //! `DescribeSecurityGroupRules`, `AuthorizeSecurityGroupIngress`/`Egress`,
@@ -18,7 +19,10 @@
 //! `CreateDetector`, `UpdateDetector`; WAFv2 `ListWebACLs`, `GetWebACL`, `CreateWebACL`,
 //! `UpdateWebACL`, `ListIPSets`, `GetIPSet`, `CreateIPSet`, `UpdateIPSet`, `DeleteIPSet` (writes
 //! need the current `LockToken`, else `WAFOptimisticLockException`); CloudWatch
-//! `DescribeAlarms`, `PutMetricAlarm`, `DeleteAlarms`.
+//! `DescribeAlarms`, `PutMetricAlarm`, `DeleteAlarms`; CloudTrail `LookupEvents`, whose history
+//! records every write accepted here under the signing key's user (see [`cloudtrail`]). A
+//! key's `denied` actions (`cloudtrail:LookupEvents`) are answered `AccessDeniedException`
+//! (EC2: `UnauthorizedOperation`).
 //!
 //! Every list pages (`NextToken`/`MaxResults`, `NextMarker`/`Limit`, `nextToken`/`maxResults`)
 //! with at most [`Seed::page_size`] items per page.
@@ -52,6 +56,7 @@
 //! ```
 
 pub mod cbor;
+mod cloudtrail;
 mod cloudwatch;
 mod ec2;
 mod guardduty;
@@ -70,9 +75,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub use cloudtrail::console_change;
 pub use seed::{
     AccessKey, Alarm, Detector, FlowLog, IpSet, NaclEntry, NatGateway, NatGatewayAddress,
-    NetworkAcl, SecurityGroup, Seed, SgRule, Vpc, WebAcl,
+    NetworkAcl, SecurityGroup, Seed, SgRule, TrailEvent, TrailResource, Vpc, WebAcl,
 };
 
 use crate::faults::{Fault, Faults};
@@ -239,6 +245,14 @@ impl Store {
                     "CloudWatchMetricsEnabled": true, "MetricName": acl.name});
             }
         }
+        for e in &mut seed.cloud_trail {
+            if e.event_id.is_empty() {
+                e.event_id = self.uuid();
+                if let Some(r) = e.record.as_object_mut() {
+                    r.insert("eventID".into(), json!(e.event_id));
+                }
+            }
+        }
         self.seed = seed;
     }
 }
@@ -268,6 +282,8 @@ pub(crate) enum Protocol {
     RpcV2Cbor,
     AwsJson11,
     RestJson,
+    /// CloudTrail's awsJson1.1 (errors and faults as [`Protocol::AwsJson11`]).
+    CloudTrail,
 }
 
 impl Protocol {
@@ -277,6 +293,7 @@ impl Protocol {
             Protocol::RpcV2Cbor => "cloudwatch",
             Protocol::AwsJson11 => "wafv2",
             Protocol::RestJson => "guardduty",
+            Protocol::CloudTrail => "cloudtrail",
         }
     }
 
@@ -292,7 +309,7 @@ impl Protocol {
                 "InvalidClientTokenId",
                 "The security token included in the request is invalid.",
             ),
-            Protocol::AwsJson11 => Failure::new(
+            Protocol::AwsJson11 | Protocol::CloudTrail => Failure::new(
                 400,
                 "UnrecognizedClientException",
                 "The security token included in the request is invalid.",
@@ -312,7 +329,7 @@ impl Protocol {
             Protocol::Ec2Query | Protocol::RpcV2Cbor => {
                 Failure::new(403, "SignatureDoesNotMatch", message)
             }
-            Protocol::AwsJson11 | Protocol::RestJson => {
+            Protocol::AwsJson11 | Protocol::RestJson | Protocol::CloudTrail => {
                 Failure::new(403, "InvalidSignatureException", message)
             }
         }
@@ -325,7 +342,9 @@ impl Protocol {
                 Failure::new(503, "RequestLimitExceeded", "Request limit exceeded.")
             }
             Protocol::RpcV2Cbor => Failure::new(400, "Throttling", message),
-            Protocol::AwsJson11 => Failure::new(400, "ThrottlingException", message),
+            Protocol::AwsJson11 | Protocol::CloudTrail => {
+                Failure::new(400, "ThrottlingException", message)
+            }
             Protocol::RestJson => Failure::new(429, "TooManyRequestsException", message),
         }
     }
@@ -366,7 +385,7 @@ impl Protocol {
                 }
                 response
             }
-            Protocol::AwsJson11 => json_response(
+            Protocol::AwsJson11 | Protocol::CloudTrail => json_response(
                 status,
                 &json!({"__type": failure.code, "Message": failure.message}),
                 "application/x-amz-json-1.1",
@@ -394,7 +413,7 @@ impl Protocol {
         let content_type = match self {
             Protocol::Ec2Query => "text/xml",
             Protocol::RpcV2Cbor => "application/cbor",
-            Protocol::AwsJson11 => "application/x-amz-json-1.1",
+            Protocol::AwsJson11 | Protocol::CloudTrail => "application/x-amz-json-1.1",
             Protocol::RestJson => "application/json",
         };
         let mut response = (StatusCode::OK, "<html>oops").into_response();
@@ -411,6 +430,12 @@ impl Protocol {
             Protocol::RpcV2Cbor => cbor::response(
                 StatusCode::OK,
                 cbor::encode(&json!({"MetricAlarms": 7, "NextToken": 42})),
+                request_id,
+            ),
+            Protocol::CloudTrail => json_response(
+                StatusCode::OK,
+                &json!({"Events": "none", "NextToken": 5}),
+                "application/x-amz-json-1.1",
                 request_id,
             ),
             Protocol::AwsJson11 => json_response(
@@ -445,6 +470,13 @@ pub(crate) fn json_response(
             .insert(HeaderName::from_static("x-amzn-requestid"), v);
     }
     response
+}
+
+/// Whether an operation changes state (and so is recorded in CloudTrail's event history).
+fn is_write(operation: &str) -> bool {
+    !["Describe", "List", "Get", "LookupEvents"]
+        .iter()
+        .any(|p| operation.starts_with(p))
 }
 
 /// One page of `items` from the opaque `token` (an offset), at most `limit` (capped by the
@@ -493,6 +525,22 @@ fn classify(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Opt
         };
         return Some(Call {
             protocol: Protocol::AwsJson11,
+            operation: target.to_string(),
+            input,
+        });
+    }
+    if let Some(target) = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(cloudtrail::target_operation)
+    {
+        let input = if body.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(body).unwrap_or(Value::Null)
+        };
+        return Some(Call {
+            protocol: Protocol::CloudTrail,
             operation: target.to_string(),
             input,
         });
@@ -648,6 +696,24 @@ async fn answer(
         );
         return protocol.error(&failure, request_id);
     }
+    let service = protocol.service();
+    let action = format!("{service}:{}", call.operation);
+    let user_name = key
+        .and_then(|k| k.user_name.clone())
+        .unwrap_or_else(|| "perimeter".to_string());
+    if key.is_some_and(|k| k.denied.iter().any(|d| d.eq_ignore_ascii_case(&action))) {
+        let account = &store.seed.account_id;
+        let message = format!(
+            "User: arn:aws:iam::{account}:user/{user_name} is not authorized to perform: \
+             {action} because no identity-based policy allows the {action} action"
+        );
+        let failure = match protocol {
+            Protocol::Ec2Query => Failure::new(403, "UnauthorizedOperation", message),
+            _ => Failure::new(400, "AccessDeniedException", message),
+        };
+        return protocol.error(&failure, request_id);
+    }
+    let access_key_id = auth.key_id.clone();
     let result = match protocol {
         Protocol::Ec2Query => ec2::handle(&mut store, &call.operation, &call.input)
             .map(|inner| ec2::ok_response(&call.operation, &inner, request_id)),
@@ -663,7 +729,42 @@ async fn answer(
         }),
         Protocol::RestJson => guardduty::handle(&mut store, &call.operation, &call.input)
             .map(|out| json_response(StatusCode::OK, &out, "application/json", request_id)),
+        Protocol::CloudTrail => {
+            cloudtrail::handle(&mut store, &call.operation, &call.input).map(|out| {
+                json_response(
+                    StatusCode::OK,
+                    &out,
+                    "application/x-amz-json-1.1",
+                    request_id,
+                )
+            })
+        }
     };
+    if result.is_ok() && is_write(&call.operation) {
+        let event_id = store.uuid();
+        let account_id = store.seed.account_id.clone();
+        let region = store.seed.region.clone();
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let signer = cloudtrail::Signer {
+            account_id: &account_id,
+            access_key_id: &access_key_id,
+            user_name: &user_name,
+            user_agent,
+        };
+        let event = cloudtrail::recorded(
+            service,
+            &call.operation,
+            &call.input,
+            &signer,
+            &region,
+            request_id,
+            event_id,
+        );
+        store.seed.cloud_trail.push(event);
+    }
     result.unwrap_or_else(|failure| protocol.error(&failure, request_id))
 }
 

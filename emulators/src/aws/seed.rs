@@ -27,6 +27,9 @@ pub struct Seed {
     pub alarms: Vec<Alarm>,
     pub ip_sets: Vec<IpSet>,
     pub web_acls: Vec<WebAcl>,
+    /// CloudTrail's event history, in any order (`LookupEvents` answers newest first): seeded
+    /// events (a person's console changes) and every write the emulator accepted.
+    pub cloud_trail: Vec<TrailEvent>,
 }
 
 impl Default for Seed {
@@ -45,6 +48,7 @@ impl Default for Seed {
             alarms: Vec::new(),
             ip_sets: Vec::new(),
             web_acls: Vec::new(),
+            cloud_trail: Vec::new(),
         }
     }
 }
@@ -55,6 +59,36 @@ pub struct AccessKey {
     pub access_key_id: String,
     /// When set, the signature is verified too; without it only the key id is checked.
     pub secret_access_key: Option<String>,
+    /// The IAM user the key belongs to, as CloudTrail names the signer of its writes.
+    pub user_name: Option<String>,
+    /// Actions this key's policy does not allow (`cloudtrail:LookupEvents`): answered with the
+    /// protocol's access-denied error.
+    pub denied: Vec<String>,
+}
+
+/// One CloudTrail event.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TrailEvent {
+    /// Filled in when missing.
+    pub event_id: String,
+    pub event_name: String,
+    /// RFC 3339, whole seconds.
+    pub event_time: String,
+    pub event_source: String,
+    pub username: String,
+    pub access_key_id: String,
+    pub resources: Vec<TrailResource>,
+    /// The event record (`userIdentity`, `requestParameters`, `requestID`, …), answered as the
+    /// `CloudTrailEvent` JSON string.
+    pub record: Value,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TrailResource {
+    pub resource_type: String,
+    pub resource_name: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

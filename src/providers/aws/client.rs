@@ -20,6 +20,7 @@ use super::interceptor::{CallCounter, Egress, RateLimitedClient, sdk_error};
 use crate::api::CloudProviderSpec;
 use crate::api::provider::CredentialSource;
 use crate::core::Item;
+use crate::core::attribution::OwnWrites;
 use crate::error::{Category, Error, ProviderError};
 use crate::http::RateLimiter;
 use crate::metrics::Metrics;
@@ -76,6 +77,7 @@ struct Clients {
     waf: Mutex<BTreeMap<String, aws_sdk_wafv2::Client>>,
     guardduty: Mutex<BTreeMap<String, aws_sdk_guardduty::Client>>,
     cloudwatch: Mutex<BTreeMap<String, aws_sdk_cloudwatch::Client>>,
+    cloudtrail: Mutex<BTreeMap<String, aws_sdk_cloudtrail::Client>>,
 }
 
 pub struct Aws {
@@ -83,7 +85,13 @@ pub struct Aws {
     /// The HTTP client of the service clients (checked egress).
     services: SharedHttpClient,
     clients: Clients,
-    counter: CallCounter,
+    pub(super) counter: CallCounter,
+    /// CloudTrail's own pace for `LookupEvents` (two a second per account and region), on top
+    /// of the account's rate limit every call goes through.
+    lookups: Mutex<BTreeMap<String, Arc<RateLimiter>>>,
+    /// The (region, section) of every change this client applied, for audit events that carry
+    /// no request id of [`CallCounter::own`].
+    pub(super) own: Mutex<OwnWrites>,
     /// The secret parts of a static credential, removed from every error message.
     secrets: Vec<SecretString>,
     /// The region `verify` asks: the first of `regions`, or a fallback.
@@ -175,6 +183,8 @@ impl Aws {
             services,
             clients: Clients::default(),
             counter: CallCounter::new(metrics),
+            lookups: Mutex::default(),
+            own: Mutex::default(),
             secrets,
             region,
             regions: spec.regions.clone().unwrap_or_default(),
@@ -203,7 +213,28 @@ impl Aws {
     service_client!(guardduty, aws_sdk_guardduty);
 
     service_client!(cloudwatch, aws_sdk_cloudwatch);
+
+    service_client!(cloudtrail, aws_sdk_cloudtrail);
+
+    /// The `LookupEvents` pace of `region`.
+    pub(super) fn lookup_pace(&self, region: &str) -> Arc<RateLimiter> {
+        self.lookups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                Arc::new(RateLimiter::new(
+                    LOOKUPS_PER_SECOND * 60,
+                    LOOKUPS_PER_SECOND,
+                ))
+            })
+            .clone()
+    }
 }
+
+/// CloudTrail answers at most this many `LookupEvents` a second per account and region, and
+/// throttles past it.
+const LOOKUPS_PER_SECOND: u32 = 2;
 
 fn parse_keys(secret: &SecretString) -> Result<StaticKeys, Error> {
     // The parse error is not quoted: serde's messages can echo parts of the input.

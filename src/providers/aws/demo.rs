@@ -1,8 +1,9 @@
 //! AWS's account in `perimeter demo` (the `demo` feature): the AWS emulator seeded from
 //! examples/demo/aws-account.yaml, drifted from examples/aws/.
 
-use perimeter_emulators::aws::{AwsEmulator, Seed, SgRule};
+use perimeter_emulators::aws::{AwsEmulator, Seed, SgRule, TrailEvent, console_change};
 use perimeter_emulators::server::RunningEmulator;
+use serde_json::json;
 
 use crate::api::CloudProvider;
 use crate::api::provider::SecretKeyRef;
@@ -44,6 +45,8 @@ pub async fn start() -> Result<Box<dyn Account>, String> {
 async fn launch() -> Result<Demo, String> {
     let seed: Seed = serde_yaml::from_str(SEED).map_err(|e| format!("aws demo seed: {e}"))?;
     let emulator = AwsEmulator::new(seed);
+    // Stamped now, so the seeded drift's console edits are inside CloudTrail's look-back.
+    emulator.mutate(|seed| seed.cloud_trail.extend(seeded_history()));
     let running = emulator
         .start("127.0.0.1:0")
         .await
@@ -104,7 +107,7 @@ impl Account for Demo {
     /// Every AWS call is a POST (EC2 Query, CBOR, JSON-RPC), so writes are counted by
     /// operation name.
     fn writes(&self) -> usize {
-        const READS: [&str; 3] = ["/Describe", "/List", "/Get"];
+        const READS: [&str; 4] = ["/Describe", "/List", "/Get", "/LookupEvents"];
         self.emulator
             .log()
             .entries()
@@ -119,9 +122,69 @@ impl Account for Demo {
 
     fn edit(&self, i: usize) {
         if i == 0 {
-            self.emulator.mutate(ssh_reopened);
+            self.emulator.mutate(|seed| {
+                ssh_reopened(seed);
+                seed.cloud_trail.push(ssh_opened(EDITOR, 0));
+            });
         }
     }
+}
+
+const WEB: &str = "sg-0f00dfeed1234abcd";
+/// The IAM Identity Center role people sign in to the console with.
+const SSO_ROLE: &str = "AWSReservedSSO_PowerUser_5f3a9c0d2e1b4a67";
+const EDITOR: &str = "dana@example.com";
+
+/// CloudTrail's record of the console edits behind the seeded drift (see
+/// examples/demo/aws-account.yaml): who opened SSH, removed the bastion rule, loosened the
+/// rate limit and disabled GuardDuty. The rest (a stale description, the missing NACL entry
+/// and office address, the staging VPC's flow log, the alarm) was never there, or changed
+/// before the look-back: it stays unattributed, as it is.
+fn seeded_history() -> Vec<TrailEvent> {
+    const HOUR: i64 = 3600;
+    vec![
+        ssh_opened("sam@example.com", 50 * HOUR),
+        console_change(
+            "sam@example.com",
+            SSO_ROLE,
+            "ec2",
+            "RevokeSecurityGroupIngress",
+            json!({"groupId": WEB, "ipPermissions": {"items": [{"ipProtocol": "tcp",
+                "fromPort": 22, "toPort": 22,
+                "ipRanges": {"items": [{"cidrIp": "10.20.0.0/24"}]}}]}}),
+            50 * HOUR - 60,
+        ),
+        console_change(
+            "oncall-sre@example.com",
+            SSO_ROLE,
+            "wafv2",
+            "UpdateWebACL",
+            json!({"name": "prod-alb", "scope": "REGIONAL", "id": "prod-alb"}),
+            30 * HOUR,
+        ),
+        console_change(
+            "lee@example.com",
+            SSO_ROLE,
+            "guardduty",
+            "UpdateDetector",
+            json!({"detectorId": "6cc6a6f1b2d3e4f5a6b7c8d9e0f1a2b3", "enable": false,
+                "findingPublishingFrequency": "SIX_HOURS"}),
+            6 * HOUR,
+        ),
+    ]
+}
+
+/// A console edit opening SSH on the web group to the world, `seconds_ago`.
+fn ssh_opened(who: &str, seconds_ago: i64) -> TrailEvent {
+    console_change(
+        who,
+        SSO_ROLE,
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        json!({"groupId": WEB, "ipPermissions": {"items": [{"ipProtocol": "tcp",
+            "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
+        seconds_ago,
+    )
 }
 
 /// Someone "temporarily" re-opens SSH on the web group to the world.
@@ -166,5 +229,16 @@ mod tests {
         let ids = open(&demo.emulator);
         assert_eq!(ids.len(), 2);
         assert!(ids.iter().all(|id| id.starts_with("sgr-")), "{ids:?}");
+        // CloudTrail records it as the editor's console change, the newest of the history.
+        let trail = demo.emulator.snapshot().cloud_trail;
+        let newest = trail
+            .iter()
+            .max_by(|a, b| a.event_time.cmp(&b.event_time))
+            .expect("a history");
+        assert_eq!(
+            (newest.event_name.as_str(), newest.username.as_str()),
+            ("AuthorizeSecurityGroupIngress", EDITOR)
+        );
+        assert_eq!(newest.record["sessionCredentialFromConsole"], "true");
     }
 }

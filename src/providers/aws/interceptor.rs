@@ -231,16 +231,67 @@ fn refusal(err: &ConnectorError) -> Option<&Refused> {
     None
 }
 
+/// The request ids AWS gave this client's accepted writes: CloudTrail records the same id as an
+/// event's `requestID`, so an event carrying one of them is Perimeter's own write whoever the
+/// credential belongs to. Kept for [`LOOKBACK`] (and at most [`OwnRequestIds::CAP`] ids: the
+/// oldest go first), like [`crate::core::attribution::OwnWrites`].
+///
+/// [`LOOKBACK`]: crate::core::attribution::LOOKBACK
+#[derive(Clone, Default)]
+pub struct OwnRequestIds {
+    ids: Arc<std::sync::Mutex<std::collections::VecDeque<(String, jiff::Timestamp)>>>,
+}
+
+impl OwnRequestIds {
+    pub const CAP: usize = 10_000;
+
+    pub fn record(&self, id: &str, at: jiff::Timestamp) {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        let horizon = at - crate::core::attribution::LOOKBACK;
+        while ids
+            .front()
+            .is_some_and(|(_, t)| *t < horizon || ids.len() >= Self::CAP)
+        {
+            ids.pop_front();
+        }
+        ids.push_back((id.to_ascii_lowercase(), at));
+    }
+
+    /// Whether `id` (a CloudTrail event's `requestID`) is one of this client's writes.
+    pub fn contains(&self, id: &str) -> bool {
+        let id = id.to_ascii_lowercase();
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|(i, _)| *i == id)
+    }
+}
+
+/// Whether an AWS operation changes state: every read Perimeter sends is a `Describe…`,
+/// `List…`, `Get…` or CloudTrail's `LookupEvents`.
+pub fn is_write(operation: &str) -> bool {
+    !["Describe", "List", "Get", "LookupEvents"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
+
 /// Counts every attempt by SDK operation name (`DescribeSecurityGroups`, `UpdateWebACL`, …) and
-/// HTTP status, or `timeout` / `error` when no response came back.
+/// HTTP status, or `timeout` / `error` when no response came back; and keeps the request id of
+/// every accepted write ([`OwnRequestIds`]), read from the headers the SDK reads it from
+/// (`RequestId`), so no write call site can forget it.
 #[derive(Clone, Default)]
 pub struct CallCounter {
     metrics: Option<Arc<Metrics>>,
+    pub own: OwnRequestIds,
 }
 
 impl CallCounter {
     pub fn new(metrics: Option<Arc<Metrics>>) -> Self {
-        Self { metrics }
+        Self {
+            metrics,
+            own: OwnRequestIds::default(),
+        }
     }
 }
 
@@ -261,10 +312,17 @@ impl Intercept for CallCounter {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
+        if let Some(response) = context.response()
+            && response.status().is_success()
+            && is_write(operation)
+            && let Some(id) = aws_sdk_ec2::operation::RequestId::request_id(response)
+        {
+            self.own.record(id, jiff::Timestamp::now());
+        }
         let Some(metrics) = &self.metrics else {
             return Ok(());
         };
-        let operation = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
         let code = match context.response() {
             Some(response) => response.status().as_u16().to_string(),
             None => match context.output_or_error() {
@@ -451,6 +509,47 @@ mod tests {
                 want,
                 "{host}:{port:?} https={https}"
             );
+        }
+    }
+
+    #[test]
+    fn own_request_ids_are_kept_for_the_look_back_window_and_bounded() {
+        let own = OwnRequestIds::default();
+        let t0: jiff::Timestamp = "2026-11-20T00:00:00Z".parse().expect("time");
+        own.record("ABC-1", t0);
+        assert!(own.contains("abc-1"), "ids compare in any case");
+        assert!(!own.contains("abc-2"));
+        own.record("abc-2", t0 + jiff::SignedDuration::from_hours(8 * 24));
+        assert!(!own.contains("abc-1"), "older than the look-back window");
+        for i in 0..OwnRequestIds::CAP + 5 {
+            own.record(
+                &format!("id-{i}"),
+                t0 + jiff::SignedDuration::from_hours(8 * 24),
+            );
+        }
+        assert!(!own.contains("id-0") && own.contains(&format!("id-{}", OwnRequestIds::CAP + 4)));
+    }
+
+    #[test]
+    fn reads_and_writes_by_operation_name() {
+        for op in [
+            "DescribeSecurityGroups",
+            "ListWebACLs",
+            "GetDetector",
+            "LookupEvents",
+        ] {
+            assert!(!is_write(op), "{op}");
+        }
+        for op in [
+            "AuthorizeSecurityGroupIngress",
+            "ModifySecurityGroupRules",
+            "UpdateWebACL",
+            "PutMetricAlarm",
+            "DeleteAlarms",
+            "CreateFlowLogs",
+            "UpdateDetector",
+        ] {
+            assert!(is_write(op), "{op}");
         }
     }
 

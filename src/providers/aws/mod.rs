@@ -4,6 +4,7 @@
 //!
 //! | File | What |
 //! |---|---|
+//! | [`audit`] | CloudTrail's event history: who changed a drifted section |
 //! | [`client`] | SDK configuration, credentials, one client per service and region, redaction |
 //! | [`interceptor`] | checked egress, the per-account rate limit and call counter, SDK errors |
 //! | [`ec2`], [`waf`], [`guardduty`], [`cloudwatch`] | each service's reads and writes |
@@ -16,6 +17,7 @@
 //! This file reads or writes one region, dispatching each section on its `Part`.
 
 pub mod api;
+mod audit;
 mod client;
 mod cloudwatch;
 #[cfg(feature = "demo")]
@@ -165,7 +167,26 @@ impl Aws {
                     .map(|()| change.describe()),
             };
             match result {
-                Ok(done) => applied.push(done),
+                Ok(done) => {
+                    let now = jiff::Timestamp::now();
+                    let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
+                    own.record(region, &part.name(), now);
+                    // A web ACL is written whole: its default action (`webAcls`) and its rules
+                    // are one `UpdateWebACL`, which CloudTrail files under both.
+                    match part {
+                        Part::WafRules(_) => own.record(region, WEB_ACLS, now),
+                        Part::WebAcls => {
+                            if let Change::Create { key, .. }
+                            | Change::Update { key, .. }
+                            | Change::Delete { key, .. } = change
+                            {
+                                own.record(region, &sections::waf_rules_section(key), now);
+                            }
+                        }
+                        _ => {}
+                    }
+                    applied.push(done);
+                }
                 Err(error) => return Err(ApplyError { applied, error }),
             }
         }
@@ -199,6 +220,15 @@ impl Provider for Aws {
     /// The public addresses of the account's NAT gateways, for an `awsNatGateways` source.
     async fn inventory(&self) -> Result<Option<Vec<crate::core::inventory::Asset>>, ProviderError> {
         self.assets().await.map(Some)
+    }
+
+    /// CloudTrail's event history of the drifted sections (see [`audit`]).
+    async fn audit_trail(
+        &self,
+        target: &Target,
+        drift: &[crate::core::Drift],
+    ) -> Result<crate::core::attribution::Trail, ProviderError> {
+        self.audit(target, drift).await
     }
 
     async fn source_addresses(
