@@ -202,6 +202,19 @@ pub async fn sync_within(
     unmanaged: UnmanagedPolicy,
     deadline: Duration,
 ) -> SyncOutcome {
+    sync_remembering(provider, target, mode, unmanaged, deadline, None).await
+}
+
+/// [`sync_within`], reusing the attribution `memo` holds for `key` (a policy's uid) while the
+/// same fields drift the same way (see [`AttributionMemo`]).
+pub async fn sync_remembering(
+    provider: &dyn Provider,
+    target: &Target,
+    mode: Mode,
+    unmanaged: UnmanagedPolicy,
+    deadline: Duration,
+    memo: Option<(&AttributionMemo, &str)>,
+) -> SyncOutcome {
     let until = tokio::time::Instant::now() + deadline;
     let late = |step: &'static str| {
         ProviderError::new(
@@ -243,7 +256,7 @@ pub async fn sync_within(
         UnmanagedPolicy::Remove => Undeclared::Remove,
     };
     let found = diff(&target.desired, &observed.state, unmanaged);
-    let attribution = attribution(provider, target, &observed, &found.drift, until).await;
+    let attribution = attribution(provider, target, &observed, &found.drift, until, memo).await;
     if mode == Mode::Observe || found.plan.is_empty() {
         let mut outcome = settled(found.clone(), found, observed, Vec::new(), None);
         outcome.attribution = attribution;
@@ -308,19 +321,88 @@ async fn attribution(
     observed: &Observation,
     drift: &[Drift],
     until: tokio::time::Instant,
+    memo: Option<(&AttributionMemo, &str)>,
 ) -> Option<Attributions> {
     if drift.is_empty() {
         return None;
     }
-    let trail = match &observed.audit {
-        Some(trail) => trail.clone(),
-        None => match tokio::time::timeout_at(until, provider.audit_trail(target, drift)).await {
-            Ok(Ok(trail)) => trail,
-            Ok(Err(e)) => Trail::Unreadable(e.to_string()),
-            Err(_) => Trail::Unreadable("it did not answer before the sync's deadline".into()),
-        },
+    if let Some(trail) = &observed.audit {
+        return Some(attribute(drift, trail));
+    }
+    let now = std::time::Instant::now();
+    if let Some((memo, key)) = memo
+        && let Some(known) = memo.get(key, drift, now)
+    {
+        return Some(known);
+    }
+    let trail = match tokio::time::timeout_at(until, provider.audit_trail(target, drift)).await {
+        Ok(Ok(trail)) => trail,
+        Ok(Err(e)) => Trail::Unreadable(e.to_string()),
+        Err(_) => Trail::Unreadable("it did not answer before the sync's deadline".into()),
     };
-    Some(attribute(drift, &trail))
+    let found = attribute(drift, &trail);
+    // Only a log that was read is remembered: an error is asked again at the next sync.
+    if let (Some((memo, key)), Trail::Read { .. }) = (memo, &trail) {
+        memo.put(key, drift, found.clone(), now);
+    }
+    Some(found)
+}
+
+/// The last attribution of each policy's drift, so a policy that stays drifted (Observe
+/// mode, or a drift Enforce cannot fix such as a failing host) does not read the provider's
+/// audit log at every sync. An entry is reused only while the same fields drift with the same
+/// observed values (any other change to the drift reads the log again) and for at most
+/// [`AttributionMemo::REUSE_FOR`], after which a late log entry (CloudTrail delivers within
+/// about 15 minutes) can still attribute a field.
+#[derive(Default)]
+pub struct AttributionMemo {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<String, ([u8; 32], Attributions, std::time::Instant)>,
+    >,
+}
+
+impl AttributionMemo {
+    pub const REUSE_FOR: Duration = Duration::from_secs(15 * 60);
+    /// Policies remembered at most; past it, expired entries go first, then everything.
+    const MAX_ENTRIES: usize = 20_000;
+
+    fn digest(drift: &[Drift]) -> [u8; 32] {
+        let mut lines: Vec<String> = drift
+            .iter()
+            .map(|d| serde_json::json!([d.path, format!("{:?}", d.kind), d.observed]).to_string())
+            .collect();
+        lines.sort();
+        let d = ring::digest::digest(&ring::digest::SHA256, lines.join("\n").as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+
+    pub fn get(&self, key: &str, drift: &[Drift], now: std::time::Instant) -> Option<Attributions> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (digest, found, at) = entries.get(key)?;
+        (*digest == Self::digest(drift) && now.saturating_duration_since(*at) < Self::REUSE_FOR)
+            .then(|| found.clone())
+    }
+
+    pub fn put(&self, key: &str, drift: &[Drift], found: Attributions, now: std::time::Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, (_, _, at)| now.saturating_duration_since(*at) < Self::REUSE_FOR);
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key.to_string(), (Self::digest(drift), found, now));
+    }
+
+    /// Forgets a policy (deleted, or its spec changed).
+    pub fn forget(&self, key: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
 }
 
 /// The confirming read after a write gets at least this long, even past the deadline.
@@ -361,6 +443,56 @@ mod tests {
     use super::*;
     use crate::api::{ClusterCloudProviderSpec, FirewallPolicySpec, ProviderType};
     use crate::providers::Declared;
+
+    /// An attribution is reused for the same policy while the same fields drift with the same
+    /// observed values, for at most `REUSE_FOR`; anything else reads the log again.
+    #[test]
+    fn attribution_memo_reuses_only_the_same_drift_while_fresh() {
+        use crate::core::DriftKind;
+        let d = |path: &str, observed: &str| Drift {
+            path: path.into(),
+            kind: DriftKind::Changed,
+            desired: Some("x".into()),
+            observed: Some(observed.into()),
+        };
+        let found = Attributions {
+            summary: "1 of 1".into(),
+            ..Attributions::default()
+        };
+        let memo = AttributionMemo::default();
+        let t0 = std::time::Instant::now();
+        let drift = [d("settings[ssl]", "off"), d("settings[tls]", "1.0")];
+        memo.put("uid-1", &drift, found.clone(), t0);
+        let later = t0 + Duration::from_secs(60);
+        let reordered = [drift[1].clone(), drift[0].clone()];
+        let desired_changed = [
+            Drift {
+                desired: Some("y".into()),
+                ..drift[0].clone()
+            },
+            drift[1].clone(),
+        ];
+        let changed_value = [d("settings[ssl]", "flexible"), d("settings[tls]", "1.0")];
+        let cases: Vec<(&str, &[Drift], std::time::Instant, bool)> = vec![
+            ("uid-1", &drift, later, true),
+            ("uid-1", &reordered, later, true),
+            // Who changed the observed value does not depend on what is desired.
+            ("uid-1", &desired_changed, later, true),
+            ("uid-2", &drift, later, false),
+            ("uid-1", &drift[..1], later, false),
+            ("uid-1", &changed_value, later, false),
+            ("uid-1", &drift, t0 + AttributionMemo::REUSE_FOR, false),
+        ];
+        for (key, drift, now, reused) in cases {
+            assert_eq!(
+                memo.get(key, drift, now).is_some(),
+                reused,
+                "{key} {drift:?}"
+            );
+        }
+        memo.forget("uid-1");
+        assert!(memo.get("uid-1", &drift, later).is_none());
+    }
 
     /// The one rule of which account a policy may use, as the operator and `check` apply it.
     #[test]

@@ -579,6 +579,59 @@ async fn drift_is_attributed_from_the_audit_log() {
     );
 }
 
+/// A policy that stays drifted (Observe) reads the audit log once, not at every sync: the
+/// operator's memo reuses the attribution while the same fields drift the same way, and reads
+/// again when the drift changes or for another policy.
+#[tokio::test]
+async fn a_drift_that_stays_the_same_is_attributed_from_one_read() {
+    use perimeter::reconcile::{AttributionMemo, DEFAULT_DEADLINE, sync_remembering};
+    let e = env(
+        seed("    settings: {ssl: full, min_tls_version: \"1.0\"}\n"),
+        Duration::from_secs(5),
+    )
+    .await;
+    e.emulator.mutate(|seed| {
+        seed.accounts[0].audit_logs.push(dashboard_change(
+            "dana@example.com",
+            "change_setting",
+            ("zone", ZONE),
+            serde_json::json!({"zone_name": "example.com", "name": "ssl", "value": "full"}),
+            3600,
+        ));
+    });
+    let strict = firewall("settings: {ssl: strict, minTlsVersion: \"1.2\"}\n");
+    let memo = AttributionMemo::default();
+    let reads = || e.emulator.log().count("GET", "/audit_logs");
+    let observe = |key: &'static str| {
+        sync_remembering(
+            &e.client,
+            &strict,
+            Mode::Observe,
+            UnmanagedPolicy::Report,
+            DEFAULT_DEADLINE,
+            Some((&memo, key)),
+        )
+    };
+    for _ in 0..3 {
+        let out = observe("uid-a").await;
+        let by = out.attribution.expect("attributed");
+        assert_eq!(
+            by.get("settings[ssl]").map(|a| a.by.as_str()),
+            Some("dana@example.com via UI")
+        );
+    }
+    assert_eq!(reads(), 1, "three syncs of the same drift, one read");
+    observe("uid-b").await;
+    assert_eq!(reads(), 2, "another policy reads for itself");
+    e.emulator.mutate(|seed| {
+        seed.zones[0]
+            .settings
+            .insert("ssl".into(), serde_json::json!("flexible"));
+    });
+    observe("uid-a").await;
+    assert_eq!(reads(), 3, "the drift changed: read again");
+}
+
 /// An audit log that cannot be read (no permission, throttled, down, garbled, hanging)
 /// leaves the drift unattributed, saying why, and never stops the sync: the drift is still
 /// read and reported, the credential never quoted.

@@ -131,6 +131,8 @@ pub struct Context {
     clients: Mutex<HashMap<(ProviderKind, String, String), CachedClient>>,
     /// Statuses written and not yet seen back through the watch.
     pub written: Written,
+    /// The last attribution of each policy's drift (by uid), reused while it stays the same.
+    pub attributions: crate::reconcile::AttributionMemo,
 }
 
 struct CachedClient {
@@ -214,6 +216,7 @@ impl Context {
             feeds,
             clients: Mutex::new(HashMap::new()),
             written: Written::default(),
+            attributions: Default::default(),
         })
     }
 }

@@ -181,12 +181,14 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
             return Err(e);
         }
     };
-    let mut outcome = reconcile::sync_within(
+    let uid = obj.meta().uid.clone().unwrap_or_default();
+    let mut outcome = reconcile::sync_remembering(
         client.as_ref(),
         &target,
         controls.mode,
         controls.unmanaged,
         ctx.config.sync_deadline,
+        Some((&ctx.attributions, uid.as_str())),
     )
     .await;
     outcome.address_sets = used;
