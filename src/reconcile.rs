@@ -356,10 +356,11 @@ async fn attribution(
 /// about 15 minutes) can still attribute a field.
 #[derive(Default)]
 pub struct AttributionMemo {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<String, ([u8; 32], Attributions, std::time::Instant)>,
-    >,
+    entries: std::sync::Mutex<std::collections::HashMap<String, Remembered>>,
 }
+
+/// The drift's digest, its attribution, and when the log was read.
+type Remembered = ([u8; 32], Attributions, std::time::Instant);
 
 impl AttributionMemo {
     pub const REUSE_FOR: Duration = Duration::from_secs(15 * 60);
