@@ -131,6 +131,49 @@ pub struct Context {
     clients: Mutex<HashMap<(ProviderKind, String, String), CachedClient>>,
     /// Statuses written and not yet seen back through the watch.
     pub written: Written,
+    /// What each account's last inventory read said of its public hostnames, for the
+    /// monitoring accounts that speak for it.
+    pub hostnames: Hostnames,
+}
+
+/// The public hostnames of each account (kind/namespace/name) as its last inventory read gave
+/// them, with the uid of the object read: an account deleted and created again under the same
+/// name is not the one that was read. In memory only: after a restart every account is
+/// pending until it is read again.
+#[derive(Default)]
+pub struct Hostnames(
+    std::sync::Mutex<
+        HashMap<(ProviderKind, String, String), (String, crate::core::hostnames::Served)>,
+    >,
+);
+
+impl Hostnames {
+    pub fn record(
+        &self,
+        key: (ProviderKind, String, String),
+        uid: &str,
+        served: crate::core::hostnames::Served,
+    ) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, (uid.to_string(), served));
+    }
+
+    /// The last read of the account, `Pending` when it has not been read (by this process,
+    /// for this object).
+    pub fn of(
+        &self,
+        key: &(ProviderKind, String, String),
+        uid: &str,
+    ) -> crate::core::hostnames::Served {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .filter(|(read_uid, _)| read_uid == uid)
+            .map_or(crate::core::hostnames::Served::Pending, |(_, s)| s.clone())
+    }
 }
 
 struct CachedClient {
@@ -214,6 +257,7 @@ impl Context {
             feeds,
             clients: Mutex::new(HashMap::new()),
             written: Written::default(),
+            hostnames: Hostnames::default(),
         })
     }
 }
