@@ -486,9 +486,103 @@ mod tests {
                 },
                 None,
             ),
+            (
+                listed(&[("hostname", 3, 1)], &[("hostname", "a.example.com")]),
+                Some(
+                    "2 public hostnames have no Better Stack monitor: hostname a.example.com and 1 more",
+                ),
+            ),
         ];
         for (i, want) in cases {
             assert_eq!(uncovered_summary(&i, 2).as_deref(), want, "{i:?}");
         }
+    }
+
+    /// A monitoring account's status: counts when the hostnames and the monitors are known;
+    /// unknown (pending, a source unread, or its own monitor list failed), never complete;
+    /// nothing from a provider without monitors. Pending is asked again at once.
+    #[test]
+    fn hostname_status_is_counted_or_unknown_naming_why() {
+        let hosts = || {
+            Ok(vec![
+                Asset::new(
+                    HOSTNAME,
+                    "shop.example.com",
+                    "shop.example.com (vercel ns/web)",
+                ),
+                Asset::new(HOSTNAME, "example.com", "example.com (cloudflare ns/cf)"),
+            ])
+        };
+        let monitored = || Ok(Some(vec!["shop.example.com".to_string()]));
+        let s = hostname_status(monitored(), hosts(), "t".into()).expect("status");
+        assert_eq!((s.total, s.covered), (Some(2), Some(1)));
+        assert_eq!(s.uncovered[0].id, "example.com");
+        assert_eq!(s.kinds[0].kind, HOSTNAME);
+
+        assert_eq!(hostname_status(Ok(None), hosts(), "t".into()), None);
+        let e = ProviderError::new(Category::Throttled, "list_monitors", "HTTP 429");
+        let s = hostname_status(Err(e), hosts(), "t".into()).expect("unknown");
+        assert_eq!((s.read(), s.reason.as_deref()), (false, Some("Throttled")));
+        for (pending, reason) in [(true, PENDING), (false, SOURCE_UNREAD)] {
+            let u = Unknown {
+                pending,
+                message: "inventory not read yet: vercel ns/web".into(),
+            };
+            let s = hostname_status(monitored(), Err(u), "t".into()).expect("unknown");
+            assert_eq!((s.read(), s.total), (false, None));
+            assert_eq!(s.reason.as_deref(), Some(reason));
+            assert!(
+                s.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("vercel ns/web"))
+            );
+        }
+        let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().expect("time");
+        let just = |reason: &str| InventoryStatus {
+            observed_at: Some("2026-11-30T11:59:00Z".into()),
+            reason: Some(reason.into()),
+            ..InventoryStatus::default()
+        };
+        let ten = std::time::Duration::from_secs(600);
+        assert!(due(Some(&just(PENDING)), false, now, ten));
+        assert!(!due(Some(&just(SOURCE_UNREAD)), false, now, ten));
+    }
+
+    /// Which accounts' hostnames a monitoring account counts: those it speaks for, of types
+    /// that serve hostnames; an account's read says what it serves, or that it failed.
+    #[test]
+    fn sources_are_the_accounts_spoken_for_that_serve_hostnames() {
+        let to_a = |ns: &str| ns == "team-a";
+        let peer = |owner, t, account: &str| Peer {
+            owner,
+            provider_type: t,
+            account: account.into(),
+            served: Served::Pending,
+        };
+        let peers = vec![
+            peer(
+                Owner::Namespace("team-a"),
+                ProviderType::Vercel,
+                "team-a/web",
+            ),
+            peer(
+                Owner::Namespace("team-b"),
+                ProviderType::Vercel,
+                "team-b/web",
+            ),
+            peer(Owner::Namespace("team-a"), ProviderType::Aws, "team-a/aws"),
+            peer(Owner::Cluster(&to_a), ProviderType::Cloudflare, "cf"),
+        ];
+        let got: Vec<String> = sources_for(Owner::Namespace("team-a"), peers)
+            .into_iter()
+            .map(|s| s.label)
+            .collect();
+        assert_eq!(got, ["vercel team-a/web", "cloudflare cf"]);
+        let zones = Ok(Some(vec![
+            Asset::new("zone", Z1, "Example.com").serving(["Example.com"]),
+        ]));
+        assert_eq!(served(&zones), Served::Read(vec!["example.com".into()]));
+        let e = ProviderError::new(Category::Unreachable, "list_zones", "refused");
+        assert_eq!(served(&Err(e)), Served::Failed("Unreachable".into()));
     }
 }
