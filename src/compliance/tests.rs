@@ -2179,7 +2179,13 @@ fn hostnames_decide_whether_verified_monitoring_checks_every_public_hostname() {
         message: Some("not read yet: vercel ns/web".into()),
         ..InventoryStatus::default()
     };
-    let cases: Vec<(Option<InventoryStatus>, Cell, Vec<(RequirementState, &str)>)> = vec![
+    /// Inventory, the monitoring cell, the network-monitoring gaps (state, words).
+    type Case = (
+        Option<InventoryStatus>,
+        Cell,
+        Vec<(RequirementState, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
         (None, Cell::Verified, vec![]),
         (Some(hosts(2, 2)), Cell::Verified, vec![]),
         (

@@ -33,6 +33,7 @@ use self::watch::{Feed, Scope};
 use crate::api::{
     AddressSet, CloudProvider, ClusterCloudProvider, FirewallPolicy, MonitoringPolicy, ProviderKind,
 };
+use crate::core::hostnames::Served;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::providers::Provider;
@@ -141,19 +142,13 @@ pub struct Context {
 /// name is not the one that was read. In memory only: after a restart every account is
 /// pending until it is read again.
 #[derive(Default)]
-pub struct Hostnames(
-    std::sync::Mutex<
-        HashMap<(ProviderKind, String, String), (String, crate::core::hostnames::Served)>,
-    >,
-);
+pub struct Hostnames(std::sync::Mutex<HashMap<AccountKey, (String, Served)>>);
+
+/// An account by kind, namespace (empty for a ClusterCloudProvider) and name.
+pub type AccountKey = (ProviderKind, String, String);
 
 impl Hostnames {
-    pub fn record(
-        &self,
-        key: (ProviderKind, String, String),
-        uid: &str,
-        served: crate::core::hostnames::Served,
-    ) {
+    pub fn record(&self, key: AccountKey, uid: &str, served: Served) {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -162,17 +157,13 @@ impl Hostnames {
 
     /// The last read of the account, `Pending` when it has not been read (by this process,
     /// for this object).
-    pub fn of(
-        &self,
-        key: &(ProviderKind, String, String),
-        uid: &str,
-    ) -> crate::core::hostnames::Served {
+    pub fn of(&self, key: &AccountKey, uid: &str) -> Served {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(key)
             .filter(|(read_uid, _)| read_uid == uid)
-            .map_or(crate::core::hostnames::Served::Pending, |(_, s)| s.clone())
+            .map_or(Served::Pending, |(_, s)| s.clone())
     }
 }
 
