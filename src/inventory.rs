@@ -8,7 +8,8 @@
 use crate::api::{
     AssetKindCount, FirewallPolicy, FirewallPolicySpec, InventoryStatus, ProviderKind, ProviderType,
 };
-use crate::core::inventory::{Asset, LISTED, ListedAsset, coverage};
+use crate::core::hostnames::{self, HOSTNAME, Owner, Served, Source, Unknown};
+use crate::core::inventory::{Asset, Coverage, LISTED, ListedAsset, coverage};
 use crate::error::ProviderError;
 use crate::providers::registry;
 
@@ -62,7 +63,6 @@ pub fn status(
     policies: &[&FirewallPolicySpec],
     observed_at: String,
 ) -> Option<InventoryStatus> {
-    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     match read {
         Ok(None) => None,
         Err(e) => Some(InventoryStatus {
@@ -75,31 +75,126 @@ pub fn status(
             let c = coverage(&assets, |a, all| {
                 policies.iter().any(|p| registry::covers(t, p, a, all))
             });
-            Some(InventoryStatus {
-                observed_at: Some(observed_at),
-                total: Some(count(c.total())),
-                covered: Some(count(c.covered())),
-                kinds: c
-                    .kinds
-                    .iter()
-                    // The schema's bound; a provider has a handful of kinds.
-                    .take(MAX_KINDS)
-                    .map(|(kind, total, covered)| AssetKindCount {
-                        kind: (*kind).to_string(),
-                        total: count(*total),
-                        covered: count(*covered),
-                    })
-                    .collect(),
-                uncovered: c
-                    .uncovered
-                    .iter()
-                    .take(LISTED)
-                    .map(ListedAsset::from)
-                    .collect(),
-                reason: None,
-                message: None,
-            })
+            Some(counted(&c, observed_at))
         }
+    }
+}
+
+/// The status of a coverage that is known.
+fn counted(c: &Coverage, observed_at: String) -> InventoryStatus {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    InventoryStatus {
+        observed_at: Some(observed_at),
+        total: Some(count(c.total())),
+        covered: Some(count(c.covered())),
+        kinds: c
+            .kinds
+            .iter()
+            // The schema's bound; a provider has a handful of kinds.
+            .take(MAX_KINDS)
+            .map(|(kind, total, covered)| AssetKindCount {
+                kind: (*kind).to_string(),
+                total: count(*total),
+                covered: count(*covered),
+            })
+            .collect(),
+        uncovered: c
+            .uncovered
+            .iter()
+            .take(LISTED)
+            .map(ListedAsset::from)
+            .collect(),
+        reason: None,
+        message: None,
+    }
+}
+
+/// `status.inventory` reason while an account a monitoring account speaks for has not had its
+/// inventory read yet (the operator asks again soon, not on the verify interval).
+pub const PENDING: &str = "InventoryPending";
+/// `status.inventory` reason when an account a monitoring account speaks for could not have
+/// its inventory read.
+pub const SOURCE_UNREAD: &str = "SourceUnread";
+
+/// The account types whose assets serve public hostnames (a zone apex, production domains,
+/// an API or database host); the other types' assets are networks, hosts or nothing.
+pub fn serves_hostnames(t: ProviderType) -> bool {
+    matches!(
+        t,
+        ProviderType::Cloudflare
+            | ProviderType::Vercel
+            | ProviderType::Supabase
+            | ProviderType::Upstash
+            | ProviderType::Turso
+            | ProviderType::Qdrant
+    )
+}
+
+/// The account types whose client reads uptime monitors
+/// ([`Provider::monitored_hosts`](crate::providers::Provider::monitored_hosts)): their
+/// inventory is the public hostnames of the accounts they speak for, a matter of network
+/// monitoring rather than of a firewall.
+pub fn monitors_hostnames(t: ProviderType) -> bool {
+    t == ProviderType::Betterstack
+}
+
+/// One account as a monitoring account may see it: who owns it, its type, how a status
+/// names it, and what its last inventory read gave.
+pub struct Peer<'a> {
+    pub owner: Owner<'a>,
+    pub provider_type: ProviderType,
+    /// `team-a/cf`, or `cf` for a ClusterCloudProvider.
+    pub account: String,
+    pub served: Served,
+}
+
+/// The accounts a monitoring account owned by `monitor` speaks for, among `accounts`
+/// ([`hostnames::speaks_for`]; types that serve no hostname left out).
+pub fn sources_for(monitor: Owner<'_>, accounts: Vec<Peer<'_>>) -> Vec<Source> {
+    accounts
+        .into_iter()
+        .filter(|a| serves_hostnames(a.provider_type) && hostnames::speaks_for(monitor, a.owner))
+        .map(|a| Source {
+            label: format!("{} {}", a.provider_type, a.account),
+            served: a.served,
+        })
+        .collect()
+}
+
+/// What an account's inventory read says of its public hostnames.
+pub fn served(read: &Result<Option<Vec<Asset>>, ProviderError>) -> Served {
+    match read {
+        Ok(Some(assets)) => Served::Read(hostnames::hosts_of(assets)),
+        Ok(None) => Served::Read(Vec::new()),
+        Err(e) => Served::Failed(e.category.reason().to_string()),
+    }
+}
+
+/// `status.inventory` of a monitoring account: the public hostnames of the accounts it
+/// speaks for (`hostnames`, or why they are unknown) and which of them an active monitor
+/// checks (`monitored`); `None` when the provider runs no uptime monitors.
+pub fn hostname_status(
+    monitored: Result<Option<Vec<String>>, ProviderError>,
+    hostnames: Result<Vec<Asset>, Unknown>,
+    observed_at: String,
+) -> Option<InventoryStatus> {
+    let unknown = |reason: &str, message: String| InventoryStatus {
+        observed_at: Some(observed_at.clone()),
+        reason: Some(reason.to_string()),
+        message: Some(message.chars().take(2048).collect()),
+        ..InventoryStatus::default()
+    };
+    match (monitored, hostnames) {
+        (Ok(None), _) => None,
+        (Err(e), _) => Some(unknown(e.category.reason(), e.to_string())),
+        (Ok(Some(_)), Err(u)) => Some(unknown(
+            if u.pending { PENDING } else { SOURCE_UNREAD },
+            u.message,
+        )),
+        (Ok(Some(hosts)), Ok(hostnames)) => Some(counted(
+            &hostnames::hostname_coverage(&hostnames, &hosts),
+            observed_at,
+        )),
     }
 }
 
@@ -118,6 +213,11 @@ pub fn due(
     let Some(read_at) = read_at else {
         return true;
     };
+    // Waiting for other accounts' first read: cheap to ask again (one list, no write unless
+    // it changed), and the coverage stays unknown until then.
+    if previous.and_then(|i| i.reason.as_deref()) == Some(PENDING) {
+        return true;
+    }
     let age = now.duration_since(read_at);
     generation_changed || age.is_negative() || age.unsigned_abs() >= interval
 }
@@ -132,10 +232,11 @@ pub fn uncovered_summary(i: &InventoryStatus, shown: usize) -> Option<String> {
         .filter(|k| k.covered < k.total)
         .map(|k| k.kind.as_str())
         .collect();
-    let what = if kinds.len() == 1 {
-        kinds[0].to_string()
-    } else {
-        "asset".to_string()
+    // A monitoring account's assets are hostnames, covered by monitors.
+    let (what, missing) = match kinds[..] {
+        [HOSTNAME] => ("public hostname".to_string(), "no Better Stack monitor"),
+        [kind] => (kind.to_string(), "no FirewallPolicy"),
+        _ => ("asset".to_string(), "no FirewallPolicy"),
     };
     let names: Vec<String> = i
         .uncovered
@@ -147,7 +248,7 @@ pub fn uncovered_summary(i: &InventoryStatus, shown: usize) -> Option<String> {
         .unwrap_or(usize::MAX)
         .saturating_sub(names.len());
     Some(format!(
-        "{n} {what}{} {} no FirewallPolicy: {}{}",
+        "{n} {what}{} {} {missing}: {}{}",
         if n == 1 { "" } else { "s" },
         if n == 1 { "has" } else { "have" },
         names.join(", "),
@@ -385,9 +486,103 @@ mod tests {
                 },
                 None,
             ),
+            (
+                listed(&[("hostname", 3, 1)], &[("hostname", "a.example.com")]),
+                Some(
+                    "2 public hostnames have no Better Stack monitor: hostname a.example.com and 1 more",
+                ),
+            ),
         ];
         for (i, want) in cases {
             assert_eq!(uncovered_summary(&i, 2).as_deref(), want, "{i:?}");
         }
+    }
+
+    /// A monitoring account's status: counts when the hostnames and the monitors are known;
+    /// unknown (pending, a source unread, or its own monitor list failed), never complete;
+    /// nothing from a provider without monitors. Pending is asked again at once.
+    #[test]
+    fn hostname_status_is_counted_or_unknown_naming_why() {
+        let hosts = || {
+            Ok(vec![
+                Asset::new(
+                    HOSTNAME,
+                    "shop.example.com",
+                    "shop.example.com (vercel ns/web)",
+                ),
+                Asset::new(HOSTNAME, "example.com", "example.com (cloudflare ns/cf)"),
+            ])
+        };
+        let monitored = || Ok(Some(vec!["shop.example.com".to_string()]));
+        let s = hostname_status(monitored(), hosts(), "t".into()).expect("status");
+        assert_eq!((s.total, s.covered), (Some(2), Some(1)));
+        assert_eq!(s.uncovered[0].id, "example.com");
+        assert_eq!(s.kinds[0].kind, HOSTNAME);
+
+        assert_eq!(hostname_status(Ok(None), hosts(), "t".into()), None);
+        let e = ProviderError::new(Category::Throttled, "list_monitors", "HTTP 429");
+        let s = hostname_status(Err(e), hosts(), "t".into()).expect("unknown");
+        assert_eq!((s.read(), s.reason.as_deref()), (false, Some("Throttled")));
+        for (pending, reason) in [(true, PENDING), (false, SOURCE_UNREAD)] {
+            let u = Unknown {
+                pending,
+                message: "inventory not read yet: vercel ns/web".into(),
+            };
+            let s = hostname_status(monitored(), Err(u), "t".into()).expect("unknown");
+            assert_eq!((s.read(), s.total), (false, None));
+            assert_eq!(s.reason.as_deref(), Some(reason));
+            assert!(
+                s.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("vercel ns/web"))
+            );
+        }
+        let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().expect("time");
+        let just = |reason: &str| InventoryStatus {
+            observed_at: Some("2026-11-30T11:59:00Z".into()),
+            reason: Some(reason.into()),
+            ..InventoryStatus::default()
+        };
+        let ten = std::time::Duration::from_secs(600);
+        assert!(due(Some(&just(PENDING)), false, now, ten));
+        assert!(!due(Some(&just(SOURCE_UNREAD)), false, now, ten));
+    }
+
+    /// Which accounts' hostnames a monitoring account counts: those it speaks for, of types
+    /// that serve hostnames; an account's read says what it serves, or that it failed.
+    #[test]
+    fn sources_are_the_accounts_spoken_for_that_serve_hostnames() {
+        let to_a = |ns: &str| ns == "team-a";
+        let peer = |owner, t, account: &str| Peer {
+            owner,
+            provider_type: t,
+            account: account.into(),
+            served: Served::Pending,
+        };
+        let peers = vec![
+            peer(
+                Owner::Namespace("team-a"),
+                ProviderType::Vercel,
+                "team-a/web",
+            ),
+            peer(
+                Owner::Namespace("team-b"),
+                ProviderType::Vercel,
+                "team-b/web",
+            ),
+            peer(Owner::Namespace("team-a"), ProviderType::Aws, "team-a/aws"),
+            peer(Owner::Cluster(&to_a), ProviderType::Cloudflare, "cf"),
+        ];
+        let got: Vec<String> = sources_for(Owner::Namespace("team-a"), peers)
+            .into_iter()
+            .map(|s| s.label)
+            .collect();
+        assert_eq!(got, ["vercel team-a/web", "cloudflare cf"]);
+        let zones = Ok(Some(vec![
+            Asset::new("zone", Z1, "Example.com").serving(["Example.com"]),
+        ]));
+        assert_eq!(served(&zones), Served::Read(vec!["example.com".into()]));
+        let e = ProviderError::new(Category::Unreachable, "list_zones", "refused");
+        assert_eq!(served(&Err(e)), Served::Failed("Unreachable".into()));
     }
 }

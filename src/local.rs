@@ -345,12 +345,17 @@ impl Runner {
 
     pub async fn run_once(&self) -> Report {
         let mut report = Report::default();
+        // What each account's inventory says of its public hostnames, for the monitoring
+        // accounts, which are judged once every account was read.
+        let mut served = BTreeMap::new();
         for (key, spec) in accounts(&self.manifests) {
             let mut inventory = None;
             let (ok, reason, message) = match self.clients.get(&key) {
                 Some(Ok(client)) => match client.verify().await {
                     Ok(_) => {
-                        inventory = self.inventory(&key, spec, client.as_ref()).await;
+                        let (status, hosts) = self.inventory(&key, spec, client.as_ref()).await;
+                        inventory = status;
+                        served.insert(key.clone(), hosts);
                         (true, None, None)
                     }
                     Err(e) => (
@@ -367,6 +372,10 @@ impl Runner {
             if let Some(m) = &self.metrics {
                 m.record_provider_up(spec.provider_type, &key.1, &key.2, ok);
             }
+            if !ok {
+                let why = reason.clone().unwrap_or_else(|| "NotReady".into());
+                served.insert(key.clone(), crate::core::hostnames::Served::Failed(why));
+            }
             report.providers.push(ProviderReport {
                 kind: key.0,
                 namespace: key.1,
@@ -378,6 +387,7 @@ impl Runner {
                 inventory,
             });
         }
+        self.hostnames(&mut report, served).await;
         let sets = self.resolve_sets(&mut report).await;
         for fw in &self.manifests.firewalls {
             let namespace = namespace_of(&fw.metadata);
@@ -415,14 +425,91 @@ impl Runner {
         report
     }
 
+    /// The inventory of each readable monitoring account: the public hostnames of the
+    /// accounts it speaks for and which of them its monitors check.
+    async fn hostnames(
+        &self,
+        report: &mut Report,
+        served: BTreeMap<AccountKey, crate::core::hostnames::Served>,
+    ) {
+        use crate::core::hostnames::{Owner, Served};
+        type Shared<'a> = Box<dyn Fn(&str) -> bool + Sync + 'a>;
+        let all = accounts(&self.manifests);
+        let shared: Vec<Shared<'_>> = all
+            .iter()
+            .map(|(key, _)| -> Shared<'_> {
+                let cluster = self.manifests.cluster_providers.iter().find(|c| {
+                    key.0 == ProviderKind::ClusterCloudProvider
+                        && c.metadata.name.as_deref() == Some(key.2.as_str())
+                });
+                Box::new(move |ns: &str| cluster.is_some_and(|c| c.spec.shared_with(ns)))
+            })
+            .collect();
+        for p in report.providers.iter_mut().filter(|p| p.readable) {
+            let Some(Ok(client)) = self
+                .clients
+                .get(&(p.kind, p.namespace.clone(), p.name.clone()))
+            else {
+                continue;
+            };
+            let monitored = client.monitored_hosts().await;
+            if matches!(monitored, Ok(None)) {
+                continue;
+            }
+            let peers = all
+                .iter()
+                .zip(&shared)
+                .filter(|((key, _), _)| {
+                    !(key.0 == p.kind && key.1 == p.namespace && key.2 == p.name)
+                })
+                .map(|((key, spec), shared)| crate::inventory::Peer {
+                    owner: match key.0 {
+                        ProviderKind::CloudProvider => Owner::Namespace(&key.1),
+                        ProviderKind::ClusterCloudProvider => Owner::Cluster(shared.as_ref()),
+                    },
+                    provider_type: spec.provider_type,
+                    account: if key.1.is_empty() {
+                        key.2.clone()
+                    } else {
+                        format!("{}/{}", key.1, key.2)
+                    },
+                    served: served.get(key).cloned().unwrap_or(Served::Pending),
+                })
+                .collect();
+            let never = |_: &str| false;
+            let monitor = match p.kind {
+                ProviderKind::CloudProvider => Owner::Namespace(&p.namespace),
+                ProviderKind::ClusterCloudProvider => Owner::Cluster(&never),
+            };
+            let sources = crate::inventory::sources_for(monitor, peers);
+            let status = crate::inventory::hostname_status(
+                monitored,
+                crate::core::hostnames::hostname_assets(&sources),
+                crate::compliance::rfc3339(jiff::Timestamp::now()),
+            );
+            if let Some(m) = &self.metrics {
+                m.record_inventory(
+                    p.provider_type.as_str(),
+                    &p.namespace,
+                    &p.name,
+                    status.as_ref(),
+                );
+            }
+            p.inventory = status;
+        }
+    }
+
     /// The account's inventory, and which of its assets the manifests' FirewallPolicies
-    /// cover (recorded as `perimeter_assets`).
+    /// cover (recorded as `perimeter_assets`), with what it says of its public hostnames.
     async fn inventory(
         &self,
         key: &AccountKey,
         spec: &crate::api::CloudProviderSpec,
         client: &dyn Provider,
-    ) -> Option<crate::api::InventoryStatus> {
+    ) -> (
+        Option<crate::api::InventoryStatus>,
+        crate::core::hostnames::Served,
+    ) {
         let cluster = self
             .manifests
             .cluster_providers
@@ -436,16 +523,18 @@ impl Runner {
             shared_with: &shared_with,
         };
         let policies = crate::inventory::policies_of(&account, &self.manifests.firewalls);
+        let read = client.inventory().await;
+        let served = crate::inventory::served(&read);
         let status = crate::inventory::status(
             spec.provider_type,
-            client.inventory().await,
+            read,
             &policies,
             crate::compliance::rfc3339(jiff::Timestamp::now()),
         );
         if let Some(m) = &self.metrics {
             m.record_inventory(spec.provider_type.as_str(), &key.1, &key.2, status.as_ref());
         }
-        status
+        (status, served)
     }
 
     /// Resolves every AddressSet of the manifests (declared ones as written, sourced ones read

@@ -152,7 +152,7 @@ impl Metrics {
         )?;
         let assets = gauge(
             "perimeter_assets",
-            "Boundary assets of a provider account (zones, VPCs, security groups…) by kind, covered=\"true\" when a FirewallPolicy manages them; no series while the inventory cannot be read (coverage unknown).",
+            "Boundary assets of a provider account (zones, VPCs, security groups…) by kind, covered=\"true\" when a FirewallPolicy manages them (a monitoring account's public hostnames, kind hostname: when an active monitor checks them); no series while the inventory cannot be read (coverage unknown).",
             &["provider", "namespace", "name", "kind", "covered"],
         )?;
         let leader = IntGauge::new(

@@ -91,7 +91,7 @@ async fn every_request_kind_is_one_the_documented_tables_accept() {
 escalationPolicies:
   - {name: Weekend, steps: [{members: [{type: entire_team}]}]}
 monitors:
-  - {url: "https://shop.example.com", monitorType: status, escalationPolicy: Weekend}
+  - {url: "https://checkout.example.com", monitorType: status, escalationPolicy: Weekend}
 heartbeats:
   - {name: hourly-sync, period: 3600, escalationPolicy: Weekend}
 statusPages:

@@ -563,3 +563,69 @@ async fn deletion_removes_only_what_was_declared() {
     assert!(s.heartbeats.is_empty());
     assert_eq!(s.policies.len(), 1, "the policy was not declared: kept");
 }
+
+/// The public hostnames of the accounts it speaks for, against its monitors as the emulator
+/// lists them (paged): a hostname an active monitor checks is covered; one only a paused
+/// monitor checks, or a subdomain's monitor, is not; a failed monitor list is unknown, never
+/// covered, without the token in the reason.
+#[tokio::test]
+async fn public_hostnames_are_covered_by_active_monitors_and_unknown_when_unread() {
+    use perimeter::core::hostnames::{HOSTNAME, Served, Source, hostname_assets};
+    let sources = [Source {
+        label: "vercel team-a/web".into(),
+        served: Served::Read(vec![
+            // Checked by monitor 2 (on a path, in another case).
+            "API.example.com".into(),
+            // Only the paused TCP monitor 3 checks it.
+            "db.example.com".into(),
+            // Apex of monitor 1: covered; `www.` of it is another name.
+            "example.com".into(),
+            "www.example.com".into(),
+        ]),
+    }];
+    let hostnames = || hostname_assets(&sources).expect("known");
+    let e = env(seed(TEAM), Duration::from_secs(5)).await;
+    let monitored = e.client.monitored_hosts().await;
+    let s = perimeter::inventory::hostname_status(monitored, Ok(hostnames()), "t".into())
+        .expect("a monitoring account");
+    assert_eq!((s.total, s.covered), (Some(4), Some(2)), "{s:?}");
+    let uncovered: Vec<&str> = s.uncovered.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(uncovered, ["db.example.com", "www.example.com"]);
+    assert!(s.uncovered.iter().all(|a| a.kind == HOSTNAME));
+    assert_eq!(
+        s.uncovered[0].name, "db.example.com (vercel team-a/web)",
+        "the listed hostname says which account serves it"
+    );
+
+    // Paged: a hostname checked only by a monitor on the third page is covered.
+    let many = env(seed(&many_monitors(120)), Duration::from_secs(5)).await;
+    let far = [Source {
+        label: "cloudflare cf".into(),
+        served: Served::Read(vec!["117.example.com".into(), "121.example.com".into()]),
+    }];
+    let s = perimeter::inventory::hostname_status(
+        many.client.monitored_hosts().await,
+        hostname_assets(&far),
+        "t".into(),
+    )
+    .expect("status");
+    assert_eq!((s.total, s.covered), (Some(2), Some(1)), "{s:?}");
+    assert_eq!(many.emulator.log().count("GET", "/api/v2/monitors"), 3);
+
+    for (fault, category) in &support::cells::persistent_faults() {
+        let e = env(seed(TEAM), Duration::from_millis(300)).await;
+        e.emulator
+            .faults()
+            .inject(FaultRule::new("/api/v2/monitors", fault.clone()).method("GET"));
+        let s = perimeter::inventory::hostname_status(
+            e.client.monitored_hosts().await,
+            Ok(hostnames()),
+            "t".into(),
+        )
+        .expect("unknown");
+        assert!(!s.read(), "{fault:?}: {s:?}");
+        assert_eq!((s.total, s.covered), (None, None), "{fault:?}");
+        assert_eq!(s.reason.as_deref(), Some(category.reason()), "{fault:?}");
+        assert!(!format!("{s:?}").contains(TOKEN), "{fault:?}");
+    }
+}

@@ -368,9 +368,10 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     // ruleset drifted); Fleet 19, its hosts' inventory 3 and its activity feed 1; AWS's network
     // ACLs 1; the GCP Admin Activity log 2 (one `entries:list` per drifted policy, a read by
     // POST); CloudTrail 11 (a LookupEvents per drifted AWS section's resource or event name, 10,
-    // and the web group's id by its VPC and name, 1).
+    // and the web group's id by its VPC and name, 1); Better Stack's monitor list for the
+    // public hostnames 1.
     assert!(
-        stdout.contains("Provider calls: 257 (52 writes)"),
+        stdout.contains("Provider calls: 258 (52 writes)"),
         "{stdout}"
     );
     assert!(
@@ -410,7 +411,11 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
         "| perimeter/turso-main | 2 of 3 | database scratch |",
         "- **BoundaryFirewall** (Gap) — turso perimeter/turso-main: 1 database has no FirewallPolicy: database scratch: declare a FirewallPolicy for each",
         "| perimeter/upstash-main | upstash | ⚠️ Drifted | ⚠️ Drifted | ➖ Not applicable |",
-        "| perimeter/betterstack-main | betterstack | ➖ Not applicable | ✅ Verified | ✅ Verified |",
+        // Every public hostname of the other accounts has an active Better Stack monitor but
+        // the promo zone's: its verified monitoring leaves that one uncovered.
+        "| perimeter/betterstack-main | betterstack | ➖ Not applicable | 🕳️ Assets uncovered | ✅ Verified |",
+        "| perimeter/betterstack-main | 12 of 13 | hostname promo.example.com (cloudflare perimeter/cloudflare-main) |",
+        "- **NetworkMonitoring** (Gap) — betterstack perimeter/betterstack-main: 1 public hostname has no Better Stack monitor: hostname promo.example.com (cloudflare perimeter/cloudflare-main): declare an uptime monitor for each",
         "| perimeter/slack-main | slack | ➖ Not applicable | ⚠️ Drifted | ➖ Not applicable |",
         // Trigger.dev: monitoring read through its API (failed runs, an unresolved group), its
         // network controls attested, its alert channels' attestation expired: a gap saying so.
@@ -750,6 +755,8 @@ fn demo_metrics_pass_promtool_and_carry_the_documented_series() {
         r#"perimeter_assets{covered="true",kind="project",name="supabase-main",namespace="perimeter",provider="supabase"} 2"#,
         r#"perimeter_assets{covered="true",kind="database",name="upstash-main",namespace="perimeter",provider="upstash"} 2"#,
         r#"perimeter_assets{covered="true",kind="cluster",name="qdrant-main",namespace="perimeter",provider="qdrant"} 2"#,
+        r#"perimeter_assets{covered="true",kind="hostname",name="betterstack-main",namespace="perimeter",provider="betterstack"} 12"#,
+        r#"perimeter_assets{covered="false",kind="hostname",name="betterstack-main",namespace="perimeter",provider="betterstack"} 1"#,
         r#"perimeter_assets{covered="true",kind="database",name="turso-main",namespace="perimeter",provider="turso"} 2"#,
         // The scratch database nobody declared (the demo's story): uncovered.
         r#"perimeter_assets{covered="false",kind="database",name="turso-main",namespace="perimeter",provider="turso"} 1"#,

@@ -38,6 +38,8 @@ const INVENTORY_PROVIDERS: &[&str] = &[
     "upstash",
     "qdrant",
     "turso",
+    // Its assets are the other accounts' public hostnames (`Provider::monitored_hosts`).
+    "betterstack",
 ];
 
 /// How long the demo is given to produce every series (passes every 2 s, scrapes every 1 s).

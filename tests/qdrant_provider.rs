@@ -445,6 +445,14 @@ async fn inventory_lists_the_account_s_clusters_across_pages() {
         .expect("Qdrant lists its clusters");
     assert_eq!(assets.len(), 301);
     assert!(assets.iter().all(|a| a.kind == "cluster"));
+    // Each serves the host of its endpoint URL.
+    assert!(
+        assets.iter().all(|a| a.hosts.len() == 1
+            && a.hosts[0].starts_with(&a.id)
+            && a.hosts[0].ends_with(".cloud.qdrant.io")),
+        "{:?}",
+        &assets[0]
+    );
     assert!(!assets.iter().any(|a| a.name == "theirs"));
     assert_eq!(e.emulator.log().count("GET", "/clusters"), 2);
     let policy: perimeter::api::FirewallPolicySpec = serde_json::from_value(json!({

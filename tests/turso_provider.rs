@@ -497,6 +497,16 @@ async fn inventory_lists_the_organisation_s_databases_and_the_named_one_is_cover
         .expect("Turso lists its databases");
     let names: Vec<&str> = assets.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(names, ["orders", "billing", "scratch"]);
+    // Each serves its `Hostname` (the emulator's, as the spec's example: `<db>-<org>.turso.io`).
+    let hosts: Vec<&[String]> = assets.iter().map(|a| a.hosts.as_slice()).collect();
+    assert_eq!(
+        hosts,
+        [
+            [format!("orders-{ORG}.turso.io")],
+            [format!("billing-{ORG}.turso.io")],
+            [format!("scratch-{ORG}.turso.io")]
+        ]
+    );
     assert!(
         assets
             .iter()

@@ -611,6 +611,11 @@ async fn inventory_lists_the_databases_and_the_named_one_is_covered() {
         got,
         [("database", ID, "sessions"), ("database", QUEUE, "queue")]
     );
+    // `endpoint` is a slug here (the spec allows a slug or a host): served under upstash.io.
+    for a in &assets {
+        assert_eq!(a.hosts.len(), 1, "{a:?}");
+        assert!(a.hosts[0].ends_with(".upstash.io"), "{a:?}");
+    }
     assert_eq!(e.emulator.log().count("GET", "/v2/redis/databases"), 1);
     let policy: perimeter::api::FirewallPolicySpec = serde_json::from_value(
         json!({"providerRef": {"name": "upstash"}, "upstash": {"databaseId": ID}}),

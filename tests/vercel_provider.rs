@@ -36,7 +36,7 @@ fn seed(plan: &str) -> Seed {
         "teams": [{
             "id": TEAM, "slug": "acme", "plan": plan,
             "projects": [{
-                "id": PROJECT, "name": "web",
+                "id": PROJECT, "name": "web", "domains": ["web.example.com", "web-acme.vercel.app"],
                 "firewall": {
                     "firewallEnabled": false,
                     "rules": [
@@ -756,6 +756,16 @@ async fn inventory_lists_the_team_s_projects_across_pages() {
     assert_eq!(assets.len(), 121);
     assert!(assets.iter().all(|a| a.kind == "project"));
     assert!(assets.iter().any(|a| a.id == PROJECT && a.name == "web"));
+    // Its production aliases are the hostnames it serves; a project never deployed to
+    // production serves none.
+    let web = assets.iter().find(|a| a.id == PROJECT).expect("web");
+    assert_eq!(web.hosts, ["web.example.com", "web-acme.vercel.app"]);
+    assert!(
+        assets
+            .iter()
+            .filter(|a| a.id != PROJECT)
+            .all(|a| a.hosts.is_empty())
+    );
     let pages: Vec<String> = emulator
         .log()
         .entries()

@@ -149,7 +149,9 @@ pub struct CloudProviderStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The account's boundary assets (zones, VPCs…) and how many a FirewallPolicy covers, read
-    /// on the verify interval. Absent for providers that do not list their assets.
+    /// on the verify interval; for a monitoring account (Better Stack), the public hostnames of
+    /// the accounts it speaks for and how many an active monitor checks. Absent for providers
+    /// that do not list their assets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<InventoryStatus>,
 }
@@ -166,7 +168,8 @@ pub struct InventoryStatus {
     /// Assets listed; absent when the inventory could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u32>,
-    /// Assets some FirewallPolicy of the account covers.
+    /// Assets some FirewallPolicy of the account covers (for a monitoring account: hostnames
+    /// an active monitor checks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub covered: Option<u32>,
     /// The counts by kind of asset.

@@ -534,6 +534,9 @@ fn evaluate_with(
                 other => other,
             }
         };
+        // A monitoring account's assets are the public hostnames it should check: its
+        // inventory speaks to network monitoring, not to a firewall.
+        let hostnames = crate::inventory::monitors_hostnames(p.provider_type);
         let row = Coverage {
             provider: p.id(),
             provider_type: p.provider_type,
@@ -541,10 +544,18 @@ fn evaluate_with(
                 c
             } else if no_firewall(lookup, p.provider_type).is_some() {
                 Cell::NotApplicable
+            } else if hostnames {
+                cell(p, &firewall)
             } else {
                 with_inventory(cell(p, &firewall), p.inventory.as_ref())
             },
-            monitoring: monitoring_attested.unwrap_or_else(|| cell(p, &monitoring)),
+            monitoring: monitoring_attested.unwrap_or_else(|| {
+                if hostnames {
+                    with_inventory(cell(p, &monitoring), p.inventory.as_ref())
+                } else {
+                    cell(p, &monitoring)
+                }
+            }),
             alerting: alerting_cell,
             routes: verdict.reaches.clone(),
             policies: policies
@@ -559,10 +570,20 @@ fn evaluate_with(
                 ..i.clone()
             }),
         };
-        let inventory_gap = (firewall_attested.is_none()
-            && no_firewall(lookup, p.provider_type).is_none())
-        .then(|| inventory_gap(lookup, p))
-        .flatten();
+        let (inventory_req, inventory_attested) = if hostnames {
+            (
+                Requirement::NetworkMonitoring,
+                monitoring_attested.is_some(),
+            )
+        } else {
+            (
+                Requirement::BoundaryFirewall,
+                firewall_attested.is_some() || no_firewall(lookup, p.provider_type).is_some(),
+            )
+        };
+        let inventory_gap = (!inventory_attested)
+            .then(|| inventory_gap(lookup, p, inventory_req))
+            .flatten();
         for (req, c, list, by_attestation) in [
             (
                 Requirement::BoundaryFirewall,
@@ -590,7 +611,7 @@ fn evaluate_with(
                 // Worded by `inventory_gap`, from the inventory that made the cell what it is.
                 Cell::Uncovered => {}
                 Cell::Unknown
-                    if req == Requirement::BoundaryFirewall
+                    if req == inventory_req
                         && inventory_gap
                             .as_ref()
                             .is_some_and(|g| g.state == RequirementState::Unknown)
@@ -894,36 +915,55 @@ fn with_inventory(c: Cell, inventory: Option<&crate::api::InventoryStatus>) -> C
     }
 }
 
-/// The boundary-firewall gap of a provider whose assets are not all covered (naming a few),
-/// or whose inventory could not be read (coverage unknown, never complete).
-fn inventory_gap(lookup: Lookup, p: &ProviderFacts) -> Option<Gap> {
+/// The gap of a provider whose assets are not all covered (naming a few), or whose inventory
+/// could not be read (coverage unknown, never complete): boundary firewall for the assets a
+/// FirewallPolicy covers, network monitoring for the public hostnames a monitoring account
+/// should check.
+fn inventory_gap(lookup: Lookup, p: &ProviderFacts, requirement: Requirement) -> Option<Gap> {
     let i = p.inventory.as_ref()?;
     let subject = format!("{} {}", p.provider_type, p.id());
+    let hostnames = requirement == Requirement::NetworkMonitoring;
     if !i.read() {
+        let reason = i
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
         return Some(Gap {
-            requirement: Requirement::BoundaryFirewall,
+            requirement,
             state: RequirementState::Unknown,
             subject,
-            action: format!(
-                "Its boundary assets could not be listed{}: which of them a FirewallPolicy \
-                 covers is unknown, never counted as complete; fix the inventory read (see \
-                 the account's status.inventory)",
-                i.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ),
+            action: if hostnames {
+                format!(
+                    "The public hostnames it should monitor, or its monitors, could not be \
+                     read{reason}: which of them a monitor checks is unknown, never counted as \
+                     complete; see the account's status.inventory"
+                )
+            } else {
+                format!(
+                    "Its boundary assets could not be listed{reason}: which of them a \
+                     FirewallPolicy covers is unknown, never counted as complete; fix the \
+                     inventory read (see the account's status.inventory)"
+                )
+            },
         });
     }
     let summary = crate::inventory::uncovered_summary(i, GAP_ASSETS)?;
     Some(Gap {
-        requirement: Requirement::BoundaryFirewall,
+        requirement,
         state: RequirementState::Gap,
         subject,
-        action: format!(
-            "{summary}: declare a FirewallPolicy for each ({})",
-            firewall_hint(lookup, p.provider_type)
-        ),
+        action: if hostnames {
+            format!(
+                "{summary}: declare an uptime monitor for each ({})",
+                monitoring_hint(lookup, p.provider_type)
+            )
+        } else {
+            format!(
+                "{summary}: declare a FirewallPolicy for each ({})",
+                firewall_hint(lookup, p.provider_type)
+            )
+        },
     })
 }
 

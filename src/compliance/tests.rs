@@ -2249,3 +2249,90 @@ fn hosts_no_endpoint_policy_checks_are_a_gap_and_unlisted_hosts_unknown() {
         );
     }
 }
+
+/// A monitoring account's inventory is the public hostnames it should check: uncovered ones
+/// make its verified network monitoring a gap ("N public hostnames have no Better Stack
+/// monitor"), an unknown one makes it unknown, and neither touches the boundary firewall.
+#[test]
+fn hostnames_decide_whether_verified_monitoring_checks_every_public_hostname() {
+    use crate::api::{AssetKindCount, InventoryStatus};
+    use crate::core::inventory::{Asset, ListedAsset};
+    let hosts = |total: u32, covered: u32| InventoryStatus {
+        total: Some(total),
+        covered: Some(covered),
+        kinds: vec![AssetKindCount {
+            kind: "hostname".into(),
+            total,
+            covered,
+        }],
+        uncovered: (covered..total)
+            .map(|i| {
+                let h = format!("h{i}.example.com");
+                ListedAsset::from(&Asset::new(
+                    "hostname",
+                    h.clone(),
+                    format!("{h} (vercel ns/web)"),
+                ))
+            })
+            .collect(),
+        ..InventoryStatus::default()
+    };
+    let pending = InventoryStatus {
+        reason: Some(crate::inventory::PENDING.into()),
+        message: Some("not read yet: vercel ns/web".into()),
+        ..InventoryStatus::default()
+    };
+    /// Inventory, the monitoring cell, the network-monitoring gaps (state, words).
+    type Case = (
+        Option<InventoryStatus>,
+        Cell,
+        Vec<(RequirementState, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
+        (None, Cell::Verified, vec![]),
+        (Some(hosts(2, 2)), Cell::Verified, vec![]),
+        (
+            Some(hosts(3, 2)),
+            Cell::Uncovered,
+            vec![(
+                RequirementState::Gap,
+                "1 public hostname has no Better Stack monitor: hostname h2.example.com (vercel ns/web): declare an uptime monitor",
+            )],
+        ),
+        (
+            Some(pending),
+            Cell::Unknown,
+            vec![(RequirementState::Unknown, "(InventoryPending)")],
+        ),
+    ];
+    for (inventory, want_cell, want_gaps) in cases {
+        let mut p = provider("perimeter", "bs", ProviderType::Betterstack, Some(true));
+        p.inventory = inventory.clone();
+        let snap = Snapshot {
+            providers: vec![p],
+            policies: facts(vec![mon("bs", InSync::True, 1)]),
+            own_routes: vec![],
+        };
+        let a = evaluate(&spec(vec![]), &snap, None, now());
+        let case = format!("{inventory:?}");
+        assert_eq!(a.coverage[0].monitoring, want_cell, "{case}");
+        let gaps: Vec<&Gap> = a
+            .gaps
+            .iter()
+            .filter(|g| g.requirement == Requirement::NetworkMonitoring)
+            .collect();
+        assert_eq!(gaps.len(), want_gaps.len(), "{case}: {gaps:?}");
+        for (g, (state, words)) in gaps.iter().zip(&want_gaps) {
+            assert_eq!(g.state, *state, "{case}: {g:?}");
+            assert!(g.action.contains(words), "{case}: {g:?}");
+        }
+        assert!(
+            !a.gaps
+                .iter()
+                .any(|g| g.requirement == Requirement::BoundaryFirewall
+                    && g.action.contains("hostname")),
+            "{case}: {:?}",
+            a.gaps
+        );
+    }
+}

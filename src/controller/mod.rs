@@ -33,6 +33,7 @@ use self::watch::{Feed, Scope};
 use crate::api::{
     AddressSet, CloudProvider, ClusterCloudProvider, FirewallPolicy, MonitoringPolicy, ProviderKind,
 };
+use crate::core::hostnames::Served;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::providers::Provider;
@@ -133,6 +134,39 @@ pub struct Context {
     pub written: Written,
     /// The last attribution of each policy's drift (by uid), reused while it stays the same.
     pub attributions: crate::reconcile::AttributionMemo,
+    /// What each account's last inventory read said of its public hostnames, for the
+    /// monitoring accounts that speak for it.
+    pub hostnames: Hostnames,
+}
+
+/// The public hostnames of each account (kind/namespace/name) as its last inventory read gave
+/// them, with the uid of the object read: an account deleted and created again under the same
+/// name is not the one that was read. In memory only: after a restart every account is
+/// pending until it is read again.
+#[derive(Default)]
+pub struct Hostnames(std::sync::Mutex<HashMap<AccountKey, (String, Served)>>);
+
+/// An account by kind, namespace (empty for a ClusterCloudProvider) and name.
+pub type AccountKey = (ProviderKind, String, String);
+
+impl Hostnames {
+    pub fn record(&self, key: AccountKey, uid: &str, served: Served) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, (uid.to_string(), served));
+    }
+
+    /// The last read of the account, `Pending` when it has not been read (by this process,
+    /// for this object).
+    pub fn of(&self, key: &AccountKey, uid: &str) -> Served {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .filter(|(read_uid, _)| read_uid == uid)
+            .map_or(Served::Pending, |(_, s)| s.clone())
+    }
 }
 
 struct CachedClient {
@@ -217,6 +251,7 @@ impl Context {
             clients: Mutex::new(HashMap::new()),
             written: Written::default(),
             attributions: Default::default(),
+            hostnames: Hostnames::default(),
         })
     }
 }

@@ -17,10 +17,15 @@ use super::account::{Account, client_for};
 use super::guard::{Invalid, Parsed};
 use super::{Context, FIELD_MANAGER, backoff_for, measured};
 use crate::api::{CloudProvider, CloudProviderStatus, ClusterCloudProvider, ProviderKind};
+use crate::core::hostnames::Served;
 use crate::error::Error;
 
 /// Re-verify credentials this often even when nothing changed (tokens expire).
 const VERIFY_INTERVAL: Duration = Duration::from_secs(600);
+
+/// How soon a monitoring account looks again while the accounts it speaks for have not had
+/// their first inventory read (after a start, every account is read within a few reconciles).
+const PENDING_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What the reconcile needs of an account kind.
 pub trait AccountKind:
@@ -181,13 +186,22 @@ async fn reconcile_inner<K: AccountKind>(p: &K, ctx: &Context) -> Result<Action,
         }
         (Ok(_), _) => previous_inventory.clone(),
         // Not ready: the last inventory stays in status with its time, but no series claims
-        // a coverage that cannot be checked now.
-        _ => {
+        // a coverage that cannot be checked now, and no monitoring account counts its
+        // hostnames as known.
+        (Err(e), _) => {
             ctx.metrics
                 .record_inventory(account.spec.provider_type.as_str(), &ns, &name, None);
+            ctx.hostnames.record(
+                (account.kind, ns.clone(), name.clone()),
+                account.uid,
+                Served::Failed(e.category().reason().to_string()),
+            );
             previous_inventory.clone()
         }
     };
+    let pending = inventory
+        .as_ref()
+        .is_some_and(|i| i.reason.as_deref() == Some(crate::inventory::PENDING));
     let ready = Ready {
         previous,
         observed_generation: observed,
@@ -197,6 +211,7 @@ async fn reconcile_inner<K: AccountKind>(p: &K, ctx: &Context) -> Result<Action,
     };
     write_ready::<K>(ctx, p.meta(), ready, previous_inventory.as_ref(), inventory).await?;
     match outcome {
+        Ok(_) if pending => Ok(Action::requeue(PENDING_INTERVAL)),
         Ok(_) => Ok(Action::requeue(VERIFY_INTERVAL)),
         Err(e) => {
             tracing::info!(kind = K::KIND, namespace = %ns, name = %name, reason = e.category().reason(), error = %e, "provider account not ready");
@@ -247,6 +262,22 @@ async fn inventory_of<K: AccountKind>(
         return None;
     }
     let read = client.inventory().await;
+    let key = (
+        account.kind,
+        account.namespace.unwrap_or_default().to_string(),
+        account.name.to_string(),
+    );
+    ctx.hostnames
+        .record(key, account.uid, crate::inventory::served(&read));
+    let monitored = client.monitored_hosts().await;
+    if !matches!(monitored, Ok(None)) {
+        let hostnames = hostnames_for::<K>(p, ctx).await?;
+        return Some(crate::inventory::hostname_status(
+            monitored,
+            hostnames,
+            crate::compliance::rfc3339(jiff::Timestamp::now()),
+        ));
+    }
     let shared_with = |ns: &str| p.shared_with(ns);
     let account_ref = crate::inventory::AccountRef {
         kind: K::PROVIDER_KIND,
@@ -263,6 +294,71 @@ async fn inventory_of<K: AccountKind>(
         &policies,
         crate::compliance::rfc3339(jiff::Timestamp::now()),
     ))
+}
+
+/// The public hostnames of the accounts a monitoring account speaks for, from the accounts'
+/// watch caches and their last inventory reads ([`crate::core::hostnames`] has the rules);
+/// `None` while the accounts' caches have not listed once (every hostname would be missing).
+async fn hostnames_for<K: AccountKind>(
+    p: &K,
+    ctx: &Context,
+) -> Option<Result<Vec<crate::core::inventory::Asset>, crate::core::hostnames::Unknown>> {
+    use crate::core::hostnames::Owner;
+    let me = p.account();
+    let namespaced = ctx.feeds.providers.store();
+    let cluster = ctx.feeds.cluster_providers.store();
+    let listed = tokio::time::timeout(Duration::from_secs(30), async {
+        namespaced.wait_until_ready().await?;
+        cluster.wait_until_ready().await
+    })
+    .await;
+    if !matches!(listed, Ok(Ok(()))) {
+        tracing::warn!("the account caches are not ready: the hostnames are left for later");
+        return None;
+    }
+    type Shared<'a> = Box<dyn Fn(&str) -> bool + Sync + 'a>;
+    let namespaced = namespaced.state();
+    let cluster = cluster.state();
+    // An account that does not parse has no inventory and says nothing of hostnames; its own
+    // status says why.
+    let accounts: Vec<(Account<'_>, Shared<'_>)> = namespaced
+        .iter()
+        .filter_map(|a| a.ok())
+        .map(|a| (a.account(), Box::new(|_: &str| false) as Shared<'_>))
+        .chain(cluster.iter().filter_map(|a| a.ok()).map(|a| {
+            let shared: Shared<'_> = Box::new(move |ns: &str| a.spec.shared_with(ns));
+            (a.account(), shared)
+        }))
+        .filter(|(a, _)| a.uid != me.uid)
+        .collect();
+    let peers = accounts
+        .iter()
+        .map(|(a, shared)| {
+            let ns = a.namespace.unwrap_or_default();
+            crate::inventory::Peer {
+                owner: match a.kind {
+                    ProviderKind::CloudProvider => Owner::Namespace(ns),
+                    ProviderKind::ClusterCloudProvider => Owner::Cluster(shared.as_ref()),
+                },
+                provider_type: a.spec.provider_type,
+                account: if ns.is_empty() {
+                    a.name.to_string()
+                } else {
+                    format!("{ns}/{}", a.name)
+                },
+                served: ctx
+                    .hostnames
+                    .of(&(a.kind, ns.to_string(), a.name.to_string()), a.uid),
+            }
+        })
+        .collect();
+    let never = |_: &str| false;
+    let owner = match me.kind {
+        ProviderKind::CloudProvider => Owner::Namespace(me.namespace.unwrap_or_default()),
+        ProviderKind::ClusterCloudProvider => Owner::Cluster(&never),
+    };
+    let sources = crate::inventory::sources_for(owner, peers);
+    Some(crate::core::hostnames::hostname_assets(&sources))
 }
 
 /// The `Ready` condition to write, and what it was.

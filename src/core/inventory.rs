@@ -24,6 +24,10 @@ pub struct Asset {
     /// The ids of firewalls inside it that are not counted as assets of their own (a VPC's
     /// network ACLs): a block that manages one of them covers it.
     pub parts: Vec<String>,
+    /// The hostnames it serves on the public internet (a zone's apex, a project's production
+    /// domains), as its provider's answer gives them: what an uptime monitor should check
+    /// ([`super::hostnames`]). Empty for assets that serve none (a VPC).
+    pub hosts: Vec<String>,
 }
 
 impl Asset {
@@ -37,6 +41,7 @@ impl Asset {
             region: None,
             parent: None,
             parts: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 
@@ -52,6 +57,17 @@ impl Asset {
 
     pub fn with_parts(mut self, parts: Vec<String>) -> Self {
         self.parts = parts;
+        self
+    }
+
+    /// Adds the public hostnames it serves; empty ones are left out.
+    pub fn serving<S: Into<String>>(mut self, hosts: impl IntoIterator<Item = S>) -> Self {
+        self.hosts.extend(
+            hosts
+                .into_iter()
+                .map(Into::into)
+                .filter(|h: &String| !h.is_empty()),
+        );
         self
     }
 }
@@ -76,7 +92,9 @@ impl ListedAsset {
     /// (eu-west-1)`.
     pub fn label(&self) -> String {
         let mut at = Vec::new();
-        if self.name != self.id {
+        // A hostname's name already carries it (`shop.example.com (vercel team-a/web)`).
+        let hostname = self.kind == super::hostnames::HOSTNAME && self.name.starts_with(&self.id);
+        if self.name != self.id && !hostname {
             at.push(self.id.as_str());
         }
         at.extend(self.region.as_deref());
@@ -183,6 +201,10 @@ mod tests {
             (
                 Asset::new("vpc", "vpc-1", "prod").in_region("eu-west-1"),
                 "vpc prod (vpc-1, eu-west-1)",
+            ),
+            (
+                Asset::new("hostname", "a.example", "a.example (cloudflare team-a/cf)"),
+                "hostname a.example (cloudflare team-a/cf)",
             ),
         ];
         for (asset, want) in cases {

@@ -4,6 +4,7 @@
 pub mod addresses;
 pub mod attribution;
 pub mod drift;
+pub mod hostnames;
 pub mod inventory;
 pub mod model;
 pub mod normalize;

@@ -236,6 +236,14 @@ pub trait Provider: Send + Sync {
         Ok(None)
     }
 
+    /// The hosts the account's active uptime monitors check, read through the same HTTP layer
+    /// (paged, rate-limited, counted): the coverage of the other accounts' public hostnames
+    /// ([`crate::core::hostnames`]). `Ok(None)` (the default): the provider runs no uptime
+    /// monitors. A failed read is an error: that coverage is then Unknown.
+    async fn monitored_hosts(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        Ok(None)
+    }
+
     /// Who made the drifted changes: the provider's audit log since
     /// [`LOOKBACK`](crate::core::attribution::LOOKBACK), mapped onto `target`'s sections, with
     /// Perimeter's own writes recognised. Asked only when there is drift, read through the same

@@ -303,7 +303,7 @@ fn database_answer(d: &Database, hide_credentials: bool) -> Value {
     let mut out = json!({
         "database_id": d.database_id, "database_name": d.database_name, "region": "global",
         "port": 6379, "creation_time": 1752649602, "state": "active",
-        "endpoint": format!("emulated-{}", &d.database_id[..8]), "tls": d.tls,
+        "endpoint": d.endpoint.clone().unwrap_or_else(|| format!("emulated-{}", d.database_id.chars().take(8).collect::<String>())), "tls": d.tls,
         "db_max_clients": 10000, "db_max_request_size": 10485760,
         "db_disk_threshold": 107374182400_i64, "db_max_entry_size": 104857600,
         "db_memory_threshold": 3221225472_i64, "db_max_commands_per_second": 10000,

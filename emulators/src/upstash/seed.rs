@@ -54,6 +54,10 @@ pub struct Database {
     pub security_addons: BTreeMap<String, bool>,
     #[serde(default)]
     pub prometheus_enabled: bool,
+    /// `endpoint` as the spec's example has it: the slug the database is served under
+    /// (`<slug>.upstash.io`); `emulated-<first 8 of the id>` when not given.
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
 
 /// One audit-log entry (the spec's `AuditLog`, the fields the emulator models).

@@ -551,6 +551,28 @@ async fn team(State(shared): Ctx, Path(team_id): Path<String>) -> ApiResult {
 
 /// The account's projects, a page at a time, each with the fields the spec's list requires
 /// (the emulator keeps no build settings, so those are fixed, plausible values).
+/// The production deployment `getProjects` carries in `targets.production`, with the fields
+/// the spec requires of it and the project's domains as its `alias`; `None` without domains.
+fn production_target(p: &seed::Project, owner: &str) -> Option<Value> {
+    let first = p.domains.first()?;
+    let suffix: String =
+        p.id.chars()
+            .rev()
+            .take(9)
+            .collect::<String>()
+            .to_ascii_lowercase();
+    let url = format!("{}-{suffix}.vercel.app", p.name);
+    Some(json!({
+        "id": format!("dpl_{}", p.id.trim_start_matches("prj_")),
+        "alias": p.domains, "aliasAssigned": 1_767_225_600_000u64, "aliasFinal": first,
+        "createdAt": 1_767_225_600_000u64, "createdIn": "iad1",
+        "creator": {"uid": owner, "username": "emulator", "email": "emulator@example.com"},
+        "deploymentHostname": url, "name": p.name, "plan": "pro", "private": false,
+        "readyState": "READY", "target": "production", "type": "LAMBDAS", "url": url,
+        "userId": owner,
+    }))
+}
+
 async fn list_projects(State(shared): Ctx, q: Params) -> ApiResult {
     let q = params(q)?;
     let store = shared.store();
@@ -579,11 +601,15 @@ async fn list_projects(State(shared): Ctx, q: Params) -> ApiResult {
         .skip(start)
         .take(limit)
         .map(|p| {
-            json!({
+            let mut project = json!({
                 "id": p.id, "name": p.name, "accountId": team.id, "directoryListing": false,
                 "nodeVersion": "22.x", "resourceConfig": {"functionDefaultRegions": ["iad1"]},
                 "defaultResourceConfig": {"functionDefaultRegions": ["iad1"]},
-            })
+            });
+            if let Some(target) = production_target(p, &team.id) {
+                project["targets"] = json!({"production": target});
+            }
+            project
         })
         .collect();
     let end = start + page.len();

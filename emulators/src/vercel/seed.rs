@@ -62,6 +62,9 @@ pub struct Project {
     pub bypass: Vec<Value>,
     /// What `getActiveAttackStatus` reports (`anomalies` items).
     pub anomalies: Vec<Value>,
+    /// The aliases of its production deployment (its production domains); with none, the
+    /// project has no production deployment and `getProjects` carries no `targets`.
+    pub domains: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

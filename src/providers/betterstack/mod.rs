@@ -486,6 +486,15 @@ impl Provider for Betterstack {
         Ok(out)
     }
 
+    /// Every monitor of the team (`GET /api/v2/monitors`, paged), active ones' hosts.
+    async fn monitored_hosts(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        let op = "list_monitors";
+        let monitors = self.list(op, "/api/v2/monitors").await?;
+        model::monitored_hosts(&monitors)
+            .map(Some)
+            .map_err(|e| shape(op, e))
+    }
+
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
         target.scope_of::<BetterstackScope>("observe")?;
         let (policies, names) = self.names().await?;

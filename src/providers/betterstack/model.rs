@@ -843,6 +843,30 @@ fn timestamp(r: &Resource, key: &str) -> Result<Option<Timestamp>, Invalid> {
     }
 }
 
+/// The hosts the team's active monitors check (for the public-hostname coverage,
+/// [`crate::core::hostnames`]): each monitor's `url` host, normalised. A paused monitor checks
+/// nothing; a monitor without a DNS host (an IP address) covers no hostname. A monitor whose
+/// `paused` is not a boolean is not the documented shape: refused, never guessed.
+pub fn monitored_hosts(monitors: &[Resource]) -> Result<Vec<String>, Invalid> {
+    let mut out = Vec::new();
+    for r in monitors {
+        let paused = get_bool(r, "paused")?;
+        let status = r.attributes.get("status").and_then(Value::as_str);
+        if paused || status == Some("paused") {
+            continue;
+        }
+        let host = r
+            .attributes
+            .get("url")
+            .and_then(Value::as_str)
+            .and_then(crate::core::hostnames::monitor_host);
+        if let Some(h) = host.filter(|h| !out.contains(h)) {
+            out.push(h);
+        }
+    }
+    Ok(out)
+}
+
 /// A declared monitor's findings at `now`: paused; else down; else not checked within
 /// [`STALE_PERIODS`] check periods (a monitor never checked is judged from its creation).
 pub fn monitor_findings(key: &str, r: &Resource, now: Timestamp) -> Result<Vec<Finding>, Invalid> {

@@ -8,14 +8,15 @@ use crate::core::inventory::Asset;
 
 pub const ZONE: &str = "zone";
 
-/// A zone of `GET /zones` (its id, and its host name to show); `None` without an id.
+/// A zone of `GET /zones` (its id, and its host name to show, which is also the public
+/// hostname it serves: the apex); `None` without an id.
 pub fn zone_asset(zone: &Value) -> Option<Asset> {
     let id = zone
         .get("id")
         .and_then(Value::as_str)
         .filter(|i| !i.is_empty())?;
     let name = zone.get("name").and_then(Value::as_str).unwrap_or_default();
-    Some(Asset::new(ZONE, id, name))
+    Some(Asset::new(ZONE, id, name).serving([name]))
 }
 
 /// A block covers the zone it names, whatever sections it declares.
@@ -50,6 +51,17 @@ mod tests {
         ];
         for (zone, want) in cases {
             let got = zone_asset(&zone);
+            // The apex is the hostname it serves; a zone without a name serves none known.
+            let hosts = zone
+                .get("name")
+                .and_then(Value::as_str)
+                .map(|n| vec![n.to_string()]);
+            assert!(
+                got.as_ref()
+                    .is_none_or(|a| Some(&a.hosts) == hosts.as_ref()
+                        || (hosts.is_none() && a.hosts.is_empty())),
+                "{zone}"
+            );
             assert_eq!(
                 got.as_ref().map(|a| (a.id.as_str(), a.name.as_str())),
                 want,

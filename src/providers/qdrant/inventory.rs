@@ -11,8 +11,9 @@ use crate::core::inventory::Asset;
 
 pub const CLUSTER: &str = "cluster";
 
-/// A cluster of `ListClusters` by its id, with its name to show, within `account`; `None`
-/// without an id.
+/// A cluster of `ListClusters` by its id, with its name to show, within `account`, serving
+/// the host of `state.endpoint.url` (`https://<id>.<region>.cloud.qdrant.io`); `None` without
+/// an id.
 pub fn cluster_asset(cluster: &Value, account: &str) -> Option<Asset> {
     let id = cluster
         .get("id")
@@ -22,7 +23,12 @@ pub fn cluster_asset(cluster: &Value, account: &str) -> Option<Asset> {
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    Some(Asset::new(CLUSTER, id, name).within(account))
+    let host = cluster
+        .pointer("/state/endpoint/url")
+        .and_then(Value::as_str)
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.host_str().map(str::to_string));
+    Some(Asset::new(CLUSTER, id, name).within(account).serving(host))
 }
 
 /// GUIDs are compared without regard to case, as the API does.
@@ -52,7 +58,18 @@ mod tests {
             (got.id.as_str(), got.name.as_str(), got.parent.as_deref()),
             (C1, "search", Some(ACCOUNT))
         );
+        assert!(got.hosts.is_empty());
         assert!(cluster_asset(&json!({"name": "search"}), ACCOUNT).is_none());
+        let served = json!({"id": C1, "state": {"endpoint": {"url": "https://c1.eu-central-1-0.aws.cloud.qdrant.io"}}});
+        let got = cluster_asset(&served, ACCOUNT).expect("asset");
+        assert_eq!(got.hosts, ["c1.eu-central-1-0.aws.cloud.qdrant.io"]);
+        let garbage = json!({"id": C1, "state": {"endpoint": {"url": "not a url"}}});
+        assert!(
+            cluster_asset(&garbage, ACCOUNT)
+                .expect("asset")
+                .hosts
+                .is_empty()
+        );
         let block: QdrantFirewall =
             serde_json::from_value(json!({"accountId": ACCOUNT, "clusterId": C1.to_uppercase()}))
                 .expect("block");

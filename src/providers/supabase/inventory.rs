@@ -9,8 +9,9 @@ use crate::core::inventory::Asset;
 
 pub const PROJECT: &str = "project";
 
-/// A project of `GET /v1/projects` by its ref (what a block names), with its name to show;
-/// `None` without a ref.
+/// A project of `GET /v1/projects` by its ref (what a block names), with its name to show
+/// and the public hostname of its API (`<ref>.supabase.co`; the database's `db.<ref>…` is not
+/// an HTTP endpoint to monitor); `None` without a ref.
 pub fn project_asset(project: &Value) -> Option<Asset> {
     let r = project
         .get("ref")
@@ -20,7 +21,8 @@ pub fn project_asset(project: &Value) -> Option<Asset> {
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    Some(Asset::new(PROJECT, r, name))
+    let api = format!("{r}.supabase.co");
+    Some(Asset::new(PROJECT, r, name).serving([api]))
 }
 
 pub fn covers(block: &SupabaseFirewall, asset: &Asset) -> bool {
@@ -48,6 +50,11 @@ mod tests {
         ];
         for (project, want) in cases {
             let got = project_asset(&project);
+            assert!(
+                got.as_ref()
+                    .is_none_or(|a| a.hosts == [format!("{}.supabase.co", a.id)]),
+                "{project}"
+            );
             assert_eq!(
                 got.as_ref().map(|a| (a.id.as_str(), a.name.as_str())),
                 want,

@@ -424,8 +424,8 @@ impl Provider for Turso {
                 "the organization",
             )
             .await?;
-        let names = model::database_names(&answer).map_err(|e| shape(op, e))?;
-        Ok(Some(inventory::database_assets(org, names)))
+        let assets = inventory::database_assets(org, &answer).map_err(|e| shape(op, e))?;
+        Ok(Some(assets))
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {

@@ -10,7 +10,9 @@ use crate::core::inventory::Asset;
 
 pub const DATABASE: &str = "database";
 
-/// A database of `listDatabases` by its id, with its name to show; `None` without an id.
+/// A database of `listDatabases` by its id, with its name to show and its public hostname:
+/// `endpoint`, which the spec says may be a full host or a slug (`beloved-stallion-58500`,
+/// served as `<slug>.upstash.io`); `None` without an id.
 pub fn database_asset(db: &Value) -> Option<Asset> {
     let id = db
         .get("database_id")
@@ -20,7 +22,18 @@ pub fn database_asset(db: &Value) -> Option<Asset> {
         .get("database_name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    Some(Asset::new(DATABASE, id, name))
+    let host = db
+        .get("endpoint")
+        .and_then(Value::as_str)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            if e.contains('.') {
+                e.to_string()
+            } else {
+                format!("{e}.upstash.io")
+            }
+        });
+    Some(Asset::new(DATABASE, id, name).serving(host))
 }
 
 pub fn covers(block: &UpstashFirewall, asset: &Asset) -> bool {
@@ -53,6 +66,21 @@ mod tests {
                 "{db}"
             );
             assert!(!format!("{got:?}").contains("hunter2"));
+        }
+        let hosts = [
+            (
+                json!({"database_id": D1, "endpoint": "beloved-stallion-58500"}),
+                vec!["beloved-stallion-58500.upstash.io"],
+            ),
+            (
+                json!({"database_id": D1, "endpoint": "eu1-x.upstash.io"}),
+                vec!["eu1-x.upstash.io"],
+            ),
+            (json!({"database_id": D1, "endpoint": ""}), vec![]),
+            (json!({"database_id": D1}), vec![]),
+        ];
+        for (db, want) in hosts {
+            assert_eq!(database_asset(&db).expect("asset").hosts, want, "{db}");
         }
         let block: UpstashFirewall =
             serde_json::from_value(json!({"databaseId": D1})).expect("block");

@@ -10,6 +10,9 @@ use crate::core::inventory::Asset;
 pub const PROJECT: &str = "project";
 
 /// A project of `GET /v10/projects` (its id, and its name to show); `None` without an id.
+/// Its public hostnames are the aliases of its production deployment
+/// (`targets.production.alias`: its production domains, `*.vercel.app` included), which the
+/// list carries; a project never deployed to production serves none.
 pub fn project_asset(project: &Value) -> Option<Asset> {
     let id = project
         .get("id")
@@ -19,7 +22,12 @@ pub fn project_asset(project: &Value) -> Option<Asset> {
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    Some(Asset::new(PROJECT, id, name))
+    let aliases = project
+        .pointer("/targets/production/alias")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+        .unwrap_or_default();
+    Some(Asset::new(PROJECT, id, name).serving(aliases))
 }
 
 /// The `from` of the next page of `GET /v10/projects`: `pagination.next`, a continuation
@@ -54,6 +62,8 @@ mod tests {
         ];
         for (project, want) in cases {
             let got = project_asset(&project);
+            assert!(got.is_none_or(|a| a.hosts.is_empty()), "{project}");
+            let got = project_asset(&project);
             assert_eq!(
                 got.as_ref().map(|a| (a.id.as_str(), a.name.as_str())),
                 want,
@@ -76,6 +86,18 @@ mod tests {
         for (answer, want) in pages {
             assert_eq!(next_page(&answer).as_deref(), want, "{answer}");
         }
+    }
+
+    #[test]
+    fn a_project_serves_the_aliases_of_its_production_deployment() {
+        let p = json!({"id": P1, "name": "shop", "targets": {
+            "production": {"alias": ["shop.example.com", "shop-acme.vercel.app", 7]},
+            "preview": {"alias": ["shop-git-x.vercel.app"]}
+        }});
+        let got = project_asset(&p).expect("asset");
+        assert_eq!(got.hosts, ["shop.example.com", "shop-acme.vercel.app"]);
+        let none = json!({"id": P1, "targets": {"production": null}});
+        assert!(project_asset(&none).expect("asset").hosts.is_empty());
     }
 
     #[test]

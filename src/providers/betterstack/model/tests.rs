@@ -744,3 +744,41 @@ fn duplicates_at_better_stack_show_as_unmanaged() {
     );
     assert_eq!(observed.sections[0].items[1].handle.as_deref(), Some("2"));
 }
+
+/// Active monitors' hosts, once each; paused ones and IP targets cover no hostname; a
+/// monitor whose `paused` is not a boolean is refused.
+#[test]
+fn monitored_hosts_are_the_active_monitors_hosts() {
+    let listed = [
+        monitor("1", "https://Shop.Example.com/health", json!({})),
+        monitor("2", "https://shop.example.com/", json!({})),
+        monitor("3", "https://blog.example.com/", json!({"paused": true})),
+        monitor(
+            "4",
+            "https://docs.example.com/",
+            json!({"status": "paused"}),
+        ),
+        monitor(
+            "5",
+            "db.example.com",
+            json!({"monitor_type": "tcp", "port": "5432"}),
+        ),
+        monitor("6", "https://192.0.2.7/", json!({})),
+        monitor("7", "", json!({"monitor_type": "ping"})),
+    ];
+    let resources: Vec<Resource> = listed
+        .iter()
+        .map(|m| resource(m).expect("resource"))
+        .collect();
+    assert_eq!(
+        monitored_hosts(&resources).expect("hosts"),
+        ["shop.example.com", "db.example.com"]
+    );
+    let odd = resource(&monitor(
+        "8",
+        "https://x.example.com/",
+        json!({"paused": "no"}),
+    ))
+    .expect("resource");
+    assert!(monitored_hosts(&[odd]).is_err());
+}
