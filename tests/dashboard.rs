@@ -40,6 +40,8 @@ const INVENTORY_PROVIDERS: &[&str] = &[
     "turso",
     // Its assets are the other accounts' public hostnames (`Provider::monitored_hosts`).
     "betterstack",
+    // Its hosts, counted by the check that runs on them.
+    "fleet",
 ];
 
 /// How long the demo is given to produce every series (passes every 2 s, scrapes every 1 s).
