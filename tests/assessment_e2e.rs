@@ -14,13 +14,13 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use perimeter::compliance::ImplementationState;
 use perimeter::compliance::evidence::Trail;
 use serde_json::{Value, json};
-use support::kube::{KillOnDrop, get, manifest, merge_patch, send, try_get, wait_for};
+use support::kube::{get, manifest, merge_patch, send, try_get, wait_for};
 
 const NS: &str = "perimeter";
 const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
@@ -200,22 +200,11 @@ async fn assessment_rolls_up_records_evidence_and_reports() {
     );
 
     let log = dir.path().join("operator.log");
-    let _operator = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_perimeter"))
-            .args([
-                "operator",
-                "--allow-endpoint-host",
-                "127.0.0.1",
-                "--metrics-addr",
-                &format!("127.0.0.1:{}", support::free_port()),
-            ])
-            .env("KUBECONFIG", &kubeconfig)
-            .env("POD_NAMESPACE", NS)
-            .env("PERIMETER_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the operator"),
+    let _operator = support::kube::operator(
+        &kubeconfig,
+        &format!("127.0.0.1:{}", support::free_port()),
+        &[("POD_NAMESPACE", NS), ("PERIMETER_LOG", "info")],
+        std::fs::File::create(&log).expect("log file"),
     );
 
     // 1. The Enforce policies get in sync, the Observe one stays drifted: one gap, named.

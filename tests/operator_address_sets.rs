@@ -7,12 +7,11 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::{Value, json};
 use support::kube::{
-    KillOnDrop, cloudflare_example, condition, create, demo_cloudflare, get_any, merge_patch,
-    wait_for,
+    cloudflare_example, condition, create, demo_cloudflare, get_any, merge_patch, wait_for,
 };
 
 const NS: &str = "perimeter";
@@ -68,22 +67,7 @@ async fn a_set_change_requeues_its_policies_which_follow() {
     create(&http, &policies, &policy).await;
 
     let metrics_addr = format!("127.0.0.1:{}", support::free_port());
-    let _operator = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_perimeter"))
-            .args([
-                "operator",
-                "--allow-endpoint-host",
-                "127.0.0.1",
-                "--metrics-addr",
-                &metrics_addr,
-            ])
-            .env("KUBECONFIG", &kubeconfig)
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the operator"),
-    );
+    let _operator = support::kube::operator(&kubeconfig, &metrics_addr, &[], Stdio::null());
     let url = format!("{policies}/edge-uptime-probes");
 
     // The set does not exist: not Ready, naming the set and the field; nothing written.

@@ -8,15 +8,13 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use perimeter_emulators::cloudflare::dashboard_change;
 use perimeter_emulators::faults::{Fault, FaultRule};
 use serde_json::{Value, json};
 use support::kube::{
-    KillOnDrop, cloudflare_example, condition, create, demo_cloudflare, get_any, merge_patch,
-    wait_for,
+    cloudflare_example, condition, create, demo_cloudflare, get_any, merge_patch, wait_for,
 };
 
 const NS: &str = "perimeter";
@@ -105,23 +103,12 @@ async fn operator_reconciles_policies_in_a_cluster() {
 
     let metrics_port = support::free_port();
     let log = dir.path().join("operator.log");
-    let _operator = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_perimeter"))
-            .args([
-                "operator",
-                "--allow-endpoint-host",
-                "127.0.0.1",
-                "--metrics-addr",
-                &format!("127.0.0.1:{metrics_port}"),
-            ])
-            .env("KUBECONFIG", &kubeconfig)
-            // The HTTP layer's retries (debug) show which policy they belong to.
-            .env("PERIMETER_LOG", "info,perimeter::http=debug")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the operator"),
+    // The HTTP layer's retries (debug) show which policy they belong to.
+    let _operator = support::kube::operator(
+        &kubeconfig,
+        &format!("127.0.0.1:{metrics_port}"),
+        &[("PERIMETER_LOG", "info,perimeter::http=debug")],
+        std::fs::File::create(&log).expect("log file"),
     );
 
     let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");

@@ -6,13 +6,9 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
 use perimeter_emulators::betterstack::{BetterstackEmulator, Seed};
 use serde_json::{Value, json};
-use support::kube::{
-    KillOnDrop, cloudflare_example, create, demo_cloudflare, get_any, manifest, wait_for,
-};
+use support::kube::{cloudflare_example, create, demo_cloudflare, get_any, manifest, wait_for};
 
 const NS: &str = "perimeter";
 const OTHER: &str = "team-b";
@@ -78,21 +74,11 @@ async fn better_stack_covers_its_namespace_s_public_hostnames_only() {
 
     let metrics_port = support::free_port();
     let log = dir.path().join("operator.log");
-    let _operator = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_perimeter"))
-            .args([
-                "operator",
-                "--allow-endpoint-host",
-                "127.0.0.1",
-                "--metrics-addr",
-                &format!("127.0.0.1:{metrics_port}"),
-            ])
-            .env("KUBECONFIG", &kubeconfig)
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the operator"),
+    let _operator = support::kube::operator(
+        &kubeconfig,
+        &format!("127.0.0.1:{metrics_port}"),
+        &[],
+        std::fs::File::create(&log).expect("log file"),
     );
 
     let inventory_of = |ns: &'static str| {

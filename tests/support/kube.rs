@@ -2,7 +2,8 @@
 //! emulator: requests to the emulator, polling, the example manifests, the seeded Cloudflare
 //! emulator, and a guard that kills a child process when the test ends.
 
-use std::process::Child;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
@@ -16,6 +17,34 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The real operator binary against the API server of `kubeconfig`, with loopback endpoints
+/// allowed and its metrics on `metrics_addr`; `env` adds variables (`PERIMETER_LOG`,
+/// `POD_NAMESPACE`), `stderr` takes its log. Killed when the handle drops.
+pub fn operator(
+    kubeconfig: &Path,
+    metrics_addr: &str,
+    env: &[(&str, &str)],
+    stderr: impl Into<Stdio>,
+) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_perimeter"))
+            .args([
+                "operator",
+                "--allow-endpoint-host",
+                "127.0.0.1",
+                "--metrics-addr",
+                metrics_addr,
+            ])
+            .env("KUBECONFIG", kubeconfig)
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start the operator"),
+    )
 }
 
 /// A YAML file of the repository as JSON.
