@@ -451,4 +451,43 @@ async fn operator_reconciles_policies_in_a_cluster() {
     for secret in ["demo-token", BAD_TOKEN] {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
+
+    // A FirewallPolicy for the campaign zone: the account's coverage follows at once (well
+    // before the 10-minute inventory interval), from the zones it already read (no new list).
+    let zone_lists = || {
+        cloudflare
+            .log()
+            .entries()
+            .iter()
+            .filter(|e| e.method == "GET" && e.path.ends_with("/zones"))
+            .count()
+    };
+    let lists_before = zone_lists();
+    create(
+        &http,
+        &policies_path,
+        &json!({"apiVersion": "perimeter.dev/v1alpha1", "kind": "FirewallPolicy",
+                "metadata": {"name": "promo", "namespace": NS},
+                "spec": {"providerRef": {"name": "cloudflare-main"}, "mode": "Observe",
+                         "cloudflare": {"zoneId": "5d41402abc4b2a76b9719d911017c592", "ipAccessRules": []}}}),
+    )
+    .await;
+    let inventory = wait_for("the promo zone covered", async || {
+        let obj = get_any(
+            &http,
+            &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders/cloudflare-main"),
+        )
+        .await;
+        let i = obj["status"]["inventory"].clone();
+        let listed = i["uncovered"].as_array().cloned().unwrap_or_default();
+        (!listed.iter().any(|a| a["name"] == "promo.example.com")).then_some(i)
+    })
+    .await;
+    // example.com's policies were deleted above: it is the uncovered one now.
+    assert_eq!(
+        (&inventory["total"], &inventory["covered"]),
+        (&json!(3), &json!(1)),
+        "{inventory}"
+    );
+    assert_eq!(zone_lists(), lists_before, "recomputed, not read again");
 }

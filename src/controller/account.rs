@@ -146,11 +146,13 @@ fn ambient_allowed(ctx: &Context, namespace: &str) -> bool {
 
 /// Drops the cached client of a deleted account (its rate limiter and token go with it).
 pub async fn forget(ctx: &Context, kind: ProviderKind, namespace: Option<&str>, name: &str) {
-    ctx.clients.lock().await.remove(&(
+    let key = (
         kind,
         namespace.unwrap_or_default().to_string(),
         name.to_string(),
-    ));
+    );
+    ctx.assets.forget(&key);
+    ctx.clients.lock().await.remove(&key);
 }
 
 /// The credential from the labelled-Secret cache, and the Secret's resourceVersion (so a

@@ -34,6 +34,7 @@ use crate::api::{
     AddressSet, CloudProvider, ClusterCloudProvider, FirewallPolicy, MonitoringPolicy, ProviderKind,
 };
 use crate::core::hostnames::Served;
+use crate::core::inventory::Asset;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::providers::Provider;
@@ -137,6 +138,40 @@ pub struct Context {
     /// What each account's last inventory read said of its public hostnames, for the
     /// monitoring accounts that speak for it.
     pub hostnames: Hostnames,
+    /// The assets each account's last inventory read listed, so a FirewallPolicy change
+    /// recomputes the account's coverage without reading the provider again.
+    pub assets: Assets,
+}
+
+/// The assets of each account's last successful inventory read, with the uid of the object
+/// read. In memory only: after a restart an account's coverage follows its next read.
+#[derive(Default)]
+pub struct Assets(std::sync::Mutex<HashMap<AccountKey, (String, Arc<Vec<Asset>>)>>);
+
+impl Assets {
+    pub fn record(&self, key: AccountKey, uid: &str, assets: Vec<Asset>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, (uid.to_string(), Arc::new(assets)));
+    }
+
+    /// The last read of this object, if any.
+    pub fn of(&self, key: &AccountKey, uid: &str) -> Option<Arc<Vec<Asset>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .filter(|(read_uid, _)| read_uid == uid)
+            .map(|(_, a)| a.clone())
+    }
+
+    pub fn forget(&self, key: &AccountKey) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+    }
 }
 
 /// The public hostnames of each account (kind/namespace/name) as its last inventory read gave
@@ -252,6 +287,7 @@ impl Context {
             written: Written::default(),
             attributions: Default::default(),
             hostnames: Hostnames::default(),
+            assets: Assets::default(),
         })
     }
 }
@@ -315,7 +351,8 @@ pub async fn run(
 
 /// Provider accounts (CloudProviders, ClusterCloudProviders) reconcile on spec changes, on
 /// deletion (to drop their client), when their Secret changes (a fixed credential is picked up
-/// at once) and every verify interval.
+/// at once), when a FirewallPolicy naming them changes (its coverage of their assets) and every
+/// verify interval.
 async fn run_accounts<K: provider::AccountKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
     let store = feed.store();
     let forget = ctx.clone();
@@ -336,8 +373,38 @@ async fn run_accounts<K: provider::AccountKind>(ctx: Arc<Context>, feed: &Feed<P
     });
     let triggers = watch::when_changed(changes, spec_or_deletion_key);
     let by_secret = store.clone();
+    let by_policy = store.clone();
     let lookup = ctx.clone();
     Controller::for_shared_stream(triggers, store)
+        // A FirewallPolicy added, changed or deleted changes which of its account's assets are
+        // covered: the account recomputes its coverage from the assets it last read.
+        .watches_stream(
+            watch::as_watch_results(watch::when_changed(
+                ctx.feeds.firewalls.subscribe(),
+                spec_or_deletion_key,
+            )),
+            move |policy: Parsed<FirewallPolicy>| {
+                let Some(r) = policy.ok().map(|p| p.spec.controls.provider_ref.clone()) else {
+                    return Vec::new();
+                };
+                let ns = policy.namespace().unwrap_or_default();
+                by_policy
+                    .state()
+                    .into_iter()
+                    .filter(|a| {
+                        r.kind == K::PROVIDER_KIND
+                            && a.name_any() == r.name
+                            && match K::PROVIDER_KIND {
+                                ProviderKind::CloudProvider => {
+                                    a.namespace().unwrap_or_default() == ns
+                                }
+                                ProviderKind::ClusterCloudProvider => true,
+                            }
+                    })
+                    .map(|a| ObjectRef::from_obj(&*a))
+                    .collect::<Vec<_>>()
+            },
+        )
         .watches_stream(
             watch::as_watch_results(watch::any_change(ctx.feeds.secrets.subscribe())),
             move |secret: Secret| {

@@ -184,7 +184,18 @@ async fn reconcile_inner<K: AccountKind>(p: &K, ctx: &Context) -> Result<Action,
                 None => previous_inventory.clone(),
             }
         }
-        (Ok(_), _) => previous_inventory.clone(),
+        (Ok(_), _) => match recomputed(p, ctx, previous_inventory.as_ref()) {
+            Some(now) if Some(&now) != previous_inventory.as_ref() => {
+                ctx.metrics.record_inventory(
+                    account.spec.provider_type.as_str(),
+                    &ns,
+                    &name,
+                    Some(&now),
+                );
+                Some(now)
+            }
+            _ => previous_inventory.clone(),
+        },
         // Not ready: the last inventory stays in status with its time, but no series claims
         // a coverage that cannot be checked now, and no monitoring account counts its
         // hostnames as known.
@@ -267,6 +278,9 @@ async fn inventory_of<K: AccountKind>(
         account.namespace.unwrap_or_default().to_string(),
         account.name.to_string(),
     );
+    if let Ok(Some(assets)) = &read {
+        ctx.assets.record(key.clone(), account.uid, assets.clone());
+    }
     ctx.hostnames
         .record(key, account.uid, crate::inventory::served(&read));
     let monitored = client.monitored_hosts().await;
@@ -278,6 +292,23 @@ async fn inventory_of<K: AccountKind>(
             crate::compliance::rfc3339(jiff::Timestamp::now()),
         ));
     }
+    Some(coverage_of(
+        p,
+        ctx,
+        read,
+        crate::compliance::rfc3339(jiff::Timestamp::now()),
+    ))
+}
+
+/// The account's `status.inventory` from `read` and the FirewallPolicies in the watch cache
+/// that may use it (a policy that does not parse covers nothing).
+fn coverage_of<K: AccountKind>(
+    p: &K,
+    ctx: &Context,
+    read: Result<Option<Vec<crate::core::inventory::Asset>>, crate::error::ProviderError>,
+    observed_at: String,
+) -> Option<crate::api::InventoryStatus> {
+    let account = p.account();
     let shared_with = |ns: &str| p.shared_with(ns);
     let account_ref = crate::inventory::AccountRef {
         kind: K::PROVIDER_KIND,
@@ -285,15 +316,35 @@ async fn inventory_of<K: AccountKind>(
         name: account.name,
         shared_with: &shared_with,
     };
-    let firewalls = store.state();
+    let firewalls = ctx.feeds.firewalls.store().state();
     let parsed = firewalls.iter().filter_map(|f| f.ok());
     let policies = crate::inventory::policies_of(&account_ref, parsed);
-    Some(crate::inventory::status(
-        account.spec.provider_type,
-        read,
-        &policies,
-        crate::compliance::rfc3339(jiff::Timestamp::now()),
-    ))
+    crate::inventory::status(account.spec.provider_type, read, &policies, observed_at)
+}
+
+/// The coverage of the assets this process last read for the account, against the policies
+/// as they are now: a FirewallPolicy change is reflected at once, without reading the provider
+/// again. `None` when nothing was read (by this process, for this object) or the account's
+/// inventory is not a plain asset list (a monitoring account's hostnames follow their own
+/// sources); its time stays the read's, so the next read is due when it was.
+fn recomputed<K: AccountKind>(
+    p: &K,
+    ctx: &Context,
+    previous: Option<&crate::api::InventoryStatus>,
+) -> Option<crate::api::InventoryStatus> {
+    let previous = previous.filter(|i| i.read())?;
+    let observed_at = previous.observed_at.clone()?;
+    let account = p.account();
+    let key = (
+        account.kind,
+        account.namespace.unwrap_or_default().to_string(),
+        account.name.to_string(),
+    );
+    let assets = ctx.assets.of(&key, account.uid)?;
+    let recomputed = coverage_of(p, ctx, Ok(Some(assets.to_vec())), observed_at)?;
+    // Only a count of the same assets is recomputed: a status the hostname rules wrote (its
+    // kinds are not this read's) is left to them.
+    (recomputed.total == previous.total).then_some(recomputed)
 }
 
 /// The public hostnames of the accounts a monitoring account speaks for, from the accounts'
