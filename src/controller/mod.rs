@@ -146,7 +146,10 @@ pub struct Context {
 /// The assets of each account's last successful inventory read, with the uid of the object
 /// read. In memory only: after a restart an account's coverage follows its next read.
 #[derive(Default)]
-pub struct Assets(std::sync::Mutex<HashMap<AccountKey, (String, Arc<Vec<Asset>>)>>);
+pub struct Assets(std::sync::Mutex<HashMap<AccountKey, ReadAssets>>);
+
+/// The uid of the object read, and what its read listed.
+type ReadAssets = (String, Arc<Vec<Asset>>);
 
 impl Assets {
     pub fn record(&self, key: AccountKey, uid: &str, assets: Vec<Asset>) {
