@@ -16,9 +16,8 @@
 //! - **Unknown, never complete**: one account it speaks for whose inventory has not been read
 //!   yet, or failed, makes the whole coverage unknown, naming that account.
 
+pub use super::inventory::HOSTNAME;
 use super::inventory::{Asset, Coverage, coverage};
-
-pub const HOSTNAME: &str = "hostname";
 
 /// Longest DNS name (RFC 1035, without the trailing dot).
 const MAX_NAME: usize = 253;

@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The kind of a public hostname a monitoring account should check ([`super::hostnames`]).
+pub const HOSTNAME: &str = "hostname";
+
 /// How many uncovered assets a status, a report or a check output lists (the counts are whole).
 pub const LISTED: usize = 50;
 
@@ -93,7 +96,7 @@ impl ListedAsset {
     pub fn label(&self) -> String {
         let mut at = Vec::new();
         // A hostname's name already carries it (`shop.example.com (vercel team-a/web)`).
-        let hostname = self.kind == super::hostnames::HOSTNAME && self.name.starts_with(&self.id);
+        let hostname = self.kind == HOSTNAME && self.name.starts_with(&self.id);
         if self.name != self.id && !hostname {
             at.push(self.id.as_str());
         }
