@@ -299,6 +299,36 @@ impl OwnWrites {
     }
 }
 
+/// The ids a provider gave Perimeter's own writes (AWS request ids, GCP operation names), for
+/// providers whose audit log carries the same id: an entry with one of them is Perimeter's,
+/// whoever the credential belongs to. Kept for [`LOOKBACK`] and at most [`OwnIds::CAP`] ids
+/// (the oldest go first); compared without case.
+#[derive(Clone, Debug, Default)]
+pub struct OwnIds {
+    ids: std::collections::VecDeque<(String, Timestamp)>,
+}
+
+impl OwnIds {
+    pub const CAP: usize = 10_000;
+
+    pub fn record(&mut self, id: &str, at: Timestamp) {
+        let horizon = at - LOOKBACK;
+        while self
+            .ids
+            .front()
+            .is_some_and(|(_, t)| *t < horizon || self.ids.len() >= Self::CAP)
+        {
+            self.ids.pop_front();
+        }
+        self.ids.push_back((id.to_ascii_lowercase(), at));
+    }
+
+    /// Whether `id` (as the audit entry gives it) is one of these writes; never an empty id.
+    pub fn contains(&self, id: &str) -> bool {
+        !id.is_empty() && self.ids.iter().any(|(i, _)| i.eq_ignore_ascii_case(id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +344,27 @@ mod tests {
 
     fn at(s: &str) -> Timestamp {
         s.parse().expect("a timestamp")
+    }
+
+    /// Own write ids: matched without case, never an empty id, forgotten after the look-back
+    /// window and past the cap (oldest first).
+    #[test]
+    fn own_ids_are_matched_without_case_and_forgotten_in_time_and_past_the_cap() {
+        let t0 = at("2026-11-28T10:00:00Z");
+        let mut own = OwnIds::default();
+        own.record("ABC-1", t0);
+        assert!(own.contains("abc-1") && own.contains("ABC-1"));
+        assert!(!own.contains("") && !own.contains("abc-2"));
+        own.record("abc-2", t0 + LOOKBACK + SignedDuration::from_secs(1));
+        assert!(!own.contains("abc-1") && own.contains("abc-2"));
+        for i in 0..OwnIds::CAP {
+            own.record(
+                &format!("id-{i}"),
+                t0 + LOOKBACK + SignedDuration::from_secs(2),
+            );
+        }
+        assert!(!own.contains("abc-2") && own.contains("id-0"));
+        assert!(own.contains(&format!("id-{}", OwnIds::CAP - 1)));
     }
 
     fn event(section: &str, key: Option<&str>, actor: Actor, when: &str) -> AuditEvent {

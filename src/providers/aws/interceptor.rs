@@ -239,32 +239,25 @@ fn refusal(err: &ConnectorError) -> Option<&Refused> {
 /// [`LOOKBACK`]: crate::core::attribution::LOOKBACK
 #[derive(Clone, Default)]
 pub struct OwnRequestIds {
-    ids: Arc<std::sync::Mutex<std::collections::VecDeque<(String, jiff::Timestamp)>>>,
+    ids: Arc<std::sync::Mutex<crate::core::attribution::OwnIds>>,
 }
 
 impl OwnRequestIds {
-    pub const CAP: usize = 10_000;
+    pub const CAP: usize = crate::core::attribution::OwnIds::CAP;
 
     pub fn record(&self, id: &str, at: jiff::Timestamp) {
-        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        let horizon = at - crate::core::attribution::LOOKBACK;
-        while ids
-            .front()
-            .is_some_and(|(_, t)| *t < horizon || ids.len() >= Self::CAP)
-        {
-            ids.pop_front();
-        }
-        ids.push_back((id.to_ascii_lowercase(), at));
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(id, at);
     }
 
     /// Whether `id` (a CloudTrail event's `requestID`) is one of this client's writes.
     pub fn contains(&self, id: &str) -> bool {
-        let id = id.to_ascii_lowercase();
         self.ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|(i, _)| *i == id)
+            .contains(id)
     }
 }
 

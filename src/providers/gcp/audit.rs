@@ -29,14 +29,14 @@
 //!
 //! [`OWN_WRITE_SKEW`]: crate::core::attribution::OWN_WRITE_SKEW
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::model::{ALERTS, ARMOR, FIREWALLS, FLOW_LOGS, UPTIME, split_armor_key};
 use crate::core::Drift;
-use crate::core::attribution::{Actor, AuditEvent, LOOKBACK, OwnWrites, split_path};
+use crate::core::attribution::{Actor, AuditEvent, OwnWrites, split_path};
 use crate::http::sanitize;
 
 /// What the log is called in status.
@@ -72,32 +72,9 @@ pub fn denied(project: &str, message: &str) -> String {
     }
 }
 
-/// Operations named in the recorded Compute writes at most; the oldest are forgotten first.
-const MAX_OPERATIONS: usize = 4096;
-
 /// The names of the Compute operations this client's writes started, so that their audit
 /// entries (`operation.id`) are recognised as Perimeter's. Lasts as long as the client.
-#[derive(Clone, Debug, Default)]
-pub struct OwnOperations {
-    names: VecDeque<(String, Timestamp)>,
-}
-
-impl OwnOperations {
-    /// Remembers an operation, forgetting those older than [`LOOKBACK`] and the oldest past
-    /// [`MAX_OPERATIONS`].
-    pub fn record(&mut self, name: &str, at: Timestamp) {
-        let horizon = at - LOOKBACK;
-        self.names.retain(|(_, t)| *t >= horizon);
-        while self.names.len() >= MAX_OPERATIONS {
-            self.names.pop_front();
-        }
-        self.names.push_back((name.to_string(), at));
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        !name.is_empty() && self.names.iter().any(|(n, _)| n == name)
-    }
-}
+pub type OwnOperations = crate::core::attribution::OwnIds;
 
 /// What an entry is checked against to be Perimeter's.
 pub struct Own<'a> {
@@ -381,6 +358,7 @@ fn event(
 mod tests {
     use super::*;
     use crate::core::DriftKind;
+    use crate::core::attribution::LOOKBACK;
 
     const P: &str = "acme-prod";
     const CONSOLE_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36,gzip(gfe)";
@@ -716,14 +694,14 @@ mod tests {
             at + LOOKBACK + jiff::SignedDuration::from_secs(1),
         );
         assert!(!ops.contains("operation-old"));
-        for i in 0..MAX_OPERATIONS {
+        for i in 0..OwnOperations::CAP {
             ops.record(
                 &format!("op-{i}"),
                 at + LOOKBACK + jiff::SignedDuration::from_secs(2),
             );
         }
         assert!(!ops.contains("operation-new"));
-        assert!(ops.contains("op-1") && ops.contains(&format!("op-{}", MAX_OPERATIONS - 1)));
+        assert!(ops.contains("op-1") && ops.contains(&format!("op-{}", OwnOperations::CAP - 1)));
     }
 
     fn drift(path: &str) -> Drift {
