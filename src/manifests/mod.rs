@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, LazyLock};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::ObjectMeta;
@@ -116,7 +117,8 @@ fn render_problems(problems: &[Problem]) -> String {
     out
 }
 
-/// One served version of a custom resource kind, from its CRD.
+/// One served version of a custom resource kind, from its CRD, with its checks prepared once
+/// (the CEL rules compiled, the patterns built), so validating a document costs only the walk.
 #[derive(Debug, Clone)]
 pub struct KindSchema {
     pub group: String,
@@ -125,6 +127,8 @@ pub struct KindSchema {
     pub namespaced: bool,
     status_subresource: bool,
     schema: Value,
+    patterns: Arc<schema::Patterns>,
+    rules: Arc<kube::core::cel::CompiledSchema>,
 }
 
 /// The kinds Perimeter serves, read from CRDs at run time: a new kind needs no code here
@@ -142,9 +146,12 @@ pub enum Class<'c> {
 }
 
 impl Catalog {
-    /// The catalog of this build's CRDs.
-    pub fn builtin() -> Self {
-        Self::from_crds(&crate::api::crds())
+    /// The catalog of this build's CRDs, built once per process (generating the CRDs and
+    /// compiling their rules costs far more than validating a document).
+    pub fn builtin() -> &'static Self {
+        static BUILTIN: LazyLock<Catalog> =
+            LazyLock::new(|| Catalog::from_crds(&crate::api::crds()));
+        &BUILTIN
     }
 
     pub fn from_crds(crds: &[CustomResourceDefinition]) -> Self {
@@ -174,13 +181,16 @@ impl Catalog {
                 ) else {
                     continue;
                 };
+                let schema = version["schema"]["openAPIV3Schema"].clone();
                 kinds.push(KindSchema {
                     group: group.to_string(),
                     version: name.to_string(),
                     kind: kind.to_string(),
                     namespaced: spec["scope"].as_str() != Some("Cluster"),
                     status_subresource: version["subresources"].get("status").is_some(),
-                    schema: version["schema"]["openAPIV3Schema"].clone(),
+                    patterns: Arc::new(schema::Patterns::of(&schema)),
+                    rules: Arc::new(kube::core::cel::compile_schema(&schema)),
+                    schema,
                 });
             }
         }
@@ -274,7 +284,8 @@ impl Catalog {
             // With a status subresource the API server ignores status on create and update.
             map.remove("status");
         }
-        let violations = schema::validate_object(&kind.schema, doc, kind.namespaced);
+        let violations =
+            schema::validate_object_with(&kind.schema, &kind.patterns, doc, kind.namespaced);
         if !violations.is_empty() {
             // CEL rules assume the schema holds (the API server skips them on a bad type).
             return violations;
@@ -286,7 +297,7 @@ impl Catalog {
         };
         match self
             .cel
-            .validate_with_context(&kind.schema, doc, None, Some(&context))
+            .validate_compiled_with_context(&kind.rules, doc, None, Some(&context))
         {
             Ok(()) => Vec::new(),
             Err(errors) => errors
@@ -356,7 +367,7 @@ impl Manifests {
         for file in files {
             let origin = file.display().to_string();
             match yaml::read_file(&file, &yaml::LIMITS) {
-                Ok(text) => out.add_text(&catalog, &origin, &text, &mut problems),
+                Ok(text) => out.add_text(catalog, &origin, &text, &mut problems),
                 Err(e) => problems.push(Problem {
                     file: origin,
                     document: e.document,
@@ -376,7 +387,7 @@ impl Manifests {
 
     /// Adds every Perimeter document of a multi-document YAML text, or none if any is invalid.
     pub fn add_yaml(&mut self, origin: &str, text: &str) -> Result<(), ManifestError> {
-        self.add_yaml_with(&Catalog::builtin(), origin, text)
+        self.add_yaml_with(Catalog::builtin(), origin, text)
     }
 
     /// [`Self::add_yaml`] against the kinds of a given catalog (for instance CRDs read back
