@@ -56,8 +56,9 @@ Fault hooks, for the operator's tests under a hostile API server (state is alway
   an older resourceVersion gets 410 Gone (an ERROR event) and must relist.
 - `POST /_emulator/conflicts {"count": N}`: the next N writes (PUT, PATCH) to a `/status`
   subresource are answered 409 Conflict and not applied (`injected: "conflict"` in the list).
-- `POST /_emulator/slow {"path": SUBSTRING, "seconds": S}`: requests whose path contains
-  SUBSTRING are answered S seconds late (an API server under load; `seconds` 0 ends it).
+- `POST /_emulator/slow {"path": SUBSTRING, "seconds": S, "user": U}`: requests whose path
+  contains SUBSTRING (and, with `user`, sent by U) are answered S seconds late (an API server
+  under load; `seconds` 0 ends it).
 """
 import argparse
 import asyncio
@@ -262,7 +263,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
     _refused: int = attrs.field(default=0, init=False)
     _cuts: int = attrs.field(default=0, init=False)  # bumped to end every open watch
     _conflicts: int = attrs.field(default=0, init=False)
-    _slow: dict = attrs.field(factory=dict, init=False)  # path substring -> seconds
+    _slow: dict = attrs.field(factory=dict, init=False)  # (path substring, user) -> seconds
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
@@ -302,10 +303,11 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             if transport is not None:
                 transport.abort()  # the client sees its connection reset, no answer
             return aiohttp.web.Response(status=503)  # never reaches the client
-        for fragment, seconds in list(self._slow.items()):
-            if fragment in path:
-                await asyncio.sleep(seconds)
         auth = self._header(request, "Authorization") or ""
+        user = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        for (fragment, only), seconds in list(self._slow.items()):
+            if fragment in path and only in (None, user):
+                await asyncio.sleep(seconds)
         entry = {
             "method": request.method.value,
             "path": path,
@@ -313,7 +315,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             "content_type": self._header(request, "Content-Type"),
             "accept": self._header(request, "Accept"),
             "body": self._loggable(request.body),
-            "user": auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None,
+            "user": user,
             "code": None,
         }
         self._recorded.append(entry)
@@ -409,11 +411,12 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             return aiohttp.web.json_response({"conflicts": self._conflicts})
         if path == "/_emulator/slow" and method == "POST":
             body = parse_body(request.body)
+            key = (body["path"], body.get("user"))
             if float(body.get("seconds", 0)) > 0:
-                self._slow[body["path"]] = float(body["seconds"])
+                self._slow[key] = float(body["seconds"])
             else:
-                self._slow.pop(body.get("path"), None)
-            return aiohttp.web.json_response({"slow": self._slow})
+                self._slow.pop(key, None)
+            return aiohttp.web.json_response({"slow": len(self._slow)})
         if path == "/_emulator/requests" and method == "GET":
             since = int(request.params.get("since") or 0)  # skip the first N (seen before)
             return aiohttp.web.json_response(self._recorded[since:])

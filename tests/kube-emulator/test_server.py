@@ -463,13 +463,16 @@ def test_conflicts_on_status_writes(api):
 def test_slow_paths_and_the_user_in_the_log(api):
     import time
     lease = "/apis/coordination.k8s.io/v1/namespaces/a/leases"
-    api("POST", "/_emulator/slow", {"path": "/leases", "seconds": 1})
-    started = time.monotonic()
-    assert api("GET", lease, headers={"Authorization": "Bearer replica-a"})[0] == 200
-    assert time.monotonic() - started >= 1
-    started = time.monotonic()
-    api("GET", FP.format(ns="a"))
-    assert time.monotonic() - started < 1
-    api("POST", "/_emulator/slow", {"path": "/leases", "seconds": 0})
+    api("POST", "/_emulator/slow", {"path": "/leases", "seconds": 1, "user": "replica-a"})
+
+    def took(path, user=None):
+        started = time.monotonic()
+        assert api("GET", path, headers={"Authorization": f"Bearer {user}"} if user else None)[0] == 200
+        return time.monotonic() - started
+    assert took(lease, "replica-a") >= 1
+    assert took(lease, "replica-b") < 1, "only the named client is slowed"
+    assert took(FP.format(ns="a"), "replica-a") < 1, "only the named path"
+    api("POST", "/_emulator/slow", {"path": "/leases", "seconds": 0, "user": "replica-a"})
+    assert took(lease, "replica-a") < 1
     _, log = api("GET", "/_emulator/requests")
-    assert [q["user"] for q in log] == ["replica-a", None]
+    assert [q["user"] for q in log] == ["replica-a", "replica-b", "replica-a", "replica-a"]
