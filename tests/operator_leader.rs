@@ -424,6 +424,9 @@ async fn a_paused_leader_that_wakes_after_a_takeover_writes_nothing_and_exits() 
     )
     .await;
     assert_eq!(exit.code(), Some(1), "losing the Lease exits non-zero");
+    if let Err(e) = writes_by_holder(&kube_requests(&http, &k).await) {
+        panic!("two leaders wrote: {e}");
+    }
     cloudflare.faults().clear();
     let log = std::fs::read_to_string(dir.path().join(format!("{}.log", leader.name)))
         .unwrap_or_default();
