@@ -7,145 +7,22 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use perimeter_emulators::cloudflare::CloudflareEmulator;
 use perimeter_emulators::faults::{Fault, FaultRule};
-use perimeter_emulators::server::RunningEmulator;
 use serde_json::{Value, json};
 use support::kube::{
-    KillOnDrop, cloudflare_example, condition, create, create_cloudflare_account, demo_cloudflare,
-    get, kube_requests, merge_patch, try_get, wait_for,
+    Cluster, KillOnDrop, ZONE, cloudflare_example, condition, create, get, kube_requests,
+    merge_patch, metrics_text, wait_for,
 };
-
-const NS: &str = "perimeter";
-const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
-const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
-
-/// The kube emulator, the Cloudflare emulator with the demo account, and the account's Secret
-/// and CloudProvider.
-struct Cluster {
-    _kube: support::ChildServer,
-    k: String,
-    http: reqwest::Client,
-    /// Served during an emulated outage (`X-Emulator-Bypass`): the test's own writes.
-    bypass: reqwest::Client,
-    cloudflare: CloudflareEmulator,
-    _running: RunningEmulator,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    policies: String,
-}
-
-impl Cluster {
-    async fn start() -> Self {
-        let kube = tokio::task::spawn_blocking(support::start_kube_emulator)
-            .await
-            .expect("kube emulator");
-        let cloudflare = demo_cloudflare();
-        let running = cloudflare
-            .start("127.0.0.1:0")
-            .await
-            .expect("cloudflare emulator");
-        let http = reqwest::Client::new();
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("x-emulator-bypass", "true".parse().expect("header"));
-        let bypass = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("client");
-        let k = kube.url.clone();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let kubeconfig = support::write_kubeconfig(dir.path(), &k, NS);
-        create_cloudflare_account(&http, &k, NS, &running.base_url()).await;
-        Self {
-            policies: format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies"),
-            _kube: kube,
-            k,
-            http,
-            bypass,
-            cloudflare,
-            _running: running,
-            dir,
-            kubeconfig,
-        }
-    }
-
-    /// The operator (no leader election), its log in `name`.log; returns it and its metrics
-    /// address.
-    fn operator(&self, name: &str) -> (KillOnDrop, String) {
-        let metrics = format!("127.0.0.1:{}", support::free_port());
-        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).expect("log");
-        let op = support::kube::operator(
-            &self.kubeconfig,
-            &metrics,
-            &[("PERIMETER_LOG", "info,perimeter::controller=debug")],
-            log,
-        );
-        (op, metrics)
-    }
-
-    fn log_of(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
-    }
-
-    async fn hook(&self, path: &str, body: Value) -> Value {
-        support::kube::send(
-            self.http
-                .post(format!("{}/_emulator/{path}", self.k))
-                .json(&body),
-            path,
-        )
-        .await
-    }
-
-    /// The policy once its status describes `generation` with `Ready` at `ready`.
-    async fn settled(&self, name: &str, generation: i64, ready: &str) -> Value {
-        let url = format!("{}/{name}", self.policies);
-        wait_for(
-            &format!("{name} generation {generation} Ready={ready}"),
-            async || {
-                let obj = try_get(&self.http, &url).await?;
-                (obj["status"]["observedGeneration"] == generation
-                    && condition(&obj, "Ready")?["status"] == ready)
-                    .then_some(obj)
-            },
-        )
-        .await
-    }
-
-    /// Provider writes whose path ends with `suffix`.
-    fn provider_writes(&self, suffix: &str) -> usize {
-        self.cloudflare
-            .log()
-            .writes()
-            .iter()
-            .filter(|w| w.path.ends_with(suffix))
-            .count()
-    }
-
-    fn security_level(&self) -> Option<Value> {
-        let seed = serde_json::to_value(self.cloudflare.snapshot()).expect("seed");
-        seed["zones"].as_array()?.iter().find(|z| z["id"] == ZONE)?["settings"]["security_level"]
-            .clone()
-            .into()
-    }
-}
 
 const SECURITY_LEVEL: &str = "/settings/security_level";
 
 /// `perimeter_reconcile_total` for results other than `success`, over every kind.
 async fn failed_reconciles(http: &reqwest::Client, metrics: &str) -> f64 {
-    let text = http
-        .get(format!("http://{metrics}/metrics"))
-        .send()
+    metrics_text(http, metrics)
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
+        .lines()
         .filter(|l| {
             l.starts_with("perimeter_reconcile_total{") && !l.contains("result=\"success\"")
         })
@@ -166,8 +43,8 @@ fn with_security_level(level: &str) -> Value {
     json!({"spec": {"cloudflare": {"settings": {"securityLevel": level}}}})
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_unreachable_api_server_is_waited_out_and_changes_made_meanwhile_converge() {
+/// The operator running, edge-firewall (Enforce) in sync with the demo account.
+async fn edge_in_sync() -> (Cluster, KillOnDrop, String) {
     let c = Cluster::start().await;
     create(
         &c.http,
@@ -175,12 +52,16 @@ async fn an_unreachable_api_server_is_waited_out_and_changes_made_meanwhile_conv
         &cloudflare_example("firewall-edge.yaml"),
     )
     .await;
-    let (mut op, metrics) = c.operator("operator");
+    let (op, metrics) = c.operator("operator");
     c.settled("edge-firewall", 1, "True").await;
+    (c, op, metrics)
+}
 
-    // 10 s without an API server: connections reset, open watches cut.
-    c.hook("outage", json!({"seconds": 10})).await;
-    // Meanwhile (from the other side of the partition) a policy changes and one is created.
+/// Starts an outage of `seconds` (connections reset, watches cut); meanwhile, from the other
+/// side of the partition, edge-firewall's security level goes to `high` (generation 2) and
+/// the Observe policy edge-access-rules is created.
+async fn change_during_outage(c: &Cluster, seconds: u64) {
+    c.hook("outage", json!({"seconds": seconds})).await;
     merge_patch(
         &c.bypass,
         &format!("{}/edge-firewall", c.policies),
@@ -193,6 +74,14 @@ async fn an_unreachable_api_server_is_waited_out_and_changes_made_meanwhile_conv
         &cloudflare_example("firewall-access.yaml"),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_api_server_is_waited_out_and_changes_made_meanwhile_converge() {
+    let (c, mut op, metrics) = edge_in_sync().await;
+
+    // 10 s without an API server, while a policy changes and one is created.
+    change_during_outage(&c, 10).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(
         op.0.try_wait().expect("try_wait").is_none(),
@@ -230,32 +119,12 @@ async fn an_unreachable_api_server_is_waited_out_and_changes_made_meanwhile_conv
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_watch_relists_and_sees_every_change_made_while_it_was_away() {
-    let c = Cluster::start().await;
-    create(
-        &c.http,
-        &c.policies,
-        &cloudflare_example("firewall-edge.yaml"),
-    )
-    .await;
-    let (_op, _metrics) = c.operator("operator");
-    c.settled("edge-firewall", 1, "True").await;
+    let (c, _op, _) = edge_in_sync().await;
     let writes = c.cloudflare.log().writes().len();
 
     // The watches are cut and cannot come back; meanwhile a policy changes, another is
     // created, and the history they would resume from is compacted away.
-    c.hook("outage", json!({"seconds": 5})).await;
-    merge_patch(
-        &c.bypass,
-        &format!("{}/edge-firewall", c.policies),
-        &with_security_level("high"),
-    )
-    .await;
-    create(
-        &c.bypass,
-        &c.policies,
-        &cloudflare_example("firewall-access.yaml"),
-    )
-    .await;
+    change_during_outage(&c, 5).await;
     c.hook("compact", json!({})).await;
     let since = kube_requests(&c.http, &c.k).await.len();
 
@@ -287,15 +156,7 @@ async fn an_expired_watch_relists_and_sees_every_change_made_while_it_was_away()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_writes_answered_409_are_retried_without_repeating_the_provider_write() {
-    let c = Cluster::start().await;
-    create(
-        &c.http,
-        &c.policies,
-        &cloudflare_example("firewall-edge.yaml"),
-    )
-    .await;
-    let (_op, metrics) = c.operator("operator");
-    c.settled("edge-firewall", 1, "True").await;
+    let (c, _op, metrics) = edge_in_sync().await;
     let failed = failed_reconciles(&c.http, &metrics).await;
     let since = kube_requests(&c.http, &c.k).await.len();
 

@@ -15,12 +15,10 @@ use std::time::{Duration, Instant};
 use perimeter_emulators::faults::{Fault, FaultRule};
 use serde_json::{Value, json};
 use support::kube::{
-    cloudflare_example, create, create_cloudflare_account, demo_cloudflare, kube_requests, send,
-    try_get, wait_within,
+    Cluster, cloudflare_example, create, kube_requests, send, try_get, wait_within,
 };
 
 const NS: &str = "perimeter";
-const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
 const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/perimeter/leases/perimeter-leader";
 
 struct Operator {
@@ -130,24 +128,13 @@ async fn reporters(http: &reqwest::Client, kube: &str, name: &str) -> Vec<String
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
-    let kube = tokio::task::spawn_blocking(support::start_kube_emulator)
-        .await
-        .expect("kube emulator");
-    let cloudflare = demo_cloudflare();
-    let running = cloudflare
-        .start("127.0.0.1:0")
-        .await
-        .expect("cloudflare emulator");
-    let http = reqwest::Client::new();
-    let k = kube.url.clone();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = support::write_kubeconfig(dir.path(), &k, NS);
-    create_cloudflare_account(&http, &k, NS, &running.base_url()).await;
-    let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
+    let c = Cluster::start().await;
+    let (http, k, policies, dir) = (c.http.clone(), c.k.clone(), c.policies.clone(), &c.dir);
+    let kubeconfig = &c.kubeconfig;
     create(&http, &policies, &cloudflare_example("firewall-edge.yaml")).await;
 
-    let a = start("perimeter-a", &kubeconfig, dir.path());
-    let b = start("perimeter-b", &kubeconfig, dir.path());
+    let a = start("perimeter-a", kubeconfig, dir.path());
+    let b = start("perimeter-b", kubeconfig, dir.path());
     let first = wait_within("a leader", Duration::from_secs(60), async || {
         holder(&http, &k).await
     })
@@ -348,43 +335,32 @@ fn the_write_check_catches_a_write_outside_the_lease() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_leader_that_wakes_after_a_takeover_writes_nothing_and_exits() {
-    let kube = tokio::task::spawn_blocking(support::start_kube_emulator)
-        .await
-        .expect("kube emulator");
-    let cloudflare = demo_cloudflare();
-    let running = cloudflare
-        .start("127.0.0.1:0")
-        .await
-        .expect("cloudflare emulator");
-    let http = reqwest::Client::new();
-    let k = kube.url.clone();
-    let dir = tempfile::tempdir().expect("tempdir");
-    create_cloudflare_account(&http, &k, NS, &running.base_url()).await;
-    let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
+    let c = Cluster::start().await;
+    let (http, k, policies, cloudflare) = (&c.http, &c.k, &c.policies, &c.cloudflare);
     let mut edge = cloudflare_example("firewall-edge.yaml");
     // Observe: no provider write at all, whoever leads; a sync due every 10 s.
     edge["spec"]["mode"] = json!("Observe");
     edge["spec"]["syncInterval"] = json!("10s");
-    create(&http, &policies, &edge).await;
+    create(http, policies, &edge).await;
 
     // Each replica speaks as its own user, so the request log tells them apart.
     let a = start(
         "perimeter-a",
-        &support::write_kubeconfig_as(dir.path(), &k, NS, "perimeter-a"),
-        dir.path(),
+        &support::write_kubeconfig_as(c.dir.path(), k, NS, "perimeter-a"),
+        c.dir.path(),
     );
     let b = start(
         "perimeter-b",
-        &support::write_kubeconfig_as(dir.path(), &k, NS, "perimeter-b"),
-        dir.path(),
+        &support::write_kubeconfig_as(c.dir.path(), k, NS, "perimeter-b"),
+        c.dir.path(),
     );
     let first = wait_within("a leader", Duration::from_secs(60), async || {
-        holder(&http, &k).await
+        holder(http, k).await
     })
     .await;
     let (mut leader, standby) = if first == a.name { (a, b) } else { (b, a) };
     wait_within("edge-firewall Ready", Duration::from_secs(60), async || {
-        let obj = try_get(&http, &format!("{policies}/edge-firewall")).await?;
+        let obj = try_get(http, &format!("{policies}/edge-firewall")).await?;
         obj["status"]["conditions"].as_array().map(|_| ())
     })
     .await;
@@ -394,13 +370,13 @@ async fn a_paused_leader_that_wakes_after_a_takeover_writes_nothing_and_exits() 
     wait_within(
         "the standby to take the Lease",
         Duration::from_secs(45),
-        async || (holder(&http, &k).await.as_deref() == Some(standby.name)).then_some(()),
+        async || (holder(http, k).await.as_deref() == Some(standby.name)).then_some(()),
     )
     .await;
     wait_within(
         "the new leader to reconcile",
         Duration::from_secs(30),
-        async || (reconciles(&http, &standby).await > 0.0).then_some(()),
+        async || (reconciles(http, &standby).await > 0.0).then_some(()),
     )
     .await;
 
@@ -424,11 +400,11 @@ async fn a_paused_leader_that_wakes_after_a_takeover_writes_nothing_and_exits() 
     )
     .await;
     assert_eq!(exit.code(), Some(1), "losing the Lease exits non-zero");
-    if let Err(e) = writes_by_holder(&kube_requests(&http, &k).await) {
+    if let Err(e) = writes_by_holder(&kube_requests(http, k).await) {
         panic!("two leaders wrote: {e}");
     }
     cloudflare.faults().clear();
-    let log = std::fs::read_to_string(dir.path().join(format!("{}.log", leader.name)))
+    let log = std::fs::read_to_string(c.dir.path().join(format!("{}.log", leader.name)))
         .unwrap_or_default();
     assert!(
         log.contains("not writing"),
@@ -441,7 +417,7 @@ async fn a_paused_leader_that_wakes_after_a_takeover_writes_nothing_and_exits() 
         "a write by the new leader",
         Duration::from_secs(40),
         async || {
-            let counts = writes_by_holder(&kube_requests(&http, &k).await)
+            let counts = writes_by_holder(&kube_requests(http, k).await)
                 .unwrap_or_else(|e| panic!("two leaders wrote: {e}"));
             counts
                 .iter()
@@ -455,5 +431,5 @@ async fn a_paused_leader_that_wakes_after_a_takeover_writes_nothing_and_exits() 
         cloudflare.log().writes().is_empty(),
         "Observe: no provider write from anyone"
     );
-    assert_eq!(holder(&http, &k).await.as_deref(), Some(standby.name));
+    assert_eq!(holder(http, k).await.as_deref(), Some(standby.name));
 }
