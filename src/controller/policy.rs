@@ -473,6 +473,12 @@ async fn cleanup<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<(), Error> {
         if plan.is_empty() {
             return Ok(0);
         }
+        // As in a sync: a replica no longer surely leading deletes nothing.
+        if !ctx.fence.allows_writes() {
+            return Err(Error::Kube(kube::Error::Service(Box::new(
+                super::NotLeading,
+            ))));
+        }
         client
             .apply(&emptied, &observed, &plan)
             .await
