@@ -202,11 +202,14 @@ pub async fn sync_within(
     unmanaged: UnmanagedPolicy,
     deadline: Duration,
 ) -> SyncOutcome {
-    sync_remembering(provider, target, mode, unmanaged, deadline, None).await
+    sync_remembering(provider, target, mode, unmanaged, deadline, None, &|| true).await
 }
 
 /// [`sync_within`], reusing the attribution `memo` holds for `key` (a policy's uid) while the
-/// same fields drift the same way (see [`AttributionMemo`]).
+/// same fields drift the same way (see [`AttributionMemo`]). `may_write` is asked just before
+/// the writes: an operator replica that is no longer surely the leader (its
+/// [`crate::controller::leader::Fence`] closed while it read) writes nothing and reports the
+/// sync as failed.
 pub async fn sync_remembering(
     provider: &dyn Provider,
     target: &Target,
@@ -214,6 +217,7 @@ pub async fn sync_remembering(
     unmanaged: UnmanagedPolicy,
     deadline: Duration,
     memo: Option<(&AttributionMemo, &str)>,
+    may_write: &(dyn Fn() -> bool + Sync),
 ) -> SyncOutcome {
     let until = tokio::time::Instant::now() + deadline;
     let late = |step: &'static str| {
@@ -261,6 +265,19 @@ pub async fn sync_remembering(
         let mut outcome = settled(found.clone(), found, observed, Vec::new(), None);
         outcome.attribution = attribution;
         return outcome;
+    }
+    if !may_write() {
+        return SyncOutcome {
+            found: Some(found),
+            findings: observed.findings,
+            error: Some(ProviderError::new(
+                Category::Kubernetes,
+                "apply",
+                "not writing: this replica no longer surely holds the leader Lease",
+            )),
+            attribution,
+            ..SyncOutcome::default()
+        };
     }
     let (applied, write_error) = match tokio::time::timeout_at(
         until,

@@ -610,6 +610,7 @@ async fn a_drift_that_stays_the_same_is_attributed_from_one_read() {
             UnmanagedPolicy::Report,
             DEFAULT_DEADLINE,
             Some((&memo, key)),
+            &|| true,
         )
     };
     for _ in 0..3 {

@@ -3,18 +3,22 @@
 //! leads (Lease holder, `perimeter_leader` 1, its Events, its reconciles); the standby is
 //! ready and idle. SIGTERM on the leader releases the Lease and the standby takes over; the
 //! failover time is measured and printed. A leader that finds its Lease taken stops and exits
-//! non-zero.
+//! non-zero. A leader paused (SIGSTOP) until a standby took over writes nothing when it wakes
+//! up: the API server's request log, in its own order, shows every write sent by the replica
+//! holding the Lease at that moment.
 
 mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use perimeter_emulators::faults::{Fault, FaultRule};
 use serde_json::{Value, json};
-use support::kube::{cloudflare_example, create, demo_cloudflare, try_get, wait_within};
+use support::kube::{
+    Cluster, cloudflare_example, create, kube_requests, send, try_get, wait_within,
+};
 
 const NS: &str = "perimeter";
-const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
 const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/perimeter/leases/perimeter-leader";
 
 struct Operator {
@@ -124,37 +128,13 @@ async fn reporters(http: &reqwest::Client, kube: &str, name: &str) -> Vec<String
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
-    let kube = tokio::task::spawn_blocking(support::start_kube_emulator)
-        .await
-        .expect("kube emulator");
-    let cloudflare = demo_cloudflare();
-    let running = cloudflare
-        .start("127.0.0.1:0")
-        .await
-        .expect("cloudflare emulator");
-    let http = reqwest::Client::new();
-    let k = kube.url.clone();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = support::write_kubeconfig(dir.path(), &k, NS);
-    create(
-        &http,
-        &format!("{k}/api/v1/namespaces/{NS}/secrets"),
-        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
-    )
-    .await;
-    let mut provider = cloudflare_example("provider.yaml");
-    provider["spec"]["endpoint"] = json!(format!("{}/client/v4", running.base_url()));
-    let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
-    create(
-        &http,
-        &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders"),
-        &provider,
-    )
-    .await;
+    let c = Cluster::start().await;
+    let (http, k, policies, dir) = (c.http.clone(), c.k.clone(), c.policies.clone(), &c.dir);
+    let kubeconfig = &c.kubeconfig;
     create(&http, &policies, &cloudflare_example("firewall-edge.yaml")).await;
 
-    let a = start("perimeter-a", &kubeconfig, dir.path());
-    let b = start("perimeter-b", &kubeconfig, dir.path());
+    let a = start("perimeter-a", kubeconfig, dir.path());
+    let b = start("perimeter-b", kubeconfig, dir.path());
     let first = wait_within("a leader", Duration::from_secs(60), async || {
         holder(&http, &k).await
     })
@@ -292,4 +272,164 @@ async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
     )
     .await;
     assert_eq!(exit.code(), Some(1), "losing the Lease exits non-zero");
+}
+
+fn signal(op: &Operator, sig: &str) {
+    let sent = Command::new("kill")
+        .args([sig, &op.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill {sig} {}", op.name);
+}
+
+/// Walks the API server's request log in its order: the Lease's holder is the one named by
+/// its last successful write; every other write must come from that holder. Returns how many
+/// writes each replica made, or the first write sent by a replica that did not hold the Lease.
+fn writes_by_holder(log: &[Value]) -> Result<Vec<(String, usize)>, String> {
+    let mut holder: Option<String> = None;
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for q in log {
+        let method = q["method"].as_str().unwrap_or_default();
+        let path = q["path"].as_str().unwrap_or_default();
+        let Some(user) = q["user"].as_str() else {
+            continue; // the test's own requests
+        };
+        if method == "GET" {
+            continue;
+        }
+        if path.contains("/leases") {
+            if q["code"].as_u64().is_some_and(|c| (200..300).contains(&c)) {
+                holder = q["body"]["spec"]["holderIdentity"]
+                    .as_str()
+                    .map(str::to_string);
+            }
+            continue;
+        }
+        if holder.as_deref() != Some(user) {
+            return Err(format!(
+                "{user} wrote while {holder:?} held the Lease: {method} {path} {}",
+                q["body"]
+            ));
+        }
+        *counts.entry(user.to_string()).or_default() += 1;
+    }
+    Ok(counts.into_iter().collect())
+}
+
+#[test]
+fn the_write_check_catches_a_write_outside_the_lease() {
+    let lease = |user: &str, holder: &str| json!({"method": "PUT", "path": LEASE, "user": user, "code": 200, "body": {"spec": {"holderIdentity": holder}}});
+    let write =
+        |user: &str| json!({"method": "PATCH", "path": "/x/status", "user": user, "code": 200});
+    let ok = [lease("a", "a"), write("a"), lease("b", "b"), write("b")];
+    assert_eq!(
+        writes_by_holder(&ok),
+        Ok(vec![("a".into(), 1), ("b".into(), 1)])
+    );
+    let late = [lease("a", "a"), lease("b", "b"), write("a")];
+    assert!(writes_by_holder(&late).is_err());
+    let mut refused = lease("b", "b");
+    refused["code"] = json!(409);
+    assert!(writes_by_holder(&[lease("a", "a"), refused, write("b")]).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_leader_that_wakes_after_a_takeover_writes_nothing_and_exits() {
+    let c = Cluster::start().await;
+    let (http, k, policies, cloudflare) = (&c.http, &c.k, &c.policies, &c.cloudflare);
+    let mut edge = cloudflare_example("firewall-edge.yaml");
+    // Observe: no provider write at all, whoever leads; a sync due every 10 s.
+    edge["spec"]["mode"] = json!("Observe");
+    edge["spec"]["syncInterval"] = json!("10s");
+    create(http, policies, &edge).await;
+
+    // Each replica speaks as its own user, so the request log tells them apart.
+    let a = start(
+        "perimeter-a",
+        &support::write_kubeconfig_as(c.dir.path(), k, NS, "perimeter-a"),
+        c.dir.path(),
+    );
+    let b = start(
+        "perimeter-b",
+        &support::write_kubeconfig_as(c.dir.path(), k, NS, "perimeter-b"),
+        c.dir.path(),
+    );
+    let first = wait_within("a leader", Duration::from_secs(60), async || {
+        holder(http, k).await
+    })
+    .await;
+    let (mut leader, standby) = if first == a.name { (a, b) } else { (b, a) };
+    wait_within("edge-firewall Ready", Duration::from_secs(60), async || {
+        let obj = try_get(http, &format!("{policies}/edge-firewall")).await?;
+        obj["status"]["conditions"].as_array().map(|_| ())
+    })
+    .await;
+
+    // The leader freezes; its Lease expires and the standby takes over and works.
+    signal(&leader, "-STOP");
+    wait_within(
+        "the standby to take the Lease",
+        Duration::from_secs(45),
+        async || (holder(http, k).await.as_deref() == Some(standby.name)).then_some(()),
+    )
+    .await;
+    wait_within(
+        "the new leader to reconcile",
+        Duration::from_secs(30),
+        async || (reconciles(http, &standby).await > 0.0).then_some(()),
+    )
+    .await;
+
+    // The old leader wakes with work due (its 10 s sync is overdue) and something new to say
+    // (the provider now answers garbage), while its Lease check is slow: its renewal loop
+    // learns of the takeover only 4 s after it wakes. Without a fence it writes in between.
+    cloudflare
+        .faults()
+        .inject(FaultRule::new("", Fault::Malformed));
+    send(
+        http.post(format!("{k}/_emulator/slow"))
+            .json(&json!({"path": "/leases/", "seconds": 4, "user": leader.name})),
+        "slow the old leader's Lease requests",
+    )
+    .await;
+    signal(&leader, "-CONT");
+    let exit = wait_within(
+        "the old leader to exit",
+        Duration::from_secs(30),
+        async || leader.child.try_wait().ok().flatten(),
+    )
+    .await;
+    assert_eq!(exit.code(), Some(1), "losing the Lease exits non-zero");
+    if let Err(e) = writes_by_holder(&kube_requests(http, k).await) {
+        panic!("two leaders wrote: {e}");
+    }
+    cloudflare.faults().clear();
+    let log = std::fs::read_to_string(c.dir.path().join(format!("{}.log", leader.name)))
+        .unwrap_or_default();
+    assert!(
+        log.contains("not writing"),
+        "the woken leader had something to write (and was fenced); log:\n{log}"
+    );
+
+    // The new leader goes on writing (it reports the provider's garbage at its next sync),
+    // and never did anyone write outside their own lease.
+    let counts = wait_within(
+        "a write by the new leader",
+        Duration::from_secs(40),
+        async || {
+            let counts = writes_by_holder(&kube_requests(http, k).await)
+                .unwrap_or_else(|e| panic!("two leaders wrote: {e}"));
+            counts
+                .iter()
+                .any(|(who, n)| who == standby.name && *n > 0)
+                .then_some(counts)
+        },
+    )
+    .await;
+    eprintln!("writes per replica, each within its own Lease: {counts:?}");
+    assert!(
+        cloudflare.log().writes().is_empty(),
+        "Observe: no provider write from anyone"
+    );
+    assert_eq!(holder(http, k).await.as_deref(), Some(standby.name));
 }

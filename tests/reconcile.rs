@@ -1191,3 +1191,35 @@ async fn the_revision_read_is_the_revision_in_status() {
     let s = status::from_outcome(Some(&s), Some(1), Mode::Observe, &out, &now);
     assert_eq!(s.observed_revision, None, "unknown state, no revision");
 }
+
+/// A replica that is no longer surely the leader (its fence closed while it read) reads and
+/// reports the drift but sends no write, and the sync is not in sync.
+#[tokio::test]
+async fn a_fenced_sync_reads_but_writes_nothing() {
+    let fake = Fake::new(drifted());
+    let enforce = async |may_write: bool| {
+        let target = target();
+        reconcile::sync_remembering(
+            &fake,
+            &target,
+            Mode::Enforce,
+            UnmanagedPolicy::Report,
+            DEFAULT_DEADLINE,
+            None,
+            &|| may_write,
+        )
+        .await
+    };
+    let out = enforce(false).await;
+    assert_eq!(fake.calls().apply, 0, "no write");
+    assert_eq!(fake.calls().observe, 1);
+    assert!(out.found.as_ref().is_some_and(|d| !d.drift.is_empty()));
+    assert!(!out.in_sync());
+    assert_eq!(
+        out.error.as_ref().map(|e| (e.category, e.operation)),
+        Some((Category::Kubernetes, "apply"))
+    );
+    let open = enforce(true).await;
+    assert_eq!(fake.calls().apply, 1, "the same sync, unfenced, writes");
+    assert!(open.in_sync());
+}

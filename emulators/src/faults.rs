@@ -40,6 +40,9 @@ pub enum Fault {
     ServerError { status: u16 },
     /// Sleep, then answer normally. Longer than the client's timeout simulates a timeout.
     Hang { millis: u64 },
+    /// Do the request, then sleep before answering: the change is made but its answer is late
+    /// or lost (the client timed out or died meanwhile), so the client cannot know it landed.
+    HangAfter { millis: u64 },
     /// `200`, `content-type: application/json`, body that is not JSON.
     Malformed,
     /// `200` with a valid envelope whose payload has the wrong type.
@@ -176,6 +179,11 @@ pub async fn middleware(
         Fault::Hang { millis } => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
             next.run(req).await
+        }
+        Fault::HangAfter { millis } => {
+            let response = next.run(req).await;
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            response
         }
         Fault::Malformed => {
             let mut response = (StatusCode::OK, "<html>oops").into_response();

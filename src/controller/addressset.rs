@@ -5,16 +5,15 @@
 
 use std::sync::Arc;
 
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
+use super::Context;
 use super::account::{Account, client_for};
 use super::guard::Parsed;
-use super::{Context, FIELD_MANAGER};
 use crate::addressset::{Unresolved, admit, change_event, resolve, source_label, status};
 use crate::api::addressset::{AddressSet, AddressSetStatus};
 use crate::error::Error;
@@ -53,12 +52,7 @@ async fn reconcile_set(obj: &Parsed<AddressSet>, ctx: &Context) -> Result<Action
             "status": new,
         });
         let api: Api<Parsed<AddressSet>> = Api::namespaced(ctx.client.clone(), &ns);
-        api.patch_status(
-            &set.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await?;
+        super::apply_status(&api, &set.name_any(), &body).await?;
         ctx.written.remember(set.meta(), &new);
     }
     ctx.metrics.record_address_set(

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -27,7 +26,7 @@ use serde_json::json;
 
 use super::guard::{Invalid, Parsed};
 use super::watch::Feed;
-use super::{Context, FIELD_MANAGER, measured};
+use super::{Context, measured};
 use crate::api::compliance::{ControlAssessment, ControlAssessmentStatus};
 use crate::api::{CloudProvider, ClusterCloudProvider, FirewallPolicy, MonitoringPolicy};
 use crate::compliance::evidence::configmap::{ConfigMapStore, TRAIL_KEY};
@@ -213,12 +212,7 @@ async fn report_invalid(invalid: &Invalid, ctx: &Context) -> Result<Action, Erro
         "kind": KIND,
         "status": status,
     });
-    api.patch_status(
-        meta.name.as_deref().unwrap_or_default(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
+    super::apply_status(&api, meta.name.as_deref().unwrap_or_default(), &body).await?;
     let event = Event {
         type_: EventType::Warning,
         reason: crate::error::Category::InvalidSpec.reason().into(),
@@ -385,12 +379,7 @@ async fn write_status(
         "kind": KIND,
         "status": new,
     });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
+    super::apply_status(&api, &obj.name_any(), &body).await?;
     Ok(())
 }
 

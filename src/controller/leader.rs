@@ -10,9 +10,15 @@
 //! it stops its controllers and the process exits non-zero, to come back as a standby. On
 //! SIGTERM the leader releases the Lease (empty holder), so a standby takes over at its next
 //! try instead of waiting for the Lease to expire.
+//!
+//! Between two renewals the leader writes only while its [`Fence`] is open: until the renew
+//! deadline after the start of its last successful renewal, by its own monotonic clock. A
+//! leader that was paused (SIGSTOP, a frozen VM, a long GC-like stall) and wakes up after a
+//! standby took over finds its fence closed before its renewal loop had the chance to notice:
+//! it sends no write (status, Event, finalizer, provider change) and then exits.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -71,6 +77,53 @@ pub fn identity(pod_name: Option<String>) -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "perimeter".to_string());
     format!("{host}_{:08x}", rand::random::<u32>())
+}
+
+/// Whether this replica may write now. Open for good without leader election; with it, open
+/// only until the renew deadline after the start of the last successful Lease write: a
+/// standby takes over no earlier than the Lease duration after it saw that write, so a
+/// leader's writes stop at least `lease duration - renew deadline` (5 s) before anyone else's
+/// can start, whatever happened to this process in between.
+#[derive(Clone, Debug, Default)]
+pub struct Fence(Option<Arc<Mutex<Option<Instant>>>>);
+
+impl Fence {
+    /// No election: writes are always allowed.
+    pub fn open() -> Self {
+        Self(None)
+    }
+
+    /// Elected: closed until [`Fence::renewed`].
+    pub fn elected() -> Self {
+        Self(Some(Arc::new(Mutex::new(None))))
+    }
+
+    /// The Lease was written by a try that started at `started`.
+    pub fn renewed(&self, started: Instant, renew_deadline: Duration) {
+        if let Some(until) = &self.0 {
+            *until.lock().unwrap_or_else(PoisonError::into_inner) = Some(started + renew_deadline);
+        }
+    }
+
+    pub fn close(&self) {
+        if let Some(until) = &self.0 {
+            *until.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
+    }
+
+    pub fn allows_writes(&self) -> bool {
+        self.allows_writes_at(Instant::now())
+    }
+
+    fn allows_writes_at(&self, now: Instant) -> bool {
+        match &self.0 {
+            None => true,
+            Some(until) => until
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some_and(|until| now < until),
+        }
+    }
 }
 
 /// What a candidate saw of the Lease.
@@ -241,12 +294,14 @@ impl Elector {
         }
     }
 
-    /// Tries every retry period until this replica holds the Lease.
-    pub async fn acquire(&mut self) {
+    /// Tries every retry period until this replica holds the Lease; returns when the winning
+    /// try started.
+    pub async fn acquire(&mut self) -> Instant {
         let mut last_holder = None;
         loop {
+            let started = Instant::now();
             match self.try_once().await {
-                Tried::Holding => return,
+                Tried::Holding => return started,
                 Tried::HeldBy(holder) => {
                     if last_holder.as_ref() != Some(&holder) {
                         tracing::info!(%holder, lease = %self.config.lease_name, "standby: another replica leads");
@@ -259,11 +314,12 @@ impl Elector {
         }
     }
 
-    /// Renews every retry period; returns why leadership was lost.
-    pub async fn keep(&mut self) -> String {
-        let mut renewed = Instant::now();
+    /// Renews every retry period, keeping `fence` open while it succeeds (`renewed`: when the
+    /// acquiring try started); returns why leadership was lost.
+    pub async fn keep(&mut self, mut renewed: Instant, fence: &Fence) -> String {
         loop {
             tokio::time::sleep(self.config.retry_period).await;
+            let started = Instant::now();
             let attempt =
                 match tokio::time::timeout(self.config.renew_deadline, self.try_once()).await {
                     Ok(Tried::Holding) => Attempt::Renewed,
@@ -275,7 +331,8 @@ impl Elector {
                     Err(_) => Attempt::Failed,
                 };
             if attempt == Attempt::Renewed {
-                renewed = Instant::now();
+                renewed = started;
+                fence.renewed(started, self.config.renew_deadline);
             }
             if !still_leading(&attempt, renewed.elapsed(), self.config.renew_deadline) {
                 return match attempt {
@@ -332,13 +389,15 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Runs `controllers` only while this replica leads. Returns `Ok` after a graceful shutdown
-/// (the Lease released), and an error when leadership was lost, so the process exits non-zero
-/// and restarts as a standby.
+/// Runs `controllers` only while this replica leads, with `fence` open while the Lease is
+/// known to be ours. Returns `Ok` after a graceful shutdown (the Lease released), and an error
+/// when leadership was lost, so the process exits non-zero and restarts as a standby.
+/// `client` must not be fenced: it writes the Lease.
 pub async fn run_elected<F, Fut>(
     client: Client,
     config: Config,
     metrics: Arc<Metrics>,
+    fence: Fence,
     controllers: F,
 ) -> Result<(), String>
 where
@@ -348,14 +407,16 @@ where
     let mut elector = Elector::new(client, config.clone());
     metrics.leader.set(0);
     tracing::info!(identity = %config.identity, lease = %config.lease_name, namespace = %config.namespace, "standby: trying to acquire the leader Lease");
+    fence.close();
     let acquired = tokio::select! {
-        () = elector.acquire() => true,
-        () = shutdown_signal() => false,
+        started = elector.acquire() => Some(started),
+        () = shutdown_signal() => None,
     };
-    if !acquired {
+    let Some(acquired) = acquired else {
         tracing::info!("shutting down as standby");
         return Ok(());
-    }
+    };
+    fence.renewed(acquired, config.renew_deadline);
     metrics.leader.set(1);
     tracing::info!(identity = %config.identity, "leading: starting the controllers");
     let lost = {
@@ -370,9 +431,10 @@ where
         tokio::select! {
             () = run => None,
             () = overdue => None,
-            why = elector.keep() => Some(why),
+            why = elector.keep(acquired, &fence) => Some(why),
         }
     };
+    fence.close();
     metrics.leader.set(0);
     match lost {
         Some(why) => {
@@ -467,6 +529,29 @@ mod tests {
                 "{attempt:?} after {since:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_fence_is_open_until_the_renew_deadline_after_the_last_renewal() {
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        assert!(Fence::open().allows_writes_at(t0 + s(3600)), "no election");
+        let fence = Fence::elected();
+        assert!(
+            !fence.allows_writes_at(t0),
+            "closed before the Lease is held"
+        );
+        fence.renewed(t0, RENEW_DEADLINE);
+        assert!(fence.allows_writes_at(t0 + s(9)));
+        assert!(
+            !fence.allows_writes_at(t0 + s(10)),
+            "a paused leader wakes up fenced"
+        );
+        fence.renewed(t0 + s(8), RENEW_DEADLINE);
+        assert!(fence.allows_writes_at(t0 + s(17)));
+        let clone = fence.clone();
+        fence.close();
+        assert!(!clone.allows_writes_at(t0 + s(9)), "clones share the state");
     }
 
     #[test]

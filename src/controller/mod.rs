@@ -141,6 +141,9 @@ pub struct Context {
     /// The assets each account's last inventory read listed, so a FirewallPolicy change
     /// recomputes the account's coverage without reading the provider again.
     pub assets: Assets,
+    /// Open while this replica may write (always without leader election). `client` already
+    /// refuses Kubernetes writes while it is closed; provider writes check it themselves.
+    pub fence: leader::Fence,
 }
 
 /// The assets of each account's last successful inventory read, with the uid of the object
@@ -273,6 +276,18 @@ impl Context {
         config: Settings,
         feeds: Arc<Feeds>,
     ) -> Arc<Self> {
+        Self::fenced(client, metrics, config, feeds, leader::Fence::open())
+    }
+
+    /// [`Context::with`] for an elected replica: `client` should come from [`fenced_client`]
+    /// with the same `fence`.
+    pub fn fenced(
+        client: Client,
+        metrics: Arc<Metrics>,
+        config: Settings,
+        feeds: Arc<Feeds>,
+        fence: leader::Fence,
+    ) -> Arc<Self> {
         let reporter = Reporter {
             controller: "perimeter".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -291,7 +306,59 @@ impl Context {
             attributions: Default::default(),
             hostnames: Hostnames::default(),
             assets: Assets::default(),
+            fence,
         })
+    }
+}
+
+/// A write refused because this replica is not (or no longer surely) the leader.
+#[derive(Debug, thiserror::Error)]
+#[error("not writing: this replica does not hold the leader Lease (or has not renewed it in time)")]
+pub struct NotLeading;
+
+/// A client whose writes (every method but GET and HEAD) fail with [`NotLeading`] while
+/// `fence` is closed, checked as each request leaves: reads and watches always pass.
+pub fn fenced_client(config: kube::Config, fence: leader::Fence) -> Result<Client, kube::Error> {
+    let filter = tower::filter::FilterLayer::new(
+        move |req: http::Request<kube::client::Body>| -> Result<_, NotLeading> {
+            let read = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+            if read || fence.allows_writes() {
+                Ok(req)
+            } else {
+                Err(NotLeading)
+            }
+        },
+    );
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&filter)
+        .build())
+}
+
+/// Server-side apply of `.status`, tried again at once (up to 3 tries, 200 ms apart) when the
+/// API server answers 409 Conflict: a status is recomputed from the provider only at the next
+/// reconcile, so a conflict would otherwise cost a whole backoff and a provider read.
+pub async fn apply_status<K>(
+    api: &kube::Api<K>,
+    name: &str,
+    body: &serde_json::Value,
+) -> Result<K, kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = kube::api::PatchParams::apply(FIELD_MANAGER).force();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match api
+            .patch_status(name, &params, &kube::api::Patch::Apply(body))
+            .await
+        {
+            Err(kube::Error::Api(s)) if s.code == 409 && tries < 3 => {
+                tracing::debug!(%name, tries, "status write conflicted (409); trying again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -303,8 +370,17 @@ pub async fn run(
     election: Option<leader::Config>,
     settings: Settings,
 ) -> Result<(), String> {
-    let client = Client::try_default()
+    let kube_config = kube::Config::infer()
         .await
+        .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
+    // The Lease is written through an unfenced client; everything else through the fenced one.
+    let lease_client = Client::try_from(kube_config.clone())
+        .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
+    let fence = match election {
+        Some(_) => leader::Fence::elected(),
+        None => leader::Fence::open(),
+    };
+    let client = fenced_client(kube_config, fence.clone())
         .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
     let metrics = Arc::new(Metrics::new().map_err(|e| e.to_string())?);
     let (addr, _server) = crate::metrics::serve(metrics.clone(), metrics_addr)
@@ -312,7 +388,13 @@ pub async fn run(
         .map_err(|e| format!("serving metrics on {metrics_addr}: {e}"))?;
     tracing::info!(%addr, scope = ?settings.scope, "serving /metrics, /healthz and /readyz");
     let feeds = Arc::new(Feeds::default());
-    let ctx = Context::with(client.clone(), metrics.clone(), settings, feeds.clone());
+    let ctx = Context::fenced(
+        client.clone(),
+        metrics.clone(),
+        settings,
+        feeds.clone(),
+        fence.clone(),
+    );
     // A standby is ready too: it serves its probes and is one Lease away from working.
     metrics.set_ready(true);
     let controllers = {
@@ -337,9 +419,9 @@ pub async fn run(
             }
             Some(mut config) => {
                 if config.namespace.is_empty() {
-                    config.namespace = ctx.client.default_namespace().to_string();
+                    config.namespace = lease_client.default_namespace().to_string();
                 }
-                leader::run_elected(ctx.client.clone(), config, metrics.clone(), controllers).await
+                leader::run_elected(lease_client, config, metrics.clone(), fence, controllers).await
             }
         }
     };

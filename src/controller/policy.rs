@@ -19,10 +19,7 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::account::{Account, client_for};
 use super::guard::{Invalid, Parsed};
-use super::{
-    Context, FIELD_MANAGER, FINALIZER, SKIP_CLEANUP_ANNOTATION, backoff_for, measured,
-    parse_interval,
-};
+use super::{Context, FINALIZER, SKIP_CLEANUP_ANNOTATION, backoff_for, measured, parse_interval};
 use crate::api::{
     DeletionPolicy, FirewallPolicy, Mode, MonitoringPolicy, PolicyControls, PolicyStatus,
     ProviderKind,
@@ -189,6 +186,7 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
         controls.unmanaged,
         ctx.config.sync_deadline,
         Some((&ctx.attributions, uid.as_str())),
+        &|| ctx.fence.allows_writes(),
     )
     .await;
     outcome.address_sets = used;
@@ -475,6 +473,12 @@ async fn cleanup<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<(), Error> {
         if plan.is_empty() {
             return Ok(0);
         }
+        // As in a sync: a replica no longer surely leading deletes nothing.
+        if !ctx.fence.allows_writes() {
+            return Err(Error::Kube(kube::Error::Service(Box::new(
+                super::NotLeading,
+            ))));
+        }
         client
             .apply(&emptied, &observed, &plan)
             .await
@@ -527,12 +531,7 @@ async fn write_status<K: PolicyKind>(
         ctx.client.clone(),
         meta.namespace.as_deref().unwrap_or_default(),
     );
-    api.patch_status(
-        meta.name.as_deref().unwrap_or_default(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
+    super::apply_status(&api, meta.name.as_deref().unwrap_or_default(), &body).await?;
     ctx.written.remember(meta, &new);
     if let Some((status, reason, message)) = new_ready
         && old_ready.as_ref() != Some(&(status.clone(), reason.clone()))

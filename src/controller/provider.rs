@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, CustomResourceExt, Resource, ResourceExt};
@@ -15,7 +14,7 @@ use serde_json::json;
 
 use super::account::{Account, client_for};
 use super::guard::{Invalid, Parsed};
-use super::{Context, FIELD_MANAGER, backoff_for, measured};
+use super::{Context, backoff_for, measured};
 use crate::api::{CloudProvider, CloudProviderStatus, ClusterCloudProvider, ProviderKind};
 use crate::core::hostnames::Served;
 use crate::error::Error;
@@ -470,13 +469,12 @@ async fn write_ready<K: AccountKind>(
             "kind": K::KIND,
             "status": new,
         });
-        K::api(ctx.client.clone(), meta.namespace.as_deref())
-            .patch_status(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await?;
+        super::apply_status(
+            &K::api(ctx.client.clone(), meta.namespace.as_deref()),
+            &name,
+            &body,
+        )
+        .await?;
         ctx.written.remember(meta, &new);
     }
     if transition {

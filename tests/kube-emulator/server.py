@@ -39,8 +39,26 @@ subclass keeps kmock's server, request parsing and discovery documents (`/api`, 
 
 Test hooks (not Kubernetes API): `GET /_emulator/requests[?since=N]` lists every request
 received, oldest first, from the N-th on (`method`, `path`, `query`, `content_type`, `accept`,
-`body` parsed as JSON when it is JSON); `POST /_emulator/reset` deletes all objects (emitting DELETED
-events, finalizers notwithstanding) and clears that list.
+`body` parsed as JSON when it is JSON, `user`: the bearer token, which names the client since
+the emulator has no authentication, `code`: the HTTP status answered, `injected` when a hook
+below answered); `POST /_emulator/reset` deletes all objects (emitting DELETED
+events, finalizers notwithstanding), clears that list and ends every fault below.
+
+Fault hooks, for the operator's tests under a hostile API server (state is always kept):
+- `POST /_emulator/outage {"seconds": N, "mode": "reset"|"503"}`: the API server is unreachable
+  for N seconds (0 ends an outage): every open watch is cut, and every API request is answered by
+  closing its connection (`reset`, the default) or by 503 ServiceUnavailable. Requests carrying
+  `X-Emulator-Bypass: true` are served (the test's own writes during the outage, as from a
+  client on the other side of a partition). Refused requests are not in the request list;
+  `GET /_emulator/outage` answers `{"active": bool, "refused": count}`.
+- `POST /_emulator/compact`: the watch history is compacted up to the current resourceVersion
+  and every open watch is cut, as when etcd compacts behind a slow client: a watch resumed from
+  an older resourceVersion gets 410 Gone (an ERROR event) and must relist.
+- `POST /_emulator/conflicts {"count": N}`: the next N writes (PUT, PATCH) to a `/status`
+  subresource are answered 409 Conflict and not applied (`injected: "conflict"` in the list).
+- `POST /_emulator/slow {"path": SUBSTRING, "seconds": S, "user": U}`: requests whose path
+  contains SUBSTRING (and, with `user`, sent by U) are answered S seconds late (an API server
+  under load; `seconds` 0 ends it).
 """
 import argparse
 import asyncio
@@ -239,6 +257,13 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
     _changed: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _recorded: list = attrs.field(factory=list, init=False)
     closing: bool = attrs.field(default=False, init=False)
+    # Fault hooks (see the module docstring).
+    _outage_until: float = attrs.field(default=0.0, init=False)  # loop time
+    _outage_mode: str = attrs.field(default="reset", init=False)
+    _refused: int = attrs.field(default=0, init=False)
+    _cuts: int = attrs.field(default=0, init=False)  # bumped to end every open watch
+    _conflicts: int = attrs.field(default=0, init=False)
+    _slow: dict = attrs.field(factory=dict, init=False)  # (path substring, user) -> seconds
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
@@ -264,17 +289,60 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
     async def _handle(self, request):
         path = request.url.path
         if path.startswith("/_emulator/"):
-            return self._serve_hooks(request, path)
-        self._recorded.append({
+            try:
+                return await self._serve_hooks(request, path)
+            except (ApiError, KeyError, TypeError, ValueError) as e:
+                if isinstance(e, ApiError):
+                    return e.response()
+                return ApiError(400, "BadRequest", f"bad hook request: {e!r}").response()
+        if self._outage() and self._header(request, "X-Emulator-Bypass") != "true":
+            self._refused += 1
+            if self._outage_mode == "503":
+                return ApiError(503, "ServiceUnavailable", "the API server is unavailable (emulated outage)").response()
+            transport = request._raw_request.transport
+            if transport is not None:
+                transport.abort()  # the client sees its connection reset, no answer
+            return aiohttp.web.Response(status=503)  # never reaches the client
+        auth = self._header(request, "Authorization") or ""
+        user = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        for (fragment, only), seconds in list(self._slow.items()):
+            if fragment in path and only in (None, user):
+                await asyncio.sleep(seconds)
+        entry = {
             "method": request.method.value,
             "path": path,
             "query": dict(request.params),
             "content_type": self._header(request, "Content-Type"),
             "accept": self._header(request, "Accept"),
             "body": self._loggable(request.body),
-        })
+            "user": user,
+            "code": None,
+        }
+        self._recorded.append(entry)
+        response = await self._answer(request, path, entry)
+        entry["code"] = getattr(response, "status", None)
+        return response
+
+    def _outage(self):
+        return asyncio.get_running_loop().time() < self._outage_until
+
+    def _cut_watches(self):
+        self._cuts += 1
+        self._changed.set()  # wake every watch; each one sees the cut and ends
+        self._changed = asyncio.Event()
+
+    async def _answer(self, request, path, entry):
         try:
             if request.resource is not None and request.resource.plural is not None:
+                if (self._conflicts > 0 and request.subresource == "status"
+                        and request.method.value in ("PUT", "PATCH")):
+                    self._conflicts -= 1
+                    entry["injected"] = "conflict"
+                    name = request.name or ""
+                    raise ApiError(409, "Conflict",
+                                   f'Operation cannot be fulfilled on {request.resource.plural} "{name}": '
+                                   "the object has been modified; please apply your changes to the latest "
+                                   "version and try again (injected)")
                 return await self._serve_resource(request)
             if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
                 return self._json(self._openapi_v3(path.removeprefix("/openapi/v3").strip("/")))
@@ -322,8 +390,33 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
         except ValueError:
             return body.decode("utf-8", "replace")
 
-    def _serve_hooks(self, request, path):
+    async def _serve_hooks(self, request, path):
         method = request.method.value
+        if path == "/_emulator/outage" and method == "GET":
+            return aiohttp.web.json_response({"active": self._outage(), "refused": self._refused})
+        if path == "/_emulator/outage" and method == "POST":
+            body = parse_body(request.body) if request.body else {}
+            seconds = float(body.get("seconds", 0))
+            self._outage_mode = body.get("mode", "reset")
+            self._outage_until = asyncio.get_running_loop().time() + seconds if seconds > 0 else 0.0
+            if seconds > 0:
+                self._cut_watches()
+            return aiohttp.web.json_response({"active": self._outage()})
+        if path == "/_emulator/compact" and method == "POST":
+            self._events.clear()  # every resourceVersion before the current one is now too old
+            self._cut_watches()
+            return aiohttp.web.json_response({"compacted": str(self._rv)})
+        if path == "/_emulator/conflicts" and method == "POST":
+            self._conflicts = int(parse_body(request.body).get("count", 0))
+            return aiohttp.web.json_response({"conflicts": self._conflicts})
+        if path == "/_emulator/slow" and method == "POST":
+            body = parse_body(request.body)
+            key = (body["path"], body.get("user"))
+            if float(body.get("seconds", 0)) > 0:
+                self._slow[key] = float(body["seconds"])
+            else:
+                self._slow.pop(key, None)
+            return aiohttp.web.json_response({"slow": len(self._slow)})
         if path == "/_emulator/requests" and method == "GET":
             since = int(request.params.get("since") or 0)  # skip the first N (seen before)
             return aiohttp.web.json_response(self._recorded[since:])
@@ -331,6 +424,8 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             for key in list(self._store):
                 self._commit("DELETED", key, copy.deepcopy(self._store[key]))
             self._recorded.clear()
+            self._outage_until, self._refused, self._conflicts = 0.0, 0, 0
+            self._slow.clear()
             return aiohttp.web.json_response({"reset": True, "resourceVersion": str(self._rv)})
         return ApiError(404, "NotFound", f"no emulator hook {method} {path}").response()
 
@@ -606,7 +701,11 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             cursor = int(since)
 
         transport = request._raw_request.transport
+        cuts = self._cuts
         while not self.closing and transport is not None and not transport.is_closing():
+            if self._cuts != cuts:  # an outage or a compaction: the connection goes
+                transport.abort()
+                break
             start = bisect.bisect_right(self._events, cursor, key=lambda e: e[1].rv)
             batch = self._events[start:]
             changed = self._changed  # grabbed together with the batch: no await in between

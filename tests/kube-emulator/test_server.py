@@ -35,9 +35,11 @@ def server():
 
 @pytest.fixture
 def api(server):
-    def call(method, path, body=None, content_type="application/json", accept=None):
+    def call(method, path, body=None, content_type="application/json", accept=None, headers=None):
         conn = http.client.HTTPConnection(server.hostname, server.port, timeout=10)
-        headers = {"Content-Type": content_type} if body is not None else {}
+        headers = dict(headers or {})
+        if body is not None:
+            headers["Content-Type"] = content_type
         if accept:
             headers["Accept"] = accept
         conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
@@ -398,3 +400,79 @@ def test_cluster_cloud_providers_are_cluster_scoped(api):
     assert status == 201 and "namespace" not in obj["metadata"]
     assert api("PATCH", url + "/shared/status", {"status": {"observedGeneration": 1}}, MERGE)[0] == 200
     assert api("GET", "/apis/perimeter.dev/v1alpha1/namespaces/x/clustercloudproviders/shared")[0] == 404
+
+
+BYPASS = {"X-Emulator-Bypass": "true"}
+
+
+def test_outage_refuses_cuts_watches_and_keeps_state(api, watch):
+    status, created = api("POST", FP.format(ns="a"), policy("kept"))
+    assert status == 201
+    events = watch(FP.format(ns="a") + f"?watch=true&resourceVersion={rv(created)}")
+    assert api("POST", "/_emulator/outage", {"seconds": 30, "mode": "503"}) == (200, {"active": True})
+    status, body = api("GET", FP.format(ns="a"))
+    assert (status, body["reason"]) == (503, "ServiceUnavailable")
+    with pytest.raises((http.client.HTTPException, OSError, ValueError)):
+        events(1)  # the open watch was cut
+    # The test's own writes pass during the outage.
+    assert api("POST", FP.format(ns="a"), policy("during"), headers=BYPASS)[0] == 201
+    api("POST", "/_emulator/outage", {"seconds": 30})  # connection reset, no answer
+    with pytest.raises((http.client.HTTPException, OSError)):
+        api("GET", FP.format(ns="a"))
+    assert api("GET", "/_emulator/outage") == (200, {"active": True, "refused": 2})
+    assert api("POST", "/_emulator/outage", {"seconds": 0}) == (200, {"active": False})
+    status, listed = api("GET", FP.format(ns="a"))
+    assert status == 200 and [o["metadata"]["name"] for o in listed["items"]] == ["during", "kept"]
+    _, log = api("GET", "/_emulator/requests")
+    assert [q["code"] for q in log if q["method"] == "GET"][-1] == 200
+    assert all(q["code"] != 503 for q in log), "refused requests are not listed"
+
+
+def test_compaction_makes_resumed_watches_relist(api, watch):
+    _, first = api("POST", FP.format(ns="a"), policy("one"))
+    events = watch(FP.format(ns="a") + f"?watch=true&resourceVersion={rv(first)}")
+    api("POST", FP.format(ns="a"), policy("two"))
+    assert events(1)[0]["type"] == "ADDED"
+    _, compacted = api("POST", "/_emulator/compact")
+    with pytest.raises((http.client.HTTPException, OSError, ValueError)):
+        events(1)  # the open watch was cut
+    gone = watch(FP.format(ns="a") + f"?watch=true&resourceVersion={rv(first)}")(1)[0]
+    assert gone["type"] == "ERROR" and gone["object"]["code"] == 410
+    # From the compacted version on, nothing was missed: the watch goes on.
+    api("POST", FP.format(ns="a"), policy("three"))
+    later = watch(FP.format(ns="a") + f"?watch=true&resourceVersion={compacted['compacted']}")(1)[0]
+    assert (later["type"], later["object"]["metadata"]["name"]) == ("ADDED", "three")
+
+
+def test_conflicts_on_status_writes(api):
+    _, obj = api("POST", FP.format(ns="a"), policy("p"))
+    path = FP.format(ns="a") + "/p"
+    api("POST", "/_emulator/conflicts", {"count": 2})
+    assert api("PATCH", path, {"spec": {"provider": "x"}}, MERGE)[0] == 200, "main resource: not counted"
+    for _ in range(2):
+        status, body = api("PATCH", path + "/status", {"status": {"n": 1}}, MERGE)
+        assert (status, body["reason"]) == (409, "Conflict")
+    assert "status" not in api("GET", path)[1]
+    assert api("PATCH", path + "/status", {"status": {"n": 1}}, MERGE)[0] == 200
+    assert api("GET", path)[1]["status"] == {"n": 1}
+    _, log = api("GET", "/_emulator/requests")
+    assert [(q["code"], q.get("injected")) for q in log if q["path"].endswith("/status")] == [
+        (409, "conflict"), (409, "conflict"), (200, None)]
+
+
+def test_slow_paths_and_the_user_in_the_log(api):
+    import time
+    lease = "/apis/coordination.k8s.io/v1/namespaces/a/leases"
+    api("POST", "/_emulator/slow", {"path": "/leases", "seconds": 1, "user": "replica-a"})
+
+    def took(path, user=None):
+        started = time.monotonic()
+        assert api("GET", path, headers={"Authorization": f"Bearer {user}"} if user else None)[0] == 200
+        return time.monotonic() - started
+    assert took(lease, "replica-a") >= 1
+    assert took(lease, "replica-b") < 1, "only the named client is slowed"
+    assert took(FP.format(ns="a"), "replica-a") < 1, "only the named path"
+    api("POST", "/_emulator/slow", {"path": "/leases", "seconds": 0, "user": "replica-a"})
+    assert took(lease, "replica-a") < 1
+    _, log = api("GET", "/_emulator/requests")
+    assert [q["user"] for q in log] == ["replica-a", "replica-b", "replica-a", "replica-a"]

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::path::PathBuf;
+
 use perimeter_emulators::cloudflare::{CloudflareEmulator, Seed};
+use perimeter_emulators::server::RunningEmulator;
 use serde_json::Value;
 
 /// Kills (and reaps) the process when dropped, whatever the test's outcome.
@@ -45,6 +48,166 @@ pub fn operator(
             .spawn()
             .expect("start the operator"),
     )
+}
+
+/// Creates the demo Cloudflare account's credential Secret (`cloudflare-api`, labelled) and
+/// the `cloudflare-main` CloudProvider of `examples/cloudflare/` pointed at `cloudflare_base`
+/// (the running emulator's base URL), in `ns` of the API server at `kube`.
+pub async fn create_cloudflare_account(
+    http: &reqwest::Client,
+    kube: &str,
+    ns: &str,
+    cloudflare_base: &str,
+) {
+    create(
+        http,
+        &format!("{kube}/api/v1/namespaces/{ns}/secrets"),
+        &serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": ns, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
+    )
+    .await;
+    let mut provider = cloudflare_example("provider.yaml");
+    provider["spec"]["endpoint"] = serde_json::json!(format!("{cloudflare_base}/client/v4"));
+    create(
+        http,
+        &format!("{kube}/apis/perimeter.dev/v1alpha1/namespaces/{ns}/cloudproviders"),
+        &provider,
+    )
+    .await;
+}
+
+/// The kube emulator's request log (`/_emulator/requests`), oldest first.
+pub async fn kube_requests(http: &reqwest::Client, kube: &str) -> Vec<Value> {
+    get(http, &format!("{kube}/_emulator/requests"))
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+const NS: &str = "perimeter";
+const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
+/// The zone of `examples/cloudflare/` and the demo account.
+pub const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+
+/// The kube emulator (namespace `perimeter`), the Cloudflare emulator with the demo account,
+/// and the account's Secret and CloudProvider; `operator` starts the real operator on it.
+pub struct Cluster {
+    _kube: super::ChildServer,
+    pub k: String,
+    pub http: reqwest::Client,
+    /// Served during an emulated outage (`X-Emulator-Bypass`): the test's own writes.
+    pub bypass: reqwest::Client,
+    pub cloudflare: CloudflareEmulator,
+    _running: RunningEmulator,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub policies: String,
+}
+
+impl Cluster {
+    pub async fn start() -> Self {
+        let kube = tokio::task::spawn_blocking(super::start_kube_emulator)
+            .await
+            .expect("kube emulator");
+        let cloudflare = demo_cloudflare();
+        let running = cloudflare
+            .start("127.0.0.1:0")
+            .await
+            .expect("cloudflare emulator");
+        let http = reqwest::Client::new();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-emulator-bypass", "true".parse().expect("header"));
+        let bypass = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        let k = kube.url.clone();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = super::write_kubeconfig(dir.path(), &k, NS);
+        create_cloudflare_account(&http, &k, NS, &running.base_url()).await;
+        Self {
+            policies: format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies"),
+            _kube: kube,
+            k,
+            http,
+            bypass,
+            cloudflare,
+            _running: running,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    /// The operator (no leader election), its log in `name`.log; returns it and its metrics
+    /// address.
+    pub fn operator(&self, name: &str) -> (KillOnDrop, String) {
+        let metrics = format!("127.0.0.1:{}", super::free_port());
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).expect("log");
+        let op = operator(
+            &self.kubeconfig,
+            &metrics,
+            &[("PERIMETER_LOG", "info,perimeter::controller=debug")],
+            log,
+        );
+        (op, metrics)
+    }
+
+    pub fn log_of(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    pub async fn hook(&self, path: &str, body: Value) -> Value {
+        send(
+            self.http
+                .post(format!("{}/_emulator/{path}", self.k))
+                .json(&body),
+            path,
+        )
+        .await
+    }
+
+    /// The policy once its status describes `generation` with `Ready` at `ready`.
+    pub async fn settled(&self, name: &str, generation: i64, ready: &str) -> Value {
+        let url = format!("{}/{name}", self.policies);
+        wait_for(
+            &format!("{name} generation {generation} Ready={ready}"),
+            async || {
+                let obj = try_get(&self.http, &url).await?;
+                (obj["status"]["observedGeneration"] == generation
+                    && condition(&obj, "Ready")?["status"] == ready)
+                    .then_some(obj)
+            },
+        )
+        .await
+    }
+
+    /// Provider writes whose path ends with `suffix`.
+    pub fn provider_writes(&self, suffix: &str) -> usize {
+        self.cloudflare
+            .log()
+            .writes()
+            .iter()
+            .filter(|w| w.path.ends_with(suffix))
+            .count()
+    }
+
+    pub fn security_level(&self) -> Option<Value> {
+        let seed = serde_json::to_value(self.cloudflare.snapshot()).expect("seed");
+        seed["zones"].as_array()?.iter().find(|z| z["id"] == ZONE)?["settings"]["security_level"]
+            .clone()
+            .into()
+    }
+}
+
+/// The operator's `/metrics` text at `addr` (`host:port`).
+pub async fn metrics_text(http: &reqwest::Client, addr: &str) -> String {
+    http.get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
 }
 
 /// A YAML file of the repository as JSON.

@@ -30,15 +30,26 @@ pub fn repo_root() -> PathBuf {
 /// Writes a kubeconfig for an API server without auth (the kube emulator) with `namespace` as
 /// the context's default, and returns its path.
 pub fn write_kubeconfig(dir: &Path, server: &str, namespace: &str) -> PathBuf {
-    let path = dir.join("kubeconfig");
+    kubeconfig_file(&dir.join("kubeconfig"), server, namespace, "{}")
+}
+
+/// [`write_kubeconfig`] for the client `user`: it sends `user` as its bearer token, which the
+/// kube emulator records as the request's `user` (it has no authentication), so a test can
+/// tell several operator processes apart in the request log. Written to `kubeconfig-USER`.
+pub fn write_kubeconfig_as(dir: &Path, server: &str, namespace: &str, user: &str) -> PathBuf {
+    let path = dir.join(format!("kubeconfig-{user}"));
+    kubeconfig_file(&path, server, namespace, &format!("{{token: {user}}}"))
+}
+
+fn kubeconfig_file(path: &Path, server: &str, namespace: &str, user: &str) -> PathBuf {
     fs::write(
-        &path,
+        path,
         format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: e, cluster: {{server: \"{server}\"}}}}]\nusers: [{{name: u, user: {{}}}}]\ncontexts: [{{name: c, context: {{cluster: e, user: u, namespace: {namespace}}}}}]\ncurrent-context: c\n"
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: e, cluster: {{server: \"{server}\"}}}}]\nusers: [{{name: u, user: {user}}}]\ncontexts: [{{name: c, context: {{cluster: e, user: u, namespace: {namespace}}}}}]\ncurrent-context: c\n"
         ),
     )
     .expect("kubeconfig");
-    path
+    path.to_path_buf()
 }
 
 /// A TCP port that was free a moment ago on 127.0.0.1.

@@ -623,7 +623,15 @@ async fn dispatch(
         headers: &headers,
         body: &body,
     };
-    let response = answer(&shared, &request, &path, &call, &request_id).await;
+    let fault = shared.faults.take(method.as_str(), &path);
+    let hold = match fault {
+        Some(Fault::HangAfter { millis }) => Some(Duration::from_millis(millis)),
+        _ => None,
+    };
+    let response = answer(&shared, &request, &call, &request_id, fault).await;
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await; // done, but the answer is late (or lost)
+    }
     shared.log.finish(seq, response.status().as_u16());
     response
 }
@@ -639,9 +647,9 @@ struct Request<'a> {
 async fn answer(
     shared: &Shared,
     request: &Request<'_>,
-    path: &str,
     call: &Call,
     request_id: &str,
+    fault: Option<Fault>,
 ) -> Response {
     let Request {
         method,
@@ -650,8 +658,9 @@ async fn answer(
         body,
     } = *request;
     let protocol = call.protocol;
-    match shared.faults.take(method.as_str(), path) {
-        None => {}
+    match fault {
+        // Answered normally; the caller holds the answer back.
+        None | Some(Fault::HangAfter { .. }) => {}
         Some(Fault::RateLimited { retry_after_secs }) => {
             let mut response = protocol.error(&protocol.throttled(), request_id);
             response
