@@ -609,7 +609,11 @@ impl Metrics {
     pub fn set_shard(&self, name: &str, selector: &str, cluster_controllers: bool) {
         self.shard_info.reset();
         self.shard_info
-            .with_label_values(&[name, selector, if cluster_controllers { "true" } else { "false" }])
+            .with_label_values(&[
+                name,
+                selector,
+                if cluster_controllers { "true" } else { "false" },
+            ])
             .set(1);
     }
 

@@ -139,14 +139,22 @@ impl Feeds {
         };
         let own_firewalls = async {
             if let Some(feed) = &self.own_firewalls {
-                feed.run(watch::namespaced(client, &settings.scope, shard.policy_watch()))
-                    .await;
+                feed.run(watch::namespaced(
+                    client,
+                    &settings.scope,
+                    shard.policy_watch(),
+                ))
+                .await;
             }
         };
         let own_monitors = async {
             if let Some(feed) = &self.own_monitors {
-                feed.run(watch::namespaced(client, &settings.scope, shard.policy_watch()))
-                    .await;
+                feed.run(watch::namespaced(
+                    client,
+                    &settings.scope,
+                    shard.policy_watch(),
+                ))
+                .await;
             }
         };
         tokio::join!(

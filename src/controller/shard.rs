@@ -174,7 +174,9 @@ fn parse_term(term: &str) -> Result<Expression, String> {
             .ok_or_else(|| format!("{term:?}: text after ')'"))?;
         let mut head = term[..open].split_whitespace();
         let (Some(key), Some(op), None) = (head.next(), head.next(), head.next()) else {
-            return Err(format!("{term:?}: expected `key in (v1,v2)` or `key notin (v1,v2)`"));
+            return Err(format!(
+                "{term:?}: expected `key in (v1,v2)` or `key notin (v1,v2)`"
+            ));
         };
         let key = label_key(key)?;
         let values = values
@@ -213,9 +215,8 @@ fn parse_term(term: &str) -> Result<Expression, String> {
 fn label_key(key: &str) -> Result<String, String> {
     let name = match key.split_once('/') {
         Some((prefix, name)) => {
-            let ok = !prefix.is_empty()
-                && prefix.len() <= 253
-                && prefix.split('.').all(is_dns_label);
+            let ok =
+                !prefix.is_empty() && prefix.len() <= 253 && prefix.split('.').all(is_dns_label);
             if !ok {
                 return Err(format!(
                     "label key {key:?}: the prefix must be a DNS subdomain"
@@ -278,7 +279,10 @@ mod tests {
             ("perimeter.dev/shard=a", "perimeter.dev/shard=a"),
             ("perimeter.dev/shard==a", "perimeter.dev/shard=a"),
             (" tier != edge ", "tier!=edge"),
-            ("perimeter.dev/shard notin (a, b)", "perimeter.dev/shard notin (a,b)"),
+            (
+                "perimeter.dev/shard notin (a, b)",
+                "perimeter.dev/shard notin (a,b)",
+            ),
             ("team in (x),env", "team in (x),env"),
             ("!perimeter.dev/shard", "!perimeter.dev/shard"),
             ("a=,b=c_d.e-f", "a=,b=c_d.e-f"),
@@ -326,7 +330,10 @@ mod tests {
 
         let a = shard(Some("a"), Some("perimeter.dev/shard=a"), false).unwrap();
         assert!(!a.cluster_controllers);
-        assert!(!a.needs_own_policy_watch(), "one filtered watch, nothing else");
+        assert!(
+            !a.needs_own_policy_watch(),
+            "one filtered watch, nothing else"
+        );
         assert_eq!(a.lease_name("perimeter-leader"), "perimeter-leader-a");
         assert_eq!(a.selector_text(), "perimeter.dev/shard=a");
 
@@ -343,7 +350,12 @@ mod tests {
             (Some("a"), None, true, "--shard needs --shard-selector"),
             (None, Some("x=y"), false, "--shard-selector needs --shard"),
             (Some("A"), Some("x=y"), false, "--shard \"A\""),
-            (Some("a"), Some("x in (y"), false, "--shard-selector \"x in (y\""),
+            (
+                Some("a"),
+                Some("x in (y"),
+                false,
+                "--shard-selector \"x in (y\"",
+            ),
         ] {
             let err = shard(name, sel, cc).err().unwrap_or_default();
             assert!(err.contains(want), "{name:?} {sel:?} {cc}: {err:?}");
