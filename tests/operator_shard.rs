@@ -137,20 +137,7 @@ async fn shards_split_the_policies_each_with_its_own_lease_and_one_assessment_se
     let k = kube.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
 
-    create(
-        &http,
-        &format!("{k}/api/v1/namespaces/{NS}/secrets"),
-        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
-    )
-    .await;
-    let mut provider = cloudflare_example("provider.yaml");
-    provider["spec"]["endpoint"] = json!(format!("{}/client/v4", running.base_url()));
-    create(
-        &http,
-        &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders"),
-        &provider,
-    )
-    .await;
+    support::kube::cloudflare_account(&http, &k, NS, &running.base_url()).await;
     // Observe-only copies of the drifted access-rules example, one per shard plus one for the
     // main Deployment (no label) and one whose label no shard lists; a monitoring policy in a.
     let firewalls = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");

@@ -58,6 +58,31 @@ pub fn cloudflare_example(file: &str) -> Value {
     manifest(&format!("examples/cloudflare/{file}"))
 }
 
+/// The example Cloudflare account in `namespace` of the API server at `kube`: the labelled
+/// credential Secret `cloudflare-api` and the CloudProvider `cloudflare-main` pointed at the
+/// emulator serving at `base_url`.
+pub async fn cloudflare_account(
+    http: &reqwest::Client,
+    kube: &str,
+    namespace: &str,
+    base_url: &str,
+) {
+    create(
+        http,
+        &format!("{kube}/api/v1/namespaces/{namespace}/secrets"),
+        &serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": namespace, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
+    )
+    .await;
+    let mut provider = cloudflare_example("provider.yaml");
+    provider["spec"]["endpoint"] = serde_json::json!(format!("{base_url}/client/v4"));
+    create(
+        http,
+        &format!("{kube}/apis/perimeter.dev/v1alpha1/namespaces/{namespace}/cloudproviders"),
+        &provider,
+    )
+    .await;
+}
+
 /// The Cloudflare emulator seeded with the drifted demo account.
 pub fn demo_cloudflare() -> CloudflareEmulator {
     let seed: Seed =
