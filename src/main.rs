@@ -184,6 +184,22 @@ enum Command {
         /// finds live.
         #[arg(long = "alerts-slack-channel", env = "PERIMETER_ALERTS_SLACK_CHANNEL")]
         alerts_slack_channel: Option<String>,
+        /// Reconcile only the FirewallPolicies and MonitoringPolicies matching this Kubernetes
+        /// label selector (e.g. `perimeter.dev/shard=a`, `perimeter.dev/shard notin (a,b)`),
+        /// watched with the selector, so that several Deployments split the policies. The
+        /// selectors of a fleet must partition the policies. Needs `--shard` or
+        /// `--cluster-controllers`.
+        #[arg(long, env = "PERIMETER_SHARD_SELECTOR")]
+        shard_selector: Option<String>,
+        /// This shard's name: its Lease is `<lease-name>-<shard>` (its own leader and
+        /// standbys) and its metrics say `perimeter_shard_info{shard="…"}`.
+        #[arg(long, env = "PERIMETER_SHARD")]
+        shard: Option<String>,
+        /// With `--shard-selector`: also run the account, address-set and assessment
+        /// controllers, which need every policy. Exactly one shard of a fleet runs them (an
+        /// operator without `--shard-selector` always does).
+        #[arg(long, env = "PERIMETER_CLUSTER_CONTROLLERS")]
+        cluster_controllers: bool,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -576,19 +592,28 @@ fn main() -> ExitCode {
                 cluster_resource_namespace,
                 sync_timeout,
                 alerts_slack_channel,
+                shard_selector,
+                shard,
+                cluster_controllers,
                 trust,
             } => {
                 init_tracing(log_json);
+                let shard = perimeter::controller::shard::Shard::new(
+                    shard.as_deref(),
+                    shard_selector.as_deref(),
+                    cluster_controllers,
+                )?;
                 let settings = perimeter::controller::Settings {
                     scope: perimeter::controller::watch::Scope::from_list(&watch_namespaces),
                     cluster_namespace: cluster_resource_namespace,
                     trust: trust.trust(&ambient_namespaces)?,
                     sync_deadline: Duration::from_secs(sync_timeout.clamp(10, 3600)),
                     own_alerts: own_alerts(alerts_slack_channel.as_deref())?,
+                    shard: shard.clone(),
                 };
                 let election = leader_elect.then(|| {
                     perimeter::controller::leader::Config::new(
-                        lease_name,
+                        shard.lease_name(&lease_name),
                         lease_namespace.unwrap_or_default(),
                         perimeter::controller::leader::identity(leader_identity),
                     )

@@ -44,6 +44,8 @@ pub struct Metrics {
     asset_kinds: std::sync::Mutex<std::collections::HashMap<[String; 3], Vec<String>>>,
     /// 1 while this replica holds the leader Lease and runs the controllers.
     pub leader: IntGauge,
+    /// Which shard this process serves (`perimeter_shard_info`).
+    pub shard_info: IntGaugeVec,
     pub compliance_state: IntGaugeVec,
     pub compliance_score: GaugeVec,
     pub compliance_requirement_state: IntGaugeVec,
@@ -160,6 +162,11 @@ impl Metrics {
             "1 when this replica is the leader (runs the controllers and writes), 0 on standby.",
         )?;
         registry.register(Box::new(leader.clone()))?;
+        let shard_info = gauge(
+            "perimeter_shard_info",
+            "1, labelled with the shard this process serves: its --shard name (empty when unsharded or unnamed), the label selector of the policies it reconciles (empty: every policy), and whether it runs the cluster-wide controllers (accounts, address sets, assessments).",
+            &["shard", "selector", "cluster_controllers"],
+        )?;
         let compliance_state = gauge(
             "perimeter_compliance_state",
             "1 for the control's current implementation state in each framework, 0 for the others.",
@@ -226,6 +233,7 @@ impl Metrics {
             assets,
             asset_kinds: Default::default(),
             leader,
+            shard_info,
             ready: AtomicBool::new(false),
         })
     }
@@ -595,6 +603,18 @@ impl Metrics {
                     .remove_label_values(&[name, &old[0], &old[1], &old[2], area]);
             }
         }
+    }
+
+    /// Records the shard this process serves (one series; set once at start-up).
+    pub fn set_shard(&self, name: &str, selector: &str, cluster_controllers: bool) {
+        self.shard_info.reset();
+        self.shard_info
+            .with_label_values(&[
+                name,
+                selector,
+                if cluster_controllers { "true" } else { "false" },
+            ])
+            .set(1);
     }
 
     pub fn set_ready(&self, ready: bool) {

@@ -10,9 +10,7 @@ mod support;
 use std::process::Stdio;
 
 use serde_json::{Value, json};
-use support::kube::{
-    cloudflare_example, condition, create, demo_cloudflare, get_any, merge_patch, wait_for,
-};
+use support::kube::{condition, create, demo_cloudflare, get_any, merge_patch, wait_for};
 
 const NS: &str = "perimeter";
 const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
@@ -47,20 +45,7 @@ async fn a_set_change_requeues_its_policies_which_follow() {
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = support::write_kubeconfig(dir.path(), &k, NS);
 
-    create(
-        &http,
-        &format!("{k}/api/v1/namespaces/{NS}/secrets"),
-        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
-    )
-    .await;
-    let mut provider = cloudflare_example("provider.yaml");
-    provider["spec"]["endpoint"] = json!(format!("{}/client/v4", running.base_url()));
-    create(
-        &http,
-        &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders"),
-        &provider,
-    )
-    .await;
+    support::kube::cloudflare_account(&http, &k, NS, &running.base_url()).await;
     let mut policy = support::kube::manifest("examples/addresssets/cloudflare-uptime-probes.yaml");
     policy["spec"]["cloudflare"]["ipAccessRuleSets"][0]["addressSet"] = json!("egress");
     let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");

@@ -8,7 +8,7 @@ mod support;
 
 use perimeter_emulators::betterstack::{BetterstackEmulator, Seed};
 use serde_json::{Value, json};
-use support::kube::{cloudflare_example, create, demo_cloudflare, get_any, manifest, wait_for};
+use support::kube::{create, demo_cloudflare, get_any, manifest, wait_for};
 
 const NS: &str = "perimeter";
 const OTHER: &str = "team-b";
@@ -57,20 +57,7 @@ async fn better_stack_covers_its_namespace_s_public_hostnames_only() {
         )
         .await;
     }
-    create(
-        &http,
-        &format!("{k}/api/v1/namespaces/{NS}/secrets"),
-        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": NS, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
-    )
-    .await;
-    let mut provider = cloudflare_example("provider.yaml");
-    provider["spec"]["endpoint"] = json!(format!("{}/client/v4", cf.base_url()));
-    create(
-        &http,
-        &format!("{k}{GROUP}/namespaces/{NS}/cloudproviders"),
-        &provider,
-    )
-    .await;
+    support::kube::cloudflare_account(&http, &k, NS, &cf.base_url()).await;
 
     let metrics_port = support::free_port();
     let log = dir.path().join("operator.log");

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod leader;
 pub mod policy;
 pub mod provider;
+pub mod shard;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -63,6 +64,9 @@ pub struct Settings {
     /// Where Perimeter's own alerts go (the chart's Alertmanager Slack receiver), verified
     /// by the assessments like any provider's route.
     pub own_alerts: Vec<crate::core::routing::AlertRoute>,
+    /// Which policies this process reconciles and whether it runs the cluster-wide
+    /// controllers (see [`shard`]).
+    pub shard: shard::Shard,
 }
 
 impl Default for Settings {
@@ -73,6 +77,7 @@ impl Default for Settings {
             trust: Trust::default(),
             sync_deadline: DEFAULT_SYNC_DEADLINE,
             own_alerts: Vec::new(),
+            shard: shard::Shard::all(),
         }
     }
 }
@@ -86,19 +91,75 @@ pub struct Feeds {
     pub secrets: Feed<Secret>,
     pub providers: Feed<Parsed<CloudProvider>>,
     pub cluster_providers: Feed<Parsed<ClusterCloudProvider>>,
+    /// Every policy where the cluster-wide controllers run (account coverage and the
+    /// assessment need them all); elsewhere only the shard's.
     pub firewalls: Feed<Parsed<FirewallPolicy>>,
     pub monitors: Feed<Parsed<MonitoringPolicy>>,
     pub address_sets: Feed<Parsed<AddressSet>>,
+    /// The shard's own policies, watched with its selector, where they differ from the
+    /// policies above (the cluster-controllers shard with a selector).
+    pub own_firewalls: Option<Feed<Parsed<FirewallPolicy>>>,
+    pub own_monitors: Option<Feed<Parsed<MonitoringPolicy>>>,
 }
 
 impl Feeds {
+    /// The caches a shard needs (every one, undriven, until [`Feeds::run`]).
+    pub fn for_shard(shard: &shard::Shard) -> Self {
+        let own = shard.needs_own_policy_watch();
+        Self {
+            own_firewalls: own.then(Feed::new),
+            own_monitors: own.then(Feed::new),
+            ..Self::default()
+        }
+    }
+
+    /// The FirewallPolicies this process reconciles.
+    pub fn shard_firewalls(&self) -> &Feed<Parsed<FirewallPolicy>> {
+        self.own_firewalls.as_ref().unwrap_or(&self.firewalls)
+    }
+
+    /// The MonitoringPolicies this process reconciles.
+    pub fn shard_monitors(&self) -> &Feed<Parsed<MonitoringPolicy>> {
+        self.own_monitors.as_ref().unwrap_or(&self.monitors)
+    }
+
     /// Drives every watch until the process stops.
     pub async fn run(&self, client: &Client, settings: &Settings) {
         let labelled = watcher::Config::default()
             .labels(&format!("{CREDENTIAL_LABEL}={CREDENTIAL_LABEL_VALUE}"));
         let all = watcher::Config::default();
         let secret_scope = settings.scope.with(&settings.cluster_namespace);
+        let shard = &settings.shard;
+        // Where the cluster-wide controllers run, the policies are watched unfiltered (and the
+        // shard's own share a second time, below); elsewhere only the shard's share is cached.
+        let policies = if shard.cluster_controllers {
+            all.clone()
+        } else {
+            shard.policy_watch()
+        };
+        let own_firewalls = async {
+            if let Some(feed) = &self.own_firewalls {
+                feed.run(watch::namespaced(
+                    client,
+                    &settings.scope,
+                    shard.policy_watch(),
+                ))
+                .await;
+            }
+        };
+        let own_monitors = async {
+            if let Some(feed) = &self.own_monitors {
+                feed.run(watch::namespaced(
+                    client,
+                    &settings.scope,
+                    shard.policy_watch(),
+                ))
+                .await;
+            }
+        };
         tokio::join!(
+            own_firewalls,
+            own_monitors,
             self.secrets
                 .run(watch::namespaced(client, &secret_scope, labelled)),
             self.providers
@@ -106,9 +167,9 @@ impl Feeds {
             self.cluster_providers
                 .run(watch::cluster(client, all.clone())),
             self.firewalls
-                .run(watch::namespaced(client, &settings.scope, all.clone())),
+                .run(watch::namespaced(client, &settings.scope, policies.clone())),
             self.monitors
-                .run(watch::namespaced(client, &settings.scope, all.clone())),
+                .run(watch::namespaced(client, &settings.scope, policies)),
             self.address_sets
                 .run(watch::namespaced(client, &settings.scope, all)),
         );
@@ -387,7 +448,19 @@ pub async fn run(
         .await
         .map_err(|e| format!("serving metrics on {metrics_addr}: {e}"))?;
     tracing::info!(%addr, scope = ?settings.scope, "serving /metrics, /healthz and /readyz");
-    let feeds = Arc::new(Feeds::default());
+    let shard = settings.shard.clone();
+    tracing::info!(
+        shard = shard.label(),
+        selector = %shard.selector_text(),
+        cluster_controllers = shard.cluster_controllers,
+        "policies served"
+    );
+    metrics.set_shard(
+        shard.label(),
+        &shard.selector_text(),
+        shard.cluster_controllers,
+    );
+    let feeds = Arc::new(Feeds::for_shard(&shard));
     let ctx = Context::fenced(
         client.clone(),
         metrics.clone(),
@@ -400,13 +473,22 @@ pub async fn run(
     let controllers = {
         let ctx = ctx.clone();
         async move || {
+            // One writer per object in the fleet: policies by their shard, the rest by the one
+            // shard that runs the cluster-wide controllers.
+            let cluster_wide = async {
+                if ctx.config.shard.cluster_controllers {
+                    tokio::join!(
+                        run_accounts(ctx.clone(), &ctx.feeds.providers),
+                        run_accounts(ctx.clone(), &ctx.feeds.cluster_providers),
+                        run_address_sets(ctx.clone()),
+                        assessment::run(client.clone(), ctx.clone()),
+                    );
+                }
+            };
             tokio::join!(
-                run_accounts(ctx.clone(), &ctx.feeds.providers),
-                run_accounts(ctx.clone(), &ctx.feeds.cluster_providers),
-                run_policies::<FirewallPolicy>(ctx.clone(), &ctx.feeds.firewalls),
-                run_policies::<MonitoringPolicy>(ctx.clone(), &ctx.feeds.monitors),
-                run_address_sets(ctx.clone()),
-                assessment::run(client.clone(), ctx.clone()),
+                run_policies::<FirewallPolicy>(ctx.clone(), ctx.feeds.shard_firewalls()),
+                run_policies::<MonitoringPolicy>(ctx.clone(), ctx.feeds.shard_monitors()),
+                cluster_wide,
             );
         }
     };
@@ -578,7 +660,13 @@ fn set_content_key(s: &Parsed<AddressSet>) -> (Option<String>, bool, bool) {
 /// (its addresses or readiness), and on their sync interval.
 async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
     let store = feed.store();
-    let triggers = watch::when_changed(feed.subscribe(), spec_or_deletion_key);
+    let forget = ctx.clone();
+    let changes = feed.subscribe().inspect(move |c| {
+        if let watch::Change::Deleted(p) = c {
+            policy::forget(p, &forget);
+        }
+    });
+    let triggers = watch::when_changed(changes, spec_or_deletion_key);
     let (by_provider, by_cluster_provider) = (store.clone(), store.clone());
     let by_set = store.clone();
     Controller::for_shared_stream(triggers, store)

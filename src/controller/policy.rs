@@ -628,6 +628,15 @@ fn set_unknown(meta: &ObjectMeta, kind: &str, provider: &str, ctx: &Context) {
     ctx.metrics.policy_in_sync.with_label_values(&labels).set(0);
 }
 
+/// A policy gone from this process's cache: deleted, or relabelled into another shard (whose
+/// watch then has it). Its series and status memo go, so that only its own shard reports it.
+pub(super) fn forget<K: PolicyKind>(obj: &Parsed<K>, ctx: &Context) {
+    if let Some(o) = obj.ok() {
+        forget_metrics(o, ctx);
+    }
+    ctx.written.forget(obj.meta());
+}
+
 fn forget_metrics<K: PolicyKind>(obj: &K, ctx: &Context) {
     ctx.metrics.forget_policy(
         provider_label(obj),

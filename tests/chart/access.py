@@ -1,6 +1,7 @@
 """Check what a `helm template` render lets the operator do (scripts/check-chart), offline.
 
     access.py RENDERED.yaml --release-namespace NS [--watch NS,NS...] [--values FILE [--all-features]]
+              [--shards NAME,NAME...]
 
 --watch is the intent (the namespaces given to security.watchNamespaces; none = cluster mode).
 --values: the values file rendered; its `security` block gives --watch and the flags the
@@ -17,7 +18,11 @@ would for the operator's ServiceAccount, then:
 - no wildcard, no privilege verbs (escalate, bind, impersonate), every binding names a rendered
   role and only the operator's ServiceAccount, every role is bound;
 - the Deployment passes --cluster-resource-namespace=<release namespace>, exactly one
-  --watch-namespace per served namespace, and one flag per value of the `security` block.
+  --watch-namespace per served namespace, and one flag per value of the `security` block;
+- with shards (--shards or the values' `shards`): one Deployment per shard plus the main one,
+  each passing the same flags; their --shard-selector's partition the policies (a policy
+  labelled for each shard, with another value, or not at all is taken by exactly one), exactly
+  one runs the cluster-wide controllers, and no two share a Lease.
 Exits 1 naming every problem.
 """
 
@@ -185,6 +190,7 @@ def main():
     ap.add_argument("--watch", default="")
     ap.add_argument("--values")
     ap.add_argument("--all-features", action="store_true")
+    ap.add_argument("--shards", default="", help="the shards rendered (values `shards`), comma-separated")
     a = ap.parse_args()
     watch = [n for n in a.watch.split(",") if n]
     release = a.release_namespace
@@ -202,6 +208,10 @@ def main():
             for key, default in defaults.items():
                 if given.get(key, default) == default:
                     problems.append(f"{a.values}: security.{key} is not exercised (default or unset)")
+    shards = []
+    if a.values:
+        shards = yaml.safe_load(pathlib.Path(a.values).read_text()).get("shards") or []
+    shards = [x for x in a.shards.split(",") if x] or shards
     expect_args = []
     security["watchNamespaces"] = watch
     for key, flag in FLAGS.items():
@@ -211,12 +221,15 @@ def main():
     docs = [d for d in yaml.safe_load_all(pathlib.Path(a.rendered).read_text()) if d]
 
     deployments = [d for d in docs if d["kind"] == "Deployment"]
-    if len(deployments) != 1:
-        sys.exit(f"  {a.rendered}: expected one Deployment, found {len(deployments)}")
-    pod = deployments[0]["spec"]["template"]["spec"]
-    sa = pod.get("serviceAccountName", "default")
-    container = next(c for c in pod["containers"] if c["name"] == "operator")
-    args = container.get("args", [])
+    if len(deployments) != 1 + len(shards):
+        sys.exit(f"  {a.rendered}: expected {1 + len(shards)} Deployment(s) for shards {shards}, "
+                 f"found {len(deployments)}")
+    pods = [d["spec"]["template"]["spec"] for d in deployments]
+    sa = pods[0].get("serviceAccountName", "default")
+    if any(p.get("serviceAccountName", "default") != sa for p in pods):
+        problems.append("the Deployments run as different ServiceAccounts")
+    containers = [next(c for c in p["containers"] if c["name"] == "operator") for p in pods]
+    check_shards(deployments, containers, shards, problems)
 
     rbac = Rbac(docs, sa, release, problems)
     if not rbac.grants:
@@ -240,6 +253,22 @@ def main():
                    for (rns, _), rules in rbac.roles.items()):
             problems.append(f"namespaced mode: no Role in {ns} grants secrets")
 
+    for container in containers:
+        check_flags(container, release, security, expect_args, problems)
+
+    for p in problems:
+        print(f"  {a.rendered}: {p}")
+    if problems:
+        sys.exit(1)
+    mode = f"namespaced ({', '.join(watch)})" if watch else "cluster"
+    sharded = f", {len(shards)} shard(s) partitioning the policies" if shards else ""
+    print(f"  {a.rendered}: RBAC and flags fit {mode} mode "
+          f"({len(needed(watch, release))} calls allowed, {len(denied(watch, release))} denied{sharded})")
+
+
+def check_flags(container, release, security, expect_args, problems):
+    """The flags every Deployment (main or shard) passes the same way."""
+    args = container.get("args", [])
     want = f"--cluster-resource-namespace={release}"
     if want not in args:
         problems.append(f"Deployment args lack {want}: {' '.join(args)}")
@@ -262,13 +291,66 @@ def main():
         if (env.get(var) == "1") != on or (var in env and not on):
             problems.append(f"security.{key}={security.get(key)} but the environment has {var}={env.get(var)}")
 
-    for p in problems:
-        print(f"  {a.rendered}: {p}")
-    if problems:
-        sys.exit(1)
-    mode = f"namespaced ({', '.join(watch)})" if watch else "cluster"
-    print(f"  {a.rendered}: RBAC and flags fit {mode} mode "
-          f"({len(needed(watch, release))} calls allowed, {len(denied(watch, release))} denied)")
+
+def selector_matches(selector, labels):
+    """A label selector as `perimeter operator --shard-selector` takes it (the forms the chart
+    renders: `k=v`, `k in (..)`, `k notin (..)`), against a policy's labels."""
+    terms, depth, cur = [], 0, ""
+    for ch in selector:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            terms.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    terms.append(cur)
+    for term in (t.strip() for t in terms):
+        if "(" in term:
+            key, op = term[:term.index("(")].split()
+            values = {v.strip() for v in term[term.index("(") + 1:-1].split(",")}
+            if (labels.get(key) in values) != (op == "in"):
+                return False
+        elif "=" in term:
+            key, value = (x.strip() for x in term.split("=", 1))
+            if labels.get(key) != value:
+                return False
+        else:
+            sys.exit(f"access.py: selector form not understood: {term!r}")
+    return True
+
+
+def check_shards(deployments, containers, shards, problems):
+    """The Deployments partition the policies: every policy (labelled for each shard, labelled
+    with another value, not labelled) is reconciled by exactly one of them; exactly one runs the
+    cluster-wide controllers; each has its own Lease."""
+    runs = []
+    for d, c in zip(deployments, containers):
+        args = c.get("args", [])
+        value = lambda flag: next((x.split("=", 1)[1] for x in args if x.startswith(flag + "=")), None)
+        selector, name = value("--shard-selector"), value("--shard")
+        cluster = selector is None or "--cluster-controllers" in args
+        if selector is not None and not cluster and name is None:
+            problems.append(f"Deployment {d['metadata']['name']}: --shard-selector without --shard")
+        runs.append((d["metadata"]["name"], selector, name, cluster))
+    if sum(r[3] for r in runs) != 1:
+        problems.append(f"{sum(r[3] for r in runs)} Deployments run the cluster-wide controllers; "
+                        f"exactly one must: {[r[0] for r in runs if r[3]]}")
+    leases = [r[2] for r in runs]
+    if len(set(leases)) != len(leases):
+        problems.append(f"two Deployments share a Lease (--shard): {leases}")
+    selectors = {}
+    for name, selector, _, _ in runs:
+        selectors.setdefault(selector, []).append(name)
+    for selector, names in selectors.items():
+        if len(names) > 1:
+            problems.append(f"Deployments {names} share the shard selector {selector!r}")
+    samples = [{"perimeter.dev/shard": s} for s in shards] + [{"perimeter.dev/shard": "other"}, {}]
+    for labels in samples:
+        takers = [n for n, sel, _, _ in runs if sel is None or selector_matches(sel, labels)]
+        if len(takers) != 1:
+            problems.append(f"a policy labelled {labels} is reconciled by {takers or 'no Deployment'}; "
+                            "exactly one must")
 
 
 main()

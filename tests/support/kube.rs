@@ -221,6 +221,31 @@ pub fn cloudflare_example(file: &str) -> Value {
     manifest(&format!("examples/cloudflare/{file}"))
 }
 
+/// The example Cloudflare account in `namespace` of the API server at `kube`: the labelled
+/// credential Secret `cloudflare-api` and the CloudProvider `cloudflare-main` pointed at the
+/// emulator serving at `base_url`.
+pub async fn cloudflare_account(
+    http: &reqwest::Client,
+    kube: &str,
+    namespace: &str,
+    base_url: &str,
+) {
+    create(
+        http,
+        &format!("{kube}/api/v1/namespaces/{namespace}/secrets"),
+        &serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": namespace, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
+    )
+    .await;
+    let mut provider = cloudflare_example("provider.yaml");
+    provider["spec"]["endpoint"] = serde_json::json!(format!("{base_url}/client/v4"));
+    create(
+        http,
+        &format!("{kube}/apis/perimeter.dev/v1alpha1/namespaces/{namespace}/cloudproviders"),
+        &provider,
+    )
+    .await;
+}
+
 /// The Cloudflare emulator seeded with the drifted demo account.
 pub fn demo_cloudflare() -> CloudflareEmulator {
     let seed: Seed =
@@ -315,4 +340,87 @@ async fn poll<T>(
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(every).await;
     }
+}
+
+/// `(method, path?query)` of every request one client sent.
+pub type RequestLog = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A proxy in front of the API server that records every request passing through, so that a
+/// test running several operators (one proxy each) can tell which of them sent what: the
+/// emulator's own request log does not say who sent a request. Watches stream through.
+pub struct RecordingProxy {
+    /// Where the client should connect (its kubeconfig's server).
+    pub url: String,
+    pub log: RequestLog,
+}
+
+impl RecordingProxy {
+    pub async fn start(upstream: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let log = RequestLog::default();
+        let (client, upstream, recorded) =
+            (reqwest::Client::new(), upstream.to_string(), log.clone());
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            forward(client.clone(), upstream.clone(), recorded.clone(), req)
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, log }
+    }
+
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.log.lock().expect("log").clone()
+    }
+}
+
+async fn forward(
+    client: reqwest::Client,
+    upstream: String,
+    log: RequestLog,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    log.lock()
+        .expect("log")
+        .push((method.to_string(), target.clone()));
+    let headers = req.headers().clone();
+    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut out = client
+        .request(method, format!("{upstream}{target}"))
+        .body(body);
+    for (k, v) in &headers {
+        if k != http::header::HOST && k != http::header::CONTENT_LENGTH {
+            out = out.header(k, v);
+        }
+    }
+    let Ok(resp) = out.send().await else {
+        return axum::response::Response::builder()
+            .status(502)
+            .body(axum::body::Body::empty())
+            .expect("response");
+    };
+    let mut back = axum::response::Response::builder().status(resp.status());
+    for (k, v) in resp.headers() {
+        if k != http::header::CONTENT_LENGTH && k != http::header::TRANSFER_ENCODING {
+            back = back.header(k, v);
+        }
+    }
+    // Chunk by chunk, so that a watch's events reach the operator as they come.
+    let chunks = futures::stream::unfold(resp, |mut resp| async move {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), resp)),
+            _ => None,
+        }
+    });
+    back.body(axum::body::Body::from_stream(chunks))
+        .expect("response")
 }
