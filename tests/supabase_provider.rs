@@ -356,35 +356,6 @@ async fn throttling_with_retry_after_is_retried_and_counted() {
     assert!(text.contains(r#"perimeter_provider_requests_total{code="429",operation="get_ssl_enforcement",provider="supabase"} 1"#), "{text}");
 }
 
-/// Every persistent fault on a read, in Observe and in Enforce: unknown, never in sync, nothing
-/// written, no token in the error.
-#[tokio::test]
-async fn persistent_faults_leave_the_state_unknown_never_in_sync() {
-    let faults = support::cells::persistent_faults();
-    for mode in support::cells::MODES {
-        for (fault, category) in &faults {
-            let e = env(seed(OPEN), Duration::from_millis(300)).await;
-            e.emulator
-                .faults()
-                .inject(FaultRule::new("/network-restrictions", fault.clone()).method("GET"));
-            let out = sync(
-                &e.client,
-                &firewall(DECLARED),
-                mode,
-                UnmanagedPolicy::Report,
-            )
-            .await;
-            support::cells::assert_failed_read(
-                &out,
-                *category,
-                e.emulator.log().writes().len(),
-                TOKEN,
-                &format!("{fault:?}"),
-            );
-        }
-    }
-}
-
 /// A failed network write after SSL and the limits went through: those are listed as
 /// applied, the lists are exactly as they were.
 #[tokio::test]
