@@ -332,31 +332,6 @@ async fn throttling_with_retry_after_is_retried_and_counted() {
 }
 
 #[tokio::test]
-async fn persistent_faults_leave_the_state_unknown_never_in_sync() {
-    let faults = support::cells::persistent_faults();
-    for (fault, category) in faults {
-        let e = env(seed(WAF_SEEDED), Duration::from_millis(300)).await;
-        e.emulator
-            .faults()
-            .inject(FaultRule::new("rulesets", fault.clone()));
-        let out = sync(
-            &e.client,
-            &firewall(WAF_DECLARED),
-            Mode::Enforce,
-            UnmanagedPolicy::Report,
-        )
-        .await;
-        support::cells::assert_failed_read(
-            &out,
-            category,
-            e.emulator.log().writes().len(),
-            TOKEN,
-            &format!("{fault:?}"),
-        );
-    }
-}
-
-#[tokio::test]
 async fn a_failed_ruleset_write_leaves_the_old_ruleset_whole() {
     let e = env(seed(WAF_SEEDED), Duration::from_secs(5)).await;
     e.emulator

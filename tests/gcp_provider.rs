@@ -575,21 +575,6 @@ async fn throttling_and_server_errors_are_retried_and_reads_that_fail_are_unknow
     assert_eq!(err.category, Category::ProviderError);
 }
 
-#[tokio::test]
-async fn a_hanging_api_is_a_timeout() {
-    let e = env_with(seed(FIREWALLS_SEEDED), Duration::from_millis(300)).await;
-    e.emulator.faults().inject(FaultRule::new(
-        "/global/firewalls",
-        Fault::Hang { millis: 2000 },
-    ));
-    let err = e
-        .client
-        .observe(&firewall(FIREWALL_DECLARED))
-        .await
-        .expect_err("hang");
-    assert_eq!(err.category, Category::Timeout);
-}
-
 /// Through google-cloud-auth, a service-account key gives a self-signed JWT that the APIs
 /// take as the bearer itself (as Google documents for service accounts): no token exchange
 /// at `token_uri`, one JWT reused while it is valid, signed by the key and scoped to

@@ -503,7 +503,8 @@ async fn read_faults_leave_the_state_unknown_never_in_sync() {
         "{CHANNELS}{}",
         test_alert(jiff::SignedDuration::from_mins(1))
     );
-    for path in ["auth.test", "conversations.info", "conversations.history"] {
+    // The other reads (the main read's cells are in tests/fault_matrix.rs).
+    for path in ["auth.test", "conversations.history"] {
         for mode in cells::MODES {
             for (fault, category) in cells::persistent_faults() {
                 let e = env_with(seed(), Duration::from_millis(300)).await;

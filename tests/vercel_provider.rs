@@ -374,17 +374,8 @@ drains:
 async fn persistent_faults_leave_the_state_unknown_and_write_nothing() {
     let faults = support::cells::persistent_faults();
     for (fault, category) in faults {
+        // The firewall configuration's cells are in tests/fault_matrix.rs.
         for (path, target, mode) in [
-            (
-                "/v1/security/firewall/config",
-                firewall(FIREWALL),
-                Mode::Observe,
-            ),
-            (
-                "/v1/security/firewall/config",
-                firewall(FIREWALL),
-                Mode::Enforce,
-            ),
             ("/v1/drains", monitoring("drains: []"), Mode::Observe),
             ("/v1/drains", monitoring("drains: []"), Mode::Enforce),
         ] {

@@ -59,6 +59,9 @@ pub struct FaultRule {
     pub fault: Fault,
     /// How many more requests this rule answers; `None` means forever.
     pub times: Option<u32>,
+    /// How many more matching requests pass through untouched before the rule starts to
+    /// answer (see [`FaultRule::after`]).
+    pub skip: u32,
 }
 
 impl FaultRule {
@@ -69,6 +72,7 @@ impl FaultRule {
             path_contains: path_contains.into(),
             fault,
             times: None,
+            skip: 0,
         }
     }
 
@@ -79,6 +83,33 @@ impl FaultRule {
 
     pub fn times(mut self, times: u32) -> Self {
         self.times = Some(times);
+        self
+    }
+
+    /// Lets the first `n` matching requests through untouched, then answers: a write refused
+    /// part-way through a plan (the second of two PATCHes to the same collection).
+    ///
+    /// ```
+    /// use perimeter_emulators::faults::{Fault, FaultRule, Faults};
+    ///
+    /// let faults = Faults::new();
+    /// faults.inject(
+    ///     FaultRule::new("/monitors/", Fault::ServerError { status: 503 })
+    ///         .method("PATCH")
+    ///         .after(1)
+    ///         .times(1),
+    /// );
+    /// // The first PATCH goes through; a GET does not match, so it does not count.
+    /// assert_eq!(faults.take("PATCH", "/api/v2/monitors/1"), None);
+    /// assert_eq!(faults.take("GET", "/api/v2/monitors/2"), None);
+    /// assert_eq!(
+    ///     faults.take("PATCH", "/api/v2/monitors/2"),
+    ///     Some(Fault::ServerError { status: 503 })
+    /// );
+    /// assert_eq!(faults.take("PATCH", "/api/v2/monitors/3"), None);
+    /// ```
+    pub fn after(mut self, n: u32) -> Self {
+        self.skip = n;
         self
     }
 
@@ -126,10 +157,15 @@ impl Faults {
         self.lock().clone()
     }
 
-    /// Consumes one use of the first rule matching the request, if any.
-    pub(crate) fn take(&self, method: &str, path: &str) -> Option<Fault> {
+    /// Consumes one use of the first rule matching the request, if any. A rule still letting
+    /// requests through ([`FaultRule::after`]) counts this one down and answers nothing.
+    pub fn take(&self, method: &str, path: &str) -> Option<Fault> {
         let mut rules = self.lock();
         let index = rules.iter().position(|r| r.matches(method, path))?;
+        if rules[index].skip > 0 {
+            rules[index].skip -= 1;
+            return None;
+        }
         let fault = rules[index].fault.clone();
         if let Some(times) = rules[index].times.as_mut() {
             *times = times.saturating_sub(1);

@@ -214,6 +214,8 @@ impl RequestLog {
 const READS_BY_POST: &[&str] = &[
     // Cloud Logging `entries.list`.
     "/v2/entries:list",
+    // Supabase's network bans (answers 201 with the list).
+    "/network-bans/retrieve",
 ];
 
 async fn record_requests(

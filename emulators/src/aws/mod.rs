@@ -473,7 +473,9 @@ pub(crate) fn json_response(
 }
 
 /// Whether an operation changes state (and so is recorded in CloudTrail's event history).
-fn is_write(operation: &str) -> bool {
+/// Every AWS call is a POST: tests tell writes from reads in the request log with this (the
+/// log's path is `/<service>/<Operation>`).
+pub fn is_write(operation: &str) -> bool {
     !["Describe", "List", "Get", "LookupEvents"]
         .iter()
         .any(|p| operation.starts_with(p))
