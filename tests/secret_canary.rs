@@ -888,6 +888,7 @@ async fn the_operator_shows_no_credential_anywhere() {
 
 /// `perimeter demo --once` at TRACE: the demo's own credentials (built in, or made at start)
 /// appear in none of its outputs.
+#[cfg(feature = "demo")]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_prints_none_of_its_credentials() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -989,4 +990,21 @@ fn the_search_finds_every_form() {
     }
     let clean = format!("sbp_ and Cnry and {}", &body[..WINDOW - 1]);
     assert!(needles.scan(clean.as_bytes()).is_empty(), "{clean}");
+}
+
+/// The table is every provider with a client, in registration order, and Modal is the one
+/// without an API: a new provider cannot be left out of the canary.
+#[test]
+fn the_table_is_every_registered_provider() {
+    let registered: Vec<&str> = perimeter::providers::registry::FIELDS
+        .iter()
+        .map(|(field, _)| *field)
+        .collect();
+    let table: Vec<&str> = PROVIDERS.iter().map(|p| p.0).collect();
+    assert_eq!(table, registered);
+    let without: Vec<&str> = perimeter::providers::registry::WITHOUT_API
+        .iter()
+        .map(|w| w.field)
+        .collect();
+    assert_eq!(without, ["modal"]);
 }
