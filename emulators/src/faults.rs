@@ -47,6 +47,11 @@ pub enum Fault {
     Malformed,
     /// `200` with a valid envelope whose payload has the wrong type.
     WrongShape,
+    /// The provider's error envelope with this status whose message quotes the request back:
+    /// method, path and query, every header (`Authorization` included) and the body, as some
+    /// APIs and debugging proxies do. Credentials the client sent come back in the answer,
+    /// which is where a redaction layer must still hold.
+    EchoRequest { status: u16 },
 }
 
 /// When a [`Fault`] fires.
@@ -230,7 +235,34 @@ pub async fn middleware(
             response
         }
         Fault::WrongShape => json_response(StatusCode::OK, &(style.wrong_shape_body)()),
+        Fault::EchoRequest { status } => {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
+            let message = echo(parts.method.as_str(), &parts.uri, &parts.headers, &body);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            json_response(status, &(style.error_body)(status.as_u16(), &message))
+        }
     }
+}
+
+/// The message of a [`Fault::EchoRequest`] answer: the request as the emulator received it.
+pub fn echo(
+    method: &str,
+    uri: &axum::http::Uri,
+    headers: &header::HeaderMap,
+    body: &[u8],
+) -> String {
+    let headers: Vec<String> = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    format!(
+        "invalid request (echoed): {method} {uri} headers: {} body: {}",
+        headers.join("; "),
+        String::from_utf8_lossy(body)
+    )
 }
 
 #[cfg(test)]

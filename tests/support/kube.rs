@@ -31,6 +31,19 @@ pub fn operator(
     env: &[(&str, &str)],
     stderr: impl Into<Stdio>,
 ) -> KillOnDrop {
+    operator_with(kubeconfig, metrics_addr, &[], env, Stdio::null(), stderr)
+}
+
+/// [`operator`] with more arguments (`--log-json`, `--allow-token-host`, ...) and its stdout
+/// kept too.
+pub fn operator_with(
+    kubeconfig: &Path,
+    metrics_addr: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdout: impl Into<Stdio>,
+    stderr: impl Into<Stdio>,
+) -> KillOnDrop {
     KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_perimeter"))
             .args([
@@ -40,10 +53,11 @@ pub fn operator(
                 "--metrics-addr",
                 metrics_addr,
             ])
+            .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .expect("start the operator"),

@@ -684,6 +684,11 @@ async fn answer(
         Some(Fault::Hang { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
         Some(Fault::Malformed) => return protocol.malformed(),
         Some(Fault::WrongShape) => return protocol.wrong_shape(&call.operation, request_id),
+        Some(Fault::EchoRequest { status }) => {
+            let message = crate::faults::echo(method.as_str(), uri, headers, body);
+            let failure = Failure::new(status, "InvalidParameterValue", &message);
+            return protocol.error(&failure, request_id);
+        }
     }
     let mut store = shared.store();
     let Some(auth) = sigv4::parse(headers) else {
