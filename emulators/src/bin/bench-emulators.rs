@@ -18,8 +18,8 @@ use axum::Router;
 use axum::routing::get;
 use perimeter_emulators::server::{RecordedRequest, RequestLog, RunningEmulator, serve};
 use perimeter_emulators::{
-    aws, betterstack, cloudflare, fleet, gcp, qdrant, slack, supabase, triggerdev, turso,
-    upstash, vercel,
+    aws, betterstack, cloudflare, fleet, gcp, qdrant, slack, supabase, triggerdev, turso, upstash,
+    vercel,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -61,58 +61,57 @@ async fn start(entry: Entry) -> Result<Started, String> {
     let p = entry.provider.as_str();
     let io = |e: std::io::Error| format!("starting the {p} emulator: {e}");
     let default: IsWrite = RecordedRequest::may_write;
-    let (running, log, is_write): (RunningEmulator, RequestLog, IsWrite) =
-        match p {
-            "aws" => {
-                let e = aws::AwsEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log().clone(), aws_write)
-            }
-            "betterstack" => {
-                let e = betterstack::BetterstackEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log(), default)
-            }
-            "cloudflare" => {
-                let e = cloudflare::CloudflareEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log(), default)
-            }
-            "fleet" => {
-                let e = fleet::FleetEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log(), default)
-            }
-            "gcp" => {
-                let e = gcp::GcpEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log().clone(), default)
-            }
-            "qdrant" => {
-                let e = qdrant::QdrantEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log(), default)
-            }
-            "slack" => {
-                let e = slack::SlackEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log(), default)
-            }
-            "supabase" => {
-                let e = supabase::SupabaseEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log(), supabase_write)
-            }
-            "triggerdev" => {
-                let e = triggerdev::TriggerdevEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log(), default)
-            }
-            "turso" => {
-                let e = turso::TursoEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log(), default)
-            }
-            "upstash" => {
-                let e = upstash::UpstashEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log(), default)
-            }
-            "vercel" => {
-                let e = vercel::VercelEmulator::new(parse(p, entry.seed)?);
-                (e.start(BIND).await.map_err(io)?, e.log(), default)
-            }
-            other => return Err(format!("no emulator for provider {other:?}")),
-        };
+    let (running, log, is_write): (RunningEmulator, RequestLog, IsWrite) = match p {
+        "aws" => {
+            let e = aws::AwsEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log().clone(), aws_write)
+        }
+        "betterstack" => {
+            let e = betterstack::BetterstackEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log(), default)
+        }
+        "cloudflare" => {
+            let e = cloudflare::CloudflareEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log(), default)
+        }
+        "fleet" => {
+            let e = fleet::FleetEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log(), default)
+        }
+        "gcp" => {
+            let e = gcp::GcpEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log().clone(), default)
+        }
+        "qdrant" => {
+            let e = qdrant::QdrantEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log(), default)
+        }
+        "slack" => {
+            let e = slack::SlackEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log(), default)
+        }
+        "supabase" => {
+            let e = supabase::SupabaseEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log(), supabase_write)
+        }
+        "triggerdev" => {
+            let e = triggerdev::TriggerdevEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log(), default)
+        }
+        "turso" => {
+            let e = turso::TursoEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log(), default)
+        }
+        "upstash" => {
+            let e = upstash::UpstashEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log(), default)
+        }
+        "vercel" => {
+            let e = vercel::VercelEmulator::new(parse(p, entry.seed)?);
+            (e.start(BIND).await.map_err(io)?, e.log(), default)
+        }
+        other => return Err(format!("no emulator for provider {other:?}")),
+    };
     Ok(Started {
         running,
         log,
@@ -131,8 +130,7 @@ fn counts(started: &[(RequestLog, IsWrite)]) -> Value {
 
 async fn run(path: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
-    let entries: Vec<Entry> =
-        serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+    let entries: Vec<Entry> = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
     let mut running = Vec::with_capacity(entries.len());
     let mut logs = Vec::with_capacity(entries.len());
     for entry in entries {
