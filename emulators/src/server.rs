@@ -168,7 +168,9 @@ impl RequestLog {
 
     pub(crate) fn finish(&self, seq: u64, status: u16) {
         let mut inner = self.lock();
-        if let Some((_, entry)) = inner.entries.iter_mut().find(|(s, _)| *s == seq) {
+        // From the newest: a request finishes soon after it starts, so this stays cheap when
+        // the log holds hundreds of thousands of entries (scripts/bench-fleet).
+        if let Some((_, entry)) = inner.entries.iter_mut().rev().find(|(s, _)| *s == seq) {
             entry.status = status;
         }
     }
@@ -184,6 +186,20 @@ impl RequestLog {
 
     pub fn clear(&self) {
         self.lock().entries.clear();
+    }
+
+    /// Number of requests received so far (without copying them).
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of requests so far that `pred` holds for (without copying them).
+    pub fn count_where(&self, pred: impl Fn(&RecordedRequest) -> bool) -> usize {
+        self.lock().entries.iter().filter(|(_, e)| pred(e)).count()
     }
 
     /// Number of requests with this method (case-insensitive) whose path contains `path_contains`.
@@ -203,10 +219,18 @@ impl RequestLog {
         self.lock()
             .entries
             .iter()
-            .filter(|(_, e)| !matches!(e.method.as_str(), "GET" | "HEAD" | "OPTIONS"))
-            .filter(|(_, e)| !READS_BY_POST.iter().any(|p| e.path.ends_with(p)))
+            .filter(|(_, e)| e.may_write())
             .map(|(_, e)| e.clone())
             .collect()
+    }
+}
+
+impl RecordedRequest {
+    /// Whether it may change something: not GET, HEAD or OPTIONS, nor a read an API sends as
+    /// POST ([`READS_BY_POST`]).
+    pub fn may_write(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+            && !READS_BY_POST.iter().any(|p| self.path.ends_with(p))
     }
 }
 
