@@ -63,6 +63,11 @@ fn columns() -> Vec<Column> {
                 Fault::WrongShape => "wrong shape",
                 Fault::Hang { .. } => "timeout",
                 Fault::RateLimitedSilently => "429",
+                // Not persistent read faults: a write that lands unanswered and an error
+                // quoting the request are the Kubernetes-fault and secret-canary tests' cells.
+                Fault::HangAfter { .. } | Fault::EchoRequest { .. } => {
+                    unreachable!("not among support::cells::persistent_faults")
+                }
             };
             Column::Read(label, fault, category)
         })
