@@ -93,7 +93,9 @@ def seed(ec2, n_vpcs, per_vpc, n_flow):
     vpcs = []
     groups = []
     for i in range(n_vpcs):
-        vpc = ec2.create_vpc(CidrBlock=f"10.{i}.0.0/16")["Vpc"]["VpcId"]
+        # 10.i/16 for the first 256; then /24s of 172.16.0.0/12, so up to 4,352 VPCs
+        cidr = f"10.{i}.0.0/16" if i < 256 else f"172.{16 + (i - 256) // 256}.{(i - 256) % 256}.0/24"
+        vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
         vpcs.append(vpc)
         for j in range(per_vpc):
             gid = ec2.create_security_group(

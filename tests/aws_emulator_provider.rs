@@ -275,8 +275,9 @@ async fn security_groups_page_and_world_open_ingress_is_revoked() {
         .collect();
     assert_eq!(world.len(), 1, "{:?}", observed.findings);
     assert!(world[0].message.contains("sgr-ssh"), "{}", world[0].message);
-    // Four groups and six rules, two per page.
-    assert_eq!(count(&emulator, "/ec2/DescribeSecurityGroups"), 2);
+    // Six rules, two per page; of the four groups only the declared one is asked for (a
+    // `group-id` filter), so one page.
+    assert_eq!(count(&emulator, "/ec2/DescribeSecurityGroups"), 1);
     assert_eq!(count(&emulator, "/ec2/DescribeSecurityGroupRules"), 3);
 
     let out = sync(&aws, &fw, Mode::Enforce, UnmanagedPolicy::Report).await;
@@ -568,8 +569,11 @@ async fn web_acls_are_created_then_written_whole_with_the_current_lock_token() {
 async fn wrongly_shaped_answers_are_bad_responses_in_every_protocol() {
     let (emulator, _running, aws) = start().await;
     let fw = firewall(json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"}}));
+    // The groups are read only when the policy declares one.
+    let group = firewall(json!({"region": REGION,
+        "securityGroups": [{"groupId": "sg-web", "ingress": []}]}));
     for (path, target) in [
-        ("/ec2/DescribeSecurityGroups", fw.clone()),
+        ("/ec2/DescribeSecurityGroups", group),
         ("/ec2/DescribeSecurityGroupRules", fw.clone()),
         ("/ec2/DescribeVpcs", flow_log_target()),
         ("/ec2/DescribeFlowLogs", flow_log_target()),

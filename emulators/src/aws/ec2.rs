@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::seed::{FlowLog, NaclEntry, NatGateway, SgRule};
+use super::seed::{FlowLog, NaclEntry, NatGateway, SecurityGroup, SgRule};
 use super::{Failure, Store, page};
 
 const NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -350,13 +350,37 @@ fn describe_vpcs(store: &Store, p: &Params<'_>) -> Result<String, Failure> {
     Ok(format!("{}{}", set("vpcSet", items), next_token(next)))
 }
 
+/// Filters are ANDed, the values of one filter ORed, as EC2 documents them; of EC2's filters
+/// for this call the emulator knows `group-id`, `group-name` and `vpc-id`, and refuses others
+/// as EC2 refuses an unknown one.
 fn describe_groups(store: &Store, p: &Params<'_>) -> Result<String, Failure> {
     let wanted = p.list("GroupId");
+    let filters = filters(p);
+    for (name, _) in &filters {
+        if !["group-id", "group-name", "vpc-id"].contains(&name.as_str()) {
+            return Err(Failure::new(
+                400,
+                "InvalidParameterValue",
+                format!("The filter '{name}' is invalid"),
+            ));
+        }
+    }
+    let matches = |g: &SecurityGroup| {
+        filters.iter().all(|(name, values)| {
+            let field = match name.as_str() {
+                "group-id" => &g.group_id,
+                "group-name" => &g.group_name,
+                _ => &g.vpc_id,
+            };
+            values.contains(field)
+        })
+    };
     let groups: Vec<_> = store
         .seed
         .security_groups
         .iter()
         .filter(|g| wanted.is_empty() || wanted.contains(&g.group_id))
+        .filter(|g| matches(g))
         .cloned()
         .collect();
     if let Some(missing) = wanted

@@ -24,7 +24,15 @@ impl Aws {
         desired: &State,
         obs: &mut Observation,
     ) -> Result<(), ProviderError> {
-        let groups = self.groups(region).await?;
+        let declared: Vec<&GroupRef> = desired
+            .sections
+            .iter()
+            .filter_map(|s| match Part::of(s) {
+                Some(Part::SecurityGroup { group, .. }) => Some(group),
+                _ => None,
+            })
+            .collect();
+        let groups = self.groups_named(region, &declared).await?;
         let rules = self.sg_rules(region).await?;
         obs.state
             .sections
@@ -102,10 +110,53 @@ impl Aws {
     }
 
     pub(super) async fn groups(&self, region: &str) -> Result<Vec<GroupObs>, ProviderError> {
+        self.groups_where(region, None).await
+    }
+
+    /// The groups `refs` name, and no others: DescribeSecurityGroups answers each group with
+    /// all its rules, so a whole listing costs as much as the account is large, while Observe
+    /// needs only the declared groups' ids (their rules come from DescribeSecurityGroupRules,
+    /// which is read whole for the region's world-open findings anyway). Filtered by
+    /// `group-id`, or by `group-name` (resolved against the VPC afterwards, as before), in
+    /// chunks of 200 values (EC2's limit per filter); a filter matching nothing is no error, so
+    /// a declared group that does not exist still yields no section. No call without `refs`.
+    pub(super) async fn groups_named(
+        &self,
+        region: &str,
+        refs: &[&GroupRef],
+    ) -> Result<Vec<GroupObs>, ProviderError> {
+        let mut ids = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        for r in refs {
+            match r {
+                GroupRef::Id(id) => ids.insert(id.as_str()),
+                GroupRef::Named { name, .. } => names.insert(name.as_str()),
+            };
+        }
+        let mut out = Vec::new();
+        for (filter, values) in [("group-id", ids), ("group-name", names)] {
+            let values: Vec<&str> = values.into_iter().collect();
+            for chunk in values.chunks(200) {
+                let filter = aws_sdk_ec2::types::Filter::builder()
+                    .name(filter)
+                    .set_values(Some(chunk.iter().map(|v| v.to_string()).collect()))
+                    .build();
+                out.extend(self.groups_where(region, Some(filter)).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn groups_where(
+        &self,
+        region: &str,
+        filter: Option<aws_sdk_ec2::types::Filter>,
+    ) -> Result<Vec<GroupObs>, ProviderError> {
         let op = "DescribeSecurityGroups";
         let mut pages = self
             .ec2(region)
             .describe_security_groups()
+            .set_filters(filter.map(|f| vec![f]))
             .into_paginator()
             .send();
         let mut out = Vec::new();
