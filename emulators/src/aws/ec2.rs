@@ -1211,6 +1211,56 @@ mod tests {
     }
 
     #[test]
+    fn security_groups_filter_by_id_name_and_vpc_and_refuse_unknown_filters() {
+        let seed = crate::aws::AwsEmulator::new(
+            serde_json::from_value(serde_json::json!({"securityGroups": [
+                {"groupId": "sg-1", "groupName": "web", "vpcId": "vpc-a"},
+                {"groupId": "sg-2", "groupName": "web", "vpcId": "vpc-b"},
+                {"groupId": "sg-3", "groupName": "db", "vpcId": "vpc-a"}
+            ]}))
+            .expect("seed"),
+        )
+        .snapshot();
+        let ask = |pairs: &[(&str, &str)]| {
+            let mut input = serde_json::Map::new();
+            input.insert("Version".into(), "2016-11-15".into());
+            for (k, v) in pairs {
+                input.insert((*k).into(), (*v).into());
+            }
+            let mut store = Store {
+                seed: seed.clone(),
+                ids: crate::server::IdGen::new(),
+                refused_flow_logs: BTreeMap::new(),
+            };
+            handle(&mut store, "DescribeSecurityGroups", &Value::Object(input))
+        };
+        let ids = |xml: &str| -> Vec<String> {
+            xml.match_indices("<groupId>")
+                .map(|(i, _)| xml[i + 9..i + 13].to_string())
+                .collect()
+        };
+        assert_eq!(ids(&ask(&[]).expect("all")), ["sg-1", "sg-2", "sg-3"]);
+        let by_id = ask(&[
+            ("Filter.1.Name", "group-id"),
+            ("Filter.1.Value.1", "sg-3"),
+            ("Filter.1.Value.2", "sg-9"),
+        ])
+        .expect("a filter matching a missing id is no error");
+        assert_eq!(ids(&by_id), ["sg-3"]);
+        let web_in_b = ask(&[
+            ("Filter.1.Name", "group-name"),
+            ("Filter.1.Value.1", "web"),
+            ("Filter.2.Name", "vpc-id"),
+            ("Filter.2.Value.1", "vpc-b"),
+        ])
+        .expect("filtered");
+        assert_eq!(ids(&web_in_b), ["sg-2"]);
+        let e = ask(&[("Filter.1.Name", "ip-permission.cidr"), ("Filter.1.Value.1", "x")])
+            .expect_err("unknown filter");
+        assert_eq!(e.code, "InvalidParameterValue");
+    }
+
+    #[test]
     fn forms_decode_and_lists_keep_index_order() {
         let form = parse_form(
             b"Action=RevokeSecurityGroupIngress&Version=2016-11-15&SecurityGroupRuleId.10=sgr-b&SecurityGroupRuleId.2=sgr-a&X=a%2Fb+c%3D",
