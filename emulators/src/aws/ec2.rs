@@ -1255,8 +1255,11 @@ mod tests {
         ])
         .expect("filtered");
         assert_eq!(ids(&web_in_b), ["sg-2"]);
-        let e = ask(&[("Filter.1.Name", "ip-permission.cidr"), ("Filter.1.Value.1", "x")])
-            .expect_err("unknown filter");
+        let e = ask(&[
+            ("Filter.1.Name", "ip-permission.cidr"),
+            ("Filter.1.Value.1", "x"),
+        ])
+        .expect_err("unknown filter");
         assert_eq!(e.code, "InvalidParameterValue");
     }
 
