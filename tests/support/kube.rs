@@ -64,31 +64,6 @@ pub fn operator_with(
     )
 }
 
-/// Creates the demo Cloudflare account's credential Secret (`cloudflare-api`, labelled) and
-/// the `cloudflare-main` CloudProvider of `examples/cloudflare/` pointed at `cloudflare_base`
-/// (the running emulator's base URL), in `ns` of the API server at `kube`.
-pub async fn create_cloudflare_account(
-    http: &reqwest::Client,
-    kube: &str,
-    ns: &str,
-    cloudflare_base: &str,
-) {
-    create(
-        http,
-        &format!("{kube}/api/v1/namespaces/{ns}/secrets"),
-        &serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloudflare-api", "namespace": ns, "labels": {"perimeter.dev/credential": "true"}}, "data": {"token": "ZGVtby10b2tlbg=="}}),
-    )
-    .await;
-    let mut provider = cloudflare_example("provider.yaml");
-    provider["spec"]["endpoint"] = serde_json::json!(format!("{cloudflare_base}/client/v4"));
-    create(
-        http,
-        &format!("{kube}/apis/perimeter.dev/v1alpha1/namespaces/{ns}/cloudproviders"),
-        &provider,
-    )
-    .await;
-}
-
 /// The kube emulator's request log (`/_emulator/requests`), oldest first.
 pub async fn kube_requests(http: &reqwest::Client, kube: &str) -> Vec<Value> {
     get(http, &format!("{kube}/_emulator/requests"))
@@ -138,7 +113,7 @@ impl Cluster {
         let k = kube.url.clone();
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = super::write_kubeconfig(dir.path(), &k, NS);
-        create_cloudflare_account(&http, &k, NS, &running.base_url()).await;
+        cloudflare_account(&http, &k, NS, &running.base_url()).await;
         Self {
             policies: format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies"),
             _kube: kube,

@@ -1161,6 +1161,25 @@ fn describe_nat_gateways(store: &Store, p: &Params<'_>) -> Result<String, Failur
 mod tests {
     use super::*;
 
+    /// `action` with the query `pairs` against a store holding `seed`.
+    fn ask(
+        seed: &crate::aws::seed::Seed,
+        action: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<String, Failure> {
+        let mut input = serde_json::Map::new();
+        input.insert("Version".into(), "2016-11-15".into());
+        for (k, v) in pairs {
+            input.insert((*k).into(), (*v).into());
+        }
+        let mut store = Store {
+            seed: seed.clone(),
+            ids: crate::server::IdGen::new(),
+            refused_flow_logs: BTreeMap::new(),
+        };
+        handle(&mut store, action, &Value::Object(input))
+    }
+
     #[test]
     fn nat_gateways_filter_by_state_and_vpc_and_refuse_unknown_filters() {
         let seed = crate::aws::AwsEmulator::new(
@@ -1172,19 +1191,7 @@ mod tests {
             .expect("seed"),
         )
         .snapshot();
-        let ask = |pairs: &[(&str, &str)]| {
-            let mut input = serde_json::Map::new();
-            input.insert("Version".into(), "2016-11-15".into());
-            for (k, v) in pairs {
-                input.insert((*k).into(), (*v).into());
-            }
-            let mut store = Store {
-                seed: seed.clone(),
-                ids: crate::server::IdGen::new(),
-                refused_flow_logs: BTreeMap::new(),
-            };
-            handle(&mut store, "DescribeNatGateways", &Value::Object(input))
-        };
+        let ask = |pairs: &[(&str, &str)]| ask(&seed, "DescribeNatGateways", pairs);
         let ids = |xml: &str| -> Vec<String> {
             xml.match_indices("<natGatewayId>")
                 .map(|(i, _)| xml[i + 14..i + 19].to_string())
@@ -1221,19 +1228,7 @@ mod tests {
             .expect("seed"),
         )
         .snapshot();
-        let ask = |pairs: &[(&str, &str)]| {
-            let mut input = serde_json::Map::new();
-            input.insert("Version".into(), "2016-11-15".into());
-            for (k, v) in pairs {
-                input.insert((*k).into(), (*v).into());
-            }
-            let mut store = Store {
-                seed: seed.clone(),
-                ids: crate::server::IdGen::new(),
-                refused_flow_logs: BTreeMap::new(),
-            };
-            handle(&mut store, "DescribeSecurityGroups", &Value::Object(input))
-        };
+        let ask = |pairs: &[(&str, &str)]| ask(&seed, "DescribeSecurityGroups", pairs);
         let ids = |xml: &str| -> Vec<String> {
             xml.match_indices("<groupId>")
                 .map(|(i, _)| xml[i + 9..i + 13].to_string())
