@@ -21,6 +21,8 @@
 
 use kube::core::{Expression, Selector};
 
+use crate::manifests::schema::{is_dns_label, is_label_value, qualified_name};
+
 /// The label the chart's shards select on.
 pub const SHARD_LABEL: &str = "perimeter.dev/shard";
 
@@ -211,28 +213,11 @@ fn parse_term(term: &str) -> Result<Expression, String> {
     }
 }
 
-/// `[prefix/]name`: the prefix a DNS subdomain, the name as a label value but not empty.
+/// `[prefix/]name`, checked as the API server checks a label key (the manifests' own check).
 fn label_key(key: &str) -> Result<String, String> {
-    let name = match key.split_once('/') {
-        Some((prefix, name)) => {
-            let ok =
-                !prefix.is_empty() && prefix.len() <= 253 && prefix.split('.').all(is_dns_label);
-            if !ok {
-                return Err(format!(
-                    "label key {key:?}: the prefix must be a DNS subdomain"
-                ));
-            }
-            name
-        }
-        None => key,
-    };
-    if name.is_empty() || !is_label_value(name) {
-        return Err(format!(
-            "label key {key:?}: the name must be 1-63 characters of letters, digits, '-', '_' \
-             and '.', starting and ending with a letter or digit"
-        ));
-    }
-    Ok(key.to_string())
+    qualified_name(key)
+        .map(|()| key.to_string())
+        .map_err(|e| format!("label key {key:?}: {e}"))
 }
 
 fn label_value(value: &str) -> Result<String, String> {
@@ -244,26 +229,6 @@ fn label_value(value: &str) -> Result<String, String> {
              starting and ending with a letter or digit"
         ))
     }
-}
-
-fn is_label_value(v: &str) -> bool {
-    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    v.is_empty()
-        || (v.len() <= 63
-            && edge(v.chars().next())
-            && edge(v.chars().last())
-            && v.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-}
-
-fn is_dns_label(v: &str) -> bool {
-    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    !v.is_empty()
-        && v.len() <= 63
-        && edge(v.chars().next())
-        && edge(v.chars().last())
-        && v.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 #[cfg(test)]

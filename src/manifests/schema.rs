@@ -645,6 +645,16 @@ static DNS1123_LABEL: LazyLock<Regex> =
 static QUALIFIED_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$").expect("regex"));
 
+/// A label value as the API server accepts it (empty included).
+pub fn is_label_value(text: &str) -> bool {
+    text.is_empty() || (text.len() <= 63 && QUALIFIED_NAME.is_match(text))
+}
+
+/// A lowercase RFC 1123 label (a namespace, a Lease name's part).
+pub fn is_dns_label(text: &str) -> bool {
+    text.len() <= 63 && DNS1123_LABEL.is_match(text)
+}
+
 fn validate_meta(meta: &Value, namespaced: bool, v: &mut Walker) {
     let Some(meta) = meta.as_object() else {
         v.push(
@@ -686,7 +696,7 @@ fn validate_meta(meta: &Value, namespaced: bool, v: &mut Walker) {
         // The API server drops the namespace of a cluster-scoped object.
         _ if !namespaced => {}
         None => {}
-        Some(Value::String(ns)) if ns.len() > 63 || !DNS1123_LABEL.is_match(ns) => v.push(
+        Some(Value::String(ns)) if !is_dns_label(ns) => v.push(
             "metadata.namespace",
             format!(
                 "Invalid value: {}: a lowercase RFC 1123 label (at most 63 characters)",
@@ -725,7 +735,7 @@ fn validate_meta(meta: &Value, namespaced: bool, v: &mut Walker) {
                 continue;
             };
             total += key.len() + text.len();
-            if labels && !text.is_empty() && (text.len() > 63 || !QUALIFIED_NAME.is_match(text)) {
+            if labels && !is_label_value(text) {
                 v.push(
                     &at,
                     format!(
@@ -742,7 +752,7 @@ fn validate_meta(meta: &Value, namespaced: bool, v: &mut Walker) {
 }
 
 /// A label or annotation key: an optional DNS subdomain prefix and `/`, then a name.
-fn qualified_name(key: &str) -> Result<(), String> {
+pub fn qualified_name(key: &str) -> Result<(), String> {
     let (prefix, name) = match key.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
