@@ -10,7 +10,7 @@ mod support;
 use std::process::Stdio;
 
 use serde_json::{Value, json};
-use support::kube::{condition, create, demo_cloudflare, get_any, merge_patch, wait_for};
+use support::kube::{condition, create, get_any, merge_patch, wait_for};
 
 const NS: &str = "perimeter";
 const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
@@ -32,27 +32,17 @@ fn zone_rules(cloudflare: &perimeter_emulators::cloudflare::CloudflareEmulator) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_set_change_requeues_its_policies_which_follow() {
-    let kube = tokio::task::spawn_blocking(support::start_kube_emulator)
-        .await
-        .expect("kube emulator");
-    let cloudflare = demo_cloudflare();
-    let running = cloudflare
-        .start("127.0.0.1:0")
-        .await
-        .expect("cloudflare emulator");
-    let http = reqwest::Client::new();
-    let k = kube.url.clone();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = support::write_kubeconfig(dir.path(), &k, NS);
+    let cluster = support::kube::Cluster::start().await;
+    let (http, k) = (cluster.http.clone(), cluster.k.clone());
+    let (cloudflare, kubeconfig) = (&cluster.cloudflare, &cluster.kubeconfig);
 
-    support::kube::cloudflare_account(&http, &k, NS, &running.base_url()).await;
     let mut policy = support::kube::manifest("examples/addresssets/cloudflare-uptime-probes.yaml");
     policy["spec"]["cloudflare"]["ipAccessRuleSets"][0]["addressSet"] = json!("egress");
     let policies = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
     create(&http, &policies, &policy).await;
 
     let metrics_addr = format!("127.0.0.1:{}", support::free_port());
-    let _operator = support::kube::operator(&kubeconfig, &metrics_addr, &[], Stdio::null());
+    let _operator = support::kube::operator(kubeconfig, &metrics_addr, &[], Stdio::null());
     let url = format!("{policies}/edge-uptime-probes");
 
     // The set does not exist: not Ready, naming the set and the field; nothing written.
@@ -109,7 +99,7 @@ async fn a_set_change_requeues_its_policies_which_follow() {
     };
     let first = synced(digest.clone()).await;
     assert_eq!(first["status"]["addressSets"][0]["name"], "egress");
-    assert_eq!(zone_rules(&cloudflare), ["192.0.2.1", "192.0.2.2"]);
+    assert_eq!(zone_rules(cloudflare), ["192.0.2.1", "192.0.2.2"]);
 
     // The set's addresses change: the policy drifts and follows (unmanaged: Remove removes
     // the address that left the set), long before its 5 minute sync interval.
@@ -133,7 +123,7 @@ async fn a_set_change_requeues_its_policies_which_follow() {
         "{}",
         second["status"]
     );
-    assert_eq!(zone_rules(&cloudflare), ["192.0.2.1", "192.0.2.3"]);
+    assert_eq!(zone_rules(cloudflare), ["192.0.2.1", "192.0.2.3"]);
 
     // The set's story is told in Events (resolved, then changed) and in its series.
     let events_url = format!("{k}/apis/events.k8s.io/v1/namespaces/{NS}/events");

@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::kube::{
-    KillOnDrop, RecordingProxy, cloudflare_example, create, demo_cloudflare, manifest, operator,
-    try_get, wait_for,
+    KillOnDrop, RecordingProxy, cloudflare_example, create, manifest, operator, try_get, wait_for,
 };
 
 const NS: &str = "perimeter";
@@ -125,19 +124,9 @@ async fn metric_lines(http: &reqwest::Client, shard: &Shard, prefix: &str) -> Ve
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shards_split_the_policies_each_with_its_own_lease_and_one_assessment_sees_all() {
-    let kube = tokio::task::spawn_blocking(support::start_kube_emulator)
-        .await
-        .expect("kube emulator");
-    let cloudflare = demo_cloudflare();
-    let running = cloudflare
-        .start("127.0.0.1:0")
-        .await
-        .expect("cloudflare emulator");
-    let http = reqwest::Client::new();
-    let k = kube.url.clone();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = support::kube::Cluster::start().await;
+    let (http, k, dir) = (cluster.http.clone(), cluster.k.clone(), &cluster.dir);
 
-    support::kube::cloudflare_account(&http, &k, NS, &running.base_url()).await;
     // Observe-only copies of the drifted access-rules example, one per shard plus one for the
     // main Deployment (no label) and one whose label no shard lists; a monitoring policy in a.
     let firewalls = format!("{k}{GROUP}/namespaces/{NS}/firewallpolicies");
