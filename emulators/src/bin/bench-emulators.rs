@@ -40,16 +40,10 @@ struct Started {
     is_write: IsWrite,
 }
 
-/// AWS's query and JSON protocols send every call as a POST: the action names the reads (as
-/// the AWS demo account counts them).
+/// AWS's query and JSON protocols send every call as a POST to `/<service>/<Operation>`: the
+/// emulator's own rule (`aws::is_write`) tells the reads by the operation's name.
 fn aws_write(e: &RecordedRequest) -> bool {
-    const READS: [&str; 4] = ["/Describe", "/List", "/Get", "/LookupEvents"];
-    !READS.iter().any(|r| e.path.contains(r))
-}
-
-/// Supabase reads network bans with a POST (the API's choice).
-fn supabase_write(e: &RecordedRequest) -> bool {
-    e.may_write() && !e.path.ends_with("/network-bans/retrieve")
+    aws::is_write(e.path.rsplit('/').next().unwrap_or_default())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(provider: &str, seed: Value) -> Result<T, String> {
@@ -92,7 +86,7 @@ async fn start(entry: Entry) -> Result<Started, String> {
         }
         "supabase" => {
             let e = supabase::SupabaseEmulator::new(parse(p, entry.seed)?);
-            (e.start(BIND).await.map_err(io)?, e.log(), supabase_write)
+            (e.start(BIND).await.map_err(io)?, e.log(), default)
         }
         "triggerdev" => {
             let e = triggerdev::TriggerdevEmulator::new(parse(p, entry.seed)?);
