@@ -637,6 +637,47 @@ async fn a_hanging_endpoint_times_out_and_the_state_is_unknown() {
     assert_eq!(count(&emulator, "/cloudwatch/PutMetricAlarm"), 0);
 }
 
+/// Calls queued on the account's rate limit are not timed out while they wait: the
+/// `requestTimeoutSeconds` of an attempt starts when the limiter lets it go. With one call a
+/// second and a 1 s timeout, four concurrent reads wait up to 3 s in the queue; each is sent
+/// once and answered (the SDK's own attempt timeout counted the wait: the later ones timed out
+/// unsent, were retried and queued again, and failed as `Timeout`).
+#[tokio::test]
+async fn a_call_waiting_on_the_rate_limit_is_not_timed_out_by_the_wait() {
+    let (emulator, running, _aws) = start().await;
+    let credential = SecretString::new(
+        json!({"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}).to_string(),
+    );
+    let mut spec = spec_with_timeout(&running.base_url(), 1);
+    spec.rate_limit =
+        Some(serde_json::from_value(json!({"requestsPerMinute": 240, "burst": 1})).expect("limit"));
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let aws = Aws::connect(&spec, Some(credential), Some(metrics.clone()))
+        .await
+        .expect("connect");
+    let target = alarms_target();
+    aws.observe(&target).await.expect("one read");
+    let per_read = count(&emulator, "/cloudwatch/DescribeAlarms");
+    let reads = (0..4).map(|_| aws.observe(&target));
+    let results = futures::future::join_all(reads).await;
+    for (i, result) in results.iter().enumerate() {
+        assert!(result.is_ok(), "read {i}: {:?}", result.as_ref().err());
+    }
+    assert_eq!(count(&emulator, "/cloudwatch/DescribeAlarms"), 5 * per_read);
+    // Every attempt counted was sent and answered: none timed out in the queue.
+    let attempts = metrics.provider_requests();
+    assert!(
+        attempts.iter().all(|(_, _, code, _)| code == "200"),
+        "{attempts:?}"
+    );
+    let counted: u64 = attempts.iter().map(|(_, _, _, n)| n).sum();
+    assert_eq!(
+        counted as usize,
+        emulator.log().entries().len(),
+        "{attempts:?}"
+    );
+}
+
 /// An `awsNatGateways` source over `DescribeNatGateways`, as an AddressSet resolves it.
 fn nat_set(block: Value) -> perimeter::api::addressset::AddressSetSpec {
     serde_json::from_value(json!({"source": {"awsNatGateways": block}})).expect("set")

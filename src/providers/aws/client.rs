@@ -118,13 +118,20 @@ impl Aws {
                 (rl.requests_per_minute, rl.burst.unwrap_or(DEFAULT_BURST))
             });
         let limiter = Arc::new(RateLimiter::new(rpm, burst));
+        let timeout = Duration::from_secs(u64::from(
+            spec.request_timeout_seconds
+                .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+        ));
         let tls = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
             ))
             .build_https();
+        // The attempt timeout is the connector's, after the limiter's wait (see
+        // `RateLimitedClient`); the SDK keeps only the connect timeout.
         let rate_limited =
-            RateLimitedClient::new(tls, limiter, crate::http::DEFAULT_MAX_BODY_BYTES);
+            RateLimitedClient::new(tls, limiter, crate::http::DEFAULT_MAX_BODY_BYTES, timeout);
+
         // The service clients send signed requests only to AWS or the allowed endpoint; the
         // credential providers of `source: Ambient` (IMDS, ECS, STS) use the unchecked one.
         let endpoint = match spec.endpoint.as_deref() {
@@ -137,17 +144,13 @@ impl Aws {
         };
         let services = SharedHttpClient::new(rate_limited.only_to(Egress { endpoint }));
         let http = SharedHttpClient::new(rate_limited);
-        let timeout = Duration::from_secs(u64::from(
-            spec.request_timeout_seconds
-                .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
-        ));
+
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.clone()))
             .http_client(http)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(timeout.min(Duration::from_secs(10)))
-                    .operation_attempt_timeout(timeout)
                     .build(),
             )
             .retry_config(RetryConfig::standard().with_max_attempts(3));

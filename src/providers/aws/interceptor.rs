@@ -2,8 +2,10 @@
 //! `RequestLimitExceeded`, `Throttling`, `ThrottlingException`, 5xx) and timeouts; this module
 //! plugs the project's own concerns into it:
 //! - [`RateLimitedClient`] wraps the SDK's HTTP client so every attempt (retries included, and
-//!   the credential chain's own calls) first waits on the account's [`RateLimiter`], and reads
-//!   the answer itself: at most `max_body_bytes`, into one buffer, and never a redirect (the
+//!   the credential chain's own calls) first waits on the account's [`RateLimiter`], then has
+//!   `requestTimeoutSeconds` to be sent and answered (the wait in the queue is not part of it:
+//!   the SDK's own attempt timeout would count it, so a long queue made calls time out unsent,
+//!   retry and queue again), and reads the answer itself: at most `max_body_bytes`, into one buffer, and never a redirect (the
 //!   SDK's hyper client does not follow them either; a 3xx is refused here so that it is a
 //!   clear `BadResponse` naming the host only);
 //! - [`CallCounter`], an SDK interceptor, counts every attempt in
@@ -13,6 +15,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
@@ -60,16 +63,24 @@ pub struct RateLimitedClient {
     inner: SharedHttpClient,
     limiter: Arc<RateLimiter>,
     max_body_bytes: usize,
+    /// How long one attempt may take from the moment the limiter lets it go.
+    attempt_timeout: Duration,
     /// `None` for the credential providers (IMDS, STS web identity: the admin's environment).
     egress: Option<Egress>,
 }
 
 impl RateLimitedClient {
-    pub fn new(inner: SharedHttpClient, limiter: Arc<RateLimiter>, max_body_bytes: usize) -> Self {
+    pub fn new(
+        inner: SharedHttpClient,
+        limiter: Arc<RateLimiter>,
+        max_body_bytes: usize,
+        attempt_timeout: Duration,
+    ) -> Self {
         Self {
             inner,
             limiter,
             max_body_bytes,
+            attempt_timeout,
             egress: None,
         }
     }
@@ -99,6 +110,7 @@ impl HttpClient for RateLimitedClient {
             inner: self.inner.http_connector(settings, components),
             limiter: self.limiter.clone(),
             max_body_bytes: self.max_body_bytes,
+            attempt_timeout: self.attempt_timeout,
             egress: self.egress.clone(),
         })
     }
@@ -108,6 +120,7 @@ struct RateLimitedConnector {
     inner: SharedHttpConnector,
     limiter: Arc<RateLimiter>,
     max_body_bytes: usize,
+    attempt_timeout: Duration,
     egress: Option<Egress>,
 }
 
@@ -146,12 +159,27 @@ impl HttpConnector for RateLimitedConnector {
         let inner = self.inner.clone();
         let limiter = self.limiter.clone();
         let cap = self.max_body_bytes;
+        let timeout = self.attempt_timeout;
         HttpConnectorFuture::new(async move {
             limiter.acquire().await;
-            let response = inner.call(request).await?;
-            read_bounded(response, cap).await
+            // The attempt's clock starts once it may be sent: a timeout is then the endpoint's
+            // (retried by the SDK as a transient error), never the length of the queue.
+            let attempt = async {
+                let response = inner.call(request).await?;
+                read_bounded(response, cap).await
+            };
+            tokio::time::timeout(timeout, attempt)
+                .await
+                .unwrap_or_else(|_| Err(ConnectorError::timeout(Box::new(NoAnswer { timeout }))))
         })
     }
+}
+
+/// No answer within the attempt timeout, counted from when the attempt was sent.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {}s of sending", timeout.as_secs_f32())]
+struct NoAnswer {
+    timeout: Duration,
 }
 
 /// An answer Perimeter refused to take in; found again by [`sdk_error`] in the error's sources.
