@@ -112,16 +112,8 @@ async fn api_keys_are_read_only_when_declared() {
         (format!("{DECLARED}\napiKeyExpiry: {{mode: Ignore}}\n"), 0),
         (format!("{DECLARED}\napiKeyExpiry: {{}}\n"), 1),
     ] {
-        e.emulator.log().clear();
-        let out = sync(
-            &e.client,
-            &firewall(&block),
-            Mode::Observe,
-            UnmanagedPolicy::Report,
-        )
-        .await;
-        assert!(out.error.is_none(), "{:?}", out.error);
         let log = e.emulator.log();
+        support::calls::observe_alone(&e.client, &firewall(&block), &log).await;
         assert_eq!(log.count("GET", "/database-api-keys"), keys, "{block}");
         assert_eq!(log.len(), 1 + keys, "the cluster, then the keys: {block}");
     }

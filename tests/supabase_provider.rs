@@ -153,16 +153,8 @@ async fn a_sync_reads_one_request_per_declared_section_and_bans_only_when_asked(
         (format!("{DECLARED}networkBans: Ignore\n"), 0),
         (format!("{DECLARED}networkBans: Report\n"), 1),
     ] {
-        e.emulator.log().clear();
-        let out = sync(
-            &e.client,
-            &firewall(&block),
-            Mode::Observe,
-            UnmanagedPolicy::Report,
-        )
-        .await;
-        assert!(out.error.is_none(), "{:?}", out.error);
         let log = e.emulator.log();
+        let out = support::calls::observe_alone(&e.client, &firewall(&block), &log).await;
         assert_eq!(log.count("POST", "/network-bans/retrieve"), bans, "{block}");
         assert_eq!(log.len(), 3 + bans, "three sections, three reads: {block}");
         let found = out

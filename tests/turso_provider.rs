@@ -186,18 +186,7 @@ async fn without_audit_log_the_log_is_read_only_to_attribute_drift() {
         out.attribution
     );
     assert_eq!(e.emulator.log().count("GET", "/audit-logs"), 1);
-    let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
-    assert!(out.in_sync(), "{:?}", out.error.map(|e| e.to_string()));
-    e.emulator.log().clear();
-    let settled = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
-    assert!(settled.in_sync() && settled.applied.is_empty());
-    let reads: Vec<String> = e
-        .emulator
-        .log()
-        .entries()
-        .into_iter()
-        .map(|r| r.path)
-        .collect();
+    let reads = support::calls::settled_reads(&e.client, &target, &e.emulator.log()).await;
     assert_eq!(reads.len(), 1, "one read, the configuration: {reads:?}");
     assert!(reads[0].ends_with("/orders/configuration"), "{reads:?}");
 }

@@ -231,18 +231,7 @@ async fn without_audit_log_the_log_is_read_only_to_attribute_drift() {
         "{attribution:?}"
     );
     assert_eq!(e.emulator.log().count("GET", "/auditlogs"), 1);
-    let out = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
-    assert!(out.in_sync(), "{:?}", out.error.map(|e| e.to_string()));
-    e.emulator.log().clear();
-    let settled = sync(&e.client, &target, Mode::Enforce, UnmanagedPolicy::Report).await;
-    assert!(settled.in_sync() && settled.applied.is_empty());
-    let reads: Vec<String> = e
-        .emulator
-        .log()
-        .entries()
-        .into_iter()
-        .map(|r| r.path)
-        .collect();
+    let reads = support::calls::settled_reads(&e.client, &target, &e.emulator.log()).await;
     assert_eq!(reads.len(), 1, "one read, the database: {reads:?}");
     assert!(reads[0].starts_with("/v2/redis/database/"), "{reads:?}");
 }
