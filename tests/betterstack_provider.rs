@@ -163,6 +163,47 @@ fn findings(out: &SyncOutcome) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// A monitors-only sync reads the escalation policies (monitors name them; their Slack steps
+/// are the alert routes) and the monitors; the Slack integrations only when a policy's step
+/// names one, or when Enforce writes a step that names a channel.
+#[tokio::test]
+async fn slack_integrations_are_read_only_when_a_step_names_them() {
+    let monitors = "monitors:\n  - {url: https://example.com, monitorType: status, escalationPolicy: On-call}\n";
+    let no_slack = TEAM.replace("{type: slack_integration, id: 7}, ", "");
+    for (team, integrations) in [(TEAM.to_string(), 1), (no_slack.clone(), 0)] {
+        let e = env(seed(&team), Duration::from_secs(5)).await;
+        let log = e.emulator.log();
+        let out = support::calls::observe_alone(&e.client, &target(monitors), &log).await;
+        assert_eq!(log.count("GET", "/slack-integrations"), integrations);
+        assert_eq!(log.count("GET", "/api/v3/policies"), 1);
+        assert_eq!(log.count("GET", "/api/v2/monitors"), 1);
+        assert_eq!(log.len(), 2 + integrations);
+        assert_eq!(
+            out.alerting.routes.len(),
+            integrations,
+            "{:?}",
+            out.alerting
+        );
+    }
+    // Enforce still resolves a declared step's Slack channel.
+    let e = env(seed(&no_slack), Duration::from_secs(5)).await;
+    let out = sync(
+        &e.client,
+        &target(DECLARED),
+        Mode::Enforce,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    let policy = e.emulator.snapshot().policies[0].clone();
+    assert!(
+        serde_json::to_string(&policy)
+            .expect("json")
+            .contains("slack_integration"),
+        "{policy:?} {:?}",
+        out.error.map(|e| e.to_string())
+    );
+}
+
 #[tokio::test]
 async fn observe_reports_drift_and_findings_and_never_writes() {
     let e = env(seed(TEAM), Duration::from_secs(5)).await;

@@ -103,6 +103,22 @@ fn drift_paths(out: &perimeter::reconcile::SyncOutcome) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A sync reads the cluster alone; the API keys only when `apiKeyExpiry` asks for them.
+#[tokio::test]
+async fn api_keys_are_read_only_when_declared() {
+    let e = env(seed(OPEN, "[]"), Duration::from_secs(5)).await;
+    for (block, keys) in [
+        (DECLARED.to_string(), 0),
+        (format!("{DECLARED}\napiKeyExpiry: {{mode: Ignore}}\n"), 0),
+        (format!("{DECLARED}\napiKeyExpiry: {{}}\n"), 1),
+    ] {
+        let log = e.emulator.log();
+        support::calls::observe_alone(&e.client, &firewall(&block), &log).await;
+        assert_eq!(log.count("GET", "/database-api-keys"), keys, "{block}");
+        assert_eq!(log.len(), 1 + keys, "the cluster, then the keys: {block}");
+    }
+}
+
 #[tokio::test]
 async fn observe_reports_drift_and_findings_and_never_writes() {
     let keys = format!(
@@ -119,7 +135,7 @@ async fn observe_reports_drift_and_findings_and_never_writes() {
     .await;
     let out = sync(
         &e.client,
-        &firewall(DECLARED),
+        &firewall(&format!("{DECLARED}\napiKeyExpiry: {{}}\n")),
         Mode::Observe,
         UnmanagedPolicy::Report,
     )
@@ -255,7 +271,7 @@ async fn read_faults_leave_the_state_unknown_never_in_sync() {
                     .inject(FaultRule::new(path, fault.clone()).method("GET"));
                 let out = sync(
                     &e.client,
-                    &firewall(DECLARED),
+                    &firewall(&format!("{DECLARED}\napiKeyExpiry: {{}}\n")),
                     mode,
                     UnmanagedPolicy::Report,
                 )

@@ -187,6 +187,41 @@ async fn observe_reports_each_channel_field_by_field_and_never_writes() {
     );
 }
 
+/// The token's identity (`auth.test`) is read once per client, not at every sync: a sync in
+/// steady state reads only the declared channels. A token Slack rejects is forgotten, and the
+/// next sync asks who the token is again.
+#[tokio::test]
+async fn the_token_is_identified_once_per_client_and_again_after_a_rejection() {
+    let e = env().await;
+    let t = target(CHANNELS);
+    let auth_tests = || e.emulator.log().count("GET", "auth.test");
+    for round in 0..3 {
+        support::calls::observe_alone(&e.client, &t, &e.emulator.log()).await;
+        let want = if round == 0 { 5 } else { 4 };
+        assert_eq!(
+            e.emulator.log().len(),
+            want,
+            "one conversations.info per declared channel (and auth.test at first)"
+        );
+    }
+    assert_eq!(auth_tests(), 0, "auth.test at the first sync only");
+    // Revoked: the channel read says so; the identity is forgotten.
+    e.emulator.mutate(|s| s.tokens[0].revoked = true);
+    let out = sync(&e.client, &t, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.category),
+        Some(Category::CredentialsRejected)
+    );
+    assert_eq!(auth_tests(), 0);
+    e.emulator.mutate(|s| s.tokens[0].revoked = false);
+    let out = sync(&e.client, &t, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(auth_tests(), 1, "asked again after the rejection");
+    // verify() always asks.
+    e.client.verify().await.expect("accepted");
+    assert_eq!(auth_tests(), 2);
+}
+
 /// The observation's alerting facts: one check per declared channel, live or why not.
 #[tokio::test]
 async fn every_declared_channel_has_a_check() {

@@ -107,7 +107,7 @@ async fn observe_reports_drift_field_by_field_and_never_writes() {
     let e = env(seed(OPEN), Duration::from_secs(5)).await;
     let out = sync(
         &e.client,
-        &firewall(DECLARED),
+        &firewall(&format!("{DECLARED}networkBans: Report\n")),
         Mode::Observe,
         UnmanagedPolicy::Report,
     )
@@ -141,6 +141,29 @@ async fn observe_reports_drift_field_by_field_and_never_writes() {
     assert!(log.writes().is_empty(), "{:?}", log.writes());
     assert_eq!(log.count("POST", ""), 1);
     assert_eq!(log.count("POST", "/network-bans/retrieve"), 1);
+}
+
+/// A sync reads what the policy declares, one request per section: the bans only when
+/// `networkBans: Report` asks for them.
+#[tokio::test]
+async fn a_sync_reads_one_request_per_declared_section_and_bans_only_when_asked() {
+    let e = env(seed(OPEN), Duration::from_secs(5)).await;
+    for (block, bans) in [
+        (DECLARED.to_string(), 0),
+        (format!("{DECLARED}networkBans: Ignore\n"), 0),
+        (format!("{DECLARED}networkBans: Report\n"), 1),
+    ] {
+        let log = e.emulator.log();
+        let out = support::calls::observe_alone(&e.client, &firewall(&block), &log).await;
+        assert_eq!(log.count("POST", "/network-bans/retrieve"), bans, "{block}");
+        assert_eq!(log.len(), 3 + bans, "three sections, three reads: {block}");
+        let found = out
+            .findings
+            .iter()
+            .filter(|f| f.code == "NetworkBans")
+            .count();
+        assert_eq!(found, bans, "{block}");
+    }
 }
 
 /// Enforce writes each section once, closing first (SSL, limits) and the network lists last,

@@ -136,7 +136,7 @@ async fn observe_reports_drift_and_outside_changes_and_never_writes() {
     let e = env(seed(), Duration::from_secs(5)).await;
     let out = sync(
         &e.client,
-        &firewall(DECLARED),
+        &firewall(&format!("{DECLARED}auditLog: Report\n")),
         Mode::Observe,
         UnmanagedPolicy::Report,
     )
@@ -162,6 +162,33 @@ async fn observe_reports_drift_and_outside_changes_and_never_writes() {
         "{message}"
     );
     assert!(e.emulator.log().writes().is_empty());
+}
+
+/// Without `auditLog`, a sync reads the declared configuration alone; the audit log only when
+/// drift is found, to say who made it (the `ChangedOutsidePerimeter` finding, which also
+/// reports changes since undone, is `auditLog: Report`'s).
+#[tokio::test]
+async fn without_audit_log_the_log_is_read_only_to_attribute_drift() {
+    let e = env(seed(), Duration::from_secs(5)).await;
+    let target = firewall(DECLARED);
+    let out = sync(&e.client, &target, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(codes(&out).is_empty(), "{:?}", out.findings);
+    let by = out
+        .attribution
+        .as_ref()
+        .and_then(|a| a.get("configuration[deleteProtection]"))
+        .map(|a| a.by.clone());
+    assert_eq!(
+        by.as_deref(),
+        Some("mallory via web"),
+        "{:?}",
+        out.attribution
+    );
+    assert_eq!(e.emulator.log().count("GET", "/audit-logs"), 1);
+    let reads = support::calls::settled_reads(&e.client, &target, &e.emulator.log()).await;
+    assert_eq!(reads.len(), 1, "one read, the configuration: {reads:?}");
+    assert!(reads[0].ends_with("/orders/configuration"), "{reads:?}");
 }
 
 /// One PATCH carries every declared setting: the declared empty list as `[]`, the undeclared
@@ -264,7 +291,7 @@ async fn a_firewall_policy_on_a_plan_without_audit_logs_says_it_cannot_check() {
     let e = env(s, Duration::from_secs(5)).await;
     let out = sync(
         &e.client,
-        &firewall(""),
+        &firewall("auditLog: Report"),
         Mode::Observe,
         UnmanagedPolicy::Report,
     )
@@ -305,7 +332,7 @@ async fn the_audit_log_is_paged_to_the_window() {
     let e = env(s, Duration::from_secs(5)).await;
     let out = sync(
         &e.client,
-        &firewall(""),
+        &firewall("auditLog: Report"),
         Mode::Observe,
         UnmanagedPolicy::Report,
     )
@@ -361,7 +388,7 @@ async fn persistent_read_faults_leave_the_state_unknown_never_in_sync() {
                     .inject(FaultRule::new(path, fault.clone()).method("GET"));
                 let out = sync(
                     &e.client,
-                    &firewall(DECLARED),
+                    &firewall(&format!("{DECLARED}auditLog: Report\n")),
                     mode,
                     UnmanagedPolicy::Report,
                 )

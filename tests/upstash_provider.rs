@@ -134,7 +134,8 @@ fn codes(out: &SyncOutcome) -> Vec<&'static str> {
 #[tokio::test]
 async fn observe_reports_drift_field_by_field_and_never_writes() {
     let e = env(seed(OPEN), Duration::from_secs(5)).await;
-    let block = format!("{DECLARED}securityAddons: [ipWhitelisting, tlsMutualAuth]\n");
+    let block =
+        format!("{DECLARED}securityAddons: [ipWhitelisting, tlsMutualAuth]\nauditLog: Report\n");
     let out = sync(
         &e.client,
         &firewall(&block),
@@ -207,12 +208,40 @@ async fn observe_reports_drift_field_by_field_and_never_writes() {
     assert!(manual[0].message.contains("Upstash console"));
 }
 
+/// Without `auditLog`, a sync reads the database alone; the audit log only when drift is
+/// found, to say who made it (the `ChangedOutsidePerimeter` finding, which also reports changes
+/// since undone, is `auditLog: Report`'s).
+#[tokio::test]
+async fn without_audit_log_the_log_is_read_only_to_attribute_drift() {
+    let e = env(seed(OPEN), Duration::from_secs(5)).await;
+    let target = firewall(DECLARED);
+    let out = sync(&e.client, &target, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(
+        !codes(&out).contains(&"ChangedOutsidePerimeter"),
+        "{:?}",
+        out.findings
+    );
+    let attribution = out.attribution.as_ref().expect("drift is attributed");
+    assert!(
+        attribution
+            .by_path
+            .values()
+            .any(|a| a.by.starts_with("dev@example.com")),
+        "{attribution:?}"
+    );
+    assert_eq!(e.emulator.log().count("GET", "/auditlogs"), 1);
+    let reads = support::calls::settled_reads(&e.client, &target, &e.emulator.log()).await;
+    assert_eq!(reads.len(), 1, "one read, the database: {reads:?}");
+    assert!(reads[0].starts_with("/v2/redis/database/"), "{reads:?}");
+}
+
 #[tokio::test]
 async fn enforce_turns_tls_on_then_replaces_the_allowlist_once() {
     let e = env(seed(OPEN), Duration::from_secs(5)).await;
     let out = sync(
         &e.client,
-        &firewall(DECLARED),
+        &firewall(&format!("{DECLARED}auditLog: Report\n")),
         Mode::Enforce,
         UnmanagedPolicy::Report,
     )
@@ -276,7 +305,7 @@ async fn enforce_turns_tls_on_then_replaces_the_allowlist_once() {
     e.emulator.log().clear();
     let again = sync(
         &e.client,
-        &firewall(DECLARED),
+        &firewall(&format!("{DECLARED}auditLog: Report\n")),
         Mode::Enforce,
         UnmanagedPolicy::Report,
     )
@@ -290,7 +319,7 @@ async fn enforce_turns_tls_on_then_replaces_the_allowlist_once() {
 #[tokio::test]
 async fn own_changes_are_known_by_their_time_without_a_key_name() {
     let e = env_with(seed(OPEN), Duration::from_secs(5), None).await;
-    let fw = firewall(DECLARED);
+    let fw = firewall(&format!("{DECLARED}auditLog: Report\n"));
     let out = sync(&e.client, &fw, Mode::Enforce, UnmanagedPolicy::Report).await;
     assert!(out.in_sync(), "{:?}", out.error.map(|e| e.to_string()));
     let message = |out: &SyncOutcome| {
@@ -363,7 +392,7 @@ async fn read_faults_leave_the_state_unknown_never_in_sync() {
                     .inject(FaultRule::new(path, fault.clone()).method("GET"));
                 let out = sync(
                     &e.client,
-                    &firewall(DECLARED),
+                    &firewall(&format!("{DECLARED}auditLog: Report\n")),
                     mode,
                     UnmanagedPolicy::Report,
                 )

@@ -240,6 +240,11 @@ const READS_BY_POST: &[&str] = &[
     "/v2/entries:list",
     // Supabase's network bans (answers 201 with the list).
     "/network-bans/retrieve",
+    // GCP's OAuth token exchange (`/token`, STS `/v1/token`): a token for the reads, nothing
+    // of the account changes.
+    "/token",
+    // GCP's operation polls (`…/operations/{name}/wait`): they wait for a write, not write.
+    "/wait",
 ];
 
 async fn record_requests(
@@ -413,6 +418,39 @@ fn splitmix64(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A POST that reads (GCP's token exchange and operation polls, Cloud Logging's list,
+    /// Supabase's bans) is not a write; a POST that creates something is.
+    #[test]
+    fn reads_sent_as_post_are_not_writes() {
+        let post = |path: &str| RecordedRequest {
+            method: "POST".into(),
+            path: path.into(),
+            query: None,
+            body: None,
+            status: 200,
+        };
+        for read in [
+            "/token",
+            "/v1/token",
+            "/compute/v1/projects/p/global/operations/op-1/wait",
+            "/compute/v1/projects/p/regions/europe-west1/operations/op-2/wait",
+            "/v2/entries:list",
+            "/v1/projects/abc/network-bans/retrieve",
+        ] {
+            assert!(!post(read).may_write(), "{read}");
+        }
+        for write in [
+            "/compute/v1/projects/p/global/firewalls",
+            "/v1/projects/abc/network-restrictions/apply",
+        ] {
+            assert!(post(write).may_write(), "{write}");
+        }
+        let log = RequestLog::new();
+        log.record(post("/token"));
+        log.record(post("/compute/v1/projects/p/global/firewalls"));
+        assert_eq!(log.writes().len(), 1);
+    }
 
     #[test]
     fn rfc3339_formats_known_instants() {

@@ -8,6 +8,7 @@
 // Each test binary compiles its own copy of this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod calls;
 pub mod cells;
 pub mod cli;
 pub mod kube;

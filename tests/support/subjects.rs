@@ -68,7 +68,7 @@ pub struct Subject {
     /// The emulator's whole state, as JSON.
     snapshot: Box<dyn Fn() -> Value + Send + Sync>,
     /// Requests that change something: [`RequestLog::writes`] less what a provider sends as
-    /// POST to read (every AWS call, GCP's token and operation waits).
+    /// POST to read and the emulators' log does not know (every AWS call).
     is_read: fn(&RecordedRequest) -> bool,
     _running: RunningEmulator,
 }
@@ -338,8 +338,8 @@ impl Name {
                 let mut subject =
                     subject(client, target, f, l, move || to_json(s.snapshot()), running);
                 subject.unmanaged = UnmanagedPolicy::Remove;
-                // The token (none with a self-signed JWT, but allowed) and operation polls.
-                subject.is_read = |r| r.path == "/token" || r.path.ends_with("/wait");
+                // The token exchange and operation polls are reads by the emulators' own rule
+                // (`READS_BY_POST`): no filter of the matrix's own.
                 subject
             }
             Name::Vercel => {

@@ -209,17 +209,22 @@ impl Betterstack {
         ))
     }
 
-    /// Escalation policies and Slack integrations: what ids in other answers resolve to.
-    async fn names(&self) -> Result<(Vec<Resource>, Names), ProviderError> {
+    /// Escalation policies and Slack integrations: what ids in other answers resolve to. The
+    /// integrations are read only when a policy's step names one (or all of them), or when
+    /// `writing` (a declared step may name a Slack channel): otherwise no answer refers to them.
+    async fn names(&self, writing: bool) -> Result<(Vec<Resource>, Names), ProviderError> {
         let policies = self.list("list_policies", "/api/v3/policies").await?;
         let op = "list_slack_integrations";
-        let integrations = self
-            .list(op, "/api/v2/slack-integrations")
-            .await?
-            .iter()
-            .map(model::slack_integration)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| shape(op, e))?;
+        let integrations = if writing || model::refers_to_slack(&policies) {
+            self.list(op, "/api/v2/slack-integrations")
+                .await?
+                .iter()
+                .map(model::slack_integration)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| shape(op, e))?
+        } else {
+            Vec::new()
+        };
         let names = Names::new(&policies, integrations);
         Ok((policies, names))
     }
@@ -227,7 +232,7 @@ impl Betterstack {
     /// The team's alert routes to Slack (escalation steps whose members are Slack
     /// integrations), for the alert-routing requirement.
     pub async fn alert_routes(&self) -> Result<Vec<AlertRoute>, ProviderError> {
-        let (policies, names) = self.names().await?;
+        let (policies, names) = self.names(false).await?;
         Ok(model::alert_routes(&policies, &names))
     }
 
@@ -497,7 +502,7 @@ impl Provider for Betterstack {
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
         target.scope_of::<BetterstackScope>("observe")?;
-        let (policies, names) = self.names().await?;
+        let (policies, names) = self.names(false).await?;
         let now = (self.clock)();
         let mut obs = Observation::default();
         // Read on every pass anyway (names resolve through them): the routes come free.
@@ -563,7 +568,7 @@ impl Provider for Betterstack {
         // References are resolved against the team as it is now, not as it was observed.
         let needs_names = writes.iter().any(|c| !matches!(c, Change::Delete { .. }));
         let mut names = if needs_names {
-            match self.names().await {
+            match self.names(true).await {
                 Ok((_, names)) => names,
                 Err(error) => return fail(Vec::new(), error),
             }

@@ -946,6 +946,23 @@ pub fn heartbeat_findings(key: &str, r: &Resource) -> Result<Vec<Finding>, Inval
 
 // ---- alert routes ----------------------------------------------------------------------
 
+/// Whether a policy's step has a Slack member (`slack_integration` or
+/// `all_slack_integrations`): only then do the policies' answers need the integrations.
+pub fn refers_to_slack(policies: &[Resource]) -> bool {
+    policies
+        .iter()
+        .filter_map(|p| p.attributes.get("steps").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|step| step.get("step_members").and_then(Value::as_array))
+        .flatten()
+        .any(|m| {
+            matches!(
+                m.get("type").and_then(Value::as_str),
+                Some("slack_integration" | "all_slack_integrations")
+            )
+        })
+}
+
 /// The alert routes of Better Stack's escalation policies that end in Slack: each step member
 /// `slack_integration` (resolved through `/api/v2/slack-integrations` to its team and channel)
 /// and each `all_slack_integrations` member (one route per integration). An integration that

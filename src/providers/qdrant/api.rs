@@ -50,7 +50,8 @@ pub struct QdrantFirewall {
     pub require_tls: Option<bool>,
     /// Database API keys of this cluster that expire within the horizon (or have expired)
     /// are reported as an `ApiKeyExpiring` finding (one request more per read). Absent: the
-    /// keys are read with the default horizon of 14 days.
+    /// keys are not read (a sync reads only what the policy declares); `apiKeyExpiry: {}`
+    /// reads them with the default horizon of 14 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_expiry: Option<KeyExpiry>,
 }

@@ -135,13 +135,14 @@ pub fn firewall_target(fw: &QdrantFirewall) -> Result<Target, Invalid> {
         ));
     }
     let expiry = fw.api_key_expiry.as_ref();
-    let key_expiry_days = match expiry.map(|e| e.mode).unwrap_or_default() {
-        Reporting::Report => Some(
+    // Read only when declared: an absent `apiKeyExpiry` reads no keys.
+    let key_expiry_days = match expiry.map(|e| e.mode) {
+        Some(Reporting::Report) => Some(
             expiry
                 .and_then(|e| e.within_days)
                 .unwrap_or(DEFAULT_KEY_EXPIRY_DAYS),
         ),
-        Reporting::Ignore => None,
+        Some(Reporting::Ignore) | None => None,
     };
     if key_expiry_days == Some(0) {
         return Err(Invalid(
@@ -591,7 +592,14 @@ mod tests {
     #[test]
     fn targets_carry_their_cluster_and_what_else_to_read() {
         let cases = [
-            (firewall_target(&fw("")), Some(14), None, Purpose::Firewall),
+            // Keys are read only when declared.
+            (firewall_target(&fw("")), None, None, Purpose::Firewall),
+            (
+                firewall_target(&fw("apiKeyExpiry: {}")),
+                Some(14),
+                None,
+                Purpose::Firewall,
+            ),
             (
                 firewall_target(&fw("apiKeyExpiry: {withinDays: 30}")),
                 Some(30),

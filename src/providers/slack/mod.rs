@@ -74,6 +74,12 @@ pub struct Slack {
     http: HttpClient,
     /// The clock test alerts are checked against (injectable for tests).
     now: fn() -> Timestamp,
+    /// Who the token is (`auth.test`), read once per client: a client lives as long as its
+    /// token (the controller builds a new one when the Secret or the account changes), and a
+    /// token's workspace and bot never change. Forgotten when Slack rejects the token, so the
+    /// next sync asks again. The lock is held while it is read: concurrent first syncs of one
+    /// account ask once.
+    identity: tokio::sync::Mutex<Option<Identity>>,
 }
 
 impl Slack {
@@ -112,6 +118,7 @@ impl Slack {
         Ok(Self {
             http,
             now: Timestamp::now,
+            identity: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -153,6 +160,25 @@ impl Slack {
         let op = "auth_test";
         let answer = self.call(Request::get(op, "/auth.test"), &[]).await?;
         model::identity(&answer).map_err(|e| shape(op, e))
+    }
+
+    /// The token's identity: the one read before, or `auth.test` now.
+    async fn known_identity(&self) -> Result<Identity, ProviderError> {
+        let mut known = self.identity.lock().await;
+        if let Some(id) = known.as_ref() {
+            return Ok(id.clone());
+        }
+        let id = self.identity().await?;
+        *known = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Forgets the identity when Slack rejected the token (revoked, or a scope removed): the
+    /// next sync reads it again instead of trusting what this token was.
+    async fn forget_identity_on<T>(&self, result: &Result<T, ProviderError>) {
+        if matches!(result, Err(e) if e.category == Category::CredentialsRejected) {
+            *self.identity.lock().await = None;
+        }
     }
 
     async fn channel(&self, id: &str) -> Result<Item, ProviderError> {
@@ -235,6 +261,53 @@ impl Slack {
         model::posted_ts(&answer, channel).map_err(|e| shape(op, e))
     }
 
+    /// The workspace, the declared channels and the requested test alerts (see [`Provider::observe`]).
+    async fn observe_channels(&self, target: &Target) -> Result<Observation, ProviderError> {
+        let team = scope_team(target)?;
+        let bot = self.known_identity().await?;
+        let mut obs = Observation::default();
+        obs.state.push(model::observed_workspace(&bot));
+        let mut items = Vec::new();
+        if let Some(declared) = target.desired.section(CHANNELS) {
+            for want in &declared.items {
+                items.push(self.channel(&want.key).await?);
+            }
+        }
+        obs.state
+            .push(Section::new(CHANNELS, SectionKind::Settings, items));
+        let checks = model::channel_checks(&team, &obs.state);
+        obs.findings
+            .extend(model::channel_findings(&checks, &obs.state));
+        obs.alerting.channels = checks.clone();
+        if let Some(test) = target.desired.section(TEST_ALERT) {
+            let mut tests = Vec::new();
+            for want in &test.items {
+                let at = model::requested_at(&want.key)
+                    .map_err(|e| ProviderError::new(Category::InvalidSpec, "observe", e.0))?;
+                let channel = want
+                    .fields
+                    .get(model::CHANNEL)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let readable = checks.iter().any(|c| c.id == channel && c.reason.is_none());
+                let read = if readable {
+                    self.find_test_alert(channel, at, &bot).await?
+                } else {
+                    HistoryRead::Unknown(format!(
+                        "the bot cannot read the history of {channel}: it is not a live channel"
+                    ))
+                };
+                if let HistoryRead::Found(ts) = &read {
+                    obs.revision = Some(model::revision(at, channel, ts));
+                }
+                tests.push(model::observed_test_alert(at, channel, &read));
+            }
+            obs.state
+                .push(Section::new(TEST_ALERT, SectionKind::Settings, tests));
+        }
+        Ok(obs)
+    }
+
     /// The test alert Enforce may send for `change`: its time and channel, if the observed
     /// state says it was definitely not delivered and the channel is (now) live.
     fn test_to_send(
@@ -301,7 +374,11 @@ impl Provider for Slack {
     }
 
     async fn verify(&self) -> Result<String, ProviderError> {
-        let id = self.identity().await?;
+        // Always asked: verify is where a person checks the token now.
+        let read = self.identity().await;
+        self.forget_identity_on(&read).await;
+        let id = read?;
+        *self.identity.lock().await = Some(id.clone());
         let kind = if id.bot_id.is_some() {
             "bot token"
         } else {
@@ -315,49 +392,9 @@ impl Provider for Slack {
     }
 
     async fn observe(&self, target: &Target) -> Result<Observation, ProviderError> {
-        let team = scope_team(target)?;
-        let bot = self.identity().await?;
-        let mut obs = Observation::default();
-        obs.state.push(model::observed_workspace(&bot));
-        let mut items = Vec::new();
-        if let Some(declared) = target.desired.section(CHANNELS) {
-            for want in &declared.items {
-                items.push(self.channel(&want.key).await?);
-            }
-        }
-        obs.state
-            .push(Section::new(CHANNELS, SectionKind::Settings, items));
-        let checks = model::channel_checks(&team, &obs.state);
-        obs.findings
-            .extend(model::channel_findings(&checks, &obs.state));
-        obs.alerting.channels = checks.clone();
-        if let Some(test) = target.desired.section(TEST_ALERT) {
-            let mut tests = Vec::new();
-            for want in &test.items {
-                let at = model::requested_at(&want.key)
-                    .map_err(|e| ProviderError::new(Category::InvalidSpec, "observe", e.0))?;
-                let channel = want
-                    .fields
-                    .get(model::CHANNEL)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let readable = checks.iter().any(|c| c.id == channel && c.reason.is_none());
-                let read = if readable {
-                    self.find_test_alert(channel, at, &bot).await?
-                } else {
-                    HistoryRead::Unknown(format!(
-                        "the bot cannot read the history of {channel}: it is not a live channel"
-                    ))
-                };
-                if let HistoryRead::Found(ts) = &read {
-                    obs.revision = Some(model::revision(at, channel, ts));
-                }
-                tests.push(model::observed_test_alert(at, channel, &read));
-            }
-            obs.state
-                .push(Section::new(TEST_ALERT, SectionKind::Settings, tests));
-        }
-        Ok(obs)
+        let read = self.observe_channels(target).await;
+        self.forget_identity_on(&read).await;
+        read
     }
 
     /// Joins the public channels the bot is not in, then sends a requested test alert. Nothing

@@ -49,9 +49,10 @@ pub struct SupabaseFirewall {
     /// limits on sign-ups, sign-ins and e-mail/SMS sending. Only the limits given are checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_rate_limits: Option<AuthRateLimits>,
-    /// `Report` (default): read the addresses Supabase has banned (brute-force protection of
-    /// Postgres and the pooler; one request more per read) and report them as a `NetworkBans`
-    /// finding. `Ignore`: do not read them. Bans are never lifted by Perimeter.
+    /// `Report`: read the addresses Supabase has banned (brute-force protection of Postgres
+    /// and the pooler; one request more per read) and report them as a `NetworkBans` finding.
+    /// `Ignore` or absent: do not read them (a sync reads only what the policy declares). Bans
+    /// are never lifted by Perimeter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_bans: Option<BanReporting>,
 }
@@ -105,8 +106,8 @@ pub struct AuthRateLimits {
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
 )]
 pub enum BanReporting {
-    #[default]
     Report,
+    #[default]
     Ignore,
 }
 

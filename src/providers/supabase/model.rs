@@ -155,7 +155,7 @@ pub fn firewall_target(fw: &SupabaseFirewall) -> Result<Target, Invalid> {
         purpose: Purpose::Firewall,
         scope: Scope::new(SupabaseScope {
             project_ref: fw.project_ref.clone(),
-            read_bans: fw.network_bans.unwrap_or_default() == BanReporting::Report,
+            read_bans: fw.network_bans == Some(BanReporting::Report),
         }),
         desired: state,
     })
@@ -510,11 +510,17 @@ mod tests {
         d.drift.into_iter().map(|x| x.path).collect()
     }
 
-    /// The target says which project it applies to, and whether bans are read.
+    /// The target says which project it applies to, and whether bans are read: only when
+    /// declared.
     #[test]
     fn targets_carry_their_project() {
         let cases = [
-            (firewall_target(&fw("")), true, Purpose::Firewall),
+            (firewall_target(&fw("")), false, Purpose::Firewall),
+            (
+                firewall_target(&fw("networkBans: Report")),
+                true,
+                Purpose::Firewall,
+            ),
             (
                 firewall_target(&fw("networkBans: Ignore")),
                 false,

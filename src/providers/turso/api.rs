@@ -55,9 +55,11 @@ pub struct TursoFirewall {
     /// Whether the database refuses to be deleted (`delete_protection`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_protection: Option<bool>,
-    /// `Report` (default): read the organisation's audit log (Scaler plan and above) and report
-    /// each change to this database's managed settings that Perimeter did not make as a
-    /// `ChangedOutsidePerimeter` finding, with its author and time. `Ignore`: do not read it.
+    /// `Report`: read the organisation's audit log (Scaler plan and above) at every sync and
+    /// report each change to this database's managed settings that Perimeter did not make as a
+    /// `ChangedOutsidePerimeter` finding, with its author and time (also a change since undone).
+    /// Absent: the log is read only when a sync finds drift, to say who made it. `Ignore`:
+    /// never read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_log: Option<Reporting>,
 }

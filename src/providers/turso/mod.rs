@@ -441,6 +441,23 @@ impl Provider for Turso {
         }
     }
 
+    /// The audit log, read now because a sync found drift and the policy does not have it read
+    /// at every sync (`auditLog` absent).
+    async fn audit_trail(
+        &self,
+        target: &Target,
+        _drift: &[crate::core::Drift],
+    ) -> Result<Trail, ProviderError> {
+        let (scope, org, db) = self.place(target, "audit_trail")?;
+        match (target.purpose, db) {
+            (Purpose::Firewall, Some(_)) if scope.attribute_drift => {
+                let database = scope.database.as_deref().unwrap_or_default();
+                Ok(self.audit_findings(&org, database).await?.1)
+            }
+            _ => Ok(Trail::NotKept),
+        }
+    }
+
     async fn apply(
         &self,
         target: &Target,

@@ -99,6 +99,9 @@ pub struct TursoScope {
     pub database: Option<String>,
     /// Read the audit log for this database's changes outside Perimeter (firewall targets).
     pub audit_changes: bool,
+    /// Read the audit log when a sync finds drift, to say who made it (firewall targets whose
+    /// `auditLog` is not `Ignore`).
+    pub attribute_drift: bool,
     /// Read every database's allow rules for `NetworkOpen` (monitoring targets).
     pub open_databases: bool,
     /// Read the token owner's API tokens for `ApiTokenUnscoped` (monitoring targets).
@@ -167,7 +170,8 @@ pub fn firewall_target(fw: &TursoFirewall) -> Result<Target, Invalid> {
         scope: Scope::new(TursoScope {
             organization: fw.organization.clone(),
             database: Some(fw.database.clone()),
-            audit_changes: fw.audit_log.unwrap_or_default() == Reporting::Report,
+            audit_changes: fw.audit_log == Some(Reporting::Report),
+            attribute_drift: fw.audit_log != Some(Reporting::Ignore),
             open_databases: false,
             api_tokens: false,
         }),
@@ -190,6 +194,7 @@ pub fn monitoring_target(mon: &TursoMonitoring) -> Result<Target, Invalid> {
             organization: mon.organization.clone(),
             database: None,
             audit_changes: false,
+            attribute_drift: false,
             open_databases: mon.open_databases.unwrap_or_default() == Reporting::Report,
             api_tokens: mon.api_tokens.unwrap_or_default() == Reporting::Report,
         }),
@@ -656,10 +661,23 @@ mod tests {
         let scope = t.scope.get::<TursoScope>().expect("turso scope");
         assert_eq!(scope.database.as_deref(), Some("orders"));
         assert!(!scope.audit_changes && !scope.open_databases && !scope.api_tokens);
+        assert!(!scope.attribute_drift);
         assert!(
             t.desired.sections.is_empty(),
             "nothing declared, nothing read"
         );
+        // The audit log at every sync only when asked for; absent, only when drift is found.
+        for (audit_log, every_sync, on_drift) in
+            [("", false, true), ("auditLog: Report", true, true)]
+        {
+            let t = firewall_target(&fw(audit_log)).expect("valid");
+            let scope = t.scope.get::<TursoScope>().expect("turso scope");
+            assert_eq!(
+                (scope.audit_changes, scope.attribute_drift),
+                (every_sync, on_drift),
+                "{audit_log:?}"
+            );
+        }
 
         let t = monitoring_target(&mon("apiTokens: Ignore")).expect("valid");
         assert_eq!(t.purpose, Purpose::Monitoring);

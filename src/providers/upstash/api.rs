@@ -52,9 +52,11 @@ pub struct UpstashFirewall {
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[schemars(length(min = 1, max = 5))]
     pub security_addons: Option<Vec<SecurityAddon>>,
-    /// `Report` (default): read the account's audit log (one request more per read) and report
-    /// each change to this database's allowlist that Perimeter did not make as a
-    /// `ChangedOutsidePerimeter` finding, with its actor and time. `Ignore`: do not read it.
+    /// `Report`: read the account's audit log at every sync (one request more per read) and
+    /// report each change to this database's allowlist that Perimeter did not make as a
+    /// `ChangedOutsidePerimeter` finding, with its actor and time (also a change since undone).
+    /// Absent: the log is read only when a sync finds drift, to say who made it. `Ignore`:
+    /// never read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_log: Option<AuditReporting>,
 }
@@ -109,8 +111,8 @@ impl SecurityAddon {
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
 )]
 pub enum AuditReporting {
-    #[default]
     Report,
+    #[default]
     Ignore,
 }
 

@@ -228,6 +228,14 @@ impl Upstash {
         Ok(())
     }
 
+    fn trail(events: Vec<crate::core::attribution::AuditEvent>) -> crate::core::attribution::Trail {
+        crate::core::attribution::Trail::Read {
+            source: "the Upstash audit log",
+            since: Timestamp::now() - AUDIT_LOOKBACK,
+            events,
+        }
+    }
+
     async fn read_audit(&self, db: &model::DatabaseRef) -> Result<model::AuditRead, ProviderError> {
         let op = "list_audit_logs";
         let answer = self.call(Request::get(op, "/auditlogs")).await?;
@@ -428,13 +436,27 @@ impl Provider for Upstash {
             let audit = self.read_audit(&db).await?;
             obs.findings.extend(audit.finding);
             obs.revision = audit.revision;
-            obs.audit = Some(crate::core::attribution::Trail::Read {
-                source: "the Upstash audit log",
-                since: Timestamp::now() - AUDIT_LOOKBACK,
-                events: audit.events,
-            });
+            obs.audit = Some(Self::trail(audit.events));
         }
         Ok(obs)
+    }
+
+    /// The audit log, read now because a sync found drift and the policy does not have it read
+    /// at every sync (`auditLog` absent). The database is read again for its name: the log
+    /// names a database by name or id.
+    async fn audit_trail(
+        &self,
+        target: &Target,
+        _drift: &[crate::core::Drift],
+    ) -> Result<crate::core::attribution::Trail, ProviderError> {
+        let scope = target.scope_of::<UpstashScope>("audit_trail")?;
+        if target.purpose != Purpose::Firewall || !scope.attribute_drift {
+            return Ok(crate::core::attribution::Trail::NotKept);
+        }
+        let id = database_segment(target, "audit_trail")?;
+        let (_, db) = self.read_database(&id).await?;
+        let audit = self.read_audit(&db).await?;
+        Ok(Self::trail(audit.events))
     }
 
     async fn apply(

@@ -88,6 +88,9 @@ pub struct UpstashScope {
     pub database_id: String,
     /// Whether the audit log is read for outside allowlist changes (firewall targets only).
     pub read_audit: bool,
+    /// Whether the audit log is read when a sync finds drift, to say who made it (firewall
+    /// targets whose `auditLog` is not `Ignore`).
+    pub attribute_drift: bool,
 }
 
 impl fmt::Display for UpstashScope {
@@ -165,7 +168,8 @@ pub fn firewall_target(fw: &UpstashFirewall) -> Result<Target, Invalid> {
         purpose: Purpose::Firewall,
         scope: Scope::new(UpstashScope {
             database_id: fw.database_id.clone(),
-            read_audit: fw.audit_log.unwrap_or_default() == AuditReporting::Report,
+            read_audit: fw.audit_log == Some(AuditReporting::Report),
+            attribute_drift: fw.audit_log != Some(AuditReporting::Ignore),
         }),
         desired: state,
     })
@@ -185,6 +189,7 @@ pub fn monitoring_target(mon: &UpstashMonitoring) -> Result<Target, Invalid> {
         scope: Scope::new(UpstashScope {
             database_id: mon.database_id.clone(),
             read_audit: false,
+            attribute_drift: false,
         }),
         desired: state,
     })
@@ -629,24 +634,34 @@ mod tests {
 
     #[test]
     fn targets_carry_their_database() {
+        // (target, read at every sync, read when drift is found, purpose)
         let cases = [
-            (firewall_target(&fw("")), true, Purpose::Firewall),
+            (firewall_target(&fw("")), false, true, Purpose::Firewall),
+            (
+                firewall_target(&fw("auditLog: Report")),
+                true,
+                true,
+                Purpose::Firewall,
+            ),
             (
                 firewall_target(&fw("auditLog: Ignore")),
+                false,
                 false,
                 Purpose::Firewall,
             ),
             (
                 monitoring_target(&mon("prometheus: Required")),
                 false,
+                false,
                 Purpose::Monitoring,
             ),
         ];
-        for (target, read_audit, purpose) in cases {
+        for (target, read_audit, attribute_drift, purpose) in cases {
             let target = target.expect("valid");
             let want = UpstashScope {
                 database_id: ID.into(),
                 read_audit,
+                attribute_drift,
             };
             assert_eq!(target.scope.get::<UpstashScope>(), Some(&want));
             assert_eq!(target.scope.to_string(), format!("database {ID}"));
