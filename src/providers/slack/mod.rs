@@ -76,6 +76,12 @@ pub struct Slack {
     now: fn() -> Timestamp,
 }
 
+impl crate::providers::OnHttp for Slack {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Slack {
     pub fn new(
         spec: &CloudProviderSpec,
