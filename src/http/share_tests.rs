@@ -80,7 +80,10 @@ async fn identical_reads_in_flight_share_one_request() {
         .provider_requests_shared_total
         .with_label_values(&["test", "list_items"])
         .get();
-    assert_eq!(shared, 4, "the four that did not send are counted as shared");
+    assert_eq!(
+        shared, 4,
+        "the four that did not send are counted as shared"
+    );
     let sent = metrics
         .provider_requests_total
         .with_label_values(&["test", "list_items", "200"])
@@ -92,7 +95,11 @@ async fn identical_reads_in_flight_share_one_request() {
     let (a, b) = tokio::join!(http.send(&read), http.send(&other));
     assert!(a.is_ok() && b.is_ok());
     assert_eq!(count(&seen, "GET /items?page=2"), 1);
-    assert_eq!(count(&seen, "GET /items?page=1"), 2, "window 0: nothing kept");
+    assert_eq!(
+        count(&seen, "GET /items?page=1"),
+        2,
+        "window 0: nothing kept"
+    );
 }
 
 #[tokio::test]
