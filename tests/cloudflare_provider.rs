@@ -41,6 +41,11 @@ struct Env {
 }
 
 async fn env(seed: Seed, timeout: Duration) -> Env {
+    env_sharing(seed, timeout, Duration::ZERO).await
+}
+
+/// [`env`] with a client that keeps read answers for `share_window`.
+async fn env_sharing(seed: Seed, timeout: Duration, share_window: Duration) -> Env {
     let emulator = CloudflareEmulator::new(seed);
     let running = emulator
         .start("127.0.0.1:0")
@@ -51,6 +56,7 @@ async fn env(seed: Seed, timeout: Duration) -> Env {
     settings.backoff = Duration::from_millis(5);
     settings.requests_per_minute = 60_000;
     settings.burst = 1000;
+    settings.share_window = share_window;
     let metrics = Arc::new(Metrics::new().expect("metrics"));
     let client = Cloudflare::with_settings(
         settings,
@@ -657,18 +663,17 @@ async fn an_unreadable_audit_log_leaves_drift_unattributed_and_the_sync_whole() 
 /// once; a policy's Enforce write ends the sharing, so the next policy sees the written state.
 #[tokio::test]
 async fn policies_on_one_zone_read_it_once_and_a_write_makes_the_next_read_fresh() {
-    let emulator = CloudflareEmulator::new(seed(WAF_SEEDED));
-    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
-    let mut settings = HttpSettings::new("cloudflare", format!("{}/client/v4", running.base_url()));
-    settings.share_window = Duration::from_secs(600);
-    let metrics = Arc::new(Metrics::new().expect("metrics"));
-    let client = Cloudflare::with_settings(
-        settings,
-        Some(ACCOUNT.into()),
-        SecretString::new(TOKEN),
-        Some(metrics.clone()),
+    let Env {
+        emulator,
+        _running,
+        client,
+        metrics,
+    } = env_sharing(
+        seed(WAF_SEEDED),
+        Duration::from_secs(5),
+        Duration::from_secs(600),
     )
-    .expect("client");
+    .await;
     let ruleset_reads = || {
         emulator
             .log()
