@@ -258,8 +258,8 @@ impl Request {
     }
 
     /// What an identical read must match: everything sent but the credential, which is the
-    /// client's own.
-    fn share_key(&self, url: &reqwest::Url) -> Vec<u8> {
+    /// client's own. `None` (never in practice): not shared.
+    fn share_key(&self, url: &reqwest::Url) -> Option<Vec<u8>> {
         serde_json::to_vec(&(
             self.method.as_str(),
             url.as_str(),
@@ -268,7 +268,7 @@ impl Request {
             &self.form,
             &self.headers,
         ))
-        .unwrap_or_default()
+        .ok()
     }
 
     fn idempotent(&self) -> bool {
@@ -420,9 +420,12 @@ impl HttpClient {
             let _writing = self.share.write();
             return self.send_fresh(req, &url).await;
         }
+        let Some(key) = req.share_key(&url) else {
+            return self.send_fresh(req, &url).await;
+        };
         let (answer, had) = self
             .share
-            .read(req.share_key(&url), || async {
+            .read(key, || async {
                 self.send_fresh(req, &url).await.map(Arc::new)
             })
             .await;

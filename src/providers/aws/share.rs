@@ -166,6 +166,11 @@ pub fn is_read(request: &HttpRequest) -> bool {
     if let Some(target) = request.headers().get("x-amz-target") {
         return target.rsplit('.').next().is_some_and(|op| !is_write(op));
     }
+    // Smithy RPCv2 CBOR (CloudWatch): `POST /service/<service>/operation/<Op>`.
+    let path = request.uri().split(['?', '#']).next().unwrap_or_default();
+    if let Some((_, op)) = path.rsplit_once("/operation/") {
+        return !is_write(op);
+    }
     if let Some(action) = request.body().bytes().and_then(|body| {
         url::form_urlencoded::parse(body)
             .find(|(k, _)| k == "Action")
@@ -243,10 +248,13 @@ mod tests {
     use super::*;
 
     fn request(method: &str, target: Option<&str>, body: &str) -> HttpRequest {
+        at("https://ec2.eu-west-1.amazonaws.com/", method, target, body)
+    }
+
+    fn at(uri: &str, method: &str, target: Option<&str>, body: &str) -> HttpRequest {
         let mut r = HttpRequest::new(SdkBody::from(body));
         r.set_method(method).expect("method");
-        r.set_uri("https://ec2.eu-west-1.amazonaws.com/")
-            .expect("uri");
+        r.set_uri(uri).expect("uri");
         if let Some(t) = target {
             r.headers_mut().insert("x-amz-target", t.to_string());
         }
@@ -287,6 +295,25 @@ mod tests {
                     "{}",
                 ),
                 true,
+            ),
+            // Smithy RPCv2 CBOR (CloudWatch): the path names the operation.
+            (
+                at(
+                    "https://monitoring.eu-west-1.amazonaws.com/service/GraniteServiceVersion20100801/operation/DescribeAlarms",
+                    "POST",
+                    None,
+                    "\u{a0}",
+                ),
+                true,
+            ),
+            (
+                at(
+                    "https://monitoring.eu-west-1.amazonaws.com/service/GraniteServiceVersion20100801/operation/PutMetricAlarm",
+                    "POST",
+                    None,
+                    "\u{a0}",
+                ),
+                false,
             ),
             // REST services: the method.
             (request("GET", None, ""), true),
