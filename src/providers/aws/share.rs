@@ -5,7 +5,8 @@
 //! [`SharingConnector`] wraps the account's rate-limited connector, so a read that shares an
 //! answer neither queues on the limiter nor sends. A read is told from a write by the action's
 //! name, as [`is_write`] tells them (EC2's Query `Action=Describe…` in the form body; JSON
-//! services' `X-Amz-Target`; REST services by the HTTP method). The key is the method, the URI
+//! services' `X-Amz-Target`; CloudWatch's RPCv2 CBOR path `/service/…/operation/<Op>`; REST
+//! services by the HTTP method). The key is the method, the URI
 //! (the region is in the host), the target and the body: the signature headers differ per call
 //! and are not part of it. Each sharer gets its own copy of the answer, marked [`SharedRead`],
 //! so [`super::interceptor::CallCounter`] counts it as shared, not as a request.
