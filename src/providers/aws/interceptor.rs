@@ -8,7 +8,7 @@
 //!   clear `BadResponse` naming the host only);
 //! - [`CallCounter`], an SDK interceptor, counts every attempt in
 //!   `perimeter_provider_requests_total{provider="aws",operation,code}` (and the reads that
-//!   shared an identical read's answer, see [`super::share`], in
+//!   shared an identical read's answer, see `providers::aws::share`, in
 //!   `perimeter_provider_requests_shared_total`);
 //! - [`sdk_error`] maps SDK errors to a [`ProviderError`] with a category, quoting only the AWS
 //!   error code and message, sanitised.
