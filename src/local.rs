@@ -303,6 +303,8 @@ impl Runner {
             let access = providers::Access {
                 trust: &trust,
                 principal: crate::trust::Principal::Admin,
+                // `check` reads once and must see the provider as it is: in flight only.
+                share_reads: std::time::Duration::ZERO,
             };
             let found = reconcile::credential(&spec, |secret| {
                 let found = credentials.get(&secret.name, &secret.key).ok_or_else(|| {

@@ -178,6 +178,19 @@ enum Command {
         /// confirming read); past it the policy's state is Unknown until the next sync.
         #[arg(long, env = "PERIMETER_SYNC_TIMEOUT", default_value_t = 180)]
         sync_timeout: u64,
+        /// How long, in seconds (0..300), a successful provider read is handed to identical
+        /// reads of the same account (the policies sharing a zone, account+region or project
+        /// read each listing once a round). Any write through the account's client ends it, so
+        /// a policy's Enforce is seen by the next read. Drift made outside Perimeter is seen up
+        /// to this much later. 0: only reads in flight at the same time share an answer. The
+        /// default, 10, is the shortest syncInterval: a policy never gets its own last answer.
+        #[arg(
+            long,
+            env = "PERIMETER_SHARE_READS_FOR",
+            default_value_t = 10,
+            value_parser = clap::value_parser!(u64).range(..=300)
+        )]
+        share_reads_for: u64,
         /// The Slack channel Alertmanager sends Perimeter's alerts to (the chart sets it from
         /// `alertmanager.slack.channel`): `C…`, `#name`, or `T…/C…`. The assessments verify it
         /// like a provider's alert route: it must be a channel a `slack:` MonitoringPolicy
@@ -591,6 +604,7 @@ fn main() -> ExitCode {
                 ambient_namespaces,
                 cluster_resource_namespace,
                 sync_timeout,
+                share_reads_for,
                 alerts_slack_channel,
                 shard_selector,
                 shard,
@@ -610,6 +624,7 @@ fn main() -> ExitCode {
                     sync_deadline: Duration::from_secs(sync_timeout.clamp(10, 3600)),
                     own_alerts: own_alerts(alerts_slack_channel.as_deref())?,
                     shard: shard.clone(),
+                    share_reads: Duration::from_secs(share_reads_for),
                 };
                 let election = leader_elect.then(|| {
                     perimeter::controller::leader::Config::new(

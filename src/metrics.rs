@@ -33,6 +33,8 @@ pub struct Metrics {
     pub reconcile_total: IntCounterVec,
     pub reconcile_duration: HistogramVec,
     pub provider_requests_total: IntCounterVec,
+    /// Reads answered by an identical read of the same account instead of a request.
+    pub provider_requests_shared_total: IntCounterVec,
     pub provider_up: IntGaugeVec,
     pub address_set_ready: IntGaugeVec,
     pub address_set_addresses: IntGaugeVec,
@@ -132,6 +134,11 @@ impl Metrics {
             "Provider API requests by provider, operation and HTTP status code (or timeout/error).",
             &["provider", "operation", "code"],
         )?;
+        let provider_requests_shared_total = counter(
+            "perimeter_provider_requests_shared_total",
+            "Provider API reads answered by an identical read of the same account (one in flight, or one within the operator's --share-reads-for window) instead of a request of their own, by provider and operation.",
+            &["provider", "operation"],
+        )?;
         let provider_up = gauge(
             "perimeter_provider_up",
             "1 when the last call to this CloudProvider succeeded, 0 otherwise.",
@@ -226,6 +233,7 @@ impl Metrics {
             reconcile_total,
             reconcile_duration,
             provider_requests_total,
+            provider_requests_shared_total,
             provider_up,
             address_set_ready,
             address_set_addresses,

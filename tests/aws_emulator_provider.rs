@@ -1193,3 +1193,87 @@ async fn no_lookup_permission_leaves_drift_unattributed_and_the_sync_whole() {
         assert!(by.summary.starts_with("unattributed"), "{}", by.summary);
     }
 }
+
+/// Issue 14, "policies sharing an account+region share its reads": five policies on one
+/// account and region observed at once read the account's rule listing once (three pages),
+/// not five times; within the window a later policy's read is shared too, and a policy's
+/// Enforce write ends that, so the next policy sees what was written.
+#[tokio::test]
+async fn policies_on_one_account_and_region_share_the_rule_listing() {
+    let emulator = AwsEmulator::new(seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let credential = SecretString::new(
+        json!({"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}).to_string(),
+    );
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let aws = Aws::connect_sharing(
+        &spec(&running.base_url()),
+        Some(credential),
+        Some(metrics.clone()),
+        std::time::Duration::from_secs(600),
+    )
+    .await
+    .expect("connect");
+    let findings_only =
+        firewall(json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"}}));
+    let web = |description: &str| {
+        firewall(
+            json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"},
+            "securityGroups": [{"groupId": "sg-web", "ingress": [
+                {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidr": "10.0.0.0/8", "description": description}]}]}),
+        )
+    };
+    let policies = [
+        findings_only.clone(),
+        findings_only.clone(),
+        findings_only.clone(),
+        web("https"),
+        web("old"),
+    ];
+    let outcomes = futures::future::join_all(
+        policies
+            .iter()
+            .map(|p| sync(&aws, p, Mode::Observe, UnmanagedPolicy::Report)),
+    )
+    .await;
+    for out in &outcomes {
+        assert!(out.error.is_none(), "{:?}", out.error);
+        assert!(
+            out.findings.iter().any(|f| f.code == "WorldOpenIngress"),
+            "{:?}",
+            out.findings
+        );
+    }
+    // Six rules, two a page: one listing for the five policies.
+    assert_eq!(count(&emulator, "/ec2/DescribeSecurityGroupRules"), 3);
+    // The two policies naming sg-web ask the same filtered question: once.
+    assert_eq!(count(&emulator, "/ec2/DescribeSecurityGroups"), 1);
+    let shared = metrics
+        .provider_requests_shared_total
+        .with_label_values(&["aws", "DescribeSecurityGroupRules"])
+        .get();
+    assert_eq!(shared, 12, "four sharers, three pages");
+    let sent = metrics
+        .provider_requests_total
+        .with_label_values(&["aws", "DescribeSecurityGroupRules", "200"])
+        .get();
+    assert_eq!(sent, 3, "a shared answer is not counted as a request");
+
+    // Within the window, a later policy's read is shared as well.
+    let later = sync(&aws, &findings_only, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(later.error.is_none(), "{:?}", later.error);
+    assert_eq!(count(&emulator, "/ec2/DescribeSecurityGroupRules"), 3);
+
+    // One policy enforces (revoking the world-open SSH rule): the next policy reads fresh.
+    let enforced = sync(&aws, &web("https"), Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(enforced.in_sync(), "{:?}", enforced.remaining);
+    assert_eq!(count(&emulator, "/ec2/RevokeSecurityGroupIngress"), 1);
+    let next = sync(&aws, &findings_only, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(next.error.is_none(), "{:?}", next.error);
+    assert!(
+        next.findings.iter().all(|f| f.code != "WorldOpenIngress"),
+        "the revoked rule is gone for the next policy: {:?}",
+        next.findings
+    );
+    assert!(count(&emulator, "/ec2/DescribeSecurityGroupRules") > 3);
+}

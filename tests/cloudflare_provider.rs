@@ -41,6 +41,11 @@ struct Env {
 }
 
 async fn env(seed: Seed, timeout: Duration) -> Env {
+    env_sharing(seed, timeout, Duration::ZERO).await
+}
+
+/// [`env`] with a client that keeps read answers for `share_window`.
+async fn env_sharing(seed: Seed, timeout: Duration, share_window: Duration) -> Env {
     let emulator = CloudflareEmulator::new(seed);
     let running = emulator
         .start("127.0.0.1:0")
@@ -51,6 +56,7 @@ async fn env(seed: Seed, timeout: Duration) -> Env {
     settings.backoff = Duration::from_millis(5);
     settings.requests_per_minute = 60_000;
     settings.burst = 1000;
+    settings.share_window = share_window;
     let metrics = Arc::new(Metrics::new().expect("metrics"));
     let client = Cloudflare::with_settings(
         settings,
@@ -649,5 +655,103 @@ async fn an_unreadable_audit_log_leaves_drift_unattributed_and_the_sync_whole() 
             by.summary
         );
         assert!(!by.summary.contains(TOKEN), "{fault:?}");
+    }
+}
+
+/// Issue 14, "policies sharing a zone share its reads within a round", through
+/// `reconcile::sync`: within the client's window two policies on one zone read its ruleset
+/// once; a policy's Enforce write ends the sharing, so the next policy sees the written state.
+#[tokio::test]
+async fn policies_on_one_zone_read_it_once_and_a_write_makes_the_next_read_fresh() {
+    let Env {
+        emulator,
+        _running,
+        client,
+        metrics,
+    } = env_sharing(
+        seed(WAF_SEEDED),
+        Duration::from_secs(5),
+        Duration::from_secs(600),
+    )
+    .await;
+    let ruleset_reads = || {
+        emulator
+            .log()
+            .count("GET", "phases/http_request_firewall_custom/entrypoint")
+    };
+    // A team's Observe policy and the platform's Enforce policy on the same zone.
+    let watch = firewall(WAF_DECLARED);
+    let enforce = firewall(WAF_DECLARED);
+
+    let first = sync(&client, &watch, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(first.error.is_none() && !first.in_sync(), "{first:?}");
+    let second = sync(&client, &watch, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(!second.in_sync());
+    assert_eq!(ruleset_reads(), 1, "the second policy's read was shared");
+
+    let enforced = sync(&client, &enforce, Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(enforced.in_sync(), "{:?}", enforced.remaining);
+    assert_eq!(emulator.log().writes().len(), 1);
+    // Its own read was shared too; its confirming read after the write was sent.
+    assert_eq!(ruleset_reads(), 2);
+
+    let after = sync(&client, &watch, Mode::Observe, UnmanagedPolicy::Report).await;
+    assert!(
+        after.in_sync(),
+        "the next policy sees the write, not the answer from before it: {:?}",
+        after.remaining
+    );
+    assert_eq!(
+        ruleset_reads(),
+        2,
+        "the answer read after the write is shared"
+    );
+    let shared = metrics
+        .provider_requests_shared_total
+        .with_label_values(&["cloudflare", "get_entrypoint_ruleset"])
+        .get();
+    assert_eq!(shared, 3);
+}
+
+/// The operator's window reaches the client through `providers::connect` (`Access`), and
+/// `check`'s (0) keeps every sequential read its own.
+#[tokio::test]
+async fn the_window_reaches_the_client_through_access() {
+    for (window, want) in [(Duration::ZERO, 2), (Duration::from_secs(600), 1)] {
+        let emulator = CloudflareEmulator::new(seed(WAF_SEEDED));
+        let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+        let spec: perimeter::api::CloudProviderSpec = serde_json::from_value(serde_json::json!({
+            "type": "cloudflare",
+            "accountId": ACCOUNT,
+            "endpoint": format!("{}/client/v4", running.base_url()),
+            "credentials": {"source": "Secret", "secretRef": {"name": "cf", "key": "token"}},
+        }))
+        .expect("spec");
+        let mut trust = perimeter::trust::Trust::default();
+        trust
+            .endpoint_hosts
+            .push(perimeter::trust::hosts::HostPattern::parse("127.0.0.1").expect("host"));
+        let access = perimeter::providers::Access {
+            trust: &trust,
+            principal: perimeter::trust::Principal::Admin,
+            share_reads: window,
+        };
+        let client =
+            perimeter::providers::connect(&spec, Some(SecretString::new(TOKEN)), None, access)
+                .await
+                .expect("connect");
+        for _ in 0..2 {
+            sync(
+                &*client,
+                &firewall(WAF_DECLARED),
+                Mode::Observe,
+                UnmanagedPolicy::Report,
+            )
+            .await;
+        }
+        let reads = emulator
+            .log()
+            .count("GET", "phases/http_request_firewall_custom/entrypoint");
+        assert_eq!(reads, want, "window {window:?}");
     }
 }

@@ -580,6 +580,7 @@ async fn a_region_cannot_steer_signed_requests_elsewhere() {
     let access = perimeter::providers::Access {
         trust: &trust,
         principal: perimeter::trust::Principal::Tenant,
+        share_reads: std::time::Duration::ZERO,
     };
     let err = perimeter::providers::connect(&spec, Some(keys.clone()), None, access)
         .await

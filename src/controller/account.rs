@@ -125,6 +125,7 @@ pub async fn client_for(ctx: &Context, account: &Account<'_>) -> Result<Arc<dyn 
     let access = Access {
         trust: &ctx.config.trust,
         principal: account.principal(ctx),
+        share_reads: ctx.config.share_reads,
     };
     let client =
         providers::connect(account.spec, credential, Some(ctx.metrics.clone()), access).await?;

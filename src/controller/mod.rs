@@ -67,6 +67,9 @@ pub struct Settings {
     /// Which policies this process reconciles and whether it runs the cluster-wide
     /// controllers (see [`shard`]).
     pub shard: shard::Shard,
+    /// How long one account's read answers are handed to its other policies' identical reads
+    /// (`--share-reads-for`, see [`crate::http::share`]).
+    pub share_reads: Duration,
 }
 
 impl Default for Settings {
@@ -78,6 +81,7 @@ impl Default for Settings {
             sync_deadline: DEFAULT_SYNC_DEADLINE,
             own_alerts: Vec::new(),
             shard: shard::Shard::all(),
+            share_reads: Duration::ZERO,
         }
     }
 }

@@ -10,10 +10,14 @@
 //! - request paths are checked by [`path::join`] before any I/O;
 //! - provider text is quoted only from a recognised error envelope, through
 //!   [`redact::sanitize`].
+//!
+//! Identical reads through one client share one answer ([`share`]): always while one is in
+//! flight, and for [`HttpSettings::share_window`] after it; any write ends the sharing.
 
 pub mod path;
 mod ratelimit;
 pub mod redact;
+pub mod share;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +76,11 @@ pub struct HttpSettings {
     /// resets (Trigger.dev's `x-ratelimit-reset`): a 429 without `Retry-After` waits until
     /// then. `None` (default): only `Retry-After` is read.
     pub reset_epoch_ms_header: Option<&'static str>,
+    /// How long a successful read's answer is handed to identical reads of this client (see
+    /// [`share`]). 0 (default): only reads in flight at the same time share an answer, so a
+    /// read always sees what was there when it began. The operator sets its
+    /// `--share-reads-for`; never a field of the account.
+    pub share_window: Duration,
 }
 
 /// An error found inside a 2xx answer by [`HttpSettings::in_band_error`].
@@ -100,6 +109,7 @@ impl HttpSettings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             in_band_error: None,
             reset_epoch_ms_header: None,
+            share_window: Duration::ZERO,
         }
     }
 }
@@ -175,6 +185,9 @@ pub struct Request {
     /// Extra headers (e.g. GCP's `Metadata-Flavor: Google`, or those an external-account
     /// credential source names); never logged.
     pub headers: Vec<(String, String)>,
+    /// A POST that only reads (a query sent in the body), shared like a GET: see
+    /// [`Request::reads`].
+    pub read_by_post: bool,
 }
 
 /// Header values and bodies are left out: they can carry credentials (OAuth2 forms, headers of
@@ -203,6 +216,7 @@ impl Request {
             body: None,
             form: None,
             headers: Vec::new(),
+            read_by_post: false,
         }
     }
 
@@ -230,6 +244,33 @@ impl Request {
         self
     }
 
+    /// Marks a POST the provider documents as a read (e.g. Supabase's
+    /// `POST …/network-bans/retrieve`): identical ones share an answer, and it does not end
+    /// the sharing of other reads as a write does.
+    pub fn reads(mut self) -> Self {
+        self.read_by_post = true;
+        self
+    }
+
+    /// Whether it only reads: shared with identical reads, and no end to their sharing.
+    fn is_read(&self) -> bool {
+        matches!(self.method, Method::GET | Method::HEAD) || self.read_by_post
+    }
+
+    /// What an identical read must match: everything sent but the credential, which is the
+    /// client's own. `None` (never in practice): not shared.
+    fn share_key(&self, url: &reqwest::Url) -> Option<Vec<u8>> {
+        serde_json::to_vec(&(
+            self.method.as_str(),
+            url.as_str(),
+            &self.query,
+            &self.body,
+            &self.form,
+            &self.headers,
+        ))
+        .ok()
+    }
+
     fn idempotent(&self) -> bool {
         matches!(
             self.method,
@@ -239,6 +280,7 @@ impl Request {
 }
 
 /// A successful (2xx) answer, or a 4xx the caller wants to interpret (e.g. 404).
+#[derive(Clone)]
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
@@ -267,7 +309,21 @@ impl Response {
     }
 }
 
-/// A client for one provider account. Cheap to clone; clones share the rate limiter.
+/// What identical reads of one client share: the answer, or the error of a read in flight.
+type SharedAnswer = Result<Arc<Response>, ProviderError>;
+
+impl share::Answer for SharedAnswer {
+    /// Only successes are kept (a 404 is an answer too, but kept only while in flight).
+    fn keep(&self) -> Option<usize> {
+        match self {
+            Ok(r) if (200..300).contains(&r.status) => Some(r.body.len()),
+            _ => None,
+        }
+    }
+}
+
+/// A client for one provider account. Cheap to clone; clones share the rate limiter and the
+/// reads ([`share`]).
 #[derive(Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
@@ -275,6 +331,7 @@ pub struct HttpClient {
     auth: Auth,
     limiter: Arc<RateLimiter>,
     metrics: Option<Arc<Metrics>>,
+    share: Arc<share::Share<SharedAnswer>>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -310,13 +367,28 @@ impl HttpClient {
             settings.requests_per_minute,
             settings.burst,
         ));
+        let share = Arc::new(share::Share::new(
+            settings.share_window,
+            share::DEFAULT_MAX_KEPT_BYTES,
+        ));
         Ok(Self {
             inner,
             settings: Arc::new(settings),
             auth,
             limiter,
             metrics,
+            share,
         })
+    }
+
+    /// Keeps successful reads' answers for `window` from now on (see
+    /// [`HttpSettings::share_window`]); answers kept so far are dropped, and clones made
+    /// before keep their own sharing.
+    pub fn share_reads_for(&mut self, window: Duration) {
+        let mut settings = (*self.settings).clone();
+        settings.share_window = window;
+        self.share = Arc::new(share::Share::new(window, share::DEFAULT_MAX_KEPT_BYTES));
+        self.settings = Arc::new(settings);
     }
 
     pub fn settings(&self) -> &HttpSettings {
@@ -325,6 +397,11 @@ impl HttpClient {
 
     /// Sends a request, retrying where safe. Returns 2xx answers and 404s (which callers
     /// treat as "absent"); every other answer becomes a categorised, redacted error.
+    ///
+    /// A read identical to one in flight (or, within [`HttpSettings::share_window`], to one
+    /// answered) gets that one's answer and sends nothing: counted in
+    /// `perimeter_provider_requests_shared_total`, not as a request. Any other request ends
+    /// the sharing of the reads before it.
     pub async fn send(&self, req: &Request) -> Result<Response, ProviderError> {
         // Checked once, before any I/O: a refused path is not a provider failure, so it is
         // neither counted nor retried.
@@ -339,10 +416,39 @@ impl HttpClient {
                 ),
             )
         })?;
+        if !req.is_read() {
+            let _writing = self.share.write();
+            return self.send_fresh(req, &url).await;
+        }
+        let Some(key) = req.share_key(&url) else {
+            return self.send_fresh(req, &url).await;
+        };
+        let (answer, had) = self
+            .share
+            .read(key, || async {
+                self.send_fresh(req, &url).await.map(Arc::new)
+            })
+            .await;
+        if had.shared()
+            && let Some(m) = &self.metrics
+        {
+            m.provider_requests_shared_total
+                .with_label_values(&[self.settings.provider, req.operation])
+                .inc();
+        }
+        answer.map(|r| Arc::try_unwrap(r).unwrap_or_else(|shared| (*shared).clone()))
+    }
+
+    /// [`HttpClient::send`] without sharing: through the limiter, with retries.
+    async fn send_fresh(
+        &self,
+        req: &Request,
+        url: &reqwest::Url,
+    ) -> Result<Response, ProviderError> {
         let mut attempt = 0u32;
         loop {
             self.limiter.acquire().await;
-            let mut outcome = self.send_once(req, &url).await;
+            let mut outcome = self.send_once(req, url).await;
             if let Err(e) = &mut outcome
                 && e.category == Category::Throttled
             {
@@ -720,6 +826,9 @@ fn envelope_text(v: &Value) -> Option<String> {
         }
     }
 }
+
+#[cfg(test)]
+mod share_tests;
 
 #[cfg(test)]
 mod tests {

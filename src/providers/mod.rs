@@ -267,13 +267,29 @@ pub trait Provider: Send + Sync {
     ) -> Result<Vec<String>, ApplyError>;
 }
 
+/// A provider client on the shared HTTP layer, whose reads the operator shares
+/// ([`Access::share_reads`]).
+pub(crate) trait OnHttp: Sized {
+    fn http_mut(&mut self) -> &mut crate::http::HttpClient;
+
+    /// The client, handing successful reads' answers to identical reads for `window`.
+    fn share_reads_for(mut self, window: std::time::Duration) -> Self {
+        self.http_mut().share_reads_for(window);
+        self
+    }
+}
+
 /// What the operator's admin allows one account (see [`crate::trust`]); checked before the
-/// client makes any request.
+/// client makes any request. With how the admin has the client read.
 #[derive(Clone, Copy, Debug)]
 pub struct Access<'a> {
     pub trust: &'a Trust,
     /// Who supplied the credential.
     pub principal: Principal,
+    /// How long a successful read's answer is handed to identical reads of the account
+    /// (`perimeter operator --share-reads-for`; see [`crate::http::share`]). 0: only reads in
+    /// flight together share one.
+    pub share_reads: std::time::Duration,
 }
 
 /// Builds the client for a provider account. `credential` is `None` for `source: Ambient`.
@@ -539,6 +555,7 @@ mod tests {
             let access = Access {
                 trust: &trust,
                 principal: Principal::Tenant,
+                share_reads: std::time::Duration::ZERO,
             };
             let got = connect(&spec(t), Some(SecretString::new(credential)), None, access)
                 .await
@@ -552,6 +569,7 @@ mod tests {
         let access = Access {
             trust: &trust,
             principal: Principal::Tenant,
+            share_reads: std::time::Duration::ZERO,
         };
         let bare: CloudProviderSpec =
             serde_json::from_value(serde_json::json!({"type": "modal", "accountId": "acme-ml"}))

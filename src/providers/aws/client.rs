@@ -101,10 +101,22 @@ pub struct Aws {
 }
 
 impl Aws {
+    /// The client of an account; identical reads share an answer only while in flight.
     pub async fn connect(
         spec: &CloudProviderSpec,
         credential: Option<SecretString>,
         metrics: Option<Arc<Metrics>>,
+    ) -> Result<Self, Error> {
+        Self::connect_sharing(spec, credential, metrics, Duration::ZERO).await
+    }
+
+    /// The client of an account whose successful reads are handed to identical reads for
+    /// `share_window` (the operator's `--share-reads-for`, see [`crate::http::share`]).
+    pub async fn connect_sharing(
+        spec: &CloudProviderSpec,
+        credential: Option<SecretString>,
+        metrics: Option<Arc<Metrics>>,
+        share_window: Duration,
     ) -> Result<Self, Error> {
         let region = spec
             .regions
@@ -142,7 +154,12 @@ impl Aws {
             }
             None => None,
         };
-        let services = SharedHttpClient::new(rate_limited.only_to(Egress { endpoint }));
+        let reads = Arc::new(crate::http::share::Share::new(
+            share_window,
+            crate::http::share::DEFAULT_MAX_KEPT_BYTES,
+        ));
+        let services =
+            SharedHttpClient::new(rate_limited.only_to(Egress { endpoint }).sharing(reads));
         let http = SharedHttpClient::new(rate_limited);
 
         let mut loader = aws_config::defaults(BehaviorVersion::latest())

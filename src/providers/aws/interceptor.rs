@@ -9,7 +9,9 @@
 //!   SDK's hyper client does not follow them either; a 3xx is refused here so that it is a
 //!   clear `BadResponse` naming the host only);
 //! - [`CallCounter`], an SDK interceptor, counts every attempt in
-//!   `perimeter_provider_requests_total{provider="aws",operation,code}`;
+//!   `perimeter_provider_requests_total{provider="aws",operation,code}` (and the reads that
+//!   shared an identical read's answer, see `providers::aws::share`, in
+//!   `perimeter_provider_requests_shared_total`);
 //! - [`sdk_error`] maps SDK errors to a [`ProviderError`] with a category, quoting only the AWS
 //!   error code and message, sanitised.
 
@@ -67,6 +69,8 @@ pub struct RateLimitedClient {
     attempt_timeout: Duration,
     /// `None` for the credential providers (IMDS, STS web identity: the admin's environment).
     egress: Option<Egress>,
+    /// The account's shared reads ([`super::share`]); `None`: every read is sent.
+    reads: Option<super::share::Reads>,
 }
 
 impl RateLimitedClient {
@@ -82,6 +86,15 @@ impl RateLimitedClient {
             max_body_bytes,
             attempt_timeout,
             egress: None,
+            reads: None,
+        }
+    }
+
+    /// The same client, sharing identical reads through `reads`.
+    pub fn sharing(&self, reads: super::share::Reads) -> Self {
+        Self {
+            reads: Some(reads),
+            ..self.clone()
         }
     }
 
@@ -106,13 +119,21 @@ impl HttpClient for RateLimitedClient {
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        SharedHttpConnector::new(RateLimitedConnector {
+        let connector = SharedHttpConnector::new(RateLimitedConnector {
             inner: self.inner.http_connector(settings, components),
             limiter: self.limiter.clone(),
             max_body_bytes: self.max_body_bytes,
             attempt_timeout: self.attempt_timeout,
             egress: self.egress.clone(),
-        })
+        });
+        match &self.reads {
+            // Outside the limiter: a read that shares an answer does not queue.
+            Some(reads) => SharedHttpConnector::new(super::share::SharingConnector {
+                inner: connector,
+                reads: reads.clone(),
+            }),
+            None => connector,
+        }
     }
 }
 
@@ -183,8 +204,8 @@ struct NoAnswer {
 }
 
 /// An answer Perimeter refused to take in; found again by [`sdk_error`] in the error's sources.
-#[derive(Debug, thiserror::Error)]
-enum Refused {
+#[derive(Clone, Debug, thiserror::Error)]
+pub(super) enum Refused {
     #[error("HTTP {status}: {size} exceeds the {cap_mib} MiB cap on one answer; not read further")]
     TooLarge {
         status: u16,
@@ -248,7 +269,7 @@ async fn read_bounded(
 }
 
 /// The refusal among an error's sources, if there is one.
-fn refusal(err: &ConnectorError) -> Option<&Refused> {
+pub(super) fn refusal(err: &ConnectorError) -> Option<&Refused> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
         if let Some(r) = e.downcast_ref::<Refused>() {
@@ -334,6 +355,22 @@ impl Intercept for CallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let operation = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
+        let shared = match context.response() {
+            Some(response) => response.extension::<super::share::SharedRead>().is_some(),
+            None => matches!(
+                context.output_or_error(),
+                Some(Err(e)) if e.as_connector_error().is_some_and(|c| super::share::is_shared_failure(c))
+            ),
+        };
+        if shared {
+            if let Some(metrics) = &self.metrics {
+                metrics
+                    .provider_requests_shared_total
+                    .with_label_values(&["aws", operation])
+                    .inc();
+            }
+            return Ok(());
+        }
         if let Some(response) = context.response()
             && response.status().is_success()
             && is_write(operation)

@@ -64,9 +64,10 @@ impl registry::Kit for Kit {
         spec: &CloudProviderSpec,
         credential: Option<SecretString>,
         metrics: Option<Arc<Metrics>>,
-        _access: Access<'_>,
+        access: Access<'_>,
     ) -> Result<Arc<dyn Provider>, Error> {
-        Ok(Arc::new(Aws::connect(spec, credential, metrics).await?) as Arc<dyn Provider>)
+        let aws = Aws::connect_sharing(spec, credential, metrics, access.share_reads).await?;
+        Ok(Arc::new(aws) as Arc<dyn Provider>)
     }
 
     #[cfg(feature = "demo")]

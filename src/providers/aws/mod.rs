@@ -31,6 +31,7 @@ pub mod model;
 pub mod nat;
 pub mod regions;
 pub mod sections;
+mod share;
 mod waf;
 
 use std::collections::BTreeSet;

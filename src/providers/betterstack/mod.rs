@@ -107,6 +107,12 @@ pub struct Betterstack {
     clock: fn() -> Timestamp,
 }
 
+impl crate::providers::OnHttp for Betterstack {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Betterstack {
     pub fn new(
         spec: &CloudProviderSpec,

@@ -49,6 +49,12 @@ pub struct Cloudflare {
     own: std::sync::Mutex<OwnWrites>,
 }
 
+impl crate::providers::OnHttp for Cloudflare {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Cloudflare {
     pub fn new(
         spec: &CloudProviderSpec,

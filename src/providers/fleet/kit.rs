@@ -9,6 +9,7 @@ use crate::core::inventory::Asset;
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::providers::OnHttp;
 use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
@@ -53,14 +54,17 @@ impl registry::Kit for Kit {
         spec: &CloudProviderSpec,
         credential: Option<SecretString>,
         metrics: Option<Arc<Metrics>>,
-        _access: Access<'_>,
+        access: Access<'_>,
     ) -> Result<Arc<dyn Provider>, Error> {
         let token = credential.ok_or_else(|| {
             Error::CredentialsMissing(
                 "Fleet has no ambient identity: it needs an API token in a Secret".into(),
             )
         })?;
-        Ok(Arc::new(Fleet::new(spec, token, metrics)?) as Arc<dyn Provider>)
+        Ok(
+            Arc::new(Fleet::new(spec, token, metrics)?.share_reads_for(access.share_reads))
+                as Arc<dyn Provider>,
+        )
     }
 
     #[cfg(feature = "demo")]

@@ -70,6 +70,12 @@ fn not_found(operation: &'static str) -> ProviderError {
     )
 }
 
+impl crate::providers::OnHttp for Fleet {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Fleet {
     pub fn new(
         spec: &CloudProviderSpec,

@@ -104,6 +104,10 @@ impl Gcp {
             credentials_file: std::env::var("GOOGLE_APPLICATION_CREDENTIALS")
                 .ok()
                 .filter(|p| !p.trim().is_empty()),
+            settings: Some(HttpSettings {
+                share_window: access.share_reads,
+                ..HttpSettings::new("gcp", "")
+            }),
             ..Options::default()
         };
         Self::connect_with(spec, credential, metrics, options)
@@ -927,11 +931,10 @@ impl Provider for Gcp {
         let mut entries = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..audit::MAX_PAGES {
-            let req = Request::new(Method::POST, op, "/v2/entries:list").json(audit::request(
-                &self.project,
-                &filter,
-                token.as_deref(),
-            ));
+            // A read sent as POST (a filter too long for a URL): shared like one.
+            let req = Request::new(Method::POST, op, "/v2/entries:list")
+                .json(audit::request(&self.project, &filter, token.as_deref()))
+                .reads();
             let page = match self.call_present(&self.logging, &req).await {
                 Ok(page) => page,
                 Err(e) if e.status == Some(403) => {

@@ -53,6 +53,12 @@ pub struct Qdrant {
     account_id: Option<String>,
 }
 
+impl crate::providers::OnHttp for Qdrant {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Qdrant {
     pub fn new(
         spec: &CloudProviderSpec,

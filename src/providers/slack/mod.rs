@@ -82,6 +82,12 @@ pub struct Slack {
     identity: tokio::sync::Mutex<Option<Identity>>,
 }
 
+impl crate::providers::OnHttp for Slack {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Slack {
     pub fn new(
         spec: &CloudProviderSpec,

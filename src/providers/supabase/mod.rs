@@ -60,6 +60,12 @@ pub struct Supabase {
     apply_poll: Duration,
 }
 
+impl crate::providers::OnHttp for Supabase {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Supabase {
     pub fn new(
         spec: &CloudProviderSpec,
@@ -187,13 +193,17 @@ impl Supabase {
 
     async fn read_bans(&self, project: &str) -> Result<Option<Finding>, ProviderError> {
         let op = "list_network_bans";
-        // A read sent as POST (the API's choice): the shared layer does not retry it on 5xx.
+        // A read sent as POST (the API's choice): the shared layer does not retry it on 5xx,
+        // but shares it like any read.
         let answer = self
-            .call(Request::new(
-                Method::POST,
-                op,
-                format!("/v1/projects/{project}/network-bans/retrieve"),
-            ))
+            .call(
+                Request::new(
+                    Method::POST,
+                    op,
+                    format!("/v1/projects/{project}/network-bans/retrieve"),
+                )
+                .reads(),
+            )
             .await?;
         model::bans_finding(&answer).map_err(|e| shape(op, e))
     }

@@ -8,6 +8,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::providers::OnHttp;
 use crate::providers::registry::{self, Alerting, Boundary, Info, Monitoring};
 use crate::providers::{Access, Provider, Target};
 use crate::secret::SecretString;
@@ -51,7 +52,7 @@ impl registry::Kit for Kit {
         spec: &CloudProviderSpec,
         credential: Option<SecretString>,
         metrics: Option<Arc<Metrics>>,
-        _access: Access<'_>,
+        access: Access<'_>,
     ) -> Result<Arc<dyn Provider>, Error> {
         let key = credential.ok_or_else(|| {
             Error::CredentialsMissing(
@@ -59,7 +60,10 @@ impl registry::Kit for Kit {
                     .into(),
             )
         })?;
-        Ok(Arc::new(Triggerdev::new(spec, key, metrics)?) as Arc<dyn Provider>)
+        Ok(
+            Arc::new(Triggerdev::new(spec, key, metrics)?.share_reads_for(access.share_reads))
+                as Arc<dyn Provider>,
+        )
     }
 
     #[cfg(feature = "demo")]

@@ -53,6 +53,12 @@ pub struct Triggerdev {
     http: HttpClient,
 }
 
+impl crate::providers::OnHttp for Triggerdev {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Triggerdev {
     pub fn new(
         spec: &CloudProviderSpec,

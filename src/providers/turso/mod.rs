@@ -61,6 +61,12 @@ pub struct Turso {
     own_user: OnceLock<String>,
 }
 
+impl crate::providers::OnHttp for Turso {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Turso {
     pub fn new(
         spec: &CloudProviderSpec,

@@ -111,6 +111,12 @@ pub struct Upstash {
     own: Mutex<OwnChanges>,
 }
 
+impl crate::providers::OnHttp for Upstash {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Upstash {
     pub fn new(
         spec: &CloudProviderSpec,

@@ -56,6 +56,12 @@ pub struct Vercel {
     own: std::sync::Mutex<crate::core::attribution::OwnWrites>,
 }
 
+impl crate::providers::OnHttp for Vercel {
+    fn http_mut(&mut self) -> &mut HttpClient {
+        &mut self.http
+    }
+}
+
 impl Vercel {
     pub fn new(
         spec: &CloudProviderSpec,
