@@ -200,6 +200,16 @@ enum Command {
         /// operator without `--shard-selector` always does).
         #[arg(long, env = "PERIMETER_CLUSTER_CONTROLLERS")]
         cluster_controllers: bool,
+        /// How many policies of each kind (and accounts, address sets) reconcile at once; the
+        /// others wait their turn in the queue. One provider account's policies take at most a
+        /// quarter of the slots, so an account whose provider hangs cannot stall the others.
+        #[arg(
+            long,
+            env = "PERIMETER_MAX_CONCURRENT_RECONCILES",
+            default_value_t = perimeter::controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
+            value_parser = perimeter::controller::parse_max_concurrent_reconciles
+        )]
+        max_concurrent_reconciles: u16,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -595,6 +605,7 @@ fn main() -> ExitCode {
                 shard_selector,
                 shard,
                 cluster_controllers,
+                max_concurrent_reconciles,
                 trust,
             } => {
                 init_tracing(log_json);
@@ -610,6 +621,7 @@ fn main() -> ExitCode {
                     sync_deadline: Duration::from_secs(sync_timeout.clamp(10, 3600)),
                     own_alerts: own_alerts(alerts_slack_channel.as_deref())?,
                     shard: shard.clone(),
+                    max_concurrent_reconciles,
                 };
                 let election = leader_elect.then(|| {
                     perimeter::controller::leader::Config::new(
