@@ -202,7 +202,8 @@ enum Command {
         cluster_controllers: bool,
         /// How many policies of each kind (and accounts, address sets) reconcile at once; the
         /// others wait their turn in the queue. One provider account's policies take at most a
-        /// quarter of the slots, so an account whose provider hangs cannot stall the others.
+        /// sixteenth of the slots (at least one), so an account whose provider hangs cannot
+        /// stall the others.
         #[arg(
             long,
             env = "PERIMETER_MAX_CONCURRENT_RECONCILES",

@@ -2,8 +2,8 @@
 //! `PERIMETER_MAX_CONCURRENT_RECONCILES=4` against the Kubernetes API emulator and six
 //! Cloudflare accounts, each its own emulator that holds every read of the policies' one
 //! setting for a while. The emulators count the reads they hold at once: never more than 4 in
-//! all (the bound), never more than 1 per account (an account's share is a quarter of the
-//! slots), and more than one account at once (the bound is not a queue of one).
+//! all (the bound), never more than 1 per account (an account's share is a sixteenth of
+//! the slots, at least one), and more than one account at once (the bound is not a queue of one).
 
 mod support;
 
