@@ -213,6 +213,17 @@ enum Command {
         /// operator without `--shard-selector` always does).
         #[arg(long, env = "PERIMETER_CLUSTER_CONTROLLERS")]
         cluster_controllers: bool,
+        /// How many policies of each kind (and accounts, address sets) reconcile at once; the
+        /// others wait their turn in the queue. One provider account's policies take at most a
+        /// sixteenth of the slots (at least one), so an account whose provider hangs cannot
+        /// stall the others.
+        #[arg(
+            long,
+            env = "PERIMETER_MAX_CONCURRENT_RECONCILES",
+            default_value_t = perimeter::controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
+            value_parser = perimeter::controller::parse_max_concurrent_reconciles
+        )]
+        max_concurrent_reconciles: u16,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -609,6 +620,7 @@ fn main() -> ExitCode {
                 shard_selector,
                 shard,
                 cluster_controllers,
+                max_concurrent_reconciles,
                 trust,
             } => {
                 init_tracing(log_json);
@@ -625,6 +637,7 @@ fn main() -> ExitCode {
                     own_alerts: own_alerts(alerts_slack_channel.as_deref())?,
                     shard: shard.clone(),
                     share_reads: Duration::from_secs(share_reads_for),
+                    max_concurrent_reconciles,
                 };
                 let election = leader_elect.then(|| {
                     perimeter::controller::leader::Config::new(

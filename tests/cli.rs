@@ -266,6 +266,41 @@ fn the_binary_carries_no_private_key_and_the_emulators_only_with_demo() {
     }
 }
 
+/// `--max-concurrent-reconciles` (or its variable) of 0 is refused before anything starts,
+/// saying why; a bad number says what is accepted.
+#[test]
+fn operator_refuses_a_concurrency_bound_of_zero() {
+    let runs = [
+        (
+            vec!["operator", "--max-concurrent-reconciles", "0"],
+            None,
+            "at least 1",
+        ),
+        (vec!["operator"], Some("0"), "at least 1"),
+        (
+            vec!["operator", "--max-concurrent-reconciles", "lots"],
+            None,
+            "1 to 65535",
+        ),
+    ];
+    for (args, var, says) in runs {
+        let mut cmd = Command::new(BIN);
+        cmd.args(&args)
+            .env("KUBECONFIG", "/nonexistent")
+            .env_remove("PERIMETER_MAX_CONCURRENT_RECONCILES");
+        if let Some(v) = var {
+            cmd.env("PERIMETER_MAX_CONCURRENT_RECONCILES", v);
+        }
+        let out = cmd.output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {var:?}: {stderr}");
+        assert!(
+            stderr.contains("--max-concurrent-reconciles") && stderr.contains(says),
+            "{args:?} {var:?}: {stderr}"
+        );
+    }
+}
+
 /// The operator image's binary (built without `demo`) still has its help, and `demo` says why
 /// it is missing rather than running or failing obscurely.
 #[cfg(not(feature = "demo"))]

@@ -133,6 +133,35 @@ impl FaultRule {
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     rules: Arc<Mutex<Vec<FaultRule>>>,
+    held: Arc<Mutex<Held>>,
+}
+
+/// Requests a [`Fault::Hang`] is holding: now, and the most at once since the emulator
+/// started (how many calls a client had in flight, e.g. to check its concurrency bound).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    pub now: usize,
+    pub peak: usize,
+}
+
+/// One request held by a [`Fault::Hang`]; counted out when dropped, also when the client
+/// gives up and the request's future is dropped mid-sleep.
+struct Holding(Arc<Mutex<Held>>);
+
+impl Holding {
+    fn start(held: &Arc<Mutex<Held>>) -> Self {
+        let mut h = held.lock().unwrap_or_else(|p| p.into_inner());
+        h.now += 1;
+        h.peak = h.peak.max(h.now);
+        Self(held.clone())
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        let mut h = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        h.now = h.now.saturating_sub(1);
+    }
 }
 
 impl Faults {
@@ -155,6 +184,11 @@ impl Faults {
 
     pub fn clear(&self) {
         self.lock().clear();
+    }
+
+    /// The requests held by [`Fault::Hang`] rules, now and at most.
+    pub fn held(&self) -> Held {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Rules still armed (exhausted ones are removed).
@@ -218,7 +252,9 @@ pub async fn middleware(
             json_response(status, &(style.error_body)(status.as_u16(), &message))
         }
         Fault::Hang { millis } => {
+            let holding = Holding::start(&faults.held);
             tokio::time::sleep(Duration::from_millis(millis)).await;
+            drop(holding);
             next.run(req).await
         }
         Fault::HangAfter { millis } => {

@@ -112,7 +112,28 @@ pub async fn reconcile<K: PolicyKind>(
             }
         }
     };
+    // Taken before the reconcile is measured: a policy put back in the queue did no work.
+    let _share = match obj.ok().map(|p| share_key(p)) {
+        Some(key) => match ctx.shares.take(key) {
+            Some(share) => Some(share),
+            None => {
+                tracing::debug!(parent: &span, "the account's share of reconciles is in use; waiting");
+                return Ok(Action::requeue(super::SHARE_RETRY));
+            }
+        },
+        None => None,
+    };
     tracing::Instrument::instrument(work, span).await
+}
+
+/// The account a policy's share is counted against.
+fn share_key<K: PolicyKind>(p: &K) -> super::AccountKey {
+    let r = &p.controls().provider_ref;
+    let ns = match r.kind {
+        ProviderKind::CloudProvider => p.meta().namespace.clone().unwrap_or_default(),
+        ProviderKind::ClusterCloudProvider => String::new(),
+    };
+    (r.kind, ns, r.name.clone())
 }
 
 pub fn error_policy<K: PolicyKind>(

@@ -1,6 +1,6 @@
 //! The operator's watches: one per kind (one per kind and namespace in namespaced mode), each
-//! feeding one cache that every controller reads, and a broadcast of changes that controllers
-//! subscribe to. A kind is listed and watched once however many controllers use it.
+//! feeding one cache that every controller reads, and the changes, which each subscribed
+//! controller takes from a queue of its own. A kind is listed and watched once however many controllers use it.
 //!
 //! Namespaced mode (`--namespaces`) watches each listed namespace on its own and merges the
 //! streams into one, so a cache looks the same as in cluster mode: it becomes ready once every
@@ -18,7 +18,6 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch_api};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
-use tokio::sync::broadcast;
 
 /// Which namespaces the operator serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -238,18 +237,129 @@ impl<K> Change<K> {
     }
 }
 
-/// Changes a subscriber may fall behind by before it is sent a full resync.
-const FEED_CAPACITY: usize = 4096;
+/// What a subscriber has not taken yet of one object: its latest change, and whether it was
+/// deleted before that (a deletion then a re-creation is passed on as both, so that a
+/// subscriber keyed on, e.g., the generation sees the new object as new).
+enum Slot<K> {
+    Change(Change<K>),
+    DeletedThenApplied(Arc<K>, Arc<K>),
+}
 
-/// One kind's cache and its change broadcast. Lives as long as the process (a standby keeps
-/// its caches warm); controllers subscribe each time they start.
+impl<K> Slot<K> {
+    fn merge(self, next: Change<K>) -> Self {
+        match (self, next) {
+            (Self::Change(Change::Deleted(gone)), Change::Applied(o))
+            | (Self::DeletedThenApplied(gone, _), Change::Applied(o)) => {
+                Self::DeletedThenApplied(gone, o)
+            }
+            (_, next) => Self::Change(next),
+        }
+    }
+
+    fn into_changes(self) -> impl Iterator<Item = Change<K>> {
+        let (first, second) = match self {
+            Self::Change(c) => (c, None),
+            Self::DeletedThenApplied(gone, o) => (Change::Deleted(gone), Some(Change::Applied(o))),
+        };
+        std::iter::once(first).chain(second)
+    }
+}
+
+/// One subscriber's changes not taken yet, at most one slot per object: a subscriber that
+/// falls behind finds each object's latest change, never a backlog longer than the cache.
+struct Queue<K: Resource<DynamicType = ()>> {
+    pending: std::sync::Mutex<Pending<K>>,
+    ready: tokio::sync::Notify,
+}
+
+struct Pending<K: Resource<DynamicType = ()>> {
+    /// Objects in the order their first untaken change came.
+    order: std::collections::VecDeque<ObjectRef<K>>,
+    slots: HashMap<ObjectRef<K>, Slot<K>>,
+    closed: bool,
+}
+
+impl<K: Resource<DynamicType = ()>> Queue<K> {
+    fn new() -> Self {
+        Self {
+            pending: std::sync::Mutex::new(Pending {
+                order: std::collections::VecDeque::new(),
+                slots: HashMap::new(),
+                closed: false,
+            }),
+            ready: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending<K>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, change: Change<K>) {
+        {
+            let mut p = self.lock();
+            let r = ObjectRef::from_obj(&**change.object());
+            let slot = match p.slots.remove(&r) {
+                Some(slot) => slot.merge(change),
+                None => {
+                    p.order.push_back(r.clone());
+                    Slot::Change(change)
+                }
+            };
+            p.slots.insert(r, slot);
+        }
+        // One consumer: a permit is kept if it is not waiting yet.
+        self.ready.notify_one();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// Every change not taken yet, waiting for one; `None` once closed and empty.
+    async fn take(&self) -> Option<Vec<Change<K>>> {
+        loop {
+            {
+                let mut p = self.lock();
+                if !p.order.is_empty() {
+                    let order = std::mem::take(&mut p.order);
+                    let mut slots = std::mem::take(&mut p.slots);
+                    return Some(
+                        order
+                            .into_iter()
+                            .filter_map(|r| slots.remove(&r))
+                            .flat_map(Slot::into_changes)
+                            .collect(),
+                    );
+                }
+                if p.closed {
+                    return None;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.lock().slots.len()
+    }
+}
+
+type Subscribers<K> = std::sync::Mutex<Vec<std::sync::Weak<Queue<K>>>>;
+
+/// One kind's cache and its changes, passed to each subscriber through its own [`Queue`].
+/// Lives as long as the process (a standby keeps its caches warm); controllers subscribe each
+/// time they start.
 pub struct Feed<K>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
     store: Store<K>,
     writer: std::sync::Mutex<Option<reflector::store::Writer<K>>>,
-    changes: broadcast::Sender<Change<K>>,
+    subscribers: Subscribers<K>,
 }
 
 impl<K> Feed<K>
@@ -258,11 +368,10 @@ where
 {
     pub fn new() -> Self {
         let (store, writer) = reflector::store::<K>();
-        let (changes, _) = broadcast::channel(FEED_CAPACITY);
         Self {
             store,
             writer: std::sync::Mutex::new(Some(writer)),
-            changes,
+            subscribers: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -286,44 +395,67 @@ where
             .take()
     }
 
+    fn subscribers(&self) -> std::sync::MutexGuard<'_, Vec<std::sync::Weak<Queue<K>>>> {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub fn store(&self) -> Store<K> {
         self.store.clone()
     }
 
-    /// Every object cached now, then every change. A subscriber that fell behind gets every
-    /// cached object again (a resync).
+    /// Every object cached now, then every change. A subscriber that is slower than the watch
+    /// is never resynced: it gets each object's latest change (a change that came while the
+    /// object's previous one was not taken yet replaces it), so what it has to catch up on is
+    /// bounded by the number of objects, however many changes there were.
     pub fn subscribe(&self) -> impl Stream<Item = Change<K>> + Send + 'static {
-        let rx = self.changes.subscribe();
-        let current: Vec<Change<K>> = self
-            .store
-            .state()
-            .into_iter()
-            .map(Change::Applied)
-            .collect();
-        let store = self.store.clone();
-        let live = futures::stream::unfold((rx, store), |(mut rx, store)| async move {
-            let batch = match rx.recv().await {
-                Ok(change) => vec![change],
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, kind = %K::kind(&()), "a controller fell behind its watch; resyncing it");
-                    store.state().into_iter().map(Change::Applied).collect()
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            };
-            Some((futures::stream::iter(batch), (rx, store)))
+        let queue = Arc::new(Queue::new());
+        {
+            // The cache is read under the subscribers' lock: a change applied after this read
+            // is sent after the queue is registered, so none is missed.
+            let mut subscribers = self.subscribers();
+            subscribers.retain(|s| s.strong_count() > 0);
+            subscribers.push(Arc::downgrade(&queue));
+            for o in self.store.state() {
+                queue.push(Change::Applied(o));
+            }
+        }
+        futures::stream::unfold(queue, |queue| async move {
+            let batch = queue.take().await?;
+            Some((futures::stream::iter(batch), queue))
         })
-        .flatten();
-        futures::stream::iter(current).chain(live)
+        .flatten()
     }
 
-    /// Applies the watch events to the cache and broadcasts what changed, until the stream
-    /// ends. Deletions seen only as a relist are broadcast as deletions too. Only the first
+    /// The changes subscribers have not taken yet, summed (at most the cached objects each).
+    pub fn backlog(&self) -> usize {
+        self.subscribers()
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .map(|q| q.pending())
+            .sum()
+    }
+
+    fn send(&self, change: Change<K>) {
+        // No subscriber is not an error: controllers subscribe and leave as leadership moves.
+        let mut subscribers = self.subscribers();
+        subscribers.retain(|s| match s.upgrade() {
+            Some(q) => {
+                q.push(change.clone());
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// Applies the watch events to the cache and passes on what changed to every subscriber,
+    /// until the stream ends. Deletions seen only as a relist are passed on as deletions too. Only the first
     /// call does anything (a cache has one writer).
     pub async fn run(&self, mut events: Events<K>) {
         let Some(mut writer) = self.take_writer() else {
             return;
         };
-        let changes = &self.changes;
         let mut listing: Vec<Arc<K>> = Vec::new();
         while let Some(event) = events.next().await {
             let event = match event {
@@ -344,14 +476,9 @@ where
                 Vec::new()
             };
             writer.apply_watcher_event(&event);
-            // No receiver is not an error: controllers subscribe and leave as leadership moves.
             match event {
-                Event::Apply(o) => {
-                    let _ = changes.send(Change::Applied(Arc::new(o)));
-                }
-                Event::Delete(o) => {
-                    let _ = changes.send(Change::Deleted(Arc::new(o)));
-                }
+                Event::Apply(o) => self.send(Change::Applied(Arc::new(o))),
+                Event::Delete(o) => self.send(Change::Deleted(Arc::new(o))),
                 Event::InitDone => {
                     let now: std::collections::HashSet<ObjectRef<K>> =
                         listing.iter().map(|o| ObjectRef::from_obj(&**o)).collect();
@@ -359,14 +486,29 @@ where
                         .into_iter()
                         .filter(|o| !now.contains(&ObjectRef::from_obj(&**o)))
                     {
-                        let _ = changes.send(Change::Deleted(gone));
+                        self.send(Change::Deleted(gone));
                     }
                     for o in listing.drain(..) {
-                        let _ = changes.send(Change::Applied(o));
+                        self.send(Change::Applied(o));
                     }
                 }
                 Event::Init | Event::InitApply(_) => {}
             }
+        }
+    }
+}
+
+impl<K> Drop for Feed<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    fn drop(&mut self) {
+        let subscribers = self
+            .subscribers
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for q in subscribers.iter().filter_map(std::sync::Weak::upgrade) {
+            q.close();
         }
     }
 }
@@ -522,44 +664,122 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_feed_broadcasts_changes_and_deletions_found_by_a_relist() {
-        let feed = Feed::<ConfigMap>::new();
-        let store = feed.store();
-        let sub = feed.subscribe();
-        let events = futures::stream::iter(
-            [
-                Event::Init,
-                Event::InitApply(cm("a", "x", "1")),
-                Event::InitApply(cm("a", "y", "1")),
-                Event::InitDone,
-                Event::Apply(cm("a", "x", "2")),
-                Event::Init,
-                Event::InitApply(cm("a", "x", "2")),
-                Event::InitDone,
-            ]
-            .map(Ok),
-        )
-        .boxed();
-        feed.run(events).await;
-        // A late subscriber starts from the cache.
-        let late: Vec<_> = feed.subscribe().take(1).collect().await;
-        assert_eq!(late.len(), 1);
-        let got: Vec<String> = sub
-            .take(5)
+    fn labels(changes: &[Change<ConfigMap>]) -> Vec<String> {
+        changes
+            .iter()
             .map(|c| {
-                let kind = match &c {
+                let kind = match c {
                     Change::Applied(_) => "+",
                     Change::Deleted(_) => "-",
                 };
+                let o = &c.object().metadata;
                 format!(
-                    "{kind}{}",
-                    c.object().metadata.name.clone().unwrap_or_default()
+                    "{kind}{}@{}",
+                    o.name.clone().unwrap_or_default(),
+                    o.resource_version.clone().unwrap_or_default()
                 )
             })
             .collect()
-            .await;
-        assert_eq!(got, ["+x", "+y", "+x", "-y", "+x"]);
+    }
+
+    /// Read as they come, a subscriber sees every change, deletions found by a relist too.
+    #[tokio::test]
+    async fn a_feed_passes_on_changes_and_deletions_found_by_a_relist() {
+        let feed = Feed::<ConfigMap>::new();
+        let store = feed.store();
+        let mut sub = Box::pin(feed.subscribe());
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let steps: [(Vec<Event<ConfigMap>>, &[&str]); 3] = [
+            (
+                vec![
+                    Event::Init,
+                    Event::InitApply(cm("a", "x", "1")),
+                    Event::InitApply(cm("a", "y", "1")),
+                    Event::InitDone,
+                ],
+                &["+x@1", "+y@1"],
+            ),
+            (vec![Event::Apply(cm("a", "x", "2"))], &["+x@2"]),
+            (
+                vec![
+                    Event::Init,
+                    Event::InitApply(cm("a", "x", "2")),
+                    Event::InitDone,
+                ],
+                &["-y@1", "+x@2"],
+            ),
+        ];
+        let driver = async {
+            for (events, want) in steps {
+                for e in events {
+                    tx.unbounded_send(Ok(e)).unwrap();
+                }
+                let mut got = Vec::new();
+                while got.len() < want.len() {
+                    got.push(sub.next().await.unwrap());
+                }
+                assert_eq!(labels(&got), want);
+            }
+            drop(tx);
+        };
+        tokio::join!(feed.run(rx.boxed()), driver);
+        // A late subscriber starts from the cache.
+        let late: Vec<_> = feed.subscribe().take(1).collect().await;
+        assert_eq!(labels(&late), ["+x@2"]);
         assert_eq!(store.state().len(), 1);
+    }
+
+    /// A subscriber that is slower than the watch (here: not reading at all while a fleet
+    /// larger than the old broadcast's 4,096 is listed and then changed) finds each object's
+    /// latest change once: no resync, no backlog longer than the cache.
+    #[tokio::test]
+    async fn a_slow_subscriber_gets_each_objects_latest_change_and_no_resync() {
+        const N: usize = 10_000;
+        let feed = Feed::<ConfigMap>::new();
+        let sub = feed.subscribe();
+        let mut events = vec![Event::Init];
+        events.extend((0..N).map(|i| Event::InitApply(cm("a", &format!("p{i}"), "1"))));
+        events.push(Event::InitDone);
+        events.extend((0..N).map(|i| Event::Apply(cm("a", &format!("p{i}"), "2"))));
+        feed.run(futures::stream::iter(events.into_iter().map(Ok)).boxed())
+            .await;
+        assert_eq!(feed.backlog(), N);
+        let mut sub = Box::pin(sub);
+        let first = sub.next().await.unwrap();
+        assert_eq!(feed.backlog(), 0, "taken at once");
+        // Dropping the feed ends the subscription once it is read out.
+        drop(feed);
+        let mut got = vec![first];
+        got.extend(sub.collect::<Vec<_>>().await);
+        let want: Vec<String> = (0..N).map(|i| format!("+p{i}@2")).collect();
+        assert_eq!(
+            labels(&got),
+            want,
+            "in the order first changed, each at its latest"
+        );
+    }
+
+    /// Changes to one object that wait together: a deletion wins over what came before it, and
+    /// a re-creation after a deletion is passed on as both.
+    #[tokio::test]
+    async fn waiting_changes_to_one_object_keep_deletions_and_recreations() {
+        let feed = Feed::<ConfigMap>::new();
+        let sub = feed.subscribe();
+        let events = [
+            Event::Init,
+            Event::InitApply(cm("a", "x", "1")),
+            Event::InitApply(cm("a", "y", "1")),
+            Event::InitDone,
+            Event::Apply(cm("a", "x", "2")),
+            Event::Delete(cm("a", "x", "3")),
+            Event::Delete(cm("a", "y", "4")),
+            Event::Apply(cm("a", "y", "5")),
+            Event::Apply(cm("a", "y", "6")),
+        ];
+        feed.run(futures::stream::iter(events.map(Ok)).boxed())
+            .await;
+        drop(feed);
+        let got = labels(&sub.collect::<Vec<_>>().await);
+        assert_eq!(got, ["-x@3", "-y@4", "+y@6"]);
     }
 }

@@ -1,0 +1,117 @@
+//! The operator's reconcile bound, end to end: the real `perimeter operator` with
+//! `PERIMETER_MAX_CONCURRENT_RECONCILES=4` against the Kubernetes API emulator and six
+//! Cloudflare accounts, each its own emulator that holds every read of the policies' one
+//! setting for a while. The emulators count the reads they hold at once: never more than 4 in
+//! all (the bound), never more than 1 per account (an account's share is a sixteenth of
+//! the slots, at least one), and more than one account at once (the bound is not a queue of one).
+
+mod support;
+
+use std::time::Duration;
+
+use perimeter_emulators::faults::{Fault, FaultRule};
+use perimeter_emulators::server::RunningEmulator;
+use serde_json::json;
+use support::kube::{Cluster, cloudflare_example, create, demo_cloudflare, merge_patch};
+
+const NS: &str = "perimeter";
+const GROUP: &str = "/apis/perimeter.dev/v1alpha1";
+const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+const ACCOUNTS: usize = 6;
+const POLICIES_PER_ACCOUNT: usize = 2;
+const HOLD_MS: u64 = 2500;
+const HOLD: Duration = Duration::from_millis(HOLD_MS);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconciles_in_flight_stay_within_the_bound_and_each_accounts_share() {
+    let c = Cluster::start().await;
+    // Accounts of their own (a client and a rate limit each), each on its own emulator.
+    let mut emulators = Vec::new();
+    let mut running: Vec<RunningEmulator> = Vec::new();
+    for a in 0..ACCOUNTS {
+        let emulator = demo_cloudflare();
+        emulator.faults().inject(
+            FaultRule::new("/settings/security_level", Fault::Hang { millis: HOLD_MS })
+                .method("GET"),
+        );
+        let server = emulator.start("127.0.0.1:0").await.expect("emulator");
+        let mut provider = cloudflare_example("provider.yaml");
+        provider["metadata"]["name"] = json!(format!("cf-{a}"));
+        provider["spec"]["endpoint"] = json!(format!("{}/client/v4", server.base_url()));
+        create(
+            &c.http,
+            &format!("{}{GROUP}/namespaces/{NS}/cloudproviders", c.k),
+            &provider,
+        )
+        .await;
+        emulators.push(emulator);
+        running.push(server);
+    }
+    // Consecutive policies share an account, so that an unbounded queue would start both.
+    let names: Vec<String> = (0..ACCOUNTS * POLICIES_PER_ACCOUNT)
+        .map(|i| format!("p{i:02}"))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let policy = json!({
+            "apiVersion": "perimeter.dev/v1alpha1",
+            "kind": "FirewallPolicy",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {
+                "providerRef": {"name": format!("cf-{}", i / POLICIES_PER_ACCOUNT)},
+                "mode": "Observe",
+                "syncInterval": "10m",
+                "cloudflare": {"zoneId": ZONE, "settings": {"securityLevel": "medium"}},
+            },
+        });
+        create(&c.http, &c.policies, &policy).await;
+    }
+
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let log = std::fs::File::create(c.dir.path().join("operator.log")).expect("log");
+    let _op = support::kube::operator(
+        &c.kubeconfig,
+        &metrics,
+        &[
+            ("PERIMETER_LOG", "info"),
+            ("PERIMETER_MAX_CONCURRENT_RECONCILES", "4"),
+        ],
+        log,
+    );
+    for name in &names {
+        c.settled(name, 1, "True").await;
+    }
+
+    let peaks: Vec<usize> = emulators.iter().map(|e| e.faults().held().peak).collect();
+    assert!(
+        peaks.iter().all(|&p| p == 1),
+        "each account's share is 1 of 4 slots, and each account's policies were read: {peaks:?}"
+    );
+    // How many accounts are held at once, sampled through a second round (every policy's
+    // spec changed).
+    let mut most_at_once = 0;
+    for name in &names {
+        merge_patch(
+            &c.http,
+            &format!("{}/{name}", c.policies),
+            &json!({"spec": {"syncInterval": "11m"}}),
+        )
+        .await;
+    }
+    let until = std::time::Instant::now() + HOLD * 8;
+    while std::time::Instant::now() < until {
+        let now: usize = emulators.iter().map(|e| e.faults().held().now).sum();
+        most_at_once = most_at_once.max(now);
+        assert!(now <= 4, "{now} syncs in flight with a bound of 4");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        most_at_once > 1,
+        "accounts are read side by side: at most {most_at_once} at once"
+    );
+    for name in &names {
+        c.settled(name, 2, "True").await;
+    }
+    let peaks: Vec<usize> = emulators.iter().map(|e| e.faults().held().peak).collect();
+    assert!(peaks.iter().all(|&p| p == 1), "{peaks:?}");
+    drop(running);
+}
