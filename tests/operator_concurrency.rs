@@ -74,6 +74,8 @@ async fn reconciles_in_flight_stay_within_the_bound_and_each_accounts_share() {
         &[
             ("PERIMETER_LOG", "info"),
             ("PERIMETER_MAX_CONCURRENT_RECONCILES", "4"),
+            // Every sync reads its provider: no answer kept for the account's next policy.
+            ("PERIMETER_SHARE_READS_FOR", "0"),
         ],
         log,
     );
