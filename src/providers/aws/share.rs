@@ -182,16 +182,38 @@ pub fn is_read(request: &HttpRequest) -> bool {
     matches!(request.method(), "GET" | "HEAD")
 }
 
+/// The region and service a request is signed for (`…/<date>/<region>/<service>/aws4_request` in
+/// the SigV4 `Credential=`), without the date or the signature. Through one endpoint (a proxy, a
+/// private endpoint, an emulator) the URL is the same for every region: the signing scope is
+/// what tells two regions' reads apart.
+fn signing_scope(request: &HttpRequest) -> &str {
+    let credential = request
+        .headers()
+        .get("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split([',', ' ']).next())
+        .unwrap_or_default();
+    // `<key id>/<date>/<region>/<service>/aws4_request`: keep `<region>/<service>`.
+    let mut parts = credential.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(rest)) => rest.trim_end_matches("/aws4_request"),
+        _ => "",
+    }
+}
+
 /// What an identical read must match (each part length-prefixed, so no two requests make the
 /// same key). `None` for a streaming body, never shared.
 fn key(request: &HttpRequest) -> Option<Vec<u8>> {
     let target = request.headers().get("x-amz-target").unwrap_or_default();
+    let scope = signing_scope(request);
     let body = request.body().bytes()?;
-    let mut key = Vec::with_capacity(request.uri().len() + target.len() + body.len() + 40);
+    let mut key =
+        Vec::with_capacity(request.uri().len() + target.len() + scope.len() + body.len() + 40);
     for part in [
         request.method().as_bytes(),
         request.uri().as_bytes(),
         target.as_bytes(),
+        scope.as_bytes(),
         body,
     ] {
         key.extend_from_slice(&(part.len() as u64).to_be_bytes());
@@ -333,17 +355,31 @@ mod tests {
         }
     }
 
+    /// The signature and its date are left out; the region and service signed for are not
+    /// (one endpoint for every region sends the same URL and body to each).
     #[test]
-    fn the_key_ignores_signatures_but_not_the_target_or_body() {
+    fn the_key_ignores_signatures_but_not_the_region_target_or_body() {
+        let signed = |authorization: &str, date: &str| {
+            let mut r = request("POST", Some("AWSWAF_20190729.ListWebACLs"), "{}");
+            r.headers_mut()
+                .insert("authorization", authorization.to_string());
+            r.headers_mut().insert("x-amz-date", date.to_string());
+            r
+        };
+        let scope = |day: &str, region: &str, signature: &str| {
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{day}/{region}/wafv2/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature={signature}"
+            )
+        };
+        let a = signed(&scope("20261130", "eu-west-1", "aaaa"), "20261130T000000Z");
+        let again = signed(&scope("20261201", "eu-west-1", "bbbb"), "20261201T000001Z");
+        assert_eq!(key(&a), key(&again));
+        let other_region = signed(&scope("20261130", "us-east-1", "aaaa"), "20261130T000000Z");
+        assert_ne!(key(&a), key(&other_region));
+        assert_eq!(signing_scope(&a), "eu-west-1/wafv2");
+        assert_eq!(signing_scope(&request("GET", None, "")), "");
         let a = request("POST", Some("AWSWAF_20190729.ListWebACLs"), "{}");
-        let mut signed = request("POST", Some("AWSWAF_20190729.ListWebACLs"), "{}");
-        signed
-            .headers_mut()
-            .insert("authorization", "AWS4-HMAC-SHA256 other".to_string());
-        signed
-            .headers_mut()
-            .insert("x-amz-date", "20261130T000000Z".to_string());
-        assert_eq!(key(&a), key(&signed));
         let other_target = request("POST", Some("AWSWAF_20190729.ListIPSets"), "{}");
         assert_ne!(key(&a), key(&other_target));
         let other_body = request("POST", Some("AWSWAF_20190729.ListWebACLs"), "{\"Scope\":1}");
