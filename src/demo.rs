@@ -102,7 +102,14 @@ pub async fn run(opts: DemoOptions) -> Result<i32, String> {
         }
     };
     let mut credentials = CredentialSource::default();
-    let mut options = Options::default();
+    let mut options = Options {
+        // As the operator (`--share-reads-for`): identical reads of one account within a pass
+        // share one answer (until a write through the account), so a pass makes the same
+        // calls however its reads overlap, on a busy machine too. The interval, so the next
+        // pass reads the dashboard edits afresh.
+        share_reads: opts.interval.min(Duration::from_secs(300)),
+        ..Options::default()
+    };
     for p in &mut manifests.providers {
         let t = p.spec.provider_type;
         let account = accounts

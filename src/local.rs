@@ -95,6 +95,10 @@ pub struct Options {
     pub trust: crate::trust::Trust,
     /// The longest one policy's sync may take (default as the operator's).
     pub sync_deadline: Option<std::time::Duration>,
+    /// How long an account's successful read answers identical reads (as the operator's
+    /// `--share-reads-for`). `check` keeps 0: it reads once and must see the provider as it
+    /// is, sharing only reads in flight at once.
+    pub share_reads: std::time::Duration,
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -303,8 +307,7 @@ impl Runner {
             let access = providers::Access {
                 trust: &trust,
                 principal: crate::trust::Principal::Admin,
-                // `check` reads once and must see the provider as it is: in flight only.
-                share_reads: std::time::Duration::ZERO,
+                share_reads: options.share_reads,
             };
             let found = reconcile::credential(&spec, |secret| {
                 let found = credentials.get(&secret.name, &secret.key).ok_or_else(|| {

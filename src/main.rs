@@ -341,6 +341,8 @@ fn read_only_inputs(
         // `check` uses whatever identity its runner has; Ambient needs no namespace list.
         trust: trust.trust(&[])?,
         sync_deadline: None,
+        // `check` reads once and must see the provider as it is: reads in flight only.
+        share_reads: std::time::Duration::ZERO,
     };
     Ok((creds, options))
 }

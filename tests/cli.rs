@@ -408,19 +408,15 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     // Supabase's bans, Qdrant's API keys and Turso's and Upstash's audit logs are read at every
     // sync only where a policy declares them (else the audit log only for drift), and GCP's
     // token exchange and operation polls are reads (`READS_BY_POST`), not writes.
-    // Reads in flight at once share one answer (`src/http/share.rs`), so how many calls are
-    // sent depends on which reads overlap: 256 and 269 were both seen. Writes never share.
-    let calls: u32 = stdout
-        .split("Provider calls: ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no call count in {stdout}"));
+    // Identical reads of one account share one answer (`src/http/share.rs`): the demo keeps
+    // answers for its interval, as the operator does for `--share-reads-for`, so the count
+    // does not depend on which reads overlap (with sharing in flight only, 256 and 269 were
+    // both seen). 27 reads repeat within the pass (e.g. a project or account read by each of
+    // its policies). Writes never share: a write ends the sharing of its account.
     assert!(
-        stdout.contains(&format!("Provider calls: {calls} (46 writes)")),
+        stdout.contains("Provider calls: 229 (46 writes)"),
         "{stdout}"
     );
-    assert!((240..=280).contains(&calls), "{calls} calls: {stdout}");
     assert!(
         !stdout.contains("demo-token") && !stdout.contains("perimeter-demo-secret"),
         "no credential in the output"
