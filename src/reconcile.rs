@@ -55,10 +55,6 @@ impl SyncOutcome {
     pub fn record(&self, metrics: &Metrics, labels: [&str; 4], account: &str, now_unix: i64) {
         let [provider, kind, namespace, _] = labels;
         let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        metrics
-            .policy_in_sync
-            .with_label_values(&labels)
-            .set(i64::from(self.in_sync()));
         // Only failed reads mean "down": a failed write still got an answer, and the
         // confirming read after it says whether the provider can be read.
         let up = match &self.error {
@@ -71,39 +67,22 @@ impl SyncOutcome {
             .provider_up
             .with_label_values(&[provider, namespace, account])
             .set(i64::from(up));
-        if self.remaining.is_some() {
-            // Every code this outcome could carry is set, so a resolved finding drops to 0.
-            let mut by_code: std::collections::BTreeMap<&str, i64> =
-                crate::providers::registry::finding_codes()
-                    .into_iter()
-                    .map(|c| (c, 0))
-                    .collect();
+        let read = self.remaining.as_ref().map(|remaining| {
+            let mut findings: Vec<(&'static str, i64)> = Vec::new();
             for f in &self.findings {
-                *by_code.entry(f.code).or_default() += 1;
+                match findings.iter_mut().find(|(code, _)| *code == f.code) {
+                    Some((_, n)) => *n += 1,
+                    None => findings.push((f.code, 1)),
+                }
             }
-            for (code, n) in by_code {
-                let [provider, kind, namespace, name] = labels;
-                metrics
-                    .findings
-                    .with_label_values(&[provider, kind, namespace, name, code])
-                    .set(n);
+            crate::metrics::policies::Read {
+                drift_fields: count(remaining.drift.len()),
+                unmanaged_items: count(remaining.unmanaged.len()),
+                at: now_unix,
+                findings,
             }
-        }
-        if let Some(remaining) = &self.remaining {
-            metrics
-                .drift_fields
-                .with_label_values(&labels)
-                .set(count(remaining.drift.len()));
-            metrics
-                .unmanaged_items
-                .with_label_values(&labels)
-                .set(count(remaining.unmanaged.len()));
-            metrics
-                .last_sync_timestamp
-                .with_label_values(&labels)
-                .set(now_unix);
-            metrics.note_read(kind, namespace, labels[3], now_unix);
-        }
+        });
+        metrics.policies.record(labels, self.in_sync(), read);
         if !self.applied.is_empty() {
             metrics
                 .changes_applied_total

@@ -722,7 +722,7 @@ async fn sync_table() {
         m.eq(
             name,
             "in_sync gauge",
-            gauge(&metrics.policy_in_sync, &LABELS),
+            policy(&metrics).in_sync,
             i64::from(case.in_sync),
         );
         m.eq(
@@ -851,9 +851,22 @@ fn gauge(g: &prometheus::IntGaugeVec, labels: &[&str]) -> i64 {
     g.with_label_values(labels).get()
 }
 
-fn finding_gauge(metrics: &Metrics, code: &str) -> i64 {
-    let [p, k, ns, n] = LABELS;
-    gauge(&metrics.findings, &[p, k, ns, n, code])
+/// The per-policy series of `LABELS`' policy.
+fn policy(metrics: &Metrics) -> perimeter::metrics::policies::Values {
+    let [_, kind, ns, name] = LABELS;
+    metrics
+        .policies
+        .get(kind, ns, name)
+        .expect("series recorded")
+}
+
+/// The policy's findings series of `code`: `None` when it has none (no series at 0).
+fn finding_gauge(metrics: &Metrics, code: &str) -> Option<i64> {
+    let read = policy(metrics).read?;
+    read.findings
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, n)| *n)
 }
 
 /// The series of one policy over a run of syncs recorded into one registry: what is kept when
@@ -868,10 +881,11 @@ async fn metrics_over_a_run_of_syncs() {
     );
     let fake = Fake::new(held).with_findings(vec![finding("WorldOpenIngress", "sg-1")]);
     let up = || gauge(&metrics.provider_up, &["cloudflare", "shop", ACCOUNT]);
-    let in_sync = || gauge(&metrics.policy_in_sync, &LABELS);
-    let drift = || gauge(&metrics.drift_fields, &LABELS);
-    let unmanaged = || gauge(&metrics.unmanaged_items, &LABELS);
-    let last_sync = || gauge(&metrics.last_sync_timestamp, &LABELS);
+    let in_sync = || policy(&metrics).in_sync;
+    let read = || policy(&metrics).read.expect("read once");
+    let drift = || read().drift_fields;
+    let unmanaged = || read().unmanaged_items;
+    let last_sync = || read().at;
     let applied = |result: &str| {
         metrics
             .changes_applied_total
@@ -884,9 +898,9 @@ async fn metrics_over_a_run_of_syncs() {
         .await
         .record(&metrics, LABELS, ACCOUNT, 100);
     assert_eq!((in_sync(), drift(), unmanaged(), up()), (0, 3, 1, 1));
-    assert_eq!(finding_gauge(&metrics, "UnmanagedRule"), 1);
-    assert_eq!(finding_gauge(&metrics, "WorldOpenIngress"), 1);
-    assert_eq!(finding_gauge(&metrics, "VpcWithoutFlowLogs"), 0);
+    assert_eq!(finding_gauge(&metrics, "UnmanagedRule"), Some(1));
+    assert_eq!(finding_gauge(&metrics, "WorldOpenIngress"), Some(1));
+    assert_eq!(finding_gauge(&metrics, "VpcWithoutFlowLogs"), None);
     assert_eq!(last_sync(), 100);
 
     // 2. The read is throttled: not in sync, the provider down, the rest as last known.
@@ -895,8 +909,8 @@ async fn metrics_over_a_run_of_syncs() {
         .await
         .record(&metrics, LABELS, ACCOUNT, 200);
     assert_eq!((in_sync(), drift(), unmanaged(), up()), (0, 3, 1, 0));
-    assert_eq!(finding_gauge(&metrics, "UnmanagedRule"), 1);
-    assert_eq!(finding_gauge(&metrics, "WorldOpenIngress"), 1);
+    assert_eq!(finding_gauge(&metrics, "UnmanagedRule"), Some(1));
+    assert_eq!(finding_gauge(&metrics, "WorldOpenIngress"), Some(1));
     assert_eq!(last_sync(), 100, "no successful read at 200");
     assert_eq!(
         metrics.last_read("FirewallPolicy", "shop", "edge"),
@@ -909,8 +923,8 @@ async fn metrics_over_a_run_of_syncs() {
     assert_eq!(out.applied, vec![U_B, C_IP, U_SSL, D_X]);
     out.record(&metrics, LABELS, ACCOUNT, 300);
     assert_eq!((in_sync(), drift(), unmanaged(), up()), (1, 0, 0, 1));
-    assert_eq!(finding_gauge(&metrics, "UnmanagedRule"), 0);
-    assert_eq!(finding_gauge(&metrics, "WorldOpenIngress"), 0);
+    assert_eq!(finding_gauge(&metrics, "UnmanagedRule"), None);
+    assert_eq!(finding_gauge(&metrics, "WorldOpenIngress"), None);
     assert_eq!((applied("success"), applied("error")), (4, 0));
     assert_eq!(last_sync(), 300);
 
@@ -945,8 +959,10 @@ async fn metrics_over_a_run_of_syncs() {
     assert_eq!(fake.calls().apply, 3, "Observe at 6 wrote nothing");
 
     let text = metrics.render().expect("render");
+    // Resolved findings leave no series (not one at 0 per known code and policy).
+    assert!(!text.contains("perimeter_findings{"), "{text}");
     for line in [
-        r#"perimeter_findings{code="UnmanagedRule",kind="FirewallPolicy",name="edge",namespace="shop",provider="cloudflare"} 0"#,
+        r#"perimeter_policy_last_sync_timestamp_seconds{kind="FirewallPolicy",name="edge",namespace="shop",provider="cloudflare"} 600"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="cloudflare",result="success"} 7"#,
         r#"perimeter_changes_applied_total{kind="FirewallPolicy",provider="cloudflare",result="error"} 1"#,
         r#"perimeter_policy_in_sync{kind="FirewallPolicy",name="edge",namespace="shop",provider="cloudflare"} 1"#,
@@ -1053,7 +1069,7 @@ async fn drift_in_status_is_capped_at_50_and_counted_in_full() {
     assert_eq!(st.drift[49].field, "wafCustomRules[r49]");
     let metrics = Metrics::new().expect("metrics");
     out.record(&metrics, LABELS, ACCOUNT, 1);
-    assert_eq!(gauge(&metrics.drift_fields, &LABELS), 60);
+    assert_eq!(policy(&metrics).read.map(|r| r.drift_fields), Some(60));
 }
 
 // The fake itself: what the tests above rely on.

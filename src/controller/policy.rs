@@ -163,7 +163,8 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
             }
             remove_finalizer(&api, obj.meta()).await?;
         }
-        forget_metrics(obj, ctx);
+        ctx.metrics
+            .forget_policy(K::KIND, &ns, obj.meta().name.as_deref().unwrap_or_default());
         ctx.written.forget(obj.meta());
         return Ok(Action::await_change());
     }
@@ -646,26 +647,19 @@ fn set_unknown(meta: &ObjectMeta, kind: &str, provider: &str, ctx: &Context) {
         meta.namespace.as_deref().unwrap_or_default(),
         meta.name.as_deref().unwrap_or_default(),
     ];
-    ctx.metrics.policy_in_sync.with_label_values(&labels).set(0);
+    ctx.metrics.policies.record(labels, false, None);
 }
 
 /// A policy gone from this process's cache: deleted, or relabelled into another shard (whose
 /// watch then has it). Its series and status memo go, so that only its own shard reports it.
 pub(super) fn forget<K: PolicyKind>(obj: &Parsed<K>, ctx: &Context) {
-    if let Some(o) = obj.ok() {
-        forget_metrics(o, ctx);
-    }
-    ctx.written.forget(obj.meta());
-}
-
-fn forget_metrics<K: PolicyKind>(obj: &K, ctx: &Context) {
+    let meta = obj.meta();
     ctx.metrics.forget_policy(
-        provider_label(obj),
         K::KIND,
-        &obj.namespace().unwrap_or_default(),
-        &obj.name_any(),
-        &crate::providers::registry::finding_codes(),
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
     );
+    ctx.written.forget(meta);
 }
 
 #[cfg(test)]

@@ -22,14 +22,15 @@ use crate::compliance::{
     Assessment, FRAMEWORKS, ImplementationState, Requirement, RequirementState,
 };
 
+pub mod policies;
+pub use policies::PolicySeries;
+
 /// All series of the operator, registered in one registry.
 pub struct Metrics {
     registry: Registry,
-    pub drift_fields: IntGaugeVec,
-    pub policy_in_sync: IntGaugeVec,
-    pub unmanaged_items: IntGaugeVec,
-    pub last_sync_timestamp: IntGaugeVec,
-    pub findings: IntGaugeVec,
+    /// The per-policy series (in sync, drift, unmanaged, last sync, findings), outside the
+    /// registry: see [`policies`].
+    pub policies: PolicySeries,
     pub reconcile_total: IntCounterVec,
     pub reconcile_duration: HistogramVec,
     pub provider_requests_total: IntCounterVec,
@@ -54,11 +55,8 @@ pub struct Metrics {
     pub compliance_maturity_level: IntGaugeVec,
     pub compliance_coverage: IntGaugeVec,
     pub compliance_evidence_timestamp: IntGaugeVec,
-    /// Unix time of the last successful provider read per policy (kind, namespace, name):
-    /// how the assessment tells a continuously verified policy from a stalled one.
     /// Assessments published (name → control), so deleted ones can be dropped.
     known_assessments: std::sync::Mutex<std::collections::HashMap<String, String>>,
-    last_reads: std::sync::Mutex<std::collections::HashMap<(String, String, String), i64>>,
     /// Hosts of each endpoint manager in scope by state (passing, failing, excepted).
     pub endpoint_hosts: IntGaugeVec,
     /// Endpoint accounts (namespace, name) written per assessment, so removed or unread ones
@@ -70,7 +68,6 @@ pub struct Metrics {
     ready: AtomicBool,
 }
 
-const POLICY_LABELS: [&str; 4] = ["provider", "kind", "namespace", "name"];
 const ADDRESS_SET_LABELS: [&str; 3] = ["namespace", "name", "source"];
 
 impl Metrics {
@@ -88,31 +85,6 @@ impl Metrics {
                 registry.register(Box::new(c.clone()))?;
                 Ok(c)
             };
-        let drift_fields = gauge(
-            "perimeter_drift_fields",
-            "Drifted fields of one policy (0 when in sync).",
-            &POLICY_LABELS,
-        )?;
-        let policy_in_sync = gauge(
-            "perimeter_policy_in_sync",
-            "1 when the policy matches the provider, 0 when drifted or unknown.",
-            &POLICY_LABELS,
-        )?;
-        let unmanaged_items = gauge(
-            "perimeter_unmanaged_items",
-            "Items present at the provider but not declared by the policy.",
-            &POLICY_LABELS,
-        )?;
-        let last_sync_timestamp = gauge(
-            "perimeter_policy_last_sync_timestamp_seconds",
-            "Unix time of the last successful read of the provider for this policy.",
-            &POLICY_LABELS,
-        )?;
-        let findings = gauge(
-            "perimeter_findings",
-            "Findings of one policy by code (e.g. WorldOpenIngress, VpcWithoutFlowLogs, UnmanagedRule).",
-            &["provider", "kind", "namespace", "name", "code"],
-        )?;
         let reconcile_total = counter(
             "perimeter_reconcile_total",
             "Reconciliations by kind and result.",
@@ -223,13 +195,8 @@ impl Metrics {
             coverage_rows: Default::default(),
             endpoint_hosts,
             endpoint_rows: Default::default(),
-            last_reads: Default::default(),
             known_assessments: Default::default(),
-            drift_fields,
-            policy_in_sync,
-            unmanaged_items,
-            last_sync_timestamp,
-            findings,
+            policies: PolicySeries::default(),
             reconcile_total,
             reconcile_duration,
             provider_requests_total,
@@ -340,11 +307,13 @@ impl Metrics {
         let _ = self.address_set_addresses.remove_label_values(&labels);
     }
 
-    /// The text exposition format.
+    /// The text exposition format: the registry's families, then the per-policy ones.
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
-        String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
+        let mut text = String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))?;
+        self.policies.render(&mut text);
+        Ok(text)
     }
 
     /// `perimeter_provider_requests_total` as (provider, operation, code, count), sorted; what
@@ -383,46 +352,18 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Drops the per-policy series of a deleted policy so they do not linger as stale values.
-    /// Drops a deleted policy's series; `finding_codes` are the codes its findings may carry.
-    pub fn forget_policy(
-        &self,
-        provider: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-        finding_codes: &[&str],
-    ) {
-        let labels = [provider, kind, namespace, name];
-        for g in [
-            &self.drift_fields,
-            &self.policy_in_sync,
-            &self.unmanaged_items,
-            &self.last_sync_timestamp,
-        ] {
-            let _ = g.remove_label_values(&labels);
-        }
-        for code in finding_codes {
-            let _ = self
-                .findings
-                .remove_label_values(&[provider, kind, namespace, name, code]);
-        }
+    /// Drops a deleted policy's series so they do not linger as stale values.
+    pub fn forget_policy(&self, kind: &str, namespace: &str, name: &str) {
+        self.policies.forget(kind, namespace, name);
     }
 
-    /// Notes a successful provider read for a policy (see [`Metrics::last_read`]).
-    pub fn note_read(&self, kind: &str, namespace: &str, name: &str, unix: i64) {
-        if let Ok(mut m) = self.last_reads.lock() {
-            m.insert((kind.into(), namespace.into(), name.into()), unix);
-        }
-    }
-
-    /// Unix time of the last successful provider read of a policy by this process.
+    /// Unix time of the last successful provider read of a policy by this process: how the
+    /// assessment tells a continuously verified policy from a stalled one.
     pub fn last_read(&self, kind: &str, namespace: &str, name: &str) -> Option<i64> {
-        self.last_reads
-            .lock()
-            .ok()?
-            .get(&(kind.to_string(), namespace.to_string(), name.to_string()))
-            .copied()
+        self.policies
+            .get(kind, namespace, name)
+            .and_then(|v| v.read)
+            .map(|r| r.at)
     }
 
     /// Publishes one assessment; `evidence_at` is the Unix time of its newest evidence record.
