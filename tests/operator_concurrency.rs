@@ -117,3 +117,127 @@ async fn reconciles_in_flight_stay_within_the_bound_and_each_accounts_share() {
     assert!(peaks.iter().all(|&p| p == 1), "{peaks:?}");
     drop(running);
 }
+
+/// A sync that would wait on its account's rate limit waits in the queue, not in one of the
+/// controller's slots: with 2 slots (1 per account) and two accounts whose limits are spent
+/// (2 requests a minute, four policies each), a third account's policy created afterwards is
+/// synced within seconds rather than after the throttled accounts' waits of 30 s and more; the
+/// throttled accounts' policies are deferred (counted as `deferred`) and still all become
+/// Ready.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_waiting_on_its_accounts_rate_limit_does_not_hold_a_slot() {
+    let c = Cluster::start().await;
+    let mut running: Vec<RunningEmulator> = Vec::new();
+    for (account, rate_limit) in [
+        ("slow-0", Some(json!({"requestsPerMinute": 2, "burst": 3}))),
+        ("slow-1", Some(json!({"requestsPerMinute": 2, "burst": 3}))),
+        ("free", None),
+    ] {
+        let server = demo_cloudflare()
+            .start("127.0.0.1:0")
+            .await
+            .expect("emulator");
+        let mut provider = cloudflare_example("provider.yaml");
+        provider["metadata"]["name"] = json!(account);
+        provider["spec"]["endpoint"] = json!(format!("{}/client/v4", server.base_url()));
+        if let Some(rl) = rate_limit {
+            provider["spec"]["rateLimit"] = rl;
+        }
+        create(
+            &c.http,
+            &format!("{}{GROUP}/namespaces/{NS}/cloudproviders", c.k),
+            &provider,
+        )
+        .await;
+        running.push(server);
+    }
+    let policy = |name: &str, account: &str| {
+        json!({
+            "apiVersion": "perimeter.dev/v1alpha1",
+            "kind": "FirewallPolicy",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {
+                "providerRef": {"name": account},
+                "mode": "Observe",
+                "syncInterval": "10m",
+                "cloudflare": {"zoneId": ZONE, "settings": {"securityLevel": "medium"}},
+            },
+        })
+    };
+    let slow: Vec<String> = (0..6)
+        .map(|i| format!("slow-{}-{}", i % 2, i / 2))
+        .collect();
+    for name in &slow {
+        create(&c.http, &c.policies, &policy(name, &name[..6])).await;
+    }
+
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let log = std::fs::File::create(c.dir.path().join("operator.log")).expect("log");
+    let _op = support::kube::operator(
+        &c.kubeconfig,
+        &metrics,
+        &[
+            ("PERIMETER_LOG", "info"),
+            ("PERIMETER_MAX_CONCURRENT_RECONCILES", "2"),
+            ("PERIMETER_SHARE_READS_FOR", "0"),
+        ],
+        log,
+    );
+    // Each throttled account has synced a policy, and spent its limit (its four policies need
+    // more reads than its burst, at one read per 30 s).
+    support::kube::wait_for("a synced policy of each throttled account", async || {
+        let mut synced = [false; 2];
+        for name in &slow {
+            let obj = support::kube::try_get(&c.http, &format!("{}/{name}", c.policies)).await?;
+            if obj["status"]["observedGeneration"] == 1 {
+                synced[usize::from(name.starts_with("slow-1"))] = true;
+            }
+        }
+        (synced == [true, true]).then_some(())
+    })
+    .await;
+    create(&c.http, &c.policies, &policy("free-0", "free")).await;
+    let started = std::time::Instant::now();
+    support::kube::wait_within(
+        "free-0 Ready while the others wait",
+        Duration::from_secs(15),
+        async || {
+            let obj = support::kube::try_get(&c.http, &format!("{}/free-0", c.policies)).await?;
+            (obj["status"]["observedGeneration"] == 1
+                && support::kube::condition(&obj, "Ready")?["status"] == "True")
+                .then_some(())
+        },
+    )
+    .await;
+    let free_took = started.elapsed();
+    let text = support::kube::metrics_text(&c.http, &metrics).await;
+    let deferred: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"perimeter_reconcile_total{kind="FirewallPolicy",result="deferred"} "#)
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        deferred > 0.0,
+        "throttled policies waited in the queue: {text}"
+    );
+    let waiting = {
+        let mut n = 0;
+        for name in &slow {
+            let obj = support::kube::try_get(&c.http, &format!("{}/{name}", c.policies)).await;
+            if obj.is_none_or(|o| o["status"]["observedGeneration"] != 1) {
+                n += 1;
+            }
+        }
+        n
+    };
+    assert!(
+        waiting > 0,
+        "the throttled accounts still had policies waiting when free-0 ({free_took:?}) was done"
+    );
+    for name in &slow {
+        c.settled(name, 1, "True").await;
+    }
+    drop(running);
+}

@@ -380,43 +380,55 @@ struct CachedClient {
 /// The last status this process wrote per object (by uid), with the resourceVersion the object
 /// had when it was written. A reconcile that starts before the watch delivered that write sees
 /// the object at the same resourceVersion, and takes the written status as the previous one
-/// (otherwise it would write again, moving `lastTransitionTime` and repeating Events).
+/// (otherwise it would write again, moving `lastTransitionTime` and repeating Events). Once a
+/// reconcile sees a later version the watch has delivered the write, and the entry goes: a
+/// fleet in sync holds none. Kept as compact JSON, not a `serde_json::Value` tree.
 #[derive(Default)]
-pub struct Written(std::sync::Mutex<HashMap<String, (String, serde_json::Value)>>);
+pub struct Written(std::sync::Mutex<HashMap<String, (String, String)>>);
 
 impl Written {
-    pub fn remember(&self, meta: &kube::api::ObjectMeta, status: &impl serde::Serialize) {
-        let (Some(uid), Ok(value)) = (meta.uid.clone(), serde_json::to_value(status)) else {
-            return;
-        };
-        let rv = meta.resource_version.clone().unwrap_or_default();
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(uid, (rv, value));
     }
 
-    /// The status written over this very version of the object, if any.
+    pub fn remember(&self, meta: &kube::api::ObjectMeta, status: &impl serde::Serialize) {
+        let (Some(uid), Ok(json)) = (meta.uid.clone(), serde_json::to_string(status)) else {
+            return;
+        };
+        let rv = meta.resource_version.clone().unwrap_or_default();
+        self.map().insert(uid, (rv, json));
+    }
+
+    /// The status written over this very version of the object, if any. A later version
+    /// carries the write itself: the entry is dropped.
     pub fn over<T: serde::de::DeserializeOwned>(&self, meta: &kube::api::ObjectMeta) -> Option<T> {
         let uid = meta.uid.as_deref()?;
         let rv = meta.resource_version.as_deref().unwrap_or_default();
-        let map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (written_over, value) = map.get(uid)?;
-        (written_over == rv)
-            .then(|| serde_json::from_value(value.clone()).ok())
-            .flatten()
+        let mut map = self.map();
+        let (written_over, json) = map.get(uid)?;
+        if written_over == rv {
+            serde_json::from_str(json).ok()
+        } else {
+            map.remove(uid);
+            None
+        }
     }
 
     pub fn forget(&self, meta: &kube::api::ObjectMeta) {
         if let Some(uid) = &meta.uid {
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(uid);
+            self.map().remove(uid);
         }
+    }
+
+    /// How many statuses are held (the fleet benchmark's memory accounting, tests).
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -901,6 +913,25 @@ fn backoff_for(error: &Error) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_status_is_kept_until_the_watch_delivers_a_later_version() {
+        let meta = |rv: &str| kube::api::ObjectMeta {
+            uid: Some("u1".into()),
+            resource_version: Some(rv.into()),
+            ..Default::default()
+        };
+        let written = Written::default();
+        written.remember(&meta("5"), &serde_json::json!({"driftCount": 3}));
+        let again: Option<serde_json::Value> = written.over(&meta("5"));
+        assert_eq!(again, Some(serde_json::json!({"driftCount": 3})));
+        assert_eq!(written.len(), 1, "kept while the watch may still lag");
+        let later: Option<serde_json::Value> = written.over(&meta("6"));
+        assert_eq!(later, None);
+        assert!(written.is_empty(), "the object carries the write now");
+        let stale: Option<serde_json::Value> = written.over(&meta("5"));
+        assert_eq!(stale, None);
+    }
 
     #[test]
     fn max_concurrent_reconciles_is_a_whole_number_from_one() {

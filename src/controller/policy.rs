@@ -106,7 +106,21 @@ pub async fn reconcile<K: PolicyKind>(
     );
     let work = async {
         match &obj.0 {
-            Ok(o) => measured(&ctx.metrics, K::KIND, reconcile_inner(o, &ctx)).await,
+            Ok(o) => {
+                let started = std::time::Instant::now();
+                let (label, result) = match reconcile_inner(o, &ctx).await {
+                    Ok(Step::Done(action)) => ("success", Ok(action)),
+                    Ok(Step::Deferred(wait)) => {
+                        // Counted, not timed: no sync ran.
+                        ctx.metrics.count_reconcile(K::KIND, "deferred");
+                        return Ok(Action::requeue(wait));
+                    }
+                    Err(e) => (e.category().label(), Err(e)),
+                };
+                ctx.metrics
+                    .observe_reconcile(K::KIND, label, started.elapsed());
+                result
+            }
             Err(invalid) => {
                 measured(&ctx.metrics, K::KIND, report_invalid::<K>(invalid, &ctx)).await
             }
@@ -149,7 +163,22 @@ fn needs_finalizer(c: &PolicyControls) -> bool {
     c.deletion_policy == DeletionPolicy::Delete && c.mode == Mode::Enforce
 }
 
-async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action, Error> {
+/// What a policy's reconcile did.
+enum Step {
+    /// Synced, or found nothing to do: requeue as the action says.
+    Done(Action),
+    /// Not started: the account's rate limit would have held the sync in one of the
+    /// controller's slots for this long; it waits in the queue instead.
+    Deferred(std::time::Duration),
+}
+
+/// The shortest and longest a policy waits in the queue for its account's rate limit.
+const RATE_LIMIT_WAIT: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(60),
+);
+
+async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Step, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
     let api: Api<Parsed<K>> = Api::namespaced(ctx.client.clone(), &ns);
@@ -166,7 +195,7 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
         ctx.metrics
             .forget_policy(K::KIND, &ns, obj.meta().name.as_deref().unwrap_or_default());
         ctx.written.forget(obj.meta());
-        return Ok(Action::await_change());
+        return Ok(Step::Done(Action::await_change()));
     }
     // The finalizer exists only while deleting the policy must clean up the provider.
     match (needs_finalizer(controls), has_finalizer) {
@@ -182,7 +211,7 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
     if controls.paused {
         let st = status::blocked(previous, generation, &Blocked::paused(), &now);
         write_status::<K>(ctx, obj.meta(), previous, st).await?;
-        return Ok(Action::await_change());
+        return Ok(Step::Done(Action::await_change()));
     }
     let interval = parse_interval(controls.sync_interval.as_deref());
 
@@ -200,6 +229,18 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
             return Err(e);
         }
     };
+    // A sync that would wait on its account's rate limit waits in the queue instead, so
+    // that a throttled account does not hold slots another account could use.
+    let wait = client.rate_limit_wait(&target);
+    if !wait.is_zero() {
+        tracing::debug!(
+            wait_ms = wait.as_millis(),
+            "the account's rate limit is spent; waiting in the queue"
+        );
+        return Ok(Step::Deferred(
+            wait.clamp(RATE_LIMIT_WAIT.0, RATE_LIMIT_WAIT.1),
+        ));
+    }
     let uid = obj.meta().uid.clone().unwrap_or_default();
     let mut outcome = reconcile::sync_remembering(
         client.as_ref(),
@@ -254,7 +295,7 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Action
     write_status::<K>(ctx, obj.meta(), previous, st).await?;
     match outcome.error {
         Some(e) => Err(Error::Provider(e)),
-        None => Ok(Action::requeue(interval)),
+        None => Ok(Step::Done(Action::requeue(interval))),
     }
 }
 

@@ -381,6 +381,11 @@ impl HttpClient {
         })
     }
 
+    /// The account's token bucket (see [`RateLimiter::wait_for`]).
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
     /// Keeps successful reads' answers for `window` from now on (see
     /// [`HttpSettings::share_window`]); answers kept so far are dropped, and clones made
     /// before keep their own sharing.

@@ -33,6 +33,27 @@ impl RateLimiter {
         *last = now;
     }
 
+    /// How long until `calls` requests (at most the burst) could be sent at once, without
+    /// taking any: zero when the bucket holds them now. A caller already waiting in
+    /// [`RateLimiter::acquire`] means the bucket is empty: then at least the time of `calls`
+    /// tokens. What the operator checks before a sync, so that a sync which would wait on its
+    /// account's limit waits in the queue rather than in one of the controller's slots.
+    pub fn wait_for(&self, calls: u32) -> Duration {
+        let need = f64::from(calls.max(1)).min(self.burst);
+        let Ok(state) = self.state.try_lock() else {
+            return Duration::from_secs_f64(need / self.per_second);
+        };
+        let (tokens, last) = *state;
+        let now = Instant::now();
+        let available =
+            (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.burst);
+        if available >= need {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((need - available) / self.per_second)
+        }
+    }
+
     /// Waits until one request may be sent. Callers queue on the mutex, so the
     /// order of waiting callers is preserved.
     pub async fn acquire(&self) {
@@ -73,6 +94,36 @@ mod tests {
         assert!(
             elapsed >= Duration::from_millis(1999) && elapsed < Duration::from_millis(2100),
             "then one per second: {elapsed:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_for_says_how_long_until_the_calls_are_free_without_taking_any() {
+        let limiter = RateLimiter::new(60, 3);
+        assert_eq!(limiter.wait_for(3), Duration::ZERO, "the burst is free");
+        assert_eq!(
+            limiter.wait_for(3),
+            Duration::ZERO,
+            "and asking took nothing"
+        );
+        assert_eq!(
+            limiter.wait_for(10),
+            Duration::ZERO,
+            "at most the burst is asked"
+        );
+        limiter.acquire().await;
+        limiter.acquire().await;
+        assert_eq!(limiter.wait_for(1), Duration::ZERO);
+        assert_eq!(limiter.wait_for(2), Duration::from_secs(1));
+        limiter.acquire().await;
+        assert_eq!(limiter.wait_for(1), Duration::from_secs(1));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(limiter.wait_for(1), Duration::from_millis(500));
+        limiter.pause(Duration::from_secs(30)).await;
+        let paused = limiter.wait_for(1);
+        assert!(
+            paused > Duration::from_secs(29) && paused <= Duration::from_secs(30),
+            "a Retry-After holds it too: {paused:?}"
         );
     }
 

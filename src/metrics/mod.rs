@@ -342,6 +342,13 @@ impl Metrics {
         out
     }
 
+    /// Counts a reconciliation that did no work (`deferred`: put back in the queue).
+    pub fn count_reconcile(&self, kind: &str, result: &str) {
+        self.reconcile_total
+            .with_label_values(&[kind, result])
+            .inc();
+    }
+
     /// Counts and times one reconciliation; `result` is `success` or an error category label.
     pub fn observe_reconcile(&self, kind: &str, result: &str, elapsed: std::time::Duration) {
         self.reconcile_total

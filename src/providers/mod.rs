@@ -109,6 +109,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// The fewest reads a sync of this target makes: one per declared section (at least one).
+    pub fn reads(&self) -> u32 {
+        u32::try_from(self.desired.sections.len().max(1)).unwrap_or(u32::MAX)
+    }
+
     /// The scope as the provider's type `T`. A target built by another provider (or by none)
     /// is refused as `InvalidSpec`, naming what it is.
     pub fn scope_of<T: Any>(&self, operation: &'static str) -> Result<&T, ProviderError> {
@@ -256,6 +261,14 @@ pub trait Provider: Send + Sync {
         _drift: &[crate::core::Drift],
     ) -> Result<crate::core::attribution::Trail, ProviderError> {
         Ok(crate::core::attribution::Trail::NotKept)
+    }
+
+    /// How long until the account's rate limit allows a sync of `target` to start its reads
+    /// ([`Target::reads`]) at once; zero: now. The operator requeues a policy for that long
+    /// instead of starting a sync that would wait in one of its slots. Zero for a client that
+    /// does not know.
+    fn rate_limit_wait(&self, _target: &Target) -> std::time::Duration {
+        std::time::Duration::ZERO
     }
 
     /// Carries out `plan` (from [`crate::core::diff`]), in order. Returns what was applied.

@@ -89,6 +89,8 @@ pub struct Aws {
     /// CloudTrail's own pace for `LookupEvents` (two a second per account and region), on top
     /// of the account's rate limit every call goes through.
     lookups: Mutex<BTreeMap<String, Arc<RateLimiter>>>,
+    /// The account's rate limit, which every call waits on in the connector.
+    pub(super) limiter: Arc<RateLimiter>,
     /// The (region, section) of every change this client applied, for audit events that carry
     /// no request id of [`CallCounter::own`].
     pub(super) own: Mutex<OwnWrites>,
@@ -141,8 +143,12 @@ impl Aws {
             .build_https();
         // The attempt timeout is the connector's, after the limiter's wait (see
         // `RateLimitedClient`); the SDK keeps only the connect timeout.
-        let rate_limited =
-            RateLimitedClient::new(tls, limiter, crate::http::DEFAULT_MAX_BODY_BYTES, timeout);
+        let rate_limited = RateLimitedClient::new(
+            tls,
+            limiter.clone(),
+            crate::http::DEFAULT_MAX_BODY_BYTES,
+            timeout,
+        );
 
         // The service clients send signed requests only to AWS or the allowed endpoint; the
         // credential providers of `source: Ambient` (IMDS, ECS, STS) use the unchecked one.
@@ -204,6 +210,7 @@ impl Aws {
             clients: Clients::default(),
             counter: CallCounter::new(metrics),
             lookups: Mutex::default(),
+            limiter,
             own: Mutex::default(),
             secrets,
             region,

@@ -197,6 +197,10 @@ impl Aws {
 
 #[async_trait]
 impl Provider for Aws {
+    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
+        self.limiter.wait_for(target.reads())
+    }
+
     fn provider_type(&self) -> ProviderType {
         ProviderType::Aws
     }

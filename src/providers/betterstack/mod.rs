@@ -444,6 +444,10 @@ fn unknown(section: &str) -> ProviderError {
 
 #[async_trait]
 impl Provider for Betterstack {
+    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
+        self.http.limiter().wait_for(target.reads())
+    }
+
     fn provider_type(&self) -> ProviderType {
         ProviderType::Betterstack
     }

@@ -576,6 +576,10 @@ fn zone_segment(target: &Target, operation: &'static str) -> Result<String, Prov
 
 #[async_trait]
 impl Provider for Cloudflare {
+    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
+        self.http.limiter().wait_for(target.reads())
+    }
+
     fn provider_type(&self) -> ProviderType {
         ProviderType::Cloudflare
     }

@@ -452,6 +452,10 @@ fn desired_of(scope: &FleetScope) -> crate::core::State {
 
 #[async_trait]
 impl Provider for Fleet {
+    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
+        self.http.limiter().wait_for(target.reads())
+    }
+
     fn provider_type(&self) -> ProviderType {
         ProviderType::Fleet
     }

@@ -866,6 +866,16 @@ fn unknown_section(name: &str) -> ProviderError {
 
 #[async_trait]
 impl Provider for Gcp {
+    /// Each API has its own limit: a firewall target reads Compute; a monitoring target reads
+    /// Cloud Monitoring (and Compute for flow logs): the longer wait of the two.
+    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
+        let compute = self.compute.limiter().wait_for(target.reads());
+        match target.purpose {
+            Purpose::Firewall => compute,
+            Purpose::Monitoring => compute.max(self.monitoring.limiter().wait_for(target.reads())),
+        }
+    }
+
     fn provider_type(&self) -> ProviderType {
         ProviderType::Gcp
     }

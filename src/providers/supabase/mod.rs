@@ -419,6 +419,10 @@ fn project_segment(target: &Target, operation: &'static str) -> Result<String, P
 
 #[async_trait]
 impl Provider for Supabase {
+    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
+        self.http.limiter().wait_for(target.reads())
+    }
+
     fn provider_type(&self) -> ProviderType {
         ProviderType::Supabase
     }

@@ -205,6 +205,10 @@ fn shape(operation: &'static str, e: Invalid) -> ProviderError {
 
 #[async_trait]
 impl Provider for Triggerdev {
+    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
+        self.http.limiter().wait_for(target.reads())
+    }
+
     fn provider_type(&self) -> ProviderType {
         ProviderType::Triggerdev
     }

@@ -383,6 +383,10 @@ fn shape(operation: &'static str, e: Invalid) -> ProviderError {
 
 #[async_trait]
 impl Provider for Turso {
+    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
+        self.http.limiter().wait_for(target.reads())
+    }
+
     fn provider_type(&self) -> ProviderType {
         ProviderType::Turso
     }

@@ -356,6 +356,10 @@ fn database_segment(target: &Target, operation: &'static str) -> Result<String, 
 
 #[async_trait]
 impl Provider for Upstash {
+    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
+        self.http.limiter().wait_for(target.reads())
+    }
+
     fn provider_type(&self) -> ProviderType {
         ProviderType::Upstash
     }

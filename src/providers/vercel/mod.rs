@@ -679,6 +679,10 @@ fn scope(target: &Target, operation: &'static str) -> Result<VercelScope, Provid
 
 #[async_trait]
 impl Provider for Vercel {
+    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
+        self.http.limiter().wait_for(target.reads())
+    }
+
     fn provider_type(&self) -> ProviderType {
         ProviderType::Vercel
     }
