@@ -35,6 +35,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use http_body_util::BodyExt;
 
+pub use super::refusal::is_write;
+use super::refusal::{Refused, refusal};
 use crate::error::{Category, ProviderError};
 use crate::http::{RateLimiter, sanitize};
 use crate::metrics::Metrics;
@@ -203,21 +205,6 @@ struct NoAnswer {
     timeout: Duration,
 }
 
-/// An answer Perimeter refused to take in; found again by [`sdk_error`] in the error's sources.
-#[derive(Clone, Debug, thiserror::Error)]
-pub(super) enum Refused {
-    #[error("HTTP {status}: {size} exceeds the {cap_mib} MiB cap on one answer; not read further")]
-    TooLarge {
-        status: u16,
-        size: String,
-        cap_mib: usize,
-    },
-    #[error("HTTP {status}: redirect to {host} not followed (check the endpoint)")]
-    Redirect { status: u16, host: String },
-    #[error("a request to {host} was not sent: not an AWS API host nor the account's endpoint")]
-    Egress { host: String },
-}
-
 /// Reads the whole answer here, as the SDK would for these non-streaming operations, but at
 /// most `cap` bytes, into one buffer that becomes the body without a copy. A refusal is an
 /// `other` connector error without a retry kind, so the SDK does not try again.
@@ -268,18 +255,6 @@ async fn read_bounded(
     Ok(response)
 }
 
-/// The refusal among an error's sources, if there is one.
-pub(super) fn refusal(err: &ConnectorError) -> Option<&Refused> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(r) = e.downcast_ref::<Refused>() {
-            return Some(r);
-        }
-        current = e.source();
-    }
-    None
-}
-
 /// The request ids AWS gave this client's accepted writes: CloudTrail records the same id as an
 /// event's `requestID`, so an event carrying one of them is Perimeter's own write whoever the
 /// credential belongs to. Kept for [`LOOKBACK`] (and at most [`OwnRequestIds::CAP`] ids: the
@@ -308,14 +283,6 @@ impl OwnRequestIds {
             .unwrap_or_else(|p| p.into_inner())
             .contains(id)
     }
-}
-
-/// Whether an AWS operation changes state: every read Perimeter sends is a `Describe…`,
-/// `List…`, `Get…` or CloudTrail's `LookupEvents`.
-pub fn is_write(operation: &str) -> bool {
-    !["Describe", "List", "Get", "LookupEvents"]
-        .iter()
-        .any(|p| operation.starts_with(p))
 }
 
 /// Counts every attempt by SDK operation name (`DescribeSecurityGroups`, `UpdateWebACL`, …) and

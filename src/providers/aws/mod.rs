@@ -29,6 +29,7 @@ pub mod inventory;
 mod kit;
 pub mod model;
 pub mod nat;
+mod refusal;
 pub mod regions;
 pub mod sections;
 mod share;

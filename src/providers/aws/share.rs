@@ -22,7 +22,7 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::http::{Headers, StatusCode};
 use aws_smithy_types::body::SdkBody;
 
-use super::interceptor::{Refused, is_write, refusal};
+use super::refusal::{Refused, is_write, refusal};
 use crate::http::share::{Answer, Share};
 
 /// The reads of one account: shared by every connector of its service clients.
