@@ -5,6 +5,7 @@
 pub mod account;
 pub mod addressset;
 pub mod assessment;
+pub mod events;
 pub mod guard;
 pub mod leader;
 pub mod policy;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -279,7 +280,7 @@ impl Feeds {
 pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    pub recorder: events::Events,
     /// When this process started reconciling (a verdict can only be called stale after the
     /// policies had the time to be read once).
     pub started: std::time::Instant,
@@ -466,7 +467,7 @@ impl Context {
             controller: "perimeter".into(),
             instance: std::env::var("POD_NAME").ok(),
         };
-        let recorder = Recorder::new(client.clone(), reporter);
+        let recorder = events::Events::new(client.clone(), reporter);
         let shares = Arc::new(Shares::new(config.max_concurrent_reconciles));
         Arc::new(Self {
             client,
