@@ -92,9 +92,17 @@ impl fmt::Display for FleetScope {
     }
 }
 
+/// The schema's patterns, again, for objects stored without them; compiled once, not at every
+/// sync.
+static TEAM: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(super::api::TEAM_PATTERN).expect("a constant pattern")
+});
+static HOST: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(super::api::HOST_PATTERN).expect("a constant pattern")
+});
+
 fn places(teams: &[String]) -> Result<Vec<Place>, Invalid> {
-    let pattern =
-        regex::Regex::new(super::api::TEAM_PATTERN).map_err(|e| Invalid(e.to_string()))?;
+    let pattern = &*TEAM;
     let mut out: Vec<Place> = Vec::new();
     for (i, t) in teams.iter().enumerate() {
         if !pattern.is_match(t) {
@@ -136,7 +144,7 @@ pub fn firewall_target(block: &FleetFirewall) -> Result<Target, Invalid> {
         return Err(Invalid("platforms: name at least one platform".into()));
     }
     let checks: Vec<Check> = platforms.into_iter().map(queries::check).collect();
-    let host = regex::Regex::new(super::api::HOST_PATTERN).map_err(|e| Invalid(e.to_string()))?;
+    let host = &*HOST;
     let mut exceptions = Vec::new();
     for (i, e) in block.exceptions.iter().enumerate() {
         if !host.is_match(&e.host) {

@@ -98,14 +98,14 @@ pub fn monitoring_target(mon: &TriggerdevMonitoring) -> Result<Target, Invalid> 
     let mut state = State::default();
     let failed_runs = match &mon.failed_runs {
         Some(r) => {
-            if !regex_ok(&r.window, crate::providers::triggerdev::api::PERIOD_PATTERN) {
+            if !PERIOD.is_match(&r.window) {
                 return Err(Invalid(format!(
                     "failedRuns.window: {:?} is not a period such as 24h or 7d",
                     sanitize(&r.window, 20)
                 )));
             }
             for (i, t) in r.tasks.iter().enumerate() {
-                if !regex_ok(t, crate::providers::triggerdev::api::TASK_PATTERN) {
+                if !TASK.is_match(t) {
                     return Err(Invalid(format!(
                         "failedRuns.tasks[{i}]: {:?} is not a task identifier",
                         sanitize(t, 40)
@@ -142,10 +142,15 @@ pub fn monitoring_target(mon: &TriggerdevMonitoring) -> Result<Target, Invalid> 
     })
 }
 
-/// The schema's pattern, again, for objects that were stored without it.
-fn regex_ok(value: &str, pattern: &str) -> bool {
-    regex::Regex::new(pattern).is_ok_and(|r| r.is_match(value))
-}
+/// The schema's patterns, again, for objects that were stored without them; compiled once,
+/// not at every sync.
+static PERIOD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(crate::providers::triggerdev::api::PERIOD_PATTERN)
+        .expect("a constant pattern")
+});
+static TASK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(crate::providers::triggerdev::api::TASK_PATTERN).expect("a constant pattern")
+});
 
 fn bad(what: impl Into<String>) -> Invalid {
     Invalid(what.into())
