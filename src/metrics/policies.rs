@@ -118,52 +118,52 @@ impl PolicySeries {
             2 => v.read.as_ref().map(|r| r.at),
             _ => v.read.as_ref().map(|r| r.unmanaged_items),
         };
-        for (i, (family, help)) in FAMILIES.iter().enumerate() {
+        for (i, family) in FAMILIES.iter().enumerate() {
             let mut header = false;
             for ((kind, namespace, name), v) in map.iter() {
-                let Some(n) = value(i, v) else { continue };
-                if !header {
-                    head(out, family, help);
-                    header = true;
-                }
-                let _ = write!(out, "{family}{{");
-                labels(
-                    out,
-                    &[("kind", kind), ("name", name), ("namespace", namespace)],
-                );
-                out.push(',');
-                labels(out, &[("provider", &v.provider)]);
-                let _ = writeln!(out, "}} {n}");
-            }
-        }
-        let (family, help) = FINDINGS;
-        let mut header = false;
-        for ((kind, namespace, name), v) in map.iter() {
-            for (code, n) in v.read.iter().flat_map(|r| &r.findings) {
-                if !header {
-                    head(out, family, help);
-                    header = true;
-                }
-                let _ = write!(out, "{family}{{");
-                labels(
-                    out,
-                    &[
-                        ("code", code),
-                        ("kind", kind),
+                if let Some(n) = value(i, v) {
+                    let pairs = [
+                        ("kind", kind.as_str()),
                         ("name", name),
                         ("namespace", namespace),
                         ("provider", &v.provider),
-                    ],
-                );
-                let _ = writeln!(out, "}} {n}");
+                    ];
+                    line(out, *family, &mut header, &pairs, n);
+                }
+            }
+        }
+        let mut header = false;
+        for ((kind, namespace, name), v) in map.iter() {
+            for (code, n) in v.read.iter().flat_map(|r| &r.findings) {
+                let pairs = [
+                    ("code", *code),
+                    ("kind", kind),
+                    ("name", name),
+                    ("namespace", namespace),
+                    ("provider", &v.provider),
+                ];
+                line(out, FINDINGS, &mut header, &pairs, *n);
             }
         }
     }
 }
 
-fn head(out: &mut String, family: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {family} {help}");
-    let _ = writeln!(out, "# TYPE {family} gauge");
+/// One series, after its family's `# HELP` and `# TYPE` lines if it is the family's first.
+fn line(
+    out: &mut String,
+    (family, help): (&str, &str),
+    header: &mut bool,
+    pairs: &[(&str, &str)],
+    value: i64,
+) {
+    if !*header {
+        let _ = writeln!(out, "# HELP {family} {help}");
+        let _ = writeln!(out, "# TYPE {family} gauge");
+        *header = true;
+    }
+    let _ = write!(out, "{family}{{");
+    labels(out, pairs);
+    let _ = writeln!(out, "}} {value}");
 }
 
 /// `name="value",…` with the value escaped as the text format says (`\\`, `\"`, `\n`).
