@@ -18,13 +18,16 @@ use support::kube::{
 
 const SECURITY_LEVEL: &str = "/settings/security_level";
 
-/// `perimeter_reconcile_total` for results other than `success`, over every kind.
+/// `perimeter_reconcile_total` for results other than `success` (and `deferred`: put back in
+/// the queue for the account's rate limit, not a failure), over every kind.
 async fn failed_reconciles(http: &reqwest::Client, metrics: &str) -> f64 {
     metrics_text(http, metrics)
         .await
         .lines()
         .filter(|l| {
-            l.starts_with("perimeter_reconcile_total{") && !l.contains("result=\"success\"")
+            l.starts_with("perimeter_reconcile_total{")
+                && !l.contains("result=\"success\"")
+                && !l.contains("result=\"deferred\"")
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()

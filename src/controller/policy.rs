@@ -172,11 +172,12 @@ enum Step {
     Deferred(std::time::Duration),
 }
 
-/// The shortest and longest a policy waits in the queue for its account's rate limit.
-const RATE_LIMIT_WAIT: (std::time::Duration, std::time::Duration) = (
-    std::time::Duration::from_secs(1),
-    std::time::Duration::from_secs(60),
-);
+/// A sync whose account's rate limit allows its reads within this starts (a short wait in a
+/// slot costs less than a trip through the queue); one that would wait longer is deferred.
+const DEFER_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The longest a policy waits in the queue for its account's rate limit before it looks again.
+const RATE_LIMIT_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Step, Error> {
     let ns = obj.namespace().unwrap_or_default();
@@ -232,14 +233,12 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Step, 
     // A sync that would wait on its account's rate limit waits in the queue instead, so
     // that a throttled account does not hold slots another account could use.
     let wait = client.rate_limit_wait(&target);
-    if !wait.is_zero() {
+    if wait > DEFER_AFTER {
         tracing::debug!(
             wait_ms = wait.as_millis(),
             "the account's rate limit is spent; waiting in the queue"
         );
-        return Ok(Step::Deferred(
-            wait.clamp(RATE_LIMIT_WAIT.0, RATE_LIMIT_WAIT.1),
-        ));
+        return Ok(Step::Deferred(wait.min(RATE_LIMIT_WAIT_MAX)));
     }
     let uid = obj.meta().uid.clone().unwrap_or_default();
     let mut outcome = reconcile::sync_remembering(
