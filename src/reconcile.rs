@@ -68,18 +68,15 @@ impl SyncOutcome {
             .with_label_values(&[provider, namespace, account])
             .set(i64::from(up));
         let read = self.remaining.as_ref().map(|remaining| {
-            let mut findings: Vec<(&'static str, i64)> = Vec::new();
+            let mut by_code = std::collections::BTreeMap::new();
             for f in &self.findings {
-                match findings.iter_mut().find(|(code, _)| *code == f.code) {
-                    Some((_, n)) => *n += 1,
-                    None => findings.push((f.code, 1)),
-                }
+                *by_code.entry(f.code).or_insert(0) += 1;
             }
             crate::metrics::policies::Read {
                 drift_fields: count(remaining.drift.len()),
                 unmanaged_items: count(remaining.unmanaged.len()),
                 at: now_unix,
-                findings,
+                findings: by_code.into_iter().collect(),
             }
         });
         metrics.policies.record(labels, self.in_sync(), read);

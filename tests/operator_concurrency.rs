@@ -22,6 +22,39 @@ const POLICIES_PER_ACCOUNT: usize = 2;
 const HOLD_MS: u64 = 2500;
 const HOLD: Duration = Duration::from_millis(HOLD_MS);
 
+/// An Observe policy of `account` reading one setting of the zone.
+fn policy(name: &str, account: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "perimeter.dev/v1alpha1",
+        "kind": "FirewallPolicy",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "providerRef": {"name": account},
+            "mode": "Observe",
+            "syncInterval": "10m",
+            "cloudflare": {"zoneId": ZONE, "settings": {"securityLevel": "medium"}},
+        },
+    })
+}
+
+/// The operator with `slots` reconciles in flight, and its metrics address.
+fn operator(c: &Cluster, slots: &str) -> (support::kube::KillOnDrop, String) {
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let log = std::fs::File::create(c.dir.path().join("operator.log")).expect("log");
+    let op = support::kube::operator(
+        &c.kubeconfig,
+        &metrics,
+        &[
+            ("PERIMETER_LOG", "info"),
+            ("PERIMETER_MAX_CONCURRENT_RECONCILES", slots),
+            // Every sync reads its provider: no answer kept for the account's next policy.
+            ("PERIMETER_SHARE_READS_FOR", "0"),
+        ],
+        log,
+    );
+    (op, metrics)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reconciles_in_flight_stay_within_the_bound_and_each_accounts_share() {
     let c = Cluster::start().await;
@@ -52,33 +85,11 @@ async fn reconciles_in_flight_stay_within_the_bound_and_each_accounts_share() {
         .map(|i| format!("p{i:02}"))
         .collect();
     for (i, name) in names.iter().enumerate() {
-        let policy = json!({
-            "apiVersion": "perimeter.dev/v1alpha1",
-            "kind": "FirewallPolicy",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {
-                "providerRef": {"name": format!("cf-{}", i / POLICIES_PER_ACCOUNT)},
-                "mode": "Observe",
-                "syncInterval": "10m",
-                "cloudflare": {"zoneId": ZONE, "settings": {"securityLevel": "medium"}},
-            },
-        });
-        create(&c.http, &c.policies, &policy).await;
+        let account = format!("cf-{}", i / POLICIES_PER_ACCOUNT);
+        create(&c.http, &c.policies, &policy(name, &account)).await;
     }
 
-    let metrics = format!("127.0.0.1:{}", support::free_port());
-    let log = std::fs::File::create(c.dir.path().join("operator.log")).expect("log");
-    let _op = support::kube::operator(
-        &c.kubeconfig,
-        &metrics,
-        &[
-            ("PERIMETER_LOG", "info"),
-            ("PERIMETER_MAX_CONCURRENT_RECONCILES", "4"),
-            // Every sync reads its provider: no answer kept for the account's next policy.
-            ("PERIMETER_SHARE_READS_FOR", "0"),
-        ],
-        log,
-    );
+    let (_op, _metrics) = operator(&c, "4");
     for name in &names {
         c.settled(name, 1, "True").await;
     }
@@ -151,19 +162,6 @@ async fn a_sync_waiting_on_its_accounts_rate_limit_does_not_hold_a_slot() {
         .await;
         running.push(server);
     }
-    let policy = |name: &str, account: &str| {
-        json!({
-            "apiVersion": "perimeter.dev/v1alpha1",
-            "kind": "FirewallPolicy",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {
-                "providerRef": {"name": account},
-                "mode": "Observe",
-                "syncInterval": "10m",
-                "cloudflare": {"zoneId": ZONE, "settings": {"securityLevel": "medium"}},
-            },
-        })
-    };
     let slow: Vec<String> = (0..6)
         .map(|i| format!("slow-{}-{}", i % 2, i / 2))
         .collect();
@@ -171,18 +169,7 @@ async fn a_sync_waiting_on_its_accounts_rate_limit_does_not_hold_a_slot() {
         create(&c.http, &c.policies, &policy(name, &name[..6])).await;
     }
 
-    let metrics = format!("127.0.0.1:{}", support::free_port());
-    let log = std::fs::File::create(c.dir.path().join("operator.log")).expect("log");
-    let _op = support::kube::operator(
-        &c.kubeconfig,
-        &metrics,
-        &[
-            ("PERIMETER_LOG", "info"),
-            ("PERIMETER_MAX_CONCURRENT_RECONCILES", "2"),
-            ("PERIMETER_SHARE_READS_FOR", "0"),
-        ],
-        log,
-    );
+    let (_op, metrics) = operator(&c, "2");
     // Each throttled account has synced a policy, and spent its limit (its four policies need
     // more reads than its burst, at one read per 30 s).
     support::kube::wait_for("a synced policy of each throttled account", async || {

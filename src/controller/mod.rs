@@ -423,13 +423,9 @@ impl Written {
         }
     }
 
-    /// How many statuses are held (the fleet benchmark's memory accounting, tests).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn held(&self) -> usize {
         self.map().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -926,10 +922,10 @@ mod tests {
         written.remember(&meta("5"), &serde_json::json!({"driftCount": 3}));
         let again: Option<serde_json::Value> = written.over(&meta("5"));
         assert_eq!(again, Some(serde_json::json!({"driftCount": 3})));
-        assert_eq!(written.len(), 1, "kept while the watch may still lag");
+        assert_eq!(written.held(), 1, "kept while the watch may still lag");
         let later: Option<serde_json::Value> = written.over(&meta("6"));
         assert_eq!(later, None);
-        assert!(written.is_empty(), "the object carries the write now");
+        assert_eq!(written.held(), 0, "the object carries the write now");
         let stale: Option<serde_json::Value> = written.over(&meta("5"));
         assert_eq!(stale, None);
     }
