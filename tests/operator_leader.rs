@@ -382,16 +382,18 @@ async fn a_paused_leader_that_wakes_after_a_takeover_writes_nothing_and_exits() 
 
     // The old leader wakes with work due (its 10 s sync is overdue) and something new to say
     // (the provider now answers garbage), while its Lease check is slow: its renewal loop
-    // learns of the takeover only 4 s after it wakes. Without a fence it writes in between.
+    // learns of the takeover only 8 s after it wakes. Without a fence it writes in between.
+    // (8 s, not less: CI once saw a loaded debug build take longer than 4 s to get there.)
     cloudflare
         .faults()
         .inject(FaultRule::new("", Fault::Malformed));
     send(
         http.post(format!("{k}/_emulator/slow"))
-            .json(&json!({"path": "/leases/", "seconds": 4, "user": leader.name})),
+            .json(&json!({"path": "/leases/", "seconds": 8, "user": leader.name})),
         "slow the old leader's Lease requests",
     )
     .await;
+    let provider_calls_before = cloudflare.log().len();
     signal(&leader, "-CONT");
     let exit = wait_within(
         "the old leader to exit",
@@ -408,7 +410,9 @@ async fn a_paused_leader_that_wakes_after_a_takeover_writes_nothing_and_exits() 
         .unwrap_or_default();
     assert!(
         log.contains("not writing"),
-        "the woken leader had something to write (and was fenced); log:\n{log}"
+        "the woken leader had something to write (and was fenced); provider calls since it \
+         woke (either replica): {}; log:\n{log}",
+        cloudflare.log().len() - provider_calls_before
     );
 
     // The new leader goes on writing (it reports the provider's garbage at its next sync),
