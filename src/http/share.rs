@@ -61,6 +61,8 @@ pub struct Share<A> {
 
 struct State<A> {
     generation: u64,
+    /// The generation of the share this one follows (see [`Share::follow`]) when last looked.
+    followed: u64,
     /// Identifies flights, so that a finished or abandoned flight removes only its own entry.
     next_flight: u64,
     flights: HashMap<Vec<u8>, Flight<A>>,
@@ -111,6 +113,7 @@ impl<A: Answer> Share<A> {
             max_bytes,
             state: Mutex::new(State {
                 generation: 0,
+                followed: 0,
                 next_flight: 0,
                 flights: HashMap::new(),
                 kept: HashMap::new(),
@@ -125,6 +128,27 @@ impl<A: Answer> Share<A> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State<A>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How often a write has started or ended so far (see [`Share::follow`]).
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// For a share of values derived from `source`'s answers (a listing parsed once for every
+    /// policy that reads it): drops what this one keeps or has in flight when `source` has
+    /// seen a write since the last call, as a write to this one would. Called before each
+    /// read, it makes a write through the account end the sharing of both alike. (A value
+    /// derived before the write and finished after it may still be kept, but the next read's
+    /// call drops it before anyone is handed it.) The values must be derived from answers
+    /// `source` does not keep, so that they are no older than this share's window.
+    pub fn follow<B: Answer>(&self, source: &Share<B>) {
+        let generation = source.generation();
+        let mut state = self.lock();
+        if state.followed != generation {
+            state.next_generation();
+            state.followed = generation;
+        }
     }
 
     /// Marks a write for as long as the guard lives: sharing ends when it starts and again
@@ -303,6 +327,38 @@ mod tests {
             share.lock().kept_bytes <= 10,
             "the expired answer was dropped"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_derived_share_drops_its_values_when_its_source_sees_a_write() {
+        let source = Share::<Fake>::new(Duration::from_secs(15), 1024);
+        let parsed = Share::<Fake>::new(Duration::from_secs(15), 1024);
+        let sender = Sender::default();
+        parsed.follow(&source);
+        let (first, _) = parsed.read(key("rules"), || sender.body(10)).await;
+        parsed.follow(&source);
+        let (again, had) = parsed.read(key("rules"), || sender.body(10)).await;
+        assert_eq!((again, had), (first, Had::Kept), "no write: kept");
+        // A write through the account (on the source share) starts and ends.
+        drop(source.write());
+        parsed.follow(&source);
+        let (after, had) = parsed.read(key("rules"), || sender.body(10)).await;
+        assert_eq!(
+            (after, had),
+            (Fake::Body(2, 10), Had::Sent),
+            "derived again"
+        );
+        // A value derived while a write was under way is kept by the derived share, but the
+        // next read's `follow` drops it before it is handed on.
+        let writing = source.write();
+        parsed.follow(&source);
+        let (during, _) = parsed.read(key("rules"), || sender.body(10)).await;
+        assert_eq!(during, Fake::Body(3, 10));
+        drop(writing);
+        parsed.follow(&source);
+        let (later, had) = parsed.read(key("rules"), || sender.body(10)).await;
+        assert_eq!((later, had), (Fake::Body(4, 10), Had::Sent));
+        assert_eq!(source.generation(), 4, "two writes, each started and ended");
     }
 
     #[tokio::test(start_paused = true)]

@@ -91,6 +91,11 @@ pub struct Aws {
     lookups: Mutex<BTreeMap<String, Arc<RateLimiter>>>,
     /// The account's rate limit, which every call waits on in the connector.
     pub(super) limiter: Arc<RateLimiter>,
+    /// The account's read sharing (answers in flight, and kept for the operator's window).
+    pub(super) reads: super::share::Reads,
+    /// Each region's security-group rules, parsed once for every policy that reads them within
+    /// the window; follows `reads`, so a write through the account ends it (see `ec2`).
+    pub(super) rule_listings: crate::http::share::Share<super::ec2::RuleListing>,
     /// The (region, section) of every change this client applied, for audit events that carry
     /// no request id of [`CallCounter::own`].
     pub(super) own: Mutex<OwnWrites>,
@@ -164,8 +169,11 @@ impl Aws {
             share_window,
             crate::http::share::DEFAULT_MAX_KEPT_BYTES,
         ));
-        let services =
-            SharedHttpClient::new(rate_limited.only_to(Egress { endpoint }).sharing(reads));
+        let services = SharedHttpClient::new(
+            rate_limited
+                .only_to(Egress { endpoint })
+                .sharing(reads.clone()),
+        );
         let http = SharedHttpClient::new(rate_limited);
 
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -211,6 +219,11 @@ impl Aws {
             counter: CallCounter::new(metrics),
             lookups: Mutex::default(),
             limiter,
+            reads,
+            rule_listings: crate::http::share::Share::new(
+                share_window,
+                crate::http::share::DEFAULT_MAX_KEPT_BYTES,
+            ),
             own: Mutex::default(),
             secrets,
             region,

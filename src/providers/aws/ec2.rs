@@ -2,6 +2,7 @@
 //! `NextToken`) and writes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -11,8 +12,30 @@ use super::model::{self, ALL_VPCS, FlowLogObs, GroupObs, NaclEntryObs, SgRuleObs
 use super::sections::{FINDINGS, FLOW_LOGS, GroupRef, Part};
 use crate::core::{Change, State};
 use crate::error::{Category, ProviderError};
+use crate::http::share::Answer;
 use crate::providers::aws::api::FlowLogRequirement;
 use crate::providers::{Observation, Target};
+
+const RULES_OP: &str = "DescribeSecurityGroupRules";
+
+/// A region's security-group rules as one read of every page found them.
+pub struct RuleList {
+    pub rules: Vec<SgRuleObs>,
+    /// The pages read, each of which a policy handed this list did not send.
+    pub pages: u32,
+}
+
+/// A region's rule listing, or why it could not be read (handed only to the reads waiting on
+/// it, never kept).
+#[derive(Clone)]
+pub struct RuleListing(Result<Arc<RuleList>, ProviderError>);
+
+impl Answer for RuleListing {
+    fn keep(&self) -> Option<usize> {
+        // The bound on what an account keeps is in bytes: a rule is about 200 with its strings.
+        self.0.as_ref().ok().map(|list| list.rules.len() * 200)
+    }
+}
 
 impl Aws {
     /// The rules of the declared groups, and the region's world-open ingress: as findings
@@ -33,13 +56,14 @@ impl Aws {
             })
             .collect();
         let groups = self.groups_named(region, &declared).await?;
-        let rules = self.sg_rules(region).await?;
+        let listing = self.sg_rules(region).await?;
+        let rules = &listing.rules;
         obs.state
             .sections
-            .extend(model::observed_sg_sections(desired, &groups, &rules));
-        obs.findings.extend(model::world_open_findings(&rules));
+            .extend(model::observed_sg_sections(desired, &groups, rules));
+        obs.findings.extend(model::world_open_findings(rules));
         if desired.section(FINDINGS).is_some() {
-            obs.state.push(model::observed_findings_section(&rules));
+            obs.state.push(model::observed_findings_section(rules));
         }
         Ok(())
     }
@@ -173,16 +197,39 @@ impl Aws {
         Ok(out)
     }
 
-    async fn sg_rules(&self, region: &str) -> Result<Vec<SgRuleObs>, ProviderError> {
-        let op = "DescribeSecurityGroupRules";
+    /// Every security-group rule of the region. Each policy on the account reads the whole
+    /// listing (for the region's findings), so it is parsed once and the parsed rules are
+    /// handed to the policies that read it within the operator's window, by the rules of the
+    /// account's read sharing: a write through the account ends it (the connector shares the
+    /// listing's bytes only in flight, so the parsed rules are never older than the window).
+    async fn sg_rules(&self, region: &str) -> Result<Arc<RuleList>, ProviderError> {
+        self.rule_listings.follow(&self.reads);
+        let (listing, had) = self
+            .rule_listings
+            .read(region.as_bytes().to_vec(), || async {
+                RuleListing(self.read_sg_rules(region).await.map(Arc::new))
+            })
+            .await;
+        if had.shared()
+            && let Ok(list) = &listing.0
+        {
+            self.counter.shared(RULES_OP, u64::from(list.pages));
+        }
+        listing.0
+    }
+
+    async fn read_sg_rules(&self, region: &str) -> Result<RuleList, ProviderError> {
+        let op = RULES_OP;
         let mut pages = self
             .ec2(region)
             .describe_security_group_rules()
             .into_paginator()
             .send();
         let mut out = Vec::new();
+        let mut read = 0;
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.err(op, false, &e))?;
+            read += 1;
             for r in page.security_group_rules() {
                 let (Some(id), Some(group)) = (r.security_group_rule_id(), r.group_id()) else {
                     return Err(ProviderError::new(
@@ -212,7 +259,10 @@ impl Aws {
                 });
             }
         }
-        Ok(out)
+        Ok(RuleList {
+            rules: out,
+            pages: read,
+        })
     }
 
     async fn nacls(

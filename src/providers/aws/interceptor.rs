@@ -302,6 +302,16 @@ impl CallCounter {
             own: OwnRequestIds::default(),
         }
     }
+
+    /// Counts `calls` reads of `operation` that an identical read answered.
+    pub fn shared(&self, operation: &str, calls: u64) {
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .provider_requests_shared_total
+                .with_label_values(&["aws", operation])
+                .inc_by(calls);
+        }
+    }
 }
 
 impl fmt::Debug for CallCounter {
@@ -330,12 +340,7 @@ impl Intercept for CallCounter {
             ),
         };
         if shared {
-            if let Some(metrics) = &self.metrics {
-                metrics
-                    .provider_requests_shared_total
-                    .with_label_values(&["aws", operation])
-                    .inc();
-            }
+            self.shared(operation, 1);
             return Ok(());
         }
         if let Some(response) = context.response()

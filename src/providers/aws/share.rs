@@ -4,7 +4,7 @@
 //!
 //! [`SharingConnector`] wraps the account's rate-limited connector, so a read that shares an
 //! answer neither queues on the limiter nor sends. A read is told from a write by the action's
-//! name, as [`is_write`] tells them (EC2's Query `Action=Describe…` in the form body; JSON
+//! name, as [`is_write`] tells them (`reads_only`) (EC2's Query `Action=Describe…` in the form body; JSON
 //! services' `X-Amz-Target`; CloudWatch's RPCv2 CBOR path `/service/…/operation/<Op>`; REST
 //! services by the HTTP method). The key is the method, the URI
 //! (the region is in the host), the target and the body: the signature headers differ per call
@@ -33,9 +33,14 @@ pub type Reads = Arc<Share<AwsAnswer>>;
 pub struct SharedRead;
 
 /// A whole answer as the connector read it (its body already read, see `read_bounded`), or
-/// what the connector's error said.
+/// what the connector's error said; and whether it may be kept past its flight.
 #[derive(Clone)]
-pub struct AwsAnswer(Result<Arc<Whole>, Arc<Failed>>);
+pub struct AwsAnswer(Result<Arc<Whole>, Arc<Failed>>, bool);
+
+/// The operations whose answers the provider keeps parsed, in a share of its own that follows
+/// this one (see `ec2::sg_rules`): their bytes are shared in flight only, never kept, so the
+/// parsed value is no older than the window.
+const KEPT_PARSED: [&str; 1] = ["DescribeSecurityGroupRules"];
 
 pub struct Whole {
     status: StatusCode,
@@ -59,15 +64,15 @@ impl Answer for AwsAnswer {
     /// waiting on it.
     fn keep(&self) -> Option<usize> {
         match &self.0 {
-            Ok(w) if w.status.is_success() => Some(w.body.len()),
+            Ok(w) if self.1 && w.status.is_success() => Some(w.body.len()),
             _ => None,
         }
     }
 }
 
 impl AwsAnswer {
-    fn of(got: &Result<HttpResponse, ConnectorError>) -> Self {
-        Self(match got {
+    fn of(got: &Result<HttpResponse, ConnectorError>, keep: bool) -> Self {
+        let answer = match got {
             Ok(response) => match response.body().bytes() {
                 Some(body) => Ok(Arc::new(Whole {
                     status: response.status(),
@@ -96,7 +101,8 @@ impl AwsAnswer {
                 ),
                 refused: refusal(e).cloned(),
             })),
-        })
+        };
+        Self(answer, keep)
     }
 
     /// The answer for one sharer: a copy, marked as shared.
@@ -162,24 +168,31 @@ pub fn is_shared_failure(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Whether a request only reads, by its action's name (see the module's doc).
-pub fn is_read(request: &HttpRequest) -> bool {
-    if let Some(target) = request.headers().get("x-amz-target") {
-        return target.rsplit('.').next().is_some_and(|op| !is_write(op));
+/// Whether a request naming `operation` (see [`action`]) with `method` only reads (see the
+/// module's doc).
+fn reads_only(operation: Option<&str>, method: &str) -> bool {
+    match operation {
+        Some(op) => !is_write(op),
+        None => matches!(method, "GET" | "HEAD"),
     }
-    // Smithy RPCv2 CBOR (CloudWatch): `POST /service/<service>/operation/<Op>`.
+}
+
+/// The operation a request names: JSON services' `X-Amz-Target`, CloudWatch's RPCv2 CBOR path
+/// (`POST /service/<service>/operation/<Op>`), or the Query protocol's `Action` (EC2); `None`
+/// for REST services, which name it by method and path.
+fn action(request: &HttpRequest) -> Option<String> {
+    if let Some(target) = request.headers().get("x-amz-target") {
+        return target.rsplit('.').next().map(str::to_string);
+    }
     let path = request.uri().split(['?', '#']).next().unwrap_or_default();
     if let Some((_, op)) = path.rsplit_once("/operation/") {
-        return !is_write(op);
+        return Some(op.to_string());
     }
-    if let Some(action) = request.body().bytes().and_then(|body| {
+    request.body().bytes().and_then(|body| {
         url::form_urlencoded::parse(body)
             .find(|(k, _)| k == "Action")
             .map(|(_, v)| v.into_owned())
-    }) {
-        return !is_write(&action);
-    }
-    matches!(request.method(), "GET" | "HEAD")
+    })
 }
 
 /// The region and service a request is signed for (`…/<date>/<region>/<service>/aws4_request` in
@@ -239,21 +252,19 @@ impl HttpConnector for SharingConnector {
         let inner = self.inner.clone();
         let reads = self.reads.clone();
         HttpConnectorFuture::new(async move {
-            let key = if is_read(&request) {
-                key(&request)
-            } else {
-                None
-            };
-            let Some(key) = key else {
-                let _writing = (!is_read(&request)).then(|| reads.write());
+            let operation = action(&request);
+            let read = reads_only(operation.as_deref(), request.method());
+            let Some(key) = read.then(|| key(&request)).flatten() else {
+                let _writing = (!read).then(|| reads.write());
                 return inner.call(request).await;
             };
+            let keep = !operation.is_some_and(|op| KEPT_PARSED.contains(&op.as_str()));
             let mut own = None;
             let leader = &mut own;
             let (answer, had) = reads
                 .read(key, move || async move {
                     let got = inner.call(request).await;
-                    let answer = AwsAnswer::of(&got);
+                    let answer = AwsAnswer::of(&got, keep);
                     *leader = Some(got);
                     answer
                 })
@@ -345,7 +356,7 @@ mod tests {
         ];
         for (r, want) in cases {
             assert_eq!(
-                is_read(&r),
+                reads_only(action(&r).as_deref(), r.method()),
                 want,
                 "{} {:?} {:?}",
                 r.method(),
