@@ -78,12 +78,14 @@ where
     match scope {
         Scope::Cluster => watch_api(Api::<K>::all(client.clone()), config)
             .default_backoff()
+            .modify(slim)
             .boxed(),
         Scope::Namespaces(names) => {
             let streams = names.iter().map(|ns| {
                 let ns = ns.clone();
                 watch_api(Api::<K>::namespaced(client.clone(), &ns), config.clone())
                     .default_backoff()
+                    .modify(slim)
                     .map(move |e| (ns.clone(), e))
                     .boxed()
             });
@@ -102,7 +104,27 @@ where
 {
     watch_api(Api::<K>::all(client.clone()), config)
         .default_backoff()
+        .modify(slim)
         .boxed()
+}
+
+/// The annotation `kubectl apply` keeps the whole applied object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What no controller reads is not cached: `metadata.managedFields` (an entry per field
+/// manager, each naming every field it set) and `kubectl apply`'s last-applied annotation (the
+/// whole object again; a Secret's data in the clear). On a real API server they make up much of
+/// a small object. Nothing writes a cached object back whole (status is applied server-side,
+/// finalizers are merge patches), so nothing is lost on the server.
+fn slim<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
 }
 
 /// Merges per-namespace watch streams into the event sequence of one cluster-wide watch.
@@ -616,6 +638,51 @@ mod tests {
 
     /// The merged stream is ready only when every namespace was listed; a later relist of one
     /// namespace changes only that namespace's objects.
+    #[test]
+    fn cached_objects_keep_neither_managed_fields_nor_the_last_applied_copy() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let mut applied = cm("a", "x", "1");
+        applied.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("kubectl".into()),
+            ..Default::default()
+        }]);
+        applied.metadata.annotations = Some(
+            [
+                (LAST_APPLIED.to_string(), "{\"data\":{}}".to_string()),
+                (
+                    super::super::SKIP_CLEANUP_ANNOTATION.to_string(),
+                    "skip".to_string(),
+                ),
+            ]
+            .into(),
+        );
+        slim(&mut applied);
+        assert_eq!(applied.metadata.managed_fields, None);
+        assert_eq!(
+            applied.metadata.annotations,
+            Some(
+                [(
+                    super::super::SKIP_CLEANUP_ANNOTATION.to_string(),
+                    "skip".to_string()
+                )]
+                .into()
+            ),
+            "other annotations stay"
+        );
+        let data = Some([("k".to_string(), "v".to_string())].into());
+        let mut only_last_applied = cm("a", "y", "1");
+        only_last_applied.data = data.clone();
+        only_last_applied.metadata.annotations =
+            Some([(LAST_APPLIED.to_string(), "{}".to_string())].into());
+        slim(&mut only_last_applied);
+        assert_eq!(only_last_applied.metadata.annotations, None);
+        assert_eq!(
+            only_last_applied.data, data,
+            "the object itself is untouched"
+        );
+        assert_eq!(only_last_applied.metadata.name.as_deref(), Some("y"));
+    }
+
     #[test]
     fn namespaces_merge_into_one_watch() {
         let mut m = Merger::<ConfigMap>::new(["a".to_string(), "b".to_string()].into_iter());
