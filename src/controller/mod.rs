@@ -96,9 +96,10 @@ pub use crate::reconcile::DEFAULT_DEADLINE as DEFAULT_SYNC_DEADLINE;
 
 /// Reconciles of one kind at once, by default. Measured on the fleet bench (1,000 policies over
 /// 75 accounts, debug build): unbounded, all synced in 82 s at 212 MiB; 64, in 107 s at 186 MiB;
-/// 32, in 121 s at 166 MiB. A sync waiting on its account's rate limit holds its slot, so fewer
-/// slots cost start-up time; at 10,000 policies they are what keeps memory from growing with
-/// the fleet (1.35 GiB unbounded, 0.54 GiB with 64, 0.63 GiB with 256).
+/// 32, in 121 s at 166 MiB. A sync waiting on its account's rate limit after its first reads
+/// holds its slot, so fewer slots cost start-up time, and more cost memory: at 10,000 policies
+/// (release build, when only waits over 1 s were deferred), 64 slots synced all but AWS's in
+/// 116-127 s at 218 MiB, 256 in 52-92 s at 259 MiB.
 pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 64;
 
 /// `--max-concurrent-reconciles`: a whole number from 1 to 65535.
