@@ -61,7 +61,8 @@ pub struct Share<A> {
 
 struct State<A> {
     generation: u64,
-    /// The generation of the share this one follows (see [`Share::follow`]) when last looked.
+    /// The generation of the share this one derives from (see [`Share::read_derived`]) when
+    /// last looked.
     followed: u64,
     /// Identifies flights, so that a finished or abandoned flight removes only its own entry.
     next_flight: u64,
@@ -130,25 +131,38 @@ impl<A: Answer> Share<A> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How often a write has started or ended so far (see [`Share::follow`]).
+    /// How often a write has started or ended so far (see [`Share::read_derived`]).
     pub fn generation(&self) -> u64 {
         self.lock().generation
     }
 
-    /// For a share of values derived from `source`'s answers (a listing parsed once for every
-    /// policy that reads it): drops what this one keeps or has in flight when `source` has
-    /// seen a write since the last call, as a write to this one would. Called before each
-    /// read, it makes a write through the account end the sharing of both alike. (A value
-    /// derived before the write and finished after it may still be kept, but the next read's
-    /// call drops it before anyone is handed it.) The values must be derived from answers
-    /// `source` does not keep, so that they are no older than this share's window.
-    pub fn follow<B: Answer>(&self, source: &Share<B>) {
+    /// [`Share::read`] for a share of values derived from `source`'s answers (a listing parsed
+    /// once for every policy that reads it): when `source` has seen a write since this share
+    /// last looked, what this one keeps or has in flight is dropped first, as a write to it
+    /// would, so a write through the account ends the sharing of both alike. (A value derived
+    /// before the write and finished after it may still be kept, but the next read drops it
+    /// before anyone is handed it.) The values must be derived from answers `source` does not
+    /// keep, so that they are no older than this share's window.
+    pub async fn read_derived<B, F, Fut>(
+        &self,
+        source: &Share<B>,
+        key: Vec<u8>,
+        send: F,
+    ) -> (A, Had)
+    where
+        B: Answer,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = A>,
+    {
         let generation = source.generation();
-        let mut state = self.lock();
-        if state.followed != generation {
-            state.next_generation();
-            state.followed = generation;
+        {
+            let mut state = self.lock();
+            if state.followed != generation {
+                state.next_generation();
+                state.followed = generation;
+            }
         }
+        self.read(key, send).await
     }
 
     /// Marks a write for as long as the guard lives: sharing ends when it starts and again
@@ -334,29 +348,34 @@ mod tests {
         let source = Share::<Fake>::new(Duration::from_secs(15), 1024);
         let parsed = Share::<Fake>::new(Duration::from_secs(15), 1024);
         let sender = Sender::default();
-        parsed.follow(&source);
-        let (first, _) = parsed.read(key("rules"), || sender.body(10)).await;
-        parsed.follow(&source);
-        let (again, had) = parsed.read(key("rules"), || sender.body(10)).await;
+        let (first, _) = parsed
+            .read_derived(&source, key("rules"), || sender.body(10))
+            .await;
+        let (again, had) = parsed
+            .read_derived(&source, key("rules"), || sender.body(10))
+            .await;
         assert_eq!((again, had), (first, Had::Kept), "no write: kept");
         // A write through the account (on the source share) starts and ends.
         drop(source.write());
-        parsed.follow(&source);
-        let (after, had) = parsed.read(key("rules"), || sender.body(10)).await;
+        let (after, had) = parsed
+            .read_derived(&source, key("rules"), || sender.body(10))
+            .await;
         assert_eq!(
             (after, had),
             (Fake::Body(2, 10), Had::Sent),
             "derived again"
         );
         // A value derived while a write was under way is kept by the derived share, but the
-        // next read's `follow` drops it before it is handed on.
+        // next read drops it before it is handed on.
         let writing = source.write();
-        parsed.follow(&source);
-        let (during, _) = parsed.read(key("rules"), || sender.body(10)).await;
+        let (during, _) = parsed
+            .read_derived(&source, key("rules"), || sender.body(10))
+            .await;
         assert_eq!(during, Fake::Body(3, 10));
         drop(writing);
-        parsed.follow(&source);
-        let (later, had) = parsed.read(key("rules"), || sender.body(10)).await;
+        let (later, had) = parsed
+            .read_derived(&source, key("rules"), || sender.body(10))
+            .await;
         assert_eq!((later, had), (Fake::Body(4, 10), Had::Sent));
         assert_eq!(source.generation(), 4, "two writes, each started and ended");
     }

@@ -94,7 +94,7 @@ pub struct Aws {
     /// The account's read sharing (answers in flight, and kept for the operator's window).
     pub(super) reads: super::share::Reads,
     /// Each region's security-group rules, parsed once for every policy that reads them within
-    /// the window; follows `reads`, so a write through the account ends it (see `ec2`).
+    /// the window; derived from `reads`, so a write through the account ends it (see `ec2`).
     pub(super) rule_listings: crate::http::share::Share<super::ec2::RuleListing>,
     /// The (region, section) of every change this client applied, for audit events that carry
     /// no request id of [`CallCounter::own`].

@@ -16,7 +16,7 @@ use crate::http::share::Answer;
 use crate::providers::aws::api::FlowLogRequirement;
 use crate::providers::{Observation, Target};
 
-const RULES_OP: &str = "DescribeSecurityGroupRules";
+pub(super) const RULES_OP: &str = "DescribeSecurityGroupRules";
 
 /// A region's security-group rules as one read of every page found them.
 pub struct RuleList {
@@ -203,10 +203,9 @@ impl Aws {
     /// account's read sharing: a write through the account ends it (the connector shares the
     /// listing's bytes only in flight, so the parsed rules are never older than the window).
     async fn sg_rules(&self, region: &str) -> Result<Arc<RuleList>, ProviderError> {
-        self.rule_listings.follow(&self.reads);
         let (listing, had) = self
             .rule_listings
-            .read(region.as_bytes().to_vec(), || async {
+            .read_derived(&self.reads, region.as_bytes().to_vec(), || async {
                 RuleListing(self.read_sg_rules(region).await.map(Arc::new))
             })
             .await;

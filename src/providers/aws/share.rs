@@ -4,9 +4,9 @@
 //!
 //! [`SharingConnector`] wraps the account's rate-limited connector, so a read that shares an
 //! answer neither queues on the limiter nor sends. A read is told from a write by the action's
-//! name, as [`is_write`] tells them (`reads_only`) (EC2's Query `Action=Describe…` in the form body; JSON
-//! services' `X-Amz-Target`; CloudWatch's RPCv2 CBOR path `/service/…/operation/<Op>`; REST
-//! services by the HTTP method). The key is the method, the URI
+//! name ([`action`]: EC2's Query `Action=Describe…` in the form body; JSON services'
+//! `X-Amz-Target`; CloudWatch's RPCv2 CBOR path `/service/…/operation/<Op>`; REST services by
+//! the HTTP method), as [`is_write`] tells them. The key is the method, the URI
 //! (the region is in the host), the target and the body: the signature headers differ per call
 //! and are not part of it. Each sharer gets its own copy of the answer, marked [`SharedRead`],
 //! so [`super::interceptor::CallCounter`] counts it as shared, not as a request.
@@ -40,7 +40,7 @@ pub struct AwsAnswer(Result<Arc<Whole>, Arc<Failed>>, bool);
 /// The operations whose answers the provider keeps parsed, in a share of its own that follows
 /// this one (see `ec2::sg_rules`): their bytes are shared in flight only, never kept, so the
 /// parsed value is no older than the window.
-const KEPT_PARSED: [&str; 1] = ["DescribeSecurityGroupRules"];
+const KEPT_PARSED: [&str; 1] = [super::ec2::RULES_OP];
 
 pub struct Whole {
     status: StatusCode,
