@@ -690,6 +690,78 @@ async fn a_call_waiting_on_the_rate_limit_is_not_timed_out_by_the_wait() {
     assert_eq!(counted, 5, "{attempts:?}");
 }
 
+/// The calls a sync reserved on the account's limit before it started (as the operator does)
+/// are spent by the SDK's requests without waiting, and only by that sync: five reads on a
+/// bucket of five at 60 a minute answer at once inside the reservation, while a read outside
+/// it waits for the bucket to refill.
+#[tokio::test]
+async fn the_sdks_requests_spend_the_calls_their_sync_reserved() {
+    use perimeter::http::ratelimit::Reservation;
+    let vpcs = ["vpc-a", "vpc-b", "vpc-c", "vpc-d", "vpc-e", "vpc-f"];
+    let mut s = seed();
+    s.nat_gateways = serde_json::from_value(Value::Array(
+        vpcs.iter()
+            .enumerate()
+            .map(|(i, vpc)| {
+                json!({"natGatewayId": format!("nat-{i}"), "vpcId": vpc,
+                       "addresses": [{"publicIp": format!("192.0.2.{i}")}]})
+            })
+            .collect(),
+    ))
+    .expect("gateways");
+    let emulator = AwsEmulator::new(s);
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let credential = SecretString::new(
+        json!({"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}).to_string(),
+    );
+    let mut spec = spec_with_timeout(&running.base_url(), 5);
+    spec.rate_limit =
+        Some(serde_json::from_value(json!({"requestsPerMinute": 60, "burst": 5})).expect("limit"));
+    let aws = Aws::connect(&spec, Some(credential), None)
+        .await
+        .expect("connect");
+    let target = firewall(json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"}}));
+    let limiters = aws.rate_limiters(&target);
+    assert_eq!(limiters.len(), 1);
+    let reserved = Reservation::take(&limiters, 5).expect("the burst is free");
+    assert!(
+        Reservation::take(&limiters, 1).is_err(),
+        "the bucket is empty now"
+    );
+    let sets: Vec<_> = vpcs
+        .iter()
+        .map(|vpc| nat_set(json!({"providerRef": {"name": "aws"}, "vpcIds": [vpc]})))
+        .collect();
+    let started = std::time::Instant::now();
+    let (inside, left) = reserved
+        .scope(async {
+            for set in &sets[..5] {
+                perimeter::addressset::resolve(set, Some(&aws))
+                    .await
+                    .expect("read");
+            }
+            (
+                started.elapsed(),
+                perimeter::http::ratelimit::Reservation::left_in_scope(),
+            )
+        })
+        .await;
+    assert!(
+        inside < std::time::Duration::from_millis(900),
+        "five reserved reads took {inside:?}"
+    );
+    assert_eq!(left, Some(vec![0]), "all five spent");
+    perimeter::addressset::resolve(&sets[5], Some(&aws))
+        .await
+        .expect("read");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "the sixth waited for the bucket: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(count(&emulator, "/ec2/DescribeNatGateways"), 6);
+}
+
 /// An `awsNatGateways` source over `DescribeNatGateways`, as an AddressSet resolves it.
 fn nat_set(block: Value) -> perimeter::api::addressset::AddressSetSpec {
     serde_json::from_value(json!({"source": {"awsNatGateways": block}})).expect("set")

@@ -15,7 +15,7 @@
 //! flight, and for [`HttpSettings::share_window`] after it; any write ends the sharing.
 
 pub mod path;
-mod ratelimit;
+pub mod ratelimit;
 pub mod redact;
 pub mod share;
 
@@ -381,8 +381,8 @@ impl HttpClient {
         })
     }
 
-    /// The account's token bucket (see [`RateLimiter::wait_for`]).
-    pub fn limiter(&self) -> &RateLimiter {
+    /// The account's token bucket (see [`ratelimit::Reservation`]).
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
         &self.limiter
     }
 

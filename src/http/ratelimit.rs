@@ -1,5 +1,11 @@
-//! A token bucket shared by every call to one provider account.
+//! A token bucket shared by every call to one provider account, and reservations: a sync
+//! takes the calls it expects from its account's buckets before it starts
+//! ([`Reservation::take`]), and its calls then spend those instead of waiting
+//! ([`RateLimiter::acquire`]), so that a sync the operator starts does not wait on its
+//! account's limit in one of the operator's slots.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -9,6 +15,17 @@ pub struct RateLimiter {
     per_second: f64,
     burst: f64,
     state: Mutex<(f64, Instant)>,
+    /// Tokens a reservation gave back while the state was locked (a caller waiting in
+    /// [`RateLimiter::acquire`] holds it): added at the next lock.
+    returned: AtomicU32,
+    /// Moved by every [`RateLimiter::pause`]: a reservation taken before a provider's
+    /// `Retry-After` is spent no more.
+    pauses: AtomicU64,
+}
+
+tokio::task_local! {
+    /// The calls the running sync reserved (see [`Reservation::scope`]).
+    static RESERVED: Reservation;
 }
 
 impl RateLimiter {
@@ -18,17 +35,27 @@ impl RateLimiter {
             per_second: f64::from(requests_per_minute.max(1)) / 60.0,
             burst,
             state: Mutex::new((burst, Instant::now())),
+            returned: AtomicU32::new(0),
+            pauses: AtomicU64::new(0),
         }
+    }
+
+    /// The bucket's tokens now: refilled since `last`, with what reservations gave back.
+    fn refilled(&self, tokens: f64, last: Instant, now: Instant) -> f64 {
+        let returned = f64::from(self.returned.swap(0, Ordering::AcqRel));
+        (tokens + returned + now.duration_since(last).as_secs_f64() * self.per_second)
+            .min(self.burst)
     }
 
     /// Holds every caller for `wait` from now (a provider's `Retry-After`): the bucket is
     /// emptied so that the next token is `wait` away. A shorter hold never cuts a longer one.
+    /// Calls reserved before are not spent any more: they wait like the others.
     pub async fn pause(&self, wait: Duration) {
+        self.pauses.fetch_add(1, Ordering::AcqRel);
         let mut state = self.state.lock().await;
         let (tokens, last) = &mut *state;
         let now = Instant::now();
-        let refilled =
-            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        let refilled = self.refilled(*tokens, *last, now);
         *tokens = refilled.min(1.0 - wait.as_secs_f64() * self.per_second);
         *last = now;
     }
@@ -36,17 +63,18 @@ impl RateLimiter {
     /// How long until `calls` requests (at most the burst) could be sent at once, without
     /// taking any: zero when the bucket holds them now. A caller already waiting in
     /// [`RateLimiter::acquire`] means the bucket is empty: then at least the time of `calls`
-    /// tokens. What the operator checks before a sync, so that a sync which would wait on its
-    /// account's limit waits in the queue rather than in one of the controller's slots.
+    /// tokens.
     pub fn wait_for(&self, calls: u32) -> Duration {
-        let need = f64::from(calls.max(1)).min(self.burst);
+        let need = self.need(calls);
         let Ok(state) = self.state.try_lock() else {
             return Duration::from_secs_f64(need / self.per_second);
         };
         let (tokens, last) = *state;
         let now = Instant::now();
-        let available =
-            (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.burst);
+        let available = (tokens
+            + f64::from(self.returned.load(Ordering::Acquire))
+            + now.duration_since(last).as_secs_f64() * self.per_second)
+            .min(self.burst);
         if available >= need {
             Duration::ZERO
         } else {
@@ -54,22 +82,151 @@ impl RateLimiter {
         }
     }
 
-    /// Waits until one request may be sent. Callers queue on the mutex, so the
-    /// order of waiting callers is preserved.
+    /// `calls` as tokens: at least one, at most the burst (more can never be there at once).
+    fn need(&self, calls: u32) -> f64 {
+        f64::from(calls.max(1)).min(self.burst)
+    }
+
+    /// Waits until one request may be sent. A call of a sync that reserved calls on this
+    /// bucket ([`Reservation::scope`]) spends one of those and does not wait. Other callers
+    /// queue on the mutex, so the order of waiting callers is preserved.
     pub async fn acquire(&self) {
+        if RESERVED.try_with(|r| r.spend(self)).unwrap_or(false) {
+            return;
+        }
         let mut state = self.state.lock().await;
         let (tokens, last) = &mut *state;
         let now = Instant::now();
-        *tokens =
-            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *tokens = self.refilled(*tokens, *last, now);
         *last = now;
         if *tokens < 1.0 {
             let wait = Duration::from_secs_f64((1.0 - *tokens) / self.per_second);
             tokio::time::sleep(wait).await;
-            *tokens = 1.0;
-            *last = Instant::now();
+            let now = Instant::now();
+            *tokens = self.refilled(1.0, now, now);
+            *last = now;
         }
         *tokens -= 1.0;
+    }
+
+    /// Gives `n` reserved tokens back (at most the burst is kept).
+    fn give_back(&self, n: u32) {
+        match self.state.try_lock() {
+            Ok(mut state) => {
+                let (tokens, last) = &mut *state;
+                let now = Instant::now();
+                *tokens = (self.refilled(*tokens, *last, now) + f64::from(n)).min(self.burst);
+                *last = now;
+            }
+            Err(_) => {
+                self.returned.fetch_add(n, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+/// Calls taken in advance from one or more buckets for one sync: what it expects to send,
+/// so that it sends them without waiting. Calls it does not send are given back when the
+/// reservation is dropped; calls beyond it wait as any other.
+pub struct Reservation {
+    held: Vec<Held>,
+}
+
+struct Held {
+    limiter: Arc<RateLimiter>,
+    /// [`RateLimiter::pauses`] when taken.
+    pauses: u64,
+    left: AtomicU32,
+}
+
+impl Reservation {
+    /// `calls` from each of `limiters` (at most each one's burst), all or none: taken when
+    /// every bucket holds them now; otherwise how long until the emptiest would, and nothing
+    /// is taken. A bucket with a caller waiting in [`RateLimiter::acquire`] is empty.
+    pub fn take(limiters: &[Arc<RateLimiter>], calls: u32) -> Result<Reservation, Duration> {
+        let mut locked = Vec::with_capacity(limiters.len());
+        let mut wait = Duration::ZERO;
+        for limiter in limiters {
+            let need = limiter.need(calls);
+            match limiter.state.try_lock() {
+                Ok(state) => {
+                    let now = Instant::now();
+                    let available = (state.0
+                        + f64::from(limiter.returned.load(Ordering::Acquire))
+                        + now.duration_since(state.1).as_secs_f64() * limiter.per_second)
+                        .min(limiter.burst);
+                    if available < need {
+                        wait = wait.max(Duration::from_secs_f64(
+                            (need - available) / limiter.per_second,
+                        ));
+                    }
+                    locked.push((limiter, state, need));
+                }
+                Err(_) => {
+                    wait = wait.max(Duration::from_secs_f64(need / limiter.per_second));
+                }
+            }
+        }
+        if !wait.is_zero() {
+            return Err(wait);
+        }
+        let held = locked
+            .into_iter()
+            .map(|(limiter, mut state, need)| {
+                let now = Instant::now();
+                let (tokens, last) = &mut *state;
+                *tokens = limiter.refilled(*tokens, *last, now) - need;
+                *last = now;
+                Held {
+                    limiter: limiter.clone(),
+                    pauses: limiter.pauses.load(Ordering::Acquire),
+                    // `need` is a whole number from 1 to the burst.
+                    left: AtomicU32::new(need as u32),
+                }
+            })
+            .collect();
+        Ok(Reservation { held })
+    }
+
+    /// Runs `work` (one sync) spending this reservation; what is left is given back after.
+    pub async fn scope<F: std::future::Future>(self, work: F) -> F::Output {
+        RESERVED.scope(self, work).await
+    }
+
+    /// Spends one reserved call on `limiter`, if one is left and no pause came since.
+    fn spend(&self, limiter: &RateLimiter) -> bool {
+        self.held.iter().any(|h| {
+            std::ptr::eq(Arc::as_ptr(&h.limiter), limiter)
+                && h.pauses == limiter.pauses.load(Ordering::Acquire)
+                && h.left
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                    .is_ok()
+        })
+    }
+
+    /// In a sync's [`Reservation::scope`], the calls it has left on each bucket.
+    pub fn left_in_scope() -> Option<Vec<u32>> {
+        RESERVED.try_with(Reservation::left).ok()
+    }
+
+    /// Calls left on each bucket, in the order taken.
+    pub fn left(&self) -> Vec<u32> {
+        self.held
+            .iter()
+            .map(|h| h.left.load(Ordering::Acquire))
+            .collect()
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        for h in &self.held {
+            let n = h.left.swap(0, Ordering::AcqRel);
+            // After a pause the provider refuses the account: nothing is given back.
+            if n > 0 && h.pauses == h.limiter.pauses.load(Ordering::Acquire) {
+                h.limiter.give_back(n);
+            }
+        }
     }
 }
 
@@ -145,6 +302,131 @@ mod tests {
             start.elapsed() >= Duration::from_millis(60_099),
             "{:?}",
             start.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reservation_takes_its_calls_at_once_and_its_sync_spends_them_without_waiting() {
+        let limiter = Arc::new(RateLimiter::new(60, 3));
+        let reserved = Reservation::take(std::slice::from_ref(&limiter), 2).expect("free");
+        assert_eq!(
+            limiter.wait_for(2),
+            Duration::from_secs(1),
+            "two of three taken"
+        );
+        let start = Instant::now();
+        let left = reserved
+            .scope(async {
+                limiter.acquire().await;
+                limiter.acquire().await;
+                assert_eq!(
+                    limiter.wait_for(1),
+                    Duration::ZERO,
+                    "the reserved calls did not draw on the bucket again"
+                );
+                // The third is beyond the reservation: the bucket's last token.
+                limiter.acquire().await;
+                RESERVED.with(Reservation::left)
+            })
+            .await;
+        assert_eq!(left, vec![0]);
+        assert!(start.elapsed() < Duration::from_millis(1), "nothing waited");
+        assert_eq!(
+            limiter.wait_for(1),
+            Duration::from_secs(1),
+            "all three spent"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reservation_is_all_or_none_and_only_its_own_sync_spends_it() {
+        let a = Arc::new(RateLimiter::new(60, 3));
+        let b = Arc::new(RateLimiter::new(60, 3));
+        b.acquire().await;
+        b.acquire().await;
+        let both = [a.clone(), b.clone()];
+        assert_eq!(
+            Reservation::take(&both, 2).err(),
+            Some(Duration::from_secs(1)),
+            "b holds one of the two"
+        );
+        assert_eq!(
+            a.wait_for(3),
+            Duration::ZERO,
+            "and nothing was taken from a"
+        );
+        let reserved = Reservation::take(&both, 1).expect("one from each");
+        assert_eq!(b.wait_for(1), Duration::from_secs(1));
+        // A call outside the sync does not spend its reservation: it waits for the bucket.
+        let other = tokio::spawn({
+            let b = b.clone();
+            async move {
+                let start = Instant::now();
+                b.acquire().await;
+                start.elapsed()
+            }
+        });
+        let spent_in_scope = reserved
+            .scope(async {
+                b.acquire().await;
+                RESERVED.with(Reservation::left)
+            })
+            .await;
+        assert_eq!(
+            spent_in_scope,
+            vec![1, 0],
+            "b's call spent b's reservation only"
+        );
+        assert_eq!(other.await.expect("joined"), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_a_sync_did_not_spend_is_given_back_unless_the_provider_paused_the_account() {
+        let limiter = Arc::new(RateLimiter::new(60, 3));
+        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3).expect("free");
+        assert_eq!(limiter.wait_for(1), Duration::from_secs(1));
+        reserved.scope(limiter.acquire()).await;
+        assert_eq!(limiter.wait_for(2), Duration::ZERO, "two given back");
+        assert_eq!(limiter.wait_for(3), Duration::from_secs(1));
+
+        let limiter = Arc::new(RateLimiter::new(60, 3));
+        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3).expect("free");
+        let start = Instant::now();
+        reserved
+            .scope(async {
+                limiter.acquire().await;
+                // A 429 with Retry-After: 30 s, then the retry.
+                limiter.pause(Duration::from_secs(30)).await;
+                limiter.acquire().await;
+            })
+            .await;
+        assert!(
+            start.elapsed() >= Duration::from_secs(30),
+            "the retry waited out the pause: {:?}",
+            start.elapsed()
+        );
+        assert!(
+            limiter.wait_for(1) > Duration::from_millis(900),
+            "and the unspent call was not given back"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_given_back_while_a_caller_waits_reach_the_bucket() {
+        let limiter = Arc::new(RateLimiter::new(60, 3));
+        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3).expect("free");
+        let waiting = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.acquire().await }
+        });
+        tokio::task::yield_now().await;
+        // The waiter holds the bucket: the three come back through `returned`.
+        drop(reserved);
+        waiting.await.expect("joined");
+        assert_eq!(
+            limiter.wait_for(2),
+            Duration::ZERO,
+            "three given back, one spent by the waiter"
         );
     }
 }

@@ -263,12 +263,15 @@ pub trait Provider: Send + Sync {
         Ok(crate::core::attribution::Trail::NotKept)
     }
 
-    /// How long until the account's rate limit allows a sync of `target` to start its reads
-    /// ([`Target::reads`]) at once; zero: now. The operator requeues a policy for that long
-    /// instead of starting a sync that would wait in one of its slots. Zero for a client that
-    /// does not know.
-    fn rate_limit_wait(&self, _target: &Target) -> std::time::Duration {
-        std::time::Duration::ZERO
+    /// The rate limits a sync of `target` draws on: the account's bucket, or one per API the
+    /// target's reads use. The operator reserves a sync's calls on them before it starts it,
+    /// and requeues the policy while they are spent ([`crate::http::ratelimit::Reservation`]),
+    /// so that a sync does not wait in one of its slots. None for a client that does not know.
+    fn rate_limiters(
+        &self,
+        _target: &Target,
+    ) -> Vec<std::sync::Arc<crate::http::ratelimit::RateLimiter>> {
+        Vec::new()
     }
 
     /// Carries out `plan` (from [`crate::core::diff`]), in order. Returns what was applied.

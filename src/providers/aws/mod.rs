@@ -36,6 +36,7 @@ mod share;
 mod waf;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -45,6 +46,7 @@ use super::{ApplyError, Observation, Provider, Purpose, Target};
 use crate::api::ProviderType;
 use crate::core::Change;
 use crate::error::{Category, ProviderError};
+use crate::http::RateLimiter;
 
 pub use client::{Aws, DEFAULT_BURST, DEFAULT_REQUESTS_PER_MINUTE};
 pub use kit::Kit;
@@ -198,8 +200,8 @@ impl Aws {
 
 #[async_trait]
 impl Provider for Aws {
-    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
-        self.limiter.wait_for(target.reads())
+    fn rate_limiters(&self, _target: &Target) -> Vec<Arc<RateLimiter>> {
+        vec![self.limiter.clone()]
     }
 
     fn provider_type(&self) -> ProviderType {

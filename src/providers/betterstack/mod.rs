@@ -32,6 +32,7 @@ use crate::core::normalize::Invalid;
 use crate::core::routing::AlertRoute;
 use crate::core::{Change, Item};
 use crate::error::{Category, Error, ProviderError};
+use crate::http::RateLimiter;
 use crate::http::{Auth, HttpClient, HttpSettings, Request, answer_segment};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
@@ -444,8 +445,8 @@ fn unknown(section: &str) -> ProviderError {
 
 #[async_trait]
 impl Provider for Betterstack {
-    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
-        self.http.limiter().wait_for(target.reads())
+    fn rate_limiters(&self, _target: &Target) -> Vec<Arc<RateLimiter>> {
+        vec![self.http.limiter().clone()]
     }
 
     fn provider_type(&self) -> ProviderType {

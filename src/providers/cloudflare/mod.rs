@@ -24,6 +24,7 @@ use crate::core::attribution::{LOOKBACK, OwnWrites, Trail};
 use crate::core::inventory::Asset;
 use crate::core::{Change, Item, Section, SectionKind};
 use crate::error::{Category, Error, ProviderError};
+use crate::http::RateLimiter;
 use crate::http::{
     Auth, HttpClient, HttpSettings, Request, answer_segment, sanitize, spec_segment,
 };
@@ -576,8 +577,8 @@ fn zone_segment(target: &Target, operation: &'static str) -> Result<String, Prov
 
 #[async_trait]
 impl Provider for Cloudflare {
-    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
-        self.http.limiter().wait_for(target.reads())
+    fn rate_limiters(&self, _target: &Target) -> Vec<Arc<RateLimiter>> {
+        vec![self.http.limiter().clone()]
     }
 
     fn provider_type(&self) -> ProviderType {

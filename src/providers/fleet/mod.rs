@@ -36,6 +36,7 @@ use crate::core::Change;
 use crate::core::attribution::{LOOKBACK, OwnWrites, Trail};
 use crate::core::normalize::Invalid;
 use crate::error::{Category, Error, ProviderError};
+use crate::http::RateLimiter;
 use crate::http::{Auth, HttpClient, HttpSettings, Request};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
@@ -452,8 +453,8 @@ fn desired_of(scope: &FleetScope) -> crate::core::State {
 
 #[async_trait]
 impl Provider for Fleet {
-    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
-        self.http.limiter().wait_for(target.reads())
+    fn rate_limiters(&self, _target: &Target) -> Vec<Arc<RateLimiter>> {
+        vec![self.http.limiter().clone()]
     }
 
     fn provider_type(&self) -> ProviderType {

@@ -32,6 +32,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::attribution::{LOOKBACK, OwnWrites, Trail};
 use crate::core::{Change, Item, Section, SectionKind};
 use crate::error::{Category, Error, ProviderError};
+use crate::http::RateLimiter;
 use crate::http::{
     Auth, HttpClient, HttpSettings, Request, answer_segment, answer_segments, sanitize,
     spec_segment,
@@ -867,12 +868,16 @@ fn unknown_section(name: &str) -> ProviderError {
 #[async_trait]
 impl Provider for Gcp {
     /// Each API has its own limit: a firewall target reads Compute; a monitoring target reads
-    /// Cloud Monitoring (and Compute for flow logs): the longer wait of the two.
-    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
-        let compute = self.compute.limiter().wait_for(target.reads());
+    /// Cloud Monitoring, and Compute's subnetworks with Network Management's flow-log
+    /// configurations for its regions. (Logging is read only for drift's authors, after.)
+    fn rate_limiters(&self, target: &Target) -> Vec<Arc<RateLimiter>> {
         match target.purpose {
-            Purpose::Firewall => compute,
-            Purpose::Monitoring => compute.max(self.monitoring.limiter().wait_for(target.reads())),
+            Purpose::Firewall => vec![self.compute.limiter().clone()],
+            Purpose::Monitoring => vec![
+                self.monitoring.limiter().clone(),
+                self.compute.limiter().clone(),
+                self.netmgmt.limiter().clone(),
+            ],
         }
     }
 

@@ -27,6 +27,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::Change;
 use crate::core::normalize::Invalid;
 use crate::error::{Category, Error, ProviderError};
+use crate::http::RateLimiter;
 use crate::http::{Auth, HttpClient, HttpSettings, Request};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
@@ -205,8 +206,8 @@ fn shape(operation: &'static str, e: Invalid) -> ProviderError {
 
 #[async_trait]
 impl Provider for Triggerdev {
-    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
-        self.http.limiter().wait_for(target.reads())
+    fn rate_limiters(&self, _target: &Target) -> Vec<Arc<RateLimiter>> {
+        vec![self.http.limiter().clone()]
     }
 
     fn provider_type(&self) -> ProviderType {

@@ -17,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::core::attribution::Trail;
+use crate::http::RateLimiter;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -383,8 +384,8 @@ fn shape(operation: &'static str, e: Invalid) -> ProviderError {
 
 #[async_trait]
 impl Provider for Turso {
-    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
-        self.http.limiter().wait_for(target.reads())
+    fn rate_limiters(&self, _target: &Target) -> Vec<Arc<RateLimiter>> {
+        vec![self.http.limiter().clone()]
     }
 
     fn provider_type(&self) -> ProviderType {

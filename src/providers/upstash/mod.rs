@@ -33,6 +33,7 @@ use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::normalize::Invalid;
 use crate::core::{Change, Section};
 use crate::error::{Category, Error, ProviderError};
+use crate::http::RateLimiter;
 use crate::http::{Auth, HttpClient, HttpSettings, Request, spec_segment};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
@@ -356,8 +357,8 @@ fn database_segment(target: &Target, operation: &'static str) -> Result<String, 
 
 #[async_trait]
 impl Provider for Upstash {
-    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
-        self.http.limiter().wait_for(target.reads())
+    fn rate_limiters(&self, _target: &Target) -> Vec<Arc<RateLimiter>> {
+        vec![self.http.limiter().clone()]
     }
 
     fn provider_type(&self) -> ProviderType {

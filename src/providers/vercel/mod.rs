@@ -28,6 +28,7 @@ use super::{ApplyError, Finding, Observation, Provider, Target};
 use crate::api::{CloudProviderSpec, ProviderType};
 use crate::core::{Change, Item, Section, SectionKind};
 use crate::error::{Category, Error, ProviderError};
+use crate::http::RateLimiter;
 use crate::http::{Auth, HttpClient, HttpSettings, Request, answer_segment, spec_segment};
 use crate::metrics::Metrics;
 use crate::secret::SecretString;
@@ -679,8 +680,8 @@ fn scope(target: &Target, operation: &'static str) -> Result<VercelScope, Provid
 
 #[async_trait]
 impl Provider for Vercel {
-    fn rate_limit_wait(&self, target: &Target) -> std::time::Duration {
-        self.http.limiter().wait_for(target.reads())
+    fn rate_limiters(&self, _target: &Target) -> Vec<Arc<RateLimiter>> {
+        vec![self.http.limiter().clone()]
     }
 
     fn provider_type(&self) -> ProviderType {
