@@ -119,14 +119,29 @@ fn controller_config(settings: &Settings) -> kube::runtime::controller::Config {
 /// How many policy reconciles of each account run now, against a share of the controller's
 /// slots: an account whose provider hangs holds each of its syncs until the sync deadline,
 /// and without a share its policies could take every slot and stall every other account for
-/// as long. A policy whose account has used its share waits in the queue for
-/// [`SHARE_RETRY`] instead, without holding a slot.
+/// as long. A policy whose account has used its share waits in the account's queue, without
+/// holding a slot: when one of the account's reconciles ends, the first in the queue is
+/// reconciled ([`Shares::wakes`]). It is also tried again after [`SHARE_RETRY`], in case the
+/// one woken no longer needed it.
 pub struct Shares {
     per_account: usize,
-    running: std::sync::Mutex<HashMap<AccountKey, usize>>,
+    running: std::sync::Mutex<HashMap<AccountKey, Running>>,
+    /// Per policy kind, where its controller takes the policies to reconcile now.
+    wakes: std::sync::Mutex<HashMap<&'static str, futures::channel::mpsc::UnboundedSender<Waiter>>>,
 }
 
-/// When a policy whose account had no share left is tried again.
+/// A policy waiting for its account's share: kind, namespace, name.
+pub type Waiter = (&'static str, String, String);
+
+#[derive(Default)]
+struct Running {
+    now: usize,
+    /// In the order they first found the share in use, each once.
+    waiting: std::collections::VecDeque<Waiter>,
+}
+
+/// When a policy whose account had no share left is tried again, if its turn in the queue
+/// has not come before.
 pub const SHARE_RETRY: Duration = Duration::from_secs(2);
 
 impl Shares {
@@ -137,6 +152,7 @@ impl Shares {
         Self {
             per_account: usize::from(slots / 16).max(1),
             running: std::sync::Mutex::new(HashMap::new()),
+            wakes: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -144,22 +160,66 @@ impl Shares {
         self.per_account
     }
 
-    /// One of the account's slots, held until the guard is dropped; `None` while its share is
-    /// in use.
-    pub fn take(self: &Arc<Self>, key: AccountKey) -> Option<Share> {
-        let mut running = self
-            .running
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<AccountKey, Running>> {
+        self.running
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = running.entry(key.clone()).or_default();
-        if *n >= self.per_account {
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One of the account's slots, held until the guard is dropped; `None` while its share is
+    /// in use, and then `waiter` is in the account's queue.
+    pub fn take(self: &Arc<Self>, key: AccountKey, waiter: Waiter) -> Option<Share> {
+        let mut running = self.running();
+        let account = running.entry(key.clone()).or_default();
+        if account.now >= self.per_account {
+            if !account.waiting.contains(&waiter) {
+                account.waiting.push_back(waiter);
+            }
             return None;
         }
-        *n += 1;
+        account.waiting.retain(|w| *w != waiter);
+        account.now += 1;
         Some(Share {
             shares: self.clone(),
             key,
         })
+    }
+
+    /// The policies of `kind` whose turn came (see [`Shares::take`]): what its controller
+    /// reconciles now. One receiver a kind; a later call replaces the earlier.
+    pub fn wakes(&self, kind: &'static str) -> futures::channel::mpsc::UnboundedReceiver<Waiter> {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        self.wakes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(kind, tx);
+        rx
+    }
+
+    /// A reconcile of `key` ended: the first in its queue is woken.
+    fn give_back(&self, key: &AccountKey) {
+        let next = {
+            let mut running = self.running();
+            let Some(account) = running.get_mut(key) else {
+                return;
+            };
+            account.now = account.now.saturating_sub(1);
+            let next = account.waiting.pop_front();
+            if account.now == 0 && account.waiting.is_empty() {
+                running.remove(key);
+            }
+            next
+        };
+        if let Some(waiter) = next {
+            let wakes = self
+                .wakes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(tx) = wakes.get(waiter.0) {
+                // A controller that stopped takes none: its policies' retries do.
+                let _ = tx.unbounded_send(waiter);
+            }
+        }
     }
 }
 
@@ -171,17 +231,7 @@ pub struct Share {
 
 impl Drop for Share {
     fn drop(&mut self) {
-        let mut running = self
-            .shares
-            .running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = running.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                running.remove(&self.key);
-            }
-        }
+        self.shares.give_back(&self.key);
     }
 }
 
@@ -308,6 +358,60 @@ pub struct Context {
     pub fence: leader::Fence,
     /// Each account's share of the policy controllers' slots.
     pub shares: Arc<Shares>,
+    /// What each account's last syncs cost, so that a sync reserves what it will send.
+    pub costs: SyncCosts,
+}
+
+/// What each account's last syncs cost, in calls sent per read
+/// ([`crate::providers::Target::reads`]): of the syncs that wrote and of those that did not
+/// (a moving mean, half the last sync's). A sync reserves on its account's rate limit what
+/// syncs like it sent (`policy::expected_calls`); before the first, a writing sync is
+/// taken to read, write and read again once a read, and a reading one to read. In memory
+/// only, a few bytes an account.
+#[derive(Default)]
+pub struct SyncCosts(std::sync::Mutex<HashMap<AccountKey, Cost>>);
+
+/// Calls sent per read by an account's syncs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cost {
+    pub writing: f32,
+    pub reading: f32,
+}
+
+impl Default for Cost {
+    fn default() -> Self {
+        Self {
+            writing: 3.0,
+            reading: 1.0,
+        }
+    }
+}
+
+impl SyncCosts {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<AccountKey, Cost>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn of(&self, account: &AccountKey) -> Cost {
+        self.map().get(account).copied().unwrap_or_default()
+    }
+
+    /// A finished sync of `account` that read `reads` sections and sent `sent` calls.
+    pub fn learn(&self, account: AccountKey, wrote: bool, reads: u32, sent: u32) {
+        // Reads are at least one (a target declares a section).
+        #[allow(clippy::cast_precision_loss)]
+        let per_read = sent as f32 / reads.max(1) as f32;
+        let mut map = self.map();
+        let cost = map.entry(account).or_default();
+        let kind = if wrote {
+            &mut cost.writing
+        } else {
+            &mut cost.reading
+        };
+        *kind = (*kind + per_read) / 2.0;
+    }
 }
 
 /// The assets of each account's last successful inventory read, with the uid of the object
@@ -481,6 +585,7 @@ impl Context {
             assets: Assets::default(),
             fence,
             shares,
+            costs: SyncCosts::default(),
         })
     }
 }
@@ -771,8 +876,10 @@ fn set_content_key(s: &Parsed<AddressSet>) -> (Option<String>, bool, bool) {
 }
 
 /// Policies reconcile on spec changes (not on their own status writes), on deletion, when
-/// their provider account changes (spec or readiness), when an address set they name changes
-/// (its addresses or readiness), and on their sync interval.
+/// their provider account's spec changes or it stops being Ready, when it becomes Ready (the
+/// policies not Ready then: one that synced needs no second sync, and at start-up every
+/// account turns Ready while its policies sync), when an address set they name changes (its
+/// addresses or readiness), and on their sync interval.
 async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
     let store = feed.store();
     let forget = ctx.clone();
@@ -781,8 +888,17 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
             policy::forget(p, &forget);
         }
     });
-    let triggers = watch::when_changed(changes, spec_or_deletion_key);
+    // Policies whose turn in their account's share came (see `Shares`), as they are now.
+    let waiting = store.clone();
+    let woken = ctx.shares.wakes(K::KIND).filter_map(move |(_, ns, name)| {
+        let policy = waiting.get(&ObjectRef::new(&name).within(&ns));
+        futures::future::ready(policy)
+    });
+    let triggers =
+        futures::stream::select(watch::when_changed(changes, spec_or_deletion_key), woken);
     let (by_provider, by_cluster_provider) = (store.clone(), store.clone());
+    let (by_provider_ready, by_cluster_provider_ready) = (store.clone(), store.clone());
+    let (ready_ctx, cluster_ready_ctx) = (ctx.clone(), ctx.clone());
     let by_set = store.clone();
     Controller::for_shared_stream(triggers, store)
         .watches_stream(
@@ -809,12 +925,26 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
         .watches_stream(
             watch::as_watch_results(watch::when_changed(
                 ctx.feeds.providers.subscribe(),
-                spec_or_readiness_key,
+                spec_or_deletion_key,
             )),
             move |p: Parsed<CloudProvider>| {
                 let ns = p.namespace().unwrap_or_default();
                 let name = p.name_any();
-                users(&by_provider, |pol, pol_ns| {
+                users(&by_provider, None, |pol, pol_ns| {
+                    pol.kind == ProviderKind::CloudProvider && pol.name == name && pol_ns == ns
+                })
+            },
+        )
+        .watches_stream(
+            watch::as_watch_results(watch::when_changed(
+                ctx.feeds.providers.subscribe(),
+                provider::is_ready,
+            )),
+            move |p: Parsed<CloudProvider>| {
+                let ns = p.namespace().unwrap_or_default();
+                let name = p.name_any();
+                let unless = provider::is_ready(&p).then_some(&ready_ctx.written);
+                users(&by_provider_ready, unless, |pol, pol_ns| {
                     pol.kind == ProviderKind::CloudProvider && pol.name == name && pol_ns == ns
                 })
             },
@@ -822,11 +952,24 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
         .watches_stream(
             watch::as_watch_results(watch::when_changed(
                 ctx.feeds.cluster_providers.subscribe(),
-                spec_or_readiness_key,
+                spec_or_deletion_key,
             )),
             move |p: Parsed<ClusterCloudProvider>| {
                 let name = p.name_any();
-                users(&by_cluster_provider, |pol, _| {
+                users(&by_cluster_provider, None, |pol, _| {
+                    pol.kind == ProviderKind::ClusterCloudProvider && pol.name == name
+                })
+            },
+        )
+        .watches_stream(
+            watch::as_watch_results(watch::when_changed(
+                ctx.feeds.cluster_providers.subscribe(),
+                provider::is_ready,
+            )),
+            move |p: Parsed<ClusterCloudProvider>| {
+                let name = p.name_any();
+                let unless = provider::is_ready(&p).then_some(&cluster_ready_ctx.written);
+                users(&by_cluster_provider_ready, unless, |pol, _| {
                     pol.kind == ProviderKind::ClusterCloudProvider && pol.name == name
                 })
             },
@@ -838,9 +981,11 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
         .await;
 }
 
-/// The policies whose provider reference matches.
+/// The policies of `store` whose provider `matches`; with `unless_ready`, not those a sync
+/// left Ready (see [`policy::is_ready`]).
 fn users<K: PolicyKind>(
     store: &Store<Parsed<K>>,
+    unless_ready: Option<&Written>,
     matches: impl Fn(&crate::api::ProviderRef, &str) -> bool,
 ) -> Vec<ObjectRef<Parsed<K>>> {
     store
@@ -851,7 +996,7 @@ fn users<K: PolicyKind>(
                 matches(
                     &p.controls().provider_ref,
                     p.meta().namespace.as_deref().unwrap_or_default(),
-                )
+                ) && !unless_ready.is_some_and(|written| policy::is_ready(p, written))
             })
         })
         .map(|pol| ObjectRef::from_obj(&*pol))
@@ -950,6 +1095,34 @@ mod tests {
 
     /// An account's policies take a sixteenth of the slots (at least one); a finished reconcile
     /// gives its slot back, and another account is never held up by a busy one.
+    /// An account's syncs' costs are learned apart for syncs that wrote and those that did
+    /// not, and from one account only.
+    #[test]
+    fn an_accounts_sync_costs_follow_what_its_syncs_sent() {
+        let costs = SyncCosts::default();
+        let a = (
+            ProviderKind::CloudProvider,
+            "team".to_string(),
+            "a".to_string(),
+        );
+        let b = (
+            ProviderKind::CloudProvider,
+            "team".to_string(),
+            "b".to_string(),
+        );
+        assert_eq!(costs.of(&a), Cost::default());
+        // A writing sync of two reads that sent 14 calls: 7 a read; halfway from 3.
+        costs.learn(a.clone(), true, 2, 14);
+        assert_eq!(costs.of(&a).writing, 5.0);
+        assert_eq!(costs.of(&a).reading, 1.0, "reading syncs are apart");
+        costs.learn(a.clone(), true, 2, 14);
+        assert_eq!(costs.of(&a).writing, 6.0);
+        // Reading syncs answered from shared reads send less than a call a read.
+        costs.learn(a.clone(), false, 2, 0);
+        assert_eq!(costs.of(&a).reading, 0.5);
+        assert_eq!(costs.of(&b), Cost::default(), "another account's own");
+    }
+
     #[test]
     fn an_account_takes_at_most_its_share_of_the_slots() {
         assert_eq!(Shares::new(1).per_account(), 1);
@@ -957,19 +1130,29 @@ mod tests {
         assert_eq!(Shares::new(32).per_account(), 2);
         assert_eq!(Shares::new(256).per_account(), 16);
         let shares = Arc::new(Shares::new(32));
-        let first = shares.take(account("a")).expect("a's first");
-        let second = shares.take(account("a")).expect("a's second");
-        assert!(shares.take(account("a")).is_none(), "a's share is 2 of 32");
-        let other = shares.take(account("b")).expect("b is not held up by a");
+        let p = |name: &str| ("FirewallPolicy", "team".to_string(), name.to_string());
+        let first = shares.take(account("a"), p("1")).expect("a's first");
+        let second = shares.take(account("a"), p("2")).expect("a's second");
+        assert!(
+            shares.take(account("a"), p("3")).is_none(),
+            "a's share is 2 of 32"
+        );
+        let other = shares
+            .take(account("b"), p("b"))
+            .expect("b is not held up by a");
         let cluster_wide = (
             ProviderKind::ClusterCloudProvider,
             String::new(),
             "a".into(),
         );
-        let _cluster = shares.take(cluster_wide).expect("a different account");
+        let _cluster = shares
+            .take(cluster_wide, p("c"))
+            .expect("a different account");
         drop(first);
-        let third = shares.take(account("a")).expect("a slot given back");
-        assert!(shares.take(account("a")).is_none());
+        let third = shares
+            .take(account("a"), p("3"))
+            .expect("a slot given back");
+        assert!(shares.take(account("a"), p("4")).is_none());
         drop((second, third, other));
         assert!(
             shares
@@ -980,5 +1163,44 @@ mod tests {
                 .all(|k| k.0 == ProviderKind::ClusterCloudProvider),
             "idle accounts are forgotten"
         );
+    }
+
+    /// A policy that found its account's share in use is woken when one of the account's
+    /// reconciles ends, first come first woken, once however often it retried; its own kind's
+    /// controller is told.
+    #[test]
+    fn a_policy_waiting_for_its_accounts_share_is_woken_in_turn() {
+        let shares = Arc::new(Shares::new(16));
+        let mut firewalls = shares.wakes("FirewallPolicy");
+        let mut monitors = shares.wakes("MonitoringPolicy");
+        let fw = |name: &str| ("FirewallPolicy", "team".to_string(), name.to_string());
+        let mon = |name: &str| ("MonitoringPolicy", "team".to_string(), name.to_string());
+        let running = shares.take(account("a"), fw("0")).expect("a's one");
+        assert!(shares.take(account("a"), fw("1")).is_none());
+        assert!(shares.take(account("a"), mon("2")).is_none());
+        assert!(
+            shares.take(account("a"), fw("1")).is_none(),
+            "retried: still once"
+        );
+        assert!(shares.take(account("a"), fw("3")).is_none());
+        assert!(firewalls.try_recv().is_err(), "nobody woken yet");
+        drop(running);
+        assert_eq!(
+            firewalls.try_recv().ok(),
+            Some(fw("1")),
+            "the first to wait"
+        );
+        // fw-1 runs; its turn over, mon-2 is next.
+        let one = shares.take(account("a"), fw("1")).expect("fw-1's turn");
+        drop(one);
+        assert_eq!(monitors.try_recv().ok(), Some(mon("2")));
+        assert!(firewalls.try_recv().is_err());
+        // fw-3 came back on its own retry before its turn: it leaves the queue.
+        let three = shares.take(account("a"), fw("3")).expect("free");
+        let two = shares.take(account("a"), mon("2"));
+        assert!(two.is_none());
+        drop(three);
+        assert_eq!(monitors.try_recv().ok(), Some(mon("2")));
+        assert!(firewalls.try_recv().is_err(), "fw-3 was not woken again");
     }
 }

@@ -128,8 +128,13 @@ pub async fn reconcile<K: PolicyKind>(
         }
     };
     // Taken before the reconcile is measured: a policy put back in the queue did no work.
+    let waiter = (
+        K::KIND,
+        obj.meta().namespace.clone().unwrap_or_default(),
+        obj.meta().name.clone().unwrap_or_default(),
+    );
     let _share = match obj.ok().map(|p| share_key(p)) {
-        Some(key) => match ctx.shares.take(key) {
+        Some(key) => match ctx.shares.take(key, waiter) {
             Some(share) => Some(share),
             None => {
                 tracing::debug!(parent: &span, "the account's share of reconciles is in use; waiting");
@@ -173,24 +178,47 @@ enum Step {
     Deferred(std::time::Duration),
 }
 
-/// The calls a sync is expected to make, reserved on its account's rate limit before it
-/// starts: its reads ([`crate::providers::Target::reads`]); in `Enforce`, unless the last sync
-/// of this generation found it in sync, also a write and a confirming read for each, as a
-/// first Enforce sync makes. (More are sent as the limit allows; fewer give the rest back.)
+/// Whether the policy's last sync left it `Ready` at its generation (the status this process
+/// wrote, when the watch has not brought it back yet).
+pub fn is_ready<K: PolicyKind>(policy: &K, written: &super::Written) -> bool {
+    let written: Option<PolicyStatus> = written.over(policy.meta());
+    written
+        .as_ref()
+        .or(policy.policy_status())
+        .is_some_and(|s| {
+            s.observed_generation == policy.meta().generation
+                && status::get(s, "Ready").is_some_and(|c| c.status == "True")
+        })
+}
+
+/// The calls a sync is expected to send, reserved on its account's rate limit before it
+/// starts: its reads ([`crate::providers::Target::reads`]) times what syncs of its account
+/// like it sent per read ([`super::Cost`]). Like a sync that writes: in `Enforce`, unless the
+/// last sync of this generation found it in sync. (More are sent as the limit allows; fewer
+/// give the rest back.)
 fn expected_calls(
     mode: Mode,
     previous: Option<&PolicyStatus>,
     generation: Option<i64>,
     reads: u32,
+    cost: super::Cost,
 ) -> u32 {
     let in_sync = previous.is_some_and(|s| {
         s.observed_generation == generation
             && status::get(s, "InSync").is_some_and(|c| c.status == "True")
     });
-    match mode {
-        Mode::Enforce if !in_sync => reads.saturating_mul(3),
-        _ => reads,
-    }
+    let per_read = match mode {
+        Mode::Enforce if !in_sync => cost.writing,
+        _ => cost.reading,
+    };
+    // At least one, at most what a u32 holds (the limiter takes at most its burst).
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let calls = (reads as f32 * per_read).ceil().clamp(1.0, u32::MAX as f32) as u32;
+    calls
 }
 
 /// The longest a policy waits in the queue for its account's rate limit before it looks again.
@@ -252,7 +280,9 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Step, 
     // that another account could use. On the fleet bench (10,000 policies, 64 slots, a first
     // Enforce round) checking for the reads alone synced every policy in 99 s, and waiting for
     // any part of the sync in a slot 116-132 s.
-    let calls = expected_calls(controls.mode, previous, generation, target.reads());
+    let account = share_key(obj);
+    let cost = ctx.costs.of(&account);
+    let calls = expected_calls(controls.mode, previous, generation, target.reads(), cost);
     let reserved = match Reservation::take(&client.rate_limiters(&target), calls) {
         Ok(reserved) => reserved,
         Err(wait) => {
@@ -265,6 +295,7 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Step, 
         }
     };
     let uid = obj.meta().uid.clone().unwrap_or_default();
+    let sent = reserved.sent();
     let mut outcome = reserved
         .scope(reconcile::sync_remembering(
             client.as_ref(),
@@ -276,6 +307,14 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Step, 
             &|| ctx.fence.allows_writes(),
         ))
         .await;
+    if outcome.error.is_none() {
+        ctx.costs.learn(
+            account,
+            !outcome.applied.is_empty(),
+            target.reads(),
+            sent.load(std::sync::atomic::Ordering::Acquire),
+        );
+    }
     outcome.address_sets = used;
     let provider = client.provider_type();
     outcome.record(
@@ -762,7 +801,8 @@ mod tests {
         }
     }
 
-    /// A sync reserves its reads; an Enforce sync that may write, three calls a read.
+    /// A sync reserves its reads; an Enforce sync that may write, three calls a read, until the
+    /// account's syncs showed what they send.
     #[test]
     fn a_sync_reserves_its_reads_and_in_enforce_its_writes_until_it_was_in_sync() {
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -796,8 +836,33 @@ mod tests {
             ),
         ];
         for (case, mode, previous, reads, want) in cases {
+            let cost = super::super::Cost::default();
             assert_eq!(
-                expected_calls(mode, previous, Some(2), reads),
+                expected_calls(mode, previous, Some(2), reads, cost),
+                want,
+                "{case}"
+            );
+        }
+        // What the account's syncs sent, once learned.
+        let learned = super::super::Cost {
+            writing: 4.5,
+            reading: 0.4,
+        };
+        let cases = [
+            ("writing, 2 reads", Mode::Enforce, None, 2, 9),
+            ("writing, 1 read", Mode::Enforce, None, 1, 5),
+            (
+                "reading, shared mostly",
+                Mode::Enforce,
+                Some(&in_sync),
+                2,
+                1,
+            ),
+            ("reading, never less than one", Mode::Observe, None, 1, 1),
+        ];
+        for (case, mode, previous, reads, want) in cases {
+            assert_eq!(
+                expected_calls(mode, previous, Some(2), reads, learned),
                 want,
                 "{case}"
             );

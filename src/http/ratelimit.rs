@@ -91,7 +91,13 @@ impl RateLimiter {
     /// bucket ([`Reservation::scope`]) spends one of those and does not wait. Other callers
     /// queue on the mutex, so the order of waiting callers is preserved.
     pub async fn acquire(&self) {
-        if RESERVED.try_with(|r| r.spend(self)).unwrap_or(false) {
+        if RESERVED
+            .try_with(|r| {
+                r.sent.fetch_add(1, Ordering::AcqRel);
+                r.spend(self)
+            })
+            .unwrap_or(false)
+        {
             return;
         }
         let mut state = self.state.lock().await;
@@ -130,6 +136,8 @@ impl RateLimiter {
 /// reservation is dropped; calls beyond it wait as any other.
 pub struct Reservation {
     held: Vec<Held>,
+    /// Every call the sync sent through one of its buckets, reserved or not.
+    sent: Arc<AtomicU32>,
 }
 
 struct Held {
@@ -185,7 +193,17 @@ impl Reservation {
                 }
             })
             .collect();
-        Ok(Reservation { held })
+        Ok(Reservation {
+            held,
+            sent: Arc::default(),
+        })
+    }
+
+    /// The calls the sync sends through its buckets (reserved or beyond), to read after its
+    /// [`Reservation::scope`]: what a sync like it costs. Reads answered by another sync's
+    /// ([`crate::http::share`]) send nothing and are not counted.
+    pub fn sent(&self) -> Arc<AtomicU32> {
+        self.sent.clone()
     }
 
     /// Runs `work` (one sync) spending this reservation; what is left is given back after.
@@ -309,6 +327,7 @@ mod tests {
     async fn a_reservation_takes_its_calls_at_once_and_its_sync_spends_them_without_waiting() {
         let limiter = Arc::new(RateLimiter::new(60, 3));
         let reserved = Reservation::take(std::slice::from_ref(&limiter), 2).expect("free");
+        let sent = reserved.sent();
         assert_eq!(
             limiter.wait_for(2),
             Duration::from_secs(1),
@@ -331,6 +350,11 @@ mod tests {
             .await;
         assert_eq!(left, vec![0]);
         assert!(start.elapsed() < Duration::from_millis(1), "nothing waited");
+        assert_eq!(
+            sent.load(Ordering::Acquire),
+            3,
+            "two reserved calls and one beyond"
+        );
         assert_eq!(
             limiter.wait_for(1),
             Duration::from_secs(1),
