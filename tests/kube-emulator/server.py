@@ -71,6 +71,7 @@ import re
 import secrets
 import signal
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -317,6 +318,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             "body": self._loggable(request.body),
             "user": user,
             "code": None,
+            "at": time.time(),  # when it arrived (seconds since the epoch)
         }
         self._recorded.append(entry)
         response = await self._answer(request, path, entry)
