@@ -723,9 +723,9 @@ async fn the_sdks_requests_spend_the_calls_their_sync_reserved() {
     let target = firewall(json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"}}));
     let limiters = aws.rate_limiters(&target);
     assert_eq!(limiters.len(), 1);
-    let reserved = Reservation::take(&limiters, 5).expect("the burst is free");
+    let reserved = Reservation::take(&limiters, 5, false).expect("the burst is free");
     assert!(
-        Reservation::take(&limiters, 1).is_err(),
+        Reservation::take(&limiters, 1, false).is_err(),
         "the bucket is empty now"
     );
     let sets: Vec<_> = vpcs

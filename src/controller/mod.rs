@@ -96,10 +96,11 @@ pub use crate::reconcile::DEFAULT_DEADLINE as DEFAULT_SYNC_DEADLINE;
 
 /// Reconciles of one kind at once, by default. Measured on the fleet bench (1,000 policies over
 /// 75 accounts, debug build): unbounded, all synced in 82 s at 212 MiB; 64, in 107 s at 186 MiB;
-/// 32, in 121 s at 166 MiB. A sync waiting on its account's rate limit after its first reads
-/// holds its slot, so fewer slots cost start-up time, and more cost memory: at 10,000 policies
-/// (release build, when only waits over 1 s were deferred), 64 slots synced all but AWS's in
-/// 116-127 s at 218 MiB, 256 in 52-92 s at 259 MiB.
+/// 32, in 121 s at 166 MiB. Since a sync reserves its calls on its account's rate limit before
+/// it starts, and waits in the queue rather than in a slot while they are not there, 64 slots
+/// sync 10,000 policies (release build) within about 5 s of what the accounts' limits allow
+/// (README, Fleet scale); before, syncs waited on the limit inside their slots, and 64 slots
+/// took 116-127 s where 256 took 52-92 s.
 pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 64;
 
 /// `--max-concurrent-reconciles`: a whole number from 1 to 65535.
@@ -360,6 +361,35 @@ pub struct Context {
     pub shares: Arc<Shares>,
     /// What each account's last syncs cost, so that a sync reserves what it will send.
     pub costs: SyncCosts,
+    /// The policies (by uid) put back in the queue for their account's rate limit and told
+    /// when to come back; their turn is kept when they come back to find the tokens taken.
+    pub told: Told,
+}
+
+/// Policies told when to come back for their account's rate limit (see
+/// [`crate::http::ratelimit::Reservation::take`]), by uid, until their sync starts or they
+/// are deleted.
+#[derive(Default)]
+pub struct Told(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl Told {
+    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn was(&self, uid: &str) -> bool {
+        self.set().contains(uid)
+    }
+
+    pub fn tell(&self, uid: &str) {
+        self.set().insert(uid.to_string());
+    }
+
+    pub fn forget(&self, uid: &str) {
+        self.set().remove(uid);
+    }
 }
 
 /// What each account's last syncs cost, in calls sent per read
@@ -586,6 +616,7 @@ impl Context {
             fence,
             shares,
             costs: SyncCosts::default(),
+            told: Told::default(),
         })
     }
 }

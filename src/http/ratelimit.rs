@@ -21,6 +21,9 @@ pub struct RateLimiter {
     /// Moved by every [`RateLimiter::pause`]: a reservation taken before a provider's
     /// `Retry-After` is spent no more.
     pauses: AtomicU64,
+    /// Until when the bucket's coming tokens are promised to syncs told to come back
+    /// ([`Reservation::take`]'s wait): the next is told to come after.
+    promised: std::sync::Mutex<Option<Instant>>,
 }
 
 tokio::task_local! {
@@ -37,7 +40,22 @@ impl RateLimiter {
             state: Mutex::new((burst, Instant::now())),
             returned: AtomicU32::new(0),
             pauses: AtomicU64::new(0),
+            promised: std::sync::Mutex::new(None),
         }
+    }
+
+    /// When a sync that needs `need` tokens in `wait` should come back: after those promised to
+    /// the syncs told before it, whose tokens are then promised to it. So that syncs put back
+    /// in the queue come back one after the other, each when its tokens are there, instead of
+    /// all at once, one taking them and every other put back again.
+    fn come_back(&self, need: f64, wait: Duration, now: Instant) -> Duration {
+        let mut promised = self
+            .promised
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = promised.filter(|p| *p > now + wait).unwrap_or(now + wait);
+        *promised = Some(at + Duration::from_secs_f64(need / self.per_second));
+        at.duration_since(now)
     }
 
     /// The bucket's tokens now: refilled since `last`, with what reservations gave back.
@@ -149,34 +167,53 @@ struct Held {
 
 impl Reservation {
     /// `calls` from each of `limiters` (at most each one's burst), all or none: taken when
-    /// every bucket holds them now; otherwise how long until the emptiest would, and nothing
-    /// is taken. A bucket with a caller waiting in [`RateLimiter::acquire`] is empty.
-    pub fn take(limiters: &[Arc<RateLimiter>], calls: u32) -> Result<Reservation, Duration> {
+    /// every bucket holds them now; otherwise nothing is taken, and the answer is when to come
+    /// back: when the emptiest bucket would hold them, after what it promised the syncs told
+    /// before. A sync that was told already (`told`: it came back, and others took the
+    /// tokens) is not put behind the ones told since: it comes back when its tokens are there.
+    /// A bucket with a caller waiting in [`RateLimiter::acquire`] is empty.
+    pub fn take(
+        limiters: &[Arc<RateLimiter>],
+        calls: u32,
+        told: bool,
+    ) -> Result<Reservation, Duration> {
         let mut locked = Vec::with_capacity(limiters.len());
-        let mut wait = Duration::ZERO;
+        let mut short = Vec::new();
+        let now = Instant::now();
         for limiter in limiters {
             let need = limiter.need(calls);
             match limiter.state.try_lock() {
                 Ok(state) => {
-                    let now = Instant::now();
                     let available = (state.0
                         + f64::from(limiter.returned.load(Ordering::Acquire))
                         + now.duration_since(state.1).as_secs_f64() * limiter.per_second)
                         .min(limiter.burst);
                     if available < need {
-                        wait = wait.max(Duration::from_secs_f64(
-                            (need - available) / limiter.per_second,
-                        ));
+                        let wait = (need - available) / limiter.per_second;
+                        short.push((limiter, need, Duration::from_secs_f64(wait)));
                     }
                     locked.push((limiter, state, need));
                 }
                 Err(_) => {
-                    wait = wait.max(Duration::from_secs_f64(need / limiter.per_second));
+                    let wait = Duration::from_secs_f64(need / limiter.per_second);
+                    short.push((limiter, need, wait));
                 }
             }
         }
-        if !wait.is_zero() {
-            return Err(wait);
+        if !short.is_empty() {
+            drop(locked);
+            let back = short
+                .into_iter()
+                .map(|(limiter, need, wait)| {
+                    if told {
+                        wait
+                    } else {
+                        limiter.come_back(need, wait, now)
+                    }
+                })
+                .max()
+                .unwrap_or_default();
+            return Err(back);
         }
         let held = locked
             .into_iter()
@@ -326,7 +363,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_reservation_takes_its_calls_at_once_and_its_sync_spends_them_without_waiting() {
         let limiter = Arc::new(RateLimiter::new(60, 3));
-        let reserved = Reservation::take(std::slice::from_ref(&limiter), 2).expect("free");
+        let reserved = Reservation::take(std::slice::from_ref(&limiter), 2, false).expect("free");
         let sent = reserved.sent();
         assert_eq!(
             limiter.wait_for(2),
@@ -370,7 +407,7 @@ mod tests {
         b.acquire().await;
         let both = [a.clone(), b.clone()];
         assert_eq!(
-            Reservation::take(&both, 2).err(),
+            Reservation::take(&both, 2, false).err(),
             Some(Duration::from_secs(1)),
             "b holds one of the two"
         );
@@ -379,7 +416,7 @@ mod tests {
             Duration::ZERO,
             "and nothing was taken from a"
         );
-        let reserved = Reservation::take(&both, 1).expect("one from each");
+        let reserved = Reservation::take(&both, 1, false).expect("one from each");
         assert_eq!(b.wait_for(1), Duration::from_secs(1));
         // A call outside the sync does not spend its reservation: it waits for the bucket.
         let other = tokio::spawn({
@@ -405,16 +442,44 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn syncs_put_back_come_back_one_after_the_other() {
+        let limiter = Arc::new(RateLimiter::new(60, 3));
+        let one = [limiter.clone()];
+        let first = Reservation::take(&one, 3, false).expect("the burst");
+        let waits: Vec<Duration> = (0..3)
+            .map(|_| Reservation::take(&one, 3, false).err().expect("spent"))
+            .collect();
+        assert_eq!(
+            waits,
+            [3, 6, 9].map(Duration::from_secs),
+            "each when its three tokens are there"
+        );
+        // One told before comes back to find its tokens taken: it waits for them only.
+        assert_eq!(
+            Reservation::take(&one, 3, true).err(),
+            Some(Duration::from_secs(3))
+        );
+        drop(first);
+        // Promises run out with time: a sync told after they passed waits only for its tokens.
+        tokio::time::advance(Duration::from_secs(20)).await;
+        let _all = Reservation::take(&one, 3, false).expect("refilled");
+        assert_eq!(
+            Reservation::take(&one, 1, false).err(),
+            Some(Duration::from_secs(1))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn what_a_sync_did_not_spend_is_given_back_unless_the_provider_paused_the_account() {
         let limiter = Arc::new(RateLimiter::new(60, 3));
-        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3).expect("free");
+        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3, false).expect("free");
         assert_eq!(limiter.wait_for(1), Duration::from_secs(1));
         reserved.scope(limiter.acquire()).await;
         assert_eq!(limiter.wait_for(2), Duration::ZERO, "two given back");
         assert_eq!(limiter.wait_for(3), Duration::from_secs(1));
 
         let limiter = Arc::new(RateLimiter::new(60, 3));
-        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3).expect("free");
+        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3, false).expect("free");
         let start = Instant::now();
         reserved
             .scope(async {
@@ -438,7 +503,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn calls_given_back_while_a_caller_waits_reach_the_bucket() {
         let limiter = Arc::new(RateLimiter::new(60, 3));
-        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3).expect("free");
+        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3, false).expect("free");
         let waiting = tokio::spawn({
             let limiter = limiter.clone();
             async move { limiter.acquire().await }
