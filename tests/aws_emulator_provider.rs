@@ -645,29 +645,9 @@ async fn a_hanging_endpoint_times_out_and_the_state_is_unknown() {
 #[tokio::test]
 async fn a_call_waiting_on_the_rate_limit_is_not_timed_out_by_the_wait() {
     let vpcs = ["vpc-a", "vpc-b", "vpc-c", "vpc-d", "vpc-e"];
-    let mut s = seed();
-    s.nat_gateways = serde_json::from_value(Value::Array(
-        vpcs.iter()
-            .enumerate()
-            .map(|(i, vpc)| {
-                json!({"natGatewayId": format!("nat-{i}"), "vpcId": vpc,
-                       "addresses": [{"publicIp": format!("192.0.2.{i}")}]})
-            })
-            .collect(),
-    ))
-    .expect("gateways");
-    let emulator = AwsEmulator::new(s);
-    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
-    let credential = SecretString::new(
-        json!({"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}).to_string(),
-    );
-    let mut spec = spec_with_timeout(&running.base_url(), 1);
-    spec.rate_limit =
-        Some(serde_json::from_value(json!({"requestsPerMinute": 60, "burst": 1})).expect("limit"));
     let metrics = Arc::new(Metrics::new().expect("metrics"));
-    let aws = Aws::connect(&spec, Some(credential), Some(metrics.clone()))
-        .await
-        .expect("connect");
+    let (emulator, _running, aws) =
+        nat_gateways_at_60_a_minute(&vpcs, 1, 1, Some(metrics.clone())).await;
     let sets: Vec<_> = vpcs
         .into_iter()
         .map(|vpc| nat_set(json!({"providerRef": {"name": "aws"}, "vpcIds": [vpc]})))
@@ -698,28 +678,7 @@ async fn a_call_waiting_on_the_rate_limit_is_not_timed_out_by_the_wait() {
 async fn the_sdks_requests_spend_the_calls_their_sync_reserved() {
     use perimeter::http::ratelimit::Reservation;
     let vpcs = ["vpc-a", "vpc-b", "vpc-c", "vpc-d", "vpc-e", "vpc-f"];
-    let mut s = seed();
-    s.nat_gateways = serde_json::from_value(Value::Array(
-        vpcs.iter()
-            .enumerate()
-            .map(|(i, vpc)| {
-                json!({"natGatewayId": format!("nat-{i}"), "vpcId": vpc,
-                       "addresses": [{"publicIp": format!("192.0.2.{i}")}]})
-            })
-            .collect(),
-    ))
-    .expect("gateways");
-    let emulator = AwsEmulator::new(s);
-    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
-    let credential = SecretString::new(
-        json!({"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}).to_string(),
-    );
-    let mut spec = spec_with_timeout(&running.base_url(), 5);
-    spec.rate_limit =
-        Some(serde_json::from_value(json!({"requestsPerMinute": 60, "burst": 5})).expect("limit"));
-    let aws = Aws::connect(&spec, Some(credential), None)
-        .await
-        .expect("connect");
+    let (emulator, _running, aws) = nat_gateways_at_60_a_minute(&vpcs, 5, 5, None).await;
     let target = firewall(json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"}}));
     let limiters = aws.rate_limiters(&target);
     assert_eq!(limiters.len(), 1);
@@ -760,6 +719,40 @@ async fn the_sdks_requests_spend_the_calls_their_sync_reserved() {
         started.elapsed()
     );
     assert_eq!(count(&emulator, "/ec2/DescribeNatGateways"), 6);
+}
+
+/// An emulator where each of `vpcs` has one available NAT gateway, and a client of it whose
+/// attempts time out after `timeout` seconds, limited to 60 calls a minute with `burst`.
+async fn nat_gateways_at_60_a_minute(
+    vpcs: &[&str],
+    timeout: u32,
+    burst: u32,
+    metrics: Option<Arc<Metrics>>,
+) -> (AwsEmulator, RunningEmulator, Aws) {
+    let mut s = seed();
+    s.nat_gateways = serde_json::from_value(Value::Array(
+        vpcs.iter()
+            .enumerate()
+            .map(|(i, vpc)| {
+                json!({"natGatewayId": format!("nat-{i}"), "vpcId": vpc,
+                       "addresses": [{"publicIp": format!("192.0.2.{i}")}]})
+            })
+            .collect(),
+    ))
+    .expect("gateways");
+    let emulator = AwsEmulator::new(s);
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let credential = SecretString::new(
+        json!({"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}).to_string(),
+    );
+    let mut spec = spec_with_timeout(&running.base_url(), timeout);
+    spec.rate_limit = Some(
+        serde_json::from_value(json!({"requestsPerMinute": 60, "burst": burst})).expect("limit"),
+    );
+    let aws = Aws::connect(&spec, Some(credential), metrics)
+        .await
+        .expect("connect");
+    (emulator, running, aws)
 }
 
 /// An `awsNatGateways` source over `DescribeNatGateways`, as an AddressSet resolves it.
