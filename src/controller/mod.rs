@@ -1234,4 +1234,78 @@ mod tests {
         assert_eq!(monitors.try_recv().ok(), Some(mon("2")));
         assert!(firewalls.try_recv().is_err(), "fw-3 was not woken again");
     }
+
+    /// An account turning Ready re-syncs its policies a sync has not left Ready at their
+    /// generation (by the stored status, or the one this process wrote over the stored
+    /// version while the watch has not brought it back); any other change of the account
+    /// re-syncs them all; another account's policies are never named.
+    #[test]
+    fn an_account_turning_ready_names_only_its_policies_not_ready() {
+        let policy = |name: &str, account: &str, generation: i64, ready: Option<(i64, &str)>| {
+            let mut p: FirewallPolicy = serde_json::from_value(serde_json::json!({
+                "apiVersion": "perimeter.dev/v1alpha1",
+                "kind": "FirewallPolicy",
+                "metadata": {"name": name, "namespace": "team", "uid": format!("uid-{name}"),
+                             "resourceVersion": "7", "generation": generation},
+                "spec": {"providerRef": {"name": account}, "mode": "Observe",
+                         "cloudflare": {"zoneId": format!("zone-{name}")}},
+            }))
+            .expect("policy");
+            if let Some((observed, status)) = ready {
+                p.status = serde_json::from_value(serde_json::json!({
+                    "observedGeneration": observed,
+                    "conditions": [{"type": "Ready", "status": status, "reason": "x",
+                                    "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                }))
+                .expect("status");
+            }
+            p
+        };
+        let store = crate::controller::watch::Feed::filled(
+            [
+                policy("synced", "a", 2, Some((2, "True"))),
+                policy("failed", "a", 2, Some((2, "False"))),
+                policy("edited", "a", 3, Some((2, "True"))),
+                policy("new", "a", 1, None),
+                policy("written", "a", 1, Some((1, "False"))),
+                policy("elsewhere", "b", 1, None),
+            ]
+            .into_iter()
+            .map(|p| Parsed(Ok(p))),
+        )
+        .store();
+        let written = Written::default();
+        let ready_now: crate::api::PolicyStatus = serde_json::from_value(serde_json::json!({
+            "observedGeneration": 1,
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Synced",
+                            "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+        }))
+        .expect("status");
+        written.remember(
+            &kube::api::ObjectMeta {
+                uid: Some("uid-written".into()),
+                resource_version: Some("7".into()),
+                ..Default::default()
+            },
+            &ready_now,
+        );
+        let of_a = |p: &crate::api::ProviderRef, ns: &str| {
+            p.kind == ProviderKind::CloudProvider && p.name == "a" && ns == "team"
+        };
+        let names = |refs: Vec<ObjectRef<Parsed<FirewallPolicy>>>| {
+            let mut n: Vec<String> = refs.into_iter().map(|r| r.name).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(
+            names(users(&store, Some(&written), of_a)),
+            ["edited", "failed", "new"],
+            "turned Ready: only what a sync did not leave Ready"
+        );
+        assert_eq!(
+            names(users(&store, None, of_a)),
+            ["edited", "failed", "new", "synced", "written"],
+            "any other change: every policy of the account"
+        );
+    }
 }
