@@ -1124,8 +1124,6 @@ mod tests {
         (ProviderKind::CloudProvider, "team".into(), name.into())
     }
 
-    /// An account's policies take a sixteenth of the slots (at least one); a finished reconcile
-    /// gives its slot back, and another account is never held up by a busy one.
     /// An account's syncs' costs are learned apart for syncs that wrote and those that did
     /// not, and from one account only.
     #[test]
@@ -1154,6 +1152,8 @@ mod tests {
         assert_eq!(costs.of(&b), Cost::default(), "another account's own");
     }
 
+    /// An account's policies take a sixteenth of the slots (at least one); a finished reconcile
+    /// gives its slot back, and another account is never held up by a busy one.
     #[test]
     fn an_account_takes_at_most_its_share_of_the_slots() {
         assert_eq!(Shares::new(1).per_account(), 1);
