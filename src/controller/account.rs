@@ -116,8 +116,11 @@ pub async fn client_for(ctx: &Context, account: &Account<'_>) -> Result<Arc<dyn 
     };
     let fingerprint = account.fingerprint(&secret_version);
     let key = account.cache_key();
-    let mut cache = ctx.clients.lock().await;
-    if let Some(cached) = cache.get(&key)
+    // Only this account's slot is held while its client is built: its other policies wait for
+    // that one connect, other accounts do not.
+    let slot = ctx.client_slot(&key);
+    let mut slot = slot.lock().await;
+    if let Some(cached) = slot.as_ref()
         && cached.fingerprint == fingerprint
     {
         return Ok(cached.client.clone());
@@ -127,15 +130,18 @@ pub async fn client_for(ctx: &Context, account: &Account<'_>) -> Result<Arc<dyn 
         principal: account.principal(ctx),
         share_reads: ctx.config.share_reads,
     };
+    let started = std::time::Instant::now();
     let client =
         providers::connect(account.spec, credential, Some(ctx.metrics.clone()), access).await?;
-    cache.insert(
-        key,
-        super::CachedClient {
-            fingerprint,
-            client: client.clone(),
-        },
+    tracing::debug!(
+        account = ?key,
+        elapsed_ms = started.elapsed().as_millis(),
+        "connected to the provider account"
     );
+    *slot = Some(super::CachedClient {
+        fingerprint,
+        client: client.clone(),
+    });
     Ok(client)
 }
 
@@ -153,7 +159,7 @@ pub async fn forget(ctx: &Context, kind: ProviderKind, namespace: Option<&str>, 
         name.to_string(),
     );
     ctx.assets.forget(&key);
-    ctx.clients.lock().await.remove(&key);
+    ctx.forget_client(&key);
 }
 
 /// The credential from the labelled-Secret cache, and the Secret's resourceVersion (so a
@@ -211,4 +217,77 @@ async fn read_secret(
 
 fn labelled(s: &Secret) -> bool {
     s.labels().get(CREDENTIAL_LABEL).map(String::as_str) == Some(CREDENTIAL_LABEL_VALUE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::guard::Parsed;
+    use crate::controller::watch::Feed;
+    use crate::controller::{Feeds, Settings};
+    use crate::metrics::Metrics;
+
+    fn cloudflare(name: &str) -> CloudProvider {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "perimeter.dev/v1alpha1", "kind": "CloudProvider",
+            "metadata": {"name": name, "namespace": "team", "uid": format!("uid-{name}")},
+            "spec": {"type": "cloudflare", "accountId": "acc",
+                     "credentials": {"secretRef": {"name": "cf-api", "key": "token"}}}
+        }))
+        .expect("provider")
+    }
+
+    fn context() -> Arc<Context> {
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "cf-api", "namespace": "team", "resourceVersion": "7",
+                         "labels": {"perimeter.dev/credential": "true"}},
+            "data": {"token": "dG9rLTEyMzQ1Ng=="}
+        }))
+        .expect("secret");
+        let feeds = Feeds {
+            secrets: Feed::filled([secret]),
+            providers: Feed::filled([Parsed(Ok(cloudflare("a"))), Parsed(Ok(cloudflare("b")))]),
+            ..Feeds::default()
+        };
+        let (service, _handle) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        Context::with(
+            kube::Client::new(service, "default"),
+            Arc::new(Metrics::new().expect("metrics")),
+            Settings::default(),
+            Arc::new(feeds),
+        )
+    }
+
+    /// An account whose client is being built (a slow connect) holds its own policies only:
+    /// another account's syncs get their client meanwhile. Once built, the client is reused.
+    #[tokio::test]
+    async fn a_connect_in_progress_holds_only_its_own_account() {
+        let ctx = context();
+        let (a, b) = (cloudflare("a"), cloudflare("b"));
+        let slot = ctx.client_slot(&Account::namespaced(&a).cache_key());
+        let connecting = slot.lock().await;
+
+        let wait = std::time::Duration::from_secs(5);
+        let first = tokio::time::timeout(wait, client_for(&ctx, &Account::namespaced(&b)))
+            .await
+            .expect("account b is not held by account a's connect")
+            .expect("client for b");
+        let held = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            client_for(&ctx, &Account::namespaced(&a)),
+        )
+        .await;
+        assert!(held.is_err(), "account a's policies wait for its connect");
+
+        drop(connecting);
+        let again = client_for(&ctx, &Account::namespaced(&b)).await.expect("b");
+        assert!(Arc::ptr_eq(&first, &again), "the client is kept");
+        client_for(&ctx, &Account::namespaced(&a))
+            .await
+            .expect("a, once its connect ended");
+    }
 }

@@ -342,8 +342,10 @@ pub struct Context {
     pub secrets: Store<Secret>,
     /// Provider clients, kept across reconciles so each account's rate limit is shared.
     /// Keyed by kind/namespace/name; rebuilt when the account's uid, spec or Secret changes,
-    /// dropped when it is deleted.
-    clients: Mutex<HashMap<(ProviderKind, String, String), CachedClient>>,
+    /// dropped when it is deleted. Each account has its own slot: a connect (an AWS SDK
+    /// configuration, a token exchange) holds only its account's, so one account's slow
+    /// provider never holds another's syncs.
+    clients: std::sync::Mutex<HashMap<AccountKey, ClientSlot>>,
     /// Statuses written and not yet seen back through the watch.
     pub written: Written,
     /// The last attribution of each policy's drift (by uid), reused while it stays the same.
@@ -513,6 +515,29 @@ struct CachedClient {
     client: Arc<dyn Provider>,
 }
 
+/// One account's client, locked while it is being built.
+type ClientSlot = Arc<Mutex<Option<CachedClient>>>;
+
+impl Context {
+    /// The account's client slot, made on first use.
+    fn client_slot(&self, key: &AccountKey) -> ClientSlot {
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Drops the account's client slot (a connect in progress keeps its own until it ends).
+    fn forget_client(&self, key: &AccountKey) {
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+    }
+}
+
 /// The last status this process wrote per object (by uid), with the resourceVersion the object
 /// had when it was written. A reconcile that starts before the watch delivered that write sees
 /// the object at the same resourceVersion, and takes the written status as the previous one
@@ -608,7 +633,7 @@ impl Context {
             secrets: feeds.secrets.store(),
             config,
             feeds,
-            clients: Mutex::new(HashMap::new()),
+            clients: std::sync::Mutex::new(HashMap::new()),
             written: Written::default(),
             attributions: Default::default(),
             hostnames: Hostnames::default(),
