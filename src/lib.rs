@@ -27,6 +27,7 @@ pub mod demo;
 pub mod inventory;
 pub mod local;
 pub mod manifests;
+pub mod memory;
 pub mod providers;
 pub mod reconcile;
 pub mod report;

@@ -542,8 +542,9 @@ impl Context {
 /// had when it was written. A reconcile that starts before the watch delivered that write sees
 /// the object at the same resourceVersion, and takes the written status as the previous one
 /// (otherwise it would write again, moving `lastTransitionTime` and repeating Events). Once a
-/// reconcile sees a later version the watch has delivered the write, and the entry goes: a
-/// fleet in sync holds none. Kept as compact JSON, not a `serde_json::Value` tree.
+/// reconcile sees a later version, or the watch brings one ([`Written::delivered`]), the watch
+/// has delivered the write, and the entry goes: a fleet in sync holds none. Kept as compact
+/// JSON, not a `serde_json::Value` tree.
 #[derive(Default)]
 pub struct Written(std::sync::Mutex<HashMap<String, (String, String)>>);
 
@@ -574,6 +575,21 @@ impl Written {
         } else {
             map.remove(uid);
             None
+        }
+    }
+
+    /// The watch brought this version of the object: an entry written over another version
+    /// is no longer needed (the cache has the write, or a later one). Without this, every
+    /// status of a round stayed here until the object's next reconcile: 13 MiB of a
+    /// 10,000-policy fleet's peak heap.
+    pub fn delivered(&self, meta: &kube::api::ObjectMeta) {
+        let Some(uid) = meta.uid.as_deref() else {
+            return;
+        };
+        let rv = meta.resource_version.as_deref().unwrap_or_default();
+        let mut map = self.map();
+        if map.get(uid).is_some_and(|(over, _)| over != rv) {
+            map.remove(uid);
         }
     }
 
@@ -722,6 +738,8 @@ pub async fn run(
         .await
         .map_err(|e| format!("serving metrics on {metrics_addr}: {e}"))?;
     tracing::info!(%addr, scope = ?settings.scope, "serving /metrics, /healthz and /readyz");
+    crate::memory::tune();
+    tokio::spawn(crate::memory::trim_periodically());
     let shard = settings.shard.clone();
     tracing::info!(
         shard = shard.label(),
@@ -800,14 +818,17 @@ async fn run_accounts<K: provider::AccountKind>(ctx: Arc<Context>, feed: &Feed<P
     let changes = feed.subscribe().filter_map(move |c| {
         let ctx = forget.clone();
         async move {
-            if let watch::Change::Deleted(p) = &c {
-                account::forget(
-                    &ctx,
-                    K::PROVIDER_KIND,
-                    p.meta().namespace.as_deref(),
-                    &p.name_any(),
-                )
-                .await;
+            match &c {
+                watch::Change::Deleted(p) => {
+                    account::forget(
+                        &ctx,
+                        K::PROVIDER_KIND,
+                        p.meta().namespace.as_deref(),
+                        &p.name_any(),
+                    )
+                    .await;
+                }
+                watch::Change::Applied(p) => ctx.written.delivered(p.meta()),
             }
             Some(c)
         }
@@ -939,10 +960,9 @@ fn set_content_key(s: &Parsed<AddressSet>) -> (Option<String>, bool, bool) {
 async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
     let store = feed.store();
     let forget = ctx.clone();
-    let changes = feed.subscribe().inspect(move |c| {
-        if let watch::Change::Deleted(p) = c {
-            policy::forget(p, &forget);
-        }
+    let changes = feed.subscribe().inspect(move |c| match c {
+        watch::Change::Deleted(p) => policy::forget(p, &forget),
+        watch::Change::Applied(p) => forget.written.delivered(p.meta()),
     });
     // Policies whose turn in their account's share came (see `Shares`), as they are now.
     let waiting = store.clone();
@@ -1130,6 +1150,41 @@ mod tests {
         assert_eq!(written.held(), 0, "the object carries the write now");
         let stale: Option<serde_json::Value> = written.over(&meta("5"));
         assert_eq!(stale, None);
+    }
+
+    /// The watch bringing the version written over keeps the entry (that is not the write
+    /// yet); bringing any other version drops it, without waiting for a reconcile.
+    #[test]
+    fn a_written_status_goes_when_the_watch_brings_another_version() {
+        let meta = |rv: &str| kube::api::ObjectMeta {
+            uid: Some("u1".into()),
+            resource_version: Some(rv.into()),
+            ..Default::default()
+        };
+        let written = Written::default();
+        written.remember(&meta("5"), &serde_json::json!({"driftCount": 3}));
+        written.delivered(&meta("5"));
+        assert_eq!(
+            written.held(),
+            1,
+            "the version written over is not the write"
+        );
+        written.delivered(&kube::api::ObjectMeta {
+            uid: Some("u2".into()),
+            resource_version: Some("9".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            written.held(),
+            1,
+            "another object's version changes nothing"
+        );
+        written.delivered(&meta("6"));
+        assert_eq!(
+            written.held(),
+            0,
+            "the write (or a later one) is in the cache"
+        );
     }
 
     #[test]
