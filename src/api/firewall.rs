@@ -37,10 +37,10 @@ macro_rules! firewall_policy {
             #[serde(flatten)]
             pub controls: PolicyControls,
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub $first: Option<<$first_kit as Kit>::Firewall>,
+            pub $first: Option<Box<<$first_kit as Kit>::Firewall>>,
             $(
                 #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub $field: Option<<$kit as Kit>::Firewall>,
+                pub $field: Option<Box<<$kit as Kit>::Firewall>>,
             )*
         }
     };

@@ -126,6 +126,22 @@ pub fn bound_schema(schema: &mut Value) {
 mod tests {
     use super::*;
 
+    /// A policy sets one provider block of a dozen: each is boxed, so an unset one costs a
+    /// pointer, not the block's size (a 10,000-policy operator caches every policy, and held
+    /// each unset block inline: 1,168 bytes a FirewallPolicy spec, now 160).
+    #[test]
+    fn unset_provider_blocks_cost_a_pointer() {
+        let (firewall, monitoring) = (
+            std::mem::size_of::<FirewallPolicySpec>(),
+            std::mem::size_of::<MonitoringPolicySpec>(),
+        );
+        eprintln!("FirewallPolicySpec {firewall} B, MonitoringPolicySpec {monitoring} B");
+        let blocks = crate::providers::registry::FIELDS.len();
+        let controls = std::mem::size_of::<common::PolicyControls>();
+        assert!(firewall <= controls + blocks * 8, "{firewall} B");
+        assert!(monitoring <= controls + blocks * 8, "{monitoring} B");
+    }
+
     /// Each case: the integer schema schemars emitted, and the bounds it must end with.
     #[test]
     fn integer_bounds_table() {

@@ -35,10 +35,10 @@ macro_rules! monitoring_policy {
             #[serde(flatten)]
             pub controls: PolicyControls,
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub $first: Option<<$first_kit as Kit>::Monitoring>,
+            pub $first: Option<Box<<$first_kit as Kit>::Monitoring>>,
             $(
                 #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub $field: Option<<$kit as Kit>::Monitoring>,
+                pub $field: Option<Box<<$kit as Kit>::Monitoring>>,
             )*
         }
     };

@@ -253,7 +253,7 @@ macro_rules! declared {
             /// The one provider block of a FirewallPolicy.
             pub fn from_firewall(spec: &'a crate::api::FirewallPolicySpec) -> Result<Self, Error> {
                 let mut found = Vec::new();
-                $(if let Some(b) = &spec.$field {
+                $(if let Some(b) = spec.$field.as_deref() {
                     found.push(Self::$variant(Part::Firewall(b)));
                 })+
                 one(found)
@@ -262,7 +262,7 @@ macro_rules! declared {
             /// The one provider block of a MonitoringPolicy.
             pub fn from_monitoring(spec: &'a crate::api::MonitoringPolicySpec) -> Result<Self, Error> {
                 let mut found = Vec::new();
-                $(if let Some(b) = &spec.$field {
+                $(if let Some(b) = spec.$field.as_deref() {
                     found.push(Self::$variant(Part::Monitoring(b)));
                 })+
                 one(found)
@@ -300,8 +300,8 @@ macro_rules! declared {
             sets: &mut Resolver,
         ) -> Result<crate::api::FirewallPolicySpec, SetError> {
             let mut out = spec.clone();
-            $(if let Some(b) = &spec.$field {
-                out.$field = Some(<$kit as Kit>::with_address_sets(b, sets)?);
+            $(if let Some(b) = spec.$field.as_deref() {
+                out.$field = Some(Box::new(<$kit as Kit>::with_address_sets(b, sets)?));
             })+
             Ok(out)
         }
@@ -315,7 +315,7 @@ macro_rules! declared {
             all: &[Asset],
         ) -> bool {
             $(if t == <$kit as Kit>::TYPE {
-                return spec.$field.as_ref().is_some_and(|b| <$kit as Kit>::covers(b, asset, all));
+                return spec.$field.as_deref().is_some_and(|b| <$kit as Kit>::covers(b, asset, all));
             })+
             false
         }
@@ -356,7 +356,7 @@ macro_rules! declared {
 
         /// Alert routes a MonitoringPolicy declares, whichever its provider.
         pub fn alert_routes(spec: &crate::api::MonitoringPolicySpec) -> usize {
-            0 $(+ spec.$field.as_ref().map_or(0, <$kit as Kit>::alert_routes))+
+            0 $(+ spec.$field.as_deref().map_or(0, <$kit as Kit>::alert_routes))+
         }
 
         /// The name of each registered provider's policy block (`spec.<name>`).
