@@ -1150,13 +1150,18 @@ fn backoff_for(error: &Error) -> Action {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_written_status_is_kept_until_the_watch_delivers_a_later_version() {
-        let meta = |rv: &str| kube::api::ObjectMeta {
-            uid: Some("u1".into()),
+    /// An object's metadata as the watch brings it: its uid and resourceVersion.
+    fn version(uid: &str, rv: &str) -> kube::api::ObjectMeta {
+        kube::api::ObjectMeta {
+            uid: Some(uid.into()),
             resource_version: Some(rv.into()),
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn a_written_status_is_kept_until_the_watch_delivers_a_later_version() {
+        let meta = |rv: &str| version("u1", rv);
         let written = Written::default();
         written.remember(&meta("5"), &serde_json::json!({"driftCount": 3}));
         let again: Option<serde_json::Value> = written.over(&meta("5"));
@@ -1173,11 +1178,7 @@ mod tests {
     /// yet); bringing any other version drops it, without waiting for a reconcile.
     #[test]
     fn a_written_status_goes_when_the_watch_brings_another_version() {
-        let meta = |rv: &str| kube::api::ObjectMeta {
-            uid: Some("u1".into()),
-            resource_version: Some(rv.into()),
-            ..Default::default()
-        };
+        let meta = |rv: &str| version("u1", rv);
         let written = Written::default();
         written.remember(&meta("5"), &serde_json::json!({"driftCount": 3}));
         written.delivered(&meta("5"));
@@ -1186,11 +1187,7 @@ mod tests {
             1,
             "the version written over is not the write"
         );
-        written.delivered(&kube::api::ObjectMeta {
-            uid: Some("u2".into()),
-            resource_version: Some("9".into()),
-            ..Default::default()
-        });
+        written.delivered(&version("u2", "9"));
         assert_eq!(
             written.held(),
             1,
