@@ -285,6 +285,8 @@ impl Runner {
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
         let mut clients = BTreeMap::new();
+        // One pool of connections per API host for every account, as the operator has.
+        let connections = crate::http::Connections::new().ok();
         for (key, spec) in accounts(&manifests) {
             let name = key.2.clone();
             let mut spec = spec.clone();
@@ -308,6 +310,7 @@ impl Runner {
                 trust: &trust,
                 principal: crate::trust::Principal::Admin,
                 share_reads: options.share_reads,
+                connections: connections.as_ref(),
             };
             let found = reconcile::credential(&spec, |secret| {
                 let found = credentials.get(&secret.name, &secret.key).ok_or_else(|| {

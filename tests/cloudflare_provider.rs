@@ -735,6 +735,7 @@ async fn the_window_reaches_the_client_through_access() {
             trust: &trust,
             principal: perimeter::trust::Principal::Admin,
             share_reads: window,
+            connections: None,
         };
         let client =
             perimeter::providers::connect(&spec, Some(SecretString::new(TOKEN)), None, access)

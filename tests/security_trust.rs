@@ -581,6 +581,7 @@ async fn a_region_cannot_steer_signed_requests_elsewhere() {
         trust: &trust,
         principal: perimeter::trust::Principal::Tenant,
         share_reads: std::time::Duration::ZERO,
+        connections: None,
     };
     let err = perimeter::providers::connect(&spec, Some(keys.clone()), None, access)
         .await

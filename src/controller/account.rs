@@ -129,6 +129,7 @@ pub async fn client_for(ctx: &Context, account: &Account<'_>) -> Result<Arc<dyn 
         trust: &ctx.config.trust,
         principal: account.principal(ctx),
         share_reads: ctx.config.share_reads,
+        connections: ctx.connections.as_ref(),
     };
     let started = std::time::Instant::now();
     let client =

@@ -346,6 +346,10 @@ pub struct Context {
     /// configuration, a token exchange) holds only its account's, so one account's slow
     /// provider never holds another's syncs.
     clients: std::sync::Mutex<HashMap<AccountKey, ClientSlot>>,
+    /// The keep-alive connections every account's client sends through: one pool per API
+    /// host, not one per account (see [`crate::http::Connections`]). `None` if it could not
+    /// be built; each connect then builds its own and says why it failed.
+    pub connections: Option<crate::http::Connections>,
     /// Statuses written and not yet seen back through the watch.
     pub written: Written,
     /// The last attribution of each policy's drift (by uid), reused while it stays the same.
@@ -650,6 +654,7 @@ impl Context {
             config,
             feeds,
             clients: std::sync::Mutex::new(HashMap::new()),
+            connections: crate::http::Connections::new().ok(),
             written: Written::default(),
             attributions: Default::default(),
             hostnames: Hostnames::default(),

@@ -288,9 +288,14 @@ pub trait Provider: Send + Sync {
 pub(crate) trait OnHttp: Sized {
     fn http_mut(&mut self) -> &mut crate::http::HttpClient;
 
-    /// The client, handing successful reads' answers to identical reads for `window`.
-    fn share_reads_for(mut self, window: std::time::Duration) -> Self {
-        self.http_mut().share_reads_for(window);
+    /// The client as `access` has it run: handing successful reads' answers to identical
+    /// reads for [`Access::share_reads`], and sending through [`Access::connections`].
+    fn operated(mut self, access: Access<'_>) -> Self {
+        let http = self.http_mut();
+        http.share_reads_for(access.share_reads);
+        if let Some(connections) = access.connections {
+            http.connect_through(connections);
+        }
         self
     }
 }
@@ -306,6 +311,9 @@ pub struct Access<'a> {
     /// (`perimeter operator --share-reads-for`; see [`crate::http::share`]). 0: only reads in
     /// flight together share one.
     pub share_reads: std::time::Duration,
+    /// The connections every account's client sends through (the operator's; see
+    /// [`crate::http::Connections`]). `None`: the client has its own.
+    pub connections: Option<&'a crate::http::Connections>,
 }
 
 /// Builds the client for a provider account. `credential` is `None` for `source: Ambient`.
@@ -572,6 +580,7 @@ mod tests {
                 trust: &trust,
                 principal: Principal::Tenant,
                 share_reads: std::time::Duration::ZERO,
+                connections: None,
             };
             let got = connect(&spec(t), Some(SecretString::new(credential)), None, access)
                 .await
@@ -586,6 +595,7 @@ mod tests {
             trust: &trust,
             principal: Principal::Tenant,
             share_reads: std::time::Duration::ZERO,
+            connections: None,
         };
         let bare: CloudProviderSpec =
             serde_json::from_value(serde_json::json!({"type": "modal", "accountId": "acme-ml"}))

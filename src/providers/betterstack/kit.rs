@@ -60,9 +60,10 @@ impl registry::Kit for Kit {
                     .into(),
             )
         })?;
-        Ok(Arc::new(
-            Betterstack::new(spec, credential, metrics)?.share_reads_for(access.share_reads),
-        ) as Arc<dyn Provider>)
+        Ok(
+            Arc::new(Betterstack::new(spec, credential, metrics)?.operated(access))
+                as Arc<dyn Provider>,
+        )
     }
 
     #[cfg(feature = "demo")]

@@ -69,10 +69,7 @@ impl registry::Kit for Kit {
     ) -> Result<Arc<dyn Provider>, Error> {
         let token = credential
             .ok_or_else(|| Error::CredentialsMissing("Cloudflare needs an API token".into()))?;
-        Ok(
-            Arc::new(Cloudflare::new(spec, token, metrics)?.share_reads_for(access.share_reads))
-                as Arc<dyn Provider>,
-        )
+        Ok(Arc::new(Cloudflare::new(spec, token, metrics)?.operated(access)) as Arc<dyn Provider>)
     }
 
     #[cfg(feature = "demo")]

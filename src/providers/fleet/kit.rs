@@ -61,10 +61,7 @@ impl registry::Kit for Kit {
                 "Fleet has no ambient identity: it needs an API token in a Secret".into(),
             )
         })?;
-        Ok(
-            Arc::new(Fleet::new(spec, token, metrics)?.share_reads_for(access.share_reads))
-                as Arc<dyn Provider>,
-        )
+        Ok(Arc::new(Fleet::new(spec, token, metrics)?.operated(access)) as Arc<dyn Provider>)
     }
 
     #[cfg(feature = "demo")]

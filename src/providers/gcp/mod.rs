@@ -107,6 +107,7 @@ impl Gcp {
                 .filter(|p| !p.trim().is_empty()),
             settings: Some(HttpSettings {
                 share_window: access.share_reads,
+                connections: access.connections.cloned(),
                 ..HttpSettings::new("gcp", "")
             }),
             ..Options::default()

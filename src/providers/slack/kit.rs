@@ -62,10 +62,7 @@ impl registry::Kit for Kit {
                 "Slack has no ambient identity: it needs a bot token (xoxb-…) in a Secret".into(),
             )
         })?;
-        Ok(
-            Arc::new(Slack::new(spec, credential, metrics)?.share_reads_for(access.share_reads))
-                as Arc<dyn Provider>,
-        )
+        Ok(Arc::new(Slack::new(spec, credential, metrics)?.operated(access)) as Arc<dyn Provider>)
     }
 
     #[cfg(feature = "demo")]

@@ -70,10 +70,7 @@ impl registry::Kit for Kit {
                 "Supabase has no ambient identity: it needs an access token in a Secret".into(),
             )
         })?;
-        Ok(
-            Arc::new(Supabase::new(spec, token, metrics)?.share_reads_for(access.share_reads))
-                as Arc<dyn Provider>,
-        )
+        Ok(Arc::new(Supabase::new(spec, token, metrics)?.operated(access)) as Arc<dyn Provider>)
     }
 
     #[cfg(feature = "demo")]

@@ -60,10 +60,7 @@ impl registry::Kit for Kit {
                     .into(),
             )
         })?;
-        Ok(
-            Arc::new(Triggerdev::new(spec, key, metrics)?.share_reads_for(access.share_reads))
-                as Arc<dyn Provider>,
-        )
+        Ok(Arc::new(Triggerdev::new(spec, key, metrics)?.operated(access)) as Arc<dyn Provider>)
     }
 
     #[cfg(feature = "demo")]

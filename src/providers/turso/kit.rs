@@ -72,10 +72,7 @@ impl registry::Kit for Kit {
                 "Turso has no ambient identity: it needs a platform API token in a Secret".into(),
             )
         })?;
-        Ok(
-            Arc::new(Turso::new(spec, token, metrics)?.share_reads_for(access.share_reads))
-                as Arc<dyn Provider>,
-        )
+        Ok(Arc::new(Turso::new(spec, token, metrics)?.operated(access)) as Arc<dyn Provider>)
     }
 
     #[cfg(feature = "demo")]

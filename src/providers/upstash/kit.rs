@@ -72,7 +72,7 @@ impl registry::Kit for Kit {
             )
         })?;
         Ok(
-            Arc::new(Upstash::new(spec, credential, metrics)?.share_reads_for(access.share_reads))
+            Arc::new(Upstash::new(spec, credential, metrics)?.operated(access))
                 as Arc<dyn Provider>,
         )
     }
