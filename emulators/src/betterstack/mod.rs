@@ -385,6 +385,7 @@ async fn dispatch(
     State(shared): State<Arc<Shared>>,
     method: Method,
     uri: Uri,
+    axum::extract::OriginalUri(original): axum::extract::OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -418,6 +419,10 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_string();
+    // Served under a path prefix (`bench-emulators` nests each account under `/a{n}`), the
+    // pagination links keep it.
+    let prefix = original.path().strip_suffix(uri.path()).unwrap_or_default();
+    let host = format!("{host}{prefix}");
     let read_only = kind == Kind::SlackIntegration;
     let result = match (method, id) {
         (Method::GET, None) => list(&store, kind, &host, uri.query()),
