@@ -153,7 +153,7 @@ fn ambient_allowed(ctx: &Context, namespace: &str) -> bool {
 }
 
 /// Drops the cached client of a deleted account (its rate limiter and token go with it).
-pub async fn forget(ctx: &Context, kind: ProviderKind, namespace: Option<&str>, name: &str) {
+pub fn forget(ctx: &Context, kind: ProviderKind, namespace: Option<&str>, name: &str) {
     let key = (
         kind,
         namespace.unwrap_or_default().to_string(),

@@ -837,23 +837,14 @@ pub async fn run(
 async fn run_accounts<K: provider::AccountKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
     let store = feed.store();
     let forget = ctx.clone();
-    let changes = feed.subscribe().filter_map(move |c| {
-        let ctx = forget.clone();
-        async move {
-            match &c {
-                watch::Change::Deleted(p) => {
-                    account::forget(
-                        &ctx,
-                        K::PROVIDER_KIND,
-                        p.meta().namespace.as_deref(),
-                        &p.name_any(),
-                    )
-                    .await;
-                }
-                watch::Change::Applied(p) => ctx.written.delivered(p.meta()),
-            }
-            Some(c)
-        }
+    let changes = feed.subscribe().inspect(move |c| match c {
+        watch::Change::Deleted(p) => account::forget(
+            &forget,
+            K::PROVIDER_KIND,
+            p.meta().namespace.as_deref(),
+            &p.name_any(),
+        ),
+        watch::Change::Applied(p) => forget.written.delivered(p.meta()),
     });
     let triggers = watch::when_changed(changes, spec_or_deletion_key);
     let by_secret = store.clone();

@@ -478,7 +478,9 @@ where
         let Some(mut writer) = self.take_writer() else {
             return;
         };
-        let mut listing: Vec<Arc<K>> = Vec::new();
+        // The listed objects' references: what the cache has for them is sent once the list is
+        // complete (the cache's own copy, not a second one per object).
+        let mut listing: Vec<ObjectRef<K>> = Vec::new();
         while let Some(event) = events.next().await {
             let event = match event {
                 Ok(e) => e,
@@ -489,7 +491,7 @@ where
             };
             match &event {
                 Event::Init => listing.clear(),
-                Event::InitApply(o) => listing.push(Arc::new(o.clone())),
+                Event::InitApply(o) => listing.push(ObjectRef::from_obj(o)),
                 _ => {}
             }
             let before: Vec<Arc<K>> = if matches!(event, Event::InitDone) {
@@ -499,19 +501,22 @@ where
             };
             writer.apply_watcher_event(&event);
             match event {
-                Event::Apply(o) => self.send(Change::Applied(Arc::new(o))),
+                // The object as the cache now holds it: subscribers share the cache's copy.
+                Event::Apply(o) => {
+                    let cached = self.store.get(&ObjectRef::from_obj(&o));
+                    self.send(Change::Applied(cached.unwrap_or_else(|| Arc::new(o))));
+                }
                 Event::Delete(o) => self.send(Change::Deleted(Arc::new(o))),
                 Event::InitDone => {
-                    let now: std::collections::HashSet<ObjectRef<K>> =
-                        listing.iter().map(|o| ObjectRef::from_obj(&**o)).collect();
+                    let now: std::collections::HashSet<&ObjectRef<K>> = listing.iter().collect();
                     for gone in before
                         .into_iter()
                         .filter(|o| !now.contains(&ObjectRef::from_obj(&**o)))
                     {
                         self.send(Change::Deleted(gone));
                     }
-                    for o in listing.drain(..) {
-                        self.send(Change::Applied(o));
+                    for cached in listing.drain(..).filter_map(|r| self.store.get(&r)) {
+                        self.send(Change::Applied(cached));
                     }
                 }
                 Event::Init | Event::InitApply(_) => {}
@@ -794,6 +799,32 @@ mod tests {
         let late: Vec<_> = feed.subscribe().take(1).collect().await;
         assert_eq!(labels(&late), ["+x@2"]);
         assert_eq!(store.state().len(), 1);
+    }
+
+    /// A subscriber gets the cache's own copy of a listed or changed object, not one of its own.
+    #[tokio::test]
+    async fn subscribers_share_the_caches_copy() {
+        let feed = Feed::<ConfigMap>::new();
+        let store = feed.store();
+        let mut sub = Box::pin(feed.subscribe());
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        for e in [
+            Event::Init,
+            Event::InitApply(cm("a", "x", "1")),
+            Event::InitDone,
+            Event::Apply(cm("a", "y", "1")),
+        ] {
+            tx.unbounded_send(Ok(e)).unwrap();
+        }
+        drop(tx);
+        feed.run(rx.boxed()).await;
+        for _ in 0..2 {
+            let Some(Change::Applied(o)) = sub.next().await else {
+                panic!("an applied object");
+            };
+            let cached = store.get(&ObjectRef::from_obj(&*o)).expect("cached");
+            assert!(Arc::ptr_eq(&o, &cached), "{:?}", o.metadata.name);
+        }
     }
 
     /// A subscriber that is slower than the watch (here: not reading at all while a fleet
