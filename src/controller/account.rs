@@ -172,15 +172,10 @@ async fn read_secret(
     name: &str,
     key: &str,
 ) -> Result<(SecretString, String), Error> {
-    let cached = match tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        ctx.secrets.wait_until_ready(),
-    )
-    .await
-    {
-        Ok(Ok(())) => ctx.secrets.get(&ObjectRef::<Secret>::new(name).within(ns)),
+    let cached = match ctx.secrets.listed(super::LISTED_LIMIT).await {
+        true => ctx.secrets.get(&ObjectRef::<Secret>::new(name).within(ns)),
         // Not yet listed: retried by the caller's backoff rather than reported as missing.
-        _ => {
+        false => {
             return Err(Error::CredentialsMissing(
                 "the credential Secrets are not listed yet".into(),
             ));

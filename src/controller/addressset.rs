@@ -99,11 +99,8 @@ async fn read(set: &AddressSet, ctx: &Context, ns: &str) -> Result<Vec<String>, 
         return resolve(&set.spec, None).await;
     };
     let what = format!("CloudProvider {ns}/{}", reference.name);
-    let store = ctx.feeds.providers.store();
-    let listed = tokio::time::timeout(std::time::Duration::from_secs(30), store.wait_until_ready())
-        .await
-        .is_ok_and(|r| r.is_ok());
-    if !listed {
+    let store = ctx.feeds.providers.cache();
+    if !store.listed(crate::controller::LISTED_LIMIT).await {
         // Not "not found": the operator has not seen the CloudProviders yet (it is starting,
         // or the API server is slow); the set is read again shortly.
         return Err(Unresolved::new(

@@ -19,13 +19,13 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use super::guard::{Invalid, Parsed};
-use super::watch::Feed;
+use super::watch::{Cache, Feed};
 use super::{Context, measured};
 use crate::api::compliance::{ControlAssessment, ControlAssessmentStatus};
 use crate::api::{CloudProvider, ClusterCloudProvider, FirewallPolicy, MonitoringPolicy};
@@ -48,10 +48,10 @@ pub fn operator_namespace() -> String {
 /// own controllers; a provider without readable policies shows as a gap).
 #[derive(Clone)]
 pub struct Sources {
-    pub providers: Store<Parsed<CloudProvider>>,
-    pub cluster_providers: Store<Parsed<ClusterCloudProvider>>,
-    pub firewalls: Store<Parsed<FirewallPolicy>>,
-    pub monitors: Store<Parsed<MonitoringPolicy>>,
+    pub providers: Cache<Parsed<CloudProvider>>,
+    pub cluster_providers: Cache<Parsed<ClusterCloudProvider>>,
+    pub firewalls: Cache<Parsed<FirewallPolicy>>,
+    pub monitors: Cache<Parsed<MonitoringPolicy>>,
 }
 
 impl Sources {
@@ -80,31 +80,30 @@ impl Sources {
 
     fn from_feeds(feeds: &super::Feeds) -> Self {
         Self {
-            providers: feeds.providers.store(),
-            cluster_providers: feeds.cluster_providers.store(),
-            firewalls: feeds.firewalls.store(),
-            monitors: feeds.monitors.store(),
+            providers: feeds.providers.cache(),
+            cluster_providers: feeds.cluster_providers.cache(),
+            firewalls: feeds.firewalls.cache(),
+            monitors: feeds.monitors.cache(),
         }
     }
 
     async fn ready(&self) -> bool {
+        let limit = super::LISTED_LIMIT;
         let all = async {
-            self.providers.wait_until_ready().await.is_ok()
-                && self.cluster_providers.wait_until_ready().await.is_ok()
-                && self.firewalls.wait_until_ready().await.is_ok()
-                && self.monitors.wait_until_ready().await.is_ok()
+            self.providers.listed(limit).await
+                && self.cluster_providers.listed(limit).await
+                && self.firewalls.listed(limit).await
+                && self.monitors.listed(limit).await
         };
-        tokio::time::timeout(Duration::from_secs(30), all)
-            .await
-            .unwrap_or(false)
+        tokio::time::timeout(limit, all).await.unwrap_or(false)
     }
 }
 
-fn filled<K>(objects: Vec<K>) -> Store<Parsed<K>>
+fn filled<K>(objects: Vec<K>) -> Cache<Parsed<K>>
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    Feed::filled(objects.into_iter().map(|o| Parsed(Ok(o)))).store()
+    Feed::filled(objects.into_iter().map(|o| Parsed(Ok(o)))).cache()
 }
 
 /// What the ControlAssessment reconcile gets: the shared context and the caches.
@@ -384,7 +383,7 @@ async fn write_status(
 }
 
 /// The objects of a cache that parse.
-fn owned<K>(store: &Store<Parsed<K>>) -> Vec<K>
+fn owned<K>(store: &Cache<Parsed<K>>) -> Vec<K>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {

@@ -145,6 +145,10 @@ struct Running {
 /// has not come before.
 pub const SHARE_RETRY: Duration = Duration::from_secs(2);
 
+/// How long a reader waits for a watch cache's first list before it goes on without it (a
+/// reconcile reports "not listed yet" and is retried; the controllers start anyway).
+pub const LISTED_LIMIT: Duration = Duration::from_secs(30);
+
 impl Shares {
     /// A sixteenth of `slots` per account (at least one): sixteen accounts that all hang are
     /// needed to stall the others, and a sync waiting on its account's rate limit holds few
@@ -255,6 +259,30 @@ pub struct Feeds {
 }
 
 impl Feeds {
+    /// Waits, at most `limit` in all, until every cache has listed once; whether they all did.
+    ///
+    /// The controllers start only then, as controller-runtime's `WaitForCacheSync`: a reconcile
+    /// that began earlier would hold one of its controller's slots while it waited.
+    pub async fn listed(&self, limit: Duration) -> bool {
+        let all = async {
+            self.secrets.cache().listed(limit).await
+                && self.providers.cache().listed(limit).await
+                && self.cluster_providers.cache().listed(limit).await
+                && self.firewalls.cache().listed(limit).await
+                && self.monitors.cache().listed(limit).await
+                && self.address_sets.cache().listed(limit).await
+                && match &self.own_firewalls {
+                    Some(f) => f.cache().listed(limit).await,
+                    None => true,
+                }
+                && match &self.own_monitors {
+                    Some(f) => f.cache().listed(limit).await,
+                    None => true,
+                }
+        };
+        tokio::time::timeout(limit, all).await.unwrap_or(false)
+    }
+
     /// The caches a shard needs (every one, undriven, until [`Feeds::run`]).
     pub fn for_shard(shard: &shard::Shard) -> Self {
         let own = shard.needs_own_policy_watch();
@@ -339,7 +367,7 @@ pub struct Context {
     pub config: Settings,
     pub feeds: Arc<Feeds>,
     /// Credential Secrets (labelled ones only), from the watch cache.
-    pub secrets: Store<Secret>,
+    pub secrets: watch::Cache<Secret>,
     /// Provider clients, kept across reconciles so each account's rate limit is shared.
     /// Keyed by kind/namespace/name; rebuilt when the account's uid, spec or Secret changes,
     /// dropped when it is deleted. Each account has its own slot: a connect (an AWS SDK
@@ -650,7 +678,7 @@ impl Context {
             metrics,
             recorder,
             started: std::time::Instant::now(),
-            secrets: feeds.secrets.store(),
+            secrets: feeds.secrets.cache(),
             config,
             feeds,
             clients: std::sync::Mutex::new(HashMap::new()),
@@ -774,6 +802,12 @@ pub async fn run(
             // ready does not hold the others back (joined in one task, the MonitoringPolicies of
             // a 10,000-policy fleet sometimes began 25 s after the FirewallPolicies). Dropped
             // (the Lease lost), the set aborts them all.
+            if !ctx.feeds.listed(LISTED_LIMIT).await {
+                tracing::warn!(
+                    "not every watch cache has listed after {} s; starting the controllers anyway",
+                    LISTED_LIMIT.as_secs()
+                );
+            }
             let mut tasks = tokio::task::JoinSet::new();
             let c = ctx.clone();
             tasks.spawn(async move {
@@ -835,7 +869,7 @@ pub async fn run(
 /// at once), when a FirewallPolicy naming them changes (its coverage of their assets) and every
 /// verify interval.
 async fn run_accounts<K: provider::AccountKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
-    let store = feed.store();
+    let store = feed.cache().store();
     let forget = ctx.clone();
     let changes = feed.subscribe().inspect(move |c| match c {
         watch::Change::Deleted(p) => account::forget(
@@ -915,7 +949,7 @@ async fn run_accounts<K: provider::AccountKind>(ctx: Arc<Context>, feed: &Feed<P
 /// read changes (spec or readiness), and on their refresh interval.
 async fn run_address_sets(ctx: Arc<Context>) {
     let feed = &ctx.feeds.address_sets;
-    let store = feed.store();
+    let store = feed.cache().store();
     let triggers = watch::when_changed(feed.subscribe(), spec_or_deletion_key);
     let by_provider = store.clone();
     Controller::for_shared_stream(triggers, store)
@@ -971,7 +1005,7 @@ fn set_content_key(s: &Parsed<AddressSet>) -> (Option<String>, bool, bool) {
 /// account turns Ready while its policies sync), when an address set they name changes (its
 /// addresses or readiness), and on their sync interval.
 async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
-    let store = feed.store();
+    let store = feed.cache().store();
     let forget = ctx.clone();
     let changes = feed.subscribe().inspect(move |c| match c {
         watch::Change::Deleted(p) => policy::forget(p, &forget),
@@ -1145,6 +1179,27 @@ fn backoff_for(error: &Error) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The controllers start once every cache has listed, and not before (bounded).
+    #[tokio::test]
+    async fn feeds_are_listed_only_when_every_cache_has_listed() {
+        let all = Feeds {
+            secrets: Feed::filled([]),
+            providers: Feed::filled([]),
+            cluster_providers: Feed::filled([]),
+            firewalls: Feed::filled([]),
+            monitors: Feed::filled([]),
+            address_sets: Feed::filled([]),
+            own_firewalls: None,
+            own_monitors: None,
+        };
+        assert!(all.listed(Duration::from_secs(5)).await);
+        let one_missing = Feeds {
+            own_monitors: Some(Feed::new()),
+            ..all
+        };
+        assert!(!one_missing.listed(Duration::from_millis(100)).await);
+    }
 
     /// An object's metadata as the watch brings it: its uid and resourceVersion.
     fn version(uid: &str, rv: &str) -> kube::api::ObjectMeta {
@@ -1363,6 +1418,7 @@ mod tests {
             .into_iter()
             .map(|p| Parsed(Ok(p))),
         )
+        .cache()
         .store();
         let written = Written::default();
         let ready_now: crate::api::PolicyStatus = serde_json::from_value(serde_json::json!({

@@ -446,14 +446,14 @@ async fn prepare<K: PolicyKind>(
     let client = match reference.kind {
         ProviderKind::CloudProvider => {
             let key = ObjectRef::new(&reference.name).within(ns);
-            let provider = parsed(cached(&ctx.feeds.providers.store(), key).await?, &what)?;
+            let provider = parsed(cached(&ctx.feeds.providers.cache(), key).await?, &what)?;
             let t = provider.spec.provider_type;
             reconcile::admit(declared, &what, t, None, ns, controls.mode)?;
             client_for(ctx, &Account::namespaced(&provider)).await?
         }
         ProviderKind::ClusterCloudProvider => {
             let key = ObjectRef::new(&reference.name);
-            let store = ctx.feeds.cluster_providers.store();
+            let store = ctx.feeds.cluster_providers.cache();
             let provider = parsed(cached(&store, key).await?, &what)?;
             let t = provider.spec.account.provider_type;
             reconcile::admit(declared, &what, t, Some(&provider.spec), ns, controls.mode)?;
@@ -470,10 +470,8 @@ async fn address_sets<K: PolicyKind>(obj: &K, ctx: &Context, ns: &str) -> Result
     if address_set_names(obj).is_empty() {
         return Ok(Resolver::new(ns, Default::default()));
     }
-    let store = ctx.feeds.address_sets.store();
-    let listed = tokio::time::timeout(std::time::Duration::from_secs(30), store.wait_until_ready())
-        .await
-        .is_ok_and(|r| r.is_ok());
+    let store = ctx.feeds.address_sets.cache();
+    let listed = store.listed(super::LISTED_LIMIT).await;
     let now = crate::metrics::unix_now();
     let sets = if listed {
         store
@@ -496,15 +494,15 @@ async fn address_sets<K: PolicyKind>(obj: &K, ctx: &Context, ns: &str) -> Result
 
 /// An object from a watch cache, waiting (bounded) for the cache's first list.
 async fn cached<K>(
-    store: &kube::runtime::reflector::Store<Parsed<K>>,
+    store: &super::watch::Cache<Parsed<K>>,
     key: ObjectRef<Parsed<K>>,
 ) -> Result<Option<Arc<Parsed<K>>>, Error>
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
-    match tokio::time::timeout(std::time::Duration::from_secs(30), store.wait_until_ready()).await {
-        Ok(Ok(())) => Ok(store.get(&key)),
-        _ => Err(Error::ProviderNotFound(format!(
+    match store.listed(super::LISTED_LIMIT).await {
+        true => Ok(store.get(&key)),
+        false => Err(Error::ProviderNotFound(format!(
             "{} (the provider accounts are not listed yet)",
             key.name
         ))),

@@ -265,9 +265,13 @@ async fn inventory_of<K: AccountKind>(
 ) -> Option<Option<crate::api::InventoryStatus>> {
     let account = p.account();
     // Before the policies' cache has its first list every asset would read as uncovered.
-    let store = ctx.feeds.firewalls.store();
-    let listed = tokio::time::timeout(Duration::from_secs(30), store.wait_until_ready()).await;
-    if !matches!(listed, Ok(Ok(()))) {
+    if !ctx
+        .feeds
+        .firewalls
+        .cache()
+        .listed(super::LISTED_LIMIT)
+        .await
+    {
         tracing::warn!("the FirewallPolicy cache is not ready: the inventory is left for later");
         return None;
     }
@@ -315,7 +319,7 @@ fn coverage_of<K: AccountKind>(
         name: account.name,
         shared_with: &shared_with,
     };
-    let firewalls = ctx.feeds.firewalls.store().state();
+    let firewalls = ctx.feeds.firewalls.cache().state();
     let parsed = firewalls.iter().filter_map(|f| f.ok());
     let policies = crate::inventory::policies_of(&account_ref, parsed);
     crate::inventory::status(account.spec.provider_type, read, &policies, observed_at)
@@ -355,14 +359,10 @@ async fn hostnames_for<K: AccountKind>(
 ) -> Option<Result<Vec<crate::core::inventory::Asset>, crate::core::hostnames::Unknown>> {
     use crate::core::hostnames::Owner;
     let me = p.account();
-    let namespaced = ctx.feeds.providers.store();
-    let cluster = ctx.feeds.cluster_providers.store();
-    let listed = tokio::time::timeout(Duration::from_secs(30), async {
-        namespaced.wait_until_ready().await?;
-        cluster.wait_until_ready().await
-    })
-    .await;
-    if !matches!(listed, Ok(Ok(()))) {
+    let namespaced = ctx.feeds.providers.cache();
+    let cluster = ctx.feeds.cluster_providers.cache();
+    if !(namespaced.listed(super::LISTED_LIMIT).await && cluster.listed(super::LISTED_LIMIT).await)
+    {
         tracing::warn!("the account caches are not ready: the hostnames are left for later");
         return None;
     }

@@ -382,6 +382,64 @@ where
     store: Store<K>,
     writer: std::sync::Mutex<Option<reflector::store::Writer<K>>>,
     subscribers: Subscribers<K>,
+    /// `true` from the first complete list on (see [`Cache::listed`]).
+    listed: tokio::sync::watch::Sender<bool>,
+}
+
+/// A cache as its readers see it: the objects, and whether the first list has come.
+///
+/// Readers wait for the first list here, never through `Store::wait_until_ready`: in
+/// kube-runtime 5.0 that wakes only the last of several tasks waiting together (its
+/// `DelayedInit` polls one oneshot receiver, which keeps one waker), so every other one slept
+/// until its own timeout polled it again. At start-up the first 64 reconciles of a controller
+/// slept 30 s that way (10,000-policy syncs of 80-98 s instead of about 60), and a wait whose
+/// timeout came first took the "not listed" path.
+pub struct Cache<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store: Store<K>,
+    listed: tokio::sync::watch::Receiver<bool>,
+}
+
+impl<K> Clone for Cache<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            listed: self.listed.clone(),
+        }
+    }
+}
+
+impl<K> Cache<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    /// Waits, at most `limit`, for the cache's first complete list; whether it has come. Every
+    /// waiter is woken when it comes.
+    pub async fn listed(&self, limit: std::time::Duration) -> bool {
+        let mut listed = self.listed.clone();
+        matches!(
+            tokio::time::timeout(limit, listed.wait_for(|l| *l)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    pub fn get(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
+        self.store.get(key)
+    }
+
+    pub fn state(&self) -> Vec<Arc<K>> {
+        self.store.state()
+    }
+
+    /// The kube-runtime store, for a `Controller` (which reads it, and never waits on it).
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
 }
 
 impl<K> Feed<K>
@@ -394,6 +452,7 @@ where
             store,
             writer: std::sync::Mutex::new(Some(writer)),
             subscribers: std::sync::Mutex::new(Vec::new()),
+            listed: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -406,6 +465,7 @@ where
                 writer.apply_watcher_event(&Event::InitApply(o));
             }
             writer.apply_watcher_event(&Event::InitDone);
+            feed.listed.send_replace(true);
         }
         feed
     }
@@ -423,8 +483,12 @@ where
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn store(&self) -> Store<K> {
-        self.store.clone()
+    /// The cache, for reading.
+    pub fn cache(&self) -> Cache<K> {
+        Cache {
+            store: self.store.clone(),
+            listed: self.listed.subscribe(),
+        }
     }
 
     /// Every object cached now, then every change. A subscriber that is slower than the watch
@@ -508,6 +572,7 @@ where
                 }
                 Event::Delete(o) => self.send(Change::Deleted(Arc::new(o))),
                 Event::InitDone => {
+                    self.listed.send_replace(true);
                     let now: std::collections::HashSet<&ObjectRef<K>> = listing.iter().collect();
                     for gone in before
                         .into_iter()
@@ -758,7 +823,7 @@ mod tests {
     #[tokio::test]
     async fn a_feed_passes_on_changes_and_deletions_found_by_a_relist() {
         let feed = Feed::<ConfigMap>::new();
-        let store = feed.store();
+        let store = feed.cache();
         let mut sub = Box::pin(feed.subscribe());
         let (tx, rx) = futures::channel::mpsc::unbounded();
         let steps: [(Vec<Event<ConfigMap>>, &[&str]); 3] = [
@@ -801,11 +866,58 @@ mod tests {
         assert_eq!(store.state().len(), 1);
     }
 
+    /// Every reader waiting for a cache's first list is woken when it comes, however many wait
+    /// together. kube-runtime's `Store::wait_until_ready` wakes only the last of them: the
+    /// others return when their own timeout polls them again (so this test reads the clock,
+    /// tokio's paused one, which moves only when every task is waiting). A cache that never
+    /// lists says so after the limit.
+    #[tokio::test(start_paused = true)]
+    async fn every_reader_waiting_for_the_first_list_is_woken() {
+        use tokio::time::{Duration, Instant};
+        let feed = Arc::new(Feed::<ConfigMap>::new());
+        let limit = Duration::from_secs(30);
+        let waiters: Vec<_> = (0..64)
+            .map(|_| {
+                let cache = feed.cache();
+                tokio::spawn(async move { (cache.listed(limit).await, Instant::now()) })
+            })
+            .collect();
+        // Every waiter is waiting before the list comes.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!feed.cache().listed(Duration::ZERO).await);
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let running = feed.clone();
+        let driver = tokio::spawn(async move { running.run(rx.boxed()).await });
+        let listed_at = Instant::now();
+        for e in [
+            Event::Init,
+            Event::InitApply(cm("a", "x", "1")),
+            Event::InitDone,
+        ] {
+            tx.unbounded_send(Ok(e)).expect("send");
+        }
+        let mut late = 0;
+        for w in waiters {
+            let (listed, at) = w.await.expect("waiter");
+            assert!(listed);
+            late += usize::from(at > listed_at);
+        }
+        assert_eq!(late, 0, "waiters woken only by their own timeout");
+        assert_eq!(feed.cache().state().len(), 1);
+        drop(tx);
+        driver.await.expect("feed");
+
+        let never = Feed::<ConfigMap>::new();
+        let asked = Instant::now();
+        assert!(!never.cache().listed(limit).await);
+        assert_eq!(asked.elapsed(), limit);
+    }
+
     /// A subscriber gets the cache's own copy of a listed or changed object, not one of its own.
     #[tokio::test]
     async fn subscribers_share_the_caches_copy() {
         let feed = Feed::<ConfigMap>::new();
-        let store = feed.store();
+        let store = feed.cache();
         let mut sub = Box::pin(feed.subscribe());
         let (tx, rx) = futures::channel::mpsc::unbounded();
         for e in [
