@@ -896,21 +896,20 @@ async fn run_accounts<K: provider::AccountKind>(ctx: Arc<Context>, feed: &Feed<P
                 let Some(r) = policy.ok().map(|p| p.spec.controls.provider_ref.clone()) else {
                     return Vec::new();
                 };
-                let ns = policy.namespace().unwrap_or_default();
+                if r.kind != K::PROVIDER_KIND {
+                    return Vec::new();
+                }
+                // One lookup, not a scan of every account: at start every policy comes here.
+                let account = match K::PROVIDER_KIND {
+                    ProviderKind::CloudProvider => {
+                        ObjectRef::new(&r.name).within(&policy.namespace().unwrap_or_default())
+                    }
+                    ProviderKind::ClusterCloudProvider => ObjectRef::new(&r.name),
+                };
                 by_policy
-                    .state()
-                    .into_iter()
-                    .filter(|a| {
-                        r.kind == K::PROVIDER_KIND
-                            && a.name_any() == r.name
-                            && match K::PROVIDER_KIND {
-                                ProviderKind::CloudProvider => {
-                                    a.namespace().unwrap_or_default() == ns
-                                }
-                                ProviderKind::ClusterCloudProvider => true,
-                            }
-                    })
+                    .get(&account)
                     .map(|a| ObjectRef::from_obj(&*a))
+                    .into_iter()
                     .collect::<Vec<_>>()
             },
         )
