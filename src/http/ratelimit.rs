@@ -133,8 +133,27 @@ impl RateLimiter {
         *tokens -= 1.0;
     }
 
+    /// `n` tokens came back to the bucket (a sync sent fewer calls than it reserved): the
+    /// tokens promised to syncs told to come back are there that much sooner, so the next
+    /// one told is told that much less. Without this, every reservation that overestimated
+    /// (before an account's cost is learned, a writing sync reserves three calls a read; with
+    /// reads shared it sent two) pushed the promises further out, and the account's last
+    /// policies were told to come back tens of seconds after its tokens were there (an idle
+    /// bucket, full, wasting its refill).
+    fn retract(&self, n: u32) {
+        let mut promised = self
+            .promised
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        *promised = promised
+            .and_then(|p| p.checked_sub(Duration::from_secs_f64(f64::from(n) / self.per_second)))
+            .filter(|p| *p > now);
+    }
+
     /// Gives `n` reserved tokens back (at most the burst is kept).
     fn give_back(&self, n: u32) {
+        self.retract(n);
         match self.state.try_lock() {
             Ok(mut state) => {
                 let (tokens, last) = &mut *state;
@@ -466,6 +485,25 @@ mod tests {
         assert_eq!(
             Reservation::take(&one, 1, false).err(),
             Some(Duration::from_secs(1))
+        );
+    }
+
+    /// What a sync did not spend shortens the promises: the next sync told is told sooner.
+    #[tokio::test(start_paused = true)]
+    async fn calls_given_back_bring_the_promised_turns_forward() {
+        let limiter = Arc::new(RateLimiter::new(60, 3));
+        let one = [limiter.clone()];
+        let first = Reservation::take(&one, 3, false).expect("the burst");
+        let waits: Vec<Duration> = (0..2)
+            .map(|_| Reservation::take(&one, 3, false).err().expect("spent"))
+            .collect();
+        assert_eq!(waits, [3, 6].map(Duration::from_secs));
+        // The first sync sent one call of its three.
+        first.scope(limiter.acquire()).await;
+        assert_eq!(
+            Reservation::take(&one, 3, false).err(),
+            Some(Duration::from_secs(7)),
+            "9 s less the 2 s of the two calls given back"
         );
     }
 
