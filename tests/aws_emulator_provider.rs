@@ -676,15 +676,16 @@ async fn a_call_waiting_on_the_rate_limit_is_not_timed_out_by_the_wait() {
 /// it waits for the bucket to refill.
 #[tokio::test]
 async fn the_sdks_requests_spend_the_calls_their_sync_reserved() {
-    use perimeter::http::ratelimit::Reservation;
+    use perimeter::http::ratelimit::{Reservation, Wake};
+    let nobody: Wake = std::sync::Arc::new(|_| {});
     let vpcs = ["vpc-a", "vpc-b", "vpc-c", "vpc-d", "vpc-e", "vpc-f"];
     let (emulator, _running, aws) = nat_gateways_at_60_a_minute(&vpcs, 5, 5, None).await;
     let target = firewall(json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"}}));
     let limiters = aws.rate_limiters(&target);
     assert_eq!(limiters.len(), 1);
-    let reserved = Reservation::take(&limiters, 5, false).expect("the burst is free");
+    let reserved = Reservation::take(&limiters, 5, "the sync", &nobody).expect("the burst is free");
     assert!(
-        Reservation::take(&limiters, 1, false).is_err(),
+        Reservation::take(&limiters, 1, "another", &nobody).is_err(),
         "the bucket is empty now"
     );
     let sets: Vec<_> = vpcs

@@ -216,13 +216,45 @@ impl Shares {
             next
         };
         if let Some(waiter) = next {
-            let wakes = self
-                .wakes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(tx) = wakes.get(waiter.0) {
-                // A controller that stopped takes none: its policies' retries do.
-                let _ = tx.unbounded_send(waiter);
+            self.wake(waiter);
+        }
+    }
+
+    /// `waiter` is reconciled now by its kind's controller.
+    fn wake(&self, waiter: Waiter) {
+        let wakes = self
+            .wakes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(tx) = wakes.get(waiter.0) {
+            // A controller that stopped takes none: its policies' retries do.
+            let _ = tx.unbounded_send(waiter);
+        }
+    }
+
+    /// `waiter` is reconciled after `after` (when its account's rate limit holds its calls:
+    /// see [`crate::http::ratelimit::Wake`]) if it is `still` waiting then: a policy woken
+    /// twice, that took its calls at the first wake, is not synced again at the second.
+    pub fn wake_after(
+        self: &Arc<Self>,
+        waiter: Waiter,
+        after: Duration,
+        still: impl FnOnce() -> bool + Send + 'static,
+    ) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if !after.is_zero() => {
+                let shares = self.clone();
+                runtime.spawn(async move {
+                    tokio::time::sleep(after).await;
+                    if still() {
+                        shares.wake(waiter);
+                    }
+                });
+            }
+            _ => {
+                if still() {
+                    self.wake(waiter);
+                }
             }
         }
     }
@@ -396,8 +428,8 @@ pub struct Context {
     /// What each account's last syncs cost, so that a sync reserves what it will send.
     pub costs: SyncCosts,
     /// The policies (by uid) put back in the queue for their account's rate limit and told
-    /// when to come back; their turn is kept when they come back to find the tokens taken.
-    pub told: Told,
+    /// when to come back.
+    pub told: Arc<Told>,
 }
 
 /// Policies told when to come back for their account's rate limit (see
@@ -690,7 +722,7 @@ impl Context {
             fence,
             shares,
             costs: SyncCosts::default(),
-            told: Told::default(),
+            told: Arc::default(),
         })
     }
 }
@@ -1000,9 +1032,9 @@ fn set_content_key(s: &Parsed<AddressSet>) -> (Option<String>, bool, bool) {
 
 /// Policies reconcile on spec changes (not on their own status writes), on deletion, when
 /// their provider account's spec changes or it stops being Ready, when it becomes Ready (the
-/// policies not Ready then: one that synced needs no second sync, and at start-up every
-/// account turns Ready while its policies sync), when an address set they name changes (its
-/// addresses or readiness), and on their sync interval.
+/// policies not Ready then and not waiting for the account's rate limit: see [`users`]), when
+/// an address set they name changes (its addresses or readiness), when their turn for their
+/// account's share or rate limit comes ([`Shares`]), and on their sync interval.
 async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) {
     let store = feed.cache().store();
     let forget = ctx.clone();
@@ -1065,7 +1097,8 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
             move |p: Parsed<CloudProvider>| {
                 let ns = p.namespace().unwrap_or_default();
                 let name = p.name_any();
-                let unless = provider::is_ready(&p).then_some(&ready_ctx.written);
+                let unless =
+                    provider::is_ready(&p).then_some((&ready_ctx.written, &*ready_ctx.told));
                 users(&by_provider_ready, unless, |pol, pol_ns| {
                     pol.kind == ProviderKind::CloudProvider && pol.name == name && pol_ns == ns
                 })
@@ -1090,7 +1123,8 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
             )),
             move |p: Parsed<ClusterCloudProvider>| {
                 let name = p.name_any();
-                let unless = provider::is_ready(&p).then_some(&cluster_ready_ctx.written);
+                let unless = provider::is_ready(&p)
+                    .then_some((&cluster_ready_ctx.written, &*cluster_ready_ctx.told));
                 users(&by_cluster_provider_ready, unless, |pol, _| {
                     pol.kind == ProviderKind::ClusterCloudProvider && pol.name == name
                 })
@@ -1103,11 +1137,14 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
         .await;
 }
 
-/// The policies of `store` whose provider `matches`; with `unless_ready`, not those a sync
-/// left Ready (see [`policy::is_ready`]).
+/// The policies of `store` whose provider `matches`; with `unless_ready` (an account turned
+/// Ready), not those a sync left Ready (see [`policy::is_ready`]) nor those told to come back
+/// for the account's rate limit ([`Told`]), which will anyway: at start-up every account
+/// turns Ready while its policies are first reconciled, and a second reconcile of each a
+/// moment later only put it back in the queue again.
 fn users<K: PolicyKind>(
     store: &Store<Parsed<K>>,
-    unless_ready: Option<&Written>,
+    unless_ready: Option<(&Written, &Told)>,
     matches: impl Fn(&crate::api::ProviderRef, &str) -> bool,
 ) -> Vec<ObjectRef<Parsed<K>>> {
     store
@@ -1118,7 +1155,10 @@ fn users<K: PolicyKind>(
                 matches(
                     &p.controls().provider_ref,
                     p.meta().namespace.as_deref().unwrap_or_default(),
-                ) && !unless_ready.is_some_and(|written| policy::is_ready(p, written))
+                ) && !unless_ready.is_some_and(|(written, told)| {
+                    policy::is_ready(p, written)
+                        || told.was(p.meta().uid.as_deref().unwrap_or_default())
+                })
             })
         })
         .map(|pol| ObjectRef::from_obj(&*pol))
@@ -1178,6 +1218,38 @@ fn backoff_for(error: &Error) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A policy woken for its turn on its account's rate limit is reconciled when woken, and
+    /// only if it is still waiting then.
+    #[tokio::test(start_paused = true)]
+    async fn a_policy_is_woken_for_its_turn_only_while_it_waits() {
+        let shares = Arc::new(Shares::new(64));
+        let mut woken = shares.wakes("FirewallPolicy");
+        let waiter = |name: &str| ("FirewallPolicy", "team".to_string(), name.to_string());
+        let told = Arc::new(Told::default());
+        told.tell("uid-a");
+        let still = |uid: &'static str| {
+            let told = told.clone();
+            move || told.was(uid)
+        };
+        shares.wake_after(waiter("a"), Duration::from_secs(2), still("uid-a"));
+        shares.wake_after(waiter("b"), Duration::ZERO, still("uid-b"));
+        shares.wake_after(waiter("c"), Duration::from_secs(1), still("uid-c"));
+        tokio::time::sleep(Duration::from_millis(1990)).await;
+        assert!(
+            woken.try_recv().is_err(),
+            "nothing yet: b and c are not waiting, a's time has not come"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(woken.try_recv().ok(), Some(waiter("a")));
+        told.forget("uid-a");
+        shares.wake_after(waiter("a"), Duration::from_secs(1), still("uid-a"));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            woken.try_recv().is_err(),
+            "a took its calls: a second wake is dropped"
+        );
+    }
 
     /// The controllers start once every cache has listed, and not before (bounded).
     #[tokio::test]
@@ -1442,10 +1514,17 @@ mod tests {
             n.sort();
             n
         };
+        let told = Told::default();
         assert_eq!(
-            names(users(&store, Some(&written), of_a)),
+            names(users(&store, Some((&written, &told)), of_a)),
             ["edited", "failed", "new"],
             "turned Ready: only what a sync did not leave Ready"
+        );
+        told.tell("uid-new");
+        assert_eq!(
+            names(users(&store, Some((&written, &told)), of_a)),
+            ["edited", "failed"],
+            "nor a policy told to come back for the account's rate limit"
         );
         assert_eq!(
             names(users(&store, None, of_a)),

@@ -223,8 +223,7 @@ fn expected_calls(
 
 /// The longest a policy waits in the queue for its account's rate limit before it looks again.
 /// Its turn comes after the policies put back before it ([`Reservation::take`]), so a busy
-/// account's last policies wait long; earlier than its turn it would only be put back again,
-/// and moved behind the ones told since.
+/// account's last policies wait long.
 const RATE_LIMIT_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Step, Error> {
@@ -288,12 +287,17 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Step, 
     let cost = ctx.costs.of(&account);
     let calls = expected_calls(controls.mode, previous, generation, target.reads(), cost);
     let uid = obj.meta().uid.clone().unwrap_or_default();
-    let told = ctx.told.was(&uid);
-    let reserved = match Reservation::take(&client.rate_limiters(&target), calls, told) {
+    let wake: crate::http::ratelimit::Wake = {
+        let (shares, told) = (ctx.shares.clone(), ctx.told.clone());
+        let (waiter, uid) = ((K::KIND, ns.clone(), name.clone()), uid.clone());
+        Arc::new(move |after| {
+            let (told, uid) = (told.clone(), uid.clone());
+            shares.wake_after(waiter.clone(), after, move || told.was(&uid));
+        })
+    };
+    let reserved = match Reservation::take(&client.rate_limiters(&target), calls, &uid, &wake) {
         Ok(reserved) => {
-            if told {
-                ctx.told.forget(&uid);
-            }
+            ctx.told.forget(&uid);
             reserved
         }
         Err(wait) => {

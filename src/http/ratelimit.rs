@@ -21,10 +21,31 @@ pub struct RateLimiter {
     /// Moved by every [`RateLimiter::pause`]: a reservation taken before a provider's
     /// `Retry-After` is spent no more.
     pauses: AtomicU64,
-    /// Until when the bucket's coming tokens are promised to syncs told to come back
-    /// ([`Reservation::take`]'s wait): the next is told to come after.
-    promised: std::sync::Mutex<Option<Instant>>,
+    /// The syncs told to come back ([`Reservation::take`]), in the order told: the bucket's
+    /// coming tokens are theirs, in that order, until each takes its own or lets its turn lapse.
+    turns: std::sync::Mutex<std::collections::VecDeque<Turn>>,
 }
+
+/// Wakes a sync told to come back, so that it comes back sooner: after the given time. A wake
+/// is a hint (the sync comes back anyway when it was told), and a sync woken early is told
+/// again, keeping its place.
+pub type Wake = Arc<dyn Fn(Duration) + Send + Sync>;
+
+/// A sync told to come back for its tokens (see [`Reservation::take`]).
+struct Turn {
+    /// The sync's name for itself (a policy's uid).
+    who: Box<str>,
+    wake: Wake,
+    /// The tokens promised to it.
+    need: f64,
+    /// A little after it was told to come back: a sync not back by then (deleted, moved to
+    /// another account, or held up in the controller's queue) no longer holds the syncs told
+    /// after it back; coming later, it is put at the end.
+    lapses: Instant,
+}
+
+/// How long after the time it was told a sync keeps its turn.
+const TURN_LAPSES_AFTER: Duration = Duration::from_secs(2);
 
 tokio::task_local! {
     /// The calls the running sync reserved (see [`Reservation::scope`]).
@@ -40,22 +61,75 @@ impl RateLimiter {
             state: Mutex::new((burst, Instant::now())),
             returned: AtomicU32::new(0),
             pauses: AtomicU64::new(0),
-            promised: std::sync::Mutex::new(None),
+            turns: std::sync::Mutex::default(),
         }
     }
 
-    /// When a sync that needs `need` tokens in `wait` should come back: after those promised to
-    /// the syncs told before it, whose tokens are then promised to it. So that syncs put back
-    /// in the queue come back one after the other, each when its tokens are there, instead of
-    /// all at once, one taking them and every other put back again.
-    fn come_back(&self, need: f64, wait: Duration, now: Instant) -> Duration {
-        let mut promised = self
-            .promised
+    fn turns(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Turn>> {
+        self.turns
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = promised.filter(|p| *p > now + wait).unwrap_or(now + wait);
-        *promised = Some(at + Duration::from_secs_f64(need / self.per_second));
-        at.duration_since(now)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The tokens promised to the syncs told before `who` (to every sync told, if `who` was
+    /// not): what must be left for them before `who` may take its own. Turns that lapsed are
+    /// dropped first.
+    fn ahead_of(&self, who: &str, now: Instant) -> f64 {
+        let mut turns = self.turns();
+        turns.retain(|t| t.lapses > now);
+        turns
+            .iter()
+            .take_while(|t| *t.who != *who)
+            .map(|t| t.need)
+            .sum()
+    }
+
+    /// `who` is told to come back in `wait` for `need` tokens: it keeps its place in the turns
+    /// if it had one, and is put at the end if not.
+    fn tell(&self, who: &str, wake: &Wake, need: f64, wait: Duration, now: Instant) {
+        let lapses = now + wait + TURN_LAPSES_AFTER;
+        let mut turns = self.turns();
+        match turns.iter_mut().find(|t| *t.who == *who) {
+            Some(turn) => {
+                turn.need = need;
+                turn.lapses = lapses;
+            }
+            None => turns.push_back(Turn {
+                who: who.into(),
+                wake: wake.clone(),
+                need,
+                lapses,
+            }),
+        }
+    }
+
+    /// The bucket holds `tokens` now: the first sync waiting its turn is woken when its own
+    /// are there. The time it was told was counted on what the syncs ahead of it reserved,
+    /// and those that sent fewer calls gave the rest back, so its tokens are often there
+    /// sooner; woken, it takes them then (and wakes the next), rather than the bucket filling
+    /// up unused until the time it was told. Each sync that takes or gives back wakes the next
+    /// one so.
+    fn wake_next(&self, tokens: f64, now: Instant) {
+        let next = {
+            let mut turns = self.turns();
+            turns.retain(|t| t.lapses > now);
+            turns.front_mut().map(|t| {
+                let after = Duration::from_secs_f64((t.need - tokens).max(0.0) / self.per_second);
+                t.lapses = t.lapses.max(now + after + TURN_LAPSES_AFTER);
+                (t.wake.clone(), after)
+            })
+        };
+        if let Some((wake, after)) = next {
+            wake(after);
+        }
+    }
+
+    /// `who` took its tokens: its turn is over.
+    fn served(&self, who: &str) {
+        let mut turns = self.turns();
+        if let Some(i) = turns.iter().position(|t| *t.who == *who) {
+            turns.remove(i);
+        }
     }
 
     /// The bucket's tokens now: refilled since `last`, with what reservations gave back.
@@ -133,35 +207,18 @@ impl RateLimiter {
         *tokens -= 1.0;
     }
 
-    /// `n` tokens came back to the bucket (a sync sent fewer calls than it reserved): the
-    /// tokens promised to syncs told to come back are there that much sooner, so the next
-    /// one told is told that much less. Without this, every reservation that overestimated
-    /// (before an account's cost is learned, a writing sync reserves three calls a read; with
-    /// reads shared it sent two) pushed the promises further out, and the account's last
-    /// policies were told to come back tens of seconds after its tokens were there (an idle
-    /// bucket, full, wasting its refill).
-    fn retract(&self, n: u32) {
-        let mut promised = self
-            .promised
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        *promised = promised
-            .and_then(|p| p.checked_sub(Duration::from_secs_f64(f64::from(n) / self.per_second)))
-            .filter(|p| *p > now);
-    }
-
     /// Gives `n` reserved tokens back (at most the burst is kept).
     fn give_back(&self, n: u32) {
-        self.retract(n);
         match self.state.try_lock() {
             Ok(mut state) => {
                 let (tokens, last) = &mut *state;
                 let now = Instant::now();
                 *tokens = (self.refilled(*tokens, *last, now) + f64::from(n)).min(self.burst);
                 *last = now;
+                self.wake_next(*tokens, now);
             }
             Err(_) => {
+                // The caller holding the state empties the bucket; nobody is woken.
                 self.returned.fetch_add(n, Ordering::AcqRel);
             }
         }
@@ -185,36 +242,41 @@ struct Held {
 }
 
 impl Reservation {
-    /// `calls` from each of `limiters` (at most each one's burst), all or none: taken when
-    /// every bucket holds them now; otherwise nothing is taken, and the answer is when to come
-    /// back: when the emptiest bucket would hold them, after what it promised the syncs told
-    /// before. A sync that was told already (`told`: it came back, and others took the
-    /// tokens) is not put behind the ones told since: it comes back when its tokens are there.
-    /// A bucket with a caller waiting in [`RateLimiter::acquire`] is empty.
+    /// `calls` from each of `limiters` (at most each one's burst), all or none, for the sync
+    /// `who`: taken when every bucket holds them now besides the tokens promised to the syncs
+    /// told to come back before `who`. Otherwise nothing is taken, and the answer is when to
+    /// come back: when the emptiest bucket would hold them after those promises; `who` is
+    /// promised them then, keeping its place if it was told before (it came back early, or
+    /// to find the syncs ahead of it not back yet). So that syncs put back come back one
+    /// after the other, each when its tokens are there, and a bucket's promises are only the
+    /// turns still waiting, not every one it ever told. A bucket with a caller waiting in
+    /// [`RateLimiter::acquire`] is empty.
     pub fn take(
         limiters: &[Arc<RateLimiter>],
         calls: u32,
-        told: bool,
+        who: &str,
+        wake: &Wake,
     ) -> Result<Reservation, Duration> {
         let mut locked = Vec::with_capacity(limiters.len());
         let mut short = Vec::new();
         let now = Instant::now();
         for limiter in limiters {
             let need = limiter.need(calls);
+            let ahead = limiter.ahead_of(who, now);
             match limiter.state.try_lock() {
                 Ok(state) => {
                     let available = (state.0
                         + f64::from(limiter.returned.load(Ordering::Acquire))
                         + now.duration_since(state.1).as_secs_f64() * limiter.per_second)
                         .min(limiter.burst);
-                    if available < need {
-                        let wait = (need - available) / limiter.per_second;
+                    if available - ahead < need {
+                        let wait = (ahead + need - available) / limiter.per_second;
                         short.push((limiter, need, Duration::from_secs_f64(wait)));
                     }
                     locked.push((limiter, state, need));
                 }
                 Err(_) => {
-                    let wait = Duration::from_secs_f64(need / limiter.per_second);
+                    let wait = Duration::from_secs_f64((ahead + need) / limiter.per_second);
                     short.push((limiter, need, wait));
                 }
             }
@@ -222,25 +284,24 @@ impl Reservation {
         if !short.is_empty() {
             drop(locked);
             let back = short
-                .into_iter()
-                .map(|(limiter, need, wait)| {
-                    if told {
-                        wait
-                    } else {
-                        limiter.come_back(need, wait, now)
-                    }
-                })
+                .iter()
+                .map(|(_, _, wait)| *wait)
                 .max()
                 .unwrap_or_default();
+            for (limiter, need, _) in short {
+                limiter.tell(who, wake, need, back, now);
+            }
             return Err(back);
         }
         let held = locked
             .into_iter()
             .map(|(limiter, mut state, need)| {
+                limiter.served(who);
                 let now = Instant::now();
                 let (tokens, last) = &mut *state;
                 *tokens = limiter.refilled(*tokens, *last, now) - need;
                 *last = now;
+                limiter.wake_next(*tokens, now);
                 Held {
                     limiter: limiter.clone(),
                     pauses: limiter.pauses.load(Ordering::Acquire),
@@ -307,6 +368,20 @@ impl Drop for Reservation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sync that is never woken (it comes back when told).
+    fn nobody() -> Wake {
+        Arc::new(|_| {})
+    }
+
+    /// A sync whose wakes are written down, with `who`.
+    fn noted(
+        who: &'static str,
+        wakes: &Arc<std::sync::Mutex<Vec<(&'static str, Duration)>>>,
+    ) -> Wake {
+        let wakes = wakes.clone();
+        Arc::new(move |after| wakes.lock().expect("not poisoned").push((who, after)))
+    }
 
     #[tokio::test(start_paused = true)]
     async fn bursts_then_paces() {
@@ -382,7 +457,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_reservation_takes_its_calls_at_once_and_its_sync_spends_them_without_waiting() {
         let limiter = Arc::new(RateLimiter::new(60, 3));
-        let reserved = Reservation::take(std::slice::from_ref(&limiter), 2, false).expect("free");
+        let reserved =
+            Reservation::take(std::slice::from_ref(&limiter), 2, "a", &nobody()).expect("free");
         let sent = reserved.sent();
         assert_eq!(
             limiter.wait_for(2),
@@ -426,7 +502,7 @@ mod tests {
         b.acquire().await;
         let both = [a.clone(), b.clone()];
         assert_eq!(
-            Reservation::take(&both, 2, false).err(),
+            Reservation::take(&both, 2, "a", &nobody()).err(),
             Some(Duration::from_secs(1)),
             "b holds one of the two"
         );
@@ -435,7 +511,7 @@ mod tests {
             Duration::ZERO,
             "and nothing was taken from a"
         );
-        let reserved = Reservation::take(&both, 1, false).expect("one from each");
+        let reserved = Reservation::take(&both, 1, "a", &nobody()).expect("one from each");
         assert_eq!(b.wait_for(1), Duration::from_secs(1));
         // A call outside the sync does not spend its reservation: it waits for the bucket.
         let other = tokio::spawn({
@@ -464,27 +540,42 @@ mod tests {
     async fn syncs_put_back_come_back_one_after_the_other() {
         let limiter = Arc::new(RateLimiter::new(60, 3));
         let one = [limiter.clone()];
-        let first = Reservation::take(&one, 3, false).expect("the burst");
-        let waits: Vec<Duration> = (0..3)
-            .map(|_| Reservation::take(&one, 3, false).err().expect("spent"))
-            .collect();
+        let first = Reservation::take(&one, 3, "first", &nobody()).expect("the burst");
+        let waits: Vec<Duration> = ["b", "c", "d"]
+            .map(|who| {
+                Reservation::take(&one, 3, who, &nobody())
+                    .err()
+                    .expect("spent")
+            })
+            .to_vec();
         assert_eq!(
             waits,
             [3, 6, 9].map(Duration::from_secs),
             "each when its three tokens are there"
         );
-        // One told before comes back to find its tokens taken: it waits for them only.
+        // One told before and back early keeps its place: it is not put behind those told since.
         assert_eq!(
-            Reservation::take(&one, 3, true).err(),
-            Some(Duration::from_secs(3))
+            Reservation::take(&one, 3, "c", &nobody()).err(),
+            Some(Duration::from_secs(6))
         );
         drop(first);
-        // Promises run out with time: a sync told after they passed waits only for its tokens.
-        tokio::time::advance(Duration::from_secs(20)).await;
-        let _all = Reservation::take(&one, 3, false).expect("refilled");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        // c is back before b: b's tokens are b's.
         assert_eq!(
-            Reservation::take(&one, 1, false).err(),
-            Some(Duration::from_secs(1))
+            Reservation::take(&one, 3, "c", &nobody()).err(),
+            Some(Duration::from_secs(3)),
+            "c waits for b"
+        );
+        let _b = Reservation::take(&one, 3, "b", &nobody()).expect("b's turn");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let _c = Reservation::take(&one, 3, "c", &nobody()).expect("c's turn");
+        // d never comes back: once its turn lapsed, a sync told after it is not held back.
+        tokio::time::advance(Duration::from_secs(6)).await;
+        let _e = Reservation::take(&one, 3, "e", &nobody()).expect("d's turn lapsed");
+        assert_eq!(
+            Reservation::take(&one, 1, "f", &nobody()).err(),
+            Some(Duration::from_secs(1)),
+            "the promises are the turns still waiting, not every one told"
         );
     }
 
@@ -493,31 +584,76 @@ mod tests {
     async fn calls_given_back_bring_the_promised_turns_forward() {
         let limiter = Arc::new(RateLimiter::new(60, 3));
         let one = [limiter.clone()];
-        let first = Reservation::take(&one, 3, false).expect("the burst");
-        let waits: Vec<Duration> = (0..2)
-            .map(|_| Reservation::take(&one, 3, false).err().expect("spent"))
-            .collect();
+        let first = Reservation::take(&one, 3, "first", &nobody()).expect("the burst");
+        let waits: Vec<Duration> = ["b", "c"]
+            .map(|who| {
+                Reservation::take(&one, 3, who, &nobody())
+                    .err()
+                    .expect("spent")
+            })
+            .to_vec();
         assert_eq!(waits, [3, 6].map(Duration::from_secs));
         // The first sync sent one call of its three.
         first.scope(limiter.acquire()).await;
         assert_eq!(
-            Reservation::take(&one, 3, false).err(),
+            Reservation::take(&one, 3, "d", &nobody()).err(),
             Some(Duration::from_secs(7)),
             "9 s less the 2 s of the two calls given back"
+        );
+        assert_eq!(
+            Reservation::take(&one, 3, "b", &nobody()).err(),
+            Some(Duration::from_secs(1)),
+            "b, told before, comes back to the two given back and waits for one more"
+        );
+    }
+
+    /// Each sync that takes its tokens or gives some back wakes the next in turn for when its
+    /// own are there, rather than leave it to the time it was told (counted on what those
+    /// ahead reserved, not what they sent).
+    #[tokio::test(start_paused = true)]
+    async fn the_next_in_turn_is_woken_when_its_tokens_are_there() {
+        let limiter = Arc::new(RateLimiter::new(60, 3));
+        let one = [limiter.clone()];
+        let wakes = Arc::default();
+        let first = Reservation::take(&one, 3, "first", &nobody()).expect("the burst");
+        let told: Vec<Duration> = ["b", "c"]
+            .map(|who| {
+                Reservation::take(&one, 3, who, &noted(who, &wakes))
+                    .err()
+                    .expect("spent")
+            })
+            .to_vec();
+        assert_eq!(told, [3, 6].map(Duration::from_secs));
+        assert!(wakes.lock().expect("not poisoned").is_empty());
+        // The first sync sends one call of its three and gives two back: b's three tokens are
+        // there in 1 s, not 3.
+        first.scope(limiter.acquire()).await;
+        assert_eq!(
+            std::mem::take(&mut *wakes.lock().expect("not poisoned")),
+            [("b", Duration::from_secs(1))]
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let _b = Reservation::take(&one, 3, "b", &nobody()).expect("b's turn");
+        assert_eq!(
+            std::mem::take(&mut *wakes.lock().expect("not poisoned")),
+            [("c", Duration::from_secs(3))],
+            "b took its turn and woke c"
         );
     }
 
     #[tokio::test(start_paused = true)]
     async fn what_a_sync_did_not_spend_is_given_back_unless_the_provider_paused_the_account() {
         let limiter = Arc::new(RateLimiter::new(60, 3));
-        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3, false).expect("free");
+        let reserved =
+            Reservation::take(std::slice::from_ref(&limiter), 3, "a", &nobody()).expect("free");
         assert_eq!(limiter.wait_for(1), Duration::from_secs(1));
         reserved.scope(limiter.acquire()).await;
         assert_eq!(limiter.wait_for(2), Duration::ZERO, "two given back");
         assert_eq!(limiter.wait_for(3), Duration::from_secs(1));
 
         let limiter = Arc::new(RateLimiter::new(60, 3));
-        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3, false).expect("free");
+        let reserved =
+            Reservation::take(std::slice::from_ref(&limiter), 3, "b", &nobody()).expect("free");
         let start = Instant::now();
         reserved
             .scope(async {
@@ -541,7 +677,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn calls_given_back_while_a_caller_waits_reach_the_bucket() {
         let limiter = Arc::new(RateLimiter::new(60, 3));
-        let reserved = Reservation::take(std::slice::from_ref(&limiter), 3, false).expect("free");
+        let reserved =
+            Reservation::take(std::slice::from_ref(&limiter), 3, "a", &nobody()).expect("free");
         let waiting = tokio::spawn({
             let limiter = limiter.clone();
             async move { limiter.acquire().await }
