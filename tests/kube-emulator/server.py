@@ -64,7 +64,6 @@ import argparse
 import asyncio
 import base64
 import bisect
-import copy
 import datetime
 import json
 import re
@@ -73,7 +72,7 @@ import signal
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 
 import aiohttp.web
 import attrs
@@ -146,17 +145,38 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def clone(value):
+    """A deep copy of a JSON value (dicts, lists, scalars). `copy.deepcopy` keeps a memo for
+    shared and cyclic references, which JSON has none of; on the fleet bench it was a sixth
+    of this server's CPU, which the operator on the same two cores then did not have."""
+    t = type(value)
+    if t is dict:
+        return {k: clone(v) for k, v in value.items()}
+    if t is list:
+        return [clone(v) for v in value]
+    return value
+
+
 def merge_patch(target, patch):
     """RFC 7386 JSON merge patch: dicts merge recursively, null deletes, the rest replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = clone(target) if isinstance(target, dict) else {}
+    _merge_into(result, patch)
+    return result
+
+
+def _merge_into(result, patch):
+    """Merges `patch` into `result` (a private copy) in place."""
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
+        elif isinstance(value, dict):
+            if not isinstance(result.get(key), dict):
+                result[key] = {}
+            _merge_into(result[key], value)
         else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+            result[key] = clone(value)
 
 
 def parse_body(body, yaml_ok=False):
@@ -244,9 +264,14 @@ class Event:
     rv: int
     kind: Kind
     object: dict  # a private deep copy, never mutated
+    # Its line for a watch, made once: every watch of the kind writes the same bytes (as the
+    # real server's watch cache serialises an event once for all its watchers).
+    _line: tuple = dataclass_field(default=None, repr=False, compare=False)
 
     def line(self, type_):
-        return json.dumps({"type": type_, "object": self.object}).encode() + b"\n"
+        if self._line is None or self._line[0] != type_:
+            self._line = (type_, json.dumps({"type": type_, "object": self.object}).encode() + b"\n")
+        return self._line[1]
 
 
 @attrs.define(kw_only=True)
@@ -424,7 +449,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             return aiohttp.web.json_response(self._recorded[since:])
         if path == "/_emulator/reset" and method == "POST":
             for key in list(self._store):
-                self._commit("DELETED", key, copy.deepcopy(self._store[key]))
+                self._commit("DELETED", key, clone(self._store[key]))
             self._recorded.clear()
             self._outage_until, self._refused, self._conflicts = 0.0, 0, 0
             self._slow.clear()
@@ -486,12 +511,12 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             self._store.pop(key, None)
         else:
             self._store[key] = obj
-        self._events.append((type_, Event(self._rv, key[0], copy.deepcopy(obj))))
+        self._events.append((type_, Event(self._rv, key[0], clone(obj))))
         if len(self._events) > MAX_EVENTS:  # older watch versions then get 410 Gone and relist
             del self._events[: len(self._events) - MAX_EVENTS]
         self._changed.set()  # wake every watch; each one re-arms it
         self._changed = asyncio.Event()
-        return copy.deepcopy(obj)
+        return clone(obj)
 
     def _lookup(self, kind, ns, name):
         obj = self._store.get((kind, ns, name))
@@ -500,7 +525,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
         return obj
 
     def _get(self, kind, ns, name):
-        return copy.deepcopy(self._lookup(kind, ns, name))
+        return clone(self._lookup(kind, ns, name))
 
     def _matching(self, kind, ns, params):
         labels = label_matcher(params.get("labelSelector"))
@@ -510,7 +535,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
 
     def _list(self, kind, ns, params):
         matches = self._matching(kind, ns, params)
-        items = [copy.deepcopy(obj) for (k, _, _), obj in sorted(self._store.items(), key=store_order)
+        items = [clone(obj) for (k, _, _), obj in sorted(self._store.items(), key=store_order)
                  if k == kind and matches(obj)]
         return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List",
                 "metadata": {"resourceVersion": str(self._rv)}, "items": items}
@@ -528,7 +553,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
     def _create(self, kind, ns, body, dry_run):
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "the body must be a JSON object")
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
@@ -560,17 +585,17 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
         if not isinstance(new, dict):
             raise ApiError(400, "BadRequest", "the result is not a JSON object")
         if kind.status and sub == "status":
-            result = copy.deepcopy(old)  # a status write changes nothing else
+            result = clone(old)  # a status write changes nothing else
             if new.get("status") is None:
                 result.pop("status", None)
             else:
-                result["status"] = copy.deepcopy(new["status"])
+                result["status"] = clone(new["status"])
         else:
-            result = copy.deepcopy(new)
+            result = clone(new)
             if kind.status:  # a main-resource write never changes status
                 result.pop("status", None)
                 if "status" in old:
-                    result["status"] = copy.deepcopy(old["status"])
+                    result["status"] = clone(old["status"])
             if not isinstance(result.get("metadata"), dict):
                 result["metadata"] = {}
             for field in SERVER_META:
@@ -579,7 +604,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
                     result["metadata"][field] = old["metadata"][field]
         self._normalize(kind, result)
         if result == old:
-            return copy.deepcopy(old)  # no-op: same resourceVersion, no event
+            return clone(old)  # no-op: same resourceVersion, no event
         if result.get("spec") != old.get("spec"):
             result["metadata"]["generation"] = old["metadata"].get("generation", 0) + 1
         if dry_run:
@@ -610,7 +635,7 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
             if not isinstance(data, dict):
                 raise ApiError(400, "BadRequest", "the apply body must be an object")
             if (kind, ns, name) not in self._store and sub is None:
-                data = copy.deepcopy(data)  # server-side apply creates missing objects
+                data = clone(data)  # server-side apply creates missing objects
                 data.setdefault("metadata", {})["name"] = name
                 return self._create(kind, ns, data, dry_run), 201
             old = self._lookup(kind, ns, name)
@@ -642,17 +667,17 @@ class PerimeterEmulator(kmock.KubernetesEmulator):
     def _delete(self, kind, ns, name, dry_run):
         old = self._lookup(kind, ns, name)
         if dry_run:
-            return copy.deepcopy(old)
+            return clone(old)
         if old["metadata"].get("finalizers"):
             if old["metadata"].get("deletionTimestamp"):
-                return copy.deepcopy(old)  # already terminating
-            new = copy.deepcopy(old)
+                return clone(old)  # already terminating
+            new = clone(old)
             new["metadata"].update(deletionTimestamp=now(), deletionGracePeriodSeconds=0)
             # The real server bumps generation when deletion starts, so generation-filtered
             # controllers (kube-rs `predicates::generation`) still see the deletion.
             new["metadata"]["generation"] = old["metadata"].get("generation", 0) + 1
             return self._commit("MODIFIED", (kind, ns, name), new)
-        return self._commit("DELETED", (kind, ns, name), copy.deepcopy(old))
+        return self._commit("DELETED", (kind, ns, name), clone(old))
 
     def _delete_collection(self, kind, ns, params, dry_run):
         matches = self._matching(kind, ns, params)
