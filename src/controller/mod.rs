@@ -8,6 +8,7 @@ pub mod assessment;
 pub mod events;
 pub mod guard;
 pub mod leader;
+pub mod pace;
 pub mod policy;
 pub mod provider;
 pub mod shard;
@@ -430,6 +431,9 @@ pub struct Context {
     /// The policies (by uid) put back in the queue for their account's rate limit and told
     /// when to come back.
     pub told: Arc<Told>,
+    /// The FirewallPolicies and MonitoringPolicies handed to their controllers a few at a time,
+    /// in turn by account.
+    paces: [Arc<pace::Pace>; 2],
 }
 
 /// Policies told when to come back for their account's rate limit (see
@@ -705,6 +709,9 @@ impl Context {
         };
         let recorder = events::Events::new(client.clone(), reporter);
         let shares = Arc::new(Shares::new(config.max_concurrent_reconciles));
+        // Twice the controller's slots: enough that a slot never waits for a policy to be
+        // handed over, few enough that the controller's own set stays small (see `pace`).
+        let pace_limit = usize::from(config.max_concurrent_reconciles) * 2;
         Arc::new(Self {
             client,
             metrics,
@@ -723,7 +730,18 @@ impl Context {
             shares,
             costs: SyncCosts::default(),
             told: Arc::default(),
+            paces: [(); 2].map(|_| Arc::new(pace::Pace::new(pace_limit))),
         })
+    }
+}
+
+impl Context {
+    /// The hand-over of policies of `kind` to their controller (see [`pace`]).
+    pub fn pace(&self, kind: &str) -> &Arc<pace::Pace> {
+        match kind {
+            "FirewallPolicy" => &self.paces[0],
+            _ => &self.paces[1],
+        }
     }
 }
 
@@ -1048,8 +1066,22 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
         let policy = waiting.get(&ObjectRef::new(&name).within(&ns));
         futures::future::ready(policy)
     });
-    let triggers =
-        futures::stream::select(watch::when_changed(changes, spec_or_deletion_key), woken);
+    // A policy's own changes (its first list included) are handed over a few at a time, in
+    // turn by account (see `pace`); every policy listed waits there from the start, so that
+    // the accounts' first triggers below (each account is "changed" when first seen) skip them.
+    let pace = ctx.pace(K::KIND).clone();
+    pace.clear();
+    for policy in store.state() {
+        pace.add(&policy);
+    }
+    let own = pace::paced(
+        pace.clone(),
+        watch::when_changed(changes, spec_or_deletion_key),
+        store.clone(),
+    );
+    let triggers = futures::stream::select(own, woken);
+    let held = [(); 5].map(|_| pace.clone());
+    let [held_set, held_p, held_pr, held_c, held_cr] = held;
     let (by_provider, by_cluster_provider) = (store.clone(), store.clone());
     let (by_provider_ready, by_cluster_provider_ready) = (store.clone(), store.clone());
     let (ready_ctx, cluster_ready_ctx) = (ctx.clone(), ctx.clone());
@@ -1071,6 +1103,7 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
                             && pol
                                 .ok()
                                 .is_some_and(|p| policy::address_set_names(p).contains(&name))
+                            && !held_set.holds(&ns, pol.meta().name.as_deref().unwrap_or_default())
                     })
                     .map(|pol| ObjectRef::from_obj(&*pol))
                     .collect::<Vec<_>>()
@@ -1084,7 +1117,7 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
             move |p: Parsed<CloudProvider>| {
                 let ns = p.namespace().unwrap_or_default();
                 let name = p.name_any();
-                users(&by_provider, None, |pol, pol_ns| {
+                users(&by_provider, &held_p, None, |pol, pol_ns| {
                     pol.kind == ProviderKind::CloudProvider && pol.name == name && pol_ns == ns
                 })
             },
@@ -1099,7 +1132,7 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
                 let name = p.name_any();
                 let unless =
                     provider::is_ready(&p).then_some((&ready_ctx.written, &*ready_ctx.told));
-                users(&by_provider_ready, unless, |pol, pol_ns| {
+                users(&by_provider_ready, &held_pr, unless, |pol, pol_ns| {
                     pol.kind == ProviderKind::CloudProvider && pol.name == name && pol_ns == ns
                 })
             },
@@ -1111,7 +1144,7 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
             )),
             move |p: Parsed<ClusterCloudProvider>| {
                 let name = p.name_any();
-                users(&by_cluster_provider, None, |pol, _| {
+                users(&by_cluster_provider, &held_c, None, |pol, _| {
                     pol.kind == ProviderKind::ClusterCloudProvider && pol.name == name
                 })
             },
@@ -1125,7 +1158,7 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
                 let name = p.name_any();
                 let unless = provider::is_ready(&p)
                     .then_some((&cluster_ready_ctx.written, &*cluster_ready_ctx.told));
-                users(&by_cluster_provider_ready, unless, |pol, _| {
+                users(&by_cluster_provider_ready, &held_cr, unless, |pol, _| {
                     pol.kind == ProviderKind::ClusterCloudProvider && pol.name == name
                 })
             },
@@ -1137,13 +1170,15 @@ async fn run_policies<K: PolicyKind>(ctx: Arc<Context>, feed: &Feed<Parsed<K>>) 
         .await;
 }
 
-/// The policies of `store` whose provider `matches`; with `unless_ready` (an account turned
+/// The policies of `store` whose provider `matches`, but for those `held` for their turn (their
+/// reconcile is coming: see [`pace`]); with `unless_ready` (an account turned
 /// Ready), not those a sync left Ready (see [`policy::is_ready`]) nor those told to come back
 /// for the account's rate limit ([`Told`]), which will anyway: at start-up every account
 /// turns Ready while its policies are first reconciled, and a second reconcile of each a
 /// moment later only put it back in the queue again.
 fn users<K: PolicyKind>(
     store: &Store<Parsed<K>>,
+    held: &pace::Pace,
     unless_ready: Option<(&Written, &Told)>,
     matches: impl Fn(&crate::api::ProviderRef, &str) -> bool,
 ) -> Vec<ObjectRef<Parsed<K>>> {
@@ -1158,7 +1193,10 @@ fn users<K: PolicyKind>(
                 ) && !unless_ready.is_some_and(|(written, told)| {
                     policy::is_ready(p, written)
                         || told.was(p.meta().uid.as_deref().unwrap_or_default())
-                })
+                }) && !held.holds(
+                    p.meta().namespace.as_deref().unwrap_or_default(),
+                    p.meta().name.as_deref().unwrap_or_default(),
+                )
             })
         })
         .map(|pol| ObjectRef::from_obj(&*pol))
@@ -1515,21 +1553,32 @@ mod tests {
             n
         };
         let told = Told::default();
+        let held = pace::Pace::new(8);
         assert_eq!(
-            names(users(&store, Some((&written, &told)), of_a)),
+            names(users(&store, &held, Some((&written, &told)), of_a)),
             ["edited", "failed", "new"],
             "turned Ready: only what a sync did not leave Ready"
         );
         told.tell("uid-new");
         assert_eq!(
-            names(users(&store, Some((&written, &told)), of_a)),
+            names(users(&store, &held, Some((&written, &told)), of_a)),
             ["edited", "failed"],
             "nor a policy told to come back for the account's rate limit"
         );
         assert_eq!(
-            names(users(&store, None, of_a)),
+            names(users(&store, &held, None, of_a)),
             ["edited", "failed", "new", "synced", "written"],
             "any other change: every policy of the account"
+        );
+        held.add(
+            &*store
+                .get(&ObjectRef::new("synced").within("team"))
+                .expect("cached"),
+        );
+        assert_eq!(
+            names(users(&store, &held, None, of_a)),
+            ["edited", "failed", "new", "written"],
+            "but not one waiting to be handed to the controller: its reconcile is coming"
         );
     }
 }

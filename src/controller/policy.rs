@@ -127,6 +127,10 @@ pub async fn reconcile<K: PolicyKind>(
             }
         }
     };
+    ctx.pace(K::KIND).started(
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default(),
+    );
     // Taken before the reconcile is measured: a policy put back in the queue did no work.
     let waiter = (
         K::KIND,
@@ -147,7 +151,7 @@ pub async fn reconcile<K: PolicyKind>(
 }
 
 /// The account a policy's share is counted against.
-fn share_key<K: PolicyKind>(p: &K) -> super::AccountKey {
+pub(super) fn share_key<K: PolicyKind>(p: &K) -> super::AccountKey {
     let r = &p.controls().provider_ref;
     let ns = match r.kind {
         ProviderKind::CloudProvider => p.meta().namespace.clone().unwrap_or_default(),
