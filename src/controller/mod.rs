@@ -709,9 +709,10 @@ impl Context {
         };
         let recorder = events::Events::new(client.clone(), reporter);
         let shares = Arc::new(Shares::new(config.max_concurrent_reconciles));
-        // Twice the controller's slots: enough that a slot never waits for a policy to be
-        // handed over, few enough that the controller's own set stays small (see `pace`).
-        let pace_limit = usize::from(config.max_concurrent_reconciles) * 2;
+        // Seven eighths of the controller's slots, running or handed: the rest are free for
+        // the policies coming back for their turn (see `pace`).
+        let slots = usize::from(config.max_concurrent_reconciles);
+        let pace_limit = slots - slots / 8;
         Arc::new(Self {
             client,
             metrics,

@@ -8,12 +8,15 @@
 //! synced a first policy at 10 s and the second at 44 s, with their limit idle in between.
 //!
 //! So a policy's own changes (its first list included) wait here, each account's in its own
-//! queue, and are handed to the controller one account after the other, while fewer than
-//! [`Pace::new`]'s limit handed are not started yet. Every account's first policy is then
-//! reached in the first seconds, and what the controller holds stays small, so that a policy
-//! woken or put back comes up on time. A trigger for a policy that is waiting here or handed
-//! already adds nothing (its reconcile reads the cache as it is then), so the other triggers
-//! skip them ([`Pace::holds`]).
+//! queue, and are handed to the controller one account after the other, while the reconciles
+//! running and those handed and not started yet are fewer than [`Pace::new`]'s limit (seven
+//! eighths of the controller's slots). Every account's first policy is then reached in the
+//! first seconds, and the controller always has slots free: a policy coming back for its turn
+//! on its account's limit, or woken for it, starts at once instead of waiting in kube-runtime's
+//! set (where, with every slot busy, policies put back came back up to 15 s late and lost their
+//! turn). A trigger for a policy that is waiting here or handed already adds nothing (its
+//! reconcile reads the cache as it is then), so the other triggers skip them
+//! ([`Pace::holds`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
@@ -55,20 +58,23 @@ struct State {
     waiting: HashSet<Key>,
     /// Handed to the controller and not started yet, with when.
     handed: HashMap<Key, Instant>,
+    /// Reconciles of this kind running now, however they came ([`Pace::started`]).
+    running: usize,
 }
 
 /// What [`Pace::next`] hands over.
 #[derive(Debug, PartialEq)]
 enum Next {
     Hand(Key),
-    /// As many handed as the limit: look again when one starts, or at this time, when the
-    /// oldest no longer counts.
+    /// As many running and handed as the limit: look again when one starts or ends, or at
+    /// this time, when the oldest handed no longer counts.
     Full(Instant),
     Empty,
 }
 
 impl Pace {
-    /// At most `limit` handed to the controller and not started yet (at least one).
+    /// At most `limit` reconciles running and handed to the controller and not started yet
+    /// (at least one).
     pub fn new(limit: usize) -> Self {
         Self {
             limit: limit.max(1),
@@ -108,7 +114,7 @@ impl Pace {
     fn next(&self, now: Instant) -> Next {
         let mut st = self.state();
         st.handed.retain(|_, at| *at + HANDED_FOR > now);
-        if st.handed.len() >= self.limit {
+        if st.handed.len() + st.running >= self.limit {
             let oldest = st.handed.values().min().copied().unwrap_or(now);
             return Next::Full(oldest + HANDED_FOR);
         }
@@ -132,17 +138,19 @@ impl Pace {
     }
 
     /// The reconcile of `namespace`/`name` starts: it no longer counts as handed, and a change
-    /// of it waiting here is covered by it.
-    pub fn started(&self, namespace: &str, name: &str) {
+    /// of it waiting here is covered by it. It counts as running until the guard is dropped.
+    pub fn started(self: &Arc<Self>, namespace: &str, name: &str) -> Running {
         let key = (namespace.to_string(), name.to_string());
         let was_handed = {
             let mut st = self.state();
             st.waiting.remove(&key);
+            st.running += 1;
             st.handed.remove(&key).is_some()
         };
         if was_handed {
             self.waker.wake();
         }
+        Running(self.clone())
     }
 
     /// Whether `namespace`/`name` is waiting here or handed and not started: another trigger
@@ -163,6 +171,18 @@ impl Pace {
                 meta.name.clone().unwrap_or_default(),
             ),
         );
+    }
+}
+
+/// A reconcile counted as running (see [`Pace::started`]); its end makes room.
+pub struct Running(Arc<Pace>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut st = self.0.state();
+        st.running = st.running.saturating_sub(1);
+        drop(st);
+        self.0.waker.wake();
     }
 }
 
@@ -190,7 +210,7 @@ pub fn paced<K: PolicyKind>(
                 Next::Hand((namespace, name)) => {
                     match store.get(&ObjectRef::new(&name).within(&namespace)) {
                         Some(policy) => return Poll::Ready(Some(policy)),
-                        None => pace.started(&namespace, &name),
+                        None => drop(pace.started(&namespace, &name)),
                     }
                 }
                 Next::Full(until) => {
@@ -232,7 +252,7 @@ mod tests {
     /// Policies are handed over one account after the other, however they came.
     #[tokio::test(start_paused = true)]
     async fn policies_are_handed_over_in_turn_by_account() {
-        let pace = Pace::new(100);
+        let pace = Arc::new(Pace::new(100));
         for (a, p) in [
             ("x", "x1"),
             ("x", "x2"),
@@ -255,7 +275,7 @@ mod tests {
     /// starts stops counting after a while.
     #[tokio::test(start_paused = true)]
     async fn at_most_the_limit_is_handed_before_their_reconciles_start() {
-        let pace = Pace::new(2);
+        let pace = Arc::new(Pace::new(2));
         for p in ["a", "b", "c", "d"] {
             pace.push(account(p), key(p));
         }
@@ -263,10 +283,35 @@ mod tests {
         assert_eq!(handed(&pace, now), ["a", "b"]);
         assert_eq!(pace.next(now), Next::Full(now + HANDED_FOR));
         assert!(pace.holds("team", "a") && pace.holds("team", "c"));
-        pace.started("team", "a");
+        drop(pace.started("team", "a"));
         assert!(!pace.holds("team", "a"));
         assert_eq!(handed(&pace, now), ["c"]);
         assert_eq!(handed(&pace, now + HANDED_FOR), ["d"], "b never started");
+    }
+
+    /// Reconciles running count against the limit too, however they came (a policy requeued
+    /// for its rate limit, woken for its turn): their slots are not filled with policies
+    /// handed over, and one that ends makes room.
+    #[tokio::test(start_paused = true)]
+    async fn reconciles_running_leave_room_only_as_they_end() {
+        let pace = Arc::new(Pace::new(3));
+        for p in ["a", "b", "c", "d"] {
+            pace.push(account(p), key(p));
+        }
+        let now = Instant::now();
+        let requeued = pace.started("team", "other");
+        let woken = pace.started("team", "another");
+        assert_eq!(handed(&pace, now), ["a"], "two of three running");
+        let a = pace.started("team", "a");
+        assert_eq!(handed(&pace, now), Vec::<String>::new(), "three running");
+        drop(requeued);
+        assert_eq!(handed(&pace, now), ["b"]);
+        drop((woken, a));
+        assert_eq!(
+            handed(&pace, now),
+            ["c", "d"],
+            "none running; b, handed and not started, counts"
+        );
     }
 
     fn policy(name: &str, account: &str) -> Parsed<crate::api::FirewallPolicy> {
@@ -314,17 +359,17 @@ mod tests {
         assert_eq!(next().await.as_deref(), Some("a1"));
         assert_eq!(next().await.as_deref(), Some("b1"));
         assert_eq!(next().await, None, "two handed, none started: nothing more");
-        pace.started("team", "b1");
+        drop(pace.started("team", "b1"));
         assert_eq!(
             next().await.as_deref(),
             Some("a2"),
             "b1 started; c's policy is gone from the cache and skipped"
         );
-        pace.started("team", "a1");
-        pace.started("team", "a2");
+        drop(pace.started("team", "a1"));
+        drop(pace.started("team", "a2"));
         assert_eq!(next().await.as_deref(), Some("a3"));
         drop(tx);
-        pace.started("team", "a3");
+        drop(pace.started("team", "a3"));
         assert_eq!(
             tokio::time::timeout(Duration::from_secs(1), out.next()).await,
             Ok(None),
@@ -336,10 +381,10 @@ mod tests {
     /// for a change that came before it started.
     #[tokio::test(start_paused = true)]
     async fn a_policy_reconciled_meanwhile_is_not_handed_over() {
-        let pace = Pace::new(10);
+        let pace = Arc::new(Pace::new(10));
         pace.push(account("x"), key("x1"));
         pace.push(account("x"), key("x2"));
-        pace.started("team", "x1");
+        drop(pace.started("team", "x1"));
         assert_eq!(handed(&pace, Instant::now()), ["x2"]);
         pace.push(account("x"), key("x1"));
         assert_eq!(handed(&pace, Instant::now()), ["x1"], "a later change is");

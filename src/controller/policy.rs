@@ -127,7 +127,7 @@ pub async fn reconcile<K: PolicyKind>(
             }
         }
     };
-    ctx.pace(K::KIND).started(
+    let _running = ctx.pace(K::KIND).started(
         obj.meta().namespace.as_deref().unwrap_or_default(),
         obj.meta().name.as_deref().unwrap_or_default(),
     );
@@ -302,6 +302,7 @@ async fn reconcile_inner<K: PolicyKind>(obj: &K, ctx: &Context) -> Result<Step, 
     let reserved = match Reservation::take(&client.rate_limiters(&target), calls, &uid, &wake) {
         Ok(reserved) => {
             ctx.told.forget(&uid);
+            tracing::debug!(calls, "took the account's calls; syncing");
             reserved
         }
         Err(wait) => {
