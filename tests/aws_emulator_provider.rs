@@ -1355,3 +1355,290 @@ async fn policies_on_one_account_and_region_share_the_rule_listing() {
     );
     assert!(count(&emulator, "/ec2/DescribeSecurityGroupRules") > 3);
 }
+
+/// An account's client whose reads are kept for `window` (the operator's `--share-reads-for`).
+async fn sharing_client(running: &RunningEmulator, window: u64) -> (Aws, Arc<Metrics>) {
+    let credential = SecretString::new(
+        json!({"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}).to_string(),
+    );
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let aws = Aws::connect_sharing(
+        &spec(&running.base_url()),
+        Some(credential),
+        Some(metrics.clone()),
+        std::time::Duration::from_secs(window),
+    )
+    .await
+    .expect("connect");
+    (aws, metrics)
+}
+
+fn attributed(out: &perimeter::reconcile::SyncOutcome) -> Vec<(String, String, bool, bool)> {
+    out.attribution
+        .as_ref()
+        .map(|a| {
+            a.by_path
+                .iter()
+                .map(|(p, a)| (p.clone(), a.by.clone(), a.perimeter, a.whole_section))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Issue 14: CloudTrail answers two lookups a second per account and region. Policies sharing
+/// an account read its security-group changes from listings by event name, one per name for
+/// all of them, and each finds exactly what looking its own groups up one by one finds.
+#[tokio::test]
+async fn policies_on_one_account_share_cloudtrail_listings_and_attribute_alike() {
+    let emulator = AwsEmulator::new(seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    let groups = emulator.snapshot().security_groups;
+    let id = |vpc: &str, name: &str| {
+        groups
+            .iter()
+            .find(|g| g.vpc_id == vpc && g.group_name == name)
+            .map(|g| g.group_id.clone())
+            .expect("group")
+    };
+    let (db, default_b) = (id("vpc-a", "db"), id("vpc-b", "default"));
+    let https_out = json!({"items": [{"ipProtocol": "tcp", "fromPort": 443, "toPort": 443,
+        "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]});
+    emulator.mutate(|seed| {
+        let change = |who: &str, name: &str, params: Value, ago: i64| {
+            perimeter_emulators::aws::console_change(who, SSO_ROLE, "ec2", name, params, ago)
+        };
+        seed.cloud_trail
+            .push(ssh_opened_in_console("dana@example.com", 3600));
+        // The rules the policies declare were revoked: by lee on the db group, by zed on
+        // vpc-b's default group.
+        seed.cloud_trail.push(change(
+            "lee@example.com",
+            "RevokeSecurityGroupIngress",
+            json!({"groupId": db, "ipPermissions": {"items": [{"ipProtocol": "tcp",
+                "fromPort": 5433, "toPort": 5433, "ipRanges": {"items": [{"cidrIp": "10.0.0.0/16"}]}}]}}),
+            1800,
+        ));
+        seed.cloud_trail.push(change(
+            "zed@example.com",
+            "RevokeSecurityGroupEgress",
+            json!({"groupId": default_b, "ipPermissions": https_out}),
+            600,
+        ));
+        // Changes to groups no policy names, in every listing.
+        for name in [
+            "AuthorizeSecurityGroupIngress",
+            "RevokeSecurityGroupIngress",
+            "AuthorizeSecurityGroupEgress",
+            "RevokeSecurityGroupEgress",
+        ] {
+            seed.cloud_trail.push(change(
+                "kim@example.com",
+                name,
+                json!({"groupId": "sg-other"}),
+                60,
+            ));
+        }
+        seed.cloud_trail.push(change(
+            "kim@example.com",
+            "ModifySecurityGroupRules",
+            json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-other"}}),
+            60,
+        ));
+    });
+    let ingress = |group: &str, port: u16, cidr: &str| {
+        firewall(
+            json!({"region": REGION, "securityGroups": [{"groupId": group, "ingress": [
+            {"protocol": "tcp", "fromPort": port, "toPort": port, "cidr": cidr}]}]}),
+        )
+    };
+    let egress_https = |group: &str| {
+        firewall(
+            json!({"region": REGION, "securityGroups": [{"groupId": group, "egress": [
+            {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidr": "0.0.0.0/0"}]}]}),
+        )
+    };
+    let policies = [
+        web_firewall("https"),
+        web_firewall("old"),
+        ingress(&db, 5433, "10.0.0.0/16"),
+        egress_https(&default_b),
+        egress_https(&id("vpc-c", "default")),
+    ];
+
+    // Looked up one by one (a client that keeps nothing, as `check`): the reference.
+    let alone = client_with(&running, KEY_ID).await;
+    let mut one_by_one = Vec::new();
+    for p in &policies {
+        let out = sync(&alone, p, Mode::Observe, UnmanagedPolicy::Report).await;
+        assert!(out.error.is_none(), "{:?}", out.error);
+        one_by_one.push(attributed(&out));
+    }
+    let lookups_alone = count(&emulator, "/cloudtrail/LookupEvents");
+    // Four groups by id and the findings' event name, for each policy that drifted.
+    assert!(lookups_alone >= 6, "{lookups_alone}");
+    let named: Vec<&str> = one_by_one
+        .iter()
+        .flatten()
+        .map(|(_, by, _, _)| by.as_str())
+        .collect();
+    for who in ["dana@example.com", "lee@example.com", "zed@example.com"] {
+        assert!(
+            named.iter().any(|n| n.starts_with(who)),
+            "{who} in {one_by_one:?}"
+        );
+    }
+    assert!(
+        !named.iter().any(|n| n.starts_with("kim@")),
+        "{one_by_one:?}"
+    );
+
+    // Shared, all at once: one listing per event name for the five policies.
+    let (aws, metrics) = sharing_client(&running, 600).await;
+    let outcomes = futures::future::join_all(
+        policies
+            .iter()
+            .map(|p| sync(&aws, p, Mode::Observe, UnmanagedPolicy::Report)),
+    )
+    .await;
+    for (out, want) in outcomes.iter().zip(&one_by_one) {
+        assert!(out.error.is_none(), "{:?}", out.error);
+        assert_eq!(&attributed(out), want);
+    }
+    let lookups: Vec<Value> = emulator
+        .log()
+        .entries()
+        .iter()
+        .filter(|e| e.path == "/cloudtrail/LookupEvents")
+        .skip(lookups_alone)
+        .filter_map(|e| e.body.clone())
+        .collect();
+    let mut asked: Vec<&str> = lookups
+        .iter()
+        .filter_map(|b| {
+            (b["LookupAttributes"][0]["AttributeKey"] == "EventName")
+                .then(|| b["LookupAttributes"][0]["AttributeValue"].as_str())
+                .flatten()
+        })
+        .collect();
+    asked.sort_unstable();
+    assert_eq!(
+        asked,
+        [
+            "AuthorizeSecurityGroupEgress",
+            "AuthorizeSecurityGroupIngress",
+            "ModifySecurityGroupRules",
+            "RevokeSecurityGroupEgress",
+            "RevokeSecurityGroupIngress",
+        ],
+        "one lookup per event name, none by group: {lookups:?}"
+    );
+    assert!(
+        metrics
+            .provider_requests_shared_total
+            .with_label_values(&["aws", "LookupEvents"])
+            .get()
+            > 0
+    );
+
+    // Within the window a later policy reads nothing more; a write through the account does not
+    // end it (CloudTrail would not have the write's event yet either).
+    let before = count(&emulator, "/cloudtrail/LookupEvents");
+    let enforced = sync(&aws, &policies[2], Mode::Enforce, UnmanagedPolicy::Report).await;
+    assert!(enforced.in_sync(), "{:?}", enforced.remaining);
+    let later = sync(&aws, &policies[0], Mode::Observe, UnmanagedPolicy::Report).await;
+    assert_eq!(attributed(&later), one_by_one[0]);
+    assert_eq!(count(&emulator, "/cloudtrail/LookupEvents"), before);
+}
+
+/// A listing cut short (more events of its name than `MAX_PAGES` pages hold) is not taken for
+/// the whole history: the policy's groups are looked up one by one as well, so an older change
+/// is still found; and the region is looked up one by one for a while, not listed again.
+#[tokio::test]
+async fn a_listing_cut_short_falls_back_to_lookups_by_group() {
+    let emulator = AwsEmulator::new(seed());
+    let running = emulator.start("127.0.0.1:0").await.expect("emulator");
+    emulator.mutate(|seed| {
+        seed.cloud_trail.push(perimeter_emulators::aws::console_change(
+            "lee@example.com",
+            SSO_ROLE,
+            "ec2",
+            "RevokeSecurityGroupIngress",
+            json!({"groupId": "sg-web", "ipPermissions": {"items": [{"ipProtocol": "tcp",
+                "fromPort": 443, "toPort": 443, "ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}}]}}),
+            7200,
+        ));
+        // Newer revocations elsewhere: four pages of 50 do not reach lee's.
+        for i in 0..210 {
+            seed.cloud_trail
+                .push(perimeter_emulators::aws::console_change(
+                    "kim@example.com",
+                    SSO_ROLE,
+                    "ec2",
+                    "RevokeSecurityGroupIngress",
+                    json!({"groupId": format!("sg-noise{i}")}),
+                    60,
+                ));
+        }
+    });
+    let path = "securityGroups[sg-web].ingress[tcp:443:10.0.0.0/8].description";
+    let (aws, _metrics) = sharing_client(&running, 600).await;
+    let out = sync(
+        &aws,
+        &web_firewall("https"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(
+        changed_by(&out, path),
+        Some((format!("lee@example.com ({SSO_SHOWN}) via console"), false))
+    );
+    let asked = |from: usize| -> Vec<(String, String)> {
+        emulator
+            .log()
+            .entries()
+            .iter()
+            .filter(|e| e.path == "/cloudtrail/LookupEvents")
+            .skip(from)
+            .filter_map(|e| e.body.as_ref())
+            .filter(|b| b.get("NextToken").is_none())
+            .map(|b| {
+                let a = &b["LookupAttributes"][0];
+                (
+                    a["AttributeKey"].as_str().unwrap_or_default().to_string(),
+                    a["AttributeValue"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let first = asked(0);
+    assert!(
+        first.contains(&("ResourceName".into(), "sg-web".into())),
+        "{first:?}"
+    );
+    // Revocations: four pages, then cut short.
+    assert_eq!(count(&emulator, "/cloudtrail/LookupEvents"), 1 + 4 + 1 + 1);
+
+    // The region is busy: the next policy looks its group up by id again, though the listings
+    // are still kept.
+    let before = count(&emulator, "/cloudtrail/LookupEvents");
+    let out = sync(
+        &aws,
+        &web_firewall("https"),
+        Mode::Observe,
+        UnmanagedPolicy::Report,
+    )
+    .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(
+        changed_by(&out, path),
+        Some((format!("lee@example.com ({SSO_SHOWN}) via console"), false))
+    );
+    let next = asked(before);
+    assert_eq!(
+        next.iter().filter(|(k, _)| k == "ResourceName").count(),
+        1,
+        "{next:?}"
+    );
+}

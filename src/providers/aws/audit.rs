@@ -6,7 +6,11 @@
 //! groups (`sg-…`) and network ACLs (`acl-…`), which CloudTrail records as the events'
 //! resources, and the event name for the others (`UpdateWebACL`, `UpdateIPSet`,
 //! `Create`/`DeleteFlowLogs`, `UpdateDetector`, `PutMetricAlarm`/`DeleteAlarms`, and
-//! `AuthorizeSecurityGroupIngress` for the region's world-open finding).
+//! `AuthorizeSecurityGroupIngress` for the region's world-open finding). Where the account's
+//! policies share listings (the operator) or a target has more drifted groups than the names
+//! their changes are filed under, [`plan`] reads the security groups' changes from listings by
+//! event name instead, shared per account and region (see [`super::trail`]), and falls back to
+//! the lookups by group where a listing was cut short.
 //!
 //! How an event is matched ([`events`]): by its `eventName` and the `requestParameters` of its
 //! `CloudTrailEvent` — a security group's rules with the rule keys its `ipPermissions` name
@@ -25,14 +29,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::interceptor::{OwnRequestIds, error_code};
+use super::interceptor::OwnRequestIds;
 use super::model::{self, ALL_VPCS, DETECTOR, WORLD_OPEN};
 use super::regions::AwsScope;
 use super::sections::{
@@ -43,7 +43,7 @@ use super::sections::{GroupRef, InRegion};
 use crate::core::Drift;
 use crate::core::attribution::{Actor, AuditEvent, OwnWrites};
 use crate::core::attribution::{LOOKBACK, Trail, locate};
-use crate::error::{Category, ProviderError};
+use crate::error::ProviderError;
 use crate::http::sanitize;
 use crate::providers::Target;
 
@@ -86,6 +86,96 @@ pub fn lookups(part: &Part, group_id: Option<&str>) -> Vec<Lookup> {
             Lookup::EventName("DeleteAlarms"),
         ],
     }
+}
+
+/// The event names CloudTrail files a change to a security group's ingress (or egress) under:
+/// the ones [`events`] maps onto its rules.
+pub fn sg_event_names(egress: bool) -> [&'static str; 3] {
+    if egress {
+        [
+            "AuthorizeSecurityGroupEgress",
+            "RevokeSecurityGroupEgress",
+            "ModifySecurityGroupRules",
+        ]
+    } else {
+        [
+            "AuthorizeSecurityGroupIngress",
+            "RevokeSecurityGroupIngress",
+            "ModifySecurityGroupRules",
+        ]
+    }
+}
+
+/// How one region's drifted sections are read (see [`plan`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Lookups of the target's own.
+    pub lookups: BTreeSet<Lookup>,
+    /// The drifted groups (by id) read from the account's shared listings.
+    pub groups: BTreeSet<String>,
+    /// The listings read for those groups: an event counts when it changed one of them.
+    pub for_groups: BTreeSet<&'static str>,
+    /// The listings read whole: every event counts (a region-wide section's, the findings').
+    pub whole: BTreeSet<&'static str>,
+}
+
+impl Plan {
+    /// Every shared listing the plan reads.
+    pub fn listings(&self) -> BTreeSet<&'static str> {
+        self.for_groups.union(&self.whole).copied().collect()
+    }
+
+    /// Whether a listed change is to one of the plan's groups.
+    pub fn covers(&self, change: &Change) -> bool {
+        change.group().is_some_and(|g| self.groups.contains(g))
+    }
+
+    /// The lookups a listing cut short leaves to be made group by group.
+    pub fn one_by_one(&self) -> Vec<Lookup> {
+        self.groups
+            .iter()
+            .map(|g| Lookup::ResourceName(g.clone()))
+            .collect()
+    }
+}
+
+/// How to read the drifted `parts` of one region (each with its security group's id, when it
+/// is one and was found): group by group, as [`lookups`] says; or, where listings are `shared`
+/// by the account's policies (the operator's window) or cost fewer calls than the groups, the
+/// security groups' changes from the account's listings by event name (see
+/// [`super::trail`]). Where they are shared, the other sections' lookups by event name are
+/// read as shared listings too. Never from listings while the region is `busy` (a listing was
+/// cut short lately): then as [`lookups`] says.
+pub fn plan(parts: &[(Part, Option<String>)], shared: bool, busy: bool) -> Plan {
+    let mut groups = BTreeSet::new();
+    let mut for_groups = BTreeSet::new();
+    for (part, id) in parts {
+        if let (Part::SecurityGroup { egress, .. }, Some(id)) = (part, id) {
+            groups.insert(id.clone());
+            for_groups.extend(sg_event_names(*egress));
+        }
+    }
+    let listed = !busy && (shared || groups.len() > for_groups.len());
+    let mut plan = Plan::default();
+    for (part, id) in parts {
+        for lookup in lookups(part, id.as_deref()) {
+            match lookup {
+                Lookup::ResourceName(_) if listed && matches!(part, Part::SecurityGroup { .. }) => {
+                }
+                Lookup::EventName(name) if listed && (shared || for_groups.contains(name)) => {
+                    plan.whole.insert(name);
+                }
+                other => {
+                    plan.lookups.insert(other);
+                }
+            }
+        }
+    }
+    if listed {
+        plan.groups = groups;
+        plan.for_groups = for_groups;
+    }
+    plan
 }
 
 /// Where the events of one region go.
@@ -340,30 +430,69 @@ fn role_name(role: &str) -> &str {
     }
 }
 
-/// One `LookupEvents` event (`username`: its `Username`; `cloud_trail_event`: its
-/// `CloudTrailEvent` JSON) as events on the target's sections.
-pub fn events(
-    username: Option<&str>,
-    cloud_trail_event: &str,
-    ctx: &Context<'_>,
-) -> Vec<AuditEvent> {
-    let Ok(event) = serde_json::from_str::<Value>(cloud_trail_event) else {
-        return Vec::new();
-    };
-    if text(&event, "/errorCode").is_some() {
-        return Vec::new();
+/// What mapping needs of one `LookupEvents` event, read once: a listing keeps these, not the
+/// record, and maps them for each policy that shares it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    name: String,
+    at: Timestamp,
+    params: Value,
+    actor: Actor,
+    console: bool,
+    request_id: Option<String>,
+}
+
+impl Change {
+    /// One event (`username`: its `Username`; `event`: its `CloudTrailEvent`, parsed); `None`
+    /// for a failed call (`errorCode`), which changed nothing, or an undated one.
+    pub fn of(username: Option<&str>, event: &Value) -> Option<Self> {
+        if text(event, "/errorCode").is_some() {
+            return None;
+        }
+        let at = text(event, "/eventTime").and_then(|t| t.parse::<Timestamp>().ok())?;
+        let (actor, console) = actor(event, username);
+        Some(Self {
+            name: text(event, "/eventName").unwrap_or_default().to_string(),
+            at,
+            params: event
+                .get("requestParameters")
+                .cloned()
+                .unwrap_or(Value::Null),
+            actor,
+            console,
+            request_id: text(event, "/requestID").map(str::to_string),
+        })
     }
-    let Some(at) = text(&event, "/eventTime").and_then(|t| t.parse::<Timestamp>().ok()) else {
-        return Vec::new();
-    };
-    let name = text(&event, "/eventName").unwrap_or_default();
-    let params = event.get("requestParameters").unwrap_or(&Value::Null);
-    let (other, console) = actor(&event, username);
-    let own_id = text(&event, "/requestID").is_some_and(|id| ctx.own_ids.contains(id));
-    targets(name, params, ctx.groups)
+
+    /// The security group the change names, when it names one by id.
+    pub fn group(&self) -> Option<&str> {
+        self.params
+            .get("groupId")
+            .or_else(|| {
+                self.params
+                    .pointer("/ModifySecurityGroupRulesRequest/GroupId")
+            })
+            .and_then(Value::as_str)
+    }
+
+    /// About what it holds, for the bound on what an account keeps.
+    pub fn bytes(&self) -> usize {
+        160 + self.name.len() + self.params.to_string().len()
+    }
+}
+
+/// One change as events on the target's sections.
+pub fn events(change: &Change, ctx: &Context<'_>) -> Vec<AuditEvent> {
+    let own_id = change
+        .request_id
+        .as_deref()
+        .is_some_and(|id| ctx.own_ids.contains(id));
+    let at = change.at;
+    targets(&change.name, &change.params, ctx.groups)
         .into_iter()
         .map(|(section, key)| {
-            let perimeter = own_id || (!console && ctx.own_writes.covers(ctx.region, &section, at));
+            let perimeter =
+                own_id || (!change.console && ctx.own_writes.covers(ctx.region, &section, at));
             AuditEvent {
                 section: if ctx.prefixed {
                     region_section(ctx.region, &section)
@@ -374,7 +503,7 @@ pub fn events(
                 actor: if perimeter {
                     Actor::Perimeter
                 } else {
-                    other.clone()
+                    change.actor.clone()
                 },
                 at,
             }
@@ -446,7 +575,7 @@ impl super::Aws {
                 .collect();
             // Only the groups the policy names by name are renamed; the others keep their id.
             groups.retain(|_, named| declared_named.contains(named));
-            let mut wanted = BTreeSet::new();
+            let mut parts = Vec::new();
             for part in &drifted {
                 let id = match part {
                     Part::SecurityGroup {
@@ -459,8 +588,10 @@ impl super::Aws {
                         .map(|(id, _)| id.clone()),
                     _ => None,
                 };
-                wanted.extend(lookups(part, id.as_deref()));
+                parts.push((part.clone(), id));
             }
+            let shared = !self.trail_listings.window().is_zero();
+            let plan = plan(&parts, shared, self.trail_busy(&region));
             let ctx = Context {
                 region: &region,
                 prefixed,
@@ -468,50 +599,36 @@ impl super::Aws {
                 own_ids: &self.counter.own,
                 own_writes: &own_writes,
             };
-            for lookup in wanted {
-                let (key, value) = match &lookup {
-                    Lookup::ResourceName(n) => (LookupAttributeKey::ResourceName, n.clone()),
-                    Lookup::EventName(n) => (LookupAttributeKey::EventName, (*n).to_string()),
-                };
-                let attribute = LookupAttribute::builder()
-                    .attribute_key(key)
-                    .attribute_value(value)
-                    .build()
-                    .map_err(|e| {
-                        ProviderError::new(Category::InvalidSpec, op, sanitize(&e.to_string(), 200))
-                    })?;
-                let mut token: Option<String> = None;
-                for _ in 0..MAX_PAGES {
-                    self.lookup_pace(&region).acquire().await;
-                    let out = self
-                        .cloudtrail(&region)
-                        .lookup_events()
-                        .lookup_attributes(attribute.clone())
-                        .start_time(aws_smithy_types::DateTime::from_secs(since.as_second()))
-                        .max_results(MAX_RESULTS)
-                        .set_next_token(token.take())
-                        .send()
-                        .await
-                        .map_err(|e| self.lookup_error(&e))?;
-                    for e in out.events() {
-                        // One change found by two lookups (a group's id and its event name) is
-                        // one change.
-                        if let Some(id) = e.event_id()
-                            && !seen.insert((region.clone(), id.to_string()))
-                        {
-                            continue;
-                        }
-                        if let Some(json) = e.cloud_trail_event() {
-                            events.extend(super::audit::events(e.username(), json, &ctx));
-                        }
+            let mut take = |e: &super::trail::Listed, events: &mut Vec<AuditEvent>| {
+                // One change found by two lookups (a group's id and its event name) is one
+                // change.
+                if let Some(id) = &e.id
+                    && !seen.insert((region.clone(), id.clone()))
+                {
+                    return;
+                }
+                events.extend(self::events(&e.change, &ctx));
+            };
+            let mut complete = true;
+            for name in plan.listings() {
+                let listing = self.trail_listing(&region, name, since).await?;
+                if plan.for_groups.contains(name) {
+                    complete &= listing.complete;
+                }
+                for e in &listing.events {
+                    if plan.whole.contains(name) || plan.covers(&e.change) {
+                        take(e, &mut events);
                     }
-                    token = out
-                        .next_token()
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_string);
-                    if token.is_none() {
-                        break;
-                    }
+                }
+            }
+            let mut lookups = plan.lookups.clone();
+            if !complete {
+                self.mark_trail_busy(&region);
+                lookups.extend(plan.one_by_one());
+            }
+            for lookup in &lookups {
+                for e in &self.lookup(&region, lookup, since).await?.events {
+                    take(e, &mut events);
                 }
             }
         }
@@ -521,29 +638,22 @@ impl super::Aws {
             events,
         })
     }
-
-    /// A refusal names the permission the credential lacks; the rest as any SDK error.
-    fn lookup_error<E>(&self, e: &SdkError<E, HttpResponse>) -> ProviderError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let mut err = self.err("LookupEvents", false, e);
-        if err.category == Category::CredentialsRejected
-            && error_code(e).is_some_and(|c| c.starts_with("AccessDenied"))
-        {
-            err.message = format!(
-                "{}; the credential needs cloudtrail:LookupEvents to say who changed what",
-                err.message
-            );
-        }
-        err
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// [`super::events`] of a `CloudTrailEvent` as CloudTrail writes it; one that does not
+    /// parse says nothing (`trail` skips it).
+    fn events(username: Option<&str>, json: &str, ctx: &Context<'_>) -> Vec<AuditEvent> {
+        serde_json::from_str::<Value>(json)
+            .ok()
+            .and_then(|e| Change::of(username, &e))
+            .map(|c| super::events(&c, ctx))
+            .unwrap_or_default()
+    }
 
     fn ct(name: &str, params: Value, identity: Value, extra: Value) -> String {
         let mut e = json!({
@@ -595,6 +705,194 @@ mod tests {
             .into_iter()
             .map(|e| (e.section, e.key))
             .collect()
+    }
+
+    fn sg(id: &str, egress: bool) -> (Part, Option<String>) {
+        (
+            Part::SecurityGroup {
+                group: GroupRef::Id(id.to_string()),
+                egress,
+            },
+            Some(id.to_string()),
+        )
+    }
+
+    fn names(n: &[&'static str]) -> BTreeSet<&'static str> {
+        n.iter().copied().collect()
+    }
+
+    /// Group by group where nothing shares a listing, from the account's listings where the
+    /// policies share them or they cost fewer calls; never while the region is busy.
+    #[test]
+    fn plans_read_listings_where_they_are_shared_or_cheaper() {
+        let ingress = names(&[
+            "AuthorizeSecurityGroupIngress",
+            "ModifySecurityGroupRules",
+            "RevokeSecurityGroupIngress",
+        ]);
+        let by_id = |ids: &[&str]| -> BTreeSet<Lookup> {
+            ids.iter()
+                .map(|i| Lookup::ResourceName((*i).to_string()))
+                .collect()
+        };
+        let findings = (Part::Findings, None);
+        let web_acls = (Part::WebAcls, None);
+        let unresolved = (
+            Part::SecurityGroup {
+                group: GroupRef::Named {
+                    vpc: "vpc-a".into(),
+                    name: "gone".into(),
+                },
+                egress: false,
+            },
+            None,
+        );
+        let four: Vec<_> = ["sg-1", "sg-2", "sg-3", "sg-4"]
+            .iter()
+            .map(|g| sg(g, false))
+            .collect();
+        let three = four[..3].to_vec();
+        let ids = |n: &[&str]| n.iter().map(|s| (*s).to_string()).collect::<BTreeSet<_>>();
+        let mut one_and_findings = vec![sg("sg-1", false), findings.clone()];
+        let mut alone = by_id(&["sg-1"]);
+        alone.insert(Lookup::EventName("AuthorizeSecurityGroupIngress"));
+        let table: Vec<(&str, Vec<(Part, Option<String>)>, bool, bool, Plan)> = vec![
+            (
+                "alone, one group and the findings: one by one",
+                one_and_findings.clone(),
+                false,
+                false,
+                Plan {
+                    lookups: alone.clone(),
+                    ..Plan::default()
+                },
+            ),
+            (
+                "shared: the group's names, the findings' from the same listing",
+                one_and_findings.clone(),
+                true,
+                false,
+                Plan {
+                    groups: ids(&["sg-1"]),
+                    for_groups: ingress.clone(),
+                    whole: names(&["AuthorizeSecurityGroupIngress"]),
+                    ..Plan::default()
+                },
+            ),
+            (
+                "shared but busy: one by one",
+                one_and_findings.clone(),
+                true,
+                true,
+                Plan {
+                    lookups: alone,
+                    ..Plan::default()
+                },
+            ),
+            (
+                "alone, three groups: as many calls either way, one by one",
+                three.clone(),
+                false,
+                false,
+                Plan {
+                    lookups: by_id(&["sg-1", "sg-2", "sg-3"]),
+                    ..Plan::default()
+                },
+            ),
+            (
+                "alone, four groups: three listings are fewer",
+                four.clone(),
+                false,
+                false,
+                Plan {
+                    groups: ids(&["sg-1", "sg-2", "sg-3", "sg-4"]),
+                    for_groups: ingress.clone(),
+                    ..Plan::default()
+                },
+            ),
+            (
+                "alone, four groups and the web ACLs: the web ACLs' lookup stays its own",
+                [four.clone(), vec![web_acls.clone()]].concat(),
+                false,
+                false,
+                Plan {
+                    lookups: [Lookup::EventName("UpdateWebACL")].into(),
+                    groups: ids(&["sg-1", "sg-2", "sg-3", "sg-4"]),
+                    for_groups: ingress.clone(),
+                    ..Plan::default()
+                },
+            ),
+            (
+                "shared: ingress and egress, the web ACLs read whole, a group not found skipped",
+                vec![
+                    sg("sg-1", false),
+                    sg("sg-2", true),
+                    web_acls,
+                    unresolved.clone(),
+                ],
+                true,
+                false,
+                Plan {
+                    groups: ids(&["sg-1", "sg-2"]),
+                    for_groups: names(&[
+                        "AuthorizeSecurityGroupEgress",
+                        "AuthorizeSecurityGroupIngress",
+                        "ModifySecurityGroupRules",
+                        "RevokeSecurityGroupEgress",
+                        "RevokeSecurityGroupIngress",
+                    ]),
+                    whole: names(&["UpdateWebACL"]),
+                    ..Plan::default()
+                },
+            ),
+            (
+                "shared, the findings alone: read whole",
+                vec![findings.clone(), unresolved],
+                true,
+                false,
+                Plan {
+                    whole: names(&["AuthorizeSecurityGroupIngress"]),
+                    ..Plan::default()
+                },
+            ),
+        ];
+        for (case, parts, shared, busy, want) in table {
+            assert_eq!(plan(&parts, shared, busy), want, "{case}");
+        }
+        // What a listing cut short leaves: each group by its id.
+        one_and_findings.push(sg("sg-2", true));
+        let p = plan(&one_and_findings, true, false);
+        assert_eq!(
+            p.one_by_one().into_iter().collect::<BTreeSet<_>>(),
+            by_id(&["sg-1", "sg-2"])
+        );
+        assert_eq!(p.listings().len(), 5);
+    }
+
+    /// A listed event counts for the groups it changed, by either way its request names them.
+    #[test]
+    fn listed_events_count_for_the_plans_groups() {
+        let p = plan(&[sg("sg-1", false)], true, false);
+        let event = |params: Value| {
+            Change::of(
+                None,
+                &json!({"eventName": "X", "eventTime": "2026-11-30T05:00:00Z",
+                    "requestParameters": params}),
+            )
+            .expect("a change")
+        };
+        for (params, covered) in [
+            (json!({"groupId": "sg-1"}), true),
+            (
+                json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-1"}}),
+                true,
+            ),
+            (json!({"groupId": "sg-2"}), false),
+            (json!({"groupName": "sg-1"}), false),
+            (Value::Null, false),
+        ] {
+            assert_eq!(p.covers(&event(params.clone())), covered, "{params}");
+        }
     }
 
     #[test]

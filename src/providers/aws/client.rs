@@ -96,6 +96,11 @@ pub struct Aws {
     /// Each region's security-group rules, parsed once for every policy that reads them within
     /// the window; derived from `reads`, so a write through the account ends it (see `ec2`).
     pub(super) rule_listings: crate::http::share::Share<super::ec2::RuleListing>,
+    /// Each region's CloudTrail listings by event name, shared by the account's policies
+    /// within the window, writes or not (see `trail`).
+    pub(super) trail_listings: crate::http::share::Share<super::trail::TrailListing>,
+    /// The regions whose listings were cut short lately, until when (see `trail`).
+    pub(super) trail_busy: Mutex<BTreeMap<String, tokio::time::Instant>>,
     /// The (region, section) of every change this client applied, for audit events that carry
     /// no request id of [`CallCounter::own`].
     pub(super) own: Mutex<OwnWrites>,
@@ -224,6 +229,11 @@ impl Aws {
                 share_window,
                 crate::http::share::DEFAULT_MAX_KEPT_BYTES,
             ),
+            trail_listings: crate::http::share::Share::new(
+                share_window,
+                crate::http::share::DEFAULT_MAX_KEPT_BYTES,
+            ),
+            trail_busy: Mutex::default(),
             own: Mutex::default(),
             secrets,
             region,

@@ -33,6 +33,7 @@ mod refusal;
 pub mod regions;
 pub mod sections;
 mod share;
+mod trail;
 mod waf;
 
 use std::collections::BTreeSet;

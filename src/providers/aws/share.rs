@@ -37,10 +37,10 @@ pub struct SharedRead;
 #[derive(Clone)]
 pub struct AwsAnswer(Result<Arc<Whole>, Arc<Failed>>, bool);
 
-/// The operations whose answers the provider keeps parsed, in a share of its own that follows
-/// this one (see `ec2::sg_rules`): their bytes are shared in flight only, never kept, so the
-/// parsed value is no older than the window.
-const KEPT_PARSED: [&str; 1] = [super::ec2::RULES_OP];
+/// The operations whose answers the provider keeps parsed, in a share of its own (see
+/// `ec2::sg_rules`, `trail`): their bytes are shared in flight only, never kept, so the parsed
+/// value is no older than the window.
+const KEPT_PARSED: [&str; 2] = [super::ec2::RULES_OP, super::trail::OP];
 
 pub struct Whole {
     status: StatusCode,
