@@ -431,12 +431,15 @@ fn role_name(role: &str) -> &str {
 }
 
 /// What mapping needs of one `LookupEvents` event, read once: a listing keeps these, not the
-/// record, and maps them for each policy that shares it.
+/// record, and maps them for each policy that shares it. The request parameters are kept as
+/// JSON text (a parsed value is several times larger) and parsed by the policies that take
+/// the change.
 #[derive(Clone, Debug)]
 pub struct Change {
     name: String,
     at: Timestamp,
-    params: Value,
+    params: Box<str>,
+    group: Option<String>,
     actor: Actor,
     console: bool,
     request_id: Option<String>,
@@ -451,13 +454,16 @@ impl Change {
         }
         let at = text(event, "/eventTime").and_then(|t| t.parse::<Timestamp>().ok())?;
         let (actor, console) = actor(event, username);
+        let params = event.get("requestParameters").unwrap_or(&Value::Null);
         Some(Self {
             name: text(event, "/eventName").unwrap_or_default().to_string(),
             at,
-            params: event
-                .get("requestParameters")
-                .cloned()
-                .unwrap_or(Value::Null),
+            params: params.to_string().into_boxed_str(),
+            group: params
+                .get("groupId")
+                .or_else(|| params.pointer("/ModifySecurityGroupRulesRequest/GroupId"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
             actor,
             console,
             request_id: text(event, "/requestID").map(str::to_string),
@@ -466,18 +472,12 @@ impl Change {
 
     /// The security group the change names, when it names one by id.
     pub fn group(&self) -> Option<&str> {
-        self.params
-            .get("groupId")
-            .or_else(|| {
-                self.params
-                    .pointer("/ModifySecurityGroupRulesRequest/GroupId")
-            })
-            .and_then(Value::as_str)
+        self.group.as_deref()
     }
 
     /// About what it holds, for the bound on what an account keeps.
     pub fn bytes(&self) -> usize {
-        160 + self.name.len() + self.params.to_string().len()
+        200 + self.name.len() + self.params.len()
     }
 }
 
@@ -488,7 +488,8 @@ pub fn events(change: &Change, ctx: &Context<'_>) -> Vec<AuditEvent> {
         .as_deref()
         .is_some_and(|id| ctx.own_ids.contains(id));
     let at = change.at;
-    targets(&change.name, &change.params, ctx.groups)
+    let params = serde_json::from_str::<Value>(&change.params).unwrap_or(Value::Null);
+    targets(&change.name, &params, ctx.groups)
         .into_iter()
         .map(|(section, key)| {
             let perimeter =
