@@ -402,8 +402,10 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     // drifted zone policy, the zone's name and the log, and the zone's entry points where a
     // ruleset drifted); Fleet 19, its hosts' inventory 3 and its activity feed 1; AWS's network
     // ACLs 1; the GCP Admin Activity log 2 (one `entries:list` per drifted policy, a read by
-    // POST); CloudTrail 11 (a LookupEvents per drifted AWS section's resource or event name, 10,
-    // and the web group's id by its VPC and name, 1); Better Stack's monitor list for the
+    // POST); CloudTrail 12 (LookupEvents 11, by event name: the drifted security groups' changes
+    // from listings the pass's AWS policies share, as in the operator, and the other drifted
+    // sections' event names; and the web group's id by its VPC and name, 1; looked up by the
+    // groups' ids instead, it was 11 in all); Better Stack's monitor list for the
     // public hostnames 1. Slack asks who its token is once per client, not at every read;
     // Supabase's bans, Qdrant's API keys and Turso's and Upstash's audit logs are read at every
     // sync only where a policy declares them (else the audit log only for drift), and GCP's
@@ -414,7 +416,7 @@ fn demo_once_shows_found_enforced_and_observed_drift() {
     // both seen). 27 reads repeat within the pass (e.g. a project or account read by each of
     // its policies). Writes never share: a write ends the sharing of its account.
     assert!(
-        stdout.contains("Provider calls: 229 (46 writes)"),
+        stdout.contains("Provider calls: 230 (46 writes)"),
         "{stdout}"
     );
     assert!(

@@ -757,7 +757,9 @@ mod tests {
         let mut one_and_findings = vec![sg("sg-1", false), findings.clone()];
         let mut alone = by_id(&["sg-1"]);
         alone.insert(Lookup::EventName("AuthorizeSecurityGroupIngress"));
-        let table: Vec<(&str, Vec<(Part, Option<String>)>, bool, bool, Plan)> = vec![
+        // (case, drifted parts, shared, busy, plan)
+        type Case = (&'static str, Vec<(Part, Option<String>)>, bool, bool, Plan);
+        let table: Vec<Case> = vec![
             (
                 "alone, one group and the findings: one by one",
                 one_and_findings.clone(),
