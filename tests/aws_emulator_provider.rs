@@ -1280,18 +1280,7 @@ async fn no_lookup_permission_leaves_drift_unattributed_and_the_sync_whole() {
 async fn policies_on_one_account_and_region_share_the_rule_listing() {
     let emulator = AwsEmulator::new(seed());
     let running = emulator.start("127.0.0.1:0").await.expect("emulator");
-    let credential = SecretString::new(
-        json!({"accessKeyId": KEY_ID, "secretAccessKey": SECRET_KEY}).to_string(),
-    );
-    let metrics = Arc::new(Metrics::new().expect("metrics"));
-    let aws = Aws::connect_sharing(
-        &spec(&running.base_url()),
-        Some(credential),
-        Some(metrics.clone()),
-        std::time::Duration::from_secs(600),
-    )
-    .await
-    .expect("connect");
+    let (aws, metrics) = sharing_client(&running, 600).await;
     let findings_only =
         firewall(json!({"region": REGION, "findings": {"worldOpenIngress": "Forbid"}}));
     let web = |description: &str| {
@@ -1582,18 +1571,14 @@ async fn a_listing_cut_short_falls_back_to_lookups_by_group() {
     });
     let path = "securityGroups[sg-web].ingress[tcp:443:10.0.0.0/8].description";
     let (aws, _metrics) = sharing_client(&running, 600).await;
-    let out = sync(
-        &aws,
-        &web_firewall("https"),
-        Mode::Observe,
-        UnmanagedPolicy::Report,
-    )
-    .await;
-    assert!(out.error.is_none(), "{:?}", out.error);
-    assert_eq!(
-        changed_by(&out, path),
-        Some((format!("lee@example.com ({SSO_SHOWN}) via console"), false))
-    );
+    let lee = Some((format!("lee@example.com ({SSO_SHOWN}) via console"), false));
+    let web = web_firewall("https");
+    let attributed = || async {
+        let out = sync(&aws, &web, Mode::Observe, UnmanagedPolicy::Report).await;
+        assert!(out.error.is_none(), "{:?}", out.error);
+        changed_by(&out, path)
+    };
+    assert_eq!(attributed().await, lee);
     let asked = |from: usize| -> Vec<(String, String)> {
         emulator
             .log()
@@ -1623,18 +1608,7 @@ async fn a_listing_cut_short_falls_back_to_lookups_by_group() {
     // The region is busy: the next policy looks its group up by id again, though the listings
     // are still kept.
     let before = count(&emulator, "/cloudtrail/LookupEvents");
-    let out = sync(
-        &aws,
-        &web_firewall("https"),
-        Mode::Observe,
-        UnmanagedPolicy::Report,
-    )
-    .await;
-    assert!(out.error.is_none(), "{:?}", out.error);
-    assert_eq!(
-        changed_by(&out, path),
-        Some((format!("lee@example.com ({SSO_SHOWN}) via console"), false))
-    );
+    assert_eq!(attributed().await, lee);
     let next = asked(before);
     assert_eq!(
         next.iter().filter(|(k, _)| k == "ResourceName").count(),
