@@ -4,10 +4,10 @@
 //! CloudTrail answers `LookupEvents` at most twice a second per account and region, whatever
 //! the account's own rate limit. Looked up one drifted group at a time, a first Enforce round
 //! of many policies on one account spends that budget once per policy (93 policies: 46.5 s).
-//! So where a listing is shared ([`Aws::trail_listing`]), the events CloudTrail files
-//! security-group changes under are read by event name once per account, region and name, and
-//! handed to every policy that asks within the operator's `--share-reads-for` window, each
-//! taking the events of its own groups (see `audit::plan`).
+//! So where a listing is shared ([`trail_listing`](super::Aws::trail_listing)), the events
+//! CloudTrail files security-group changes under are read by event name once per account,
+//! region and name, and handed to every policy that asks within the operator's
+//! `--share-reads-for` window, each taking the events of its own groups (see `audit::plan`).
 //!
 //! - **Complete or not.** A listing read to its end within [`MAX_PAGES`] holds every such event
 //!   of the look-back, so a group with none in it has none. One cut short does not: its
