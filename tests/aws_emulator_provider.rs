@@ -1374,6 +1374,26 @@ fn attributed(out: &perimeter::reconcile::SyncOutcome) -> Vec<(String, String, b
         .unwrap_or_default()
 }
 
+/// The (attribute, value) each `LookupEvents` after the first `from` asked, first pages only.
+fn lookups_asked(emulator: &AwsEmulator, from: usize) -> Vec<(String, String)> {
+    emulator
+        .log()
+        .entries()
+        .iter()
+        .filter(|e| e.path == "/cloudtrail/LookupEvents")
+        .skip(from)
+        .filter_map(|e| e.body.as_ref())
+        .filter(|b| b.get("NextToken").is_none())
+        .map(|b| {
+            let a = &b["LookupAttributes"][0];
+            (
+                a["AttributeKey"].as_str().unwrap_or_default().to_string(),
+                a["AttributeValue"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// Issue 14: CloudTrail answers two lookups a second per account and region. Policies sharing
 /// an account read its security-group changes from listings by event name, one per name for
 /// all of them, and each finds exactly what looking its own groups up one by one finds.
@@ -1493,33 +1513,23 @@ async fn policies_on_one_account_share_cloudtrail_listings_and_attribute_alike()
         assert!(out.error.is_none(), "{:?}", out.error);
         assert_eq!(&attributed(out), want);
     }
-    let lookups: Vec<Value> = emulator
-        .log()
-        .entries()
-        .iter()
-        .filter(|e| e.path == "/cloudtrail/LookupEvents")
-        .skip(lookups_alone)
-        .filter_map(|e| e.body.clone())
-        .collect();
-    let mut asked: Vec<&str> = lookups
-        .iter()
-        .filter_map(|b| {
-            (b["LookupAttributes"][0]["AttributeKey"] == "EventName")
-                .then(|| b["LookupAttributes"][0]["AttributeValue"].as_str())
-                .flatten()
-        })
-        .collect();
+    let mut asked = lookups_asked(&emulator, lookups_alone);
     asked.sort_unstable();
+    let by_name = |n: &str| ("EventName".to_string(), n.to_string());
     assert_eq!(
         asked,
         [
-            "AuthorizeSecurityGroupEgress",
-            "AuthorizeSecurityGroupIngress",
-            "ModifySecurityGroupRules",
-            "RevokeSecurityGroupEgress",
-            "RevokeSecurityGroupIngress",
+            by_name("AuthorizeSecurityGroupEgress"),
+            by_name("AuthorizeSecurityGroupIngress"),
+            by_name("ModifySecurityGroupRules"),
+            by_name("RevokeSecurityGroupEgress"),
+            by_name("RevokeSecurityGroupIngress"),
         ],
-        "one lookup per event name, none by group: {lookups:?}"
+        "one lookup per event name, none by group"
+    );
+    assert_eq!(
+        count(&emulator, "/cloudtrail/LookupEvents"),
+        lookups_alone + 5
     );
     assert!(
         metrics
@@ -1579,25 +1589,7 @@ async fn a_listing_cut_short_falls_back_to_lookups_by_group() {
         changed_by(&out, path)
     };
     assert_eq!(attributed().await, lee);
-    let asked = |from: usize| -> Vec<(String, String)> {
-        emulator
-            .log()
-            .entries()
-            .iter()
-            .filter(|e| e.path == "/cloudtrail/LookupEvents")
-            .skip(from)
-            .filter_map(|e| e.body.as_ref())
-            .filter(|b| b.get("NextToken").is_none())
-            .map(|b| {
-                let a = &b["LookupAttributes"][0];
-                (
-                    a["AttributeKey"].as_str().unwrap_or_default().to_string(),
-                    a["AttributeValue"].as_str().unwrap_or_default().to_string(),
-                )
-            })
-            .collect()
-    };
-    let first = asked(0);
+    let first = lookups_asked(&emulator, 0);
     assert!(
         first.contains(&("ResourceName".into(), "sg-web".into())),
         "{first:?}"
@@ -1609,7 +1601,7 @@ async fn a_listing_cut_short_falls_back_to_lookups_by_group() {
     // are still kept.
     let before = count(&emulator, "/cloudtrail/LookupEvents");
     assert_eq!(attributed().await, lee);
-    let next = asked(before);
+    let next = lookups_asked(&emulator, before);
     assert_eq!(
         next.iter().filter(|(k, _)| k == "ResourceName").count(),
         1,
