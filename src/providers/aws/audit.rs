@@ -253,6 +253,15 @@ fn permission_keys(params: &Value) -> Option<Vec<String>> {
     (!keys.is_empty()).then_some(keys)
 }
 
+/// The security group a request names by id: EC2's `groupId`, or the group of
+/// `ModifySecurityGroupRules` (CloudTrail records its request as sent).
+fn group_id(params: &Value) -> Option<&str> {
+    params
+        .get("groupId")
+        .or_else(|| params.pointer("/ModifySecurityGroupRulesRequest/GroupId"))
+        .and_then(Value::as_str)
+}
+
 /// The (one-region section, key) an event changed.
 fn targets(
     name: &str,
@@ -293,11 +302,7 @@ fn targets(
         // Its request names the rule by id, not by what it allows: the group's rules as a whole,
         // in both directions (the id does not say which).
         "ModifySecurityGroupRules" => {
-            let id = params
-                .get("groupId")
-                .or_else(|| params.pointer("/ModifySecurityGroupRulesRequest/GroupId"))
-                .and_then(Value::as_str);
-            if let Some(id) = id {
+            if let Some(id) = group_id(params) {
                 let group = groups.get(id).cloned().unwrap_or_else(|| id.to_string());
                 out.push((sg_section_named(&group, false), None));
                 out.push((sg_section_named(&group, true), None));
@@ -459,11 +464,7 @@ impl Change {
             name: text(event, "/eventName").unwrap_or_default().to_string(),
             at,
             params: params.to_string().into_boxed_str(),
-            group: params
-                .get("groupId")
-                .or_else(|| params.pointer("/ModifySecurityGroupRulesRequest/GroupId"))
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            group: group_id(params).map(str::to_string),
             actor,
             console,
             request_id: text(event, "/requestID").map(str::to_string),
@@ -592,7 +593,7 @@ impl super::Aws {
                 parts.push((part.clone(), id));
             }
             let shared = !self.trail_listings.window().is_zero();
-            let plan = plan(&parts, shared, self.trail_busy(&region));
+            let plan = plan(&parts, shared, self.listings_cut_short(&region));
             let ctx = Context {
                 region: &region,
                 prefixed,
@@ -624,7 +625,7 @@ impl super::Aws {
             }
             let mut lookups = plan.lookups.clone();
             if !complete {
-                self.mark_trail_busy(&region);
+                self.mark_listings_cut_short(&region);
                 lookups.extend(plan.one_by_one());
             }
             for lookup in &lookups {

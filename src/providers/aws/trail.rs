@@ -188,7 +188,7 @@ impl super::Aws {
     }
 
     /// Whether `region`'s listings were cut short within [`BUSY_FOR`].
-    pub(super) fn trail_busy(&self, region: &str) -> bool {
+    pub(super) fn listings_cut_short(&self, region: &str) -> bool {
         let mut busy = self.lock_busy();
         match busy.get(region) {
             Some(until) if *until > Instant::now() => true,
@@ -201,7 +201,7 @@ impl super::Aws {
     }
 
     /// `region`'s listings were cut short.
-    pub(super) fn mark_trail_busy(&self, region: &str) {
+    pub(super) fn mark_listings_cut_short(&self, region: &str) {
         self.lock_busy()
             .insert(region.to_string(), Instant::now() + BUSY_FOR);
     }
